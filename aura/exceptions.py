@@ -1,0 +1,121 @@
+"""Every public exception of Aura.
+
+Each exception subclasses :class:`AuraError` and the nearest builtin (``LookupError``,
+``TypeError``, ``ValueError``, ...), so callers can catch either. Messages name what was given,
+what was expected and how to fix it; tests assert them exactly.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuraError",
+    "CircuitBreakerOpenError",
+    "CircularDependencyError",
+    "ContainerError",
+    "ContractViolationError",
+    "DisposalError",
+    "DuplicateServiceError",
+    "EventContractError",
+    "EventDeliveryError",
+    "EventValidationError",
+    "HandlerSignatureError",
+    "InvalidEventTypeError",
+    "LifetimeMismatchError",
+    "ServiceNotAvailableError",
+    "ServiceTimeoutError",
+    "UnknownServiceError",
+]
+
+
+class AuraError(Exception):
+    """Base class of every exception Aura raises on purpose."""
+
+
+# --- events and the bus -------------------------------------------------------------------------
+
+
+class EventValidationError(AuraError, ValueError):
+    """An event's type, data or metadata does not satisfy its contract or the envelope rules."""
+
+
+class InvalidEventTypeError(EventValidationError):
+    """An event type (or subscription pattern) is not dotted lowercase words."""
+
+
+class EventContractError(AuraError, TypeError):
+    """An event contract is malformed or conflicts with one already registered."""
+
+
+class HandlerSignatureError(AuraError, TypeError):
+    """A handler cannot be subscribed as given (wrong arity, wrong annotation, ...)."""
+
+
+class EventDeliveryError(AuraError, RuntimeError):
+    """An event cannot be accepted for delivery at all.
+
+    Raised only when nothing can be delivered: a chain of events deeper than the bus allows, or
+    a synchronous publish to asynchronous subscribers. A failing handler never raises this; its
+    failure is kept as a dead letter instead.
+    """
+
+
+# --- services, registry and container -----------------------------------------------------------
+
+
+class ServiceNotAvailableError(AuraError, LookupError):
+    """A service cannot be obtained from the registry: unknown, or its construction failed."""
+
+
+class DuplicateServiceError(AuraError, ValueError):
+    """A service name is registered twice in one module."""
+
+
+class ContractViolationError(AuraError, TypeError):
+    """A service class does not implement its declared contract."""
+
+
+class ContainerError(AuraError, ValueError):
+    """A container registration or lookup is malformed."""
+
+
+class UnknownServiceError(ContainerError, LookupError):
+    """A container key has no registration."""
+
+
+class CircularDependencyError(ContainerError):
+    """The dependency graph has a cycle; the message shows it as ``a -> b -> a``."""
+
+
+class LifetimeMismatchError(ContainerError):
+    """A longer-lived service depends on a shorter-lived one (e.g. a singleton on a scoped one)."""
+
+
+class DisposalError(AuraError, RuntimeError):
+    """One or more disposers failed while a container or scope closed.
+
+    ``errors`` holds every exception raised, in disposal order; none is swallowed.
+    """
+
+    def __init__(self, message: str, errors: list[BaseException]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+# --- resilience ---------------------------------------------------------------------------------
+
+
+class CircuitBreakerOpenError(AuraError, RuntimeError):
+    """A call was refused because its circuit breaker is open.
+
+    ``breaker_name`` names the breaker; ``retry_after`` is the number of seconds until it lets a
+    trial call through.
+    """
+
+    def __init__(self, message: str, *, breaker_name: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.breaker_name = breaker_name
+        self.retry_after = retry_after
+
+
+class ServiceTimeoutError(AuraError, TimeoutError):
+    """A cross-module service call took longer than its policy allows."""

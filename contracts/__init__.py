@@ -1,0 +1,1 @@
+"""The Aura platform's inter-module contracts: service ABCs and event dataclasses."""
