@@ -11,6 +11,7 @@ __all__ = [
     "AuraError",
     "CircuitBreakerOpenError",
     "CircularDependencyError",
+    "ConfigurationError",
     "ContainerError",
     "ContractViolationError",
     "DisposalError",
@@ -20,6 +21,7 @@ __all__ = [
     "EventValidationError",
     "HandlerSignatureError",
     "InvalidEventTypeError",
+    "InvalidNameError",
     "LifetimeMismatchError",
     "ServiceNotAvailableError",
     "ServiceTimeoutError",
@@ -29,6 +31,14 @@ __all__ = [
 
 class AuraError(Exception):
     """Base class of every exception Aura raises on purpose."""
+
+
+class ConfigurationError(AuraError, ValueError):
+    """An object was built with arguments outside their allowed range."""
+
+
+class InvalidNameError(AuraError, ValueError):
+    """A module or service name does not follow the naming rules."""
 
 
 # --- events and the bus -------------------------------------------------------------------------

@@ -1,0 +1,796 @@
+"""The inter-module event bus: subscribe, publish, isolated delivery and dead letters.
+
+Delivery is breadth-first: events published by a handler are queued and delivered after the
+current event's handlers finish, inheriting its correlation id. A failing handler never stops the
+others; its failure is logged and kept as a dead letter that :meth:`EventBus.retry_failed` can
+redeliver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import threading
+import time
+import traceback
+import typing
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aura import context as _context
+from aura.events import (
+    Event,
+    EventCatalog,
+    EventContract,
+    FrozenDict,
+    build_metadata,
+    default_catalog,
+    freeze_json,
+)
+from aura.exceptions import (
+    ConfigurationError,
+    EventDeliveryError,
+    EventValidationError,
+    HandlerSignatureError,
+)
+from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
+
+__all__ = [
+    "BusObserver",
+    "DeadLetter",
+    "Delivery",
+    "EventBus",
+    "FailedEventStore",
+    "InMemoryFailedEventStore",
+    "RetryReport",
+    "Subscription",
+]
+
+logger = logging.getLogger("aura.bus")
+
+Handler = Callable[[Any], Any]
+
+
+class Subscription:
+    """One handler subscribed to an event type or pattern; :meth:`cancel` removes it."""
+
+    __slots__ = (
+        "_bus",
+        "_deliver",
+        "active",
+        "handler",
+        "handler_name",
+        "is_async",
+        "pattern",
+        "receives",
+        "subscriber_module",
+    )
+
+    def __init__(
+        self,
+        bus: EventBus,
+        pattern: str,
+        handler: Handler,
+        subscriber_module: str,
+        deliver: Callable[[Event], Any],
+        receives: str,
+        is_async: bool,
+    ) -> None:
+        self._bus = bus
+        self.pattern = pattern
+        self.handler = handler
+        self.subscriber_module = subscriber_module
+        self.handler_name = _qualified_name(handler)
+        self.receives = receives
+        self.is_async = is_async
+        self._deliver = deliver
+        self.active = True
+
+    def matches(self, event_type: str) -> bool:
+        """Tell whether this subscription receives events of ``event_type``."""
+        return pattern_matches(self.pattern, event_type)
+
+    def cancel(self) -> None:
+        """Stop delivering to this handler; safe during a publish and when called twice."""
+        self._bus._remove(self)
+
+    def __repr__(self) -> str:
+        state = "" if self.active else ", cancelled"
+        return (
+            f"Subscription({self.pattern!r} -> {self.subscriber_module}:{self.handler_name}{state})"
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Delivery:
+    """The outcome of delivering one event to one subscriber, as seen by observers."""
+
+    event: Event
+    subscriber_module: str
+    handler_name: str
+    error: BaseException | None
+    duration: float
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the handler returned without raising."""
+        return self.error is None
+
+
+class BusObserver(Protocol):
+    """Sees every published event and every delivery outcome of a bus."""
+
+    def on_published(self, event: Event) -> None:
+        """Called once per accepted event, before any handler runs."""
+
+    def on_delivered(self, delivery: Delivery) -> None:
+        """Called after each handler ran, with its outcome and duration."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event that one subscriber failed to handle, kept for inspection and retry."""
+
+    id: str
+    event: Event
+    subscriber_module: str
+    handler_name: str
+    error_type: str
+    error_message: str
+    traceback: str
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+    def describe(self) -> str:
+        """Return one line naming the event, the subscriber and the error."""
+        return (
+            f"{self.subscriber_module}:{self.handler_name} failed on {self.event.event_type!r} "
+            f"(event {self.event.event_id}, {self.attempts} attempt"
+            f"{'s' if self.attempts != 1 else ''}): {self.error_type}: {self.error_message}"
+        )
+
+
+class FailedEventStore(Protocol):
+    """Where a bus keeps its dead letters (in memory by default; durable stores implement it)."""
+
+    def add(self, letter: DeadLetter) -> None:
+        """Keep a new dead letter."""
+
+    def replace(self, letter: DeadLetter) -> None:
+        """Replace the dead letter with the same id (after a failed retry)."""
+
+    def remove(self, letter_id: str) -> None:
+        """Drop a dead letter (after a successful retry)."""
+
+    def list(self) -> list[DeadLetter]:
+        """Return every dead letter, oldest first."""
+
+
+class InMemoryFailedEventStore:
+    """A thread-safe, in-memory :class:`FailedEventStore`."""
+
+    def __init__(self) -> None:
+        self._letters: dict[str, DeadLetter] = {}
+        self._lock = threading.Lock()
+
+    def add(self, letter: DeadLetter) -> None:
+        """Keep a new dead letter."""
+        with self._lock:
+            self._letters[letter.id] = letter
+
+    def replace(self, letter: DeadLetter) -> None:
+        """Replace the dead letter with the same id."""
+        with self._lock:
+            if letter.id in self._letters:
+                self._letters[letter.id] = letter
+
+    def remove(self, letter_id: str) -> None:
+        """Drop a dead letter; unknown ids are ignored."""
+        with self._lock:
+            self._letters.pop(letter_id, None)
+
+    def list(self) -> list[DeadLetter]:
+        """Return every dead letter, oldest first."""
+        with self._lock:
+            return list(self._letters.values())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryReport:
+    """What :meth:`EventBus.retry_failed` did with each dead letter."""
+
+    succeeded: tuple[DeadLetter, ...]
+    failed: tuple[DeadLetter, ...]
+    unroutable: tuple[DeadLetter, ...]
+    """Dead letters whose subscriber is no longer subscribed; they are kept."""
+
+
+class _Dispatch:
+    """The queue of one publish in progress, in one thread or task."""
+
+    __slots__ = ("active", "bus", "chain", "is_async", "queue")
+
+    def __init__(self, bus: EventBus, is_async: bool) -> None:
+        self.bus = bus
+        self.is_async = is_async
+        self.queue: deque[tuple[Event, tuple[str, ...], tuple[Subscription, ...]]] = deque()
+        self.chain: tuple[str, ...] = ()
+        self.active = True
+
+
+_dispatch: ContextVar[_Dispatch | None] = ContextVar("aura_dispatch", default=None)
+
+
+class EventBus:
+    """Publish/subscribe between modules, with contracts, isolation and breadth-first delivery.
+
+    ``catalog`` holds the event contracts that published data is validated against (the
+    process-wide :data:`aura.events.default_catalog` by default); ``failed_store`` keeps dead
+    letters (in memory by default); a chain of events published by handlers deeper than
+    ``max_chain_depth`` is refused.
+    """
+
+    def __init__(
+        self,
+        *,
+        catalog: EventCatalog | None = None,
+        failed_store: FailedEventStore | None = None,
+        max_chain_depth: int = 64,
+    ) -> None:
+        if type(max_chain_depth) is not int or max_chain_depth < 1:
+            raise ConfigurationError(
+                f"max_chain_depth must be an int of at least 1, got {max_chain_depth!r}. "
+                "Use the default of 64 unless handlers legitimately chain deeper."
+            )
+        self.catalog = catalog if catalog is not None else default_catalog
+        self.failed_store: FailedEventStore = (
+            failed_store if failed_store is not None else InMemoryFailedEventStore()
+        )
+        self.max_chain_depth = max_chain_depth
+        self._lock = threading.Lock()
+        self._subscriptions: list[Subscription] = []
+        self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
+        self._observers: tuple[BusObserver, ...] = ()
+
+    # --- subscribing ----------------------------------------------------------------------------
+
+    def subscribe(self, event_type: str, handler: Handler, subscriber_module: str) -> Subscription:
+        """Call ``handler`` for each event matching ``event_type`` (a type or a pattern).
+
+        How the handler is called is decided here, once: a parameter annotated ``Event`` gets
+        the envelope, one annotated with a contract class gets an instance of it, anything else
+        gets the event's ``data`` (the seed's form). ``async def`` handlers need
+        :meth:`apublish`.
+        """
+        check_pattern(event_type)
+        check_module_name(subscriber_module, role="subscriber module")
+        deliver, receives, is_async = self._plan_delivery(event_type, handler)
+        subscription = Subscription(
+            self, event_type, handler, subscriber_module, deliver, receives, is_async
+        )
+        with self._lock:
+            self._subscriptions = [*self._subscriptions, subscription]
+            self._routes = {}
+        return subscription
+
+    def _remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            subscription.active = False
+            self._subscriptions = [s for s in self._subscriptions if s is not subscription]
+            self._routes = {}
+
+    def subscriptions(self, event_type: str | None = None) -> list[Subscription]:
+        """Return the active subscriptions in order; with ``event_type``, those receiving it."""
+        if event_type is None:
+            return list(self._subscriptions)
+        return list(self._route(event_type)[0])
+
+    def _route(self, event_type: str) -> tuple[tuple[Subscription, ...], bool]:
+        route = self._routes.get(event_type)
+        if route is None:
+            with self._lock:
+                matched = tuple(s for s in self._subscriptions if s.matches(event_type))
+                route = (matched, any(s.is_async for s in matched))
+                self._routes[event_type] = route
+        return route
+
+    def _plan_delivery(
+        self, event_type: str, handler: Handler
+    ) -> tuple[Callable[[Event], Any], str, bool]:
+        if not callable(handler):
+            raise HandlerSignatureError(
+                f"Handler for {event_type!r} must be callable, got {type(handler).__name__} "
+                f"({handler!r}). Pass a function that takes the event data."
+            )
+        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+            getattr(handler, "__call__", None)  # noqa: B004  # an object with async __call__
+        )
+        parameter = _single_parameter(handler, event_type)
+        annotation = _annotation_of(handler, parameter)
+        if annotation is Event:
+            return handler, "event", is_async
+        if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+            contract = self.catalog.for_class(annotation)
+            if contract is None:
+                raise HandlerSignatureError(
+                    f"Handler {_qualified_name(handler)} for {event_type!r} is annotated with "
+                    f"{annotation.__qualname__}, which is not a registered event contract. "
+                    "Decorate it with @event_contract(...), or annotate the parameter as dict."
+                )
+            if "*" not in event_type and contract.event_type != event_type:
+                raise HandlerSignatureError(
+                    f"Handler {_qualified_name(handler)} subscribes to {event_type!r} but is "
+                    f"annotated with {annotation.__qualname__}, the contract of "
+                    f"{contract.event_type!r}. Annotate it with the contract of {event_type!r}."
+                )
+            return _contract_deliverer(handler, contract), "contract", is_async
+        return _data_deliverer(handler), "data", is_async
+
+    # --- observers ------------------------------------------------------------------------------
+
+    def add_observer(self, observer: BusObserver) -> Callable[[], None]:
+        """Attach ``observer``; return a function that detaches it."""
+        with self._lock:
+            self._observers = (*self._observers, observer)
+
+        def remove() -> None:
+            with self._lock:
+                self._observers = tuple(o for o in self._observers if o is not observer)
+
+        return remove
+
+    # --- publishing -----------------------------------------------------------------------------
+
+    def publish(
+        self,
+        event_type: str | object,
+        data: Mapping[str, Any] | None = None,
+        source_module: str | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Publish an event and deliver it to every subscriber; return its envelope.
+
+        Call it as the seed does, ``publish("therapy_session.scheduled", {...}, "mentalhealth")``,
+        or with a contract instance, ``publish(TherapySessionScheduledEvent(...),
+        source_module="mentalhealth")``. Invalid data raises :class:`EventValidationError` and
+        nothing is delivered; a failing handler is kept as a dead letter and does not raise.
+        """
+        event, chain, route, dispatch = self._accept(
+            event_type, data, source_module, metadata, is_async=False
+        )
+        if dispatch is not None:
+            dispatch.queue.append((event, chain, route))
+            return event
+        dispatch = _Dispatch(self, is_async=False)
+        token = _dispatch.set(dispatch)
+        try:
+            item: tuple[Event, tuple[str, ...], tuple[Subscription, ...]] | None
+            item = (event, chain, route)
+            while item is not None:
+                self._deliver_sync(dispatch, *item)
+                item = dispatch.queue.popleft() if dispatch.queue else None
+        finally:
+            dispatch.active = False
+            _dispatch.reset(token)
+        return event
+
+    async def apublish(
+        self,
+        event_type: str | object,
+        data: Mapping[str, Any] | None = None,
+        source_module: str | None = None,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Event:
+        """Publish like :meth:`publish`, awaiting ``async def`` handlers in subscription order."""
+        event, chain, route, dispatch = self._accept(
+            event_type, data, source_module, metadata, is_async=True
+        )
+        if dispatch is not None:
+            dispatch.queue.append((event, chain, route))
+            return event
+        dispatch = _Dispatch(self, is_async=True)
+        token = _dispatch.set(dispatch)
+        try:
+            item: tuple[Event, tuple[str, ...], tuple[Subscription, ...]] | None
+            item = (event, chain, route)
+            while item is not None:
+                await self._deliver_async(dispatch, *item)
+                item = dispatch.queue.popleft() if dispatch.queue else None
+        finally:
+            dispatch.active = False
+            _dispatch.reset(token)
+        return event
+
+    def _accept(
+        self,
+        event_type: str | object,
+        data: Mapping[str, Any] | None,
+        source_module: str | None,
+        metadata: Mapping[str, Any] | None,
+        *,
+        is_async: bool,
+    ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], _Dispatch | None]:
+        """Validate and build the envelope; refuse before anything is delivered or observed."""
+        name, frozen = self._normalise(event_type, data, source_module)
+        check_module_name(source_module, role="source module")
+        assert source_module is not None  # checked just above; narrows for mypy
+        dispatch = _dispatch.get()
+        if dispatch is not None and (dispatch.bus is not self or not dispatch.active):
+            dispatch = None
+        chain = (*dispatch.chain, name) if dispatch is not None else (name,)
+        if len(chain) > self.max_chain_depth:
+            raise EventDeliveryError(
+                f"Event chain too deep: publishing {name!r} would make a chain of "
+                f"{len(chain)} events (limit {self.max_chain_depth}): {' -> '.join(chain)}. "
+                "A handler probably republishes what it handles; break the cycle, or raise "
+                "max_chain_depth if the chain is intended."
+            )
+        route, has_async = self._route(name)
+        runs_async = dispatch.is_async if dispatch is not None else is_async
+        if has_async and not runs_async:
+            handlers = ", ".join(
+                f"{s.subscriber_module}:{s.handler_name}" for s in route if s.is_async
+            )
+            raise EventDeliveryError(
+                f"Event {name!r} has async subscribers ({handlers}); publish it with "
+                f"'await bus.apublish(...)' instead of 'bus.publish(...)'."
+            )
+        event = Event(
+            event_id=str(uuid.uuid4()),
+            timestamp=datetime.now(UTC),
+            source_module=source_module,
+            event_type=name,
+            data=frozen,
+            metadata=_metadata_for(metadata),
+        )
+        for observer in self._observers:
+            observer.on_published(event)
+        return event, chain, route, dispatch
+
+    def _normalise(
+        self, event_type: str | object, data: Mapping[str, Any] | None, source_module: str | None
+    ) -> tuple[str, FrozenDict]:
+        if isinstance(event_type, str):
+            check_event_type(event_type)
+            if not isinstance(data, Mapping):
+                raise EventValidationError(
+                    f"Event data for {event_type!r} must be a dict, got {type(data).__name__}. "
+                    "Call publish(event_type, data, source_module)."
+                )
+            frozen: FrozenDict = freeze_json(data)
+            contract = self.catalog.get(event_type)
+            if contract is not None:
+                contract.validate(frozen)
+            elif self.catalog.strict:
+                raise EventValidationError(
+                    f"Event {event_type!r} has no contract, and this bus's catalog is strict. "
+                    f"Register one with @event_contract({event_type!r}) or use an open catalog. "
+                    f"Known types: {', '.join(self.catalog.types()) or 'none'}."
+                )
+            return event_type, frozen
+        contract = self.catalog.for_class(type(event_type))
+        if contract is None:
+            raise EventValidationError(
+                f"Cannot publish {type(event_type).__name__}: it is neither an event type "
+                "string nor an instance of a registered event contract. Decorate its class "
+                "with @event_contract(...) or call publish(event_type, data, source_module)."
+            )
+        if data is not None:
+            raise EventValidationError(
+                f"Publishing a {type(event_type).__name__} instance takes no separate data; "
+                "call publish(instance, source_module=...)."
+            )
+        frozen = freeze_json(contract.dump(event_type))
+        contract.validate(frozen)
+        return contract.event_type, frozen
+
+    # --- delivering -----------------------------------------------------------------------------
+
+    def _deliver_sync(
+        self,
+        dispatch: _Dispatch,
+        event: Event,
+        chain: tuple[str, ...],
+        route: tuple[Subscription, ...],
+    ) -> None:
+        dispatch.chain = chain
+        observers = self._observers
+        event_token = _context._current_event.set(event)
+        cid_token = _context._correlation_id.set(event.correlation_id)
+        try:
+            for subscription in route:
+                if not subscription.active:
+                    continue
+                module_token = _context._current_module.set(subscription.subscriber_module)
+                started = time.perf_counter() if observers else 0.0
+                try:
+                    subscription._deliver(event)
+                except Exception as exc:
+                    self._failed(event, subscription, exc, started, observers)
+                else:
+                    if observers:
+                        self._delivered(event, subscription, None, started, observers)
+                finally:
+                    _context._current_module.reset(module_token)
+        finally:
+            _context._correlation_id.reset(cid_token)
+            _context._current_event.reset(event_token)
+
+    async def _deliver_async(
+        self,
+        dispatch: _Dispatch,
+        event: Event,
+        chain: tuple[str, ...],
+        route: tuple[Subscription, ...],
+    ) -> None:
+        dispatch.chain = chain
+        observers = self._observers
+        event_token = _context._current_event.set(event)
+        cid_token = _context._correlation_id.set(event.correlation_id)
+        try:
+            for subscription in route:
+                if not subscription.active:
+                    continue
+                module_token = _context._current_module.set(subscription.subscriber_module)
+                started = time.perf_counter() if observers else 0.0
+                try:
+                    result = subscription._deliver(event)
+                    if subscription.is_async:
+                        await result
+                except Exception as exc:
+                    self._failed(event, subscription, exc, started, observers)
+                else:
+                    if observers:
+                        self._delivered(event, subscription, None, started, observers)
+                finally:
+                    _context._current_module.reset(module_token)
+        finally:
+            _context._correlation_id.reset(cid_token)
+            _context._current_event.reset(event_token)
+
+    def _delivered(
+        self,
+        event: Event,
+        subscription: Subscription,
+        error: BaseException | None,
+        started: float,
+        observers: tuple[BusObserver, ...],
+    ) -> None:
+        delivery = Delivery(
+            event,
+            subscription.subscriber_module,
+            subscription.handler_name,
+            error,
+            time.perf_counter() - started,
+        )
+        for observer in observers:
+            observer.on_delivered(delivery)
+
+    def _failed(
+        self,
+        event: Event,
+        subscription: Subscription,
+        exc: Exception,
+        started: float,
+        observers: tuple[BusObserver, ...],
+    ) -> None:
+        logger.error(
+            "Handler %s:%s failed on event %s (%s): %s: %s",
+            subscription.subscriber_module,
+            subscription.handler_name,
+            event.event_type,
+            event.event_id,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={
+                "event_id": event.event_id,
+                "event_type": event.event_type,
+                "subscriber_module": subscription.subscriber_module,
+                "handler": subscription.handler_name,
+            },
+        )
+        now = datetime.now(UTC)
+        self.failed_store.add(
+            DeadLetter(
+                id=str(uuid.uuid4()),
+                event=event,
+                subscriber_module=subscription.subscriber_module,
+                handler_name=subscription.handler_name,
+                error_type=type(exc).__qualname__,
+                error_message=str(exc),
+                traceback="".join(traceback.format_exception(exc)),
+                attempts=1,
+                first_failed_at=now,
+                last_failed_at=now,
+            )
+        )
+        if observers:
+            self._delivered(event, subscription, exc, started, observers)
+
+    # --- dead letters ---------------------------------------------------------------------------
+
+    def failed_events(self) -> list[DeadLetter]:
+        """Return the dead letters: each event a subscriber failed to handle, oldest first."""
+        return self.failed_store.list()
+
+    def retry_failed(self) -> RetryReport:
+        """Redeliver each dead letter to the one subscriber that failed; drop it on success.
+
+        Events the retried handlers publish are delivered as usual. Dead letters of async
+        handlers need :meth:`aretry_failed`.
+        """
+        succeeded, failed, unroutable = [], [], []
+        for letter in self.failed_store.list():
+            subscription = self._subscription_for(letter)
+            if subscription is None:
+                unroutable.append(letter)
+                continue
+            if subscription.is_async:
+                raise EventDeliveryError(
+                    f"Dead letter {letter.id} is for the async handler "
+                    f"{letter.subscriber_module}:{letter.handler_name}; retry with "
+                    "'await bus.aretry_failed()'."
+                )
+            try:
+                self._redeliver(letter, subscription)
+            except Exception as exc:
+                failed.append(self._failed_again(letter, exc))
+            else:
+                self.failed_store.remove(letter.id)
+                succeeded.append(letter)
+        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable))
+
+    async def aretry_failed(self) -> RetryReport:
+        """Redeliver dead letters like :meth:`retry_failed`, awaiting async handlers."""
+        succeeded, failed, unroutable = [], [], []
+        for letter in self.failed_store.list():
+            subscription = self._subscription_for(letter)
+            if subscription is None:
+                unroutable.append(letter)
+                continue
+            try:
+                await self._aredeliver(letter, subscription)
+            except Exception as exc:
+                failed.append(self._failed_again(letter, exc))
+            else:
+                self.failed_store.remove(letter.id)
+                succeeded.append(letter)
+        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable))
+
+    def _subscription_for(self, letter: DeadLetter) -> Subscription | None:
+        for subscription in self._route(letter.event.event_type)[0]:
+            if (
+                subscription.subscriber_module == letter.subscriber_module
+                and subscription.handler_name == letter.handler_name
+            ):
+                return subscription
+        return None
+
+    def _redeliver(self, letter: DeadLetter, subscription: Subscription) -> None:
+        dispatch = _Dispatch(self, is_async=False)
+        token = _dispatch.set(dispatch)
+        try:
+            with (
+                _context.event_scope(letter.event),
+                _context.module_scope(subscription.subscriber_module),
+            ):
+                subscription._deliver(letter.event)
+            while dispatch.queue:
+                self._deliver_sync(dispatch, *dispatch.queue.popleft())
+        finally:
+            dispatch.active = False
+            _dispatch.reset(token)
+
+    async def _aredeliver(self, letter: DeadLetter, subscription: Subscription) -> None:
+        dispatch = _Dispatch(self, is_async=True)
+        token = _dispatch.set(dispatch)
+        try:
+            with (
+                _context.event_scope(letter.event),
+                _context.module_scope(subscription.subscriber_module),
+            ):
+                result = subscription._deliver(letter.event)
+                if subscription.is_async:
+                    await result
+            while dispatch.queue:
+                await self._deliver_async(dispatch, *dispatch.queue.popleft())
+        finally:
+            dispatch.active = False
+            _dispatch.reset(token)
+
+    def _failed_again(self, letter: DeadLetter, exc: Exception) -> DeadLetter:
+        updated = dataclasses.replace(
+            letter,
+            error_type=type(exc).__qualname__,
+            error_message=str(exc),
+            traceback="".join(traceback.format_exception(exc)),
+            attempts=letter.attempts + 1,
+            last_failed_at=datetime.now(UTC),
+        )
+        self.failed_store.replace(updated)
+        return updated
+
+
+# --- helpers decided once at subscribe time -----------------------------------------------------
+
+
+def _qualified_name(handler: object) -> str:
+    name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    module = getattr(handler, "__module__", None) or type(handler).__module__
+    return f"{module}.{name}"
+
+
+def _single_parameter(handler: Handler, event_type: str) -> inspect.Parameter | None:
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return None  # a builtin without a signature: assume it takes the data
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [
+        p
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    takes_varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
+    if (
+        len(required) > 1
+        or (required and required[0].kind is required[0].KEYWORD_ONLY)
+        or (not positional and not takes_varargs)
+    ):
+        raise HandlerSignatureError(
+            f"Handler {_qualified_name(handler)} for {event_type!r} has the signature "
+            f"{signature}; a handler takes exactly one positional argument (the event data, "
+            "the Event, or a contract instance). Give the other parameters defaults."
+        )
+    return positional[0] if positional else None
+
+
+def _annotation_of(handler: Handler, parameter: inspect.Parameter | None) -> object:
+    if parameter is None or parameter.annotation is parameter.empty:
+        return None
+    target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # an unresolvable forward reference: fall back to the raw annotation
+        return parameter.annotation
+    return hints.get(parameter.name)
+
+
+def _data_deliverer(handler: Handler) -> Callable[[Event], Any]:
+    def deliver(event: Event) -> Any:
+        return handler(event.data)
+
+    return deliver
+
+
+def _contract_deliverer(handler: Handler, contract: EventContract) -> Callable[[Event], Any]:
+    def deliver(event: Event) -> Any:
+        return handler(contract.instantiate(event.data))
+
+    return deliver
+
+
+def _metadata_for(metadata: Mapping[str, Any] | None) -> FrozenDict:
+    """Build the envelope metadata: correlation from the context, causation from the handler."""
+    cause = _context._current_event.get()
+    causation_id = cause.event_id if cause is not None else None
+    if metadata is None:
+        correlation_id = _context._correlation_id.get() or _context.new_correlation_id()
+        return FrozenDict(correlation_id=correlation_id, causation_id=causation_id, user_id=None)
+    merged = {"causation_id": causation_id, "user_id": None, **metadata}
+    if merged.get("correlation_id") is None:
+        merged["correlation_id"] = _context._correlation_id.get() or _context.new_correlation_id()
+    return build_metadata(merged)

@@ -1,0 +1,73 @@
+"""The process-wide defaults of the seed's global style: ``event_bus`` and friends.
+
+``from aura import event_bus`` gives a stand-in that forwards every attribute to the bus in force.
+The bus itself is built on first use, not at import, and :func:`use_defaults` points the stand-in
+at another instance for a block (the test harness does this per test), so code that captured
+``event_bus`` at import time is isolated too.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar, cast
+
+from aura.bus import EventBus
+
+__all__ = ["DefaultProxy", "default_bus", "event_bus", "use_defaults"]
+
+T = TypeVar("T")
+
+
+class DefaultProxy(Generic[T]):
+    """Stands for a process-wide default object and forwards to the instance in force."""
+
+    __slots__ = ("_factory", "_instance", "_lock", "_name")
+
+    def __init__(self, name: str, factory: Callable[[], T]) -> None:
+        self._name = name
+        self._factory = factory
+        self._instance: T | None = None
+        self._lock = threading.Lock()
+
+    def _target(self) -> T:
+        instance = self._instance
+        if instance is None:
+            with self._lock:
+                if self._instance is None:
+                    self._instance = self._factory()
+                instance = self._instance
+        return instance
+
+    def _swap(self, instance: T | None) -> T | None:
+        with self._lock:
+            previous, self._instance = self._instance, instance
+        return previous
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self._target(), attribute)
+
+    def __repr__(self) -> str:
+        return f"<aura default {self._name}: {self._target()!r}>"
+
+
+_bus_proxy: DefaultProxy[EventBus] = DefaultProxy("event_bus", EventBus)
+event_bus = cast(EventBus, _bus_proxy)
+"""The process-wide event bus of the seed (``from aura import event_bus``)."""
+
+
+def default_bus() -> EventBus:
+    """Return the bus that :data:`event_bus` currently forwards to."""
+    return _bus_proxy._target()
+
+
+@contextmanager
+def use_defaults(*, bus: EventBus | None = None) -> Iterator[None]:
+    """Point the process-wide defaults at the given instances for a block, then restore them."""
+    previous = _bus_proxy._swap(bus) if bus is not None else None
+    try:
+        yield
+    finally:
+        if bus is not None:
+            _bus_proxy._swap(previous)

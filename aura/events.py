@@ -1,0 +1,534 @@
+"""The event envelope, event contracts and their catalog.
+
+An :class:`Event` is the immutable envelope of the seed's "Event Data Format". Its ``data`` is
+checked to be JSON and frozen on the way in. An event contract is a dataclass registered with
+:func:`event_contract`; publishing an event of that type validates ``data`` against it with a
+pydantic ``TypeAdapter`` built once per contract.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, NoReturn, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+from pydantic.errors import PydanticUndefinedAnnotation
+
+from aura.exceptions import EventContractError, EventValidationError
+from aura.naming import check_event_type, check_module_name
+
+__all__ = [
+    "MAX_NESTING",
+    "Event",
+    "EventCatalog",
+    "EventContract",
+    "FrozenDict",
+    "build_metadata",
+    "default_catalog",
+    "event_contract",
+    "freeze_json",
+    "thaw_json",
+]
+
+MAX_NESTING = 32
+"""How deep containers may nest in event data and metadata."""
+
+_ENVELOPE_KEYS = ("event_id", "timestamp", "source_module", "event_type", "data", "metadata")
+_STANDARD_METADATA = ("correlation_id", "causation_id", "user_id")
+
+T = TypeVar("T")
+
+
+class FrozenDict(dict[str, Any]):
+    """A read-only ``dict``: event data that handlers can read, serialise, but not change.
+
+    It stays a ``dict`` so that ``json.dumps`` and ``isinstance(data, dict)`` keep working in
+    handlers written in the seed's style.
+    """
+
+    __slots__ = ()
+
+    def _readonly(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError(
+            "Event data is read-only: handlers share one envelope. Copy it first "
+            "(dict(data)) to build a changed version."
+        )
+
+    __setitem__ = _readonly
+    __delitem__ = _readonly
+    __ior__ = _readonly
+    clear = _readonly
+    pop = _readonly
+    popitem = _readonly
+    setdefault = _readonly
+    update = _readonly
+
+    def __hash__(self) -> int:  # type: ignore[override]  # frozen, hence hashable
+        return hash(tuple(sorted(self.items(), key=lambda item: item[0])))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> FrozenDict:
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+
+def _path_text(path: tuple[str | int, ...], root: str) -> str:
+    return root + "".join(f"[{part!r}]" for part in path)
+
+
+def freeze_json(value: object, *, root: str = "data", what: str = "Event data") -> Any:
+    """Check that ``value`` is JSON and return a frozen copy (``FrozenDict`` and tuples).
+
+    Refuses, with the path of the offending value: non-JSON types, non-string keys, NaN and
+    infinities, cycles, and nesting deeper than :data:`MAX_NESTING`.
+    """
+    return _freeze(value, (), set(), root, what)
+
+
+def _freeze(
+    value: object, path: tuple[str | int, ...], seen: set[int], root: str, what: str
+) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if math.isfinite(value):  # type: ignore[arg-type]  # kind is float
+            return value
+        raise EventValidationError(
+            f"{what} is not JSON: {_path_text(path, root)} is {value!r}, which JSON cannot "
+            "represent. Use null or a finite number."
+        )
+    if isinstance(value, Mapping | list | tuple):
+        if len(path) >= MAX_NESTING:
+            raise EventValidationError(
+                f"{what} nests deeper than {MAX_NESTING} levels at {_path_text(path, root)}. "
+                "Flatten the payload or send a reference to the data instead."
+            )
+        if id(value) in seen:
+            raise EventValidationError(
+                f"{what} is not JSON: {_path_text(path, root)} contains itself (a cycle). "
+                "Send a tree of values, not a graph."
+            )
+        seen.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                return _freeze_mapping(value, path, seen, root, what)
+            return tuple(
+                _freeze(item, (*path, i), seen, root, what) for i, item in enumerate(value)
+            )
+        finally:
+            seen.discard(id(value))
+    hint = ""
+    if isinstance(value, datetime):
+        hint = " (for a datetime, send value.isoformat())"
+    elif dataclasses.is_dataclass(value):
+        hint = " (publish the contract instance itself, or dataclasses.asdict() it)"
+    raise EventValidationError(
+        f"{what} is not JSON: {_path_text(path, root)} is a {kind.__name__} ({_short(value)}). "
+        f"Send only str, int, float, bool, None, lists and dicts{hint}."
+    )
+
+
+def _freeze_mapping(
+    value: Mapping[Any, Any], path: tuple[str | int, ...], seen: set[int], root: str, what: str
+) -> FrozenDict:
+    frozen: dict[str, Any] = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise EventValidationError(
+                f"{what} is not JSON: {_path_text(path, root)} has the key {key!r} of type "
+                f"{type(key).__name__}; JSON object keys must be strings. Convert the key with "
+                "str()."
+            )
+        frozen[key] = _freeze(item, (*path, key), seen, root, what)
+    return FrozenDict(frozen)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def thaw_json(value: Any) -> Any:
+    """Return a plain, mutable copy of frozen JSON (dicts and lists)."""
+    if isinstance(value, dict):
+        return {key: thaw_json(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [thaw_json(item) for item in value]
+    return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """The immutable envelope of one published event (the seed's "Event Data Format").
+
+    ``metadata`` always holds ``correlation_id``, ``causation_id`` (the id of the event whose
+    handler published this one, else ``None``) and ``user_id``, plus any extra keys given.
+    """
+
+    event_id: str
+    timestamp: datetime
+    source_module: str
+    event_type: str
+    data: FrozenDict
+    metadata: FrozenDict
+
+    def __hash__(self) -> int:
+        return hash(self.event_id)
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The id shared by every event and call of one flow."""
+        value: str | None = self.metadata["correlation_id"]
+        return value
+
+    @property
+    def causation_id(self) -> str | None:
+        """The ``event_id`` of the event whose handler published this one, else ``None``."""
+        value: str | None = self.metadata["causation_id"]
+        return value
+
+    @property
+    def user_id(self) -> str | int | None:
+        """The user on whose behalf the event was published, when known."""
+        value: str | int | None = self.metadata["user_id"]
+        return value
+
+    @classmethod
+    def create(
+        cls,
+        event_type: str,
+        data: Mapping[str, Any],
+        source_module: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        event_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> Event:
+        """Build a checked envelope: valid names, JSON data, a new id and a UTC timestamp."""
+        check_event_type(event_type)
+        check_module_name(source_module, role="source module")
+        if not isinstance(data, Mapping):
+            raise EventValidationError(
+                f"Event data for {event_type!r} must be a dict, got {type(data).__name__} "
+                f"({_short(data)}). Wrap the value in a dict such as {{'value': ...}}."
+            )
+        return cls(
+            event_id=event_id if event_id is not None else str(uuid.uuid4()),
+            timestamp=timestamp if timestamp is not None else datetime.now(UTC),
+            source_module=source_module,
+            event_type=event_type,
+            data=freeze_json(data),
+            metadata=build_metadata(metadata),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the seed's event format: plain dicts and an ISO-8601 timestamp string."""
+        return {
+            "event_id": self.event_id,
+            "timestamp": self.timestamp.isoformat(),
+            "source_module": self.source_module,
+            "event_type": self.event_type,
+            "data": thaw_json(self.data),
+            "metadata": thaw_json(self.metadata),
+        }
+
+    def to_json(self) -> str:
+        """Return :meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Event:
+        """Rebuild an envelope from :meth:`to_dict` output, refusing any malformed key."""
+        if not isinstance(raw, Mapping):
+            raise EventValidationError(
+                f"An event must be a dict in the seed's format, got {type(raw).__name__}. "
+                f"Pass the output of Event.to_dict()."
+            )
+        missing = [key for key in _ENVELOPE_KEYS if key not in raw]
+        unknown = sorted(str(key) for key in raw if key not in _ENVELOPE_KEYS)
+        if missing or unknown:
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(repr(k) for k in missing))
+            if unknown:
+                parts.append("unknown " + ", ".join(repr(k) for k in unknown))
+            raise EventValidationError(
+                f"Malformed event: {'; '.join(parts)}. An event has exactly the keys "
+                f"{', '.join(_ENVELOPE_KEYS)}."
+            )
+        event_id = raw["event_id"]
+        if not _is_uuid(event_id):
+            raise EventValidationError(
+                f"Malformed event: 'event_id' must be a UUID string, got {_short(event_id)}."
+            )
+        data = raw["data"]
+        if not isinstance(data, Mapping):
+            raise EventValidationError(
+                f"Malformed event: 'data' must be a dict, got {type(data).__name__}."
+            )
+        metadata = raw["metadata"]
+        if not isinstance(metadata, Mapping):
+            raise EventValidationError(
+                f"Malformed event: 'metadata' must be a dict, got {type(metadata).__name__}."
+            )
+        return cls.create(
+            raw["event_type"],
+            data,
+            raw["source_module"],
+            metadata=metadata,
+            event_id=event_id,
+            timestamp=_parse_timestamp(raw["timestamp"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Event:
+        """Rebuild an envelope from :meth:`to_json` output."""
+        try:
+            raw = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise EventValidationError(
+                f"Malformed event: not valid JSON ({exc}). Pass the output of Event.to_json()."
+            ) from None
+        return cls.from_dict(raw)
+
+
+def _is_uuid(value: object) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_timestamp(value: object) -> datetime:
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    raise EventValidationError(
+        f"Malformed event: 'timestamp' must be an ISO-8601 string with a UTC offset such as "
+        f"'2026-01-31T09:30:00+00:00', got {_short(value)}."
+    )
+
+
+def build_metadata(metadata: Mapping[str, Any] | None) -> FrozenDict:
+    """Return checked, frozen envelope metadata with the standard keys always present."""
+    merged: dict[str, Any] = dict.fromkeys(_STANDARD_METADATA)
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise EventValidationError(
+                f"Event metadata must be a dict, got {type(metadata).__name__}. "
+                "Pass metadata={'user_id': ...}."
+            )
+        merged.update(metadata)
+    for key in ("correlation_id", "causation_id"):
+        value = merged[key]
+        if value is not None and not isinstance(value, str):
+            raise EventValidationError(
+                f"Event metadata {key!r} must be a string or None, got "
+                f"{type(value).__name__} ({_short(value)})."
+            )
+    user_id = merged["user_id"]
+    if user_id is not None and type(user_id) not in (str, int):
+        raise EventValidationError(
+            f"Event metadata 'user_id' must be a string, an int or None, got "
+            f"{type(user_id).__name__} ({_short(user_id)})."
+        )
+    frozen: FrozenDict = freeze_json(merged, root="metadata", what="Event metadata")
+    return frozen
+
+
+# --- contracts ----------------------------------------------------------------------------------
+
+
+class EventContract:
+    """A registered event contract: its type, version, dataclass and validator."""
+
+    __slots__ = ("_adapter", "contract_class", "event_type", "fields", "version")
+
+    def __init__(self, event_type: str, version: int, contract_class: type[Any]) -> None:
+        self.event_type = event_type
+        self.version = version
+        self.contract_class = contract_class
+        self.fields = tuple(f.name for f in dataclasses.fields(contract_class))
+        self._adapter: TypeAdapter[Any] | None = None
+        # A forward reference not yet defined leaves the adapter to be built on first use.
+        with contextlib.suppress(PydanticUndefinedAnnotation):
+            self._adapter = TypeAdapter(contract_class)
+
+    @property
+    def adapter(self) -> TypeAdapter[Any]:
+        """The pydantic validator of the contract, built once."""
+        if self._adapter is None:
+            self._adapter = TypeAdapter(self.contract_class)
+        return self._adapter
+
+    def __repr__(self) -> str:
+        return (
+            f"EventContract({self.event_type!r}, version={self.version}, "
+            f"{self.contract_class.__qualname__})"
+        )
+
+    def validate(self, data: Mapping[str, Any]) -> None:
+        """Raise EventValidationError unless ``data`` (already JSON) satisfies the contract."""
+        try:
+            self.adapter.validate_json(json.dumps(data), strict=True)
+        except ValidationError as exc:
+            raise EventValidationError(self._describe(exc)) from None
+
+    def instantiate(self, data: Mapping[str, Any]) -> Any:
+        """Return an instance of the contract class built from valid ``data``."""
+        return self.adapter.validate_json(json.dumps(data), strict=True)
+
+    def dump(self, instance: object) -> dict[str, Any]:
+        """Return the JSON form of a contract instance."""
+        dumped: dict[str, Any] = self.adapter.dump_python(instance, mode="json")
+        return dumped
+
+    def _describe(self, exc: ValidationError) -> str:
+        lines = [
+            f"Invalid data for event {self.event_type!r} (contract "
+            f"{self.contract_class.__qualname__}, version {self.version}):"
+        ]
+        for error in exc.errors():
+            field = _loc_text(error["loc"])
+            kind = error["type"]
+            if kind == "missing":
+                lines.append(f"  - field {field!r}: required, but missing")
+            elif kind == "unexpected_keyword_argument":
+                lines.append(
+                    f"  - field {field!r}: not part of the contract "
+                    f"(expected fields: {', '.join(self.fields)})"
+                )
+            else:
+                message = error["msg"].removeprefix("Input should be ")
+                given = error["input"]
+                lines.append(
+                    f"  - field {field!r}: expected {message}, "
+                    f"got {_short(given)} ({type(given).__name__})"
+                )
+        lines.append(f"Fix the data to match {self.contract_class.__qualname__}.")
+        return "\n".join(lines)
+
+
+def _loc_text(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class EventCatalog:
+    """The event contracts known to a bus, by event type and version.
+
+    An open catalog (the default) lets events without a contract through; a strict one refuses
+    them, so every event type in the system must have a contract.
+    """
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.strict = strict
+        self._by_type: dict[str, dict[int, EventContract]] = {}
+        self._latest: dict[str, EventContract] = {}
+        self._by_class: dict[type[Any], EventContract] = {}
+        self._lock = threading.Lock()
+
+    def register(
+        self, contract_class: type[Any], event_type: str, version: int = 1
+    ) -> EventContract:
+        """Register ``contract_class`` as version ``version`` of ``event_type``."""
+        check_event_type(event_type)
+        if not isinstance(contract_class, type) or not dataclasses.is_dataclass(contract_class):
+            raise EventContractError(
+                f"Event contract for {event_type!r} must be a dataclass, got "
+                f"{_short(contract_class)}. Put @event_contract(...) above @dataclass."
+            )
+        if type(version) is not int or version < 1:
+            raise EventContractError(
+                f"Event contract version for {event_type!r} must be an int of at least 1, "
+                f"got {version!r}."
+            )
+        with self._lock:
+            versions = self._by_type.get(event_type, {})
+            existing = versions.get(version)
+            if existing is not None and _class_path(existing.contract_class) != _class_path(
+                contract_class
+            ):
+                raise EventContractError(
+                    f"Event {event_type!r} version {version} already has the contract "
+                    f"{_class_path(existing.contract_class)}; cannot register "
+                    f"{_class_path(contract_class)} too. Give the new contract version "
+                    f"{max(versions) + 1}."
+                )
+            contract = EventContract(event_type, version, contract_class)
+            self._by_type[event_type] = {**versions, version: contract}
+            self._by_class[contract_class] = contract
+            if version >= max(self._by_type[event_type]):
+                self._latest[event_type] = contract
+        return contract
+
+    def get(self, event_type: str, version: int | None = None) -> EventContract | None:
+        """Return the contract of ``event_type`` (its latest version by default), or ``None``."""
+        if version is None:
+            return self._latest.get(event_type)
+        return self._by_type.get(event_type, {}).get(version)
+
+    def for_class(self, contract_class: type[Any]) -> EventContract | None:
+        """Return the contract that ``contract_class`` was registered as, or ``None``."""
+        return self._by_class.get(contract_class)
+
+    def types(self) -> list[str]:
+        """Return the event types that have a contract, sorted."""
+        return sorted(self._latest)
+
+    def __contains__(self, event_type: object) -> bool:
+        return event_type in self._latest
+
+    def __iter__(self) -> Iterator[EventContract]:
+        return iter(list(self._latest.values()))
+
+
+def _class_path(cls: type[Any]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+default_catalog = EventCatalog()
+"""The process-wide catalog that :func:`event_contract` registers into by default."""
+
+
+def event_contract(
+    event_type: str, *, version: int = 1, catalog: EventCatalog | None = None
+) -> Callable[[type[T]], type[T]]:
+    """Register a dataclass as the contract of ``event_type``.
+
+    Usage::
+
+        @event_contract("therapy_session.scheduled", version=1)
+        @dataclass
+        class TherapySessionScheduledEvent: ...
+    """
+    check_event_type(event_type)
+    target = catalog if catalog is not None else default_catalog
+
+    def register(cls: type[T]) -> type[T]:
+        target.register(cls, event_type, version)
+        cls.__aura_event_type__ = event_type  # type: ignore[attr-defined]  # marker for publish
+        return cls
+
+    return register

@@ -1,0 +1,90 @@
+"""The naming rules of Aura: event types, subscription patterns and module names.
+
+Names are checked once where they enter (publish, subscribe, register); valid ones are cached so
+the check costs a set lookup afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+
+from aura.exceptions import InvalidEventTypeError, InvalidNameError
+
+__all__ = [
+    "MODULE_NAME_RULE",
+    "check_event_type",
+    "check_module_name",
+    "check_pattern",
+    "pattern_matches",
+]
+
+_WORD = r"[a-z][a-z0-9_]*"
+_EVENT_TYPE = re.compile(rf"{_WORD}(?:\.{_WORD})+")
+_PATTERN = re.compile(rf"\*|(?:{_WORD}|\*)(?:\.(?:{_WORD}|\*))+")
+_MODULE_NAME = re.compile(_WORD)
+_SHOWN = 60
+MODULE_NAME_RULE = "a lowercase identifier such as 'notifications' or 'mental_health'"
+
+_CACHE_LIMIT = 10_000  # bounded: a flood of distinct names must not grow memory
+_valid_types: set[str] = set()
+_valid_modules: set[str] = set()
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 3]}...{text[-1]}"
+
+
+def check_event_type(event_type: object) -> str:
+    """Return ``event_type`` if it is dotted lowercase words, else raise InvalidEventTypeError."""
+    if type(event_type) is str and event_type in _valid_types:
+        return event_type
+    if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
+        raise InvalidEventTypeError(
+            f"Invalid event type {_shown(event_type)}: expected dotted lowercase words such as "
+            "'therapy_session.scheduled' (letters, digits and underscores, each word starting "
+            "with a letter, at least two words). Rename the event type."
+        )
+    if len(_valid_types) < _CACHE_LIMIT:
+        _valid_types.add(event_type)
+    return event_type
+
+
+def check_pattern(pattern: object) -> str:
+    """Return a subscription pattern if valid: an event type, ``'*'``, or words with ``*``."""
+    if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
+        raise InvalidEventTypeError(
+            f"Invalid subscription pattern {_shown(pattern)}: expected an event type such as "
+            "'therapy_session.scheduled', a pattern such as 'therapy_session.*', or '*' for "
+            "every event."
+        )
+    return pattern
+
+
+def pattern_matches(pattern: str, event_type: str) -> bool:
+    """Tell whether ``pattern`` selects ``event_type``.
+
+    ``'*'`` alone selects every event; otherwise each ``*`` stands for exactly one word, so
+    ``'therapy_session.*'`` selects ``'therapy_session.scheduled'``.
+    """
+    if pattern == "*" or pattern == event_type:
+        return True
+    wanted = pattern.split(".")
+    words = event_type.split(".")
+    if len(wanted) != len(words):
+        return False
+    return all(w in ("*", x) for w, x in zip(wanted, words, strict=True))
+
+
+def check_module_name(module_name: object, *, role: str = "module") -> str:
+    """Return ``module_name`` if it is a lowercase identifier, else raise a typed error."""
+    if type(module_name) is str and module_name in _valid_modules:
+        return module_name
+    if isinstance(module_name, str) and _MODULE_NAME.fullmatch(module_name):
+        if len(_valid_modules) < _CACHE_LIMIT:
+            _valid_modules.add(module_name)
+        return module_name
+    raise InvalidNameError(
+        f"Invalid {role} name {_shown(module_name)}: expected {MODULE_NAME_RULE}. "
+        "Use the module's package name."
+    )
