@@ -13,15 +13,16 @@ import dataclasses
 import json
 import math
 import threading
+import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUndefinedAnnotation
 
-from aura.exceptions import EventContractError, EventValidationError
+from aura.exceptions import EventContractError, EventValidationError, InvalidNameError
 from aura.naming import check_event_type, check_module_name
 
 __all__ = [
@@ -283,14 +284,17 @@ class Event:
             raise EventValidationError(
                 f"Malformed event: 'metadata' must be a dict, got {type(metadata).__name__}."
             )
-        return cls.create(
-            raw["event_type"],
-            data,
-            raw["source_module"],
-            metadata=metadata,
-            event_id=event_id,
-            timestamp=_parse_timestamp(raw["timestamp"]),
-        )
+        try:
+            return cls.create(
+                raw["event_type"],
+                data,
+                raw["source_module"],
+                metadata=metadata,
+                event_id=event_id,
+                timestamp=_parse_timestamp(raw["timestamp"]),
+            )
+        except InvalidNameError as exc:  # a malformed event is one error type for the caller
+            raise EventValidationError(str(exc)) from None
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:
@@ -370,14 +374,14 @@ class EventContract:
         self.fields = tuple(f.name for f in dataclasses.fields(contract_class))
         self._adapter: TypeAdapter[Any] | None = None
         # A forward reference not yet defined leaves the adapter to be built on first use.
-        with contextlib.suppress(PydanticUndefinedAnnotation):
-            self._adapter = TypeAdapter(contract_class)
+        with contextlib.suppress(PydanticUndefinedAnnotation, NameError):
+            self._adapter = _build_adapter(contract_class)
 
     @property
     def adapter(self) -> TypeAdapter[Any]:
         """The pydantic validator of the contract, built once."""
         if self._adapter is None:
-            self._adapter = TypeAdapter(self.contract_class)
+            self._adapter = _build_adapter(self.contract_class)
         return self._adapter
 
     def __repr__(self) -> str:
@@ -426,6 +430,30 @@ class EventContract:
                 )
         lines.append(f"Fix the data to match {self.contract_class.__qualname__}.")
         return "\n".join(lines)
+
+
+def _build_adapter(contract_class: type[Any]) -> TypeAdapter[Any]:
+    _forbid_unknown_fields(contract_class, set())
+    return TypeAdapter(contract_class)
+
+
+def _forbid_unknown_fields(annotation: object, seen: set[int]) -> None:
+    """Make pydantic refuse unknown keys in a contract and the dataclasses nested in it.
+
+    pydantic ignores unknown keys of a standard dataclass unless the class carries a config;
+    a class that sets its own ``__pydantic_config__`` keeps it.
+    """
+    if id(annotation) in seen:
+        return
+    seen.add(id(annotation))
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        if "__pydantic_config__" not in vars(annotation):
+            annotation.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+        for hint in typing.get_type_hints(annotation).values():
+            _forbid_unknown_fields(hint, seen)
+        return
+    for argument in typing.get_args(annotation):
+        _forbid_unknown_fields(argument, seen)
 
 
 def _loc_text(loc: tuple[int | str, ...]) -> str:

@@ -1,0 +1,36 @@
+"""The process-wide defaults of the seed's global style."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aura
+from aura import EventBus, use_defaults
+from aura.defaults import default_bus
+
+
+def test_the_default_bus_works_in_the_seed_style() -> None:
+    received: list[Any] = []
+    subscription = aura.event_bus.subscribe("user.registered", received.append, "notifications")
+    try:
+        aura.event_bus.publish("user.registered", {"user_id": 1}, "users")
+    finally:
+        subscription.cancel()
+    assert received == [{"user_id": 1}]
+    assert repr(aura.event_bus).startswith("<aura default event_bus: <aura.bus.EventBus")
+
+
+def test_use_defaults_points_the_default_at_another_bus_and_restores_it() -> None:
+    from aura import event_bus  # captured the way seed code captures it
+
+    original = default_bus()
+    mine = EventBus()
+    received: list[Any] = []
+    mine.subscribe("user.registered", received.append, "notifications")
+    with use_defaults(bus=mine):
+        assert default_bus() is mine
+        event_bus.publish("user.registered", {"user_id": 2}, "users")
+    assert received == [{"user_id": 2}]
+    assert default_bus() is original
+    event_bus.publish("user.registered", {"user_id": 3}, "users")
+    assert received == [{"user_id": 2}]
