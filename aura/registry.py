@@ -1,0 +1,572 @@
+"""The service registry: modules offer services under contracts and call each other through them.
+
+``register_service`` checks a service against its contract and hands its construction to the
+container, so constructor dependencies are injected; the service is built lazily, once per
+registry. ``get_service`` from inside another module returns a proxy that exposes only the
+contract's methods, runs each call as the provider module, reports it to observers and applies the
+service's call policy (circuit breaker, timeout). Proxies are built once per caller and service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import dataclasses
+import difflib
+import functools
+import inspect
+import re
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any, Protocol
+
+from aura import context as _context
+from aura.conformance import check_conformance, contract_methods
+from aura.container import Container
+from aura.exceptions import (
+    ConfigurationError,
+    DuplicateServiceError,
+    InvalidNameError,
+    ServiceNotAvailableError,
+    ServiceTimeoutError,
+)
+from aura.naming import check_module_name
+
+__all__ = [
+    "CallPolicy",
+    "CallableBreaker",
+    "ServiceCall",
+    "ServiceInfo",
+    "ServiceProxy",
+    "ServiceRegistry",
+]
+
+_SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class CallableBreaker(Protocol):
+    """What a call policy needs of a circuit breaker (``aura.breaker.CircuitBreaker`` fits)."""
+
+    def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Run ``func`` through the breaker."""
+
+    async def call_async(
+        self, func: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Await ``func`` through the breaker."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """How cross-module calls to one service are guarded: a circuit breaker and a timeout."""
+
+    breaker: CallableBreaker | None = None
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and (
+            isinstance(self.timeout, bool)
+            or not isinstance(self.timeout, int | float)
+            or not self.timeout > 0
+        ):
+            raise ConfigurationError(
+                f"A service call timeout must be a positive number of seconds, got "
+                f"{self.timeout!r}. Pass timeout=2.0, or None for no timeout."
+            )
+        if self.breaker is not None and not callable(getattr(self.breaker, "call", None)):
+            raise ConfigurationError(
+                f"A service's breaker must have a call(func, *args) method, got "
+                f"{type(self.breaker).__name__}. Pass an aura.breaker.CircuitBreaker."
+            )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceCall:
+    """One cross-module service call, as observers see it."""
+
+    caller_module: str
+    provider_module: str
+    service_name: str
+    method: str
+    started_at: datetime
+    duration: float
+    error: BaseException | None
+    correlation_id: str | None
+
+    @property
+    def outcome(self) -> str:
+        """``"ok"``, or the name of the exception the call raised."""
+        return "ok" if self.error is None else type(self.error).__name__
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the call returned without raising."""
+        return self.error is None
+
+
+ServiceCallObserver = Callable[[ServiceCall], None]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    """What the registry knows of one service (for discovery, docs and health)."""
+
+    module_name: str
+    service_name: str
+    provider: object
+    contract: type[Any] | None
+    policy: CallPolicy | None
+    methods: tuple[str, ...]
+    built: bool
+
+
+@dataclasses.dataclass(slots=True)
+class _Entry:
+    module_name: str
+    service_name: str
+    key: str
+    provider: object
+    contract: type[Any] | None
+    policy: CallPolicy | None
+    built: bool = False
+
+
+class ServiceProxy:
+    """Another module's service as a caller sees it: the contract's methods, observed and guarded.
+
+    Calling anything outside the contract raises ``AttributeError`` naming the contract.
+    """
+
+    __slots__ = ("__dict__", "_aura_exposed", "_aura_label", "_aura_target")
+
+    def __init__(self, target: object, label: str, exposed: tuple[str, ...]) -> None:
+        self._aura_target = target
+        self._aura_label = label
+        self._aura_exposed = exposed
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(
+            f"{name!r} is not part of {self._aura_label}; a caller from another module can use "
+            f"only: {', '.join(self._aura_exposed) or 'nothing'}."
+        )
+
+    def __repr__(self) -> str:
+        return f"<ServiceProxy {self._aura_label} -> {self._aura_target!r}>"
+
+
+class ServiceRegistry:
+    """Service discovery and direct calls between modules (the seed's ``service_registry``)."""
+
+    def __init__(self, *, container: Container | None = None) -> None:
+        self.container = container if container is not None else Container()
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._handles: dict[tuple[str | None, str, str], object] = {}
+        self._lock = threading.RLock()
+        self._observers: tuple[ServiceCallObserver, ...] = ()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    # --- registration ---------------------------------------------------------------------------
+
+    def register_service(
+        self,
+        module_name: str,
+        service_name: str,
+        service_class: object,
+        *,
+        contract: type[Any] | None = None,
+        breaker: CallableBreaker | None = None,
+        timeout: float | None = None,
+        policy: CallPolicy | None = None,
+    ) -> None:
+        """Offer ``service_class`` as ``service_name`` of ``module_name`` (the seed's call).
+
+        ``service_class`` is a class (built by the container, its dependencies injected), a
+        factory function, or a ready instance. With ``contract`` (an ABC or Protocol) the class
+        must implement it. ``breaker`` and ``timeout`` (or a ``policy``) guard every call from
+        other modules.
+        """
+        check_module_name(module_name)
+        _check_service_name(service_name)
+        if service_class is None:
+            raise ServiceNotAvailableError(
+                f"Cannot register {module_name}.{service_name}: service_class is None. Pass "
+                "the class, a factory function or a ready instance."
+            )
+        if policy is not None and (breaker is not None or timeout is not None):
+            raise ConfigurationError(
+                f"Give {module_name}.{service_name} either policy= or breaker=/timeout=, not both."
+            )
+        policy = policy if policy is not None else _policy_from(breaker, timeout)
+        if contract is not None:
+            contract_methods(contract)  # refuses a contract that is not a class
+            implementation = _implementation_class(service_class)
+            if implementation is not None:
+                check_conformance(implementation, contract)
+        with self._lock:
+            existing = self._entries.get((module_name, service_name))
+            if existing is not None:
+                raise DuplicateServiceError(
+                    f"Service {service_name!r} is already registered in module {module_name!r} "
+                    f"as {_describe(existing.provider)}; cannot register "
+                    f"{_describe(service_class)} under the same name. Unregister the first, or "
+                    "choose another name."
+                )
+            key = f"{module_name}.{service_name}"
+            if _is_provider(service_class):
+                self.container.register(key, service_class, replace=True)  # type: ignore[arg-type]
+            else:
+                self.container.register_instance(key, service_class, replace=True)
+            self._entries[(module_name, service_name)] = _Entry(
+                module_name, service_name, key, service_class, contract, policy
+            )
+
+    def register_from(self, package: ModuleType) -> None:
+        """Apply the seed's convention: call ``package.register_services(self)``."""
+        register = getattr(package, "register_services", None)
+        if not callable(register):
+            raise ServiceNotAvailableError(
+                f"{package.__name__} has no register_services(service_registry) function. "
+                "Define it in the package's __init__.py, as the seed shows."
+            )
+        register(self)
+
+    def unregister_service(self, module_name: str, service_name: str) -> None:
+        """Withdraw a service; later lookups fail, proxies already handed out keep working."""
+        with self._lock:
+            self._entry(module_name, service_name)
+            del self._entries[(module_name, service_name)]
+            self._forget(module_name, service_name)
+
+    # --- lookup ---------------------------------------------------------------------------------
+
+    def get_service(self, module_name: str, service_name: str) -> Any:
+        """Return a module's service (the seed's call).
+
+        From another module's code (the current module differs) the result is a proxy exposing
+        the contract's methods; from the same module or from unscoped code, the object itself.
+        """
+        caller = _context._current_module.get()
+        handle = self._handles.get((caller, module_name, service_name))
+        if handle is not None:
+            return handle
+        return self._first_get(caller, module_name, service_name)
+
+    def is_available(self, module_name: str, service_name: str) -> bool:
+        """Tell whether ``get_service`` would find the service (without building it)."""
+        return (module_name, service_name) in self._entries
+
+    def services(self, module_name: str | None = None) -> list[ServiceInfo]:
+        """Describe the registered services, of one module or of all, in registration order."""
+        with self._lock:
+            entries = list(self._entries.values())
+        return [
+            ServiceInfo(
+                entry.module_name,
+                entry.service_name,
+                entry.provider,
+                entry.contract,
+                entry.policy,
+                _exposed(entry, None),
+                entry.built,
+            )
+            for entry in entries
+            if module_name is None or entry.module_name == module_name
+        ]
+
+    def modules(self) -> list[str]:
+        """Return the names of the modules that registered services, sorted."""
+        return sorted({module for module, _ in self._entries})
+
+    def add_observer(self, observer: ServiceCallObserver) -> Callable[[], None]:
+        """Report every cross-module call to ``observer``; return a function that detaches it."""
+        with self._lock:
+            self._observers = (*self._observers, observer)
+
+        def remove() -> None:
+            with self._lock:
+                self._observers = tuple(o for o in self._observers if o is not observer)
+
+        return remove
+
+    @contextmanager
+    def replaced(
+        self, module_name: str, service_name: str, replacement: object
+    ) -> Iterator[object]:
+        """Serve ``replacement`` for a service within a block, then restore the original.
+
+        Callers from other modules still get a proxy (observed, contract-limited) around it.
+        """
+        with self._lock:
+            entry = self._entry(module_name, service_name)
+            saved = (entry.provider, entry.built)
+            override = self.container.override(entry.key, replacement)
+            override.__enter__()
+            entry.provider, entry.built = replacement, False
+            self._forget(module_name, service_name)
+        try:
+            yield replacement
+        finally:
+            with self._lock:
+                entry.provider, entry.built = saved
+                self._forget(module_name, service_name)
+                override.__exit__(None, None, None)
+
+    def close(self) -> None:
+        """Stop the timeout worker threads, if any were started."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _forget(self, module_name: str, service_name: str) -> None:
+        self._handles = {
+            key: handle
+            for key, handle in self._handles.items()
+            if key[1:] != (module_name, service_name)
+        }
+
+    def _entry(self, module_name: str, service_name: str) -> _Entry:
+        entry = self._entries.get((module_name, service_name))
+        if entry is not None:
+            return entry
+        modules = self.modules()
+        if module_name not in modules:
+            raise ServiceNotAvailableError(
+                f"No module {module_name!r} in the service registry. Known modules: "
+                f"{', '.join(modules) or 'none'}.{_did_you_mean(module_name, modules)}"
+            )
+        names = [name for module, name in self._entries if module == module_name]
+        raise ServiceNotAvailableError(
+            f"No service {service_name!r} in module {module_name!r}. Registered there: "
+            f"{', '.join(names)}.{_did_you_mean(service_name, names)}"
+        )
+
+    def _first_get(self, caller: str | None, module_name: str, service_name: str) -> object:
+        with self._lock:
+            cached = self._handles.get((caller, module_name, service_name))
+            if cached is not None:  # another thread built it while this one waited
+                return cached
+            entry = self._entry(module_name, service_name)
+            try:
+                instance = self.container.resolve(entry.key)
+            except Exception as exc:
+                raise ServiceNotAvailableError(
+                    f"Service {service_name!r} of module {module_name!r} could not be created: "
+                    f"{type(exc).__name__}: {str(exc).rstrip('.')}. Fix its constructor or "
+                    "register what it "
+                    "depends on."
+                ) from exc
+            if entry.contract is not None and _implementation_class(entry.provider) is None:
+                try:
+                    check_conformance(type(instance), entry.contract)
+                except Exception as exc:
+                    raise ServiceNotAvailableError(
+                        f"Service {service_name!r} of module {module_name!r} was built by a "
+                        f"factory, but what it built does not implement "
+                        f"{entry.contract.__qualname__}. See the cause for each method."
+                    ) from exc
+            entry.built = True
+            handle: object = instance
+            if caller is not None and caller != module_name:
+                handle = self._proxy(caller, entry, instance)
+            self._handles = {**self._handles, (caller, module_name, service_name): handle}
+            return handle
+
+    def _proxy(self, caller: str, entry: _Entry, instance: object) -> ServiceProxy:
+        exposed = _exposed(entry, instance)
+        label = (
+            entry.contract.__qualname__
+            if entry.contract is not None
+            else f"the public methods of {entry.module_name}.{entry.service_name}"
+        )
+        proxy = ServiceProxy(instance, label, exposed)
+        for name in exposed:
+            method = getattr(instance, name)
+            proxy.__dict__[name] = self._wrap(caller, entry, name, method)
+        return proxy
+
+    def _wrap(
+        self, caller: str, entry: _Entry, name: str, method: Callable[..., Any]
+    ) -> Callable[..., Any]:
+        provider = entry.module_name
+        run = self._guarded(entry, name, method)
+        if inspect.iscoroutinefunction(method):
+
+            @functools.wraps(method)
+            async def call_async(*args: Any, **kwargs: Any) -> Any:
+                token = _context._current_module.set(provider)
+                observers = self._observers
+                started = time.perf_counter()
+                error: BaseException | None = None
+                try:
+                    return await run(*args, **kwargs)
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    _context._current_module.reset(token)
+                    if observers:
+                        self._report(observers, caller, entry, name, started, error)
+
+            return call_async
+
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = _context._current_module.set(provider)
+            observers = self._observers
+            started = time.perf_counter()
+            error: BaseException | None = None
+            try:
+                return run(*args, **kwargs)
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                _context._current_module.reset(token)
+                if observers:
+                    self._report(observers, caller, entry, name, started, error)
+
+        return call
+
+    def _guarded(self, entry: _Entry, name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        """Return ``method`` behind the entry's policy: timeout inside, breaker outside."""
+        policy = entry.policy
+        if policy is None:
+            return method
+        label = f"{entry.module_name}.{entry.service_name}.{name}"
+        is_async = inspect.iscoroutinefunction(method)
+        timed = method
+        if policy.timeout is not None:
+            timed = (
+                _async_timeout(method, policy.timeout, label)
+                if is_async
+                else self._sync_timeout(method, policy.timeout, label)
+            )
+        breaker = policy.breaker
+        if breaker is None:
+            return timed
+        if is_async:
+            return functools.partial(breaker.call_async, timed)
+        return functools.partial(breaker.call, timed)
+
+    def _sync_timeout(
+        self, method: Callable[..., Any], timeout: float, label: str
+    ) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            executor = self._worker_pool()
+            run = contextvars.copy_context().run
+            future = executor.submit(run, method, *args, **kwargs)
+            try:
+                return future.result(timeout=timeout)
+            except concurrent.futures.TimeoutError:
+                raise ServiceTimeoutError(_timeout_message(label, timeout)) from None
+
+        return call
+
+    def _worker_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    thread_name_prefix="aura-service-call"
+                )
+            return self._executor
+
+    def _report(
+        self,
+        observers: tuple[ServiceCallObserver, ...],
+        caller: str,
+        entry: _Entry,
+        method: str,
+        started: float,
+        error: BaseException | None,
+    ) -> None:
+        duration = time.perf_counter() - started
+        record = ServiceCall(
+            caller_module=caller,
+            provider_module=entry.module_name,
+            service_name=entry.service_name,
+            method=method,
+            started_at=datetime.now(UTC),
+            duration=duration,
+            error=error,
+            correlation_id=_context._correlation_id.get(),
+        )
+        for observer in observers:
+            observer(record)
+
+
+def _async_timeout(
+    method: Callable[..., Awaitable[Any]], timeout: float, label: str
+) -> Callable[..., Awaitable[Any]]:
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.wait_for(method(*args, **kwargs), timeout)
+        except TimeoutError:
+            raise ServiceTimeoutError(_timeout_message(label, timeout)) from None
+
+    return call
+
+
+def _timeout_message(label: str, timeout: float) -> str:
+    return (
+        f"Call to {label} took longer than its timeout of {timeout:g} s and was abandoned. "
+        "Raise the service's timeout, or make the call cheaper."
+    )
+
+
+def _policy_from(breaker: CallableBreaker | None, timeout: float | None) -> CallPolicy | None:
+    if breaker is None and timeout is None:
+        return None
+    return CallPolicy(breaker=breaker, timeout=timeout)
+
+
+def _check_service_name(service_name: object) -> None:
+    if isinstance(service_name, str) and _SERVICE_NAME.fullmatch(service_name):
+        return
+    raise InvalidNameError(
+        f"Invalid service name {service_name!r}: expected an identifier such as 'UserService'. "
+        "Name the service after its class."
+    )
+
+
+def _is_provider(service: object) -> bool:
+    """A class or a plain function is built by the container; anything else is an instance."""
+    return inspect.isclass(service) or inspect.isfunction(service) or inspect.ismethod(service)
+
+
+def _implementation_class(service: object) -> type[Any] | None:
+    """The class to check against a contract now, or ``None`` for a factory (checked on build)."""
+    if inspect.isclass(service):
+        return service
+    if _is_provider(service):
+        return None
+    return type(service)
+
+
+def _exposed(entry: _Entry, instance: object | None) -> tuple[str, ...]:
+    if entry.contract is not None:
+        return tuple(contract_methods(entry.contract))
+    source = instance if instance is not None else entry.provider
+    cls = source if inspect.isclass(source) else type(source)
+    if not inspect.isclass(source) and _is_provider(source):
+        return ()  # a factory not yet built: its methods are unknown until then
+    return tuple(
+        name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name))
+    )
+
+
+def _describe(service: object) -> str:
+    if inspect.isclass(service) or inspect.isfunction(service):
+        return f"{service.__module__}.{service.__qualname__}"
+    return f"an instance of {type(service).__module__}.{type(service).__qualname__}"
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
