@@ -1,9 +1,10 @@
-"""The process-wide defaults of the seed's global style: ``event_bus`` and friends.
+"""The process-wide defaults of the seed's global style: ``event_bus``, ``service_registry``,
+``get_container()``.
 
-``from aura import event_bus`` gives a stand-in that forwards every attribute to the bus in force.
-The bus itself is built on first use, not at import, and :func:`use_defaults` points the stand-in
-at another instance for a block (the test harness does this per test), so code that captured
-``event_bus`` at import time is isolated too.
+``from aura import event_bus`` gives a stand-in that forwards every attribute to the bus in force;
+``service_registry`` likewise. The real objects are built on first use, not at import, and
+:func:`use_defaults` points the defaults at other instances for a block (the test harness does
+this per test), so code that captured ``event_bus`` at import time is isolated too.
 """
 
 from __future__ import annotations
@@ -14,8 +15,18 @@ from contextlib import contextmanager
 from typing import Any, Generic, TypeVar, cast
 
 from aura.bus import EventBus
+from aura.container import Container, get_container, set_container
+from aura.registry import ServiceRegistry
 
-__all__ = ["DefaultProxy", "default_bus", "event_bus", "use_defaults"]
+__all__ = [
+    "DefaultProxy",
+    "default_bus",
+    "default_registry",
+    "event_bus",
+    "get_container",
+    "service_registry",
+    "use_defaults",
+]
 
 T = TypeVar("T")
 
@@ -57,17 +68,43 @@ event_bus = cast(EventBus, _bus_proxy)
 """The process-wide event bus of the seed (``from aura import event_bus``)."""
 
 
+_registry_proxy: DefaultProxy[ServiceRegistry] = DefaultProxy(
+    "service_registry", lambda: ServiceRegistry(container=get_container())
+)
+service_registry = cast(ServiceRegistry, _registry_proxy)
+"""The process-wide service registry of the seed (``from aura import service_registry``)."""
+
+
 def default_bus() -> EventBus:
     """Return the bus that :data:`event_bus` currently forwards to."""
     return _bus_proxy._target()
 
 
+def default_registry() -> ServiceRegistry:
+    """Return the registry that :data:`service_registry` currently forwards to."""
+    return _registry_proxy._target()
+
+
 @contextmanager
-def use_defaults(*, bus: EventBus | None = None) -> Iterator[None]:
-    """Point the process-wide defaults at the given instances for a block, then restore them."""
-    previous = _bus_proxy._swap(bus) if bus is not None else None
+def use_defaults(
+    *,
+    bus: EventBus | None = None,
+    registry: ServiceRegistry | None = None,
+    container: Container | None = None,
+) -> Iterator[None]:
+    """Point the process-wide defaults at the given instances for a block, then restore them.
+
+    Defaults not given stay as they are.
+    """
+    previous_bus = _bus_proxy._swap(bus) if bus is not None else None
+    previous_registry = _registry_proxy._swap(registry) if registry is not None else None
+    previous_container = set_container(container) if container is not None else None
     try:
         yield
     finally:
+        if container is not None:
+            set_container(previous_container)
+        if registry is not None:
+            _registry_proxy._swap(previous_registry)
         if bus is not None:
-            _bus_proxy._swap(previous)
+            _bus_proxy._swap(previous_bus)

@@ -33,8 +33,11 @@ class AuraError(Exception):
     """Base class of every exception Aura raises on purpose."""
 
 
-class ConfigurationError(AuraError, ValueError):
-    """An object was built with arguments outside their allowed range."""
+class ConfigurationError(AuraError, ValueError, TypeError):
+    """An object was built or configured with an argument of the wrong type or out of range.
+
+    It is both a ``ValueError`` and a ``TypeError``, so callers may catch either builtin.
+    """
 
 
 class InvalidNameError(AuraError, ValueError):

@@ -34,3 +34,29 @@ def test_use_defaults_points_the_default_at_another_bus_and_restores_it() -> Non
     assert default_bus() is original
     event_bus.publish("user.registered", {"user_id": 3}, "users")
     assert received == [{"user_id": 2}]
+
+
+def test_the_seed_registry_and_container_are_process_wide_and_swappable() -> None:
+    from aura import get_container, service_registry
+    from aura.container import Container
+    from aura.defaults import default_registry
+    from aura.registry import ServiceRegistry
+
+    class EmailService:
+        pass
+
+    registry = ServiceRegistry()
+    container = Container()
+    container.register("notification_service", EmailService)
+    with use_defaults(registry=registry, container=container):
+        service_registry.register_service(
+            module_name="notifications", service_name="EmailService", service_class=EmailService
+        )
+        assert default_registry() is registry
+        assert isinstance(
+            service_registry.get_service("notifications", "EmailService"), EmailService
+        )
+        assert isinstance(get_container().resolve("notification_service"), EmailService)
+    assert default_registry() is not registry
+    assert get_container() is not container
+    assert not service_registry.is_available("notifications", "EmailService")
