@@ -1,0 +1,793 @@
+"""The dependency-injection container: lifetimes, autowiring, scopes, overrides and validation.
+
+A :class:`Container` maps keys (a name such as ``"user_service"``, or a type) to providers (a
+class or a factory callable) and builds services on demand::
+
+    container = Container()
+    container.register("user_service", UserService)           # a singleton by default
+    container.register(UserRepository, SqlUserRepository, lifetime="scoped")
+    get_container().resolve("user_service")                    # the seed's call
+
+Decisions worth knowing:
+
+* **Autowiring.** A provider's parameter is satisfied by its annotated type when that type is
+  registered, else by a registration named like the parameter, else by its default. Signatures are
+  read once per provider; the chosen keys are bound once per wiring change, so a resolve never
+  inspects anything. A built singleton resolves through a closure that returns it: the hot path is
+  one dict lookup and one call.
+* **Lifetimes.** ``singleton`` is built lazily, once per container, under a re-entrant lock;
+  ``transient`` is built on every resolve and belongs to the caller (never disposed); ``scoped``
+  is built once per :class:`Scope`. A singleton may not depend on a scoped service, directly or
+  through transients: :class:`LifetimeMismatchError`.
+* **Disposal.** What the container built is disposed newest first: a generator factory's code after
+  its ``yield`` runs (use it for context managers: ``with Resource() as r: yield r``), otherwise a
+  ``close()`` method is called. Objects given to :meth:`Container.register_instance` or
+  :meth:`Container.override` belong to the caller and are never disposed. Every failure is
+  collected into one :class:`DisposalError`; the other disposers still run.
+* **Overrides** (for tests) replace a key with a ready object until the block exits, even on error,
+  and nest as a stack. An unregistered key may be overridden, so a test can supply what is missing.
+  Singletons built while an override is active are forgotten when it exits (they may hold the
+  replacement) and rebuilt on next use; singletons built before it keep what they hold.
+* **Validation.** :meth:`Container.validate` builds nothing and raises one error listing every
+  missing dependency, cycle and lifetime mismatch, one per line. Its class is the problems' own
+  class when they are all of one kind (:class:`UnknownServiceError`,
+  :class:`CircularDependencyError`, :class:`LifetimeMismatchError`), else :class:`ContainerError`,
+  their common base.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import threading
+import typing
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, TypeAlias, TypeVar, cast, overload
+
+from aura.exceptions import (
+    CircularDependencyError,
+    ContainerError,
+    DisposalError,
+    LifetimeMismatchError,
+    UnknownServiceError,
+)
+
+__all__ = ["Container", "Key", "Lifetime", "Scope", "get_container", "set_container"]
+
+T = TypeVar("T")
+
+Key: TypeAlias = "str | type[Any]"
+"""What a service is registered under: a name such as ``"user_service"``, or a type."""
+
+Lifetime: TypeAlias = Literal["singleton", "transient", "scoped"]
+"""How long a built service lives: the container's life, one resolve, or one scope."""
+
+_LIFETIMES = ("singleton", "transient", "scoped")
+
+_Resolver: TypeAlias = "Callable[[Scope | None], object]"
+_Disposer: TypeAlias = "Callable[[], object]"
+_Bound: TypeAlias = "tuple[tuple[str, Key], ...]"
+_Generator: TypeAlias = "Generator[object, None, None]"
+
+
+class _Missing:
+    """The type of ``_MISSING``, which marks an absent value where ``None`` is a legal one."""
+
+
+_MISSING = _Missing()
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    """One parameter of a provider: the keys that may satisfy it, most preferred first."""
+
+    name: str
+    keys: tuple[Key, ...]
+    has_default: bool
+
+
+@dataclass(eq=False, slots=True)
+class _Registration:
+    """How one key is provided; holds the singleton once built. Hashed by identity."""
+
+    key: Key
+    provider: Callable[..., object]
+    lifetime: Lifetime
+    external: bool = False  # a ready object the caller owns: never built, never disposed
+    is_generator: bool = False
+    instance: object = _MISSING
+    plan: tuple[_Param, ...] | None = None  # read from the signature on first use
+
+
+@dataclass(frozen=True, slots=True)
+class _Owned:
+    """A singleton the container built, kept in creation order for disposal and overrides."""
+
+    registration: _Registration
+    instance: object
+    dispose: _Disposer | None
+
+
+@dataclass(eq=False, slots=True)
+class _OverrideEntry:
+    """One active override; compared by identity so equal overrides unwind independently."""
+
+    key: Key
+    replacement: object
+
+
+class _ResolutionStack(threading.local):
+    """The keys this thread is building, outermost first: meeting one again is a cycle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.keys: list[Key] = []
+
+
+class Container:
+    """Builds services from registrations: lifetimes, autowiring, scopes, overrides, validation."""
+
+    def __init__(self) -> None:
+        self._registrations: dict[Key, _Registration] = {}
+        self._overrides: dict[Key, object] = {}
+        self._override_stack: list[_OverrideEntry] = []
+        # Looked up with whatever resolve() is given; only valid keys are ever stored. Cleared on
+        # every wiring change, so a resolver never acts on a stale binding.
+        self._resolvers: dict[object, _Resolver] = {}
+        self._built: list[_Owned] = []
+        # One re-entrant lock for every singleton: builds nest (a singleton needing a singleton)
+        # without deadlock, and two threads cannot each hold half of a dependency chain.
+        self._lock = threading.RLock()
+        self._stack = _ResolutionStack()
+        self._closed = False
+
+    # --- registration ---------------------------------------------------------------------------
+
+    def register(
+        self,
+        key: Key,
+        provider: Callable[..., object] | None = None,
+        *,
+        lifetime: Lifetime = "singleton",
+        replace: bool = False,
+    ) -> None:
+        """Register ``provider`` (a class or factory; the key itself when omitted) under ``key``.
+
+        A generator function is a factory with cleanup: it yields the instance, and the code
+        after ``yield`` runs at disposal. Registering a key twice raises :class:`ContainerError`
+        unless ``replace=True``; an instance the replaced registration built is still disposed
+        with the container.
+        """
+        self._add(_new_registration(key, provider, lifetime), replace)
+
+    def register_instance(self, key: Key, instance: object, *, replace: bool = False) -> None:
+        """Register a ready object under ``key``; the caller owns it, so it is never disposed."""
+        checked = _check_key(key)
+        registration = _Registration(
+            checked, lambda: instance, "singleton", external=True, instance=instance, plan=()
+        )
+        self._add(registration, replace)
+
+    def is_registered(self, key: object) -> bool:
+        """Tell whether :meth:`resolve` can find ``key``: registered, or currently overridden."""
+        if not isinstance(key, str | type):
+            return False
+        return key in self._registrations or key in self._overrides
+
+    def __contains__(self, key: object) -> bool:
+        """Same as :meth:`is_registered`."""
+        return self.is_registered(key)
+
+    def keys(self) -> list[Key]:
+        """The keys :meth:`resolve` can find: registrations in order, then overrides of others."""
+        extra = [key for key in self._overrides if key not in self._registrations]
+        return [*self._registrations, *extra]
+
+    # --- resolution -----------------------------------------------------------------------------
+
+    @overload
+    def resolve(self, key: Callable[..., T]) -> T: ...
+    @overload
+    def resolve(self, key: str) -> Any: ...
+    def resolve(self, key: object) -> Any:
+        """Return the service registered under ``key`` (a name, or a type: typed as that type).
+
+        Scoped services need a scope: resolve them through :meth:`scope`.
+        """
+        try:
+            resolver = self._resolvers[key]
+        except (KeyError, TypeError):  # first use, unknown, or not a key at all: the slow path
+            resolver = self._compile(key)
+        return resolver(None)
+
+    def scope(self) -> Scope:
+        """Open a scope: use as ``with container.scope() as scope: scope.resolve(...)``."""
+        if self._closed:
+            raise ContainerError("The container is closed; cannot open a scope. Build a new one.")
+        return Scope(self)
+
+    # --- overrides and validation ---------------------------------------------------------------
+
+    def override(self, key: Key, replacement: object) -> AbstractContextManager[Any]:
+        """Resolve ``key`` to ``replacement`` until the ``with`` block exits; yield it.
+
+        The key need not be registered. Singletons built inside the block are forgotten when it
+        exits, as they may hold the replacement; the replacement itself is never disposed.
+        """
+        return self._override(_check_key(key), replacement)
+
+    def validate(self) -> None:
+        """Check the whole graph without building anything; raise one error listing each problem.
+
+        Reports every missing dependency, every cycle (``a -> b -> a``) and every singleton that
+        depends on a scoped service, one per line. The error is of the problems' own class when
+        they are all of one kind, else a :class:`ContainerError`.
+        """
+        with self._lock:
+            problems = self._problems()
+        if problems:
+            raise _aggregate(problems)
+
+    # --- disposal -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Dispose the singletons this container built, newest first; later resolves raise.
+
+        Raises :class:`DisposalError` listing every disposer that failed, after running the rest.
+        Closing twice does nothing.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            built, self._built = self._built, []
+            self._invalidate()
+        owned = reversed(built)
+        _dispose_all(
+            ((o.registration.key, o.dispose) for o in owned if o.dispose is not None),
+            "the container",
+        )
+
+    def __enter__(self) -> Container:
+        """Use the container as a context manager: it closes on exit."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the container."""
+        self.close()
+
+    # --- wiring (private) -----------------------------------------------------------------------
+
+    def _add(self, registration: _Registration, replace: bool) -> None:
+        with self._lock:
+            existing = self._registrations.get(registration.key)
+            if existing is not None and not replace:
+                raise ContainerError(
+                    f"{_quote(registration.key)} is already registered (as {_describe(existing)})."
+                    " Pass replace=True to replace it."
+                )
+            self._registrations[registration.key] = registration
+            self._invalidate()
+
+    def _invalidate(self) -> None:
+        # Bindings depend on what is registered and overridden: rebind on next use.
+        self._resolvers.clear()
+
+    def _resolver_for(self, key: object) -> _Resolver:
+        try:
+            return self._resolvers[key]
+        except (KeyError, TypeError):
+            return self._compile(key)
+
+    def _compile(self, key: object) -> _Resolver:
+        checked = _check_key(key)
+        with self._lock:
+            if self._closed:
+                raise ContainerError(
+                    f"The container is closed; cannot resolve {_quote(checked)}."
+                    " Resolve services before close(), or build a new container."
+                )
+            resolver = self._make_resolver(checked)
+            self._resolvers[checked] = resolver
+            return resolver
+
+    def _make_resolver(self, key: Key) -> _Resolver:
+        if key in self._overrides:
+            return _constant(self._overrides[key])
+        registration = self._registrations.get(key)
+        if registration is None:
+            raise UnknownServiceError(_unknown_key_message(key, self.keys()))
+        if registration.instance is not _MISSING:
+            return _constant(registration.instance)
+        bound, missing = self._bind(_plan(registration))
+        if missing:
+            raise UnknownServiceError(_missing_dependency_message(registration, missing[0]))
+        if registration.lifetime == "singleton":
+            return self._singleton_resolver(registration, bound)
+        if registration.lifetime == "scoped":
+            return self._scoped_resolver(registration, bound)
+        return self._transient_resolver(registration, bound)
+
+    def _bind(self, plan: tuple[_Param, ...]) -> tuple[_Bound, list[_Param]]:
+        """Choose a key for each parameter; return the choices and the unsatisfiable params."""
+        bound: list[tuple[str, Key]] = []
+        missing: list[_Param] = []
+        for param in plan:
+            key = next((k for k in param.keys if self.is_registered(k)), None)
+            if key is not None:
+                bound.append((param.name, key))
+            elif not param.has_default:
+                missing.append(param)
+        return tuple(bound), missing
+
+    def _singleton_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
+        def resolve_singleton(_scope: Scope | None) -> object:
+            with self._lock:
+                if registration.instance is _MISSING:
+                    # A singleton never sees a scope: whatever it holds must outlive them all.
+                    instance, dispose = self._build(registration, bound, None)
+                    registration.instance = instance
+                    self._built.append(_Owned(registration, instance, dispose))
+                instance = registration.instance
+                if self._provides(registration):
+                    self._resolvers[registration.key] = _constant(instance)
+                return instance
+
+        return resolve_singleton
+
+    def _scoped_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
+        def resolve_scoped(scope: Scope | None) -> object:
+            if scope is None:
+                raise self._outside_scope_error(registration.key)
+            return scope._instance(registration, bound)
+
+        return resolve_scoped
+
+    def _transient_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
+        def resolve_transient(scope: Scope | None) -> object:
+            return self._build(registration, bound, scope)[0]
+
+        return resolve_transient
+
+    def _provides(self, registration: _Registration) -> bool:
+        # False when the wiring changed while the singleton was being built (a factory that
+        # replaced or overrode its own key): then its fast path must not be installed.
+        key = registration.key
+        return self._registrations.get(key) is registration and key not in self._overrides
+
+    def _build(
+        self, registration: _Registration, bound: _Bound, scope: Scope | None
+    ) -> tuple[object, _Disposer | None]:
+        """Call the provider with its dependencies; return the instance and how to dispose it."""
+        stack = self._stack.keys
+        key = registration.key
+        if key in stack:
+            raise CircularDependencyError(_cycle_message([*stack[stack.index(key) :], key]))
+        stack.append(key)
+        try:
+            kwargs = {name: self._resolver_for(dep)(scope) for name, dep in bound}
+            result = registration.provider(**kwargs)
+            if registration.is_generator:
+                return _start_generator(registration, cast(_Generator, result))
+        finally:
+            stack.pop()
+        close = getattr(result, "close", None)
+        return result, close if callable(close) else None
+
+    def _outside_scope_error(self, key: Key) -> ContainerError:
+        path = [*self._stack.keys, key]
+        owners = [
+            i for i, k in enumerate(path[:-1]) if self._registrations[k].lifetime == "singleton"
+        ]
+        if owners:  # the innermost singleton being built is the one that would capture it
+            return LifetimeMismatchError(_mismatch_message(path[owners[-1] :]))
+        via = f" ({_path(path)})" if len(path) > 1 else ""
+        return ContainerError(
+            f"Cannot resolve scoped {_quote(key)} outside a scope{via}."
+            " Resolve it inside `with container.scope() as scope:` with scope.resolve(...)."
+        )
+
+    @contextmanager
+    def _override(self, key: Key, replacement: object) -> Iterator[object]:
+        entry = _OverrideEntry(key, replacement)
+        with self._lock:
+            self._override_stack.append(entry)
+            self._overrides[key] = replacement
+            first_built = len(self._built)
+            self._invalidate()
+        try:
+            yield replacement
+        finally:
+            with self._lock:
+                self._override_stack.remove(entry)
+                self._overrides = {e.key: e.replacement for e in self._override_stack}
+                # Everything built during the block may hold the replacement: rebuild on next use.
+                for owned in self._built[first_built:]:
+                    owned.registration.instance = _MISSING
+                self._invalidate()
+
+    # --- validation (private) -------------------------------------------------------------------
+
+    def _problems(self) -> list[ContainerError]:
+        graph, problems = self._graph()
+        problems += [CircularDependencyError(_cycle_message(c)) for c in _find_cycles(graph)]
+        for key in graph:
+            if self._lifetime_of(key) == "singleton":
+                path = self._scoped_path(key, graph)
+                if path is not None:
+                    problems.append(LifetimeMismatchError(_mismatch_message(path)))
+        return problems
+
+    def _graph(self) -> tuple[dict[Key, tuple[Key, ...]], list[ContainerError]]:
+        """Every resolvable key's dependencies as bound now, and the problems met binding them."""
+        graph: dict[Key, tuple[Key, ...]] = {}
+        problems: list[ContainerError] = []
+        for key in self.keys():
+            graph[key] = ()
+            if key in self._overrides:  # a ready object: it depends on nothing
+                continue
+            registration = self._registrations[key]
+            try:
+                bound, missing = self._bind(_plan(registration))
+            except ContainerError as error:
+                problems.append(error)
+                continue
+            problems += [
+                UnknownServiceError(_missing_dependency_message(registration, p)) for p in missing
+            ]
+            graph[key] = tuple(dep for _, dep in bound)
+        return graph, problems
+
+    def _lifetime_of(self, key: Key) -> str:
+        return "override" if key in self._overrides else self._registrations[key].lifetime
+
+    def _scoped_path(self, start: Key, graph: dict[Key, tuple[Key, ...]]) -> list[Key] | None:
+        """The shortest path from ``start`` to a scoped service through transients, if any."""
+        paths = deque([[start]])
+        seen = {start}
+        while paths:
+            path = paths.popleft()
+            for dep in graph[path[-1]]:
+                lifetime = self._lifetime_of(dep)
+                if lifetime == "scoped":
+                    return [*path, dep]
+                if lifetime == "transient" and dep not in seen:  # transients are built into it
+                    seen.add(dep)
+                    paths.append([*path, dep])
+        return None
+
+
+class Scope:
+    """One unit of work: scoped services are built once in it and disposed when it closes."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._instances: dict[_Registration, object] = {}
+        self._disposers: list[tuple[Key, _Disposer]] = []
+        self._lock = threading.RLock()
+        self._closed = False
+
+    @overload
+    def resolve(self, key: Callable[..., T]) -> T: ...
+    @overload
+    def resolve(self, key: str) -> Any: ...
+    def resolve(self, key: object) -> Any:
+        """Return the service under ``key``; a scoped one is this scope's instance."""
+        if self._closed:
+            raise ContainerError(
+                "This scope is closed and its services are disposed."
+                " Resolve scoped services inside the `with container.scope() as scope:` block."
+            )
+        return self._container._resolver_for(key)(self)
+
+    def close(self) -> None:
+        """Dispose this scope's services, newest first; closing twice does nothing.
+
+        Raises :class:`DisposalError` listing every disposer that failed, after running the rest.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            disposers, self._disposers = self._disposers, []
+            self._instances.clear()
+        _dispose_all(reversed(disposers), "the scope")
+
+    def __enter__(self) -> Scope:
+        """Enter the scope; it closes on exit, even when the block raises."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the scope."""
+        self.close()
+
+    def _instance(self, registration: _Registration, bound: _Bound) -> object:
+        with self._lock:
+            instance = self._instances.get(registration, _MISSING)
+            if instance is _MISSING:
+                instance, dispose = self._container._build(registration, bound, self)
+                self._instances[registration] = instance
+                if dispose is not None:
+                    self._disposers.append((registration.key, dispose))
+            return instance
+
+
+# --- the process-wide default -------------------------------------------------------------------
+
+_default_container: Container | None = None
+_default_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    """Return the process-wide default container, created on first call."""
+    global _default_container
+    container = _default_container
+    if container is None:
+        with _default_lock:
+            # Another thread may have created it while this one waited for the lock.
+            if_absent = _default_container if _default_container is not None else Container()
+            container = _default_container = if_absent
+    return container
+
+
+def set_container(container: Container | None) -> Container | None:
+    """Make ``container`` the process-wide default; return the previous one to restore later.
+
+    ``None`` means "create a fresh default on next use", and is what is returned when no default
+    existed yet.
+    """
+    global _default_container
+    with _default_lock:
+        previous, _default_container = _default_container, container
+    return previous
+
+
+# --- registrations and plans --------------------------------------------------------------------
+
+
+def _check_key(key: object) -> Key:
+    if isinstance(key, type) or (isinstance(key, str) and key.strip()):
+        return key
+    raise ContainerError(
+        f"A container key must be a non-empty name or a type, got {key!r}"
+        f" ({type(key).__name__}). Use a name such as 'user_service', or the class itself."
+    )
+
+
+def _new_registration(key: object, provider: object, lifetime: object) -> _Registration:
+    checked = _check_key(key)
+    if lifetime not in _LIFETIMES:
+        raise ContainerError(
+            f"Unknown lifetime {lifetime!r} for {_quote(checked)}."
+            " Expected 'singleton', 'transient' or 'scoped'."
+        )
+    if provider is None:
+        if not isinstance(checked, type):
+            raise ContainerError(
+                f"register({_quote(checked)}) needs a provider: only a type can provide itself."
+                f" Pass the class or factory that builds {_quote(checked)}."
+            )
+        provider = checked
+    if not callable(provider):
+        raise ContainerError(
+            f"The provider for {_quote(checked)} must be a class or a factory callable, got"
+            f" {provider!r} ({type(provider).__name__})."
+            f" To register a ready object, use register_instance({_quote(checked)}, obj)."
+        )
+    if inspect.iscoroutinefunction(provider) or inspect.isasyncgenfunction(provider):
+        raise ContainerError(
+            f"The provider {_name(provider)} for {_quote(checked)} is asynchronous, but the"
+            " container builds synchronously. Register a synchronous factory."
+        )
+    is_generator = inspect.isgeneratorfunction(provider)
+    if is_generator and lifetime == "transient":
+        raise ContainerError(
+            f"Generator factory {_name(provider)} for {_quote(checked)} cannot be transient:"
+            " nothing would run its cleanup. Register it as 'singleton' or 'scoped'."
+        )
+    return _Registration(checked, provider, cast(Lifetime, lifetime), is_generator=is_generator)
+
+
+def _plan(registration: _Registration) -> tuple[_Param, ...]:
+    """The provider's parameters, read from its signature once and kept."""
+    if registration.plan is None:
+        registration.plan = _read_parameters(registration)
+    return registration.plan
+
+
+def _read_parameters(registration: _Registration) -> tuple[_Param, ...]:
+    provider = registration.provider
+    where = f"{_name(provider)}, the provider of {_quote(registration.key)}"
+    try:
+        signature = inspect.signature(provider)
+    except (TypeError, ValueError) as error:
+        raise ContainerError(
+            f"Cannot read the signature of {where}: {error}."
+            " Register a factory function that builds it instead."
+        ) from error
+    hints = _type_hints(provider, where)
+    params: list[_Param] = []
+    for p in signature.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue  # *args and **kwargs name nothing to inject
+        if p.kind is p.POSITIONAL_ONLY:
+            raise ContainerError(
+                f"Cannot autowire {where}: parameter {p.name!r} is positional-only."
+                " Make it a regular parameter, or register a factory that passes it."
+            )
+        annotation = hints.get(p.name)
+        keys = (annotation, p.name) if isinstance(annotation, type) else (p.name,)
+        params.append(_Param(p.name, keys, p.default is not p.empty))
+    return tuple(params)
+
+
+def _type_hints(provider: Callable[..., object], where: str) -> dict[str, Any]:
+    # get_type_hints evaluates string annotations (``from __future__ import annotations``).
+    target: object
+    if isinstance(provider, type):
+        target = provider.__init__  # type: ignore[misc]  # read, never called on an instance
+    elif inspect.isroutine(provider):
+        target = provider
+    else:  # a callable object: its __call__ carries the annotations
+        target = type(provider).__call__
+    try:
+        return typing.get_type_hints(target)
+    except NameError as error:
+        raise ContainerError(
+            f"Cannot resolve the type hints of {where}: {error}."
+            " Import the annotated types at runtime, not only under TYPE_CHECKING."
+        ) from error
+
+
+def _constant(value: object) -> _Resolver:
+    return lambda _scope: value
+
+
+# --- generators and disposal --------------------------------------------------------------------
+
+
+def _start_generator(
+    registration: _Registration, generator: _Generator
+) -> tuple[object, _Disposer]:
+    try:
+        instance = next(generator)
+    except StopIteration:
+        raise ContainerError(
+            f"Generator factory {_name(registration.provider)} for {_quote(registration.key)}"
+            " returned without yielding. It must yield exactly one instance."
+        ) from None
+    return instance, functools.partial(_finish_generator, registration, generator)
+
+
+def _finish_generator(registration: _Registration, generator: _Generator) -> None:
+    try:
+        next(generator)
+    except StopIteration:
+        return
+    generator.close()
+    raise ContainerError(
+        f"Generator factory {_name(registration.provider)} for {_quote(registration.key)}"
+        " yielded more than once. It must yield exactly one instance."
+    )
+
+
+def _dispose_all(disposers: Iterable[tuple[Key, _Disposer]], owner: str) -> None:
+    errors: list[BaseException] = []
+    lines: list[str] = []
+    for key, dispose in disposers:
+        try:
+            dispose()
+        except Exception as error:  # keep going: one failure must not leak the others
+            errors.append(error)
+            lines.append(f"  - {_show(key)}: {type(error).__name__}: {error}")
+    if errors:
+        raise DisposalError(
+            f"Closing {owner} failed to dispose {_plural(len(errors), 'service')}"
+            " (the others were disposed):\n" + "\n".join(lines),
+            errors,
+        )
+
+
+# --- graph checks and messages ------------------------------------------------------------------
+
+
+def _find_cycles(graph: dict[Key, tuple[Key, ...]]) -> list[list[Key]]:
+    """Each cycle closed by a back edge of a depth-first walk, as a path ``a -> ... -> a``."""
+    cycles: list[list[Key]] = []
+    done: set[Key] = set()
+    path: list[Key] = []
+
+    def visit(key: Key) -> None:
+        path.append(key)
+        for dep in graph[key]:
+            if dep in path:
+                cycles.append([*path[path.index(dep) :], dep])
+            elif dep not in done:
+                visit(dep)
+        path.pop()
+        done.add(key)
+
+    for key in graph:
+        if key not in done:
+            visit(key)
+    return cycles
+
+
+def _aggregate(problems: list[ContainerError]) -> ContainerError:
+    kinds = {type(problem) for problem in problems}
+    kind = kinds.pop() if len(kinds) == 1 else ContainerError
+    lines = "\n".join(f"  - {problem}" for problem in problems)
+    return kind(f"Container validation found {_plural(len(problems), 'problem')}:\n{lines}")
+
+
+def _unknown_key_message(key: Key, known: list[Key]) -> str:
+    shown = {_show(k): k for k in known}
+    listing = ", ".join(sorted(shown)) or "(none)"
+    guesses = difflib.get_close_matches(_show(key), list(shown), n=3, cutoff=0.75)
+    if guesses:
+        hint = "Did you mean " + " or ".join(_quote(shown[g]) for g in guesses) + "?"
+    else:
+        hint = f"Register it with container.register({_quote(key)}, ...)."
+    return f"No registration for {_quote(key)}. Registered keys: {listing}. {hint}"
+
+
+def _missing_dependency_message(registration: _Registration, param: _Param) -> str:
+    wanted = " or ".join(_quote(k) for k in param.keys)
+    return (
+        f"Cannot build {_quote(registration.key)}: parameter {param.name!r} of"
+        f" {_name(registration.provider)} needs {wanted}, and no registration matches."
+        f" Register one, or give {param.name!r} a default."
+    )
+
+
+def _cycle_message(path: list[Key]) -> str:
+    return f"Circular dependency: {_path(path)}. Remove one of these dependencies to break it."
+
+
+def _mismatch_message(path: list[Key]) -> str:
+    owner, scoped = _quote(path[0]), _quote(path[-1])
+    return (
+        f"Singleton {owner} depends on scoped {scoped} ({_path(path)}). A singleton outlives"
+        f" every scope: make {owner} scoped, or {scoped} a singleton."
+    )
+
+
+def _describe(registration: _Registration) -> str:
+    if registration.external:
+        return "a ready instance"
+    return f"{registration.lifetime} {_name(registration.provider)}"
+
+
+def _show(key: Key) -> str:
+    return key if isinstance(key, str) else key.__qualname__
+
+
+def _quote(key: Key) -> str:
+    return repr(key) if isinstance(key, str) else key.__qualname__
+
+
+def _path(keys: list[Key]) -> str:
+    return " -> ".join(_show(key) for key in keys)
+
+
+def _name(provider: object) -> str:
+    return str(getattr(provider, "__qualname__", repr(provider)))
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
