@@ -603,3 +603,57 @@ def test_a_very_long_event_type_is_shown_shortened() -> None:
     with pytest.raises(InvalidEventTypeError) as caught:
         make_event(event_type="X" * 10_000)
     assert str(caught.value).startswith(f"Invalid event type '{'X' * 56}...': expected dotted")
+
+
+@event_contract("payment.completed", catalog=EventCatalog())
+@dataclass
+class PaymentCompleted:
+    payment_id: int
+    amount: float
+    currency: str
+    paid_at: datetime
+
+
+FIELD_TYPES = {"payment_id": int, "amount": float, "currency": str, "paid_at": datetime}
+any_value = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
+    st.datetimes(timezones=st.just(UTC)).map(lambda moment: moment.isoformat()),
+)
+
+
+def _fits(field: str, value: Any) -> bool:
+    kind = FIELD_TYPES[field]
+    if kind is int:
+        return type(value) is int
+    if kind is float:
+        return type(value) in (int, float)
+    if kind is datetime:
+        if not isinstance(value, str):
+            return False
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            return False
+        return True
+    return type(value) is str
+
+
+@given(st.fixed_dictionaries({}, optional=dict.fromkeys(FIELD_TYPES, any_value)))
+def test_validation_accepts_exactly_the_data_that_fits_the_contract(data: dict[str, Any]) -> None:
+    contract = PaymentCompleted.__aura_event_type__  # type: ignore[attr-defined]
+    assert contract == "payment.completed"
+    catalog = EventCatalog()
+    registered = catalog.register(PaymentCompleted, "payment.completed")
+    fits = set(data) == set(FIELD_TYPES) and all(_fits(k, v) for k, v in data.items())
+    if fits:
+        registered.validate(freeze_json(data))
+    else:
+        with pytest.raises(EventValidationError) as caught:
+            registered.validate(freeze_json(data))
+        reported = {line.split("'")[1] for line in str(caught.value).splitlines()[1:-1]}
+        wrong = {k for k, v in data.items() if not _fits(k, v)} | (set(FIELD_TYPES) - set(data))
+        assert reported == wrong
