@@ -11,9 +11,9 @@ from aura.defaults import default_bus
 
 def test_the_default_bus_works_in_the_seed_style() -> None:
     received: list[Any] = []
-    subscription = aura.event_bus.subscribe("user.registered", received.append, "notifications")
+    subscription = aura.event_bus.subscribe("account.opened", received.append, "notifications")
     try:
-        aura.event_bus.publish("user.registered", {"user_id": 1}, "users")
+        aura.event_bus.publish("account.opened", {"user_id": 1}, "accounts")
     finally:
         subscription.cancel()
     assert received == [{"user_id": 1}]
@@ -26,13 +26,13 @@ def test_use_defaults_points_the_default_at_another_bus_and_restores_it() -> Non
     original = default_bus()
     mine = EventBus()
     received: list[Any] = []
-    mine.subscribe("user.registered", received.append, "notifications")
+    mine.subscribe("account.opened", received.append, "notifications")
     with use_defaults(bus=mine):
         assert default_bus() is mine
-        event_bus.publish("user.registered", {"user_id": 2}, "users")
+        event_bus.publish("account.opened", {"user_id": 2}, "accounts")
     assert received == [{"user_id": 2}]
     assert default_bus() is original
-    event_bus.publish("user.registered", {"user_id": 3}, "users")
+    event_bus.publish("account.opened", {"user_id": 3}, "accounts")
     assert received == [{"user_id": 2}]
 
 
