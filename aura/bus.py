@@ -37,6 +37,7 @@ from aura.exceptions import (
     EventDeliveryError,
     EventValidationError,
     HandlerSignatureError,
+    UndeclaredEventError,
 )
 from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
 
@@ -257,6 +258,8 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
         self._observers: tuple[BusObserver, ...] = ()
+        self._publishers: dict[str, tuple[str, ...]] = {}
+        self._allowed: set[tuple[str, str]] = set()
 
     # --- subscribing ----------------------------------------------------------------------------
 
@@ -331,6 +334,37 @@ class EventBus:
                 )
             return _contract_deliverer(handler, contract), "contract", is_async
         return _data_deliverer(handler), "data", is_async
+
+    # --- publishers -----------------------------------------------------------------------------
+
+    def declare_publisher(self, module_name: str, event_types: tuple[str, ...]) -> None:
+        """Restrict ``module_name`` to publishing ``event_types`` (types or patterns).
+
+        Modules never declared are not restricted; a declared module publishing anything else is
+        refused with :class:`UndeclaredEventError`.
+        """
+        check_module_name(module_name)
+        patterns = tuple(check_pattern(event_type) for event_type in event_types)
+        with self._lock:
+            self._publishers = {
+                **self._publishers,
+                module_name: (*self._publishers.get(module_name, ()), *patterns),
+            }
+            self._allowed = set()
+
+    def _check_publisher(self, source_module: str, event_type: str) -> None:
+        if (source_module, event_type) in self._allowed:
+            return
+        declared = self._publishers.get(source_module)
+        if declared is None:
+            return
+        if not any(pattern_matches(pattern, event_type) for pattern in declared):
+            raise UndeclaredEventError(
+                f"Module {source_module!r} published {event_type!r}, which it does not declare. "
+                f"It declares: {', '.join(declared) or 'nothing'}. Add "
+                f"{source_module}.publishes({event_type!r}) to the module's declaration."
+            )
+        self._allowed.add((source_module, event_type))
 
     # --- observers ------------------------------------------------------------------------------
 
@@ -422,6 +456,8 @@ class EventBus:
         name, frozen = self._normalise(event_type, data, source_module)
         check_module_name(source_module, role="source module")
         assert source_module is not None  # checked just above; narrows for mypy
+        if self._publishers:
+            self._check_publisher(source_module, name)
         dispatch = _dispatch.get()
         if dispatch is not None and (dispatch.bus is not self or not dispatch.active):
             dispatch = None

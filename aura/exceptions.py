@@ -23,8 +23,10 @@ __all__ = [
     "InvalidEventTypeError",
     "InvalidNameError",
     "LifetimeMismatchError",
+    "ModuleDefinitionError",
     "ServiceNotAvailableError",
     "ServiceTimeoutError",
+    "UndeclaredEventError",
     "UnknownServiceError",
 ]
 
@@ -72,6 +74,10 @@ class EventDeliveryError(AuraError, RuntimeError):
     """
 
 
+class UndeclaredEventError(EventDeliveryError):
+    """A module published an event type it did not declare with ``module.publishes(...)``."""
+
+
 # --- services, registry and container -----------------------------------------------------------
 
 
@@ -112,6 +118,13 @@ class DisposalError(AuraError, RuntimeError):
     def __init__(self, message: str, errors: list[BaseException]) -> None:
         super().__init__(message)
         self.errors = errors
+
+
+# --- modules and the platform ------------------------------------------------------------------
+
+
+class ModuleDefinitionError(AuraError, ValueError):
+    """Modules cannot be assembled: unknown or missing dependency, cycle, duplicate, bad hook."""
 
 
 # --- resilience ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 ``register_service`` checks a service against its contract and hands its construction to the
 container, so constructor dependencies are injected; the service is built lazily, once per
-registry. ``get_service`` from inside another module returns a proxy that exposes only the
+registry. ``get_service`` from outside the providing module returns a proxy that exposes only the
 contract's methods, runs each call as the provider module, reports it to observers and applies the
 service's call policy (circuit breaker, timeout). Proxies are built once per caller and service.
 """
@@ -89,7 +89,8 @@ class CallPolicy:
 class ServiceCall:
     """One cross-module service call, as observers see it."""
 
-    caller_module: str
+    caller_module: str | None
+    """The calling module, or ``None`` for code outside any module (a script, a test)."""
     provider_module: str
     service_name: str
     method: str
@@ -247,8 +248,9 @@ class ServiceRegistry:
     def get_service(self, module_name: str, service_name: str) -> Any:
         """Return a module's service (the seed's call).
 
-        From another module's code (the current module differs) the result is a proxy exposing
-        the contract's methods; from the same module or from unscoped code, the object itself.
+        From the same module's code the result is the object itself. From anywhere else (another
+        module, or code outside any module such as a script or a test) it is a proxy that exposes
+        the contract's methods, runs each call as the provider module and reports it.
         """
         caller = _context._current_module.get()
         handle = self._handles.get((caller, module_name, service_name))
@@ -373,12 +375,12 @@ class ServiceRegistry:
                     ) from exc
             entry.built = True
             handle: object = instance
-            if caller is not None and caller != module_name:
+            if caller != module_name:
                 handle = self._proxy(caller, entry, instance)
             self._handles = {**self._handles, (caller, module_name, service_name): handle}
             return handle
 
-    def _proxy(self, caller: str, entry: _Entry, instance: object) -> ServiceProxy:
+    def _proxy(self, caller: str | None, entry: _Entry, instance: object) -> ServiceProxy:
         exposed = _exposed(entry, instance)
         label = (
             entry.contract.__qualname__
@@ -392,7 +394,7 @@ class ServiceRegistry:
         return proxy
 
     def _wrap(
-        self, caller: str, entry: _Entry, name: str, method: Callable[..., Any]
+        self, caller: str | None, entry: _Entry, name: str, method: Callable[..., Any]
     ) -> Callable[..., Any]:
         provider = entry.module_name
         run = self._guarded(entry, name, method)
@@ -480,7 +482,7 @@ class ServiceRegistry:
     def _report(
         self,
         observers: tuple[ServiceCallObserver, ...],
-        caller: str,
+        caller: str | None,
         entry: _Entry,
         method: str,
         started: float,

@@ -23,6 +23,7 @@ from aura.exceptions import (
     HandlerSignatureError,
     InvalidEventTypeError,
     InvalidNameError,
+    UndeclaredEventError,
 )
 
 catalog = EventCatalog()
@@ -868,3 +869,31 @@ def test_subscribing_and_cancelling_while_other_threads_publish_is_safe(bus: Eve
         churner.join()
     assert stable == list(range(2000))
     assert len(bus.subscriptions()) == 1
+
+
+# --- declared publishers -------------------------------------------------------------------------
+
+
+def test_a_declared_module_may_publish_only_what_it_declares(bus: EventBus) -> None:
+    received: list[Any] = []
+    bus.subscribe("*", received.append, "audit")
+    bus.declare_publisher("users", ("user.registered",))
+    bus.declare_publisher("users", ("user.profile.*",))
+    bus.publish("user.registered", {}, "users")
+    bus.publish("user.profile.updated", {}, "users")
+    bus.publish("user.registered", {}, "users")
+    with pytest.raises(UndeclaredEventError) as caught:
+        bus.publish("payment.completed", {}, "users")
+    assert str(caught.value) == (
+        "Module 'users' published 'payment.completed', which it does not declare. It declares: "
+        "user.registered, user.profile.*. Add users.publishes('payment.completed') to the "
+        "module's declaration."
+    )
+    assert len(received) == 3
+
+
+def test_undeclared_modules_are_not_restricted(bus: EventBus) -> None:
+    bus.declare_publisher("users", ())
+    bus.publish("payment.completed", {}, "billing")
+    with pytest.raises(UndeclaredEventError, match="It declares: nothing"):
+        bus.publish("user.registered", {}, "users")

@@ -43,7 +43,8 @@ def test_the_seed_registry_and_container_are_process_wide_and_swappable() -> Non
     from aura.registry import ServiceRegistry
 
     class EmailService:
-        pass
+        def send(self) -> str:
+            return "sent"
 
     registry = ServiceRegistry()
     container = Container()

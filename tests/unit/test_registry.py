@@ -89,7 +89,6 @@ def as_module(name: str) -> Any:
 
 def test_the_seed_calls_register_and_get_a_service(registry: ServiceRegistry) -> None:
     user_service = registry.get_service("users", "UserService")
-    assert isinstance(user_service, UserService)
     assert user_service.get_user_by_id(7) == {"id": 7, "active": True}
 
 
@@ -126,7 +125,8 @@ def test_constructor_dependencies_are_injected_by_the_container() -> None:
     container.register_instance(Repository, repository)
     registry = ServiceRegistry(container=container)
     registry.register_service("users", "Service", RepositoryBackedService)
-    service = registry.get_service("users", "Service")
+    with as_module("users"):
+        service = registry.get_service("users", "Service")
     assert service.repository is repository
     assert service.greeting == "hi"
 
@@ -136,8 +136,9 @@ def test_an_instance_and_a_factory_can_be_registered() -> None:
     registry = ServiceRegistry()
     registry.register_service("users", "Ready", ready, contract=UserServiceContract)
     registry.register_service("users", "Made", lambda: UserService(), contract=UserServiceContract)
-    assert registry.get_service("users", "Ready") is ready
-    assert isinstance(registry.get_service("users", "Made"), UserService)
+    with as_module("users"):
+        assert registry.get_service("users", "Ready") is ready
+        assert isinstance(registry.get_service("users", "Made"), UserService)
 
 
 def test_a_factory_that_builds_a_non_conforming_object_is_refused_on_build() -> None:
@@ -270,7 +271,8 @@ def test_registering_the_same_name_twice_names_both_classes(registry: ServiceReg
         "tests.unit.test_registry.UserService under the same name. Unregister the first, or "
         "choose another name."
     )
-    assert isinstance(registry.get_service("notifications", "EmailService"), EmailService)
+    with as_module("notifications"):
+        assert isinstance(registry.get_service("notifications", "EmailService"), EmailService)
 
 
 def test_a_class_that_breaks_its_contract_is_refused_and_not_registered() -> None:
@@ -379,13 +381,25 @@ def test_another_module_gets_a_proxy_limited_to_the_contract(registry: ServiceRe
     )
 
 
-def test_the_same_module_and_unscoped_code_get_the_object_itself(
-    registry: ServiceRegistry,
-) -> None:
-    plain = registry.get_service("users", "UserService")
+def test_the_same_module_gets_the_object_itself(registry: ServiceRegistry) -> None:
     with as_module("users"):
+        plain = registry.get_service("users", "UserService")
         assert registry.get_service("users", "UserService") is plain
     assert isinstance(plain, UserService)
+
+
+def test_code_outside_any_module_gets_an_observed_proxy(registry: ServiceRegistry) -> None:
+    calls: list[ServiceCall] = []
+    registry.add_observer(calls.append)
+    users = registry.get_service("users", "UserService")
+    assert isinstance(users, ServiceProxy)
+    assert users.is_user_active(7) is True
+    [call] = calls
+    assert (call.caller_module, call.provider_module, call.method) == (
+        None,
+        "users",
+        "is_user_active",
+    )
 
 
 def test_a_proxy_is_built_once_per_caller(registry: ServiceRegistry) -> None:
@@ -466,12 +480,15 @@ def test_replaced_serves_a_fake_and_restores_the_original(registry: ServiceRegis
         def is_user_active(self, user_id: int) -> bool:
             return False
 
-    original = registry.get_service("users", "UserService")
+    with as_module("users"):
+        original = registry.get_service("users", "UserService")
     with registry.replaced("users", "UserService", FakeUsers()) as fake:
-        assert registry.get_service("users", "UserService") is fake
+        with as_module("users"):
+            assert registry.get_service("users", "UserService") is fake
         with as_module("mentalhealth"):
             assert registry.get_service("users", "UserService").is_user_active(7) is False
-    assert registry.get_service("users", "UserService") is original
+    with as_module("users"):
+        assert registry.get_service("users", "UserService") is original
     with as_module("mentalhealth"):
         assert registry.get_service("users", "UserService").is_user_active(7) is True
 

@@ -1,0 +1,204 @@
+"""A module's declaration: its services, providers, subscriptions, published events and hooks.
+
+A :class:`Module` only records what the module offers and needs; the
+:class:`~aura.platform.Platform` applies it to a registry, a bus and a container::
+
+    notifications = Module("notifications", depends_on=["users"])
+    notifications.publishes("notification.sent", "notification.failed")
+
+    @notifications.service("EmailService", contract=EmailServiceContract)
+    class EmailService: ...
+
+    @notifications.subscribe("therapy_session.scheduled")
+    def send_confirmation(data: dict, email_service: EmailService) -> None: ...
+
+Parameters after a handler's first (the event) are injected from the container by type, else by
+name; the same holds for every parameter of an :meth:`Module.on_start` hook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from aura.exceptions import ModuleDefinitionError
+from aura.naming import check_module_name, check_pattern
+from aura.registry import CallableBreaker, CallPolicy
+
+__all__ = [
+    "HandlerDeclaration",
+    "Module",
+    "ProviderDeclaration",
+    "RouteDeclaration",
+    "ServiceDeclaration",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceDeclaration:
+    """A service the module offers to other modules through the registry."""
+
+    name: str
+    provider: object
+    contract: type[Any] | None
+    policy: CallPolicy | None
+    key: str
+    """The container name it is also resolvable by (``"user_service"`` for ``UserService``)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProviderDeclaration:
+    """A dependency the module provides to its own code through the container."""
+
+    key: str | type[Any]
+    provider: Callable[..., object]
+    lifetime: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandlerDeclaration:
+    """A handler the module subscribes to an event type or pattern."""
+
+    event_type: str
+    handler: Callable[..., Any]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouteDeclaration:
+    """An HTTP route the module serves through the gateway, under ``/api/<module>``."""
+
+    method: str
+    path: str
+    endpoint: Callable[..., Any]
+    options: dict[str, Any]
+
+
+class Module:
+    """Declares one module of a modular monolith: what it offers, needs and publishes."""
+
+    def __init__(self, name: str, depends_on: Iterable[str] = (), *, description: str = "") -> None:
+        self.name = check_module_name(name)
+        if isinstance(depends_on, str):
+            raise ModuleDefinitionError(
+                f"depends_on of module {name!r} must be a list of module names, got the string "
+                f"{depends_on!r}. Write depends_on=[{depends_on!r}]."
+            )
+        self.depends_on: tuple[str, ...] = tuple(
+            check_module_name(dependency, role="dependency") for dependency in depends_on
+        )
+        if self.name in self.depends_on:
+            raise ModuleDefinitionError(
+                f"Module {name!r} cannot depend on itself. Remove it from depends_on."
+            )
+        self.description = description
+        self.services: list[ServiceDeclaration] = []
+        self.providers: list[ProviderDeclaration] = []
+        self.handlers: list[HandlerDeclaration] = []
+        self.routes: list[RouteDeclaration] = []
+        self.published: list[str] = []
+        self.start_hooks: list[Callable[..., Any]] = []
+
+    def __repr__(self) -> str:
+        return f"Module({self.name!r}, depends_on={list(self.depends_on)!r})"
+
+    def service(
+        self,
+        name: str | None = None,
+        *,
+        contract: type[Any] | None = None,
+        breaker: CallableBreaker | None = None,
+        timeout: float | None = None,
+        key: str | None = None,
+    ) -> Callable[[C], C]:
+        """Offer the decorated class (or factory) as a service of this module.
+
+        ``name`` defaults to the class name; ``key`` (the container name) defaults to its
+        snake_case form, so ``get_container().resolve("user_service")`` works as in the seed.
+        """
+
+        def declare(provider: C) -> C:
+            self.add_service(
+                name or str(getattr(provider, "__name__", "")),
+                provider,
+                contract=contract,
+                policy=CallPolicy(breaker, timeout) if breaker or timeout else None,
+                key=key,
+            )
+            return provider
+
+        return declare
+
+    def add_service(
+        self,
+        name: str,
+        provider: object,
+        *,
+        contract: type[Any] | None = None,
+        policy: CallPolicy | None = None,
+        key: str | None = None,
+    ) -> None:
+        """Offer ``provider`` (a class, factory or instance) as the service ``name``."""
+        if any(existing.name == name for existing in self.services):
+            raise ModuleDefinitionError(
+                f"Module {self.name!r} already declares a service {name!r}. Give the second one "
+                "another name."
+            )
+        self.services.append(
+            ServiceDeclaration(name, provider, contract, policy, key or snake_case(name))
+        )
+
+    def provide(
+        self, key: str | type[Any], provider: Callable[..., object], *, lifetime: str = "singleton"
+    ) -> None:
+        """Provide a dependency to the module's own code (a repository, a backend, ...)."""
+        self.providers.append(ProviderDeclaration(key, provider, lifetime))
+
+    def subscribe(self, event_type: str) -> Callable[[F], F]:
+        """Subscribe the decorated handler (sync or async) to ``event_type`` or a pattern."""
+        check_pattern(event_type)
+
+        def declare(handler: F) -> F:
+            self.handlers.append(HandlerDeclaration(event_type, handler))
+            return handler
+
+        return declare
+
+    def publishes(self, *event_types: str) -> None:
+        """Declare the event types (or patterns) this module may publish."""
+        for event_type in event_types:
+            check_pattern(event_type)
+        self.published.extend(event_types)
+
+    def on_start(self, hook: F) -> F:
+        """Run ``hook`` when the platform starts (create tables, warm caches), in module order."""
+        self.start_hooks.append(hook)
+        return hook
+
+    def route(self, method: str, path: str, **options: Any) -> Callable[[F], F]:
+        """Serve the decorated endpoint at ``/api/<module><path>`` through the gateway."""
+        verb = method.upper()
+        if verb not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
+            raise ModuleDefinitionError(
+                f"Route method {method!r} of module {self.name!r} is not supported. Use GET, "
+                "POST, PUT, PATCH or DELETE."
+            )
+        if not path.startswith("/"):
+            raise ModuleDefinitionError(
+                f"Route path {path!r} of module {self.name!r} must start with '/'. Write '/{path}'."
+            )
+
+        def declare(endpoint: F) -> F:
+            self.routes.append(RouteDeclaration(verb, path, endpoint, options))
+            return endpoint
+
+        return declare
+
+
+def snake_case(name: str) -> str:
+    """Return ``UserService`` as ``user_service`` (the seed's container names)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z])(?=[a-z])", r"_\1\2", name).lower()

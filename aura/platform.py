@@ -1,0 +1,331 @@
+"""The composition root: one place that builds the runtime and applies the modules to it.
+
+``Platform(modules=[...], database=...)`` builds a container, a service registry, an event bus and
+the database; checks the modules' declared dependencies; applies each module (providers,
+services, the seed's ``register_services``, published events, subscriptions) in dependency
+order; and validates the container graph. ``start()`` runs the modules' start hooks (creating
+their tables); ``close()`` disposes everything and closes the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import pkgutil
+import typing
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+from aura import context as _context
+from aura.bus import EventBus
+from aura.container import Container
+from aura.database import Database
+from aura.defaults import use_defaults
+from aura.events import EventCatalog
+from aura.exceptions import ModuleDefinitionError
+from aura.module import Module
+from aura.registry import ServiceRegistry
+
+__all__ = ["Platform"]
+
+ModuleSource = Module | ModuleType | str
+
+
+class Platform:
+    """A running modular monolith: its modules applied to one registry, bus, container and DB."""
+
+    def __init__(
+        self,
+        modules: Iterable[ModuleSource],
+        *,
+        database: str | Path | Database = ":memory:",
+        catalog: EventCatalog | None = None,
+        max_chain_depth: int = 64,
+    ) -> None:
+        loaded = [_load(source) for source in modules]
+        self.modules: dict[str, Module] = _in_dependency_order([module for module, _ in loaded])
+        self._seed_registrations = {
+            module.name: register for module, register in loaded if register is not None
+        }
+        self.database = database if isinstance(database, Database) else Database(database)
+        try:
+            self.container = Container()
+            self.registry = ServiceRegistry(container=self.container)
+            self.bus = EventBus(catalog=catalog, max_chain_depth=max_chain_depth)
+            self._register_runtime()
+            self._apply_modules()
+            self.container.validate()
+        except BaseException:
+            self.database.close()
+            raise
+        self._started = False
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Platform(modules={list(self.modules)!r}, database={self.database.path!r})"
+
+    # --- discovery ------------------------------------------------------------------------------
+
+    @staticmethod
+    def discover(package: str) -> list[ModuleType]:
+        """Import and return every module package under ``package`` that declares a module.
+
+        A package declares a module with a ``module`` attribute (a :class:`Module`), a
+        ``register_services(service_registry)`` function (the seed's convention), or both.
+        """
+        root = importlib.import_module(package)
+        found = []
+        for info in sorted(pkgutil.iter_modules(getattr(root, "__path__", [])), key=_info_name):
+            candidate = importlib.import_module(f"{package}.{info.name}")
+            if isinstance(getattr(candidate, "module", None), Module) or callable(
+                getattr(candidate, "register_services", None)
+            ):
+                found.append(candidate)
+        return found
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    def start(self) -> Platform:
+        """Run each module's start hooks, in dependency order; a second call does nothing."""
+        if self._closed:
+            raise ModuleDefinitionError(
+                "This platform is closed; it cannot start again. Build a new Platform."
+            )
+        if not self._started:
+            for module in self.modules.values():
+                for hook in module.start_hooks:
+                    call = self._inject(hook, module, skip_first=False)
+                    with _context.module_scope(module.name):
+                        call()
+            self._started = True
+        return self
+
+    def close(self) -> None:
+        """Dispose the container's services, stop worker threads and close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.container.close()
+        finally:
+            self.registry.close()
+            self.database.close()
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` ran."""
+        return self._started
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran."""
+        return self._closed
+
+    def __enter__(self) -> Platform:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def as_default(self) -> AbstractContextManager[None]:
+        """Point ``aura.event_bus``, ``aura.service_registry`` and ``get_container()`` here."""
+        return use_defaults(bus=self.bus, registry=self.registry, container=self.container)
+
+    # --- assembly -------------------------------------------------------------------------------
+
+    def _register_runtime(self) -> None:
+        container = self.container
+        for key, value in (
+            (Platform, self),
+            (Database, self.database),
+            (EventBus, self.bus),
+            (ServiceRegistry, self.registry),
+            (Container, container),
+            ("database", self.database),
+            ("event_bus", self.bus),
+            ("service_registry", self.registry),
+        ):
+            container.register_instance(key, value)
+
+    def _apply_modules(self) -> None:
+        for module in self.modules.values():
+            for provider in module.providers:
+                self.container.register(provider.key, provider.provider, lifetime=provider.lifetime)  # type: ignore[arg-type]
+            for service in module.services:
+                self.registry.register_service(
+                    module.name,
+                    service.name,
+                    service.provider,
+                    contract=service.contract,
+                    policy=service.policy,
+                )
+                self._alias(module, service.key, f"{module.name}.{service.name}")
+            seed_register = self._seed_registrations.get(module.name)
+            if seed_register is not None:
+                with _context.module_scope(module.name):
+                    seed_register(self.registry)
+            else:
+                self.bus.declare_publisher(module.name, tuple(module.published))
+        # Handlers last: their parameters may name services of any module.
+        for module in self.modules.values():
+            for declaration in module.handlers:
+                handler = self._inject(declaration.handler, module, skip_first=True)
+                self.bus.subscribe(declaration.event_type, handler, module.name)
+
+    def _alias(self, module: Module, alias: str, key: str) -> None:
+        if self.container.is_registered(alias):
+            raise ModuleDefinitionError(
+                f"Module {module.name!r} offers a service under the container name {alias!r}, "
+                "which is already taken. Pass key='...' to module.service() to choose another."
+            )
+        container = self.container
+        container.register(alias, lambda: container.resolve(key), lifetime="transient")
+
+    def _inject(
+        self, function: Callable[..., Any], module: Module, *, skip_first: bool
+    ) -> Callable[..., Any]:
+        """Bind a hook's or handler's extra parameters to container keys, once."""
+        plan = self._injection_plan(function, module, skip_first=skip_first)
+        if not plan:
+            return function
+        resolve = self.container.resolve
+        if skip_first:
+            first = next(iter(inspect.signature(function).parameters.values()))
+            if inspect.iscoroutinefunction(function):
+
+                async def async_handler(event: Any, /) -> Any:
+                    return await function(event, **{name: resolve(key) for name, key in plan})
+
+                wrapper: Callable[..., Any] = async_handler
+            else:
+
+                def handler(event: Any, /) -> Any:
+                    return function(event, **{name: resolve(key) for name, key in plan})
+
+                wrapper = handler
+            functools.update_wrapper(wrapper, function)
+            hints = _hints(function)
+            wrapper.__signature__ = inspect.Signature([first])  # type: ignore[attr-defined]
+            wrapper.__annotations__ = {first.name: hints[first.name]} if first.name in hints else {}
+            return wrapper
+
+        def hook() -> Any:
+            return function(**{name: resolve(key) for name, key in plan})
+
+        return functools.update_wrapper(hook, function)
+
+    def _injection_plan(
+        self, function: Callable[..., Any], module: Module, *, skip_first: bool
+    ) -> tuple[tuple[str, Any], ...]:
+        parameters = list(inspect.signature(function).parameters.values())
+        if skip_first:
+            parameters = parameters[1:]
+        hints = _hints(function)
+        plan: list[tuple[str, Any]] = []
+        for parameter in parameters:
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            hint = hints.get(parameter.name)
+            if isinstance(hint, type) and self.container.is_registered(hint):
+                plan.append((parameter.name, hint))
+            elif self.container.is_registered(parameter.name):
+                plan.append((parameter.name, parameter.name))
+            elif parameter.default is parameter.empty:
+                wanted = getattr(hint, "__qualname__", None) or repr(parameter.name)
+                raise ModuleDefinitionError(
+                    f"{function.__qualname__} of module {module.name!r} needs {parameter.name!r} "
+                    f"({wanted}), which nothing provides. Provide it with "
+                    f"{module.name}.provide(...), or give the parameter a default."
+                )
+        return tuple(plan)
+
+
+# --- loading and ordering -----------------------------------------------------------------------
+
+
+def _info_name(info: pkgutil.ModuleInfo) -> str:
+    return info.name
+
+
+def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(function)
+    except Exception:  # unresolvable forward references: fall back to name-based injection
+        return {}
+
+
+def _load(source: object) -> tuple[Module, Callable[[ServiceRegistry], None] | None]:
+    if isinstance(source, Module):
+        return source, None
+    if isinstance(source, str):
+        try:
+            source = importlib.import_module(source)
+        except ImportError as exc:
+            raise ModuleDefinitionError(
+                f"Cannot import the module package {source!r}: {exc}. Pass an importable "
+                "package name, a package, or a Module."
+            ) from exc
+    if isinstance(source, ModuleType):
+        declared = getattr(source, "module", None)
+        register = getattr(source, "register_services", None)
+        register = register if callable(register) else None
+        if isinstance(declared, Module):
+            return declared, register
+        if register is not None:
+            return Module(source.__name__.rsplit(".", 1)[-1]), register
+        raise ModuleDefinitionError(
+            f"{source.__name__} declares no module: give it a 'module = Module(...)' attribute "
+            "or a register_services(service_registry) function."
+        )
+    raise ModuleDefinitionError(
+        f"A platform module must be a Module, a package or a package name, got "
+        f"{type(source).__name__} ({source!r})."
+    )
+
+
+def _in_dependency_order(modules: Sequence[Module]) -> dict[str, Module]:
+    by_name: dict[str, Module] = {}
+    for module in modules:
+        if module.name in by_name:
+            raise ModuleDefinitionError(
+                f"Module {module.name!r} is given twice. Each module joins a platform once."
+            )
+        by_name[module.name] = module
+    for module in modules:
+        for dependency in module.depends_on:
+            if dependency not in by_name:
+                raise ModuleDefinitionError(
+                    f"Module {module.name!r} depends on {dependency!r}, which is not part of "
+                    f"this platform (modules: {', '.join(by_name)}). Add {dependency!r} to the "
+                    "platform, or bootstrap the module with stand-ins for its dependencies."
+                )
+    ordered: dict[str, Module] = {}
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            cycle = [*visiting[visiting.index(name) :], name]
+            raise ModuleDefinitionError(
+                f"Modules depend on each other in a cycle: {' -> '.join(cycle)}. Break it: let "
+                "one of them react to the other's events instead of calling it."
+            )
+        visiting.append(name)
+        for dependency in by_name[name].depends_on:
+            visit(dependency)
+        visiting.pop()
+        ordered[name] = by_name[name]
+
+    for module in modules:
+        visit(module.name)
+    return ordered
