@@ -54,9 +54,7 @@ def test_the_seed_registry_and_container_are_process_wide_and_swappable() -> Non
             module_name="notifications", service_name="EmailService", service_class=EmailService
         )
         assert default_registry() is registry
-        assert isinstance(
-            service_registry.get_service("notifications", "EmailService"), EmailService
-        )
+        assert service_registry.get_service("notifications", "EmailService").send() == "sent"
         assert isinstance(get_container().resolve("notification_service"), EmailService)
     assert default_registry() is not registry
     assert get_container() is not container
