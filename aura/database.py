@@ -125,6 +125,12 @@ class Database:
                 self._closed = True
                 self._connection.close()
 
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""

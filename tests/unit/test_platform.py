@@ -1,0 +1,494 @@
+"""Module declarations and the Platform composition root, on small in-test modules."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import types
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aura
+from aura import context
+from aura.bus import EventBus
+from aura.container import Container
+from aura.database import Database
+from aura.exceptions import (
+    ConfigurationError,
+    InvalidEventTypeError,
+    InvalidNameError,
+    ModuleDefinitionError,
+    UndeclaredEventError,
+    UnknownServiceError,
+)
+from aura.module import Module, snake_case
+from aura.platform import Platform
+from aura.registry import ServiceRegistry
+
+
+class GreeterContract(ABC):
+    @abstractmethod
+    def greet(self, name: str) -> str: ...
+
+
+class Greeter(GreeterContract):
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def greet(self, name: str) -> str:
+        self.database.execute("INSERT INTO greetings_log (name) VALUES (?)", (name,))
+        return f"hello {name}"
+
+
+def create_tables(database: Database) -> None:
+    database.execute("CREATE TABLE IF NOT EXISTS greetings_log (name TEXT)")
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: list[tuple[str | None, Any]] = []
+
+
+def greetings_module() -> Module:
+    greetings = Module("greetings", description="says hello")
+    greetings.add_service("Greeter", Greeter, contract=GreeterContract)
+    greetings.publishes("greeting.sent")
+    greetings.on_start(create_tables)
+    return greetings
+
+
+def visitors_module(inbox: Inbox) -> Module:
+    visitors = Module("visitors", depends_on=["greetings"])
+    visitors.provide(Inbox, lambda: inbox)
+    visitors.publishes("visitor.*")
+
+    @visitors.subscribe("greeting.sent")
+    def remember(data: dict[str, Any], box: Inbox, registry: ServiceRegistry) -> None:
+        greeter = registry.get_service("greetings", "Greeter")
+        box.items.append((context.current_module(), greeter.greet(data["name"])))
+
+    return visitors
+
+
+@pytest.fixture
+def inbox() -> Inbox:
+    return Inbox()
+
+
+@pytest.fixture
+def platform(inbox: Inbox) -> Any:
+    with Platform([visitors_module(inbox), greetings_module()]) as platform:
+        yield platform
+
+
+# --- assembly ------------------------------------------------------------------------------------
+
+
+def test_modules_are_applied_in_dependency_order(platform: Platform) -> None:
+    assert list(platform.modules) == ["greetings", "visitors"]
+    assert repr(platform) == "Platform(modules=['greetings', 'visitors'], database=':memory:')"
+
+
+def test_the_runtime_is_in_the_container(platform: Platform) -> None:
+    container = platform.container
+    assert container.resolve(Platform) is platform
+    assert container.resolve(EventBus) is platform.bus
+    assert container.resolve("service_registry") is platform.registry
+    assert container.resolve(Database) is platform.database
+    assert container.resolve(Container) is container
+
+
+def test_services_are_registered_and_resolvable_by_their_seed_name(platform: Platform) -> None:
+    assert platform.registry.is_available("greetings", "Greeter")
+    assert isinstance(platform.container.resolve("greeter"), Greeter)
+    assert platform.container.resolve("greeter") is platform.container.resolve("greetings.Greeter")
+
+
+def test_start_runs_hooks_and_a_handler_gets_its_dependencies_injected(
+    platform: Platform, inbox: Inbox
+) -> None:
+    calls: list[Any] = []
+    platform.registry.add_observer(calls.append)
+    platform.bus.publish("greeting.sent", {"name": "ada"}, "greetings")
+    assert inbox.items == [("visitors", "hello ada")]
+    assert platform.database.query("SELECT name FROM greetings_log")[0]["name"] == "ada"
+    assert [(c.caller_module, c.provider_module, c.method) for c in calls] == [
+        ("visitors", "greetings", "greet")
+    ]
+    assert platform.bus.failed_events() == []
+
+
+def test_a_handler_keeps_its_name_for_dead_letters(inbox: Inbox) -> None:
+    failing = Module("failing")
+
+    @failing.subscribe("greeting.sent")
+    def explode(data: dict[str, Any], box: Inbox) -> None:
+        raise RuntimeError("boom")
+
+    failing.provide(Inbox, lambda: inbox)
+    with Platform([greetings_module(), failing]) as platform:
+        platform.bus.publish("greeting.sent", {"name": "x"}, "greetings")
+        [letter] = platform.bus.failed_events()
+    assert letter.handler_name.endswith(
+        "test_a_handler_keeps_its_name_for_dead_letters.<locals>.explode"
+    )
+    assert letter.subscriber_module == "failing"
+
+
+def test_async_handlers_get_their_dependencies_too(inbox: Inbox) -> None:
+    listeners = Module("listeners")
+    listeners.provide(Inbox, lambda: inbox)
+
+    @listeners.subscribe("greeting.sent")
+    async def remember(data: dict[str, Any], box: Inbox) -> None:
+        await asyncio.sleep(0)
+        box.items.append((context.current_module(), data["name"]))
+
+    with Platform([greetings_module(), listeners]) as platform:
+        asyncio.run(platform.bus.apublish("greeting.sent", {"name": "bo"}, "greetings"))
+    assert inbox.items == [("listeners", "bo")]
+
+
+def test_a_handler_without_extra_parameters_is_subscribed_as_is() -> None:
+    def handler(data: dict[str, Any]) -> None:
+        pass
+
+    plain = Module("plain")
+    plain.subscribe("greeting.sent")(handler)
+    with Platform([plain]) as platform:
+        [subscription] = platform.bus.subscriptions("greeting.sent")
+        assert subscription.handler is handler
+
+
+def test_a_module_may_publish_only_what_it_declares(platform: Platform) -> None:
+    platform.bus.publish("visitor.arrived", {}, "visitors")
+    with pytest.raises(UndeclaredEventError) as caught:
+        platform.bus.publish("payment.completed", {"payment_id": 1}, "visitors")
+    assert str(caught.value) == (
+        "Module 'visitors' published 'payment.completed', which it does not declare. It "
+        "declares: visitor.*. Add visitors.publishes('payment.completed') to the module's "
+        "declaration."
+    )
+
+
+def test_events_may_flow_against_the_dependency_direction(platform: Platform) -> None:
+    seen: list[Any] = []
+    platform.bus.subscribe("visitor.arrived", seen.append, "greetings")
+    platform.bus.publish("visitor.arrived", {"who": "x"}, "visitors")
+    assert seen == [{"who": "x"}]
+
+
+def test_the_platform_can_become_the_process_default(platform: Platform) -> None:
+    with platform.as_default():
+        assert aura.service_registry.is_available("greetings", "Greeter")
+        assert aura.get_container() is platform.container
+    assert not aura.service_registry.is_available("greetings", "Greeter")
+
+
+def test_close_closes_the_database_and_is_idempotent(inbox: Inbox) -> None:
+    platform = Platform([greetings_module()]).start()
+    assert platform.started
+    platform.close()
+    platform.close()
+    assert platform.closed
+    assert platform.database.closed
+    with pytest.raises(ModuleDefinitionError) as caught:
+        platform.start()
+    assert str(caught.value) == (
+        "This platform is closed; it cannot start again. Build a new Platform."
+    )
+
+
+def test_start_twice_runs_the_hooks_once() -> None:
+    runs: list[int] = []
+    counted = Module("counted")
+    counted.on_start(lambda: runs.append(1))
+    with Platform([counted]) as platform:
+        platform.start()
+    assert runs == [1]
+
+
+def test_a_file_database_is_used_when_given(tmp_path: Path) -> None:
+    path = tmp_path / "platform.db"
+    with Platform([greetings_module()], database=path) as platform:
+        platform.registry.get_service("greetings", "Greeter").greet("file")
+    with Database(path) as database:
+        assert database.query("SELECT name FROM greetings_log")[0]["name"] == "file"
+
+
+# --- the seed's register_services convention and discovery ---------------------------------------
+
+
+def _package(name: str, **attributes: Any) -> types.ModuleType:
+    package = types.ModuleType(name)
+    for key, value in attributes.items():
+        setattr(package, key, value)
+    return package
+
+
+def test_a_package_with_register_services_joins_as_a_module() -> None:
+    def register_services(service_registry: ServiceRegistry) -> None:
+        service_registry.register_service(
+            module_name="legacy", service_name="Greeter", service_class=Greeter
+        )
+
+    with Platform([_package("app.legacy", register_services=register_services)]) as platform:
+        assert list(platform.modules) == ["legacy"]
+        assert platform.registry.is_available("legacy", "Greeter")
+        platform.bus.publish("anything.goes", {}, "legacy")  # seed modules declare nothing
+
+
+def test_a_package_with_a_module_attribute_and_register_services_uses_both() -> None:
+    declared = Module("both")
+    declared.publishes("both.done")
+
+    def register_services(service_registry: ServiceRegistry) -> None:
+        service_registry.register_service("both", "Greeter", Greeter)
+
+    package = _package("both", module=declared, register_services=register_services)
+    with Platform([package]) as platform:
+        assert platform.registry.is_available("both", "Greeter")
+
+
+def test_discover_finds_module_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "shop"
+    (root / "orders").mkdir(parents=True)
+    (root / "legacy").mkdir()
+    (root / "helpers").mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "orders" / "__init__.py").write_text(
+        "from aura.module import Module\nmodule = Module('orders')\n"
+    )
+    (root / "legacy" / "__init__.py").write_text(
+        "def register_services(service_registry):\n    pass\n"
+    )
+    (root / "helpers" / "__init__.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        found = Platform.discover("shop")
+        assert [package.__name__ for package in found] == ["shop.legacy", "shop.orders"]
+        with Platform(["shop.orders"]) as platform:
+            assert list(platform.modules) == ["orders"]
+    finally:
+        for name in [n for n in sys.modules if n == "shop" or n.startswith("shop.")]:
+            del sys.modules[name]
+
+
+# --- refusals ------------------------------------------------------------------------------------
+
+
+def refusal(modules: list[Any]) -> str:
+    with pytest.raises(ModuleDefinitionError) as caught:
+        Platform(modules)
+    return str(caught.value)
+
+
+def test_a_missing_dependency_is_named(inbox: Inbox) -> None:
+    assert refusal([visitors_module(inbox)]) == (
+        "Module 'visitors' depends on 'greetings', which is not part of this platform "
+        "(modules: visitors). Add 'greetings' to the platform, or bootstrap the module with "
+        "stand-ins for its dependencies."
+    )
+
+
+def test_a_dependency_cycle_is_refused_with_its_path() -> None:
+    a = Module("a", depends_on=["b"])
+    b = Module("b", depends_on=["c"])
+    c = Module("c", depends_on=["a"])
+    assert refusal([a, b, c]) == (
+        "Modules depend on each other in a cycle: a -> b -> c -> a. Break it: let one of them "
+        "react to the other's events instead of calling it."
+    )
+
+
+def test_a_module_given_twice_is_refused() -> None:
+    assert refusal([Module("a"), Module("a")]) == (
+        "Module 'a' is given twice. Each module joins a platform once."
+    )
+
+
+def test_a_handler_needing_something_nobody_provides_is_refused() -> None:
+    needy = Module("needy")
+
+    @needy.subscribe("greeting.sent")
+    def handler(data: dict[str, Any], mailer: Inbox) -> None:
+        pass
+
+    assert refusal([needy]) == (
+        "test_a_handler_needing_something_nobody_provides_is_refused.<locals>.handler of module "
+        "'needy' needs 'mailer' (Inbox), which nothing provides. Provide it with "
+        "needy.provide(...), or give the parameter a default."
+    )
+
+
+def test_a_handler_parameter_with_a_default_is_left_alone() -> None:
+    seen: list[Any] = []
+    relaxed = Module("relaxed")
+
+    @relaxed.subscribe("greeting.sent")
+    def handler(data: dict[str, Any], suffix: str = "!") -> None:
+        seen.append(data["name"] + suffix)
+
+    with Platform([relaxed]) as platform:
+        platform.bus.publish("greeting.sent", {"name": "x"}, "greetings")
+    assert seen == ["x!"]
+
+
+def test_an_invalid_container_graph_is_refused_and_the_database_closed() -> None:
+    class NeedsMissing:
+        def __init__(self, missing: Inbox) -> None:
+            self.missing = missing
+
+    broken = Module("broken")
+    broken.add_service("NeedsMissing", NeedsMissing)
+    with pytest.raises(UnknownServiceError, match="Inbox"):
+        Platform([broken])
+
+
+def test_two_modules_claiming_one_container_name_are_refused() -> None:
+    one = Module("one")
+    one.add_service("Greeter", Greeter)
+    two = Module("two")
+    two.add_service("Greeter", Greeter)
+    assert refusal([one, two]) == (
+        "Module 'two' offers a service under the container name 'greeter', which is already "
+        "taken. Pass key='...' to module.service() to choose another."
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            "no.such.package",
+            "Cannot import the module package 'no.such.package': No module named 'no'. Pass an "
+            "importable package name, a package, or a Module.",
+        ),
+        (
+            42,
+            "A platform module must be a Module, a package or a package name, got int (42).",
+        ),
+    ],
+)
+def test_unloadable_module_sources_are_refused(source: Any, message: str) -> None:
+    assert refusal([source]) == message
+
+
+def test_a_package_that_declares_no_module_is_refused() -> None:
+    assert refusal([_package("plain.helpers")]) == (
+        "plain.helpers declares no module: give it a 'module = Module(...)' attribute or a "
+        "register_services(service_registry) function."
+    )
+
+
+def test_an_invalid_database_argument_is_refused() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Platform([], database="")
+    assert str(caught.value) == (
+        "A database path must be a file path or ':memory:', got ''. Pass database='aura.db' or "
+        "database=':memory:'."
+    )
+
+
+# --- the Module declaration itself ---------------------------------------------------------------
+
+
+def test_the_service_decorator_declares_a_class_under_its_name() -> None:
+    declared = Module("greetings")
+
+    @declared.service(contract=GreeterContract, timeout=2.0)
+    class FancyGreeter(Greeter):
+        pass
+
+    [service] = declared.services
+    assert (service.name, service.key, service.contract) == (
+        "FancyGreeter",
+        "fancy_greeter",
+        GreeterContract,
+    )
+    assert service.policy is not None
+    assert service.policy.timeout == 2.0
+    assert repr(declared) == "Module('greetings', depends_on=[])"
+
+
+def test_the_route_decorator_records_routes() -> None:
+    declared = Module("greetings")
+
+    @declared.route("post", "/hello", status_code=201)
+    def hello() -> dict[str, str]:
+        return {}
+
+    [route] = declared.routes
+    assert (route.method, route.path, route.options) == ("POST", "/hello", {"status_code": 201})
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "message"),
+    [
+        (
+            lambda: Module("Greetings"),
+            InvalidNameError,
+            "Invalid module name 'Greetings': expected a lowercase identifier such as "
+            "'notifications' or 'mental_health'. Use the module's package name.",
+        ),
+        (
+            lambda: Module("a", depends_on="users"),
+            ModuleDefinitionError,
+            "depends_on of module 'a' must be a list of module names, got the string 'users'. "
+            "Write depends_on=['users'].",
+        ),
+        (
+            lambda: Module("a", depends_on=["a"]),
+            ModuleDefinitionError,
+            "Module 'a' cannot depend on itself. Remove it from depends_on.",
+        ),
+        (
+            lambda: Module("a").route("TRACE", "/x"),
+            ModuleDefinitionError,
+            "Route method 'TRACE' of module 'a' is not supported. Use GET, POST, PUT, PATCH or "
+            "DELETE.",
+        ),
+        (
+            lambda: Module("a").route("GET", "x"),
+            ModuleDefinitionError,
+            "Route path 'x' of module 'a' must start with '/'. Write '/x'.",
+        ),
+        (
+            lambda: Module("a").publishes("Not An Event"),
+            InvalidEventTypeError,
+            "Invalid subscription pattern 'Not An Event': expected an event type such as "
+            "'therapy_session.scheduled', a pattern such as 'therapy_session.*', or '*' for "
+            "every event.",
+        ),
+    ],
+)
+def test_bad_declarations_are_refused(build: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as caught:
+        build()
+    assert str(caught.value) == message
+
+
+def test_a_service_name_declared_twice_is_refused() -> None:
+    declared = Module("a")
+    declared.add_service("Greeter", Greeter)
+    with pytest.raises(ModuleDefinitionError) as caught:
+        declared.add_service("Greeter", Greeter)
+    assert str(caught.value) == (
+        "Module 'a' already declares a service 'Greeter'. Give the second one another name."
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("UserService", "user_service"),
+        ("EmailService", "email_service"),
+        ("HTTPGateway", "http_gateway"),
+        ("billing", "billing"),
+    ],
+)
+def test_service_names_map_to_the_seed_container_names(name: str, key: str) -> None:
+    assert snake_case(name) == key
