@@ -352,6 +352,15 @@ class EventBus:
             }
             self._allowed = set()
 
+    def _check_declared(self, event_type: str | object, source_module: str | None) -> None:
+        if isinstance(event_type, str):
+            name: str | None = check_event_type(event_type)
+        else:
+            contract = self.catalog.for_class(type(event_type))
+            name = contract.event_type if contract is not None else None
+        if name is not None:
+            self._check_publisher(check_module_name(source_module, role="source module"), name)
+
     def _check_publisher(self, source_module: str, event_type: str) -> None:
         if (source_module, event_type) in self._allowed:
             return
@@ -453,11 +462,11 @@ class EventBus:
         is_async: bool,
     ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], _Dispatch | None]:
         """Validate and build the envelope; refuse before anything is delivered or observed."""
+        if self._publishers:  # an undeclared event is refused before its data is looked at
+            self._check_declared(event_type, source_module)
         name, frozen = self._normalise(event_type, data, source_module)
         check_module_name(source_module, role="source module")
         assert source_module is not None  # checked just above; narrows for mypy
-        if self._publishers:
-            self._check_publisher(source_module, name)
         dispatch = _dispatch.get()
         if dispatch is not None and (dispatch.bus is not self or not dispatch.active):
             dispatch = None

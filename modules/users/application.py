@@ -1,0 +1,141 @@
+"""The users module's use cases: register, look up, update and deactivate users."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aura.bus import EventBus
+from aura.database import Database
+from contracts.users import UserServiceContract
+from modules.users.domain import (
+    Registration,
+    User,
+    UserRepository,
+    email_taken,
+    user_not_found,
+)
+
+__all__ = ["UserService"]
+
+SOURCE = "users"
+
+
+class UserService(UserServiceContract):
+    """Registers patients and therapists and answers other modules' questions about them.
+
+    Each change is validated first, written in one transaction, and announced on the bus only
+    after it committed; a refusal writes and publishes nothing.
+    """
+
+    def __init__(self, repository: UserRepository, database: Database, bus: EventBus) -> None:
+        self.repository = repository
+        self.database = database
+        self.bus = bus
+
+    # --- queries: called by every other module, so each is one primary-key lookup -------------
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """Get user by ID, or ``None`` when there is no such user."""
+        user = self._find(user_id)
+        return _as_dict(user) if user is not None else None
+
+    def get_user_profile(self, user_id: int) -> dict[str, Any]:
+        """Return a user's profile; raise ``NotFoundError`` for an unknown user."""
+        return _as_dict(self._get(user_id))
+
+    def is_user_active(self, user_id: int) -> bool:
+        """Check if user is active (an unknown user is not)."""
+        user = self._find(user_id)
+        return user is not None and user.active
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def register_user(self, email: str, name: str, role: str) -> dict[str, Any]:
+        """Register a patient or therapist; return the new user and publish user.registered."""
+        registration = Registration.create(email, name, role, datetime.now(UTC))
+        with self.database.transaction():
+            self._check_email_free(registration.email, owner_id=None)
+            user = self.repository.add(registration)
+        self.bus.publish(
+            "user.registered",
+            {
+                "user_id": user.id,
+                "email": user.email,
+                "name": user.name,
+                "role": user.role.value,
+                "registered_at": user.registered_at.isoformat(),
+            },
+            SOURCE,
+        )
+        return _as_dict(user)
+
+    def update_profile(
+        self, user_id: int, *, name: str | None = None, email: str | None = None
+    ) -> dict[str, Any]:
+        """Change a user's name or email; publish user.updated only if something changed."""
+        with self.database.transaction():
+            updated, changed = self._get(user_id).with_profile(name=name, email=email)
+            if "email" in changed:
+                self._check_email_free(updated.email, owner_id=updated.id)
+            if changed:
+                self.repository.save(updated)
+        if changed:
+            self.bus.publish(
+                "user.updated",
+                {
+                    "user_id": updated.id,
+                    "changed_fields": changed,
+                    "updated_at": datetime.now(UTC).isoformat(),
+                },
+                SOURCE,
+            )
+        return _as_dict(updated)
+
+    def deactivate_user(self, user_id: int) -> dict[str, Any]:
+        """Deactivate a user's account; publish user.deactivated."""
+        now = datetime.now(UTC)
+        with self.database.transaction():
+            user = self._get(user_id).deactivated(now)
+            self.repository.save(user)
+        self.bus.publish(
+            "user.deactivated",
+            {
+                "user_id": user.id,
+                "role": user.role.value,
+                "deactivated_at": now.isoformat(),
+            },
+            SOURCE,
+        )
+        return _as_dict(user)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _find(self, user_id: int) -> User | None:
+        # Ids are ints; anything else ("7", 7.0, True) names no user rather than being coerced.
+        if type(user_id) is not int:
+            return None
+        return self.repository.get(user_id)
+
+    def _get(self, user_id: int) -> User:
+        user = self._find(user_id)
+        if user is None:
+            raise user_not_found(user_id)
+        return user
+
+    def _check_email_free(self, email: str, *, owner_id: int | None) -> None:
+        holder = self.repository.find_by_email(email)
+        if holder is not None and holder.id != owner_id:
+            raise email_taken(email, holder.id)
+
+
+def _as_dict(user: User) -> dict[str, Any]:
+    """Return the JSON-friendly user dict that the contract's methods hand out."""
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "role": user.role.value,
+        "active": user.active,
+        "registered_at": user.registered_at.isoformat(),
+    }
