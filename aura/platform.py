@@ -168,7 +168,13 @@ class Platform:
                     contract=service.contract,
                     policy=service.policy,
                 )
-                self._alias(module, service.key, f"{module.name}.{service.name}")
+                target = f"{module.name}.{service.name}"
+                self._alias(module, service.key, target)
+                implementation = service.provider
+                if inspect.isclass(implementation) and not self.container.is_registered(
+                    implementation
+                ):
+                    self._alias(module, implementation, target)  # handlers may ask for it by type
             seed_register = self._seed_registrations.get(module.name)
             if seed_register is not None:
                 with _context.module_scope(module.name):
@@ -181,7 +187,7 @@ class Platform:
                 handler = self._inject(declaration.handler, module, skip_first=True)
                 self.bus.subscribe(declaration.event_type, handler, module.name)
 
-    def _alias(self, module: Module, alias: str, key: str) -> None:
+    def _alias(self, module: Module, alias: str | type[Any], key: str) -> None:
         if self.container.is_registered(alias):
             raise ModuleDefinitionError(
                 f"Module {module.name!r} offers a service under the container name {alias!r}, "

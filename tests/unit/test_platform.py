@@ -492,3 +492,16 @@ def test_a_service_name_declared_twice_is_refused() -> None:
 )
 def test_service_names_map_to_the_seed_container_names(name: str, key: str) -> None:
     assert snake_case(name) == key
+
+
+def test_a_handler_may_ask_for_a_service_by_its_class() -> None:
+    seen: list[str] = []
+    listeners = Module("listeners")
+
+    @listeners.subscribe("greeting.sent")
+    def handler(data: dict[str, Any], greeter: Greeter) -> None:
+        seen.append(greeter.greet(data["name"]))
+
+    with Platform([greetings_module(), listeners]) as platform:
+        platform.bus.publish("greeting.sent", {"name": "cy"}, "greetings")
+    assert seen == ["hello cy"]

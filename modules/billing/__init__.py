@@ -1,0 +1,38 @@
+"""The billing module: charges for therapy sessions and subscription plans.
+
+It reacts to session events only (charge when booked, capture when completed, void when
+cancelled) and calls no other module's service.
+"""
+
+from __future__ import annotations
+
+from aura.module import Module
+from contracts.billing import BillingServiceContract
+from modules.billing.application import BillingService
+from modules.billing.domain import BillingRepository, PaymentGateway
+from modules.billing.handlers import (
+    on_session_cancelled,
+    on_session_completed,
+    on_session_scheduled,
+)
+from modules.billing.infrastructure import (
+    LocalPaymentGateway,
+    SqliteBillingRepository,
+    create_tables,
+)
+
+__all__ = ["module"]
+
+module = Module(
+    "billing",
+    depends_on=[],
+    description="Charges for therapy sessions, captured through a payment gateway; subscriptions.",
+)
+module.publishes("payment.completed", "payment.failed", "subscription.activated")
+module.provide(BillingRepository, SqliteBillingRepository)
+module.provide(PaymentGateway, LocalPaymentGateway)
+module.add_service("BillingService", BillingService, contract=BillingServiceContract)
+module.on_start(create_tables)
+module.subscribe("therapy_session.scheduled")(on_session_scheduled)
+module.subscribe("therapy_session.completed")(on_session_completed)
+module.subscribe("therapy_session.cancelled")(on_session_cancelled)

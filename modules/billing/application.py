@@ -1,0 +1,170 @@
+"""Billing's use cases: charge sessions, capture and void charges, activate subscriptions."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from aura.bus import EventBus
+from aura.database import Database
+from contracts.billing import BillingServiceContract
+from contracts.errors import NotFoundError
+from modules.billing.domain import (
+    DEFAULT_SESSION_TYPE,
+    BillingRepository,
+    Charge,
+    ChargeStatus,
+    Payment,
+    PaymentGateway,
+    PaymentStatus,
+    Subscription,
+    ensure_no_active_subscription,
+    plan_named,
+)
+
+__all__ = ["BillingService"]
+
+MODULE = "billing"
+
+logger = logging.getLogger(__name__)
+
+
+class BillingService(BillingServiceContract):
+    """Charges for therapy sessions, captured through a payment gateway, and subscriptions."""
+
+    def __init__(
+        self,
+        repository: BillingRepository,
+        gateway: PaymentGateway,
+        database: Database,
+        bus: EventBus,
+    ) -> None:
+        self.repository = repository
+        self.gateway = gateway
+        self.database = database
+        self.bus = bus
+
+    # --- session charges ------------------------------------------------------------------------
+
+    def create_session_charge(
+        self, patient_id: int, session_id: int, *, session_type: str = DEFAULT_SESSION_TYPE
+    ) -> dict[str, Any]:
+        """Create the pending charge of a booked session, priced by ``session_type``.
+
+        A session has one charge: asking again for the same patient returns the existing charge,
+        so a redelivered ``therapy_session.scheduled`` event does not charge twice.
+        """
+        with self.database.transaction():
+            existing = self.repository.charge_for_session(session_id)
+            if existing is not None:
+                existing.ensure_same_patient(patient_id)
+                logger.info("Session %s already has charge %s.", session_id, existing.id)
+                return existing.to_dict()
+            now = datetime.now(UTC)
+            charge = Charge.for_session(session_id, patient_id, session_type, now)
+            return self.repository.add_charge(charge).to_dict()
+
+    def capture_session_charge(self, session_id: int) -> dict[str, Any]:
+        """Capture a session's pending charge through the payment gateway.
+
+        The charge becomes ``captured`` and ``payment.completed`` is published, or, when the
+        gateway declines, ``failed`` and ``payment.failed``. Either way one payment is recorded.
+        """
+        charge = self._charge(session_id)
+        charge.ensure_capturable()
+        # Called outside the transaction so a slow provider never holds the database's write
+        # lock; the per-session reference keeps a retried capture from charging twice.
+        result = self.gateway.charge(
+            charge.patient_id, charge.amount_cents, charge.currency, charge.reference
+        )
+        now = datetime.now(UTC)
+        settled = charge.settled(result, now)
+        with self.database.transaction():
+            self.repository.update_charge(settled)
+            payment = self.repository.add_payment(Payment.of(settled, result, now))
+        self._publish_payment(payment)
+        return settled.to_dict()
+
+    def void_session_charge(self, session_id: int) -> dict[str, Any] | None:
+        """Void a session's pending charge; ``None`` when it has none.
+
+        A charge that is no longer pending is returned unchanged: a captured one needs a refund,
+        which is a person's decision, so it is only logged.
+        """
+        with self.database.transaction():
+            charge = self.repository.charge_for_session(session_id)
+            if charge is None:
+                return None
+            if not charge.voidable:
+                _log_not_voided(charge)
+                return charge.to_dict()
+            voided = charge.voided(datetime.now(UTC))
+            self.repository.update_charge(voided)
+            return voided.to_dict()
+
+    def get_session_charge(self, session_id: int) -> dict[str, Any] | None:
+        """Return a session's charge, or ``None``."""
+        charge = self.repository.charge_for_session(session_id)
+        return None if charge is None else charge.to_dict()
+
+    # --- subscriptions --------------------------------------------------------------------------
+
+    def activate_subscription(self, user_id: int, plan: str) -> dict[str, Any]:
+        """Start a subscription plan (``basic`` or ``premium``) for a user.
+
+        Refuses an unknown plan and a second active subscription of the same user.
+        """
+        chosen = plan_named(plan)
+        with self.database.transaction():
+            ensure_no_active_subscription(user_id, self.repository.active_subscription(user_id))
+            subscription = self.repository.add_subscription(
+                Subscription.start(chosen, user_id, datetime.now(UTC))
+            )
+        self.bus.publish(
+            "subscription.activated",
+            {
+                "subscription_id": subscription.id,
+                "user_id": subscription.user_id,
+                "plan": subscription.plan,
+                "activated_at": subscription.activated_at.isoformat(),
+            },
+            MODULE,
+        )
+        return subscription.to_dict()
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _charge(self, session_id: int) -> Charge:
+        charge = self.repository.charge_for_session(session_id)
+        if charge is None:
+            raise NotFoundError(f"No charge for session {session_id}.")
+        return charge
+
+    def _publish_payment(self, payment: Payment) -> None:
+        data: dict[str, Any] = {
+            "payment_id": payment.id,
+            "patient_id": payment.patient_id,
+            "amount_cents": payment.amount_cents,
+            "currency": payment.currency,
+            "session_id": payment.session_id,
+        }
+        moment = payment.created_at.isoformat()
+        if payment.status is PaymentStatus.COMPLETED:
+            self.bus.publish("payment.completed", {**data, "paid_at": moment}, MODULE)
+        else:
+            self.bus.publish(
+                "payment.failed", {**data, "reason": payment.reason, "failed_at": moment}, MODULE
+            )
+
+
+def _log_not_voided(charge: Charge) -> None:
+    if charge.status is ChargeStatus.VOID:  # a redelivered cancellation: nothing to tell
+        logger.info("Charge for session %s is already void.", charge.session_id)
+    else:
+        logger.warning(
+            "Charge for session %s is %s, so it was not voided; refund it by hand if the "
+            "patient is owed money.",
+            charge.session_id,
+            charge.status,
+        )

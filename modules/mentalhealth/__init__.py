@@ -1,0 +1,32 @@
+"""The mentalhealth module: therapy sessions between patients and therapists.
+
+Depends on ``users`` (through ``UserService``, looked up in the registry) and reacts to
+``user.deactivated`` by cancelling that user's future sessions.
+"""
+
+from __future__ import annotations
+
+from aura.module import Module
+from contracts.mentalhealth import TherapySessionContract
+from modules.mentalhealth.application import TherapySessionService
+from modules.mentalhealth.domain import SessionRepository
+from modules.mentalhealth.handlers import on_user_deactivated
+from modules.mentalhealth.infrastructure import SqliteSessionRepository, create_tables
+
+__all__ = ["module"]
+
+module = Module(
+    "mentalhealth",
+    depends_on=["users"],
+    description="Therapy sessions: scheduling, starting, completing and cancelling them.",
+)
+module.publishes(
+    "therapy_session.scheduled",
+    "therapy_session.started",
+    "therapy_session.completed",
+    "therapy_session.cancelled",
+)
+module.provide(SessionRepository, SqliteSessionRepository)
+module.add_service("TherapySessionService", TherapySessionService, contract=TherapySessionContract)
+module.on_start(create_tables)
+module.subscribe("user.deactivated")(on_user_deactivated)

@@ -1,0 +1,40 @@
+"""The notifications module: emails patients and therapists about sessions and payments.
+
+Every attempt is recorded in ``notifications_notifications`` and announced with
+``notification.sent`` or ``notification.failed``; a failed email never undoes what caused it.
+The email backend is pluggable: ``OutboxEmailBackend`` by default, swapped in tests with
+``platform.container.override(EmailBackend, FailingEmailBackend())``.
+"""
+
+from __future__ import annotations
+
+from aura.module import Module
+from contracts.notifications import EmailServiceContract
+from modules.notifications.application import EmailService
+from modules.notifications.domain import EmailBackend, NotificationRepository
+from modules.notifications.handlers import (
+    on_payment_failed,
+    on_session_cancelled,
+    on_session_scheduled,
+)
+from modules.notifications.infrastructure import (
+    OutboxEmailBackend,
+    SqliteNotificationRepository,
+    create_tables,
+)
+
+__all__ = ["module"]
+
+module = Module(
+    "notifications",
+    depends_on=["users"],
+    description="Emails patients and therapists about their sessions and payments.",
+)
+module.publishes("notification.sent", "notification.failed")
+module.provide(NotificationRepository, SqliteNotificationRepository)
+module.provide(EmailBackend, OutboxEmailBackend)
+module.add_service("EmailService", EmailService, contract=EmailServiceContract)
+module.on_start(create_tables)
+module.subscribe("therapy_session.scheduled")(on_session_scheduled)
+module.subscribe("therapy_session.cancelled")(on_session_cancelled)
+module.subscribe("payment.failed")(on_payment_failed)

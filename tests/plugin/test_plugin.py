@@ -1,0 +1,435 @@
+"""The pytest plugin, end to end with pytester, in a fresh project with a two-module app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+APP = {
+    "shop/__init__.py": "",
+    "shop/contracts.py": """
+from abc import ABC, abstractmethod
+
+
+class CatalogContract(ABC):
+    @abstractmethod
+    def price_of(self, sku: str) -> int: ...
+""",
+    "shop/catalog/__init__.py": """
+from aura.bus import EventBus
+from aura.module import Module
+from shop.contracts import CatalogContract
+
+module = Module("catalog")
+module.publishes("product.*")
+
+
+class Catalog(CatalogContract):
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
+        self.prices = {"apple": 3, "pear": 5}
+
+    def price_of(self, sku: str) -> int:
+        if sku not in self.prices:
+            raise LookupError(f"unknown sku {sku}")
+        return self.prices[sku]
+
+    def add(self, sku: str, price: int) -> None:
+        self.prices[sku] = price
+        self.bus.publish("product.added", {"sku": sku, "price": price}, "catalog")
+
+
+module.add_service("Catalog", Catalog, contract=CatalogContract)
+""",
+    "shop/orders/__init__.py": """
+from aura import event_bus, service_registry
+from aura.module import Module
+
+module = Module("orders", depends_on=["catalog"])
+module.publishes("order.*")
+placed = []
+
+
+class Orders:
+    def place(self, sku: str, quantity: int) -> dict:
+        price = service_registry.get_service("catalog", "Catalog").price_of(sku)
+        order = {"sku": sku, "quantity": quantity, "total": price * quantity}
+        event_bus.publish("order.placed", order, "orders")
+        return order
+
+
+module.add_service("Orders", Orders)
+
+
+@module.subscribe("product.added")
+def announce(data: dict) -> None:
+    if data["price"] < 0:
+        raise ValueError(f"negative price for {data['sku']}")
+    event_bus.publish("order.catalog_changed", {"sku": data["sku"]}, "orders")
+""",
+    "pytest.ini": """
+[pytest]
+aura_modules_package = shop
+""",
+}
+
+
+@pytest.fixture
+def shop(pytester: pytest.Pytester) -> pytest.Pytester:
+    for name, text in APP.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    pytester.syspathinsert()
+    return pytester
+
+
+def run(pytester: pytest.Pytester, test: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(test_flow=test)
+    return pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", *args)
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+def test_published_events_records_a_flow_and_asserts_on_it(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+from aura.testing import ANY, where
+
+def test_flow(aura_platform, published_events):
+    orders = aura_platform.registry.get_service("orders", "Orders")
+    orders.place("apple", 2)
+    published_events.assert_published("order.placed", sku="apple", total=6)
+    published_events.assert_published("order.placed", times=1, quantity=where(lambda q: q > 1))
+    published_events.assert_not_published("order.cancelled")
+    assert len(published_events) == 1
+    assert "order.placed" in published_events
+    assert published_events.types() == ["order.placed"]
+    assert published_events.one().data == {"sku": "apple", "quantity": 2, "total": 6}
+    assert published_events.from_module("orders").first() is published_events.last()
+    assert published_events.matching(sku=ANY).of_type("order.placed")[0].source_module == "orders"
+""",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_a_near_miss_shows_the_closest_event_and_every_recorded_one(
+    shop: pytest.Pytester,
+) -> None:
+    result = run(
+        shop,
+        """
+def test_flow(aura_platform, published_events):
+    orders = aura_platform.registry.get_service("orders", "Orders")
+    orders.place("apple", 2)
+    orders.place("pear", 1)
+    published_events.assert_published("order.placed", sku="apple", total=7)
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *AssertionError: Expected an event 'order.placed' with sku='apple', total=7; "
+            "0 matched among 2 of that type:",
+            "E *#1 total=6 (≠ 7)",
+            "E *#2 sku='pear' (≠ 'apple'), total=5 (≠ 7)",
+            'E *Closest: #1 order.placed from orders {"sku": "apple", "quantity": 2, "total": 6} '
+            "correlation=*",
+            "E *Recorded events (2):",
+            'E *#1 order.placed from orders {"sku": "apple", "quantity": 2, "total": 6} '
+            "correlation=*",
+            'E *#2 order.placed from orders {"sku": "pear", "quantity": 1, "total": 5} '
+            "correlation=*",
+        ]
+    )
+
+
+def test_a_failing_test_reports_the_aura_trace(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+def test_flow(aura_platform):
+    aura_platform.registry.get_service("orders", "Orders").place("apple", 1)
+    assert False, "boom"
+""",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- aura trace -*",
+            "   call orders -> catalog.Catalog.price_of() ok (*ms)",
+            '#1 order.placed from orders {"sku": "apple", "quantity": 1, "total": 3} correlation=*',
+            "   call (outside any module) -> orders.Orders.place() ok (*ms)",
+        ]
+    )
+
+
+def test_service_calls_records_cross_module_calls(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+import pytest
+
+def test_calls(aura_platform, service_calls):
+    orders = aura_platform.registry.get_service("orders", "Orders")
+    orders.place("apple", 1)
+    with pytest.raises(LookupError):
+        orders.place("plum", 1)
+    service_calls.assert_called("catalog", "Catalog", "price_of", times=2, caller="orders")
+    service_calls.assert_not_called("orders", "Orders", "cancel")
+    assert [c.outcome for c in service_calls.to("catalog")] == ["ok", "LookupError"]
+    assert len(service_calls.failed()) == 2
+    assert len(service_calls.by(None)) == 2
+
+def test_a_missing_call_is_explained(aura_platform, service_calls):
+    service_calls.assert_called("catalog", "Catalog", "price_of")
+""",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "E *AssertionError: Expected catalog.Catalog.price_of() to be called at least once; "
+            "it was called 0 times.",
+            "E *Recorded calls: none.",
+        ]
+    )
+
+
+def test_the_seed_globals_point_at_each_tests_platform(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+import aura
+
+def test_one(aura_platform, published_events):
+    assert aura.event_bus.subscriptions("product.added")
+    aura.event_bus.publish("order.noted", {"n": 1}, "orders")
+    assert len(published_events) == 1
+
+def test_two(aura_platform, published_events):
+    assert len(published_events) == 0
+    assert aura.service_registry.is_available("catalog", "Catalog")
+
+def test_after():
+    assert not aura.event_bus.subscriptions("product.added")
+""",
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_fixtures_give_this_tests_runtime(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+def test_runtime(aura_platform, event_bus, service_registry, container):
+    assert event_bus is aura_platform.bus
+    assert service_registry is aura_platform.registry
+    assert container is aura_platform.container
+    assert list(aura_platform.modules) == ["catalog", "orders"]
+""",
+    )
+    result.assert_outcomes(passed=1)
+
+
+# --- markers and modes ---------------------------------------------------------------------------
+
+
+def test_aura_modules_selects_modules_and_their_dependencies(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+import pytest
+
+@pytest.mark.aura_modules("catalog")
+def test_catalog_alone(aura_platform):
+    assert list(aura_platform.modules) == ["catalog"]
+
+@pytest.mark.aura_modules("orders")
+def test_orders_with_dependencies(aura_platform):
+    assert list(aura_platform.modules) == ["catalog", "orders"]
+""",
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_standalone_mode_replaces_dependencies_with_recording_fakes(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+import pytest
+
+@pytest.mark.aura_modules("orders", mode="standalone")
+def test_orders_alone(aura_platform, service_calls):
+    catalog = aura_platform.container.resolve("catalog.Catalog")
+    catalog.returns("price_of", 10)
+    order = aura_platform.registry.get_service("orders", "Orders").place("kiwi", 3)
+    assert order["total"] == 30
+    assert [(c.method, c.args) for c in catalog.calls] == [("price_of", ("kiwi",))]
+    service_calls.assert_called("catalog", "Catalog", "price_of", caller="orders")
+""",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_an_unknown_module_name_is_a_usage_error(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+import pytest
+
+@pytest.mark.aura_modules("inventory")
+def test_x(aura_platform):
+    pass
+
+@pytest.mark.aura_modules("orders", mode="sideways")
+def test_y(aura_platform):
+    pass
+""",
+    )
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*aura_modules names 'inventory', which is not among the discovered modules: "
+            "catalog, orders.",
+            "*aura_modules mode 'sideways' is not known: use 'standalone', 'direct' or 'all'.",
+        ]
+    )
+
+
+def test_stub_service_replaces_a_service_for_one_test(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+class CheapCatalog:
+    def price_of(self, sku):
+        return 1
+
+def test_stubbed(aura_platform, stub_service, published_events):
+    stub_service("catalog", "Catalog", CheapCatalog())
+    aura_platform.registry.get_service("orders", "Orders").place("apple", 4)
+    published_events.assert_published("order.placed", total=4)
+
+def test_real_again(aura_platform, published_events):
+    aura_platform.registry.get_service("orders", "Orders").place("apple", 4)
+    published_events.assert_published("order.placed", total=12)
+""",
+    )
+    result.assert_outcomes(passed=2)
+
+
+# --- handler failures ----------------------------------------------------------------------------
+
+
+def test_a_handler_failure_fails_the_test_at_teardown(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+def test_flow(aura_platform):
+    catalog = aura_platform.container.resolve("catalog.Catalog")
+    catalog.add("plum", -1)
+""",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 event handler failed during this test (mark it "
+            "@pytest.mark.aura_allow_handler_errors or call published_events.expect_failures(...)"
+            " if that is expected):",
+            "*  orders:shop.orders.announce on 'product.added' (*): ValueError: negative price "
+            "for plum",
+        ]
+    )
+
+
+def test_expected_handler_failures_pass(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+import pytest
+
+@pytest.mark.aura_allow_handler_errors
+def test_marked(aura_platform):
+    aura_platform.container.resolve("catalog.Catalog").add("plum", -1)
+
+def test_declared(aura_platform, published_events):
+    published_events.expect_failures("orders", "product.added")
+    aura_platform.container.resolve("catalog.Catalog").add("plum", -1)
+    [failure] = published_events.failed_deliveries()
+    assert failure.subscriber_module == "orders"
+""",
+    )
+    result.assert_outcomes(passed=2)
+
+
+# --- time and traces -----------------------------------------------------------------------------
+
+
+def test_frozen_time_drives_event_timestamps(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+from datetime import datetime, timezone
+
+def test_time(aura_platform, published_events, frozen_time):
+    frozen_time.move_to("2030-01-07T09:00:00+00:00")
+    aura_platform.registry.get_service("orders", "Orders").place("apple", 1)
+    frozen_time.tick(90)
+    assert frozen_time.now() == datetime(2030, 1, 7, 9, 1, 30, tzinfo=timezone.utc)
+    aura_platform.registry.get_service("orders", "Orders").place("apple", 1)
+    first, second = published_events
+    assert first.timestamp == datetime(2030, 1, 7, 9, 0, tzinfo=timezone.utc)
+    assert (second.timestamp - first.timestamp).total_seconds() == 90
+""",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_trace_dir_writes_json_and_mermaid_per_test(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+def test_flow(aura_platform):
+    aura_platform.container.resolve("catalog.Catalog").add("fig", 2)
+""",
+        "--aura-trace-dir",
+        "traces",
+    )
+    result.assert_outcomes(passed=1)
+    traces = Path(shop.path / "traces")
+    entries = json.loads((traces / "test_flow.py_test_flow.json").read_text())
+    assert [entry["kind"] for entry in entries] == ["event", "event", "delivery"]
+    assert entries[0]["event_type"] == "product.added"
+    assert entries[2]["subscriber_module"] == "orders"
+    mermaid = (traces / "test_flow.py_test_flow.mmd").read_text()
+    assert mermaid.splitlines() == [
+        "sequenceDiagram",
+        "    participant catalog",
+        "    participant orders",
+        "    Note over catalog: #1 publishes product.added",
+        "    Note over orders: #2 publishes order.catalog_changed",
+        "    catalog-)orders: #1 product.added",
+    ]
+
+
+def test_a_file_database_option_gives_each_test_a_sqlite_file(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+def test_file(aura_platform):
+    assert aura_platform.database.path.endswith("aura.db")
+""",
+        "--aura-database",
+        "file",
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_tests_without_aura_fixtures_are_untouched(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    assert "aura" not in result.stdout.str().split("collected")[1]

@@ -1,0 +1,433 @@
+"""The billing module: session charges driven by session events, payments, subscriptions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from aura.bus import Delivery
+from aura.events import Event
+from aura.platform import Platform
+from contracts.errors import BusinessRuleError, NotFoundError
+from modules.billing import module as billing
+from modules.billing.domain import PaymentGateway
+from modules.billing.infrastructure import DecliningPaymentGateway, GatewayAttempt
+
+NOW = "2025-03-01T10:00:00+00:00"
+
+
+class Recorder:
+    """A bus observer that keeps every published event."""
+
+    def __init__(self) -> None:
+        self.published: list[Event] = []
+
+    def on_published(self, event: Event) -> None:
+        self.published.append(event)
+
+    def on_delivered(self, delivery: Delivery) -> None:
+        pass
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        return [dict(e.data) for e in self.published if e.event_type == event_type]
+
+    def by_billing(self) -> list[Event]:
+        return [e for e in self.published if e.source_module == "billing"]
+
+
+@pytest.fixture
+def platform() -> Iterator[Platform]:
+    platform = Platform([billing], database=":memory:").start()
+    yield platform
+    platform.close()
+
+
+@pytest.fixture
+def events(platform: Platform) -> Recorder:
+    recorder = Recorder()
+    platform.bus.add_observer(recorder)
+    return recorder
+
+
+@pytest.fixture
+def declining(platform: Platform) -> Iterator[DecliningPaymentGateway]:
+    """Swap in a declining gateway; tests using it must not build billing's service earlier.
+
+    The service is a singleton that receives its gateway when built, so an override entered
+    after the first use would not reach it.
+    """
+    gateway = DecliningPaymentGateway()
+    with platform.container.override(PaymentGateway, gateway):
+        yield gateway
+
+
+@pytest.fixture
+def service(platform: Platform) -> Any:
+    return platform.registry.get_service("billing", "BillingService")
+
+
+def scheduled(platform: Platform, *, session_id: int = 42, **extra: Any) -> None:
+    data = {"session_id": session_id, "patient_id": 7, "therapist_id": 3, "scheduled_at": NOW}
+    platform.bus.publish("therapy_session.scheduled", {**data, **extra}, "mentalhealth")
+
+
+def completed(platform: Platform, session_id: int = 42) -> None:
+    data = {"session_id": session_id, "patient_id": 7, "therapist_id": 3, "completed_at": NOW}
+    platform.bus.publish("therapy_session.completed", data, "mentalhealth")
+
+
+def cancelled(platform: Platform, session_id: int = 42) -> None:
+    data = {
+        "session_id": session_id,
+        "patient_id": 7,
+        "therapist_id": 3,
+        "reason": "patient ill",
+        "cancelled_at": NOW,
+    }
+    platform.bus.publish("therapy_session.cancelled", data, "mentalhealth")
+
+
+def rows(platform: Platform, table: str) -> list[dict[str, Any]]:
+    return [dict(row) for row in platform.database.query(f"SELECT * FROM {table} ORDER BY id")]
+
+
+def charge_status(platform: Platform, session_id: int) -> str:
+    row = platform.database.query_one(
+        "SELECT status FROM billing_charges WHERE session_id = ?", (session_id,)
+    )
+    assert row is not None
+    return str(row["status"])
+
+
+def dead_letters(platform: Platform) -> list[str]:
+    return [letter.describe() for letter in platform.bus.failed_store.list()]
+
+
+# --- charging booked sessions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "amount_cents"),
+    [
+        ({"session_type": "individual"}, 9000),
+        ({"session_type": "couples"}, 12000),
+        ({"session_type": "group"}, 4000),
+        ({"session_type": "family"}, 9000),
+        ({}, 9000),
+    ],
+    ids=["individual", "couples", "group", "unknown-type", "no-type"],
+)
+def test_a_scheduled_session_gets_a_pending_charge_priced_by_its_type(
+    platform: Platform, events: Recorder, extra: dict[str, Any], amount_cents: int
+) -> None:
+    with freeze_time(NOW):
+        scheduled(platform, **extra)
+    assert rows(platform, "billing_charges") == [
+        {
+            "id": 1,
+            "session_id": 42,
+            "patient_id": 7,
+            "amount_cents": amount_cents,
+            "currency": "EUR",
+            "status": "pending",
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+    ]
+    assert events.by_billing() == []
+    assert dead_letters(platform) == []
+
+
+def test_a_redelivered_scheduled_event_does_not_charge_twice(platform: Platform) -> None:
+    scheduled(platform)
+    scheduled(platform)
+    assert len(rows(platform, "billing_charges")) == 1
+    assert dead_letters(platform) == []
+
+
+def test_the_service_creates_a_charge_and_returns_it(service: Any) -> None:
+    charge = service.create_session_charge(7, 42)
+    assert charge == {
+        "id": 1,
+        "session_id": 42,
+        "patient_id": 7,
+        "amount_cents": 9000,
+        "currency": "EUR",
+        "status": "pending",
+    }
+    assert service.get_session_charge(42) == charge
+
+
+def test_asking_again_for_a_charged_session_returns_the_existing_charge(service: Any) -> None:
+    first = service.create_session_charge(7, 42, session_type="group")
+    assert service.create_session_charge(7, 42, session_type="couples") == first
+
+
+def test_a_charged_session_cannot_be_charged_to_another_patient(
+    platform: Platform, service: Any
+) -> None:
+    service.create_session_charge(7, 42)
+    with pytest.raises(BusinessRuleError) as caught:
+        service.create_session_charge(8, 42)
+    assert str(caught.value) == "Session 42 is already charged to patient 7, not patient 8."
+    assert [row["patient_id"] for row in rows(platform, "billing_charges")] == [7]
+
+
+def test_a_session_without_a_charge_has_none(service: Any) -> None:
+    assert service.get_session_charge(42) is None
+
+
+# --- capturing completed sessions ----------------------------------------------------------------
+
+
+def test_a_completed_session_is_captured_through_the_gateway(
+    platform: Platform, events: Recorder, service: Any
+) -> None:
+    scheduled(platform, session_type="couples")
+    with freeze_time(NOW):
+        completed(platform)
+    assert service.get_session_charge(42)["status"] == "captured"
+    assert rows(platform, "billing_payments") == [
+        {
+            "id": 1,
+            "charge_id": 1,
+            "session_id": 42,
+            "patient_id": 7,
+            "amount_cents": 12000,
+            "currency": "EUR",
+            "status": "completed",
+            "reason": None,
+            "transaction_id": "local-1",
+            "created_at": NOW,
+        }
+    ]
+    assert rows(platform, "billing_gateway_transactions") == [
+        {
+            "id": 1,
+            "reference": "session-42",
+            "patient_id": 7,
+            "amount_cents": 12000,
+            "currency": "EUR",
+            "created_at": NOW,
+        }
+    ]
+    assert events.of_type("payment.completed") == [
+        {
+            "payment_id": 1,
+            "patient_id": 7,
+            "amount_cents": 12000,
+            "currency": "EUR",
+            "paid_at": NOW,
+            "session_id": 42,
+        }
+    ]
+    assert dead_letters(platform) == []
+
+
+def test_a_redelivered_completed_event_does_not_capture_twice(
+    platform: Platform, events: Recorder
+) -> None:
+    scheduled(platform)
+    completed(platform)
+    completed(platform)
+    assert len(rows(platform, "billing_payments")) == 1
+    assert len(rows(platform, "billing_gateway_transactions")) == 1
+    assert len(events.of_type("payment.completed")) == 1
+    assert dead_letters(platform) == []
+
+
+def test_a_declined_charge_fails_and_publishes_payment_failed(
+    platform: Platform, events: Recorder, declining: DecliningPaymentGateway
+) -> None:
+    scheduled(platform)
+    with freeze_time(NOW):
+        completed(platform)
+    assert charge_status(platform, 42) == "failed"
+    assert declining.attempts == [GatewayAttempt(7, 9000, "EUR", "session-42")]
+    payments = rows(platform, "billing_payments")
+    assert [(p["status"], p["reason"], p["transaction_id"]) for p in payments] == [
+        ("failed", "card declined", None)
+    ]
+    assert events.of_type("payment.failed") == [
+        {
+            "payment_id": 1,
+            "patient_id": 7,
+            "amount_cents": 9000,
+            "currency": "EUR",
+            "reason": "card declined",
+            "failed_at": NOW,
+            "session_id": 42,
+        }
+    ]
+    assert events.of_type("payment.completed") == []
+
+
+def test_a_failed_charge_is_not_tried_again_on_redelivery(
+    platform: Platform, declining: DecliningPaymentGateway
+) -> None:
+    scheduled(platform)
+    completed(platform)
+    completed(platform)
+    assert len(declining.attempts) == 1
+    assert dead_letters(platform) == []
+
+
+def test_the_service_captures_a_pending_charge(platform: Platform, service: Any) -> None:
+    service.create_session_charge(7, 42)
+    assert service.capture_session_charge(42) == {
+        "id": 1,
+        "session_id": 42,
+        "patient_id": 7,
+        "amount_cents": 9000,
+        "currency": "EUR",
+        "status": "captured",
+    }
+
+
+def test_capturing_a_session_without_a_charge_is_refused(
+    platform: Platform, events: Recorder, service: Any
+) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        service.capture_session_charge(42)
+    assert str(caught.value) == "No charge for session 42."
+    assert rows(platform, "billing_payments") == []
+    assert rows(platform, "billing_gateway_transactions") == []
+    assert events.published == []
+
+
+def test_capturing_a_captured_charge_is_refused(
+    platform: Platform, events: Recorder, service: Any
+) -> None:
+    service.create_session_charge(7, 42)
+    service.capture_session_charge(42)
+    events.published.clear()
+    with pytest.raises(BusinessRuleError) as caught:
+        service.capture_session_charge(42)
+    assert str(caught.value) == (
+        "Charge for session 42 is captured; only a pending charge can be captured."
+    )
+    assert len(rows(platform, "billing_payments")) == 1
+    assert len(rows(platform, "billing_gateway_transactions")) == 1
+    assert events.published == []
+
+
+def test_completing_a_session_without_a_charge_leaves_a_dead_letter(platform: Platform) -> None:
+    completed(platform)
+    assert [letter.error_message for letter in platform.bus.failed_store.list()] == [
+        "No charge for session 42."
+    ]
+    assert rows(platform, "billing_payments") == []
+
+
+def test_the_local_gateway_books_a_reference_once(platform: Platform) -> None:
+    gateway = platform.container.resolve(PaymentGateway)
+    first = gateway.charge(7, 9000, "EUR", "session-42")
+    again = gateway.charge(7, 9000, "EUR", "session-42")
+    assert first.approved
+    assert again == first
+    assert len(rows(platform, "billing_gateway_transactions")) == 1
+
+
+# --- voiding cancelled sessions ------------------------------------------------------------------
+
+
+def test_a_cancelled_session_voids_its_pending_charge(
+    platform: Platform, events: Recorder, service: Any
+) -> None:
+    scheduled(platform)
+    cancelled(platform)
+    assert service.get_session_charge(42)["status"] == "void"
+    assert rows(platform, "billing_payments") == []
+    assert events.by_billing() == []
+    assert dead_letters(platform) == []
+
+
+def test_a_captured_charge_is_not_voided_but_logged(
+    platform: Platform, service: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    scheduled(platform)
+    completed(platform)
+    before = rows(platform, "billing_charges")
+    with caplog.at_level(logging.WARNING, logger="modules.billing.application"):
+        cancelled(platform)
+    assert rows(platform, "billing_charges") == before
+    assert len(rows(platform, "billing_payments")) == 1
+    assert caplog.messages == [
+        "Charge for session 42 is captured, so it was not voided; refund it by hand if the "
+        "patient is owed money."
+    ]
+    assert dead_letters(platform) == []
+
+
+def test_cancelling_a_session_without_a_charge_does_nothing(
+    platform: Platform, events: Recorder, service: Any
+) -> None:
+    cancelled(platform)
+    assert rows(platform, "billing_charges") == []
+    assert events.by_billing() == []
+    assert dead_letters(platform) == []
+    assert service.void_session_charge(42) is None
+
+
+def test_the_service_voids_a_pending_charge_once(service: Any) -> None:
+    service.create_session_charge(7, 42)
+    voided = service.void_session_charge(42)
+    assert voided["status"] == "void"
+    assert service.void_session_charge(42) == voided
+
+
+# --- subscriptions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("plan", "amount_cents"), [("basic", 2900), ("premium", 4900)])
+def test_a_user_activates_a_subscription(
+    platform: Platform, events: Recorder, service: Any, plan: str, amount_cents: int
+) -> None:
+    with freeze_time(NOW):
+        subscription = service.activate_subscription(7, plan)
+    assert subscription == {
+        "id": 1,
+        "user_id": 7,
+        "plan": plan,
+        "amount_cents": amount_cents,
+        "currency": "EUR",
+        "interval": "monthly",
+        "status": "active",
+        "activated_at": NOW,
+    }
+    assert [row["plan"] for row in rows(platform, "billing_subscriptions")] == [plan]
+    assert events.of_type("subscription.activated") == [
+        {"subscription_id": 1, "user_id": 7, "plan": plan, "activated_at": NOW}
+    ]
+
+
+def test_an_unknown_plan_is_refused(platform: Platform, events: Recorder, service: Any) -> None:
+    with pytest.raises(BusinessRuleError) as caught:
+        service.activate_subscription(7, "gold")
+    assert str(caught.value) == "Unknown plan 'gold'. Choose one of: basic, premium."
+    assert rows(platform, "billing_subscriptions") == []
+    assert events.published == []
+
+
+def test_a_second_active_subscription_is_refused(
+    platform: Platform, events: Recorder, service: Any
+) -> None:
+    service.activate_subscription(7, "basic")
+    events.published.clear()
+    with pytest.raises(BusinessRuleError) as caught:
+        service.activate_subscription(7, "premium")
+    assert str(caught.value) == (
+        "User 7 already has an active basic subscription (id 1). A user can hold one active "
+        "subscription at a time."
+    )
+    assert [row["plan"] for row in rows(platform, "billing_subscriptions")] == ["basic"]
+    assert events.published == []
+
+
+def test_each_user_holds_their_own_subscription(service: Any) -> None:
+    service.activate_subscription(7, "basic")
+    assert service.activate_subscription(8, "basic")["user_id"] == 8
