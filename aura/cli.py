@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from typing import Any, TextIO
 
 import aura
 from aura.bus import Delivery, EventBus
 from aura.events import Event, EventCatalog
+from aura.registry import ServiceCall
 
 __all__ = ["TracePrinter", "main"]
 
@@ -38,6 +40,15 @@ class TracePrinter:
         print(
             f"    -> {delivery.subscriber_module}:{delivery.handler_name.rsplit('.', 1)[-1]} "
             f"{outcome} ({delivery.duration * 1000:.3f} ms)",
+            file=self.out,
+        )
+
+    def on_service_call(self, call: ServiceCall) -> None:
+        """Print one line per cross-module service call (a registry observer)."""
+        caller = call.caller_module or "(outside)"
+        print(
+            f"    {caller} -> {call.provider_module}.{call.service_name}.{call.method}() "
+            f"{call.outcome}",
             file=self.out,
         )
 
@@ -76,15 +87,27 @@ def run_demo(out: TextIO) -> int:
     return 0
 
 
+def _installed_demo() -> Callable[[TextIO], int] | None:
+    """The demo a platform registers under the ``aura.demos`` entry point group, if any."""
+    for entry in entry_points(group="aura.demos"):
+        demo: Callable[[TextIO], int] = entry.load()
+        return demo
+    return None
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the ``aura`` command line; return the exit status."""
     stream = out if out is not None else sys.stdout
     parser = argparse.ArgumentParser(prog="aura", description="Aura modular-monolith toolkit.")
     parser.add_argument("--version", action="version", version=f"aura {aura.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("demo", help="publish an example event and print its trace")
+    demo = commands.add_parser("demo", help="run the installed platform's demo flow")
+    demo.add_argument(
+        "--builtin", action="store_true", help="run the built-in two-subscriber bus demo instead"
+    )
     args = parser.parse_args(argv)
     if args.command == "demo":
-        return run_demo(stream)
+        installed = None if args.builtin else _installed_demo()
+        return installed(stream) if installed is not None else run_demo(stream)
     parser.print_help(stream)
     return 2

@@ -20,9 +20,9 @@ def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) 
     assert capsys.readouterr().out == f"aura {aura.__version__}\n"
 
 
-def test_demo_prints_the_trace_of_one_flow() -> None:
+def test_the_builtin_demo_prints_the_trace_of_one_flow() -> None:
     out = io.StringIO()
-    assert main(["demo"], out=out) == 0
+    assert main(["demo", "--builtin"], out=out) == 0
     lines = out.getvalue().splitlines()
     assert lines[0] == (
         "aura demo: mentalhealth schedules a session; notifications and billing react."
@@ -48,8 +48,11 @@ def test_no_command_prints_help_and_fails() -> None:
     assert out.getvalue().startswith("usage: aura")
 
 
-def test_the_console_script_runs_the_demo() -> None:
+def test_python_dash_m_aura_runs_the_command() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "aura", "demo"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "aura", "demo", "--builtin"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "#1 therapy_session.scheduled from mentalhealth" in result.stdout
