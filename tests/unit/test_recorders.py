@@ -247,7 +247,7 @@ def test_service_calls_and_breaker_transitions_are_traced(
     assert repr(calls).startswith("<ServiceCalls ['pricing.Pricing.price_of'")
     rendered = trace.render().splitlines()
     assert (
-        rendered[2] == "   breaker pricing.Pricing: CLOSED -> OPEN after LookupError: no such sku"
+        rendered[1] == "   breaker pricing.Pricing: CLOSED -> OPEN after LookupError: no such sku"
     )
     message = failure(lambda: calls.assert_called("pricing", "Pricing", "price_of", times=1))
     assert message.splitlines()[0] == (
