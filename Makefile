@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev
 
-.PHONY: run test lint typecheck imports pytest clean
+.PHONY: run test lint typecheck imports pytest isolation clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -31,7 +31,11 @@ pytest: $(STAMP)
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report
 
-test: lint typecheck imports pytest
+# The suite again on two workers, in another random order: tests must share no state.
+isolation: $(STAMP)
+	$(BIN)/pytest -q -n 2 -p no:cacheprovider
+
+test: lint typecheck imports pytest isolation
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

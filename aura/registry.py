@@ -151,6 +151,12 @@ class ServiceProxy:
         self._aura_exposed = exposed
 
     def __getattr__(self, name: str) -> Any:
+        if name in self._aura_exposed:
+            raise AttributeError(
+                f"{name!r} is part of {self._aura_label}, but the object serving it "
+                f"({type(self._aura_target).__name__}) does not implement it. Give the stand-in "
+                f"a {name}() method."
+            )
         raise AttributeError(
             f"{name!r} is not part of {self._aura_label}; a caller from another module can use "
             f"only: {', '.join(self._aura_exposed) or 'nothing'}."
@@ -389,8 +395,9 @@ class ServiceRegistry:
         )
         proxy = ServiceProxy(instance, label, exposed)
         for name in exposed:
-            method = getattr(instance, name)
-            proxy.__dict__[name] = self._wrap(caller, entry, name, method)
+            method = getattr(instance, name, None)
+            if callable(method):  # a partial stand-in may lack some; __getattr__ explains
+                proxy.__dict__[name] = self._wrap(caller, entry, name, method)
         return proxy
 
     def _wrap(

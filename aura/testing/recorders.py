@@ -197,6 +197,10 @@ class PublishedEvents(Sequence[Event]):
         """The events whose data contains ``data_subset`` (nested dicts, ``ANY``, predicates)."""
         return self._view(e for e in self.events if not mismatches(e.data, data_subset))
 
+    def flow_of(self, event: Event) -> PublishedEvents:
+        """The events of ``event``'s flow: those sharing its correlation id."""
+        return self._view(e for e in self.events if e.correlation_id == event.correlation_id)
+
     def types(self) -> list[str]:
         """The event types, in publish order."""
         return [event.event_type for event in self.events]

@@ -627,3 +627,19 @@ def test_a_timeout_without_a_breaker_still_applies() -> None:
             registry.get_service("users", "Flaky").slow(0.3)
     finally:
         registry.close()
+
+
+def test_a_partial_stand_in_explains_the_missing_method(registry: ServiceRegistry) -> None:
+    class OnlyActive:
+        def is_user_active(self, user_id: int) -> bool:
+            return True
+
+    with registry.replaced("users", "UserService", OnlyActive()), as_module("billing"):
+        users = registry.get_service("users", "UserService")
+        assert users.is_user_active(1) is True
+        with pytest.raises(AttributeError) as caught:
+            users.get_user_by_id(1)
+    assert str(caught.value) == (
+        "'get_user_by_id' is part of UserServiceContract, but the object serving it "
+        "(OnlyActive) does not implement it. Give the stand-in a get_user_by_id() method."
+    )
