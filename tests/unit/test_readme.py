@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -20,3 +22,11 @@ def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "  - field 'session_id': expected a valid integer, got 'one' (str)" in result.stdout
+
+
+def test_the_testing_example_passes_with_the_plugin(pytester: pytest.Pytester) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+    example = next(block for block in blocks if "def test_" in block)
+    pytester.makepyfile(test_readme_example=example)
+    result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
