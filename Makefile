@@ -3,9 +3,9 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev
+EXTRAS ?= dev,web
 
-.PHONY: run test lint typecheck imports pytest isolation clean
+.PHONY: run test bench lint typecheck imports pytest isolation clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -36,6 +36,11 @@ isolation: $(STAMP)
 	$(BIN)/pytest -q -n 2 -p no:cacheprovider
 
 test: lint typecheck imports pytest isolation
+
+# Benchmarks against the peer libraries (the bench extra); prints a table, writes results/latest.json.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS),bench]'
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

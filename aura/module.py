@@ -28,6 +28,7 @@ from aura.naming import check_module_name, check_pattern
 from aura.registry import CallableBreaker, CallPolicy
 
 __all__ = [
+    "BreakerSource",
     "HandlerDeclaration",
     "Module",
     "ProviderDeclaration",
@@ -39,6 +40,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
 
 
+BreakerSource = CallableBreaker | Callable[[], CallableBreaker]
+"""A circuit breaker, or a factory that builds a fresh one for each platform."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ServiceDeclaration:
     """A service the module offers to other modules through the registry."""
@@ -46,9 +51,23 @@ class ServiceDeclaration:
     name: str
     provider: object
     contract: type[Any] | None
-    policy: CallPolicy | None
+    breaker: BreakerSource | None
+    timeout: float | None
     key: str
     """The container name it is also resolvable by (``"user_service"`` for ``UserService``)."""
+
+    def policy(self) -> CallPolicy | None:
+        """Build the call policy for one platform: a breaker factory makes a fresh breaker.
+
+        Declarations live at module level and outlive platforms; a factory keeps a breaker's
+        state from leaking from one platform (one test) into the next.
+        """
+        if self.breaker is None and self.timeout is None:
+            return None
+        breaker = self.breaker
+        if breaker is not None and not callable(getattr(breaker, "call", None)):
+            breaker = breaker()  # type: ignore[operator]  # a factory, by elimination
+        return CallPolicy(breaker=breaker, timeout=self.timeout)  # type: ignore[arg-type]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -111,7 +130,7 @@ class Module:
         name: str | None = None,
         *,
         contract: type[Any] | None = None,
-        breaker: CallableBreaker | None = None,
+        breaker: BreakerSource | None = None,
         timeout: float | None = None,
         key: str | None = None,
     ) -> Callable[[C], C]:
@@ -126,7 +145,8 @@ class Module:
                 name or str(getattr(provider, "__name__", "")),
                 provider,
                 contract=contract,
-                policy=CallPolicy(breaker, timeout) if breaker or timeout else None,
+                breaker=breaker,
+                timeout=timeout,
                 key=key,
             )
             return provider
@@ -139,17 +159,24 @@ class Module:
         provider: object,
         *,
         contract: type[Any] | None = None,
-        policy: CallPolicy | None = None,
+        breaker: BreakerSource | None = None,
+        timeout: float | None = None,
         key: str | None = None,
     ) -> None:
-        """Offer ``provider`` (a class, factory or instance) as the service ``name``."""
+        """Offer ``provider`` (a class, factory or instance) as the service ``name``.
+
+        ``breaker`` guards calls from other modules: pass a factory (``lambda:
+        CircuitBreaker(...)``) so that each platform gets a fresh one; ``timeout`` bounds them.
+        """
         if any(existing.name == name for existing in self.services):
             raise ModuleDefinitionError(
                 f"Module {self.name!r} already declares a service {name!r}. Give the second one "
                 "another name."
             )
+        if timeout is not None:
+            CallPolicy(timeout=timeout)  # refuses a bad timeout now, at declaration
         self.services.append(
-            ServiceDeclaration(name, provider, contract, policy, key or snake_case(name))
+            ServiceDeclaration(name, provider, contract, breaker, timeout, key or snake_case(name))
         )
 
     def provide(

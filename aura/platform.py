@@ -166,7 +166,7 @@ class Platform:
                     service.name,
                     service.provider,
                     contract=service.contract,
-                    policy=service.policy,
+                    policy=service.policy(),
                 )
                 target = f"{module.name}.{service.name}"
                 self._alias(module, service.key, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aura.breaker import CircuitBreaker
 from aura.module import Module
 from contracts.users import UserServiceContract
 from modules.users.application import UserService
@@ -17,5 +18,12 @@ module = Module(
 )
 module.publishes("user.registered", "user.updated", "user.deactivated")
 module.provide(UserRepository, SqliteUserRepository)
-module.add_service("UserService", UserService, contract=UserServiceContract)
+module.add_service(
+    "UserService",
+    UserService,
+    contract=UserServiceContract,
+    # Every module asks users first; when it keeps failing, callers fail fast instead of piling
+    # up. A factory, so each platform (each test) starts with a closed breaker.
+    breaker=lambda: CircuitBreaker(failure_threshold=3, timeout=30, name="users.UserService"),
+)
 module.on_start(create_tables)

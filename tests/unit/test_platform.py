@@ -409,8 +409,10 @@ def test_the_service_decorator_declares_a_class_under_its_name() -> None:
         "fancy_greeter",
         GreeterContract,
     )
-    assert service.policy is not None
-    assert service.policy.timeout == 2.0
+    policy = service.policy()
+    assert policy is not None
+    assert policy.timeout == 2.0
+    assert policy.breaker is None
     assert repr(declared) == "Module('greetings', depends_on=[])"
 
 
@@ -505,3 +507,37 @@ def test_a_handler_may_ask_for_a_service_by_its_class() -> None:
     with Platform([greetings_module(), listeners]) as platform:
         platform.bus.publish("greeting.sent", {"name": "cy"}, "greetings")
     assert seen == ["hello cy"]
+
+
+def test_a_breaker_factory_gives_each_platform_a_fresh_breaker() -> None:
+    from aura.breaker import BreakerState, CircuitBreaker
+
+    guarded = Module("guarded")
+    guarded.add_service(
+        "Greeter",
+        Greeter,
+        contract=GreeterContract,
+        breaker=lambda: CircuitBreaker(failure_threshold=1, name="guarded.Greeter"),
+    )
+    breakers = []
+    for _ in range(2):
+        with Platform([guarded]) as platform:
+            [info] = platform.registry.services("guarded")
+            assert info.policy is not None
+            breakers.append(info.policy.breaker)
+            with pytest.raises(Exception, match="no such table"):
+                platform.registry.get_service("guarded", "Greeter").greet("x")
+            assert breakers[-1].state is BreakerState.OPEN  # type: ignore[union-attr]
+    assert breakers[0] is not breakers[1]
+
+
+def test_a_shared_breaker_instance_is_used_as_is() -> None:
+    from aura.breaker import CircuitBreaker
+
+    shared = CircuitBreaker(name="shared")
+    guarded = Module("guarded")
+    guarded.add_service("Greeter", Greeter, breaker=shared)
+    with Platform([guarded]) as platform:
+        [info] = platform.registry.services("guarded")
+        assert info.policy is not None
+        assert info.policy.breaker is shared
