@@ -8,7 +8,9 @@ redeliver.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import inspect
 import logging
 import threading
@@ -18,8 +20,9 @@ import typing
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aura import context as _context
@@ -45,11 +48,14 @@ __all__ = [
     "BusObserver",
     "DeadLetter",
     "Delivery",
+    "DeliveryJournal",
     "EventBus",
     "FailedEventStore",
     "InMemoryFailedEventStore",
+    "ResubmitReport",
     "RetryReport",
     "Subscription",
+    "TransactionSource",
 ]
 
 logger = logging.getLogger("aura.bus")
@@ -66,6 +72,7 @@ class Subscription:
         "active",
         "handler",
         "handler_name",
+        "idempotent",
         "is_async",
         "pattern",
         "receives",
@@ -81,8 +88,10 @@ class Subscription:
         deliver: Callable[[Event], Any],
         receives: str,
         is_async: bool,
+        idempotent: bool = False,
     ) -> None:
         self._bus = bus
+        self.idempotent = idempotent
         self.pattern = pattern
         self.handler = handler
         self.subscriber_module = subscriber_module
@@ -131,6 +140,33 @@ class BusObserver(Protocol):
 
     def on_delivered(self, delivery: Delivery) -> None:
         """Called after each handler ran, with its outcome and duration."""
+
+
+class DeliveryJournal(Protocol):
+    """Makes delivery durable: records accepted events and each subscriber's progress.
+
+    ``aura.store.DurableJournal`` implements it on SQLite (the transactional outbox).
+    """
+
+    def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
+        """Record the event and one pending publication per subscriber, atomically."""
+
+    def delivering(self, event: Event, subscription: Subscription) -> AbstractContextManager[bool]:
+        """Surround one delivery; yield ``False`` to skip it (already handled)."""
+
+    def incomplete(self, older_than: timedelta) -> list[tuple[Event, str, str]]:
+        """Return ``(event, module, handler)`` of publications not completed in time."""
+
+
+class TransactionSource(Protocol):
+    """A database whose open transaction defers delivery until it commits."""
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling thread is inside a transaction."""
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the current transaction commits."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -203,6 +239,16 @@ class InMemoryFailedEventStore:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ResubmitReport:
+    """What :meth:`EventBus.resubmit_incomplete` did with each unfinished publication."""
+
+    delivered: int
+    failed: int
+    unroutable: tuple[tuple[str, str, str], ...]
+    """``(event_id, module, handler)`` of publications whose subscriber is gone; kept."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class RetryReport:
     """What :meth:`EventBus.retry_failed` did with each dead letter."""
 
@@ -225,6 +271,8 @@ class _Dispatch:
         self.active = True
 
 
+_Item = tuple[Event, tuple[str, ...], tuple["Subscription", ...]]
+
 _dispatch: ContextVar[_Dispatch | None] = ContextVar("aura_dispatch", default=None)
 
 
@@ -243,6 +291,8 @@ class EventBus:
         catalog: EventCatalog | None = None,
         failed_store: FailedEventStore | None = None,
         max_chain_depth: int = 64,
+        journal: DeliveryJournal | None = None,
+        transactions: TransactionSource | None = None,
     ) -> None:
         if type(max_chain_depth) is not int or max_chain_depth < 1:
             raise ConfigurationError(
@@ -260,22 +310,33 @@ class EventBus:
         self._observers: tuple[BusObserver, ...] = ()
         self._publishers: dict[str, tuple[str, ...]] = {}
         self._allowed: set[tuple[str, str]] = set()
+        self.journal = journal
+        self.transactions = transactions
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # --- subscribing ----------------------------------------------------------------------------
 
-    def subscribe(self, event_type: str, handler: Handler, subscriber_module: str) -> Subscription:
+    def subscribe(
+        self,
+        event_type: str,
+        handler: Handler,
+        subscriber_module: str,
+        *,
+        idempotent: bool = False,
+    ) -> Subscription:
         """Call ``handler`` for each event matching ``event_type`` (a type or a pattern).
 
         How the handler is called is decided here, once: a parameter annotated ``Event`` gets
         the envelope, one annotated with a contract class gets an instance of it, anything else
         gets the event's ``data`` (the seed's form). ``async def`` handlers need
-        :meth:`apublish`.
+        :meth:`apublish`. ``idempotent=True`` (with a durable journal) records each handled
+        event id, so a resubmitted event is not handled twice.
         """
         check_pattern(event_type)
         check_module_name(subscriber_module, role="subscriber module")
         deliver, receives, is_async = self._plan_delivery(event_type, handler)
         subscription = Subscription(
-            self, event_type, handler, subscriber_module, deliver, receives, is_async
+            self, event_type, handler, subscriber_module, deliver, receives, is_async, idempotent
         )
         with self._lock:
             self._subscriptions = [*self._subscriptions, subscription]
@@ -410,18 +471,10 @@ class EventBus:
         )
         if dispatch is not None:
             dispatch.queue.append((event, chain, route))
-            return event
-        dispatch = _Dispatch(self, is_async=False)
-        token = _dispatch.set(dispatch)
-        try:
-            item: tuple[Event, tuple[str, ...], tuple[Subscription, ...]] | None
-            item = (event, chain, route)
-            while item is not None:
-                self._deliver_sync(dispatch, *item)
-                item = dispatch.queue.popleft() if dispatch.queue else None
-        finally:
-            dispatch.active = False
-            _dispatch.reset(token)
+        elif self.transactions is not None and self.transactions.in_transaction:
+            self.transactions.on_commit(functools.partial(self._run, event, chain, route))
+        else:
+            self._run(event, chain, route)
         return event
 
     async def apublish(
@@ -432,25 +485,55 @@ class EventBus:
         *,
         metadata: Mapping[str, Any] | None = None,
     ) -> Event:
-        """Publish like :meth:`publish`, awaiting ``async def`` handlers in subscription order."""
+        """Publish like :meth:`publish`, awaiting ``async def`` handlers in subscription order.
+
+        Inside an open database transaction, delivery is scheduled on the running event loop
+        once the transaction commits.
+        """
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=True
         )
         if dispatch is not None:
             dispatch.queue.append((event, chain, route))
-            return event
+        elif self.transactions is not None and self.transactions.in_transaction:
+            loop = asyncio.get_running_loop()
+            self.transactions.on_commit(
+                lambda: self._keep(loop.create_task(self._arun(event, chain, route)))
+            )
+        else:
+            await self._arun(event, chain, route)
+        return event
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _run(self, event: Event, chain: tuple[str, ...], route: tuple[Subscription, ...]) -> None:
+        """Deliver ``event``, then what its handlers published, breadth-first."""
+        dispatch = _Dispatch(self, is_async=False)
+        token = _dispatch.set(dispatch)
+        try:
+            item: _Item | None = (event, chain, route)
+            while item is not None:
+                self._deliver_sync(dispatch, *item)
+                item = dispatch.queue.popleft() if dispatch.queue else None
+        finally:
+            dispatch.active = False
+            _dispatch.reset(token)
+
+    async def _arun(
+        self, event: Event, chain: tuple[str, ...], route: tuple[Subscription, ...]
+    ) -> None:
         dispatch = _Dispatch(self, is_async=True)
         token = _dispatch.set(dispatch)
         try:
-            item: tuple[Event, tuple[str, ...], tuple[Subscription, ...]] | None
-            item = (event, chain, route)
+            item: _Item | None = (event, chain, route)
             while item is not None:
                 await self._deliver_async(dispatch, *item)
                 item = dispatch.queue.popleft() if dispatch.queue else None
         finally:
             dispatch.active = False
             _dispatch.reset(token)
-        return event
 
     def _accept(
         self,
@@ -496,6 +579,8 @@ class EventBus:
             data=frozen,
             metadata=_metadata_for(metadata),
         )
+        if self.journal is not None:
+            self.journal.accepted(event, route)
         for observer in self._observers:
             observer.on_published(event)
         return event, chain, route, dispatch
@@ -557,7 +642,10 @@ class EventBus:
                 module_token = _context._current_module.set(subscription.subscriber_module)
                 started = time.perf_counter() if observers else 0.0
                 try:
-                    subscription._deliver(event)
+                    if self.journal is None:
+                        subscription._deliver(event)
+                    else:
+                        self._journaled(dispatch, event, subscription)
                 except Exception as exc:
                     self._failed(event, subscription, exc, started, observers)
                 else:
@@ -587,9 +675,12 @@ class EventBus:
                 module_token = _context._current_module.set(subscription.subscriber_module)
                 started = time.perf_counter() if observers else 0.0
                 try:
-                    result = subscription._deliver(event)
-                    if subscription.is_async:
-                        await result
+                    if self.journal is None:
+                        result = subscription._deliver(event)
+                        if subscription.is_async:
+                            await result
+                    else:
+                        await self._ajournaled(dispatch, event, subscription)
                 except Exception as exc:
                     self._failed(event, subscription, exc, started, observers)
                 else:
@@ -600,6 +691,35 @@ class EventBus:
         finally:
             _context._correlation_id.reset(cid_token)
             _context._current_event.reset(event_token)
+
+    def _journaled(self, dispatch: _Dispatch, event: Event, subscription: Subscription) -> None:
+        """Deliver in the journal's unit of work; a failure also drops what the handler queued."""
+        assert self.journal is not None  # only called with a journal
+        mark = len(dispatch.queue)
+        try:
+            with self.journal.delivering(event, subscription) as run:
+                if run:
+                    subscription._deliver(event)
+        except BaseException:
+            while len(dispatch.queue) > mark:  # its events rolled back with its transaction
+                dispatch.queue.pop()
+            raise
+
+    async def _ajournaled(
+        self, dispatch: _Dispatch, event: Event, subscription: Subscription
+    ) -> None:
+        assert self.journal is not None  # only called with a journal
+        mark = len(dispatch.queue)
+        try:
+            with self.journal.delivering(event, subscription) as run:
+                if run:
+                    result = subscription._deliver(event)
+                    if subscription.is_async:
+                        await result
+        except BaseException:
+            while len(dispatch.queue) > mark:
+                dispatch.queue.pop()
+            raise
 
     def _delivered(
         self,
@@ -686,7 +806,7 @@ class EventBus:
                     "'await bus.aretry_failed()'."
                 )
             try:
-                self._redeliver(letter, subscription)
+                self._redeliver(letter.event, subscription)
             except Exception as exc:
                 failed.append(self._failed_again(letter, exc))
             else:
@@ -703,7 +823,7 @@ class EventBus:
                 unroutable.append(letter)
                 continue
             try:
-                await self._aredeliver(letter, subscription)
+                await self._aredeliver(letter.event, subscription)
             except Exception as exc:
                 failed.append(self._failed_again(letter, exc))
             else:
@@ -712,45 +832,77 @@ class EventBus:
         return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable))
 
     def _subscription_for(self, letter: DeadLetter) -> Subscription | None:
-        for subscription in self._route(letter.event.event_type)[0]:
+        return self._subscription_named(
+            letter.event.event_type, letter.subscriber_module, letter.handler_name
+        )
+
+    def _subscription_named(
+        self, event_type: str, module: str, handler_name: str
+    ) -> Subscription | None:
+        for subscription in self._route(event_type)[0]:
             if (
-                subscription.subscriber_module == letter.subscriber_module
-                and subscription.handler_name == letter.handler_name
+                subscription.subscriber_module == module
+                and subscription.handler_name == handler_name
             ):
                 return subscription
         return None
 
-    def _redeliver(self, letter: DeadLetter, subscription: Subscription) -> None:
+    def _redeliver(self, event: Event, subscription: Subscription) -> None:
+        """Deliver ``event`` to one subscriber again, then what it publishes; errors propagate."""
         dispatch = _Dispatch(self, is_async=False)
         token = _dispatch.set(dispatch)
         try:
-            with (
-                _context.event_scope(letter.event),
-                _context.module_scope(subscription.subscriber_module),
-            ):
-                subscription._deliver(letter.event)
+            with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
+                if self.journal is None:
+                    subscription._deliver(event)
+                else:
+                    self._journaled(dispatch, event, subscription)
             while dispatch.queue:
                 self._deliver_sync(dispatch, *dispatch.queue.popleft())
         finally:
             dispatch.active = False
             _dispatch.reset(token)
 
-    async def _aredeliver(self, letter: DeadLetter, subscription: Subscription) -> None:
+    async def _aredeliver(self, event: Event, subscription: Subscription) -> None:
         dispatch = _Dispatch(self, is_async=True)
         token = _dispatch.set(dispatch)
         try:
-            with (
-                _context.event_scope(letter.event),
-                _context.module_scope(subscription.subscriber_module),
-            ):
-                result = subscription._deliver(letter.event)
-                if subscription.is_async:
-                    await result
+            with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
+                if self.journal is None:
+                    result = subscription._deliver(event)
+                    if subscription.is_async:
+                        await result
+                else:
+                    await self._ajournaled(dispatch, event, subscription)
             while dispatch.queue:
                 await self._deliver_async(dispatch, *dispatch.queue.popleft())
         finally:
             dispatch.active = False
             _dispatch.reset(token)
+
+    def resubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
+        """Deliver again every publication the journal holds as unfinished (after a crash).
+
+        A failure becomes a dead letter, as in a first delivery. Without a journal there is
+        nothing to resubmit.
+        """
+        if self.journal is None:
+            return ResubmitReport(0, 0, ())
+        delivered = failed = 0
+        unroutable: list[tuple[str, str, str]] = []
+        for event, module, handler_name in self.journal.incomplete(older_than):
+            subscription = self._subscription_named(event.event_type, module, handler_name)
+            if subscription is None or subscription.is_async:
+                unroutable.append((event.event_id, module, handler_name))
+                continue
+            try:
+                self._redeliver(event, subscription)
+            except Exception as exc:
+                failed += 1
+                self._failed(event, subscription, exc, 0.0, ())
+            else:
+                delivered += 1
+        return ResubmitReport(delivered, failed, tuple(unroutable))
 
     def _failed_again(self, letter: DeadLetter, exc: Exception) -> DeadLetter:
         updated = dataclasses.replace(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Database:
             self._connection.execute("PRAGMA synchronous = NORMAL")
         self._lock = threading.RLock()
         self._depth = 0
+        self._callbacks: list[list[Callable[[], None]]] = []
         self._closed = False
 
     def __repr__(self) -> str:
@@ -92,8 +93,10 @@ class Database:
         """Commit everything in the block together, or nothing if it raises.
 
         Other threads wait until the transaction ends. A nested call is a savepoint: its own
-        failure rolls back only its part.
+        failure rolls back only its part. Callbacks given to :meth:`on_commit` inside the block
+        run after the outermost transaction commits, and are dropped if their part rolls back.
         """
+        committed: list[Callable[[], None]] = []
         with self._lock:
             self._check_open()
             depth = self._depth
@@ -102,21 +105,49 @@ class Database:
             else:
                 self._connection.execute(f"SAVEPOINT aura_{depth}")
             self._depth += 1
+            self._callbacks.append([])
             try:
                 yield self
             except BaseException:
                 self._depth -= 1
-                if depth == 0:
-                    self._connection.execute("ROLLBACK")
-                else:
-                    self._connection.execute(f"ROLLBACK TO SAVEPOINT aura_{depth}")
-                    self._connection.execute(f"RELEASE SAVEPOINT aura_{depth}")
+                self._callbacks.pop()
+                # SQLite itself rolls the whole transaction back on some errors (a full disk):
+                # then there is nothing left to undo, and trying would hide the real error.
+                if self._connection.in_transaction:
+                    if depth == 0:
+                        self._connection.execute("ROLLBACK")
+                    else:
+                        self._connection.execute(f"ROLLBACK TO SAVEPOINT aura_{depth}")
+                        self._connection.execute(f"RELEASE SAVEPOINT aura_{depth}")
                 raise
             self._depth -= 1
+            callbacks = self._callbacks.pop()
             if depth == 0:
-                self._connection.execute("COMMIT")
+                if not self._connection.in_transaction:
+                    raise sqlite3.OperationalError(
+                        "the transaction was rolled back by SQLite after an earlier error in it; "
+                        "nothing of it was committed"
+                    )
+                try:
+                    self._connection.execute("COMMIT")
+                except BaseException:
+                    if self._connection.in_transaction:
+                        self._connection.execute("ROLLBACK")
+                    raise
+                committed = callbacks
             else:
                 self._connection.execute(f"RELEASE SAVEPOINT aura_{depth}")
+                self._callbacks[-1].extend(callbacks)
+        for callback in committed:  # after the lock is released: other threads may proceed
+            callback()
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction commits; at once outside one."""
+        with self._lock:
+            if self._depth and self._lock._is_owned():  # type: ignore[attr-defined]
+                self._callbacks[-1].append(callback)
+                return
+        callback()
 
     def close(self) -> None:
         """Close the connection; closing twice is harmless."""

@@ -85,6 +85,8 @@ class HandlerDeclaration:
 
     event_type: str
     handler: Callable[..., Any]
+    idempotent: bool = False
+    """Handle each event id once, even when a durable platform resubmits it."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -185,12 +187,16 @@ class Module:
         """Provide a dependency to the module's own code (a repository, a backend, ...)."""
         self.providers.append(ProviderDeclaration(key, provider, lifetime))
 
-    def subscribe(self, event_type: str) -> Callable[[F], F]:
-        """Subscribe the decorated handler (sync or async) to ``event_type`` or a pattern."""
+    def subscribe(self, event_type: str, *, idempotent: bool = False) -> Callable[[F], F]:
+        """Subscribe the decorated handler (sync or async) to ``event_type`` or a pattern.
+
+        ``idempotent=True`` makes a durable platform remember each handled event id, so an
+        event resubmitted after a crash has no second effect.
+        """
         check_pattern(event_type)
 
         def declare(handler: F) -> F:
-            self.handlers.append(HandlerDeclaration(event_type, handler))
+            self.handlers.append(HandlerDeclaration(event_type, handler, idempotent))
             return handler
 
         return declare

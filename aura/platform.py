@@ -4,7 +4,13 @@
 the database; checks the modules' declared dependencies; applies each module (providers,
 services, the seed's ``register_services``, published events, subscriptions) in dependency
 order; and validates the container graph. ``start()`` runs the modules' start hooks (creating
-their tables); ``close()`` disposes everything and closes the database.
+their tables) and, on a durable platform, resubmits publications a crash left unfinished;
+``close()`` disposes everything and closes the database.
+
+Events published inside ``platform.transaction()`` (or any transaction of the platform's database)
+are delivered only after it commits, and not at all if it rolls back. With ``durable=True`` the
+event store, the publication registry (transactional outbox) and the dead letters live in the same
+SQLite file as the modules' tables.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import pkgutil
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from datetime import timedelta
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -29,6 +36,13 @@ from aura.events import EventCatalog
 from aura.exceptions import ModuleDefinitionError
 from aura.module import Module
 from aura.registry import ServiceRegistry
+from aura.store import (
+    CompletionMode,
+    DurableJournal,
+    EventStore,
+    SqliteEventStore,
+    SqliteFailedEventStore,
+)
 
 __all__ = ["Platform"]
 
@@ -45,6 +59,9 @@ class Platform:
         database: str | Path | Database = ":memory:",
         catalog: EventCatalog | None = None,
         max_chain_depth: int = 64,
+        durable: bool = False,
+        completed_publications: CompletionMode = "keep",
+        resubmit_after: timedelta = timedelta(0),
     ) -> None:
         loaded = [_load(source) for source in modules]
         self.modules: dict[str, Module] = _in_dependency_order([module for module, _ in loaded])
@@ -55,7 +72,26 @@ class Platform:
         try:
             self.container = Container()
             self.registry = ServiceRegistry(container=self.container)
-            self.bus = EventBus(catalog=catalog, max_chain_depth=max_chain_depth)
+            self.durable = durable
+            self.resubmit_after = resubmit_after
+            self.event_store: SqliteEventStore | None = None
+            self.journal: DurableJournal | None = None
+            failed_store = None
+            if durable:
+                self.event_store = SqliteEventStore(self.database)
+                self.journal = DurableJournal(
+                    self.database, self.event_store, completed=completed_publications
+                )
+                failed_store = SqliteFailedEventStore(self.database)
+            self.bus = EventBus(
+                catalog=catalog,
+                max_chain_depth=max_chain_depth,
+                journal=self.journal,
+                failed_store=failed_store,
+                transactions=self.database,
+            )
+            if self.event_store is not None:
+                self.event_store.bus = self.bus
             self._register_runtime()
             self._apply_modules()
             self.container.validate()
@@ -90,7 +126,8 @@ class Platform:
     # --- life cycle -----------------------------------------------------------------------------
 
     def start(self) -> Platform:
-        """Run each module's start hooks, in dependency order; a second call does nothing."""
+        """Run each module's start hooks in dependency order, then (durable) resubmit what a
+        crash left unfinished; a second call does nothing."""
         if self._closed:
             raise ModuleDefinitionError(
                 "This platform is closed; it cannot start again. Build a new Platform."
@@ -102,7 +139,17 @@ class Platform:
                     with _context.module_scope(module.name):
                         call()
             self._started = True
+            if self.journal is not None:
+                self.bus.resubmit_incomplete(older_than=self.resubmit_after)
         return self
+
+    def transaction(self) -> AbstractContextManager[Database]:
+        """Commit the modules' writes and the events published inside together.
+
+        Delivery starts after the commit; a rollback discards the events, so nothing is
+        delivered.
+        """
+        return self.database.transaction()
 
     def close(self) -> None:
         """Dispose the container's services, stop worker threads and close the database."""
@@ -155,6 +202,9 @@ class Platform:
             ("service_registry", self.registry),
         ):
             container.register_instance(key, value)
+        if self.event_store is not None:
+            container.register_instance(EventStore, self.event_store)
+            container.register_instance("event_store", self.event_store)
 
     def _apply_modules(self) -> None:
         for module in self.modules.values():
@@ -185,7 +235,12 @@ class Platform:
         for module in self.modules.values():
             for declaration in module.handlers:
                 handler = self._inject(declaration.handler, module, skip_first=True)
-                self.bus.subscribe(declaration.event_type, handler, module.name)
+                self.bus.subscribe(
+                    declaration.event_type,
+                    handler,
+                    module.name,
+                    idempotent=declaration.idempotent,
+                )
 
     def _alias(self, module: Module, alias: str | type[Any], key: str) -> None:
         if self.container.is_registered(alias):

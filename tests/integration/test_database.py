@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,12 @@ def insert_then_fail(database: Database, name: str) -> None:
     with database.transaction():
         database.execute("INSERT INTO items VALUES (?)", (name,))
         raise RuntimeError(f"abort {name}")
+
+
+def insert_then_fail_after(database: Database, callback: Callable[[], None]) -> None:
+    with database.transaction():
+        database.on_commit(callback)
+        insert_then_fail(database, "x")
 
 
 def test_a_failing_transaction_writes_nothing(database: Database) -> None:
@@ -104,3 +111,37 @@ def test_a_closed_database_refuses_work(tmp_path: Path) -> None:
         f"The database {str(tmp_path / 'closed.db')!r} is closed. Use the platform while it is "
         "open, or build a new one."
     )
+
+
+def test_on_commit_runs_after_the_outermost_commit(database: Database) -> None:
+    ran: list[str] = []
+    with database.transaction():
+        database.on_commit(lambda: ran.append("outer"))
+        with database.transaction():
+            database.on_commit(lambda: ran.append("inner"))
+        assert ran == []
+    assert ran == ["outer", "inner"]
+
+
+def test_on_commit_callbacks_of_a_rolled_back_part_are_dropped(database: Database) -> None:
+    ran: list[str] = []
+
+    def failing_part() -> None:
+        with database.transaction():
+            database.on_commit(lambda: ran.append("dropped"))
+            raise RuntimeError("abort inner")
+
+    with database.transaction():
+        database.on_commit(lambda: ran.append("kept"))
+        with pytest.raises(RuntimeError):
+            failing_part()
+    assert ran == ["kept"]
+    with pytest.raises(RuntimeError, match="abort x"):
+        insert_then_fail_after(database, lambda: ran.append("never"))
+    assert ran == ["kept"]
+
+
+def test_on_commit_outside_a_transaction_runs_at_once(database: Database) -> None:
+    ran: list[int] = []
+    database.on_commit(lambda: ran.append(1))
+    assert ran == [1]

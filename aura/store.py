@@ -1,0 +1,598 @@
+"""Durable events: the event store, persisted dead letters and the transactional outbox.
+
+* :class:`EventStore` keeps every event in order and reads it back by type, module, correlation
+  or time; :class:`SqliteEventStore` (stdlib ``sqlite3``, WAL) and :class:`InMemoryEventStore`
+  share one contract. The interface is plain SQL-free Python, so a PostgreSQL store fits it.
+* :class:`SqliteFailedEventStore` persists the bus's dead letters.
+* :class:`DurableJournal` is the publication registry (Spring Modulith's, a transactional
+  outbox): a publish records the event and one row per subscriber in the publisher's own
+  transaction; each row moves PUBLISHED -> PROCESSING -> COMPLETED or FAILED, the handler's own
+  writes and its COMPLETED mark commit together, and rows left unfinished by a crash are
+  resubmitted (``EventBus.resubmit_incomplete``) when the platform starts.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from aura.bus import DeadLetter, EventBus, Subscription
+from aura.database import Database
+from aura.events import Event, FrozenDict, freeze_json
+from aura.exceptions import ConfigurationError, EventDeliveryError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+__all__ = [
+    "DurableJournal",
+    "EventStore",
+    "InMemoryEventStore",
+    "SqliteEventStore",
+    "SqliteFailedEventStore",
+]
+
+CompletionMode = Literal["keep", "delete", "archive"]
+_STAMP = "%Y-%m-%dT%H:%M:%S.%f+00:00"
+
+
+def _stamp(moment: datetime) -> str:
+    """A fixed-width UTC text timestamp: it sorts and compares as the moments do."""
+    if moment.tzinfo is None:
+        raise ConfigurationError(
+            f"Event store times must be timezone-aware, got {moment!r}. Pass e.g. "
+            "datetime(2030, 1, 7, tzinfo=UTC)."
+        )
+    return moment.astimezone(UTC).strftime(_STAMP)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventStore(ABC):
+    """An append-only, ordered log of events (the seed's ``EventStore``)."""
+
+    bus: EventBus | None = None
+
+    @abstractmethod
+    def append(self, event: Event) -> None:
+        """Store one event."""
+
+    @abstractmethod
+    def append_many(self, events: Iterable[Event]) -> None:
+        """Store events in order, all or none."""
+
+    @abstractmethod
+    def get(self, event_id: str) -> Event | None:
+        """Return one event by id, or ``None``."""
+
+    @abstractmethod
+    def stream(
+        self,
+        *,
+        event_type: str | None = None,
+        source_module: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[Event]:
+        """Yield matching events in order, ``batch_size`` at a time, without loading them all.
+
+        ``since`` is inclusive, ``until`` exclusive.
+        """
+
+    def read(
+        self,
+        *,
+        event_type: str | None = None,
+        source_module: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Event]:
+        """Return matching events in order (see :meth:`stream` for the filters)."""
+        return list(
+            self.stream(
+                event_type=event_type,
+                source_module=source_module,
+                correlation_id=correlation_id,
+                since=since,
+                until=until,
+                limit=limit,
+            )
+        )
+
+    def replay(
+        self,
+        target: EventBus | Callable[[Event], object],
+        *,
+        event_type: str | None = None,
+        source_module: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """Feed stored events, in order, to a handler ``(event) -> None`` or to a bus's
+        subscribers (to rebuild a read model); return how many were replayed.
+
+        Replaying to a bus calls the subscribers of each event directly: nothing is recorded or
+        published again.
+        """
+        count = 0
+        for event in self.stream(
+            event_type=event_type,
+            source_module=source_module,
+            correlation_id=correlation_id,
+            since=since,
+            until=until,
+        ):
+            if isinstance(target, EventBus):
+                for subscription in target.subscriptions(event.event_type):
+                    target._redeliver(event, subscription)
+            else:
+                target(event)
+            count += 1
+        return count
+
+    def store_event(self, event_type: str, data: Mapping[str, Any], source_module: str) -> Event:
+        """The seed's call: store an event, then publish it on the attached bus (if any)."""
+        if self.bus is None:
+            event = Event.create(event_type, data, source_module)
+            self.append(event)
+            return event
+        journal = self.bus.journal
+        if isinstance(journal, DurableJournal) and journal.store is self:
+            return self.bus.publish(event_type, data, source_module)  # the journal stores it
+        event = self.bus.publish(event_type, data, source_module)
+        self.append(event)
+        return event
+
+
+def _check_limit(limit: int | None, batch_size: int) -> None:
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise ConfigurationError(
+            f"limit must be a whole number of events (0 or more) or None, got {limit!r}."
+        )
+    if type(batch_size) is not int or batch_size < 1:
+        raise ConfigurationError(f"batch_size must be an int of at least 1, got {batch_size!r}.")
+
+
+class InMemoryEventStore(EventStore):
+    """An :class:`EventStore` in a list: for tests and for processes that need no durability."""
+
+    def __init__(self, *, bus: EventBus | None = None) -> None:
+        self.bus = bus
+        self._events: list[Event] = []
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def append(self, event: Event) -> None:
+        """Store one event; an id already stored is refused."""
+        self.append_many((event,))
+
+    def append_many(self, events: Iterable[Event]) -> None:
+        """Store events in order, all or none."""
+        batch = list(events)
+        with self._lock:
+            ids = [event.event_id for event in batch]
+            clash = next((i for i in ids if i in self._ids), None)
+            if clash is None and len(set(ids)) != len(ids):
+                clash = next(i for i in ids if ids.count(i) > 1)
+            if clash is not None:
+                raise EventDeliveryError(
+                    f"Event {clash} is already in the event store; an event is stored once. "
+                    "Publish a new event instead of re-appending this one."
+                )
+            self._events.extend(batch)
+            self._ids.update(ids)
+
+    def get(self, event_id: str) -> Event | None:
+        """Return one event by id, or ``None``."""
+        return next((e for e in self._events if e.event_id == event_id), None)
+
+    def stream(
+        self,
+        *,
+        event_type: str | None = None,
+        source_module: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[Event]:
+        """Yield matching events in order."""
+        _check_limit(limit, batch_size)
+        low = _stamp(since) if since is not None else None
+        high = _stamp(until) if until is not None else None
+        with self._lock:
+            snapshot = list(self._events)
+        count = 0
+        for event in snapshot:
+            if limit is not None and count >= limit:
+                return
+            stamp = _stamp(event.timestamp)
+            if (
+                (event_type is None or event.event_type == event_type)
+                and (source_module is None or event.source_module == source_module)
+                and (correlation_id is None or event.correlation_id == correlation_id)
+                and (low is None or stamp >= low)
+                and (high is None or stamp < high)
+            ):
+                count += 1
+                yield event
+
+
+_EVENTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aura_events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    event_type TEXT NOT NULL,
+    source_module TEXT NOT NULL,
+    correlation_id TEXT,
+    causation_id TEXT,
+    occurred_at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS aura_events_type ON aura_events (event_type, seq);
+CREATE INDEX IF NOT EXISTS aura_events_module ON aura_events (source_module, seq);
+CREATE INDEX IF NOT EXISTS aura_events_correlation ON aura_events (correlation_id, seq);
+CREATE INDEX IF NOT EXISTS aura_events_time ON aura_events (occurred_at);
+"""
+
+_INSERT_EVENT = (
+    "INSERT INTO aura_events (event_id, event_type, source_module, correlation_id, "
+    "causation_id, occurred_at, data, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _event_row(event: Event) -> tuple[str | None, ...]:
+    return (
+        event.event_id,
+        event.event_type,
+        event.source_module,
+        event.correlation_id,
+        event.causation_id,
+        _stamp(event.timestamp),
+        json.dumps(event.data, allow_nan=False),
+        json.dumps(event.metadata, allow_nan=False),
+    )
+
+
+def _event_from(row: sqlite3.Row) -> Event:
+    data: FrozenDict = freeze_json(json.loads(row["data"]))
+    metadata: FrozenDict = freeze_json(json.loads(row["metadata"]), root="metadata")
+    return Event(
+        event_id=row["event_id"],
+        timestamp=datetime.fromisoformat(row["occurred_at"]),
+        source_module=row["source_module"],
+        event_type=row["event_type"],
+        data=data,
+        metadata=metadata,
+    )
+
+
+class SqliteEventStore(EventStore):
+    """An :class:`EventStore` in the platform's SQLite database (table ``aura_events``)."""
+
+    def __init__(self, database: Database, *, bus: EventBus | None = None) -> None:
+        self.database = database
+        self.bus = bus
+        database.executescript(_EVENTS_SCHEMA)
+
+    def append(self, event: Event) -> None:
+        """Store one event (inside the caller's transaction, if any)."""
+        self.append_many((event,))
+
+    def append_many(self, events: Iterable[Event]) -> None:
+        """Store events in order, all or none, in one transaction."""
+        rows = [_event_row(event) for event in events]
+        try:
+            with self.database.transaction():
+                self.database.executemany(_INSERT_EVENT, rows)
+        except sqlite3.IntegrityError as exc:
+            raise EventDeliveryError(
+                f"An event is already in the event store ({exc}); an event is stored once. "
+                "Nothing of this batch was stored."
+            ) from None
+        except sqlite3.Error as exc:
+            raise EventDeliveryError(
+                f"The event store could not write {len(rows)} event(s): {exc}. Nothing of this "
+                "batch was stored; check the database file (disk space, locks) and retry."
+            ) from exc
+
+    def get(self, event_id: str) -> Event | None:
+        """Return one event by id, or ``None``."""
+        row = self.database.query_one("SELECT * FROM aura_events WHERE event_id = ?", (event_id,))
+        return _event_from(row) if row is not None else None
+
+    def stream(
+        self,
+        *,
+        event_type: str | None = None,
+        source_module: str | None = None,
+        correlation_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[Event]:
+        """Yield matching events in order, reading ``batch_size`` rows at a time."""
+        _check_limit(limit, batch_size)
+        conditions, params = ["seq > ?"], []
+        for column, value in (
+            ("event_type", event_type),
+            ("source_module", source_module),
+            ("correlation_id", correlation_id),
+        ):
+            if value is not None:
+                conditions.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            conditions.append("occurred_at >= ?")
+            params.append(_stamp(since))
+        if until is not None:
+            conditions.append("occurred_at < ?")
+            params.append(_stamp(until))
+        sql = f"SELECT * FROM aura_events WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
+        last, remaining = 0, limit
+        while remaining is None or remaining > 0:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            rows = self.database.query(sql, (last, *params, size))
+            for row in rows:
+                yield _event_from(row)
+            if len(rows) < size:
+                return
+            last = rows[-1]["seq"]
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def count(self) -> int:
+        """Return how many events are stored."""
+        row = self.database.query_one("SELECT COUNT(*) AS n FROM aura_events")
+        return int(row["n"]) if row is not None else 0
+
+
+# --- dead letters --------------------------------------------------------------------------------
+
+_DEAD_LETTERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aura_dead_letters (
+    id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    subscriber_module TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    error_type TEXT NOT NULL,
+    error_message TEXT NOT NULL,
+    traceback TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    first_failed_at TEXT NOT NULL,
+    last_failed_at TEXT NOT NULL
+);
+"""
+
+
+class SqliteFailedEventStore:
+    """The bus's dead letters, persisted in the platform's database (``aura_dead_letters``)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        database.executescript(_DEAD_LETTERS_SCHEMA)
+
+    def add(self, letter: DeadLetter) -> None:
+        """Keep a new dead letter."""
+        self.database.execute(
+            "INSERT INTO aura_dead_letters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                letter.id,
+                letter.event.to_json(),
+                letter.subscriber_module,
+                letter.handler_name,
+                letter.error_type,
+                letter.error_message,
+                letter.traceback,
+                letter.attempts,
+                _stamp(letter.first_failed_at),
+                _stamp(letter.last_failed_at),
+            ),
+        )
+
+    def replace(self, letter: DeadLetter) -> None:
+        """Record a failed retry of a dead letter."""
+        self.database.execute(
+            "UPDATE aura_dead_letters SET error_type = ?, error_message = ?, traceback = ?, "
+            "attempts = ?, last_failed_at = ? WHERE id = ?",
+            (
+                letter.error_type,
+                letter.error_message,
+                letter.traceback,
+                letter.attempts,
+                _stamp(letter.last_failed_at),
+                letter.id,
+            ),
+        )
+
+    def remove(self, letter_id: str) -> None:
+        """Drop a dead letter."""
+        self.database.execute("DELETE FROM aura_dead_letters WHERE id = ?", (letter_id,))
+
+    def list(self) -> list[DeadLetter]:
+        """Return every dead letter, oldest first."""
+        rows = self.database.query("SELECT * FROM aura_dead_letters ORDER BY first_failed_at, id")
+        return [
+            DeadLetter(
+                id=row["id"],
+                event=Event.from_json(row["event"]),
+                subscriber_module=row["subscriber_module"],
+                handler_name=row["handler"],
+                error_type=row["error_type"],
+                error_message=row["error_message"],
+                traceback=row["traceback"],
+                attempts=row["attempts"],
+                first_failed_at=datetime.fromisoformat(row["first_failed_at"]),
+                last_failed_at=datetime.fromisoformat(row["last_failed_at"]),
+            )
+            for row in rows
+        ]
+
+
+# --- the publication registry --------------------------------------------------------------------
+
+_PUBLICATIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aura_publications (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    subscriber_module TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('PUBLISHED', 'PROCESSING', 'COMPLETED', 'FAILED')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    published_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (event_id, subscriber_module, handler)
+);
+CREATE INDEX IF NOT EXISTS aura_publications_status ON aura_publications (status, updated_at);
+CREATE TABLE IF NOT EXISTS aura_publications_archive (
+    id INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    subscriber_module TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    published_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS aura_inbox (
+    event_id TEXT NOT NULL,
+    subscriber_module TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    handled_at TEXT NOT NULL,
+    PRIMARY KEY (event_id, subscriber_module, handler)
+) WITHOUT ROWID;
+"""
+
+_KEY = "event_id = ? AND subscriber_module = ? AND handler = ?"
+
+
+class DurableJournal:
+    """The publication registry: every publish and every delivery recorded in SQLite.
+
+    ``completed`` chooses what happens to a COMPLETED publication: ``"keep"`` it, ``"delete"``
+    it, or ``"archive"`` it into ``aura_publications_archive``.
+    """
+
+    def __init__(
+        self, database: Database, store: SqliteEventStore, *, completed: CompletionMode = "keep"
+    ) -> None:
+        if completed not in ("keep", "delete", "archive"):
+            raise ConfigurationError(
+                f"completed must be 'keep', 'delete' or 'archive', got {completed!r}."
+            )
+        self.database = database
+        self.store = store
+        self.completed = completed
+        database.executescript(_PUBLICATIONS_SCHEMA)
+
+    def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
+        """Record the event and one PUBLISHED row per subscriber, all or nothing."""
+        now = _stamp(_now())
+        rows = [(event.event_id, s.subscriber_module, s.handler_name, now, now) for s in route]
+        try:
+            with self.database.transaction():
+                self.database.execute(_INSERT_EVENT, _event_row(event))
+                if rows:
+                    self.database.executemany(
+                        "INSERT INTO aura_publications (event_id, subscriber_module, handler, "
+                        "status, published_at, updated_at) VALUES (?, ?, ?, 'PUBLISHED', ?, ?)",
+                        rows,
+                    )
+        except sqlite3.Error as exc:
+            raise EventDeliveryError(
+                f"Event {event.event_type!r} could not be recorded durably: {exc}. Nothing was "
+                "published or written for it; check the database (disk space, locks) and "
+                "publish again."
+            ) from exc
+
+    @contextmanager
+    def delivering(self, event: Event, subscription: Subscription) -> Iterator[bool]:
+        """Run one delivery as a unit of work: the handler's writes and COMPLETED commit together.
+
+        An idempotent subscriber that already handled the event is skipped (yields ``False``).
+        """
+        key = (event.event_id, subscription.subscriber_module, subscription.handler_name)
+        if subscription.idempotent and self._in_inbox(key):
+            self._finish(key)
+            yield False
+            return
+        self._update(key, "PROCESSING", None, attempt=True)
+        try:
+            with self.database.transaction():
+                yield True
+                self._finish(key)
+                if subscription.idempotent:
+                    self.database.execute(
+                        "INSERT INTO aura_inbox VALUES (?, ?, ?, ?)", (*key, _stamp(_now()))
+                    )
+        except BaseException as exc:
+            # If even this write fails, the row stays PROCESSING and is resubmitted later.
+            with suppress(sqlite3.Error):
+                self._update(key, "FAILED", f"{type(exc).__name__}: {exc}", attempt=False)
+            raise
+
+    def incomplete(self, older_than: timedelta) -> list[tuple[Event, str, str]]:
+        """Publications still PUBLISHED or PROCESSING whose last change is ``older_than`` ago."""
+        cutoff = _stamp(_now() - older_than)
+        rows = self.database.query(
+            "SELECT e.*, p.subscriber_module AS p_module, p.handler AS p_handler "
+            "FROM aura_publications p JOIN aura_events e ON e.event_id = p.event_id "
+            "WHERE p.status IN ('PUBLISHED', 'PROCESSING') AND p.updated_at <= ? ORDER BY p.id",
+            (cutoff,),
+        )
+        return [(_event_from(row), row["p_module"], row["p_handler"]) for row in rows]
+
+    def publications(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Return the publication rows (all, or those in ``status``), oldest first."""
+        if status is None:
+            rows = self.database.query("SELECT * FROM aura_publications ORDER BY id")
+        else:
+            rows = self.database.query(
+                "SELECT * FROM aura_publications WHERE status = ? ORDER BY id", (status,)
+            )
+        return [dict(row) for row in rows]
+
+    def _in_inbox(self, key: tuple[str, str, str]) -> bool:
+        return self.database.query_one(f"SELECT 1 FROM aura_inbox WHERE {_KEY}", key) is not None
+
+    def _update(
+        self, key: tuple[str, str, str], status: str, error: str | None, *, attempt: bool
+    ) -> None:
+        self.database.execute(
+            f"UPDATE aura_publications SET status = ?, error = ?, updated_at = ?, "
+            f"attempts = attempts + ? WHERE {_KEY}",
+            (status, error, _stamp(_now()), 1 if attempt else 0, *key),
+        )
+
+    def _finish(self, key: tuple[str, str, str]) -> None:
+        if self.completed == "delete":
+            self.database.execute(f"DELETE FROM aura_publications WHERE {_KEY}", key)
+            return
+        self._update(key, "COMPLETED", None, attempt=False)
+        if self.completed == "archive":
+            self.database.execute(
+                f"INSERT INTO aura_publications_archive SELECT * FROM aura_publications "
+                f"WHERE {_KEY}",
+                key,
+            )
+            self.database.execute(f"DELETE FROM aura_publications WHERE {_KEY}", key)
