@@ -83,7 +83,7 @@ class BillingService(BillingServiceContract):
         with self.database.transaction():
             self.repository.update_charge(settled)
             payment = self.repository.add_payment(Payment.of(settled, result, now))
-        self._publish_payment(payment)
+            self._publish_payment(payment)  # recorded with the payment, delivered on commit
         return settled.to_dict()
 
     def void_session_charge(self, session_id: int) -> dict[str, Any] | None:
@@ -108,6 +108,10 @@ class BillingService(BillingServiceContract):
         charge = self.repository.charge_for_session(session_id)
         return None if charge is None else charge.to_dict()
 
+    def charges_for_patient(self, patient_id: int) -> list[dict[str, Any]]:
+        """Return a patient's session charges, oldest first."""
+        return [charge.to_dict() for charge in self.repository.charges_for_patient(patient_id)]
+
     # --- subscriptions --------------------------------------------------------------------------
 
     def activate_subscription(self, user_id: int, plan: str) -> dict[str, Any]:
@@ -121,16 +125,17 @@ class BillingService(BillingServiceContract):
             subscription = self.repository.add_subscription(
                 Subscription.start(chosen, user_id, datetime.now(UTC))
             )
-        self.bus.publish(
-            "subscription.activated",
-            {
-                "subscription_id": subscription.id,
-                "user_id": subscription.user_id,
-                "plan": subscription.plan,
-                "activated_at": subscription.activated_at.isoformat(),
-            },
-            MODULE,
-        )
+            # Published inside the transaction: recorded with the plan, delivered on commit.
+            self.bus.publish(
+                "subscription.activated",
+                {
+                    "subscription_id": subscription.id,
+                    "user_id": subscription.user_id,
+                    "plan": subscription.plan,
+                    "activated_at": subscription.activated_at.isoformat(),
+                },
+                MODULE,
+            )
         return subscription.to_dict()
 
     # --- internals ------------------------------------------------------------------------------

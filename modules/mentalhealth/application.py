@@ -62,15 +62,16 @@ class TherapySessionService(TherapySessionContract):
             booked = self.repository.booked_for_therapist(therapist_id)
             ensure_therapist_free(booked, therapist_id, starts_at)
             session = self.repository.add(TherapySession(patient_id, therapist_id, starts_at, kind))
-        self.bus.publish(
-            "therapy_session.scheduled",
-            {
-                **_participants(session),
-                "scheduled_at": starts_at.isoformat(),
-                "session_type": kind.value,
-            },
-            MODULE_NAME,
-        )
+            # Published inside the transaction: recorded with the session, delivered on commit.
+            self.bus.publish(
+                "therapy_session.scheduled",
+                {
+                    **_participants(session),
+                    "scheduled_at": starts_at.isoformat(),
+                    "session_type": kind.value,
+                },
+                MODULE_NAME,
+            )
         return session.to_dict()
 
     def get_session(self, session_id: int) -> dict[str, Any] | None:
@@ -83,8 +84,8 @@ class TherapySessionService(TherapySessionContract):
         with self.database.transaction():
             session = self._require(session_id).start()
             self.repository.save(session)
-        data = {**_participants(session), "started_at": _now().isoformat()}
-        self.bus.publish("therapy_session.started", data, MODULE_NAME)
+            data = {**_participants(session), "started_at": _now().isoformat()}
+            self.bus.publish("therapy_session.started", data, MODULE_NAME)
         return session.to_dict()
 
     def complete_session(self, session_id: int) -> dict[str, Any]:
@@ -92,8 +93,8 @@ class TherapySessionService(TherapySessionContract):
         with self.database.transaction():
             session = self._require(session_id).complete()
             self.repository.save(session)
-        data = {**_participants(session), "completed_at": _now().isoformat()}
-        self.bus.publish("therapy_session.completed", data, MODULE_NAME)
+            data = {**_participants(session), "completed_at": _now().isoformat()}
+            self.bus.publish("therapy_session.completed", data, MODULE_NAME)
         return session.to_dict()
 
     def cancel_session(self, session_id: int, reason: str) -> dict[str, Any]:
@@ -101,7 +102,7 @@ class TherapySessionService(TherapySessionContract):
         with self.database.transaction():
             session = self._require(session_id).cancel(reason)
             self.repository.save(session)
-        self._publish_cancelled(session, _now())
+            self._publish_cancelled(session, _now())
         return session.to_dict()
 
     def list_sessions(self, user_id: int) -> list[dict[str, Any]]:
@@ -125,8 +126,7 @@ class TherapySessionService(TherapySessionContract):
             ]
             for session in cancelled:
                 self.repository.save(session)
-        for session in cancelled:
-            self._publish_cancelled(session, now)
+                self._publish_cancelled(session, now)
         return [session.to_dict() for session in cancelled]
 
     # --- internals ------------------------------------------------------------------------------

@@ -186,7 +186,8 @@ class EmailService(EmailServiceContract):
                 else Notification.failed(recipient["id"], template, reference, error, now)
             )
             notification = self.repository.add(attempt)
-        return self._announce(notification)
+            # Announced inside the transaction: recorded with the attempt, delivered on commit.
+            return self._announce(notification)
 
     # --- queries --------------------------------------------------------------------------------
 
@@ -228,7 +229,7 @@ class EmailService(EmailServiceContract):
         )
         with self.database.transaction():
             notification = self.repository.add(failure)
-        return self._announce(notification)
+            return self._announce(notification)
 
     def _announce(self, notification: Notification) -> dict[str, Any]:
         event_type, data = notification.event()

@@ -57,17 +57,18 @@ class UserService(UserServiceContract):
         with self.database.transaction():
             self._check_email_free(registration.email, owner_id=None)
             user = self.repository.add(registration)
-        self.bus.publish(
-            "user.registered",
-            {
-                "user_id": user.id,
-                "email": user.email,
-                "name": user.name,
-                "role": user.role.value,
-                "registered_at": user.registered_at.isoformat(),
-            },
-            SOURCE,
-        )
+            # Published inside the transaction: recorded with the user, delivered on commit.
+            self.bus.publish(
+                "user.registered",
+                {
+                    "user_id": user.id,
+                    "email": user.email,
+                    "name": user.name,
+                    "role": user.role.value,
+                    "registered_at": user.registered_at.isoformat(),
+                },
+                SOURCE,
+            )
         return _as_dict(user)
 
     def update_profile(
@@ -80,16 +81,15 @@ class UserService(UserServiceContract):
                 self._check_email_free(updated.email, owner_id=updated.id)
             if changed:
                 self.repository.save(updated)
-        if changed:
-            self.bus.publish(
-                "user.updated",
-                {
-                    "user_id": updated.id,
-                    "changed_fields": changed,
-                    "updated_at": datetime.now(UTC).isoformat(),
-                },
-                SOURCE,
-            )
+                self.bus.publish(
+                    "user.updated",
+                    {
+                        "user_id": updated.id,
+                        "changed_fields": changed,
+                        "updated_at": datetime.now(UTC).isoformat(),
+                    },
+                    SOURCE,
+                )
         return _as_dict(updated)
 
     def deactivate_user(self, user_id: int) -> dict[str, Any]:
@@ -98,15 +98,15 @@ class UserService(UserServiceContract):
         with self.database.transaction():
             user = self._get(user_id).deactivated(now)
             self.repository.save(user)
-        self.bus.publish(
-            "user.deactivated",
-            {
-                "user_id": user.id,
-                "role": user.role.value,
-                "deactivated_at": now.isoformat(),
-            },
-            SOURCE,
-        )
+            self.bus.publish(
+                "user.deactivated",
+                {
+                    "user_id": user.id,
+                    "role": user.role.value,
+                    "deactivated_at": now.isoformat(),
+                },
+                SOURCE,
+            )
         return _as_dict(user)
 
     # --- helpers ------------------------------------------------------------------------------

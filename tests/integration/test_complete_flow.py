@@ -22,11 +22,12 @@ NOW = datetime(2030, 1, 6, 9, 0, tzinfo=UTC)
 SESSION_AT = datetime(2030, 1, 7, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
+@pytest.fixture(params=[False, True], ids=["in-memory-events", "durable-events"])
+def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+    modules = Platform.discover("modules")
     with (
         freeze_time(NOW),
-        Platform(Platform.discover("modules"), database=tmp_path / "aura.db") as running,
+        Platform(modules, database=tmp_path / "aura.db", durable=request.param) as running,
     ):
         yield running
 
@@ -202,3 +203,25 @@ def test_the_data_survives_a_restart_on_the_same_file(tmp_path: Path) -> None:
         )
         assert session["status"] == "scheduled"
         assert service(second, "users", "UserService").is_user_active(therapist["id"])
+
+
+def test_a_durable_platform_records_every_publication_of_the_flow(tmp_path: Path) -> None:
+    with (
+        freeze_time(NOW),
+        Platform(Platform.discover("modules"), database=tmp_path / "aura.db", durable=True) as p,
+    ):
+        patient, therapist = register_pair(p)
+        service(p, "mentalhealth", "TherapySessionService").schedule_session(
+            patient["id"], therapist["id"], SESSION_AT
+        )
+        assert p.journal is not None
+        statuses = {row["status"] for row in p.journal.publications()}
+        assert statuses == {"COMPLETED"}
+        assert p.event_store is not None
+        assert [e.event_type for e in p.event_store.read()] == [
+            "user.registered",
+            "user.registered",
+            "therapy_session.scheduled",
+            "notification.sent",
+            "notification.sent",
+        ]
