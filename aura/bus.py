@@ -19,7 +19,7 @@ import traceback
 import typing
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -53,6 +53,7 @@ __all__ = [
     "FailedEventStore",
     "InMemoryFailedEventStore",
     "ResubmitReport",
+    "RetryPolicy",
     "RetryReport",
     "Subscription",
     "TransactionSource",
@@ -256,6 +257,35 @@ class RetryReport:
     failed: tuple[DeadLetter, ...]
     unroutable: tuple[DeadLetter, ...]
     """Dead letters whose subscriber is no longer subscribed; they are kept."""
+    waiting: tuple[DeadLetter, ...] = ()
+    """Dead letters the retry policy holds back: not due yet, or out of attempts; kept."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When a dead letter may be retried: at most ``max_attempts`` attempts in all, the n-th
+    retry waiting ``backoff * multiplier ** (n - 1)`` seconds after the last failure."""
+
+    max_attempts: int = 5
+    backoff: float = 0.0
+    multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if type(self.max_attempts) is not int or self.max_attempts < 1:
+            raise ConfigurationError(
+                f"max_attempts must be an int of at least 1, got {self.max_attempts!r}."
+            )
+        for name in ("backoff", "multiplier"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigurationError(f"{name} must be a number of at least 0, got {value!r}.")
+
+    def due(self, letter: DeadLetter, now: datetime) -> bool:
+        """Whether ``letter`` may be retried at ``now``."""
+        if letter.attempts >= self.max_attempts:
+            return False
+        wait = self.backoff * self.multiplier ** (letter.attempts - 1)
+        return now >= letter.last_failed_at + timedelta(seconds=wait)
 
 
 class _Dispatch:
@@ -787,14 +817,16 @@ class EventBus:
         """Return the dead letters: each event a subscriber failed to handle, oldest first."""
         return self.failed_store.list()
 
-    def retry_failed(self) -> RetryReport:
+    def retry_failed(self, policy: RetryPolicy | None = None) -> RetryReport:
         """Redeliver each dead letter to the one subscriber that failed; drop it on success.
 
-        Events the retried handlers publish are delivered as usual. Dead letters of async
-        handlers need :meth:`aretry_failed`.
+        With a ``policy``, only letters it finds due are retried. Events the retried handlers
+        publish are delivered as usual. Dead letters of async handlers need
+        :meth:`aretry_failed`.
         """
         succeeded, failed, unroutable = [], [], []
-        for letter in self.failed_store.list():
+        letters, waiting = self._due(policy)
+        for letter in letters:
             subscription = self._subscription_for(letter)
             if subscription is None:
                 unroutable.append(letter)
@@ -812,12 +844,13 @@ class EventBus:
             else:
                 self.failed_store.remove(letter.id)
                 succeeded.append(letter)
-        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable))
+        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable), waiting)
 
-    async def aretry_failed(self) -> RetryReport:
+    async def aretry_failed(self, policy: RetryPolicy | None = None) -> RetryReport:
         """Redeliver dead letters like :meth:`retry_failed`, awaiting async handlers."""
         succeeded, failed, unroutable = [], [], []
-        for letter in self.failed_store.list():
+        letters, waiting = self._due(policy)
+        for letter in letters:
             subscription = self._subscription_for(letter)
             if subscription is None:
                 unroutable.append(letter)
@@ -829,7 +862,33 @@ class EventBus:
             else:
                 self.failed_store.remove(letter.id)
                 succeeded.append(letter)
-        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable))
+        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable), waiting)
+
+    def _due(self, policy: RetryPolicy | None) -> tuple[list[DeadLetter], tuple[DeadLetter, ...]]:
+        letters = self.failed_store.list()
+        if policy is None:
+            return letters, ()
+        now = datetime.now(UTC)
+        return (
+            [letter for letter in letters if policy.due(letter, now)],
+            tuple(letter for letter in letters if not policy.due(letter, now)),
+        )
+
+    def purge_failed(
+        self, *, letter_ids: Iterable[str] | None = None, older_than: timedelta | None = None
+    ) -> int:
+        """Drop dead letters (the given ids, those last failed ``older_than`` ago, or all);
+        return how many were dropped."""
+        ids = set(letter_ids) if letter_ids is not None else None
+        cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+        dropped = 0
+        for letter in self.failed_store.list():
+            if (ids is None or letter.id in ids) and (
+                cutoff is None or letter.last_failed_at <= cutoff
+            ):
+                self.failed_store.remove(letter.id)
+                dropped += 1
+        return dropped
 
     def _subscription_for(self, letter: DeadLetter) -> Subscription | None:
         return self._subscription_named(

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, TextIO
 
 import aura
-from aura.bus import Delivery, EventBus
+from aura.bus import Delivery, EventBus, RetryPolicy
+from aura.database import Database
 from aura.events import Event, EventCatalog
 from aura.registry import ServiceCall
+from aura.store import SqliteFailedEventStore
 
 __all__ = ["TracePrinter", "main"]
 
@@ -95,6 +100,75 @@ def _installed_demo() -> Callable[[TextIO], int] | None:
     return None
 
 
+def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
+    """``aura dead-letters list|retry|purge``: the durable dead letters of a platform database."""
+    path = Path(args.database)
+    if not path.exists():
+        print(
+            f"No database at {path}. Pass --database with the platform's SQLite file.",
+            file=out,
+        )
+        return 2
+    if args.action == "retry":
+        return _retry_dead_letters(path, args, out)
+    with Database(path) as database:
+        bus = EventBus(failed_store=SqliteFailedEventStore(database))
+        if args.action == "list":
+            letters = bus.failed_events()
+            for letter in letters:
+                print(f"{letter.id}  {letter.describe()}", file=out)
+            print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
+            return 0
+        if not (args.all or args.ids or args.older_than_days is not None):
+            print(
+                "Say what to purge: --all, --id ID (repeatable) or --older-than-days N.", file=out
+            )
+            return 2
+        dropped = bus.purge_failed(
+            letter_ids=None if args.all or not args.ids else args.ids,
+            older_than=(
+                timedelta(days=args.older_than_days) if args.older_than_days is not None else None
+            ),
+        )
+        print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
+        return 0
+
+
+def _retry_dead_letters(path: Path, args: argparse.Namespace, out: TextIO) -> int:
+    from aura.platform import Platform  # the handlers live in the modules: build the platform
+
+    policy = RetryPolicy(max_attempts=args.max_attempts, backoff=args.backoff)
+    modules = Platform.discover(args.modules_package)
+    with Platform(modules, database=path, durable=True) as platform:
+        report = platform.bus.retry_failed(policy)
+    print(
+        f"Retried: {len(report.succeeded)} delivered, {len(report.failed)} failed again, "
+        f"{len(report.waiting)} held back by the policy, {len(report.unroutable)} with no "
+        "subscriber.",
+        file=out,
+    )
+    return 0 if not report.failed else 1
+
+
+def _add_dead_letter_commands(commands: Any) -> None:
+    letters = commands.add_parser("dead-letters", help="list, retry or purge dead letters")
+    letters.add_argument(
+        "action", choices=("list", "retry", "purge"), help="what to do with the dead letters"
+    )
+    letters.add_argument(
+        "--database", default=os.environ.get("AURA_DATABASE", "var/aura.db"), help="SQLite file"
+    )
+    letters.add_argument(
+        "--modules-package", default="modules", help="package of the modules (for retry)"
+    )
+    letters.add_argument("--max-attempts", type=int, default=5, help="retry: attempts in all")
+    letters.add_argument("--backoff", type=float, default=0.0, help="retry: first wait, seconds")
+    letters.add_argument("--id", dest="ids", action="append", help="purge: this dead letter")
+    letters.add_argument("--older-than-days", type=float, help="purge: those older than this")
+    letters.add_argument("--all", action="store_true", help="purge: every dead letter")
+    letters.set_defaults(run=_dead_letters)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the ``aura`` command line; return the exit status."""
     stream = out if out is not None else sys.stdout
@@ -105,9 +179,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     demo.add_argument(
         "--builtin", action="store_true", help="run the built-in two-subscriber bus demo instead"
     )
+    _add_dead_letter_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "demo":
         installed = None if args.builtin else _installed_demo()
         return installed(stream) if installed is not None else run_demo(stream)
+    run: Callable[[argparse.Namespace, TextIO], int] | None = getattr(args, "run", None)
+    if run is not None:
+        return run(args, stream)
     parser.print_help(stream)
     return 2

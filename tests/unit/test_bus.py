@@ -897,3 +897,62 @@ def test_undeclared_modules_are_not_restricted(bus: EventBus) -> None:
     bus.publish("payment.completed", {}, "billing")
     with pytest.raises(UndeclaredEventError, match="It declares: nothing"):
         bus.publish("user.registered", {}, "users")
+
+
+# --- retry policy and purge ----------------------------------------------------------------------
+
+
+def test_a_retry_policy_holds_back_letters_not_due_or_out_of_attempts(bus: EventBus) -> None:
+    from datetime import timedelta
+
+    from aura.bus import RetryPolicy
+
+    bus.subscribe("user.registered", failing, "notifications")
+    with freeze_time("2030-01-01 09:00:00") as clock:
+        bus.publish("user.registered", {"user_id": 1}, "users")
+        policy = RetryPolicy(max_attempts=3, backoff=10, multiplier=2)
+        report = bus.retry_failed(policy)
+        assert (len(report.failed), len(report.waiting)) == (0, 1)  # 10 s not yet passed
+        clock.tick(timedelta(seconds=10))
+        assert len(bus.retry_failed(policy).failed) == 1  # attempt 2
+        clock.tick(timedelta(seconds=19))
+        assert len(bus.retry_failed(policy).waiting) == 1  # the next waits 20 s
+        clock.tick(timedelta(seconds=1))
+        assert len(bus.retry_failed(policy).failed) == 1  # attempt 3
+        clock.tick(timedelta(days=1))
+        report = bus.retry_failed(policy)
+        assert [letter.attempts for letter in report.waiting] == [3]  # out of attempts
+    assert len(bus.failed_events()) == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"max_attempts": 0}, "max_attempts must be an int of at least 1, got 0."),
+        ({"backoff": -1}, "backoff must be a number of at least 0, got -1."),
+        ({"multiplier": "2"}, "multiplier must be a number of at least 0, got '2'."),
+    ],
+)
+def test_a_bad_retry_policy_is_refused(arguments: dict[str, Any], message: str) -> None:
+    from aura.bus import RetryPolicy
+
+    with pytest.raises(ConfigurationError) as caught:
+        RetryPolicy(**arguments)
+    assert str(caught.value) == message
+
+
+def test_purge_drops_chosen_old_or_all_dead_letters(bus: EventBus) -> None:
+    from datetime import timedelta
+
+    bus.subscribe("user.registered", failing, "notifications")
+    with freeze_time("2030-01-01"):
+        bus.publish("user.registered", {"user_id": 1}, "users")
+    with freeze_time("2030-01-10"):
+        bus.publish("user.registered", {"user_id": 2}, "users")
+        bus.publish("user.registered", {"user_id": 3}, "users")
+        _first, second, third = bus.failed_events()
+        assert bus.purge_failed(older_than=timedelta(days=5)) == 1
+        assert bus.purge_failed(letter_ids=[third.id]) == 1
+        assert [letter.id for letter in bus.failed_events()] == [second.id]
+        assert bus.purge_failed() == 1
+    assert bus.failed_events() == []
