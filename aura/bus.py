@@ -19,7 +19,7 @@ import traceback
 import typing
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
@@ -40,6 +40,7 @@ from aura.exceptions import (
     EventDeliveryError,
     EventValidationError,
     HandlerSignatureError,
+    HandlerTimeoutError,
     UndeclaredEventError,
 )
 from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
@@ -312,7 +313,11 @@ class EventBus:
     ``catalog`` holds the event contracts that published data is validated against (the
     process-wide :data:`aura.events.default_catalog` by default); ``failed_store`` keeps dead
     letters (in memory by default); a chain of events published by handlers deeper than
-    ``max_chain_depth`` is refused.
+    ``max_chain_depth`` is refused, and so is data with more than ``max_event_size`` characters
+    of text. An ``async`` handler running longer than ``handler_timeout`` seconds is cancelled
+    and kept as a dead letter (a synchronous handler cannot be interrupted in Python).
+    ``journal`` makes delivery durable (see :mod:`aura.store`); with ``transactions``, events
+    published inside an open transaction are delivered once it commits.
     """
 
     def __init__(
@@ -323,6 +328,8 @@ class EventBus:
         max_chain_depth: int = 64,
         journal: DeliveryJournal | None = None,
         transactions: TransactionSource | None = None,
+        max_event_size: int | None = 1_048_576,
+        handler_timeout: float | None = None,
     ) -> None:
         if type(max_chain_depth) is not int or max_chain_depth < 1:
             raise ConfigurationError(
@@ -334,6 +341,22 @@ class EventBus:
             failed_store if failed_store is not None else InMemoryFailedEventStore()
         )
         self.max_chain_depth = max_chain_depth
+        if max_event_size is not None and (type(max_event_size) is not int or max_event_size < 1):
+            raise ConfigurationError(
+                f"max_event_size must be a positive number of characters or None, got "
+                f"{max_event_size!r}."
+            )
+        if handler_timeout is not None and (
+            isinstance(handler_timeout, bool)
+            or not isinstance(handler_timeout, int | float)
+            or handler_timeout <= 0
+        ):
+            raise ConfigurationError(
+                f"handler_timeout must be a positive number of seconds or None, got "
+                f"{handler_timeout!r}."
+            )
+        self.max_event_size = max_event_size
+        self.handler_timeout = handler_timeout
         self._lock = threading.Lock()
         self._subscriptions: list[Subscription] = []
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
@@ -407,9 +430,10 @@ class EventBus:
         )
         parameter = _single_parameter(handler, event_type)
         annotation = _annotation_of(handler, parameter)
+        deliver: Callable[[Event], Any]
         if annotation is Event:
-            return handler, "event", is_async
-        if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+            deliver, receives = handler, "event"
+        elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
             contract = self.catalog.for_class(annotation)
             if contract is None:
                 raise HandlerSignatureError(
@@ -423,8 +447,12 @@ class EventBus:
                     f"annotated with {annotation.__qualname__}, the contract of "
                     f"{contract.event_type!r}. Annotate it with the contract of {event_type!r}."
                 )
-            return _contract_deliverer(handler, contract), "contract", is_async
-        return _data_deliverer(handler), "data", is_async
+            deliver, receives = _contract_deliverer(handler, contract), "contract"
+        else:
+            deliver, receives = _data_deliverer(handler), "data"
+        if is_async and self.handler_timeout is not None:
+            deliver = _timed(deliver, self.handler_timeout, _qualified_name(handler))
+        return deliver, receives, is_async
 
     # --- publishers -----------------------------------------------------------------------------
 
@@ -625,7 +653,7 @@ class EventBus:
                     f"Event data for {event_type!r} must be a dict, got {type(data).__name__}. "
                     "Call publish(event_type, data, source_module)."
                 )
-            frozen: FrozenDict = freeze_json(data)
+            frozen: FrozenDict = freeze_json(data, max_size=self.max_event_size)
             contract = self.catalog.get(event_type)
             if contract is not None:
                 contract.validate(frozen)
@@ -648,7 +676,7 @@ class EventBus:
                 f"Publishing a {type(event_type).__name__} instance takes no separate data; "
                 "call publish(instance, source_module=...)."
             )
-        frozen = freeze_json(contract.dump(event_type))
+        frozen = freeze_json(contract.dump(event_type), max_size=self.max_event_size)
         contract.validate(frozen)
         return contract.event_type, frozen
 
@@ -1023,6 +1051,22 @@ def _annotation_of(handler: Handler, parameter: inspect.Parameter | None) -> obj
     except Exception:  # an unresolvable forward reference: fall back to the raw annotation
         return parameter.annotation
     return hints.get(parameter.name)
+
+
+def _timed(
+    deliver: Callable[[Event], Any], timeout: float, name: str
+) -> Callable[[Event], Awaitable[Any]]:
+    async def deliver_in_time(event: Event) -> Any:
+        try:
+            return await asyncio.wait_for(deliver(event), timeout)
+        except TimeoutError:
+            raise HandlerTimeoutError(
+                f"Handler {name} took longer than {timeout:g} s on {event.event_type!r} "
+                f"(event {event.event_id}) and was cancelled. Make it faster, or raise the bus's "
+                "handler_timeout."
+            ) from None
+
+    return deliver_in_time
 
 
 def _data_deliverer(handler: Handler) -> Callable[[Event], Any]:

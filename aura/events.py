@@ -88,72 +88,107 @@ def _path_text(path: tuple[str | int, ...], root: str) -> str:
     return root + "".join(f"[{part!r}]" for part in path)
 
 
-def freeze_json(value: object, *, root: str = "data", what: str = "Event data") -> Any:
+def freeze_json(
+    value: object,
+    *,
+    root: str = "data",
+    what: str = "Event data",
+    max_size: int | None = None,
+) -> Any:
     """Check that ``value`` is JSON and return a frozen copy (``FrozenDict`` and tuples).
 
     Refuses, with the path of the offending value: non-JSON types, non-string keys, NaN and
-    infinities, cycles, and nesting deeper than :data:`MAX_NESTING`.
+    infinities, cycles, nesting deeper than :data:`MAX_NESTING`, and (with ``max_size``) more
+    than ``max_size`` characters of text in all.
     """
-    return _freeze(value, (), set(), root, what)
+    return _Freezer(root, what, max_size).freeze(value, ())
 
 
-def _freeze(
-    value: object, path: tuple[str | int, ...], seen: set[int], root: str, what: str
-) -> Any:
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
-    if kind is float:
-        if math.isfinite(value):  # type: ignore[arg-type]  # kind is float
+class _Freezer:
+    """One walk over a value: the containers on the current path, and the text budget left."""
+
+    __slots__ = ("budget", "limit", "root", "seen", "what")
+
+    def __init__(self, root: str, what: str, max_size: int | None) -> None:
+        self.root = root
+        self.what = what
+        self.limit = max_size
+        self.budget = max_size if max_size is not None else -1
+        self.seen: set[int] = set()
+
+    def freeze(self, value: object, path: tuple[str | int, ...]) -> Any:
+        kind = type(value)
+        if kind is str:
+            if self.limit is not None:
+                self.spend(len(value), path)  # type: ignore[arg-type]  # kind is str
             return value
+        if kind is int or kind is bool or value is None:
+            return value
+        if kind is float:
+            if math.isfinite(value):  # type: ignore[arg-type]  # kind is float
+                return value
+            raise EventValidationError(
+                f"{self.what} is not JSON: {self.at(path)} is {value!r}, which JSON cannot "
+                "represent. Use null or a finite number."
+            )
+        if isinstance(value, Mapping | list | tuple):
+            return self.container(value, path)
+        hint = ""
+        if isinstance(value, datetime):
+            hint = " (for a datetime, send value.isoformat())"
+        elif dataclasses.is_dataclass(value):
+            hint = " (publish the contract instance itself, or dataclasses.asdict() it)"
         raise EventValidationError(
-            f"{what} is not JSON: {_path_text(path, root)} is {value!r}, which JSON cannot "
-            "represent. Use null or a finite number."
+            f"{self.what} is not JSON: {self.at(path)} is a {kind.__name__} ({_short(value)}). "
+            f"Send only str, int, float, bool, None, lists and dicts{hint}."
         )
-    if isinstance(value, Mapping | list | tuple):
+
+    def container(
+        self, value: Mapping[Any, Any] | list[Any] | tuple[Any, ...], path: tuple[str | int, ...]
+    ) -> Any:
         if len(path) >= MAX_NESTING:
             raise EventValidationError(
-                f"{what} nests deeper than {MAX_NESTING} levels at {_path_text(path, root)}. "
+                f"{self.what} nests deeper than {MAX_NESTING} levels at {self.at(path)}. "
                 "Flatten the payload or send a reference to the data instead."
             )
-        if id(value) in seen:
+        if id(value) in self.seen:
             raise EventValidationError(
-                f"{what} is not JSON: {_path_text(path, root)} contains itself (a cycle). "
+                f"{self.what} is not JSON: {self.at(path)} contains itself (a cycle). "
                 "Send a tree of values, not a graph."
             )
-        seen.add(id(value))
+        self.seen.add(id(value))
         try:
             if isinstance(value, Mapping):
-                return _freeze_mapping(value, path, seen, root, what)
-            return tuple(
-                _freeze(item, (*path, i), seen, root, what) for i, item in enumerate(value)
-            )
+                return self.mapping(value, path)
+            return tuple(self.freeze(item, (*path, i)) for i, item in enumerate(value))
         finally:
-            seen.discard(id(value))
-    hint = ""
-    if isinstance(value, datetime):
-        hint = " (for a datetime, send value.isoformat())"
-    elif dataclasses.is_dataclass(value):
-        hint = " (publish the contract instance itself, or dataclasses.asdict() it)"
-    raise EventValidationError(
-        f"{what} is not JSON: {_path_text(path, root)} is a {kind.__name__} ({_short(value)}). "
-        f"Send only str, int, float, bool, None, lists and dicts{hint}."
-    )
+            self.seen.discard(id(value))
 
+    def mapping(self, value: Mapping[Any, Any], path: tuple[str | int, ...]) -> FrozenDict:
+        frozen: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise EventValidationError(
+                    f"{self.what} is not JSON: {self.at(path)} has the key {key!r} of type "
+                    f"{type(key).__name__}; JSON object keys must be strings. Convert the key "
+                    "with str()."
+                )
+            if self.limit is not None:
+                self.spend(len(key), path)
+            frozen[key] = self.freeze(item, (*path, key))
+        return FrozenDict(frozen)
 
-def _freeze_mapping(
-    value: Mapping[Any, Any], path: tuple[str | int, ...], seen: set[int], root: str, what: str
-) -> FrozenDict:
-    frozen: dict[str, Any] = {}
-    for key, item in value.items():
-        if type(key) is not str:
+    def spend(self, size: int, path: tuple[str | int, ...]) -> None:
+        self.budget -= size
+        if self.budget < 0:
             raise EventValidationError(
-                f"{what} is not JSON: {_path_text(path, root)} has the key {key!r} of type "
-                f"{type(key).__name__}; JSON object keys must be strings. Convert the key with "
-                "str()."
+                f"{self.what} holds more than {self.limit:,} characters of text (the limit was "
+                f"passed at {self.at(path)}). Send a reference to the content (an id or a URL) "
+                "instead of the content itself, or raise the bus's max_event_size."
             )
-        frozen[key] = _freeze(item, (*path, key), seen, root, what)
-    return FrozenDict(frozen)
+
+    def at(self, path: tuple[str | int, ...]) -> str:
+        return _path_text(path, self.root)
 
 
 def _short(value: object) -> str:

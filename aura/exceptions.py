@@ -20,6 +20,7 @@ __all__ = [
     "EventDeliveryError",
     "EventValidationError",
     "HandlerSignatureError",
+    "HandlerTimeoutError",
     "InvalidEventTypeError",
     "InvalidNameError",
     "LifetimeMismatchError",
@@ -72,6 +73,10 @@ class EventDeliveryError(AuraError, RuntimeError):
     a synchronous publish to asynchronous subscribers. A failing handler never raises this; its
     failure is kept as a dead letter instead.
     """
+
+
+class HandlerTimeoutError(AuraError, TimeoutError):
+    """An async handler ran longer than the bus's ``handler_timeout``; it was cancelled."""
 
 
 class UndeclaredEventError(EventDeliveryError):

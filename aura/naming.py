@@ -11,6 +11,7 @@ import re
 from aura.exceptions import InvalidEventTypeError, InvalidNameError
 
 __all__ = [
+    "MAX_NAME_LENGTH",
     "MODULE_NAME_RULE",
     "check_event_type",
     "check_module_name",
@@ -23,6 +24,8 @@ _EVENT_TYPE = re.compile(rf"{_WORD}(?:\.{_WORD})+")
 _PATTERN = re.compile(rf"\*|(?:{_WORD}|\*)(?:\.(?:{_WORD}|\*))+")
 _MODULE_NAME = re.compile(_WORD)
 _SHOWN = 60
+MAX_NAME_LENGTH = 200
+"""The longest event type, pattern or module name accepted."""
 MODULE_NAME_RULE = "a lowercase identifier such as 'notifications' or 'mental_health'"
 
 _CACHE_LIMIT = 10_000  # bounded: a flood of distinct names must not grow memory
@@ -35,10 +38,19 @@ def _shown(value: object) -> str:
     return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 3]}...{text[-1]}"
 
 
+def _check_length(name: object, what: str, error: type[ValueError]) -> None:
+    if isinstance(name, str) and len(name) > MAX_NAME_LENGTH:
+        raise error(
+            f"Invalid {what} {_shown(name)} ({len(name)} characters): names are at most "
+            f"{MAX_NAME_LENGTH} characters. Shorten it."
+        )
+
+
 def check_event_type(event_type: object) -> str:
     """Return ``event_type`` if it is dotted lowercase words, else raise InvalidEventTypeError."""
     if type(event_type) is str and event_type in _valid_types:
         return event_type
+    _check_length(event_type, "event type", InvalidEventTypeError)
     if not isinstance(event_type, str) or not _EVENT_TYPE.fullmatch(event_type):
         raise InvalidEventTypeError(
             f"Invalid event type {_shown(event_type)}: expected dotted lowercase words such as "
@@ -52,6 +64,7 @@ def check_event_type(event_type: object) -> str:
 
 def check_pattern(pattern: object) -> str:
     """Return a subscription pattern if valid: an event type, ``'*'``, or words with ``*``."""
+    _check_length(pattern, "subscription pattern", InvalidEventTypeError)
     if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
         raise InvalidEventTypeError(
             f"Invalid subscription pattern {_shown(pattern)}: expected an event type such as "
@@ -80,6 +93,7 @@ def check_module_name(module_name: object, *, role: str = "module") -> str:
     """Return ``module_name`` if it is a lowercase identifier, else raise a typed error."""
     if type(module_name) is str and module_name in _valid_modules:
         return module_name
+    _check_length(module_name, f"{role} name", InvalidNameError)
     if isinstance(module_name, str) and _MODULE_NAME.fullmatch(module_name):
         if len(_valid_modules) < _CACHE_LIMIT:
             _valid_modules.add(module_name)

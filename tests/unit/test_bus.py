@@ -956,3 +956,66 @@ def test_purge_drops_chosen_old_or_all_dead_letters(bus: EventBus) -> None:
         assert [letter.id for letter in bus.failed_events()] == [second.id]
         assert bus.purge_failed() == 1
     assert bus.failed_events() == []
+
+
+# --- limits: size and time -----------------------------------------------------------------------
+
+
+def test_data_beyond_the_size_limit_is_refused_before_delivery() -> None:
+    bus = EventBus(catalog=EventCatalog(), max_event_size=100)
+    received: list[Any] = []
+    bus.subscribe("file.uploaded", received.append, "storage")
+    with pytest.raises(EventValidationError, match="more than 100 characters of text"):
+        bus.publish("file.uploaded", {"content": "x" * 101}, "files")
+    assert received == []
+    unlimited = EventBus(catalog=EventCatalog(), max_event_size=None)
+    assert len(unlimited.publish("file.uploaded", {"c": "x" * 2_000_000}, "files").data["c"]) == (
+        2_000_000
+    )
+
+
+def test_a_hanging_async_handler_is_cancelled_and_kept_as_a_dead_letter() -> None:
+    bus = EventBus(catalog=EventCatalog(), handler_timeout=0.05)
+    ran: list[str] = []
+
+    async def hangs(data: Any) -> None:
+        await asyncio.sleep(10)
+
+    async def quick(data: Any) -> None:
+        ran.append("quick")
+
+    bus.subscribe("user.registered", hangs, "notifications")
+    bus.subscribe("user.registered", quick, "billing")
+    event = asyncio.run(bus.apublish("user.registered", {}, "users"))
+    assert ran == ["quick"]
+    [letter] = bus.failed_events()
+    assert letter.error_type == "HandlerTimeoutError"
+    assert letter.error_message == (
+        "Handler tests.unit.test_bus.test_a_hanging_async_handler_is_cancelled_and_kept_as_a_"
+        f"dead_letter.<locals>.hangs took longer than 0.05 s on 'user.registered' (event "
+        f"{event.event_id}) and was cancelled. Make it faster, or raise the bus's "
+        "handler_timeout."
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"max_event_size": 0},
+            "max_event_size must be a positive number of characters or None, got 0.",
+        ),
+        (
+            {"handler_timeout": -1},
+            "handler_timeout must be a positive number of seconds or None, got -1.",
+        ),
+        (
+            {"handler_timeout": True},
+            "handler_timeout must be a positive number of seconds or None, got True.",
+        ),
+    ],
+)
+def test_bad_limits_are_refused(arguments: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        EventBus(**arguments)
+    assert str(caught.value) == message

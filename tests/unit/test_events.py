@@ -599,10 +599,24 @@ def test_event_types_must_be_dotted_lowercase_words(event_type: Any) -> None:
     )
 
 
-def test_a_very_long_event_type_is_shown_shortened() -> None:
+def test_a_very_long_event_type_is_refused_and_shown_shortened() -> None:
     with pytest.raises(InvalidEventTypeError) as caught:
-        make_event(event_type="X" * 10_000)
-    assert str(caught.value).startswith(f"Invalid event type '{'X' * 56}...': expected dotted")
+        make_event(event_type="x" * 5_000 + ".y")
+    assert str(caught.value) == (
+        f"Invalid event type '{'x' * 56}...' (5002 characters): names are at most 200 "
+        "characters. Shorten it."
+    )
+
+
+def test_text_beyond_the_size_limit_is_refused_with_its_path() -> None:
+    assert freeze_json({"a": "x" * 10}, max_size=12) == {"a": "x" * 10}
+    with pytest.raises(EventValidationError) as caught:
+        freeze_json({"a": "x" * 10, "b": ["yy"]}, max_size=12)
+    assert str(caught.value) == (
+        "Event data holds more than 12 characters of text (the limit was passed at "
+        "data['b'][0]). Send a reference to the content (an id or a URL) instead of the content "
+        "itself, or raise the bus's max_event_size."
+    )
 
 
 @event_contract("payment.completed", catalog=EventCatalog())
