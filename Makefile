@@ -13,8 +13,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Serves the platform over HTTP on SQLite (./var/aura.db unless AURA_DATABASE says otherwise).
 run: $(STAMP)
-	$(BIN)/aura demo
+	$(BIN)/aura serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -25,6 +29,8 @@ typecheck: $(STAMP)
 
 imports: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/aura check
+	$(BIN)/aura docs --check
 
 pytest: $(STAMP)
 	$(BIN)/coverage erase

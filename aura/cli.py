@@ -20,6 +20,8 @@ from aura.store import SqliteFailedEventStore
 
 __all__ = ["TracePrinter", "main"]
 
+_WEB_PACKAGES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "httpx"}
+
 
 class TracePrinter:
     """A bus observer that prints each event and each delivery as it happens."""
@@ -169,6 +171,23 @@ def _add_dead_letter_commands(commands: Any) -> None:
     letters.set_defaults(run=_dead_letters)
 
 
+def _add_architecture_commands(commands: Any) -> None:
+    # import-linter is loaded only when `aura check` runs, so other commands work without it.
+    from aura.architecture.commands import (
+        add_check_arguments,
+        add_docs_arguments,
+        run_check,
+        run_docs,
+    )
+
+    check = commands.add_parser("check", help="check import contracts and verify the platform")
+    add_check_arguments(check)
+    check.set_defaults(run=run_check)
+    docs = commands.add_parser("docs", help="generate the architecture docs, or --check them")
+    add_docs_arguments(docs)
+    docs.set_defaults(run=run_docs)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the ``aura`` command line; return the exit status."""
     stream = out if out is not None else sys.stdout
@@ -179,7 +198,20 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     demo.add_argument(
         "--builtin", action="store_true", help="run the built-in two-subscriber bus demo instead"
     )
+    serve = commands.add_parser("serve", help="serve the platform over HTTP (needs the web extra)")
+    if list(sys.argv[1:] if argv is None else argv)[:1] == ["serve"]:
+        # FastAPI is imported only to serve, so the other commands stay fast and need no extra.
+        try:
+            from aura.gateway import add_serve_arguments, run_serve
+        except ModuleNotFoundError as missing:
+            if missing.name not in _WEB_PACKAGES:
+                raise
+            print("aura serve needs the web extra: pip install 'aura[web]'.", file=stream)
+            return 2
+        add_serve_arguments(serve)
+        serve.set_defaults(run=run_serve)
     _add_dead_letter_commands(commands)
+    _add_architecture_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "demo":
         installed = None if args.builtin else _installed_demo()

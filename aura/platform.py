@@ -28,6 +28,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from aura import context as _context
+from aura import verification
 from aura.bus import EventBus
 from aura.container import Container
 from aura.database import Database
@@ -35,7 +36,7 @@ from aura.defaults import use_defaults
 from aura.events import EventCatalog
 from aura.exceptions import ModuleDefinitionError
 from aura.module import Module
-from aura.registry import ServiceRegistry
+from aura.registry import ServiceCall, ServiceRegistry
 from aura.store import (
     CompletionMode,
     DurableJournal,
@@ -43,6 +44,7 @@ from aura.store import (
     SqliteEventStore,
     SqliteFailedEventStore,
 )
+from aura.verification import VerificationResult
 
 __all__ = ["Platform"]
 
@@ -182,6 +184,13 @@ class Platform:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def verify(self, *, calls: Iterable[ServiceCall] | None = None) -> VerificationResult:
+        """Check this platform against its modules' declarations (see :mod:`aura.verification`).
+
+        Returns the result as data: ``result.ok``, ``result.problems``, ``result.render()``.
+        """
+        return verification.verify(self, calls=calls)
 
     def as_default(self) -> AbstractContextManager[None]:
         """Point ``aura.event_bus``, ``aura.service_registry`` and ``get_container()`` here."""

@@ -30,6 +30,7 @@ from aura.registry import ServiceRegistry
 from aura.testing.export import write_trace
 from aura.testing.fakes import stand_in_module
 from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
+from aura.verification import verify_calls
 
 __all__ = ["FrozenClock", "select_modules"]
 
@@ -64,10 +65,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "aura_modules_package", "package whose subpackages are the modules", default="modules"
     )
     parser.addini("aura_database", "memory or file", default="memory")
+    parser.addini(
+        "aura_bdd", "load Aura's pytest-bdd steps (aura.testing.bdd)", type="bool", default=False
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the markers."""
+    """Declare the markers; load the BDD steps when ``aura_bdd = true``."""
+    if config.getini("aura_bdd"):
+        config.pluginmanager.import_plugin("aura.testing.bdd")
     config.addinivalue_line(
         "markers",
         "aura_modules(*names, mode='all'): the modules of this test's platform; mode "
@@ -181,6 +187,9 @@ def aura_platform(
         trace_dir = config.getoption("aura_trace_dir")
         if trace_dir:
             write_trace(trace, Path(trace_dir), _file_stem(request.node.nodeid))
+        undeclared = verify_calls(platform, trace.calls())
+        if not undeclared.ok:  # calls the modules' declarations don't allow
+            pytest.fail(undeclared.render(), pytrace=False)
         if request.node.get_closest_marker("aura_allow_handler_errors") is None:
             recorder = PublishedEvents(trace)
             recorder.expected_failures = request.node.stash.get(_expected_key, [])
@@ -286,7 +295,8 @@ class FrozenClock:
 @pytest.fixture
 def frozen_time() -> Iterator[FrozenClock]:
     """Freeze time (freezegun) for this test, starting now; move it with tick() and move_to()."""
-    freezer = freezegun.freeze_time(datetime.now(UTC))
+    # pytest's own timing is left alone, so --durations and junit report real durations.
+    freezer = freezegun.freeze_time(datetime.now(UTC), ignore=["_pytest.timing"])
     factory = freezer.start()
     try:
         yield FrozenClock(factory)

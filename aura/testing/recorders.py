@@ -197,6 +197,15 @@ class PublishedEvents(Sequence[Event]):
         """The events whose data contains ``data_subset`` (nested dicts, ``ANY``, predicates)."""
         return self._view(e for e in self.events if not mismatches(e.data, data_subset))
 
+    def since(self, index: int) -> PublishedEvents:
+        """The events published after the first ``index`` ones (a later step's outcome)."""
+        return self._view(self.events[index:])
+
+    def render(self, events: Sequence[Event] | None = None) -> str:
+        """Render events (all of this view's by default) as the failure messages show them."""
+        shown = self.events if events is None else events
+        return "\n".join(f"  {self._trace.render_event(event)}" for event in shown)
+
     def flow_of(self, event: Event) -> PublishedEvents:
         """The events of ``event``'s flow: those sharing its correlation id."""
         return self._view(e for e in self.events if e.correlation_id == event.correlation_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aura.module import Module
 from contracts.billing import BillingServiceContract
+from modules.billing.api import add_routes
 from modules.billing.application import BillingService
 from modules.billing.domain import BillingRepository, PaymentGateway
 from modules.billing.handlers import (
@@ -36,3 +37,4 @@ module.on_start(create_tables)
 module.subscribe("therapy_session.scheduled")(on_session_scheduled)
 module.subscribe("therapy_session.completed")(on_session_completed)
 module.subscribe("therapy_session.cancelled")(on_session_cancelled)
+add_routes(module)

@@ -301,6 +301,10 @@ class BillingRepository(ABC):
         """Return the charge of a session, or ``None``."""
 
     @abstractmethod
+    def charges_for_patient(self, patient_id: int) -> list[Charge]:
+        """Return a patient's charges, oldest first."""
+
+    @abstractmethod
     def add_charge(self, charge: Charge) -> Charge:
         """Store a new charge; return it with its id."""
 

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS billing_charges (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS billing_charges_patient ON billing_charges (patient_id);
 CREATE TABLE IF NOT EXISTS billing_payments (
     id INTEGER PRIMARY KEY,
     charge_id INTEGER NOT NULL REFERENCES billing_charges (id),
@@ -90,6 +91,13 @@ class SqliteBillingRepository(BillingRepository):
             "SELECT * FROM billing_charges WHERE session_id = ?", (session_id,)
         )
         return None if row is None else _charge(row)
+
+    def charges_for_patient(self, patient_id: int) -> list[Charge]:
+        """Return a patient's charges, oldest first."""
+        rows = self.database.query(
+            "SELECT * FROM billing_charges WHERE patient_id = ? ORDER BY id", (patient_id,)
+        )
+        return [_charge(row) for row in rows]
 
     def add_charge(self, charge: Charge) -> Charge:
         """Store a new charge; return it with its id."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aura.module import Module
 from contracts.mentalhealth import TherapySessionContract
+from modules.mentalhealth.api import add_routes
 from modules.mentalhealth.application import TherapySessionService
 from modules.mentalhealth.domain import SessionRepository
 from modules.mentalhealth.handlers import on_user_deactivated
@@ -30,3 +31,4 @@ module.provide(SessionRepository, SqliteSessionRepository)
 module.add_service("TherapySessionService", TherapySessionService, contract=TherapySessionContract)
 module.on_start(create_tables)
 module.subscribe("user.deactivated")(on_user_deactivated)
+add_routes(module)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from aura.module import Module
 from contracts.notifications import EmailServiceContract
+from modules.notifications.api import add_routes
 from modules.notifications.application import EmailService
 from modules.notifications.domain import EmailBackend, NotificationRepository
 from modules.notifications.handlers import (
@@ -38,3 +39,4 @@ module.on_start(create_tables)
 module.subscribe("therapy_session.scheduled")(on_session_scheduled)
 module.subscribe("therapy_session.cancelled")(on_session_cancelled)
 module.subscribe("payment.failed")(on_payment_failed)
+add_routes(module)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aura.breaker import CircuitBreaker
 from aura.module import Module
 from contracts.users import UserServiceContract
+from modules.users.api import add_routes
 from modules.users.application import UserService
 from modules.users.domain import UserRepository
 from modules.users.infrastructure import SqliteUserRepository, create_tables
@@ -27,3 +28,4 @@ module.add_service(
     breaker=lambda: CircuitBreaker(failure_threshold=3, timeout=30, name="users.UserService"),
 )
 module.on_start(create_tables)
+add_routes(module)

@@ -433,3 +433,36 @@ def test_tests_without_aura_fixtures_are_untouched(pytester: pytest.Pytester) ->
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=1)
     assert "aura" not in result.stdout.str().split("collected")[1]
+
+
+def test_a_call_the_declarations_do_not_allow_fails_the_test_at_teardown(
+    shop: pytest.Pytester,
+) -> None:
+    (shop.path / "shop" / "audit").mkdir()
+    (shop.path / "shop" / "audit" / "__init__.py").write_text(
+        """
+from aura import service_registry
+from aura.module import Module
+
+module = Module("audit")  # declares no dependency on catalog
+
+
+@module.subscribe("order.placed")
+def price_again(data: dict) -> None:
+    service_registry.get_service("catalog", "Catalog").price_of(data["sku"])
+"""
+    )
+    result = run(
+        shop,
+        """
+def test_flow(aura_platform):
+    aura_platform.registry.get_service("orders", "Orders").place("apple", 1)
+""",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*audit called catalog.Catalog.price_of() (1 time), but does not declare 'catalog' "
+            "in depends_on.*",
+        ]
+    )

@@ -114,7 +114,12 @@ class Measured:
 
 @FAST
 @given(
-    count=st.one_of(st.text(max_size=3), st.floats(allow_nan=False), st.none(), st.booleans()),
+    count=st.one_of(
+        st.text(max_size=3),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.none(),
+        st.booleans(),
+    ),
     label=st.one_of(st.integers(), st.none(), st.lists(st.text(max_size=2), max_size=2)),
 )
 def test_wrong_contract_field_types_are_refused(

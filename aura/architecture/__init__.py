@@ -1,0 +1,13 @@
+"""Architecture enforcement for Aura platforms: import-linter contracts, checks and docs.
+
+- :mod:`aura.architecture.contracts`: ``ModuleDependencyContract``, an import-linter contract type
+  that checks string-based coupling (service lookups, subscriptions) against declarations;
+- :mod:`aura.architecture.linting`: runs a project's import-linter contracts in-process, on one
+  graph, with deterministic reports;
+- :mod:`aura.architecture.pytest_plugin`: the contracts as pytest items (``--aura-architecture``);
+- :mod:`aura.architecture.commands`: ``aura check`` and ``aura docs``;
+- :mod:`aura.architecture.report`: the findings of ``aura check``, baselines, text and JSON;
+- :mod:`aura.architecture.docs`: the generated architecture documentation.
+
+Nothing is imported here: import-linter is needed only by the modules that use it.
+"""

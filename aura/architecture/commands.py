@@ -1,0 +1,191 @@
+"""``aura check`` and ``aura docs``: the functions ``aura.cli`` wires as subcommands.
+
+``aura check`` runs the project's import-linter contracts (in-process, on one graph) and
+verifies the platform built from the modules package (:func:`aura.verification.verify`); it
+prints every violation, sorted, as text or JSON, and compares them with a baseline when given
+one. ``aura docs`` writes the architecture docs, or with ``--check`` fails when the committed
+ones are stale.
+
+Both run from the project root, like ``lint-imports``: the working directory is put on
+``sys.path`` so that the project's packages import. Exit status: 0 passed, 1 violations or stale
+docs, 2 a usage or configuration error. Import-linter is imported only by ``aura check``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from aura.architecture.report import CheckReport, Finding, read_baseline, write_baseline
+from aura.exceptions import AuraError, ConfigurationError
+from aura.platform import Platform
+from aura.verification import verify
+
+__all__ = ["add_check_arguments", "add_docs_arguments", "run_check", "run_docs"]
+
+VERIFICATION = "platform verification"
+
+
+def add_check_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``aura check``."""
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="report format (text)"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="FILE",
+        help="accept the violations recorded in FILE; fail on new ones and on fixed ones",
+    )
+    parser.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="record today's violations in the --baseline FILE and pass",
+    )
+    _add_modules_package(parser)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="import-linter configuration (default: setup.cfg, .importlinter or pyproject.toml)",
+    )
+
+
+def run_check(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``aura check``; return the exit status."""
+    if args.update_baseline and args.baseline is None:
+        print("aura check: error: --update-baseline needs --baseline FILE.", file=out)
+        return 2
+    _import_from_working_directory()
+    try:
+        notes, findings = _contract_findings(args.config)
+        findings.extend(_verification_findings(args.modules_package, findings))
+        if args.update_baseline:
+            write_baseline(args.baseline, findings)
+            print(f"aura check: recorded {len(findings)} violations in {args.baseline}.", file=out)
+            return 0
+        baseline = read_baseline(args.baseline) if args.baseline is not None else frozenset()
+    except ConfigurationError as error:
+        print(f"aura check: error: {error}", file=out)
+        return 2
+    report = CheckReport(tuple(sorted(set(findings))), baseline, tuple(notes))
+    text = report.render_json() if args.format == "json" else report.render_text()
+    print(text, file=out)
+    return 0 if report.ok else 1
+
+
+def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``aura docs``."""
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/architecture"),
+        metavar="DIR",
+        help="where the docs go (docs/architecture)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; fail if the docs in DIR are stale"
+    )
+    _add_modules_package(parser)
+
+
+def run_docs(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``aura docs``; return the exit status."""
+    from aura.architecture.docs import build_docs, stale_docs, write_docs
+
+    _import_from_working_directory()
+    try:
+        with _started_platform(args.modules_package) as platform:
+            files = build_docs(platform)
+    except AuraError as error:
+        print(f"aura docs: error: {error}", file=out)
+        return 2
+    if args.check:
+        stale = stale_docs(files, args.out)
+        if stale:
+            print(
+                "aura docs: the architecture docs are stale; run `aura docs` to regenerate:",
+                file=out,
+            )
+            print("\n".join(f"  - {line}" for line in stale), file=out)
+            return 1
+        print(f"aura docs: {len(files)} files in {args.out.as_posix()} are up to date.", file=out)
+        return 0
+    changes = write_docs(files, args.out)
+    print(
+        f"aura docs: wrote {len(files)} files to {args.out.as_posix()} ({len(changes)} changed).",
+        file=out,
+    )
+    return 0
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def _add_modules_package(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--modules-package",
+        default="modules",
+        metavar="PACKAGE",
+        help="the package whose subpackages are the modules (modules)",
+    )
+
+
+def _import_from_working_directory() -> None:
+    # As lint-imports does: the project's packages import from where the command runs.
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+
+
+def _started_platform(package: str) -> Platform:
+    try:
+        modules = Platform.discover(package)
+    except ImportError as error:
+        raise ConfigurationError(
+            f"Cannot import the modules package {package!r}: {error}. Run from the project "
+            "root, or name the package with --modules-package."
+        ) from None
+    return Platform(modules).start()
+
+
+def _contract_findings(config: Path | None) -> tuple[list[str], list[Finding]]:
+    try:
+        from aura.architecture.linting import ImportContracts, find_config
+    except ImportError as error:  # pragma: no cover - import-linter is a dev dependency
+        raise ConfigurationError(
+            f"aura check runs import-linter contracts, but import-linter is missing ({error}). "
+            "Install it: pip install import-linter."
+        ) from None
+    path = config if config is not None else find_config(Path.cwd())
+    if path is None:
+        return ["No import-linter configuration found: import contracts not checked."], []
+    findings = [
+        Finding(f"import contract {result.contract.id}", v.key, v.message, v.fix)
+        for result in ImportContracts(path).check_all()
+        for v in result.violations
+    ]
+    return [], findings
+
+
+def _verification_findings(package: str, found: list[Finding]) -> Iterator[Finding]:
+    # A problem the static contract already reported at its place in the source is not repeated.
+    reported = {finding.key for finding in found}
+    try:
+        platform = _started_platform(package)
+    except AuraError as error:
+        yield Finding(VERIFICATION, "platform-build", f"The platform cannot be built: {error}")
+        return
+    try:
+        result = verify(platform)
+    finally:
+        platform.close()
+    for problem in result.problems:
+        if problem.key not in reported:
+            where = f"{problem.location}: " if problem.location else ""
+            message = f"[{problem.rule}] {where}{problem.message}"
+            yield Finding(VERIFICATION, problem.key, message, problem.fix)

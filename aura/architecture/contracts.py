@@ -1,0 +1,201 @@
+"""``ModuleDependencyContract``: an import-linter contract type for coupling imports can't show.
+
+Modules reach each other through strings: ``get_service("users", "UserService")``,
+``resolve("user_service")`` (a container lookup of another module's service) and
+``subscribe("user.deactivated")``. This contract reads each module's declaration (the ``module``
+object of each package under ``modules_package``), scans the module's source files (AST) for
+those strings, and breaks when:
+
+- a module looks up a service of a module it does not declare in ``depends_on`` (or of no
+  module at all);
+- a module subscribes to an event type that no module declares with ``publishes(...)``;
+- service dependencies form a cycle (declared ones and looked-up ones together).
+
+One contract checks every module in one pass over one graph. Register and use it::
+
+    [importlinter]
+    contract_types =
+        module_dependencies: aura.architecture.contracts.ModuleDependencyContract
+
+    [importlinter:contract:module-dependencies]
+    name = modules look up only the services they declare
+    type = module_dependencies
+    modules_package = modules
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import grimp
+from importlinter import Contract, ContractCheck, fields, output
+from rich.markup import escape
+
+from aura.module import Module
+from aura.verification import (
+    Problem,
+    Reference,
+    as_lookups,
+    cycle_problems,
+    did_you_mean,
+    event_without_publisher,
+    patterns_overlap,
+    references_in_file,
+)
+
+__all__ = ["ModuleDependencyContract", "check_declarations"]
+
+_SECTIONS = (
+    ("Service lookups of undeclared modules", ("undeclared-dependency", "unknown-module")),
+    ("Subscriptions to events no module publishes", ("event-without-publisher",)),
+    ("Cycles of service dependencies", ("dependency-cycle",)),
+)
+
+
+class ModuleDependencyContract(Contract):
+    """Modules look up only services of modules they declare and subscribe to declared events."""
+
+    type_name = "module_dependencies"
+
+    modules_package = fields.StringField(default="modules")
+    """The package whose subpackages are the modules."""
+
+    def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
+        """Check every module of the package in one pass; the graph is only read."""
+        package = str(self.modules_package)
+        if package not in graph.modules:
+            raise ValueError(
+                f"Module '{package}' does not exist: modules_package must name the package "
+                "whose subpackages are the modules (a root package or inside one)."
+            )
+        declared = _declared_modules(graph, package)
+        output.verbose_print(verbose, f"Scanning {len(declared)} modules of {package}...")
+        references = {
+            module.name: [
+                reference
+                for path in _source_files(graph, package_name)
+                for reference in references_in_file(path)
+            ]
+            for package_name, module in declared.items()
+        }
+        problems = check_declarations(list(declared.values()), references)
+        return ContractCheck(kept=not problems, metadata={"problems": problems})
+
+    def render_broken_contract(self, check: ContractCheck) -> None:
+        """Print the problems grouped by rule, each with its place and its fix."""
+        problems: Sequence[Problem] = check.metadata["problems"]
+        for title, rules in _SECTIONS:
+            selected = [problem for problem in problems if problem.rule in rules]
+            if not selected:
+                continue
+            output.print(f"{title}:")
+            output.new_line()
+            for problem in selected:
+                where = f"{problem.location}: " if problem.location else ""
+                output.print_error(escape(f"- {where}{problem.message}"), bold=False)
+                output.print(escape(f"  {problem.fix}"))
+            output.new_line()
+
+
+def check_declarations(
+    modules: Sequence[Module], references: Mapping[str, Sequence[Reference]]
+) -> list[Problem]:
+    """Return the problems of ``references`` (by module name) against the modules' declarations.
+
+    Sorted by place (file, then line), places before cycles.
+    """
+    by_name = {module.name: module for module in modules}
+    published = sorted({pattern for module in modules for pattern in module.published})
+    problems: list[Problem] = []
+    uses: dict[str, set[str]] = {module.name: set(module.depends_on) for module in modules}
+    for name, found in references.items():
+        for reference in as_lookups(found, modules):
+            if reference.kind == "lookup" and reference.target != name:
+                uses[name].add(reference.target)
+                problems.extend(_lookup_problem(by_name, by_name[name], reference))
+            elif reference.kind == "subscription" and not any(
+                patterns_overlap(reference.target, pattern) for pattern in published
+            ):
+                problems.append(
+                    event_without_publisher(
+                        name, reference.target, published, location=_place(reference)
+                    )
+                )
+    known = {name: sorted(targets & by_name.keys()) for name, targets in uses.items()}
+    problems.extend(cycle_problems(known))
+    return sorted(problems, key=_order)
+
+
+def _lookup_problem(
+    modules: Mapping[str, Module], module: Module, reference: Reference
+) -> Iterator[Problem]:
+    target, name = reference.target, module.name
+    looked_up = f"{target}.{reference.detail}"
+    if target not in modules:
+        yield Problem(
+            module=name,
+            rule="unknown-module",
+            subject=target,
+            message=(
+                f"{name} looks up {looked_up}, but no module is named {target!r}."
+                f"{did_you_mean(target, modules)}"
+            ),
+            fix=f"Look up one of the modules: {', '.join(sorted(modules))}.",
+            location=_place(reference),
+        )
+    elif target not in module.depends_on:
+        yield Problem(
+            module=name,
+            rule="undeclared-dependency",
+            subject=target,
+            message=f"{name} looks up {looked_up}, but does not declare {target!r} in depends_on.",
+            fix=(
+                f"Add {target!r} to depends_on of module {name!r}, or react to {target}'s "
+                "events instead of calling it."
+            ),
+            location=_place(reference),
+        )
+
+
+def _place(reference: Reference) -> str:
+    return f"{reference.path}:{reference.line}"
+
+
+def _order(problem: Problem) -> tuple[int, str, int, str]:
+    path, _, line = problem.location.rpartition(":")
+    if not path:  # no place: a cycle, listed after the problems that have one
+        return (1, problem.location, 0, problem.message)
+    return (0, path, int(line), problem.message)
+
+
+def _declared_modules(graph: grimp.ImportGraph, package: str) -> dict[str, Module]:
+    """Import each subpackage of ``package`` and return its ``module`` declaration, by package."""
+    declared: dict[str, Module] = {}
+    for child in sorted(graph.find_children(package)):
+        try:
+            imported = importlib.import_module(child)
+        except Exception as error:  # the package's own code failed: say which and why
+            raise ValueError(
+                f"Cannot import {child} to read its module declaration: "
+                f"{type(error).__name__}: {error}"
+            ) from error
+        declaration = getattr(imported, "module", None)
+        if isinstance(declaration, Module):
+            declared[child] = declaration
+    return declared
+
+
+def _source_files(graph: grimp.ImportGraph, package: str) -> list[Path]:
+    """The files of ``package`` and of every module under it, as the graph knows them."""
+    root = Path(next(iter(sys.modules[package].__path__)))
+    files = []
+    for name in sorted({package, *graph.find_descendants(package)}):
+        relative = Path(*name.split(".")[package.count(".") + 1 :])
+        for candidate in (root / relative / "__init__.py", root / f"{relative}.py"):
+            if candidate.is_file():
+                files.append(candidate)
+                break
+    return files

@@ -1,0 +1,107 @@
+"""The mentalhealth module over HTTP: schedule, look up, list, start, complete and cancel sessions.
+
+Served by the gateway under ``/api/mentalhealth``; each endpoint calls the module's own service.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from aura.module import Module
+from contracts.errors import BusinessRuleError, NotFoundError
+from modules.mentalhealth.application import TherapySessionService
+
+__all__ = ["Cancellation", "NewSession", "SessionOut", "add_routes"]
+
+Id = Annotated[int, Field(ge=1, le=2**53 - 1)]
+
+
+class NewSession(BaseModel):
+    """A session to book between a patient and a therapist."""
+
+    patient_id: Id
+    therapist_id: Id
+    scheduled_at: AwareDatetime = Field(examples=["2030-01-07T10:00:00+00:00"])
+    session_type: Literal["individual", "couples", "group"] = "individual"
+
+
+class Cancellation(BaseModel):
+    """Why a session is cancelled."""
+
+    reason: str = Field(max_length=500, examples=["patient request"])
+
+
+class SessionOut(BaseModel):
+    """A therapy session."""
+
+    id: int
+    patient_id: int
+    therapist_id: int
+    scheduled_at: datetime
+    session_type: str
+    status: str
+    cancel_reason: str | None
+
+
+def schedule_session(session: NewSession, sessions: TherapySessionService) -> SessionOut:
+    """Book a session between an active patient and an active, free therapist."""
+    booked = sessions.schedule_session(
+        session.patient_id,
+        session.therapist_id,
+        _in_utc(session.scheduled_at),
+        session.session_type,
+    )
+    return SessionOut(**booked)
+
+
+def get_session(session_id: Id, sessions: TherapySessionService) -> SessionOut:
+    """Return a session."""
+    found = sessions.get_session(session_id)
+    if found is None:
+        raise NotFoundError(f"Session {session_id} does not exist.")
+    return SessionOut(**found)
+
+
+def list_sessions(user_id: Id, sessions: TherapySessionService) -> list[SessionOut]:
+    """Return the sessions where the user is patient or therapist, oldest first."""
+    return [SessionOut(**session) for session in sessions.list_sessions(user_id)]
+
+
+def start_session(session_id: Id, sessions: TherapySessionService) -> SessionOut:
+    """Move a scheduled session to in progress."""
+    return SessionOut(**sessions.start_session(session_id))
+
+
+def complete_session(session_id: Id, sessions: TherapySessionService) -> SessionOut:
+    """Move an in-progress session to completed (its charge is captured)."""
+    return SessionOut(**sessions.complete_session(session_id))
+
+
+def cancel_session(
+    session_id: Id, cancellation: Cancellation, sessions: TherapySessionService
+) -> SessionOut:
+    """Cancel a scheduled session."""
+    return SessionOut(**sessions.cancel_session(session_id, cancellation.reason))
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """Return ``moment`` in UTC, refusing one that UTC cannot hold (year 9999 west of Greenwich)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise BusinessRuleError(
+            f"scheduled_at {moment.isoformat()} is out of range: choose a date before 9999-12-31."
+        ) from None
+
+
+def add_routes(module: Module) -> None:
+    """Declare the module's HTTP routes."""
+    module.route("POST", "/sessions", status_code=201)(schedule_session)
+    module.route("GET", "/sessions/{session_id}")(get_session)
+    module.route("GET", "/users/{user_id}/sessions")(list_sessions)
+    module.route("POST", "/sessions/{session_id}/start")(start_session)
+    module.route("POST", "/sessions/{session_id}/complete")(complete_session)
+    module.route("POST", "/sessions/{session_id}/cancel")(cancel_session)

@@ -1,0 +1,192 @@
+"""Aura's import-linter contract type: string coupling checked against declarations."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from aura.architecture.linting import ImportContracts
+from aura.exceptions import ConfigurationError
+from aura.verification import Reference, find_references
+
+from .depot import BROKEN, CLEAN, write_project
+
+SHIPPING_INIT = "depot/modules/shipping/__init__.py"
+STOCK_INIT = "depot/modules/stock/__init__.py"
+STOCK_DOMAIN = "depot/modules/stock/domain.py"
+
+
+def check(pytester: pytest.Pytester, files: dict[str, str]) -> tuple[bool, str]:
+    write_project(pytester, files)
+    result = ImportContracts(pytester.path / ".importlinter").check("declared")
+    return result.kept, result.report
+
+
+def test_a_project_that_declares_what_it_uses_keeps_the_contract(
+    pytester: pytest.Pytester,
+) -> None:
+    assert check(pytester, CLEAN) == (True, "")
+
+
+def test_undeclared_lookups_and_unpublished_subscriptions_are_reported_with_their_place(
+    pytester: pytest.Pytester,
+) -> None:
+    kept, report = check(pytester, BROKEN)
+    assert not kept
+    assert report == (
+        "Service lookups of undeclared modules:\n\n"
+        "- depot/modules/billing/__init__.py:17: billing looks up shipping.Shipping, but does "
+        "not declare 'shipping' in depends_on.\n"
+        "  Add 'shipping' to depends_on of module 'billing', or react to shipping's events "
+        "instead of calling it.\n\n"
+        "Subscriptions to events no module publishes:\n\n"
+        "- depot/modules/billing/__init__.py:8: billing subscribes to 'parcel.lost', which no "
+        "module declares it publishes. Did you mean 'parcel.shipped'?\n"
+        "  Add publishes('parcel.lost') to the declaration of the module that publishes it, or "
+        "correct the event type."
+    )
+
+
+def test_a_lookup_of_no_module_names_the_closest_one(pytester: pytest.Pytester) -> None:
+    files = {
+        **CLEAN,
+        "depot/modules/shipping/application.py": CLEAN[
+            "depot/modules/shipping/application.py"
+        ].replace('STOCK = "stock"', 'STOCK = "stok"'),
+    }
+    assert check(pytester, files)[1] == (
+        "Service lookups of undeclared modules:\n\n"
+        "- depot/modules/shipping/application.py:14: shipping looks up stok.Stock, but no "
+        "module is named 'stok'. Did you mean 'stock'?\n"
+        "  Look up one of the modules: shipping, stock."
+    )
+
+
+def test_a_cycle_of_service_dependencies_is_reported_as_its_path(
+    pytester: pytest.Pytester,
+) -> None:
+    files = {
+        **CLEAN,
+        STOCK_INIT: CLEAN[STOCK_INIT].replace(
+            'Module("stock",', 'Module("stock", depends_on=["shipping"],'
+        ),
+        STOCK_DOMAIN: CLEAN[STOCK_DOMAIN]
+        + '\n\ndef restock(registry):\n    registry.get_service("shipping", "Shipping")\n',
+    }
+    assert check(pytester, files)[1] == (
+        "Cycles of service dependencies:\n\n"
+        "- Modules depend on each other in a cycle: shipping -> stock -> shipping.\n"
+        "  Break the cycle: let one of these modules react to another's events instead of "
+        "calling its services, and remove that entry from depends_on."
+    )
+
+
+def test_a_container_lookup_of_another_modules_service_counts_as_a_lookup(
+    pytester: pytest.Pytester,
+) -> None:
+    restock = (
+        "\n\ndef restock(container):\n"
+        '    container.resolve("shipping")\n'
+        '    container.resolve("stock.Stock")  # its own service: no dependency\n'
+    )
+    assert check(pytester, {**CLEAN, STOCK_DOMAIN: CLEAN[STOCK_DOMAIN] + restock})[1] == (
+        "Service lookups of undeclared modules:\n\n"
+        "- depot/modules/stock/domain.py:12: stock looks up shipping.Shipping, but does not "
+        "declare 'shipping' in depends_on.\n"
+        "  Add 'shipping' to depends_on of module 'stock', or react to shipping's events "
+        "instead of calling it.\n\n"
+        "Cycles of service dependencies:\n\n"
+        "- Modules depend on each other in a cycle: shipping -> stock -> shipping.\n"
+        "  Break the cycle: let one of these modules react to another's events instead of "
+        "calling its services, and remove that entry from depends_on."
+    )
+
+
+def test_lint_imports_alone_enforces_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_project(pytester, BROKEN)
+    monkeypatch.setenv("COLUMNS", "200")  # import-linter wraps its output at the terminal width
+    result = pytester.run(Path(sys.executable).parent / "lint-imports", "--no-cache")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "depot modules declare what they look up and subscribe to BROKEN",
+            "*",
+            "Service lookups of undeclared modules:",
+            "",
+            "- depot/modules/billing/__init__.py:17: billing looks up shipping.Shipping, *",
+        ],
+        consecutive=False,
+    )
+
+
+# --- the static scan -----------------------------------------------------------------------------
+
+
+def test_lookups_and_subscriptions_are_found_in_every_form() -> None:
+    source = """
+from aura import service_registry
+USERS = "users"
+module = Module("sessions")
+
+@module.subscribe("user.deactivated")
+def on_deactivated(data): ...
+
+module.subscribe(event_type="user.*")(on_deactivated)
+bus.subscribe("payment.failed", on_deactivated, "sessions")
+service_registry.get_service(USERS, "UserService")
+get_service(module_name="billing", service_name=SERVICE)
+get_container().resolve("user_service")
+"""
+    assert find_references(source, "sessions.py") == [
+        Reference("sessions.py", 6, "subscription", "user.deactivated"),
+        Reference("sessions.py", 9, "subscription", "user.*"),
+        Reference("sessions.py", 10, "subscription", "payment.failed"),
+        Reference("sessions.py", 11, "lookup", "users", "UserService"),
+        Reference("sessions.py", 12, "lookup", "billing", "?"),
+        Reference("sessions.py", 13, "resolve", "user_service"),
+    ]
+
+
+def test_names_that_are_not_string_constants_are_not_guessed() -> None:
+    source = """
+TARGET = "users"
+TARGET = "billing"
+registry.get_service(TARGET, "UserService")
+registry.get_service(pick(), "UserService")
+bus.subscribe(event_type_for(x), handler, "sessions")
+"""
+    assert find_references(source, "sessions.py") == []
+
+
+# --- configuration errors ------------------------------------------------------------------------
+
+CONTRACT = "Contract 'depot modules declare what they look up and subscribe to' (declared)"
+
+
+def test_a_modules_package_that_does_not_exist_is_named(pytester: pytest.Pytester) -> None:
+    config = CLEAN[".importlinter"].replace("= depot.modules\n", "= depot.moduls\n")
+    write_project(pytester, {**CLEAN, ".importlinter": config})
+    path = pytester.path / ".importlinter"
+    with pytest.raises(ConfigurationError) as caught:
+        ImportContracts(path).check("declared")
+    assert str(caught.value) == (
+        f"{CONTRACT} in {path} could not be checked: ValueError: Module 'depot.moduls' does not "
+        "exist: modules_package must name the package whose subpackages are the modules (a root "
+        "package or inside one)."
+    )
+
+
+def test_a_module_that_fails_to_import_is_named_with_its_error(pytester: pytest.Pytester) -> None:
+    failing = {"depot/modules/audit/__init__.py": "raise RuntimeError('no audit log')\n"}
+    write_project(pytester, {**CLEAN, **failing})
+    path = pytester.path / ".importlinter"
+    with pytest.raises(ConfigurationError) as caught:
+        ImportContracts(path).check("declared")
+    assert str(caught.value) == (
+        f"{CONTRACT} in {path} could not be checked: ValueError: Cannot import "
+        "depot.modules.audit to read its module declaration: RuntimeError: no audit log"
+    )
