@@ -316,7 +316,7 @@ class _GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        correlation_id = _correlation_id_of(scope)
+        correlation_id, rejected = _correlation_id_of(scope)
         exchange = _Exchange()
         echo = correlation_id.encode("ascii")
 
@@ -330,6 +330,8 @@ class _GatewayMiddleware:
         started = time.perf_counter()
         with correlation_scope(correlation_id):
             try:
+                if rejected is not None:
+                    raise HTTPException(400, _bad_correlation_id(rejected))
                 await self._serve(scope, receive, send_echoing)
             except Exception as exc:
                 if exchange.started:
@@ -343,6 +345,15 @@ class _GatewayMiddleware:
         declared = _content_length(scope)
         if declared is not None and declared > limit:
             raise HTTPException(413, _too_large(f"{declared} bytes", limit))
+        if declared and scope.get("method") in ("POST", "PUT", "PATCH"):
+            content_type = _header(scope, b"content-type")
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                raise HTTPException(
+                    415,
+                    f"Content-Type {content_type or '(none)'!r} is not supported: send the body "
+                    "as JSON with Content-Type: application/json.",
+                )
         await self.app(scope, _limited(receive, limit), send)
 
     async def _fail(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
@@ -356,19 +367,37 @@ class _GatewayMiddleware:
         await problem.response(path)(scope, receive, send)
 
 
-def _correlation_id_of(scope: Scope) -> str:
+def _correlation_id_of(scope: Scope) -> tuple[str, str | None]:
+    """The request's correlation id, or a new one; and the header's value if it was invalid."""
     for name, value in scope.get("headers", ()):
         if name == b"x-correlation-id":
             given: str = value.decode("latin-1")
             if _CORRELATION_ID.fullmatch(given):
-                return given
+                return given, None
             logger.warning(
                 "http.correlation_id_rejected given=%r",
                 given[:60],
                 extra={"aura": {"kind": "http.correlation_id_rejected", "given": given[:60]}},
             )
-            break
-    return new_correlation_id()
+            return new_correlation_id(), given
+    return new_correlation_id(), None
+
+
+def _bad_correlation_id(given: str) -> str:
+    shown = given if len(given) <= 60 else f"{given[:57]}..."
+    return (
+        f"Invalid X-Correlation-ID {shown!r}: expected 1 to 128 letters, digits or . _ : - "
+        "(starting with a letter or digit). Send a UUID, or leave the header out to get a new "
+        "id."
+    )
+
+
+def _header(scope: Scope, wanted: bytes) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == wanted:
+            text: str = value.decode("latin-1")
+            return text
+    return ""
 
 
 def _content_length(scope: Scope) -> int | None:

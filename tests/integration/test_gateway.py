@@ -721,13 +721,36 @@ def test_the_correlation_id_is_echoed_and_stamped_on_events_and_calls(
     assert {call.correlation_id for call in service_calls.calls} == {CID}
 
 
-def test_a_missing_or_invalid_correlation_id_is_replaced_by_a_new_one(gateway: Gateway) -> None:
-    missing = gateway.call("GET", "/health")
-    invalid = gateway.call("GET", "/health", headers={"X-Correlation-ID": "bad id"})
-    for response in (missing, invalid):
-        echoed = response.headers["x-correlation-id"]
-        assert str(uuid.UUID(echoed)) == echoed
-    assert missing.headers["x-correlation-id"] != invalid.headers["x-correlation-id"]
+def test_a_missing_correlation_id_is_replaced_by_a_new_one(gateway: Gateway) -> None:
+    first = gateway.call("GET", "/health").headers["x-correlation-id"]
+    second = gateway.call("GET", "/health").headers["x-correlation-id"]
+    assert str(uuid.UUID(first)) == first
+    assert first != second
+
+
+def test_an_invalid_correlation_id_is_refused_with_400(
+    gateway: Gateway, published_events: PublishedEvents
+) -> None:
+    response = gateway.call(
+        "POST",
+        "/api/users/users",
+        json={"email": "a@b.co", "name": "A", "role": "patient"},
+        headers={"X-Correlation-ID": "bad id"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    echoed = response.headers["x-correlation-id"]
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Bad Request",
+        "status": 400,
+        "detail": "Invalid X-Correlation-ID 'bad id': expected 1 to 128 letters, digits or . _ : "
+        "- (starting with a letter or digit). Send a UUID, or leave the header out to get a new "
+        "id.",
+        "instance": "/api/users/users",
+        "correlation_id": echoed,
+    }
+    assert len(published_events) == 0  # refused before anything ran
 
 
 # --- discovery, health, OpenAPI, metrics, logs ---------------------------------------------------
