@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,web
+EXTRAS ?= dev,web,bench
 
 .PHONY: run test bench lint typecheck imports pytest isolation clean
 
@@ -43,9 +43,9 @@ isolation: $(STAMP)
 
 test: lint typecheck imports pytest isolation
 
-# Benchmarks against the peer libraries (the bench extra); prints a table, writes results/latest.json.
+# Benchmarks against the peer libraries (the bench extra, installed with the others so that the
+# smoke test can run them); prints a table, writes benchmarks/results/latest.json.
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS),bench]'
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -1,0 +1,129 @@
+"""Results as data (the JSON of ``results/latest.json``) and as a Markdown table.
+
+An area's result crosses a process boundary as the dict :func:`area_data` returns; the table is
+rendered from that dict, so what is printed is exactly what is written.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable
+from typing import Any
+
+from benchmarks.core import BASELINE_CALL, BASELINE_LOOP, AreaResult
+
+__all__ = ["area_data", "format_ns", "render_area", "render_summary"]
+
+_HEADER = (
+    "| case | best | median | x direct call | x 10-call loop | target | ratio | result |\n"
+    "| --- | ---: | ---: | ---: | ---: | --- | ---: | --- |"
+)
+
+
+def area_data(result: AreaResult) -> dict[str, Any]:
+    """Return an area's result as plain JSON data: settings, versions, cases and targets."""
+    area = result.area
+    return {
+        "name": area.name,
+        "title": area.title,
+        "notes": list(area.notes),
+        "packages": {name: _version(name) for name in area.packages},
+        "settings": {
+            "rounds": result.settings.rounds,
+            "round_seconds": result.settings.round_seconds,
+            "number": result.settings.number,
+        },
+        "cases": [
+            {
+                "key": m.case.key,
+                "group": m.case.group,
+                "name": m.case.name,
+                "stmt": m.case.stmt,
+                "is_async": m.case.is_async,
+                "number": m.number,
+                "best_ns": m.best,
+                "median_ns": m.median,
+                "samples_ns": list(m.samples),
+                "ratio_to_call": result.ratio(m.case.key, BASELINE_CALL),
+                "ratio_to_loop": result.ratio(m.case.key, BASELINE_LOOP),
+            }
+            for m in result.measurements
+        ],
+        "targets": [
+            {
+                "case": v.target.case,
+                "reference": v.target.reference,
+                "text": v.target.text,
+                "limit": v.target.limit,
+                "value": v.value,
+                "passed": v.passed,
+            }
+            for v in result.verdicts
+        ],
+    }
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def render_area(data: dict[str, Any]) -> str:
+    """Render one area's data as a Markdown section: a heading, the table, then its notes."""
+    targets: dict[str, list[dict[str, Any]]] = {}
+    for target in data["targets"]:
+        targets.setdefault(target["case"], []).append(target)
+    lines = [f"### {data['title']}", "", _HEADER]
+    for case in data["cases"]:
+        lines.extend(_case_rows(case, targets.get(case["key"], [])))
+    versions = ", ".join(f"{name} {version}" for name, version in data["packages"].items())
+    notes = [*data["notes"], *([f"Versions: {versions}."] if versions else [])]
+    if notes:
+        lines.append("")
+        lines.extend(f"- {note}" for note in notes)
+    return "\n".join(lines)
+
+
+def _case_rows(case: dict[str, Any], targets: list[dict[str, Any]]) -> Iterable[str]:
+    numbers = (
+        f"{format_ns(case['best_ns'])} | {format_ns(case['median_ns'])} | "
+        f"{_ratio(case['ratio_to_call'])} | {_ratio(case['ratio_to_loop'])}"
+    )
+    label = f"{case['group']}: {case['name']}"
+    if not targets:
+        yield f"| {label} | {numbers} | | | |"
+        return
+    yield f"| {label} | {numbers} | {_judged(targets[0])} |"
+    for target in targets[1:]:  # a second target of the same case: its own row, numbers once
+        yield f"| ″ | | | | | {_judged(target)} |"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+
+
+def _judged(target: dict[str, Any]) -> str:
+    value = target["value"]
+    measured = f"{value:.2f}x" if target["reference"] is not None else format_ns(value)
+    return f"{target['text']} | {measured} | {'pass' if target['passed'] else 'FAIL'}"
+
+
+def render_summary(areas: list[dict[str, Any]]) -> str:
+    """One line: how many targets were met, and which were not."""
+    targets = [target for data in areas for target in data["targets"]]
+    missed = [t for t in targets if not t["passed"]]
+    line = f"Targets met: {len(targets) - len(missed)} of {len(targets)}."
+    if missed:
+        line += " Missed: " + "; ".join(f"{t['case']} ({t['text']})" for t in missed) + "."
+    return line
+
+
+def format_ns(value: float) -> str:
+    """Show a duration in ns, µs or ms with three significant figures."""
+    if value < 1e3:
+        return f"{value:.0f} ns"
+    if value < 1e6:
+        return f"{value / 1e3:.3g} µs"
+    return f"{value / 1e6:.3g} ms"
