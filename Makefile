@@ -7,7 +7,7 @@ EXTRAS ?= dev,web,bench
 
 .PHONY: run test bench lint typecheck imports pytest isolation clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[$(EXTRAS)]'

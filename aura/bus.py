@@ -16,8 +16,6 @@ import logging
 import threading
 import time
 import traceback
-import typing
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -26,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aura import context as _context
+from aura import introspection
 from aura.events import (
     Event,
     EventCatalog,
@@ -43,6 +42,7 @@ from aura.exceptions import (
     HandlerTimeoutError,
     UndeclaredEventError,
 )
+from aura.ids import new_id
 from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
 
 __all__ = [
@@ -629,13 +629,14 @@ class EventBus:
                 f"Event {name!r} has async subscribers ({handlers}); publish it with "
                 f"'await bus.apublish(...)' instead of 'bus.publish(...)'."
             )
+        event_id = new_id()
         event = Event(
-            event_id=str(uuid.uuid4()),
+            event_id=event_id,
             timestamp=datetime.now(UTC),
             source_module=source_module,
             event_type=name,
             data=frozen,
-            metadata=_metadata_for(metadata),
+            metadata=_metadata_for(metadata, event_id),
         )
         if self.journal is not None:
             self.journal.accepted(event, route)
@@ -824,7 +825,7 @@ class EventBus:
         now = datetime.now(UTC)
         self.failed_store.add(
             DeadLetter(
-                id=str(uuid.uuid4()),
+                id=new_id(),
                 event=event,
                 subscriber_module=subscription.subscriber_module,
                 handler_name=subscription.handler_name,
@@ -1015,7 +1016,7 @@ def _qualified_name(handler: object) -> str:
 
 def _single_parameter(handler: Handler, event_type: str) -> inspect.Parameter | None:
     try:
-        signature = inspect.signature(handler)
+        signature = introspection.signature(handler)
     except (TypeError, ValueError):
         return None  # a builtin without a signature: assume it takes the data
     positional = [
@@ -1047,7 +1048,7 @@ def _annotation_of(handler: Handler, parameter: inspect.Parameter | None) -> obj
         return None
     target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
     try:
-        hints = typing.get_type_hints(target)
+        hints = introspection.type_hints(target)
     except Exception:  # an unresolvable forward reference: fall back to the raw annotation
         return parameter.annotation
     return hints.get(parameter.name)
@@ -1083,14 +1084,18 @@ def _contract_deliverer(handler: Handler, contract: EventContract) -> Callable[[
     return deliver
 
 
-def _metadata_for(metadata: Mapping[str, Any] | None) -> FrozenDict:
-    """Build the envelope metadata: correlation from the context, causation from the handler."""
+def _metadata_for(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:
+    """Build the envelope metadata: correlation from the context, causation from the handler.
+
+    An event that starts a flow (no correlation id in context) takes its own id as the flow's
+    correlation id.
+    """
     cause = _context._current_event.get()
     causation_id = cause.event_id if cause is not None else None
     if metadata is None:
-        correlation_id = _context._correlation_id.get() or _context.new_correlation_id()
+        correlation_id = _context._correlation_id.get() or event_id
         return FrozenDict(correlation_id=correlation_id, causation_id=causation_id, user_id=None)
     merged = {"causation_id": causation_id, "user_id": None, **metadata}
     if merged.get("correlation_id") is None:
-        merged["correlation_id"] = _context._correlation_id.get() or _context.new_correlation_id()
+        merged["correlation_id"] = _context._correlation_id.get() or event_id
     return build_metadata(merged)

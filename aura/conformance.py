@@ -37,8 +37,14 @@ def contract_methods(contract: type[Any]) -> dict[str, Callable[..., Any]]:
     return methods
 
 
+_conforming: set[tuple[type[Any], type[Any]]] = set()
+"""Pairs already found to conform: classes do not change, and every platform checks again."""
+
+
 def check_conformance(implementation: type[Any], contract: type[Any]) -> None:
     """Raise ContractViolationError naming every missing or mismatched method."""
+    if (implementation, contract) in _conforming:
+        return
     problems = []
     for name, declared in contract_methods(contract).items():
         provided = inspect.getattr_static(implementation, name, None)
@@ -62,6 +68,8 @@ def check_conformance(implementation: type[Any], contract: type[Any]) -> None:
             f"{implementation.__qualname__} does not implement {contract.__qualname__}:\n"
             f"{lines}\nImplement the missing methods and align the signatures with the contract."
         )
+    if len(_conforming) < 10_000:  # bounded: classes made on the fly must not grow it forever
+        _conforming.add((implementation, contract))
 
 
 def _signature_text(function: Callable[..., Any]) -> str:

@@ -41,7 +41,6 @@ import difflib
 import functools
 import inspect
 import threading
-import typing
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -49,6 +48,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, TypeVar, cast, overload
 
+from aura import introspection
 from aura.exceptions import (
     CircularDependencyError,
     ContainerError,
@@ -139,6 +139,9 @@ class Container:
         # Looked up with whatever resolve() is given; only valid keys are ever stored. Cleared on
         # every wiring change, so a resolver never acts on a stale binding.
         self._resolvers: dict[object, _Resolver] = {}
+        # Built singletons by key: the hot path of resolve() is one dict lookup. Cleared with
+        # the resolvers on every wiring change.
+        self._ready: dict[object, object] = {}
         self._built: list[_Owned] = []
         # One re-entrant lock for every singleton: builds nest (a singleton needing a singleton)
         # without deadlock, and two threads cannot each hold half of a dependency chain.
@@ -200,6 +203,9 @@ class Container:
         Scoped services need a scope: resolve them through :meth:`scope`.
         """
         try:
+            ready = self._ready.get(key, _MISSING)
+            if ready is not _MISSING:
+                return ready
             resolver = self._resolvers[key]
         except (KeyError, TypeError):  # first use, unknown, or not a key at all: the slow path
             resolver = self._compile(key)
@@ -282,6 +288,7 @@ class Container:
     def _invalidate(self) -> None:
         # Bindings depend on what is registered and overridden: rebind on next use.
         self._resolvers.clear()
+        self._ready.clear()
 
     def _resolver_for(self, key: object) -> _Resolver:
         try:
@@ -341,6 +348,7 @@ class Container:
                 instance = registration.instance
                 if self._provides(registration):
                     self._resolvers[registration.key] = _constant(instance)
+                    self._ready[registration.key] = instance
                 return instance
 
         return resolve_singleton
@@ -614,7 +622,7 @@ def _read_parameters(registration: _Registration) -> tuple[_Param, ...]:
     provider = registration.provider
     where = f"{_name(provider)}, the provider of {_quote(registration.key)}"
     try:
-        signature = inspect.signature(provider)
+        signature = introspection.signature(provider)
     except (TypeError, ValueError) as error:
         raise ContainerError(
             f"Cannot read the signature of {where}: {error}."
@@ -646,7 +654,7 @@ def _type_hints(provider: Callable[..., object], where: str) -> dict[str, Any]:
     else:  # a callable object: its __call__ carries the annotations
         target = type(provider).__call__
     try:
-        return typing.get_type_hints(target)
+        return introspection.type_hints(target)
     except NameError as error:
         raise ContainerError(
             f"Cannot resolve the type hints of {where}: {error}."

@@ -7,11 +7,12 @@ while one of its services runs.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
+
+from aura.ids import new_id
 
 if TYPE_CHECKING:
     from aura.events import Event
@@ -33,7 +34,7 @@ _current_event: ContextVar[Event | None] = ContextVar("aura_current_event", defa
 
 def new_correlation_id() -> str:
     """Return a fresh correlation id (a UUID4 string)."""
-    return str(uuid.uuid4())
+    return new_id()
 
 
 def get_correlation_id() -> str | None:

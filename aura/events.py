@@ -23,6 +23,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUndefinedAnnotation
 
 from aura.exceptions import EventContractError, EventValidationError, InvalidNameError
+from aura.ids import new_id
 from aura.naming import check_event_type, check_module_name
 
 __all__ = [
@@ -101,7 +102,31 @@ def freeze_json(
     infinities, cycles, nesting deeper than :data:`MAX_NESTING`, and (with ``max_size``) more
     than ``max_size`` characters of text in all.
     """
+    if type(value) is dict:
+        flat = _flat(value, max_size)
+        if flat is not None:
+            return flat
     return _Freezer(root, what, max_size).freeze(value, ())
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
+def _flat(value: dict[Any, Any], max_size: int | None) -> FrozenDict | None:
+    """The common case in one pass: a dict of string keys and plain scalar values.
+
+    Anything else (nesting, floats that may be NaN, a size over the limit) returns ``None`` and
+    takes the full walk, which also names the offending path.
+    """
+    size = 0
+    for key, item in value.items():
+        kind = type(item)
+        if type(key) is not str or kind not in _SCALARS:
+            return None
+        size += len(key) + (len(item) if kind is str else 0)
+    if max_size is not None and size > max_size:
+        return None
+    return FrozenDict(value)
 
 
 class _Freezer:
@@ -261,7 +286,7 @@ class Event:
                 f"({_short(data)}). Wrap the value in a dict such as {{'value': ...}}."
             )
         return cls(
-            event_id=event_id if event_id is not None else str(uuid.uuid4()),
+            event_id=event_id if event_id is not None else new_id(),
             timestamp=timestamp if timestamp is not None else datetime.now(UTC),
             source_module=source_module,
             event_type=event_type,

@@ -31,6 +31,7 @@ MODULE_NAME_RULE = "a lowercase identifier such as 'notifications' or 'mental_he
 _CACHE_LIMIT = 10_000  # bounded: a flood of distinct names must not grow memory
 _valid_types: set[str] = set()
 _valid_modules: set[str] = set()
+_valid_patterns: set[str] = set()
 
 
 def _shown(value: object) -> str:
@@ -64,6 +65,8 @@ def check_event_type(event_type: object) -> str:
 
 def check_pattern(pattern: object) -> str:
     """Return a subscription pattern if valid: an event type, ``'*'``, or words with ``*``."""
+    if type(pattern) is str and pattern in _valid_patterns:
+        return pattern
     _check_length(pattern, "subscription pattern", InvalidEventTypeError)
     if not isinstance(pattern, str) or not _PATTERN.fullmatch(pattern):
         raise InvalidEventTypeError(
@@ -71,6 +74,8 @@ def check_pattern(pattern: object) -> str:
             "'therapy_session.scheduled', a pattern such as 'therapy_session.*', or '*' for "
             "every event."
         )
+    if len(_valid_patterns) < _CACHE_LIMIT:
+        _valid_patterns.add(pattern)
     return pattern
 
 

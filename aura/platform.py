@@ -19,7 +19,6 @@ import functools
 import importlib
 import inspect
 import pkgutil
-import typing
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
@@ -28,7 +27,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from aura import context as _context
-from aura import verification
+from aura import introspection, verification
 from aura.bus import EventBus
 from aura.container import Container
 from aura.database import Database
@@ -269,7 +268,7 @@ class Platform:
             return function
         resolve = self.container.resolve
         if skip_first:
-            first = next(iter(inspect.signature(function).parameters.values()))
+            first = next(iter(introspection.signature(function).parameters.values()))
             if inspect.iscoroutinefunction(function):
 
                 async def async_handler(event: Any, /) -> Any:
@@ -296,7 +295,7 @@ class Platform:
     def _injection_plan(
         self, function: Callable[..., Any], module: Module, *, skip_first: bool
     ) -> tuple[tuple[str, Any], ...]:
-        parameters = list(inspect.signature(function).parameters.values())
+        parameters = list(introspection.signature(function).parameters.values())
         if skip_first:
             parameters = parameters[1:]
         hints = _hints(function)
@@ -328,7 +327,7 @@ def _info_name(info: pkgutil.ModuleInfo) -> str:
 
 def _hints(function: Callable[..., Any]) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(function)
+        return introspection.type_hints(function)
     except Exception:  # unresolvable forward references: fall back to name-based injection
         return {}
 

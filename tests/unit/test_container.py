@@ -533,16 +533,22 @@ def test_a_providers_signature_is_read_once(
         read.append(obj)
         return signature(obj, *args, **kwargs)  # type: ignore[arg-type]
 
+    class FreshService(UserService):  # a class no other test has planned (plans are cached)
+        pass
+
     monkeypatch.setattr(inspect, "signature", recording_signature)
     container.register(Repository, lifetime="transient")
-    container.register(UserService, lifetime="transient")
+    container.register(FreshService, lifetime="transient")
 
     for _ in range(3):
-        container.resolve(UserService)
+        container.resolve(FreshService)
     container.register("unrelated", Session)  # a wiring change rebinds, but reads nothing again
-    container.resolve(UserService)
-
-    assert read.count(UserService) == 1
+    container.resolve(FreshService)
+    other = Container()  # another container (another platform, another test) reuses it
+    other.register(Repository, lifetime="transient")
+    other.register(FreshService, lifetime="transient")
+    other.resolve(FreshService)
+    assert read.count(FreshService) == 1
 
 
 def test_a_positional_only_parameter_is_refused(container: Container) -> None:

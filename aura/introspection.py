@@ -1,0 +1,41 @@
+"""Signatures and type hints, read once per function or class and kept.
+
+Module declarations outlive platforms: every platform (every test) plans the same handlers,
+providers and services. ``inspect.signature`` and ``typing.get_type_hints`` (which compiles
+string annotations) were most of the cost of building one, so their results are cached, weakly,
+per object. Failures are not cached: they raise each time, with the caller's own message.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+import weakref
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+__all__ = ["signature", "type_hints"]
+
+_signatures: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
+_hints: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def signature(target: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature(target)``, cached per object."""
+    with suppress(KeyError, TypeError):  # not seen yet, or not weakly referable / hashable
+        return _signatures[target]
+    found = inspect.signature(target)
+    with suppress(TypeError):  # a bound method or an unhashable callable is not kept
+        _signatures[target] = found
+    return found
+
+
+def type_hints(target: Any) -> dict[str, Any]:
+    """``typing.get_type_hints(target)``, cached per object; the caller must not mutate it."""
+    with suppress(KeyError, TypeError):
+        return _hints[target]
+    found = typing.get_type_hints(target)
+    with suppress(TypeError):
+        _hints[target] = found
+    return found
