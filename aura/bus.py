@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from aura import context as _context
 from aura import introspection
@@ -118,9 +118,11 @@ class Subscription:
         )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Delivery:
-    """The outcome of delivering one event to one subscriber, as seen by observers."""
+class Delivery(NamedTuple):
+    """The outcome of delivering one event to one subscriber, as seen by observers.
+
+    A named tuple: immutable, and cheap enough to build once per delivery while recording.
+    """
 
     event: Event
     subscriber_module: str
@@ -303,6 +305,7 @@ class _Dispatch:
 
 
 _Item = tuple[Event, tuple[str, ...], tuple["Subscription", ...]]
+_new_tuple: Any = tuple.__new__
 
 _dispatch: ContextVar[_Dispatch | None] = ContextVar("aura_dispatch", default=None)
 
@@ -788,12 +791,16 @@ class EventBus:
         started: float,
         observers: tuple[BusObserver, ...],
     ) -> None:
-        delivery = Delivery(
-            event,
-            subscription.subscriber_module,
-            subscription.handler_name,
-            error,
-            time.perf_counter() - started,
+        # tuple.__new__ skips the named tuple's Python-level __new__: this runs per delivery.
+        delivery = _new_tuple(
+            Delivery,
+            (
+                event,
+                subscription.subscriber_module,
+                subscription.handler_name,
+                error,
+                time.perf_counter() - started,
+            ),
         )
         for observer in observers:
             observer.on_delivered(delivery)

@@ -7,10 +7,9 @@ failures render the whole recording, so a failing test says what did happen.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Literal, overload
+from typing import Any, Literal, NamedTuple, overload
 
 from aura.breaker import BreakerTransition
 from aura.bus import Delivery, EventBus
@@ -21,10 +20,10 @@ from aura.testing.matching import describe_value, mismatches
 __all__ = ["PublishedEvents", "ServiceCalls", "Trace", "TraceEntry"]
 
 EntryKind = Literal["event", "delivery", "call", "breaker"]
+_new_tuple: Any = tuple.__new__
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class TraceEntry:
+class TraceEntry(NamedTuple):
     """One thing that happened, in order: an event, a delivery, a service call, a transition."""
 
     kind: EntryKind
@@ -65,11 +64,12 @@ class Trace:
     def on_published(self, event: Event) -> None:
         """Record a published event."""
         self.numbers[event.event_id] = len(self.numbers) + 1
-        self.entries.append(TraceEntry("event", event))
+        self.entries.append(_new_tuple(TraceEntry, ("event", event)))
 
     def on_delivered(self, delivery: Delivery) -> None:
         """Record one delivery outcome."""
-        self.entries.append(TraceEntry("delivery", delivery))
+        # tuple.__new__ skips the named tuple's Python-level __new__: this runs per delivery.
+        self.entries.append(_new_tuple(TraceEntry, ("delivery", delivery)))
 
     def on_service_call(self, call: ServiceCall) -> None:
         """Record a cross-module service call."""
