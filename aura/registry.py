@@ -46,6 +46,7 @@ __all__ = [
     "ServiceRegistry",
 ]
 
+_current_module = _context._current_module.get
 _SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -172,7 +173,9 @@ class ServiceRegistry:
     def __init__(self, *, container: Container | None = None) -> None:
         self.container = container if container is not None else Container()
         self._entries: dict[tuple[str, str], _Entry] = {}
-        self._handles: dict[tuple[str | None, str, str], object] = {}
+        # caller -> module -> service -> handle: three lookups, no key built per call.
+        # Replaced, never mutated, so readers need no lock.
+        self._handles: dict[str | None, dict[str, dict[str, object]]] = {}
         self._lock = threading.RLock()
         self._observers: tuple[ServiceCallObserver, ...] = ()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -258,11 +261,11 @@ class ServiceRegistry:
         module, or code outside any module such as a script or a test) it is a proxy that exposes
         the contract's methods, runs each call as the provider module and reports it.
         """
-        caller = _context._current_module.get()
-        handle = self._handles.get((caller, module_name, service_name))
-        if handle is not None:
-            return handle
-        return self._first_get(caller, module_name, service_name)
+        caller = _current_module()
+        try:
+            return self._handles[caller][module_name][service_name]
+        except (KeyError, TypeError):  # first lookup, or not a name at all: the slow path
+            return self._first_get(caller, module_name, service_name)
 
     def is_available(self, module_name: str, service_name: str) -> bool:
         """Tell whether ``get_service`` would find the service (without building it)."""
@@ -334,9 +337,15 @@ class ServiceRegistry:
 
     def _forget(self, module_name: str, service_name: str) -> None:
         self._handles = {
-            key: handle
-            for key, handle in self._handles.items()
-            if key[1:] != (module_name, service_name)
+            caller: {
+                module: {
+                    name: handle
+                    for name, handle in services.items()
+                    if (module, name) != (module_name, service_name)
+                }
+                for module, services in modules.items()
+            }
+            for caller, modules in self._handles.items()
         }
 
     def _entry(self, module_name: str, service_name: str) -> _Entry:
@@ -357,7 +366,7 @@ class ServiceRegistry:
 
     def _first_get(self, caller: str | None, module_name: str, service_name: str) -> object:
         with self._lock:
-            cached = self._handles.get((caller, module_name, service_name))
+            cached = self._handles.get(caller, {}).get(module_name, {}).get(service_name)
             if cached is not None:  # another thread built it while this one waited
                 return cached
             entry = self._entry(module_name, service_name)
@@ -383,7 +392,9 @@ class ServiceRegistry:
             handle: object = instance
             if caller != module_name:
                 handle = self._proxy(caller, entry, instance)
-            self._handles = {**self._handles, (caller, module_name, service_name): handle}
+            modules = self._handles.get(caller, {})
+            services = {**modules.get(module_name, {}), service_name: handle}
+            self._handles = {**self._handles, caller: {**modules, module_name: services}}
             return handle
 
     def _proxy(self, caller: str | None, entry: _Entry, instance: object) -> ServiceProxy:
