@@ -12,5 +12,7 @@ AREAS = (
     "registry",
     "breaker",
     "harness",
+    "store",
+    "architecture",
 )
 """The areas, in the order they run and are reported."""

@@ -93,7 +93,8 @@ def test_an_unknown_area_is_refused_with_the_areas_there_are(
     assert main(["bsu"]) == 2
 
     assert capsys.readouterr().err == (
-        "Unknown area(s): bsu. Areas: bus, container, registry, breaker, harness.\n"
+        "Unknown area(s): bsu. Areas: bus, container, registry, breaker, harness, store, "
+        "architecture.\n"
     )
 
 
