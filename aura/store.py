@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 CompletionMode = Literal["keep", "delete", "archive"]
-_STAMP = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
 def _stamp(moment: datetime) -> str:
@@ -49,7 +48,10 @@ def _stamp(moment: datetime) -> str:
             f"Event store times must be timezone-aware, got {moment!r}. Pass e.g. "
             "datetime(2030, 1, 7, tzinfo=UTC)."
         )
-    return moment.astimezone(UTC).strftime(_STAMP)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    # isoformat with a fixed precision: the same text as strftime(_STAMP), several times faster.
+    return moment.isoformat(timespec="microseconds")
 
 
 def _now() -> datetime:
@@ -257,6 +259,10 @@ _INSERT_EVENT = (
 )
 
 
+_json = json.JSONEncoder(separators=(",", ":")).encode
+"""One encoder for every row: event data is already checked to be finite JSON."""
+
+
 def _event_row(event: Event) -> tuple[str | None, ...]:
     return (
         event.event_id,
@@ -265,8 +271,8 @@ def _event_row(event: Event) -> tuple[str | None, ...]:
         event.correlation_id,
         event.causation_id,
         _stamp(event.timestamp),
-        json.dumps(event.data, allow_nan=False),
-        json.dumps(event.metadata, allow_nan=False),
+        _json(event.data),
+        _json(event.metadata),
     )
 
 
@@ -292,15 +298,26 @@ class SqliteEventStore(EventStore):
         database.executescript(_EVENTS_SCHEMA)
 
     def append(self, event: Event) -> None:
-        """Store one event (inside the caller's transaction, if any)."""
-        self.append_many((event,))
+        """Store one event (inside the caller's transaction, if any).
+
+        One statement is atomic on its own: no explicit transaction is opened for it.
+        """
+        row = _event_row(event)
+        self._write(1, lambda: self.database.execute(_INSERT_EVENT, row))
 
     def append_many(self, events: Iterable[Event]) -> None:
         """Store events in order, all or none, in one transaction."""
         rows = [_event_row(event) for event in events]
-        try:
+
+        def insert() -> None:
             with self.database.transaction():
                 self.database.executemany(_INSERT_EVENT, rows)
+
+        self._write(len(rows), insert)
+
+    def _write(self, count: int, write: Callable[[], object]) -> None:
+        try:
+            write()
         except sqlite3.IntegrityError as exc:
             raise EventDeliveryError(
                 f"An event is already in the event store ({exc}); an event is stored once. "
@@ -308,7 +325,7 @@ class SqliteEventStore(EventStore):
             ) from None
         except sqlite3.Error as exc:
             raise EventDeliveryError(
-                f"The event store could not write {len(rows)} event(s): {exc}. Nothing of this "
+                f"The event store could not write {count} event(s): {exc}. Nothing of this "
                 "batch was stored; check the database file (disk space, locks) and retry."
             ) from exc
 
