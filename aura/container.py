@@ -176,6 +176,18 @@ class Container:
         )
         self._add(registration, replace)
 
+    def register_alias(self, key: Key, target: Key) -> None:
+        """Make ``key`` resolve to whatever ``target`` resolves to (a second name for it).
+
+        The alias adds no lifetime of its own: a singleton target stays one instance.
+        ``validate()`` follows the alias to its target.
+        """
+        checked, wanted = _check_key(key), _check_key(target)
+        registration = _Registration(
+            checked, _forward, "transient", plan=(_Param("target", (wanted,), False),)
+        )
+        self._add(registration, replace=False)
+
     def is_registered(self, key: object) -> bool:
         """Tell whether :meth:`resolve` can find ``key``: registered, or currently overridden."""
         if not isinstance(key, str | type):
@@ -660,6 +672,11 @@ def _type_hints(provider: Callable[..., object], where: str) -> dict[str, Any]:
             f"Cannot resolve the type hints of {where}: {error}."
             " Import the annotated types at runtime, not only under TYPE_CHECKING."
         ) from error
+
+
+def _forward(target: object) -> object:
+    """The provider of an alias: the target, resolved and passed in by the container."""
+    return target
 
 
 def _constant(value: object) -> _Resolver:

@@ -256,8 +256,7 @@ class Platform:
                 f"Module {module.name!r} offers a service under the container name {alias!r}, "
                 "which is already taken. Pass key='...' to module.service() to choose another."
             )
-        container = self.container
-        container.register(alias, lambda: container.resolve(key), lifetime="transient")
+        self.container.register_alias(alias, key)
 
     def _inject(
         self, function: Callable[..., Any], module: Module, *, skip_first: bool

@@ -1163,3 +1163,15 @@ def test_importing_the_module_builds_no_container() -> None:
     ).stdout
 
     assert output == "None\n"
+
+
+def test_an_alias_resolves_to_its_target_and_is_validated(container: Container) -> None:
+    container.register(Repository)
+    container.register_alias("repository", Repository)
+    assert container.resolve("repository") is container.resolve(Repository)
+    container.register_alias("missing", "nowhere")
+    with pytest.raises(UnknownServiceError) as info:
+        container.validate()
+    assert "'nowhere'" in str(info.value)
+    with pytest.raises(ContainerError):
+        container.register_alias("repository", Repository)  # taken already
