@@ -35,7 +35,7 @@ import threading
 import time
 import typing
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from http import HTTPStatus
 from pathlib import Path
@@ -43,7 +43,7 @@ from typing import Any, Literal, TextIO
 
 import httpx
 import uvicorn
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -608,12 +608,30 @@ def _describe(module: Module, platform: Platform) -> ModuleDescription:
         depends_on=list(module.depends_on),
         services=services,
         routes=[
-            RouteDescription(method=route.method, path=f"/api/{module.name}{route.path}")
-            for route in module.routes
+            *(
+                RouteDescription(method=route.method, path=f"/api/{module.name}{route.path}")
+                for route in module.routes
+            ),
+            *(
+                RouteDescription(method=method, path=f"/api/{module.name}{route.path}")
+                for router in module.routers
+                for route in router.routes
+                for method in sorted(getattr(route, "methods", None) or ())
+            ),
         ],
         publishes=list(module.published),
         consumes=list(dict.fromkeys(handler.event_type for handler in module.handlers)),
     )
+
+
+def _as_module(name: str) -> Callable[[], AsyncIterator[None]]:
+    """A FastAPI dependency running a mounted router's endpoint as module ``name``."""
+
+    async def current_module() -> AsyncIterator[None]:
+        with module_scope(name):
+            yield
+
+    return current_module
 
 
 def _qualified(contract: type[Any]) -> str:
@@ -910,6 +928,14 @@ class Gateway:
         for module in self.platform.modules.values():
             for route in module.routes:
                 self._add_module_route(app, module, route)
+            for router in module.routers:
+                app.include_router(
+                    router,
+                    prefix=f"/api/{module.name}",
+                    tags=[module.name],
+                    dependencies=[Depends(_as_module(module.name))],
+                    responses=_PROBLEM_RESPONSES,
+                )
 
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is None:

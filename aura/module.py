@@ -121,6 +121,7 @@ class Module:
         self.providers: list[ProviderDeclaration] = []
         self.handlers: list[HandlerDeclaration] = []
         self.routes: list[RouteDeclaration] = []
+        self.routers: list[Any] = []
         self.published: list[str] = []
         self.start_hooks: list[Callable[..., Any]] = []
 
@@ -211,6 +212,19 @@ class Module:
         """Run ``hook`` when the platform starts (create tables, warm caches), in module order."""
         self.start_hooks.append(hook)
         return hook
+
+    def include_router(self, router: Any) -> None:
+        """Serve a FastAPI ``APIRouter``'s routes under ``/api/<module>`` through the gateway.
+
+        The module itself needs no FastAPI: the router is only stored here; the gateway mounts
+        it, with the module as the current module while its endpoints run.
+        """
+        if not hasattr(router, "routes"):
+            raise ModuleDefinitionError(
+                f"include_router() of module {self.name!r} takes a FastAPI APIRouter, got "
+                f"{type(router).__name__}. Build one with fastapi.APIRouter()."
+            )
+        self.routers.append(router)
 
     def route(self, method: str, path: str, **options: Any) -> Callable[[F], F]:
         """Serve the decorated endpoint at ``/api/<module><path>`` through the gateway."""

@@ -22,6 +22,7 @@ from aura.exceptions import (
     CircuitBreakerOpenError,
     ConfigurationError,
     EventValidationError,
+    ModuleDefinitionError,
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
@@ -1002,3 +1003,54 @@ def test_the_gateway_shows_its_limit(aura_platform: Platform) -> None:
     gateway = Gateway(aura_platform, max_body_bytes=2048)
     gateway.close()
     assert repr(gateway) == f"Gateway({aura_platform!r}, max_body_bytes=2048)"
+
+
+# --- a module's FastAPI APIRouter ----------------------------------------------------------------
+
+
+def test_a_modules_apirouter_is_mounted_under_its_prefix_and_runs_as_the_module(
+    tmp_path: Path,
+) -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/where")
+    def where() -> dict[str, Any]:
+        return {"module": current_module()}
+
+    @router.get("/async-where")
+    async def async_where() -> dict[str, Any]:
+        return {"module": current_module()}
+
+    @router.post("/refuse")
+    def refuse() -> None:
+        raise ValueError("Not today.")
+
+    routed = Module("routed")
+    routed.include_router(router)
+    with Platform([routed], database=tmp_path / "aura.db") as platform:
+        gateway = Gateway(platform)
+        try:
+            assert gateway.call("GET", "/api/routed/where").json() == {"module": "routed"}
+            assert gateway.call("GET", "/api/routed/async-where").json() == {"module": "routed"}
+            refused = gateway.call("POST", "/api/routed/refuse")
+            assert refused.status_code == 409
+            assert refused.json()["detail"] == "Not today."
+            described = gateway.call("GET", "/api/_modules").json()["modules"][0]["routes"]
+            assert described == [
+                {"method": "GET", "path": "/api/routed/where"},
+                {"method": "GET", "path": "/api/routed/async-where"},
+                {"method": "POST", "path": "/api/routed/refuse"},
+            ]
+        finally:
+            gateway.close()
+
+
+def test_include_router_refuses_what_is_not_a_router() -> None:
+    with pytest.raises(ModuleDefinitionError) as caught:
+        Module("routed").include_router(object())
+    assert str(caught.value) == (
+        "include_router() of module 'routed' takes a FastAPI APIRouter, got object. Build one "
+        "with fastapi.APIRouter()."
+    )
