@@ -294,7 +294,7 @@ class RetryPolicy:
 class _Dispatch:
     """The queue of one publish in progress, in one thread or task."""
 
-    __slots__ = ("active", "bus", "chain", "is_async", "queue")
+    __slots__ = ("active", "bus", "chain", "is_async", "queue", "replaying")
 
     def __init__(self, bus: EventBus, is_async: bool) -> None:
         self.bus = bus
@@ -302,6 +302,7 @@ class _Dispatch:
         self.queue: deque[tuple[Event, tuple[str, ...], tuple[Subscription, ...]]] = deque()
         self.chain: tuple[str, ...] = ()
         self.active = True
+        self.replaying = False
 
 
 _Item = tuple[Event, tuple[str, ...], tuple["Subscription", ...]]
@@ -530,13 +531,25 @@ class EventBus:
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=False
         )
+        in_transaction = self.transactions is not None and self.transactions.in_transaction
         if dispatch is not None:
-            dispatch.queue.append((event, chain, route))
-        elif self.transactions is not None and self.transactions.in_transaction:
+            self._enqueue(dispatch, (event, chain, route), in_transaction)
+        elif in_transaction:
+            assert self.transactions is not None  # in_transaction says so
             self.transactions.on_commit(functools.partial(self._run, event, chain, route))
         else:
             self._run(event, chain, route)
         return event
+
+    def _enqueue(self, dispatch: _Dispatch, item: _Item, in_transaction: bool) -> None:
+        """Queue an event a handler published; inside a transaction, only once it commits."""
+        if dispatch.replaying:
+            return  # replay rebuilds read models: what handlers publish then is not new
+        if in_transaction:
+            assert self.transactions is not None  # in_transaction says so
+            self.transactions.on_commit(functools.partial(dispatch.queue.append, item))
+        else:
+            dispatch.queue.append(item)
 
     async def apublish(
         self,
@@ -554,9 +567,11 @@ class EventBus:
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=True
         )
+        in_transaction = self.transactions is not None and self.transactions.in_transaction
         if dispatch is not None:
-            dispatch.queue.append((event, chain, route))
-        elif self.transactions is not None and self.transactions.in_transaction:
+            self._enqueue(dispatch, (event, chain, route), in_transaction)
+        elif in_transaction:
+            assert self.transactions is not None  # in_transaction says so
             loop = asyncio.get_running_loop()
             self.transactions.on_commit(
                 lambda: self._keep(loop.create_task(self._arun(event, chain, route)))
@@ -641,6 +656,8 @@ class EventBus:
             data=frozen,
             metadata=_metadata_for(metadata, event_id),
         )
+        if dispatch is not None and dispatch.replaying:
+            return event, chain, route, dispatch  # replayed handlers' events are not new
         if self.journal is not None:
             self.journal.accepted(event, route)
         for observer in self._observers:
@@ -862,17 +879,19 @@ class EventBus:
         """
         succeeded, failed, unroutable = [], [], []
         letters, waiting = self._due(policy)
-        for letter in letters:
+        for letter in letters:  # refuse before retrying anything, so nothing is half done
             subscription = self._subscription_for(letter)
-            if subscription is None:
-                unroutable.append(letter)
-                continue
-            if subscription.is_async:
+            if subscription is not None and subscription.is_async:
                 raise EventDeliveryError(
                     f"Dead letter {letter.id} is for the async handler "
                     f"{letter.subscriber_module}:{letter.handler_name}; retry with "
                     "'await bus.aretry_failed()'."
                 )
+        for letter in letters:
+            subscription = self._subscription_for(letter)
+            if subscription is None:
+                unroutable.append(letter)
+                continue
             try:
                 self._redeliver(letter.event, subscription)
             except Exception as exc:
@@ -975,11 +994,57 @@ class EventBus:
             dispatch.active = False
             _dispatch.reset(token)
 
+    def replay(self, event: Event) -> None:
+        """Hand a stored event to its current subscribers again, to rebuild a read model.
+
+        Nothing is recorded, journaled or observed, and what the handlers publish meanwhile is
+        dropped: a replay re-derives state, it does not make news. A failing handler raises.
+        """
+        route = self._route(event.event_type)[0]
+        asynchronous = [f"{s.subscriber_module}:{s.handler_name}" for s in route if s.is_async]
+        if asynchronous:
+            raise EventDeliveryError(
+                f"Cannot replay {event.event_type!r} synchronously: its subscribers "
+                f"{', '.join(asynchronous)} are async. Replay to a handler function instead."
+            )
+        dispatch = _Dispatch(self, is_async=False)
+        dispatch.replaying = True
+        token = _dispatch.set(dispatch)
+        try:
+            with _context.event_scope(event):
+                for subscription in route:
+                    with _context.module_scope(subscription.subscriber_module):
+                        subscription._deliver(event)
+        finally:
+            dispatch.active = False
+            _dispatch.reset(token)
+
+    async def aresubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
+        """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""
+        if self.journal is None:
+            return ResubmitReport(0, 0, ())
+        delivered = failed = 0
+        unroutable: list[tuple[str, str, str]] = []
+        for event, module, handler_name in self.journal.incomplete(older_than):
+            subscription = self._subscription_named(event.event_type, module, handler_name)
+            if subscription is None:
+                unroutable.append((event.event_id, module, handler_name))
+                continue
+            try:
+                await self._aredeliver(event, subscription)
+            except Exception as exc:
+                failed += 1
+                self._failed(event, subscription, exc, 0.0, ())
+            else:
+                delivered += 1
+        return ResubmitReport(delivered, failed, tuple(unroutable))
+
     def resubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
         """Deliver again every publication the journal holds as unfinished (after a crash).
 
-        A failure becomes a dead letter, as in a first delivery. Without a journal there is
-        nothing to resubmit.
+        A failure becomes a dead letter, as in a first delivery. Publications to async
+        subscribers are left for :meth:`aresubmit_incomplete` and reported as unroutable here.
+        Without a journal there is nothing to resubmit.
         """
         if self.journal is None:
             return ResubmitReport(0, 0, ())

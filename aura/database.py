@@ -73,6 +73,12 @@ class Database:
         """Run a script of statements (schema creation); not allowed inside a transaction."""
         with self._lock:
             self._check_open()
+            if self._depth:  # sqlite3 would silently commit the open transaction first
+                raise ConfigurationError(
+                    "executescript() cannot run inside a transaction: sqlite3 would commit it "
+                    "first. Create the schema before the transaction, or use execute() for "
+                    "each statement."
+                )
             self._connection.executescript(script)
 
     def query(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:

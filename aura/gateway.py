@@ -435,8 +435,8 @@ def _log_unexpected(problem: Problem, scope: Scope, exc: BaseException) -> None:
     logger.error(
         "http.error error_id=%s method=%s path=%s",
         error_id,
-        scope.get("method"),
-        scope.get("path"),
+        _printable(scope.get("method")),
+        _printable(scope.get("path")),
         exc_info=exc,
         extra={
             "aura": {
@@ -776,7 +776,9 @@ class _Monitor:
         duration = time.perf_counter() - started
         route = getattr(scope.get("route"), "path", None) or _UNMATCHED
         method = str(scope.get("method", ""))
-        self.requests.labels(method, route, str(status)).observe(duration)
+        # Clients choose the method: an unknown one is one label, or series would grow forever.
+        label = method if method in _KNOWN_METHODS else "OTHER"
+        self.requests.labels(label, route, str(status)).observe(duration)
         _log(
             logging.INFO,
             "http.request",
@@ -793,10 +795,19 @@ def _outcome(error: BaseException | None) -> str:
     return "ok" if error is None else type(error).__name__
 
 
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _printable(value: object) -> str:
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 def _log(level: int, kind: str, **fields: Any) -> None:
     """Log ``kind`` with ``fields`` as ``record.aura`` and as ``key=value`` text."""
     if logger.isEnabledFor(level):
-        text = " ".join(f"{key}={value}" for key, value in fields.items())
+        # Clients choose paths: control characters are escaped so no one can forge a line.
+        text = " ".join(f"{key}={_printable(value)}" for key, value in fields.items())
         logger.log(level, "%s %s", kind, text, extra={"aura": {"kind": kind, **fields}})
 
 
@@ -1071,8 +1082,9 @@ def serve(
     before anything is served.
     """
     sock = _bind(host, port)
-    gateway = Gateway(platform.start(), max_body_bytes=max_body_bytes)
+    gateway: Gateway | None = None
     try:
+        gateway = Gateway(platform.start(), max_body_bytes=max_body_bytes)
         if out is not None:
             url = _url(sock)
             print(f"Aura serves {len(platform.modules)} modules on {url}", file=out)
@@ -1083,7 +1095,8 @@ def serve(
     except KeyboardInterrupt:
         pass  # uvicorn already shut down gracefully; Ctrl-C is the normal way to stop
     finally:
-        gateway.close()
+        if gateway is not None:
+            gateway.close()
         sock.close()
 
 

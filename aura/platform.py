@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import logging
 import pkgutil
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -47,6 +48,8 @@ from aura.verification import VerificationResult
 
 __all__ = ["Platform"]
 
+logger = logging.getLogger("aura.platform")
+
 ModuleSource = Module | ModuleType | str
 
 
@@ -72,7 +75,11 @@ class Platform:
         self.database = database if isinstance(database, Database) else Database(database)
         try:
             self.container = Container()
-            self.registry = ServiceRegistry(container=self.container)
+            # A timed call inside a transaction runs inline: a worker thread would wait on the
+            # database lock the caller holds until the timeout, then write after the rollback.
+            self.registry = ServiceRegistry(
+                container=self.container, inline_when=lambda: self.database.in_transaction
+            )
             self.durable = durable
             self.resubmit_after = resubmit_after
             self.event_store: SqliteEventStore | None = None
@@ -141,7 +148,14 @@ class Platform:
                         call()
             self._started = True
             if self.journal is not None:
-                self.bus.resubmit_incomplete(older_than=self.resubmit_after)
+                report = self.bus.resubmit_incomplete(older_than=self.resubmit_after)
+                if report.unroutable:
+                    logger.warning(
+                        "%d unfinished publication(s) were not resubmitted: their subscriber is "
+                        "gone or async (await platform.bus.aresubmit_incomplete() for those): %s",
+                        len(report.unroutable),
+                        ", ".join(f"{m}:{h} ({e})" for e, m, h in report.unroutable),
+                    )
         return self
 
     def transaction(self) -> AbstractContextManager[Database]:

@@ -170,8 +170,16 @@ class ServiceProxy:
 class ServiceRegistry:
     """Service discovery and direct calls between modules (the seed's ``service_registry``)."""
 
-    def __init__(self, *, container: Container | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        container: Container | None = None,
+        inline_when: Callable[[], bool] | None = None,
+    ) -> None:
+        """``inline_when`` tells when a timed call must run on the caller's thread (inside a
+        database transaction, say); its timeout is then checked once it returns."""
         self.container = container if container is not None else Container()
+        self._inline_when = inline_when
         self._entries: dict[tuple[str, str], _Entry] = {}
         # caller -> module -> service -> handle: three lookups, no key built per call.
         # Replaced, never mutated, so readers need no lock.
@@ -479,12 +487,19 @@ class ServiceRegistry:
         self, method: Callable[..., Any], timeout: float, label: str
     ) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
+            if self._inline_when is not None and self._inline_when():
+                started = time.perf_counter()
+                result = method(*args, **kwargs)
+                if time.perf_counter() - started > timeout:  # too late: the caller rolls back
+                    raise ServiceTimeoutError(_timeout_message(label, timeout))
+                return result
             executor = self._worker_pool()
             run = contextvars.copy_context().run
             future = executor.submit(run, method, *args, **kwargs)
             try:
                 return future.result(timeout=timeout)
             except concurrent.futures.TimeoutError:
+                future.cancel()  # one still queued never runs after its caller gave up
                 raise ServiceTimeoutError(_timeout_message(label, timeout)) from None
 
         return call

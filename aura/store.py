@@ -127,8 +127,8 @@ class EventStore(ABC):
         """Feed stored events, in order, to a handler ``(event) -> None`` or to a bus's
         subscribers (to rebuild a read model); return how many were replayed.
 
-        Replaying to a bus calls the subscribers of each event directly: nothing is recorded or
-        published again.
+        Replaying to a bus calls the subscribers of each event directly (``EventBus.replay``):
+        nothing is recorded, journaled or published again.
         """
         count = 0
         for event in self.stream(
@@ -139,8 +139,7 @@ class EventStore(ABC):
             until=until,
         ):
             if isinstance(target, EventBus):
-                for subscription in target.subscriptions(event.event_type):
-                    target._redeliver(event, subscription)
+                target.replay(event)
             else:
                 target(event)
             count += 1
@@ -153,11 +152,19 @@ class EventStore(ABC):
             self.append(event)
             return event
         journal = self.bus.journal
-        if isinstance(journal, DurableJournal) and journal.store is self:
+        if isinstance(journal, DurableJournal) and _same_table(journal.store, self):
             return self.bus.publish(event_type, data, source_module)  # the journal stores it
         event = self.bus.publish(event_type, data, source_module)
         self.append(event)
         return event
+
+
+def _same_table(journaled: EventStore, store: EventStore) -> bool:
+    """Whether two stores write the same rows (the journal then stores the event already)."""
+    if journaled is store:
+        return True
+    database = getattr(journaled, "database", None)
+    return database is not None and database is getattr(store, "database", None)
 
 
 def _check_limit(limit: int | None, batch_size: int) -> None:
@@ -547,6 +554,7 @@ class DurableJournal:
         """Run one delivery as a unit of work: the handler's writes and COMPLETED commit together.
 
         An idempotent subscriber that already handled the event is skipped (yields ``False``).
+        An ``async`` handler runs outside the transaction (see the comment below).
         """
         key = (event.event_id, subscription.subscriber_module, subscription.handler_name)
         if subscription.idempotent and self._in_inbox(key):
@@ -555,13 +563,17 @@ class DurableJournal:
             return
         self._update(key, "PROCESSING", None, attempt=True)
         try:
-            with self.database.transaction():
+            if subscription.is_async:
+                # An async handler awaits: a transaction held across that await would take in
+                # whatever other tasks on this thread write meanwhile. Its writes are its own;
+                # COMPLETED (and the inbox row) commit after it: at least once, not atomically.
                 yield True
-                self._finish(key)
-                if subscription.idempotent:
-                    self.database.execute(
-                        "INSERT INTO aura_inbox VALUES (?, ?, ?, ?)", (*key, _stamp(_now()))
-                    )
+                with self.database.transaction():
+                    self._completed(key, subscription)
+            else:
+                with self.database.transaction():
+                    yield True
+                    self._completed(key, subscription)
         except BaseException as exc:
             # If even this write fails, the row stays PROCESSING and is resubmitted later.
             with suppress(sqlite3.Error):
@@ -588,6 +600,13 @@ class DurableJournal:
                 "SELECT * FROM aura_publications WHERE status = ? ORDER BY id", (status,)
             )
         return [dict(row) for row in rows]
+
+    def _completed(self, key: tuple[str, str, str], subscription: Subscription) -> None:
+        self._finish(key)
+        if subscription.idempotent:
+            self.database.execute(
+                "INSERT INTO aura_inbox VALUES (?, ?, ?, ?)", (*key, _stamp(_now()))
+            )
 
     def _in_inbox(self, key: tuple[str, str, str]) -> bool:
         return self.database.query_one(f"SELECT 1 FROM aura_inbox WHERE {_KEY}", key) is not None
