@@ -94,7 +94,9 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=20)
     finally:
-        server.kill()
+        if server.poll() is None:  # a failed assertion above: stop it and close its pipes
+            server.kill()
+            server.communicate()
     assert lines[0] == f"Database {Path('var') / 'aura.db'} (tables created if missing).\n"
     assert re.fullmatch(r"Aura serves 4 modules on http://127\.0\.0\.1:\d+\n", lines[1])
     assert lines[2:] == [f"  curl {url}/api/_modules\n", f"  curl {url}/health\n"]
