@@ -208,8 +208,8 @@ def _canvas(platform: Platform, module: Module) -> str:
         _table(
             ("Method", "Path", "Endpoint"),
             [
-                (route.method, f"`/api/{name}{route.path}`", f"`{_qualified(route.endpoint)}`")
-                for route in sorted(module.routes, key=lambda r: (r.path, r.method))
+                (method, f"`/api/{name}{path}`", f"`{_qualified(endpoint)}`")
+                for path, method, endpoint in sorted(_routes(module), key=lambda r: r[:2])
             ],
         ),
         "## Dependencies",
@@ -217,6 +217,16 @@ def _canvas(platform: Platform, module: Module) -> str:
         "## Tables",
         "\n".join(f"- `{table}`" for table in _tables(platform, name)) or "None.",
     )
+
+
+def _routes(module: Module) -> list[tuple[str, str, Any]]:
+    """``(path, method, endpoint)`` of the module's routes, and of its mounted APIRouters."""
+    found: list[tuple[str, str, Any]] = [(r.path, r.method, r.endpoint) for r in module.routes]
+    for router in module.routers:
+        for route in router.routes:
+            for method in sorted(getattr(route, "methods", None) or ()):
+                found.append((route.path, method, route.endpoint))
+    return found
 
 
 def _service_row(info: ServiceInfo) -> tuple[str, str, str]:
