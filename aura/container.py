@@ -374,8 +374,27 @@ class Container:
         return resolve_scoped
 
     def _transient_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
+        # The hot path of a transient, bound once: built singletons are taken straight from
+        # _ready, other dependencies through their resolvers; a transient is never disposed,
+        # so there is no close() to look for. Both dicts are cleared in place on rewiring.
+        provider, key, stack = registration.provider, registration.key, self._stack
+        ready, resolvers, compile_ = self._ready, self._resolvers, self._compile
+
         def resolve_transient(scope: Scope | None) -> object:
-            return self._build(registration, bound, scope)[0]
+            keys = stack.keys
+            if key in keys:
+                raise CircularDependencyError(_cycle_message([*keys[keys.index(key) :], key]))
+            keys.append(key)
+            try:
+                kwargs = {}
+                for name, dependency in bound:
+                    value = ready.get(dependency, _MISSING)
+                    if value is _MISSING:
+                        value = (resolvers.get(dependency) or compile_(dependency))(scope)
+                    kwargs[name] = value
+                return provider(**kwargs)
+            finally:
+                keys.pop()
 
         return resolve_transient
 
