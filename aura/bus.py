@@ -660,9 +660,17 @@ class EventBus:
             return event, chain, route, dispatch  # replayed handlers' events are not new
         if self.journal is not None:
             self.journal.accepted(event, route)
+        if self._observers:
+            if self.transactions is not None and self.transactions.in_transaction:
+                # Observers learn of it only if it commits: a rolled-back event never happened.
+                self.transactions.on_commit(functools.partial(self._announce, event))
+            else:
+                self._announce(event)
+        return event, chain, route, dispatch
+
+    def _announce(self, event: Event) -> None:
         for observer in self._observers:
             observer.on_published(event)
-        return event, chain, route, dispatch
 
     def _normalise(
         self, event_type: str | object, data: Mapping[str, Any] | None, source_module: str | None
@@ -892,13 +900,16 @@ class EventBus:
             if subscription is None:
                 unroutable.append(letter)
                 continue
+            started = time.perf_counter()
             try:
                 self._redeliver(letter.event, subscription)
             except Exception as exc:
                 failed.append(self._failed_again(letter, exc))
+                self._observe_retry(letter, subscription, exc, started)
             else:
                 self.failed_store.remove(letter.id)
                 succeeded.append(letter)
+                self._observe_retry(letter, subscription, None, started)
         return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable), waiting)
 
     async def aretry_failed(self, policy: RetryPolicy | None = None) -> RetryReport:
@@ -910,14 +921,28 @@ class EventBus:
             if subscription is None:
                 unroutable.append(letter)
                 continue
+            started = time.perf_counter()
             try:
                 await self._aredeliver(letter.event, subscription)
             except Exception as exc:
                 failed.append(self._failed_again(letter, exc))
+                self._observe_retry(letter, subscription, exc, started)
             else:
                 self.failed_store.remove(letter.id)
                 succeeded.append(letter)
+                self._observe_retry(letter, subscription, None, started)
         return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable), waiting)
+
+    def _observe_retry(
+        self,
+        letter: DeadLetter,
+        subscription: Subscription,
+        error: BaseException | None,
+        started: float,
+    ) -> None:
+        """Tell observers how a retried delivery went, as for a first delivery."""
+        if self._observers:
+            self._delivered(letter.event, subscription, error, started, self._observers)
 
     def _due(self, policy: RetryPolicy | None) -> tuple[list[DeadLetter], tuple[DeadLetter, ...]]:
         letters = self.failed_store.list()

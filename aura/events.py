@@ -285,9 +285,14 @@ class Event:
                 f"Event data for {event_type!r} must be a dict, got {type(data).__name__} "
                 f"({_short(data)}). Wrap the value in a dict such as {{'value': ...}}."
             )
+        if timestamp is not None and timestamp.tzinfo is None:
+            raise EventValidationError(
+                f"An event's timestamp must be timezone-aware, got {timestamp!r}. Pass e.g. "
+                "datetime(2030, 1, 7, 9, 30, tzinfo=UTC)."
+            )
         return cls(
             event_id=event_id if event_id is not None else new_id(),
-            timestamp=timestamp if timestamp is not None else datetime.now(UTC),
+            timestamp=timestamp.astimezone(UTC) if timestamp is not None else datetime.now(UTC),
             source_module=source_module,
             event_type=event_type,
             data=freeze_json(data),

@@ -184,6 +184,7 @@ class _Progress:
     step_text: str = "the step"
     previous_type: str | None = None
     window_start: int = 0
+    trace_start: int = 0  # the trace's length when When began: retries are in the trace too
 
 
 _progress_key = pytest.StashKey[_Progress]()
@@ -199,7 +200,7 @@ def pytest_bdd_before_step(
     """Note where each When block begins: Then steps look at what happened from there on."""
     progress = request.node.stash.setdefault(_progress_key, _Progress())
     if step.type == "when" and progress.previous_type != "when":
-        progress.window_start = _events_so_far(request)
+        progress.window_start, progress.trace_start = _marks(request)
     progress.previous_type = step.type
     progress.step_text = f"{step.keyword.strip()} {step.name}"
 
@@ -209,11 +210,12 @@ def _step_text(request: pytest.FixtureRequest) -> str:
     return progress.step_text if progress is not None else "the step"
 
 
-def _events_so_far(request: pytest.FixtureRequest) -> int:
+def _marks(request: pytest.FixtureRequest) -> tuple[int, int]:
+    """How many events, and how many trace entries, were recorded so far."""
     if "aura_platform" not in request.fixturenames:
-        return 0  # nothing runs yet, so nothing was published; do not start a platform for it
+        return 0, 0  # nothing runs yet, so nothing was published; do not start a platform for it
     recorder: PublishedEvents = request.getfixturevalue("published_events")
-    return len(recorder)
+    return len(recorder), recorder.mark()
 
 
 def outcome_events(request: pytest.FixtureRequest) -> PublishedEvents:
@@ -226,9 +228,11 @@ def outcome_events(request: pytest.FixtureRequest) -> PublishedEvents:
 
 
 def _failed_handlers(request: pytest.FixtureRequest) -> tuple[PublishedEvents, list[Delivery]]:
+    """The handlers that failed since the When block began, retries of older events included."""
     window = outcome_events(request)
-    ids = {event.event_id for event in window}
-    return window, [d for d in window.failed_deliveries() if d.event.event_id in ids]
+    progress = request.node.stash.get(_progress_key, None)
+    since = progress.trace_start if progress is not None else 0
+    return window, window.failed_deliveries(since)
 
 
 def _describe_delivery(delivery: Delivery) -> str:

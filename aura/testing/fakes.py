@@ -1,10 +1,12 @@
 """Recording fakes generated from service contracts, for testing a module on its own.
 
 ``RecordingFake.for_contract(UserServiceContract)`` builds an object that implements every method
-of the contract (same signatures, ``async`` where the contract is), records each call in
-``calls`` and returns what the test configured with :meth:`RecordingFake.returns` (``None`` by
-default). :func:`stand_in_module` turns a real module's declaration into one whose services are
-such fakes, so a module under test can be bootstrapped without its dependencies.
+of the contract (same signatures, ``async`` where the contract is). It records each call in
+``calls`` (arguments by position, however they were passed; a call the contract's signature does
+not accept raises ``TypeError``) and returns what the test configured with
+:meth:`RecordingFake.returns` (``None`` by default). :func:`stand_in_module` turns a real
+module's declaration into one whose services are such fakes, so a module under test can be
+bootstrapped without its dependencies.
 """
 
 from __future__ import annotations
@@ -89,16 +91,23 @@ class RecordingFake:
 
 def _fake_method(name: str, declared: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(declared)
+
+    def record(self: RecordingFake, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        # Calls are checked against the contract's signature (a wrong call raises TypeError, as
+        # the real service would) and recorded by name, however they were passed.
+        bound = signature.bind(self, *args, **kwargs)
+        return self._answer(name, bound.args[1:], bound.kwargs)  # without self
+
     if inspect.iscoroutinefunction(declared):
 
         async def async_method(self: RecordingFake, *args: Any, **kwargs: Any) -> Any:
-            return self._answer(name, args, kwargs)
+            return record(self, args, kwargs)
 
         method: Callable[..., Any] = async_method
     else:
 
         def sync_method(self: RecordingFake, *args: Any, **kwargs: Any) -> Any:
-            return self._answer(name, args, kwargs)
+            return record(self, args, kwargs)
 
         method = sync_method
     method.__name__ = method.__qualname__ = name

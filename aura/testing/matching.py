@@ -111,7 +111,13 @@ def mismatches(actual: Any, expected: Any, path: str = "") -> list[Mismatch]:
             )
         except ValueError:
             return [Mismatch(path, expected, actual)]
-    return [] if actual == expected else [Mismatch(path, expected, actual)]
+    if actual != expected or (
+        # JSON tells true from 1 and 1.0 from 1; so does a spec.
+        (isinstance(actual, bool) or isinstance(expected, bool))
+        and type(actual) is not type(expected)
+    ):
+        return [Mismatch(path, expected, actual)]
+    return []
 
 
 def matches(actual: Any, expected: Any) -> bool:

@@ -98,7 +98,7 @@ def _modules_of(config: pytest.Config, package: str) -> list[Any]:
         try:
             packages = Platform.discover(package)
         except ModuleNotFoundError as exc:
-            if exc.name is not None and package.startswith(exc.name):
+            if exc.name is not None and (exc.name == package or package.startswith(f"{exc.name}.")):
                 packages = []  # a project without modules: an empty platform
             else:
                 raise

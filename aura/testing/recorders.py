@@ -93,9 +93,13 @@ class Trace:
         """The cross-module service calls, in order."""
         return [e.item for e in self.entries if isinstance(e.item, ServiceCall)]
 
-    def failed_deliveries(self) -> list[Delivery]:
-        """The deliveries whose handler raised."""
-        return [d for d in self.deliveries() if d.error is not None]
+    def failed_deliveries(self, since: int = 0) -> list[Delivery]:
+        """The deliveries whose handler raised (after the first ``since`` entries)."""
+        return [
+            e.item
+            for e in self.entries[since:]
+            if isinstance(e.item, Delivery) and e.item.error is not None
+        ]
 
     def render(self) -> str:
         """Render the trace as text, one line per entry (the "aura trace" report section)."""
@@ -183,7 +187,9 @@ class PublishedEvents(Sequence[Event]):
     # --- queries --------------------------------------------------------------------------------
 
     def _view(self, events: Iterable[Event]) -> PublishedEvents:
-        return PublishedEvents(self._trace, events)
+        view = PublishedEvents(self._trace, events)
+        view.expected_failures = self.expected_failures  # expect_failures on a view counts too
+        return view
 
     def of_type(self, event_type: str) -> PublishedEvents:
         """The events of one type."""
@@ -315,9 +321,14 @@ class PublishedEvents(Sequence[Event]):
         """Declare that handlers may fail (of ``module``, on ``event_type``) in this test."""
         self.expected_failures.append((module, event_type))
 
-    def failed_deliveries(self) -> list[Delivery]:
-        """The deliveries whose handler raised."""
-        return self._trace.failed_deliveries()
+    def failed_deliveries(self, since: int = 0) -> list[Delivery]:
+        """The deliveries whose handler raised, retries included (after ``since`` entries of
+        the trace: see :meth:`mark`)."""
+        return self._trace.failed_deliveries(since)
+
+    def mark(self) -> int:
+        """How much the trace holds now; pass it as ``since`` to look only at what follows."""
+        return len(self._trace.entries)
 
     def unexpected_failures(self) -> list[Delivery]:
         """The handler failures not covered by :meth:`expect_failures`."""
@@ -356,6 +367,11 @@ class PublishedEvents(Sequence[Event]):
             f"{len(matched)} matched among {len(candidates)} of that type"
         )
         lines = [head + (":" if candidates and data_subset else ".")]
+        if matched and times is not None and len(matched) > times:
+            lines = [head + ":"]
+            lines.extend(f"  {self._trace.render_event(event)}" for event in matched)
+            lines.append(self._listing())
+            return "\n".join(lines)
         if data_subset:
             ranked = sorted(
                 ((mismatches(e.data, data_subset), e) for e in candidates if e not in matched),

@@ -71,16 +71,18 @@ class BillingService(BillingServiceContract):
         The charge becomes ``captured`` and ``payment.completed`` is published, or, when the
         gateway declines, ``failed`` and ``payment.failed``. Either way one payment is recorded.
         """
-        charge = self._charge(session_id)
-        charge.ensure_capturable()
-        # Called outside the transaction so a slow provider never holds the database's write
-        # lock; the per-session reference keeps a retried capture from charging twice.
-        result = self.gateway.charge(
-            charge.patient_id, charge.amount_cents, charge.currency, charge.reference
-        )
-        now = datetime.now(UTC)
-        settled = charge.settled(result, now)
         with self.database.transaction():
+            # Read, charge and write in one transaction: a concurrent capture or void waits for
+            # it and then finds the charge settled, so a session is never charged twice, nor
+            # after it was voided. The per-session reference also lets a provider recognise a
+            # retried capture.
+            charge = self._charge(session_id)
+            charge.ensure_capturable()
+            result = self.gateway.charge(
+                charge.patient_id, charge.amount_cents, charge.currency, charge.reference
+            )
+            now = datetime.now(UTC)
+            settled = charge.settled(result, now)
             self.repository.update_charge(settled)
             payment = self.repository.add_payment(Payment.of(settled, result, now))
             self._publish_payment(payment)  # recorded with the payment, delivered on commit

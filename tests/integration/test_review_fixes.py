@@ -239,3 +239,43 @@ def test_gateway_logs_escape_control_characters_and_metrics_bound_methods(
             assert 'method="X1"' not in metrics
         finally:
             gateway.close()
+
+
+def test_two_captures_at_once_charge_the_session_once(tmp_path: Path) -> None:
+    import threading
+
+    from contracts.errors import BusinessRuleError
+    from modules.billing.domain import PaymentGateway, PaymentResult
+
+    class SlowGateway(PaymentGateway):
+        def __init__(self) -> None:
+            self.charges: list[str] = []
+
+        def charge(
+            self, patient_id: int, amount_cents: int, currency: str, reference: str
+        ) -> PaymentResult:
+            self.charges.append(reference)
+            time.sleep(0.05)  # the other capture arrives while the provider answers
+            return PaymentResult(approved=True, reason=None, transaction_id=f"t-{reference}")
+
+    gateway = SlowGateway()
+    with Platform(Platform.discover("modules"), database=tmp_path / "aura.db") as platform:
+        with platform.container.override(PaymentGateway, gateway):
+            billing = platform.registry.get_service("billing", "BillingService")
+            billing.create_session_charge(7, 42)
+            outcomes: list[str] = []
+
+            def capture() -> None:
+                try:
+                    outcomes.append(billing.capture_session_charge(42)["status"])
+                except BusinessRuleError:
+                    outcomes.append("refused")
+
+            threads = [threading.Thread(target=capture) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert sorted(outcomes) == ["captured", "refused"]
+        assert len(gateway.charges) == 1
+        assert len(platform.database.query("SELECT * FROM billing_payments")) == 1

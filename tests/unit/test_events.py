@@ -671,3 +671,15 @@ def test_validation_accepts_exactly_the_data_that_fits_the_contract(data: dict[s
         reported = {line.split("'")[1] for line in str(caught.value).splitlines()[1:-1]}
         wrong = {k for k, v in data.items() if not _fits(k, v)} | (set(FIELD_TYPES) - set(data))
         assert reported == wrong
+
+
+def test_a_naive_timestamp_is_refused_and_an_offset_becomes_utc() -> None:
+    with pytest.raises(EventValidationError) as caught:
+        make_event(timestamp=datetime(2030, 1, 1, 9))
+    assert str(caught.value) == (
+        "An event's timestamp must be timezone-aware, got datetime.datetime(2030, 1, 1, 9, 0). "
+        "Pass e.g. datetime(2030, 1, 7, 9, 30, tzinfo=UTC)."
+    )
+    shifted = make_event(timestamp=datetime(2030, 1, 1, 11, tzinfo=timezone(timedelta(hours=2))))
+    assert shifted.timestamp == datetime(2030, 1, 1, 9, tzinfo=UTC)
+    assert Event.from_dict(shifted.to_dict()) == shifted

@@ -155,10 +155,11 @@ def test_assert_published_counts_times(bus: EventBus, trace: Trace) -> None:
     bus.publish("order.placed", {"n": 1}, "orders")
     bus.publish("order.placed", {"n": 2}, "orders")
     assert len(events.assert_published("order.placed", times=2)) == 2
-    message = failure(lambda: events.assert_published("order.placed", times=1))
-    assert message.splitlines()[0] == (
-        "Expected 1 event 'order.placed'; 2 matched among 2 of that type."
-    )
+    lines = failure(lambda: events.assert_published("order.placed", times=1)).splitlines()
+    assert lines[0] == "Expected 1 event 'order.placed'; 2 matched among 2 of that type:"
+    assert lines[1].startswith('  #1 order.placed from orders {"n": 1}')  # the matches, listed
+    assert lines[2].startswith('  #2 order.placed from orders {"n": 2}')
+    assert lines[3] == "Recorded events (2):"
     message = failure(lambda: events.assert_published("order.lost", times=3, n=1))
     assert message.splitlines()[0] == (
         "Expected 3 events 'order.lost' with n=1; 0 matched among 0 of that type."
@@ -288,8 +289,10 @@ def test_a_recording_fake_implements_its_contract_and_records() -> None:
         fake.price_of("x")  # type: ignore[attr-defined]
     assert [(c.args, c.kwargs) for c in fake.calls_to("price_of")][:2] == [
         (("a",), {}),
-        ((), {"sku": "b"}),
+        (("b",), {}),  # recorded the same way, however it was passed
     ]
+    with pytest.raises(TypeError):
+        fake.price_of("a", "unexpected")  # type: ignore[attr-defined]  # not the contract's call
 
 
 def test_a_fake_refuses_to_configure_a_method_outside_its_contract() -> None:
@@ -364,3 +367,64 @@ def test_the_trace_exports_as_json_and_mermaid(
     json_path, mermaid_path = write_trace(trace, tmp_path / "traces", "t")
     assert json.loads(json_path.read_text()) == entries
     assert mermaid_path.read_text().startswith("sequenceDiagram\n")
+
+
+def test_too_many_matches_list_the_matches_not_a_near_miss(bus: EventBus, trace: Trace) -> None:
+    events = PublishedEvents(trace)
+    for sku in ("a", "a", "b"):
+        bus.publish("order.placed", {"sku": sku}, "orders")
+    lines = failure(lambda: events.assert_published("order.placed", times=1, sku="a")).splitlines()
+    assert lines[0] == (
+        "Expected 1 event 'order.placed' with sku='a'; 2 matched among 3 of that type:"
+    )
+    assert "Closest" not in "\n".join(lines)
+    assert [line.split()[0] for line in lines[1:3]] == ["#1", "#2"]
+
+
+def test_expect_failures_on_a_view_counts_for_the_test(bus: EventBus, trace: Trace) -> None:
+    def boom(data: Any) -> None:
+        raise RuntimeError("x")
+
+    bus.subscribe("order.placed", boom, "billing")
+    bus.publish("order.placed", {}, "orders")
+    events = PublishedEvents(trace)
+    events.from_module("orders").expect_failures("billing")
+    assert events.unexpected_failures() == []
+
+
+def test_a_rolled_back_publish_is_not_recorded(tmp_path: Path) -> None:
+    from aura.database import Database
+
+    with Database(tmp_path / "x.db") as database:
+        bus = EventBus(catalog=EventCatalog(), transactions=database)
+        events = PublishedEvents(Trace().attach(bus))
+
+        def publish_then_fail() -> None:
+            with database.transaction():
+                bus.publish("order.placed", {"n": 1}, "orders")
+                raise ValueError("refused")
+
+        with pytest.raises(ValueError, match="refused"):
+            publish_then_fail()
+        events.assert_not_published("order.placed")
+        with database.transaction():
+            bus.publish("order.placed", {"n": 2}, "orders")
+        events.assert_published("order.placed", times=1, n=2)
+
+
+def test_a_retried_dead_letter_is_traced_as_a_delivery(bus: EventBus, trace: Trace) -> None:
+    def boom(data: Any) -> None:
+        raise RuntimeError("still down")
+
+    bus.subscribe("order.placed", boom, "billing")
+    bus.publish("order.placed", {}, "orders")
+    mark = PublishedEvents(trace).mark()
+    bus.retry_failed()
+    [again] = PublishedEvents(trace).failed_deliveries(since=mark)
+    assert (again.subscriber_module, str(again.error)) == ("billing", "still down")
+
+
+def test_a_bool_matches_only_a_bool() -> None:
+    assert mismatches({"active": True}, {"active": 1}) != []
+    assert mismatches({"n": 1}, {"n": True}) != []
+    assert mismatches({"active": True, "ratio": 1.0}, {"active": True, "ratio": 1}) == []
