@@ -367,6 +367,12 @@ class EventBus:
         self._observers: tuple[BusObserver, ...] = ()
         self._publishers: dict[str, tuple[str, ...]] = {}
         self._allowed: set[tuple[str, str]] = set()
+        if journal is not None and transactions is None:
+            raise ConfigurationError(
+                "A bus with a journal needs transactions= (the journal's database): events a "
+                "handler publishes must wait for its delivery to commit. Pass "
+                "EventBus(journal=..., transactions=database)."
+            )
         self.journal = journal
         self.transactions = transactions
         self._tasks: set[asyncio.Task[None]] = set()
@@ -732,7 +738,7 @@ class EventBus:
                     if self.journal is None:
                         subscription._deliver(event)
                     else:
-                        self._journaled(dispatch, event, subscription)
+                        self._journaled(event, subscription)
                 except Exception as exc:
                     self._failed(event, subscription, exc, started, observers)
                 else:
@@ -767,7 +773,7 @@ class EventBus:
                         if subscription.is_async:
                             await result
                     else:
-                        await self._ajournaled(dispatch, event, subscription)
+                        await self._ajournaled(event, subscription)
                 except Exception as exc:
                     self._failed(event, subscription, exc, started, observers)
                 else:
@@ -779,34 +785,24 @@ class EventBus:
             _context._correlation_id.reset(cid_token)
             _context._current_event.reset(event_token)
 
-    def _journaled(self, dispatch: _Dispatch, event: Event, subscription: Subscription) -> None:
-        """Deliver in the journal's unit of work; a failure also drops what the handler queued."""
-        assert self.journal is not None  # only called with a journal
-        mark = len(dispatch.queue)
-        try:
-            with self.journal.delivering(event, subscription) as run:
-                if run:
-                    subscription._deliver(event)
-        except BaseException:
-            while len(dispatch.queue) > mark:  # its events rolled back with its transaction
-                dispatch.queue.pop()
-            raise
+    def _journaled(self, event: Event, subscription: Subscription) -> None:
+        """Deliver in the journal's unit of work.
 
-    async def _ajournaled(
-        self, dispatch: _Dispatch, event: Event, subscription: Subscription
-    ) -> None:
+        What the handler publishes inside it waits for its commit (see ``_enqueue``), so a
+        failed delivery takes its events along with its writes.
+        """
         assert self.journal is not None  # only called with a journal
-        mark = len(dispatch.queue)
-        try:
-            with self.journal.delivering(event, subscription) as run:
-                if run:
-                    result = subscription._deliver(event)
-                    if subscription.is_async:
-                        await result
-        except BaseException:
-            while len(dispatch.queue) > mark:
-                dispatch.queue.pop()
-            raise
+        with self.journal.delivering(event, subscription) as run:
+            if run:
+                subscription._deliver(event)
+
+    async def _ajournaled(self, event: Event, subscription: Subscription) -> None:
+        assert self.journal is not None  # only called with a journal
+        with self.journal.delivering(event, subscription) as run:
+            if run:
+                result = subscription._deliver(event)
+                if subscription.is_async:
+                    await result
 
     def _delivered(
         self,
@@ -995,7 +991,7 @@ class EventBus:
                 if self.journal is None:
                     subscription._deliver(event)
                 else:
-                    self._journaled(dispatch, event, subscription)
+                    self._journaled(event, subscription)
             while dispatch.queue:
                 self._deliver_sync(dispatch, *dispatch.queue.popleft())
         finally:
@@ -1012,7 +1008,7 @@ class EventBus:
                     if subscription.is_async:
                         await result
                 else:
-                    await self._ajournaled(dispatch, event, subscription)
+                    await self._ajournaled(event, subscription)
             while dispatch.queue:
                 await self._deliver_async(dispatch, *dispatch.queue.popleft())
         finally:

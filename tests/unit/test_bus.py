@@ -1019,3 +1019,16 @@ def test_bad_limits_are_refused(arguments: dict[str, Any], message: str) -> None
     with pytest.raises(ConfigurationError) as caught:
         EventBus(**arguments)
     assert str(caught.value) == message
+
+
+def test_a_journal_without_transactions_is_refused() -> None:
+    class Journal:
+        pass
+
+    with pytest.raises(ConfigurationError) as caught:
+        EventBus(journal=Journal())  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "A bus with a journal needs transactions= (the journal's database): events a handler "
+        "publishes must wait for its delivery to commit. Pass EventBus(journal=..., "
+        "transactions=database)."
+    )
