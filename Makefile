@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev,web,bench
 
-.PHONY: run test bench lint typecheck imports pytest isolation clean
+.PHONY: run test bench lint typecheck imports docs doctest pytest clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -32,16 +32,20 @@ imports: $(STAMP)
 	$(BIN)/aura check
 	$(BIN)/aura docs --check
 
+# The Sphinx site, warnings as errors; then its examples run (sphinx.ext.doctest).
+docs: $(STAMP)
+	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
+doctest: $(STAMP)
+	$(BIN)/sphinx-build -q -W --keep-going -b doctest docs docs/_build/doctest
+
+# The suite once: in random order (pytest-randomly) on two workers, so tests that share state
+# fail, under coverage (each worker writes its data; pytest-cov combines them) with the floor
+# of [tool.coverage.report].
 pytest: $(STAMP)
-	$(BIN)/coverage erase
-	$(BIN)/coverage run -m pytest
-	$(BIN)/coverage report
+	$(BIN)/pytest -q -n 2 -p no:cacheprovider --cov --cov-report=term
 
-# The suite again on two workers, in another random order: tests must share no state.
-isolation: $(STAMP)
-	$(BIN)/pytest -q -n 2 -p no:cacheprovider
-
-test: lint typecheck imports pytest isolation
+test: lint typecheck imports docs doctest pytest
 
 # Benchmarks against the peer libraries (the bench extra, installed with the others so that the
 # smoke test can run them); prints a table, writes benchmarks/results/latest.json.
@@ -49,4 +53,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache docs/_build

@@ -1,21 +1,27 @@
 """Aura: a framework and pytest harness for Python modular monoliths.
 
-The seed's global style works (``from aura import event_bus``), and so do explicit instances
-(``EventBus()``), which tests and the :class:`~aura.platform.Platform` use.
+The nouns a project writes are importable from here: a :class:`Module` declares a module, a
+:class:`Platform` composes modules onto one :class:`ServiceRegistry`, :class:`EventBus`,
+:class:`Container` and :class:`Database`. The seed's global style works too
+(``from aura import event_bus``), as do explicit instances (``EventBus()``), which tests use.
+The HTTP gateway is :mod:`aura.gateway` (the ``web`` extra); the pytest harness is
+:mod:`aura.testing`.
 """
 
 from __future__ import annotations
 
 from aura.breaker import BreakerState, CircuitBreaker
-from aura.bus import DeadLetter, Delivery, EventBus, RetryReport, Subscription
-from aura.container import Container
+from aura.bus import DeadLetter, Delivery, EventBus, RetryPolicy, RetryReport, Subscription
+from aura.container import Container, Scope
 from aura.context import correlation_scope, current_module, get_correlation_id
+from aura.database import Database
 from aura.defaults import event_bus, get_container, service_registry, use_defaults
 from aura.events import Event, EventCatalog, EventContract, default_catalog, event_contract
 from aura.exceptions import (
     AuraError,
     CircuitBreakerOpenError,
     CircularDependencyError,
+    ConfigurationError,
     ContainerError,
     ContractViolationError,
     DuplicateServiceError,
@@ -23,14 +29,22 @@ from aura.exceptions import (
     EventDeliveryError,
     EventValidationError,
     HandlerSignatureError,
+    HandlerTimeoutError,
     InvalidEventTypeError,
+    InvalidNameError,
+    MissingExtraError,
+    ModuleDefinitionError,
     ServiceNotAvailableError,
     ServiceTimeoutError,
+    UndeclaredEventError,
     UnknownServiceError,
 )
+from aura.module import Module
+from aura.platform import Platform
 from aura.registry import CallPolicy, ServiceCall, ServiceRegistry
+from aura.store import EventStore, InMemoryEventStore, SqliteEventStore
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "AuraError",
@@ -39,9 +53,11 @@ __all__ = [
     "CircuitBreaker",
     "CircuitBreakerOpenError",
     "CircularDependencyError",
+    "ConfigurationError",
     "Container",
     "ContainerError",
     "ContractViolationError",
+    "Database",
     "DeadLetter",
     "Delivery",
     "DuplicateServiceError",
@@ -51,15 +67,27 @@ __all__ = [
     "EventContract",
     "EventContractError",
     "EventDeliveryError",
+    "EventStore",
     "EventValidationError",
     "HandlerSignatureError",
+    "HandlerTimeoutError",
+    "InMemoryEventStore",
     "InvalidEventTypeError",
+    "InvalidNameError",
+    "MissingExtraError",
+    "Module",
+    "ModuleDefinitionError",
+    "Platform",
+    "RetryPolicy",
     "RetryReport",
+    "Scope",
     "ServiceCall",
     "ServiceNotAvailableError",
     "ServiceRegistry",
     "ServiceTimeoutError",
+    "SqliteEventStore",
     "Subscription",
+    "UndeclaredEventError",
     "UnknownServiceError",
     "correlation_scope",
     "current_module",

@@ -1,20 +1,33 @@
-"""The ``aura`` command: ``aura --version`` and ``aura demo``."""
+"""The ``aura`` command: ``demo``, ``serve``, ``dead-letters``, ``check`` and ``docs``.
+
+Each command reads the project's ``[tool.aura]`` (:mod:`aura.config`) from the nearest
+``pyproject.toml``; its flags override it. A configuration error is printed as
+``aura COMMAND: error: ...`` with exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TextIO
 
 import aura
 from aura.bus import Delivery, EventBus, RetryPolicy
+from aura.config import (
+    CLI_MODULES,
+    ProjectConfig,
+    add_modules_argument,
+    database_path,
+    load_config,
+    load_modules,
+)
 from aura.database import Database
 from aura.events import Event, EventCatalog
+from aura.exceptions import ConfigurationError
 from aura.registry import ServiceCall
 from aura.store import SqliteFailedEventStore
 
@@ -94,25 +107,36 @@ def run_demo(out: TextIO) -> int:
     return 0
 
 
-def _installed_demo() -> Callable[[TextIO], int] | None:
-    """The demo a platform registers under the ``aura.demos`` entry point group, if any."""
-    for entry in entry_points(group="aura.demos"):
-        demo: Callable[[TextIO], int] = entry.load()
-        return demo
-    return None
+def _project_demo(config: ProjectConfig) -> Callable[[TextIO], int] | None:
+    """The demo named by ``demo = "package.module:function"`` in ``[tool.aura]``, if any."""
+    if config.demo is None:
+        return None
+    target, _, name = config.demo.partition(":")
+    config.put_on_path()
+    try:
+        demo: Callable[[TextIO], int] = getattr(importlib.import_module(target), name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigurationError(
+            f"demo = {config.demo!r} in {config.where} cannot be loaded: {error}. Expected "
+            "'package.module:function', a function that takes a text stream and returns the "
+            "exit status."
+        ) from None
+    return demo
 
 
 def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     """``aura dead-letters list|retry|purge``: the durable dead letters of a platform database."""
-    path = Path(args.database)
+    config = load_config()
+    path = database_path(args.database, config)
     if not path.exists():
         print(
-            f"No database at {path}. Pass --database with the platform's SQLite file.",
+            f"No database at {path}. Pass --database with the platform's SQLite file, or set "
+            f"database in {config.where}.",
             file=out,
         )
         return 2
     if args.action == "retry":
-        return _retry_dead_letters(path, args, out)
+        return _retry_dead_letters(path, config, args, out)
     with Database(path) as database:
         bus = EventBus(failed_store=SqliteFailedEventStore(database))
         if args.action == "list":
@@ -136,11 +160,13 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         return 0
 
 
-def _retry_dead_letters(path: Path, args: argparse.Namespace, out: TextIO) -> int:
+def _retry_dead_letters(
+    path: Path, config: ProjectConfig, args: argparse.Namespace, out: TextIO
+) -> int:
     from aura.platform import Platform  # the handlers live in the modules: build the platform
 
     policy = RetryPolicy(max_attempts=args.max_attempts, backoff=args.backoff)
-    modules = Platform.discover(args.modules_package)
+    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
     with Platform(modules, database=path, durable=True) as platform:
         report = platform.bus.retry_failed(policy)
     print(
@@ -158,11 +184,11 @@ def _add_dead_letter_commands(commands: Any) -> None:
         "action", choices=("list", "retry", "purge"), help="what to do with the dead letters"
     )
     letters.add_argument(
-        "--database", default=os.environ.get("AURA_DATABASE", "var/aura.db"), help="SQLite file"
+        "--database",
+        help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
+        "var/aura.db)",
     )
-    letters.add_argument(
-        "--modules-package", default="modules", help="package of the modules (for retry)"
-    )
+    add_modules_argument(letters, "retry: ")
     letters.add_argument("--max-attempts", type=int, default=5, help="retry: attempts in all")
     letters.add_argument("--backoff", type=float, default=0.0, help="retry: first wait, seconds")
     letters.add_argument("--id", dest="ids", action="append", help="purge: this dead letter")
@@ -194,7 +220,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aura", description="Aura modular-monolith toolkit.")
     parser.add_argument("--version", action="version", version=f"aura {aura.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo = commands.add_parser("demo", help="run the installed platform's demo flow")
+    demo = commands.add_parser(
+        "demo", help="run the project's demo (demo in [tool.aura]), else the built-in one"
+    )
     demo.add_argument(
         "--builtin", action="store_true", help="run the built-in two-subscriber bus demo instead"
     )
@@ -206,18 +234,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         except ModuleNotFoundError as missing:
             if missing.name not in _WEB_PACKAGES:
                 raise
-            print("aura serve needs the web extra: pip install 'aura[web]'.", file=stream)
+            print("aura serve needs the web extra: pip install 'aura-modulith[web]'.", file=stream)
             return 2
         add_serve_arguments(serve)
         serve.set_defaults(run=run_serve)
     _add_dead_letter_commands(commands)
     _add_architecture_commands(commands)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        installed = None if args.builtin else _installed_demo()
-        return installed(stream) if installed is not None else run_demo(stream)
-    run: Callable[[argparse.Namespace, TextIO], int] | None = getattr(args, "run", None)
-    if run is not None:
-        return run(args, stream)
+    try:
+        if args.command == "demo":
+            project = None if args.builtin else _project_demo(load_config())
+            return project(stream) if project is not None else run_demo(stream)
+        run: Callable[[argparse.Namespace, TextIO], int] | None = getattr(args, "run", None)
+        if run is not None:
+            return run(args, stream)
+    except ConfigurationError as error:
+        print(f"aura {args.command}: error: {error}", file=stream)
+        return 2
     parser.print_help(stream)
     return 2

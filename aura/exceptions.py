@@ -24,6 +24,7 @@ __all__ = [
     "InvalidEventTypeError",
     "InvalidNameError",
     "LifetimeMismatchError",
+    "MissingExtraError",
     "ModuleDefinitionError",
     "ServiceNotAvailableError",
     "ServiceTimeoutError",
@@ -41,6 +42,11 @@ class ConfigurationError(AuraError, ValueError, TypeError):
 
     It is both a ``ValueError`` and a ``TypeError``, so callers may catch either builtin.
     """
+
+
+class MissingExtraError(AuraError, ImportError):
+    """A feature needs an optional dependency that is not installed; the message names the
+    extra to install (``pip install 'aura-modulith[testing]'``)."""
 
 
 class InvalidNameError(AuraError, ValueError):

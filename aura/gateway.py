@@ -28,7 +28,6 @@ import functools
 import inspect
 import logging
 import math
-import os
 import re
 import socket
 import threading
@@ -59,6 +58,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from aura import __version__
 from aura.breaker import BreakerState
 from aura.bus import Delivery
+from aura.config import (
+    CLI_MODULES,
+    add_modules_argument,
+    database_path,
+    load_config,
+    load_modules,
+)
 from aura.container import Container
 from aura.context import correlation_scope, get_correlation_id, module_scope, new_correlation_id
 from aura.events import Event
@@ -1136,24 +1142,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database",
         default=None,
-        help=f"SQLite file (default: $AURA_DATABASE, else ./{DEFAULT_DATABASE.as_posix()})",
+        help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
+        f"./{DEFAULT_DATABASE.as_posix()})",
     )
-    parser.add_argument(
-        "--modules",
-        dest="modules_package",
-        default="modules",
-        help="package whose subpackages are the modules (default: modules)",
-    )
+    add_modules_argument(parser)
 
 
 def run_serve(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``aura serve``: the modules on SQLite, over HTTP until Ctrl-C; return the exit status."""
-    database = Path(args.database or os.environ.get("AURA_DATABASE") or DEFAULT_DATABASE)
+    config = load_config()
+    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    database = database_path(args.database, config)
     database.parent.mkdir(parents=True, exist_ok=True)
     # The gateway's structured records, one line each on stderr (kept if logging is set up).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # Served durably: events, publications and dead letters survive a crash or a restart.
-    modules = Platform.discover(args.modules_package)
     with Platform(modules, database=database, durable=True) as platform:
         print(f"Database {database} (tables created if missing).", file=out)
         try:

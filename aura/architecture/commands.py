@@ -6,21 +6,29 @@ prints every violation, sorted, as text or JSON, and compares them with a baseli
 one. ``aura docs`` writes the architecture docs, or with ``--check`` fails when the committed
 ones are stale.
 
-Both run from the project root, like ``lint-imports``: the working directory is put on
-``sys.path`` so that the project's packages import. Exit status: 0 passed, 1 violations or stale
-docs, 2 a usage or configuration error. Import-linter is imported only by ``aura check``.
+The modules package comes from ``--modules`` or ``modules`` in ``[tool.aura]``; with neither,
+or when it declares no module, both fail (exit status 2) instead of checking nothing. The
+project root (the folder of ``pyproject.toml``) is put on ``sys.path`` so that the project's
+packages import. Exit status: 0 passed, 1 violations or stale docs, 2 a usage or configuration
+error. Import-linter is imported only by ``aura check``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import TextIO
 
 from aura.architecture.report import CheckReport, Finding, read_baseline, write_baseline
+from aura.config import (
+    CLI_MODULES,
+    ProjectConfig,
+    add_modules_argument,
+    load_config,
+    load_modules,
+)
 from aura.exceptions import AuraError, ConfigurationError
 from aura.platform import Platform
 from aura.verification import verify
@@ -46,7 +54,7 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="record today's violations in the --baseline FILE and pass",
     )
-    _add_modules_package(parser)
+    add_modules_argument(parser)
     parser.add_argument(
         "--config",
         type=Path,
@@ -60,10 +68,11 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
     if args.update_baseline and args.baseline is None:
         print("aura check: error: --update-baseline needs --baseline FILE.", file=out)
         return 2
-    _import_from_working_directory()
+    config = load_config()
+    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
     try:
-        notes, findings = _contract_findings(args.config)
-        findings.extend(_verification_findings(args.modules_package, findings))
+        notes, findings = _contract_findings(args.config, config)
+        findings.extend(_verification_findings(modules, findings))
         if args.update_baseline:
             write_baseline(args.baseline, findings)
             print(f"aura check: recorded {len(findings)} violations in {args.baseline}.", file=out)
@@ -90,16 +99,17 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="write nothing; fail if the docs in DIR are stale"
     )
-    _add_modules_package(parser)
+    add_modules_argument(parser)
 
 
 def run_docs(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``aura docs``; return the exit status."""
     from aura.architecture.docs import build_docs, stale_docs, write_docs
 
-    _import_from_working_directory()
+    config = load_config()
+    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
     try:
-        with _started_platform(args.modules_package) as platform:
+        with Platform(modules).start() as platform:
             files = build_docs(platform)
     except AuraError as error:
         print(f"aura docs: error: {error}", file=out)
@@ -126,42 +136,17 @@ def run_docs(args: argparse.Namespace, out: TextIO) -> int:
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _add_modules_package(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--modules-package",
-        default="modules",
-        metavar="PACKAGE",
-        help="the package whose subpackages are the modules (modules)",
-    )
-
-
-def _import_from_working_directory() -> None:
-    # As lint-imports does: the project's packages import from where the command runs.
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-
-
-def _started_platform(package: str) -> Platform:
-    try:
-        modules = Platform.discover(package)
-    except ImportError as error:
-        raise ConfigurationError(
-            f"Cannot import the modules package {package!r}: {error}. Run from the project "
-            "root, or name the package with --modules-package."
-        ) from None
-    return Platform(modules).start()
-
-
-def _contract_findings(config: Path | None) -> tuple[list[str], list[Finding]]:
+def _contract_findings(
+    given: Path | None, config: ProjectConfig
+) -> tuple[list[str], list[Finding]]:
     try:
         from aura.architecture.linting import ImportContracts, find_config
     except ImportError as error:  # pragma: no cover - import-linter is a dev dependency
         raise ConfigurationError(
             f"aura check runs import-linter contracts, but import-linter is missing ({error}). "
-            "Install it: pip install import-linter."
+            "Install it: pip install 'aura-modulith[architecture]'."
         ) from None
-    path = config if config is not None else find_config(Path.cwd())
+    path = given if given is not None else find_config(config.root)
     if path is None:
         return ["No import-linter configuration found: import contracts not checked."], []
     findings = [
@@ -172,11 +157,11 @@ def _contract_findings(config: Path | None) -> tuple[list[str], list[Finding]]:
     return [], findings
 
 
-def _verification_findings(package: str, found: list[Finding]) -> Iterator[Finding]:
+def _verification_findings(modules: list[ModuleType], found: list[Finding]) -> Iterator[Finding]:
     # A problem the static contract already reported at its place in the source is not repeated.
     reported = {finding.key for finding in found}
     try:
-        platform = _started_platform(package)
+        platform = Platform(modules).start()
     except AuraError as error:
         yield Finding(VERIFICATION, "platform-build", f"The platform cannot be built: {error}")
         return

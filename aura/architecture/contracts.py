@@ -3,7 +3,7 @@
 Modules reach each other through strings: ``get_service("users", "UserService")``,
 ``resolve("user_service")`` (a container lookup of another module's service) and
 ``subscribe("user.deactivated")``. This contract reads each module's declaration (the ``module``
-object of each package under ``modules_package``), scans the module's source files (AST) for
+object of each package under ``modules``), scans the module's source files (AST) for
 those strings, and breaks when:
 
 - a module looks up a service of a module it does not declare in ``depends_on`` (or of no
@@ -20,7 +20,11 @@ One contract checks every module in one pass over one graph. Register and use it
     [importlinter:contract:module-dependencies]
     name = modules look up only the services they declare
     type = module_dependencies
-    modules_package = modules
+    modules = shop_app.modules
+
+``modules`` may be left out: the contract then reads ``modules`` from ``[tool.aura]`` of the
+``pyproject.toml`` where ``lint-imports`` runs. A package with no declared module breaks the
+contract's check with an error instead of passing it.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import grimp
 from importlinter import Contract, ContractCheck, fields, output
 from rich.markup import escape
 
+from aura.config import load_config
+from aura.exceptions import ConfigurationError
 from aura.module import Module
 from aura.verification import (
     Problem,
@@ -60,18 +66,32 @@ class ModuleDependencyContract(Contract):
 
     type_name = "module_dependencies"
 
-    modules_package = fields.StringField(default="modules")
-    """The package whose subpackages are the modules."""
+    modules = fields.StringField(required=False)
+    """The package whose subpackages are the modules (default: ``modules`` in ``[tool.aura]``)."""
 
     def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
         """Check every module of the package in one pass; the graph is only read."""
-        package = str(self.modules_package)
+        given = str(self.modules) if self.modules is not None else None
+        setting = load_config().modules_setting(
+            given,
+            flag="the contract's `modules`",
+            override="set `modules = PACKAGE` in the contract",
+        )
+        package = setting.package
         if package not in graph.modules:
-            raise ValueError(
-                f"Module '{package}' does not exist: modules_package must name the package "
-                "whose subpackages are the modules (a root package or inside one)."
+            raise ConfigurationError(
+                f"The modules package {package!r} (from {setting.origin}) is not in the import "
+                "graph: name a package inside one of root_packages, or add its root package to "
+                "root_packages."
             )
         declared = _declared_modules(graph, package)
+        if not declared:
+            raise ConfigurationError(
+                f"The modules package {package!r} (from {setting.origin}) holds no module: none "
+                "of its subpackages declares `module = Module(...)`, so there is nothing to "
+                "check. Declare one in each module's __init__.py, or point `modules` at the "
+                "package that holds them."
+            )
         output.verbose_print(verbose, f"Scanning {len(declared)} modules of {package}...")
         references = {
             module.name: [

@@ -9,7 +9,9 @@ import pytest
 
 # The assertion helpers raise plain AssertionErrors with rich messages; register the modules for
 # pytest's assertion rewriting before they are imported.
-pytest.register_assert_rewrite("aura.testing.recorders", "aura.testing.matching")
+pytest.register_assert_rewrite(
+    "aura.testing.recorders", "aura.testing.matching", "aura.testing.bdd"
+)
 
 from aura.testing.fakes import FakeCall, RecordingFake, stand_in_module  # noqa: E402
 from aura.testing.matching import ANY, where  # noqa: E402

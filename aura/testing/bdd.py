@@ -53,9 +53,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 import pytest
-from pytest_bdd import given, parsers, step, then
-from pytest_bdd.parser import Feature, Scenario, Step
-from pytest_bdd.scenario import find_fixturedefs_for_step, scenario_wrapper_template_registry
+
+from aura.exceptions import MissingExtraError
+
+try:
+    from pytest_bdd import given, parsers, step, then
+    from pytest_bdd.parser import Feature, Scenario, Step
+    from pytest_bdd.scenario import find_fixturedefs_for_step, scenario_wrapper_template_registry
+except ImportError:  # pragma: no cover - exercised by the installed-wheel test
+    raise MissingExtraError(
+        "aura.testing.bdd needs pytest-bdd, which is not installed. Install Aura's testing "
+        "extra: pip install 'aura-modulith[testing]'"
+    ) from None
 
 from aura.breaker import BreakerState, CircuitBreaker
 from aura.bus import Delivery

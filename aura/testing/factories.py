@@ -14,10 +14,17 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from factory.base import Factory
-from factory.declarations import BaseDeclaration, LazyAttribute, LazyFunction
-
 from aura.events import Event, EventCatalog, EventContract, default_catalog
+from aura.exceptions import MissingExtraError
+
+try:
+    from factory.base import Factory
+    from factory.declarations import BaseDeclaration, LazyAttribute, LazyFunction
+except ImportError:  # pragma: no cover - exercised by the installed-wheel test
+    raise MissingExtraError(
+        "aura.testing.factories needs factory-boy, which is not installed. Install Aura's "
+        "testing extra: pip install 'aura-modulith[testing]'"
+    ) from None
 
 __all__ = ["EventFactory", "sample_data"]
 

@@ -1,13 +1,14 @@
 """The Aura pytest plugin: an isolated platform per test, recorders, assertions and traces.
 
-Registered through the ``pytest11`` entry point; it does nothing to a test until the test uses
-one of its fixtures or markers.
+Registered through the ``pytest11`` entry point. It loads with nothing but pytest and Aura's core
+installed, and does nothing to a test until the test uses one of its fixtures or markers; the
+fixtures that need the ``testing`` extra (freezegun, pytest-bdd) say so when it is missing.
 
 Fixtures: ``aura_platform``, ``event_bus``, ``service_registry``, ``container``,
 ``published_events``, ``service_calls``, ``stub_service``, ``frozen_time``.
-Markers: ``aura_modules(*names, mode=...)``, ``aura_allow_handler_errors``.
-Options: ``--aura-modules-package`` / ``aura_modules_package``, ``--aura-database`` /
-``aura_database``, ``--aura-trace-dir``.
+Markers and options: :data:`MARKERS` and :data:`OPTIONS`, which the reference docs are generated
+from. Each option reads, in order: the command line, the ini file, then ``[tool.aura]``
+(:mod:`aura.config`) of the project's ``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import freezegun
 import pytest
 
 from aura.bus import EventBus
+from aura.config import ProjectConfig, load_config, load_modules
 from aura.container import Container
+from aura.exceptions import ConfigurationError, MissingExtraError
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceRegistry
@@ -32,82 +36,154 @@ from aura.testing.fakes import stand_in_module
 from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
 from aura.verification import verify_calls
 
-__all__ = ["FrozenClock", "select_modules"]
+__all__ = ["MARKERS", "OPTIONS", "FrozenClock", "PluginOption", "select_modules"]
 
 MODES = ("standalone", "direct", "all")
+TESTING_EXTRA = "pip install 'aura-modulith[testing]'"
 _trace_key = pytest.StashKey[Trace]()
 _discovered_key = pytest.StashKey[dict[str, list[Any]]]()
+_project_key = pytest.StashKey[ProjectConfig]()
+
+
+@dataclass(frozen=True)
+class PluginOption:
+    """One setting of the plugin: its flag, its ini name and its key in ``[tool.aura]``."""
+
+    flag: str | None
+    ini: str
+    table_key: str
+    help: str
+    choices: tuple[str, ...] = ()
+    kind: str = "string"
+
+
+OPTIONS = (
+    PluginOption(
+        "--aura-modules",
+        "aura_modules",
+        "modules",
+        "the package whose subpackages are the modules of each test's platform",
+    ),
+    PluginOption(
+        "--aura-database",
+        "aura_database",
+        "testing.database",
+        "each test's platform database: 'memory' (default) or 'file' (a temporary SQLite file)",
+        choices=("memory", "file"),
+    ),
+    PluginOption(
+        "--aura-trace-dir",
+        "aura_trace_dir",
+        "testing.trace_dir",
+        "write each test's trace there, as JSON and as a Mermaid sequence diagram",
+    ),
+    PluginOption(
+        None,
+        "aura_bdd",
+        "testing.bdd",
+        "load Aura's pytest-bdd step library (aura.testing.bdd); needs the testing extra",
+        kind="bool",
+    ),
+)
+"""The plugin's options; every one may also be set in ``[tool.aura]`` under ``table_key``."""
+
+MARKERS = {
+    "aura_modules": (
+        "aura_modules(*names, mode='all'): the modules of this test's platform; mode "
+        "'standalone' replaces their dependencies with recording fakes, 'direct' keeps only "
+        "direct dependencies real, 'all' (default) keeps every dependency real"
+    ),
+    "aura_allow_handler_errors": (
+        "aura_allow_handler_errors: handler exceptions in this test are expected, not failures"
+    ),
+}
+"""The plugin's markers, by name, with the line ``pytest --markers`` shows."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Declare the plugin's options, on the command line and in the ini file."""
     group = parser.getgroup("aura", "Aura modular-monolith harness")
-    group.addoption(
-        "--aura-modules-package",
-        dest="aura_modules_package",
-        default=None,
-        help="package whose subpackages are the modules (default: 'modules')",
-    )
-    group.addoption(
-        "--aura-database",
-        dest="aura_database",
-        default=None,
-        choices=("memory", "file"),
-        help="each test's platform database: in memory (default) or a temporary SQLite file",
-    )
-    group.addoption(
-        "--aura-trace-dir",
-        dest="aura_trace_dir",
-        default=None,
-        help="write each test's trace there as JSON and as a Mermaid sequence diagram",
-    )
-    parser.addini(
-        "aura_modules_package", "package whose subpackages are the modules", default="modules"
-    )
-    parser.addini("aura_database", "memory or file", default="memory")
-    parser.addini(
-        "aura_bdd", "load Aura's pytest-bdd steps (aura.testing.bdd)", type="bool", default=False
-    )
+    for option in OPTIONS:
+        help_text = f"{option.help} (default: {option.table_key} in [tool.aura])"
+        if option.flag is not None:
+            group.addoption(
+                option.flag,
+                dest=option.ini,
+                default=None,
+                choices=option.choices or None,
+                help=help_text,
+            )
+        if option.kind == "bool":
+            parser.addini(option.ini, help_text, type="bool", default=None)
+        else:
+            parser.addini(option.ini, help_text, default="")
+
+
+def project_config(config: pytest.Config) -> ProjectConfig:
+    """``[tool.aura]`` of the project under test, read once per session from the rootdir."""
+    project = config.stash.get(_project_key, None)
+    if project is None:
+        project = config.stash[_project_key] = load_config(config.rootpath)
+    return project
+
+
+def _setting(config: pytest.Config, option: PluginOption) -> Any:
+    """The option's value: command line, else ini file, else ``[tool.aura]``."""
+    if option.flag is not None:
+        given = config.getoption(option.ini)
+        if given is not None:
+            return given
+    ini = config.getini(option.ini)
+    if ini not in ("", None):
+        return ini
+    project = project_config(config)
+    if option.table_key == "modules":
+        return project.modules
+    return getattr(project.testing, option.table_key.removeprefix("testing."))
+
+
+def _option_named(ini: str) -> PluginOption:
+    return next(option for option in OPTIONS if option.ini == ini)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Declare the markers; load the BDD steps when ``aura_bdd = true``."""
-    if config.getini("aura_bdd"):
-        config.pluginmanager.import_plugin("aura.testing.bdd")
-    config.addinivalue_line(
-        "markers",
-        "aura_modules(*names, mode='all'): the modules of this test's platform; mode "
-        "'standalone' replaces their dependencies with recording fakes, 'direct' keeps only "
-        "direct dependencies real, 'all' (default) keeps every dependency real",
-    )
-    config.addinivalue_line(
-        "markers",
-        "aura_allow_handler_errors: handler exceptions in this test are expected, not failures",
-    )
-
-
-def _option(config: pytest.Config, name: str) -> str:
-    value = config.getoption(name)
-    return str(value) if value is not None else str(config.getini(name))
-
-
-def _modules_of(config: pytest.Config, package: str) -> list[Any]:
-    """The modules of ``package``, discovered once per test session."""
-    discovered = config.stash.setdefault(_discovered_key, {})
-    if package not in discovered:
+    """Declare the markers; load the BDD steps when ``aura_bdd`` is on."""
+    for line in MARKERS.values():
+        config.addinivalue_line("markers", line)
+    try:
+        bdd = _setting(config, _option_named("aura_bdd"))
+    except ConfigurationError as error:
+        raise pytest.UsageError(str(error)) from None
+    if bdd:
         try:
-            packages = Platform.discover(package)
-        except ModuleNotFoundError as exc:
-            if exc.name is not None and (exc.name == package or package.startswith(f"{exc.name}.")):
-                packages = []  # a project without modules: an empty platform
-            else:
-                raise
+            import pytest_bdd  # noqa: F401
+        except ImportError:
+            raise pytest.UsageError(
+                f"aura_bdd is on, but pytest-bdd is not installed. Install Aura's testing "
+                f"extra: {TESTING_EXTRA}"
+            ) from None
+        config.pluginmanager.import_plugin("aura.testing.bdd")
+
+
+def _modules_of(config: pytest.Config) -> list[Any]:
+    """The modules of the configured package, discovered once per test session."""
+    option = _option_named("aura_modules")
+    given = config.getoption(option.ini) or config.getini(option.ini) or None
+    project = project_config(config)
+    setting = project.modules_setting(
+        given,
+        flag="--aura-modules (or aura_modules in the ini file)",
+        override="pass --aura-modules PACKAGE",
+    )
+    discovered = config.stash.setdefault(_discovered_key, {})
+    if setting.package not in discovered:
+        packages: list[ModuleType] = load_modules(project, setting)
         loaded: list[Any] = []
         for found in packages:
             declared = getattr(found, "module", None)
             loaded.append(declared if isinstance(declared, Module) else found)
-        discovered[package] = loaded
-    return discovered[package]
+        discovered[setting.package] = loaded
+    return discovered[setting.package]
 
 
 def select_modules(available: list[Any], names: tuple[str, ...], mode: str) -> list[Any]:
@@ -166,14 +242,14 @@ def aura_platform(
     restored and the platform is closed.
     """
     config = request.config
-    available = _modules_of(config, _option(config, "aura_modules_package"))
+    available = _modules_of(config)
     marker = request.node.get_closest_marker("aura_modules")
     if marker is not None:
         modules = select_modules(available, tuple(marker.args), marker.kwargs.get("mode", "all"))
     else:
         modules = list(available)
     database: str | Path = ":memory:"
-    if _option(config, "aura_database") == "file":
+    if _setting(config, _option_named("aura_database")) == "file":
         database = tmp_path_factory.mktemp("aura") / "aura.db"
     with ExitStack() as stack:
         platform = Platform(modules, database=database)
@@ -184,7 +260,7 @@ def aura_platform(
         stack.enter_context(platform.as_default())
         platform.start()
         yield platform
-        trace_dir = config.getoption("aura_trace_dir")
+        trace_dir = _setting(config, _option_named("aura_trace_dir"))
         if trace_dir:
             write_trace(trace, Path(trace_dir), _file_stem(request.node.nodeid))
         undeclared = verify_calls(platform, trace.calls())
@@ -295,6 +371,13 @@ class FrozenClock:
 @pytest.fixture
 def frozen_time() -> Iterator[FrozenClock]:
     """Freeze time (freezegun) for this test, starting now; move it with tick() and move_to()."""
+    try:
+        import freezegun
+    except ImportError:
+        raise MissingExtraError(
+            f"The frozen_time fixture needs freezegun, which is not installed. Install Aura's "
+            f"testing extra: {TESTING_EXTRA}"
+        ) from None
     # pytest's own timing is left alone, so --durations and junit report real durations.
     freezer = freezegun.freeze_time(datetime.now(UTC), ignore=["_pytest.timing"])
     factory = freezer.start()

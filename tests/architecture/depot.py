@@ -123,7 +123,7 @@ modules =
 [importlinter:contract:declared]
 name = depot modules declare what they look up and subscribe to
 type = module_dependencies
-modules_package = depot.modules
+modules = depot.modules
 """,
 }
 

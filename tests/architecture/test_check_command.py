@@ -69,7 +69,7 @@ def check(project: pytest.Pytester, files: dict[str, str], *args: str) -> tuple[
     parser = argparse.ArgumentParser(prog="aura check")
     add_check_arguments(parser)
     out = io.StringIO()
-    code = run_check(parser.parse_args(["--modules-package", "depot.modules", *args]), out)
+    code = run_check(parser.parse_args(["--modules", "depot.modules", *args]), out)
     return code, out.getvalue()
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from aura.architecture.commands import add_docs_arguments, run_docs
 from aura.architecture.docs import HEADER, build_docs
+from aura.cli import main
 from aura.platform import Platform
 
 from .depot import BROKEN, CLEAN, write_project
@@ -101,7 +102,7 @@ def run(*args: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser(prog="aura docs")
     add_docs_arguments(parser)
     out = io.StringIO()
-    code = run_docs(parser.parse_args(["--modules-package", "depot.modules", *args]), out)
+    code = run_docs(parser.parse_args(["--modules", "depot.modules", *args]), out)
     return code, out.getvalue()
 
 
@@ -174,13 +175,12 @@ def test_check_detects_edited_and_leftover_pages(pytester: pytest.Pytester) -> N
 
 
 def test_a_missing_modules_package_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    parser = argparse.ArgumentParser(prog="aura docs")
-    add_docs_arguments(parser)
     out = io.StringIO()
-    code = run_docs(parser.parse_args(["--modules-package", "nowhere", "--out", "out"]), out)
+    code = main(["docs", "--modules", "nowhere", "--out", "out"], out=out)
     assert (code, out.getvalue()) == (
         2,
-        "aura docs: error: Cannot import the modules package 'nowhere': No module named "
-        "'nowhere'. Run from the project root, or name the package with --modules-package.\n",
+        "aura docs: error: The modules package 'nowhere' (from --modules) cannot be imported: "
+        f"No module named 'nowhere'. Run from the project root ({pytester.path} is put on "
+        "sys.path) or install the project, or correct the package name.\n",
     )
     assert not Path(pytester.path / "out").exists()

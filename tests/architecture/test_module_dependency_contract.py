@@ -174,9 +174,9 @@ def test_a_modules_package_that_does_not_exist_is_named(pytester: pytest.Pyteste
     with pytest.raises(ConfigurationError) as caught:
         ImportContracts(path).check("declared")
     assert str(caught.value) == (
-        f"{CONTRACT} in {path} could not be checked: ValueError: Module 'depot.moduls' does not "
-        "exist: modules_package must name the package whose subpackages are the modules (a root "
-        "package or inside one)."
+        f"{CONTRACT} in {path} could not be checked: ConfigurationError: The modules package "
+        "'depot.moduls' (from the contract's `modules`) is not in the import graph: name a "
+        "package inside one of root_packages, or add its root package to root_packages."
     )
 
 

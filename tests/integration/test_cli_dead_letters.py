@@ -66,9 +66,7 @@ def test_dead_letters_are_listed_retried_and_purged(shop: Path) -> None:
         lines[0],
     )
 
-    status, text = aura(
-        "dead-letters", "retry", "--database", str(database), "--modules-package", "shop"
-    )
+    status, text = aura("dead-letters", "retry", "--database", str(database), "--modules", "shop")
     assert (status, text) == (
         1,
         "Retried: 0 delivered, 2 failed again, 0 held back by the policy, 0 with no subscriber.\n",
@@ -77,9 +75,7 @@ def test_dead_letters_are_listed_retried_and_purged(shop: Path) -> None:
     first_id = aura("dead-letters", "list", "--database", str(database))[1].split()[0]
     status, text = aura("dead-letters", "purge", "--database", str(database), "--id", first_id)
     assert (status, text) == (0, "Purged 1 dead letter.\n")
-    status, text = aura(
-        "dead-letters", "retry", "--database", str(database), "--modules-package", "shop"
-    )
+    status, text = aura("dead-letters", "retry", "--database", str(database), "--modules", "shop")
     assert (status, text) == (
         0,
         "Retried: 1 delivered, 0 failed again, 0 held back by the policy, 0 with no subscriber.\n",
@@ -101,9 +97,29 @@ def test_purge_needs_to_be_told_what(tmp_path: Path) -> None:
     )
 
 
-def test_a_missing_database_is_named(tmp_path: Path) -> None:
+def test_a_missing_database_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "shop"\n')
+    monkeypatch.chdir(tmp_path)
     missing = tmp_path / "nope.db"
     assert aura("dead-letters", "list", "--database", str(missing)) == (
         2,
-        f"No database at {missing}. Pass --database with the platform's SQLite file.\n",
+        f"No database at {missing}. Pass --database with the platform's SQLite file, or set "
+        f"database in [tool.aura] in {tmp_path.resolve() / 'pyproject.toml'}.\n",
     )
+
+
+def test_the_database_comes_from_tool_aura_relative_to_the_project(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (shop / "pyproject.toml").write_text('[tool.aura]\nmodules = "shop"\ndatabase = "db/a.db"\n')
+    (shop / "sub").mkdir()
+    monkeypatch.chdir(shop / "sub")
+    monkeypatch.delenv("AURA_DATABASE", raising=False)
+    with Platform(Platform.discover("shop"), database=_made(shop / "db" / "a.db"), durable=True):
+        pass
+    assert aura("dead-letters", "list") == (0, "0 dead letters.\n")
+
+
+def _made(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

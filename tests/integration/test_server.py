@@ -85,6 +85,7 @@ def _serve(cwd: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
     server = _serve(tmp_path, "--port", "0")
     try:
         assert server.stdout is not None
@@ -97,7 +98,8 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         if server.poll() is None:  # a failed assertion above: stop it and close its pipes
             server.kill()
             server.communicate()
-    assert lines[0] == f"Database {Path('var') / 'aura.db'} (tables created if missing).\n"
+    database = tmp_path.resolve() / "var" / "aura.db"
+    assert lines[0] == f"Database {database} (tables created if missing).\n"
     assert re.fullmatch(r"Aura serves 4 modules on http://127\.0\.0\.1:\d+\n", lines[1])
     assert lines[2:] == [f"  curl {url}/api/_modules\n", f"  curl {url}/health\n"]
     assert health.json()["status"] == "up"

@@ -71,7 +71,7 @@ def announce(data: dict) -> None:
 """,
     "pytest.ini": """
 [pytest]
-aura_modules_package = shop
+aura_modules = shop
 """,
 }
 

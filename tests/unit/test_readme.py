@@ -28,5 +28,6 @@ def test_the_testing_example_passes_with_the_plugin(pytester: pytest.Pytester) -
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
     example = next(block for block in blocks if "def test_" in block)
     pytester.makepyfile(test_readme_example=example)
+    pytester.makepyprojecttoml('[tool.aura]\nmodules = "modules"\n')
     result = pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2)

@@ -1,0 +1,268 @@
+"""The project's configuration: ``[tool.aura]`` in its ``pyproject.toml``, read once per command.
+
+One table configures the ``aura`` command, the pytest plugin and Aura's import-linter contract
+type::
+
+    [tool.aura]
+    modules = "shop_app.modules"   # the package whose subpackages are the modules
+    database = "var/aura.db"       # the SQLite file of `aura serve` and `aura dead-letters`
+    demo = "shop_app.demo:run"     # what `aura demo` runs (a function taking a text stream)
+
+    [tool.aura.testing]
+    database = "memory"            # each test platform's database: "memory" or "file"
+    trace_dir = "var/traces"       # write each test's trace there (JSON and Mermaid)
+    bdd = true                     # load Aura's pytest-bdd step library
+
+Flags and ini options override it and are spelled the same everywhere (``--modules`` on the
+command line, ``--aura-modules`` / ``aura_modules`` in pytest, ``modules`` in the contract).
+There is no silent default for the modules: a command that needs them and finds none configured
+fails with a :class:`~aura.exceptions.ConfigurationError` saying what it looked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from aura.exceptions import ConfigurationError
+
+__all__ = [
+    "CLI_MODULES",
+    "ModulesSetting",
+    "ProjectConfig",
+    "TestingConfig",
+    "add_modules_argument",
+    "database_path",
+    "find_pyproject",
+    "load_config",
+    "load_modules",
+]
+
+_TOP_KEYS: dict[str, type] = {"modules": str, "database": str, "demo": str, "testing": dict}
+_TESTING_KEYS: dict[str, type] = {"database": str, "trace_dir": str, "bdd": bool}
+_TEST_DATABASES = ("memory", "file")
+_TYPE_NAMES: dict[type, str] = {str: "a string", bool: "true or false", dict: "a table"}
+_EXAMPLE = '    [tool.aura]\n    modules = "your_package.modules"'
+
+
+@dataclass(frozen=True)
+class TestingConfig:
+    """``[tool.aura.testing]``: the defaults of the pytest plugin."""
+
+    __test__ = False  # not a test class, whatever pytest collects
+
+    database: str = "memory"
+    trace_dir: Path | None = None
+    bdd: bool = False
+
+
+@dataclass(frozen=True)
+class ModulesSetting:
+    """Which package holds the modules, and where that was said (for error messages)."""
+
+    package: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """``[tool.aura]`` of one project; ``root`` is the folder of its ``pyproject.toml``.
+
+    ``path`` is the file read, or ``None`` when no ``pyproject.toml`` was found (then ``root`` is
+    the folder the search started from and every setting is unset).
+    """
+
+    root: Path
+    path: Path | None = None
+    modules: str | None = None
+    database: Path | None = None
+    demo: str | None = None
+    testing: TestingConfig = field(default_factory=TestingConfig)
+
+    @property
+    def where(self) -> str:
+        """The table, as a user finds it: ``[tool.aura] in /project/pyproject.toml``."""
+        return f"[tool.aura] in {self.path}" if self.path is not None else "[tool.aura]"
+
+    def modules_setting(self, given: str | None, *, flag: str, override: str) -> ModulesSetting:
+        """The modules package: ``given`` (a flag or ini value) else ``modules`` of the table.
+
+        ``flag`` names where ``given`` comes from (``--modules``) and ``override`` says how to
+        give it (``pass --modules PACKAGE``), for the messages. Raises
+        :class:`ConfigurationError` when neither names a package.
+        """
+        if given:
+            return ModulesSetting(given, flag)
+        if self.modules is not None:
+            return ModulesSetting(self.modules, f"modules in {self.where}")
+        if self.path is None:
+            looked = f"found no pyproject.toml in {self.root} or its parents"
+        else:
+            looked = f"found no `modules` in {self.where}"
+        raise ConfigurationError(
+            f"No modules configured: Aura {looked}, and {flag} was not given. Say which package "
+            f"holds the modules, in pyproject.toml:\n\n{_EXAMPLE}\n\nor {override}."
+        )
+
+    def put_on_path(self) -> None:
+        """Make the project's packages importable, as ``lint-imports`` does with its folder."""
+        root = str(self.root)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest ``pyproject.toml`` in ``start`` or its parents, or ``None``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(start: Path | None = None) -> ProjectConfig:
+    """Read ``[tool.aura]`` from the nearest ``pyproject.toml`` above ``start`` (default: cwd).
+
+    A missing file or table gives an empty configuration; a malformed one raises
+    :class:`ConfigurationError` naming the key, what it holds and what is expected.
+    """
+    origin = (start if start is not None else Path.cwd()).resolve()
+    path = find_pyproject(origin)
+    if path is None:
+        return ProjectConfig(root=origin)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ConfigurationError(
+            f"Cannot read {path}: {error}. Fix the file so that it is valid TOML."
+        ) from None
+    table = document.get("tool", {}).get("aura", {})
+    if not isinstance(table, dict):
+        raise ConfigurationError(
+            f"tool.aura in {path} is {type(table).__name__} {table!r}; expected a table: "
+            f"write it as\n\n{_EXAMPLE}"
+        )
+    _check_keys(table, _TOP_KEYS, "[tool.aura]", path)
+    testing_table = table.get("testing", {})
+    _check_keys(testing_table, _TESTING_KEYS, "[tool.aura.testing]", path)
+    root = path.parent
+    database = table.get("database")
+    test_database = testing_table.get("database", "memory")
+    if test_database not in _TEST_DATABASES:
+        raise ConfigurationError(
+            f"database = {test_database!r} in [tool.aura.testing] of {path} is not known; "
+            "expected 'memory' (each test's platform in memory) or 'file' (a temporary SQLite "
+            "file per test)."
+        )
+    trace_dir = testing_table.get("trace_dir")
+    return ProjectConfig(
+        root=root,
+        path=path,
+        modules=table.get("modules"),
+        database=root / database if database is not None else None,
+        demo=table.get("demo"),
+        testing=TestingConfig(
+            database=test_database,
+            trace_dir=root / trace_dir if trace_dir is not None else None,
+            bdd=testing_table.get("bdd", False),
+        ),
+    )
+
+
+def load_modules(config: ProjectConfig, setting: ModulesSetting) -> list[ModuleType]:
+    """Import the module packages under ``setting.package`` (see ``Platform.discover``).
+
+    Raises :class:`ConfigurationError` when the package cannot be imported or declares no
+    module, naming the package, where it was configured and the fix: an empty platform is never
+    mistaken for a checked one.
+    """
+    from aura.platform import Platform  # the runtime is loaded only when modules are
+
+    config.put_on_path()
+    package, origin = setting.package, setting.origin
+    try:
+        importlib.import_module(package)
+    except ImportError as error:
+        if not _is_missing(error, package):
+            raise
+        raise ConfigurationError(
+            f"The modules package {package!r} (from {origin}) cannot be imported: {error}. "
+            f"Run from the project root ({config.root} is put on sys.path) or install the "
+            "project, or correct the package name."
+        ) from None
+    found = Platform.discover(package)
+    if not found:
+        raise ConfigurationError(
+            f"The modules package {package!r} (from {origin}) holds no module: none of its "
+            "subpackages declares `module = Module(...)` or a `register_services("
+            "service_registry)` function. Declare one in each module's __init__.py, or point "
+            "`modules` at the package that holds them."
+        )
+    return found
+
+
+CLI_MODULES = {"flag": "--modules", "override": "pass --modules PACKAGE"}
+"""How the ``aura`` commands name their override, for :meth:`ProjectConfig.modules_setting`."""
+
+
+def add_modules_argument(parser: argparse.ArgumentParser, purpose: str = "") -> None:
+    """Declare ``--modules PACKAGE``, the override of ``modules`` in ``[tool.aura]``."""
+    parser.add_argument(
+        "--modules",
+        metavar="PACKAGE",
+        help=f"{purpose}the package whose subpackages are the modules (default: modules in "
+        "[tool.aura] of pyproject.toml)",
+    )
+
+
+def database_path(given: str | None, config: ProjectConfig) -> Path:
+    """The platform's SQLite file: the flag, else $AURA_DATABASE, else ``[tool.aura] database``,
+    else ``var/aura.db`` under the project root."""
+    if given:
+        return Path(given)
+    if os.environ.get("AURA_DATABASE"):
+        return Path(os.environ["AURA_DATABASE"])
+    if config.database is not None:
+        return config.database
+    return config.root / "var" / "aura.db"
+
+
+def _is_missing(error: ImportError, package: str) -> bool:
+    # Only the package itself (or a parent) missing is a configuration problem; an import error
+    # inside the user's code is theirs to see with its own traceback.
+    name = getattr(error, "name", None)
+    return (
+        isinstance(error, ModuleNotFoundError)
+        and name is not None
+        and (package == name or package.startswith(f"{name}."))
+    )
+
+
+def _check_keys(table: Any, known: dict[str, type], where: str, path: Path) -> None:
+    if not isinstance(table, dict):
+        raise ConfigurationError(
+            f"{where} in {path} is {type(table).__name__} {table!r}; expected a table."
+        )
+    for key, value in table.items():
+        expected = known.get(key)
+        if expected is None:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(
+                f"Unknown key {key!r} in {where} of {path}. Known keys: "
+                f"{', '.join(sorted(known))}.{hint}"
+            )
+        if not isinstance(value, expected):
+            raise ConfigurationError(
+                f"{key} in {where} of {path} is {type(value).__name__} {value!r}; expected "
+                f"{_TYPE_NAMES[expected]}."
+            )
