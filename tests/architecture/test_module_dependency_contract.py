@@ -190,3 +190,52 @@ def test_a_module_that_fails_to_import_is_named_with_its_error(pytester: pytest.
         f"{CONTRACT} in {path} could not be checked: ValueError: Cannot import "
         "depot.modules.audit to read its module declaration: RuntimeError: no audit log"
     )
+
+
+def _without_modules_line(files: dict[str, str]) -> dict[str, str]:
+    config = files[".importlinter"].replace(
+        "type = module_dependencies\nmodules = depot.modules\n", "type = module_dependencies\n"
+    )
+    return {**files, ".importlinter": config}
+
+
+def test_the_contract_reads_the_modules_from_tool_aura(pytester: pytest.Pytester) -> None:
+    files = {
+        **_without_modules_line(CLEAN),
+        "pyproject.toml": '[tool.aura]\nmodules = "depot.modules"\n',
+    }
+    assert check(pytester, files) == (True, "")
+    broken = {**_without_modules_line(BROKEN), "pyproject.toml": files["pyproject.toml"]}
+    assert check(pytester, broken)[0] is False
+
+
+def test_the_contract_with_no_modules_anywhere_is_a_configuration_error(
+    pytester: pytest.Pytester,
+) -> None:
+    write_project(pytester, _without_modules_line(CLEAN))
+    path = pytester.path / ".importlinter"
+    with pytest.raises(ConfigurationError) as caught:
+        ImportContracts(path).check("declared")
+    assert str(caught.value) == (
+        f"{CONTRACT} in {path} could not be checked: ConfigurationError: No modules configured: "
+        f"Aura found no pyproject.toml in {pytester.path.resolve()} or its parents, and the "
+        "contract's `modules` was not given. Say which package holds the modules, in "
+        'pyproject.toml:\n\n    [tool.aura]\n    modules = "your_package.modules"\n\nor set '
+        "`modules = PACKAGE` in the contract."
+    )
+
+
+def test_a_package_without_declared_modules_breaks_instead_of_passing_vacuously(
+    pytester: pytest.Pytester,
+) -> None:
+    config = CLEAN[".importlinter"].replace("modules = depot.modules\n", "modules = depot\n")
+    write_project(pytester, {**CLEAN, ".importlinter": config})
+    path = pytester.path / ".importlinter"
+    with pytest.raises(ConfigurationError) as caught:
+        ImportContracts(path).check("declared")
+    assert str(caught.value) == (
+        f"{CONTRACT} in {path} could not be checked: ConfigurationError: The modules package "
+        "'depot' (from the contract's `modules`) holds no module: none of its subpackages "
+        "declares `module = Module(...)`, so there is nothing to check. Declare one in each "
+        "module's __init__.py, or point `modules` at the package that holds them."
+    )

@@ -6,6 +6,7 @@ import io
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,70 @@ def test_python_dash_m_aura_runs_the_command() -> None:
         check=True,
     )
     assert "#1 therapy_session.scheduled from mentalhealth" in result.stdout
+
+
+EXAMPLE = '    [tool.aura]\n    modules = "your_package.modules"'
+
+
+@pytest.mark.parametrize("command", ["check", "docs", "serve", "dead-letters retry"])
+def test_a_command_in_an_unconfigured_folder_fails_instead_of_checking_nothing(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "aura.db").write_bytes(b"")
+    monkeypatch.delenv("AURA_DATABASE", raising=False)
+    out = io.StringIO()
+    assert main(command.split(), out=out) == 2
+    assert out.getvalue() == (
+        f"aura {command.split()[0]}: error: No modules configured: Aura found no pyproject.toml "
+        f"in {tmp_path.resolve()} or its parents, and --modules was not given. Say which "
+        f"package holds the modules, in pyproject.toml:\n\n{EXAMPLE}\n\nor pass --modules "
+        "PACKAGE.\n"
+    )
+    assert not (tmp_path / "docs").exists()  # aura docs wrote nothing
+
+
+def test_demo_runs_the_function_named_in_tool_aura(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndemo = "shopdemo:run"\n')
+    (tmp_path / "shopdemo.py").write_text(
+        "def run(out):\n    print('shop demo', file=out)\n    return 3\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = io.StringIO()
+    try:
+        assert main(["demo"], out=out) == 3
+    finally:
+        sys.modules.pop("shopdemo", None)
+    assert out.getvalue() == "shop demo\n"
+
+
+def test_a_demo_that_cannot_be_loaded_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndemo = "nowhere_at_all:run"\n')
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert main(["demo"], out=out) == 2
+    assert out.getvalue() == (
+        f"aura demo: error: demo = 'nowhere_at_all:run' in [tool.aura] in "
+        f"{tmp_path.resolve() / 'pyproject.toml'} cannot be loaded: No module named "
+        "'nowhere_at_all'. Expected 'package.module:function', a function that takes a text "
+        "stream and returns the exit status.\n"
+    )
+
+
+def test_a_malformed_tool_aura_is_reported_by_every_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.aura]\nmodules = 3\n")
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert main(["docs"], out=out) == 2
+    assert out.getvalue() == (
+        f"aura docs: error: modules in [tool.aura] of {tmp_path.resolve() / 'pyproject.toml'} "
+        "is int 3; expected a string.\n"
+    )

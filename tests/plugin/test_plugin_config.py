@@ -1,0 +1,174 @@
+"""The plugin's configuration, end to end with pytester: [tool.aura], ini options, flags, and
+the extras it needs only when a test asks for them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.plugin.test_plugin import APP
+
+FLOW = """
+def test_flow(aura_platform, published_events):
+    aura_platform.registry.get_service("orders", "Orders").place("apple", 2)
+    published_events.assert_published("order.placed", total=6)
+    assert sorted(aura_platform.modules) == ["catalog", "orders"]
+"""
+
+
+@pytest.fixture
+def shop(pytester: pytest.Pytester) -> pytest.Pytester:
+    for name, text in APP.items():
+        if name != "pytest.ini":  # these tests configure the project themselves
+            path = pytester.path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    pytester.syspathinsert()
+    return pytester
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("-p", "no:randomly", "-p", "no:cacheprovider", *args)
+
+
+def error_text(result: pytest.RunResult) -> str:
+    """The exception pytest printed (its ``E`` lines), as the user reads it."""
+    lines = [line[1:] for line in result.stdout.lines if line.startswith("E ")]
+    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+    return "\n".join(line[indent:] for line in lines)
+
+
+def test_tool_aura_names_the_modules_of_every_test_platform(shop: pytest.Pytester) -> None:
+    shop.makepyprojecttoml('[tool.aura]\nmodules = "shop"\n')
+    shop.makepyfile(test_flow=FLOW)
+    run(shop).assert_outcomes(passed=1)
+
+
+def test_the_ini_option_and_the_flag_override_tool_aura(shop: pytest.Pytester) -> None:
+    shop.makepyprojecttoml('[tool.aura]\nmodules = "elsewhere"\n')
+    shop.makepyfile(test_flow=FLOW)
+    run(shop, "--aura-modules", "shop").assert_outcomes(passed=1)
+    shop.makeini("[pytest]\naura_modules = shop\n")  # pytest.ini wins over pyproject's table
+    run(shop).assert_outcomes(passed=1)
+
+
+def test_an_unconfigured_project_fails_the_test_that_asks_for_a_platform(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_flow="def test_flow(published_events):\n    pass\n\n"
+        "def test_plain():\n    assert 1 + 1 == 2\n"
+    )
+    result = run(pytester)
+    result.assert_outcomes(passed=1, errors=1)
+    root = pytester.path.resolve()
+    assert error_text(result) == (
+        "aura.exceptions.ConfigurationError: No modules configured: Aura found no "
+        f"pyproject.toml in {root} or its parents, and --aura-modules (or aura_modules in the "
+        "ini file) was not given. Say which package holds the modules, in pyproject.toml:\n\n"
+        '    [tool.aura]\n    modules = "your_package.modules"\n\nor pass --aura-modules PACKAGE.'
+    )
+
+
+def test_a_package_with_no_module_fails_instead_of_giving_an_empty_platform(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "empty").mkdir()
+    (pytester.path / "empty" / "__init__.py").write_text("")
+    pytester.makepyprojecttoml('[tool.aura]\nmodules = "empty"\n')
+    pytester.syspathinsert()
+    pytester.makepyfile(test_flow="def test_flow(aura_platform):\n    pass\n")
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    assert error_text(result) == (
+        "aura.exceptions.ConfigurationError: The modules package 'empty' (from modules in "
+        f"[tool.aura] in {pytester.path.resolve() / 'pyproject.toml'}) holds no module: "
+        "none of its subpackages declares `module = Module(...)` or a `register_services("
+        "service_registry)` function. Declare one in each module's __init__.py, or point "
+        "`modules` at the package that holds them."
+    )
+
+
+def test_the_testing_table_sets_the_database_and_the_trace_dir(shop: pytest.Pytester) -> None:
+    shop.makepyprojecttoml(
+        '[tool.aura]\nmodules = "shop"\n[tool.aura.testing]\ndatabase = "file"\n'
+        'trace_dir = "traces"\n'
+    )
+    shop.makepyfile(
+        test_flow=FLOW
+        + "\ndef test_file(aura_platform):\n    assert aura_platform.database.path != ':memory:'\n"
+    )
+    run(shop).assert_outcomes(passed=2)
+    written = sorted(path.name for path in (shop.path / "traces").iterdir())
+    assert written == [
+        "test_flow.py_test_file.json",
+        "test_flow.py_test_file.mmd",
+        "test_flow.py_test_flow.json",
+        "test_flow.py_test_flow.mmd",
+    ]
+
+
+def test_a_malformed_testing_table_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.aura.testing]\nbdd = "yes"\n')
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = run(pytester)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: bdd in [tool.aura.testing] of {pytester.path.resolve() / 'pyproject.toml'} "
+            "is str 'yes'; expected true or false."
+        ]
+    )
+
+
+HIDE = "import sys\nsys.modules[{name!r}] = None  # as if it were not installed\n"
+
+
+def test_without_freezegun_only_frozen_time_fails_and_says_what_to_install(
+    shop: pytest.Pytester,
+) -> None:
+    shop.makepyprojecttoml('[tool.aura]\nmodules = "shop"\n')
+    shop.makeconftest(HIDE.format(name="freezegun"))
+    shop.makepyfile(test_flow=FLOW + "\ndef test_clock(frozen_time):\n    pass\n")
+    result = shop.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    assert error_text(result) == (
+        "aura.exceptions.MissingExtraError: The frozen_time fixture needs freezegun, which is "
+        "not installed. Install Aura's testing extra: pip install 'aura-modulith[testing]'"
+    )
+
+
+def test_bdd_on_without_pytest_bdd_is_a_usage_error_naming_the_extra(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml("[tool.aura.testing]\nbdd = true\n")
+    pytester.makeconftest(HIDE.format(name="pytest_bdd"))
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: aura_bdd is on, but pytest-bdd is not installed. Install Aura's testing "
+            "extra: pip install 'aura-modulith[testing]'"
+        ]
+    )
+
+
+def test_bdd_from_the_testing_table_loads_the_step_library(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml("[tool.aura.testing]\nbdd = true\n")
+    pytester.makepyfile(
+        test_plain="def test_plain(request):\n"
+        "    assert request.config.pluginmanager.has_plugin('aura.testing.bdd')\n"
+    )
+    run(pytester).assert_outcomes(passed=1)
+
+
+def test_tests_without_aura_fixtures_run_in_an_unconfigured_project(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    assert 1 + 1 == 2\n")
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert result.ret == 0
+    assert not Path(pytester.path / "traces").exists()
