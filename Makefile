@@ -40,10 +40,13 @@ doctest: $(STAMP)
 	$(BIN)/sphinx-build -q -W --keep-going -b doctest docs docs/_build/doctest
 
 # The suite once: in random order (pytest-randomly) on two workers, so tests that share state
-# fail, under coverage (each worker writes its data; pytest-cov combines them) with the floor
-# of [tool.coverage.report].
+# fail, under coverage (parallel mode: each worker writes its own data file, then they are
+# combined) with the floor of [tool.coverage.report].
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n 2 -p no:cacheprovider --cov --cov-report=term
+	$(BIN)/coverage erase
+	$(BIN)/coverage run -m pytest -q -n 2 -p no:cacheprovider
+	$(BIN)/coverage combine -q
+	$(BIN)/coverage report
 
 test: lint typecheck imports docs doctest pytest
 
