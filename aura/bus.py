@@ -40,9 +40,11 @@ from aura.exceptions import (
     EventValidationError,
     HandlerSignatureError,
     HandlerTimeoutError,
+    InvalidNameError,
     UndeclaredEventError,
 )
 from aura.ids import new_id
+from aura.injection import Bound
 from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
 
 __all__ = [
@@ -530,9 +532,11 @@ class EventBus:
         """Publish an event and deliver it to every subscriber; return its envelope.
 
         Call it as the seed does, ``publish("therapy_session.scheduled", {...}, "mentalhealth")``,
-        or with a contract instance, ``publish(TherapySessionScheduledEvent(...),
-        source_module="mentalhealth")``. Invalid data raises :class:`EventValidationError` and
-        nothing is delivered; a failing handler is kept as a dead letter and does not raise.
+        or with a contract instance, ``publish(TherapySessionScheduledEvent(...))``:
+        ``source_module`` defaults to the module whose code is running (a handler, a service
+        called through the registry, a route, a start hook). Invalid data raises
+        :class:`EventValidationError` and nothing is delivered; a failing handler is kept as a
+        dead letter and does not raise.
         """
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=False
@@ -627,6 +631,14 @@ class EventBus:
         is_async: bool,
     ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], _Dispatch | None]:
         """Validate and build the envelope; refuse before anything is delivered or observed."""
+        if source_module is None:
+            source_module = _context.current_module()
+            if source_module is None:
+                raise InvalidNameError(
+                    "publish was called outside any module without source_module: name the "
+                    "publishing module, publish(event, source_module='orders'), or publish from "
+                    "a module's code (a handler, a service, a route), where it is the default."
+                )
         if self._publishers:  # an undeclared event is refused before its data is looked at
             self._check_declared(event_type, source_module)
         name, frozen = self._normalise(event_type, data, source_module)
@@ -1102,16 +1114,27 @@ class EventBus:
 
 
 def _qualified_name(handler: object) -> str:
+    if isinstance(handler, Bound):
+        handler = handler.injection.function
     name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
     module = getattr(handler, "__module__", None) or type(handler).__module__
     return f"{module}.{name}"
 
 
 def _single_parameter(handler: Handler, event_type: str) -> inspect.Parameter | None:
-    try:
-        signature = introspection.signature(handler)
-    except (TypeError, ValueError):
-        return None  # a builtin without a signature: assume it takes the data
+    if isinstance(handler, Bound):  # injected parameters are the container's, not the event's
+        passed = handler.injection.passed
+        if len(passed) == 1 and passed[0].kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            return passed[0]
+        signature = inspect.Signature(list(passed))
+    else:
+        try:
+            signature = introspection.signature(handler)
+        except (TypeError, ValueError):
+            return None  # a builtin without a signature: assume it takes the data
     positional = [
         p
         for p in signature.parameters.values()
@@ -1139,6 +1162,8 @@ def _single_parameter(handler: Handler, event_type: str) -> inspect.Parameter | 
 def _annotation_of(handler: Handler, parameter: inspect.Parameter | None) -> object:
     if parameter is None or parameter.annotation is parameter.empty:
         return None
+    if isinstance(handler, Bound):
+        return handler.injection.hints.get(parameter.name, parameter.annotation)
     target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
     try:
         hints = introspection.type_hints(target)

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, TypeAlias, TypeVar, cast, overload
 
-from aura import introspection
+from aura import injection, introspection
 from aura.exceptions import (
     CircularDependencyError,
     ContainerError,
@@ -187,6 +187,18 @@ class Container:
             checked, _forward, "transient", plan=(_Param("target", (wanted,), False),)
         )
         self._add(registration, replace=False)
+
+    def bind(
+        self, function: Callable[..., Any], *, passed: int = 0, owner: str = ""
+    ) -> Callable[..., Any]:
+        """Return ``function`` with its parameters after the first ``passed`` injected.
+
+        The rule is autowiring's (registered type, else registered name, else the default),
+        applied once here: the result resolves the chosen keys on each call and passes the rest
+        through. ``function`` itself is returned when nothing is injected. See
+        :mod:`aura.injection`.
+        """
+        return injection.bind(injection.plan(function, self, passed=passed, owner=owner), self)
 
     def is_registered(self, key: object) -> bool:
         """Tell whether :meth:`resolve` can find ``key``: registered, or currently overridden."""

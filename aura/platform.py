@@ -15,7 +15,6 @@ SQLite file as the modules' tables.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import inspect
 import logging
@@ -28,7 +27,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from aura import context as _context
-from aura import introspection, verification
+from aura import verification
 from aura.bus import EventBus
 from aura.container import Container
 from aura.database import Database
@@ -143,7 +142,7 @@ class Platform:
         if not self._started:
             for module in self.modules.values():
                 for hook in module.start_hooks:
-                    call = self._inject(hook, module, skip_first=False)
+                    call = self.container.bind(hook, owner=module.name)
                     with _context.module_scope(module.name):
                         call()
             self._started = True
@@ -256,7 +255,7 @@ class Platform:
         # Handlers last: their parameters may name services of any module.
         for module in self.modules.values():
             for declaration in module.handlers:
-                handler = self._inject(declaration.handler, module, skip_first=True)
+                handler = self.container.bind(declaration.handler, passed=1, owner=module.name)
                 self.bus.subscribe(
                     declaration.event_type,
                     handler,
@@ -272,77 +271,12 @@ class Platform:
             )
         self.container.register_alias(alias, key)
 
-    def _inject(
-        self, function: Callable[..., Any], module: Module, *, skip_first: bool
-    ) -> Callable[..., Any]:
-        """Bind a hook's or handler's extra parameters to container keys, once."""
-        plan = self._injection_plan(function, module, skip_first=skip_first)
-        if not plan:
-            return function
-        resolve = self.container.resolve
-        if skip_first:
-            first = next(iter(introspection.signature(function).parameters.values()))
-            if inspect.iscoroutinefunction(function):
-
-                async def async_handler(event: Any, /) -> Any:
-                    return await function(event, **{name: resolve(key) for name, key in plan})
-
-                wrapper: Callable[..., Any] = async_handler
-            else:
-
-                def handler(event: Any, /) -> Any:
-                    return function(event, **{name: resolve(key) for name, key in plan})
-
-                wrapper = handler
-            functools.update_wrapper(wrapper, function)
-            hints = _hints(function)
-            wrapper.__signature__ = inspect.Signature([first])  # type: ignore[attr-defined]
-            wrapper.__annotations__ = {first.name: hints[first.name]} if first.name in hints else {}
-            return wrapper
-
-        def hook() -> Any:
-            return function(**{name: resolve(key) for name, key in plan})
-
-        return functools.update_wrapper(hook, function)
-
-    def _injection_plan(
-        self, function: Callable[..., Any], module: Module, *, skip_first: bool
-    ) -> tuple[tuple[str, Any], ...]:
-        parameters = list(introspection.signature(function).parameters.values())
-        if skip_first:
-            parameters = parameters[1:]
-        hints = _hints(function)
-        plan: list[tuple[str, Any]] = []
-        for parameter in parameters:
-            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-                continue
-            hint = hints.get(parameter.name)
-            if isinstance(hint, type) and self.container.is_registered(hint):
-                plan.append((parameter.name, hint))
-            elif self.container.is_registered(parameter.name):
-                plan.append((parameter.name, parameter.name))
-            elif parameter.default is parameter.empty:
-                wanted = getattr(hint, "__qualname__", None) or repr(parameter.name)
-                raise ModuleDefinitionError(
-                    f"{function.__qualname__} of module {module.name!r} needs {parameter.name!r} "
-                    f"({wanted}), which nothing provides. Provide it with "
-                    f"{module.name}.provide(...), or give the parameter a default."
-                )
-        return tuple(plan)
-
 
 # --- loading and ordering -----------------------------------------------------------------------
 
 
 def _info_name(info: pkgutil.ModuleInfo) -> str:
     return info.name
-
-
-def _hints(function: Callable[..., Any]) -> dict[str, Any]:
-    try:
-        return introspection.type_hints(function)
-    except Exception:  # unresolvable forward references: fall back to name-based injection
-        return {}
 
 
 def _load(source: object) -> tuple[Module, Callable[[ServiceRegistry], None] | None]:

@@ -15,6 +15,7 @@ from freezegun import freeze_time
 
 from aura import context
 from aura.bus import Delivery, EventBus
+from aura.context import module_scope
 from aura.events import Event, EventCatalog, event_contract
 from aura.exceptions import (
     ConfigurationError,
@@ -402,11 +403,40 @@ def test_a_wildcard_event_type_cannot_be_published(bus: EventBus) -> None:
         bus.publish("user.*", {}, "users")
 
 
-def test_the_source_module_must_be_named(bus: EventBus) -> None:
+def test_outside_any_module_the_source_module_must_be_named(bus: EventBus) -> None:
+    seen: list[str] = []
+    bus.subscribe("user.registered", lambda event: seen.append(event.source_module), "audit")
     with pytest.raises(InvalidNameError) as caught:
         bus.publish("user.registered", {}, None)
     assert str(caught.value) == (
-        "Invalid source module name None: expected a lowercase identifier such as "
+        "publish was called outside any module without source_module: name the publishing "
+        "module, publish(event, source_module='orders'), or publish from a module's code (a "
+        "handler, a service, a route), where it is the default."
+    )
+    assert seen == []
+
+
+def test_the_source_module_defaults_to_the_module_whose_code_runs(bus: EventBus) -> None:
+    sources: list[str] = []
+
+    def audit(event: Event) -> None:
+        sources.append(event.source_module)
+
+    def greet(data: dict[str, Any]) -> None:
+        bus.publish("user.greeted", {"user_id": data["user_id"]})  # from the users module
+
+    bus.subscribe("user.registered", greet, "users")
+    bus.subscribe("user.*", audit, "audit")
+    with module_scope("signup"):
+        bus.publish("user.registered", {"user_id": 1})
+    assert sources == ["signup", "users"]
+
+
+def test_an_invalid_source_module_is_refused(bus: EventBus) -> None:
+    with pytest.raises(InvalidNameError) as caught:
+        bus.publish("user.registered", {}, "Users")
+    assert str(caught.value) == (
+        "Invalid source module name 'Users': expected a lowercase identifier such as "
         "'notifications' or 'mental_health'. Use the module's package name."
     )
 

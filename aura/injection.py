@@ -1,0 +1,155 @@
+"""The one injection rule: a function's parameters bound to container keys, decided once.
+
+Handlers, start hooks and HTTP routes all receive their dependencies the same way as a provider
+autowired by the container: a parameter is satisfied by its annotated type when that type is
+registered, else by a registration named like the parameter, else it keeps its default. The
+first ``passed`` parameters are the caller's (the event for a handler; a route's HTTP parameters
+are whatever is not injected). :func:`plan` reads the signature and the type hints once and
+returns an :class:`Injection` (data); :class:`Bound` calls the function with the injected values
+resolved on each call. Nothing rewrites a function's signature: a caller that needs to know what
+it passes (the bus, the gateway) reads :attr:`Injection.passed`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aura import introspection
+from aura.exceptions import ModuleDefinitionError
+
+__all__ = ["AsyncBound", "Bound", "Injection", "Registry", "bind", "plan", "plan_route"]
+
+
+class Registry(Protocol):
+    """What the planner asks of a container: is a key registered, and resolve it."""
+
+    def is_registered(self, key: object) -> bool:
+        """Tell whether ``key`` can be resolved."""
+        ...
+
+    def resolve(self, key: Any) -> Any:
+        """Return the service registered under ``key``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Injection:
+    """How one function is called: what the caller passes and what the container injects."""
+
+    function: Callable[..., Any]
+    passed: tuple[inspect.Parameter, ...]
+    """The parameters the caller gives (in order), injected ones left out."""
+    injected: tuple[tuple[str, Any], ...]
+    """``(parameter name, container key)`` for each injected parameter."""
+    hints: dict[str, Any]
+    """The function's resolved type hints (empty when they cannot be resolved)."""
+
+
+def plan(
+    function: Callable[..., Any], registry: Registry, *, passed: int = 0, owner: str = ""
+) -> Injection:
+    """Decide, once, which parameters of ``function`` the container fills.
+
+    The first ``passed`` parameters are left to the caller. A later parameter the container
+    cannot fill and that has no default raises :class:`ModuleDefinitionError` naming it, its
+    type and the fix; ``owner`` names the module, for that message.
+    """
+    parameters = list(introspection.signature(function).parameters.values())
+    hints = _hints(function)
+    given = parameters[:passed]
+    injected: list[tuple[str, Any]] = []
+    for parameter in parameters[passed:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        hint = hints.get(parameter.name)
+        if isinstance(hint, type) and registry.is_registered(hint):
+            injected.append((parameter.name, hint))
+        elif registry.is_registered(parameter.name):
+            injected.append((parameter.name, parameter.name))
+        elif parameter.default is parameter.empty:
+            wanted = getattr(hint, "__qualname__", None) or repr(parameter.name)
+            raise ModuleDefinitionError(
+                f"{function.__qualname__} of module {owner!r} needs {parameter.name!r} "
+                f"({wanted}), which nothing provides. Provide it with "
+                f"{owner}.provide(...), or give the parameter a default."
+            )
+    return Injection(function, tuple(given), tuple(injected), hints)
+
+
+def plan_route(function: Callable[..., Any], registry: Registry) -> Injection:
+    """Like :func:`plan` for an HTTP route: every parameter not injected is the caller's."""
+    parameters = list(introspection.signature(function).parameters.values())
+    hints = _hints(function)
+    given: list[inspect.Parameter] = []
+    injected: list[tuple[str, Any]] = []
+    for parameter in parameters:
+        hint = hints.get(parameter.name)
+        if isinstance(hint, type) and registry.is_registered(hint):
+            injected.append((parameter.name, hint))
+        elif registry.is_registered(parameter.name) and parameter.default is parameter.empty:
+            injected.append((parameter.name, parameter.name))
+        else:
+            given.append(parameter)
+    return Injection(function, tuple(given), tuple(injected), hints)
+
+
+class Bound:
+    """``function`` with its injected parameters filled from the container on each call."""
+
+    __slots__ = (
+        "__name__",
+        "__qualname__",
+        "_pairs",
+        "_resolve",
+        "injection",
+    )
+
+    def __init__(self, injection: Injection, registry: Registry) -> None:
+        function = injection.function
+        self.injection = injection
+        self._resolve = registry.resolve
+        self._pairs = injection.injected
+        self.__name__ = getattr(function, "__name__", type(function).__name__)
+        self.__qualname__ = getattr(function, "__qualname__", self.__name__)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function with ``args`` and the injected values (resolved now)."""
+        resolve = self._resolve
+        for name, key in self._pairs:
+            kwargs[name] = resolve(key)
+        return self.injection.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<bound {self.injection.function!r}>"
+
+
+class AsyncBound(Bound):
+    """A :class:`Bound` ``async def`` function: calling it gives the coroutine to await."""
+
+    __slots__ = ()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Await the function with ``args`` and the injected values (resolved now)."""
+        resolve = self._resolve
+        for name, key in self._pairs:
+            kwargs[name] = resolve(key)
+        return await self.injection.function(*args, **kwargs)
+
+
+def bind(injection: Injection, registry: Registry) -> Callable[..., Any]:
+    """The function itself when nothing is injected, else a :class:`Bound` calling it."""
+    if not injection.injected:
+        return injection.function
+    if inspect.iscoroutinefunction(injection.function):
+        return AsyncBound(injection, registry)
+    return Bound(injection, registry)
+
+
+def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return introspection.type_hints(function)
+    except Exception:  # unresolvable forward references: fall back to name-based injection
+        return {}
