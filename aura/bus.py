@@ -1,9 +1,12 @@
-"""The inter-module event bus: subscribe, publish, isolated delivery and dead letters.
+"""The inter-module event bus: subscribe, route and publish.
 
-Delivery is breadth-first: events published by a handler are queued and delivered after the
-current event's handlers finish, inheriting its correlation id. A failing handler never stops the
-others; its failure is logged and kept as a dead letter that :meth:`EventBus.retry_failed` can
-redeliver.
+Subscribing decides once how a handler is called (the data, the envelope or a contract
+instance; sync or async; durable when the bus has a journal). Publishing validates the event
+against its contract, builds the envelope and hands it to the delivery loop
+(:mod:`aura.delivery`): breadth-first, events published by a handler are delivered after the
+current event's handlers, inheriting its correlation id. A failing handler never stops the
+others; it is kept as a dead letter (:mod:`aura.dead_letters`) that
+:meth:`EventBus.retry_dead_letters` can redeliver.
 """
 
 from __future__ import annotations
@@ -14,17 +17,30 @@ import functools
 import inspect
 import logging
 import threading
-import time
-import traceback
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from contextlib import AbstractContextManager
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from aura import context as _context
+from aura import delivery as _delivery
 from aura import introspection
+from aura.dead_letters import (
+    DeadLetter,
+    DeadLetterStore,
+    InMemoryDeadLetterStore,
+    RetryPolicy,
+    RetryReport,
+    purge,
+)
+from aura.delivery import (
+    BusObserver,
+    Delivery,
+    DeliveryJournal,
+    Dispatch,
+    ResubmitReport,
+    TransactionSource,
+    current_dispatch,
+)
 from aura.events import (
     Event,
     EventCatalog,
@@ -50,11 +66,11 @@ from aura.naming import check_event_type, check_module_name, check_pattern, patt
 __all__ = [
     "BusObserver",
     "DeadLetter",
+    "DeadLetterStore",
     "Delivery",
     "DeliveryJournal",
     "EventBus",
-    "FailedEventStore",
-    "InMemoryFailedEventStore",
+    "InMemoryDeadLetterStore",
     "ResubmitReport",
     "RetryPolicy",
     "RetryReport",
@@ -73,6 +89,7 @@ class Subscription:
     __slots__ = (
         "_bus",
         "_deliver",
+        "_handle",
         "active",
         "handler",
         "handler_name",
@@ -102,7 +119,8 @@ class Subscription:
         self.handler_name = _qualified_name(handler)
         self.receives = receives
         self.is_async = is_async
-        self._deliver = deliver
+        self._handle = deliver  # calls the handler as planned
+        self._deliver = deliver  # the same, inside the journal's unit of work when durable
         self.active = True
 
     def matches(self, event_type: str) -> bool:
@@ -120,204 +138,11 @@ class Subscription:
         )
 
 
-class Delivery(NamedTuple):
-    """The outcome of delivering one event to one subscriber, as seen by observers.
-
-    A named tuple: immutable, and cheap enough to build once per delivery while recording.
-    """
-
-    event: Event
-    subscriber_module: str
-    handler_name: str
-    error: BaseException | None
-    duration: float
-
-    @property
-    def succeeded(self) -> bool:
-        """Whether the handler returned without raising."""
-        return self.error is None
-
-
-class BusObserver(Protocol):
-    """Sees every published event and every delivery outcome of a bus."""
-
-    def on_published(self, event: Event) -> None:
-        """Called once per accepted event, before any handler runs."""
-
-    def on_delivered(self, delivery: Delivery) -> None:
-        """Called after each handler ran, with its outcome and duration."""
-
-
-class DeliveryJournal(Protocol):
-    """Makes delivery durable: records accepted events and each subscriber's progress.
-
-    ``aura.store.DurableJournal`` implements it on SQLite (the transactional outbox).
-    """
-
-    def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
-        """Record the event and one pending publication per subscriber, atomically."""
-
-    def delivering(self, event: Event, subscription: Subscription) -> AbstractContextManager[bool]:
-        """Surround one delivery; yield ``False`` to skip it (already handled)."""
-
-    def incomplete(self, older_than: timedelta) -> list[tuple[Event, str, str]]:
-        """Return ``(event, module, handler)`` of publications not completed in time."""
-
-
-class TransactionSource(Protocol):
-    """A database whose open transaction defers delivery until it commits."""
-
-    @property
-    def in_transaction(self) -> bool:
-        """Whether the calling thread is inside a transaction."""
-
-    def on_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` after the current transaction commits."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """An event that one subscriber failed to handle, kept for inspection and retry."""
-
-    id: str
-    event: Event
-    subscriber_module: str
-    handler_name: str
-    error_type: str
-    error_message: str
-    traceback: str
-    attempts: int
-    first_failed_at: datetime
-    last_failed_at: datetime
-
-    def describe(self) -> str:
-        """Return one line naming the event, the subscriber and the error."""
-        return (
-            f"{self.subscriber_module}:{self.handler_name} failed on {self.event.event_type!r} "
-            f"(event {self.event.event_id}, {self.attempts} attempt"
-            f"{'s' if self.attempts != 1 else ''}): {self.error_type}: {self.error_message}"
-        )
-
-
-class FailedEventStore(Protocol):
-    """Where a bus keeps its dead letters (in memory by default; durable stores implement it)."""
-
-    def add(self, letter: DeadLetter) -> None:
-        """Keep a new dead letter."""
-
-    def replace(self, letter: DeadLetter) -> None:
-        """Replace the dead letter with the same id (after a failed retry)."""
-
-    def remove(self, letter_id: str) -> None:
-        """Drop a dead letter (after a successful retry)."""
-
-    def list(self) -> list[DeadLetter]:
-        """Return every dead letter, oldest first."""
-
-
-class InMemoryFailedEventStore:
-    """A thread-safe, in-memory :class:`FailedEventStore`."""
-
-    def __init__(self) -> None:
-        self._letters: dict[str, DeadLetter] = {}
-        self._lock = threading.Lock()
-
-    def add(self, letter: DeadLetter) -> None:
-        """Keep a new dead letter."""
-        with self._lock:
-            self._letters[letter.id] = letter
-
-    def replace(self, letter: DeadLetter) -> None:
-        """Replace the dead letter with the same id."""
-        with self._lock:
-            if letter.id in self._letters:
-                self._letters[letter.id] = letter
-
-    def remove(self, letter_id: str) -> None:
-        """Drop a dead letter; unknown ids are ignored."""
-        with self._lock:
-            self._letters.pop(letter_id, None)
-
-    def list(self) -> list[DeadLetter]:
-        """Return every dead letter, oldest first."""
-        with self._lock:
-            return list(self._letters.values())
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ResubmitReport:
-    """What :meth:`EventBus.resubmit_incomplete` did with each unfinished publication."""
-
-    delivered: int
-    failed: int
-    unroutable: tuple[tuple[str, str, str], ...]
-    """``(event_id, module, handler)`` of publications whose subscriber is gone; kept."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RetryReport:
-    """What :meth:`EventBus.retry_failed` did with each dead letter."""
-
-    succeeded: tuple[DeadLetter, ...]
-    failed: tuple[DeadLetter, ...]
-    unroutable: tuple[DeadLetter, ...]
-    """Dead letters whose subscriber is no longer subscribed; they are kept."""
-    waiting: tuple[DeadLetter, ...] = ()
-    """Dead letters the retry policy holds back: not due yet, or out of attempts; kept."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """When a dead letter may be retried: at most ``max_attempts`` attempts in all, the n-th
-    retry waiting ``backoff * multiplier ** (n - 1)`` seconds after the last failure."""
-
-    max_attempts: int = 5
-    backoff: float = 0.0
-    multiplier: float = 2.0
-
-    def __post_init__(self) -> None:
-        if type(self.max_attempts) is not int or self.max_attempts < 1:
-            raise ConfigurationError(
-                f"max_attempts must be an int of at least 1, got {self.max_attempts!r}."
-            )
-        for name in ("backoff", "multiplier"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigurationError(f"{name} must be a number of at least 0, got {value!r}.")
-
-    def due(self, letter: DeadLetter, now: datetime) -> bool:
-        """Whether ``letter`` may be retried at ``now``."""
-        if letter.attempts >= self.max_attempts:
-            return False
-        wait = self.backoff * self.multiplier ** (letter.attempts - 1)
-        return now >= letter.last_failed_at + timedelta(seconds=wait)
-
-
-class _Dispatch:
-    """The queue of one publish in progress, in one thread or task."""
-
-    __slots__ = ("active", "bus", "chain", "is_async", "queue", "replaying")
-
-    def __init__(self, bus: EventBus, is_async: bool) -> None:
-        self.bus = bus
-        self.is_async = is_async
-        self.queue: deque[tuple[Event, tuple[str, ...], tuple[Subscription, ...]]] = deque()
-        self.chain: tuple[str, ...] = ()
-        self.active = True
-        self.replaying = False
-
-
-_Item = tuple[Event, tuple[str, ...], tuple["Subscription", ...]]
-_new_tuple: Any = tuple.__new__
-
-_dispatch: ContextVar[_Dispatch | None] = ContextVar("aura_dispatch", default=None)
-
-
 class EventBus:
     """Publish/subscribe between modules, with contracts, isolation and breadth-first delivery.
 
     ``catalog`` holds the event contracts that published data is validated against (the
-    process-wide :data:`aura.events.default_catalog` by default); ``failed_store`` keeps dead
+    process-wide :data:`aura.events.default_catalog` by default); ``dead_letters`` keeps dead
     letters (in memory by default); a chain of events published by handlers deeper than
     ``max_chain_depth`` is refused, and so is data with more than ``max_event_size`` characters
     of text. An ``async`` handler running longer than ``handler_timeout`` seconds is cancelled
@@ -330,7 +155,7 @@ class EventBus:
         self,
         *,
         catalog: EventCatalog | None = None,
-        failed_store: FailedEventStore | None = None,
+        dead_letters: DeadLetterStore | None = None,
         max_chain_depth: int = 64,
         journal: DeliveryJournal | None = None,
         transactions: TransactionSource | None = None,
@@ -343,8 +168,8 @@ class EventBus:
                 "Use the default of 64 unless handlers legitimately chain deeper."
             )
         self.catalog = catalog if catalog is not None else default_catalog
-        self.failed_store: FailedEventStore = (
-            failed_store if failed_store is not None else InMemoryFailedEventStore()
+        self.dead_letter_store: DeadLetterStore = (
+            dead_letters if dead_letters is not None else InMemoryDeadLetterStore()
         )
         self.max_chain_depth = max_chain_depth
         if max_event_size is not None and (type(max_event_size) is not int or max_event_size < 1):
@@ -403,6 +228,8 @@ class EventBus:
         subscription = Subscription(
             self, event_type, handler, subscriber_module, deliver, receives, is_async, idempotent
         )
+        if self.journal is not None:
+            subscription._deliver = _journaled(self.journal, subscription, deliver)
         with self._lock:
             self._subscriptions = [*self._subscriptions, subscription]
             self._routes = {}
@@ -541,25 +368,16 @@ class EventBus:
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=False
         )
+        item = (event, chain, route)
         in_transaction = self.transactions is not None and self.transactions.in_transaction
         if dispatch is not None:
-            self._enqueue(dispatch, (event, chain, route), in_transaction)
+            self._enqueue(dispatch, item, in_transaction)
         elif in_transaction:
             assert self.transactions is not None  # in_transaction says so
-            self.transactions.on_commit(functools.partial(self._run, event, chain, route))
+            self.transactions.on_commit(functools.partial(self._run, item))
         else:
-            self._run(event, chain, route)
+            self._run(item)
         return event
-
-    def _enqueue(self, dispatch: _Dispatch, item: _Item, in_transaction: bool) -> None:
-        """Queue an event a handler published; inside a transaction, only once it commits."""
-        if dispatch.replaying:
-            return  # replay rebuilds read models: what handlers publish then is not new
-        if in_transaction:
-            assert self.transactions is not None  # in_transaction says so
-            self.transactions.on_commit(functools.partial(dispatch.queue.append, item))
-        else:
-            dispatch.queue.append(item)
 
     async def apublish(
         self,
@@ -577,49 +395,45 @@ class EventBus:
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=True
         )
+        item = (event, chain, route)
         in_transaction = self.transactions is not None and self.transactions.in_transaction
         if dispatch is not None:
-            self._enqueue(dispatch, (event, chain, route), in_transaction)
+            self._enqueue(dispatch, item, in_transaction)
         elif in_transaction:
             assert self.transactions is not None  # in_transaction says so
             loop = asyncio.get_running_loop()
-            self.transactions.on_commit(
-                lambda: self._keep(loop.create_task(self._arun(event, chain, route)))
-            )
+            self.transactions.on_commit(lambda: self._keep(loop.create_task(self._arun(item))))
         else:
-            await self._arun(event, chain, route)
+            await self._arun(item)
         return event
+
+    def _run(self, item: _Item) -> None:
+        dispatch, token = _delivery.begin(self, item, is_async=False)
+        try:
+            _delivery.run(_delivery.drain(self, dispatch))
+        finally:
+            _delivery.end(dispatch, token)
+
+    async def _arun(self, item: _Item) -> None:
+        dispatch, token = _delivery.begin(self, item, is_async=True)
+        try:
+            await _delivery.arun(_delivery.drain(self, dispatch))
+        finally:
+            _delivery.end(dispatch, token)
+
+    def _enqueue(self, dispatch: Dispatch, item: _Item, in_transaction: bool) -> None:
+        """Queue an event a handler published; inside a transaction, only once it commits."""
+        if dispatch.replaying:
+            return  # replay rebuilds read models: what handlers publish then is not new
+        if in_transaction:
+            assert self.transactions is not None  # in_transaction says so
+            self.transactions.on_commit(functools.partial(dispatch.queue.append, item))
+        else:
+            dispatch.queue.append(item)
 
     def _keep(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    def _run(self, event: Event, chain: tuple[str, ...], route: tuple[Subscription, ...]) -> None:
-        """Deliver ``event``, then what its handlers published, breadth-first."""
-        dispatch = _Dispatch(self, is_async=False)
-        token = _dispatch.set(dispatch)
-        try:
-            item: _Item | None = (event, chain, route)
-            while item is not None:
-                self._deliver_sync(dispatch, *item)
-                item = dispatch.queue.popleft() if dispatch.queue else None
-        finally:
-            dispatch.active = False
-            _dispatch.reset(token)
-
-    async def _arun(
-        self, event: Event, chain: tuple[str, ...], route: tuple[Subscription, ...]
-    ) -> None:
-        dispatch = _Dispatch(self, is_async=True)
-        token = _dispatch.set(dispatch)
-        try:
-            item: _Item | None = (event, chain, route)
-            while item is not None:
-                await self._deliver_async(dispatch, *item)
-                item = dispatch.queue.popleft() if dispatch.queue else None
-        finally:
-            dispatch.active = False
-            _dispatch.reset(token)
 
     def _accept(
         self,
@@ -629,7 +443,7 @@ class EventBus:
         metadata: Mapping[str, Any] | None,
         *,
         is_async: bool,
-    ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], _Dispatch | None]:
+    ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], Dispatch | None]:
         """Validate and build the envelope; refuse before anything is delivered or observed."""
         if source_module is None:
             source_module = _context.current_module()
@@ -644,7 +458,7 @@ class EventBus:
         name, frozen = self._normalise(event_type, data, source_module)
         check_module_name(source_module, role="source module")
         assert source_module is not None  # checked just above; narrows for mypy
-        dispatch = _dispatch.get()
+        dispatch = current_dispatch.get()
         if dispatch is not None and (dispatch.bus is not self or not dispatch.active):
             dispatch = None
         chain = (*dispatch.chain, name) if dispatch is not None else (name,)
@@ -727,261 +541,33 @@ class EventBus:
         contract.validate(frozen)
         return contract.event_type, frozen
 
-    # --- delivering -----------------------------------------------------------------------------
-
-    def _deliver_sync(
-        self,
-        dispatch: _Dispatch,
-        event: Event,
-        chain: tuple[str, ...],
-        route: tuple[Subscription, ...],
-    ) -> None:
-        dispatch.chain = chain
-        observers = self._observers
-        event_token = _context._current_event.set(event)
-        cid_token = _context._correlation_id.set(event.correlation_id)
-        try:
-            for subscription in route:
-                if not subscription.active:
-                    continue
-                module_token = _context._current_module.set(subscription.subscriber_module)
-                started = time.perf_counter() if observers else 0.0
-                try:
-                    if self.journal is None:
-                        subscription._deliver(event)
-                    else:
-                        self._journaled(event, subscription)
-                except Exception as exc:
-                    self._failed(event, subscription, exc, started, observers)
-                else:
-                    if observers:
-                        self._delivered(event, subscription, None, started, observers)
-                finally:
-                    _context._current_module.reset(module_token)
-        finally:
-            _context._correlation_id.reset(cid_token)
-            _context._current_event.reset(event_token)
-
-    async def _deliver_async(
-        self,
-        dispatch: _Dispatch,
-        event: Event,
-        chain: tuple[str, ...],
-        route: tuple[Subscription, ...],
-    ) -> None:
-        dispatch.chain = chain
-        observers = self._observers
-        event_token = _context._current_event.set(event)
-        cid_token = _context._correlation_id.set(event.correlation_id)
-        try:
-            for subscription in route:
-                if not subscription.active:
-                    continue
-                module_token = _context._current_module.set(subscription.subscriber_module)
-                started = time.perf_counter() if observers else 0.0
-                try:
-                    if self.journal is None:
-                        result = subscription._deliver(event)
-                        if subscription.is_async:
-                            await result
-                    else:
-                        await self._ajournaled(event, subscription)
-                except Exception as exc:
-                    self._failed(event, subscription, exc, started, observers)
-                else:
-                    if observers:
-                        self._delivered(event, subscription, None, started, observers)
-                finally:
-                    _context._current_module.reset(module_token)
-        finally:
-            _context._correlation_id.reset(cid_token)
-            _context._current_event.reset(event_token)
-
-    def _journaled(self, event: Event, subscription: Subscription) -> None:
-        """Deliver in the journal's unit of work.
-
-        What the handler publishes inside it waits for its commit (see ``_enqueue``), so a
-        failed delivery takes its events along with its writes.
-        """
-        assert self.journal is not None  # only called with a journal
-        with self.journal.delivering(event, subscription) as run:
-            if run:
-                subscription._deliver(event)
-
-    async def _ajournaled(self, event: Event, subscription: Subscription) -> None:
-        assert self.journal is not None  # only called with a journal
-        with self.journal.delivering(event, subscription) as run:
-            if run:
-                result = subscription._deliver(event)
-                if subscription.is_async:
-                    await result
-
-    def _delivered(
-        self,
-        event: Event,
-        subscription: Subscription,
-        error: BaseException | None,
-        started: float,
-        observers: tuple[BusObserver, ...],
-    ) -> None:
-        # tuple.__new__ skips the named tuple's Python-level __new__: this runs per delivery.
-        delivery = _new_tuple(
-            Delivery,
-            (
-                event,
-                subscription.subscriber_module,
-                subscription.handler_name,
-                error,
-                time.perf_counter() - started,
-            ),
-        )
-        for observer in observers:
-            observer.on_delivered(delivery)
-
-    def _failed(
-        self,
-        event: Event,
-        subscription: Subscription,
-        exc: Exception,
-        started: float,
-        observers: tuple[BusObserver, ...],
-    ) -> None:
-        logger.error(
-            "Handler %s:%s failed on event %s (%s): %s: %s",
-            subscription.subscriber_module,
-            subscription.handler_name,
-            event.event_type,
-            event.event_id,
-            type(exc).__name__,
-            exc,
-            exc_info=exc,
-            extra={
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "subscriber_module": subscription.subscriber_module,
-                "handler": subscription.handler_name,
-            },
-        )
-        now = datetime.now(UTC)
-        self.failed_store.add(
-            DeadLetter(
-                id=new_id(),
-                event=event,
-                subscriber_module=subscription.subscriber_module,
-                handler_name=subscription.handler_name,
-                error_type=type(exc).__qualname__,
-                error_message=str(exc),
-                traceback="".join(traceback.format_exception(exc)),
-                attempts=1,
-                first_failed_at=now,
-                last_failed_at=now,
-            )
-        )
-        if observers:
-            self._delivered(event, subscription, exc, started, observers)
-
     # --- dead letters ---------------------------------------------------------------------------
 
-    def failed_events(self) -> list[DeadLetter]:
+    def dead_letters(self) -> list[DeadLetter]:
         """Return the dead letters: each event a subscriber failed to handle, oldest first."""
-        return self.failed_store.list()
+        return self.dead_letter_store.list()
 
-    def retry_failed(self, policy: RetryPolicy | None = None) -> RetryReport:
+    def retry_dead_letters(self, policy: RetryPolicy | None = None) -> RetryReport:
         """Redeliver each dead letter to the one subscriber that failed; drop it on success.
 
         With a ``policy``, only letters it finds due are retried. Events the retried handlers
-        publish are delivered as usual. Dead letters of async handlers need
-        :meth:`aretry_failed`.
+        publish are delivered as usual. Dead letters of async handlers are kept and reported as
+        ``needs_async``: :meth:`aretry_dead_letters` retries those.
         """
-        succeeded, failed, unroutable = [], [], []
-        letters, waiting = self._due(policy)
-        for letter in letters:  # refuse before retrying anything, so nothing is half done
-            subscription = self._subscription_for(letter)
-            if subscription is not None and subscription.is_async:
-                raise EventDeliveryError(
-                    f"Dead letter {letter.id} is for the async handler "
-                    f"{letter.subscriber_module}:{letter.handler_name}; retry with "
-                    "'await bus.aretry_failed()'."
-                )
-        for letter in letters:
-            subscription = self._subscription_for(letter)
-            if subscription is None:
-                unroutable.append(letter)
-                continue
-            started = time.perf_counter()
-            try:
-                self._redeliver(letter.event, subscription)
-            except Exception as exc:
-                failed.append(self._failed_again(letter, exc))
-                self._observe_retry(letter, subscription, exc, started)
-            else:
-                self.failed_store.remove(letter.id)
-                succeeded.append(letter)
-                self._observe_retry(letter, subscription, None, started)
-        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable), waiting)
+        return _delivery.run(_delivery.retry(self, policy, is_async=False))
 
-    async def aretry_failed(self, policy: RetryPolicy | None = None) -> RetryReport:
-        """Redeliver dead letters like :meth:`retry_failed`, awaiting async handlers."""
-        succeeded, failed, unroutable = [], [], []
-        letters, waiting = self._due(policy)
-        for letter in letters:
-            subscription = self._subscription_for(letter)
-            if subscription is None:
-                unroutable.append(letter)
-                continue
-            started = time.perf_counter()
-            try:
-                await self._aredeliver(letter.event, subscription)
-            except Exception as exc:
-                failed.append(self._failed_again(letter, exc))
-                self._observe_retry(letter, subscription, exc, started)
-            else:
-                self.failed_store.remove(letter.id)
-                succeeded.append(letter)
-                self._observe_retry(letter, subscription, None, started)
-        return RetryReport(tuple(succeeded), tuple(failed), tuple(unroutable), waiting)
+    async def aretry_dead_letters(self, policy: RetryPolicy | None = None) -> RetryReport:
+        """Redeliver dead letters like :meth:`retry_dead_letters`, awaiting async handlers."""
+        return await _delivery.arun(_delivery.retry(self, policy, is_async=True))
 
-    def _observe_retry(
-        self,
-        letter: DeadLetter,
-        subscription: Subscription,
-        error: BaseException | None,
-        started: float,
-    ) -> None:
-        """Tell observers how a retried delivery went, as for a first delivery."""
-        if self._observers:
-            self._delivered(letter.event, subscription, error, started, self._observers)
-
-    def _due(self, policy: RetryPolicy | None) -> tuple[list[DeadLetter], tuple[DeadLetter, ...]]:
-        letters = self.failed_store.list()
-        if policy is None:
-            return letters, ()
-        now = datetime.now(UTC)
-        return (
-            [letter for letter in letters if policy.due(letter, now)],
-            tuple(letter for letter in letters if not policy.due(letter, now)),
-        )
-
-    def purge_failed(
+    def purge_dead_letters(
         self, *, letter_ids: Iterable[str] | None = None, older_than: timedelta | None = None
     ) -> int:
         """Drop dead letters (the given ids, those last failed ``older_than`` ago, or all);
         return how many were dropped."""
-        ids = set(letter_ids) if letter_ids is not None else None
-        cutoff = datetime.now(UTC) - older_than if older_than is not None else None
-        dropped = 0
-        for letter in self.failed_store.list():
-            if (ids is None or letter.id in ids) and (
-                cutoff is None or letter.last_failed_at <= cutoff
-            ):
-                self.failed_store.remove(letter.id)
-                dropped += 1
-        return dropped
+        return purge(self.dead_letter_store, letter_ids=letter_ids, older_than=older_than)
 
-    def _subscription_for(self, letter: DeadLetter) -> Subscription | None:
-        return self._subscription_named(
-            letter.event.event_type, letter.subscriber_module, letter.handler_name
-        )
+    # --- replay and resubmission ----------------------------------------------------------------
 
     def _subscription_named(
         self, event_type: str, module: str, handler_name: str
@@ -993,39 +579,6 @@ class EventBus:
             ):
                 return subscription
         return None
-
-    def _redeliver(self, event: Event, subscription: Subscription) -> None:
-        """Deliver ``event`` to one subscriber again, then what it publishes; errors propagate."""
-        dispatch = _Dispatch(self, is_async=False)
-        token = _dispatch.set(dispatch)
-        try:
-            with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
-                if self.journal is None:
-                    subscription._deliver(event)
-                else:
-                    self._journaled(event, subscription)
-            while dispatch.queue:
-                self._deliver_sync(dispatch, *dispatch.queue.popleft())
-        finally:
-            dispatch.active = False
-            _dispatch.reset(token)
-
-    async def _aredeliver(self, event: Event, subscription: Subscription) -> None:
-        dispatch = _Dispatch(self, is_async=True)
-        token = _dispatch.set(dispatch)
-        try:
-            with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
-                if self.journal is None:
-                    result = subscription._deliver(event)
-                    if subscription.is_async:
-                        await result
-                else:
-                    await self._ajournaled(event, subscription)
-            while dispatch.queue:
-                await self._deliver_async(dispatch, *dispatch.queue.popleft())
-        finally:
-            dispatch.active = False
-            _dispatch.reset(token)
 
     def replay(self, event: Event) -> None:
         """Hand a stored event to its current subscribers again, to rebuild a read model.
@@ -1040,77 +593,63 @@ class EventBus:
                 f"Cannot replay {event.event_type!r} synchronously: its subscribers "
                 f"{', '.join(asynchronous)} are async. Replay to a handler function instead."
             )
-        dispatch = _Dispatch(self, is_async=False)
-        dispatch.replaying = True
-        token = _dispatch.set(dispatch)
+        token = current_dispatch.set(Dispatch(self, is_async=False, replaying=True))
         try:
             with _context.event_scope(event):
                 for subscription in route:
                     with _context.module_scope(subscription.subscriber_module):
-                        subscription._deliver(event)
+                        subscription._handle(event)
         finally:
-            dispatch.active = False
-            _dispatch.reset(token)
-
-    async def aresubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
-        """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""
-        if self.journal is None:
-            return ResubmitReport(0, 0, ())
-        delivered = failed = 0
-        unroutable: list[tuple[str, str, str]] = []
-        for event, module, handler_name in self.journal.incomplete(older_than):
-            subscription = self._subscription_named(event.event_type, module, handler_name)
-            if subscription is None:
-                unroutable.append((event.event_id, module, handler_name))
-                continue
-            try:
-                await self._aredeliver(event, subscription)
-            except Exception as exc:
-                failed += 1
-                self._failed(event, subscription, exc, 0.0, ())
-            else:
-                delivered += 1
-        return ResubmitReport(delivered, failed, tuple(unroutable))
+            current_dispatch.reset(token)
 
     def resubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
         """Deliver again every publication the journal holds as unfinished (after a crash).
 
         A failure becomes a dead letter, as in a first delivery. Publications to async
-        subscribers are left for :meth:`aresubmit_incomplete` and reported as unroutable here.
-        Without a journal there is nothing to resubmit.
+        subscribers are kept and reported as ``needs_async``, for
+        :meth:`aresubmit_incomplete`. Without a journal there is nothing to resubmit.
         """
-        if self.journal is None:
-            return ResubmitReport(0, 0, ())
-        delivered = failed = 0
-        unroutable: list[tuple[str, str, str]] = []
-        for event, module, handler_name in self.journal.incomplete(older_than):
-            subscription = self._subscription_named(event.event_type, module, handler_name)
-            if subscription is None or subscription.is_async:
-                unroutable.append((event.event_id, module, handler_name))
-                continue
-            try:
-                self._redeliver(event, subscription)
-            except Exception as exc:
-                failed += 1
-                self._failed(event, subscription, exc, 0.0, ())
-            else:
-                delivered += 1
-        return ResubmitReport(delivered, failed, tuple(unroutable))
+        return _delivery.run(_delivery.resubmit(self, older_than, is_async=False))
 
-    def _failed_again(self, letter: DeadLetter, exc: Exception) -> DeadLetter:
-        updated = dataclasses.replace(
-            letter,
-            error_type=type(exc).__qualname__,
-            error_message=str(exc),
-            traceback="".join(traceback.format_exception(exc)),
-            attempts=letter.attempts + 1,
-            last_failed_at=datetime.now(UTC),
-        )
-        self.failed_store.replace(updated)
-        return updated
+    async def aresubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
+        """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""
+        return await _delivery.arun(_delivery.resubmit(self, older_than, is_async=True))
+
+    # Deprecated spellings of the first release, kept so callers can move to one vocabulary.
+    @property
+    def failed_store(self) -> DeadLetterStore:
+        """Deprecated: :attr:`dead_letter_store`."""
+        return self.dead_letter_store
+
+    failed_events = dead_letters
+    retry_failed = retry_dead_letters
+    aretry_failed = aretry_dead_letters
+    purge_failed = purge_dead_letters
 
 
-# --- helpers decided once at subscribe time -----------------------------------------------------
+_Item = tuple[Event, tuple[str, ...], tuple[Subscription, ...]]
+
+
+def _journaled(
+    journal: DeliveryJournal, subscription: Subscription, deliver: Callable[[Event], Any]
+) -> Callable[[Event], Any]:
+    """Run ``deliver`` in the journal's unit of work: the handler's writes and its COMPLETED
+    mark commit together, and what it publishes waits for that commit (see ``_enqueue``)."""
+    if subscription.is_async:
+
+        async def deliver_journaled_async(event: Event) -> None:
+            with journal.delivering(event, subscription) as run:
+                if run:
+                    await deliver(event)
+
+        return deliver_journaled_async
+
+    def deliver_journaled(event: Event) -> None:
+        with journal.delivering(event, subscription) as run:
+            if run:
+                deliver(event)
+
+    return deliver_journaled
 
 
 def _qualified_name(handler: object) -> str:

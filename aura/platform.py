@@ -40,8 +40,8 @@ from aura.store import (
     CompletionMode,
     DurableJournal,
     EventStore,
+    SqliteDeadLetterStore,
     SqliteEventStore,
-    SqliteFailedEventStore,
 )
 from aura.verification import VerificationResult
 
@@ -83,18 +83,18 @@ class Platform:
             self.resubmit_after = resubmit_after
             self.event_store: SqliteEventStore | None = None
             self.journal: DurableJournal | None = None
-            failed_store = None
+            dead_letters = None
             if durable:
                 self.event_store = SqliteEventStore(self.database)
                 self.journal = DurableJournal(
                     self.database, self.event_store, completed=completed_publications
                 )
-                failed_store = SqliteFailedEventStore(self.database)
+                dead_letters = SqliteDeadLetterStore(self.database)
             self.bus = EventBus(
                 catalog=catalog,
                 max_chain_depth=max_chain_depth,
                 journal=self.journal,
-                failed_store=failed_store,
+                dead_letters=dead_letters,
                 transactions=self.database,
             )
             if self.event_store is not None:
@@ -151,9 +151,16 @@ class Platform:
                 if report.unroutable:
                     logger.warning(
                         "%d unfinished publication(s) were not resubmitted: their subscriber is "
-                        "gone or async (await platform.bus.aresubmit_incomplete() for those): %s",
+                        "gone: %s",
                         len(report.unroutable),
                         ", ".join(f"{m}:{h} ({e})" for e, m, h in report.unroutable),
+                    )
+                if report.needs_async:
+                    logger.warning(
+                        "%d unfinished publication(s) to async handlers wait for "
+                        "'await platform.bus.aresubmit_incomplete()': %s",
+                        len(report.needs_async),
+                        ", ".join(f"{m}:{h} ({e})" for e, m, h in report.needs_async),
                     )
         return self
 

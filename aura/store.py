@@ -3,7 +3,7 @@
 * :class:`EventStore` keeps every event in order and reads it back by type, module, correlation
   or time; :class:`SqliteEventStore` (stdlib ``sqlite3``, WAL) and :class:`InMemoryEventStore`
   share one contract. The interface is plain SQL-free Python, so a PostgreSQL store fits it.
-* :class:`SqliteFailedEventStore` persists the bus's dead letters.
+* :class:`SqliteDeadLetterStore` persists the bus's dead letters.
 * :class:`DurableJournal` is the publication registry (Spring Modulith's, a transactional
   outbox): a publish records the event and one row per subscriber in the publisher's own
   transaction; each row moves PUBLISHED -> PROCESSING -> COMPLETED or FAILED, the handler's own
@@ -22,8 +22,10 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from aura.bus import DeadLetter, EventBus, Subscription
+from aura.bus import EventBus
 from aura.database import Database
+from aura.dead_letters import DeadLetter
+from aura.delivery import Subscription
 from aura.events import Event, FrozenDict, freeze_json
 from aura.exceptions import ConfigurationError, EventDeliveryError
 
@@ -34,8 +36,8 @@ __all__ = [
     "DurableJournal",
     "EventStore",
     "InMemoryEventStore",
+    "SqliteDeadLetterStore",
     "SqliteEventStore",
-    "SqliteFailedEventStore",
 ]
 
 CompletionMode = Literal["keep", "delete", "archive"]
@@ -406,7 +408,7 @@ CREATE TABLE IF NOT EXISTS aura_dead_letters (
 """
 
 
-class SqliteFailedEventStore:
+class SqliteDeadLetterStore:
     """The bus's dead letters, persisted in the platform's database (``aura_dead_letters``)."""
 
     def __init__(self, database: Database) -> None:

@@ -14,7 +14,7 @@ from aura.bus import EventBus
 from aura.database import Database
 from aura.events import Event, EventCatalog
 from aura.exceptions import ConfigurationError, EventDeliveryError
-from aura.store import EventStore, InMemoryEventStore, SqliteEventStore, SqliteFailedEventStore
+from aura.store import EventStore, InMemoryEventStore, SqliteDeadLetterStore, SqliteEventStore
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)
 
@@ -187,12 +187,12 @@ def test_dead_letters_persist(tmp_path: Path) -> None:
         raise RuntimeError("smtp down")
 
     with Database(path) as database:
-        bus = EventBus(catalog=EventCatalog(), failed_store=SqliteFailedEventStore(database))
+        bus = EventBus(catalog=EventCatalog(), dead_letters=SqliteDeadLetterStore(database))
         bus.subscribe("order.placed", boom, "notifications")
         published = bus.publish("order.placed", {"n": 1}, "orders")
         bus.retry_failed()
     with Database(path) as database:
-        [letter] = SqliteFailedEventStore(database).list()
+        [letter] = SqliteDeadLetterStore(database).list()
         assert letter.event == published
         assert (letter.subscriber_module, letter.error_type, letter.attempts) == (
             "notifications",
@@ -202,5 +202,5 @@ def test_dead_letters_persist(tmp_path: Path) -> None:
         assert letter.handler_name.endswith("boom")
         assert "RuntimeError: smtp down" in letter.traceback
         assert letter.last_failed_at >= letter.first_failed_at
-        SqliteFailedEventStore(database).remove(letter.id)
-        assert SqliteFailedEventStore(database).list() == []
+        SqliteDeadLetterStore(database).remove(letter.id)
+        assert SqliteDeadLetterStore(database).list() == []

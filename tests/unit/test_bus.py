@@ -694,20 +694,28 @@ def test_a_dead_letter_whose_subscriber_is_gone_is_kept_as_unroutable(bus: Event
     assert len(bus.failed_events()) == 1
 
 
-def test_retrying_an_async_dead_letter_synchronously_is_refused(bus: EventBus) -> None:
+def test_a_synchronous_retry_leaves_async_dead_letters_for_aretry(
+    bus: EventBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    broken = True
+
     async def handler(data: Any) -> None:
-        raise RuntimeError("down")
+        if broken:
+            raise RuntimeError("down")
 
     bus.subscribe("user.registered", handler, "notifications")
     asyncio.run(bus.apublish("user.registered", {}, "users"))
-    [letter] = bus.failed_events()
-    with pytest.raises(EventDeliveryError) as caught:
-        bus.retry_failed()
-    assert str(caught.value) == (
-        f"Dead letter {letter.id} is for the async handler notifications:tests.unit.test_bus."
-        "test_retrying_an_async_dead_letter_synchronously_is_refused.<locals>.handler; retry "
-        "with 'await bus.aretry_failed()'."
+    [letter] = bus.dead_letters()
+    broken = False
+    report = bus.retry_dead_letters()
+    assert (report.succeeded, report.failed, report.needs_async) == ((), (), (letter,))
+    assert bus.dead_letters() == [letter]  # kept, untouched
+    assert caplog.messages[-1] == (
+        "1 dead letter(s) of async handlers were not retried; await bus.aretry_dead_letters() "
+        "for those."
     )
+    assert asyncio.run(bus.aretry_dead_letters()).succeeded == (letter,)
+    assert bus.dead_letters() == []
 
 
 def test_aretry_redelivers_async_and_sync_dead_letters(bus: EventBus) -> None:

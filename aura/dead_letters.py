@@ -1,0 +1,209 @@
+"""Dead letters: events a subscriber failed to handle, where they are kept, and when to retry.
+
+A failing handler never stops the others: its failure is kept as a :class:`DeadLetter` in a
+:class:`DeadLetterStore` (in memory by default, SQLite on a durable platform:
+``aura.store.SqliteDeadLetterStore``). :meth:`aura.EventBus.retry_dead_letters` redelivers each
+to the one subscriber that failed, as a :class:`RetryPolicy` allows. This module holds the data
+and the store-level operations (list, purge, which letters are due); the redelivery itself is
+the bus's delivery loop (:mod:`aura.delivery`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import traceback
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from aura.events import Event
+from aura.exceptions import ConfigurationError
+from aura.ids import new_id
+
+__all__ = [
+    "DeadLetter",
+    "DeadLetterStore",
+    "InMemoryDeadLetterStore",
+    "RetryPolicy",
+    "RetryReport",
+    "due_letters",
+    "failed_again",
+    "new_letter",
+    "purge",
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event that one subscriber failed to handle, kept for inspection and retry."""
+
+    id: str
+    event: Event
+    subscriber_module: str
+    handler_name: str
+    error_type: str
+    error_message: str
+    traceback: str
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+
+    def describe(self) -> str:
+        """Return one line naming the event, the subscriber and the error."""
+        return (
+            f"{self.subscriber_module}:{self.handler_name} failed on {self.event.event_type!r} "
+            f"(event {self.event.event_id}, {self.attempts} attempt"
+            f"{'s' if self.attempts != 1 else ''}): {self.error_type}: {self.error_message}"
+        )
+
+
+class DeadLetterStore(Protocol):
+    """Where a bus keeps its dead letters (in memory by default; durable stores implement it)."""
+
+    def add(self, letter: DeadLetter) -> None:
+        """Keep a new dead letter."""
+
+    def replace(self, letter: DeadLetter) -> None:
+        """Replace the dead letter with the same id (after a failed retry)."""
+
+    def remove(self, letter_id: str) -> None:
+        """Drop a dead letter (after a successful retry)."""
+
+    def list(self) -> list[DeadLetter]:
+        """Return every dead letter, oldest first."""
+
+
+class InMemoryDeadLetterStore:
+    """A thread-safe, in-memory :class:`DeadLetterStore`."""
+
+    def __init__(self) -> None:
+        self._letters: dict[str, DeadLetter] = {}
+        self._lock = threading.Lock()
+
+    def add(self, letter: DeadLetter) -> None:
+        """Keep a new dead letter."""
+        with self._lock:
+            self._letters[letter.id] = letter
+
+    def replace(self, letter: DeadLetter) -> None:
+        """Replace the dead letter with the same id."""
+        with self._lock:
+            if letter.id in self._letters:
+                self._letters[letter.id] = letter
+
+    def remove(self, letter_id: str) -> None:
+        """Drop a dead letter; unknown ids are ignored."""
+        with self._lock:
+            self._letters.pop(letter_id, None)
+
+    def list(self) -> list[DeadLetter]:
+        """Return every dead letter, oldest first."""
+        with self._lock:
+            return list(self._letters.values())
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryReport:
+    """What :meth:`aura.EventBus.retry_dead_letters` did with each dead letter."""
+
+    succeeded: tuple[DeadLetter, ...]
+    failed: tuple[DeadLetter, ...]
+    unroutable: tuple[DeadLetter, ...]
+    """Dead letters whose subscriber is no longer subscribed; they are kept."""
+    waiting: tuple[DeadLetter, ...] = ()
+    """Dead letters the retry policy holds back: not due yet, or out of attempts; kept."""
+    needs_async: tuple[DeadLetter, ...] = ()
+    """Dead letters of ``async`` handlers, left for ``await bus.aretry_dead_letters()``; kept."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """When a dead letter may be retried: at most ``max_attempts`` attempts in all, the n-th
+    retry waiting ``backoff * multiplier ** (n - 1)`` seconds after the last failure."""
+
+    max_attempts: int = 5
+    backoff: float = 0.0
+    multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if type(self.max_attempts) is not int or self.max_attempts < 1:
+            raise ConfigurationError(
+                f"max_attempts must be an int of at least 1, got {self.max_attempts!r}."
+            )
+        for name in ("backoff", "multiplier"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigurationError(f"{name} must be a number of at least 0, got {value!r}.")
+
+    def due(self, letter: DeadLetter, now: datetime) -> bool:
+        """Whether ``letter`` may be retried at ``now``."""
+        if letter.attempts >= self.max_attempts:
+            return False
+        wait = self.backoff * self.multiplier ** (letter.attempts - 1)
+        return now >= letter.last_failed_at + timedelta(seconds=wait)
+
+
+def new_letter(event: Event, module: str, handler_name: str, exc: BaseException) -> DeadLetter:
+    """The dead letter of a first failed delivery of ``event`` to ``module:handler_name``."""
+    now = datetime.now(UTC)
+    return DeadLetter(
+        id=new_id(),
+        event=event,
+        subscriber_module=module,
+        handler_name=handler_name,
+        error_type=type(exc).__qualname__,
+        error_message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+        attempts=1,
+        first_failed_at=now,
+        last_failed_at=now,
+    )
+
+
+def failed_again(store: DeadLetterStore, letter: DeadLetter, exc: BaseException) -> DeadLetter:
+    """Record one more failed attempt of ``letter`` in ``store``; return the updated letter."""
+    updated = dataclasses.replace(
+        letter,
+        error_type=type(exc).__qualname__,
+        error_message=str(exc),
+        traceback="".join(traceback.format_exception(exc)),
+        attempts=letter.attempts + 1,
+        last_failed_at=datetime.now(UTC),
+    )
+    store.replace(updated)
+    return updated
+
+
+def due_letters(
+    store: DeadLetterStore, policy: RetryPolicy | None
+) -> tuple[list[DeadLetter], tuple[DeadLetter, ...]]:
+    """Split the stored letters into those ``policy`` lets retry now and those it holds back."""
+    letters = store.list()
+    if policy is None:
+        return letters, ()
+    now = datetime.now(UTC)
+    return (
+        [letter for letter in letters if policy.due(letter, now)],
+        tuple(letter for letter in letters if not policy.due(letter, now)),
+    )
+
+
+def purge(
+    store: DeadLetterStore,
+    *,
+    letter_ids: Iterable[str] | None = None,
+    older_than: timedelta | None = None,
+) -> int:
+    """Drop dead letters (the given ids, those last failed ``older_than`` ago, or all); return
+    how many were dropped."""
+    ids = set(letter_ids) if letter_ids is not None else None
+    cutoff = datetime.now(UTC) - older_than if older_than is not None else None
+    dropped = 0
+    for letter in store.list():
+        if (ids is None or letter.id in ids) and (
+            cutoff is None or letter.last_failed_at <= cutoff
+        ):
+            store.remove(letter.id)
+            dropped += 1
+    return dropped

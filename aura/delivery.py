@@ -1,0 +1,414 @@
+"""The delivery loop, written once and driven by a synchronous and an asynchronous runner.
+
+Every way an event reaches handlers — a publish, a dead-letter retry, a resubmission after a
+crash — is a *job*: a generator that sets up the context (the current event, module and
+correlation id, the breadth-first queue of what handlers publish), yields each
+``(subscription, event)`` to call, and is sent back the exception the call raised, or ``None``;
+it keeps the dead letters and tells the observers. :func:`run` calls each handler; :func:`arun`
+awaits the ``async`` ones. The runners are the only code that calls a handler, so the sync and
+async paths cannot disagree. Durable delivery needs no branch here: the journal wraps a
+subscription's deliverer when it subscribes (see ``EventBus.subscribe``).
+
+One policy for async handlers: a synchronous call never runs one. An event is refused up front
+when it has async subscribers (``publish``, ``replay``); a batch sets their items aside and
+reports them as ``needs_async`` (``retry_dead_letters``, ``resubmit_incomplete``) for the
+``a``-prefixed twin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Generator
+from contextlib import AbstractContextManager
+from contextvars import ContextVar, Token
+from datetime import timedelta
+from typing import Any, NamedTuple, Protocol, TypeVar
+
+from aura import context as _context
+from aura.dead_letters import (
+    DeadLetter,
+    DeadLetterStore,
+    RetryPolicy,
+    RetryReport,
+    due_letters,
+    failed_again,
+    new_letter,
+)
+from aura.events import Event
+from aura.exceptions import EventDeliveryError
+
+__all__ = [
+    "BusObserver",
+    "Delivery",
+    "DeliveryJournal",
+    "Job",
+    "ResubmitReport",
+    "TransactionSource",
+    "arun",
+    "begin",
+    "drain",
+    "end",
+    "redeliver",
+    "resubmit",
+    "retry",
+    "run",
+]
+
+logger = logging.getLogger("aura.bus")
+
+R = TypeVar("R")
+
+
+class Subscription(Protocol):
+    """A subscription as delivery sees it (:class:`aura.bus.Subscription` is the real one)."""
+
+    subscriber_module: str
+    handler_name: str
+    is_async: bool
+    active: bool
+    idempotent: bool
+
+    def _deliver(self, event: Event) -> Any: ...
+
+
+Job = Generator[tuple[Subscription, Event], BaseException | None, R]
+"""A delivery job: yields what to call, is sent how the call ended, returns its result."""
+
+_Item = tuple[Event, tuple[str, ...], tuple["Subscription", ...]]
+_new_tuple: Any = tuple.__new__
+
+
+class Delivery(NamedTuple):
+    """The outcome of delivering one event to one subscriber, as seen by observers.
+
+    A named tuple: immutable, and cheap enough to build once per delivery while recording.
+    """
+
+    event: Event
+    subscriber_module: str
+    handler_name: str
+    error: BaseException | None
+    duration: float
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the handler returned without raising."""
+        return self.error is None
+
+
+class BusObserver(Protocol):
+    """Sees every published event and every delivery outcome of a bus."""
+
+    def on_published(self, event: Event) -> None:
+        """Called once per accepted event, before any handler runs."""
+
+    def on_delivered(self, delivery: Delivery) -> None:
+        """Called after each handler ran, with its outcome and duration."""
+
+
+class DeliveryJournal(Protocol):
+    """Makes delivery durable: records accepted events and each subscriber's progress.
+
+    ``aura.store.DurableJournal`` implements it on SQLite (the transactional outbox).
+    """
+
+    def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
+        """Record the event and one pending publication per subscriber, atomically."""
+
+    def delivering(self, event: Event, subscription: Subscription) -> AbstractContextManager[bool]:
+        """Surround one delivery; yield ``False`` to skip it (already handled)."""
+
+    def incomplete(self, older_than: timedelta) -> list[tuple[Event, str, str]]:
+        """Return ``(event, module, handler)`` of publications not completed in time."""
+
+
+class TransactionSource(Protocol):
+    """A database whose open transaction defers delivery until it commits."""
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the calling thread is inside a transaction."""
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the current transaction commits."""
+
+
+class EventBus(Protocol):
+    """What the jobs use of a bus (:class:`aura.bus.EventBus` is the real one)."""
+
+    dead_letter_store: DeadLetterStore
+    journal: DeliveryJournal | None
+    _observers: tuple[BusObserver, ...]
+
+    def _subscription_named(
+        self, event_type: str, module: str, handler_name: str
+    ) -> Subscription | None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResubmitReport:
+    """What :meth:`aura.EventBus.resubmit_incomplete` did with each unfinished publication."""
+
+    delivered: int
+    failed: int
+    unroutable: tuple[tuple[str, str, str], ...]
+    """``(event_id, module, handler)`` of publications whose subscriber is gone; kept."""
+    needs_async: tuple[tuple[str, str, str], ...] = ()
+    """``(event_id, module, handler)`` of publications to ``async`` handlers, left for
+    ``await bus.aresubmit_incomplete()``; kept."""
+
+
+class Dispatch:
+    """The queue of one job in progress, in one thread or task."""
+
+    __slots__ = ("active", "bus", "chain", "is_async", "queue", "replaying")
+
+    def __init__(self, bus: object, is_async: bool, *, replaying: bool = False) -> None:
+        self.bus = bus
+        self.is_async = is_async
+        self.queue: deque[_Item] = deque()
+        self.chain: tuple[str, ...] = ()
+        self.active = True
+        self.replaying = replaying
+
+
+current_dispatch: ContextVar[Dispatch | None] = ContextVar("aura_dispatch", default=None)
+"""The job running in this thread or task, if any: what handlers publish joins its queue."""
+
+
+# --- the runners: the only places that call a handler ---------------------------------------
+
+
+def run(job: Job[R]) -> R:
+    """Drive ``job`` synchronously, calling each handler it yields; return its result."""
+    send = job.send
+    try:
+        call = next(job)
+        while True:
+            subscription, event = call
+            if subscription.is_async:
+                raise EventDeliveryError(
+                    f"{subscription.subscriber_module}:{subscription.handler_name} is async; "
+                    "it runs only under the await-able call (apublish, aretry_dead_letters, "
+                    "aresubmit_incomplete)."
+                )
+            try:
+                subscription._deliver(event)
+            except Exception as exc:
+                call = send(exc)
+            else:
+                call = send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        job.close()
+
+
+async def arun(job: Job[R]) -> R:
+    """Drive ``job`` asynchronously, awaiting ``async`` handlers; return its result."""
+    try:
+        call = next(job)
+        while True:
+            subscription, event = call
+            try:
+                result = subscription._deliver(event)
+                if subscription.is_async:
+                    await result
+            except Exception as exc:
+                call = job.send(exc)
+            else:
+                call = job.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    finally:
+        job.close()
+
+
+# --- the jobs ---------------------------------------------------------------------------------
+
+
+def begin(bus: object, item: _Item, *, is_async: bool) -> tuple[Dispatch, Token[Any]]:
+    """Open the dispatch of a publish: ``item`` first in its queue, handlers' events after."""
+    dispatch = Dispatch(bus, is_async)
+    dispatch.queue.append(item)
+    return dispatch, current_dispatch.set(dispatch)
+
+
+def end(dispatch: Dispatch, token: Token[Any]) -> None:
+    """Close a dispatch opened by :func:`begin` (always, in a ``finally``)."""
+    dispatch.active = False
+    current_dispatch.reset(token)
+
+
+def drain(bus: EventBus, dispatch: Dispatch) -> Job[None]:
+    """Deliver every queued event, oldest first, each to its route: breadth-first delivery.
+
+    This is the one delivery loop; each handler runs isolated, as its module, with the event's
+    correlation id; a failure is kept as a dead letter and the other handlers still run.
+    """
+    queue = dispatch.queue
+    while queue:
+        event, chain, route = queue.popleft()
+        dispatch.chain = chain
+        observers = bus._observers
+        event_token = _context._current_event.set(event)
+        cid_token = _context._correlation_id.set(event.correlation_id)
+        try:
+            for subscription in route:
+                if not subscription.active:
+                    continue
+                module_token = _context._current_module.set(subscription.subscriber_module)
+                try:
+                    started = time.perf_counter() if observers else 0.0
+                    error = yield subscription, event
+                    if error is not None:
+                        _keep_failure(bus, event, subscription, error, started, observers)
+                    elif observers:
+                        _observe(event, subscription, None, started, observers)
+                finally:
+                    _context._current_module.reset(module_token)
+        finally:
+            _context._correlation_id.reset(cid_token)
+            _context._current_event.reset(event_token)
+
+
+def redeliver(
+    bus: EventBus, event: Event, subscription: Subscription, *, is_async: bool
+) -> Job[BaseException | None]:
+    """Deliver ``event`` to one subscriber again, then what it publishes; return its error.
+
+    The first delivery's failure is returned, not kept: the caller decides (a retried dead
+    letter counts one more attempt, a resubmitted publication becomes a new dead letter).
+    """
+    dispatch = Dispatch(bus, is_async)
+    token = current_dispatch.set(dispatch)
+    try:
+        with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
+            error = yield subscription, event
+        if error is None:
+            yield from drain(bus, dispatch)
+        return error
+    finally:
+        dispatch.active = False
+        current_dispatch.reset(token)
+
+
+def retry(bus: EventBus, policy: RetryPolicy | None, *, is_async: bool) -> Job[RetryReport]:
+    """Redeliver each due dead letter to the subscriber that failed; drop it on success."""
+    succeeded: list[DeadLetter] = []
+    failed: list[DeadLetter] = []
+    unroutable: list[DeadLetter] = []
+    needs_async: list[DeadLetter] = []
+    letters, waiting = due_letters(bus.dead_letter_store, policy)
+    for letter in letters:
+        subscription = bus._subscription_named(
+            letter.event.event_type, letter.subscriber_module, letter.handler_name
+        )
+        if subscription is None:
+            unroutable.append(letter)
+            continue
+        if subscription.is_async and not is_async:
+            needs_async.append(letter)
+            continue
+        started = time.perf_counter()
+        error = yield from redeliver(bus, letter.event, subscription, is_async=is_async)
+        if error is not None:
+            failed.append(failed_again(bus.dead_letter_store, letter, error))
+        else:
+            bus.dead_letter_store.remove(letter.id)
+            succeeded.append(letter)
+        if bus._observers:
+            _observe(letter.event, subscription, error, started, bus._observers)
+    if needs_async:
+        logger.warning(
+            "%d dead letter(s) of async handlers were not retried; await "
+            "bus.aretry_dead_letters() for those.",
+            len(needs_async),
+        )
+    return RetryReport(
+        tuple(succeeded), tuple(failed), tuple(unroutable), waiting, tuple(needs_async)
+    )
+
+
+def resubmit(bus: EventBus, older_than: timedelta, *, is_async: bool) -> Job[ResubmitReport]:
+    """Deliver again every publication the journal holds as unfinished (after a crash)."""
+    if bus.journal is None:
+        return ResubmitReport(0, 0, ())
+    delivered = failed = 0
+    unroutable: list[tuple[str, str, str]] = []
+    needs_async: list[tuple[str, str, str]] = []
+    for event, module, handler_name in bus.journal.incomplete(older_than):
+        subscription = bus._subscription_named(event.event_type, module, handler_name)
+        if subscription is None:
+            unroutable.append((event.event_id, module, handler_name))
+            continue
+        if subscription.is_async and not is_async:
+            needs_async.append((event.event_id, module, handler_name))
+            continue
+        error = yield from redeliver(bus, event, subscription, is_async=is_async)
+        if error is None:
+            delivered += 1
+        else:
+            failed += 1
+            _keep_failure(bus, event, subscription, error, 0.0, ())
+    return ResubmitReport(delivered, failed, tuple(unroutable), tuple(needs_async))
+
+
+# --- what a failed or observed delivery leaves -------------------------------------------------
+
+
+def _keep_failure(
+    bus: EventBus,
+    event: Event,
+    subscription: Subscription,
+    exc: BaseException,
+    started: float,
+    observers: tuple[BusObserver, ...],
+) -> None:
+    """Log a failed delivery, keep it as a dead letter and tell the observers."""
+    logger.error(
+        "Handler %s:%s failed on event %s (%s): %s: %s",
+        subscription.subscriber_module,
+        subscription.handler_name,
+        event.event_type,
+        event.event_id,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+        extra={
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "subscriber_module": subscription.subscriber_module,
+            "handler": subscription.handler_name,
+        },
+    )
+    bus.dead_letter_store.add(
+        new_letter(event, subscription.subscriber_module, subscription.handler_name, exc)
+    )
+    if observers:
+        _observe(event, subscription, exc, started, observers)
+
+
+def _observe(
+    event: Event,
+    subscription: Subscription,
+    error: BaseException | None,
+    started: float,
+    observers: tuple[BusObserver, ...],
+) -> None:
+    # tuple.__new__ skips the named tuple's Python-level __new__: this runs per delivery.
+    delivery = _new_tuple(
+        Delivery,
+        (
+            event,
+            subscription.subscriber_module,
+            subscription.handler_name,
+            error,
+            time.perf_counter() - started,
+        ),
+    )
+    for observer in observers:
+        observer.on_delivered(delivery)
