@@ -59,6 +59,11 @@ class DefaultProxy(Generic[T]):
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self._target(), attribute)
 
+    @property  # type: ignore[misc]  # deliberately shadows object.__class__
+    def __class__(self) -> type[Any]:
+        """The class of the instance in force, so ``isinstance(event_bus, EventBus)`` holds."""
+        return type(self._target())
+
     def __repr__(self) -> str:
         return f"<aura default {self._name}: {self._target()!r}>"
 

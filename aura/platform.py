@@ -5,7 +5,10 @@ the database; checks the modules' declared dependencies; applies each module (pr
 services, the seed's ``register_services``, published events, subscriptions) in dependency
 order; and validates the container graph. ``start()`` runs the modules' start hooks (creating
 their tables) and, on a durable platform, resubmits publications a crash left unfinished;
-``close()`` disposes everything and closes the database.
+``close()`` disposes everything and closes the database. Like Cosmic Python's ``bootstrap()``,
+it takes its adapters as arguments: the event store, the delivery journal (publication
+registry) and the dead-letter store, with the SQLite ones as defaults of ``durable=True``,
+and the bus's policies (``max_chain_depth``, ``max_event_size``, ``handler_timeout``).
 
 Events published inside ``platform.transaction()`` (or any transaction of the platform's database)
 are delivered only after it commits, and not at all if it rolls back. With ``durable=True`` the
@@ -31,7 +34,9 @@ from aura import verification
 from aura.bus import EventBus
 from aura.container import Container
 from aura.database import Database
+from aura.dead_letters import DeadLetterStore
 from aura.defaults import use_defaults
+from aura.delivery import DeliveryJournal
 from aura.events import EventCatalog
 from aura.exceptions import ModuleDefinitionError
 from aura.module import Module
@@ -65,6 +70,11 @@ class Platform:
         durable: bool = False,
         completed_publications: CompletionMode = "keep",
         resubmit_after: timedelta = timedelta(0),
+        event_store: EventStore | None = None,
+        journal: DeliveryJournal | None = None,
+        dead_letters: DeadLetterStore | None = None,
+        max_event_size: int | None = 1_048_576,
+        handler_timeout: float | None = None,
     ) -> None:
         loaded = [_load(source) for source in modules]
         self.modules: dict[str, Module] = _in_dependency_order([module for module, _ in loaded])
@@ -81,21 +91,25 @@ class Platform:
             )
             self.durable = durable
             self.resubmit_after = resubmit_after
-            self.event_store: SqliteEventStore | None = None
-            self.journal: DurableJournal | None = None
-            dead_letters = None
+            # Every store is an argument; durable=True fills the ones not given with the SQLite
+            # implementations on the platform's database.
             if durable:
-                self.event_store = SqliteEventStore(self.database)
-                self.journal = DurableJournal(
-                    self.database, self.event_store, completed=completed_publications
-                )
-                dead_letters = SqliteDeadLetterStore(self.database)
+                event_store = event_store or SqliteEventStore(self.database)
+                if journal is None and isinstance(event_store, SqliteEventStore):
+                    journal = DurableJournal(
+                        self.database, event_store, completed=completed_publications
+                    )
+                dead_letters = dead_letters or SqliteDeadLetterStore(self.database)
+            self.event_store: EventStore | None = event_store
+            self.journal: DeliveryJournal | None = journal
             self.bus = EventBus(
                 catalog=catalog,
                 max_chain_depth=max_chain_depth,
-                journal=self.journal,
+                journal=journal,
                 dead_letters=dead_letters,
                 transactions=self.database,
+                max_event_size=max_event_size,
+                handler_timeout=handler_timeout,
             )
             if self.event_store is not None:
                 self.event_store.bus = self.bus

@@ -132,6 +132,8 @@ class EventStore(ABC):
         Replaying to a bus calls the subscribers of each event directly (``EventBus.replay``):
         nothing is recorded, journaled or published again.
         """
+        # Decided once; aura.event_bus (the process-wide default) counts as a bus.
+        feed = target.replay if isinstance(target, EventBus) else target
         count = 0
         for event in self.stream(
             event_type=event_type,
@@ -140,10 +142,7 @@ class EventStore(ABC):
             since=since,
             until=until,
         ):
-            if isinstance(target, EventBus):
-                target.replay(event)
-            else:
-                target(event)
+            feed(event)
             count += 1
         return count
 

@@ -59,3 +59,15 @@ def test_the_seed_registry_and_container_are_process_wide_and_swappable() -> Non
     assert default_registry() is not registry
     assert get_container() is not container
     assert not service_registry.is_available("notifications", "EmailService")
+
+
+def test_the_default_bus_is_an_event_bus_so_a_store_replays_to_it() -> None:
+    bus = EventBus()
+    seen: list[int] = []
+    bus.subscribe("ledger.opened", lambda data: seen.append(data["n"]), "ledger")
+    store = aura.InMemoryEventStore()
+    store.append(aura.Event.create("ledger.opened", {"n": 1}, "ledger"))
+    with use_defaults(bus=bus):
+        assert isinstance(aura.event_bus, EventBus)
+        assert store.replay(aura.event_bus) == 1
+    assert seen == [1]

@@ -1,0 +1,72 @@
+"""Platform(...) takes its stores and the bus's policies as arguments (a composition root)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aura import Event, InMemoryEventStore, Module, Platform
+from aura.dead_letters import InMemoryDeadLetterStore
+from aura.exceptions import EventValidationError, HandlerTimeoutError
+from aura.store import EventStore, SqliteDeadLetterStore, SqliteEventStore
+
+
+def ledger(handler: Any) -> Module:
+    module = Module("ledger")
+    module.publishes("ledger.*")
+    module.subscribe("ledger.opened")(handler)
+    return module
+
+
+def test_a_dead_letter_store_given_is_the_one_the_bus_keeps_letters_in() -> None:
+    letters = InMemoryDeadLetterStore()
+
+    def fails(data: dict[str, Any]) -> None:
+        raise RuntimeError("down")
+
+    with Platform([ledger(fails)], dead_letters=letters) as platform:
+        platform.start()
+        platform.bus.publish("ledger.opened", {"n": 1}, "ledger")
+        assert platform.bus.dead_letter_store is letters
+    assert [letter.error_message for letter in letters.list()] == ["down"]
+
+
+def test_an_event_store_given_is_registered_for_injection() -> None:
+    store = InMemoryEventStore()
+    with Platform([ledger(lambda data: None)], event_store=store) as platform:
+        assert platform.event_store is store
+        assert platform.container.resolve(EventStore) is store
+
+
+def test_durable_fills_only_the_stores_not_given(tmp_path: Path) -> None:
+    letters = InMemoryDeadLetterStore()
+    with Platform(
+        [ledger(lambda data: None)], database=tmp_path / "a.db", durable=True, dead_letters=letters
+    ) as platform:
+        assert isinstance(platform.event_store, SqliteEventStore)
+        assert platform.journal is not None
+        assert platform.bus.dead_letter_store is letters
+    with Platform([ledger(lambda data: None)], database=tmp_path / "b.db", durable=True) as other:
+        assert isinstance(other.bus.dead_letter_store, SqliteDeadLetterStore)
+
+
+def test_max_event_size_reaches_the_bus() -> None:
+    with (
+        Platform([ledger(lambda data: None)], max_event_size=10) as platform,
+        pytest.raises(EventValidationError),
+    ):
+        platform.bus.publish("ledger.opened", {"note": "x" * 50}, "ledger")
+
+
+def test_handler_timeout_reaches_the_bus() -> None:
+    async def slow(event: Event) -> None:
+        await asyncio.sleep(1)
+
+    with Platform([ledger(slow)], handler_timeout=0.01) as platform:
+        platform.start()
+        asyncio.run(platform.bus.apublish("ledger.opened", {"n": 1}, "ledger"))
+        [letter] = platform.bus.dead_letters()
+    assert letter.error_type == HandlerTimeoutError.__qualname__
