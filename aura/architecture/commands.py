@@ -1,10 +1,10 @@
 """``aura check`` and ``aura docs``: the functions ``aura.cli`` wires as subcommands.
 
 ``aura check`` runs the project's import-linter contracts (in-process, on one graph) and
-verifies the platform built from the modules package (:func:`aura.verification.verify`); it
-prints every violation, sorted, as text or JSON, and compares them with a baseline when given
-one. ``aura docs`` writes the architecture docs, or with ``--check`` fails when the committed
-ones are stale.
+verifies the platform built from the modules package (:func:`aura.verification.verify`, and the
+static :func:`~aura.architecture.rules.unused_dependencies`); it prints every violation, sorted,
+as text or JSON, and compares them with a baseline when given one. ``aura docs`` writes the
+architecture docs, or with ``--check`` fails when the committed ones are stale.
 
 The modules package comes from ``--modules`` or ``modules`` in ``[tool.aura]``; with neither,
 or when it declares no module, both fail (exit status 2) instead of checking nothing. The
@@ -16,12 +16,14 @@ error. Import-linter is imported only by ``aura check``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import TextIO
 
-from aura.architecture.report import CheckReport, Finding, read_baseline, write_baseline
+from aura.architecture.report import CheckReport, read_baseline, write_baseline
+from aura.architecture.rules import unused_dependencies
 from aura.config import (
     CLI_MODULES,
     ProjectConfig,
@@ -30,12 +32,11 @@ from aura.config import (
     load_modules,
 )
 from aura.exceptions import AuraError, ConfigurationError
+from aura.findings import Finding
 from aura.platform import Platform
-from aura.verification import verify
+from aura.verification import SOURCE, verify
 
 __all__ = ["add_check_arguments", "add_docs_arguments", "run_check", "run_docs"]
-
-VERIFICATION = "platform verification"
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,9 +151,7 @@ def _contract_findings(
     if path is None:
         return ["No import-linter configuration found: import contracts not checked."], []
     findings = [
-        Finding(f"import contract {result.contract.id}", v.key, v.message, v.fix)
-        for result in ImportContracts(path).check_all()
-        for v in result.violations
+        violation for result in ImportContracts(path).check_all() for violation in result.violations
     ]
     return [], findings
 
@@ -163,14 +162,14 @@ def _verification_findings(modules: list[ModuleType], found: list[Finding]) -> I
     try:
         platform = Platform(modules).start()
     except AuraError as error:
-        yield Finding(VERIFICATION, "platform-build", f"The platform cannot be built: {error}")
+        message = f"The platform cannot be built: {error}"
+        yield Finding(source=SOURCE, key="platform-build", message=message)
         return
     try:
-        result = verify(platform)
+        problems = [
+            *verify(platform).problems,
+            *(dataclasses.replace(f, source=SOURCE) for f in unused_dependencies(platform.modules)),
+        ]
     finally:
         platform.close()
-    for problem in result.problems:
-        if problem.key not in reported:
-            where = f"{problem.location}: " if problem.location else ""
-            message = f"[{problem.rule}] {where}{problem.message}"
-            yield Finding(VERIFICATION, problem.key, message, problem.fix)
+    yield from (problem for problem in problems if problem.key not in reported)

@@ -3,8 +3,9 @@
 Modules reach each other through strings: ``get_service("users", "UserService")``,
 ``resolve("user_service")`` (a container lookup of another module's service) and
 ``subscribe("user.deactivated")``. This contract reads each module's declaration (the ``module``
-object of each package under ``modules``), scans the module's source files (AST) for
-those strings, and breaks when:
+object of each package under ``modules``), scans the module's source files for those strings
+(:mod:`aura.architecture.scanning`), and breaks when (the rules are
+:func:`aura.architecture.rules.check_declarations`):
 
 - a module looks up a service of a module it does not declare in ``depends_on`` (or of no
   module at all);
@@ -31,28 +32,21 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import grimp
 from importlinter import Contract, ContractCheck, fields, output
 from rich.markup import escape
 
+from aura.architecture.rules import check_declarations
+from aura.architecture.scanning import references_in_file
 from aura.config import load_config
 from aura.exceptions import ConfigurationError
+from aura.findings import Finding, render_lines
 from aura.module import Module
-from aura.verification import (
-    Problem,
-    Reference,
-    as_lookups,
-    cycle_problems,
-    did_you_mean,
-    event_without_publisher,
-    patterns_overlap,
-    references_in_file,
-)
 
-__all__ = ["ModuleDependencyContract", "check_declarations"]
+__all__ = ["ModuleDependencyContract"]
 
 _SECTIONS = (
     ("Service lookups of undeclared modules", ("undeclared-dependency", "unknown-module")),
@@ -101,94 +95,24 @@ class ModuleDependencyContract(Contract):
             ]
             for package_name, module in declared.items()
         }
-        problems = check_declarations(list(declared.values()), references)
-        return ContractCheck(kept=not problems, metadata={"problems": problems})
+        findings = check_declarations(list(declared.values()), references)
+        return ContractCheck(kept=not findings, metadata={"findings": findings})
 
     def render_broken_contract(self, check: ContractCheck) -> None:
-        """Print the problems grouped by rule, each with its place and its fix."""
-        problems: Sequence[Problem] = check.metadata["problems"]
+        """Print the findings grouped by rule, each with its place and its fix."""
+        findings: Sequence[Finding] = check.metadata["findings"]
         for title, rules in _SECTIONS:
-            selected = [problem for problem in problems if problem.rule in rules]
+            selected = [finding for finding in findings if finding.rule in rules]
             if not selected:
                 continue
             output.print(f"{title}:")
             output.new_line()
-            for problem in selected:
-                where = f"{problem.location}: " if problem.location else ""
-                output.print_error(escape(f"- {where}{problem.message}"), bold=False)
-                output.print(escape(f"  {problem.fix}"))
+            for line in render_lines(selected):
+                if line.startswith("- "):  # the finding itself; its fix follows, indented
+                    output.print_error(escape(line), bold=False)
+                else:
+                    output.print(escape(line))
             output.new_line()
-
-
-def check_declarations(
-    modules: Sequence[Module], references: Mapping[str, Sequence[Reference]]
-) -> list[Problem]:
-    """Return the problems of ``references`` (by module name) against the modules' declarations.
-
-    Sorted by place (file, then line), places before cycles.
-    """
-    by_name = {module.name: module for module in modules}
-    published = sorted({pattern for module in modules for pattern in module.published})
-    problems: list[Problem] = []
-    uses: dict[str, set[str]] = {module.name: set(module.depends_on) for module in modules}
-    for name, found in references.items():
-        for reference in as_lookups(found, modules):
-            if reference.kind == "lookup" and reference.target != name:
-                uses[name].add(reference.target)
-                problems.extend(_lookup_problem(by_name, by_name[name], reference))
-            elif reference.kind == "subscription" and not any(
-                patterns_overlap(reference.target, pattern) for pattern in published
-            ):
-                problems.append(
-                    event_without_publisher(
-                        name, reference.target, published, location=_place(reference)
-                    )
-                )
-    known = {name: sorted(targets & by_name.keys()) for name, targets in uses.items()}
-    problems.extend(cycle_problems(known))
-    return sorted(problems, key=_order)
-
-
-def _lookup_problem(
-    modules: Mapping[str, Module], module: Module, reference: Reference
-) -> Iterator[Problem]:
-    target, name = reference.target, module.name
-    looked_up = f"{target}.{reference.detail}"
-    if target not in modules:
-        yield Problem(
-            module=name,
-            rule="unknown-module",
-            subject=target,
-            message=(
-                f"{name} looks up {looked_up}, but no module is named {target!r}."
-                f"{did_you_mean(target, modules)}"
-            ),
-            fix=f"Look up one of the modules: {', '.join(sorted(modules))}.",
-            location=_place(reference),
-        )
-    elif target not in module.depends_on:
-        yield Problem(
-            module=name,
-            rule="undeclared-dependency",
-            subject=target,
-            message=f"{name} looks up {looked_up}, but does not declare {target!r} in depends_on.",
-            fix=(
-                f"Add {target!r} to depends_on of module {name!r}, or react to {target}'s "
-                "events instead of calling it."
-            ),
-            location=_place(reference),
-        )
-
-
-def _place(reference: Reference) -> str:
-    return f"{reference.path}:{reference.line}"
-
-
-def _order(problem: Problem) -> tuple[int, str, int, str]:
-    path, _, line = problem.location.rpartition(":")
-    if not path:  # no place: a cycle, listed after the problems that have one
-        return (1, problem.location, 0, problem.message)
-    return (0, path, int(line), problem.message)
 
 
 def _declared_modules(graph: grimp.ImportGraph, package: str) -> dict[str, Module]:

@@ -22,13 +22,14 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aura.architecture.scanning import as_lookups, module_sources, references_in_file
 from aura.bus import Subscription
 from aura.conformance import contract_methods
 from aura.events import EventContract
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceInfo
-from aura.verification import as_lookups, module_sources, patterns_overlap, references_in_file
+from aura.verification import patterns_overlap
 
 __all__ = ["build_docs", "stale_docs", "write_docs"]
 

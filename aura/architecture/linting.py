@@ -5,13 +5,18 @@ contract and ``aura check`` wants data, so :class:`ImportContracts` reads the co
 builds the graph on first use, and checks contracts one at a time on a copy of it (contracts may
 mutate their graph, as in ``lint-imports``). Each :class:`ContractResult` carries import-linter's
 own report of a broken contract, made deterministic (its chains sorted), and the violations as
-data, one per chain.
+data: one :class:`~aura.findings.Finding` per chain.
+
+Only import-linter's public API is used: :func:`importlinter.api.read_configuration`, the contract
+classes under :mod:`importlinter.contracts`, and the ``Contract`` interface (``check()`` and
+``render_broken_contract()``, which prints through :mod:`importlinter.output`).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import io
 import json
 from collections.abc import Iterator, Mapping, Sequence
@@ -21,36 +26,39 @@ from typing import Any
 
 import grimp
 from importlinter import Contract, ContractCheck, api, output
-from importlinter.application import use_cases
-from importlinter.application.user_options import UserOptions
+from importlinter.contracts.acyclic_siblings import AcyclicSiblingsContract
+from importlinter.contracts.forbidden import ForbiddenContract
+from importlinter.contracts.independence import IndependenceContract
+from importlinter.contracts.layers import LayersContract
+from importlinter.contracts.private_modules import PrivateModulesContract
+from importlinter.contracts.protected import ProtectedContract
 from importlinter.domain.contract import InvalidContractOptions
 from rich.console import Console
 
 from aura.exceptions import ConfigurationError
-from aura.verification import Problem
+from aura.findings import Finding
 
 __all__ = [
+    "BUILT_IN_TYPES",
     "CONFIG_FILENAMES",
     "ContractResult",
     "ContractSpec",
     "ImportContracts",
-    "Violation",
     "find_config",
 ]
 
 CONFIG_FILENAMES = ("setup.cfg", ".importlinter", "pyproject.toml")
 """Where import-linter looks for its configuration, in its own order."""
 
-
-@dataclasses.dataclass(frozen=True, order=True)
-class Violation:
-    """One way a contract is broken: an import chain, or a problem of an Aura contract."""
-
-    key: str
-    """A stable identity without line numbers (``a -> b -> c``), so baselines survive edits."""
-    message: str
-    """One line: the chain with its line numbers, or the problem with its place."""
-    fix: str = ""
+BUILT_IN_TYPES: Mapping[str, type[Contract]] = {
+    "acyclic_siblings": AcyclicSiblingsContract,
+    "forbidden": ForbiddenContract,
+    "independence": IndependenceContract,
+    "layers": LayersContract,
+    "private_modules": PrivateModulesContract,
+    "protected": ProtectedContract,
+}
+"""import-linter's own contract types, by the names its configuration gives them."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +78,8 @@ class ContractResult:
     kept: bool
     report: str
     """import-linter's own rendering of the broken contract (empty when kept)."""
-    violations: tuple[Violation, ...]
+    violations: tuple[Finding, ...]
+    """How the contract is broken, as data: one finding per chain (or per Aura rule broken)."""
     warnings: tuple[str, ...] = ()
 
 
@@ -93,17 +102,19 @@ class ImportContracts:
     def __init__(self, config: Path) -> None:
         self.config = config
         try:
-            self._options = UserOptions(**api.read_configuration(str(config)))
+            options = api.read_configuration(str(config))
         except FileNotFoundError:
             raise ConfigurationError(
                 f"No import-linter configuration in {config}: expected an [importlinter] "
                 "section (or [tool.importlinter] in pyproject.toml). Add one, or point to the "
                 "file that has it."
             ) from None
-        self._types = _contract_types(self._options)
+        self._session: dict[str, Any] = options["session_options"]
+        self._contracts: list[dict[str, Any]] = options["contracts_options"]
+        self._types = _contract_types(self._session, config)
         self.contracts = tuple(
-            ContractSpec(str(options.get("id", options["name"])), options["name"], options["type"])
-            for options in self._options.contracts_options
+            ContractSpec(_contract_id(options), options["name"], options["type"])
+            for options in self._contracts
         )
         self._graph: grimp.ImportGraph | None = None
 
@@ -111,7 +122,7 @@ class ImportContracts:
     def graph(self) -> grimp.ImportGraph:
         """The import graph of the root packages, built on first use and then kept."""
         if self._graph is None:
-            session = self._options.session_options
+            session = self._session
             roots = session["root_packages"]
             self._graph = grimp.build_graph(
                 *([roots] if isinstance(roots, str) else roots),  # one line in INI is a string
@@ -146,11 +157,16 @@ class ImportContracts:
         _sort_chains(check.metadata)
         if check.kept:
             return ContractResult(spec, True, "", (), tuple(check.warnings))
+        source = f"import contract {spec.id}"
+        violations = {
+            dataclasses.replace(violation, source=source)
+            for violation in _violations(check.metadata)
+        }
         return ContractResult(
             spec,
             False,
             _rendered(contract, check),
-            tuple(sorted(set(_violations(check.metadata)))) or (Violation(spec.id, spec.name),),
+            tuple(sorted(violations)) or (Finding(source=source, key=spec.id, message=spec.name),),
             tuple(check.warnings),
         )
 
@@ -159,11 +175,7 @@ class ImportContracts:
         return [self.check(spec.id) for spec in self.contracts]
 
     def _build(self, spec: ContractSpec) -> Contract:
-        options = next(
-            options
-            for options in self._options.contracts_options
-            if str(options.get("id", options["name"])) == spec.id
-        )
+        options = next(options for options in self._contracts if _contract_id(options) == spec.id)
         contract_class = self._types.get(spec.type)
         if contract_class is None:
             raise ConfigurationError(
@@ -174,7 +186,7 @@ class ImportContracts:
         try:
             return contract_class(
                 name=spec.name,
-                session_options=self._options.session_options,
+                session_options=self._session,
                 contract_options=options,
             )
         except InvalidContractOptions as error:
@@ -184,11 +196,34 @@ class ImportContracts:
             ) from None
 
 
-def _contract_types(options: UserOptions) -> dict[str, type[Contract]]:
-    # import-linter has no public lookup of contract types; these are the helpers `lint-imports`
-    # itself uses, so built-in and custom types resolve exactly as they do there.
-    types = dict(use_cases._get_built_in_contract_types())
-    types.update(use_cases._get_plugin_contract_types(options))
+def _contract_id(options: Mapping[str, Any]) -> str:
+    """The contract's id: its section name in INI, its ``id`` (or else its name) in TOML."""
+    return str(options.get("id", options["name"]))
+
+
+def _contract_types(session: Mapping[str, Any], config: Path) -> dict[str, type[Contract]]:
+    """The contract types by name: import-linter's own, then those ``contract_types`` registers.
+
+    ``contract_types`` lines read ``name: package.module.ContractClass``, as for ``lint-imports``.
+    """
+    types = dict(BUILT_IN_TYPES)
+    registered = session.get("contract_types", [])
+    for line in [registered] if isinstance(registered, str) else registered:  # one line: a string
+        name, _, dotted = (part.strip() for part in str(line).partition(":"))
+        module_name, _, class_name = dotted.rpartition(".")
+        try:
+            found = getattr(importlib.import_module(module_name), class_name)
+        except (ImportError, AttributeError, ValueError) as error:
+            raise ConfigurationError(
+                f"contract_types in {config} registers {name!r} as {dotted!r}, which cannot be "
+                f"imported ({type(error).__name__}: {error}). Write `name: package.module.Class`."
+            ) from None
+        if not (isinstance(found, type) and issubclass(found, Contract)):
+            raise ConfigurationError(
+                f"contract_types in {config} registers {name!r} as {dotted!r}, which is not a "
+                "subclass of importlinter.Contract."
+            )
+        types[name] = found
     return types
 
 
@@ -241,16 +276,15 @@ def _rendered(contract: Contract, check: ContractCheck) -> str:
 # --- violations as data --------------------------------------------------------------------------
 
 
-def _violations(metadata: Mapping[str, Any]) -> Iterator[Violation]:
-    for problem in metadata.get("problems", ()):
-        if isinstance(problem, Problem):
-            where = f"{problem.location}: " if problem.location else ""
-            yield Violation(problem.key, f"{where}{problem.message}", problem.fix)
+def _violations(metadata: Mapping[str, Any]) -> Iterator[Finding]:
+    for finding in metadata.get("findings", ()):  # Aura's own contract types
+        if isinstance(finding, Finding):
+            yield finding
     for dependency in metadata.get("invalid_dependencies", ()):  # layers
         for route in dependency["routes"]:
             yield _chain_violation(route["chain"])
     for module in metadata.get("undeclared_modules", ()):  # exhaustive layers
-        yield Violation(f"{module} unlisted", f"{module} is not listed as a layer")
+        yield Finding(key=f"{module} unlisted", message=f"{module} is not listed as a layer")
     for chains in metadata.get("invalid_chains", ()):  # forbidden, independence
         for chain in chains["chains"]:
             yield _chain_violation(chain["chain"] if isinstance(chain, Mapping) else chain)
@@ -259,10 +293,10 @@ def _violations(metadata: Mapping[str, Any]) -> Iterator[Violation]:
             yield _chain_violation([link])
 
 
-def _chain_violation(chain: Sequence[Mapping[str, Any]]) -> Violation:
+def _chain_violation(chain: Sequence[Mapping[str, Any]]) -> Finding:
     modules = [chain[0]["importer"], *(link["imported"] for link in chain)]
     steps = [chain[0]["importer"]]
     for link in chain:
         lines = ", ".join("l.?" if n is None else f"l.{n}" for n in link["line_numbers"])
         steps.append(f"{link['imported']} ({lines})")
-    return Violation(" -> ".join(modules), " -> ".join(steps))
+    return Finding(key=" -> ".join(modules), message=" -> ".join(steps))

@@ -1,9 +1,10 @@
-"""The report of ``aura check``: findings as data, baselines, and text and JSON renderings.
+"""The report of ``aura check``: its findings, baselines, and its text and JSON renderings.
 
-A :class:`Finding` is one violation, from an import contract or from the platform's
-verification, with a stable identity that ignores line numbers. A baseline file records the
-identities accepted today; with it, only new findings fail, and a baselined finding that is gone
-is reported until the baseline is rewritten, so that the baseline only shrinks.
+Each violation is a :class:`~aura.findings.Finding`, from an import contract or from the
+platform's verification, with a stable identity (:attr:`~aura.findings.Finding.identity`) that
+ignores line numbers. A baseline file records the identities accepted today; with it, only new
+findings fail, and a baselined finding that is gone is reported until the baseline is rewritten,
+so that the baseline only shrinks.
 """
 
 from __future__ import annotations
@@ -15,37 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from aura.exceptions import ConfigurationError
+from aura.findings import Finding, count, render_json, render_lines
 
-__all__ = ["CheckReport", "Finding", "read_baseline", "write_baseline"]
+__all__ = ["CheckReport", "read_baseline", "write_baseline"]
 
 BASELINE_FORMAT = 1
-
-
-@dataclasses.dataclass(frozen=True, order=True)
-class Finding:
-    """One violation found by ``aura check``."""
-
-    source: str
-    """What found it: ``import contract <id>`` or ``platform verification``."""
-    key: str
-    """Its stable identity within the source (no line numbers)."""
-    message: str
-    fix: str = ""
-
-    @property
-    def identity(self) -> str:
-        """The line that stands for this finding in a baseline file."""
-        return f"{self.source}: {self.key}"
-
-    def to_dict(self, *, baselined: bool) -> dict[str, Any]:
-        """Return the finding as JSON-ready data."""
-        return {
-            "source": self.source,
-            "key": self.key,
-            "message": self.message,
-            "fix": self.fix,
-            "baselined": baselined,
-        }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +52,7 @@ class CheckReport:
         return {
             "ok": self.ok,
             "violations": [
-                finding.to_dict(baselined=finding.identity in self.baseline)
+                {**finding.to_dict(), "baselined": finding.identity in self.baseline}
                 for finding in self.findings
             ],
             "fixed_in_baseline": list(self.fixed),
@@ -86,7 +61,7 @@ class CheckReport:
 
     def render_json(self) -> str:
         """Return the report as JSON, keys sorted."""
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        return render_json(self.to_dict())
 
     def render_text(self) -> str:
         """Return the report as text: a summary line, then the new findings by source."""
@@ -96,9 +71,7 @@ class CheckReport:
             if finding.source != source:
                 source = finding.source
                 lines.extend(["", f"{source}:"])
-            lines.append(f"  - {finding.message}")
-            if finding.fix:
-                lines.append(f"    Fix: {finding.fix}")
+            lines.extend(render_lines([finding], indent="  "))
         if self.fixed:
             lines.extend(
                 ["", "Fixed, but still in the baseline (rewrite it with --update-baseline):"]
@@ -109,15 +82,11 @@ class CheckReport:
     def _summary(self) -> str:
         if not self.findings and not self.fixed:
             return "aura check: no violations."
-        parts = [_count(len(self.new), "new violation" if self.baseline else "violation")]
+        parts = [count(len(self.new), "new violation" if self.baseline else "violation")]
         if self.baseline:
             parts.append(f"{len(self.findings) - len(self.new)} baselined")
             parts.append(f"{len(self.fixed)} fixed in the baseline")
         return f"aura check: {', '.join(parts)}."
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def read_baseline(path: Path) -> frozenset[str]:

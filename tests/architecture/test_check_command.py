@@ -18,12 +18,12 @@ BROKEN_REPORT = """\
 aura check: 6 violations.
 
 import contract declared:
-  - depot/modules/billing/__init__.py:8: billing subscribes to 'parcel.lost', which no module \
-declares it publishes. Did you mean 'parcel.shipped'?
+  - [event-without-publisher] depot/modules/billing/__init__.py:8: billing subscribes to \
+'parcel.lost', which no module declares it publishes. Did you mean 'parcel.shipped'?
     Fix: Add publishes('parcel.lost') to the declaration of the module that publishes it, or \
 correct the event type.
-  - depot/modules/billing/__init__.py:17: billing looks up shipping.Shipping, but does not \
-declare 'shipping' in depends_on.
+  - [undeclared-dependency] depot/modules/billing/__init__.py:17: billing looks up \
+shipping.Shipping, but does not declare 'shipping' in depends_on.
     Fix: Add 'shipping' to depends_on of module 'billing', or react to shipping's events \
 instead of calling it.
 
@@ -89,9 +89,26 @@ def test_the_json_report_carries_every_violation(project: pytest.Pytester) -> No
     assert [f"{v['source']}: {v['key']}" for v in data["violations"]] == BASELINE
     assert data["violations"][2] == {
         "source": "import contract independent",
+        "module": "",
+        "rule": "",
+        "subject": "",
         "key": "depot.modules.shipping.application -> depot.modules.stock.domain",
         "message": "depot.modules.shipping.application -> depot.modules.stock.domain (l.3)",
         "fix": "",
+        "location": "",
+        "baselined": False,
+    }
+    assert data["violations"][1] == {
+        "source": "import contract declared",
+        "module": "billing",
+        "rule": "undeclared-dependency",
+        "subject": "shipping",
+        "key": "undeclared-dependency billing shipping",
+        "message": "billing looks up shipping.Shipping, but does not declare 'shipping' in "
+        "depends_on.",
+        "fix": "Add 'shipping' to depends_on of module 'billing', or react to shipping's events "
+        "instead of calling it.",
+        "location": "depot/modules/billing/__init__.py:17",
         "baselined": False,
     }
 
@@ -148,8 +165,9 @@ def test_with_a_baseline_only_new_violations_fail(project: pytest.Pytester) -> N
         1,
         "aura check: 1 new violation, 6 baselined, 0 fixed in the baseline.\n\n"
         "import contract declared:\n"
-        "  - depot/modules/stock/domain.py:12: stock subscribes to 'parcel.returned', which no "
-        "module declares it publishes. Did you mean 'parcel.shipped'?\n"
+        "  - [event-without-publisher] depot/modules/stock/domain.py:12: stock subscribes to "
+        "'parcel.returned', which no module declares it publishes. Did you mean "
+        "'parcel.shipped'?\n"
         "    Fix: Add publishes('parcel.returned') to the declaration of the module that "
         "publishes it, or correct the event type.\n",
     )

@@ -16,7 +16,8 @@ from pathlib import Path
 import grimp
 import pytest
 
-from aura.architecture.linting import ImportContracts, Violation
+from aura.architecture.linting import ImportContracts
+from aura.findings import Finding
 
 CONFIG = Path(__file__).resolve().parents[2] / ".importlinter"
 PROVED_ELSEWHERE = {"module-dependencies": "test_module_dependency_contract.py"}
@@ -129,9 +130,18 @@ def test_violations_are_data_one_per_chain_without_line_numbers_in_their_key(
     contracts: ImportContracts,
 ) -> None:
     result = contracts.check("aura-layers", graph=planted(contracts, PLANTS["aura-layers"]))
+    source = "import contract aura-layers"
     assert result.violations == (
-        Violation("aura.bus -> aura.testing.plugin", "aura.bus -> aura.testing.plugin (l.3)"),
-        Violation("aura.secrets unlisted", "aura.secrets is not listed as a layer"),
+        Finding(
+            source=source,
+            key="aura.bus -> aura.testing.plugin",
+            message="aura.bus -> aura.testing.plugin (l.3)",
+        ),
+        Finding(
+            source=source,
+            key="aura.secrets unlisted",
+            message="aura.secrets is not listed as a layer",
+        ),
     )
 
 

@@ -61,3 +61,32 @@ def test_an_unknown_contract_id_lists_the_configured_ones(tmp_path: Path) -> Non
     with pytest.raises(ConfigurationError) as caught:
         ImportContracts(path).check("two")
     assert str(caught.value) == f"No contract 'two' in {path}. Its contracts: one."
+
+
+def test_a_registered_contract_type_that_cannot_be_imported_is_named(tmp_path: Path) -> None:
+    path = tmp_path / ".importlinter"
+    path.write_text(
+        "[importlinter]\nroot_package = aura\ncontract_types = mine: aura.nowhere.MyContract\n\n"
+        "[importlinter:contract:one]\nname = one\ntype = mine\n"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        ImportContracts(path)
+    assert str(caught.value) == (
+        f"contract_types in {path} registers 'mine' as 'aura.nowhere.MyContract', which cannot "
+        "be imported (ModuleNotFoundError: No module named 'aura.nowhere'). Write "
+        "`name: package.module.Class`."
+    )
+
+
+def test_a_registered_contract_type_must_be_a_contract(tmp_path: Path) -> None:
+    path = tmp_path / ".importlinter"
+    path.write_text(
+        "[importlinter]\nroot_package = aura\ncontract_types = mine: aura.module.Module\n\n"
+        "[importlinter:contract:one]\nname = one\ntype = mine\n"
+    )
+    with pytest.raises(ConfigurationError) as caught:
+        ImportContracts(path)
+    assert str(caught.value) == (
+        f"contract_types in {path} registers 'mine' as 'aura.module.Module', which is not a "
+        "subclass of importlinter.Contract."
+    )

@@ -163,11 +163,11 @@ def test_the_seed_register_services_convention_works() -> None:
     package.register_services = register_services  # type: ignore[attr-defined]
     registry = ServiceRegistry()
     registry.register_from(package)
-    assert registry.is_available("notifications", "EmailService")
+    assert registry.is_registered("notifications", "EmailService")
 
 
 def test_a_package_without_register_services_is_refused() -> None:
-    with pytest.raises(ServiceNotAvailableError) as caught:
+    with pytest.raises(ConfigurationError) as caught:
         ServiceRegistry().register_from(types.ModuleType("billing"))
     assert str(caught.value) == (
         "billing has no register_services(service_registry) function. Define it in the "
@@ -175,11 +175,11 @@ def test_a_package_without_register_services_is_refused() -> None:
     )
 
 
-def test_is_available_services_and_modules_describe_the_registry(
+def test_is_registered_services_and_modules_describe_the_registry(
     registry: ServiceRegistry,
 ) -> None:
-    assert registry.is_available("users", "UserService")
-    assert not registry.is_available("users", "Nope")
+    assert registry.is_registered("users", "UserService")
+    assert not registry.is_registered("users", "Nope")
     assert registry.modules() == ["notifications", "users"]
     [info] = registry.services("users")
     assert (info.module_name, info.service_name, info.contract) == (
@@ -199,11 +199,11 @@ def test_is_available_services_and_modules_describe_the_registry(
 def test_unregister_withdraws_a_service(registry: ServiceRegistry) -> None:
     registry.get_service("notifications", "SmsService")
     registry.unregister_service("notifications", "SmsService")
-    assert not registry.is_available("notifications", "SmsService")
+    assert not registry.is_registered("notifications", "SmsService")
     with pytest.raises(ServiceNotAvailableError):
         registry.get_service("notifications", "SmsService")
     registry.register_service("notifications", "SmsService", EmailService)
-    assert registry.is_available("notifications", "SmsService")
+    assert registry.is_registered("notifications", "SmsService")
 
 
 # --- refusals ------------------------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_a_class_that_breaks_its_contract_is_refused_and_not_registered() -> Non
         "  - missing method is_user_active(self, user_id: 'int') -> 'bool'\n"
         "Implement the missing methods and align the signatures with the contract."
     )
-    assert not registry.is_available("users", "UserService")
+    assert not registry.is_registered("users", "UserService")
 
 
 def test_a_protocol_contract_is_checked_structurally() -> None:
@@ -319,7 +319,7 @@ def test_a_protocol_contract_is_checked_structurally() -> None:
         ),
         (
             ("users", "UserService", None),
-            ServiceNotAvailableError,
+            ConfigurationError,
             "Cannot register users.UserService: service_class is None. Pass the class, a "
             "factory function or a ready instance.",
         ),
@@ -472,7 +472,7 @@ def test_async_methods_are_proxied_and_observed(registry: ServiceRegistry) -> No
     assert [c.method for c in calls] == ["send_later"]
 
 
-def test_replaced_serves_a_fake_and_restores_the_original(registry: ServiceRegistry) -> None:
+def test_override_serves_a_fake_and_restores_the_original(registry: ServiceRegistry) -> None:
     class FakeUsers:
         def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
             return {"id": user_id, "fake": True}
@@ -482,7 +482,7 @@ def test_replaced_serves_a_fake_and_restores_the_original(registry: ServiceRegis
 
     with as_module("users"):
         original = registry.get_service("users", "UserService")
-    with registry.replaced("users", "UserService", FakeUsers()) as fake:
+    with registry.override("users", "UserService", FakeUsers()) as fake:
         with as_module("users"):
             assert registry.get_service("users", "UserService") is fake
         with as_module("mentalhealth"):
@@ -634,7 +634,7 @@ def test_a_partial_stand_in_explains_the_missing_method(registry: ServiceRegistr
         def is_user_active(self, user_id: int) -> bool:
             return True
 
-    with registry.replaced("users", "UserService", OnlyActive()), as_module("billing"):
+    with registry.override("users", "UserService", OnlyActive()), as_module("billing"):
         users = registry.get_service("users", "UserService")
         assert users.is_user_active(1) is True
         with pytest.raises(AttributeError) as caught:

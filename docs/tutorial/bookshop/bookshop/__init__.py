@@ -1,0 +1,1 @@
+"""The bookshop: a catalog, orders and notifications, three modules of one monolith."""

@@ -1,0 +1,1 @@
+"""The bookshop's modules: each subpackage declares one with ``module = Module(...)``."""
