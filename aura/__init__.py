@@ -4,7 +4,7 @@ The nouns a project writes are importable from here: a :class:`Module` declares 
 :class:`Platform` composes modules onto one :class:`ServiceRegistry`, :class:`EventBus`,
 :class:`Container` and :class:`Database`. The seed's global style works too
 (``from aura import event_bus``), as do explicit instances (``EventBus()``), which tests use.
-The HTTP gateway is :mod:`aura.gateway` (the ``web`` extra); the pytest harness is
+The HTTP gateway is :mod:`aura.web` (the ``web`` extra); the pytest harness is
 :mod:`aura.testing`.
 """
 

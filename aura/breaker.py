@@ -8,7 +8,12 @@ one trial failure opens it again and restarts the timeout.
 
 Transitions are atomic under a :class:`threading.Lock` that is never held while the protected
 function runs. A successful call through a CLOSED breaker with no failures pending takes no lock
-at all: it reads the current phase once before the call and the failure count once after it.
+at all: it reads one attribute before the call and one after it, two shortcuts that every change
+made under the lock keeps in step with the phase and the failure count.
+
+What a call may do and what its outcome changes is written once, in ``_admit``, ``_succeeded``
+and ``_failed``; :meth:`~CircuitBreaker.call`, :meth:`~CircuitBreaker.acall` and the two
+decorator wrappers only drive them around the protected function.
 """
 
 from __future__ import annotations
@@ -127,7 +132,7 @@ def _monotonic() -> float:
 class CircuitBreaker:
     """Protects calls to a dependency that may fail: fail fast while it is down, retry carefully.
 
-    Use it with :meth:`call`, :meth:`call_async`, or as a decorator on sync or async functions::
+    Use it with :meth:`call`, :meth:`acall`, or as a decorator on sync or async functions::
 
         breaker = CircuitBreaker(failure_threshold=5, timeout=60, name="users.UserService")
         user = breaker.call(users.get_user, 7)
@@ -150,6 +155,7 @@ class CircuitBreaker:
     __slots__ = (
         "__weakref__",
         "_clock",
+        "_closed_phase",
         "_exclude_predicates",
         "_exclude_types",
         "_failure_count",
@@ -161,6 +167,7 @@ class CircuitBreaker:
         "_name",
         "_opened_at",
         "_phase",
+        "_quiet_phase",
         "_retry_at",
         "_success_count",
         "_success_threshold",
@@ -206,9 +213,14 @@ class CircuitBreaker:
         self._opened_at: datetime | None = None
         self._last_failure: tuple[str, str] | None = None  # (type, message)
         self._listeners: tuple[Listener, ...] = ()  # replaced, never mutated: read lock-free
+        # The lock-free shortcuts, derived from _phase and _failure_count by _refresh_locked().
+        self._closed_phase: _Phase | None = None  # the current phase if CLOSED: no lock to pass
+        self._quiet_phase: _Phase | None = None  # ...and no failures counted: a success is a no-op
+        self._refresh_locked()
 
     # --- configuration and state --------------------------------------------------------------
 
+    # Four read-only properties of one shape: each is public API with its own docstring.
     @property
     def name(self) -> str:
         """The name shown in errors, transitions and snapshots."""
@@ -274,48 +286,37 @@ class CircuitBreaker:
 
     # --- protected calls ----------------------------------------------------------------------
 
+    # call(), acall() and the two wrappers of __call__() are the same six lines, with and
+    # without await: the logic they drive is in _admit(), _failed() and _succeeded().
+
     def call(self, func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``func(*args, **kwargs)`` through the breaker and return its result.
 
         Raises :class:`~aura.exceptions.CircuitBreakerOpenError` without calling ``func`` when the
         breaker refuses the call; otherwise whatever ``func`` raises propagates unchanged.
         """
-        phase = self._phase
-        if phase.state is not _CLOSED:
-            phase = self._admit()
+        phase = self._closed_phase or self._admit()
         try:
             result = func(*args, **kwargs)
-        except Exception as exc:
-            self._on_error(phase, exc)
+        except BaseException as exc:
+            self._failed(phase, exc)
             raise
-        except BaseException:
-            self._release(phase)
-            raise
-        if self._failure_count or phase.state is not _CLOSED:
-            self._on_success(phase)
-        return result
+        return result if phase is self._quiet_phase else self._succeeded(phase, result)
 
-    async def call_async(
+    async def acall(
         self, func: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``func(*args, **kwargs)`` through the breaker and return its result.
 
         The asynchronous twin of :meth:`call`: the same admission, counting and errors.
         """
-        phase = self._phase
-        if phase.state is not _CLOSED:
-            phase = self._admit()
+        phase = self._closed_phase or self._admit()
         try:
             result = await func(*args, **kwargs)
-        except Exception as exc:
-            self._on_error(phase, exc)
+        except BaseException as exc:
+            self._failed(phase, exc)
             raise
-        except BaseException:
-            self._release(phase)
-            raise
-        if self._failure_count or phase.state is not _CLOSED:
-            self._on_success(phase)
-        return result
+        return result if phase is self._quiet_phase else self._succeeded(phase, result)
 
     def __call__(self, func: F) -> F:
         """Decorate ``func`` so that each call goes through the breaker.
@@ -327,46 +328,34 @@ class CircuitBreaker:
                 f"A CircuitBreaker decorates a function, got {_describe(func)}. "
                 f"Write @breaker above a def or async def, or use breaker.call(func, ...)."
             )
-        # The wrappers repeat the body of call() and call_async() rather than calling them: one
-        # Python frame and one argument repacking less on every call.
+        # The wrappers drive the breaker themselves rather than through call() or acall():
+        # the extra frame and argument repacking would double the cost of guarding a no-op.
         breaker = self
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                phase = breaker._phase
-                if phase.state is not _CLOSED:
-                    phase = breaker._admit()
+                phase = breaker._closed_phase or breaker._admit()
                 try:
                     result = await func(*args, **kwargs)
-                except Exception as exc:
-                    breaker._on_error(phase, exc)
+                except BaseException as exc:
+                    breaker._failed(phase, exc)
                     raise
-                except BaseException:
-                    breaker._release(phase)
-                    raise
-                if breaker._failure_count or phase.state is not _CLOSED:
-                    breaker._on_success(phase)
-                return result
+                return (
+                    result if phase is breaker._quiet_phase else breaker._succeeded(phase, result)
+                )
 
             return cast(F, async_wrapper)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            phase = breaker._phase
-            if phase.state is not _CLOSED:
-                phase = breaker._admit()
+            phase = breaker._closed_phase or breaker._admit()
             try:
                 result = func(*args, **kwargs)
-            except Exception as exc:
-                breaker._on_error(phase, exc)
+            except BaseException as exc:
+                breaker._failed(phase, exc)
                 raise
-            except BaseException:
-                breaker._release(phase)
-                raise
-            if breaker._failure_count or phase.state is not _CLOSED:
-                breaker._on_success(phase)
-            return result
+            return result if phase is breaker._quiet_phase else breaker._succeeded(phase, result)
 
         return cast(F, wrapper)
 
@@ -391,6 +380,7 @@ class CircuitBreaker:
             self._failure_count = 0
             self._success_count = 0
             self._last_failure = None
+            self._refresh_locked()
         self._notify(transition)
 
     # --- listeners ----------------------------------------------------------------------------
@@ -426,7 +416,11 @@ class CircuitBreaker:
     # --- internals ----------------------------------------------------------------------------
 
     def _admit(self) -> _Phase:
-        """Let a call through or refuse it; in HALF_OPEN, take a trial slot for it."""
+        """Let a call through or refuse it; in HALF_OPEN, take a trial slot for it.
+
+        Return the phase that admitted the call, to give to :meth:`_succeeded` or :meth:`_failed`
+        when it ends. Calls through a CLOSED breaker skip it and take ``_closed_phase``.
+        """
         transition: BreakerTransition | None = None
         refusal: CircuitBreakerOpenError | None = None
         with self._lock:
@@ -469,11 +463,12 @@ class CircuitBreaker:
             retry_after=retry_after,
         )
 
-    def _on_success(self, phase: _Phase) -> None:
+    def _succeeded(self, phase: _Phase, result: T) -> T:
+        """Count the success of a call admitted by ``phase``; return its ``result``."""
         transition = None
         with self._lock:
             if self._phase is not phase:
-                return  # admitted by an earlier phase: its outcome no longer says anything
+                return result  # admitted by an earlier phase: its outcome no longer says anything
             if phase.state is _HALF_OPEN:
                 self._trial_calls -= 1
                 self._success_count += 1
@@ -481,10 +476,13 @@ class CircuitBreaker:
                     transition = self._move_locked(_CLOSED)
             else:
                 self._failure_count = 0
+                self._refresh_locked()
         self._notify(transition)
+        return result
 
-    def _on_error(self, phase: _Phase, exc: Exception) -> None:
-        if self._is_excluded(exc):
+    def _failed(self, phase: _Phase, exc: BaseException) -> None:
+        """Count a call admitted by ``phase`` that raised ``exc``, unless it is no failure."""
+        if not isinstance(exc, Exception) or self._is_excluded(exc):
             self._release(phase)
             return
         failure = (_qualified_name(type(exc)), str(exc))  # user __str__ runs outside the lock
@@ -494,6 +492,7 @@ class CircuitBreaker:
                 return
             self._failure_count += 1
             self._last_failure = failure
+            self._refresh_locked()
             if phase.state is _HALF_OPEN or (
                 phase.state is _CLOSED and self._failure_count >= self._failure_threshold
             ):
@@ -517,7 +516,7 @@ class CircuitBreaker:
         return False
 
     def _release(self, phase: _Phase) -> None:
-        """Free the trial slot of a call that ended without a verdict."""
+        """Free the trial slot of a call that ended without a verdict (excluded, interrupted)."""
         if phase.state is not _HALF_OPEN:
             return
         with self._lock:
@@ -548,7 +547,19 @@ class CircuitBreaker:
             self._opened_at = None
             if new is _CLOSED:
                 self._failure_count = 0
+        self._refresh_locked()
         return BreakerTransition(self._name, old, new, at, error)
+
+    def _refresh_locked(self) -> None:
+        """Derive the lock-free shortcuts from the phase and failure count just changed.
+
+        Called under the lock (or before the breaker is shared) after each change of either, so
+        that a call reading one shortcut sees the state of a moment, as reading both would.
+        """
+        phase = self._phase
+        closed = phase if phase.state is _CLOSED else None
+        self._closed_phase = closed
+        self._quiet_phase = None if self._failure_count else closed
 
     def _notify(self, transition: BreakerTransition | None) -> None:
         if transition is None:

@@ -44,8 +44,11 @@ __all__ = [
     "BusObserver",
     "Delivery",
     "DeliveryJournal",
+    "Dispatch",
+    "EventBus",
     "Job",
     "ResubmitReport",
+    "Subscription",
     "TransactionSource",
     "arun",
     "begin",
@@ -56,6 +59,7 @@ __all__ = [
     "retry",
     "run",
 ]
+# EventBus and Subscription here are the Protocols the jobs need (aura.bus has the real ones).
 
 logger = logging.getLogger("aura.bus")
 

@@ -37,11 +37,9 @@ class AuraError(Exception):
     """Base class of every exception Aura raises on purpose."""
 
 
-class ConfigurationError(AuraError, ValueError, TypeError):
-    """An object was built or configured with an argument of the wrong type or out of range.
-
-    It is both a ``ValueError`` and a ``TypeError``, so callers may catch either builtin.
-    """
+class ConfigurationError(AuraError, ValueError):
+    """Aura was configured wrongly: an argument of the wrong type or out of range, or a project
+    setting (``[tool.aura]``, a flag) that is missing or malformed."""
 
 
 class MissingExtraError(AuraError, ImportError):

@@ -13,6 +13,7 @@ it passes (the bus, the gateway) reads :attr:`Injection.passed`.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -79,17 +80,26 @@ def plan(
     return Injection(function, tuple(given), tuple(injected), hints)
 
 
-def plan_route(function: Callable[..., Any], registry: Registry) -> Injection:
-    """Like :func:`plan` for an HTTP route: every parameter not injected is the caller's."""
+def plan_route(
+    function: Callable[..., Any], registry: Registry, *, reserved: frozenset[str] = frozenset()
+) -> Injection:
+    """Like :func:`plan` for an HTTP route: every parameter not injected is the caller's.
+
+    ``reserved`` names parameters the caller always gives (a route's path parameters). Hints are
+    read with their ``Annotated`` extras: an ``Annotated[...]`` parameter is FastAPI's (a
+    ``Depends``, a ``Query``, a constrained type) unless a registration has its name.
+    """
     parameters = list(introspection.signature(function).parameters.values())
-    hints = _hints(function)
+    hints = _hints(function, include_extras=True)
     given: list[inspect.Parameter] = []
     injected: list[tuple[str, Any]] = []
     for parameter in parameters:
         hint = hints.get(parameter.name)
-        if isinstance(hint, type) and registry.is_registered(hint):
+        if parameter.name in reserved:
+            given.append(parameter)
+        elif isinstance(hint, type) and registry.is_registered(hint):
             injected.append((parameter.name, hint))
-        elif registry.is_registered(parameter.name) and parameter.default is parameter.empty:
+        elif registry.is_registered(parameter.name):
             injected.append((parameter.name, parameter.name))
         else:
             given.append(parameter)
@@ -148,8 +158,10 @@ def bind(injection: Injection, registry: Registry) -> Callable[..., Any]:
     return Bound(injection, registry)
 
 
-def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+def _hints(function: Callable[..., Any], *, include_extras: bool = False) -> dict[str, Any]:
     try:
+        if include_extras:  # rare (routes, once each): not worth a cache
+            return typing.get_type_hints(function, include_extras=True)
         return introspection.type_hints(function)
     except Exception:  # unresolvable forward references: fall back to name-based injection
         return {}

@@ -56,9 +56,7 @@ class CallableBreaker(Protocol):
     def call(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``func`` through the breaker."""
 
-    async def call_async(
-        self, func: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any
-    ) -> Any:
+    async def acall(self, func: Callable[..., Awaitable[Any]], /, *args: Any, **kwargs: Any) -> Any:
         """Await ``func`` through the breaker."""
 
 
@@ -211,7 +209,7 @@ class ServiceRegistry:
         check_module_name(module_name)
         _check_service_name(service_name)
         if service_class is None:
-            raise ServiceNotAvailableError(
+            raise ConfigurationError(
                 f"Cannot register {module_name}.{service_name}: service_class is None. Pass "
                 "the class, a factory function or a ready instance."
             )
@@ -247,7 +245,7 @@ class ServiceRegistry:
         """Apply the seed's convention: call ``package.register_services(self)``."""
         register = getattr(package, "register_services", None)
         if not callable(register):
-            raise ServiceNotAvailableError(
+            raise ConfigurationError(
                 f"{package.__name__} has no register_services(service_registry) function. "
                 "Define it in the package's __init__.py, as the seed shows."
             )
@@ -273,9 +271,11 @@ class ServiceRegistry:
         try:
             return self._handles[caller][module_name][service_name]
         except (KeyError, TypeError):  # first lookup, or not a name at all: the slow path
-            return self._first_get(caller, module_name, service_name)
+            pass
+        # Outside the except block, so a refusal does not chain the internal KeyError.
+        return self._first_get(caller, module_name, service_name)
 
-    def is_available(self, module_name: str, service_name: str) -> bool:
+    def is_registered(self, module_name: str, service_name: str) -> bool:
         """Tell whether ``get_service`` would find the service (without building it)."""
         return (module_name, service_name) in self._entries
 
@@ -313,7 +313,7 @@ class ServiceRegistry:
         return remove
 
     @contextmanager
-    def replaced(
+    def override(
         self, module_name: str, service_name: str, replacement: object
     ) -> Iterator[object]:
         """Serve ``replacement`` for a service within a block, then restore the original.
@@ -427,7 +427,7 @@ class ServiceRegistry:
         if inspect.iscoroutinefunction(method):
 
             @functools.wraps(method)
-            async def call_async(*args: Any, **kwargs: Any) -> Any:
+            async def acall(*args: Any, **kwargs: Any) -> Any:
                 token = _context._current_module.set(provider)
                 observers = self._observers
                 started = time.perf_counter()
@@ -442,7 +442,7 @@ class ServiceRegistry:
                     if observers:
                         self._report(observers, caller, entry, name, started, error)
 
-            return call_async
+            return acall
 
         @functools.wraps(method)
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -480,7 +480,7 @@ class ServiceRegistry:
         if breaker is None:
             return timed
         if is_async:
-            return functools.partial(breaker.call_async, timed)
+            return functools.partial(breaker.acall, timed)
         return functools.partial(breaker.call, timed)
 
     def _sync_timeout(

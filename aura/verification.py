@@ -97,8 +97,8 @@ class VerificationResult:
     def render(self) -> str:
         """Return the result as text: a summary line, then each problem with its fix."""
         checked = (
-            f"{len(self.modules)} modules, {self.services} services, "
-            f"{self.subscriptions} subscriptions"
+            f"{count(len(self.modules), 'module')}, {count(self.services, 'service')}, "
+            f"{count(self.subscriptions, 'subscription')}"
         )
         if self.ok:
             return f"Platform verification: no problems ({checked})."

@@ -53,8 +53,6 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(?!aura\b).*"),
     # Type variables and aliases that exist only for the type checker.
     (r"py:.*", r"aura\.\w+(\.\w+)*\.([A-Z]|Key|Lifetime|Handler|CompletionMode|Params)"),
-    # Used in public signatures of aura.delivery, but not in its __all__ (to fix in the code).
-    (r"py:class", r"aura\.delivery\.Dispatch"),
 ]
 
 # --- autodoc --------------------------------------------------------------------------------------

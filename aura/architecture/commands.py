@@ -32,7 +32,7 @@ from aura.config import (
     load_modules,
 )
 from aura.exceptions import AuraError, ConfigurationError
-from aura.findings import Finding
+from aura.findings import Finding, count
 from aura.platform import Platform
 from aura.verification import SOURCE, verify
 
@@ -76,7 +76,8 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
         findings.extend(_verification_findings(modules, findings))
         if args.update_baseline:
             write_baseline(args.baseline, findings)
-            print(f"aura check: recorded {len(findings)} violations in {args.baseline}.", file=out)
+            recorded = count(len(findings), "violation")
+            print(f"aura check: recorded {recorded} in {args.baseline}.", file=out)
             return 0
         baseline = read_baseline(args.baseline) if args.baseline is not None else frozenset()
     except ConfigurationError as error:

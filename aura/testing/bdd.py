@@ -515,7 +515,7 @@ class Outages:
             raise ConfigurationError(f"{module}.{service} is already unavailable.")
         fake = _unavailable(_service_info(self._platform, module, service))
         stack = ExitStack()
-        stack.enter_context(self._platform.registry.replaced(module, service, fake))
+        stack.enter_context(self._platform.registry.override(module, service, fake))
         self._down[(module, service)] = stack
         return fake
 

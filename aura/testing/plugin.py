@@ -341,7 +341,7 @@ def stub_service(aura_platform: Platform) -> Iterator[Callable[[str, str, Any], 
     with ExitStack() as stack:
 
         def stub(module: str, name: str, fake: Any) -> Any:
-            return stack.enter_context(aura_platform.registry.replaced(module, name, fake))
+            return stack.enter_context(aura_platform.registry.override(module, name, fake))
 
         yield stub
 

@@ -26,11 +26,11 @@ from aura.exceptions import (
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
-from aura.gateway import Gateway, problem_for
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceRegistry
 from aura.testing import PublishedEvents, ServiceCalls
+from aura.web import Gateway, problem_for
 from contracts.errors import BusinessRuleError, NotFoundError
 
 CID = "test-correlation-0001"

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from aura.gateway import Gateway
 from aura.platform import Platform
+from aura.web import Gateway
 
 
 def _openapi() -> dict[str, Any]:

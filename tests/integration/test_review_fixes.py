@@ -177,7 +177,7 @@ def test_executescript_inside_a_transaction_is_refused(tmp_path: Path) -> None:
         assert database.query("SELECT * FROM t") == []
 
 
-def test_retrying_with_an_async_dead_letter_is_refused_before_anything_is_retried() -> None:
+def test_a_synchronous_retry_runs_the_sync_letters_and_sets_the_async_ones_aside() -> None:
     bus = EventBus()
     calls: list[str] = []
 
@@ -191,10 +191,11 @@ def test_retrying_with_an_async_dead_letter_is_refused_before_anything_is_retrie
     bus.subscribe("ledger.opened", sync_fails, "ledger")
     bus.subscribe("ledger.opened", async_fails, "audit")
     asyncio.run(bus.apublish("ledger.opened", {}, "ledger"))
-    with pytest.raises(EventDeliveryError):
-        bus.retry_failed()
-    assert calls == ["sync"]  # only the first delivery ran
-    assert len(bus.failed_events()) == 2
+    report = bus.retry_dead_letters()
+    assert calls == ["sync", "sync"]  # the sync letter was retried (and failed again)
+    assert [letter.subscriber_module for letter in report.failed] == ["ledger"]
+    assert [letter.subscriber_module for letter in report.needs_async] == ["audit"]
+    assert len(bus.dead_letters()) == 2
 
 
 def test_store_event_on_a_second_store_of_the_same_database_stores_once(tmp_path: Path) -> None:
@@ -205,7 +206,7 @@ def test_store_event_on_a_second_store_of_the_same_database_stores_once(tmp_path
 
 
 def test_serve_frees_its_port_when_startup_fails(tmp_path: Path) -> None:
-    from aura.gateway import serve
+    from aura.web import serve
 
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
@@ -224,7 +225,7 @@ def test_serve_frees_its_port_when_startup_fails(tmp_path: Path) -> None:
 def test_gateway_logs_escape_control_characters_and_metrics_bound_methods(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from aura.gateway import Gateway
+    from aura.web import Gateway
 
     with Platform([ledger_module()], database=tmp_path / "aura.db") as platform:
         gateway = Gateway(platform)

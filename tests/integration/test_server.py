@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aura.gateway import Gateway, add_serve_arguments, run_serve, running
 from aura.platform import Platform
+from aura.web import Gateway, add_serve_arguments, run_serve, running
 
 SERVE = (
     "import argparse, sys\n"
-    "from aura.gateway import add_serve_arguments, run_serve\n"
+    "from aura.web import add_serve_arguments, run_serve\n"
     "parser = argparse.ArgumentParser()\n"
     "add_serve_arguments(parser)\n"
     "sys.exit(run_serve(parser.parse_args(sys.argv[1:]), sys.stdout))\n"

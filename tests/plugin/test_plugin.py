@@ -212,7 +212,7 @@ def test_one(aura_platform, published_events):
 
 def test_two(aura_platform, published_events):
     assert len(published_events) == 0
-    assert aura.service_registry.is_available("catalog", "Catalog")
+    assert aura.service_registry.is_registered("catalog", "Catalog")
 
 def test_after():
     assert not aura.event_bus.subscriptions("product.added")

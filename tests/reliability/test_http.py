@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aura.gateway import Gateway, running
 from aura.platform import Platform
+from aura.web import Gateway, running
 
 
 @pytest.fixture

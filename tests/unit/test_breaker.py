@@ -165,13 +165,13 @@ def is_business_error(exc: BaseException) -> bool:
         ),
         (
             {"failure_threshold": 2.5},
-            TypeError,
+            ConfigurationError,
             "failure_threshold must be an int, got float 2.5. Pass the number of consecutive "
             "failures that open the breaker, e.g. failure_threshold=5.",
         ),
         (
             {"failure_threshold": True},
-            TypeError,
+            ConfigurationError,
             "failure_threshold must be an int, got bool True. Pass the number of consecutive "
             "failures that open the breaker, e.g. failure_threshold=5.",
         ),
@@ -207,19 +207,19 @@ def is_business_error(exc: BaseException) -> bool:
         ),
         (
             {"timeout": "60"},
-            TypeError,
+            ConfigurationError,
             "timeout must be a number of seconds, got str '60'. Pass how many seconds the "
             "breaker stays open before a trial call, e.g. timeout=60.",
         ),
         (
             {"timeout": False},
-            TypeError,
+            ConfigurationError,
             "timeout must be a number of seconds, got bool False. Pass how many seconds the "
             "breaker stays open before a trial call, e.g. timeout=60.",
         ),
         (
             {"name": 42},
-            TypeError,
+            ConfigurationError,
             "name must be a str, got int 42. Pass the name shown in errors and health checks, "
             "e.g. name='users.UserService'.",
         ),
@@ -231,44 +231,44 @@ def is_business_error(exc: BaseException) -> bool:
         ),
         (
             {"exclude": NotFound},
-            TypeError,
+            ConfigurationError,
             "exclude must be a tuple of exception types or predicates (exc) -> bool, got the "
             "class NotFound. Wrap a single one in a tuple: exclude=(NotFound,).",
         ),
         (
             {"exclude": is_business_error},
-            TypeError,
+            ConfigurationError,
             "exclude must be a tuple of exception types or predicates (exc) -> bool, got the "
             "function is_business_error. Wrap a single one in a tuple: "
             "exclude=(is_business_error,).",
         ),
         (
             {"exclude": "NotFound"},
-            TypeError,
+            ConfigurationError,
             "exclude must be a tuple of exception types or predicates (exc) -> bool, got str "
             "'NotFound'. Pass a tuple, e.g. exclude=(KeyError, is_business_error).",
         ),
         (
             {"exclude": 3},
-            TypeError,
+            ConfigurationError,
             "exclude must be a tuple of exception types or predicates (exc) -> bool, got int 3. "
             "Pass a tuple, e.g. exclude=(KeyError, is_business_error).",
         ),
         (
             {"exclude": (NotFound, 3)},
-            TypeError,
+            ConfigurationError,
             "exclude[1] must be an exception type or a predicate (exc) -> bool, got int 3. "
             "Pass e.g. exclude=(KeyError, is_business_error).",
         ),
         (
             {"exclude": [int]},
-            TypeError,
+            ConfigurationError,
             "exclude[0] must be an exception type or a predicate (exc) -> bool, got the class "
             "int, which is not an exception. Pass e.g. exclude=(KeyError, is_business_error).",
         ),
         (
             {"clock": 5.0},
-            TypeError,
+            ConfigurationError,
             "clock must be a callable returning seconds as a float, like time.monotonic; got "
             "float 5.0. Pass e.g. clock=time.monotonic, or leave it out.",
         ),
@@ -289,7 +289,7 @@ def test_a_callable_object_given_as_exclude_is_rejected_with_the_wrapping_fix() 
         def __call__(self, exc: BaseException) -> bool:
             return False
 
-    with pytest.raises(TypeError) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         CircuitBreaker(exclude=IsBusinessError())  # type: ignore[arg-type]
 
     assert re.fullmatch(
@@ -593,6 +593,65 @@ def test_lock_is_not_held_while_the_protected_function_runs() -> None:
         in_thread(breaker.snapshot)
 
     breaker.call(inspect_breaker_from_another_thread)
+
+
+class CountingLock:
+    """A lock that counts how often it is taken."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> bool:
+        self.taken += 1
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.__exit__(*exc_info)
+
+
+def _recovered_by_a_success(clock: FakeClock) -> CircuitBreaker:
+    breaker = CircuitBreaker(failure_threshold=5, clock=clock)
+    trip(breaker, 2)
+    breaker.call(succeed)
+    return breaker
+
+
+def _recovered_by_reset(clock: FakeClock) -> CircuitBreaker:
+    breaker = CircuitBreaker(failure_threshold=5, clock=clock)
+    trip(breaker, 2)
+    breaker.reset()
+    return breaker
+
+
+def _recovered_by_a_trial_call(clock: FakeClock) -> CircuitBreaker:
+    breaker = CircuitBreaker(failure_threshold=1, timeout=60, clock=clock)
+    trip(breaker)
+    clock.advance(60)
+    breaker.call(succeed)
+    return breaker
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        functools.partial(CircuitBreaker, failure_threshold=5),
+        _recovered_by_a_success,
+        _recovered_by_reset,
+        _recovered_by_a_trial_call,
+    ],
+    ids=["new", "after-a-success", "after-reset", "after-a-trial-call"],
+)
+def test_success_through_a_closed_breaker_without_failures_takes_no_lock(
+    build: Callable[..., CircuitBreaker], clock: FakeClock
+) -> None:
+    breaker = build(clock=clock)
+    assert (breaker.state, breaker.failure_count) == (BreakerState.CLOSED, 0)
+    lock = CountingLock()
+    breaker._lock = lock  # type: ignore[assignment]  # the module docstring promises no lock
+
+    assert breaker.call(succeed, "fast") == breaker(succeed)("fast") == "fast"
+    assert lock.taken == 0
 
 
 def test_outcome_of_a_call_admitted_before_the_breaker_opened_is_ignored(
@@ -899,7 +958,7 @@ def test_call_async_awaits_and_returns_the_result() -> None:
     async def add(a: int, b: int) -> int:
         return a + b
 
-    assert asyncio.run(breaker.call_async(add, 1, b=2)) == 3
+    assert asyncio.run(breaker.acall(add, 1, b=2)) == 3
 
 
 def test_call_async_counts_failures_and_refuses_when_open(timeline: Timeline) -> None:
@@ -911,9 +970,9 @@ def test_call_async_counts_failures_and_refuses_when_open(timeline: Timeline) ->
     async def scenario() -> None:
         for _ in range(2):
             with pytest.raises(Unavailable):
-                await breaker.call_async(down)
+                await breaker.acall(down)
         with pytest.raises(CircuitBreakerOpenError):
-            await breaker.call_async(down)
+            await breaker.acall(down)
 
     asyncio.run(scenario())
     assert breaker.failure_count == 2
@@ -926,7 +985,7 @@ def test_call_async_success_resets_the_failure_count() -> None:
     async def ok() -> str:
         return "ok"
 
-    asyncio.run(breaker.call_async(ok))
+    asyncio.run(breaker.acall(ok))
     assert breaker.failure_count == 0
 
 
@@ -938,7 +997,7 @@ def test_call_async_trial_success_closes_a_half_open_breaker(timeline: Timeline)
     async def ok() -> str:
         return "ok"
 
-    assert asyncio.run(breaker.call_async(ok)) == "ok"
+    assert asyncio.run(breaker.acall(ok)) == "ok"
     assert breaker.state is BreakerState.CLOSED
 
 
@@ -946,7 +1005,7 @@ def test_call_async_cancellation_frees_the_trial_slot(clock: FakeClock) -> None:
     breaker = CircuitBreaker(failure_threshold=1, timeout=60, clock=clock)
 
     async def scenario() -> None:
-        task = asyncio.create_task(breaker.call_async(asyncio.sleep, 10))
+        task = asyncio.create_task(breaker.acall(asyncio.sleep, 10))
         await asyncio.sleep(0)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -962,7 +1021,7 @@ def test_call_async_cancellation_frees_the_trial_slot(clock: FakeClock) -> None:
 def test_decorating_something_that_is_not_callable_is_rejected() -> None:
     breaker = CircuitBreaker()
 
-    with pytest.raises(TypeError) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         breaker(42)  # type: ignore[type-var]
 
     assert str(raised.value) == (
@@ -1179,7 +1238,7 @@ def test_removing_an_unknown_listener_is_rejected() -> None:
 def test_adding_a_listener_that_is_not_callable_is_rejected() -> None:
     breaker = CircuitBreaker()
 
-    with pytest.raises(TypeError) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         breaker.add_listener("print")  # type: ignore[type-var]
 
     assert str(raised.value) == (

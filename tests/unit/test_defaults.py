@@ -58,7 +58,7 @@ def test_the_seed_registry_and_container_are_process_wide_and_swappable() -> Non
         assert isinstance(get_container().resolve("notification_service"), EmailService)
     assert default_registry() is not registry
     assert get_container() is not container
-    assert not service_registry.is_available("notifications", "EmailService")
+    assert not service_registry.is_registered("notifications", "EmailService")
 
 
 def test_the_default_bus_is_an_event_bus_so_a_store_replays_to_it() -> None:

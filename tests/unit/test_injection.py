@@ -95,3 +95,19 @@ def test_a_route_keeps_every_parameter_the_container_does_not_fill() -> None:
     injection = plan_route(get_item, container)
     assert [p.name for p in injection.passed] == ["item_id", "verbose"]
     assert injection.injected == (("clock", Clock),)
+
+
+def test_a_route_never_injects_its_path_parameters_and_keeps_annotated_ones() -> None:
+    from typing import Annotated
+
+    container = Container()
+    container.register(Clock, Clock)
+    container.register_instance("platform", "the platform")
+
+    def get_item(
+        clock: Annotated[Clock, "FastAPI's"], platform: str = "", item: int = 0, **rest: Any
+    ) -> None: ...
+
+    injection = plan_route(get_item, container, reserved=frozenset({"item"}))
+    assert injection.injected == (("platform", "platform"),)
+    assert [p.name for p in injection.passed] == ["clock", "item", "rest"]

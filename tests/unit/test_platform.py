@@ -102,7 +102,7 @@ def test_the_runtime_is_in_the_container(platform: Platform) -> None:
 
 
 def test_services_are_registered_and_resolvable_by_their_seed_name(platform: Platform) -> None:
-    assert platform.registry.is_available("greetings", "Greeter")
+    assert platform.registry.is_registered("greetings", "Greeter")
     assert isinstance(platform.container.resolve("greeter"), Greeter)
     assert platform.container.resolve("greeter") is platform.container.resolve("greetings.Greeter")
 
@@ -183,9 +183,9 @@ def test_events_may_flow_against_the_dependency_direction(platform: Platform) ->
 
 def test_the_platform_can_become_the_process_default(platform: Platform) -> None:
     with platform.as_default():
-        assert aura.service_registry.is_available("greetings", "Greeter")
+        assert aura.service_registry.is_registered("greetings", "Greeter")
         assert aura.get_container() is platform.container
-    assert not aura.service_registry.is_available("greetings", "Greeter")
+    assert not aura.service_registry.is_registered("greetings", "Greeter")
 
 
 def test_close_closes_the_database_and_is_idempotent(inbox: Inbox) -> None:
@@ -237,7 +237,7 @@ def test_a_package_with_register_services_joins_as_a_module() -> None:
 
     with Platform([_package("app.legacy", register_services=register_services)]) as platform:
         assert list(platform.modules) == ["legacy"]
-        assert platform.registry.is_available("legacy", "Greeter")
+        assert platform.registry.is_registered("legacy", "Greeter")
         platform.bus.publish("anything.goes", {}, "legacy")  # seed modules declare nothing
 
 
@@ -250,7 +250,7 @@ def test_a_package_with_a_module_attribute_and_register_services_uses_both() -> 
 
     package = _package("both", module=declared, register_services=register_services)
     with Platform([package]) as platform:
-        assert platform.registry.is_available("both", "Greeter")
+        assert platform.registry.is_registered("both", "Greeter")
 
 
 def test_discover_finds_module_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -643,3 +643,15 @@ def test_a_partial_stand_in_explains_the_missing_method(registry: ServiceRegistr
         "'get_user_by_id' is part of UserServiceContract, but the object serving it "
         "(OnlyActive) does not implement it. Give the stand-in a get_user_by_id() method."
     )
+
+
+def test_an_unknown_service_is_refused_without_the_internal_key_error() -> None:
+    registry = ServiceRegistry()
+    registry.register_service(module_name="users", service_name="UserService", service_class=object)
+    with pytest.raises(ServiceNotAvailableError) as caught:
+        registry.get_service("users", "UserServce")
+    assert caught.value.__context__ is None
+    assert str(caught.value) == (
+        "No service 'UserServce' in module 'users'. Registered there: UserService. Did you mean "
+        "'UserService'?"
+    )

@@ -1,0 +1,187 @@
+"""The gateway's ASGI middleware: correlation ids, the body limit, last-resort errors, request log.
+
+:class:`GatewayMiddleware` wraps the whole application. It reads a valid ``X-Correlation-ID``
+(or makes one), sets it for the request's events and service calls and echoes it; refuses
+bodies over the limit (413) and non-JSON bodies (415); turns an exception no handler caught into
+a problem response; and reports every request to the :class:`~aura.web.monitoring.Monitor`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from aura.context import correlation_scope, get_correlation_id, new_correlation_id
+from aura.web.monitoring import Monitor, logger, printable
+from aura.web.problems import ProblemDetails, http_problem, problem_for
+
+__all__ = ["CORRELATION_HEADER", "DEFAULT_MAX_BODY_BYTES", "GatewayMiddleware"]
+
+CORRELATION_HEADER = "X-Correlation-ID"
+"""The header that carries a request's correlation id in, and echoes it out."""
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body served by default (1 MiB); a larger one is refused with 413."""
+
+# Letters, digits and . _ : - only: ids from UUIDs, W3C trace ids or ULIDs pass, while log
+# injection, header smuggling and unbounded lengths do not.
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+class _Exchange:
+    """What the middleware learns of one response as it is sent."""
+
+    __slots__ = ("started", "status")
+
+    def __init__(self) -> None:
+        self.started = False
+        self.status = 500
+
+
+class GatewayMiddleware:
+    """Wraps the whole application: correlation id, body-size limit, last-resort errors, metrics."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, monitor: Monitor) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.monitor = monitor
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection; HTTP requests get the gateway's treatment."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        correlation_id, rejected = _correlation_id_of(scope)
+        exchange = _Exchange()
+        echo = correlation_id.encode("ascii")
+
+        async def send_echoing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                exchange.started, exchange.status = True, message["status"]
+                headers = [*message.get("headers", []), (b"x-correlation-id", echo)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        started = time.perf_counter()
+        with correlation_scope(correlation_id):
+            try:
+                if rejected is not None:
+                    raise HTTPException(400, _bad_correlation_id(rejected))
+                await self._serve(scope, receive, send_echoing)
+            except Exception as exc:
+                if exchange.started:
+                    raise  # too late for a problem response; the server closes the connection
+                await self._fail(scope, receive, send_echoing, exc)
+            finally:
+                self.monitor.request(scope, exchange.status, started)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        limit = self.max_body_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            raise HTTPException(413, _too_large(f"{declared} bytes", limit))
+        if declared and scope.get("method") in ("POST", "PUT", "PATCH"):
+            content_type = _header(scope, b"content-type")
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                raise HTTPException(
+                    415,
+                    f"Content-Type {content_type or '(none)'!r} is not supported: send the body "
+                    "as JSON with Content-Type: application/json.",
+                )
+        await self.app(scope, _limited(receive, limit), send)
+
+    async def _fail(self, scope: Scope, receive: Receive, send: Send, exc: Exception) -> None:
+        path = str(scope.get("path", ""))
+        if isinstance(exc, HTTPException):
+            problem = http_problem(exc, str(scope.get("method", "")), path)
+        else:
+            problem = problem_for(exc)
+        if problem.status == 500:
+            _log_unexpected(problem, scope, exc)
+        await problem.response(path)(scope, receive, send)
+
+
+def _correlation_id_of(scope: Scope) -> tuple[str, str | None]:
+    """The request's correlation id, or a new one; and the header's value if it was invalid."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-correlation-id":
+            given: str = value.decode("latin-1")
+            if _CORRELATION_ID.fullmatch(given):
+                return given, None
+            logger.warning(
+                "http.correlation_id_rejected given=%r",
+                given[:60],
+                extra={"aura": {"kind": "http.correlation_id_rejected", "given": given[:60]}},
+            )
+            return new_correlation_id(), given
+    return new_correlation_id(), None
+
+
+def _bad_correlation_id(given: str) -> str:
+    shown = given if len(given) <= 60 else f"{given[:57]}..."
+    return (
+        f"Invalid X-Correlation-ID {shown!r}: expected 1 to 128 letters, digits or . _ : - "
+        "(starting with a letter or digit). Send a UUID, or leave the header out to get a new "
+        "id."
+    )
+
+
+def _header(scope: Scope, wanted: bytes) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == wanted:
+            text: str = value.decode("latin-1")
+            return text
+    return ""
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else None
+    return None
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Count the body's bytes as they arrive; refuse with 413 past ``limit``."""
+    received = 0
+
+    async def receive_limited() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413, _too_large(f"more than {limit} bytes", limit))
+        return message
+
+    return receive_limited
+
+
+def _too_large(size: str, limit: int) -> str:
+    return (
+        f"The request body is {size}; this gateway accepts at most {limit} bytes. Send a "
+        "smaller body."
+    )
+
+
+def _log_unexpected(problem: ProblemDetails, scope: Scope, exc: BaseException) -> None:
+    error_id = problem.extensions.get("error_id")
+    logger.error(
+        "http.error error_id=%s method=%s path=%s",
+        error_id,
+        printable(scope.get("method")),
+        printable(scope.get("path")),
+        exc_info=exc,
+        extra={
+            "aura": {
+                "kind": "http.error",
+                "error_id": error_id,
+                "method": scope.get("method"),
+                "path": scope.get("path"),
+                "correlation_id": get_correlation_id(),
+            }
+        },
+    )

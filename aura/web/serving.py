@@ -1,0 +1,156 @@
+"""Serving the gateway on uvicorn: ``aura serve`` in the foreground, or a thread for tests.
+
+:func:`serve` runs until Ctrl-C; :func:`running` yields the URL of a server in a background
+thread; :func:`add_serve_arguments` and :func:`run_serve` are the ``aura serve`` command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+import uvicorn
+
+from aura.config import CLI_MODULES, add_modules_argument, database_path, load_config, load_modules
+from aura.exceptions import ConfigurationError
+from aura.platform import Platform
+from aura.web.gateway import Gateway
+from aura.web.middleware import DEFAULT_MAX_BODY_BYTES
+
+__all__ = ["DEFAULT_DATABASE", "add_serve_arguments", "run_serve", "running", "serve"]
+
+DEFAULT_DATABASE = Path("var") / "aura.db"
+"""Where ``aura serve`` keeps its SQLite file unless ``--database`` or ``AURA_DATABASE`` says."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Listen on ``host:port`` now, so a taken port fails here with a plain ``OSError``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and
+    # without it Nagle's algorithm and delayed ACKs add 40 ms to every keep-alive request.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # connections queue from now on, before the server loop starts
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def _server(gateway: Gateway, log_level: str) -> uvicorn.Server:
+    # No lifespan (the caller owns the platform) and no access log (the gateway logs requests).
+    config = uvicorn.Config(gateway, lifespan="off", access_log=False, log_level=log_level)
+    return uvicorn.Server(config)
+
+
+def serve(
+    platform: Platform,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    out: TextIO | None = None,
+) -> None:
+    """Serve ``platform`` over HTTP on uvicorn until Ctrl-C (or SIGTERM), then return.
+
+    Starts the platform if needed and prints the URL and two curl commands to ``out`` once
+    listening. The platform stays open: the caller closes it. A taken port raises ``OSError``
+    before anything is served.
+    """
+    sock = _bind(host, port)
+    gateway: Gateway | None = None
+    try:
+        gateway = Gateway(platform.start(), max_body_bytes=max_body_bytes)
+        if out is not None:
+            url = _url(sock)
+            print(f"Aura serves {len(platform.modules)} modules on {url}", file=out)
+            print(f"  curl {url}/api/_modules", file=out)
+            print(f"  curl {url}/health", file=out)
+            out.flush()
+        _server(gateway, "warning").run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn already shut down gracefully; Ctrl-C is the normal way to stop
+    finally:
+        if gateway is not None:
+            gateway.close()
+        sock.close()
+
+
+@contextmanager
+def running(gateway: Gateway, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``gateway`` on uvicorn in a background thread; yield its base URL, then stop it.
+
+    ``port=0`` picks a free port. Meant for tests and embedding; :func:`serve` is the foreground
+    form.
+    """
+    sock = _bind(host, port)
+    server = _server(gateway, "warning")
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="aura-gateway-server", daemon=True
+    )
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                raise ConfigurationError(
+                    f"The gateway server on {_url(sock)} stopped while starting; its log above "
+                    "says why."
+                )
+            time.sleep(0.005)
+        yield _url(sock)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``aura serve``."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
+        f"./{DEFAULT_DATABASE.as_posix()})",
+    )
+    add_modules_argument(parser)
+
+
+def run_serve(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``aura serve``: the modules on SQLite, over HTTP until Ctrl-C; return the exit status."""
+    config = load_config()
+    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    database = database_path(args.database, config)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    # The gateway's structured records, one line each on stderr (kept if logging is set up).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Served durably: events, publications and dead letters survive a crash or a restart.
+    with Platform(modules, database=database, durable=True) as platform:
+        print(f"Database {database} (tables created if missing).", file=out)
+        try:
+            serve(platform, host=args.host, port=args.port, out=out)
+        except OSError as error:
+            print(
+                f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}. Pass "
+                "--port with a free port, or stop what uses this one.",
+                file=out,
+            )
+            return 1
+    print("Stopped; the platform and its database are closed.", file=out)
+    return 0
