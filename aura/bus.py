@@ -379,6 +379,8 @@ class EventBus:
             self._run(item)
         return event
 
+    # The async twin of publish(): the same steps, delivery awaited. Deliberately not shared:
+    # a common body would add a call per publish, the bus's hot path (see benchmarks/).
     async def apublish(
         self,
         event_type: str | object,

@@ -162,20 +162,20 @@ class Platform:
             self._started = True
             if self.journal is not None:
                 report = self.bus.resubmit_incomplete(older_than=self.resubmit_after)
-                if report.unroutable:
-                    logger.warning(
-                        "%d unfinished publication(s) were not resubmitted: their subscriber is "
-                        "gone: %s",
-                        len(report.unroutable),
-                        ", ".join(f"{m}:{h} ({e})" for e, m, h in report.unroutable),
-                    )
-                if report.needs_async:
-                    logger.warning(
-                        "%d unfinished publication(s) to async handlers wait for "
-                        "'await platform.bus.aresubmit_incomplete()': %s",
-                        len(report.needs_async),
-                        ", ".join(f"{m}:{h} ({e})" for e, m, h in report.needs_async),
-                    )
+                for held, why in (
+                    (report.unroutable, "were not resubmitted: their subscriber is gone"),
+                    (
+                        report.needs_async,
+                        "to async handlers wait for 'await platform.bus.aresubmit_incomplete()'",
+                    ),
+                ):
+                    if held:
+                        logger.warning(
+                            "%d unfinished publication(s) %s: %s",
+                            len(held),
+                            why,
+                            ", ".join(f"{m}:{h} ({e})" for e, m, h in held),
+                        )
         return self
 
     def transaction(self) -> AbstractContextManager[Database]:

@@ -19,8 +19,9 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from aura.bus import EventBus
 from aura.database import Database
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DurableJournal",
+    "EventFilters",
+    "EventQuery",
     "EventStore",
     "InMemoryEventStore",
     "SqliteDeadLetterStore",
@@ -60,6 +63,27 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class EventFilters(TypedDict, total=False):
+    """The filters of :meth:`EventStore.stream`, ``read`` and ``replay``; each may be left out."""
+
+    event_type: str | None
+    source_module: str | None
+    correlation_id: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """The filters of one read, as data (what an :class:`EventStore` implementation selects)."""
+
+    event_type: str | None = None
+    source_module: str | None = None
+    correlation_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 class EventStore(ABC):
     """An append-only, ordered log of events (the seed's ``EventStore``)."""
 
@@ -77,54 +101,23 @@ class EventStore(ABC):
     def get(self, event_id: str) -> Event | None:
         """Return one event by id, or ``None``."""
 
-    @abstractmethod
     def stream(
-        self,
-        *,
-        event_type: str | None = None,
-        source_module: str | None = None,
-        correlation_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        batch_size: int = 500,
+        self, *, limit: int | None = None, batch_size: int = 500, **filters: Unpack[EventFilters]
     ) -> Iterator[Event]:
         """Yield matching events in order, ``batch_size`` at a time, without loading them all.
 
-        ``since`` is inclusive, ``until`` exclusive.
+        The filters are :class:`EventFilters` (``since`` inclusive, ``until`` exclusive);
+        ``limit`` caps how many are yielded.
         """
+        _check_limit(limit, batch_size)
+        return self._select(EventQuery(**filters), limit, batch_size)
 
-    def read(
-        self,
-        *,
-        event_type: str | None = None,
-        source_module: str | None = None,
-        correlation_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[Event]:
+    def read(self, *, limit: int | None = None, **filters: Unpack[EventFilters]) -> list[Event]:
         """Return matching events in order (see :meth:`stream` for the filters)."""
-        return list(
-            self.stream(
-                event_type=event_type,
-                source_module=source_module,
-                correlation_id=correlation_id,
-                since=since,
-                until=until,
-                limit=limit,
-            )
-        )
+        return list(self.stream(limit=limit, **filters))
 
     def replay(
-        self,
-        target: EventBus | Callable[[Event], object],
-        *,
-        event_type: str | None = None,
-        source_module: str | None = None,
-        correlation_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
+        self, target: EventBus | Callable[[Event], object], **filters: Unpack[EventFilters]
     ) -> int:
         """Feed stored events, in order, to a handler ``(event) -> None`` or to a bus's
         subscribers (to rebuild a read model); return how many were replayed.
@@ -135,16 +128,14 @@ class EventStore(ABC):
         # Decided once; aura.event_bus (the process-wide default) counts as a bus.
         feed = target.replay if isinstance(target, EventBus) else target
         count = 0
-        for event in self.stream(
-            event_type=event_type,
-            source_module=source_module,
-            correlation_id=correlation_id,
-            since=since,
-            until=until,
-        ):
+        for event in self.stream(**filters):
             feed(event)
             count += 1
         return count
+
+    @abstractmethod
+    def _select(self, query: EventQuery, limit: int | None, batch_size: int) -> Iterator[Event]:
+        """Yield the events ``query`` matches, in order, at most ``limit``."""
 
     def store_event(self, event_type: str, data: Mapping[str, Any], source_module: str) -> Event:
         """The seed's call: store an event, then publish it on the attached bus (if any)."""
@@ -210,21 +201,10 @@ class InMemoryEventStore(EventStore):
         """Return one event by id, or ``None``."""
         return next((e for e in self._events if e.event_id == event_id), None)
 
-    def stream(
-        self,
-        *,
-        event_type: str | None = None,
-        source_module: str | None = None,
-        correlation_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        batch_size: int = 500,
-    ) -> Iterator[Event]:
+    def _select(self, query: EventQuery, limit: int | None, batch_size: int) -> Iterator[Event]:
         """Yield matching events in order."""
-        _check_limit(limit, batch_size)
-        low = _stamp(since) if since is not None else None
-        high = _stamp(until) if until is not None else None
+        low = _stamp(query.since) if query.since is not None else None
+        high = _stamp(query.until) if query.until is not None else None
         with self._lock:
             snapshot = list(self._events)
         count = 0
@@ -233,9 +213,9 @@ class InMemoryEventStore(EventStore):
                 return
             stamp = _stamp(event.timestamp)
             if (
-                (event_type is None or event.event_type == event_type)
-                and (source_module is None or event.source_module == source_module)
-                and (correlation_id is None or event.correlation_id == correlation_id)
+                (query.event_type is None or event.event_type == query.event_type)
+                and (query.source_module is None or event.source_module == query.source_module)
+                and (query.correlation_id is None or event.correlation_id == query.correlation_id)
                 and (low is None or stamp >= low)
                 and (high is None or stamp < high)
             ):
@@ -342,34 +322,23 @@ class SqliteEventStore(EventStore):
         row = self.database.query_one("SELECT * FROM aura_events WHERE event_id = ?", (event_id,))
         return _event_from(row) if row is not None else None
 
-    def stream(
-        self,
-        *,
-        event_type: str | None = None,
-        source_module: str | None = None,
-        correlation_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-        batch_size: int = 500,
-    ) -> Iterator[Event]:
+    def _select(self, query: EventQuery, limit: int | None, batch_size: int) -> Iterator[Event]:
         """Yield matching events in order, reading ``batch_size`` rows at a time."""
-        _check_limit(limit, batch_size)
         conditions, params = ["seq > ?"], []
         for column, value in (
-            ("event_type", event_type),
-            ("source_module", source_module),
-            ("correlation_id", correlation_id),
+            ("event_type", query.event_type),
+            ("source_module", query.source_module),
+            ("correlation_id", query.correlation_id),
         ):
             if value is not None:
                 conditions.append(f"{column} = ?")
                 params.append(value)
-        if since is not None:
+        if query.since is not None:
             conditions.append("occurred_at >= ?")
-            params.append(_stamp(since))
-        if until is not None:
+            params.append(_stamp(query.since))
+        if query.until is not None:
             conditions.append("occurred_at < ?")
-            params.append(_stamp(until))
+            params.append(_stamp(query.until))
         sql = f"SELECT * FROM aura_events WHERE {' AND '.join(conditions)} ORDER BY seq LIMIT ?"
         last, remaining = 0, limit
         while remaining is None or remaining > 0:

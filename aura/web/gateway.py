@@ -87,6 +87,8 @@ class Gateway:
 
     # --- in-process calls -----------------------------------------------------------------------
 
+    # acall and call spell out the same keywords on purpose: editors show them, and a
+    # mistyped one is refused at the call instead of deep inside httpx.
     async def acall(
         self,
         method: str,
