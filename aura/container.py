@@ -46,7 +46,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, TypeAlias, TypeVar, cast, overload
+from typing import Any, Literal, Self, TypeAlias, TypeVar, cast, overload
 
 from aura import injection, introspection
 from aura.exceptions import (
@@ -129,7 +129,28 @@ class _ResolutionStack(threading.local):
         self.keys: list[Key] = []
 
 
-class Container:
+class _ClosesOnExit:
+    """``with x:`` gives ``x`` and closes it at the end of the block, even when it raises."""
+
+    def close(self) -> None:
+        """Release what this object holds."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """Enter the block."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close on the way out."""
+        self.close()
+
+
+class Container(_ClosesOnExit):
     """Builds services from registrations: lifetimes, autowiring, scopes, overrides, validation."""
 
     def __init__(self) -> None:
@@ -282,19 +303,6 @@ class Container:
             ((o.registration.key, o.dispose) for o in owned if o.dispose is not None),
             "the container",
         )
-
-    def __enter__(self) -> Container:
-        """Use the container as a context manager: it closes on exit."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the container."""
-        self.close()
 
     # --- wiring (private) -----------------------------------------------------------------------
 
@@ -518,7 +526,7 @@ class Container:
         return None
 
 
-class Scope:
+class Scope(_ClosesOnExit):
     """One unit of work: scoped services are built once in it and disposed when it closes."""
 
     def __init__(self, container: Container) -> None:
@@ -553,19 +561,6 @@ class Scope:
             disposers, self._disposers = self._disposers, []
             self._instances.clear()
         _dispose_all(reversed(disposers), "the scope")
-
-    def __enter__(self) -> Scope:
-        """Enter the scope; it closes on exit, even when the block raises."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the scope."""
-        self.close()
 
     def _instance(self, registration: _Registration, bound: _Bound) -> object:
         with self._lock:

@@ -207,7 +207,9 @@ class Platform:
         """Whether :meth:`close` ran."""
         return self._closed
 
+    # Not the container's _ClosesOnExit: entering a platform starts it.
     def __enter__(self) -> Platform:
+        """Start the platform for a block; it closes at the end, even when the block raises."""
         return self.start()
 
     def __exit__(
