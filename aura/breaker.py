@@ -1,5 +1,8 @@
 """CircuitBreaker: fail fast while a dependency is down, then let a few trial calls test it.
 
+Its length (~670 lines) is the seed's breaker plus its sync, async and decorator drivers, kept
+side by side (not shared) for speed; the accounting they drive is written once.
+
 A breaker is CLOSED while calls succeed and counts consecutive failures; ``failure_threshold`` of
 them open it. An OPEN breaker refuses calls with :class:`~aura.exceptions.CircuitBreakerOpenError`
 until ``timeout`` seconds have passed; it is then HALF_OPEN and lets at most

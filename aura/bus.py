@@ -12,18 +12,15 @@ others; it is kept as a dead letter (:mod:`aura.dead_letters`) that
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
-import inspect
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aura import context as _context
 from aura import delivery as _delivery
-from aura import introspection
 from aura.dead_letters import (
     DeadLetter,
     DeadLetterStore,
@@ -44,7 +41,6 @@ from aura.delivery import (
 from aura.events import (
     Event,
     EventCatalog,
-    EventContract,
     FrozenDict,
     build_metadata,
     default_catalog,
@@ -54,13 +50,11 @@ from aura.exceptions import (
     ConfigurationError,
     EventDeliveryError,
     EventValidationError,
-    HandlerSignatureError,
-    HandlerTimeoutError,
     InvalidNameError,
     UndeclaredEventError,
 )
+from aura.handlers import Handler, plan_handler, qualified_name
 from aura.ids import new_id
-from aura.injection import Bound
 from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
 
 __all__ = [
@@ -79,8 +73,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("aura.bus")
-
-Handler = Callable[[Any], Any]
 
 
 class Subscription:
@@ -116,7 +108,7 @@ class Subscription:
         self.pattern = pattern
         self.handler = handler
         self.subscriber_module = subscriber_module
-        self.handler_name = _qualified_name(handler)
+        self.handler_name = qualified_name(handler)
         self.receives = receives
         self.is_async = is_async
         self._handle = deliver  # calls the handler as planned
@@ -224,7 +216,9 @@ class EventBus:
         """
         check_pattern(event_type)
         check_module_name(subscriber_module, role="subscriber module")
-        deliver, receives, is_async = self._plan_delivery(event_type, handler)
+        deliver, receives, is_async = plan_handler(
+            handler, event_type, self.catalog, self.handler_timeout
+        )
         subscription = Subscription(
             self, event_type, handler, subscriber_module, deliver, receives, is_async, idempotent
         )
@@ -255,43 +249,6 @@ class EventBus:
                 route = (matched, any(s.is_async for s in matched))
                 self._routes[event_type] = route
         return route
-
-    def _plan_delivery(
-        self, event_type: str, handler: Handler
-    ) -> tuple[Callable[[Event], Any], str, bool]:
-        if not callable(handler):
-            raise HandlerSignatureError(
-                f"Handler for {event_type!r} must be callable, got {type(handler).__name__} "
-                f"({handler!r}). Pass a function that takes the event data."
-            )
-        is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
-            getattr(handler, "__call__", None)  # noqa: B004  # an object with async __call__
-        )
-        parameter = _single_parameter(handler, event_type)
-        annotation = _annotation_of(handler, parameter)
-        deliver: Callable[[Event], Any]
-        if annotation is Event:
-            deliver, receives = handler, "event"
-        elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-            contract = self.catalog.for_class(annotation)
-            if contract is None:
-                raise HandlerSignatureError(
-                    f"Handler {_qualified_name(handler)} for {event_type!r} is annotated with "
-                    f"{annotation.__qualname__}, which is not a registered event contract. "
-                    "Decorate it with @event_contract(...), or annotate the parameter as dict."
-                )
-            if "*" not in event_type and contract.event_type != event_type:
-                raise HandlerSignatureError(
-                    f"Handler {_qualified_name(handler)} subscribes to {event_type!r} but is "
-                    f"annotated with {annotation.__qualname__}, the contract of "
-                    f"{contract.event_type!r}. Annotate it with the contract of {event_type!r}."
-                )
-            deliver, receives = _contract_deliverer(handler, contract), "contract"
-        else:
-            deliver, receives = _data_deliverer(handler), "data"
-        if is_async and self.handler_timeout is not None:
-            deliver = _timed(deliver, self.handler_timeout, _qualified_name(handler))
-        return deliver, receives, is_async
 
     # --- publishers -----------------------------------------------------------------------------
 
@@ -652,95 +609,6 @@ def _journaled(
                 deliver(event)
 
     return deliver_journaled
-
-
-def _qualified_name(handler: object) -> str:
-    if isinstance(handler, Bound):
-        handler = handler.injection.function
-    name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
-    module = getattr(handler, "__module__", None) or type(handler).__module__
-    return f"{module}.{name}"
-
-
-def _single_parameter(handler: Handler, event_type: str) -> inspect.Parameter | None:
-    if isinstance(handler, Bound):  # injected parameters are the container's, not the event's
-        passed = handler.injection.passed
-        if len(passed) == 1 and passed[0].kind in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        ):
-            return passed[0]
-        signature = inspect.Signature(list(passed))
-    else:
-        try:
-            signature = introspection.signature(handler)
-        except (TypeError, ValueError):
-            return None  # a builtin without a signature: assume it takes the data
-    positional = [
-        p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
-    required = [
-        p
-        for p in signature.parameters.values()
-        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
-    takes_varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
-    if (
-        len(required) > 1
-        or (required and required[0].kind is required[0].KEYWORD_ONLY)
-        or (not positional and not takes_varargs)
-    ):
-        raise HandlerSignatureError(
-            f"Handler {_qualified_name(handler)} for {event_type!r} has the signature "
-            f"{signature}; a handler takes exactly one positional argument (the event data, "
-            "the Event, or a contract instance). Give the other parameters defaults."
-        )
-    return positional[0] if positional else None
-
-
-def _annotation_of(handler: Handler, parameter: inspect.Parameter | None) -> object:
-    if parameter is None or parameter.annotation is parameter.empty:
-        return None
-    if isinstance(handler, Bound):
-        return handler.injection.hints.get(parameter.name, parameter.annotation)
-    target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
-    try:
-        hints = introspection.type_hints(target)
-    except Exception:  # an unresolvable forward reference: fall back to the raw annotation
-        return parameter.annotation
-    return hints.get(parameter.name)
-
-
-def _timed(
-    deliver: Callable[[Event], Any], timeout: float, name: str
-) -> Callable[[Event], Awaitable[Any]]:
-    async def deliver_in_time(event: Event) -> Any:
-        try:
-            return await asyncio.wait_for(deliver(event), timeout)
-        except TimeoutError:
-            raise HandlerTimeoutError(
-                f"Handler {name} took longer than {timeout:g} s on {event.event_type!r} "
-                f"(event {event.event_id}) and was cancelled. Make it faster, or raise the bus's "
-                "handler_timeout."
-            ) from None
-
-    return deliver_in_time
-
-
-def _data_deliverer(handler: Handler) -> Callable[[Event], Any]:
-    def deliver(event: Event) -> Any:
-        return handler(event.data)
-
-    return deliver
-
-
-def _contract_deliverer(handler: Handler, contract: EventContract) -> Callable[[Event], Any]:
-    def deliver(event: Event) -> Any:
-        return handler(contract.instantiate(event.data))
-
-    return deliver
 
 
 def _metadata_for(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:

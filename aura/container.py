@@ -1,5 +1,8 @@
 """The dependency-injection container: lifetimes, autowiring, scopes, overrides and validation.
 
+Its length (~850 lines) is one concept's: lifetimes, scopes, overrides and validation share
+the registration table and its lock, and splitting them would expose that table across files.
+
 A :class:`Container` maps keys (a name such as ``"user_service"``, or a type) to providers (a
 class or a factory callable) and builds services on demand::
 

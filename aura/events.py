@@ -1,5 +1,8 @@
 """The event envelope, event contracts and their catalog.
 
+Its length (~630 lines) is the envelope and the contracts together: they share the JSON
+freezing rules that make an event's data immutable and comparable.
+
 An :class:`Event` is the immutable envelope of the seed's "Event Data Format". Its ``data`` is
 checked to be JSON and frozen on the way in. An event contract is a dataclass registered with
 :func:`event_contract`; publishing an event of that type validates ``data`` against it with a

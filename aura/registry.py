@@ -1,5 +1,8 @@
 """The service registry: modules offer services under contracts and call each other through them.
 
+Its length (~610 lines) is the registry with its cross-module proxies, which are built from
+its entries and report to its observers.
+
 ``register_service`` checks a service against its contract and hands its construction to the
 container, so constructor dependencies are injected; the service is built lazily, once per
 registry. ``get_service`` from outside the providing module returns a proxy that exposes only the

@@ -1,5 +1,8 @@
 """Generic pytest-bdd steps for specs of cross-module flows, backed by the harness fixtures.
 
+Its length (~680 lines) is the step library's: one catalogue of steps a spec writer reads in
+one place, with the parsing helpers they share.
+
 Load it as a plugin: ``pytest_plugins = ["aura.testing.bdd"]`` in the root ``conftest.py``, or
 ``-p aura.testing.bdd``. Every feature file can then use these steps (values in double quotes)::
 

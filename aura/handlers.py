@@ -1,0 +1,162 @@
+"""How a handler is called, decided once when it subscribes.
+
+A handler takes one positional argument: the event's data (the seed's form), the
+:class:`~aura.events.Event` envelope (a parameter annotated ``Event``), or an instance of its
+event contract (a parameter annotated with the contract class). A handler bound by the
+container (:class:`aura.injection.Bound`) is read through its plan: its injected parameters are
+not the event's. ``async def`` handlers may get a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aura import introspection
+from aura.events import Event, EventCatalog, EventContract
+from aura.exceptions import HandlerSignatureError, HandlerTimeoutError
+from aura.injection import Bound
+
+__all__ = ["Handler", "plan_handler", "qualified_name"]
+
+Handler = Callable[[Any], Any]
+
+
+def plan_handler(
+    handler: Handler,
+    event_type: str,
+    catalog: EventCatalog,
+    handler_timeout: float | None,
+) -> tuple[Callable[[Event], Any], str, bool]:
+    """Decide once how ``handler`` is called for ``event_type``: ``(deliver, receives, is_async)``.
+
+    ``receives`` is ``"event"`` (a parameter annotated :class:`~aura.events.Event`),
+    ``"contract"`` (annotated with a registered contract class: an instance is built) or
+    ``"data"`` (anything else: the event's data, the seed's form). An ``async`` handler is
+    cancelled after ``handler_timeout`` seconds when that is set.
+    """
+    if not callable(handler):
+        raise HandlerSignatureError(
+            f"Handler for {event_type!r} must be callable, got {type(handler).__name__} "
+            f"({handler!r}). Pass a function that takes the event data."
+        )
+    is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+        getattr(handler, "__call__", None)  # noqa: B004  # an object with async __call__
+    )
+    parameter = _single_parameter(handler, event_type)
+    annotation = _annotation_of(handler, parameter)
+    deliver: Callable[[Event], Any]
+    if annotation is Event:
+        deliver, receives = handler, "event"
+    elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        contract = catalog.for_class(annotation)
+        if contract is None:
+            raise HandlerSignatureError(
+                f"Handler {qualified_name(handler)} for {event_type!r} is annotated with "
+                f"{annotation.__qualname__}, which is not a registered event contract. "
+                "Decorate it with @event_contract(...), or annotate the parameter as dict."
+            )
+        if "*" not in event_type and contract.event_type != event_type:
+            raise HandlerSignatureError(
+                f"Handler {qualified_name(handler)} subscribes to {event_type!r} but is "
+                f"annotated with {annotation.__qualname__}, the contract of "
+                f"{contract.event_type!r}. Annotate it with the contract of {event_type!r}."
+            )
+        deliver, receives = _contract_deliverer(handler, contract), "contract"
+    else:
+        deliver, receives = _data_deliverer(handler), "data"
+    if is_async and handler_timeout is not None:
+        deliver = _timed(deliver, handler_timeout, qualified_name(handler))
+    return deliver, receives, is_async
+
+
+def qualified_name(handler: object) -> str:
+    if isinstance(handler, Bound):
+        handler = handler.injection.function
+    name = getattr(handler, "__qualname__", None) or type(handler).__qualname__
+    module = getattr(handler, "__module__", None) or type(handler).__module__
+    return f"{module}.{name}"
+
+
+def _single_parameter(handler: Handler, event_type: str) -> inspect.Parameter | None:
+    if isinstance(handler, Bound):  # injected parameters are the container's, not the event's
+        passed = handler.injection.passed
+        if len(passed) == 1 and passed[0].kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            return passed[0]
+        signature = inspect.Signature(list(passed))
+    else:
+        try:
+            signature = introspection.signature(handler)
+        except (TypeError, ValueError):
+            return None  # a builtin without a signature: assume it takes the data
+    positional = [
+        p
+        for p in signature.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [
+        p
+        for p in signature.parameters.values()
+        if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    takes_varargs = any(p.kind is p.VAR_POSITIONAL for p in signature.parameters.values())
+    if (
+        len(required) > 1
+        or (required and required[0].kind is required[0].KEYWORD_ONLY)
+        or (not positional and not takes_varargs)
+    ):
+        raise HandlerSignatureError(
+            f"Handler {qualified_name(handler)} for {event_type!r} has the signature "
+            f"{signature}; a handler takes exactly one positional argument (the event data, "
+            "the Event, or a contract instance). Give the other parameters defaults."
+        )
+    return positional[0] if positional else None
+
+
+def _annotation_of(handler: Handler, parameter: inspect.Parameter | None) -> object:
+    if parameter is None or parameter.annotation is parameter.empty:
+        return None
+    if isinstance(handler, Bound):
+        return handler.injection.hints.get(parameter.name, parameter.annotation)
+    target = handler if inspect.isroutine(handler) else getattr(handler, "__call__", handler)  # noqa: B004
+    try:
+        hints = introspection.type_hints(target)
+    except Exception:  # an unresolvable forward reference: fall back to the raw annotation
+        return parameter.annotation
+    return hints.get(parameter.name)
+
+
+def _timed(
+    deliver: Callable[[Event], Any], timeout: float, name: str
+) -> Callable[[Event], Awaitable[Any]]:
+    async def deliver_in_time(event: Event) -> Any:
+        try:
+            return await asyncio.wait_for(deliver(event), timeout)
+        except TimeoutError:
+            raise HandlerTimeoutError(
+                f"Handler {name} took longer than {timeout:g} s on {event.event_type!r} "
+                f"(event {event.event_id}) and was cancelled. Make it faster, or raise the bus's "
+                "handler_timeout."
+            ) from None
+
+    return deliver_in_time
+
+
+def _data_deliverer(handler: Handler) -> Callable[[Event], Any]:
+    def deliver(event: Event) -> Any:
+        return handler(event.data)
+
+    return deliver
+
+
+def _contract_deliverer(handler: Handler, contract: EventContract) -> Callable[[Event], Any]:
+    def deliver(event: Event) -> Any:
+        return handler(contract.instantiate(event.data))
+
+    return deliver
