@@ -39,7 +39,7 @@ def run(out: TextIO) -> int:
             print(
                 f"{outbox[0]['n']} emails in the outbox; the charge is "
                 f"{charge['status'] if charge else 'missing'}; "
-                f"{len(platform.bus.failed_events())} failed deliveries.",
+                f"{len(platform.bus.dead_letters())} failed deliveries.",
                 file=out,
             )
     return 0

@@ -574,17 +574,6 @@ class EventBus:
         """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""
         return await _delivery.arun(_delivery.resubmit(self, older_than, is_async=True))
 
-    # Deprecated spellings of the first release, kept so callers can move to one vocabulary.
-    @property
-    def failed_store(self) -> DeadLetterStore:
-        """Deprecated: :attr:`dead_letter_store`."""
-        return self.dead_letter_store
-
-    failed_events = dead_letters
-    retry_failed = retry_dead_letters
-    aretry_failed = aretry_dead_letters
-    purge_failed = purge_dead_letters
-
 
 _Item = tuple[Event, tuple[str, ...], tuple[Subscription, ...]]
 

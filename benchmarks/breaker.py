@@ -102,7 +102,7 @@ AREA = Area(
             f"{group} / circuitbreaker with",
         )
         for group in (_SYNC, _ASYNC)
-        for form in ("aura breaker.call" + ("_async" if group == _ASYNC else ""), "aura @breaker")
+        for form in ("aura breaker." + ("acall" if group == _ASYNC else "call"), "aura @breaker")
     ),
     notes=(
         "The protected function is a no-op (sync) or a no-op coroutine function (async).",

@@ -1,13 +1,18 @@
 """Event contracts of the Aura platform: every standard event of the seed, version 1.
 
 Importing this module registers each contract in ``aura.events.default_catalog``, so every bus
-that uses the default catalog validates these events on publish.
+that uses the default catalog validates these events on publish. Modules publish instances,
+``bus.publish(TherapySessionScheduledEvent(...))``, and handlers annotated with a contract class
+receive one; the data on the bus is the same as the seed's dicts carried.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer, SerializerFunctionWrapHandler, model_serializer
 
 from aura.events import event_contract
 
@@ -21,10 +26,20 @@ __all__ = [
     "TherapySessionCompletedEvent",
     "TherapySessionScheduledEvent",
     "TherapySessionStartedEvent",
+    "Timestamp",
     "UserDeactivatedEvent",
     "UserRegisteredEvent",
     "UserUpdatedEvent",
 ]
+
+Timestamp = Annotated[
+    datetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")
+]
+"""A timezone-aware moment, written in an event's data as ``datetime.isoformat()`` writes it.
+
+``2030-01-07T10:00:00+00:00``, as the seed's publishers wrote it by hand, rather than pydantic's
+``...Z``: an event published as an instance carries the same data as one published as a dict.
+"""
 
 
 # --- users ---------------------------------------------------------------------------------------
@@ -39,7 +54,7 @@ class UserRegisteredEvent:
     email: str
     name: str
     role: str
-    registered_at: datetime
+    registered_at: Timestamp
 
 
 @event_contract("user.updated", version=1)
@@ -49,7 +64,7 @@ class UserUpdatedEvent:
 
     user_id: int
     changed_fields: list[str]
-    updated_at: datetime
+    updated_at: Timestamp
 
 
 @event_contract("user.deactivated", version=1)
@@ -59,7 +74,7 @@ class UserDeactivatedEvent:
 
     user_id: int
     role: str
-    deactivated_at: datetime
+    deactivated_at: Timestamp
 
 
 # --- therapy sessions ----------------------------------------------------------------------------
@@ -73,9 +88,20 @@ class TherapySessionScheduledEvent:
     session_id: int
     patient_id: int
     therapist_id: int
-    scheduled_at: datetime
+    scheduled_at: Timestamp
     session_type: str = "individual"
     correlation_id: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_absent_correlation_id(
+        self, serialize: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        # The envelope carries the flow's correlation id; this seed field is written only when
+        # given, so the data stays what the seed's publishers sent.
+        data: dict[str, Any] = serialize(self)
+        if data.get("correlation_id") is None:
+            data.pop("correlation_id", None)
+        return data
 
 
 @event_contract("therapy_session.started", version=1)
@@ -86,7 +112,7 @@ class TherapySessionStartedEvent:
     session_id: int
     patient_id: int
     therapist_id: int
-    started_at: datetime
+    started_at: Timestamp
 
 
 @event_contract("therapy_session.completed", version=1)
@@ -97,7 +123,7 @@ class TherapySessionCompletedEvent:
     session_id: int
     patient_id: int
     therapist_id: int
-    completed_at: datetime
+    completed_at: Timestamp
 
 
 @event_contract("therapy_session.cancelled", version=1)
@@ -109,7 +135,7 @@ class TherapySessionCancelledEvent:
     patient_id: int
     therapist_id: int
     reason: str
-    cancelled_at: datetime
+    cancelled_at: Timestamp
 
 
 # --- payments ------------------------------------------------------------------------------------
@@ -124,7 +150,7 @@ class PaymentCompletedEvent:
     patient_id: int
     amount_cents: int
     currency: str
-    paid_at: datetime
+    paid_at: Timestamp
     session_id: int | None = None
 
 
@@ -138,7 +164,7 @@ class PaymentFailedEvent:
     amount_cents: int
     currency: str
     reason: str
-    failed_at: datetime
+    failed_at: Timestamp
     session_id: int | None = None
 
 
@@ -150,7 +176,7 @@ class SubscriptionActivatedEvent:
     subscription_id: int
     user_id: int
     plan: str
-    activated_at: datetime
+    activated_at: Timestamp
 
 
 # --- notifications -------------------------------------------------------------------------------
@@ -166,7 +192,7 @@ class NotificationSentEvent:
     channel: str
     template: str
     reference: str
-    sent_at: datetime
+    sent_at: Timestamp
 
 
 @event_contract("notification.failed", version=1)
@@ -180,4 +206,4 @@ class NotificationFailedEvent:
     template: str
     reference: str
     error: str
-    failed_at: datetime
+    failed_at: Timestamp

@@ -412,7 +412,7 @@ def handler_failed(request: pytest.FixtureRequest, module: str, event_type: str)
 @step("the dead letters are retried")
 def dead_letters_are_retried(aura_platform: Platform) -> None:
     """When the dead letters are retried: each is redelivered to the handler that failed."""
-    aura_platform.bus.retry_failed()
+    aura_platform.bus.retry_dead_letters()
 
 
 @step(
@@ -426,7 +426,7 @@ def dead_letters_are_kept(aura_platform: Platform, count: str, module: str | Non
     __tracebackhide__ = True
     letters = [
         letter
-        for letter in aura_platform.bus.failed_events()
+        for letter in aura_platform.bus.dead_letters()
         if module in (None, letter.subscriber_module)
     ]
     expected = 0 if count == "no" else int(count)

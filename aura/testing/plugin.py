@@ -280,7 +280,7 @@ _expected_key = pytest.StashKey[list[tuple[str | None, str | None]]]()
 def _handler_failures(unexpected: list[Any], platform: Platform) -> str:
     letters = {
         (letter.event.event_id, letter.subscriber_module): letter
-        for letter in platform.bus.failed_events()
+        for letter in platform.bus.dead_letters()
     }
     lines = [
         f"{len(unexpected)} event handler{'s' if len(unexpected) != 1 else ''} failed during "

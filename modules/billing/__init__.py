@@ -10,7 +10,7 @@ from aura.module import Module
 from contracts.billing import BillingServiceContract
 from modules.billing.api import add_routes
 from modules.billing.application import BillingService
-from modules.billing.domain import BillingRepository, PaymentGateway
+from modules.billing.domain import BillingRepository, BillingUnitOfWork, PaymentGateway
 from modules.billing.handlers import (
     on_session_cancelled,
     on_session_completed,
@@ -20,6 +20,7 @@ from modules.billing.infrastructure import (
     LocalPaymentGateway,
     SqliteBillingRepository,
     create_tables,
+    unit_of_work,
 )
 
 __all__ = ["module"]
@@ -32,6 +33,8 @@ module = Module(
 module.publishes("payment.completed", "payment.failed", "subscription.activated")
 module.provide(BillingRepository, SqliteBillingRepository)
 module.provide(PaymentGateway, LocalPaymentGateway)
+# Transient: the unit of work is the platform's database, which the container must not dispose.
+module.provide(BillingUnitOfWork, unit_of_work, lifetime="transient")
 module.add_service("BillingService", BillingService, contract=BillingServiceContract)
 module.on_start(create_tables)
 module.subscribe("therapy_session.scheduled")(on_session_scheduled)

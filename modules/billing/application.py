@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from aura.bus import EventBus
-from aura.database import Database
 from contracts.billing import BillingServiceContract
 from contracts.errors import NotFoundError
+from contracts.events import (
+    PaymentCompletedEvent,
+    PaymentFailedEvent,
+    SubscriptionActivatedEvent,
+)
 from modules.billing.domain import (
     DEFAULT_SESSION_TYPE,
     BillingRepository,
+    BillingUnitOfWork,
     Charge,
     ChargeStatus,
     Payment,
@@ -25,24 +30,26 @@ from modules.billing.domain import (
 
 __all__ = ["BillingService"]
 
-MODULE = "billing"
-
 logger = logging.getLogger(__name__)
 
 
 class BillingService(BillingServiceContract):
-    """Charges for therapy sessions, captured through a payment gateway, and subscriptions."""
+    """Charges for therapy sessions, captured through a payment gateway, and subscriptions.
+
+    Its ports (repository, payment gateway, unit of work) come through the constructor; the
+    module's ``__init__`` wires the adapters.
+    """
 
     def __init__(
         self,
         repository: BillingRepository,
         gateway: PaymentGateway,
-        database: Database,
+        unit_of_work: BillingUnitOfWork,
         bus: EventBus,
     ) -> None:
         self.repository = repository
         self.gateway = gateway
-        self.database = database
+        self.unit_of_work = unit_of_work
         self.bus = bus
 
     # --- session charges ------------------------------------------------------------------------
@@ -55,7 +62,7 @@ class BillingService(BillingServiceContract):
         A session has one charge: asking again for the same patient returns the existing charge,
         so a redelivered ``therapy_session.scheduled`` event does not charge twice.
         """
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             existing = self.repository.charge_for_session(session_id)
             if existing is not None:
                 existing.ensure_same_patient(patient_id)
@@ -71,7 +78,7 @@ class BillingService(BillingServiceContract):
         The charge becomes ``captured`` and ``payment.completed`` is published, or, when the
         gateway declines, ``failed`` and ``payment.failed``. Either way one payment is recorded.
         """
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             # Read, charge and write in one transaction: a concurrent capture or void waits for
             # it and then finds the charge settled, so a session is never charged twice, nor
             # after it was voided. The per-session reference also lets a provider recognise a
@@ -94,7 +101,7 @@ class BillingService(BillingServiceContract):
         A charge that is no longer pending is returned unchanged: a captured one needs a refund,
         which is a person's decision, so it is only logged.
         """
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             charge = self.repository.charge_for_session(session_id)
             if charge is None:
                 return None
@@ -122,21 +129,20 @@ class BillingService(BillingServiceContract):
         Refuses an unknown plan and a second active subscription of the same user.
         """
         chosen = plan_named(plan)
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             ensure_no_active_subscription(user_id, self.repository.active_subscription(user_id))
             subscription = self.repository.add_subscription(
                 Subscription.start(chosen, user_id, datetime.now(UTC))
             )
+            assert subscription.id is not None  # the repository stored it
             # Published inside the transaction: recorded with the plan, delivered on commit.
             self.bus.publish(
-                "subscription.activated",
-                {
-                    "subscription_id": subscription.id,
-                    "user_id": subscription.user_id,
-                    "plan": subscription.plan,
-                    "activated_at": subscription.activated_at.isoformat(),
-                },
-                MODULE,
+                SubscriptionActivatedEvent(
+                    subscription_id=subscription.id,
+                    user_id=subscription.user_id,
+                    plan=subscription.plan,
+                    activated_at=subscription.activated_at,
+                )
             )
         return subscription.to_dict()
 
@@ -149,20 +155,31 @@ class BillingService(BillingServiceContract):
         return charge
 
     def _publish_payment(self, payment: Payment) -> None:
-        data: dict[str, Any] = {
+        assert payment.id is not None  # the repository stored it
+        attempt: _PaymentAttempt = {
             "payment_id": payment.id,
             "patient_id": payment.patient_id,
             "amount_cents": payment.amount_cents,
             "currency": payment.currency,
             "session_id": payment.session_id,
         }
-        moment = payment.created_at.isoformat()
         if payment.status is PaymentStatus.COMPLETED:
-            self.bus.publish("payment.completed", {**data, "paid_at": moment}, MODULE)
+            self.bus.publish(PaymentCompletedEvent(**attempt, paid_at=payment.created_at))
         else:
+            reason = payment.reason or ""
             self.bus.publish(
-                "payment.failed", {**data, "reason": payment.reason, "failed_at": moment}, MODULE
+                PaymentFailedEvent(**attempt, reason=reason, failed_at=payment.created_at)
             )
+
+
+class _PaymentAttempt(TypedDict):
+    """The fields both ``payment.*`` events share."""
+
+    payment_id: int
+    patient_id: int
+    amount_cents: int
+    currency: str
+    session_id: int | None
 
 
 def _log_not_voided(charge: Charge) -> None:

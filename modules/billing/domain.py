@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from contracts.errors import BusinessRuleError
+from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
     "CURRENCY",
@@ -22,6 +23,7 @@ __all__ = [
     "PLANS",
     "SESSION_PRICES_CENTS",
     "BillingRepository",
+    "BillingUnitOfWork",
     "Charge",
     "ChargeStatus",
     "Payment",
@@ -323,3 +325,7 @@ class BillingRepository(ABC):
     @abstractmethod
     def add_subscription(self, subscription: Subscription) -> Subscription:
         """Store a new subscription; return it with its id."""
+
+
+class BillingUnitOfWork(UnitOfWork, Protocol):
+    """The transactions billing's use cases run in (the module's ``__init__`` wires them)."""

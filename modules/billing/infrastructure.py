@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from aura.database import Database
 from modules.billing.domain import (
     BillingRepository,
+    BillingUnitOfWork,
     Charge,
     ChargeStatus,
     Payment,
@@ -24,6 +25,7 @@ __all__ = [
     "LocalPaymentGateway",
     "SqliteBillingRepository",
     "create_tables",
+    "unit_of_work",
 ]
 
 SCHEMA = """
@@ -77,6 +79,11 @@ CREATE TABLE IF NOT EXISTS billing_gateway_transactions (
 def create_tables(database: Database) -> None:
     """Create billing's tables (the module's start hook); existing tables are kept."""
     database.executescript(SCHEMA)
+
+
+def unit_of_work(database: Database) -> BillingUnitOfWork:
+    """Return the module's unit of work: the platform's database, which holds the events too."""
+    return database
 
 
 class SqliteBillingRepository(BillingRepository):

@@ -1,50 +1,59 @@
 """The mentalhealth use cases: schedule, start, complete and cancel therapy sessions.
 
-Another module is reached only through the registry, at call time: the users module's
-``UserService`` answers whether a patient and a therapist exist and are active (the seed's
-``ScheduleTherapySessionUseCase``). Every refusal happens before anything is written or published.
+Whether a patient and a therapist exist and are active is asked of the ``Participants`` port
+(the users module's ``UserService``, as the module's ``__init__`` wires it), as the seed's
+``ScheduleTherapySessionUseCase`` asks. Every refusal happens before anything is written or
+published.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from aura.bus import EventBus
-from aura.database import Database
-from aura.registry import ServiceRegistry
 from contracts.errors import BusinessRuleError, NotFoundError
+from contracts.events import (
+    TherapySessionCancelledEvent,
+    TherapySessionCompletedEvent,
+    TherapySessionScheduledEvent,
+    TherapySessionStartedEvent,
+)
 from contracts.mentalhealth import TherapySessionContract
-from contracts.users import UserServiceContract
 from modules.mentalhealth.domain import (
+    Participants,
     SessionRepository,
     SessionType,
+    SessionUnitOfWork,
     TherapySession,
     check_schedule_time,
     ensure_therapist_free,
 )
 
-__all__ = ["MODULE_NAME", "USER_DEACTIVATED", "TherapySessionService"]
+__all__ = ["USER_DEACTIVATED", "TherapySessionService"]
 
-MODULE_NAME = "mentalhealth"
 USER_DEACTIVATED = "user deactivated"
 """The reason recorded on sessions cancelled because a participant was deactivated."""
 
 
 class TherapySessionService(TherapySessionContract):
-    """Schedules and runs therapy sessions; publishes ``therapy_session.*`` events."""
+    """Schedules and runs therapy sessions; publishes ``therapy_session.*`` events.
+
+    Its ports come through the constructor: the repository, the unit of work each change runs
+    in, and the participants (the users module) that bookings are checked against.
+    """
 
     def __init__(
         self,
         repository: SessionRepository,
-        database: Database,
+        unit_of_work: SessionUnitOfWork,
         bus: EventBus,
-        registry: ServiceRegistry,
+        participants: Participants,
     ) -> None:
         self.repository = repository
-        self.database = database
+        self.unit_of_work = unit_of_work
         self.bus = bus
-        self.registry = registry
+        self.participants = participants
 
     def schedule_session(
         self,
@@ -56,21 +65,18 @@ class TherapySessionService(TherapySessionContract):
         """Book a session between an active patient and an active, free therapist."""
         kind = SessionType.parse(session_type)
         starts_at = check_schedule_time(scheduled_at, _now())
-        self._check_participants(patient_id, therapist_id)
-        with self.database.transaction():
+        _check_participant(self.participants, patient_id, "patient")
+        _check_participant(self.participants, therapist_id, "therapist")
+        with self.unit_of_work.transaction():
             # Checked inside the write transaction so two concurrent bookings cannot both pass.
             booked = self.repository.booked_for_therapist(therapist_id)
             ensure_therapist_free(booked, therapist_id, starts_at)
             session = self.repository.add(TherapySession(patient_id, therapist_id, starts_at, kind))
             # Published inside the transaction: recorded with the session, delivered on commit.
             self.bus.publish(
-                "therapy_session.scheduled",
-                {
-                    **_participants(session),
-                    "scheduled_at": starts_at.isoformat(),
-                    "session_type": kind.value,
-                },
-                MODULE_NAME,
+                TherapySessionScheduledEvent(
+                    **_ids(session), scheduled_at=starts_at, session_type=kind.value
+                )
             )
         return session.to_dict()
 
@@ -81,25 +87,23 @@ class TherapySessionService(TherapySessionContract):
 
     def start_session(self, session_id: int) -> dict[str, Any]:
         """Move a scheduled session to in progress."""
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             session = self._require(session_id).start()
             self.repository.save(session)
-            data = {**_participants(session), "started_at": _now().isoformat()}
-            self.bus.publish("therapy_session.started", data, MODULE_NAME)
+            self.bus.publish(TherapySessionStartedEvent(**_ids(session), started_at=_now()))
         return session.to_dict()
 
     def complete_session(self, session_id: int) -> dict[str, Any]:
         """Move an in-progress session to completed."""
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             session = self._require(session_id).complete()
             self.repository.save(session)
-            data = {**_participants(session), "completed_at": _now().isoformat()}
-            self.bus.publish("therapy_session.completed", data, MODULE_NAME)
+            self.bus.publish(TherapySessionCompletedEvent(**_ids(session), completed_at=_now()))
         return session.to_dict()
 
     def cancel_session(self, session_id: int, reason: str) -> dict[str, Any]:
         """Cancel a scheduled session."""
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             session = self._require(session_id).cancel(reason)
             self.repository.save(session)
             self._publish_cancelled(session, _now())
@@ -118,7 +122,7 @@ class TherapySessionService(TherapySessionContract):
         nothing the second time.
         """
         now = _now()
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             cancelled = [
                 session.cancel(reason)
                 for session in self.repository.scheduled_for_user(user_id)
@@ -131,11 +135,6 @@ class TherapySessionService(TherapySessionContract):
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _check_participants(self, patient_id: int, therapist_id: int) -> None:
-        users: UserServiceContract = self.registry.get_service("users", "UserService")
-        _check_participant(users, patient_id, "patient")
-        _check_participant(users, therapist_id, "therapist")
-
     def _require(self, session_id: int) -> TherapySession:
         session = self.repository.get(session_id)
         if session is None:
@@ -143,27 +142,36 @@ class TherapySessionService(TherapySessionContract):
         return session
 
     def _publish_cancelled(self, session: TherapySession, cancelled_at: datetime) -> None:
-        data = {
-            **_participants(session),
-            "reason": session.cancel_reason,
-            "cancelled_at": cancelled_at.isoformat(),
-        }
-        self.bus.publish("therapy_session.cancelled", data, MODULE_NAME)
+        assert session.cancel_reason is not None  # cancel() always records the reason
+        self.bus.publish(
+            TherapySessionCancelledEvent(
+                **_ids(session), reason=session.cancel_reason, cancelled_at=cancelled_at
+            )
+        )
 
 
-def _check_participant(users: UserServiceContract, user_id: int, role: str) -> None:
+def _check_participant(participants: Participants, user_id: int, role: str) -> None:
     """Refuse an unknown user, a user of another role, or an inactive one (in that order)."""
     title = role.capitalize()
-    user = users.get_user_by_id(user_id)
+    user = participants.get_user_by_id(user_id)
     if user is None:
         raise NotFoundError(f"{title} {user_id} does not exist.")
     if user.get("role") != role:
         raise BusinessRuleError(f"User {user_id} is not a {role}.")
-    if not users.is_user_active(user_id):
+    if not participants.is_user_active(user_id):
         raise BusinessRuleError(f"{title} is not active")  # the seed's exact message
 
 
-def _participants(session: TherapySession) -> dict[str, Any]:
+class _SessionIds(TypedDict):
+    """The fields every ``therapy_session.*`` event starts with."""
+
+    session_id: int
+    patient_id: int
+    therapist_id: int
+
+
+def _ids(session: TherapySession) -> _SessionIds:
+    assert session.id is not None  # only stored sessions are announced
     return {
         "session_id": session.id,
         "patient_id": session.patient_id,

@@ -1,6 +1,8 @@
 """The therapy-session domain: sessions, their rules and state transitions, the repository port.
 
-Pure Python: no database, no bus, no other module. Times are timezone-aware and kept in UTC.
+Pure Python: no database, no bus, no other module. Times are timezone-aware and kept in UTC. The
+ports at the end are what the application needs from outside; the module's ``__init__`` wires
+their adapters.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from contracts.errors import BusinessRuleError
+from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
     "BOOKED",
     "SESSION_LENGTH",
+    "Participants",
     "SessionRepository",
     "SessionStatus",
     "SessionType",
+    "SessionUnitOfWork",
     "TherapySession",
     "check_schedule_time",
     "ensure_therapist_free",
@@ -196,3 +201,22 @@ class SessionRepository(ABC):
     @abstractmethod
     def for_user(self, user_id: int) -> list[TherapySession]:
         """Return every session where the user is patient or therapist, oldest first."""
+
+
+class SessionUnitOfWork(UnitOfWork, Protocol):
+    """The transactions the mentalhealth use cases run in (the module's ``__init__`` wires them)."""
+
+
+class Participants(Protocol):
+    """Who may take part in a session: the users module answers, through its contract.
+
+    Any ``UserServiceContract`` satisfies it (a test may pass a fake of the users service).
+    """
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """Return the user (with its ``role``), or ``None`` when there is no such user."""
+        ...
+
+    def is_user_active(self, user_id: int) -> bool:
+        """Tell whether the user may book or give sessions (an unknown user may not)."""
+        ...

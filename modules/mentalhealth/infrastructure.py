@@ -5,16 +5,21 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from datetime import datetime
+from typing import Any
 
 from aura.database import Database
+from aura.registry import ServiceRegistry
+from contracts.users import UserServiceContract
 from modules.mentalhealth.domain import (
+    Participants,
     SessionRepository,
     SessionStatus,
     SessionType,
+    SessionUnitOfWork,
     TherapySession,
 )
 
-__all__ = ["SqliteSessionRepository", "create_tables"]
+__all__ = ["RegistryParticipants", "SqliteSessionRepository", "create_tables", "unit_of_work"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS mentalhealth_sessions (
@@ -42,6 +47,35 @@ _OLDEST_FIRST = "ORDER BY scheduled_at, id"
 def create_tables(database: Database) -> None:
     """Create the module's tables (start hook; safe to run again)."""
     database.executescript(_SCHEMA)
+
+
+def unit_of_work(database: Database) -> SessionUnitOfWork:
+    """Return the module's unit of work: the platform's database, which holds the events too."""
+    return database
+
+
+class RegistryParticipants(Participants):
+    """The users module's ``UserService``, asked through the registry on every call.
+
+    Looked up per call, never kept: a users service replaced later (a test's stub) is the one
+    asked, and each call goes through the registry's proxy for this module, with its circuit
+    breaker and its place in the recorded service calls.
+    """
+
+    def __init__(self, registry: ServiceRegistry) -> None:
+        self.registry = registry
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """Return the user, or ``None``."""
+        return self._users().get_user_by_id(user_id)
+
+    def is_user_active(self, user_id: int) -> bool:
+        """Tell whether the user is active."""
+        return self._users().is_user_active(user_id)
+
+    def _users(self) -> UserServiceContract:
+        users: UserServiceContract = self.registry.get_service("users", "UserService")
+        return users
 
 
 class SqliteSessionRepository(SessionRepository):

@@ -2,8 +2,9 @@
 
 Every attempt is recorded in ``notifications_notifications`` and announced with
 ``notification.sent`` or ``notification.failed``; a failed email never undoes what caused it.
-The email backend is pluggable: ``OutboxEmailBackend`` by default, swapped in tests with
-``platform.container.override(EmailBackend, FailingEmailBackend())``.
+The email backend is a port the service receives when it is built: ``OutboxEmailBackend`` by
+default, swapped in tests with ``platform.container.override(EmailBackend, FailingEmailBackend())``
+entered before the service is first used (a service built inside the block is rebuilt after it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from aura.module import Module
 from contracts.notifications import EmailServiceContract
 from modules.notifications.api import add_routes
 from modules.notifications.application import EmailService
-from modules.notifications.domain import EmailBackend, NotificationRepository
+from modules.notifications.domain import (
+    EmailBackend,
+    NotificationRepository,
+    NotificationUnitOfWork,
+    Recipients,
+)
 from modules.notifications.handlers import (
     on_payment_failed,
     on_session_cancelled,
@@ -20,8 +26,10 @@ from modules.notifications.handlers import (
 )
 from modules.notifications.infrastructure import (
     OutboxEmailBackend,
+    RegistryRecipients,
     SqliteNotificationRepository,
     create_tables,
+    unit_of_work,
 )
 
 __all__ = ["module"]
@@ -33,7 +41,10 @@ module = Module(
 )
 module.publishes("notification.sent", "notification.failed")
 module.provide(NotificationRepository, SqliteNotificationRepository)
+# Transient: the unit of work is the platform's database, which the container must not dispose.
+module.provide(NotificationUnitOfWork, unit_of_work, lifetime="transient")
 module.provide(EmailBackend, OutboxEmailBackend)
+module.provide(Recipients, RegistryRecipients)
 module.add_service("EmailService", EmailService, contract=EmailServiceContract)
 module.on_start(create_tables)
 module.subscribe("therapy_session.scheduled")(on_session_scheduled)

@@ -6,16 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aura.bus import EventBus
-from aura.container import Container
-from aura.database import Database
-from aura.registry import ServiceRegistry
 from contracts.notifications import EmailServiceContract
-from contracts.users import UserServiceContract
 from modules.notifications.domain import (
     EmailBackend,
     Message,
     Notification,
     NotificationRepository,
+    NotificationUnitOfWork,
+    Recipients,
     Template,
     parse_time,
     payment_failed_message,
@@ -37,22 +35,24 @@ class EmailService(EmailServiceContract):
 
     A failed send is recorded and announced with ``notification.failed``, never raised: what
     caused the notification (a booking, a cancellation) stands. A message already sent to a
-    recipient for the same template and reference is not sent again.
+    recipient for the same template and reference is not sent again. Its ports (repository,
+    unit of work, email backend, recipients) come through the constructor; the module's
+    ``__init__`` wires the adapters.
     """
 
     def __init__(
         self,
         repository: NotificationRepository,
-        container: Container,
-        database: Database,
+        unit_of_work: NotificationUnitOfWork,
         bus: EventBus,
-        registry: ServiceRegistry,
+        backend: EmailBackend,
+        recipients: Recipients,
     ) -> None:
         self.repository = repository
-        self.container = container
-        self.database = database
+        self.unit_of_work = unit_of_work
         self.bus = bus
-        self.registry = registry
+        self.backend = backend
+        self.recipients = recipients
 
     # --- use cases driven by other modules' events ----------------------------------------------
 
@@ -64,9 +64,8 @@ class EmailService(EmailServiceContract):
         scheduled_at: datetime | str | None = None,
     ) -> list[dict[str, Any]]:
         """Confirm a booked session to its patient and tell its therapist (the seed's flow)."""
-        users = self._users()
-        patient = users.get_user_by_id(patient_id)
-        therapist = users.get_user_by_id(therapist_id)
+        patient = self.recipients.get_user_by_id(patient_id)
+        therapist = self.recipients.get_user_by_id(therapist_id)
         reference = session_reference(session_id)
         return [
             self.send_session_confirmation(patient, session_id, scheduled_at=scheduled_at)
@@ -81,11 +80,10 @@ class EmailService(EmailServiceContract):
         self, session_id: int, patient_id: int, therapist_id: int, reason: str
     ) -> list[dict[str, Any]]:
         """Tell a cancelled session's patient and therapist."""
-        users = self._users()
         reference = session_reference(session_id)
         sent = []
         for user_id in (patient_id, therapist_id):
-            user = users.get_user_by_id(user_id)
+            user = self.recipients.get_user_by_id(user_id)
             sent.append(
                 self.send_session_cancellation(user, session_id, reason)
                 if user is not None
@@ -103,7 +101,7 @@ class EmailService(EmailServiceContract):
         session_id: int | None = None,
     ) -> dict[str, Any]:
         """Tell a patient that their payment could not be taken."""
-        patient = self._users().get_user_by_id(patient_id)
+        patient = self.recipients.get_user_by_id(patient_id)
         if patient is None:
             return self._unknown_recipient(
                 patient_id, Template.PAYMENT_FAILED, payment_reference(payment_id)
@@ -174,7 +172,7 @@ class EmailService(EmailServiceContract):
         Returns the notification record; for a message already sent, the earlier record (and
         nothing is published).
         """
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             already = self.repository.find_sent(recipient["id"], template, reference)
             if already is not None:
                 return already.to_dict()
@@ -197,11 +195,6 @@ class EmailService(EmailServiceContract):
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _users(self) -> UserServiceContract:
-        # Looked up per call, never cached: the users module may be replaced (tests, restarts).
-        users: UserServiceContract = self.registry.get_service("users", "UserService")
-        return users
-
     def _send(
         self, recipient: User, template: Template, message: Message, reference: str
     ) -> dict[str, Any]:
@@ -209,13 +202,10 @@ class EmailService(EmailServiceContract):
 
     def _try_backend(self, to: str, subject: str, body: str) -> str | None:
         """Hand the email to the backend; return why it failed, or ``None`` when it was sent."""
-        # Resolved per email, so platform.container.override(EmailBackend, ...) takes effect even
-        # after this service was built.
-        backend = self.container.resolve(EmailBackend)
         try:
             # A savepoint: a backend failing half-way leaves nothing in the outbox.
-            with self.database.transaction():
-                backend.send(to, subject, body)
+            with self.unit_of_work.transaction():
+                self.backend.send(to, subject, body)
         except Exception as error:  # any backend failure is recorded, never raised to the caller
             return str(error) or type(error).__name__
         return None
@@ -227,11 +217,10 @@ class EmailService(EmailServiceContract):
         failure = Notification.failed(
             user_id, template.value, reference, unknown_user_error(user_id), datetime.now(UTC)
         )
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             notification = self.repository.add(failure)
             return self._announce(notification)
 
     def _announce(self, notification: Notification) -> dict[str, Any]:
-        event_type, data = notification.event()
-        self.bus.publish(event_type, data, "notifications")
+        self.bus.publish(notification.event())
         return notification.to_dict()

@@ -6,7 +6,10 @@ import dataclasses
 from abc import ABC, abstractmethod
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypedDict
+
+from contracts.events import NotificationFailedEvent, NotificationSentEvent
+from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
     "EMAIL",
@@ -15,6 +18,8 @@ __all__ = [
     "Notification",
     "NotificationRepository",
     "NotificationStatus",
+    "NotificationUnitOfWork",
+    "Recipients",
     "Template",
     "format_money",
     "format_time",
@@ -94,9 +99,10 @@ class Notification:
             "created_at": self.created_at.isoformat(),
         }
 
-    def event(self) -> tuple[str, dict[str, Any]]:
-        """Return the event type and data announcing this attempt (``notification.sent|failed``)."""
-        data: dict[str, Any] = {
+    def event(self) -> NotificationSentEvent | NotificationFailedEvent:
+        """Return the event announcing this stored attempt: ``notification.sent`` or ``.failed``."""
+        assert self.id is not None  # only a stored attempt is announced
+        attempt: _Attempt = {
             "notification_id": self.id,
             "recipient_id": self.recipient_id,
             "channel": self.channel,
@@ -104,12 +110,18 @@ class Notification:
             "reference": self.reference,
         }
         if self.status is NotificationStatus.SENT:
-            return "notification.sent", {**data, "sent_at": self.created_at.isoformat()}
-        return "notification.failed", {
-            **data,
-            "error": self.error,
-            "failed_at": self.created_at.isoformat(),
-        }
+            return NotificationSentEvent(**attempt, sent_at=self.created_at)
+        return NotificationFailedEvent(**attempt, error=self.error or "", failed_at=self.created_at)
+
+
+class _Attempt(TypedDict):
+    """The fields both ``notification.*`` events start with."""
+
+    notification_id: int
+    recipient_id: int
+    channel: str
+    template: str
+    reference: str
 
 
 # --- ports ---------------------------------------------------------------------------------------
@@ -121,6 +133,21 @@ class EmailBackend(ABC):
     @abstractmethod
     def send(self, to: str, subject: str, body: str) -> None:
         """Send one email; raise (``ConnectionError``, ...) when it cannot be sent."""
+
+
+class Recipients(Protocol):
+    """Who notifications go to: the users module answers, through its contract.
+
+    Any ``UserServiceContract`` satisfies it (a test may pass a fake of the users service).
+    """
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """Return the user (its ``id``, ``email`` and ``name``), or ``None``."""
+        ...
+
+
+class NotificationUnitOfWork(UnitOfWork, Protocol):
+    """The transactions notifications are recorded in (the module's ``__init__`` wires them)."""
 
 
 class NotificationRepository(ABC):

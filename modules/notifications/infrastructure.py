@@ -5,20 +5,27 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 from aura.database import Database
+from aura.registry import ServiceRegistry
+from contracts.users import UserServiceContract
 from modules.notifications.domain import (
     EmailBackend,
     Notification,
     NotificationRepository,
     NotificationStatus,
+    NotificationUnitOfWork,
+    Recipients,
 )
 
 __all__ = [
     "FailingEmailBackend",
     "OutboxEmailBackend",
+    "RegistryRecipients",
     "SqliteNotificationRepository",
     "create_tables",
+    "unit_of_work",
 ]
 
 SCHEMA = """
@@ -51,6 +58,27 @@ CREATE TABLE IF NOT EXISTS notifications_outbox (
 def create_tables(database: Database) -> None:
     """Create the module's tables (start hook); safe to run on an existing database."""
     database.executescript(SCHEMA)
+
+
+def unit_of_work(database: Database) -> NotificationUnitOfWork:
+    """Return the module's unit of work: the platform's database, which holds the events too."""
+    return database
+
+
+class RegistryRecipients(Recipients):
+    """Finds recipients by asking the users module's ``UserService`` in the registry, per call.
+
+    Never kept between calls, so a users service replaced later (a test's stub) is the one asked,
+    through the registry's proxy for this module (breaker, recorded calls).
+    """
+
+    def __init__(self, registry: ServiceRegistry) -> None:
+        self.registry = registry
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """Return the user, or ``None``."""
+        users: UserServiceContract = self.registry.get_service("users", "UserService")
+        return users.get_user_by_id(user_id)
 
 
 class SqliteNotificationRepository(NotificationRepository):

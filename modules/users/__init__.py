@@ -7,8 +7,8 @@ from aura.module import Module
 from contracts.users import UserServiceContract
 from modules.users.api import add_routes
 from modules.users.application import UserService
-from modules.users.domain import UserRepository
-from modules.users.infrastructure import SqliteUserRepository, create_tables
+from modules.users.domain import UserRepository, UserUnitOfWork
+from modules.users.infrastructure import SqliteUserRepository, create_tables, unit_of_work
 
 __all__ = ["module"]
 
@@ -19,6 +19,8 @@ module = Module(
 )
 module.publishes("user.registered", "user.updated", "user.deactivated")
 module.provide(UserRepository, SqliteUserRepository)
+# Transient: the unit of work is the platform's database, which the container must not dispose.
+module.provide(UserUnitOfWork, unit_of_work, lifetime="transient")
 module.add_service(
     "UserService",
     UserService,

@@ -6,31 +6,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aura.bus import EventBus
-from aura.database import Database
+from contracts.events import UserDeactivatedEvent, UserRegisteredEvent, UserUpdatedEvent
 from contracts.users import UserServiceContract
 from modules.users.domain import (
     Registration,
     User,
     UserRepository,
+    UserUnitOfWork,
     email_taken,
     user_not_found,
 )
 
 __all__ = ["UserService"]
 
-SOURCE = "users"
-
 
 class UserService(UserServiceContract):
     """Registers patients and therapists and answers other modules' questions about them.
 
     Each change is validated first, written in one transaction, and announced on the bus only
-    after it committed; a refusal writes and publishes nothing.
+    after it committed; a refusal writes and publishes nothing. Its ports (the repository, the
+    unit of work) come through the constructor: the module's ``__init__`` wires the adapters.
     """
 
-    def __init__(self, repository: UserRepository, database: Database, bus: EventBus) -> None:
+    def __init__(
+        self, repository: UserRepository, unit_of_work: UserUnitOfWork, bus: EventBus
+    ) -> None:
         self.repository = repository
-        self.database = database
+        self.unit_of_work = unit_of_work
         self.bus = bus
 
     # --- queries: called by every other module, so each is one primary-key lookup -------------
@@ -54,20 +56,18 @@ class UserService(UserServiceContract):
     def register_user(self, email: str, name: str, role: str) -> dict[str, Any]:
         """Register a patient or therapist; return the new user and publish user.registered."""
         registration = Registration.create(email, name, role, datetime.now(UTC))
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             self._check_email_free(registration.email, owner_id=None)
             user = self.repository.add(registration)
             # Published inside the transaction: recorded with the user, delivered on commit.
             self.bus.publish(
-                "user.registered",
-                {
-                    "user_id": user.id,
-                    "email": user.email,
-                    "name": user.name,
-                    "role": user.role.value,
-                    "registered_at": user.registered_at.isoformat(),
-                },
-                SOURCE,
+                UserRegisteredEvent(
+                    user_id=user.id,
+                    email=user.email,
+                    name=user.name,
+                    role=user.role.value,
+                    registered_at=user.registered_at,
+                )
             )
         return _as_dict(user)
 
@@ -75,37 +75,27 @@ class UserService(UserServiceContract):
         self, user_id: int, *, name: str | None = None, email: str | None = None
     ) -> dict[str, Any]:
         """Change a user's name or email; publish user.updated only if something changed."""
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             updated, changed = self._get(user_id).with_profile(name=name, email=email)
             if "email" in changed:
                 self._check_email_free(updated.email, owner_id=updated.id)
             if changed:
                 self.repository.save(updated)
                 self.bus.publish(
-                    "user.updated",
-                    {
-                        "user_id": updated.id,
-                        "changed_fields": changed,
-                        "updated_at": datetime.now(UTC).isoformat(),
-                    },
-                    SOURCE,
+                    UserUpdatedEvent(
+                        user_id=updated.id, changed_fields=changed, updated_at=datetime.now(UTC)
+                    )
                 )
         return _as_dict(updated)
 
     def deactivate_user(self, user_id: int) -> dict[str, Any]:
         """Deactivate a user's account; publish user.deactivated."""
         now = datetime.now(UTC)
-        with self.database.transaction():
+        with self.unit_of_work.transaction():
             user = self._get(user_id).deactivated(now)
             self.repository.save(user)
             self.bus.publish(
-                "user.deactivated",
-                {
-                    "user_id": user.id,
-                    "role": user.role.value,
-                    "deactivated_at": now.isoformat(),
-                },
-                SOURCE,
+                UserDeactivatedEvent(user_id=user.id, role=user.role.value, deactivated_at=now)
             )
         return _as_dict(user)
 

@@ -7,14 +7,17 @@ import enum
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime
+from typing import Protocol
 
 from contracts.errors import BusinessRuleError, NotFoundError
+from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
     "Registration",
     "Role",
     "User",
     "UserRepository",
+    "UserUnitOfWork",
     "check_name",
     "check_role",
     "email_taken",
@@ -147,3 +150,7 @@ class UserRepository(ABC):
     @abstractmethod
     def save(self, user: User) -> None:
         """Store the changed profile and activity of an existing user."""
+
+
+class UserUnitOfWork(UnitOfWork, Protocol):
+    """The transactions the users module's use cases run in (its ``__init__`` wires them)."""

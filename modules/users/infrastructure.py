@@ -6,9 +6,9 @@ import sqlite3
 from datetime import datetime
 
 from aura.database import Database
-from modules.users.domain import Registration, Role, User, UserRepository
+from modules.users.domain import Registration, Role, User, UserRepository, UserUnitOfWork
 
-__all__ = ["SqliteUserRepository", "create_tables"]
+__all__ = ["SqliteUserRepository", "create_tables", "unit_of_work"]
 
 # AUTOINCREMENT so that a user id, once handed to other modules, never names someone else.
 _SCHEMA = """
@@ -30,6 +30,11 @@ _COLUMNS = "id, email, name, role, active, registered_at, deactivated_at"
 def create_tables(database: Database) -> None:
     """Create the module's tables and indexes if they do not exist (a start hook)."""
     database.executescript(_SCHEMA)
+
+
+def unit_of_work(database: Database) -> UserUnitOfWork:
+    """Return the module's unit of work: the platform's database, which holds the events too."""
+    return database
 
 
 class SqliteUserRepository(UserRepository):

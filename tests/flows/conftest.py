@@ -30,14 +30,21 @@ from aura.testing.bdd import expand
 from modules.billing.application import BillingService
 from modules.billing.domain import BillingRepository, PaymentGateway, PaymentResult
 from modules.billing.infrastructure import DecliningPaymentGateway, LocalPaymentGateway
+from modules.notifications.application import EmailService
 from modules.notifications.domain import EmailBackend
 from modules.notifications.infrastructure import FailingEmailBackend
 from tests.factories import TherapistFactory, UserFactory
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Load the generic steps (the module markers are declared in pyproject.toml)."""
+    """Load the generic steps (the module markers are declared in pyproject.toml).
+
+    The modules are imported here, before a scenario's "Given the time is" freezes the clock:
+    the platform fixture would otherwise import them under freezegun, whose FakeDatetime
+    pydantic cannot build the modules' HTTP models on.
+    """
     config.pluginmanager.import_plugin("aura.testing.bdd")
+    Platform.discover("modules")
 
 
 def pytest_bdd_after_step(
@@ -191,15 +198,39 @@ class Clinic:
 
     def use_gateway(self, gateway: PaymentGateway) -> None:
         """Make billing charge through ``gateway``; billing must not have been built yet."""
+        self._swap(
+            PaymentGateway,
+            gateway,
+            BillingService,
+            "gateway",
+            "Billing already charges through {}: it was built before this step. Put the step "
+            "before anything that reaches billing, such as the first booking.",
+        )
+
+    def use_email_backend(self, backend: EmailBackend) -> None:
+        """Make notifications send through ``backend``; they must not have been built yet."""
+        self._swap(
+            EmailBackend,
+            backend,
+            EmailService,
+            "backend",
+            "Notifications already send through {}: the service was built before this step. "
+            "Put the step before anything that sends email, such as the first booking.",
+        )
+
+    def _swap(
+        self, port: type[Any], adapter: object, service: type[Any], held_as: str, refusal: str
+    ) -> None:
+        """Override ``port`` until the scenario ends, and check that ``service`` now holds it.
+
+        A service receives its ports when it is built, so the override reaches it only if it
+        is built inside the override (which resolving it here does, unless it was built before).
+        """
         container = self.platform.container
-        self.stack.enter_context(container.override(PaymentGateway, gateway))
-        billing = container.resolve(BillingService)
-        if billing.gateway is not gateway:
-            raise ConfigurationError(
-                f"Billing already charges through {type(billing.gateway).__name__}: it was built "
-                "before this step. Put the step before anything that reaches billing, such as "
-                "the first booking."
-            )
+        self.stack.enter_context(container.override(port, adapter))
+        held = getattr(container.resolve(service), held_as)
+        if held is not adapter:
+            raise ConfigurationError(refusal.format(type(held).__name__))
 
 
 @pytest.fixture
@@ -326,8 +357,7 @@ def _assert_status(clinic: Clinic, session: dict[str, Any], label: str, status: 
 @given(parsers.re(r'the email backend is down with "(?P<error>[^"]+)"'))
 def email_backend_is_down(clinic: Clinic, error: str) -> None:
     """Refuse every email with ConnectionError(error); notifications records each failure."""
-    backend = FailingEmailBackend(error)
-    clinic.stack.enter_context(clinic.platform.container.override(EmailBackend, backend))
+    clinic.use_email_backend(FailingEmailBackend(error))
 
 
 @given(parsers.re(r'the payment gateway declines every charge with "(?P<reason>[^"]+)"'))

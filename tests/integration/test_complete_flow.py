@@ -100,7 +100,7 @@ def test_scheduling_notifies_both_users_and_creates_a_pending_charge(
     ServiceCalls(trace).assert_called(
         "users", "UserService", "get_user_by_id", caller="notifications"
     )
-    assert platform.bus.failed_events() == []
+    assert platform.bus.dead_letters() == []
 
 
 def test_completing_a_session_captures_the_charge(platform: Platform, trace: Trace) -> None:

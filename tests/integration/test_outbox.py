@@ -145,14 +145,14 @@ def test_a_failing_handler_rolls_back_its_own_writes_and_keeps_a_durable_dead_le
         "order.placed",
     ]
     assert statuses(platform) == ["COMPLETED", "COMPLETED", "FAILED"]  # order 1, audit, order 2
-    [letter] = platform.bus.failed_events()
+    [letter] = platform.bus.dead_letters()
     assert letter.error_message == "ledger refuses 2"
     ledger.fail_on = set()
-    report = platform.bus.retry_failed()
+    report = platform.bus.retry_dead_letters()
     assert len(report.succeeded) == 1
     assert statuses(platform) == ["COMPLETED"] * 4
     assert [r["n"] for r in platform.database.query("SELECT n FROM ledger_entries")] == [1, 2]
-    assert platform.bus.failed_events() == []
+    assert platform.bus.dead_letters() == []
     assert recorded == [{"n": 1}, {"n": 2}]
 
 

@@ -190,7 +190,7 @@ def test_dead_letters_persist(tmp_path: Path) -> None:
         bus = EventBus(catalog=EventCatalog(), dead_letters=SqliteDeadLetterStore(database))
         bus.subscribe("order.placed", boom, "notifications")
         published = bus.publish("order.placed", {"n": 1}, "orders")
-        bus.retry_failed()
+        bus.retry_dead_letters()
     with Database(path) as database:
         [letter] = SqliteDeadLetterStore(database).list()
         assert letter.event == published

@@ -33,7 +33,7 @@ def snapshot(platform: Platform) -> dict[str, Any]:
         "subscriptions": [
             (s.pattern, s.subscriber_module, s.handler_name) for s in platform.bus.subscriptions()
         ],
-        "dead_letters": [letter.id for letter in platform.bus.failed_events()],
+        "dead_letters": [letter.id for letter in platform.bus.dead_letters()],
         "services": [(i.module_name, i.service_name) for i in platform.registry.services()],
         "container": [str(key) for key in platform.container.keys()],  # noqa: SIM118  # not a dict
         "rows": {

@@ -56,7 +56,7 @@ def test_8_threads_x_5000_publishes_reach_3_subscribers_exactly_once() -> None:
         assert len(counts) == 40_000
         assert set(counts.values()) == {1}
     assert len(recorded) == 40_000
-    assert bus.failed_events() == []
+    assert bus.dead_letters() == []
 
 
 def test_subscribe_and_cancel_churn_while_8_threads_publish() -> None:
@@ -175,4 +175,4 @@ def test_1000_concurrent_apublish_tasks_deliver_each_event_once() -> None:
     asyncio.run(main())
     assert len(seen) == 1000
     assert set(seen.values()) == {1}
-    assert bus.failed_events() == []
+    assert bus.dead_letters() == []

@@ -59,12 +59,12 @@ def test_a_raising_handler_leaves_a_dead_letter_and_the_rest_is_delivered(
     for n in range(30):
         faulty.bus.publish("job.submitted", {"n": n}, "jobs")
     assert accounted(faulty) == {"COMPLETED": 50, "FAILED": 10}
-    assert len(faulty.bus.failed_events()) == 10
+    assert len(faulty.bus.dead_letters()) == 10
 
 
 def test_a_recursive_publisher_is_stopped_at_the_chain_limit(faulty: Platform) -> None:
     faulty.bus.publish("job.looped", {"n": 1}, "jobs")
-    [letter] = faulty.bus.failed_events()
+    [letter] = faulty.bus.dead_letters()
     assert letter.error_type == "EventDeliveryError"
     assert letter.error_message.startswith(
         "Event chain too deep: publishing 'job.looped' would make a chain of 9 events (limit 8)"
@@ -91,7 +91,7 @@ def test_a_hanging_async_handler_times_out_into_a_dead_letter() -> None:
 
     asyncio.run(main())
     assert done == [0, 2]
-    assert [letter.event.data["n"] for letter in bus.failed_events()] == [1]
+    assert [letter.event.data["n"] for letter in bus.dead_letters()] == [1]
 
 
 def test_an_intermittent_service_behind_a_breaker_opens_fails_fast_and_recovers() -> None:

@@ -108,4 +108,4 @@ def test_a_burst_of_concurrent_requests_on_a_real_server_loses_no_event(gateway:
     assert counted["notification.sent"] == 2 * booked  # one event per flow step, none lost
     assert platform.journal is not None
     assert {row["status"] for row in platform.journal.publications()} == {"COMPLETED"}
-    assert platform.bus.failed_events() == []
+    assert platform.bus.dead_letters() == []

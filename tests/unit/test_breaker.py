@@ -952,7 +952,7 @@ def test_cancelled_decorated_coroutine_frees_its_trial_slot(clock: FakeClock) ->
     assert breaker.snapshot().trial_calls == 0
 
 
-def test_call_async_awaits_and_returns_the_result() -> None:
+def test_acall_awaits_and_returns_the_result() -> None:
     breaker = CircuitBreaker()
 
     async def add(a: int, b: int) -> int:
@@ -961,7 +961,7 @@ def test_call_async_awaits_and_returns_the_result() -> None:
     assert asyncio.run(breaker.acall(add, 1, b=2)) == 3
 
 
-def test_call_async_counts_failures_and_refuses_when_open(timeline: Timeline) -> None:
+def test_acall_counts_failures_and_refuses_when_open(timeline: Timeline) -> None:
     breaker = timeline.build(failure_threshold=2, timeout=60)
 
     async def down() -> None:
@@ -978,7 +978,7 @@ def test_call_async_counts_failures_and_refuses_when_open(timeline: Timeline) ->
     assert breaker.failure_count == 2
 
 
-def test_call_async_success_resets_the_failure_count() -> None:
+def test_acall_success_resets_the_failure_count() -> None:
     breaker = CircuitBreaker(failure_threshold=3)
     trip(breaker, 2)
 
@@ -989,7 +989,7 @@ def test_call_async_success_resets_the_failure_count() -> None:
     assert breaker.failure_count == 0
 
 
-def test_call_async_trial_success_closes_a_half_open_breaker(timeline: Timeline) -> None:
+def test_acall_trial_success_closes_a_half_open_breaker(timeline: Timeline) -> None:
     breaker = timeline.build(failure_threshold=1, timeout=60)
     trip(breaker)
     timeline.advance(60)
@@ -1001,7 +1001,7 @@ def test_call_async_trial_success_closes_a_half_open_breaker(timeline: Timeline)
     assert breaker.state is BreakerState.CLOSED
 
 
-def test_call_async_cancellation_frees_the_trial_slot(clock: FakeClock) -> None:
+def test_acall_cancellation_frees_the_trial_slot(clock: FakeClock) -> None:
     breaker = CircuitBreaker(failure_threshold=1, timeout=60, clock=clock)
 
     async def scenario() -> None:

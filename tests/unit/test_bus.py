@@ -378,7 +378,7 @@ def test_invalid_data_is_refused_and_nothing_is_delivered_or_observed(bus: Event
     assert "  - field 'patient_id': expected a valid integer, got '7' (str)" in str(caught.value)
     assert received == []
     assert recorder.published == []
-    assert bus.failed_events() == []
+    assert bus.dead_letters() == []
 
 
 def test_non_json_data_is_refused_before_delivery(bus: EventBus) -> None:
@@ -545,7 +545,7 @@ def test_a_chain_deeper_than_the_limit_is_stopped_and_named() -> None:
     bus.subscribe("ping.sent", lambda d: bus.publish("pong.sent", {}, "pong"), "pong")
     bus.subscribe("pong.sent", lambda d: bus.publish("ping.sent", {}, "ping"), "ping")
     bus.publish("ping.sent", {}, "ping")
-    [letter] = bus.failed_events()
+    [letter] = bus.dead_letters()
     assert letter.error_type == "EventDeliveryError"
     assert letter.error_message == (
         "Event chain too deep: publishing 'pong.sent' would make a chain of 4 events (limit 3): "
@@ -567,7 +567,7 @@ def test_a_deep_chain_does_not_recurse_on_the_stack() -> None:
     bus.subscribe("tick.happened", again, "clock")
     bus.publish("tick.happened", {}, "clock")
     assert count == 1500
-    assert bus.failed_events() == []
+    assert bus.dead_letters() == []
 
 
 def test_publishing_to_another_bus_inside_a_handler_delivers_there_at_once(
@@ -602,7 +602,7 @@ def test_a_failing_handler_does_not_stop_the_others(
     with freeze_time("2030-01-01 09:00:00"):
         event = bus.publish("user.registered", {"user_id": 1}, "users")
     assert received == [{"user_id": 1}]
-    [letter] = bus.failed_events()
+    [letter] = bus.dead_letters()
     assert letter.event == event
     assert (letter.subscriber_module, letter.handler_name) == (
         "notifications",
@@ -646,16 +646,16 @@ def test_retry_redelivers_to_the_failed_subscriber_only_and_drops_on_success(
     bus.publish("user.registered", {"user_id": 1}, "users")
 
     with freeze_time("2030-01-02"):
-        report = bus.retry_failed()
+        report = bus.retry_dead_letters()
     [again] = report.failed
     assert again.attempts == 2
     assert again.last_failed_at == datetime(2030, 1, 2, tzinfo=UTC)
-    assert bus.failed_events() == [again]
+    assert bus.dead_letters() == [again]
 
     broken = False
-    report = bus.retry_failed()
+    report = bus.retry_dead_letters()
     assert [letter.id for letter in report.succeeded] == [again.id]
-    assert bus.failed_events() == []
+    assert bus.dead_letters() == []
     assert attempts == [1, 1, 1]
     assert others == [{"user_id": 1}]
 
@@ -679,7 +679,7 @@ def test_retry_keeps_the_context_of_the_original_event(bus: EventBus) -> None:
     bus.subscribe("notification.sent", keep, "audit")
     event = bus.publish("user.registered", {}, "users")
     broken = False
-    bus.retry_failed()
+    bus.retry_dead_letters()
     assert seen == [("notifications", event.correlation_id)]
     [follow_up] = follow_ups
     assert follow_up.causation_id == event.event_id
@@ -689,9 +689,9 @@ def test_a_dead_letter_whose_subscriber_is_gone_is_kept_as_unroutable(bus: Event
     subscription = bus.subscribe("user.registered", failing, "notifications")
     bus.publish("user.registered", {"user_id": 1}, "users")
     subscription.cancel()
-    report = bus.retry_failed()
+    report = bus.retry_dead_letters()
     assert len(report.unroutable) == 1
-    assert len(bus.failed_events()) == 1
+    assert len(bus.dead_letters()) == 1
 
 
 def test_a_synchronous_retry_leaves_async_dead_letters_for_aretry(
@@ -737,14 +737,14 @@ def test_aretry_redelivers_async_and_sync_dead_letters(bus: EventBus) -> None:
     bus.subscribe("user.registered", sync_handler, "billing")
     bus.subscribe("notification.sent", lambda d: handled.append("follow-up"), "audit")
     asyncio.run(bus.apublish("user.registered", {}, "users"))
-    assert len(bus.failed_events()) == 2
-    failed_again = asyncio.run(bus.aretry_failed())
+    assert len(bus.dead_letters()) == 2
+    failed_again = asyncio.run(bus.aretry_dead_letters())
     assert [letter.attempts for letter in failed_again.failed] == [2, 2]
     broken = False
-    report = asyncio.run(bus.aretry_failed())
+    report = asyncio.run(bus.aretry_dead_letters())
     assert len(report.succeeded) == 2
     assert handled == ["async", "follow-up", "sync"]
-    assert bus.failed_events() == []
+    assert bus.dead_letters() == []
 
 
 # --- async ---------------------------------------------------------------------------------------
@@ -823,7 +823,7 @@ def test_a_sync_handler_may_publish_to_async_handlers_during_apublish(bus: Event
     bus.subscribe("mail.queued", send, "notifications")
     asyncio.run(bus.apublish("user.registered", {}, "users"))
     assert log == ["sent"]
-    assert bus.failed_events() == []
+    assert bus.dead_letters() == []
 
 
 def test_a_failing_async_handler_becomes_a_dead_letter(bus: EventBus) -> None:
@@ -834,7 +834,7 @@ def test_a_failing_async_handler_becomes_a_dead_letter(bus: EventBus) -> None:
     bus.add_observer(recorder)
     bus.subscribe("user.registered", send, "notifications")
     asyncio.run(bus.apublish("user.registered", {}, "users"))
-    [letter] = bus.failed_events()
+    [letter] = bus.dead_letters()
     assert letter.error_type == "ValueError"
     [delivery] = recorder.deliveries
     assert not delivery.succeeded
@@ -949,18 +949,18 @@ def test_a_retry_policy_holds_back_letters_not_due_or_out_of_attempts(bus: Event
     with freeze_time("2030-01-01 09:00:00") as clock:
         bus.publish("user.registered", {"user_id": 1}, "users")
         policy = RetryPolicy(max_attempts=3, backoff=10, multiplier=2)
-        report = bus.retry_failed(policy)
+        report = bus.retry_dead_letters(policy)
         assert (len(report.failed), len(report.waiting)) == (0, 1)  # 10 s not yet passed
         clock.tick(timedelta(seconds=10))
-        assert len(bus.retry_failed(policy).failed) == 1  # attempt 2
+        assert len(bus.retry_dead_letters(policy).failed) == 1  # attempt 2
         clock.tick(timedelta(seconds=19))
-        assert len(bus.retry_failed(policy).waiting) == 1  # the next waits 20 s
+        assert len(bus.retry_dead_letters(policy).waiting) == 1  # the next waits 20 s
         clock.tick(timedelta(seconds=1))
-        assert len(bus.retry_failed(policy).failed) == 1  # attempt 3
+        assert len(bus.retry_dead_letters(policy).failed) == 1  # attempt 3
         clock.tick(timedelta(days=1))
-        report = bus.retry_failed(policy)
+        report = bus.retry_dead_letters(policy)
         assert [letter.attempts for letter in report.waiting] == [3]  # out of attempts
-    assert len(bus.failed_events()) == 1
+    assert len(bus.dead_letters()) == 1
 
 
 @pytest.mark.parametrize(
@@ -988,12 +988,12 @@ def test_purge_drops_chosen_old_or_all_dead_letters(bus: EventBus) -> None:
     with freeze_time("2030-01-10"):
         bus.publish("user.registered", {"user_id": 2}, "users")
         bus.publish("user.registered", {"user_id": 3}, "users")
-        _first, second, third = bus.failed_events()
-        assert bus.purge_failed(older_than=timedelta(days=5)) == 1
-        assert bus.purge_failed(letter_ids=[third.id]) == 1
-        assert [letter.id for letter in bus.failed_events()] == [second.id]
-        assert bus.purge_failed() == 1
-    assert bus.failed_events() == []
+        _first, second, third = bus.dead_letters()
+        assert bus.purge_dead_letters(older_than=timedelta(days=5)) == 1
+        assert bus.purge_dead_letters(letter_ids=[third.id]) == 1
+        assert [letter.id for letter in bus.dead_letters()] == [second.id]
+        assert bus.purge_dead_letters() == 1
+    assert bus.dead_letters() == []
 
 
 # --- limits: size and time -----------------------------------------------------------------------
@@ -1026,7 +1026,7 @@ def test_a_hanging_async_handler_is_cancelled_and_kept_as_a_dead_letter() -> Non
     bus.subscribe("user.registered", quick, "billing")
     event = asyncio.run(bus.apublish("user.registered", {}, "users"))
     assert ran == ["quick"]
-    [letter] = bus.failed_events()
+    [letter] = bus.dead_letters()
     assert letter.error_type == "HandlerTimeoutError"
     assert letter.error_message == (
         "Handler tests.unit.test_bus.test_a_hanging_async_handler_is_cancelled_and_kept_as_a_"

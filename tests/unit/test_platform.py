@@ -118,7 +118,7 @@ def test_start_runs_hooks_and_a_handler_gets_its_dependencies_injected(
     assert [(c.caller_module, c.provider_module, c.method) for c in calls] == [
         ("visitors", "greetings", "greet")
     ]
-    assert platform.bus.failed_events() == []
+    assert platform.bus.dead_letters() == []
 
 
 def test_a_handler_keeps_its_name_for_dead_letters(inbox: Inbox) -> None:
@@ -131,7 +131,7 @@ def test_a_handler_keeps_its_name_for_dead_letters(inbox: Inbox) -> None:
     failing.provide(Inbox, lambda: inbox)
     with Platform([greetings_module(), failing]) as platform:
         platform.bus.publish("greeting.sent", {"name": "x"}, "greetings")
-        [letter] = platform.bus.failed_events()
+        [letter] = platform.bus.dead_letters()
     assert letter.handler_name.endswith(
         "test_a_handler_keeps_its_name_for_dead_letters.<locals>.explode"
     )

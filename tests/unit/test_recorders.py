@@ -419,7 +419,7 @@ def test_a_retried_dead_letter_is_traced_as_a_delivery(bus: EventBus, trace: Tra
     bus.subscribe("order.placed", boom, "billing")
     bus.publish("order.placed", {}, "orders")
     mark = PublishedEvents(trace).mark()
-    bus.retry_failed()
+    bus.retry_dead_letters()
     [again] = PublishedEvents(trace).failed_deliveries(since=mark)
     assert (again.subscriber_module, str(again.error)) == ("billing", "still down")
 

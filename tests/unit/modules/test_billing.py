@@ -104,7 +104,7 @@ def charge_status(platform: Platform, session_id: int) -> str:
 
 
 def dead_letters(platform: Platform) -> list[str]:
-    return [letter.describe() for letter in platform.bus.failed_store.list()]
+    return [letter.describe() for letter in platform.bus.dead_letter_store.list()]
 
 
 # --- charging booked sessions --------------------------------------------------------------------
@@ -317,7 +317,7 @@ def test_capturing_a_captured_charge_is_refused(
 
 def test_completing_a_session_without_a_charge_leaves_a_dead_letter(platform: Platform) -> None:
     completed(platform)
-    assert [letter.error_message for letter in platform.bus.failed_store.list()] == [
+    assert [letter.error_message for letter in platform.bus.dead_letter_store.list()] == [
         "No charge for session 42."
     ]
     assert rows(platform, "billing_payments") == []

@@ -234,6 +234,24 @@ def test_scheduling_asks_the_user_service_about_both_users(
     ]
 
 
+def test_the_users_service_is_looked_up_per_booking_so_a_later_replacement_is_asked(
+    platform: Platform, service: TherapySessionContract, users: FakeUserService
+) -> None:
+    _book(service)
+    stand_in = FakeUserService(USERS)
+
+    with platform.registry.override("users", "UserService", stand_in):
+        _book(service, AT_TEN + timedelta(hours=2))
+
+    assert len(users.calls) == 4
+    assert [name for name, _ in stand_in.calls] == [
+        "get_user_by_id",
+        "is_user_active",
+        "get_user_by_id",
+        "is_user_active",
+    ]
+
+
 @pytest.mark.parametrize("session_type", ["individual", "couples", "group"])
 def test_each_session_type_can_be_booked(
     service: TherapySessionContract, session_type: str
@@ -619,7 +637,7 @@ def test_deactivating_a_user_cancels_their_future_sessions(
         )
         for session_id in (first, second)
     ]
-    assert platform.bus.failed_store.list() == []
+    assert platform.bus.dead_letter_store.list() == []
 
 
 def test_deactivation_leaves_started_finished_and_past_sessions_alone(
@@ -640,7 +658,7 @@ def test_deactivation_leaves_started_finished_and_past_sessions_alone(
     assert (completed, missed) == (1, 3)
     assert _rows(platform) == rows
     assert len(recorder.published) == published + 1  # only user.deactivated itself
-    assert platform.bus.failed_store.list() == []
+    assert platform.bus.dead_letter_store.list() == []
 
 
 def test_a_redelivered_deactivation_cancels_nothing_twice(
@@ -653,4 +671,4 @@ def test_a_redelivered_deactivation_cancels_nothing_twice(
 
     cancelled = [name for name, _ in recorder.events if name == "therapy_session.cancelled"]
     assert cancelled == ["therapy_session.cancelled"]
-    assert platform.bus.failed_store.list() == []
+    assert platform.bus.dead_letter_store.list() == []

@@ -22,7 +22,7 @@ from modules.notifications.domain import (
     format_time,
     payment_failed_message,
 )
-from modules.notifications.infrastructure import FailingEmailBackend
+from modules.notifications.infrastructure import FailingEmailBackend, OutboxEmailBackend
 
 NOW = "2025-03-01T09:30:00+00:00"
 PATIENT = {"id": 7, "email": "ada@example.com", "name": "Ada", "role": "patient"}
@@ -223,7 +223,7 @@ def test_each_email_is_recorded_and_announced_in_the_same_flow(
     announced = [e for e in recorder.published if e.event_type == "notification.sent"]
     assert {e.correlation_id for e in announced} == {scheduled.correlation_id}
     assert {e.causation_id for e in announced} == {scheduled.event_id}
-    assert platform.bus.failed_events() == []
+    assert platform.bus.dead_letters() == []
 
 
 def test_the_recipients_are_looked_up_through_the_users_service(
@@ -250,24 +250,29 @@ def test_a_failing_backend_records_and_announces_failures_without_raising(
     ]
     assert [to for to, _, _ in backend.attempts] == ["ada@example.com", "bell@example.com"]
     assert outbox(platform) == []
-    assert platform.bus.failed_events() == []
+    assert platform.bus.dead_letters() == []
 
 
 @freeze_time(NOW)
-def test_the_backend_can_be_swapped_after_the_service_has_sent_mail(
+def test_the_service_receives_its_backend_when_built_and_the_default_comes_back_after_a_swap(
     platform: Platform, recorder: Recorder
 ) -> None:
-    platform.bus.publish("payment.failed", PAYMENT_FAILED, "billing")
-    with platform.container.override(EmailBackend, FailingEmailBackend()):
-        platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
+    # The backend is a constructor port: an override must be entered before the service is
+    # first used. The service built inside the block is forgotten when it ends.
+    failing = FailingEmailBackend()
+    with platform.container.override(EmailBackend, failing):
+        platform.bus.publish("payment.failed", PAYMENT_FAILED, "billing")
+        assert platform.container.resolve(EmailService).backend is failing
+    platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
+    assert isinstance(platform.container.resolve(EmailService).backend, OutboxEmailBackend)
     assert [
         event_type for event_type, _ in recorder.of("notification.sent", "notification.failed")
     ] == [
+        "notification.failed",
         "notification.sent",
-        "notification.failed",
-        "notification.failed",
+        "notification.sent",
     ]
-    assert len(outbox(platform)) == 1
+    assert len(outbox(platform)) == 2
 
 
 def test_the_failing_backend_raises_connection_error_with_its_message() -> None:
@@ -323,7 +328,7 @@ def test_an_unknown_recipient_is_recorded_as_a_failed_notification(
         1, 99, "session_confirmation", "session:12", status="failed", error="Unknown user 99"
     )
     assert [to for to, _, _ in outbox(platform)] == ["bell@example.com"]
-    assert platform.bus.failed_events() == []
+    assert platform.bus.dead_letters() == []
 
 
 # --- cancellations and payments ------------------------------------------------------------------
