@@ -15,6 +15,8 @@ from aura.bus import DeadLetter, Delivery, EventBus, RetryPolicy, RetryReport, S
 from aura.container import Container, Scope
 from aura.context import correlation_scope, current_module, get_correlation_id
 from aura.database import Database
+from aura.dead_letters import DeadLetterStore, InMemoryDeadLetterStore
+from aura.delivery import BusObserver, DeliveryJournal
 from aura.defaults import event_bus, get_container, service_registry, use_defaults
 from aura.events import Event, EventCatalog, EventContract, default_catalog, event_contract
 from aura.exceptions import (
@@ -57,9 +59,12 @@ __all__ = [
     "Container",
     "ContainerError",
     "ContractViolationError",
+    "BusObserver",
     "Database",
     "DeadLetter",
+    "DeadLetterStore",
     "Delivery",
+    "DeliveryJournal",
     "DuplicateServiceError",
     "Event",
     "EventBus",
@@ -71,6 +76,7 @@ __all__ = [
     "EventValidationError",
     "HandlerSignatureError",
     "HandlerTimeoutError",
+    "InMemoryDeadLetterStore",
     "InMemoryEventStore",
     "InvalidEventTypeError",
     "InvalidNameError",

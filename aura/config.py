@@ -27,12 +27,17 @@ import importlib
 import os
 import sys
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from aura.exceptions import ConfigurationError
+
+_override: ContextVar[ModulesSetting | None] = ContextVar("aura_modules_given", default=None)
 
 __all__ = [
     "CLI_MODULES",
@@ -44,6 +49,7 @@ __all__ = [
     "find_pyproject",
     "load_config",
     "load_modules",
+    "modules_given",
 ]
 
 _TOP_KEYS: dict[str, type] = {"modules": str, "database": str, "demo": str, "testing": dict}
@@ -86,6 +92,7 @@ class ProjectConfig:
     database: Path | None = None
     demo: str | None = None
     testing: TestingConfig = field(default_factory=TestingConfig)
+    searched_parents: bool = True
 
     @property
     def where(self) -> str:
@@ -99,12 +106,17 @@ class ProjectConfig:
         give it (``pass --modules PACKAGE``), for the messages. Raises
         :class:`ConfigurationError` when neither names a package.
         """
-        if given:
-            return ModulesSetting(given, flag)
+        told = _override.get()
+        if given is None and told is not None:
+            return told  # what the running `aura` command was told (--modules)
+        if given is not None:
+            return ModulesSetting(_package_name(given, flag), flag)
         if self.modules is not None:
-            return ModulesSetting(self.modules, f"modules in {self.where}")
+            where = f"modules in {self.where}"
+            return ModulesSetting(_package_name(self.modules, where), where)
         if self.path is None:
-            looked = f"found no pyproject.toml in {self.root} or its parents"
+            parents = " or its parents" if self.searched_parents else ""
+            looked = f"found no pyproject.toml in {self.root}{parents}"
         else:
             looked = f"found no `modules` in {self.where}"
         raise ConfigurationError(
@@ -113,10 +125,12 @@ class ProjectConfig:
         )
 
     def put_on_path(self) -> None:
-        """Make the project's packages importable, as ``lint-imports`` does with its folder."""
-        root = str(self.root)
-        if root not in sys.path:
-            sys.path.insert(0, root)
+        """Make the project's packages importable, as ``lint-imports`` does with its folder:
+        the project root, and its ``src/`` folder too in a src layout."""
+        for folder in (self.root / "src", self.root):
+            entry = str(folder)
+            if folder.is_dir() and entry not in sys.path:
+                sys.path.insert(0, entry)
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -129,16 +143,22 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
-def load_config(start: Path | None = None) -> ProjectConfig:
+def load_config(start: Path | None = None, *, search_parents: bool = True) -> ProjectConfig:
     """Read ``[tool.aura]`` from the nearest ``pyproject.toml`` above ``start`` (default: cwd).
+
+    With ``search_parents=False`` only ``start/pyproject.toml`` is read (the pytest plugin reads
+    the rootdir's alone: a table in a folder above the project is not the project's).
 
     A missing file or table gives an empty configuration; a malformed one raises
     :class:`ConfigurationError` naming the key, what it holds and what is expected.
     """
     origin = (start if start is not None else Path.cwd()).resolve()
-    path = find_pyproject(origin)
+    if search_parents:
+        path = find_pyproject(origin)
+    else:
+        path = origin / "pyproject.toml" if (origin / "pyproject.toml").is_file() else None
     if path is None:
-        return ProjectConfig(root=origin)
+        return ProjectConfig(root=origin, searched_parents=search_parents)
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
@@ -196,8 +216,8 @@ def load_modules(config: ProjectConfig, setting: ModulesSetting) -> list[ModuleT
             raise
         raise ConfigurationError(
             f"The modules package {package!r} (from {origin}) cannot be imported: {error}. "
-            f"Run from the project root ({config.root} is put on sys.path) or install the "
-            "project, or correct the package name."
+            f"Run from the project ({config.root} and its src/ folder are put on sys.path) or "
+            "install it (pip install -e .), or correct the package name."
         ) from None
     found = Platform.discover(package)
     if not found:
@@ -234,6 +254,26 @@ def database_path(given: str | None, config: ProjectConfig) -> Path:
     if config.database is not None:
         return config.database
     return config.root / "var" / "aura.db"
+
+
+def _package_name(value: str, origin: str) -> str:
+    if value and all(part.isidentifier() for part in value.split(".")):
+        return value
+    raise ConfigurationError(
+        f"{origin} is {value!r}, which is not a package name; expected a dotted import path "
+        "such as 'shop_app.modules' (absolute, no leading dot)."
+    )
+
+
+@contextmanager
+def modules_given(setting: ModulesSetting) -> Iterator[None]:
+    """Within the block, code that reads the modules setting without a flag of its own (the
+    ``module_dependencies`` contract run by ``aura check``) gets ``setting``."""
+    token = _override.set(setting)
+    try:
+        yield
+    finally:
+        _override.reset(token)
 
 
 def _is_missing(error: ImportError, package: str) -> bool:

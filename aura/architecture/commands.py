@@ -30,6 +30,7 @@ from aura.config import (
     add_modules_argument,
     load_config,
     load_modules,
+    modules_given,
 )
 from aura.exceptions import AuraError, ConfigurationError
 from aura.findings import Finding, count
@@ -70,9 +71,11 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
         print("aura check: error: --update-baseline needs --baseline FILE.", file=out)
         return 2
     config = load_config()
-    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    setting = config.modules_setting(args.modules, **CLI_MODULES)
+    modules = load_modules(config, setting)
     try:
-        notes, findings = _contract_findings(args.config, config)
+        with modules_given(setting):  # the module_dependencies contract checks the same package
+            notes, findings = _contract_findings(args.config, config)
         findings.extend(_verification_findings(modules, findings))
         if args.update_baseline:
             write_baseline(args.baseline, findings)
@@ -94,9 +97,9 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("docs/architecture"),
+        default=None,
         metavar="DIR",
-        help="where the docs go (docs/architecture)",
+        help="where the docs go (default: docs/architecture under the project root)",
     )
     parser.add_argument(
         "--check", action="store_true", help="write nothing; fail if the docs in DIR are stale"
@@ -110,6 +113,7 @@ def run_docs(args: argparse.Namespace, out: TextIO) -> int:
 
     config = load_config()
     modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    out_dir = args.out if args.out is not None else _shown(config.root / "docs" / "architecture")
     try:
         with Platform(modules).start() as platform:
             files = build_docs(platform)
@@ -117,7 +121,7 @@ def run_docs(args: argparse.Namespace, out: TextIO) -> int:
         print(f"aura docs: error: {error}", file=out)
         return 2
     if args.check:
-        stale = stale_docs(files, args.out)
+        stale = stale_docs(files, out_dir)
         if stale:
             print(
                 "aura docs: the architecture docs are stale; run `aura docs` to regenerate:",
@@ -125,17 +129,25 @@ def run_docs(args: argparse.Namespace, out: TextIO) -> int:
             )
             print("\n".join(f"  - {line}" for line in stale), file=out)
             return 1
-        print(f"aura docs: {len(files)} files in {args.out.as_posix()} are up to date.", file=out)
+        print(f"aura docs: {len(files)} files in {out_dir.as_posix()} are up to date.", file=out)
         return 0
-    changes = write_docs(files, args.out)
+    changes = write_docs(files, out_dir)
     print(
-        f"aura docs: wrote {len(files)} files to {args.out.as_posix()} ({len(changes)} changed).",
+        f"aura docs: wrote {len(files)} files to {out_dir.as_posix()} ({len(changes)} changed).",
         file=out,
     )
     return 0
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it is below it (as users typed it)."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _contract_findings(

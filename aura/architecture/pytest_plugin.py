@@ -57,7 +57,14 @@ def pytest_collection_modifyitems(
     """Add one item per import-linter contract when turned on."""
     if not (config.getoption("aura_architecture") or config.getini("aura_architecture")):
         return
-    from aura.architecture.linting import ImportContracts
+    try:
+        from aura.architecture.linting import ImportContracts
+    except ImportError:
+        raise pytest.UsageError(
+            "--aura-architecture checks import-linter contracts, but import-linter is not "
+            "installed. Install Aura's architecture extra: pip install "
+            "'aura-modulith[architecture]'"
+        ) from None
 
     path = _config_path(config)
     try:

@@ -123,7 +123,7 @@ def project_config(config: pytest.Config) -> ProjectConfig:
     """``[tool.aura]`` of the project under test, read once per session from the rootdir."""
     project = config.stash.get(_project_key, None)
     if project is None:
-        project = config.stash[_project_key] = load_config(config.rootpath)
+        project = config.stash[_project_key] = load_config(config.rootpath, search_parents=False)
     return project
 
 
@@ -135,6 +135,13 @@ def _setting(config: pytest.Config, option: PluginOption) -> Any:
             return given
     ini = config.getini(option.ini)
     if ini not in ("", None):
+        if option.choices and ini not in option.choices:
+            raise ConfigurationError(
+                f"{option.ini} = {ini!r} in the ini file is not known; expected "
+                f"{' or '.join(map(repr, option.choices))}."
+            )
+        if option.ini == "aura_trace_dir":  # ini paths are the rootdir's, as pytest's own are
+            return config.rootpath / str(ini)
         return ini
     project = project_config(config)
     if option.table_key == "modules":

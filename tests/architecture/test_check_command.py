@@ -223,3 +223,25 @@ def test_a_baseline_that_is_not_one_is_refused(project: pytest.Pytester) -> None
         'expected {"aura_check_baseline": 1, "violations": [...]}. Rewrite it with '
         "--update-baseline.\n",
     )
+
+
+def test_the_modules_flag_reaches_the_contract_that_does_not_name_them(
+    pytester: pytest.Pytester,
+) -> None:
+    config = CLEAN[".importlinter"].replace(
+        "type = module_dependencies\nmodules = depot.modules\n", "type = module_dependencies\n"
+    )
+    broken = BROKEN[".importlinter"].replace(
+        "type = module_dependencies\nmodules = depot.modules\n", "type = module_dependencies\n"
+    )
+    assert config != CLEAN[".importlinter"]  # no [tool.aura] either: only the flag says it
+    write_project(pytester, {**CLEAN, ".importlinter": config})
+    parser = argparse.ArgumentParser(prog="aura check")
+    add_check_arguments(parser)
+    out = io.StringIO()
+    assert run_check(parser.parse_args(["--modules", "depot.modules"]), out) == 0
+    assert out.getvalue() == "aura check: no violations.\n"
+    write_project(pytester, {**BROKEN, ".importlinter": broken})
+    out = io.StringIO()
+    assert run_check(parser.parse_args(["--modules", "depot.modules"]), out) == 1
+    assert "import contract declared:" in out.getvalue()

@@ -180,7 +180,7 @@ def test_a_missing_modules_package_is_a_usage_error(pytester: pytest.Pytester) -
     assert (code, out.getvalue()) == (
         2,
         "aura docs: error: The modules package 'nowhere' (from --modules) cannot be imported: "
-        f"No module named 'nowhere'. Run from the project root ({pytester.path} is put on "
-        "sys.path) or install the project, or correct the package name.\n",
+        f"No module named 'nowhere'. Run from the project ({pytester.path} and its src/ folder "
+        "are put on sys.path) or install it (pip install -e .), or correct the package name.\n",
     )
     assert not Path(pytester.path / "out").exists()

@@ -65,7 +65,7 @@ def test_an_unconfigured_project_fails_the_test_that_asks_for_a_platform(
     root = pytester.path.resolve()
     assert error_text(result) == (
         "aura.exceptions.ConfigurationError: No modules configured: Aura found no "
-        f"pyproject.toml in {root} or its parents, and --aura-modules (or aura_modules in the "
+        f"pyproject.toml in {root}, and --aura-modules (or aura_modules in the "
         "ini file) was not given. Say which package holds the modules, in pyproject.toml:\n\n"
         '    [tool.aura]\n    modules = "your_package.modules"\n\nor pass --aura-modules PACKAGE.'
     )
@@ -172,3 +172,52 @@ def test_tests_without_aura_fixtures_run_in_an_unconfigured_project(
     result.assert_outcomes(passed=1)
     assert result.ret == 0
     assert not Path(pytester.path / "traces").exists()
+
+
+def test_a_tool_aura_table_above_the_rootdir_is_not_the_projects(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml('[tool.aura]\ntheme = "dark"\n')  # someone else's, malformed
+    inner = pytester.mkdir("inner")
+    (inner / "pytest.ini").write_text("[pytest]\n")
+    (inner / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    result = pytester.runpytest(inner, "-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_an_unknown_ini_database_is_refused(shop: pytest.Pytester) -> None:
+    shop.makeini("[pytest]\naura_modules = shop\naura_database = sqlite\n")
+    shop.makepyfile(test_flow=FLOW)
+    result = run(shop)
+    result.assert_outcomes(errors=1)
+    assert error_text(result) == (
+        "aura.exceptions.ConfigurationError: aura_database = 'sqlite' in the ini file is not "
+        "known; expected 'memory' or 'file'."
+    )
+
+
+def test_an_ini_trace_dir_is_relative_to_the_rootdir(shop: pytest.Pytester) -> None:
+    shop.makeini("[pytest]\naura_modules = shop\naura_trace_dir = traces\n")
+    (shop.path / "tests").mkdir()
+    (shop.path / "tests" / "test_flow.py").write_text(FLOW)
+    result = shop.runpytest(
+        shop.path / "tests", "-p", "no:randomly", "-p", "no:cacheprovider", "--rootdir", shop.path
+    )
+    result.assert_outcomes(passed=1)
+    assert [p.suffix for p in sorted((shop.path / "traces").iterdir())] == [".json", ".mmd"]
+
+
+def test_architecture_without_import_linter_names_the_extra(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(HIDE.format(name="importlinter"))
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "--aura-architecture"
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --aura-architecture checks import-linter contracts, but import-linter is not "
+            "installed. Install Aura's architecture extra: pip install "
+            "'aura-modulith?architecture?'"
+        ]
+    )

@@ -149,8 +149,8 @@ def test_a_package_that_cannot_be_imported_is_named_with_its_origin(project: Pat
         load_modules(config, ModulesSetting("shop.modules_", "--modules"))
     assert str(caught.value) == (
         "The modules package 'shop.modules_' (from --modules) cannot be imported: No module "
-        f"named 'shop.modules_'. Run from the project root ({project.resolve()} is put on "
-        "sys.path) or install the project, or correct the package name."
+        f"named 'shop.modules_'. Run from the project ({project.resolve()} and its src/ folder "
+        "are put on sys.path) or install it (pip install -e .), or correct the package name."
     )
 
 
@@ -172,3 +172,36 @@ def test_an_import_error_inside_the_project_is_not_hidden(project: Path) -> None
     config = load_config(project)
     with pytest.raises(ModuleNotFoundError, match="not_installed_anywhere"):
         load_modules(config, ModulesSetting("shop.broken", "--modules"))
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("", "''"), (".modules", "'.modules'"), ("shop modules", "'shop modules'")]
+)
+def test_a_modules_value_that_is_no_package_name_is_refused(
+    tmp_path: Path, value: str, shown: str
+) -> None:
+    path = write(tmp_path, f'[tool.aura]\nmodules = "{value}"\n').resolve()
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(tmp_path).modules_setting(None, **CLI_MODULES)
+    assert str(caught.value) == (
+        f"modules in [tool.aura] in {path} is {shown}, which is not a package name; expected a "
+        "dotted import path such as 'shop_app.modules' (absolute, no leading dot)."
+    )
+
+
+def test_a_src_layout_package_is_found(tmp_path: Path) -> None:
+    (tmp_path / "src" / "srcshop" / "modules" / "catalog").mkdir(parents=True)
+    for folder in ("srcshop", "srcshop/modules"):
+        (tmp_path / "src" / folder / "__init__.py").write_text("")
+    (tmp_path / "src" / "srcshop" / "modules" / "catalog" / "__init__.py").write_text(
+        "from aura import Module\nmodule = Module('catalog')\n"
+    )
+    write(tmp_path, '[tool.aura]\nmodules = "srcshop.modules"\n')
+    config = load_config(tmp_path)
+    try:
+        found = load_modules(config, config.modules_setting(None, **CLI_MODULES))
+        assert [module.__name__ for module in found] == ["srcshop.modules.catalog"]
+    finally:
+        sys.path[:] = [e for e in sys.path if not e.startswith(str(tmp_path.resolve()))]
+        for name in [n for n in sys.modules if n.split(".")[0] == "srcshop"]:
+            del sys.modules[name]

@@ -245,3 +245,22 @@ def test_aura_demo_prints_what_the_tutorial_shows(bookshop: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == (TUTORIAL / "output" / "aura-demo.txt").read_text()
+
+
+def test_the_boundaries_how_to_shows_what_aura_check_prints_for_a_broken_boundary(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "bookshop"
+    ignored = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".ruff_cache", "var")
+    shutil.copytree(TUTORIAL / "bookshop", broken, ignore=ignored)
+    orders = broken / "bookshop" / "modules" / "orders" / "__init__.py"
+    declared = 'Module("orders", depends_on=["catalog"], '
+    assert declared in orders.read_text()
+    orders.write_text(orders.read_text().replace(declared, 'Module("orders", '))
+
+    text = run_in(broken, "-m", "aura", "check")
+    data = run_in(broken, "-m", "aura", "check", "--format", "json")
+
+    assert (text.returncode, data.returncode) == (1, 1)
+    assert text.stdout == (TUTORIAL / "output" / "aura-check-undeclared.txt").read_text()
+    assert data.stdout == (TUTORIAL / "output" / "aura-check-undeclared.json").read_text()
