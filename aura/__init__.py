@@ -16,8 +16,8 @@ from aura.container import Container, Scope
 from aura.context import correlation_scope, current_module, get_correlation_id
 from aura.database import Database
 from aura.dead_letters import DeadLetterStore, InMemoryDeadLetterStore
-from aura.delivery import BusObserver, DeliveryJournal
 from aura.defaults import event_bus, get_container, service_registry, use_defaults
+from aura.delivery import BusObserver, DeliveryJournal
 from aura.events import Event, EventCatalog, EventContract, default_catalog, event_contract
 from aura.exceptions import (
     AuraError,
@@ -51,6 +51,7 @@ __version__ = "0.2.0"
 __all__ = [
     "AuraError",
     "BreakerState",
+    "BusObserver",
     "CallPolicy",
     "CircuitBreaker",
     "CircuitBreakerOpenError",
@@ -59,7 +60,6 @@ __all__ = [
     "Container",
     "ContainerError",
     "ContractViolationError",
-    "BusObserver",
     "Database",
     "DeadLetter",
     "DeadLetterStore",
