@@ -367,18 +367,25 @@ class EventBus:
         return event
 
     def _run(self, item: _Item) -> None:
-        dispatch, token = _delivery.begin(self, item, is_async=False)
+        """Deliver ``item``, then what its handlers publish (the one loop: delivery.drain)."""
+        dispatch = Dispatch(self, False)
+        dispatch.queue.append(item)
+        token = current_dispatch.set(dispatch)
         try:
-            _delivery.run(_delivery.drain(self, dispatch))
+            _delivery.run(_delivery.drain(dispatch, self, dispatch), dispatch)
         finally:
-            _delivery.end(dispatch, token)
+            dispatch.active = False
+            current_dispatch.reset(token)
 
     async def _arun(self, item: _Item) -> None:
-        dispatch, token = _delivery.begin(self, item, is_async=True)
+        dispatch = Dispatch(self, True)
+        dispatch.queue.append(item)
+        token = current_dispatch.set(dispatch)
         try:
-            await _delivery.arun(_delivery.drain(self, dispatch))
+            await _delivery.arun(_delivery.drain(dispatch, self, dispatch), dispatch)
         finally:
-            _delivery.end(dispatch, token)
+            dispatch.active = False
+            current_dispatch.reset(token)
 
     def _enqueue(self, dispatch: Dispatch, item: _Item, in_transaction: bool) -> None:
         """Queue an event a handler published; inside a transaction, only once it commits."""
@@ -513,11 +520,16 @@ class EventBus:
         publish are delivered as usual. Dead letters of async handlers are kept and reported as
         ``needs_async``: :meth:`aretry_dead_letters` retries those.
         """
-        return _delivery.run(_delivery.retry(self, policy, is_async=False))
+        outcome = _delivery.Outcome()
+        report: RetryReport = _delivery.run(_delivery.retry(outcome, self, policy, False), outcome)
+        return report
 
     async def aretry_dead_letters(self, policy: RetryPolicy | None = None) -> RetryReport:
         """Redeliver dead letters like :meth:`retry_dead_letters`, awaiting async handlers."""
-        return await _delivery.arun(_delivery.retry(self, policy, is_async=True))
+        outcome = _delivery.Outcome()
+        steps = _delivery.retry(outcome, self, policy, True)
+        report: RetryReport = await _delivery.arun(steps, outcome)
+        return report
 
     def purge_dead_letters(
         self, *, letter_ids: Iterable[str] | None = None, older_than: timedelta | None = None
@@ -568,11 +580,17 @@ class EventBus:
         subscribers are kept and reported as ``needs_async``, for
         :meth:`aresubmit_incomplete`. Without a journal there is nothing to resubmit.
         """
-        return _delivery.run(_delivery.resubmit(self, older_than, is_async=False))
+        outcome = _delivery.Outcome()
+        steps = _delivery.resubmit(outcome, self, older_than, False)
+        report: ResubmitReport = _delivery.run(steps, outcome)
+        return report
 
     async def aresubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
         """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""
-        return await _delivery.arun(_delivery.resubmit(self, older_than, is_async=True))
+        outcome = _delivery.Outcome()
+        steps = _delivery.resubmit(outcome, self, older_than, True)
+        report: ResubmitReport = await _delivery.arun(steps, outcome)
+        return report
 
 
 _Item = tuple[Event, tuple[str, ...], tuple[Subscription, ...]]

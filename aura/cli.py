@@ -193,7 +193,7 @@ def _add_dead_letter_commands(commands: Any) -> None:
     letters.add_argument(
         "--database",
         help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
-        "var/aura.db)",
+        "var/aura.db under the project root)",
     )
     add_modules_argument(letters, "retry: ")
     letters.add_argument("--max-attempts", type=int, default=5, help="retry: attempts in all")

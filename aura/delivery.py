@@ -2,8 +2,8 @@
 
 Every way an event reaches handlers — a publish, a dead-letter retry, a resubmission after a
 crash — is a *job*: a generator that sets up the context (the current event, module and
-correlation id, the breadth-first queue of what handlers publish), yields each
-``(subscription, event)`` to call, and is sent back the exception the call raised, or ``None``;
+correlation id, the breadth-first queue of what handlers publish), yields each subscription to
+call with its :class:`Outcome`'s ``event``, and reads back the exception the call raised;
 it keeps the dead letters and tells the observers. :func:`run` calls each handler; :func:`arun`
 awaits the ``async`` ones. The runners are the only code that calls a handler, so the sync and
 async paths cannot disagree. Durable delivery needs no branch here: the journal wraps a
@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -47,13 +47,12 @@ __all__ = [
     "Dispatch",
     "EventBus",
     "Job",
+    "Outcome",
     "ResubmitReport",
     "Subscription",
     "TransactionSource",
     "arun",
-    "begin",
     "drain",
-    "end",
     "redeliver",
     "resubmit",
     "retry",
@@ -78,8 +77,8 @@ class Subscription(Protocol):
     def _deliver(self, event: Event) -> Any: ...
 
 
-Job = Generator[tuple[Subscription, Event], BaseException | None, R]
-"""A delivery job: yields what to call, is sent how the call ended, returns its result."""
+Job = Generator[Subscription, None, R]
+"""A delivery job: yields what to call and reads how it ended from its :class:`Outcome`."""
 
 _Item = tuple[Event, tuple[str, ...], tuple["Subscription", ...]]
 _new_tuple: Any = tuple.__new__
@@ -165,12 +164,32 @@ class ResubmitReport:
     ``await bus.aresubmit_incomplete()``; kept."""
 
 
-class Dispatch:
-    """The queue of one job in progress, in one thread or task."""
+class Outcome:
+    """How the call a job yielded last ended (``error``), and the job's ``result`` at the end.
+
+    The runner writes ``error`` after each call and the job reads it after its ``yield``: a
+    plain ``for`` loop drives the job (no ``send``, no ``StopIteration`` to catch), which keeps
+    a publish close to the cost of the loop it replaced. A :class:`Dispatch` is one too, so a
+    publish builds no extra object.
+    """
+
+    __slots__ = ("error", "event", "result")
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.event: Any = None  # the Event being delivered, once a job runs
+        self.result: Any = None
+
+
+class Dispatch(Outcome):
+    """The queue of one job in progress, in one thread or task (and the outcome of its calls)."""
 
     __slots__ = ("active", "bus", "chain", "is_async", "queue", "replaying")
 
     def __init__(self, bus: object, is_async: bool, *, replaying: bool = False) -> None:
+        self.error = None
+        self.event = None
+        self.result = None
         self.bus = bus
         self.is_async = is_async
         self.queue: deque[_Item] = deque()
@@ -186,13 +205,11 @@ current_dispatch: ContextVar[Dispatch | None] = ContextVar("aura_dispatch", defa
 # --- the runners: the only places that call a handler ---------------------------------------
 
 
-def run(job: Job[R]) -> R:
-    """Drive ``job`` synchronously, calling each handler it yields; return its result."""
-    send = job.send
+def run(steps: Job[Any], outcome: Outcome) -> Any:
+    """Drive ``steps`` synchronously, calling each handler it yields and writing how it ended
+    to ``outcome``; return ``outcome.result``."""
     try:
-        call = next(job)
-        while True:
-            subscription, event = call
+        for subscription in steps:
             if subscription.is_async:
                 raise EventDeliveryError(
                     f"{subscription.subscriber_module}:{subscription.handler_name} is async; "
@@ -200,54 +217,35 @@ def run(job: Job[R]) -> R:
                     "aresubmit_incomplete)."
                 )
             try:
-                subscription._deliver(event)
+                subscription._deliver(outcome.event)
             except Exception as exc:
-                call = send(exc)
-            else:
-                call = send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    finally:
-        job.close()
+                outcome.error = exc  # the job reads it, and clears it
+    except BaseException:
+        steps.close()  # here, in this context: the job's finally blocks reset its contextvars
+        raise
+    return outcome.result
 
 
-async def arun(job: Job[R]) -> R:
-    """Drive ``job`` asynchronously, awaiting ``async`` handlers; return its result."""
+async def arun(steps: Job[Any], outcome: Outcome) -> Any:
+    """Drive ``steps`` asynchronously, awaiting ``async`` handlers; return ``outcome.result``."""
     try:
-        call = next(job)
-        while True:
-            subscription, event = call
+        for subscription in steps:
             try:
-                result = subscription._deliver(event)
+                result = subscription._deliver(outcome.event)
                 if subscription.is_async:
                     await result
             except Exception as exc:
-                call = job.send(exc)
-            else:
-                call = job.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    finally:
-        job.close()
+                outcome.error = exc  # the job reads it, and clears it
+    except BaseException:
+        steps.close()
+        raise
+    return outcome.result
 
 
 # --- the jobs ---------------------------------------------------------------------------------
 
 
-def begin(bus: object, item: _Item, *, is_async: bool) -> tuple[Dispatch, Token[Any]]:
-    """Open the dispatch of a publish: ``item`` first in its queue, handlers' events after."""
-    dispatch = Dispatch(bus, is_async)
-    dispatch.queue.append(item)
-    return dispatch, current_dispatch.set(dispatch)
-
-
-def end(dispatch: Dispatch, token: Token[Any]) -> None:
-    """Close a dispatch opened by :func:`begin` (always, in a ``finally``)."""
-    dispatch.active = False
-    current_dispatch.reset(token)
-
-
-def drain(bus: EventBus, dispatch: Dispatch) -> Job[None]:
+def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
     """Deliver every queued event, oldest first, each to its route: breadth-first delivery.
 
     This is the one delivery loop; each handler runs isolated, as its module, with the event's
@@ -257,6 +255,7 @@ def drain(bus: EventBus, dispatch: Dispatch) -> Job[None]:
     while queue:
         event, chain, route = queue.popleft()
         dispatch.chain = chain
+        outcome.event = event  # what the runner passes to each subscription yielded
         observers = bus._observers
         event_token = _context._current_event.set(event)
         cid_token = _context._correlation_id.set(event.correlation_id)
@@ -267,8 +266,10 @@ def drain(bus: EventBus, dispatch: Dispatch) -> Job[None]:
                 module_token = _context._current_module.set(subscription.subscriber_module)
                 try:
                     started = time.perf_counter() if observers else 0.0
-                    error = yield subscription, event
+                    yield subscription
+                    error = outcome.error
                     if error is not None:
+                        outcome.error = None
                         _keep_failure(bus, event, subscription, error, started, observers)
                     elif observers:
                         _observe(event, subscription, None, started, observers)
@@ -280,7 +281,7 @@ def drain(bus: EventBus, dispatch: Dispatch) -> Job[None]:
 
 
 def redeliver(
-    bus: EventBus, event: Event, subscription: Subscription, *, is_async: bool
+    outcome: Outcome, bus: EventBus, event: Event, subscription: Subscription, is_async: bool
 ) -> Job[BaseException | None]:
     """Deliver ``event`` to one subscriber again, then what it publishes; return its error.
 
@@ -291,16 +292,18 @@ def redeliver(
     token = current_dispatch.set(dispatch)
     try:
         with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
-            error = yield subscription, event
+            outcome.event = event
+            yield subscription
+        error, outcome.error = outcome.error, None
         if error is None:
-            yield from drain(bus, dispatch)
+            yield from drain(outcome, bus, dispatch)
         return error
     finally:
         dispatch.active = False
         current_dispatch.reset(token)
 
 
-def retry(bus: EventBus, policy: RetryPolicy | None, *, is_async: bool) -> Job[RetryReport]:
+def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async: bool) -> Job[None]:
     """Redeliver each due dead letter to the subscriber that failed; drop it on success."""
     succeeded: list[DeadLetter] = []
     failed: list[DeadLetter] = []
@@ -318,7 +321,7 @@ def retry(bus: EventBus, policy: RetryPolicy | None, *, is_async: bool) -> Job[R
             needs_async.append(letter)
             continue
         started = time.perf_counter()
-        error = yield from redeliver(bus, letter.event, subscription, is_async=is_async)
+        error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         if error is not None:
             failed.append(failed_again(bus.dead_letter_store, letter, error))
         else:
@@ -332,15 +335,16 @@ def retry(bus: EventBus, policy: RetryPolicy | None, *, is_async: bool) -> Job[R
             "bus.aretry_dead_letters() for those.",
             len(needs_async),
         )
-    return RetryReport(
+    outcome.result = RetryReport(
         tuple(succeeded), tuple(failed), tuple(unroutable), waiting, tuple(needs_async)
     )
 
 
-def resubmit(bus: EventBus, older_than: timedelta, *, is_async: bool) -> Job[ResubmitReport]:
+def resubmit(outcome: Outcome, bus: EventBus, older_than: timedelta, is_async: bool) -> Job[None]:
     """Deliver again every publication the journal holds as unfinished (after a crash)."""
+    outcome.result = ResubmitReport(0, 0, ())
     if bus.journal is None:
-        return ResubmitReport(0, 0, ())
+        return
     delivered = failed = 0
     unroutable: list[tuple[str, str, str]] = []
     needs_async: list[tuple[str, str, str]] = []
@@ -352,13 +356,13 @@ def resubmit(bus: EventBus, older_than: timedelta, *, is_async: bool) -> Job[Res
         if subscription.is_async and not is_async:
             needs_async.append((event.event_id, module, handler_name))
             continue
-        error = yield from redeliver(bus, event, subscription, is_async=is_async)
+        error = yield from redeliver(outcome, bus, event, subscription, is_async)
         if error is None:
             delivered += 1
         else:
             failed += 1
             _keep_failure(bus, event, subscription, error, 0.0, ())
-    return ResubmitReport(delivered, failed, tuple(unroutable), tuple(needs_async))
+    outcome.result = ResubmitReport(delivered, failed, tuple(unroutable), tuple(needs_async))
 
 
 # --- what a failed or observed delivery leaves -------------------------------------------------

@@ -63,7 +63,7 @@ try:
     from pytest_bdd import given, parsers, step, then
     from pytest_bdd.parser import Feature, Scenario, Step
     from pytest_bdd.scenario import find_fixturedefs_for_step, scenario_wrapper_template_registry
-except ImportError:  # pragma: no cover - exercised by the installed-wheel test
+except ImportError:  # pragma: no cover - its own process: tests/unit/test_extras.py
     raise MissingExtraError(
         "aura.testing.bdd needs pytest-bdd, which is not installed. Install Aura's testing "
         "extra: pip install 'aura-modulith[testing]'"

@@ -20,7 +20,7 @@ from aura.exceptions import MissingExtraError
 try:
     from factory.base import Factory
     from factory.declarations import BaseDeclaration, LazyAttribute, LazyFunction
-except ImportError:  # pragma: no cover - exercised by the installed-wheel test
+except ImportError:  # pragma: no cover - its own process: tests/unit/test_extras.py
     raise MissingExtraError(
         "aura.testing.factories needs factory-boy, which is not installed. Install Aura's "
         "testing extra: pip install 'aura-modulith[testing]'"

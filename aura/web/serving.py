@@ -127,7 +127,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--database",
         default=None,
         help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
-        f"./{DEFAULT_DATABASE.as_posix()})",
+        f"{DEFAULT_DATABASE.as_posix()} under the project root)",
     )
     add_modules_argument(parser)
 

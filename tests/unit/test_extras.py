@@ -1,0 +1,42 @@
+"""Modules that need an extra say which one when it is missing (each in a process of its own,
+with the dependency hidden as if it were not installed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HIDE = "import sys\nsys.modules[{hidden!r}] = None\nimport {module}\n"
+
+
+@pytest.mark.parametrize(
+    ("module", "hidden", "message"),
+    [
+        (
+            "aura.testing.factories",
+            "factory",
+            "aura.testing.factories needs factory-boy, which is not installed. Install Aura's "
+            "testing extra: pip install 'aura-modulith[testing]'",
+        ),
+        (
+            "aura.testing.bdd",
+            "pytest_bdd",
+            "aura.testing.bdd needs pytest-bdd, which is not installed. Install Aura's testing "
+            "extra: pip install 'aura-modulith[testing]'",
+        ),
+    ],
+)
+def test_a_module_without_its_extra_names_the_install_command(
+    module: str, hidden: str, message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", HIDE.format(hidden=hidden, module=module)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == f"aura.exceptions.MissingExtraError: {message}"
