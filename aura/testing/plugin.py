@@ -249,14 +249,20 @@ def aura_platform(
     restored and the platform is closed.
     """
     config = request.config
-    available = _modules_of(config)
+    try:
+        available = _modules_of(config)
+        database_setting = _setting(config, _option_named("aura_database"))
+    except ConfigurationError as error:
+        # The message says all there is to say: no traceback through Aura's own frames.
+        __tracebackhide__ = True
+        raise error.with_traceback(None) from None
     marker = request.node.get_closest_marker("aura_modules")
     if marker is not None:
         modules = select_modules(available, tuple(marker.args), marker.kwargs.get("mode", "all"))
     else:
         modules = list(available)
     database: str | Path = ":memory:"
-    if _setting(config, _option_named("aura_database")) == "file":
+    if database_setting == "file":
         database = tmp_path_factory.mktemp("aura") / "aura.db"
     with ExitStack() as stack:
         platform = Platform(modules, database=database)
@@ -381,6 +387,7 @@ def frozen_time() -> Iterator[FrozenClock]:
     try:
         import freezegun
     except ImportError:
+        __tracebackhide__ = True  # the message is the whole story
         raise MissingExtraError(
             f"The frozen_time fixture needs freezegun, which is not installed. Install Aura's "
             f"testing extra: {TESTING_EXTRA}"

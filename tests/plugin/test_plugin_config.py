@@ -33,10 +33,17 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def error_text(result: pytest.RunResult) -> str:
-    """The exception pytest printed (its ``E`` lines), as the user reads it."""
-    lines = [line[1:] for line in result.stdout.lines if line.startswith("E ")]
-    indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
-    return "\n".join(line[indent:] for line in lines)
+    """The exception pytest printed: its ``E   `` line and the message's own lines after it."""
+    lines = result.stdout.lines
+    first = next(i for i, line in enumerate(lines) if line.startswith("E   "))
+    block = [lines[first].removeprefix("E   ")]
+    for line in lines[first + 1 :]:
+        if not line.startswith(("E   ", "    ")) and line.strip():
+            break
+        block.append(line[4:])
+    while block and not block[-1].strip():
+        block.pop()
+    return "\n".join(block)
 
 
 def test_tool_aura_names_the_modules_of_every_test_platform(shop: pytest.Pytester) -> None:
