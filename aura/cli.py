@@ -130,12 +130,10 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     config = load_config()
     path = database_path(args.database, config)
     if not path.exists():
-        print(
+        raise ConfigurationError(
             f"No database at {path}. Pass --database with the platform's SQLite file, or set "
-            f"database in {config.where}.",
-            file=out,
+            f"database in {config.where}."
         )
-        return 2
     if args.action == "retry":
         return _retry_dead_letters(path, config, args, out)
     with Database(path) as database:

@@ -103,7 +103,8 @@ def test_a_missing_database_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyP
     missing = tmp_path / "nope.db"
     assert aura("dead-letters", "list", "--database", str(missing)) == (
         2,
-        f"No database at {missing}. Pass --database with the platform's SQLite file, or set "
+        f"aura dead-letters: error: No database at {missing}. Pass --database with the "
+        "platform's SQLite file, or set "
         f"database in [tool.aura] in {tmp_path.resolve() / 'pyproject.toml'}.\n",
     )
 
