@@ -1,5 +1,8 @@
 """The inter-module event bus: subscribe, route and publish.
 
+Its length (~630 lines) is the bus's public surface: the seed's calls, their async twins and the
+dead-letter, replay and resubmission entry points, each a thin call into :mod:`aura.delivery`.
+
 Subscribing decides once how a handler is called (the data, the envelope or a contract
 instance; sync or async; durable when the bus has a journal). Publishing validates the event
 against its contract, builds the envelope and hands it to the delivery loop
@@ -564,13 +567,15 @@ class EventBus:
                 f"Cannot replay {event.event_type!r} synchronously: its subscribers "
                 f"{', '.join(asynchronous)} are async. Replay to a handler function instead."
             )
-        token = current_dispatch.set(Dispatch(self, is_async=False, replaying=True))
+        dispatch = Dispatch(self, is_async=False, replaying=True)
+        token = current_dispatch.set(dispatch)
         try:
             with _context.event_scope(event):
                 for subscription in route:
                     with _context.module_scope(subscription.subscriber_module):
                         subscription._handle(event)
         finally:
+            dispatch.active = False
             current_dispatch.reset(token)
 
     def resubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:

@@ -72,8 +72,9 @@ def plan(
             injected.append((parameter.name, parameter.name))
         elif parameter.default is parameter.empty:
             wanted = getattr(hint, "__qualname__", None) or repr(parameter.name)
+            named = getattr(function, "__qualname__", type(function).__qualname__)
             raise ModuleDefinitionError(
-                f"{function.__qualname__} of module {owner!r} needs {parameter.name!r} "
+                f"{named} of module {owner!r} needs {parameter.name!r} "
                 f"({wanted}), which nothing provides. Provide it with "
                 f"{owner}.provide(...), or give the parameter a default."
             )
@@ -153,15 +154,22 @@ def bind(injection: Injection, registry: Registry) -> Callable[..., Any]:
     """The function itself when nothing is injected, else a :class:`Bound` calling it."""
     if not injection.injected:
         return injection.function
-    if inspect.iscoroutinefunction(injection.function):
+    function = injection.function
+    if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
+        getattr(function, "__call__", None)  # noqa: B004  # an object with async __call__
+    ):
         return AsyncBound(injection, registry)
     return Bound(injection, registry)
 
 
 def _hints(function: Callable[..., Any], *, include_extras: bool = False) -> dict[str, Any]:
+    # A callable object carries its annotations on its class's __call__.
+    target = function
+    if not inspect.isroutine(function):
+        target = getattr(type(function), "__call__", function)  # noqa: B004
     try:
         if include_extras:  # rare (routes, once each): not worth a cache
-            return typing.get_type_hints(function, include_extras=True)
-        return introspection.type_hints(function)
+            return typing.get_type_hints(target, include_extras=True)
+        return introspection.type_hints(target)
     except Exception:  # unresolvable forward references: fall back to name-based injection
         return {}

@@ -94,12 +94,14 @@ class Platform:
             # Every store is an argument; durable=True fills the ones not given with the SQLite
             # implementations on the platform's database.
             if durable:
-                event_store = event_store or SqliteEventStore(self.database)
+                if event_store is None:
+                    event_store = SqliteEventStore(self.database)
                 if journal is None and isinstance(event_store, SqliteEventStore):
                     journal = DurableJournal(
                         self.database, event_store, completed=completed_publications
                     )
-                dead_letters = dead_letters or SqliteDeadLetterStore(self.database)
+                if dead_letters is None:
+                    dead_letters = SqliteDeadLetterStore(self.database)
             self.event_store: EventStore | None = event_store
             self.journal: DeliveryJournal | None = journal
             self.bus = EventBus(

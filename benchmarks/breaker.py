@@ -106,7 +106,7 @@ AREA = Area(
     ),
     notes=(
         "The protected function is a no-op (sync) or a no-op coroutine function (async).",
-        "pybreaker has no asyncio form (its `acall` needs Tornado), so it is measured sync "
+        "pybreaker has no asyncio form (its `call_async` needs Tornado), so it is measured sync "
         "only; purgatory is measured as its documentation writes it, looking the breaker up by "
         "name on each call.",
     ),

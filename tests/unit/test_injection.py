@@ -111,3 +111,20 @@ def test_a_route_never_injects_its_path_parameters_and_keeps_annotated_ones() ->
     injection = plan_route(get_item, container, reserved=frozenset({"item"}))
     assert injection.injected == (("platform", "platform"),)
     assert [p.name for p in injection.passed] == ["clock", "item", "rest"]
+
+
+def test_an_async_callable_object_stays_async_when_bound() -> None:
+    container = Container()
+    container.register(Clock, Clock)
+    seen: list[str] = []
+
+    class Handler:
+        async def __call__(self, data: dict[str, Any], clock: Clock) -> None:
+            seen.append(clock.now())
+
+    bus = EventBus(catalog=EventCatalog())
+    bound = container.bind(Handler(), passed=1)
+    assert isinstance(bound, AsyncBound)
+    bus.subscribe("order.placed", bound, "audit")
+    asyncio.run(bus.apublish("order.placed", {"n": 1}, "orders"))
+    assert seen == ["09:00"]

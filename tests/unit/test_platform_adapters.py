@@ -70,3 +70,15 @@ def test_handler_timeout_reaches_the_bus() -> None:
         asyncio.run(platform.bus.apublish("ledger.opened", {"n": 1}, "ledger"))
         [letter] = platform.bus.dead_letters()
     assert letter.error_type == HandlerTimeoutError.__qualname__
+
+
+def test_a_given_store_is_kept_even_when_it_is_empty_and_falsy(tmp_path: Path) -> None:
+    class Sized(InMemoryDeadLetterStore):
+        def __len__(self) -> int:
+            return len(self.list())
+
+    letters = Sized()
+    with Platform(
+        [ledger(lambda data: None)], database=tmp_path / "a.db", durable=True, dead_letters=letters
+    ) as platform:
+        assert platform.bus.dead_letter_store is letters
