@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from aura import introspection
 from aura.exceptions import ModuleDefinitionError
 
-__all__ = ["AsyncBound", "Bound", "Injection", "Registry", "bind", "plan", "plan_route"]
+__all__ = ["AsyncBound", "Bound", "Injection", "Registry", "bind", "key_for", "plan", "plan_route"]
 
 
 class Registry(Protocol):
@@ -49,6 +49,16 @@ class Injection:
     """The function's resolved type hints (empty when they cannot be resolved)."""
 
 
+def key_for(parameter: inspect.Parameter, hint: object, registry: Registry) -> Any:
+    """The rule itself: the container key filling ``parameter`` — its annotated type when that
+    is registered, else its name when that is — or ``None``."""
+    if isinstance(hint, type) and registry.is_registered(hint):
+        return hint
+    if registry.is_registered(parameter.name):
+        return parameter.name
+    return None
+
+
 def plan(
     function: Callable[..., Any], registry: Registry, *, passed: int = 0, owner: str = ""
 ) -> Injection:
@@ -66,10 +76,9 @@ def plan(
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         hint = hints.get(parameter.name)
-        if isinstance(hint, type) and registry.is_registered(hint):
-            injected.append((parameter.name, hint))
-        elif registry.is_registered(parameter.name):
-            injected.append((parameter.name, parameter.name))
+        key = key_for(parameter, hint, registry)
+        if key is not None:
+            injected.append((parameter.name, key))
         elif parameter.default is parameter.empty:
             wanted = getattr(hint, "__qualname__", None) or repr(parameter.name)
             named = getattr(function, "__qualname__", type(function).__qualname__)
@@ -95,13 +104,11 @@ def plan_route(
     given: list[inspect.Parameter] = []
     injected: list[tuple[str, Any]] = []
     for parameter in parameters:
-        hint = hints.get(parameter.name)
-        if parameter.name in reserved:
-            given.append(parameter)
-        elif isinstance(hint, type) and registry.is_registered(hint):
-            injected.append((parameter.name, hint))
-        elif registry.is_registered(parameter.name):
-            injected.append((parameter.name, parameter.name))
+        key = None
+        if parameter.name not in reserved:
+            key = key_for(parameter, hints.get(parameter.name), registry)
+        if key is not None:
+            injected.append((parameter.name, key))
         else:
             given.append(parameter)
     return Injection(function, tuple(given), tuple(injected), hints)
