@@ -449,13 +449,13 @@ class EventBus:
                 f"'await bus.apublish(...)' instead of 'bus.publish(...)'."
             )
         event_id = new_id()
-        event = Event(
-            event_id=event_id,
-            timestamp=datetime.now(UTC),
-            source_module=source_module,
-            event_type=name,
-            data=frozen,
-            metadata=_metadata_for(metadata, event_id),
+        event = Event.restore(
+            event_id,
+            datetime.now(UTC),
+            source_module,
+            name,
+            frozen,
+            _metadata_for(metadata, event_id),
         )
         if dispatch is not None and dispatch.replaying:
             return event, chain, route, dispatch  # replayed handlers' events are not new

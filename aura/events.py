@@ -233,12 +233,17 @@ def thaw_json(value: Any) -> Any:
     return value
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, init=False)
 class Event:
     """The immutable envelope of one published event (the seed's "Event Data Format").
 
     ``metadata`` always holds ``correlation_id``, ``causation_id`` (the id of the event whose
     handler published this one, else ``None``) and ``user_id``, plus any extra keys given.
+
+    Built as the seed builds one, ``Event(event_type=..., data=..., source_module=...,
+    timestamp=datetime.now())``, it is checked like :meth:`create`: the id is new unless given,
+    and a naive ``timestamp`` is read as the machine's local time (what ``datetime.now()``
+    returns, as :meth:`datetime.astimezone` reads it) and kept in UTC.
     """
 
     event_id: str
@@ -247,6 +252,64 @@ class Event:
     event_type: str
     data: FrozenDict
     metadata: FrozenDict
+
+    def __init__(
+        self,
+        *,
+        event_type: str,
+        data: Mapping[str, Any],
+        source_module: str,
+        metadata: Mapping[str, Any] | None = None,
+        event_id: str | None = None,
+        timestamp: datetime | None = None,
+    ) -> None:
+        check_event_type(event_type)
+        check_module_name(source_module, role="source module")
+        if not isinstance(data, Mapping):
+            raise EventValidationError(
+                f"Event data for {event_type!r} must be a dict, got {type(data).__name__} "
+                f"({_short(data)}). Wrap the value in a dict such as {{'value': ...}}."
+            )
+        if timestamp is not None and not isinstance(timestamp, datetime):
+            raise EventValidationError(
+                f"An event's timestamp must be a datetime, got {type(timestamp).__name__} "
+                f"({_short(timestamp)}). Pass e.g. datetime.now(UTC)."
+            )
+        setattr_ = object.__setattr__
+        setattr_(self, "event_id", event_id if event_id is not None else new_id())
+        setattr_(
+            self,
+            "timestamp",
+            timestamp.astimezone(UTC) if timestamp is not None else datetime.now(UTC),
+        )
+        setattr_(self, "source_module", source_module)
+        setattr_(self, "event_type", event_type)
+        setattr_(self, "data", freeze_json(data))
+        setattr_(self, "metadata", build_metadata(metadata))
+
+    @classmethod
+    def restore(
+        cls,
+        event_id: str,
+        timestamp: datetime,
+        source_module: str,
+        event_type: str,
+        data: FrozenDict,
+        metadata: FrozenDict,
+    ) -> Event:
+        """Build an envelope from parts already checked and frozen (the bus, the stores).
+
+        Nothing is checked: use :meth:`create` or the constructor for anything else.
+        """
+        event = object.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(event, "event_id", event_id)
+        setattr_(event, "timestamp", timestamp)
+        setattr_(event, "source_module", source_module)
+        setattr_(event, "event_type", event_type)
+        setattr_(event, "data", data)
+        setattr_(event, "metadata", metadata)
+        return event
 
     def __hash__(self) -> int:
         return hash(self.event_id)
@@ -281,25 +344,13 @@ class Event:
         timestamp: datetime | None = None,
     ) -> Event:
         """Build a checked envelope: valid names, JSON data, a new id and a UTC timestamp."""
-        check_event_type(event_type)
-        check_module_name(source_module, role="source module")
-        if not isinstance(data, Mapping):
-            raise EventValidationError(
-                f"Event data for {event_type!r} must be a dict, got {type(data).__name__} "
-                f"({_short(data)}). Wrap the value in a dict such as {{'value': ...}}."
-            )
-        if timestamp is not None and timestamp.tzinfo is None:
-            raise EventValidationError(
-                f"An event's timestamp must be timezone-aware, got {timestamp!r}. Pass e.g. "
-                "datetime(2030, 1, 7, 9, 30, tzinfo=UTC)."
-            )
         return cls(
-            event_id=event_id if event_id is not None else new_id(),
-            timestamp=timestamp.astimezone(UTC) if timestamp is not None else datetime.now(UTC),
-            source_module=source_module,
             event_type=event_type,
-            data=freeze_json(data),
-            metadata=build_metadata(metadata),
+            data=data,
+            source_module=source_module,
+            metadata=metadata,
+            event_id=event_id,
+            timestamp=timestamp,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -55,6 +55,13 @@ class ServiceDeclaration:
     timeout: float | None
     key: str
     """The container name it is also resolvable by (``"user_service"`` for ``UserService``)."""
+    aliases: tuple[str, ...] = ()
+    """Further container names of the service (the seed's ``"notification_service"``)."""
+
+    @property
+    def container_names(self) -> tuple[str, ...]:
+        """Every container name the service resolves by: its ``key``, then its aliases."""
+        return (self.key, *self.aliases)
 
     def policy(self) -> CallPolicy | None:
         """Build the call policy for one platform: a breaker factory makes a fresh breaker.
@@ -136,11 +143,13 @@ class Module:
         breaker: BreakerSource | None = None,
         timeout: float | None = None,
         key: str | None = None,
+        aliases: Iterable[str] = (),
     ) -> Callable[[C], C]:
         """Offer the decorated class (or factory) as a service of this module.
 
         ``name`` defaults to the class name; ``key`` (the container name) defaults to its
-        snake_case form, so ``get_container().resolve("user_service")`` works as in the seed.
+        snake_case form, so ``get_container().resolve("user_service")`` works as in the seed;
+        ``aliases`` are further container names for it.
         """
 
         def declare(provider: C) -> C:
@@ -151,6 +160,7 @@ class Module:
                 breaker=breaker,
                 timeout=timeout,
                 key=key,
+                aliases=aliases,
             )
             return provider
 
@@ -165,11 +175,14 @@ class Module:
         breaker: BreakerSource | None = None,
         timeout: float | None = None,
         key: str | None = None,
+        aliases: Iterable[str] = (),
     ) -> None:
         """Offer ``provider`` (a class, factory or instance) as the service ``name``.
 
         ``breaker`` guards calls from other modules: pass a factory (``lambda:
         CircuitBreaker(...)``) so that each platform gets a fresh one; ``timeout`` bounds them.
+        ``key`` and ``aliases`` are the container names it resolves by (``key`` defaults to
+        the snake_case of ``name``).
         """
         if any(existing.name == name for existing in self.services):
             raise ModuleDefinitionError(
@@ -178,8 +191,30 @@ class Module:
             )
         if timeout is not None:
             CallPolicy(timeout=timeout)  # refuses a bad timeout now, at declaration
+        if isinstance(aliases, str):
+            raise ModuleDefinitionError(
+                f"aliases of service {name!r} in module {self.name!r} must be a list of container "
+                f"names, got the string {aliases!r}. Write aliases=[{aliases!r}]."
+            )
+        primary = key or snake_case(name)
+        names = (primary, *aliases)
+        for alias in aliases:
+            if not isinstance(alias, str) or not alias.isidentifier():
+                raise ModuleDefinitionError(
+                    f"Alias {alias!r} of service {name!r} in module {self.name!r} is not a "
+                    "container name. Use a Python identifier such as 'notification_service'."
+                )
+        repeated = sorted({alias for alias in names if names.count(alias) > 1})
+        if repeated:
+            raise ModuleDefinitionError(
+                f"Service {name!r} of module {self.name!r} lists the container name "
+                f"{repeated[0]!r} twice (its names: {', '.join(map(repr, names))}). "
+                "Give each name once."
+            )
         self.services.append(
-            ServiceDeclaration(name, provider, contract, breaker, timeout, key or snake_case(name))
+            ServiceDeclaration(
+                name, provider, contract, breaker, timeout, primary, tuple(aliases)
+            )
         )
 
     def provide(

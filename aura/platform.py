@@ -266,6 +266,13 @@ class Platform:
                 )
                 target = f"{module.name}.{service.name}"
                 self._alias(module, service.key, target)
+                for alias in service.aliases:
+                    self._alias(
+                        module,
+                        alias,
+                        target,
+                        fix=f"Remove it from the aliases of service {service.name!r}.",
+                    )
                 implementation = service.provider
                 if inspect.isclass(implementation) and not self.container.is_registered(
                     implementation
@@ -288,11 +295,18 @@ class Platform:
                     idempotent=declaration.idempotent,
                 )
 
-    def _alias(self, module: Module, alias: str | type[Any], key: str) -> None:
+    def _alias(
+        self,
+        module: Module,
+        alias: str | type[Any],
+        key: str,
+        *,
+        fix: str = "Pass key='...' to module.service() to choose another.",
+    ) -> None:
         if self.container.is_registered(alias):
             raise ModuleDefinitionError(
                 f"Module {module.name!r} offers a service under the container name {alias!r}, "
-                "which is already taken. Pass key='...' to module.service() to choose another."
+                f"which is already taken. {fix}"
             )
         self.container.register_alias(alias, key)
 

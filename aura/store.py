@@ -267,13 +267,13 @@ def _event_row(event: Event) -> tuple[str | None, ...]:
 def _event_from(row: sqlite3.Row) -> Event:
     data: FrozenDict = freeze_json(json.loads(row["data"]))
     metadata: FrozenDict = freeze_json(json.loads(row["metadata"]), root="metadata")
-    return Event(
-        event_id=row["event_id"],
-        timestamp=datetime.fromisoformat(row["occurred_at"]),
-        source_module=row["source_module"],
-        event_type=row["event_type"],
-        data=data,
-        metadata=metadata,
+    return Event.restore(
+        row["event_id"],
+        datetime.fromisoformat(row["occurred_at"]),
+        row["source_module"],
+        row["event_type"],
+        data,
+        metadata,
     )
 
 

@@ -18,14 +18,16 @@ class EmailServiceContract(ABC):
         """Send one email; return the notification record (status ``sent`` or ``failed``)."""
 
     @abstractmethod
-    def send_session_confirmation(self, patient: dict[str, Any], session_id: int) -> dict[str, Any]:
-        """Confirm a booked session to its patient."""
+    def send_session_confirmation(
+        self, patient: dict[str, Any] | int, session_id: int
+    ) -> dict[str, Any]:
+        """Confirm a booked session to its patient: a user, or a user id (as the seed passes)."""
 
     @abstractmethod
     def send_session_notification(
-        self, therapist: dict[str, Any], session_id: int
+        self, therapist: dict[str, Any] | int, session_id: int
     ) -> dict[str, Any]:
-        """Tell a therapist about a booked session."""
+        """Tell a therapist (a user, or a user id) about a booked session."""
 
     @abstractmethod
     def notifications_for(self, user_id: int) -> list[dict[str, Any]]:

@@ -181,8 +181,11 @@ def _canvas(platform: Platform, module: Module) -> str:
         module.description or "No description: give one with Module(..., description=...).",
         "## Services",
         _table(
-            ("Service", "Contract", "Methods"),
-            [_service_row(info) for info in platform.registry.services(name)],
+            ("Service", "Container names", "Contract", "Methods"),
+            [
+                _service_row(info, _container_names(module, info.service_name))
+                for info in platform.registry.services(name)
+            ],
         ),
         "## Events published",
         _table(
@@ -230,14 +233,23 @@ def _routes(module: Module) -> list[tuple[str, str, Any]]:
     return found
 
 
-def _service_row(info: ServiceInfo) -> tuple[str, str, str]:
+def _container_names(module: Module, service_name: str) -> str:
+    """The names ``get_container().resolve(...)`` finds the service by, key first."""
+    for declaration in module.services:
+        if declaration.name == service_name:
+            return _names(declaration.container_names)
+    return "—"  # registered by a seed-style register_services(), not declared
+
+
+def _service_row(info: ServiceInfo, container_names: str) -> tuple[str, str, str, str]:
     if info.contract is None:
-        return f"`{info.service_name}`", "—", _names(info.methods)
+        return f"`{info.service_name}`", container_names, "—", _names(info.methods)
     methods = contract_methods(info.contract)
     signatures = "<br/>".join(
         f"`{method}{_signature(function)}`" for method, function in methods.items()
     )
-    return f"`{info.service_name}`", f"`{_qualified(info.contract)}`", signatures or "—"
+    contract = f"`{_qualified(info.contract)}`"
+    return f"`{info.service_name}`", container_names, contract, signatures or "—"
 
 
 def _dependencies(platform: Platform, module: Module) -> str:

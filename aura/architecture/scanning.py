@@ -88,10 +88,8 @@ def as_lookups(references: Iterable[Reference], modules: Iterable[Module]) -> li
     owners: dict[str, tuple[str, str]] = {}
     for module in modules:
         for service in module.services:
-            owners[service.key] = owners[f"{module.name}.{service.name}"] = (
-                module.name,
-                service.name,
-            )
+            for name in (*service.container_names, f"{module.name}.{service.name}"):
+                owners[name] = (module.name, service.name)
     converted = []
     for reference in references:
         if reference.kind != "resolve":

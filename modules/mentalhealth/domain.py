@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from aura.exceptions import ServiceNotAvailableError
 from contracts.errors import BusinessRuleError
 from contracts.unit_of_work import UnitOfWork
 
@@ -26,6 +27,7 @@ __all__ = [
     "SessionType",
     "SessionUnitOfWork",
     "TherapySession",
+    "UserServiceUnavailableError",
     "check_schedule_time",
     "ensure_therapist_free",
 ]
@@ -34,6 +36,14 @@ SESSION_LENGTH = timedelta(minutes=50)
 """How long every session lasts; a therapist's sessions may not overlap."""
 
 _EXAMPLE_TIME = "2030-01-07T10:00:00+00:00"
+
+
+class UserServiceUnavailableError(ServiceNotAvailableError):
+    """The users module cannot be asked now, so nothing that needs its answer is done.
+
+    The seed's own example of a module's error: the registry's ``ServiceNotAvailableError``
+    translated at this module's edge. It stays one, so the gateway still answers 503.
+    """
 
 
 class SessionType(StrEnum):

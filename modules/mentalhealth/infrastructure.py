@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from aura.database import Database
+from aura.exceptions import ServiceNotAvailableError
 from aura.registry import ServiceRegistry
 from contracts.users import UserServiceContract
 from modules.mentalhealth.domain import (
@@ -17,6 +18,7 @@ from modules.mentalhealth.domain import (
     SessionType,
     SessionUnitOfWork,
     TherapySession,
+    UserServiceUnavailableError,
 )
 
 __all__ = ["RegistryParticipants", "SqliteSessionRepository", "create_tables", "unit_of_work"]
@@ -74,7 +76,14 @@ class RegistryParticipants(Participants):
         return self._users().is_user_active(user_id)
 
     def _users(self) -> UserServiceContract:
-        users: UserServiceContract = self.registry.get_service("users", "UserService")
+        # The seed's "Service Unavailability" example: the registry's error becomes this
+        # module's own, naming what could not be done.
+        try:
+            users: UserServiceContract = self.registry.get_service("users", "UserService")
+        except ServiceNotAvailableError as exc:
+            raise UserServiceUnavailableError(
+                f"User service is currently unavailable, so the session cannot be checked: {exc}"
+            ) from exc
         return users
 
 

@@ -45,7 +45,13 @@ module.provide(NotificationRepository, SqliteNotificationRepository)
 module.provide(NotificationUnitOfWork, unit_of_work, lifetime="transient")
 module.provide(EmailBackend, OutboxEmailBackend)
 module.provide(Recipients, RegistryRecipients)
-module.add_service("EmailService", EmailService, contract=EmailServiceContract)
+# The seed resolves this service as both 'email_service' and 'notification_service'.
+module.add_service(
+    "EmailService",
+    EmailService,
+    contract=EmailServiceContract,
+    aliases=["notification_service"],
+)
 module.on_start(create_tables)
 module.subscribe("therapy_session.scheduled")(on_session_scheduled)
 module.subscribe("therapy_session.cancelled")(on_session_cancelled)

@@ -113,26 +113,36 @@ class EmailService(EmailServiceContract):
     # --- messages -------------------------------------------------------------------------------
 
     def send_session_confirmation(
-        self, patient: User, session_id: int, *, scheduled_at: datetime | str | None = None
+        self, patient: User | int, session_id: int, *, scheduled_at: datetime | str | None = None
     ) -> dict[str, Any]:
-        """Confirm a booked session to its patient, with its time when known."""
+        """Confirm a booked session to its patient (a user, or a user id as the seed passes)."""
+        reference = session_reference(session_id)
+        found = self._recipient(patient)
+        if isinstance(found, int):
+            return self._unknown_recipient(found, Template.SESSION_CONFIRMATION, reference)
         message = session_confirmation_message(
-            patient.get("name"), session_id, parse_time(scheduled_at)
+            found.get("name"), session_id, parse_time(scheduled_at)
         )
-        return self._send(
-            patient, Template.SESSION_CONFIRMATION, message, session_reference(session_id)
-        )
+        return self._send(found, Template.SESSION_CONFIRMATION, message, reference)
 
     def send_session_notification(
-        self, therapist: User, session_id: int, *, scheduled_at: datetime | str | None = None
+        self, therapist: User | int, session_id: int, *, scheduled_at: datetime | str | None = None
     ) -> dict[str, Any]:
-        """Tell a therapist about a session booked with them, with its time when known."""
+        """Tell a therapist (a user, or a user id) about a session booked with them."""
+        reference = session_reference(session_id)
+        found = self._recipient(therapist)
+        if isinstance(found, int):
+            return self._unknown_recipient(found, Template.SESSION_NOTIFICATION, reference)
         message = session_notification_message(
-            therapist.get("name"), session_id, parse_time(scheduled_at)
+            found.get("name"), session_id, parse_time(scheduled_at)
         )
-        return self._send(
-            therapist, Template.SESSION_NOTIFICATION, message, session_reference(session_id)
-        )
+        return self._send(found, Template.SESSION_NOTIFICATION, message, reference)
+
+    def _recipient(self, user: User | int) -> User | int:
+        """The user given, or the one a user id names; the id itself when it names no one."""
+        if isinstance(user, int):
+            return self.recipients.get_user_by_id(user) or user
+        return user
 
     def send_session_cancellation(
         self,

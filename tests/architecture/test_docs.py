@@ -23,9 +23,9 @@ Ships parcels.
 
 ## Services
 
-| Service | Contract | Methods |
-| --- | --- | --- |
-| `Shipping` | — | `ship` |
+| Service | Container names | Contract | Methods |
+| --- | --- | --- | --- |
+| `Shipping` | `shipping` | — | `ship` |
 
 ## Events published
 
@@ -55,9 +55,9 @@ Ships parcels.
 """  # noqa: E501  # Markdown table rows are one line each
 
 STOCK_SERVICES = """\
-| Service | Contract | Methods |
-| --- | --- | --- |
-| `Stock` | `depot.contracts.StockContract` | `count(sku: str) -> int`<br/>\
+| Service | Container names | Contract | Methods |
+| --- | --- | --- | --- |
+| `Stock` | `stock` | `depot.contracts.StockContract` | `count(sku: str) -> int`<br/>\
 `reserve(*skus: str, until: str \\| None = None, **notes: str) -> None` |"""
 
 DIAGRAM = """\

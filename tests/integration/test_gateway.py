@@ -538,7 +538,8 @@ def test_a_service_that_is_not_available_is_503(aura_platform: Platform, gateway
         problem(
             503,
             "Service Unavailable",
-            "No module 'users' in the service registry. Known modules: billing, mentalhealth, "
+            "User service is currently unavailable, so the session cannot be checked: No module "
+            "'users' in the service registry. Known modules: billing, mentalhealth, "
             "notifications.",
             "/api/mentalhealth/sessions",
         ),

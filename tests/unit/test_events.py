@@ -673,12 +673,15 @@ def test_validation_accepts_exactly_the_data_that_fits_the_contract(data: dict[s
         assert reported == wrong
 
 
-def test_a_naive_timestamp_is_refused_and_an_offset_becomes_utc() -> None:
+def test_a_naive_timestamp_is_local_time_and_an_offset_becomes_utc() -> None:
+    naive = datetime(2030, 1, 1, 9)
+    assert make_event(timestamp=naive).timestamp == naive.astimezone(UTC)
+    assert make_event(timestamp=naive).timestamp.tzinfo is UTC
     with pytest.raises(EventValidationError) as caught:
-        make_event(timestamp=datetime(2030, 1, 1, 9))
+        make_event(timestamp="2030-01-01T09:00:00")  # type: ignore[arg-type]
     assert str(caught.value) == (
-        "An event's timestamp must be timezone-aware, got datetime.datetime(2030, 1, 1, 9, 0). "
-        "Pass e.g. datetime(2030, 1, 7, 9, 30, tzinfo=UTC)."
+        "An event's timestamp must be a datetime, got str ('2030-01-01T09:00:00'). "
+        "Pass e.g. datetime.now(UTC)."
     )
     shifted = make_event(timestamp=datetime(2030, 1, 1, 11, tzinfo=timezone(timedelta(hours=2))))
     assert shifted.timestamp == datetime(2030, 1, 1, 9, tzinfo=UTC)

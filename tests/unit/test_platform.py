@@ -541,3 +541,52 @@ def test_a_shared_breaker_instance_is_used_as_is() -> None:
         [info] = platform.registry.services("guarded")
         assert info.policy is not None
         assert info.policy.breaker is shared
+
+
+def test_a_service_resolves_by_its_key_and_each_alias_as_one_instance() -> None:
+    greetings = Module("greetings")
+    greetings.add_service("Greeter", Greeter, aliases=["welcome_service", "hello_service"])
+    (declared,) = greetings.services
+    assert declared.container_names == ("greeter", "welcome_service", "hello_service")
+    with Platform([greetings]) as platform:
+        resolved = {id(platform.container.resolve(name)) for name in declared.container_names}
+        assert resolved == {id(platform.container.resolve("greetings.Greeter"))}
+
+
+def test_an_alias_another_module_already_offers_is_refused_naming_the_fix() -> None:
+    one = Module("one")
+    one.add_service("Greeter", Greeter)
+    two = Module("two")
+    two.add_service("Welcomer", Greeter, aliases=["greeter"])
+    assert refusal([one, two]) == (
+        "Module 'two' offers a service under the container name 'greeter', which is already "
+        "taken. Remove it from the aliases of service 'Welcomer'."
+    )
+
+
+@pytest.mark.parametrize(
+    ("aliases", "message"),
+    [
+        (
+            "greeter_service",
+            "aliases of service 'Greeter' in module 'greetings' must be a list of container "
+            "names, got the string 'greeter_service'. Write aliases=['greeter_service'].",
+        ),
+        (
+            ["not a name"],
+            "Alias 'not a name' of service 'Greeter' in module 'greetings' is not a container "
+            "name. Use a Python identifier such as 'notification_service'.",
+        ),
+        (
+            ["greeter"],
+            "Service 'Greeter' of module 'greetings' lists the container name 'greeter' twice "
+            "(its names: 'greeter', 'greeter'). Give each name once.",
+        ),
+    ],
+)
+def test_bad_aliases_are_refused_at_declaration(aliases: Any, message: str) -> None:
+    greetings = Module("greetings")
+    with pytest.raises(ModuleDefinitionError) as caught:
+        greetings.add_service("Greeter", Greeter, aliases=aliases)
+    assert str(caught.value) == message
+    assert greetings.services == []
