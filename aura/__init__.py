@@ -10,7 +10,7 @@ The HTTP gateway is :mod:`aura.web` (the ``web`` extra); the pytest harness is
 
 from __future__ import annotations
 
-from aura.breaker import BreakerState, CircuitBreaker
+from aura.breaker import BreakerState, CircuitBreaker, SlidingCountWindow, SlidingTimeWindow
 from aura.bus import DeadLetter, Delivery, EventBus, RetryPolicy, RetryReport, Subscription
 from aura.container import Container, Scope
 from aura.context import correlation_scope, current_module, get_correlation_id
@@ -91,6 +91,8 @@ __all__ = [
     "ServiceNotAvailableError",
     "ServiceRegistry",
     "ServiceTimeoutError",
+    "SlidingCountWindow",
+    "SlidingTimeWindow",
     "SqliteEventStore",
     "Subscription",
     "UndeclaredEventError",

@@ -7,8 +7,12 @@ what was expected and how to fix it; tests assert them exactly.
 
 from __future__ import annotations
 
+import math
+
 __all__ = [
+    "AccessDeniedError",
     "AuraError",
+    "AuthenticationError",
     "CircuitBreakerOpenError",
     "CircularDependencyError",
     "ConfigurationError",
@@ -26,6 +30,7 @@ __all__ = [
     "LifetimeMismatchError",
     "MissingExtraError",
     "ModuleDefinitionError",
+    "RateLimitedError",
     "ServiceNotAvailableError",
     "ServiceTimeoutError",
     "UndeclaredEventError",
@@ -143,10 +148,20 @@ class CircuitBreakerOpenError(AuraError, RuntimeError):
     """A call was refused because its circuit breaker is open.
 
     ``breaker_name`` names the breaker; ``retry_after`` is the number of seconds until it lets a
-    trial call through.
+    trial call through, ``math.inf`` when no time is promised: the breaker was forced open, or
+    the error was raised without one. It can be raised bare, as the seed's breaker does
+    (``raise CircuitBreakerOpenError()``): the message then says only that the breaker is open,
+    ``breaker_name`` is ``None`` and ``retry_after`` is ``math.inf``, so that the HTTP gateway
+    sends no ``Retry-After`` it cannot keep.
     """
 
-    def __init__(self, message: str, *, breaker_name: str, retry_after: float) -> None:
+    def __init__(
+        self,
+        message: str = "Circuit breaker is open; the call was refused.",
+        *,
+        breaker_name: str | None = None,
+        retry_after: float = math.inf,
+    ) -> None:
         super().__init__(message)
         self.breaker_name = breaker_name
         self.retry_after = retry_after
@@ -154,3 +169,41 @@ class CircuitBreakerOpenError(AuraError, RuntimeError):
 
 class ServiceTimeoutError(AuraError, TimeoutError):
     """A cross-module service call took longer than its policy allows."""
+
+
+# --- access --------------------------------------------------------------------------------------
+
+
+class AuthenticationError(AuraError, PermissionError):
+    """A request's credentials are missing or not valid (HTTP 401).
+
+    ``reason`` is a short code for the ``WWW-Authenticate`` header (``invalid_token`` when a
+    token was given and refused, ``None`` when none was given, as RFC 6750 asks).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = "invalid_token") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class AccessDeniedError(AuraError, PermissionError):
+    """An authenticated principal may not do what it asked (HTTP 403, or 404 when hidden).
+
+    ``hidden`` is true when the refusal concerns another person's object, whose existence the
+    answer must not reveal: the gateway then answers 404, exactly as for a missing object.
+    """
+
+    def __init__(self, message: str, *, hidden: bool = False) -> None:
+        super().__init__(message)
+        self.hidden = hidden
+
+
+class RateLimitedError(AuraError, RuntimeError):
+    """A client sent more requests to a rate-limited route than its limit allows (HTTP 429).
+
+    ``retry_after`` is the number of whole seconds until the next request is counted again.
+    """
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -21,10 +22,12 @@ import pytest
 import aura
 from aura import Event, InMemoryEventStore, Platform, ServiceRegistry
 from aura.exceptions import (
+    CircuitBreakerOpenError,
     EventDeliveryError,
     ServiceNotAvailableError,
 )
 from aura.testing import PublishedEvents
+from aura.testing.plugin import FrozenClock
 from modules.billing.application import BillingService
 from modules.mentalhealth.domain import UserServiceUnavailableError
 from modules.notifications.application import EmailService
@@ -340,6 +343,60 @@ def test_event_delivery_failure_is_logged_and_kept_for_retry(
         f"(billing:{audit.__module__}.{audit.__qualname__}); publish it with "
         "'await bus.apublish(...)' instead of 'bus.publish(...)'."
     )
+
+
+class Unavailable(ConnectionError):
+    """The protected call's failure."""
+
+
+def _fail() -> str:
+    raise Unavailable("users database unreachable")
+
+
+def _succeed() -> str:
+    return "ok"
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        ["F", "F", "S", "F", "S"],
+        ["S", "F", "S", "F", "S", "F", "S", "F"],
+        ["F", "F", "F", 60, "S", 0.5, "S", "F", "F", "S", "F"],
+        ["F", "F", "F", 61, "F", 60, "S", 1, "F", 0.25, "S", 60.5, "S", "S"],
+        ["F", "F", 30, "F", 59, "S", 2, "S", "F", "F", "F"],
+    ],
+    ids=["one-success-between", "alternating", "exact-timeout", "trial-fails", "late-third"],
+)
+def test_the_seeds_circuit_breaker_and_since_reset_agree(
+    frozen_time: FrozenClock, script: list[str | float]
+) -> None:
+    frozen_time.move_to(datetime(2030, 1, 7, 9, tzinfo=UTC))
+    seed_module = run(
+        "Error Handling / 3. Circuit Breaker Pattern",
+        time=time,
+        CircuitBreakerOpenError=CircuitBreakerOpenError,
+    )
+    seed = seed_module["CircuitBreaker"](failure_threshold=3, timeout=60)
+    ours = aura.CircuitBreaker(failure_threshold=3, timeout=60, policy="since_reset")
+    for step in script:
+        if not isinstance(step, str):
+            frozen_time.tick(step)
+            continue
+        outcomes = []
+        for breaker in (seed, ours):
+            try:
+                breaker.call(_fail if step == "F" else _succeed)
+            except Unavailable:
+                outcomes.append("failed")
+            except CircuitBreakerOpenError as refused:  # the seed raises Aura's, bare
+                outcomes.append("refused" if breaker is ours else str(refused))
+            else:
+                outcomes.append("ok")
+        seeds = outcomes[0].replace("Circuit breaker is open; the call was refused.", "refused")
+        assert seeds == outcomes[1], f"after {step!r} in {script}"
+        assert (ours.state, ours.failure_count) == (seed.state, seed.failure_count)
+        assert ours.last_failure_time == seed.last_failure_time
 
 
 # --- Example: Complete Communication Flow ---------------------------------------------------------

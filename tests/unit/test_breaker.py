@@ -25,6 +25,8 @@ from aura.breaker import (
     BreakerState,
     BreakerTransition,
     CircuitBreaker,
+    SlidingCountWindow,
+    SlidingTimeWindow,
 )
 from aura.exceptions import AuraError, CircuitBreakerOpenError, ConfigurationError
 
@@ -123,6 +125,8 @@ def test_defaults_are_those_of_the_seed() -> None:
     assert (breaker.failure_threshold, breaker.timeout) == (5, 60)
     assert breaker.state is BreakerState.CLOSED
     assert breaker.failure_count == 0
+    assert breaker.last_failure_time is None
+    assert breaker.policy == "consecutive"
 
 
 def test_state_compares_equal_to_the_seed_strings() -> None:
@@ -148,6 +152,17 @@ def test_repr_shows_name_state_and_failures() -> None:
     trip(breaker, 1)
 
     assert repr(breaker) == "<CircuitBreaker 'users.UserService' CLOSED failures=1/3>"
+
+
+def test_repr_names_the_counting_policy_when_it_is_not_the_default() -> None:
+    since_reset = CircuitBreaker(3, name="users", policy="since_reset")
+    window = CircuitBreaker(name="billing", policy=SlidingCountWindow(10))
+    trip(since_reset, 1)
+    trip(window, 2)
+    window.call(succeed)
+
+    assert repr(since_reset) == "<CircuitBreaker 'users' CLOSED failures=1/3 since reset>"
+    assert repr(window) == "<CircuitBreaker 'billing' CLOSED failures=2 in 3 calls>"
 
 
 def is_business_error(exc: BaseException) -> bool:
@@ -272,6 +287,34 @@ def is_business_error(exc: BaseException) -> bool:
             "clock must be a callable returning seconds as a float, like time.monotonic; got "
             "float 5.0. Pass e.g. clock=time.monotonic, or leave it out.",
         ),
+        (
+            {"policy": "sliding"},
+            ConfigurationError,
+            "policy must be 'consecutive', 'since_reset', a SlidingCountWindow or a "
+            "SlidingTimeWindow, got str 'sliding'. Pass e.g. policy='since_reset' or "
+            "policy=SlidingCountWindow(100).",
+        ),
+        (
+            {"policy": None},
+            ConfigurationError,
+            "policy must be 'consecutive', 'since_reset', a SlidingCountWindow or a "
+            "SlidingTimeWindow, got NoneType None. Pass e.g. policy='since_reset' or "
+            "policy=SlidingCountWindow(100).",
+        ),
+        (
+            {"policy": SlidingCountWindow},
+            ConfigurationError,
+            "policy must be 'consecutive', 'since_reset', a SlidingCountWindow or a "
+            "SlidingTimeWindow, got the class SlidingCountWindow. Build one: "
+            "policy=SlidingCountWindow(100).",
+        ),
+        (
+            {"policy": SlidingTimeWindow},
+            ConfigurationError,
+            "policy must be 'consecutive', 'since_reset', a SlidingCountWindow or a "
+            "SlidingTimeWindow, got the class SlidingTimeWindow. Build one: "
+            "policy=SlidingTimeWindow(60).",
+        ),
     ],
 )
 def test_bad_arguments_are_rejected_with_a_message_naming_the_fix(
@@ -329,6 +372,42 @@ def test_failure_propagates_unchanged_and_is_counted() -> None:
     assert breaker.failure_count == 1
 
 
+def test_last_failure_time_is_the_wall_clock_time_of_the_last_failure() -> None:
+    with freeze_time(FROZEN_AT) as frozen:
+        breaker = CircuitBreaker(failure_threshold=3)
+        trip(breaker, 1)
+        frozen.tick(2.5)
+        trip(breaker, 1)
+        frozen.tick(1)
+        breaker.call(succeed)
+
+        assert breaker.last_failure_time == FROZEN_AT.timestamp() + 2.5 == time.time() - 1
+
+
+def test_last_failure_time_ignores_excluded_errors_and_survives_closing(clock: FakeClock) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, timeout=60, exclude=(NotFound,), clock=clock)
+    with pytest.raises(NotFound):
+        breaker.call(raise_not_found)
+    assert breaker.last_failure_time is None
+
+    before = time.time()
+    trip(breaker)
+    clock.advance(60)
+    breaker.call(succeed)
+
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.last_failure_time is not None
+    assert before <= breaker.last_failure_time <= time.time()
+
+
+def test_reset_forgets_the_last_failure_time() -> None:
+    breaker = CircuitBreaker(failure_threshold=3)
+    trip(breaker, 1)
+    breaker.reset()
+
+    assert breaker.last_failure_time is None
+
+
 def test_failures_below_the_threshold_keep_it_closed() -> None:
     breaker = CircuitBreaker(failure_threshold=3)
     trip(breaker, 2)
@@ -383,6 +462,23 @@ def test_open_error_rounds_the_retry_delay_up_to_a_tenth_of_a_second(clock: Fake
 
     assert str(raised.value) == "Circuit breaker 'billing' is open; retry in 0.1 s."
     assert raised.value.retry_after == pytest.approx(0.04)
+
+
+def test_open_error_can_be_raised_bare_as_the_seed_does() -> None:
+    with pytest.raises(CircuitBreakerOpenError) as raised:
+        raise CircuitBreakerOpenError()
+
+    assert str(raised.value) == "Circuit breaker is open; the call was refused."
+    assert raised.value.breaker_name is None
+    assert raised.value.retry_after == math.inf
+    assert isinstance(raised.value, AuraError)
+    assert isinstance(raised.value, RuntimeError)
+
+
+def test_open_error_keeps_its_keyword_arguments() -> None:
+    error = CircuitBreakerOpenError("closed for now", breaker_name="billing", retry_after=2.5)
+
+    assert (str(error), error.breaker_name, error.retry_after) == ("closed for now", "billing", 2.5)
 
 
 def test_refused_calls_do_not_count_as_failures(timeline: Timeline) -> None:
@@ -1093,6 +1189,12 @@ def test_reset_closes_an_open_breaker_and_zeroes_its_counts() -> None:
         opened_at=None,
         last_failure_type=None,
         last_failure_message=None,
+        last_failure_time=None,
+        policy="consecutive",
+        window_calls=0,
+        slow_calls=0,
+        failure_rate=None,
+        slow_call_rate=None,
     )
 
 
@@ -1267,6 +1369,12 @@ def test_snapshot_of_an_open_breaker_describes_it_for_health_checks() -> None:
         opened_at=FROZEN_AT,
         last_failure_type="tests.unit.test_breaker.Unavailable",
         last_failure_message="users service is down",
+        last_failure_time=FROZEN_AT.timestamp(),
+        policy="consecutive",
+        window_calls=0,
+        slow_calls=0,
+        failure_rate=None,
+        slow_call_rate=None,
     )
 
 
