@@ -32,12 +32,13 @@ imports: $(STAMP)
 	$(BIN)/aura check
 	$(BIN)/aura docs --check
 
-# The Sphinx site, warnings as errors; then its examples run (sphinx.ext.doctest).
+# The Sphinx site, warnings as errors; then its examples run (sphinx.ext.doctest). -E: the
+# reference pages are generated from the code, so a cached environment would hide changes.
 docs: $(STAMP)
-	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+	$(BIN)/sphinx-build -q -E -W --keep-going -b html docs docs/_build/html
 
 doctest: $(STAMP)
-	$(BIN)/sphinx-build -q -W --keep-going -b doctest docs docs/_build/doctest
+	$(BIN)/sphinx-build -q -E -W --keep-going -b doctest docs docs/_build/doctest
 
 # The suite once: in random order (pytest-randomly) on two workers, so tests that share state
 # fail, under coverage (parallel mode: each worker writes its own data file, then they are

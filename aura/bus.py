@@ -626,15 +626,20 @@ def _journaled(
 def _metadata_for(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:
     """Build the envelope metadata: correlation from the context, causation from the handler.
 
-    An event that starts a flow (no correlation id in context) takes its own id as the flow's
-    correlation id.
+    The user is the handled event's (a handler acts on behalf of its cause's user), else the
+    one the running code acts for (the gateway's principal). An event that starts a flow (no
+    correlation id in context) takes its own id as the flow's correlation id.
     """
     cause = _context._current_event.get()
-    causation_id = cause.event_id if cause is not None else None
+    if cause is not None:  # published by a handler: on behalf of the cause's user
+        causation_id: str | None = cause.event_id
+        user_id = cause.metadata["user_id"]
+    else:
+        causation_id, user_id = None, _context._user_id.get()
     if metadata is None:
         correlation_id = _context._correlation_id.get() or event_id
-        return FrozenDict(correlation_id=correlation_id, causation_id=causation_id, user_id=None)
-    merged = {"causation_id": causation_id, "user_id": None, **metadata}
+        return FrozenDict(correlation_id=correlation_id, causation_id=causation_id, user_id=user_id)
+    merged = {"causation_id": causation_id, "user_id": user_id, **metadata}
     if merged.get("correlation_id") is None:
         merged["correlation_id"] = _context._correlation_id.get() or event_id
     return build_metadata(merged)

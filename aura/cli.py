@@ -1,4 +1,4 @@
-"""The ``aura`` command: ``demo``, ``serve``, ``dead-letters``, ``check`` and ``docs``.
+"""The ``aura`` command: ``demo``, ``serve``, ``token``, ``dead-letters``, ``check``, ``docs``.
 
 Each command reads the project's ``[tool.aura]`` (:mod:`aura.config`) from the nearest
 ``pyproject.toml``; its flags override it. A configuration error is printed as
@@ -34,7 +34,7 @@ from aura.store import SqliteDeadLetterStore
 
 __all__ = ["TracePrinter", "main"]
 
-_WEB_PACKAGES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "httpx"}
+_WEB_PACKAGES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "httpx", "jwt", "limits"}
 
 
 class TracePrinter:
@@ -221,6 +221,25 @@ def _add_architecture_commands(commands: Any) -> None:
     docs.set_defaults(run=run_docs)
 
 
+def _add_web_command(name: str, command: argparse.ArgumentParser, stream: TextIO) -> bool:
+    """Give ``aura serve`` or ``aura token`` its options; ``False`` when the extra is missing."""
+    try:
+        if name == "serve":
+            from aura.web import add_serve_arguments as add_arguments
+            from aura.web import run_serve as run
+        else:
+            from aura.web.commands import add_token_arguments as add_arguments
+            from aura.web.commands import run_token as run
+    except ModuleNotFoundError as missing:
+        if missing.name not in _WEB_PACKAGES:
+            raise
+        print(f"aura {name} needs the web extra: pip install 'aura-modulith[web]'.", file=stream)
+        return False
+    add_arguments(command)
+    command.set_defaults(run=run)
+    return True
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Run the ``aura`` command line; return the exit status."""
     stream = out if out is not None else sys.stdout
@@ -234,17 +253,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "--builtin", action="store_true", help="run the built-in two-subscriber bus demo instead"
     )
     serve = commands.add_parser("serve", help="serve the platform over HTTP (needs the web extra)")
-    if list(sys.argv[1:] if argv is None else argv)[:1] == ["serve"]:
-        # FastAPI is imported only to serve, so the other commands stay fast and need no extra.
-        try:
-            from aura.web import add_serve_arguments, run_serve
-        except ModuleNotFoundError as missing:
-            if missing.name not in _WEB_PACKAGES:
-                raise
-            print("aura serve needs the web extra: pip install 'aura-modulith[web]'.", file=stream)
+    token = commands.add_parser(
+        "token", help="issue gateway tokens, rotate their keys (needs the web extra)"
+    )
+    chosen = list(sys.argv[1:] if argv is None else argv)[:1]
+    # FastAPI and PyJWT are imported only for the web commands, so the others stay fast and
+    # need no extra.
+    for name, command in (("serve", serve), ("token", token)):
+        if chosen == [name] and not _add_web_command(name, command, stream):
             return 2
-        add_serve_arguments(serve)
-        serve.set_defaults(run=run_serve)
     _add_dead_letter_commands(commands)
     _add_architecture_commands(commands)
     args = parser.parse_args(argv)

@@ -8,6 +8,10 @@ type::
     database = "var/aura.db"       # the SQLite file of `aura serve` and `aura dead-letters`
     demo = "shop_app.demo:run"     # what `aura demo` runs (a function taking a text stream)
 
+    [tool.aura.web]
+    token_keys = "var/token-keys.json"  # the gateway's JWT keys (aura token rotate makes them)
+    errors = { "shop_app.errors:NotFound" = 404 }  # domain errors and the 4xx they answer
+
     [tool.aura.testing]
     database = "memory"            # each test platform's database: "memory" or "file"
     trace_dir = "var/traces"       # write each test's trace there (JSON and Mermaid)
@@ -44,15 +48,25 @@ __all__ = [
     "ModulesSetting",
     "ProjectConfig",
     "TestingConfig",
+    "WebConfig",
     "add_modules_argument",
     "database_path",
     "find_pyproject",
+    "import_errors",
     "load_config",
     "load_modules",
     "modules_given",
+    "token_keys_path",
 ]
 
-_TOP_KEYS: dict[str, type] = {"modules": str, "database": str, "demo": str, "testing": dict}
+_TOP_KEYS: dict[str, type] = {
+    "modules": str,
+    "database": str,
+    "demo": str,
+    "testing": dict,
+    "web": dict,
+}
+_WEB_KEYS: dict[str, type] = {"token_keys": str, "errors": dict}
 _TESTING_KEYS: dict[str, type] = {"database": str, "trace_dir": str, "bdd": bool}
 _TEST_DATABASES = ("memory", "file")
 _TYPE_NAMES: dict[type, str] = {str: "a string", bool: "true or false", dict: "a table"}
@@ -68,6 +82,15 @@ class TestingConfig:
     database: str = "memory"
     trace_dir: Path | None = None
     bdd: bool = False
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """``[tool.aura.web]``: the gateway's settings for ``aura serve`` and ``aura token``."""
+
+    token_keys: Path | None = None
+    errors: dict[str, int] = field(default_factory=dict)
+    """Each domain error, as ``"package.module:Class"``, and the 4xx status it answers."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +115,7 @@ class ProjectConfig:
     database: Path | None = None
     demo: str | None = None
     testing: TestingConfig = field(default_factory=TestingConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     searched_parents: bool = True
 
     @property
@@ -184,6 +208,16 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
             "file per test)."
         )
     trace_dir = testing_table.get("trace_dir")
+    web_table = table.get("web", {})
+    _check_keys(web_table, _WEB_KEYS, "[tool.aura.web]", path)
+    errors = web_table.get("errors", {})
+    for name, status in errors.items():
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise ConfigurationError(
+                f"errors.{name!r} in [tool.aura.web] of {path} is {status!r}; expected the 4xx "
+                'status it answers, e.g. "shop_app.errors:NotFound" = 404.'
+            )
+    token_keys = web_table.get("token_keys")
     return ProjectConfig(
         root=root,
         path=path,
@@ -194,6 +228,10 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
             database=test_database,
             trace_dir=root / trace_dir if trace_dir is not None else None,
             bdd=testing_table.get("bdd", False),
+        ),
+        web=WebConfig(
+            token_keys=root / token_keys if token_keys is not None else None,
+            errors=dict(errors),
         ),
     )
 
@@ -254,6 +292,32 @@ def database_path(given: str | None, config: ProjectConfig) -> Path:
     if config.database is not None:
         return config.database
     return config.root / "var" / "aura.db"
+
+
+def token_keys_path(config: ProjectConfig) -> Path:
+    """The gateway's key file: $AURA_TOKEN_KEYS, else ``[tool.aura.web] token_keys``, else
+    ``var/token-keys.json`` under the project root."""
+    if os.environ.get("AURA_TOKEN_KEYS"):
+        return Path(os.environ["AURA_TOKEN_KEYS"])
+    if config.web.token_keys is not None:
+        return config.web.token_keys
+    return config.root / "var" / "token-keys.json"
+
+
+def import_errors(config: ProjectConfig) -> dict[type[BaseException], int]:
+    """The classes named in ``[tool.aura.web] errors``, imported, with their statuses."""
+    found: dict[type[BaseException], int] = {}
+    for name, status in config.web.errors.items():
+        module_name, _, attribute = name.partition(":")
+        try:
+            error = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError, ValueError):
+            raise ConfigurationError(
+                f"errors.{name!r} in {config.where} names no class to import; write it as "
+                '"package.module:ClassName", e.g. "shop_app.errors:NotFound".'
+            ) from None
+        found[error] = status
+    return found
 
 
 def _package_name(value: str, origin: str) -> str:

@@ -21,6 +21,7 @@ __all__ = [
     "correlation_scope",
     "current_event",
     "current_module",
+    "current_user_id",
     "event_scope",
     "get_correlation_id",
     "module_scope",
@@ -30,6 +31,9 @@ __all__ = [
 _correlation_id: ContextVar[str | None] = ContextVar("aura_correlation_id", default=None)
 _current_module: ContextVar[str | None] = ContextVar("aura_current_module", default=None)
 _current_event: ContextVar[Event | None] = ContextVar("aura_current_event", default=None)
+# The user on whose behalf code runs (set with the principal by aura.access.principal_scope);
+# events published meanwhile carry it as their metadata's user_id.
+_user_id: ContextVar[str | int | None] = ContextVar("aura_user_id", default=None)
 
 
 def new_correlation_id() -> str:
@@ -45,6 +49,11 @@ def get_correlation_id() -> str | None:
 def current_module() -> str | None:
     """Return the name of the module whose code is running, or ``None`` when unknown."""
     return _current_module.get()
+
+
+def current_user_id() -> str | int | None:
+    """Return the id of the user on whose behalf the running code acts, when known."""
+    return _user_id.get()
 
 
 def current_event() -> Event | None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from aura.access import Rule
 from aura.exceptions import ModuleDefinitionError
 from aura.naming import check_module_name, check_pattern
 from aura.registry import CallableBreaker, CallPolicy
@@ -32,7 +33,9 @@ __all__ = [
     "HandlerDeclaration",
     "Module",
     "ProviderDeclaration",
+    "Representation",
     "RouteDeclaration",
+    "RouterDeclaration",
     "ServiceDeclaration",
 ]
 
@@ -104,6 +107,49 @@ class RouteDeclaration:
     path: str
     endpoint: Callable[..., Any]
     options: dict[str, Any]
+    allow: Rule | None = None
+    """Who may call it (:mod:`aura.access`); the gateway refuses to serve a route without."""
+    limit: str | None = None
+    """A rate limit per client address, such as ``"5/minute"``, or ``None``."""
+    versions: tuple[Representation, ...] = ()
+    """Older representations also served, each under ``/api/v<N>/<module><path>``."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Representation:
+    """How version ``version`` of a route's JSON differs from today's, for older clients.
+
+    ``renames`` maps today's field names to that version's: the gateway serves the route also
+    at ``/api/v<version>/<module><path>``, renaming the fields of request bodies from the old
+    names to today's before the endpoint runs, and of responses from today's to the old ones.
+    """
+
+    version: int
+    renames: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
+            raise ModuleDefinitionError(
+                f"A representation's version is a whole number from 1, got {self.version!r}. "
+                "Write Representation(1, renames={'name': 'full_name'})."
+            )
+        if not isinstance(self.renames, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and k.isidentifier() and v.isidentifier()
+            for k, v in self.renames.items()
+        ):
+            raise ModuleDefinitionError(
+                f"renames of version {self.version} maps today's field names to that version's, "
+                f"got {self.renames!r}. Write renames={{'name': 'full_name'}}."
+            )
+        object.__setattr__(self, "renames", dict(self.renames))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouterDeclaration:
+    """A FastAPI ``APIRouter`` the module serves, with the rule for all of its routes."""
+
+    router: Any
+    allow: Rule | None
 
 
 class Module:
@@ -128,7 +174,7 @@ class Module:
         self.providers: list[ProviderDeclaration] = []
         self.handlers: list[HandlerDeclaration] = []
         self.routes: list[RouteDeclaration] = []
-        self.routers: list[Any] = []
+        self.routers: list[RouterDeclaration] = []
         self.published: list[str] = []
         self.start_hooks: list[Callable[..., Any]] = []
 
@@ -212,9 +258,7 @@ class Module:
                 "Give each name once."
             )
         self.services.append(
-            ServiceDeclaration(
-                name, provider, contract, breaker, timeout, primary, tuple(aliases)
-            )
+            ServiceDeclaration(name, provider, contract, breaker, timeout, primary, tuple(aliases))
         )
 
     def provide(
@@ -248,21 +292,38 @@ class Module:
         self.start_hooks.append(hook)
         return hook
 
-    def include_router(self, router: Any) -> None:
+    def include_router(self, router: Any, *, allow: Rule | None = None) -> None:
         """Serve a FastAPI ``APIRouter``'s routes under ``/api/<module>`` through the gateway.
 
         The module itself needs no FastAPI: the router is only stored here; the gateway mounts
-        it, with the module as the current module while its endpoints run.
+        it, with the module as the current module while its endpoints run. ``allow`` is the
+        access rule of all its routes, checked against their path parameters.
         """
         if not hasattr(router, "routes"):
             raise ModuleDefinitionError(
                 f"include_router() of module {self.name!r} takes a FastAPI APIRouter, got "
                 f"{type(router).__name__}. Build one with fastapi.APIRouter()."
             )
-        self.routers.append(router)
+        _check_rule(allow, f"include_router() of module {self.name!r}")
+        self.routers.append(RouterDeclaration(router, allow))
 
-    def route(self, method: str, path: str, **options: Any) -> Callable[[F], F]:
-        """Serve the decorated endpoint at ``/api/<module><path>`` through the gateway."""
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        allow: Rule | None = None,
+        limit: str | None = None,
+        versions: Iterable[Representation] = (),
+        **options: Any,
+    ) -> Callable[[F], F]:
+        """Serve the decorated endpoint at ``/api/<module><path>`` through the gateway.
+
+        ``allow`` says who may call it (:mod:`aura.access`: ``role("operator")``,
+        ``owner("user_id")``, ``PUBLIC``...); ``limit`` bounds how often one client address may
+        (``"5/minute"``); ``versions`` are older representations also served
+        (:class:`Representation`); the other options go to FastAPI (``status_code``...).
+        """
         verb = method.upper()
         if verb not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
             raise ModuleDefinitionError(
@@ -274,11 +335,29 @@ class Module:
                 f"Route path {path!r} of module {self.name!r} must start with '/'. Write '/{path}'."
             )
 
+        _check_rule(allow, f"Route {verb} {path} of module {self.name!r}")
+        older = tuple(versions)
+        if not all(isinstance(v, Representation) for v in older) or len(
+            {v.version for v in older}
+        ) != len(older):
+            raise ModuleDefinitionError(
+                f"versions of route {verb} {path} in module {self.name!r} must be "
+                f"Representations of distinct versions, got {older!r}."
+            )
+
         def declare(endpoint: F) -> F:
-            self.routes.append(RouteDeclaration(verb, path, endpoint, options))
+            self.routes.append(RouteDeclaration(verb, path, endpoint, options, allow, limit, older))
             return endpoint
 
         return declare
+
+
+def _check_rule(allow: object, where: str) -> None:
+    if allow is not None and not isinstance(allow, Rule):
+        raise ModuleDefinitionError(
+            f"{where} has allow={allow!r}, which is not an access rule. Use one of aura.access: "
+            "role('operator'), owner('user_id'), authenticated(), allow_if(...) or PUBLIC."
+        )
 
 
 def snake_case(name: str) -> str:

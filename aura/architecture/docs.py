@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aura.access import Rule
 from aura.architecture.scanning import as_lookups, module_sources, references_in_file
 from aura.bus import Subscription
 from aura.conformance import contract_methods
@@ -210,10 +211,10 @@ def _canvas(platform: Platform, module: Module) -> str:
         ),
         "## Routes",
         _table(
-            ("Method", "Path", "Endpoint"),
+            ("Method", "Path", "Endpoint", "Who may call it"),
             [
-                (method, f"`/api/{name}{path}`", f"`{_qualified(endpoint)}`")
-                for path, method, endpoint in sorted(_routes(module), key=lambda r: r[:2])
+                (method, f"`/api/{name}{path}`", f"`{_qualified(endpoint)}`", access)
+                for path, method, endpoint, access in sorted(_routes(module), key=lambda r: r[:2])
             ],
         ),
         "## Dependencies",
@@ -223,14 +224,20 @@ def _canvas(platform: Platform, module: Module) -> str:
     )
 
 
-def _routes(module: Module) -> list[tuple[str, str, Any]]:
-    """``(path, method, endpoint)`` of the module's routes, and of its mounted APIRouters."""
-    found: list[tuple[str, str, Any]] = [(r.path, r.method, r.endpoint) for r in module.routes]
-    for router in module.routers:
-        for route in router.routes:
+def _routes(module: Module) -> list[tuple[str, str, Any, str]]:
+    """``(path, method, endpoint, access)`` of the module's routes and of its APIRouters'."""
+    found: list[tuple[str, str, Any, str]] = [
+        (r.path, r.method, r.endpoint, _access(r.allow)) for r in module.routes
+    ]
+    for declaration in module.routers:
+        for route in declaration.router.routes:
             for method in sorted(getattr(route, "methods", None) or ()):
-                found.append((route.path, method, route.endpoint))
+                found.append((route.path, method, route.endpoint, _access(declaration.allow)))
     return found
+
+
+def _access(rule: Rule | None) -> str:
+    return rule.description if rule is not None else "no rule: not served"
 
 
 def _container_names(module: Module, service_name: str) -> str:

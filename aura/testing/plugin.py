@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from aura.bus import EventBus
-from aura.config import ProjectConfig, load_config, load_modules
+from aura.config import ProjectConfig, import_errors, load_config, load_modules
 from aura.container import Container
 from aura.exceptions import ConfigurationError, MissingExtraError
 from aura.module import Module
@@ -379,6 +379,38 @@ class FrozenClock:
         """Jump to an ISO-8601 moment (or a datetime)."""
         self._factory.move_to(moment)
         return self.now()
+
+
+@pytest.fixture
+def aura_gateway(request: pytest.FixtureRequest, aura_platform: Platform) -> Iterator[Any]:
+    """This test's platform over HTTP, in process: a :class:`aura.testing.http.GatewayClient`.
+
+    ``aura_gateway.as_user(user)``, ``.as_operator()`` and ``.anonymous()`` send requests as
+    that caller; the domain errors are those of ``[tool.aura.web] errors``. Needs the web extra.
+    """
+    try:
+        from aura.testing.http import GatewayClient
+    except ImportError as missing:
+        if missing.name not in _WEB_PACKAGES:
+            raise
+        __tracebackhide__ = True
+        raise MissingExtraError(
+            "The aura_gateway fixture needs the gateway, which is not installed. Install Aura's "
+            "web extra: pip install 'aura-modulith[web]'"
+        ) from None
+    try:
+        errors = import_errors(project_config(request.config))
+    except ConfigurationError as error:
+        __tracebackhide__ = True
+        raise error.with_traceback(None) from None
+    client = GatewayClient(aura_platform, errors=errors)
+    yield client
+    client.close()
+
+
+_WEB_PACKAGES = frozenset(
+    {"fastapi", "starlette", "uvicorn", "prometheus_client", "httpx", "jwt", "limits"}
+)
 
 
 @pytest.fixture

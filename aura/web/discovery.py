@@ -129,8 +129,8 @@ def _describe(module: Module, platform: Platform) -> ModuleDescription:
             ),
             *(
                 RouteDescription(method=method, path=f"/api/{module.name}{route.path}")
-                for router in module.routers
-                for route in router.routes
+                for declaration in module.routers
+                for route in declaration.router.routes
                 for method in sorted(getattr(route, "methods", None) or ())
             ),
         ],

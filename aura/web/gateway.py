@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
@@ -26,13 +26,23 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from aura import __version__
+from aura.access import PUBLIC, Rule, authenticated, role
 from aura.context import get_correlation_id
 from aura.exceptions import ConfigurationError
 from aura.platform import Platform
+from aura.web.auth import Authenticator, TokenAuthority
 from aura.web.discovery import Health, ModulesDescription, check_health, describe_modules
+from aura.web.guard import Guard
 from aura.web.middleware import CORRELATION_HEADER, DEFAULT_MAX_BODY_BYTES, GatewayMiddleware
 from aura.web.monitoring import Monitor
-from aura.web.problems import PROBLEM_SCHEMA, on_http_error, on_invalid_request
+from aura.web.problems import (
+    PROBLEM_RESPONSES,
+    PROBLEM_SCHEMA,
+    ErrorStatuses,
+    check_error_statuses,
+    on_http_error,
+    on_invalid_request,
+)
 from aura.web.routes import mount
 
 __all__ = ["Gateway"]
@@ -41,6 +51,11 @@ __all__ = ["Gateway"]
 class Gateway:
     """The platform over HTTP: one ASGI application (``gateway.app``, or the gateway itself).
 
+    ``auth`` checks bearer tokens (a :class:`~aura.web.auth.TokenAuthority`, or any object
+    with ``authenticate(token) -> Principal``); every route but ``/health`` and the routes
+    declared :data:`~aura.access.PUBLIC` needs one, and each module route's access rule is
+    checked before it runs. ``errors`` maps the platform's own domain errors to the 4xx status
+    they answer (``{NotFoundError: 404}``); any other exception is a 500 with an error id.
     ``max_body_bytes`` bounds request bodies (413 beyond). The gateway observes the platform's
     bus and registry for its logs and metrics until :meth:`close`; the platform stays the
     caller's to start and close.
@@ -50,6 +65,8 @@ class Gateway:
         self,
         platform: Platform,
         *,
+        auth: Authenticator,
+        errors: ErrorStatuses | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         title: str = "Aura platform",
     ) -> None:
@@ -64,6 +81,13 @@ class Gateway:
                 "max_body_bytes=1_048_576."
             )
         self.platform = platform
+        self.guard = Guard(auth)
+        if isinstance(auth, TokenAuthority):
+            # A login route issues tokens with it (`tokens: TokenAuthority` in its signature):
+            # the authority that verifies them, so the gateway's own wins.
+            platform.container.register_instance(TokenAuthority, auth, replace=True)
+        self.errors = check_error_statuses(errors if errors is not None else {})
+        """The platform's domain errors and the 4xx status each answers; the rest are 500."""
         self.max_body_bytes = max_body_bytes
         self.metrics = CollectorRegistry()
         """This gateway's Prometheus registry (not the process-wide one)."""
@@ -75,7 +99,10 @@ class Gateway:
             raise
 
     def __repr__(self) -> str:
-        return f"Gateway({self.platform!r}, max_body_bytes={self.max_body_bytes})"
+        return (
+            f"Gateway({self.platform!r}, auth={self.guard.authenticator!r}, "
+            f"max_body_bytes={self.max_body_bytes})"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection through :attr:`app`."""
@@ -139,26 +166,62 @@ class Gateway:
     # --- assembly -------------------------------------------------------------------------------
 
     def _build(self, title: str) -> FastAPI:
-        app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None)
+        app = FastAPI(
+            title=title, version=__version__, docs_url=None, redoc_url=None, openapi_url=None
+        )
         app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
         app.add_exception_handler(RequestValidationError, on_invalid_request)  # type: ignore[arg-type]
         app.add_middleware(
-            GatewayMiddleware, max_body_bytes=self.max_body_bytes, monitor=self._monitor
+            GatewayMiddleware,
+            max_body_bytes=self.max_body_bytes,
+            monitor=self._monitor,
+            errors=self.errors,
+            guard=self.guard,
         )
         self._add_platform_routes(app)
         for module in self.platform.modules.values():
-            mount(app, module, self.platform.container)
+            mount(app, module, self.platform.container, self.guard)
 
         def openapi() -> dict[str, Any]:
             if app.openapi_schema is None:
                 schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-                components = schema.setdefault("components", {}).setdefault("schemas", {})
-                components["Problem"] = PROBLEM_SCHEMA
+                components = schema.setdefault("components", {})
+                components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+                components["securitySchemes"] = {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+                schema["security"] = [{"bearer": []}]
+                for path, operations in schema.get("paths", {}).items():
+                    for method, operation in operations.items():
+                        if (method.upper(), path) in self._public:
+                            operation["security"] = []  # reachable without a token
                 app.openapi_schema = schema
             return app.openapi_schema
 
         app.openapi = openapi  # type: ignore[method-assign]
         return app
+
+    @property
+    def _public(self) -> set[tuple[str, str]]:
+        """``(method, path)`` of the routes that need no token."""
+        public = {("GET", "/health")}
+        for module in self.platform.modules.values():
+            for route in module.routes:
+                if route.allow is not None and route.allow.public:
+                    public.add((route.method, f"/api/{module.name}{route.path}"))
+        return public
+
+    def _guarded(self, rule: Rule) -> list[Any]:
+        """The FastAPI dependency that lets only callers ``rule`` allows into a platform route."""
+        guard = self.guard
+
+        async def admit(request: Request) -> None:
+            principal = guard.caller(request)
+            guard.check(
+                rule, principal, request, request.path_params, self.platform.container.resolve
+            )
+
+        return [Depends(admit)]
 
     def _add_platform_routes(self, app: FastAPI) -> None:
         platform = self.platform
@@ -177,16 +240,37 @@ class Gateway:
             """Prometheus metrics: events, deliveries, service calls, breakers, requests."""
             return Response(render_metrics(self.metrics), media_type=CONTENT_TYPE_LATEST)
 
-        app.add_api_route("/api/_modules", modules, methods=["GET"], tags=["platform"])
-        app.add_api_route(
+        def schema() -> JSONResponse:
+            """This OpenAPI document."""
+            return JSONResponse(app.openapi())
+
+        operator = role("operator")
+        guarded = {
+            status: PROBLEM_RESPONSES[status] for status in (401, 403)
+        }  # documented, so schema checkers expect them
+        self._platform_route(
+            app, "/api/_modules", modules, operator, tags=["platform"], responses=guarded
+        )
+        self._platform_route(
+            app,
             "/health",
             health,
-            methods=["GET"],
+            PUBLIC,
             tags=["platform"],
             response_model=Health,
             responses={503: {"model": Health, "description": "A module or the database is down."}},
         )
-        app.add_api_route("/metrics", metrics, methods=["GET"], include_in_schema=False)
+        self._platform_route(app, "/metrics", metrics, operator, include_in_schema=False)
+        self._platform_route(app, "/openapi.json", schema, authenticated(), include_in_schema=False)
+
+    def _platform_route(
+        self, app: FastAPI, path: str, endpoint: Callable[..., Any], rule: Rule, **options: Any
+    ) -> None:
+        """Serve one of the gateway's own GET routes, behind the door with ``rule``."""
+        app.add_api_route(
+            path, endpoint, methods=["GET"], dependencies=self._guarded(rule), **options
+        )
+        self.guard.protect(app.router.routes[-1], rule, label=f"GET {path}")
 
 
 def _run_blocking(request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:

@@ -1,7 +1,8 @@
 """The gateway's ASGI middleware: correlation ids, the body limit, last-resort errors, request log.
 
 :class:`GatewayMiddleware` wraps the whole application. It reads a valid ``X-Correlation-ID``
-(or makes one), sets it for the request's events and service calls and echoes it; refuses
+(or makes one), sets it for the request's events and service calls and echoes it; lets the
+request through the guard's door (its token, its rate limit: :mod:`aura.web.guard`); refuses
 bodies over the limit (413) and non-JSON bodies (415); turns an exception no handler caught into
 a problem response; and reports every request to the :class:`~aura.web.monitoring.Monitor`.
 """
@@ -15,8 +16,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aura.context import correlation_scope, get_correlation_id, new_correlation_id
+from aura.web.guard import Guard
 from aura.web.monitoring import Monitor, logger, printable
-from aura.web.problems import ProblemDetails, http_problem, problem_for
+from aura.web.problems import ErrorStatuses, ProblemDetails, http_problem, problem_for
 
 __all__ = ["CORRELATION_HEADER", "DEFAULT_MAX_BODY_BYTES", "GatewayMiddleware"]
 
@@ -43,10 +45,20 @@ class _Exchange:
 class GatewayMiddleware:
     """Wraps the whole application: correlation id, body-size limit, last-resort errors, metrics."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, monitor: Monitor) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        monitor: Monitor,
+        errors: ErrorStatuses | None = None,
+        guard: Guard | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.monitor = monitor
+        self.errors = errors or {}
+        self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; HTTP requests get the gateway's treatment."""
@@ -78,6 +90,8 @@ class GatewayMiddleware:
                 self.monitor.request(scope, exchange.status, started)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.guard is not None:
+            self.guard.enter(scope)  # before the body is read: who it is, and how often
         limit = self.max_body_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -98,7 +112,7 @@ class GatewayMiddleware:
         if isinstance(exc, HTTPException):
             problem = http_problem(exc, str(scope.get("method", "")), path)
         else:
-            problem = problem_for(exc)
+            problem = problem_for(exc, self.errors)
         if problem.status == 500:
             _log_unexpected(problem, scope, exc)
         await problem.response(path)(scope, receive, send)

@@ -8,7 +8,9 @@ states read at scrape time.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -133,6 +135,7 @@ class Monitor:
         # Clients choose the method: an unknown one is one label, or series would grow forever.
         label = method if method in _KNOWN_METHODS else "OTHER"
         self.requests.labels(label, route, str(status)).observe(duration)
+        principal = scope.get("aura.principal")
         log(
             logging.INFO,
             "http.request",
@@ -140,6 +143,7 @@ class Monitor:
             path=scope.get("path"),
             route=route,
             status=status,
+            subject=principal.subject if principal is not None else None,
             duration_ms=round(duration * 1000, 3),
             correlation_id=get_correlation_id(),
         )
@@ -149,10 +153,17 @@ def _outcome(error: BaseException | None) -> str:
     return "ok" if error is None else type(error).__name__
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.:/{}@%+,\-]*")
+
+
 def printable(value: object) -> str:
-    """``value`` as text that fits on one log line: escaped (``repr``) if it is not printable."""
+    """``value`` as one ``key=value`` field: bare when plain, else JSON-quoted and escaped.
+
+    A client chooses paths and headers: a space, a quote, an ``=`` or a control character in
+    them would let it forge fields (``/1 status=200``) or lines, so such values are quoted.
+    """
     text = str(value)
-    return text if text.isprintable() else repr(text)
+    return text if _PLAIN.fullmatch(text) else json.dumps(text)
 
 
 def log(level: int, kind: str, **fields: Any) -> None:

@@ -22,8 +22,12 @@ from starlette.routing import Match
 
 from aura.context import get_correlation_id
 from aura.exceptions import (
+    AccessDeniedError,
     AuraError,
+    AuthenticationError,
     CircuitBreakerOpenError,
+    ConfigurationError,
+    RateLimitedError,
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
@@ -32,7 +36,9 @@ __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "PROBLEM_RESPONSES",
     "PROBLEM_SCHEMA",
+    "ErrorStatuses",
     "ProblemDetails",
+    "check_error_statuses",
     "http_problem",
     "on_http_error",
     "on_invalid_request",
@@ -93,14 +99,61 @@ class ProblemDetails:
         )
 
 
-def problem_for(exc: BaseException) -> ProblemDetails:
+ErrorStatuses = Mapping[type[BaseException], int]
+"""The platform's own domain errors and the 4xx status each answers: ``{NotFoundError: 404}``."""
+
+
+def check_error_statuses(errors: object) -> dict[type[BaseException], int]:
+    """Return a gateway's declared ``errors`` mapping, refusing anything but 4xx statuses."""
+    if not isinstance(errors, Mapping):
+        raise ConfigurationError(
+            f"errors must map exception classes to 4xx statuses, got {type(errors).__name__}. "
+            "Pass e.g. errors={NotFoundError: 404, BusinessRuleError: 409}."
+        )
+    checked: dict[type[BaseException], int] = {}
+    for error, status in errors.items():
+        if not (isinstance(error, type) and issubclass(error, Exception)):
+            raise ConfigurationError(
+                f"errors maps {error!r}, which is not an exception class. Map your domain "
+                "errors, e.g. {NotFoundError: 404}."
+            )
+        if issubclass(error, AuraError) or error in _TOO_WIDE:
+            raise ConfigurationError(
+                f"errors maps {error.__name__}, which is too wide to answer with its message: "
+                "declare the platform's own domain errors (subclasses you raise on purpose)."
+            )
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status < 500:
+            raise ConfigurationError(
+                f"errors maps {error.__name__} to {status!r}; a domain error answers a 4xx "
+                "status such as 404 or 409."
+            )
+        checked[error] = status
+    return checked
+
+
+_TOO_WIDE = frozenset({Exception, ValueError, LookupError, KeyError, IndexError, TypeError})
+
+
+def problem_for(exc: BaseException, errors: ErrorStatuses | None = None) -> ProblemDetails:
     """Classify an exception raised while serving a request as the problem the client gets.
 
-    A refused cross-module call is 503 (with ``Retry-After`` for an open breaker), a timed-out
-    one 504; a ``LookupError`` is 404 and a ``ValueError`` (a business rule) 409. Anything else,
-    including other Aura errors (a misassembled platform) and ``KeyError``/``IndexError`` (bugs),
-    is 500 with an ``error_id`` to quote, and nothing of the exception in the body.
+    A missing or invalid token is 401 with ``WWW-Authenticate``; a refusal by the route's rule
+    403, or 404 when it concerns somebody else's object; a rate limit 429. A refused
+    cross-module call is 503 (with ``Retry-After`` for an open breaker), a timed-out one 504.
+    The platform's declared domain errors (``errors``, the nearest class in the exception's
+    MRO wins) answer their status with their message. Anything else — a ``ValueError`` from a
+    library, a ``KeyError``, another Aura error (a misassembled platform) — is 500 with an
+    ``error_id`` to quote, and nothing of the exception in the body.
     """
+    if isinstance(exc, AuthenticationError):
+        challenge = 'Bearer realm="aura"'
+        if exc.reason is not None:
+            challenge += f', error="{exc.reason}", error_description="{_quoted(str(exc))}"'
+        return ProblemDetails(401, _text(exc), headers={"WWW-Authenticate": challenge})
+    if isinstance(exc, AccessDeniedError):
+        return ProblemDetails(404 if exc.hidden else 403, _text(exc))
+    if isinstance(exc, RateLimitedError):
+        return ProblemDetails(429, _text(exc), headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, CircuitBreakerOpenError):
         headers = {"Retry-After": str(math.ceil(exc.retry_after))} if _finite(exc) else {}
         return ProblemDetails(503, _text(exc), headers=headers)
@@ -108,13 +161,17 @@ def problem_for(exc: BaseException) -> ProblemDetails:
         return ProblemDetails(503, _text(exc))
     if isinstance(exc, ServiceTimeoutError):
         return ProblemDetails(504, _text(exc))
-    if isinstance(exc, AuraError | KeyError | IndexError):
-        return _unexpected()
-    if isinstance(exc, LookupError):
-        return ProblemDetails(404, _text(exc))
-    if isinstance(exc, ValueError):
-        return ProblemDetails(409, _text(exc))
+    if errors:
+        for cls in type(exc).__mro__:
+            status = errors.get(cls)
+            if status is not None:
+                return ProblemDetails(status, _text(exc))
     return _unexpected()
+
+
+def _quoted(text: str) -> str:
+    """``text`` safe inside a quoted header parameter (RFC 9110 quoted-string, ASCII)."""
+    return text.encode("ascii", "replace").decode("ascii").replace("\\", "\\\\").replace('"', "'")
 
 
 def _finite(exc: CircuitBreakerOpenError) -> bool:
@@ -228,10 +285,13 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 
 _PROBLEM_STATUSES = {
     400: "The body is not valid JSON.",
-    404: "Something the request names does not exist.",
+    401: "No valid bearer token was sent.",
+    403: "The caller's roles do not allow this.",
+    404: "Something the request names does not exist, or it is not the caller's.",
     409: "The request breaks a business rule.",
     413: "The body is larger than the gateway accepts.",
     422: "The request does not match this schema.",
+    429: "Too many requests from this address; the body says when to retry.",
     500: "The server failed; the body carries an error id.",
     503: "A module this route needs is unavailable or its circuit breaker is open.",
     504: "A module this route needs took too long.",

@@ -18,11 +18,21 @@ from typing import TextIO
 
 import uvicorn
 
-from aura.config import CLI_MODULES, add_modules_argument, database_path, load_config, load_modules
+from aura.config import (
+    CLI_MODULES,
+    add_modules_argument,
+    database_path,
+    import_errors,
+    load_config,
+    load_modules,
+    token_keys_path,
+)
 from aura.exceptions import ConfigurationError
 from aura.platform import Platform
+from aura.web.auth import Authenticator, TokenAuthority
 from aura.web.gateway import Gateway
 from aura.web.middleware import DEFAULT_MAX_BODY_BYTES
+from aura.web.problems import ErrorStatuses
 
 __all__ = ["DEFAULT_DATABASE", "add_serve_arguments", "run_serve", "running", "serve"]
 
@@ -52,37 +62,58 @@ def _url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
-def _server(gateway: Gateway, log_level: str) -> uvicorn.Server:
+def _server(
+    gateway: Gateway, log_level: str, trusted_proxies: tuple[str, ...] = ()
+) -> uvicorn.Server:
     # No lifespan (the caller owns the platform) and no access log (the gateway logs requests).
-    config = uvicorn.Config(gateway, lifespan="off", access_log=False, log_level=log_level)
+    # X-Forwarded-For is believed only from the proxies named: uvicorn's default trusts any
+    # client on 127.0.0.1, which lets a local client choose the address its rate limits count.
+    config = uvicorn.Config(
+        gateway,
+        lifespan="off",
+        access_log=False,
+        log_level=log_level,
+        proxy_headers=bool(trusted_proxies),
+        forwarded_allow_ips=list(trusted_proxies) or None,
+    )
     return uvicorn.Server(config)
 
 
 def serve(
     platform: Platform,
     *,
+    auth: Authenticator,
+    errors: ErrorStatuses | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    trusted_proxies: tuple[str, ...] = (),
     out: TextIO | None = None,
 ) -> None:
     """Serve ``platform`` over HTTP on uvicorn until Ctrl-C (or SIGTERM), then return.
 
-    Starts the platform if needed and prints the URL and two curl commands to ``out`` once
-    listening. The platform stays open: the caller closes it. A taken port raises ``OSError``
-    before anything is served.
+    ``auth`` and ``errors`` are the gateway's (see :class:`~aura.web.Gateway`);
+    ``trusted_proxies`` are the addresses whose ``X-Forwarded-For`` names the client (none by
+    default: the client is the peer of the connection). Starts the
+    platform if needed and prints the URL and two curl commands to ``out`` once listening. The
+    platform stays open: the caller closes it. A taken port raises ``OSError`` before anything
+    is served.
     """
     sock = _bind(host, port)
     gateway: Gateway | None = None
     try:
-        gateway = Gateway(platform.start(), max_body_bytes=max_body_bytes)
+        gateway = Gateway(platform.start(), auth=auth, errors=errors, max_body_bytes=max_body_bytes)
         if out is not None:
             url = _url(sock)
             print(f"Aura serves {len(platform.modules)} modules on {url}", file=out)
-            print(f"  curl {url}/api/_modules", file=out)
             print(f"  curl {url}/health", file=out)
+            print(
+                f'  curl -H "Authorization: Bearer $(aura token issue --role operator)" '
+                f"{url}/api/_modules",
+                file=out,
+            )
             out.flush()
-        _server(gateway, "warning").run(sockets=[sock])
+        _server(gateway, "warning", trusted_proxies).run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # uvicorn already shut down gracefully; Ctrl-C is the normal way to stop
     finally:
@@ -92,14 +123,20 @@ def serve(
 
 
 @contextmanager
-def running(gateway: Gateway, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def running(
+    gateway: Gateway,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    trusted_proxies: tuple[str, ...] = (),
+) -> Iterator[str]:
     """Serve ``gateway`` on uvicorn in a background thread; yield its base URL, then stop it.
 
     ``port=0`` picks a free port. Meant for tests and embedding; :func:`serve` is the foreground
     form.
     """
     sock = _bind(host, port)
-    server = _server(gateway, "warning")
+    server = _server(gateway, "warning", trusted_proxies)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="aura-gateway-server", daemon=True
     )
@@ -129,6 +166,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
         f"{DEFAULT_DATABASE.as_posix()} under the project root)",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="a reverse proxy whose X-Forwarded-For names the client (repeatable; none by default)",
+    )
     add_modules_argument(parser)
 
 
@@ -136,6 +181,9 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``aura serve``: the modules on SQLite, over HTTP until Ctrl-C; return the exit status."""
     config = load_config()
     modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    keys = token_keys_path(config)
+    authority = TokenAuthority.from_file(keys, create=True)
+    errors = import_errors(config)
     database = database_path(args.database, config)
     database.parent.mkdir(parents=True, exist_ok=True)
     # The gateway's structured records, one line each on stderr (kept if logging is set up).
@@ -143,8 +191,17 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
     # Served durably: events, publications and dead letters survive a crash or a restart.
     with Platform(modules, database=database, durable=True) as platform:
         print(f"Database {database} (tables created if missing).", file=out)
+        print(f"Token keys {keys} (signing key {authority.key_ids[0]}).", file=out)
         try:
-            serve(platform, host=args.host, port=args.port, out=out)
+            serve(
+                platform,
+                auth=authority,
+                errors=errors,
+                host=args.host,
+                port=args.port,
+                trusted_proxies=tuple(args.trusted_proxies),
+                out=out,
+            )
         except OSError as error:
             print(
                 f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}. Pass "

@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from aura.access import owner, role
 from aura.module import Module
 from modules.billing.application import BillingService
 
@@ -62,7 +63,21 @@ def activate_subscription(
     return SubscriptionOut(**started)
 
 
+OPERATOR = role("operator")
+
+
 def add_routes(module: Module) -> None:
-    """Declare the module's HTTP routes."""
-    module.route("GET", "/patients/{patient_id}/charges")(list_charges)
-    module.route("POST", "/subscriptions", status_code=201)(activate_subscription)
+    """Declare the module's HTTP routes, each with who may call it.
+
+    A patient sees their own charges and starts a plan for themselves; operators do both for
+    anyone.
+    """
+    module.route("GET", "/patients/{patient_id}/charges", allow=owner("patient_id") | OPERATOR)(
+        list_charges
+    )
+    module.route(
+        "POST",
+        "/subscriptions",
+        status_code=201,
+        allow=owner("subscription.user_id") | OPERATOR,
+    )(activate_subscription)

@@ -6,10 +6,11 @@ Served by the gateway under ``/api/mentalhealth``; each endpoint calls the modul
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from aura.access import AccessRequest, Principal, allow_if, owner, role
 from aura.module import Module
 from contracts.errors import BusinessRuleError, NotFoundError
 from modules.mentalhealth.application import TherapySessionService
@@ -97,11 +98,52 @@ def _in_utc(moment: datetime) -> datetime:
         ) from None
 
 
+# --- who may do what -----------------------------------------------------------------------------
+
+
+def _session_of(request: AccessRequest) -> dict[str, Any] | None:
+    session: dict[str, Any] | None = request.resolve(TherapySessionService).get_session(
+        request.params["session_id"]
+    )
+    return session
+
+
+def _is_participant(principal: Principal, request: AccessRequest) -> bool:
+    session = _session_of(request)
+    return session is not None and principal.user_id in (
+        session["patient_id"],
+        session["therapist_id"],
+    )
+
+
+def _is_therapist(principal: Principal, request: AccessRequest) -> bool:
+    session = _session_of(request)
+    return session is not None and principal.user_id == session["therapist_id"]
+
+
+OPERATOR = role("operator")
+PARTICIPANT = allow_if(_is_participant, "the session's patient or therapist", reads=["session_id"])
+# A participant who is not the therapist learns nothing new from a 403; anyone else gets 404.
+THERAPIST = PARTICIPANT & allow_if(
+    _is_therapist, "the session's therapist", hidden=False, reads=["session_id"]
+)
+BOOKER = (role("patient") & owner("session.patient_id")) | (
+    role("therapist") & owner("session.therapist_id")
+)
+"""A patient books for themselves, a therapist with themselves; operators for anyone."""
+
+
 def add_routes(module: Module) -> None:
-    """Declare the module's HTTP routes."""
-    module.route("POST", "/sessions", status_code=201)(schedule_session)
-    module.route("GET", "/sessions/{session_id}")(get_session)
-    module.route("GET", "/users/{user_id}/sessions")(list_sessions)
-    module.route("POST", "/sessions/{session_id}/start")(start_session)
-    module.route("POST", "/sessions/{session_id}/complete")(complete_session)
-    module.route("POST", "/sessions/{session_id}/cancel")(cancel_session)
+    """Declare the module's HTTP routes, each with who may call it."""
+    module.route("POST", "/sessions", status_code=201, allow=BOOKER | OPERATOR)(schedule_session)
+    module.route("GET", "/sessions/{session_id}", allow=PARTICIPANT | OPERATOR)(get_session)
+    module.route("GET", "/users/{user_id}/sessions", allow=owner("user_id") | OPERATOR)(
+        list_sessions
+    )
+    module.route("POST", "/sessions/{session_id}/start", allow=THERAPIST | OPERATOR)(start_session)
+    module.route("POST", "/sessions/{session_id}/complete", allow=THERAPIST | OPERATOR)(
+        complete_session
+    )
+    module.route("POST", "/sessions/{session_id}/cancel", allow=PARTICIPANT | OPERATOR)(
+        cancel_session
+    )

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
+from aura.access import owner, role
 from aura.module import Module
 from modules.notifications.application import EmailService
 
@@ -37,5 +38,7 @@ def list_notifications(user_id: UserId, emails: EmailService) -> list[Notificati
 
 
 def add_routes(module: Module) -> None:
-    """Declare the module's HTTP routes."""
-    module.route("GET", "/users/{user_id}/notifications")(list_notifications)
+    """Declare the module's HTTP routes: a user reads their own notifications; operators all."""
+    module.route(
+        "GET", "/users/{user_id}/notifications", allow=owner("user_id") | role("operator")
+    )(list_notifications)

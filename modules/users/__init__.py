@@ -1,4 +1,5 @@
-"""The users module: patients and therapists, their profiles and whether they are active."""
+"""The users module: patients, therapists and operators, their profiles, whether they are active,
+and their passwords (the platform's login)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,28 @@ from aura.module import Module
 from contracts.users import UserServiceContract
 from modules.users.api import add_routes
 from modules.users.application import UserService
-from modules.users.domain import UserRepository, UserUnitOfWork
-from modules.users.infrastructure import SqliteUserRepository, create_tables, unit_of_work
+from modules.users.domain import PasswordHasher, UserRepository, UserUnitOfWork
+from modules.users.infrastructure import (
+    Argon2PasswordHasher,
+    SqliteUserRepository,
+    create_tables,
+    unit_of_work,
+)
 
 __all__ = ["module"]
 
 module = Module(
     "users",
     depends_on=[],
-    description="Registers patients and therapists; answers who a user is and if they are active.",
+    description=(
+        "Registers patients, therapists and operators; answers who a user is and if they are "
+        "active; logs them in."
+    ),
 )
 module.publishes("user.registered", "user.updated", "user.deactivated")
 module.provide(UserRepository, SqliteUserRepository)
+# A singleton: it makes its dummy hash (for logins of unknown emails) once.
+module.provide(PasswordHasher, Argon2PasswordHasher)
 # Transient: the unit of work is the platform's database, which the container must not dispose.
 module.provide(UserUnitOfWork, unit_of_work, lifetime="transient")
 module.add_service(

@@ -1,4 +1,5 @@
-"""The users module's use cases: register, look up, update and deactivate users."""
+"""The users module's use cases: register, look up, update and deactivate users; set their
+passwords and check them at login."""
 
 from __future__ import annotations
 
@@ -9,31 +10,43 @@ from aura.bus import EventBus
 from contracts.events import UserDeactivatedEvent, UserRegisteredEvent, UserUpdatedEvent
 from contracts.users import UserServiceContract
 from modules.users.domain import (
+    PasswordHasher,
     Registration,
     User,
     UserRepository,
     UserUnitOfWork,
+    check_password,
     email_taken,
+    invalid_credentials,
+    try_normalise_email,
     user_not_found,
+    wrong_current_password,
 )
 
 __all__ = ["UserService"]
 
 
 class UserService(UserServiceContract):
-    """Registers patients and therapists and answers other modules' questions about them.
+    """Registers users, checks their passwords, and answers other modules' questions about them.
 
     Each change is validated first, written in one transaction, and announced on the bus only
     after it committed; a refusal writes and publishes nothing. Its ports (the repository, the
-    unit of work) come through the constructor: the module's ``__init__`` wires the adapters.
+    password hasher, the unit of work) come through the constructor: the module's ``__init__``
+    wires the adapters. Passwords are hashed before a transaction opens (hashing is slow on
+    purpose), and no method returns or logs a hash.
     """
 
     def __init__(
-        self, repository: UserRepository, unit_of_work: UserUnitOfWork, bus: EventBus
+        self,
+        repository: UserRepository,
+        unit_of_work: UserUnitOfWork,
+        bus: EventBus,
+        passwords: PasswordHasher,
     ) -> None:
         self.repository = repository
         self.unit_of_work = unit_of_work
         self.bus = bus
+        self.passwords = passwords
 
     # --- queries: called by every other module, so each is one primary-key lookup -------------
 
@@ -53,12 +66,20 @@ class UserService(UserServiceContract):
 
     # --- commands -----------------------------------------------------------------------------
 
-    def register_user(self, email: str, name: str, role: str) -> dict[str, Any]:
-        """Register a patient or therapist; return the new user and publish user.registered."""
+    def register_user(
+        self, email: str, name: str, role: str, *, password: str | None = None
+    ) -> dict[str, Any]:
+        """Register a user; return them and publish user.registered.
+
+        With ``password`` they can log in; without, not until one is set for them.
+        """
         registration = Registration.create(email, name, role, datetime.now(UTC))
+        password_hash = None if password is None else self.passwords.hash(check_password(password))
         with self.unit_of_work.transaction():
             self._check_email_free(registration.email, owner_id=None)
             user = self.repository.add(registration)
+            if password_hash is not None:
+                self.repository.set_password_hash(user.id, password_hash)
             # Published inside the transaction: recorded with the user, delivered on commit.
             self.bus.publish(
                 UserRegisteredEvent(
@@ -99,7 +120,57 @@ class UserService(UserServiceContract):
             )
         return _as_dict(user)
 
+    # --- passwords ----------------------------------------------------------------------------
+
+    def log_in(self, email: str, password: str) -> dict[str, Any]:
+        """Return the active user with this email and password; refuse anything else alike.
+
+        An unknown (or invalid) email, a user without a password, a wrong password and a
+        deactivated user all raise the same ``AuthenticationError``, after one password
+        verification each, so neither the answer nor its timing says which it was. A hash made
+        with older parameters is replaced by one made with today's.
+        """
+        normal = try_normalise_email(email)
+        user = self.repository.find_by_email(normal) if normal is not None else None
+        stored = self.repository.get_password_hash(user.id) if user is not None else None
+        if user is None or stored is None:
+            self.passwords.verify_dummy(password)
+            raise invalid_credentials()
+        if not self.passwords.verify(stored, password) or not user.active:
+            raise invalid_credentials()
+        if self.passwords.needs_rehash(stored):
+            renewed = self.passwords.hash(password)
+            with self.unit_of_work.transaction():
+                self.repository.set_password_hash(user.id, renewed)
+        return _as_dict(user)
+
+    def change_password(
+        self, user_id: int, current_password: str, new_password: str
+    ) -> dict[str, Any]:
+        """Replace a user's password, given their current one; return the user.
+
+        A wrong current password (or none set yet) is refused with ``AccessDeniedError``.
+        """
+        user = self._get(user_id)
+        check_password(new_password)
+        stored = self.repository.get_password_hash(user.id)
+        if stored is None or not self.passwords.verify(stored, current_password):
+            raise wrong_current_password()
+        return self._store_password(user, new_password)
+
+    def reset_password(self, user_id: int, new_password: str) -> dict[str, Any]:
+        """Set a user's password without their current one (an operator's act); return them."""
+        user = self._get(user_id)
+        check_password(new_password)
+        return self._store_password(user, new_password)
+
     # --- helpers ------------------------------------------------------------------------------
+
+    def _store_password(self, user: User, password: str) -> dict[str, Any]:
+        password_hash = self.passwords.hash(password)
+        with self.unit_of_work.transaction():
+            self.repository.set_password_hash(user.id, password_hash)
+        return _as_dict(user)
 
     def _find(self, user_id: int) -> User | None:
         # Ids are ints; anything else ("7", 7.0, True) names no user rather than being coerced.
@@ -116,7 +187,7 @@ class UserService(UserServiceContract):
     def _check_email_free(self, email: str, *, owner_id: int | None) -> None:
         holder = self.repository.find_by_email(email)
         if holder is not None and holder.id != owner_id:
-            raise email_taken(email, holder.id)
+            raise email_taken(email)
 
 
 def _as_dict(user: User) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The users domain: patients and therapists, their profile rules and the repository port."""
+"""The users domain: patients, therapists and operators, their profile and password rules, and
+the ports the use cases need (the repository, the password hasher, the unit of work)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,28 @@ from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Protocol
 
+from aura.exceptions import AccessDeniedError, AuthenticationError
 from contracts.errors import BusinessRuleError, NotFoundError
 from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
+    "MAX_PASSWORD_LENGTH",
+    "MIN_PASSWORD_LENGTH",
+    "PasswordHasher",
     "Registration",
     "Role",
     "User",
     "UserRepository",
     "UserUnitOfWork",
     "check_name",
+    "check_password",
     "check_role",
     "email_taken",
+    "invalid_credentials",
     "normalise_email",
+    "try_normalise_email",
     "user_not_found",
+    "wrong_current_password",
 ]
 
 # Pragmatic, not RFC 5322: a local part, then dot-separated domain labels ending in a TLD of
@@ -33,12 +42,18 @@ _EMAIL = re.compile(
 )
 _MAX_EMAIL_LENGTH = 254  # the longest address SMTP can carry (RFC 5321)
 
+MIN_PASSWORD_LENGTH = 12
+"""The shortest password accepted, in characters (length is what makes a password strong)."""
+MAX_PASSWORD_LENGTH = 256
+"""The longest password accepted: long enough for any passphrase, short enough to hash cheaply."""
+
 
 class Role(enum.StrEnum):
-    """What a user is on the platform."""
+    """What a user is on the platform: operators are the people who administer it."""
 
     PATIENT = "patient"
     THERAPIST = "therapist"
+    OPERATOR = "operator"
 
 
 _ROLES = frozenset(role.value for role in Role)
@@ -54,6 +69,14 @@ def normalise_email(email: object) -> str:
     return normal
 
 
+def try_normalise_email(email: object) -> str | None:
+    """Return ``email`` normalised, or ``None`` when it is not an address (no refusal)."""
+    try:
+        return normalise_email(email)
+    except BusinessRuleError:
+        return None
+
+
 def check_name(name: object) -> str:
     """Return ``name`` stripped, or refuse it when it is empty."""
     if not isinstance(name, str) or not name.strip():
@@ -67,14 +90,52 @@ def check_role(role: object) -> Role:
     """Return ``role`` as a :class:`Role`, or refuse an unknown one."""
     if isinstance(role, str) and role in _ROLES:
         return Role(role)
-    raise BusinessRuleError(f"Role {role!r} is not known: expected 'patient' or 'therapist'.")
+    raise BusinessRuleError(
+        f"Role {role!r} is not known: expected 'patient', 'therapist' or 'operator'."
+    )
 
 
-def email_taken(email: str, owner_id: int) -> BusinessRuleError:
-    """Return the refusal for an email that another user already has."""
-    return BusinessRuleError(
-        f"A user with email {email!r} already exists (user {owner_id}). Use another email, or "
-        "update that user."
+def check_password(password: object) -> str:
+    """Return ``password`` as it is, or refuse one too short or too long (never echoing it)."""
+    if not isinstance(password, str):
+        raise BusinessRuleError(
+            f"A password must be text, got {type(password).__name__}: give a passphrase of "
+            f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters."
+        )
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BusinessRuleError(
+            f"The password is too short: use at least {MIN_PASSWORD_LENGTH} characters (a few "
+            "words make a good one)."
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise BusinessRuleError(
+            f"The password is too long: use at most {MAX_PASSWORD_LENGTH} characters."
+        )
+    return password
+
+
+def email_taken(email: str) -> BusinessRuleError:
+    """Return the refusal for an email that another user already has.
+
+    It names neither that user nor their id: the caller learns only that the address cannot be
+    used, which is all a unique address must reveal.
+    """
+    return BusinessRuleError(f"Email {email!r} cannot be used for this account: choose another.")
+
+
+def invalid_credentials() -> AuthenticationError:
+    """Return the one refusal of a login, whatever was wrong.
+
+    An unknown email, a wrong password, a deactivated account and an account without a password
+    all answer this, so a login tells nobody which addresses are registered.
+    """
+    return AuthenticationError("Invalid email or password.", reason=None)
+
+
+def wrong_current_password() -> AccessDeniedError:
+    """Return the refusal of a password change whose current password does not match."""
+    return AccessDeniedError(
+        "The current password is not correct, so the password was not changed."
     )
 
 
@@ -100,7 +161,7 @@ class Registration:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class User:
-    """A registered patient or therapist."""
+    """A registered user's profile (the password hash is not part of it: see the repository)."""
 
     id: int
     email: str
@@ -133,7 +194,7 @@ class User:
 
 
 class UserRepository(ABC):
-    """Where users are kept."""
+    """Where users are kept, with their password hashes apart from their profiles."""
 
     @abstractmethod
     def add(self, registration: Registration) -> User:
@@ -150,6 +211,34 @@ class UserRepository(ABC):
     @abstractmethod
     def save(self, user: User) -> None:
         """Store the changed profile and activity of an existing user."""
+
+    @abstractmethod
+    def get_password_hash(self, user_id: int) -> str | None:
+        """Return the user's password hash, or ``None`` when they have no password."""
+
+    @abstractmethod
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Store a new password hash for an existing user."""
+
+
+class PasswordHasher(ABC):
+    """How passwords are hashed and checked (a slow, salted, memory-hard function)."""
+
+    @abstractmethod
+    def hash(self, password: str) -> str:
+        """Return a new salted hash of ``password``."""
+
+    @abstractmethod
+    def verify(self, password_hash: str, password: str) -> bool:
+        """Tell whether ``password`` is the one ``password_hash`` was made from."""
+
+    @abstractmethod
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Tell whether ``password_hash`` was made with weaker parameters than today's."""
+
+    @abstractmethod
+    def verify_dummy(self, password: str) -> None:
+        """Spend as long as :meth:`verify` does, for a login that names no usable account."""
 
 
 class UserUnitOfWork(UnitOfWork, Protocol):

@@ -1,35 +1,82 @@
-"""The users module's storage: the ``users_users`` table in the platform's SQLite database."""
+"""The users module's adapters: the ``users_users`` table in the platform's SQLite database, and
+password hashing with Argon2id (argon2-cffi)."""
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+import threading
 from datetime import datetime
 
-from aura.database import Database
-from modules.users.domain import Registration, Role, User, UserRepository, UserUnitOfWork
+import argon2
 
-__all__ = ["SqliteUserRepository", "create_tables", "unit_of_work"]
+from aura.database import Database
+from modules.users.domain import (
+    PasswordHasher,
+    Registration,
+    Role,
+    User,
+    UserRepository,
+    UserUnitOfWork,
+)
+
+__all__ = [
+    "Argon2PasswordHasher",
+    "SqliteUserRepository",
+    "create_tables",
+    "owasp_argon2id",
+    "unit_of_work",
+]
 
 # AUTOINCREMENT so that a user id, once handed to other modules, never names someone else.
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS users_users (
+# password_hash is NULL for a user who cannot log in (registered without a password).
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL,
     name TEXT NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('patient', 'therapist')),
+    role TEXT NOT NULL CHECK (role IN ('patient', 'therapist', 'operator')),
     active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
     registered_at TEXT NOT NULL,
-    deactivated_at TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS users_users_email ON users_users (email);
+    deactivated_at TEXT,
+    password_hash TEXT
+)
 """
+_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS users_users_email ON users_users (email)"
+_SCHEMA = f"{_TABLE.format(name='users_users')};\n{_INDEX};\n"
 
+# The columns of a profile: the password hash is read only by get_password_hash.
 _COLUMNS = "id, email, name, role, active, registered_at, deactivated_at"
 
 
 def create_tables(database: Database) -> None:
-    """Create the module's tables and indexes if they do not exist (a start hook)."""
+    """Create the module's tables and indexes if they do not exist (a start hook).
+
+    A table made by an earlier version (no ``password_hash``, roles patient and therapist
+    only) is rebuilt in one transaction with every row, id and the id sequence kept.
+    """
     database.executescript(_SCHEMA)
+    columns = {row["name"] for row in database.query("PRAGMA table_info(users_users)")}
+    if "password_hash" not in columns:
+        _upgrade_from_profiles_only(database)
+
+
+def _upgrade_from_profiles_only(database: Database) -> None:
+    """Rebuild ``users_users`` with today's schema (SQLite cannot alter a CHECK constraint)."""
+    with database.transaction():
+        database.execute(_TABLE.format(name="users_users_upgrade"))
+        database.execute(
+            f"INSERT INTO users_users_upgrade ({_COLUMNS}) SELECT {_COLUMNS} FROM users_users"
+        )
+        sequence = database.query_one("SELECT seq FROM sqlite_sequence WHERE name = 'users_users'")
+        database.execute("DROP TABLE users_users")
+        database.execute("ALTER TABLE users_users_upgrade RENAME TO users_users")
+        if sequence is not None:  # ids handed out and rolled back stay used
+            database.execute(
+                "UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'users_users'",
+                (sequence["seq"],),
+            )
+        database.execute(_INDEX)
 
 
 def unit_of_work(database: Database) -> UserUnitOfWork:
@@ -93,6 +140,19 @@ class SqliteUserRepository(UserRepository):
             ),
         )
 
+    def get_password_hash(self, user_id: int) -> str | None:
+        """Return the user's password hash, or ``None`` (no password, or no such user)."""
+        row = self.database.query_one(
+            "SELECT password_hash FROM users_users WHERE id = ?", (user_id,)
+        )
+        return row["password_hash"] if row is not None else None
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        """Store a new password hash for the user."""
+        self.database.execute(
+            "UPDATE users_users SET password_hash = ? WHERE id = ?", (password_hash, user_id)
+        )
+
 
 def _user(row: sqlite3.Row) -> User:
     deactivated_at = row["deactivated_at"]
@@ -105,3 +165,64 @@ def _user(row: sqlite3.Row) -> User:
         registered_at=datetime.fromisoformat(row["registered_at"]),
         deactivated_at=datetime.fromisoformat(deactivated_at) if deactivated_at else None,
     )
+
+
+def owasp_argon2id() -> argon2.PasswordHasher:
+    """Argon2id with OWASP's first recommended parameters: 19 MiB, 2 passes, 1 lane.
+
+    Cheaper than argon2-cffi's default (64 MiB, 3 passes, 4 lanes), which takes a core for a
+    third of a second on a small server: every login would cost that, and so would every
+    attempt of a brute force the rate limit lets through.
+    """
+    return argon2.PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
+
+
+class Argon2PasswordHasher(PasswordHasher):
+    """Hashes with Argon2id through argon2-cffi (salted, memory-hard; the PHC string format).
+
+    ``hasher`` sets the parameters (:func:`owasp_argon2id` unless given); a hash made with
+    other parameters verifies, and :meth:`needs_rehash` says it should be replaced.
+    """
+
+    def __init__(self, hasher: argon2.PasswordHasher | None = None) -> None:
+        self._argon2 = hasher if hasher is not None else owasp_argon2id()
+        self._dummy: str | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        argon = self._argon2
+        return (
+            f"Argon2PasswordHasher(time_cost={argon.time_cost}, memory_cost={argon.memory_cost}, "
+            f"parallelism={argon.parallelism})"
+        )
+
+    def hash(self, password: str) -> str:
+        """Return a new Argon2id hash of ``password`` with a random salt."""
+        return self._argon2.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """Tell whether ``password`` matches; a hash that is not Argon2's matches nothing."""
+        try:
+            return self._argon2.verify(password_hash, password)
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Tell whether ``password_hash`` was made with other parameters than today's."""
+        try:
+            return self._argon2.check_needs_rehash(password_hash)
+        except argon2.exceptions.InvalidHashError:
+            return True
+
+    def verify_dummy(self, password: str) -> None:
+        """Verify ``password`` against a hash of a random secret, so that a login for an
+        unknown email costs what a real one does.
+
+        The secret's hash is made with today's parameters on the first such login (which costs
+        one hash more), not at start-up, so a platform that serves no login pays nothing.
+        """
+        with self._lock:
+            if self._dummy is None:
+                self._dummy = self.hash(secrets.token_urlsafe(32))
+            dummy = self._dummy
+        self.verify(dummy, password)

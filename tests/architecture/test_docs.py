@@ -41,9 +41,9 @@ Ships parcels.
 
 ## Routes
 
-| Method | Path | Endpoint |
-| --- | --- | --- |
-| GET | `/api/shipping/parcels/{{parcel_id}}` | `depot.modules.shipping.get_parcel` |
+| Method | Path | Endpoint | Who may call it |
+| --- | --- | --- | --- |
+| GET | `/api/shipping/parcels/{{parcel_id}}` | `depot.modules.shipping.get_parcel` | no rule: not served |
 
 ## Dependencies
 

@@ -3,26 +3,33 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pydantic
 import pytest
 
+from aura.access import authenticated
 from aura.context import current_module, get_correlation_id
 from aura.database import Database
 from aura.exceptions import (
+    AccessDeniedError,
+    AuthenticationError,
     CircuitBreakerOpenError,
     ConfigurationError,
     EventValidationError,
     ModuleDefinitionError,
+    RateLimitedError,
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
@@ -30,10 +37,14 @@ from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceRegistry
 from aura.testing import PublishedEvents, ServiceCalls
+from aura.testing.http import Caller, GatewayClient
 from aura.web import Gateway, problem_for
+from aura.web.auth import TokenAuthority
 from contracts.errors import BusinessRuleError, NotFoundError
 
 CID = "test-correlation-0001"
+ERRORS = {NotFoundError: 404, BusinessRuleError: 409}
+"""The reference platform's domain errors, as pyproject's ``[tool.aura.web] errors`` declares."""
 TOMORROW = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
 
 
@@ -51,16 +62,27 @@ TIMESTAMP = _Timestamp()
 
 
 @pytest.fixture
-def gateway(aura_platform: Platform) -> Iterator[Gateway]:
-    gateway = Gateway(aura_platform)
-    yield gateway
-    gateway.close()
+def gateway(aura_gateway: GatewayClient) -> Caller:
+    """The test's platform over HTTP, called by an operator (whom every route lets in)."""
+    return aura_gateway.as_operator()
 
 
-def send(gateway: Gateway, method: str, path: str, **options: Any) -> httpx.Response:
+@contextmanager
+def operator_of(platform: Platform, **options: Any) -> Iterator[Caller]:
+    """A gateway of its own over ``platform`` (``options`` as for Gateway), as an operator."""
+    authority = TokenAuthority.generate()
+    gateway = Gateway(platform, auth=authority, errors=ERRORS, **options)
+    token = authority.issue("operator", roles=["operator"])
+    try:
+        yield Caller(gateway, {"Authorization": f"Bearer {token}"}, "operator")
+    finally:
+        gateway.close()
+
+
+def send(caller: Caller, method: str, path: str, **options: Any) -> httpx.Response:
     """Call the gateway under the test's correlation id, so problem bodies are exact."""
     headers = {"X-Correlation-ID": CID, **options.pop("headers", {})}
-    return gateway.call(method, path, headers=headers, **options)
+    return caller.request(method, path, headers=headers, **options)
 
 
 def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -> dict[str, Any]:
@@ -75,7 +97,7 @@ def problem(status: int, title: str, detail: str, instance: str, **extra: Any) -
     }
 
 
-def register(gateway: Gateway, name: str, role: str = "patient") -> dict[str, Any]:
+def register(gateway: Caller, name: str, role: str = "patient") -> dict[str, Any]:
     email = f"{name.lower().replace(' ', '.')}@example.com"
     response = send(
         gateway, "POST", "/api/users/users", json={"email": email, "name": name, "role": role}
@@ -86,22 +108,20 @@ def register(gateway: Gateway, name: str, role: str = "patient") -> dict[str, An
 
 
 def book(
-    gateway: Gateway, patient_id: int, therapist_id: int, when: str = TOMORROW.isoformat()
+    gateway: Caller, patient_id: int, therapist_id: int, when: str = TOMORROW.isoformat()
 ) -> httpx.Response:
     booking = {"patient_id": patient_id, "therapist_id": therapist_id, "scheduled_at": when}
     return send(gateway, "POST", "/api/mentalhealth/sessions", json=booking)
 
 
-def schedule(
-    gateway: Gateway, patient: dict[str, Any], therapist: dict[str, Any]
-) -> dict[str, Any]:
+def schedule(gateway: Caller, patient: dict[str, Any], therapist: dict[str, Any]) -> dict[str, Any]:
     response = book(gateway, patient["id"], therapist["id"])
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def booked(gateway: Gateway) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+def booked(gateway: Caller) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     patient = register(gateway, "Pat Doe")
     therapist = register(gateway, "Dr T", "therapist")
     return patient, therapist, schedule(gateway, patient, therapist)
@@ -116,7 +136,7 @@ def assert_problem(response: httpx.Response, expected: dict[str, Any]) -> None:
 # --- users ---------------------------------------------------------------------------------------
 
 
-def test_register_user_answers_201_with_the_user(gateway: Gateway) -> None:
+def test_register_user_answers_201_with_the_user(gateway: Caller) -> None:
     response = send(
         gateway,
         "POST",
@@ -134,7 +154,7 @@ def test_register_user_answers_201_with_the_user(gateway: Gateway) -> None:
     }
 
 
-def test_get_user_returns_the_profile(gateway: Gateway) -> None:
+def test_get_user_returns_the_profile(gateway: Caller) -> None:
     user = register(gateway, "Pat Doe")
     response = send(gateway, "GET", f"/api/users/users/{user['id']}")
     assert response.status_code == 200
@@ -142,7 +162,7 @@ def test_get_user_returns_the_profile(gateway: Gateway) -> None:
 
 
 def test_update_user_changes_the_profile(
-    gateway: Gateway, published_events: PublishedEvents
+    gateway: Caller, published_events: PublishedEvents
 ) -> None:
     user = register(gateway, "Pat Doe")
     response = send(gateway, "PATCH", f"/api/users/users/{user['id']}", json={"name": "Pat Lee"})
@@ -151,7 +171,7 @@ def test_update_user_changes_the_profile(
     published_events.assert_published("user.updated", user_id=user["id"], changed_fields=["name"])
 
 
-def test_deactivate_user_cancels_their_future_sessions(gateway: Gateway) -> None:
+def test_deactivate_user_cancels_their_future_sessions(gateway: Caller) -> None:
     patient, _, session = booked(gateway)
     response = send(gateway, "POST", f"/api/users/users/{patient['id']}/deactivate")
     assert response.status_code == 200
@@ -164,7 +184,7 @@ def test_deactivate_user_cancels_their_future_sessions(gateway: Gateway) -> None
 
 
 def test_schedule_session_books_it_and_notifies_and_charges(
-    gateway: Gateway, published_events: PublishedEvents
+    gateway: Caller, published_events: PublishedEvents
 ) -> None:
     patient, therapist, session = booked(gateway)
     assert session == {
@@ -183,14 +203,14 @@ def test_schedule_session_books_it_and_notifies_and_charges(
     ]
 
 
-def test_get_session_returns_it(gateway: Gateway) -> None:
+def test_get_session_returns_it(gateway: Caller) -> None:
     _, _, session = booked(gateway)
     response = send(gateway, "GET", f"/api/mentalhealth/sessions/{session['id']}")
     assert response.status_code == 200
     assert response.json() == session
 
 
-def test_list_sessions_returns_the_users_sessions(gateway: Gateway) -> None:
+def test_list_sessions_returns_the_users_sessions(gateway: Caller) -> None:
     patient, therapist, session = booked(gateway)
     other = register(gateway, "Sam Roe")
     for user, expected in ((patient, [session]), (therapist, [session]), (other, [])):
@@ -198,7 +218,7 @@ def test_list_sessions_returns_the_users_sessions(gateway: Gateway) -> None:
         assert (response.status_code, response.json()) == (200, expected)
 
 
-def test_start_then_complete_a_session_captures_its_charge(gateway: Gateway) -> None:
+def test_start_then_complete_a_session_captures_its_charge(gateway: Caller) -> None:
     patient, _, session = booked(gateway)
     started = send(gateway, "POST", f"/api/mentalhealth/sessions/{session['id']}/start")
     assert (started.status_code, started.json()) == (200, {**session, "status": "in_progress"})
@@ -208,7 +228,7 @@ def test_start_then_complete_a_session_captures_its_charge(gateway: Gateway) -> 
     assert [charge["status"] for charge in charges] == ["captured"]
 
 
-def test_cancel_session_records_the_reason_and_voids_the_charge(gateway: Gateway) -> None:
+def test_cancel_session_records_the_reason_and_voids_the_charge(gateway: Caller) -> None:
     patient, _, session = booked(gateway)
     response = send(
         gateway,
@@ -225,7 +245,7 @@ def test_cancel_session_records_the_reason_and_voids_the_charge(gateway: Gateway
 # --- notifications and billing -------------------------------------------------------------------
 
 
-def test_list_notifications_returns_what_was_sent_to_the_user(gateway: Gateway) -> None:
+def test_list_notifications_returns_what_was_sent_to_the_user(gateway: Caller) -> None:
     patient, _, session = booked(gateway)
     response = send(gateway, "GET", f"/api/notifications/users/{patient['id']}/notifications")
     assert response.status_code == 200
@@ -243,7 +263,7 @@ def test_list_notifications_returns_what_was_sent_to_the_user(gateway: Gateway) 
     ]
 
 
-def test_list_charges_returns_the_patients_charges(gateway: Gateway) -> None:
+def test_list_charges_returns_the_patients_charges(gateway: Caller) -> None:
     patient, _, session = booked(gateway)
     response = send(gateway, "GET", f"/api/billing/patients/{patient['id']}/charges")
     assert response.status_code == 200
@@ -260,7 +280,7 @@ def test_list_charges_returns_the_patients_charges(gateway: Gateway) -> None:
     assert send(gateway, "GET", "/api/billing/patients/999/charges").json() == []
 
 
-def test_activate_subscription_answers_201(gateway: Gateway) -> None:
+def test_activate_subscription_answers_201(gateway: Caller) -> None:
     response = send(
         gateway, "POST", "/api/billing/subscriptions", json={"user_id": 7, "plan": "premium"}
     )
@@ -280,7 +300,7 @@ def test_activate_subscription_answers_201(gateway: Gateway) -> None:
 # --- errors: 400, 404, 405, 409, 413, 422 --------------------------------------------------------
 
 
-def test_a_body_that_is_not_json_is_400(gateway: Gateway) -> None:
+def test_a_body_that_is_not_json_is_400(gateway: Caller) -> None:
     response = send(
         gateway,
         "POST",
@@ -300,14 +320,14 @@ def test_a_body_that_is_not_json_is_400(gateway: Gateway) -> None:
     )
 
 
-def test_an_unknown_user_is_404(gateway: Gateway) -> None:
+def test_an_unknown_user_is_404(gateway: Caller) -> None:
     response = send(gateway, "GET", "/api/users/users/42")
     assert_problem(
         response, problem(404, "Not Found", "User 42 does not exist.", "/api/users/users/42")
     )
 
 
-def test_an_unknown_session_is_404(gateway: Gateway) -> None:
+def test_an_unknown_session_is_404(gateway: Caller) -> None:
     for method, path in (
         ("GET", "/api/mentalhealth/sessions/9"),
         ("POST", "/api/mentalhealth/sessions/9/start"),
@@ -316,7 +336,7 @@ def test_an_unknown_session_is_404(gateway: Gateway) -> None:
         assert_problem(response, problem(404, "Not Found", "Session 9 does not exist.", path))
 
 
-def test_scheduling_with_an_unknown_patient_is_404(gateway: Gateway) -> None:
+def test_scheduling_with_an_unknown_patient_is_404(gateway: Caller) -> None:
     therapist = register(gateway, "Dr T", "therapist")
     response = book(gateway, 5, therapist["id"])
     assert_problem(
@@ -325,7 +345,7 @@ def test_scheduling_with_an_unknown_patient_is_404(gateway: Gateway) -> None:
     )
 
 
-def test_an_unknown_route_is_404(gateway: Gateway) -> None:
+def test_an_unknown_route_is_404(gateway: Caller) -> None:
     response = send(gateway, "GET", "/api/payroll/runs")
     assert_problem(
         response,
@@ -338,7 +358,7 @@ def test_an_unknown_route_is_404(gateway: Gateway) -> None:
     )
 
 
-def test_a_method_the_route_does_not_serve_is_405_with_allow(gateway: Gateway) -> None:
+def test_a_method_the_route_does_not_serve_is_405_with_allow(gateway: Caller) -> None:
     response = send(gateway, "DELETE", "/api/users/users/1")
     assert response.status_code == 405
     assert response.headers["allow"] == "GET, PATCH"
@@ -353,7 +373,7 @@ def test_a_method_the_route_does_not_serve_is_405_with_allow(gateway: Gateway) -
     )
 
 
-def test_a_taken_email_is_409(gateway: Gateway) -> None:
+def test_a_taken_email_is_409(gateway: Caller) -> None:
     register(gateway, "Pat Doe")
     again = {"email": "pat.doe@example.com", "name": "Other Pat", "role": "patient"}
     response = send(gateway, "POST", "/api/users/users", json=again)
@@ -362,14 +382,13 @@ def test_a_taken_email_is_409(gateway: Gateway) -> None:
         problem(
             409,
             "Conflict",
-            "A user with email 'pat.doe@example.com' already exists (user 1). Use another "
-            "email, or update that user.",
+            "Email 'pat.doe@example.com' cannot be used for this account: choose another.",
             "/api/users/users",
         ),
     )
 
 
-def test_an_inactive_patient_cannot_book_409_as_in_the_seed(gateway: Gateway) -> None:
+def test_an_inactive_patient_cannot_book_409_as_in_the_seed(gateway: Caller) -> None:
     patient = register(gateway, "Pat Doe")
     therapist = register(gateway, "Dr T", "therapist")
     send(gateway, "POST", f"/api/users/users/{patient['id']}/deactivate")
@@ -380,7 +399,7 @@ def test_an_inactive_patient_cannot_book_409_as_in_the_seed(gateway: Gateway) ->
     )
 
 
-def test_completing_a_session_not_started_is_409(gateway: Gateway) -> None:
+def test_completing_a_session_not_started_is_409(gateway: Caller) -> None:
     _, _, session = booked(gateway)
     path = f"/api/mentalhealth/sessions/{session['id']}/complete"
     response = send(gateway, "POST", path)
@@ -395,7 +414,7 @@ def test_completing_a_session_not_started_is_409(gateway: Gateway) -> None:
     )
 
 
-def test_a_second_subscription_is_409(gateway: Gateway) -> None:
+def test_a_second_subscription_is_409(gateway: Caller) -> None:
     plan = {"user_id": 7, "plan": "basic"}
     send(gateway, "POST", "/api/billing/subscriptions", json=plan)
     response = send(gateway, "POST", "/api/billing/subscriptions", json=plan)
@@ -411,7 +430,7 @@ def test_a_second_subscription_is_409(gateway: Gateway) -> None:
     )
 
 
-def test_a_time_utc_cannot_hold_is_409(gateway: Gateway) -> None:
+def test_a_time_utc_cannot_hold_is_409(gateway: Caller) -> None:
     response = book(gateway, 1, 2, "9999-12-31T23:59:59-05:00")
     assert_problem(
         response,
@@ -426,10 +445,9 @@ def test_a_time_utc_cannot_hold_is_409(gateway: Gateway) -> None:
 
 
 def test_a_body_declared_larger_than_the_limit_is_413(aura_platform: Platform) -> None:
-    gateway = Gateway(aura_platform, max_body_bytes=64)
     body = {"email": "pat@example.com", "name": "P" * 100, "role": "patient"}
-    response = send(gateway, "POST", "/api/users/users", json=body)
-    gateway.close()
+    with operator_of(aura_platform, max_body_bytes=64) as gateway:
+        response = send(gateway, "POST", "/api/users/users", json=body)
     assert response.status_code == 413
     size = len(response.request.content)
     assert_problem(
@@ -445,20 +463,22 @@ def test_a_body_declared_larger_than_the_limit_is_413(aura_platform: Platform) -
 
 
 def test_a_streamed_body_is_cut_off_at_the_limit_with_413(aura_platform: Platform) -> None:
-    gateway = Gateway(aura_platform, max_body_bytes=64)
-
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(10):
             yield b" " * 10
 
-    async def post() -> httpx.Response:
-        transport = httpx.ASGITransport(app=gateway.app)
+    async def post(operator: Caller) -> httpx.Response:
+        transport = httpx.ASGITransport(app=operator.gateway.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            headers = {"Content-Type": "application/json", "X-Correlation-ID": CID}
+            headers = {
+                **operator.headers,
+                "Content-Type": "application/json",
+                "X-Correlation-ID": CID,
+            }
             return await client.post("/api/users/users", content=chunks(), headers=headers)
 
-    response = asyncio.run(post())
-    gateway.close()
+    with operator_of(aura_platform, max_body_bytes=64) as gateway:
+        response = asyncio.run(post(gateway))
     assert "content-length" not in response.request.headers
     assert_problem(
         response,
@@ -473,7 +493,7 @@ def test_a_streamed_body_is_cut_off_at_the_limit_with_413(aura_platform: Platfor
 
 
 def test_a_body_that_does_not_match_the_schema_is_422_listing_each_field(
-    gateway: Gateway,
+    gateway: Caller,
 ) -> None:
     response = send(gateway, "POST", "/api/users/users", json={"email": 7, "role": "admin"})
     assert_problem(
@@ -483,7 +503,7 @@ def test_a_body_that_does_not_match_the_schema_is_422_listing_each_field(
             "Unprocessable Content",
             "The request does not match the route's schema: 3 fields are invalid (body.email: "
             "Input should be a valid string; body.name: Field required; body.role: Input should "
-            "be 'patient' or 'therapist'). GET /openapi.json shows what is expected.",
+            "be 'patient', 'therapist' or 'operator'). GET /openapi.json shows what is expected.",
             "/api/users/users",
             errors=[
                 {
@@ -494,7 +514,7 @@ def test_a_body_that_does_not_match_the_schema_is_422_listing_each_field(
                 {"field": "body.name", "detail": "Field required", "type": "missing"},
                 {
                     "field": "body.role",
-                    "detail": "Input should be 'patient' or 'therapist'",
+                    "detail": "Input should be 'patient', 'therapist' or 'operator'",
                     "type": "literal_error",
                 },
             ],
@@ -502,7 +522,7 @@ def test_a_body_that_does_not_match_the_schema_is_422_listing_each_field(
     )
 
 
-def test_a_path_parameter_out_of_range_is_422(gateway: Gateway) -> None:
+def test_a_path_parameter_out_of_range_is_422(gateway: Caller) -> None:
     response = send(gateway, "GET", "/api/users/users/0")
     assert_problem(
         response,
@@ -527,7 +547,7 @@ def test_a_path_parameter_out_of_range_is_422(gateway: Gateway) -> None:
 # --- errors: 503 and 503 with Retry-After ---------------------------------------------------------
 
 
-def test_a_service_that_is_not_available_is_503(aura_platform: Platform, gateway: Gateway) -> None:
+def test_a_service_that_is_not_available_is_503(aura_platform: Platform, gateway: Caller) -> None:
     therapist = register(gateway, "Dr T", "therapist")
     aura_platform.registry.unregister_service("users", "UserService")
     response = book(gateway, 1, therapist["id"])
@@ -560,7 +580,7 @@ def _trip_users_breaker(platform: Platform) -> None:
             users.policy.breaker.call(failing)
 
 
-def test_an_open_breaker_is_503_with_retry_after(aura_platform: Platform, gateway: Gateway) -> None:
+def test_an_open_breaker_is_503_with_retry_after(aura_platform: Platform, gateway: Caller) -> None:
     patient = register(gateway, "Pat Doe")
     therapist = register(gateway, "Dr T", "therapist")
     _trip_users_breaker(aura_platform)
@@ -582,9 +602,29 @@ def test_an_open_breaker_is_503_with_retry_after(aura_platform: Platform, gatewa
 # --- errors: 500 and 504, from modules made for these tests --------------------------------------
 
 
+class _Pin(pydantic.BaseModel):
+    pin: int
+
+
+class _RefusedToday(BusinessRuleError):
+    """A subclass of a declared domain error: it answers its parent's status."""
+
+
+UNDECLARED = {
+    # path under /api/probe: the exception the route raises (with something secret in its text)
+    "/value-error": ValueError,
+    "/lookup-error": LookupError,
+    "/validation-error": pydantic.ValidationError,
+    "/json-error": json.JSONDecodeError,
+    "/int-error": ValueError,
+}
+"""Routes raising ValueErrors and LookupErrors that are not the platform's domain errors."""
+
+
 @pytest.fixture
-def probed(tmp_path: Path) -> Iterator[Gateway]:
-    """The platform plus a ``slow`` module (a service with a timeout) and a ``probe`` module."""
+def probed(tmp_path: Path) -> Iterator[Caller]:
+    """The platform plus a ``slow`` module (a service with a timeout) and a ``probe`` module,
+    called by an operator."""
     slow = Module("slow")
 
     @slow.service("Clock", timeout=0.05)
@@ -594,18 +634,43 @@ def probed(tmp_path: Path) -> Iterator[Gateway]:
             return "late"
 
     probe = Module("probe", depends_on=["slow", "users"])
-    holder: list[Gateway] = []
+    holder: list[Caller] = []
+    anyone = authenticated()
 
-    @probe.route("GET", "/boom")
+    @probe.route("GET", "/boom", allow=anyone)
     def boom() -> dict[str, str]:
         raise RuntimeError("secret internals: password=hunter2")
 
-    @probe.route("GET", "/late")
+    @probe.route("GET", "/value-error", allow=anyone)
+    def value_error() -> None:
+        raise ValueError("secret internals: password=hunter2")
+
+    @probe.route("GET", "/lookup-error", allow=anyone)
+    def lookup_error() -> None:
+        raise LookupError("secret internals: password=hunter2")
+
+    @probe.route("GET", "/validation-error", allow=anyone)
+    def validation_error() -> None:
+        _Pin.model_validate({"pin": "hunter2"})
+
+    @probe.route("GET", "/json-error", allow=anyone)
+    def json_error() -> None:
+        json.loads('{"password": "hunter2"')
+
+    @probe.route("GET", "/int-error", allow=anyone)
+    def int_error() -> None:
+        int("hunter2")
+
+    @probe.route("GET", "/refused", allow=anyone)
+    def refused() -> None:
+        raise _RefusedToday("Not today.")
+
+    @probe.route("GET", "/late", allow=anyone)
     def late(registry: ServiceRegistry) -> str:
         result: str = registry.get_service("slow", "Clock").wait()
         return result
 
-    @probe.route("GET", "/whoami/{name}")
+    @probe.route("GET", "/whoami/{name}", allow=anyone)
     async def whoami(name: str, platform: Platform, event_bus: Any) -> dict[str, Any]:
         return {
             "module": current_module(),
@@ -614,9 +679,9 @@ def probed(tmp_path: Path) -> Iterator[Gateway]:
             "correlation_id": get_correlation_id(),
         }
 
-    @probe.route("GET", "/relay/{user_id}")
+    @probe.route("GET", "/relay/{user_id}", allow=anyone)
     def relay(user_id: int, database: Database) -> dict[str, Any]:
-        response = holder[0].call("GET", f"/api/users/users/{user_id}")
+        response = holder[0].get(f"/api/users/users/{user_id}")  # the operator's token, no CID
         return {
             "status": response.status_code,
             "echoed": response.headers["x-correlation-id"],
@@ -630,19 +695,20 @@ def probed(tmp_path: Path) -> Iterator[Gateway]:
 
     modules = [*Platform.discover("modules"), slow, probe]
     with Platform(modules, database=tmp_path / "aura.db") as platform:
-        gateway = Gateway(platform)
-        holder.append(gateway)
-        yield gateway
-        gateway.close()
+        client = GatewayClient(platform, errors=ERRORS)
+        holder.append(client.as_operator())
+        yield holder[0]
+        client.close()
 
 
-def test_an_unexpected_error_is_500_with_an_error_id_and_no_internals(
-    probed: Gateway, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.ERROR, logger="aura.gateway"):
-        response = send(probed, "GET", "/api/probe/boom")
+def _error_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "aura", {}).get("kind") == "http.error"]
+
+
+def assert_internal_error(response: httpx.Response, path: str) -> str:
+    """``response`` is a 500 with an error id and nothing of the exception; return the id."""
     assert response.status_code == 500
-    error_id = response.json()["error_id"]
+    error_id: str = response.json()["error_id"]
     assert re.fullmatch(r"[0-9a-f]{32}", error_id)
     assert_problem(
         response,
@@ -651,12 +717,22 @@ def test_an_unexpected_error_is_500_with_an_error_id_and_no_internals(
             "Internal Server Error",
             f"The server failed to handle this request. Quote error id {error_id} when you "
             "report it.",
-            "/api/probe/boom",
+            path,
             error_id=error_id,
         ),
     )
     assert "hunter2" not in response.text
-    (record,) = [r for r in caplog.records if getattr(r, "aura", {}).get("kind") == "http.error"]
+    return error_id
+
+
+def test_an_unexpected_error_is_500_with_an_error_id_and_no_internals(
+    probed: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="aura.gateway"):
+        response = send(probed, "GET", "/api/probe/boom")
+    error_id = assert_internal_error(response, "/api/probe/boom")
+    (record,) = _error_records(caplog)
+    assert record.name == "aura.gateway"
     assert record.aura == {
         "kind": "http.error",
         "error_id": error_id,
@@ -668,7 +744,36 @@ def test_an_unexpected_error_is_500_with_an_error_id_and_no_internals(
     assert "hunter2" in str(record.exc_info[1])
 
 
-def test_a_service_call_past_its_timeout_is_504(probed: Gateway) -> None:
+@pytest.mark.parametrize("path", list(UNDECLARED))
+def test_a_value_or_lookup_error_not_declared_is_500_logged_with_its_traceback(
+    probed: Caller, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    """Only the platform's declared domain errors are 4xx: a pydantic ValidationError, a
+    JSONDecodeError or int('abc') in a route is a bug, not the client's fault."""
+    with caplog.at_level(logging.ERROR, logger="aura.gateway"):
+        response = send(probed, "GET", f"/api/probe{path}")
+    error_id = assert_internal_error(response, f"/api/probe{path}")
+    assert "password" not in response.text
+    assert "pin" not in response.text
+    (record,) = _error_records(caplog)
+    assert (record.name, record.levelno) == ("aura.gateway", logging.ERROR)
+    assert record.getMessage() == f"http.error error_id={error_id} method=GET path=/api/probe{path}"
+    assert record.exc_info is not None
+    kind, error, traceback = record.exc_info
+    assert kind is UNDECLARED[path]
+    assert isinstance(error, UNDECLARED[path])
+    assert traceback is not None
+    logged = caplog.text
+    assert "Traceback (most recent call last)" in logged
+    assert f"in {path.strip('/').replace('-', '_')}" in logged  # the route's own frame
+
+
+def test_a_subclass_of_a_declared_domain_error_answers_its_status(probed: Caller) -> None:
+    response = send(probed, "GET", "/api/probe/refused")
+    assert_problem(response, problem(409, "Conflict", "Not today.", "/api/probe/refused"))
+
+
+def test_a_service_call_past_its_timeout_is_504(probed: Caller) -> None:
     response = send(probed, "GET", "/api/probe/late")
     assert_problem(
         response,
@@ -685,25 +790,25 @@ def test_a_service_call_past_its_timeout_is_504(probed: Gateway) -> None:
 # --- how endpoints run ---------------------------------------------------------------------------
 
 
-def test_an_endpoint_runs_as_its_module_with_injected_dependencies(probed: Gateway) -> None:
+def test_an_endpoint_runs_as_its_module_with_injected_dependencies(probed: Caller) -> None:
     response = send(probed, "GET", "/api/probe/whoami/ann")
     assert response.json() == {"module": "probe", "name": "ann", "bus": True, "correlation_id": CID}
 
 
-def test_an_in_process_call_from_an_endpoint_keeps_the_correlation_id(probed: Gateway) -> None:
+def test_an_in_process_call_from_an_endpoint_keeps_the_correlation_id(probed: Caller) -> None:
     user = register(probed, "Pat Doe")
     response = send(probed, "GET", f"/api/probe/relay/{user['id']}")
     assert response.json() == {"status": 200, "echoed": CID, "module": "probe", "database": True}
 
 
-def test_call_from_async_code_runs_on_another_loop(probed: Gateway) -> None:
+def test_call_from_async_code_runs_on_another_loop(probed: Caller) -> None:
     async def from_async() -> httpx.Response:
-        return probed.call("GET", "/api/probe/whoami/bo")
+        return probed.get("/api/probe/whoami/bo")
 
     assert asyncio.run(from_async()).json()["module"] == "probe"
 
 
-def test_a_failing_handler_does_not_fail_the_request_and_is_counted(probed: Gateway) -> None:
+def test_a_failing_handler_does_not_fail_the_request_and_is_counted(probed: Caller) -> None:
     register(probed, "Pat Doe")
     metrics = send(probed, "GET", "/metrics").text
     assert 'aura_events_failed_total{event_type="user.registered",module="probe"} 1.0' in metrics
@@ -713,7 +818,7 @@ def test_a_failing_handler_does_not_fail_the_request_and_is_counted(probed: Gate
 
 
 def test_the_correlation_id_is_echoed_and_stamped_on_events_and_calls(
-    gateway: Gateway, published_events: PublishedEvents, service_calls: ServiceCalls
+    gateway: Caller, published_events: PublishedEvents, service_calls: ServiceCalls
 ) -> None:
     booked(gateway)
     response = send(gateway, "GET", "/api/users/users/1")
@@ -723,18 +828,17 @@ def test_the_correlation_id_is_echoed_and_stamped_on_events_and_calls(
     assert {call.correlation_id for call in service_calls.calls} == {CID}
 
 
-def test_a_missing_correlation_id_is_replaced_by_a_new_one(gateway: Gateway) -> None:
-    first = gateway.call("GET", "/health").headers["x-correlation-id"]
-    second = gateway.call("GET", "/health").headers["x-correlation-id"]
+def test_a_missing_correlation_id_is_replaced_by_a_new_one(gateway: Caller) -> None:
+    first = gateway.get("/health").headers["x-correlation-id"]
+    second = gateway.get("/health").headers["x-correlation-id"]
     assert str(uuid.UUID(first)) == first
     assert first != second
 
 
 def test_an_invalid_correlation_id_is_refused_with_400(
-    gateway: Gateway, published_events: PublishedEvents
+    gateway: Caller, published_events: PublishedEvents
 ) -> None:
-    response = gateway.call(
-        "POST",
+    response = gateway.post(
         "/api/users/users",
         json={"email": "a@b.co", "name": "A", "role": "patient"},
         headers={"X-Correlation-ID": "bad id"},
@@ -758,7 +862,7 @@ def test_an_invalid_correlation_id_is_refused_with_400(
 # --- discovery, health, OpenAPI, metrics, logs ---------------------------------------------------
 
 
-def test_modules_describes_services_routes_events_and_dependencies(gateway: Gateway) -> None:
+def test_modules_describes_services_routes_events_and_dependencies(gateway: Caller) -> None:
     response = send(gateway, "GET", "/api/_modules")
     assert response.status_code == 200
     modules = {module["name"]: module for module in response.json()["modules"]}
@@ -781,7 +885,7 @@ def test_modules_describes_services_routes_events_and_dependencies(gateway: Gate
     assert "send_session_confirmation" in modules["notifications"]["services"][0]["methods"]
 
 
-def test_health_is_200_with_breaker_states(gateway: Gateway) -> None:
+def test_health_is_200_with_breaker_states(gateway: Caller) -> None:
     response = send(gateway, "GET", "/health")
     assert response.status_code == 200
     body = response.json()
@@ -801,7 +905,7 @@ def test_health_is_200_with_breaker_states(gateway: Gateway) -> None:
     }
 
 
-def test_health_is_503_while_a_breaker_is_open(aura_platform: Platform, gateway: Gateway) -> None:
+def test_health_is_503_while_a_breaker_is_open(aura_platform: Platform, gateway: Caller) -> None:
     _trip_users_breaker(aura_platform)
     response = send(gateway, "GET", "/health")
     assert response.status_code == 503
@@ -815,16 +919,16 @@ def test_health_is_503_while_a_breaker_is_open(aura_platform: Platform, gateway:
 
 def test_health_is_503_when_the_database_is_closed(tmp_path: Path) -> None:
     platform = Platform(Platform.discover("modules"), database=tmp_path / "aura.db").start()
-    gateway = Gateway(platform)
+    gateway = Gateway(platform, auth=TokenAuthority.generate())
     platform.database.close()
-    response = gateway.call("GET", "/health")
+    response = gateway.call("GET", "/health")  # anonymous: /health needs no token
     platform.close()
     gateway.close()
     assert response.status_code == 503
     assert (response.json()["status"], response.json()["database"]) == ("down", "down")
 
 
-def test_openapi_documents_every_route_and_problem_responses(gateway: Gateway) -> None:
+def test_openapi_documents_every_route_and_problem_responses(gateway: Caller) -> None:
     schema = send(gateway, "GET", "/openapi.json").json()
     assert sorted(schema["paths"]) == [
         "/api/_modules",
@@ -837,19 +941,26 @@ def test_openapi_documents_every_route_and_problem_responses(gateway: Gateway) -
         "/api/mentalhealth/sessions/{session_id}/start",
         "/api/mentalhealth/users/{user_id}/sessions",
         "/api/notifications/users/{user_id}/notifications",
+        "/api/users/token",
         "/api/users/users",
         "/api/users/users/{user_id}",
         "/api/users/users/{user_id}/deactivate",
+        "/api/users/users/{user_id}/password",
+        "/api/v1/users/users",
+        "/api/v1/users/users/{user_id}",
         "/health",
     ]
     register_user = schema["paths"]["/api/users/users"]["post"]
     assert sorted(register_user["responses"]) == [
         "201",
         "400",
+        "401",
+        "403",
         "404",
         "409",
         "413",
         "422",
+        "429",
         "500",
         "503",
         "504",
@@ -857,6 +968,13 @@ def test_openapi_documents_every_route_and_problem_responses(gateway: Gateway) -
     assert register_user["responses"]["422"]["content"] == {
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
     }
+    assert schema["components"]["securitySchemes"] == {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    assert schema["security"] == [{"bearer": []}]  # every operation, unless it says otherwise
+    assert "security" not in register_user
+    assert schema["paths"]["/health"]["get"]["security"] == []
+    assert schema["paths"]["/api/users/token"]["post"]["security"] == []  # PUBLIC: the login
     assert schema["components"]["schemas"]["Problem"]["required"] == [
         "type",
         "title",
@@ -866,7 +984,7 @@ def test_openapi_documents_every_route_and_problem_responses(gateway: Gateway) -
     ]
 
 
-def test_metrics_count_events_deliveries_calls_breakers_and_requests(gateway: Gateway) -> None:
+def test_metrics_count_events_deliveries_calls_breakers_and_requests(gateway: Caller) -> None:
     booked(gateway)
     response = send(gateway, "GET", "/metrics")
     assert response.status_code == 200
@@ -889,18 +1007,16 @@ def test_metrics_count_events_deliveries_calls_breakers_and_requests(gateway: Ga
 
 
 def test_two_gateways_keep_separate_metrics(aura_platform: Platform) -> None:
-    first, second = Gateway(aura_platform), Gateway(aura_platform)
-    first.call("GET", "/health")
-    first_text = first.call("GET", "/metrics").text
-    second_text = second.call("GET", "/metrics").text
-    first.close()
-    second.close()
+    with operator_of(aura_platform) as first, operator_of(aura_platform) as second:
+        first.get("/health")
+        first_text = first.get("/metrics").text
+        second_text = second.get("/metrics").text
     assert 'route="/health",status="200"} 1.0' in first_text
     assert 'route="/health"' not in second_text
 
 
 def test_events_deliveries_calls_and_requests_are_logged_as_structured_records(
-    gateway: Gateway, caplog: pytest.LogCaptureFixture
+    gateway: Caller, caplog: pytest.LogCaptureFixture
 ) -> None:
     patient = register(gateway, "Pat Doe")
     therapist = register(gateway, "Dr T", "therapist")
@@ -927,6 +1043,7 @@ def test_events_deliveries_calls_and_requests_are_logged_as_structured_records(
         "path": "/api/mentalhealth/sessions",
         "route": "/api/mentalhealth/sessions",
         "status": 201,
+        "subject": "operator",
         "duration_ms": records[-1]["duration_ms"],
         "correlation_id": CID,
     }
@@ -934,10 +1051,69 @@ def test_events_deliveries_calls_and_requests_are_logged_as_structured_records(
     assert (delivered["outcome"], delivered["correlation_id"]) == ("ok", CID)
 
 
+FORGED = "1%20status=200%20correlation_id=forged"
+"""A percent-encoded path segment that would read as two more fields if logged bare."""
+
+
+def _request_line(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    (record,) = [r for r in caplog.records if getattr(r, "aura", {}).get("kind") == "http.request"]
+    return record
+
+
+def test_a_percent_encoded_path_cannot_forge_fields_in_the_access_log(
+    probed: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="aura.gateway"):
+        response = send(probed, "GET", f"/api/probe/whoami/{FORGED}")
+    assert (response.status_code, response.json()["name"]) == (
+        200,
+        "1 status=200 correlation_id=forged",
+    )
+    record = _request_line(caplog)
+    assert record.getMessage() == (
+        'http.request method=GET path="/api/probe/whoami/1 status=200 correlation_id=forged" '
+        "route=/api/probe/whoami/{name} status=200 subject=operator "
+        f"duration_ms={record.aura['duration_ms']} correlation_id={CID}"
+    )
+    assert record.aura["path"] == "/api/probe/whoami/1 status=200 correlation_id=forged"
+
+
+def test_a_forged_path_refused_by_the_schema_is_logged_quoted_with_its_true_status(
+    gateway: Caller, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="aura.gateway"):
+        response = send(gateway, "GET", f"/api/users/users/{FORGED}")
+    assert response.status_code == 422
+    record = _request_line(caplog)
+    assert record.getMessage() == (
+        'http.request method=GET path="/api/users/users/1 status=200 correlation_id=forged" '
+        f"route=/api/users/users/{{user_id}} status=422 subject=operator "
+        f"duration_ms={record.aura['duration_ms']} correlation_id={CID}"
+    )
+    # A line break cannot start a forged line either.
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="aura.gateway"):
+        send(gateway, "GET", "/api/users/users/1%0Ahttp.request%20status=200")
+    line = _request_line(caplog).getMessage()
+    assert "\n" not in line
+    assert 'path="/api/users/users/1\\nhttp.request status=200" ' in line
+
+
+def test_a_request_the_schema_refuses_is_authenticated_first(
+    aura_gateway: GatewayClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    anonymous = aura_gateway.anonymous().post("/api/users/users", json={"email": 7})
+    assert anonymous.status_code == 401
+    with caplog.at_level(logging.INFO, logger="aura.gateway"):
+        refused = aura_gateway.as_operator().get("/api/users/users/0")
+    assert refused.status_code == 422
+    assert _request_line(caplog).aura["subject"] == "operator"
+
+
 def test_closing_the_gateway_stops_observing_the_platform(
     aura_platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gateway = Gateway(aura_platform)
+    gateway = Gateway(aura_platform, auth=TokenAuthority.generate())
     gateway.close()
     with caplog.at_level(logging.INFO, logger="aura.gateway"):
         users = aura_platform.registry.get_service("users", "UserService")
@@ -961,7 +1137,7 @@ def test_closing_the_gateway_stops_observing_the_platform(
 )
 def test_a_bad_body_limit_is_refused(aura_platform: Platform, limit: Any, message: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
-        Gateway(aura_platform, max_body_bytes=limit)
+        Gateway(aura_platform, auth=TokenAuthority.generate(), max_body_bytes=limit)
     assert str(raised.value) == message
 
 
@@ -977,6 +1153,25 @@ def _breaker_refusal(retry_after: float) -> CircuitBreakerOpenError:
     [
         (NotFoundError("gone"), 404, {}),
         (BusinessRuleError("no"), 409, {}),
+        (_RefusedToday("not today"), 409, {}),  # the nearest declared class in its MRO
+        (ValueError("a library's message"), 500, {}),  # not declared: not the client's fault
+        (LookupError("a library's message"), 500, {}),
+        (
+            AuthenticationError("The bearer token has expired."),
+            401,
+            {
+                "WWW-Authenticate": 'Bearer realm="aura", error="invalid_token", '
+                'error_description="The bearer token has expired."'
+            },
+        ),
+        (
+            AuthenticationError("No token.", reason=None),
+            401,
+            {"WWW-Authenticate": 'Bearer realm="aura"'},
+        ),
+        (AccessDeniedError("needs the role 'operator'"), 403, {}),
+        (AccessDeniedError("Nothing here that you may see.", hidden=True), 404, {}),
+        (RateLimitedError("Too many requests.", retry_after=42), 429, {"Retry-After": "42"}),
         (ServiceNotAvailableError("down"), 503, {}),
         (_breaker_refusal(12.2), 503, {"Retry-After": "13"}),
         (_breaker_refusal(math.inf), 503, {}),  # forced open: no time to give
@@ -992,7 +1187,7 @@ def _breaker_refusal(retry_after: float) -> CircuitBreakerOpenError:
 def test_problem_for_maps_each_kind_of_error_to_its_status(
     error: Exception, status: int, headers: dict[str, str]
 ) -> None:
-    problem = problem_for(error)
+    problem = problem_for(error, ERRORS)
     assert (problem.status, dict(problem.headers)) == (status, headers)
     if status == 500:
         assert str(error) not in problem.detail
@@ -1000,10 +1195,24 @@ def test_problem_for_maps_each_kind_of_error_to_its_status(
         assert problem.detail == str(error)
 
 
-def test_the_gateway_shows_its_limit(aura_platform: Platform) -> None:
-    gateway = Gateway(aura_platform, max_body_bytes=2048)
+def test_the_platform_declares_its_domain_errors_in_pyproject(aura_gateway: GatewayClient) -> None:
+    assert aura_gateway.gateway.errors == ERRORS  # what this file's own gateways are given
+
+
+def test_without_declared_errors_a_domain_error_is_500_too() -> None:
+    problem = problem_for(NotFoundError("User 42 does not exist."))
+    assert problem.status == 500
+    assert "User 42" not in problem.detail
+
+
+def test_the_gateway_shows_its_authority_and_limit(aura_platform: Platform) -> None:
+    authority = TokenAuthority.generate()
+    gateway = Gateway(aura_platform, auth=authority, max_body_bytes=2048)
     gateway.close()
-    assert repr(gateway) == f"Gateway({aura_platform!r}, max_body_bytes=2048)"
+    assert repr(gateway) == (
+        f"Gateway({aura_platform!r}, auth=TokenAuthority(keys={authority.key_ids!r}, "
+        "issuer='aura', audience='aura-gateway'), max_body_bytes=2048)"
+    )
 
 
 # --- a module's FastAPI APIRouter ----------------------------------------------------------------
@@ -1026,26 +1235,37 @@ def test_a_modules_apirouter_is_mounted_under_its_prefix_and_runs_as_the_module(
 
     @router.post("/refuse")
     def refuse() -> None:
-        raise ValueError("Not today.")
+        raise BusinessRuleError("Not today.")
+
+    @router.post("/fail")
+    def fail() -> None:
+        raise ValueError("secret internals: password=hunter2")
 
     routed = Module("routed")
-    routed.include_router(router)
-    with Platform([routed], database=tmp_path / "aura.db") as platform:
-        gateway = Gateway(platform)
-        try:
-            assert gateway.call("GET", "/api/routed/where").json() == {"module": "routed"}
-            assert gateway.call("GET", "/api/routed/async-where").json() == {"module": "routed"}
-            refused = gateway.call("POST", "/api/routed/refuse")
-            assert refused.status_code == 409
-            assert refused.json()["detail"] == "Not today."
-            described = gateway.call("GET", "/api/_modules").json()["modules"][0]["routes"]
-            assert described == [
-                {"method": "GET", "path": "/api/routed/where"},
-                {"method": "GET", "path": "/api/routed/async-where"},
-                {"method": "POST", "path": "/api/routed/refuse"},
-            ]
-        finally:
-            gateway.close()
+    routed.include_router(router, allow=authenticated())
+    with (
+        Platform([routed], database=tmp_path / "aura.db") as platform,
+        operator_of(platform) as gateway,
+    ):
+        assert gateway.get("/api/routed/where").json() == {"module": "routed"}
+        assert gateway.get("/api/routed/async-where").json() == {"module": "routed"}
+        refused = gateway.post("/api/routed/refuse")
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == "Not today."
+        failed = gateway.post("/api/routed/fail")
+        assert failed.status_code == 500
+        assert "error_id" in failed.json()
+        assert "hunter2" not in failed.text
+        anonymous = gateway.gateway.call("GET", "/api/routed/where")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["www-authenticate"] == 'Bearer realm="aura"'
+        described = gateway.get("/api/_modules").json()["modules"][0]["routes"]
+        assert described == [
+            {"method": "GET", "path": "/api/routed/where"},
+            {"method": "GET", "path": "/api/routed/async-where"},
+            {"method": "POST", "path": "/api/routed/refuse"},
+            {"method": "POST", "path": "/api/routed/fail"},
+        ]
 
 
 def test_include_router_refuses_what_is_not_a_router() -> None:
@@ -1054,4 +1274,56 @@ def test_include_router_refuses_what_is_not_a_router() -> None:
     assert str(caught.value) == (
         "include_router() of module 'routed' takes a FastAPI APIRouter, got object. Build one "
         "with fastapi.APIRouter()."
+    )
+
+
+# --- access rules are required -------------------------------------------------------------------
+
+
+def test_a_route_without_an_access_rule_is_refused_when_the_gateway_is_built(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    bare = Module("bare")
+    bare.publishes("bare.noticed")
+
+    @bare.route("GET", "/things/{thing_id}")
+    def get_thing(thing_id: int) -> dict[str, int]:
+        return {"id": thing_id}
+
+    with Platform([bare], database=tmp_path / "aura.db") as platform:
+        with pytest.raises(ModuleDefinitionError) as caught:
+            Gateway(platform, auth=TokenAuthority.generate())
+        with caplog.at_level(logging.INFO, logger="aura.gateway"):
+            platform.bus.publish("bare.noticed", {}, "bare")
+    assert str(caught.value) == (
+        "Route GET /api/bare/things/{thing_id} of module 'bare' declares no access rule, so the "
+        "gateway will not serve it. Pass allow=... to route(): role('operator'), "
+        "owner('user_id'), authenticated() or another rule of aura.access (PUBLIC for a login "
+        "route)."
+    )
+    assert not [r for r in caplog.records if hasattr(r, "aura")]  # the failed gateway let go
+
+
+def test_a_router_without_an_access_rule_is_refused_when_the_gateway_is_built(
+    tmp_path: Path,
+) -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/where")
+    def where() -> dict[str, Any]:
+        return {"module": current_module()}
+
+    routed = Module("routed")
+    routed.include_router(router)
+    with (
+        Platform([routed], database=tmp_path / "aura.db") as platform,
+        pytest.raises(ModuleDefinitionError) as caught,
+    ):
+        Gateway(platform, auth=TokenAuthority.generate())
+    assert str(caught.value) == (
+        "include_router() of module 'routed' declares no access rule, so the gateway will not "
+        "serve it. Pass allow=... to include_router(): role('operator'), owner('user_id'), "
+        "authenticated() or another rule of aura.access (PUBLIC for a login route)."
     )

@@ -207,6 +207,7 @@ def test_store_event_on_a_second_store_of_the_same_database_stores_once(tmp_path
 
 def test_serve_frees_its_port_when_startup_fails(tmp_path: Path) -> None:
     from aura.web import serve
+    from aura.web.auth import TokenAuthority
 
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
@@ -216,7 +217,7 @@ def test_serve_frees_its_port_when_startup_fails(tmp_path: Path) -> None:
         Platform([ledger_module()], database=tmp_path / "aura.db") as platform,
         pytest.raises(ConfigurationError),
     ):
-        serve(platform, port=port, max_body_bytes=-1)
+        serve(platform, auth=TokenAuthority.generate(), port=port, max_body_bytes=-1)
     again = socket.socket()
     again.bind(("127.0.0.1", port))  # the port is free again
     again.close()
@@ -226,16 +227,19 @@ def test_gateway_logs_escape_control_characters_and_metrics_bound_methods(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     from aura.web import Gateway
+    from aura.web.auth import TokenAuthority
 
+    authority = TokenAuthority.generate()
+    operator = {"Authorization": f"Bearer {authority.issue('ops', roles=['operator'])}"}
     with Platform([ledger_module()], database=tmp_path / "aura.db") as platform:
-        gateway = Gateway(platform)
+        gateway = Gateway(platform, auth=authority)
         try:
             with caplog.at_level(logging.INFO, logger="aura.gateway"):
                 gateway.call("GET", "/api/x%0Ahttp.request forged=1")
                 for method in ("X1", "X2", "X3"):
                     gateway.call(method, "/health")
             assert all("\n" not in record.getMessage() for record in caplog.records)
-            metrics = gateway.call("GET", "/metrics").text
+            metrics = gateway.call("GET", "/metrics", headers=operator).text
             assert 'method="OTHER"' in metrics
             assert 'method="X1"' not in metrics
         finally:

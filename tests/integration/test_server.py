@@ -19,6 +19,8 @@ import pytest
 
 from aura.platform import Platform
 from aura.web import Gateway, add_serve_arguments, run_serve, running
+from aura.web.auth import TokenAuthority
+from contracts.errors import BusinessRuleError, NotFoundError
 
 SERVE = (
     "import argparse, sys\n"
@@ -29,26 +31,52 @@ SERVE = (
 )
 
 
+AUTHORITY = TokenAuthority.generate()
+OPERATOR = {"Authorization": f"Bearer {AUTHORITY.issue('ops', roles=['operator'])}"}
+
+
 @pytest.fixture
 def base_url(tmp_path: Path) -> Iterator[str]:
+    errors = {NotFoundError: 404, BusinessRuleError: 409}
     with Platform(Platform.discover("modules"), database=tmp_path / "aura.db") as platform:
-        gateway = Gateway(platform)
+        gateway = Gateway(platform, auth=AUTHORITY, errors=errors)
         with running(gateway) as url:
             yield url
         gateway.close()
 
 
+def _log_in(client: httpx.Client, email: str, password: str) -> dict[str, str]:
+    response = client.post("/api/users/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
 def test_a_session_scheduled_over_http_shows_in_notifications_and_charges(base_url: str) -> None:
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+", base_url)
     with httpx.Client(base_url=base_url, timeout=10) as client:
+        anonymous = client.get("/api/users/users/1")
         patient = client.post(
             "/api/users/users",
-            json={"email": "pat@example.com", "name": "Pat Doe", "role": "patient"},
+            json={
+                "email": "pat@example.com",
+                "name": "Pat Doe",
+                "role": "patient",
+                "password": "pat's long passphrase",
+            },
+            headers=OPERATOR,
         ).json()
         therapist = client.post(
             "/api/users/users",
-            json={"email": "dr.t@example.com", "name": "Dr T", "role": "therapist"},
+            json={
+                "email": "dr.t@example.com",
+                "name": "Dr T",
+                "role": "therapist",
+                "password": "dr t's long passphrase",
+            },
+            headers=OPERATOR,
         ).json()
+        as_patient = _log_in(client, "pat@example.com", "pat's long passphrase")
+        as_therapist = _log_in(client, "dr.t@example.com", "dr t's long passphrase")
         when = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
         booking = {
             "patient_id": patient["id"],
@@ -57,11 +85,19 @@ def test_a_session_scheduled_over_http_shows_in_notifications_and_charges(base_u
             "session_type": "couples",
         }
         scheduled = client.post(
-            "/api/mentalhealth/sessions", json=booking, headers={"X-Correlation-ID": "over-http-1"}
+            "/api/mentalhealth/sessions",
+            json=booking,
+            headers={**as_patient, "X-Correlation-ID": "over-http-1"},
         )
-        notifications = client.get(f"/api/notifications/users/{therapist['id']}/notifications")
-        charges = client.get(f"/api/billing/patients/{patient['id']}/charges")
+        notifications = client.get(
+            f"/api/notifications/users/{therapist['id']}/notifications", headers=as_therapist
+        )
+        charges = client.get(f"/api/billing/patients/{patient['id']}/charges", headers=as_patient)
+        others = client.get(f"/api/billing/patients/{patient['id']}/charges", headers=as_therapist)
 
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == 'Bearer realm="aura"'
+    assert others.status_code == 404  # the patient's charges are not the therapist's to see
     assert scheduled.status_code == 201
     assert scheduled.headers["x-correlation-id"] == "over-http-1"
     session = scheduled.json()
@@ -74,10 +110,11 @@ def test_a_session_scheduled_over_http_shows_in_notifications_and_charges(base_u
 
 
 def _serve(cwd: Path, *args: str) -> subprocess.Popen[str]:
+    ours = {"AURA_DATABASE", "AURA_TOKEN_KEYS"}
     return subprocess.Popen(
         [sys.executable, "-c", SERVE, *args],
         cwd=cwd,
-        env={name: value for name, value in os.environ.items() if name != "AURA_DATABASE"},
+        env={name: value for name, value in os.environ.items() if name not in ours},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -89,9 +126,16 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
     server = _serve(tmp_path, "--port", "0")
     try:
         assert server.stdout is not None
-        lines = [server.stdout.readline() for _ in range(4)]
-        url = lines[1].rsplit(" ", 1)[-1].strip()
+        lines = [server.stdout.readline() for _ in range(5)]
+        url = lines[2].rsplit(" ", 1)[-1].strip()
         health = httpx.get(f"{url}/health", timeout=10)
+        anonymous = httpx.get(f"{url}/api/_modules", timeout=10)
+        # The server made its key file; a token issued from it is the server's own.
+        authority = TokenAuthority.from_file(tmp_path / "var" / "token-keys.json")
+        token = authority.issue("ops", roles=["operator"])
+        modules = httpx.get(
+            f"{url}/api/_modules", headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=20)
     finally:
@@ -99,10 +143,25 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
             server.kill()
             server.communicate()
     database = tmp_path.resolve() / "var" / "aura.db"
+    keys = tmp_path.resolve() / "var" / "token-keys.json"
     assert lines[0] == f"Database {database} (tables created if missing).\n"
-    assert re.fullmatch(r"Aura serves 4 modules on http://127\.0\.0\.1:\d+\n", lines[1])
-    assert lines[2:] == [f"  curl {url}/api/_modules\n", f"  curl {url}/health\n"]
+    assert lines[1] == f"Token keys {keys} (signing key {authority.key_ids[0]}).\n"
+    assert re.fullmatch(r"Aura serves 4 modules on http://127\.0\.0\.1:\d+\n", lines[2])
+    assert lines[3:] == [
+        f"  curl {url}/health\n",
+        '  curl -H "Authorization: Bearer $(aura token issue --role operator)" '
+        f"{url}/api/_modules\n",
+    ]
     assert health.json()["status"] == "up"
+    assert anonymous.status_code == 401
+    assert modules.status_code == 200
+    assert [module["name"] for module in modules.json()["modules"]] == [
+        "billing",
+        "users",
+        "mentalhealth",
+        "notifications",
+    ]
+    assert keys.stat().st_mode & 0o777 == 0o600
     assert server.returncode == 0
     assert output == "Stopped; the platform and its database are closed.\n"
     assert (tmp_path / "var" / "aura.db").is_file()
@@ -114,7 +173,9 @@ def test_serve_reads_aura_database_and_reports_a_taken_port(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "data" / "platform.db"
+    keys = tmp_path / "keys" / "token-keys.json"
     monkeypatch.setenv("AURA_DATABASE", str(database))
+    monkeypatch.setenv("AURA_TOKEN_KEYS", str(keys))
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     out = io.StringIO()
@@ -124,8 +185,10 @@ def test_serve_reads_aura_database_and_reports_a_taken_port(
         port = taken.getsockname()[1]
         status = run_serve(parser.parse_args(["--port", str(port)]), out)
     assert status == 1
+    (kid,) = TokenAuthority.from_file(keys).key_ids
     assert out.getvalue() == (
         f"Database {database} (tables created if missing).\n"
+        f"Token keys {keys} (signing key {kid}).\n"
         f"Cannot listen on 127.0.0.1:{port}: Address already in use. Pass --port with a free "
         "port, or stop what uses this one.\n"
     )

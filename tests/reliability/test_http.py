@@ -14,14 +14,28 @@ import pytest
 
 from aura.platform import Platform
 from aura.web import Gateway, running
+from aura.web.auth import TokenAuthority
+from contracts.errors import BusinessRuleError, NotFoundError
 
 
 @pytest.fixture
-def gateway(tmp_path: Path) -> Iterator[Gateway]:
+def authority() -> TokenAuthority:
+    return TokenAuthority.generate()
+
+
+@pytest.fixture
+def operator(authority: TokenAuthority) -> dict[str, str]:
+    """The headers of an operator, whom every route lets in: what is tested is the input."""
+    return {"Authorization": f"Bearer {authority.issue('ops', roles=['operator'])}"}
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, authority: TokenAuthority) -> Iterator[Gateway]:
     with Platform(
         Platform.discover("modules"), database=tmp_path / "aura.db", durable=True
     ) as platform:
-        gateway = Gateway(platform, max_body_bytes=10_000)
+        errors = {NotFoundError: 404, BusinessRuleError: 409}
+        gateway = Gateway(platform, auth=authority, errors=errors, max_body_bytes=10_000)
         yield gateway
         gateway.close()
 
@@ -49,17 +63,24 @@ USER = b'{"email": "pat@example.com", "name": "Pat", "role": "patient"}'
         ("GET", "/api/users/users/not-a-number", b"", {}, 422),
         ("DELETE", "/api/users/users", b"", {}, 405),
         ("PUT", "/health", b"", {}, 405),
+        ("GET", "/api/users/users/1", b"", {"Authorization": "Basic b3BzOmh1bnRlcjI="}, 401),
+        ("GET", "/api/users/users/1", b"", {"Authorization": "Bearer"}, 401),
+        ("GET", "/api/users/users/1", b"", {"Authorization": "Bearer not.a.jwt"}, 401),
+        ("GET", "/api/users/users/1", b"", {"Authorization": "Bearer " + "x" * 8000}, 401),
+        ("GET", "/metrics", b"", {"Authorization": "Bearer eyJhbGciOiJub25lIn0.e30."}, 401),
     ],
 )
 def test_bad_requests_get_a_4xx_problem(
     gateway: Gateway,
+    operator: dict[str, str],
     method: str,
     path: str,
     body: bytes,
     headers: dict[str, str],
     status: int,
 ) -> None:
-    response = gateway.call(method, path, content=body or None, headers=headers)
+    sent = {**operator, **headers}  # a row's own Authorization replaces the operator's
+    response = gateway.call(method, path, content=body or None, headers=sent)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
@@ -69,7 +90,9 @@ def test_bad_requests_get_a_4xx_problem(
     assert "Traceback" not in response.text
 
 
-def test_a_burst_of_concurrent_requests_on_a_real_server_loses_no_event(gateway: Gateway) -> None:
+def test_a_burst_of_concurrent_requests_on_a_real_server_loses_no_event(
+    gateway: Gateway, operator: dict[str, str]
+) -> None:
     platform = gateway.platform
     users = platform.registry.get_service("users", "UserService")
     patients = [users.register_user(f"p{i}@example.com", f"P {i}", "patient") for i in range(4)]
@@ -89,7 +112,10 @@ def test_a_burst_of_concurrent_requests_on_a_real_server_loses_no_event(gateway:
         )
         return response.status_code
 
-    with running(gateway) as url, httpx.Client(base_url=url, timeout=10) as client:
+    with (
+        running(gateway) as url,
+        httpx.Client(base_url=url, timeout=10, headers=operator) as client,
+    ):
         deadline = time.monotonic() + 3  # bounded in time as well as in count
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             futures = []

@@ -70,6 +70,7 @@ def test_a_command_in_an_unconfigured_folder_fails_instead_of_checking_nothing(
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "aura.db").write_bytes(b"")
     monkeypatch.delenv("AURA_DATABASE", raising=False)
+    monkeypatch.delenv("AURA_TOKEN_KEYS", raising=False)
     out = io.StringIO()
     assert main(command.split(), out=out) == 2
     assert out.getvalue() == (
@@ -79,6 +80,7 @@ def test_a_command_in_an_unconfigured_folder_fails_instead_of_checking_nothing(
         "PACKAGE.\n"
     )
     assert not (tmp_path / "docs").exists()  # aura docs wrote nothing
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["aura.db"]  # no token keys
 
 
 def test_demo_runs_the_function_named_in_tool_aura(

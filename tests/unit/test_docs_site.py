@@ -154,7 +154,7 @@ def test_the_cli_reference_shows_each_commands_help(reference: ModuleType) -> No
     overview = reference.cli_help()
     commands = re.findall(r"^    ([a-z-]+)", overview, flags=re.MULTILINE)
 
-    assert commands == ["demo", "serve", "dead-letters", "check", "docs"]
+    assert commands == ["demo", "serve", "token", "dead-letters", "check", "docs"]
     for command in commands:
         assert reference.cli_help(command).startswith(f"usage: aura {command} [-h]")
 
@@ -238,6 +238,31 @@ def test_aura_docs_writes_the_tutorial_projects_architecture(
     diagram = (out / "README.md").read_text()
     assert 'orders -->|"Catalog"| catalog' in diagram
     assert 'orders -.->|"order.placed"| notifications' in diagram
+
+
+SERVE_THE_BOOKSHOP = """
+from aura.config import CLI_MODULES, import_errors, load_config, load_modules
+from aura.platform import Platform
+from aura.testing.http import GatewayClient
+
+config = load_config()
+with Platform(load_modules(config, config.modules_setting(None, **CLI_MODULES))) as platform:
+    platform.registry.get_service("catalog", "Catalog").add_book("1", "One", 100)
+    client = GatewayClient(platform, errors=import_errors(config))
+    reader = client.as_user(1, roles=["reader"])
+    for caller, isbn in ((reader, "1"), (reader, "2"), (client.anonymous(), "1")):
+        response = caller.get(f"/api/catalog/books/{isbn}")
+        print(response.status_code, response.json().get("price_cents"))
+    client.close()
+"""
+
+
+def test_the_tutorial_projects_route_is_served_with_its_rule_and_errors(bookshop: Path) -> None:
+    """What `aura serve` builds: the catalog's route needs a token, an unknown book is 404."""
+    result = run_in(bookshop, "-c", SERVE_THE_BOOKSHOP)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["200 100", "404 None", "401 None"]
 
 
 def test_aura_demo_prints_what_the_tutorial_shows(bookshop: Path) -> None:

@@ -1,20 +1,30 @@
-"""The users module: registration, profile updates, deactivation, lookups and their events."""
+"""The users module: registration, profile updates, deactivation, lookups and their events;
+passwords, the login and its HTTP routes."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import argon2
 import pytest
 from freezegun import freeze_time
 
 from aura.bus import Delivery
+from aura.context import module_scope
+from aura.database import Database
 from aura.events import Event, thaw_json
+from aura.exceptions import AccessDeniedError, AuthenticationError
 from aura.platform import Platform
+from aura.testing.http import GatewayClient
 from contracts.errors import BusinessRuleError, NotFoundError
 from modules.users import module as users_module
+from modules.users.application import UserService
+from modules.users.domain import PasswordHasher, UserRepository, UserUnitOfWork
+from modules.users.infrastructure import Argon2PasswordHasher
 
 REGISTERED_AT = "2030-01-07T10:00:00+00:00"
 LATER = "2030-01-08T09:30:00+00:00"
@@ -78,6 +88,7 @@ ANN = {
     "registered_at": REGISTERED_AT,
 }
 ANN_ROW = (1, "ann@example.com", "Ann Lee", "patient", 1, REGISTERED_AT, None)
+TAKEN = "Email 'ann@example.com' cannot be used for this account: choose another."
 
 
 # --- the declaration ------------------------------------------------------------------------------
@@ -175,21 +186,20 @@ def test_a_taken_email_is_refused_whatever_its_case(
     published.events.clear()
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user(" ANN@example.com", "Another Ann", "therapist")
-    assert str(caught.value) == (
-        "A user with email 'ann@example.com' already exists (user 1). Use another email, or "
-        "update that user."
-    )
+    assert str(caught.value) == TAKEN
     assert rows(platform) == [ANN_ROW]
     assert published.events == []
 
 
-@pytest.mark.parametrize("role", ["admin", "Patient", "", " therapist"])
+@pytest.mark.parametrize("role", ["admin", "Patient", "", " therapist", "Operator"])
 def test_an_unknown_role_is_refused(
     platform: Platform, users: Any, published: Recorder, role: str
 ) -> None:
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user("ann@example.com", "Ann Lee", role)
-    assert str(caught.value) == (f"Role {role!r} is not known: expected 'patient' or 'therapist'.")
+    assert str(caught.value) == (
+        f"Role {role!r} is not known: expected 'patient', 'therapist' or 'operator'."
+    )
     assert rows(platform) == []
     assert published.events == []
 
@@ -337,10 +347,7 @@ def test_an_email_taken_by_another_user_is_refused_on_update(
     published.events.clear()
     with pytest.raises(BusinessRuleError) as caught:
         users.update_profile(2, name="Dr Robert", email="Ann@Example.com")
-    assert str(caught.value) == (
-        "A user with email 'ann@example.com' already exists (user 1). Use another email, or "
-        "update that user."
-    )
+    assert str(caught.value) == TAKEN
     assert rows(platform) == before
     assert published.events == []
 
@@ -428,4 +435,515 @@ def test_a_deactivated_user_keeps_their_email(users: Any) -> None:
     users.deactivate_user(1)
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user("ann@example.com", "Ann Again", "patient")
-    assert str(caught.value).startswith("A user with email 'ann@example.com' already exists")
+    assert str(caught.value) == TAKEN
+
+
+# --- passwords ------------------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+NEW_PASSWORD = "a brand new passphrase"
+TODAYS_PARAMETERS = "$argon2id$v=19$m=19456,t=2,p=1$"
+INVALID_LOGIN = "Invalid email or password."
+
+
+def password_hash(platform: Platform, user_id: int = 1) -> str | None:
+    row = platform.database.query_one(
+        "SELECT password_hash FROM users_users WHERE id = ?", (user_id,)
+    )
+    assert row is not None
+    value: str | None = row["password_hash"]
+    return value
+
+
+@pytest.fixture
+def accounts(platform: Platform) -> Iterator[UserService]:
+    """The module's own service, called as the module's routes call it (its login and password
+    use cases are not in the contract other modules see)."""
+    with module_scope("users"):
+        yield platform.container.resolve(UserService)
+
+
+def register_ann_with_password(users: Any) -> dict[str, Any]:
+    with freeze_time(REGISTERED_AT):
+        return dict(users.register_user("ann@example.com", "Ann Lee", "patient", password=PASSWORD))
+
+
+def test_a_password_given_at_registration_is_stored_as_an_argon2id_hash(
+    platform: Platform, accounts: UserService, published: Recorder
+) -> None:
+    assert register_ann_with_password(accounts) == ANN
+    stored = password_hash(platform)
+    assert stored is not None
+    assert stored.startswith(TODAYS_PARAMETERS)
+    assert PASSWORD not in stored
+    assert argon2.PasswordHasher().verify(stored, PASSWORD)
+    assert rows(platform) == [ANN_ROW]
+    assert published.events[0][1] == {
+        "user_id": 1,
+        "email": "ann@example.com",
+        "name": "Ann Lee",
+        "role": "patient",
+        "registered_at": REGISTERED_AT,
+    }
+
+
+def test_two_users_with_one_password_get_different_hashes(platform: Platform, users: Any) -> None:
+    users.register_user("ann@example.com", "Ann Lee", "patient", password=PASSWORD)
+    users.register_user("bob@clinic.org", "Dr Bob", "therapist", password=PASSWORD)
+    assert password_hash(platform, 1) != password_hash(platform, 2)  # salted
+
+
+def test_a_user_registered_without_a_password_has_none(platform: Platform, users: Any) -> None:
+    register_ann(users)
+    assert password_hash(platform) is None
+
+
+def test_an_operator_can_be_registered(platform: Platform, accounts: UserService) -> None:
+    operator = accounts.register_user("ops@clinic.org", "Olga Ops", "operator", password=PASSWORD)
+    assert operator["role"] == "operator"
+    assert accounts.log_in("ops@clinic.org", PASSWORD)["role"] == "operator"
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        (
+            "eleven char",
+            "The password is too short: use at least 12 characters (a few words make a good one).",
+        ),
+        (
+            "",
+            "The password is too short: use at least 12 characters (a few words make a good one).",
+        ),
+        ("x" * 257, "The password is too long: use at most 256 characters."),
+        (
+            123456789012,
+            "A password must be text, got int: give a passphrase of 12 to 256 characters.",
+        ),
+    ],
+)
+def test_a_password_out_of_bounds_is_refused_without_being_echoed(
+    platform: Platform, users: Any, published: Recorder, password: Any, message: str
+) -> None:
+    with pytest.raises(BusinessRuleError) as caught:
+        users.register_user("ann@example.com", "Ann Lee", "patient", password=password)
+    assert str(caught.value) == message
+    assert rows(platform) == []
+    assert published.events == []
+
+
+def test_the_bounds_themselves_are_accepted(platform: Platform, accounts: UserService) -> None:
+    accounts.register_user("ann@example.com", "Ann Lee", "patient", password="x" * 12)
+    accounts.register_user("bob@clinic.org", "Dr Bob", "therapist", password="y" * 256)
+    assert accounts.log_in("ann@example.com", "x" * 12)["id"] == 1
+    assert accounts.log_in("bob@clinic.org", "y" * 256)["id"] == 2
+
+
+def test_no_hash_and_no_password_reach_the_logs(
+    platform: Platform, accounts: UserService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    register_ann_with_password(accounts)
+    accounts.log_in("ann@example.com", PASSWORD)
+    with pytest.raises(AuthenticationError):
+        accounts.log_in("ann@example.com", "not the password at all")
+    accounts.change_password(1, PASSWORD, NEW_PASSWORD)
+    stored = password_hash(platform)
+    assert stored is not None
+    assert "$argon2" not in caplog.text
+    assert PASSWORD not in caplog.text
+    assert NEW_PASSWORD not in caplog.text
+
+
+# --- the login use case ---------------------------------------------------------------------------
+
+
+def test_logging_in_returns_the_user(accounts: UserService) -> None:
+    register_ann_with_password(accounts)
+    assert accounts.log_in("ann@example.com", PASSWORD) == ANN
+
+
+def test_the_login_email_is_normalised_like_the_registered_one(accounts: UserService) -> None:
+    register_ann_with_password(accounts)
+    assert accounts.log_in("  ANN@Example.com ", PASSWORD)["id"] == 1
+
+
+def test_the_password_is_not_normalised(accounts: UserService) -> None:
+    register_ann_with_password(accounts)
+    for near_miss in (PASSWORD.upper(), f" {PASSWORD}", f"{PASSWORD} "):
+        with pytest.raises(AuthenticationError) as caught:
+            accounts.log_in("ann@example.com", near_miss)
+        assert str(caught.value) == INVALID_LOGIN
+
+
+class RecordingHasher(PasswordHasher):
+    """Argon2 at its cheapest, recording every verification (real or dummy) it is asked for."""
+
+    def __init__(self) -> None:
+        self.real = Argon2PasswordHasher(
+            argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+        )
+        self.verified: list[str] = []
+
+    def hash(self, password: str) -> str:
+        return self.real.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.verified.append("verify")
+        return self.real.verify(password_hash, password)
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return self.real.needs_rehash(password_hash)
+
+    def verify_dummy(self, password: str) -> None:
+        self.verified.append("dummy")
+        self.real.verify_dummy(password)
+
+
+@pytest.fixture
+def hasher() -> RecordingHasher:
+    return RecordingHasher()
+
+
+@pytest.fixture
+def service(platform: Platform, hasher: RecordingHasher) -> Iterator[UserService]:
+    """The users service with a recording hasher, wired from the platform's own adapters."""
+    resolve = platform.container.resolve
+    with module_scope("users"):
+        yield UserService(
+            resolve(UserRepository), resolve(UserUnitOfWork), platform.bus, passwords=hasher
+        )
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "verifications"),
+    [
+        pytest.param("ann@example.com", "the wrong password", ["verify"], id="wrong password"),
+        pytest.param("nobody@example.com", PASSWORD, ["dummy"], id="unknown email"),
+        pytest.param("not an address", PASSWORD, ["dummy"], id="invalid email"),
+        pytest.param("bob@clinic.org", PASSWORD, ["dummy"], id="no password set"),
+        pytest.param("cy@example.com", PASSWORD, ["verify"], id="deactivated user"),
+    ],
+)
+def test_every_failed_login_is_the_same_refusal_after_one_verification(
+    service: UserService,
+    hasher: RecordingHasher,
+    published: Recorder,
+    email: str,
+    password: str,
+    verifications: list[str],
+) -> None:
+    service.register_user("ann@example.com", "Ann Lee", "patient", password=PASSWORD)
+    service.register_user("bob@clinic.org", "Dr Bob", "therapist")
+    service.register_user("cy@example.com", "Cy Young", "patient", password=PASSWORD)
+    service.deactivate_user(3)
+    published.events.clear()
+    hasher.verified.clear()
+    with pytest.raises(AuthenticationError) as caught:
+        service.log_in(email, password)
+    assert str(caught.value) == INVALID_LOGIN
+    assert caught.value.reason is None  # no token was sent: the challenge carries no error
+    assert hasher.verified == verifications  # one Argon2 verification each: alike in time too
+    assert published.events == []
+
+
+def test_a_hash_with_older_parameters_is_replaced_at_login(
+    platform: Platform, service: UserService
+) -> None:
+    service.register_user("ann@example.com", "Ann Lee", "patient")
+    older = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST).hash(PASSWORD)
+    platform.database.execute("UPDATE users_users SET password_hash = ? WHERE id = 1", (older,))
+    resolve = platform.container.resolve
+    service = UserService(  # with today's parameters
+        resolve(UserRepository), resolve(UserUnitOfWork), platform.bus, Argon2PasswordHasher()
+    )
+    with pytest.raises(AuthenticationError):
+        service.log_in("ann@example.com", "the wrong password")
+    assert password_hash(platform) == older  # only a successful login may rehash
+    assert service.log_in("ann@example.com", PASSWORD)["id"] == 1
+    renewed = password_hash(platform)
+    assert renewed is not None
+    assert renewed.startswith(TODAYS_PARAMETERS)
+    assert service.log_in("ann@example.com", PASSWORD)["id"] == 1
+    assert password_hash(platform) == renewed  # today's hash is kept
+
+
+# --- changing a password --------------------------------------------------------------------------
+
+
+def test_a_user_changes_their_password_with_the_current_one(accounts: UserService) -> None:
+    register_ann_with_password(accounts)
+    assert accounts.change_password(1, PASSWORD, NEW_PASSWORD) == ANN
+    assert accounts.log_in("ann@example.com", NEW_PASSWORD)["id"] == 1
+    with pytest.raises(AuthenticationError):
+        accounts.log_in("ann@example.com", PASSWORD)
+
+
+WRONG_CURRENT = "The current password is not correct, so the password was not changed."
+
+
+def test_a_wrong_current_password_changes_nothing(
+    platform: Platform, accounts: UserService
+) -> None:
+    register_ann_with_password(accounts)
+    before = password_hash(platform)
+    with pytest.raises(AccessDeniedError) as caught:
+        accounts.change_password(1, "not my password", NEW_PASSWORD)
+    assert str(caught.value) == WRONG_CURRENT
+    assert password_hash(platform) == before
+
+
+def test_without_a_password_yet_no_current_one_can_match(
+    platform: Platform, accounts: UserService
+) -> None:
+    register_ann(accounts)
+    with pytest.raises(AccessDeniedError) as caught:
+        accounts.change_password(1, "", NEW_PASSWORD)
+    assert str(caught.value) == WRONG_CURRENT
+    assert password_hash(platform) is None
+
+
+def test_the_new_password_is_checked_before_the_current_one(
+    service: UserService, hasher: RecordingHasher
+) -> None:
+    service.register_user("ann@example.com", "Ann Lee", "patient", password=PASSWORD)
+    hasher.verified.clear()
+    with pytest.raises(BusinessRuleError) as caught:
+        service.change_password(1, PASSWORD, "short")
+    assert str(caught.value) == (
+        "The password is too short: use at least 12 characters (a few words make a good one)."
+    )
+    assert hasher.verified == []
+
+
+def test_an_operator_resets_a_password_without_the_current_one(accounts: UserService) -> None:
+    register_ann(accounts)
+    assert accounts.reset_password(1, NEW_PASSWORD) == ANN
+    assert accounts.log_in("ann@example.com", NEW_PASSWORD)["id"] == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda accounts: accounts.change_password(42, PASSWORD, NEW_PASSWORD),
+        lambda accounts: accounts.reset_password(42, NEW_PASSWORD),
+    ],
+    ids=["change", "reset"],
+)
+def test_the_password_of_an_unknown_user_is_not_found(
+    accounts: UserService, change: Callable[[UserService], object]
+) -> None:
+    with pytest.raises(NotFoundError) as caught:
+        change(accounts)
+    assert str(caught.value) == "User 42 does not exist."
+
+
+# --- the Argon2id adapter -------------------------------------------------------------------------
+
+
+def test_the_hasher_uses_owasp_parameters_and_says_so() -> None:
+    hasher = Argon2PasswordHasher()
+    assert repr(hasher) == "Argon2PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)"
+    assert hasher.hash(PASSWORD).startswith(TODAYS_PARAMETERS)
+
+
+@pytest.mark.parametrize("stored", ["", "not a hash", "$argon2id$v=19$garbage", "$2b$12$bcrypt"])
+def test_a_hash_that_is_not_argon2s_matches_nothing_and_needs_replacing(stored: str) -> None:
+    hasher = Argon2PasswordHasher()
+    assert hasher.verify(stored, PASSWORD) is False
+    assert hasher.needs_rehash(stored) is True
+
+
+class CountingArgon2(argon2.PasswordHasher):
+    """argon2-cffi's hasher, counting what it is asked to do."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[str] = []
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self.calls.append("hash")
+        return super().hash(password, salt=salt)
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.calls.append("verify")
+        return super().verify(hash, password)
+
+
+def test_the_dummy_verification_is_one_real_verification_of_a_hash_made_once() -> None:
+    cheapest = argon2.profiles.CHEAPEST
+    counting = CountingArgon2(
+        time_cost=cheapest.time_cost,
+        memory_cost=cheapest.memory_cost,
+        parallelism=cheapest.parallelism,
+    )
+    hasher = Argon2PasswordHasher(counting)
+    hasher.verify_dummy(PASSWORD)
+    hasher.verify_dummy("")
+    assert counting.calls == ["hash", "verify", "verify"]
+
+
+# --- the table of an earlier version --------------------------------------------------------------
+
+_EARLIER_SCHEMA = """
+CREATE TABLE users_users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    email TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('patient', 'therapist')),
+    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    registered_at TEXT NOT NULL,
+    deactivated_at TEXT
+);
+CREATE UNIQUE INDEX users_users_email ON users_users (email);
+"""
+
+
+def test_a_table_without_passwords_is_upgraded_keeping_rows_and_ids(tmp_path: Path) -> None:
+    path = tmp_path / "aura.db"
+    with Database(path) as earlier:
+        earlier.executescript(_EARLIER_SCHEMA)
+        earlier.execute(
+            "INSERT INTO users_users (email, name, role, registered_at) VALUES (?, ?, ?, ?)",
+            ("ann@example.com", "Ann Lee", "patient", REGISTERED_AT),
+        )
+        for email in ("gone1@example.com", "gone2@example.com"):  # ids 2 and 3, then removed
+            earlier.execute(
+                "INSERT INTO users_users (email, name, role, registered_at) VALUES (?, ?, ?, ?)",
+                (email, "Gone", "patient", REGISTERED_AT),
+            )
+        earlier.execute("DELETE FROM users_users WHERE id > 1")
+    with Platform([users_module], database=path) as platform:
+        users = platform.registry.get_service("users", "UserService")
+        assert users.get_user_by_id(1) == ANN
+        assert password_hash(platform) is None
+        operator = users.register_user("ops@clinic.org", "Olga Ops", "operator", password=PASSWORD)
+        assert operator["id"] == 4  # ids once handed out are never reused
+        with pytest.raises(BusinessRuleError) as caught:
+            users.register_user("ANN@example.com", "Copy", "patient")
+        assert str(caught.value) == TAKEN
+    with Platform([users_module], database=path) as again:  # the upgrade runs once
+        accounts: UserService = again.container.resolve(UserService)
+        with module_scope("users"):
+            assert accounts.log_in("ops@clinic.org", PASSWORD)["id"] == 4
+
+
+# --- over HTTP ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def http(platform: Platform) -> Iterator[GatewayClient]:
+    client = GatewayClient(platform, errors={NotFoundError: 404, BusinessRuleError: 409})
+    yield client
+    client.close()
+
+
+def test_an_operator_registers_a_user_with_a_password_who_then_logs_in(
+    http: GatewayClient,
+) -> None:
+    created = http.as_operator().post(
+        "/api/users/users",
+        json={
+            "email": "ann@example.com",
+            "name": "Ann Lee",
+            "role": "patient",
+            "password": PASSWORD,
+        },
+    )
+    assert created.status_code == 201
+    assert "password" not in created.text
+    assert "$argon2" not in created.text
+    response = http.anonymous().post(
+        "/api/users/token", json={"email": "ann@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in"}
+    assert (body["token_type"], body["expires_in"]) == ("bearer", 900)
+    principal = http.authority.authenticate(body["access_token"])
+    assert (principal.subject, principal.roles, principal.user_id) == (
+        "user:1",
+        frozenset({"patient"}),
+        1,
+    )
+    me = http.with_token(body["access_token"])
+    assert me.get("/api/users/users/1").json()["email"] == "ann@example.com"
+
+
+@pytest.mark.parametrize(
+    "credentials",
+    [
+        {"email": "ann@example.com", "password": "the wrong password"},
+        {"email": "nobody@example.com", "password": PASSWORD},
+        {"email": "not an address", "password": PASSWORD},
+        {"email": "ann@example.com", "password": ""},
+    ],
+    ids=["wrong password", "unknown email", "invalid email", "empty password"],
+)
+def test_a_failed_login_is_one_401_whatever_was_wrong(
+    platform: Platform, http: GatewayClient, credentials: dict[str, str]
+) -> None:
+    register_ann_with_password(platform.registry.get_service("users", "UserService"))
+    response = http.anonymous().post(
+        "/api/users/token", json=credentials, headers={"X-Correlation-ID": "login-1"}
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="aura"'
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "detail": INVALID_LOGIN,
+        "instance": "/api/users/token",
+        "correlation_id": "login-1",
+    }
+
+
+def test_a_user_changes_their_own_password_over_http(
+    platform: Platform, http: GatewayClient
+) -> None:
+    ann = register_ann_with_password(platform.registry.get_service("users", "UserService"))
+    me = http.as_user(ann)
+    refused = me.patch("/api/users/users/1/password", json={"new_password": NEW_PASSWORD})
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        "Give your current password as current_password to change it; only an operator may set "
+        "a password without it."
+    )
+    wrong = me.patch(
+        "/api/users/users/1/password",
+        json={"current_password": "not my password", "new_password": NEW_PASSWORD},
+    )
+    assert (wrong.status_code, wrong.json()["detail"]) == (403, WRONG_CURRENT)
+    changed = me.patch(
+        "/api/users/users/1/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 200
+    assert changed.json()["id"] == 1
+    login = {"email": "ann@example.com", "password": NEW_PASSWORD}
+    assert http.anonymous().post("/api/users/token", json=login).status_code == 200
+
+
+def test_an_operator_sets_a_password_without_the_current_one(
+    platform: Platform, http: GatewayClient
+) -> None:
+    register_ann(platform.registry.get_service("users", "UserService"))
+    response = http.as_operator().patch(
+        "/api/users/users/1/password", json={"new_password": NEW_PASSWORD}
+    )
+    assert response.status_code == 200
+    login = {"email": "ann@example.com", "password": NEW_PASSWORD}
+    assert http.anonymous().post("/api/users/token", json=login).status_code == 200
+
+
+def test_a_taken_email_over_http_names_no_other_account(
+    platform: Platform, http: GatewayClient
+) -> None:
+    users = platform.registry.get_service("users", "UserService")
+    register_ann(users)
+    bob = users.register_user("bob@clinic.org", "Dr Bob", "therapist")
+    response = http.as_user(bob).patch("/api/users/users/2", json={"email": "ann@example.com"})
+    assert response.status_code == 409
+    assert response.json()["detail"] == TAKEN

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aura import CircuitBreaker, Database, EventBus, Module
+from aura.access import authenticated
 
 from bookshop.contracts import CatalogContract, UnknownBook
 
@@ -54,7 +55,7 @@ def catalog_breaker() -> CircuitBreaker:
 module.add_service("Catalog", Catalog, contract=CatalogContract, breaker=catalog_breaker)
 
 
-@module.route("GET", "/books/{isbn}")
+@module.route("GET", "/books/{isbn}", allow=authenticated())  # any caller with a token
 def get_price(isbn: str, catalog: Catalog) -> dict[str, object]:
     """Serve a book's price at GET /api/catalog/books/{isbn} (``aura serve``)."""
     return {"isbn": isbn, "price_cents": catalog.price_of(isbn)}
