@@ -28,6 +28,7 @@ from aura import context as _context
 from aura.exceptions import AccessDeniedError, ConfigurationError
 
 __all__ = [
+    "HIDDEN_REFUSAL",
     "PUBLIC",
     "AccessRequest",
     "Principal",
@@ -144,7 +145,7 @@ class Rule:
         verdict = self.judge(principal, request)
         if not verdict.allowed:
             if verdict.hidden:
-                raise AccessDeniedError(_HIDDEN, hidden=True)
+                raise AccessDeniedError(HIDDEN_REFUSAL, hidden=True)
             raise AccessDeniedError(
                 f"{principal.describe()} may not {request.method} {request.path}: {verdict.why}."
             )
@@ -163,7 +164,8 @@ class Rule:
         return f"<access rule: {self.description}>"
 
 
-_HIDDEN = "Nothing here that you may see: it does not exist, or it is not yours."
+HIDDEN_REFUSAL = "Nothing here that you may see: it does not exist, or it is not yours."
+"""The one text of every hidden refusal (404), the same for a missing object and another's."""
 
 
 def _members(rule: Rule) -> tuple[Rule, ...]:

@@ -93,8 +93,12 @@ class Guard:
                 reason=None,
             )
         if door is not None and door.limit is not None:
-            who = principal.subject if principal is not None else _address(connection)
-            self._count(door, who, "you" if principal is not None else "this address")
+            # A public route (a login) counts per address, token or not: a token must not buy
+            # a fresh budget of guesses.
+            if principal is None or door.rule.public:
+                self._count(door, _address(connection), "this address")
+            else:
+                self._count(door, principal.subject, "you")
 
     def principal(self, connection: HTTPConnection) -> Principal | None:
         """The caller's principal from ``Authorization: Bearer``; ``None`` without the header."""

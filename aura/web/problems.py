@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from aura.access import HIDDEN_REFUSAL
 from aura.context import get_correlation_id
 from aura.exceptions import (
     AccessDeniedError,
@@ -151,7 +152,10 @@ def problem_for(exc: BaseException, errors: ErrorStatuses | None = None) -> Prob
             challenge += f', error="{exc.reason}", error_description="{_quoted(str(exc))}"'
         return ProblemDetails(401, _text(exc), headers={"WWW-Authenticate": challenge})
     if isinstance(exc, AccessDeniedError):
-        return ProblemDetails(404 if exc.hidden else 403, _text(exc))
+        # A hidden refusal reads exactly as a missing object, whoever raised it.
+        return (
+            ProblemDetails(404, HIDDEN_REFUSAL) if exc.hidden else ProblemDetails(403, _text(exc))
+        )
     if isinstance(exc, RateLimitedError):
         return ProblemDetails(429, _text(exc), headers={"Retry-After": str(exc.retry_after)})
     if isinstance(exc, CircuitBreakerOpenError):

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, create_model
 
 from aura import introspection
@@ -79,6 +80,19 @@ def mount(app: FastAPI, module: Module, container: Container, guard: Guard) -> N
         rule = _required_rule(
             declaration.allow, f"include_router() of module {module.name!r}", "include_router"
         )
+        if declaration.allow is not None and declaration.allow.parameters():
+            raise ModuleDefinitionError(
+                f"include_router() of module {module.name!r} has a rule that reads "
+                f"{sorted(declaration.allow.parameters())[0]!r}; a router's rule sees no parsed "
+                "parameters. Declare such routes with module.route(..., allow=...) instead."
+            )
+        for entry in declaration.router.routes:
+            if not isinstance(entry, APIRoute):
+                raise ModuleDefinitionError(
+                    f"include_router() of module {module.name!r} holds {type(entry).__name__} "
+                    f"{getattr(entry, 'path', '')!r}, which the gateway cannot guard (only "
+                    "APIRoutes get the router's rule). Declare it with module.route(...)."
+                )
         known = len(app.router.routes)
         app.include_router(
             declaration.router,
@@ -216,7 +230,8 @@ def _renamed_model(model: type[BaseModel], renames: dict[str, str], version: int
 def _renamed_response(returned: Any, renames: dict[str, str], version: int) -> Any:
     if isinstance(returned, type) and issubclass(returned, BaseModel):
         return _renamed_model(returned, renames, version)
-    (item,) = typing.get_args(returned) or (None,)
+    arguments = typing.get_args(returned)
+    item = arguments[0] if len(arguments) == 1 else None  # list[X]; dict[K, V] is not renamed
     if (
         typing.get_origin(returned) is list
         and isinstance(item, type)

@@ -121,16 +121,29 @@ def _is_therapist(principal: Principal, request: AccessRequest) -> bool:
     return session is not None and principal.user_id == session["therapist_id"]
 
 
+def _is_their_patient(principal: Principal, request: AccessRequest) -> bool:
+    patient_id = request.value("session.patient_id")
+    sessions = request.resolve(TherapySessionService).list_sessions(principal.user_id)
+    return any(
+        session["therapist_id"] == principal.user_id and session["patient_id"] == patient_id
+        for session in sessions
+    )
+
+
 OPERATOR = role("operator")
 PARTICIPANT = allow_if(_is_participant, "the session's patient or therapist", reads=["session_id"])
 # A participant who is not the therapist learns nothing new from a 403; anyone else gets 404.
 THERAPIST = PARTICIPANT & allow_if(
     _is_therapist, "the session's therapist", hidden=False, reads=["session_id"]
 )
-BOOKER = (role("patient") & owner("session.patient_id")) | (
-    role("therapist") & owner("session.therapist_id")
+THEIR_PATIENT = allow_if(
+    _is_their_patient, "a therapist of the patient", hidden=False, reads=["session"]
 )
-"""A patient books for themselves, a therapist with themselves; operators for anyone."""
+BOOKER = (role("patient") & owner("session.patient_id")) | (
+    role("therapist") & owner("session.therapist_id") & THEIR_PATIENT
+)
+"""A patient books for themselves; a therapist with themselves, for a patient they already see
+(a first session is booked by the patient or an operator); operators for anyone."""
 
 
 def add_routes(module: Module) -> None:

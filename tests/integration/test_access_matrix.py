@@ -405,6 +405,8 @@ def _booking(world: World, caller: str, scope: str) -> Request:
     elif caller in ("therapist", "other_therapist"):
         others = {"therapist": "other_therapist", "other_therapist": "therapist"}
         therapist = caller if scope == "own" else others[caller]
+        # A therapist books with a patient they already see (their session of SESSIONS).
+        patient = {"therapist": "patient", "other_therapist": "other_patient"}[caller]
     body = {
         "patient_id": world.users[patient]["id"],
         "therapist_id": world.users[therapist]["id"],

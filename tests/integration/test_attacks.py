@@ -484,6 +484,33 @@ def test_a_patient_cannot_book_for_another_patient(
     )
 
 
+def test_a_therapist_cannot_book_a_stranger_to_charge_them(
+    aura_gateway: GatewayClient, people: dict[str, Any]
+) -> None:
+    uma = aura_gateway.as_user(people["uma"])
+    stranger = {
+        "patient_id": people["quinn"]["id"],
+        "therapist_id": people["uma"]["id"],
+        "scheduled_at": "2030-01-07T10:00:00+00:00",
+    }
+    response = uma.post("/api/mentalhealth/sessions", json=stranger)
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "user 4 (therapist) may not POST /api/mentalhealth/sessions: it needs the role "
+        "'patient'; or only a therapist of the patient may; or it needs the role 'operator'."
+    )
+    charges = aura_gateway.as_operator().get(
+        f"/api/billing/patients/{people['quinn']['id']}/charges"
+    )
+    assert charges.json() == []
+    # Once the patient has a session with them, the therapist books the next one.
+    book(aura_gateway, people["quinn"], people["uma"])
+    again = uma.post(
+        "/api/mentalhealth/sessions", json={**stranger, "scheduled_at": "2030-01-14T10:00:00+00:00"}
+    )
+    assert again.status_code == 201, again.text
+
+
 def test_a_patient_cannot_deactivate_a_therapist(
     aura_gateway: GatewayClient, people: dict[str, Any]
 ) -> None:

@@ -19,7 +19,7 @@ import httpx
 import pydantic
 import pytest
 
-from aura.access import authenticated
+from aura.access import HIDDEN_REFUSAL, authenticated, owner, role
 from aura.context import current_module, get_correlation_id
 from aura.database import Database
 from aura.exceptions import (
@@ -1170,7 +1170,7 @@ def _breaker_refusal(retry_after: float) -> CircuitBreakerOpenError:
             {"WWW-Authenticate": 'Bearer realm="aura"'},
         ),
         (AccessDeniedError("needs the role 'operator'"), 403, {}),
-        (AccessDeniedError("Nothing here that you may see.", hidden=True), 404, {}),
+        (AccessDeniedError(HIDDEN_REFUSAL, hidden=True), 404, {}),
         (RateLimitedError("Too many requests.", retry_after=42), 429, {"Retry-After": "42"}),
         (ServiceNotAvailableError("down"), 503, {}),
         (_breaker_refusal(12.2), 503, {"Retry-After": "13"}),
@@ -1193,6 +1193,11 @@ def test_problem_for_maps_each_kind_of_error_to_its_status(
         assert str(error) not in problem.detail
     else:
         assert problem.detail == str(error)
+
+
+def test_a_hidden_refusal_raised_by_module_code_reads_as_a_missing_object() -> None:
+    problem = problem_for(AccessDeniedError("Session 7 belongs to user 3.", hidden=True))
+    assert (problem.status, problem.detail) == (404, HIDDEN_REFUSAL)
 
 
 def test_the_platform_declares_its_domain_errors_in_pyproject(aura_gateway: GatewayClient) -> None:
@@ -1327,3 +1332,32 @@ def test_a_router_without_an_access_rule_is_refused_when_the_gateway_is_built(
         "serve it. Pass allow=... to include_router(): role('operator'), owner('user_id'), "
         "authenticated() or another rule of aura.access (PUBLIC for a login route)."
     )
+
+
+def test_a_router_the_gateway_cannot_guard_is_refused(aura_platform: Platform) -> None:
+    from fastapi import APIRouter
+    from starlette.routing import Route
+
+    plain = APIRouter()
+    plain.routes.append(Route("/plain", lambda request: None))
+    reading = APIRouter()
+    for router, allow, message in (
+        (
+            plain,
+            role("operator"),
+            "include_router() of module 'probe2' holds Route '/plain', which the gateway cannot "
+            "guard (only APIRoutes get the router's rule). Declare it with module.route(...).",
+        ),
+        (
+            reading,
+            owner("user_id"),
+            "include_router() of module 'probe2' has a rule that reads 'user_id'; a router's "
+            "rule sees no parsed parameters. Declare such routes with module.route(..., "
+            "allow=...) instead.",
+        ),
+    ):
+        module = Module("probe2")
+        module.include_router(router, allow=allow)
+        with Platform([module]) as platform, pytest.raises(ModuleDefinitionError) as caught:
+            Gateway(platform, auth=TokenAuthority.generate())
+        assert str(caught.value) == message

@@ -153,3 +153,16 @@ def test_the_users_module_serves_version_1_clients_full_name(aura_gateway: Gatew
     assert me.get(f"/api/users/users/{user['id']}").json()["name"] == "Pat Q. Doe"
     other = me.get(f"/api/v1/users/users/{user['id'] + 1}")
     assert other.status_code == 404  # the same rule, the same hidden refusal
+
+
+def test_a_versioned_route_returning_a_mapping_is_served_unrenamed_inside() -> None:
+    module = Module("maps")
+
+    @module.route("GET", "/counts", allow=authenticated(), versions=[Representation(1)])
+    def counts() -> dict[str, int]:
+        return {"name": 1}
+
+    with Platform([module]) as platform:
+        gateway = GatewayClient(platform)
+        assert gateway.as_operator().get("/api/v1/maps/counts").json() == {"name": 1}
+        gateway.close()
