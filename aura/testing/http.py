@@ -16,7 +16,6 @@ Needs the ``web`` extra; the ``aura_gateway`` fixture of the pytest plugin build
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -85,16 +84,9 @@ class GatewayClient:
         """Stop the gateway observing the platform."""
         self.gateway.close()
 
-    def token(
-        self,
-        subject: str,
-        *,
-        roles: Iterable[str] = (),
-        user_id: int | None = None,
-        ttl: timedelta | None = None,
-    ) -> str:
-        """A valid token of this gateway."""
-        return self.authority.issue(subject, roles=roles, user_id=user_id, ttl=ttl)
+    def token(self, subject: str, **claims: Any) -> str:
+        """A valid token of this gateway: :meth:`TokenAuthority.issue` of its authority."""
+        return self.authority.issue(subject, **claims)
 
     def as_user(
         self, user: Mapping[str, Any] | int, *, roles: Iterable[str] | None = None
