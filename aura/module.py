@@ -177,6 +177,7 @@ class Module:
         self.routers: list[RouterDeclaration] = []
         self.published: list[str] = []
         self.start_hooks: list[Callable[..., Any]] = []
+        self.authenticate_hooks: list[Callable[..., Any]] = []
 
     def __repr__(self) -> str:
         return f"Module({self.name!r}, depends_on={list(self.depends_on)!r})"
@@ -290,6 +291,23 @@ class Module:
     def on_start(self, hook: F) -> F:
         """Run ``hook`` when the platform starts (create tables, warm caches), in module order."""
         self.start_hooks.append(hook)
+        return hook
+
+    def on_authenticate(self, hook: F) -> F:
+        """Run ``hook(principal, ...)`` on every request whose bearer token the gateway accepted.
+
+        The first parameter receives the :class:`~aura.access.Principal`; the container fills
+        the others, as for handlers. It runs as this module, before routing, and refuses a token
+        that is no longer good (its user deactivated, its password changed) by raising
+        :exc:`~aura.exceptions.AuthenticationError`: the request is answered 401. It runs on
+        every authenticated request, so keep it to a primary-key lookup.
+        """
+        if not callable(hook):
+            raise ModuleDefinitionError(
+                f"Module {self.name!r}: on_authenticate() takes a function "
+                f"hook(principal, ...), got {hook!r}."
+            )
+        self.authenticate_hooks.append(hook)
         return hook
 
     def include_router(self, router: Any, *, allow: Rule | None = None) -> None:

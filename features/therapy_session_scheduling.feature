@@ -43,16 +43,17 @@ Feature: Scheduling a therapy session
     And no event is published
 
     Examples:
-      | situation                          | therapist | error                        |
-      | the patient "alice" is deactivated | "bob"     | Patient is not active        |
-      | the therapist "bob" is deactivated | "bob"     | Therapist is not active      |
-      | no user has the id 99              | user 99   | Therapist 99 does not exist. |
+      | situation                          | therapist | error                                |
+      | the patient "alice" is deactivated | "bob"     | Patient is not active                |
+      | the therapist "bob" is deactivated | "bob"     | Therapist is not active              |
+      | no user has the id 99              | user 99   | Therapist 99 does not exist.         |
+      | an active patient "carol"          | "carol"   | Therapist {carol.id} does not exist. |
 
   Scenario: A therapist cannot be booked twice at overlapping times
     Given an active patient "dave"
     And "dave" has booked a session with "bob" at "2030-01-08T10:00:00+00:00"
     When "alice" books a session with "bob" at "2030-01-08T10:30:00+00:00"
-    Then the booking is refused: "Therapist {bob.id} already has session {sessions.dave.id} at 2030-01-08T10:00:00+00:00, which overlaps 2030-01-08T10:30:00+00:00 (sessions last 50 minutes). Choose a time at least 50 minutes before or after it."
+    Then the booking is refused: "Therapist {bob.id} is not free at 2030-01-08T10:30:00+00:00: another session is booked less than 50 minutes before or after it (sessions last 50 minutes). Choose another time."
     And no event is published
 
   @notifications

@@ -39,6 +39,7 @@ MIN_KEY_BYTES = 32
 
 _ALGORITHM = "HS256"
 _REQUIRED = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"]
+_RESERVED = (*_REQUIRED, "roles", "user_id")
 
 
 class Authenticator(Protocol):
@@ -139,8 +140,14 @@ class TokenAuthority:
         roles: Iterable[str] = (),
         user_id: int | None = None,
         ttl: timedelta | None = None,
+        claims: Mapping[str, Any] | None = None,
     ) -> str:
-        """A signed token for ``subject`` with ``roles`` (and ``user_id`` for a person)."""
+        """A signed token for ``subject`` with ``roles`` (and ``user_id`` for a person).
+
+        ``claims`` adds claims of the caller's own (a login puts a credential stamp there, which
+        an :meth:`~aura.module.Module.on_authenticate` hook compares); they may not replace the
+        registered ones this method sets.
+        """
         if not isinstance(subject, str) or not subject:
             raise ConfigurationError(
                 f"A token's subject must be a non-empty string, got {subject!r}."
@@ -154,7 +161,7 @@ class TokenAuthority:
         if not isinstance(lifetime, timedelta) or lifetime <= timedelta(0):
             raise ConfigurationError(f"A token's ttl must be a positive timedelta, got {ttl!r}.")
         now = datetime.now(UTC)
-        claims: dict[str, Any] = {
+        payload: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": subject,
@@ -165,9 +172,16 @@ class TokenAuthority:
             "roles": sorted(set(held)),
         }
         if user_id is not None:
-            claims["user_id"] = user_id
+            payload["user_id"] = user_id
+        for name, value in (claims or {}).items():
+            if name in payload or name in _RESERVED:
+                raise ConfigurationError(
+                    f"A token's extra claim {name!r} would replace one the authority sets "
+                    f"({', '.join(_RESERVED)}); name it otherwise."
+                )
+            payload[name] = value
         kid, secret = next(iter(self._keys.items()))
-        return jwt.encode(claims, secret, algorithm=_ALGORITHM, headers={"kid": kid})
+        return jwt.encode(payload, secret, algorithm=_ALGORITHM, headers={"kid": kid})
 
     def authenticate(self, token: str) -> Principal:
         """The principal of a valid token; :exc:`~aura.exceptions.AuthenticationError` else.

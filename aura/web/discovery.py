@@ -91,11 +91,15 @@ class ModuleHealth(BaseModel):
 
 
 class Health(BaseModel):
-    """The platform is down when its database or any module is down."""
+    """The platform is down when its database or any module is down.
+
+    ``GET /health`` shows ``database`` and ``modules`` to operators only; anyone else (a load
+    balancer) gets the ``status``.
+    """
 
     status: Literal["up", "down"]
-    database: Literal["up", "down"]
-    modules: dict[str, ModuleHealth]
+    database: Literal["up", "down"] | None = None
+    modules: dict[str, ModuleHealth] | None = None
 
 
 _DOWN_STATES = frozenset({BreakerState.OPEN, BreakerState.FORCED_OPEN})

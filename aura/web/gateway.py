@@ -12,7 +12,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -26,9 +26,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import Receive, Scope, Send
 
 from aura import __version__
-from aura.access import PUBLIC, Rule, authenticated, role
-from aura.context import get_correlation_id
+from aura.access import PUBLIC, Principal, Rule, authenticated, principal_scope, role
+from aura.context import get_correlation_id, module_scope
 from aura.exceptions import ConfigurationError
+from aura.injection import bind, plan
 from aura.platform import Platform
 from aura.web.auth import Authenticator, TokenAuthority
 from aura.web.discovery import Health, ModulesDescription, check_health, describe_modules
@@ -81,7 +82,7 @@ class Gateway:
                 "max_body_bytes=1_048_576."
             )
         self.platform = platform
-        self.guard = Guard(auth)
+        self.guard = Guard(auth, _authenticate_hooks(platform))
         if isinstance(auth, TokenAuthority):
             # A login route issues tokens with it (`tokens: TokenAuthority` in its signature):
             # the authority that verifies them, so the gateway's own wins.
@@ -230,10 +231,14 @@ class Gateway:
             """The modules: services and contracts, routes, events, dependencies."""
             return describe_modules(platform)
 
-        def health() -> Response:
-            """Each module's breakers and the database; 503 when anything is down."""
+        def health(request: Request) -> Response:
+            """Up or down (503); operators also see each module's breakers and the database."""
             report = check_health(platform)
             status = 200 if report.status == "up" else 503
+            caller = self.guard.caller(request)
+            if caller is None or not caller.has_role("operator"):
+                # A load balancer needs the verdict; the platform's inner state is operators'.
+                return JSONResponse({"status": report.status}, status_code=status)
             return JSONResponse(report.model_dump(mode="json"), status_code=status)
 
         def metrics() -> Response:
@@ -260,17 +265,46 @@ class Gateway:
             response_model=Health,
             responses={503: {"model": Health, "description": "A module or the database is down."}},
         )
+        # HEAD as well, for probes that send it; out of the schema, which would repeat GET's.
+        self._platform_route(
+            app, "/health", health, PUBLIC, methods=["HEAD"], include_in_schema=False
+        )
         self._platform_route(app, "/metrics", metrics, operator, include_in_schema=False)
         self._platform_route(app, "/openapi.json", schema, authenticated(), include_in_schema=False)
 
     def _platform_route(
-        self, app: FastAPI, path: str, endpoint: Callable[..., Any], rule: Rule, **options: Any
+        self,
+        app: FastAPI,
+        path: str,
+        endpoint: Callable[..., Any],
+        rule: Rule,
+        *,
+        methods: Sequence[str] = ("GET",),
+        **options: Any,
     ) -> None:
-        """Serve one of the gateway's own GET routes, behind the door with ``rule``."""
+        """Serve one of the gateway's own routes (GET unless told) behind the door, ``rule``."""
         app.add_api_route(
-            path, endpoint, methods=["GET"], dependencies=self._guarded(rule), **options
+            path, endpoint, methods=list(methods), dependencies=self._guarded(rule), **options
         )
-        self.guard.protect(app.router.routes[-1], rule, label=f"GET {path}")
+        self.guard.protect(app.router.routes[-1], rule, label=f"{' '.join(methods)} {path}")
+
+
+def _authenticate_hooks(platform: Platform) -> list[Callable[[Principal], None]]:
+    """Each module's :meth:`~aura.module.Module.on_authenticate` hooks, their dependencies
+    planned once, each run as its module."""
+    hooks: list[Callable[[Principal], None]] = []
+    for module in platform.modules.values():
+        for hook in module.authenticate_hooks:
+            call = bind(
+                plan(hook, platform.container, passed=1, owner=module.name), platform.container
+            )
+            hooks.append(functools.partial(_as_module, module.name, call))
+    return hooks
+
+
+def _as_module(name: str, call: Callable[[Principal], object], principal: Principal) -> None:
+    with module_scope(name), principal_scope(principal):
+        call(principal)
 
 
 def _run_blocking(request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:

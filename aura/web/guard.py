@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from limits import RateLimitItem, parse
@@ -43,7 +43,9 @@ __all__ = ["Guard"]
 class Guard:
     """Authenticates requests, applies rate limits and access rules; see the module docs."""
 
-    def __init__(self, authenticator: Authenticator) -> None:
+    def __init__(
+        self, authenticator: Authenticator, checks: Sequence[Callable[[Principal], None]] = ()
+    ) -> None:
         if not callable(getattr(authenticator, "authenticate", None)):
             raise ConfigurationError(
                 f"The gateway's auth must have authenticate(token) -> Principal, got "
@@ -51,6 +53,8 @@ class Guard:
                 "TokenAuthority.from_file(...)."
             )
         self.authenticator = authenticator
+        self.checks = tuple(checks)
+        """The modules' :meth:`~aura.module.Module.on_authenticate` hooks, bound."""
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._doors: dict[int, _Door] = {}
 
@@ -76,17 +80,24 @@ class Guard:
     def enter(self, scope: Scope) -> None:
         """Let an HTTP request in, before routing and parsing; called by the middleware.
 
-        Reads the bearer token (an invalid one is refused, whatever the route), refuses an
-        anonymous request to anything but a public route (an unknown path too: anonymous
-        callers learn nothing of the routes), and counts the request against its route's rate
-        limit — per caller when authenticated, per client address otherwise. The principal is
-        left in ``scope["aura.principal"]`` for the route and the request log.
+        Reads the bearer token (an invalid one is refused, except on a public route, which then
+        treats the caller as anonymous: a stale token must not lock anyone out of the login),
+        refuses an anonymous request to anything but a public route (an unknown path too:
+        anonymous callers learn nothing of the routes), and counts the request against its
+        route's rate limit — per caller when authenticated, per client address otherwise. The
+        principal is left in ``scope["aura.principal"]`` for the route and the request log.
         """
         connection = HTTPConnection(scope)
-        door = self._door_of(scope)
-        principal = self.principal(connection)
+        door, public_path = self._door_of(scope)
+        public = public_path or (door is not None and door.rule.public)
+        try:
+            principal = self.principal(connection)
+        except AuthenticationError:
+            if not public:
+                raise
+            principal = None
         scope["aura.principal"] = principal
-        if principal is None and (door is None or not door.rule.public):
+        if principal is None and not public:
             raise AuthenticationError(
                 f"{scope.get('method', 'GET')} {connection.url.path} needs a bearer token: "
                 "send 'Authorization: Bearer <token>'.",
@@ -101,7 +112,11 @@ class Guard:
                 self._count(door, principal.subject, "you")
 
     def principal(self, connection: HTTPConnection) -> Principal | None:
-        """The caller's principal from ``Authorization: Bearer``; ``None`` without the header."""
+        """The caller's principal from ``Authorization: Bearer``; ``None`` without the header.
+
+        A token the authenticator accepts is then shown to every module's
+        :meth:`~aura.module.Module.on_authenticate` hook, any of which may still refuse it.
+        """
         header = connection.headers.get("authorization")
         if header is None:
             return None
@@ -111,7 +126,10 @@ class Guard:
                 "The Authorization header must be 'Bearer <token>'. Log in to get a token.",
                 reason="invalid_request",
             )
-        return self.authenticator.authenticate(token.strip())
+        principal = self.authenticator.authenticate(token.strip())
+        for check in self.checks:
+            check(principal)
+        return principal
 
     @staticmethod
     def caller(connection: HTTPConnection) -> Principal | None:
@@ -119,12 +137,20 @@ class Guard:
         principal: Principal | None = connection.scope.get("aura.principal")
         return principal
 
-    def _door_of(self, scope: Scope) -> _Door | None:
+    def _door_of(self, scope: Scope) -> tuple[_Door | None, bool]:
+        """The route's door, and whether its path (under another method) is a public route's.
+
+        A request to a public path with another method (``OPTIONS``, ``PUT /health``) goes on
+        to the router, which answers 405 with the methods allowed, as HTTP asks.
+        """
+        public_path = False
         for door in self._doors.values():
             match, _ = door.route.matches(scope)
             if match is Match.FULL:
-                return door
-        return None
+                return door, False
+            if match is Match.PARTIAL and door.rule.public:
+                public_path = True
+        return None, public_path
 
     def check(
         self,

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
 import re
 import types
 import typing
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, create_model
+from pydantic.fields import FieldInfo
 
 from aura import introspection
 from aura.access import Principal, Rule, principal_scope
@@ -60,18 +61,15 @@ def mount(app: FastAPI, module: Module, container: Container, guard: Guard) -> N
         )
         guard.protect(app.router.routes[-1], rule, limit=limit, label=label)
         for representation in route.versions:
-            older, response_model = versioned(
-                endpoint, representation, options.get("status_code", 200)
-            )
+            older, older_options = versioned(endpoint, representation, options)
             app.add_api_route(
                 f"/api/v{representation.version}/{module.name}{route.path}",
                 older,
                 methods=[route.method],
                 responses=responses,
                 **{
-                    **options,
+                    **older_options,
                     "operation_id": f"{options['operation_id']}_v{representation.version}",
-                    "response_model": response_model,
                 },
             )
             # One budget for a route, whichever version is asked.
@@ -166,92 +164,118 @@ def endpoint_for(
 
 
 def versioned(
-    endpoint: Callable[..., Any], representation: Representation, status_code: int = 200
-) -> tuple[Callable[..., Any], Any]:
-    """The endpoint of an older representation, and its response model (for the schema).
+    endpoint: Callable[..., Any], representation: Representation, options: Mapping[str, Any]
+) -> tuple[Callable[..., Any], dict[str, Any]]:
+    """The endpoint of an older representation, and its route options.
 
-    It takes request bodies under the old field names, turns them into today's models, runs
-    the same endpoint (the same rule, the same module code), and renames the response's fields
-    back. Models are derived once, here.
+    The same endpoint runs (the same rule, the same module code); only the models change. Each
+    model in a request parameter's type (``Model``, ``Model | None``, ``Annotated[Model,
+    Body()]``, ``list[Model]``, and the models nested in their fields) becomes a subclass that
+    reads the renamed fields under the old names, so FastAPI validates the old names (and
+    answers 422 naming them) and the endpoint still receives instances of today's models. Each
+    model of the response (the route's ``response_model``, else its return type) becomes one
+    that writes the renamed fields under the old names, so FastAPI's own serialization, with
+    the route's ``response_model_*`` options, produces the old representation. Models are
+    derived once, here.
     """
-    renames = dict(representation.renames)
+    renaming = _Renaming(representation)
     signature: inspect.Signature = endpoint.__signature__  # type: ignore[attr-defined]
-    converters: dict[str, Callable[[Any], Any]] = {}
-    parameters = []
-    for parameter in signature.parameters.values():
-        model = parameter.annotation
-        if (
-            isinstance(model, type)
-            and issubclass(model, BaseModel)
-            and renames.keys() & set(model.model_fields)
-        ):
-            old = _renamed_model(model, renames, representation.version)
-            converters[parameter.name] = functools.partial(_to_current, model, renames)
-            parameter = parameter.replace(annotation=old)
-        parameters.append(parameter)
+    parameters = [
+        parameter.replace(annotation=renaming.of(parameter.annotation, "request"))
+        for parameter in signature.parameters.values()
+    ]
     returned = signature.return_annotation
-    response_model = _renamed_response(returned, renames, representation.version)
-
-    def convert(values: dict[str, Any]) -> dict[str, Any]:
-        return {k: converters[k](v) if k in converters else v for k, v in values.items()}
-
-    def answer(result: Any) -> Any:
-        if isinstance(result, Response):
-            return result
-        return JSONResponse(_rename_out(jsonable_encoder(result), renames), status_code)
+    if isinstance(returned, type) and issubclass(returned, Response):
+        raise ModuleDefinitionError(
+            f"{endpoint.__qualname__} returns a {returned.__name__}, whose body the gateway "
+            f"cannot rename for version {representation.version}. Return a model (set headers "
+            "through a fastapi Response parameter), or declare response_model=."
+        )
+    changed = dict(options)
+    if options.get("response_model") is not None:
+        changed["response_model"] = renaming.of(options["response_model"], "response")
 
     if inspect.iscoroutinefunction(endpoint):
 
         async def run_old_async(**values: Any) -> Any:
-            return answer(await endpoint(**convert(values)))
+            return await endpoint(**values)
 
         older: Callable[..., Any] = run_old_async
     else:
 
         def run_old(**values: Any) -> Any:
-            return answer(endpoint(**convert(values)))
+            return endpoint(**values)
 
         older = run_old
     functools.update_wrapper(older, endpoint)
     older.__signature__ = signature.replace(  # type: ignore[attr-defined]
-        parameters=parameters, return_annotation=response_model or signature.empty
+        parameters=parameters, return_annotation=renaming.of(returned, "response")
     )
-    return older, response_model
+    return older, changed
 
 
-def _renamed_model(model: type[BaseModel], renames: dict[str, str], version: int) -> Any:
-    fields: dict[str, Any] = {
-        renames.get(name, name): (info.annotation, info)
-        for name, info in model.model_fields.items()
-    }
-    return create_model(f"{model.__name__}V{version}", __doc__=model.__doc__, **fields)
+class _Renaming:
+    """Today's types turned into one older representation's, model by model, each once."""
 
+    def __init__(self, representation: Representation) -> None:
+        self.renames = dict(representation.renames)
+        self.version = representation.version
+        self._models: dict[tuple[type[BaseModel], str], type[BaseModel]] = {}
 
-def _renamed_response(returned: Any, renames: dict[str, str], version: int) -> Any:
-    if isinstance(returned, type) and issubclass(returned, BaseModel):
-        return _renamed_model(returned, renames, version)
-    arguments = typing.get_args(returned)
-    item = arguments[0] if len(arguments) == 1 else None  # list[X]; dict[K, V] is not renamed
-    if (
-        typing.get_origin(returned) is list
-        and isinstance(item, type)
-        and issubclass(item, BaseModel)
-    ):
-        return list[_renamed_model(item, renames, version)]  # type: ignore[misc]
-    return None
+    def of(self, annotation: Any, mode: str) -> Any:
+        """``annotation`` with each model in it replaced by its older form for ``mode``."""
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return self._model(annotation, mode)
+        origin = typing.get_origin(annotation)
+        arguments = typing.get_args(annotation)
+        if origin is None or not arguments or origin is typing.Literal:
+            return annotation
+        if origin is typing.Annotated:
+            inner = self.of(arguments[0], mode)
+            if inner is arguments[0]:
+                return annotation
+            return typing.Annotated[(inner, *annotation.__metadata__)]
+        renamed = tuple(self.of(argument, mode) for argument in arguments)
+        if all(new is old for new, old in zip(renamed, arguments, strict=True)):
+            return annotation
+        if origin in (typing.Union, types.UnionType):
+            return functools.reduce(operator.or_, renamed)
+        if isinstance(annotation, types.GenericAlias):
+            return types.GenericAlias(origin, renamed)
+        copy_with = getattr(annotation, "copy_with", None)  # typing.List[...] and the like
+        return copy_with(renamed) if callable(copy_with) else annotation
 
-
-def _to_current(model: type[BaseModel], renames: dict[str, str], old: BaseModel) -> BaseModel:
-    back = {new: current for current, new in renames.items()}
-    return model(**{back.get(k, k): v for k, v in old.model_dump(exclude_unset=True).items()})
-
-
-def _rename_out(value: Any, renames: dict[str, str]) -> Any:
-    if isinstance(value, list):
-        return [_rename_out(item, renames) for item in value]
-    if isinstance(value, dict):
-        return {renames.get(k, k): v for k, v in value.items()}
-    return value
+    def _model(self, model: type[BaseModel], mode: str) -> type[BaseModel]:
+        key = (model, mode)
+        if key in self._models:
+            return self._models[key]
+        self._models[key] = model  # a model that holds itself keeps today's names inside
+        fields: dict[str, Any] = {}
+        for name, info in model.model_fields.items():
+            annotation = self.of(info.annotation, mode)
+            old = self.renames.get(name)
+            if old is None and annotation is info.annotation:
+                continue
+            alias = {}
+            if old is not None:
+                # Requests are read under the old name; responses written under it.
+                alias = (
+                    {"alias": old, "validation_alias": old, "serialization_alias": old}
+                    if mode == "request"
+                    else {"serialization_alias": old}
+                )
+            fields[name] = (annotation, FieldInfo.merge_field_infos(info, **alias))
+        derived = model
+        if fields:
+            derived = create_model(
+                f"{model.__name__}V{self.version}",
+                __base__=model,
+                __doc__=model.__doc__,
+                __module__=model.__module__,
+                **fields,
+            )
+        self._models[key] = derived
+        return derived
 
 
 def _required_rule(rule: Rule | None, where: str, verb: str) -> Rule:

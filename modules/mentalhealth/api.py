@@ -1,6 +1,8 @@
-"""The mentalhealth module over HTTP: schedule, look up, list, start, complete and cancel sessions.
+"""The mentalhealth module over HTTP: schedule, look up, list, start, complete and cancel sessions,
+and list a therapist's patients.
 
-Served by the gateway under ``/api/mentalhealth``; each endpoint calls the module's own service.
+Served by the gateway under ``/api/mentalhealth``; each endpoint calls the module's own service,
+and each route says who may call it (:func:`add_routes`).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from aura.access import AccessRequest, Principal, allow_if, owner, role
 from aura.module import Module
 from contracts.errors import BusinessRuleError, NotFoundError
 from modules.mentalhealth.application import TherapySessionService
+from modules.mentalhealth.domain import ParticipantError, UnknownParticipantError
 
-__all__ = ["Cancellation", "NewSession", "SessionOut", "add_routes"]
+__all__ = ["Cancellation", "NewSession", "PatientOut", "SessionOut", "add_routes"]
 
 Id = Annotated[int, Field(ge=1, le=2**53 - 1)]
 
@@ -47,14 +50,37 @@ class SessionOut(BaseModel):
     cancel_reason: str | None
 
 
-def schedule_session(session: NewSession, sessions: TherapySessionService) -> SessionOut:
-    """Book a session between an active patient and an active, free therapist."""
-    booked = sessions.schedule_session(
-        session.patient_id,
-        session.therapist_id,
-        _in_utc(session.scheduled_at),
-        session.session_type,
-    )
+class PatientOut(BaseModel):
+    """A patient of a therapist, as the users module knows them now."""
+
+    id: int
+    name: str
+    email: str
+    active: bool
+
+
+def schedule_session(
+    session: NewSession, caller: Principal, sessions: TherapySessionService
+) -> SessionOut:
+    """Book a session between an active patient and an active, free therapist.
+
+    A therapist who cannot be booked (nobody has the id, a user who is no therapist, an inactive
+    one) is answered to all but operators as an unknown id is, 404 ``Therapist 7 does not
+    exist.``: whoever books must not learn whether another person's account exists, what it is
+    or whether it is active. The patient needs no such care: a patient books for themselves, a
+    therapist for a patient they already see.
+    """
+    try:
+        booked = sessions.schedule_session(
+            session.patient_id,
+            session.therapist_id,
+            _in_utc(session.scheduled_at),
+            session.session_type,
+        )
+    except ParticipantError as refusal:
+        if refusal.role == "therapist" and not caller.has_role("operator"):
+            raise UnknownParticipantError.of(refusal.role, refusal.user_id) from None
+        raise
     return SessionOut(**booked)
 
 
@@ -86,6 +112,11 @@ def cancel_session(
 ) -> SessionOut:
     """Cancel a scheduled session."""
     return SessionOut(**sessions.cancel_session(session_id, cancellation.reason))
+
+
+def list_patients(therapist_id: Id, sessions: TherapySessionService) -> list[PatientOut]:
+    """Return the therapist's patients: those of their sessions, whatever their status, by id."""
+    return [PatientOut(**patient) for patient in sessions.list_patients(therapist_id)]
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -160,3 +191,9 @@ def add_routes(module: Module) -> None:
     module.route("POST", "/sessions/{session_id}/cancel", allow=PARTICIPANT | OPERATOR)(
         cancel_session
     )
+    # Another therapist's id is answered as a missing one (404): owner() hides it.
+    module.route(
+        "GET",
+        "/therapists/{therapist_id}/patients",
+        allow=(role("therapist") & owner("therapist_id")) | OPERATOR,
+    )(list_patients)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypedDict
 
 from aura.bus import EventBus
-from contracts.errors import BusinessRuleError, NotFoundError
+from contracts.errors import NotFoundError
 from contracts.events import (
     TherapySessionCancelledEvent,
     TherapySessionCompletedEvent,
@@ -21,11 +21,13 @@ from contracts.events import (
 )
 from contracts.mentalhealth import TherapySessionContract
 from modules.mentalhealth.domain import (
+    InactiveParticipantError,
     Participants,
     SessionRepository,
     SessionType,
     SessionUnitOfWork,
     TherapySession,
+    UnknownParticipantError,
     check_schedule_time,
     ensure_therapist_free,
 )
@@ -113,6 +115,27 @@ class TherapySessionService(TherapySessionContract):
         """Return the sessions where the user is patient or therapist, oldest first."""
         return [session.to_dict() for session in self.repository.for_user(user_id)]
 
+    def list_patients(self, therapist_id: int) -> list[dict[str, Any]]:
+        """Return the patients of the therapist's sessions (any status), by id.
+
+        Each is ``{"id", "name", "email", "active"}`` as the users module answers now; a patient
+        it no longer knows is left out. An id that is no therapist's has no patients.
+        """
+        patients = []
+        for patient_id in self.repository.patients_of(therapist_id):
+            user = self.participants.get_user_by_id(patient_id)
+            if user is None:
+                continue
+            patients.append(
+                {
+                    "id": patient_id,
+                    "name": user["name"],
+                    "email": user["email"],
+                    "active": self.participants.is_user_active(patient_id),
+                }
+            )
+        return patients
+
     def cancel_future_sessions_of(
         self, user_id: int, reason: str = USER_DEACTIVATED
     ) -> list[dict[str, Any]]:
@@ -151,15 +174,16 @@ class TherapySessionService(TherapySessionContract):
 
 
 def _check_participant(participants: Participants, user_id: int, role: str) -> None:
-    """Refuse an unknown user, a user of another role, or an inactive one (in that order)."""
-    title = role.capitalize()
+    """Refuse an unknown user or one of another role alike, then an inactive one.
+
+    A user of another role is answered as nobody is: "User 7 is not a therapist" would tell
+    whoever books that user 7 exists and is a patient.
+    """
     user = participants.get_user_by_id(user_id)
-    if user is None:
-        raise NotFoundError(f"{title} {user_id} does not exist.")
-    if user.get("role") != role:
-        raise BusinessRuleError(f"User {user_id} is not a {role}.")
+    if user is None or user.get("role") != role:
+        raise UnknownParticipantError.of(role, user_id)
     if not participants.is_user_active(user_id):
-        raise BusinessRuleError(f"{title} is not active")  # the seed's exact message
+        raise InactiveParticipantError.of(role, user_id)
 
 
 class _SessionIds(TypedDict):

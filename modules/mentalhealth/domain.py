@@ -15,18 +15,21 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from aura.exceptions import ServiceNotAvailableError
-from contracts.errors import BusinessRuleError
+from contracts.errors import BusinessRuleError, NotFoundError
 from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
     "BOOKED",
     "SESSION_LENGTH",
+    "InactiveParticipantError",
+    "ParticipantError",
     "Participants",
     "SessionRepository",
     "SessionStatus",
     "SessionType",
     "SessionUnitOfWork",
     "TherapySession",
+    "UnknownParticipantError",
     "UserServiceUnavailableError",
     "check_schedule_time",
     "ensure_therapist_free",
@@ -44,6 +47,37 @@ class UserServiceUnavailableError(ServiceNotAvailableError):
     The seed's own example of a module's error: the registry's ``ServiceNotAvailableError``
     translated at this module's edge. It stays one, so the gateway still answers 503.
     """
+
+
+class ParticipantError(Exception):
+    """A booking is refused because of one of its participants: ``role`` and ``user_id`` say who.
+
+    Raised as one of its two kinds below, which are the contract's errors (404 and 409 over
+    HTTP); the route reads ``role`` to answer a caller who may not learn about that person.
+    """
+
+    def __init__(self, message: str, *, role: str, user_id: int) -> None:
+        super().__init__(message)
+        self.role = role
+        self.user_id = user_id
+
+
+class UnknownParticipantError(ParticipantError, NotFoundError):
+    """No user of the participant's role has the id: nobody has it, or a user of another role."""
+
+    @classmethod
+    def of(cls, role: str, user_id: int) -> UnknownParticipantError:
+        """``Therapist 7 does not exist.``"""
+        return cls(f"{role.capitalize()} {user_id} does not exist.", role=role, user_id=user_id)
+
+
+class InactiveParticipantError(ParticipantError, BusinessRuleError):
+    """The participant exists but is not active (the seed's ``"Patient is not active"``)."""
+
+    @classmethod
+    def of(cls, role: str, user_id: int) -> InactiveParticipantError:
+        """``Therapist is not active``: the seed's exact message, which names nobody."""
+        return cls(f"{role.capitalize()} is not active", role=role, user_id=user_id)
 
 
 class SessionType(StrEnum):
@@ -173,16 +207,17 @@ def check_schedule_time(scheduled_at: datetime, now: datetime) -> datetime:
 def ensure_therapist_free(
     booked: Iterable[TherapySession], therapist_id: int, starts_at: datetime
 ) -> None:
-    """Refuse a session at ``starts_at`` that overlaps one of the therapist's booked sessions."""
-    for session in booked:
-        if session.overlaps(starts_at):
-            minutes = int(SESSION_LENGTH.total_seconds() // 60)
-            raise BusinessRuleError(
-                f"Therapist {therapist_id} already has session {session.id} at "
-                f"{session.scheduled_at.isoformat()}, which overlaps {starts_at.isoformat()} "
-                f"(sessions last {minutes} minutes). Choose a time at least {minutes} minutes "
-                "before or after it."
-            )
+    """Refuse a session at ``starts_at`` that overlaps one of the therapist's booked sessions.
+
+    The refusal names neither the other session nor its time: they are another patient's.
+    """
+    if any(session.overlaps(starts_at) for session in booked):
+        minutes = int(SESSION_LENGTH.total_seconds() // 60)
+        raise BusinessRuleError(
+            f"Therapist {therapist_id} is not free at {starts_at.isoformat()}: another session is "
+            f"booked less than {minutes} minutes before or after it (sessions last {minutes} "
+            "minutes). Choose another time."
+        )
 
 
 class SessionRepository(ABC):
@@ -211,6 +246,10 @@ class SessionRepository(ABC):
     @abstractmethod
     def for_user(self, user_id: int) -> list[TherapySession]:
         """Return every session where the user is patient or therapist, oldest first."""
+
+    @abstractmethod
+    def patients_of(self, therapist_id: int) -> list[int]:
+        """Return the ids of the patients of the therapist's sessions (any status), ascending."""
 
 
 class SessionUnitOfWork(UnitOfWork, Protocol):

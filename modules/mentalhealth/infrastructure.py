@@ -150,6 +150,15 @@ class SqliteSessionRepository(SessionRepository):
         )
         return [_session(row) for row in rows]
 
+    def patients_of(self, therapist_id: int) -> list[int]:
+        """Return the ids of the patients of the therapist's sessions (any status), ascending."""
+        rows = self.database.query(
+            "SELECT DISTINCT patient_id FROM mentalhealth_sessions WHERE therapist_id = ? "
+            "ORDER BY patient_id",
+            (therapist_id,),
+        )
+        return [int(row["patient_id"]) for row in rows]
+
 
 def _session(row: sqlite3.Row) -> TherapySession:
     return TherapySession(

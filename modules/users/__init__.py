@@ -3,14 +3,16 @@ and their passwords (the platform's login)."""
 
 from __future__ import annotations
 
+from aura.access import Principal
 from aura.breaker import CircuitBreaker
 from aura.module import Module
 from contracts.users import UserServiceContract
-from modules.users.api import add_routes
+from modules.users.api import EMAIL_PROBES, LOGIN_FAILURES, STAMP, add_routes
 from modules.users.application import UserService
 from modules.users.domain import PasswordHasher, UserRepository, UserUnitOfWork
 from modules.users.infrastructure import (
     Argon2PasswordHasher,
+    MemoryAttempts,
     SqliteUserRepository,
     create_tables,
     unit_of_work,
@@ -40,5 +42,15 @@ module.add_service(
     # up. A factory, so each platform (each test) starts with a closed breaker.
     breaker=lambda: CircuitBreaker(failure_threshold=3, timeout=30, name="users.UserService"),
 )
+# Failures counted per platform, in its memory (one process): see MemoryAttempts.
+module.provide("login_attempts", lambda: MemoryAttempts(LOGIN_FAILURES))
+module.provide("email_probes", lambda: MemoryAttempts(EMAIL_PROBES))
 module.on_start(create_tables)
 add_routes(module)
+
+
+@module.on_authenticate
+def refuse_stale_tokens(principal: Principal, users: UserService) -> None:
+    """Refuse a person's token once they are deactivated or their password changed."""
+    if principal.user_id is not None:
+        users.check_token(principal.user_id, principal.claims.get(STAMP))

@@ -18,9 +18,17 @@ from aura.exceptions import AccessDeniedError
 from aura.module import Module, Representation
 from aura.web.auth import TokenAuthority
 from modules.users.application import UserService
-from modules.users.domain import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
+from modules.users.domain import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
+    Attempts,
+    EmailTakenError,
+)
 
 __all__ = [
+    "EMAIL_PROBES",
+    "LOGIN_FAILURES",
+    "STAMP",
     "Credentials",
     "NewUser",
     "PasswordChange",
@@ -94,7 +102,11 @@ class UserOut(BaseModel):
 def log_in(credentials: Credentials, users: UserService, tokens: TokenAuthority) -> JSONResponse:
     """Exchange an email and password for a bearer token; any mistake is the same 401."""
     user = users.log_in(credentials.email, credentials.password)
-    token = tokens.issue(f"user:{user['id']}", roles=[user["role"]], user_id=user["id"])
+    # The stamp of the password it was issued for: once that changes, the token is refused.
+    stamp = users.credential_stamp(user["id"])
+    token = tokens.issue(
+        f"user:{user['id']}", roles=[user["role"]], user_id=user["id"], claims={STAMP: stamp}
+    )
     issued = TokenOut(access_token=token, expires_in=int(tokens.ttl.total_seconds()))
     # RFC 6749, 5.1: a response carrying a token must not be cached anywhere.
     return JSONResponse(
@@ -112,9 +124,28 @@ def get_user(user_id: UserId, users: UserService) -> UserOut:
     return UserOut(**users.get_user_profile(user_id))
 
 
-def update_user(user_id: UserId, change: ProfileChange, users: UserService) -> UserOut:
-    """Change a user's name or email."""
-    return UserOut(**users.update_profile(user_id, name=change.name, email=change.email))
+def update_user(
+    user_id: UserId,
+    change: ProfileChange,
+    caller: Principal,
+    users: UserService,
+    email_probes: Attempts,
+) -> UserOut:
+    """Change a user's name or email.
+
+    An email another user has is refused (409) without naming them; a caller who is not an
+    operator hears that answer at most :data:`EMAIL_PROBES` times, so the route cannot be used
+    to find out which addresses are registered.
+    """
+    probing = change.email is not None and not caller.has_role("operator")
+    if probing:
+        email_probes.check(caller.subject, "emails refused as taken for you")
+    try:
+        return UserOut(**users.update_profile(user_id, name=change.name, email=change.email))
+    except EmailTakenError:
+        if probing:
+            email_probes.failed(caller.subject)
+        raise
 
 
 def change_password(
@@ -146,6 +177,13 @@ V1 = [Representation(1, renames={"name": "full_name"})]
 ``/api/v1/users/...`` with that name in requests and responses."""
 LOGIN_LIMIT = "5/minute"
 """Login attempts one client address may make: enough for typos, too few to guess."""
+LOGIN_FAILURES = "10 per 15 minutes"
+"""Failed logins one email may have, from any number of addresses, before it is refused for a
+while: a slow guess at one account, spread over many addresses, stops there too."""
+EMAIL_PROBES = "5 per hour"
+"""How often a caller (not an operator) may be told that an email is taken."""
+STAMP = "cred"
+"""The token claim holding the stamp of the password it was issued for."""
 
 
 def add_routes(module: Module) -> None:

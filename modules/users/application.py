@@ -7,15 +7,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aura.bus import EventBus
+from aura.exceptions import AuthenticationError
 from contracts.events import UserDeactivatedEvent, UserRegisteredEvent, UserUpdatedEvent
 from contracts.users import UserServiceContract
 from modules.users.domain import (
+    STALE_TOKEN,
+    Attempts,
     PasswordHasher,
     Registration,
     User,
     UserRepository,
     UserUnitOfWork,
     check_password,
+    credential_stamp,
     email_taken,
     invalid_credentials,
     try_normalise_email,
@@ -42,11 +46,13 @@ class UserService(UserServiceContract):
         unit_of_work: UserUnitOfWork,
         bus: EventBus,
         passwords: PasswordHasher,
+        login_attempts: Attempts,
     ) -> None:
         self.repository = repository
         self.unit_of_work = unit_of_work
         self.bus = bus
         self.passwords = passwords
+        self.login_attempts = login_attempts
 
     # --- queries: called by every other module, so each is one primary-key lookup -------------
 
@@ -127,22 +133,51 @@ class UserService(UserServiceContract):
 
         An unknown (or invalid) email, a user without a password, a wrong password and a
         deactivated user all raise the same ``AuthenticationError``, after one password
-        verification each, so neither the answer nor its timing says which it was. A hash made
-        with older parameters is replaced by one made with today's.
+        verification each, so neither the answer nor its timing says which it was. Failures
+        are counted per email, registered or not: past ``login_attempts``' limit every login
+        for it is refused with ``RateLimitedError`` (429) until the window moves on, whichever
+        address it comes from. A hash made with older parameters is replaced by one made with
+        today's.
         """
         normal = try_normalise_email(email)
+        key = normal if normal is not None else str(email).strip().casefold()
+        self.login_attempts.check(key, "failed logins for this email")
         user = self.repository.find_by_email(normal) if normal is not None else None
         stored = self.repository.get_password_hash(user.id) if user is not None else None
         if user is None or stored is None:
             self.passwords.verify_dummy(password)
+            self.login_attempts.failed(key)
             raise invalid_credentials()
         if not self.passwords.verify(stored, password) or not user.active:
+            self.login_attempts.failed(key)
             raise invalid_credentials()
+        self.login_attempts.clear(key)
         if self.passwords.needs_rehash(stored):
             renewed = self.passwords.hash(password)
             with self.unit_of_work.transaction():
                 self.repository.set_password_hash(user.id, renewed)
         return _as_dict(user)
+
+    def credential_stamp(self, user_id: int) -> str | None:
+        """The stamp of the user's current password (see :func:`credential_stamp`), which a
+        login puts in the token; ``None`` for a user without a password."""
+        stored = self.repository.get_password_hash(self._get(user_id).id)
+        return credential_stamp(stored) if stored is not None else None
+
+    def check_token(self, user_id: int, stamp: object = None) -> None:
+        """Refuse a token of a user who is gone or deactivated, or whose password changed.
+
+        ``stamp`` is the token's credential stamp: when given it must be the current
+        password's. A token without one (issued by an operator's ``aura token issue``) is
+        checked for the user only. One answer, :data:`STALE_TOKEN`, for every refusal.
+        """
+        user = self._find(user_id)
+        if user is None or not user.active:
+            raise AuthenticationError(STALE_TOKEN)
+        if stamp is not None:
+            stored = self.repository.get_password_hash(user.id)
+            if stored is None or credential_stamp(stored) != stamp:
+                raise AuthenticationError(STALE_TOKEN)
 
     def change_password(
         self, user_id: int, current_password: str, new_password: str

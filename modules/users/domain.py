@@ -3,8 +3,10 @@ the ports the use cases need (the repository, the password hasher, the unit of w
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import enum
+import hashlib
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime
@@ -17,6 +19,9 @@ from contracts.unit_of_work import UnitOfWork
 __all__ = [
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
+    "STALE_TOKEN",
+    "Attempts",
+    "EmailTakenError",
     "PasswordHasher",
     "Registration",
     "Role",
@@ -26,6 +31,7 @@ __all__ = [
     "check_name",
     "check_password",
     "check_role",
+    "credential_stamp",
     "email_taken",
     "invalid_credentials",
     "normalise_email",
@@ -114,13 +120,36 @@ def check_password(password: object) -> str:
     return password
 
 
-def email_taken(email: str) -> BusinessRuleError:
+class EmailTakenError(BusinessRuleError):
+    """An email that another user already has (a 409 like any broken business rule)."""
+
+
+def email_taken(email: str) -> EmailTakenError:
     """Return the refusal for an email that another user already has.
 
     It names neither that user nor their id: the caller learns only that the address cannot be
-    used, which is all a unique address must reveal.
+    used, which is all a unique address must reveal (and the API limits how often a caller may
+    hear it, see :class:`Attempts`).
     """
-    return BusinessRuleError(f"Email {email!r} cannot be used for this account: choose another.")
+    return EmailTakenError(f"Email {email!r} cannot be used for this account: choose another.")
+
+
+STALE_TOKEN = (
+    "This token is no longer valid: its account was deactivated or its password changed. Log "
+    "in again."
+)
+"""The one refusal of a token issued before its user's password changed or they left."""
+
+
+def credential_stamp(password_hash: str) -> str:
+    """A digest of a user's password hash, put in the tokens their login issues.
+
+    It changes whenever the password does (each hash has a fresh salt), so a token carrying an
+    older stamp is refused (:data:`STALE_TOKEN`), as Django's session auth hash does. It says
+    nothing of the password: it is a one-way digest of a salted, memory-hard hash.
+    """
+    digest = hashlib.sha256(b"aura-users-credential:" + password_hash.encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 
 def invalid_credentials() -> AuthenticationError:
@@ -243,3 +272,25 @@ class PasswordHasher(ABC):
 
 class UserUnitOfWork(UnitOfWork, Protocol):
     """The transactions the users module's use cases run in (its ``__init__`` wires them)."""
+
+
+class Attempts(ABC):
+    """Failed attempts counted per key, in a moving window (the port; infrastructure keeps it).
+
+    Logins count failures per normalised email, whoever sends them, so guessing one account's
+    password from many addresses is as slow as from one; the profile API counts "email taken"
+    answers per caller, so nobody can test many addresses for an account.
+    """
+
+    @abstractmethod
+    def check(self, key: str, what: str) -> None:
+        """Raise :exc:`~aura.exceptions.RateLimitedError` while ``key`` has no attempts left;
+        ``what`` names them in the message ("failed logins for this email")."""
+
+    @abstractmethod
+    def failed(self, key: str) -> None:
+        """Count one failed attempt for ``key``."""
+
+    @abstractmethod
+    def clear(self, key: str) -> None:
+        """Forget ``key``'s failures (a successful login)."""

@@ -1,17 +1,24 @@
-"""The users module's adapters: the ``users_users`` table in the platform's SQLite database, and
-password hashing with Argon2id (argon2-cffi)."""
+"""The users module's adapters: the ``users_users`` table in the platform's SQLite database,
+password hashing with Argon2id (argon2-cffi), and failed attempts counted in memory (limits)."""
 
 from __future__ import annotations
 
+import math
 import secrets
 import sqlite3
 import threading
+import time
 from datetime import datetime
 
 import argon2
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from aura.database import Database
+from aura.exceptions import ConfigurationError, RateLimitedError
 from modules.users.domain import (
+    Attempts,
     PasswordHasher,
     Registration,
     Role,
@@ -22,6 +29,7 @@ from modules.users.domain import (
 
 __all__ = [
     "Argon2PasswordHasher",
+    "MemoryAttempts",
     "SqliteUserRepository",
     "create_tables",
     "owasp_argon2id",
@@ -226,3 +234,44 @@ class Argon2PasswordHasher(PasswordHasher):
                 self._dummy = self.hash(secrets.token_urlsafe(32))
             dummy = self._dummy
         self.verify(dummy, password)
+
+
+class MemoryAttempts(Attempts):
+    """Failed attempts in this process's memory, in a moving window of the ``limits`` library.
+
+    ``limit`` is how many failures a key may have in the window ("10 per 15 minutes"). One
+    process's memory: behind several processes, give each the same store (``limits`` has
+    Redis and Memcached ones) or the limit is per process.
+    """
+
+    def __init__(self, limit: str) -> None:
+        try:
+            self.limit = parse(limit)
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                f"{limit!r} is not an attempts limit. Write e.g. '10 per 15 minutes'."
+            ) from None
+        self._written = limit  # "10 per 15 minutes", where limits would say "15 minute"
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def __repr__(self) -> str:
+        return f"MemoryAttempts({self._written!r})"
+
+    def check(self, key: str, what: str) -> None:
+        """Raise :exc:`~aura.exceptions.RateLimitedError` while ``key`` has no attempts left."""
+        if self._limiter.test(self.limit, key):
+            return
+        reset_at, _ = self._limiter.get_window_stats(self.limit, key)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise RateLimitedError(
+            f"Too many {what}: the limit is {self._written}. Try again in {retry_after} s.",
+            retry_after=retry_after,
+        )
+
+    def failed(self, key: str) -> None:
+        """Count one failed attempt for ``key``."""
+        self._limiter.hit(self.limit, key)
+
+    def clear(self, key: str) -> None:
+        """Forget ``key``'s failures."""
+        self._limiter.clear(self.limit, key)

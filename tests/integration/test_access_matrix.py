@@ -53,6 +53,8 @@ OTHER_USER = {
     "other_therapist": "patient",
     "operator": "patient",
 }
+OTHER_THERAPIST = {"therapist": "other_therapist", "other_therapist": "therapist"}
+"""Each therapist's colleague, whose patients are not theirs."""
 SESSIONS = {"s1": ("patient", "therapist"), "s2": ("other_patient", "other_therapist")}
 """The two booked sessions: s1 between the patient and the therapist, s2 between the others."""
 OWN_SESSION = {"patient": "s1", "therapist": "s1", "other_patient": "s2", "other_therapist": "s2"}
@@ -70,6 +72,7 @@ def _everyone(status: int) -> dict[str, int]:
 EXPECTED: dict[Route, dict[str, int]] = {
     # --- the platform's own routes -----------------------------------------------------------
     ("GET", "/health"): _everyone(200),
+    ("HEAD", "/health"): _everyone(200),
     ("GET", "/api/_modules"): {**_everyone(403), "anonymous": 401, "operator": 200},
     ("GET", "/metrics"): {**_everyone(403), "anonymous": 401, "operator": 200},
     ("GET", "/openapi.json"): {**_everyone(200), "anonymous": 401},
@@ -214,6 +217,19 @@ EXPECTED: dict[Route, dict[str, int]] = {
         "other_therapist:own": 200,
         "other_therapist:other": 404,
         "operator": 200,
+    },
+    ("GET", "/api/mentalhealth/therapists/{therapist_id}/patients"): {
+        "anonymous": 401,
+        "patient:own": 403,  # not a therapist: one plain refusal, whichever id is asked
+        "patient:other": 403,
+        "other_patient:own": 403,
+        "other_patient:other": 403,
+        "therapist:own": 200,
+        "therapist:other": 404,  # a colleague's patients: answered as a missing id
+        "other_therapist:own": 200,
+        "other_therapist:other": 404,
+        "operator:own": 200,  # nobody's therapist: an empty list
+        "operator:other": 200,
     },
     # --- notifications -------------------------------------------------------------------------
     ("GET", "/api/notifications/users/{user_id}/notifications"): {
@@ -381,6 +397,20 @@ def _of_session(template: str, json: Any = None) -> Build:
     return build
 
 
+def _of_therapist(template: str) -> Build:
+    """A route naming a therapist in its path: own, the caller's id; other, a therapist's who is
+    not the caller (a therapist's colleague; anyone else's own therapist)."""
+
+    def build(world: World, caller: str, scope: str) -> Request:
+        whose = caller if scope == "own" else OTHER_THERAPIST.get(caller, "therapist")
+        return Request(
+            template.format(therapist_id=world.users[whose]["id"]),
+            missing=template.format(therapist_id=MISSING_ID),
+        )
+
+    return build
+
+
 def _login(world: World, caller: str, scope: str) -> Request:
     """Own: the caller's own credentials (anonymous: the patient's); other: another's email
     with the caller's password, as someone guessing would."""
@@ -403,8 +433,7 @@ def _booking(world: World, caller: str, scope: str) -> Request:
     if caller in ("patient", "other_patient"):
         patient = caller if scope == "own" else OTHER_USER[caller]
     elif caller in ("therapist", "other_therapist"):
-        others = {"therapist": "other_therapist", "other_therapist": "therapist"}
-        therapist = caller if scope == "own" else others[caller]
+        therapist = caller if scope == "own" else OTHER_THERAPIST[caller]
         # A therapist books with a patient they already see (their session of SESSIONS).
         patient = {"therapist": "patient", "other_therapist": "other_patient"}[caller]
     body = {
@@ -431,6 +460,7 @@ def _start_both_sessions(world: World) -> None:
 NEW_USER = {"email": "new@example.com", "name": "New Person", "role": "patient"}
 REQUESTS: dict[Route, Build] = {
     ("GET", "/health"): _plain("/health"),
+    ("HEAD", "/health"): _plain("/health"),
     ("GET", "/api/_modules"): _plain("/api/_modules"),
     ("GET", "/metrics"): _plain("/metrics"),
     ("GET", "/openapi.json"): _plain("/openapi.json"),
@@ -469,6 +499,9 @@ REQUESTS: dict[Route, Build] = {
     ),
     ("POST", "/api/mentalhealth/sessions/{session_id}/cancel"): _of_session(
         "/api/mentalhealth/sessions/{session_id}/cancel", {"reason": "patient request"}
+    ),
+    ("GET", "/api/mentalhealth/therapists/{therapist_id}/patients"): _of_therapist(
+        "/api/mentalhealth/therapists/{therapist_id}/patients"
     ),
     ("GET", "/api/notifications/users/{user_id}/notifications"): _of_user(
         "/api/notifications/users/{user_id}/notifications"

@@ -293,19 +293,6 @@ def test_a_malformed_authorization_header_is_refused(
     assert_refused(response, detail, challenge(detail, "invalid_request"))
 
 
-def test_a_bad_token_is_refused_even_on_the_login_route(
-    aura_gateway: GatewayClient, people: dict[str, Any]
-) -> None:
-    """A public route does not make a forged token acceptable: it is checked all the same."""
-    response = aura_gateway.with_token("not-a-jwt").post(
-        "/api/users/token",
-        json={"email": "pat@example.com", "password": PASSWORD},
-        headers={"X-Correlation-ID": CID},
-    )
-    detail = "The bearer token is not a JWT."
-    assert_refused(response, detail, challenge(detail))
-
-
 def test_only_health_answers_without_a_token(aura_gateway: GatewayClient) -> None:
     anonymous = aura_gateway.anonymous()
     assert anonymous.get("/health").status_code == 200
@@ -545,6 +532,125 @@ def test_a_taken_email_reveals_no_account(
         "Email 'quinn@example.com' cannot be used for this account: choose another."
     )
     assert str(people["quinn"]["id"]) not in response.json()["detail"]
+
+
+# --- booking: what a refusal tells about other people -----------------------------------------
+
+MISSING_ID = 999_999
+AT_TEN = "2030-01-07T10:00:00+00:00"
+AT_HALF_PAST_TEN = "2030-01-07T10:30:00+00:00"
+
+
+def _book_as(
+    caller: Caller, patient: dict[str, Any], therapist_id: int, at: str = AT_TEN
+) -> httpx.Response:
+    return caller.post(
+        "/api/mentalhealth/sessions",
+        json={"patient_id": patient["id"], "therapist_id": therapist_id, "scheduled_at": at},
+        headers={"X-Correlation-ID": CID},
+    )
+
+
+def _unknown_therapist(therapist_id: int) -> dict[str, Any]:
+    return {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": f"Therapist {therapist_id} does not exist.",
+        "instance": "/api/mentalhealth/sessions",
+        "correlation_id": CID,
+    }
+
+
+def test_a_patient_booking_learns_nothing_of_who_has_a_therapist_id(
+    aura_gateway: GatewayClient, people: dict[str, Any]
+) -> None:
+    """Nobody, another patient and a deactivated therapist: one answer, naming only the id
+    the patient sent, so it cannot tell the accounts apart from ids that name nobody."""
+    uma = people["uma"]["id"]
+    deactivated = aura_gateway.as_operator().post(f"/api/users/users/{uma}/deactivate")
+    assert deactivated.status_code == 200, deactivated.text
+    pat = aura_gateway.as_user(people["pat"])
+    nobody = _book_as(pat, people["pat"], MISSING_ID)
+    assert (nobody.status_code, nobody.json()) == (404, _unknown_therapist(MISSING_ID))
+    for therapist_id in (people["quinn"]["id"], uma):
+        response = _book_as(pat, people["pat"], therapist_id)
+        assert (response.status_code, response.json()) == (404, _unknown_therapist(therapist_id))
+        same_bytes = nobody.content.replace(
+            f"Therapist {MISSING_ID} ".encode(), f"Therapist {therapist_id} ".encode()
+        )
+        assert response.content == same_bytes
+        assert response.headers["content-type"] == nobody.headers["content-type"]
+
+
+def test_an_operator_is_told_that_the_therapist_is_inactive(
+    aura_gateway: GatewayClient, people: dict[str, Any]
+) -> None:
+    """Operators get the seed's message; a user of another role is nobody's therapist, for
+    operators too."""
+    tess = people["tess"]["id"]
+    operator = aura_gateway.as_operator()
+    assert operator.post(f"/api/users/users/{tess}/deactivate").status_code == 200
+    inactive = _book_as(operator, people["pat"], tess)
+    assert (inactive.status_code, inactive.json()["detail"]) == (409, "Therapist is not active")
+    patient = _book_as(operator, people["pat"], people["quinn"]["id"])
+    assert (patient.status_code, patient.json()) == (404, _unknown_therapist(people["quinn"]["id"]))
+
+
+def test_a_busy_therapist_does_not_reveal_the_other_patients_session(
+    aura_gateway: GatewayClient, people: dict[str, Any]
+) -> None:
+    """The session in the way is another patient's: neither its id nor its time is told."""
+    tess = people["tess"]["id"]
+    theirs = _book_as(aura_gateway.as_operator(), people["quinn"], tess)
+    assert theirs.status_code == 201, theirs.text
+    response = _book_as(aura_gateway.as_user(people["pat"]), people["pat"], tess, AT_HALF_PAST_TEN)
+    assert response.status_code == 409
+    detail = response.json()["detail"]
+    assert detail == (
+        f"Therapist {tess} is not free at 2030-01-07T10:30:00+00:00: another session is booked "
+        "less than 50 minutes before or after it (sessions last 50 minutes). Choose another time."
+    )
+    assert f"session {theirs.json()['id']}" not in response.text
+    assert "10:00" not in response.text  # in no format
+    assert theirs.json()["scheduled_at"] not in response.text
+
+
+# --- a therapist's patients ---------------------------------------------------------------------
+
+
+def test_a_therapist_lists_their_own_patients_and_no_colleagues(
+    aura_gateway: GatewayClient, people: dict[str, Any]
+) -> None:
+    book(aura_gateway, people["pat"], people["tess"])
+    book(aura_gateway, people["quinn"], people["uma"])
+    tess = aura_gateway.as_user(people["tess"])
+
+    own = tess.get(f"/api/mentalhealth/therapists/{people['tess']['id']}/patients")
+    assert own.status_code == 200, own.text
+    assert own.json() == [
+        {"id": people["pat"]["id"], "name": "Pat", "email": "pat@example.com", "active": True}
+    ]
+    colleagues = tess.get(f"/api/mentalhealth/therapists/{people['uma']['id']}/patients")
+    missing = tess.get(f"/api/mentalhealth/therapists/{MISSING_ID}/patients")
+    assert (colleagues.status_code, colleagues.json()["detail"]) == (404, HIDDEN)
+    assert (missing.status_code, missing.json()["detail"]) == (404, HIDDEN)
+    uma = aura_gateway.as_user(people["uma"])
+    theirs = uma.get(f"/api/mentalhealth/therapists/{people['uma']['id']}/patients")
+    assert [patient["email"] for patient in theirs.json()] == ["quinn@example.com"]
+
+
+def test_a_patient_cannot_list_a_therapists_patients(
+    aura_gateway: GatewayClient, people: dict[str, Any]
+) -> None:
+    book(aura_gateway, people["pat"], people["tess"])
+    path = f"/api/mentalhealth/therapists/{people['tess']['id']}/patients"
+    response = aura_gateway.as_user(people["quinn"]).get(path)
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        f"user 2 (patient) may not GET {path}: it needs the role 'therapist'; or it needs the "
+        "role 'operator'."
+    )
 
 
 # --- the caller reaches the module --------------------------------------------------------------

@@ -919,13 +919,17 @@ def test_health_is_503_while_a_breaker_is_open(aura_platform: Platform, gateway:
 
 def test_health_is_503_when_the_database_is_closed(tmp_path: Path) -> None:
     platform = Platform(Platform.discover("modules"), database=tmp_path / "aura.db").start()
-    gateway = Gateway(platform, auth=TokenAuthority.generate())
+    authority = TokenAuthority.generate()
+    gateway = Gateway(platform, auth=authority)
     platform.database.close()
-    response = gateway.call("GET", "/health")  # anonymous: /health needs no token
+    anonymous = gateway.call("GET", "/health")  # /health needs no token
+    operator = {"Authorization": f"Bearer {authority.issue('ops', roles=['operator'])}"}
+    detailed = gateway.call("GET", "/health", headers=operator)
     platform.close()
     gateway.close()
-    assert response.status_code == 503
-    assert (response.json()["status"], response.json()["database"]) == ("down", "down")
+    assert (anonymous.status_code, anonymous.json()) == (503, {"status": "down"})
+    assert detailed.status_code == 503
+    assert (detailed.json()["status"], detailed.json()["database"]) == ("down", "down")
 
 
 def test_openapi_documents_every_route_and_problem_responses(gateway: Caller) -> None:
@@ -939,6 +943,7 @@ def test_openapi_documents_every_route_and_problem_responses(gateway: Caller) ->
         "/api/mentalhealth/sessions/{session_id}/cancel",
         "/api/mentalhealth/sessions/{session_id}/complete",
         "/api/mentalhealth/sessions/{session_id}/start",
+        "/api/mentalhealth/therapists/{therapist_id}/patients",
         "/api/mentalhealth/users/{user_id}/sessions",
         "/api/notifications/users/{user_id}/notifications",
         "/api/users/token",

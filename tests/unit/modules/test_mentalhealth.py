@@ -22,6 +22,8 @@ from contracts.errors import BusinessRuleError, NotFoundError
 from contracts.mentalhealth import TherapySessionContract
 from contracts.users import UserServiceContract
 from modules import mentalhealth
+from modules.mentalhealth.application import TherapySessionService
+from modules.mentalhealth.domain import ParticipantError
 
 NOW = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 AT_TEN = datetime(2030, 1, 7, 10, 0, tzinfo=UTC)
@@ -272,14 +274,12 @@ REFUSALS = [
     pytest.param(
         {"therapist_id": 99}, NotFoundError, "Therapist 99 does not exist.", id="unknown-therapist"
     ),
+    # A user of another role is answered as nobody: the booker learns nothing of the account.
     pytest.param(
-        {"patient_id": THERAPIST}, BusinessRuleError, "User 3 is not a patient.", id="not-patient"
+        {"patient_id": THERAPIST}, NotFoundError, "Patient 3 does not exist.", id="not-patient"
     ),
     pytest.param(
-        {"therapist_id": PATIENT},
-        BusinessRuleError,
-        "User 7 is not a therapist.",
-        id="not-therapist",
+        {"therapist_id": PATIENT}, NotFoundError, "Therapist 7 does not exist.", id="not-therapist"
     ),
     pytest.param(
         {"patient_id": INACTIVE_PATIENT},
@@ -351,6 +351,37 @@ def test_a_refused_booking_writes_and_publishes_nothing(
     assert recorder.published == []
 
 
+@pytest.mark.parametrize(
+    ("change", "error", "role", "user_id"),
+    [
+        ({"therapist_id": 99}, NotFoundError, "therapist", 99),
+        ({"therapist_id": PATIENT}, NotFoundError, "therapist", PATIENT),
+        ({"therapist_id": INACTIVE_THERAPIST}, BusinessRuleError, "therapist", INACTIVE_THERAPIST),
+        ({"patient_id": INACTIVE_PATIENT}, BusinessRuleError, "patient", INACTIVE_PATIENT),
+    ],
+    ids=["unknown", "another-role", "inactive", "inactive-patient"],
+)
+def test_a_participant_refusal_says_whose_it_is(
+    service: TherapySessionContract,
+    change: dict[str, int],
+    error: type[Exception],
+    role: str,
+    user_id: int,
+) -> None:
+    """The HTTP route reads who failed to hide another person's account from the booker."""
+    request: dict[str, Any] = {
+        "patient_id": PATIENT,
+        "therapist_id": THERAPIST,
+        "scheduled_at": AT_TEN,
+    }
+
+    with pytest.raises(ParticipantError) as caught:
+        service.schedule_session(**{**request, **change})
+
+    assert isinstance(caught.value, error)
+    assert (caught.value.role, caught.value.user_id) == (role, user_id)
+
+
 def test_the_request_is_checked_before_the_user_service_is_asked(
     service: TherapySessionContract, users: FakeUserService
 ) -> None:
@@ -381,9 +412,8 @@ def test_an_overlapping_session_of_the_same_therapist_is_refused(
         _book(service, asked, patient_id=OTHER_PATIENT)
 
     assert str(caught.value) == (
-        f"Therapist 3 already has session 1 at 2030-01-07T10:00:00+00:00, which overlaps "
-        f"{asked.isoformat()} (sessions last 50 minutes). Choose a time at least 50 minutes "
-        "before or after it."
+        f"Therapist 3 is not free at {asked.isoformat()}: another session is booked less than "
+        "50 minutes before or after it (sessions last 50 minutes). Choose another time."
     )
     assert _rows(platform) == [first]
     assert [name for name, _ in recorder.events] == ["therapy_session.scheduled"]
@@ -412,7 +442,20 @@ def test_a_session_in_progress_keeps_the_therapist_busy(service: TherapySessionC
     with pytest.raises(BusinessRuleError) as caught:
         _book(service, AT_TEN + timedelta(minutes=20), patient_id=OTHER_PATIENT)
 
-    assert str(caught.value).startswith("Therapist 3 already has session 1 at ")
+    assert str(caught.value).startswith("Therapist 3 is not free at 2030-01-07T10:20:00+00:00: ")
+
+
+def test_an_overlap_names_neither_the_other_session_nor_its_time(
+    service: TherapySessionContract,
+) -> None:
+    """The session in the way is another patient's: its id and time are theirs."""
+    theirs = _book(service, AT_TEN + timedelta(minutes=7), patient_id=OTHER_PATIENT)
+
+    with pytest.raises(BusinessRuleError) as caught:
+        _book(service, AT_TEN + timedelta(minutes=30))
+
+    assert f"session {theirs['id']}" not in str(caught.value)
+    assert "10:07" not in str(caught.value)
 
 
 # --- running a session ---------------------------------------------------------------------------
@@ -599,6 +642,79 @@ def test_a_users_sessions_are_listed_oldest_first(service: TherapySessionContrac
     assert service.list_sessions(PATIENT) == [earlier, later]
     assert [s["id"] for s in service.list_sessions(THERAPIST)] == [3, 1]
     assert service.list_sessions(99) == []
+
+
+# --- a therapist's patients ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def therapy(platform: Platform) -> TherapySessionService:
+    """The service itself, for listing patients: the module's own use case, not the contract's.
+
+    Bookings still go through ``service``, the registry's proxy, which publishes as the module.
+    """
+    service: TherapySessionService = platform.container.resolve(TherapySessionService)
+    return service
+
+
+def _patient(user_id: int, *, active: bool = True) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "name": f"User {user_id}",
+        "email": f"user{user_id}@example.com",
+        "active": active,
+    }
+
+
+def test_a_therapists_patients_are_those_of_their_sessions_once_each_by_id(
+    service: TherapySessionContract, therapy: TherapySessionService
+) -> None:
+    _book(service, AT_TEN, patient_id=OTHER_PATIENT)
+    _book(service, AT_TEN + timedelta(hours=2))
+    _book(service, AT_TEN + timedelta(hours=4), patient_id=OTHER_PATIENT)
+
+    assert therapy.list_patients(THERAPIST) == [_patient(PATIENT), _patient(OTHER_PATIENT)]
+
+
+def test_a_therapists_patients_leave_out_another_therapists(
+    service: TherapySessionContract, therapy: TherapySessionService
+) -> None:
+    _book(service)
+    _book(service, patient_id=OTHER_PATIENT, therapist_id=OTHER_THERAPIST)
+
+    assert therapy.list_patients(THERAPIST) == [_patient(PATIENT)]
+    assert therapy.list_patients(OTHER_THERAPIST) == [_patient(OTHER_PATIENT)]
+
+
+def test_a_patient_of_any_session_status_is_listed_as_they_are_now(
+    service: TherapySessionContract, therapy: TherapySessionService, users: FakeUserService
+) -> None:
+    service.cancel_session(_book(service)["id"], "patient request")
+    users.update_profile(PATIENT, name="Pat Renamed")
+    users.deactivate_user(PATIENT)
+
+    assert therapy.list_patients(THERAPIST) == [
+        {**_patient(PATIENT, active=False), "name": "Pat Renamed"}
+    ]
+
+
+def test_a_patient_the_users_module_no_longer_knows_is_left_out(
+    service: TherapySessionContract, therapy: TherapySessionService, users: FakeUserService
+) -> None:
+    _book(service)
+    _book(service, AT_TEN + timedelta(hours=2), patient_id=OTHER_PATIENT)
+    del users.users[PATIENT]
+
+    assert therapy.list_patients(THERAPIST) == [_patient(OTHER_PATIENT)]
+
+
+def test_an_id_without_sessions_as_therapist_has_no_patients(
+    service: TherapySessionContract, therapy: TherapySessionService
+) -> None:
+    _book(service)
+
+    assert therapy.list_patients(PATIENT) == []
+    assert therapy.list_patients(99) == []
 
 
 # --- user.deactivated ----------------------------------------------------------------------------

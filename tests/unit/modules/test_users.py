@@ -24,7 +24,7 @@ from contracts.errors import BusinessRuleError, NotFoundError
 from modules.users import module as users_module
 from modules.users.application import UserService
 from modules.users.domain import PasswordHasher, UserRepository, UserUnitOfWork
-from modules.users.infrastructure import Argon2PasswordHasher
+from modules.users.infrastructure import Argon2PasswordHasher, MemoryAttempts
 
 REGISTERED_AT = "2030-01-07T10:00:00+00:00"
 LATER = "2030-01-08T09:30:00+00:00"
@@ -611,7 +611,11 @@ def service(platform: Platform, hasher: RecordingHasher) -> Iterator[UserService
     resolve = platform.container.resolve
     with module_scope("users"):
         yield UserService(
-            resolve(UserRepository), resolve(UserUnitOfWork), platform.bus, passwords=hasher
+            resolve(UserRepository),
+            resolve(UserUnitOfWork),
+            platform.bus,
+            passwords=hasher,
+            login_attempts=MemoryAttempts("10 per 15 minutes"),
         )
 
 
@@ -655,7 +659,11 @@ def test_a_hash_with_older_parameters_is_replaced_at_login(
     platform.database.execute("UPDATE users_users SET password_hash = ? WHERE id = 1", (older,))
     resolve = platform.container.resolve
     service = UserService(  # with today's parameters
-        resolve(UserRepository), resolve(UserUnitOfWork), platform.bus, Argon2PasswordHasher()
+        resolve(UserRepository),
+        resolve(UserUnitOfWork),
+        platform.bus,
+        Argon2PasswordHasher(),
+        MemoryAttempts("10 per 15 minutes"),
     )
     with pytest.raises(AuthenticationError):
         service.log_in("ann@example.com", "the wrong password")

@@ -1,0 +1,272 @@
+"""The gateway's second line: tokens that outlive their account or password, guessing one
+account's password from many addresses, probing which emails are registered, and what the
+methods and the health route say to whom."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from aura.platform import Platform
+from aura.testing.http import Caller, GatewayClient
+from aura.testing.plugin import FrozenClock
+from aura.web import running
+from modules.users.domain import STALE_TOKEN
+
+PASSWORD = "the patient's own passphrase"
+NEW_PASSWORD = "a fresh passphrase of hers"
+
+
+@pytest.fixture
+def pat(aura_gateway: GatewayClient) -> dict[str, Any]:
+    """A patient who can log in, registered by an operator, and a second one without password."""
+    operator = aura_gateway.as_operator()
+    for body in (
+        {"email": "pat@example.com", "name": "Pat", "role": "patient", "password": PASSWORD},
+        {"email": "quinn@example.com", "name": "Quinn", "role": "patient"},
+    ):
+        response = operator.post("/api/users/users", json=body)
+        assert response.status_code == 201, response.text
+    user: dict[str, Any] = operator.get("/api/users/users/1").json()
+    return user
+
+
+def log_in(client: GatewayClient, password: str = PASSWORD, **headers: str) -> httpx.Response:
+    return client.anonymous().post(
+        "/api/users/token",
+        json={"email": "pat@example.com", "password": password},
+        headers=headers,
+    )
+
+
+def logged_in(client: GatewayClient, password: str = PASSWORD) -> Caller:
+    response = log_in(client, password)
+    assert response.status_code == 200, response.text
+    return client.with_token(response.json()["access_token"], "pat")
+
+
+def assert_stale(response: httpx.Response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.json()["detail"] == STALE_TOKEN
+    assert response.headers["www-authenticate"] == (
+        f'Bearer realm="aura", error="invalid_token", error_description="{STALE_TOKEN}"'
+    )
+
+
+# --- tokens that outlive what they were issued for ---------------------------------------------
+
+
+def test_a_token_is_refused_once_its_password_changes(
+    aura_gateway: GatewayClient, pat: dict[str, Any]
+) -> None:
+    before = logged_in(aura_gateway)
+    assert before.get("/api/users/users/1").status_code == 200
+    changed = before.patch(
+        "/api/users/users/1/password",
+        json={"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert changed.status_code == 200, changed.text
+    assert_stale(before.get("/api/users/users/1"))  # a stolen token dies with the password
+    after = logged_in(aura_gateway, NEW_PASSWORD)
+    assert after.get("/api/users/users/1").json()["email"] == "pat@example.com"
+
+
+def test_an_operators_password_reset_refuses_the_old_tokens(
+    aura_gateway: GatewayClient, pat: dict[str, Any]
+) -> None:
+    before = logged_in(aura_gateway)
+    reset = aura_gateway.as_operator().patch(
+        "/api/users/users/1/password", json={"new_password": NEW_PASSWORD}
+    )
+    assert reset.status_code == 200, reset.text
+    assert_stale(before.get("/api/mentalhealth/users/1/sessions"))
+
+
+def test_every_token_of_a_deactivated_user_is_refused(
+    aura_gateway: GatewayClient, pat: dict[str, Any]
+) -> None:
+    from_login = logged_in(aura_gateway)
+    from_operator = aura_gateway.as_user(pat)  # issued without a credential stamp
+    assert from_operator.get("/api/users/users/1").status_code == 200
+    deactivated = aura_gateway.as_operator().post("/api/users/users/1/deactivate")
+    assert deactivated.status_code == 200, deactivated.text
+    assert_stale(from_login.get("/api/users/users/1"))
+    assert_stale(from_operator.get("/api/billing/users/1/charges"))
+
+
+def test_a_token_for_a_user_who_never_existed_is_refused(aura_gateway: GatewayClient) -> None:
+    assert_stale(aura_gateway.as_user(42, roles=["patient"]).get("/api/users/users/42"))
+
+
+def test_service_tokens_without_a_user_are_not_checked_against_users(
+    aura_gateway: GatewayClient,
+) -> None:
+    assert aura_gateway.as_operator("billing-job").get("/api/_modules").status_code == 200
+
+
+def test_a_stale_token_does_not_lock_its_holder_out_of_the_login(
+    aura_gateway: GatewayClient, pat: dict[str, Any], frozen_time: FrozenClock
+) -> None:
+    """An expired or forged token on a public route is ignored: the caller is anonymous."""
+    expired = aura_gateway.token("user:1", roles=["patient"], user_id=1)
+    frozen_time.tick(timedelta(hours=1))
+    for token in (expired, "not-a-jwt"):
+        response = aura_gateway.with_token(token).post(
+            "/api/users/token", json={"email": "pat@example.com", "password": PASSWORD}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["token_type"] == "bearer"
+
+
+# --- guessing one account from many addresses -------------------------------------------------
+
+
+@pytest.fixture
+def botnet(aura_gateway: GatewayClient, pat: dict[str, Any]) -> Iterator[httpx.Client]:
+    """The gateway on uvicorn behind a trusted proxy on loopback, and a client whose requests
+    each name another address in X-Forwarded-For (a botnet, or a carrier's NAT)."""
+    gateway = aura_gateway.gateway
+    with (
+        running(gateway, trusted_proxies=("127.0.0.1",)) as url,
+        httpx.Client(base_url=url, timeout=10) as client,
+    ):
+        yield client
+
+
+def attempt(client: httpx.Client, email: str, password: str, address: int) -> httpx.Response:
+    return client.post(
+        "/api/users/token",
+        json={"email": email, "password": password},
+        headers={"X-Forwarded-For": f"203.0.113.{address}"},
+    )
+
+
+def test_failed_logins_are_limited_per_account_whatever_the_address(
+    botnet: httpx.Client,
+) -> None:
+    for n in range(10):  # each address well under its own limit of five a minute
+        assert attempt(botnet, "PAT@example.com ", f"guess {n} of a botnet", n).status_code == 401
+    refused = attempt(botnet, "pat@example.com", PASSWORD, 10)  # even the right password
+    assert refused.status_code == 429
+    retry_after = int(refused.headers["retry-after"])
+    assert 15 * 60 - 60 <= retry_after <= 15 * 60
+    assert refused.json()["detail"] == (
+        "Too many failed logins for this email: the limit is 10 per 15 minutes. Try again in "
+        f"{retry_after} s."
+    )
+    assert "access_token" not in refused.text
+    other = attempt(botnet, "quinn@example.com", "anything at all here", 11)
+    assert other.status_code == 401  # another account is untouched
+
+
+def test_an_unregistered_email_is_limited_alike(botnet: httpx.Client) -> None:
+    """The limit counts every email, so being limited says nothing about registration."""
+    answers = {}
+    for email in ("pat@example.com", "nobody@example.com"):
+        for n in range(10):
+            attempt(botnet, email, "a wrong guess here", n + 20 * len(answers))
+        answers[email] = attempt(botnet, email, "a wrong guess here", 15 + 20 * len(answers))
+    assert {response.status_code for response in answers.values()} == {429}
+    details = {response.json()["detail"].split(". Try")[0] for response in answers.values()}
+    assert details == {"Too many failed logins for this email: the limit is 10 per 15 minutes"}
+
+
+def test_the_account_limit_is_a_moving_window(
+    aura_gateway: GatewayClient, pat: dict[str, Any], frozen_time: FrozenClock
+) -> None:
+    """A failure counts for fifteen minutes after it, then frees its place."""
+    for n in range(10):
+        assert log_in(aura_gateway, f"slow guess number {n}").status_code == 401
+        frozen_time.tick(timedelta(seconds=61))  # past the address's own minute each time
+    assert log_in(aura_gateway).status_code == 429  # the first failure is 10 min 10 s old
+    frozen_time.tick(timedelta(minutes=4, seconds=51))
+    assert log_in(aura_gateway).status_code == 200
+
+
+def test_a_successful_login_forgets_the_failures(botnet: httpx.Client) -> None:
+    for n in range(9):
+        attempt(botnet, "pat@example.com", "a typo of the passphrase", n)
+    assert attempt(botnet, "pat@example.com", PASSWORD, 9).status_code == 200
+    for n in range(9):
+        attempt(botnet, "pat@example.com", "another typo of it", n + 20)
+    assert attempt(botnet, "pat@example.com", PASSWORD, 30).status_code == 200
+
+
+# --- probing which emails are registered -------------------------------------------------------
+
+
+def test_a_caller_is_told_an_email_is_taken_five_times_an_hour(
+    aura_gateway: GatewayClient, pat: dict[str, Any], frozen_time: FrozenClock
+) -> None:
+    prober = aura_gateway.as_user(pat)
+    for _ in range(5):
+        taken = prober.patch("/api/users/users/1", json={"email": "quinn@example.com"})
+        assert taken.status_code == 409
+    refused = prober.patch("/api/users/users/1", json={"email": "quinn@example.com"})
+    assert refused.status_code == 429
+    retry_after = int(refused.headers["retry-after"])
+    assert refused.json()["detail"] == (
+        "Too many emails refused as taken for you: the limit is 5 per hour. Try again in "
+        f"{retry_after} s."
+    )
+    unchanged = aura_gateway.as_operator().get("/api/users/users/1").json()
+    assert unchanged["email"] == "pat@example.com"
+    # Other changes go on, an operator is not limited, and the hour passes.
+    assert prober.patch("/api/users/users/1", json={"name": "Pat D"}).status_code == 200
+    operator = aura_gateway.as_operator()
+    for _ in range(6):
+        response = operator.patch("/api/users/users/1", json={"email": "quinn@example.com"})
+        assert response.status_code == 409
+    frozen_time.tick(timedelta(hours=1, seconds=1))
+    free = aura_gateway.as_user(pat).patch(
+        "/api/users/users/1", json={"email": "pat.doe@example.com"}
+    )
+    assert free.status_code == 200, free.text
+
+
+# --- methods and the health route --------------------------------------------------------------
+
+
+def test_head_health_answers_anonymously_without_a_body(aura_gateway: GatewayClient) -> None:
+    response = aura_gateway.anonymous().request("HEAD", "/health")
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/api/users/token", "POST"),
+        ("GET", "/api/users/token", "POST"),
+        ("POST", "/health", "GET, HEAD"),
+    ],
+)
+def test_another_method_on_a_public_path_is_405(
+    aura_gateway: GatewayClient, method: str, path: str, allowed: str
+) -> None:
+    response = aura_gateway.anonymous().request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+
+
+def test_another_method_on_a_guarded_path_is_405_for_a_caller_and_401_for_anyone(
+    aura_gateway: GatewayClient, pat: dict[str, Any]
+) -> None:
+    assert aura_gateway.as_user(pat).request("DELETE", "/api/users/users/1").status_code == 405
+    # Anonymous callers learn nothing of which methods a guarded path has.
+    assert aura_gateway.anonymous().request("DELETE", "/api/users/users/1").status_code == 401
+
+
+def test_health_shows_its_details_to_operators_only(
+    aura_gateway: GatewayClient, aura_platform: Platform, pat: dict[str, Any]
+) -> None:
+    for caller in (aura_gateway.anonymous(), aura_gateway.as_user(pat)):
+        response = caller.get("/health")
+        assert (response.status_code, response.json()) == (200, {"status": "up"})
+    detailed = aura_gateway.as_operator().get("/health").json()
+    assert detailed["database"] == "up"
+    assert sorted(detailed["modules"]) == sorted(aura_platform.modules)
