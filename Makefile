@@ -3,7 +3,7 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= dev,web,bench
+EXTRAS ?= dev,web,otel,bench
 
 .PHONY: run test bench lint typecheck imports docs doctest pytest clean
 

@@ -57,6 +57,7 @@ from aura.exceptions import (
     UndeclaredEventError,
 )
 from aura.handlers import Handler, plan_handler, qualified_name
+from aura.hooks import Interceptor, finish_all, split, start_all
 from aura.ids import new_id
 from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
 
@@ -187,6 +188,8 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
         self._observers: tuple[BusObserver, ...] = ()
+        self._publishing: tuple[Callable[..., Any], ...] = ()
+        self._delivering: tuple[Callable[..., Any], ...] = ()
         self._publishers: dict[str, tuple[str, ...]] = {}
         self._allowed: set[tuple[str, str]] = set()
         if journal is not None and transactions is None:
@@ -293,7 +296,25 @@ class EventBus:
             )
         self._allowed.add((source_module, event_type))
 
-    # --- observers ------------------------------------------------------------------------------
+    # --- observers and interceptors --------------------------------------------------------------
+
+    def add_interceptor(self, interceptor: Interceptor) -> Callable[[], None]:
+        """Surround each publish and each delivery with ``interceptor`` (see :mod:`aura.hooks`);
+        return a function that detaches it. Its ``calling`` hook, if any, is the registry's."""
+        kinds = split(interceptor)
+        publishing, delivering = kinds.get("publishing"), kinds.get("delivering")
+        with self._lock:
+            if publishing is not None:
+                self._publishing = (*self._publishing, publishing)
+            if delivering is not None:
+                self._delivering = (*self._delivering, delivering)
+
+        def remove() -> None:
+            with self._lock:
+                self._publishing = tuple(h for h in self._publishing if h != publishing)
+                self._delivering = tuple(h for h in self._delivering if h != delivering)
+
+        return remove
 
     def add_observer(self, observer: BusObserver) -> Callable[[], None]:
         """Attach ``observer``; return a function that detaches it."""
@@ -449,6 +470,10 @@ class EventBus:
                 f"'await bus.apublish(...)' instead of 'bus.publish(...)'."
             )
         event_id = new_id()
+        if self._publishing:
+            return self._accept_intercepted(
+                event_id, name, frozen, source_module, metadata, chain, route, dispatch
+            )
         event = Event.restore(
             event_id,
             datetime.now(UTC),
@@ -457,6 +482,46 @@ class EventBus:
             frozen,
             _metadata_for(metadata, event_id),
         )
+        return self._admit(event, chain, route, dispatch)
+
+    def _accept_intercepted(
+        self,
+        event_id: str,
+        name: str,
+        frozen: FrozenDict,
+        source_module: str,
+        metadata: Mapping[str, Any] | None,
+        chain: tuple[str, ...],
+        route: tuple[Subscription, ...],
+        dispatch: Dispatch | None,
+    ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], Dispatch | None]:
+        """:meth:`_accept`'s end with the interceptors' ``publishing`` around it."""
+        extra: dict[str, Any] = dict(metadata) if metadata is not None else {}
+        finishes = start_all(self._publishing, event_id, name, source_module, extra)
+        try:
+            event = Event.restore(
+                event_id,
+                datetime.now(UTC),
+                source_module,
+                name,
+                frozen,
+                _metadata_for(extra if extra or metadata is not None else None, event_id),
+            )
+            accepted = self._admit(event, chain, route, dispatch)
+        except BaseException as exc:
+            finish_all(finishes, None, exc)
+            raise
+        finish_all(finishes, event, None)
+        return accepted
+
+    def _admit(
+        self,
+        event: Event,
+        chain: tuple[str, ...],
+        route: tuple[Subscription, ...],
+        dispatch: Dispatch | None,
+    ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], Dispatch | None]:
+        """Record the accepted ``event`` (journal) and announce it to the observers."""
         if dispatch is not None and dispatch.replaying:
             return event, chain, route, dispatch  # replayed handlers' events are not new
         if self.journal is not None:

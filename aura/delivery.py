@@ -39,6 +39,7 @@ from aura.dead_letters import (
 )
 from aura.events import Event
 from aura.exceptions import EventDeliveryError
+from aura.hooks import finish_all, start_all
 
 __all__ = [
     "BusObserver",
@@ -145,6 +146,7 @@ class EventBus(Protocol):
     dead_letter_store: DeadLetterStore
     journal: DeliveryJournal | None
     _observers: tuple[BusObserver, ...]
+    _delivering: tuple[Callable[..., Any], ...]
 
     def _subscription_named(
         self, event_type: str, module: str, handler_name: str
@@ -257,6 +259,7 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
         dispatch.chain = chain
         outcome.event = event  # what the runner passes to each subscription yielded
         observers = bus._observers
+        delivering = bus._delivering
         event_token = _context._current_event.set(event)
         cid_token = _context._correlation_id.set(event.correlation_id)
         try:
@@ -266,7 +269,10 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                 module_token = _context._current_module.set(subscription.subscriber_module)
                 try:
                     started = time.perf_counter() if observers else 0.0
-                    yield subscription
+                    if delivering:
+                        yield from _intercepted(outcome, delivering, event, subscription)
+                    else:
+                        yield subscription
                     error = outcome.error
                     if error is not None:
                         outcome.error = None
@@ -293,7 +299,10 @@ def redeliver(
     try:
         with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
             outcome.event = event
-            yield subscription
+            if bus._delivering:
+                yield from _intercepted(outcome, bus._delivering, event, subscription)
+            else:
+                yield subscription
         error, outcome.error = outcome.error, None
         if error is None:
             yield from drain(outcome, bus, dispatch)
@@ -363,6 +372,26 @@ def resubmit(outcome: Outcome, bus: EventBus, older_than: timedelta, is_async: b
             failed += 1
             _keep_failure(bus, event, subscription, error, 0.0, ())
     outcome.result = ResubmitReport(delivered, failed, tuple(unroutable), tuple(needs_async))
+
+
+def _intercepted(
+    outcome: Outcome,
+    delivering: tuple[Callable[..., Any], ...],
+    event: Event,
+    subscription: Subscription,
+) -> Generator[Subscription, None, None]:
+    """Yield ``subscription`` to the runner with the interceptors' ``delivering`` around it.
+
+    Started and finished here, in the job, which runs in the context the handler runs in."""
+    finishes = start_all(
+        delivering, event, subscription.subscriber_module, subscription.handler_name
+    )
+    try:
+        yield subscription
+    except BaseException as exc:  # the runner was interrupted (GeneratorExit, cancellation)
+        finish_all(finishes, exc)
+        raise
+    finish_all(finishes, outcome.error)
 
 
 # --- what a failed or observed delivery leaves -------------------------------------------------

@@ -8,7 +8,10 @@ their tables) and, on a durable platform, resubmits publications a crash left un
 ``close()`` disposes everything and closes the database. Like Cosmic Python's ``bootstrap()``,
 it takes its adapters as arguments: the event store, the delivery journal (publication
 registry) and the dead-letter store, with the SQLite ones as defaults of ``durable=True``,
-and the bus's policies (``max_chain_depth``, ``max_event_size``, ``handler_timeout``).
+and the bus's policies (``max_chain_depth``, ``max_event_size``, ``handler_timeout``). Its
+traffic is logged (:mod:`aura.logs`, ``log_traffic=False`` to leave it out), and
+:meth:`Platform.add_interceptor` surrounds it with hooks such as OpenTelemetry's
+(:mod:`aura.telemetry`).
 
 Events published inside ``platform.transaction()`` (or any transaction of the platform's database)
 are delivered only after it commits, and not at all if it rolls back. With ``durable=True`` the
@@ -39,6 +42,8 @@ from aura.defaults import use_defaults
 from aura.delivery import DeliveryJournal
 from aura.events import EventCatalog
 from aura.exceptions import ModuleDefinitionError
+from aura.hooks import Interceptor
+from aura.logs import TrafficLog
 from aura.module import Module
 from aura.registry import ServiceCall, ServiceRegistry
 from aura.store import (
@@ -75,6 +80,7 @@ class Platform:
         dead_letters: DeadLetterStore | None = None,
         max_event_size: int | None = 1_048_576,
         handler_timeout: float | None = None,
+        log_traffic: bool = True,
     ) -> None:
         loaded = [_load(source) for source in modules]
         self.modules: dict[str, Module] = _in_dependency_order([module for module, _ in loaded])
@@ -115,6 +121,10 @@ class Platform:
             )
             if self.event_store is not None:
                 self.event_store.bus = self.bus
+            if log_traffic:  # one record per event, delivery and call: see aura.logs
+                traffic = TrafficLog()
+                self.bus.add_observer(traffic)
+                self.registry.add_observer(traffic)
             self._register_runtime()
             self._apply_modules()
             self.container.validate()
@@ -179,6 +189,18 @@ class Platform:
                             ", ".join(f"{m}:{h} ({e})" for e, m, h in held),
                         )
         return self
+
+    def add_interceptor(self, interceptor: Interceptor) -> Callable[[], None]:
+        """Surround the platform's publishes, deliveries and cross-module calls with
+        ``interceptor`` (see :mod:`aura.hooks`); return a function that detaches it."""
+        from_bus = self.bus.add_interceptor(interceptor)
+        from_registry = self.registry.add_interceptor(interceptor)
+
+        def remove() -> None:
+            from_bus()
+            from_registry()
+
+        return remove
 
     def transaction(self) -> AbstractContextManager[Database]:
         """Commit the modules' writes and the events published inside together.

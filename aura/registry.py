@@ -38,6 +38,7 @@ from aura.exceptions import (
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
+from aura.hooks import Interceptor, finish_all, split, start_all
 from aura.naming import check_module_name
 
 __all__ = [
@@ -187,6 +188,7 @@ class ServiceRegistry:
         self._handles: dict[str | None, dict[str, dict[str, object]]] = {}
         self._lock = threading.RLock()
         self._observers: tuple[ServiceCallObserver, ...] = ()
+        self._calling: tuple[Callable[..., Any], ...] = ()
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     # --- registration ---------------------------------------------------------------------------
@@ -306,6 +308,21 @@ class ServiceRegistry:
 
     # Same shape as EventBus.add_observer: each keeps an immutable tuple read without a lock on
     # its hot path; a shared helper would need the owner's lock and attribute passed in.
+    def add_interceptor(self, interceptor: Interceptor) -> Callable[[], None]:
+        """Surround each cross-module call with ``interceptor``'s ``calling`` hook (see
+        :mod:`aura.hooks`); return a function that detaches it."""
+        calling = split(interceptor).get("calling")
+        if calling is None:
+            return lambda: None  # nothing to surround here: its hooks are the bus's
+        with self._lock:
+            self._calling = (*self._calling, calling)
+
+        def remove() -> None:
+            with self._lock:
+                self._calling = tuple(h for h in self._calling if h != calling)
+
+        return remove
+
     def add_observer(self, observer: ServiceCallObserver) -> Callable[[], None]:
         """Report every cross-module call to ``observer``; return a function that detaches it."""
         with self._lock:
@@ -428,6 +445,7 @@ class ServiceRegistry:
         self, caller: str | None, entry: _Entry, name: str, method: Callable[..., Any]
     ) -> Callable[..., Any]:
         provider = entry.module_name
+        service = entry.service_name
         run = self._guarded(entry, name, method)
         if inspect.iscoroutinefunction(method):
 
@@ -437,6 +455,8 @@ class ServiceRegistry:
             async def acall(*args: Any, **kwargs: Any) -> Any:
                 token = _context._current_module.set(provider)
                 observers = self._observers
+                calling = self._calling
+                finishes = start_all(calling, caller, provider, service, name) if calling else ()
                 started = time.perf_counter()
                 error: BaseException | None = None
                 try:
@@ -445,6 +465,8 @@ class ServiceRegistry:
                     error = exc
                     raise
                 finally:
+                    if finishes:
+                        finish_all(finishes, error)
                     _context._current_module.reset(token)
                     if observers:
                         self._report(observers, caller, entry, name, started, error)
@@ -455,6 +477,8 @@ class ServiceRegistry:
         def call(*args: Any, **kwargs: Any) -> Any:
             token = _context._current_module.set(provider)
             observers = self._observers
+            calling = self._calling
+            finishes = start_all(calling, caller, provider, service, name) if calling else ()
             started = time.perf_counter()
             error: BaseException | None = None
             try:
@@ -463,6 +487,8 @@ class ServiceRegistry:
                 error = exc
                 raise
             finally:
+                if finishes:
+                    finish_all(finishes, error)
                 _context._current_module.reset(token)
                 if observers:
                     self._report(observers, caller, entry, name, started, error)

@@ -14,5 +14,6 @@ AREAS = (
     "harness",
     "store",
     "architecture",
+    "telemetry",
 )
 """The areas, in the order they run and are reported."""

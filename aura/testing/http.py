@@ -16,7 +16,7 @@ Needs the ``web`` extra; the ``aura_gateway`` fixture of the pytest plugin build
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -25,6 +25,9 @@ from aura.platform import Platform
 from aura.web.auth import TokenAuthority
 from aura.web.gateway import Gateway
 from aura.web.problems import ErrorStatuses
+
+if TYPE_CHECKING:
+    from aura.telemetry import Telemetry
 
 __all__ = ["Caller", "GatewayClient"]
 
@@ -76,9 +79,10 @@ class GatewayClient:
         *,
         errors: ErrorStatuses | None = None,
         authority: TokenAuthority | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.authority = authority if authority is not None else TokenAuthority.generate()
-        self.gateway = Gateway(platform, auth=self.authority, errors=errors)
+        self.gateway = Gateway(platform, auth=self.authority, errors=errors, telemetry=telemetry)
 
     def close(self) -> None:
         """Stop the gateway observing the platform."""

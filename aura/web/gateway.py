@@ -13,7 +13,7 @@ import concurrent.futures
 import contextvars
 import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import Depends, FastAPI, Request
@@ -46,6 +46,9 @@ from aura.web.problems import (
 )
 from aura.web.routes import mount
 
+if TYPE_CHECKING:
+    from aura.telemetry import Telemetry
+
 __all__ = ["Gateway"]
 
 
@@ -57,7 +60,9 @@ class Gateway:
     declared :data:`~aura.access.PUBLIC` needs one, and each module route's access rule is
     checked before it runs. ``errors`` maps the platform's own domain errors to the 4xx status
     they answer (``{NotFoundError: 404}``); any other exception is a 500 with an error id.
-    ``max_body_bytes`` bounds request bodies (413 beyond). The gateway observes the platform's
+    ``max_body_bytes`` bounds request bodies (413 beyond). ``telemetry`` (an
+    :class:`aura.telemetry.Telemetry`, the ``otel`` extra) makes each request a span that joins
+    the caller's trace. The gateway observes the platform's
     bus and registry for its logs and metrics until :meth:`close`; the platform stays the
     caller's to start and close.
     """
@@ -70,6 +75,7 @@ class Gateway:
         errors: ErrorStatuses | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         title: str = "Aura platform",
+        telemetry: Telemetry | None = None,
     ) -> None:
         if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int):
             raise ConfigurationError(
@@ -98,6 +104,9 @@ class Gateway:
         except BaseException:
             self._monitor.close()  # a route FastAPI refuses: leave the platform unobserved
             raise
+        # With telemetry, each request is a SERVER span joining the caller's traceparent, and
+        # the module code it runs (publishes, deliveries, calls) nests under it.
+        self._asgi: Any = self.app if telemetry is None else telemetry.asgi(self.app)
 
     def __repr__(self) -> str:
         return (
@@ -106,8 +115,8 @@ class Gateway:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one ASGI connection through :attr:`app`."""
-        await self.app(scope, receive, send)
+        """Serve one ASGI connection through :attr:`app` (inside its telemetry, if any)."""
+        await self._asgi(scope, receive, send)
 
     def close(self) -> None:
         """Stop observing the platform's bus and registry."""
@@ -138,7 +147,7 @@ class Gateway:
             name.lower() == "x-correlation-id" for name in sent
         ):
             sent[CORRELATION_HEADER] = correlation_id
-        transport = httpx.ASGITransport(app=self.app)
+        transport = httpx.ASGITransport(app=self._asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
             return await client.request(
                 method, path, json=json, content=content, headers=sent, params=params

@@ -113,7 +113,7 @@ def endpoint_for(
     the parameters, before the endpoint runs, on behalf of the caller's principal. The
     injected parameters are resolved from the container on each request; a parameter named in
     the route's path is always the request's; a parameter annotated
-    :class:`~aura.access.Principal` receives the caller.
+    :class:`~aura.access.Principal` receives the caller, one annotated ``Request`` the request.
     """
     label = f"{route.method} /api/{module.name}{route.path}"
     rule = _required_rule(route.allow, f"Route {label} of module {module.name!r}", "route")
@@ -122,9 +122,15 @@ def endpoint_for(
     for_principal = frozenset(
         name for name, hint in hints.items() if name != "return" and _is_principal(hint)
     )
-    claimed = frozenset(_PATH_PARAMETER.findall(route.path)) | for_principal
+    # FastAPI passes the request to one parameter only: the wrapper's; it fills these too.
+    for_request = frozenset(
+        name
+        for name, hint in hints.items()
+        if name != "return" and isinstance(hint, type) and issubclass(hint, Request)
+    )
+    claimed = frozenset(_PATH_PARAMETER.findall(route.path)) | for_principal | for_request
     injection = plan_route(function, container, reserved=claimed)
-    http = [p for p in injection.passed if p.name not in for_principal]
+    http = [p for p in injection.passed if p.name not in for_principal | for_request]
     unknown = sorted(rule.parameters() - {p.name for p in http})
     if unknown:
         raise ModuleDefinitionError(
@@ -140,6 +146,8 @@ def endpoint_for(
         guard.check(rule, principal, request, values, resolve)
         for parameter in for_principal:
             values[parameter] = principal
+        for parameter in for_request:
+            values[parameter] = request
         return principal
 
     if inspect.iscoroutinefunction(function):

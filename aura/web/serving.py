@@ -11,10 +11,10 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import uvicorn
 
@@ -33,6 +33,9 @@ from aura.web.auth import Authenticator, TokenAuthority
 from aura.web.gateway import Gateway
 from aura.web.middleware import DEFAULT_MAX_BODY_BYTES
 from aura.web.problems import ErrorStatuses
+
+if TYPE_CHECKING:
+    from aura.telemetry import Telemetry
 
 __all__ = ["DEFAULT_DATABASE", "add_serve_arguments", "run_serve", "running", "serve"]
 
@@ -89,12 +92,14 @@ def serve(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     trusted_proxies: tuple[str, ...] = (),
     out: TextIO | None = None,
+    telemetry: Telemetry | None = None,
 ) -> None:
     """Serve ``platform`` over HTTP on uvicorn until Ctrl-C (or SIGTERM), then return.
 
     ``auth`` and ``errors`` are the gateway's (see :class:`~aura.web.Gateway`);
     ``trusted_proxies`` are the addresses whose ``X-Forwarded-For`` names the client (none by
-    default: the client is the peer of the connection). Starts the
+    default: the client is the peer of the connection); ``telemetry`` makes each request a span
+    (see :class:`~aura.web.Gateway`). Starts the
     platform if needed and prints the URL and two curl commands to ``out`` once listening. The
     platform stays open: the caller closes it. A taken port raises ``OSError`` before anything
     is served.
@@ -102,7 +107,13 @@ def serve(
     sock = _bind(host, port)
     gateway: Gateway | None = None
     try:
-        gateway = Gateway(platform.start(), auth=auth, errors=errors, max_body_bytes=max_body_bytes)
+        gateway = Gateway(
+            platform.start(),
+            auth=auth,
+            errors=errors,
+            max_body_bytes=max_body_bytes,
+            telemetry=telemetry,
+        )
         if out is not None:
             url = _url(sock)
             print(f"Aura serves {len(platform.modules)} modules on {url}", file=out)
@@ -192,6 +203,7 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
     with Platform(modules, database=database, durable=True) as platform:
         print(f"Database {database} (tables created if missing).", file=out)
         print(f"Token keys {keys} (signing key {authority.key_ids[0]}).", file=out)
+        telemetry, shutdown = _telemetry(platform, out)
         try:
             serve(
                 platform,
@@ -201,6 +213,7 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
                 port=args.port,
                 trusted_proxies=tuple(args.trusted_proxies),
                 out=out,
+                telemetry=telemetry,
             )
         except OSError as error:
             print(
@@ -209,5 +222,24 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
                 file=out,
             )
             return 1
+        finally:
+            shutdown()  # flush the spans still batched
     print("Stopped; the platform and its database are closed.", file=out)
     return 0
+
+
+def _telemetry(platform: Platform, out: TextIO) -> tuple[Telemetry | None, Callable[[], None]]:
+    """Trace ``platform`` as the ``OTEL_*`` variables say, when the ``otel`` extra is there;
+    say where the traces go. Return the telemetry and what flushes it at the end."""
+    try:
+        from aura import telemetry
+    except ImportError:
+        print(
+            "Traces off: pip install 'aura-modulith[otel]' to trace with OpenTelemetry.", file=out
+        )
+        return None, lambda: None
+    provider, where = telemetry.from_environment()
+    print(f"Traces {where}.", file=out)
+    if provider is None:
+        return None, lambda: None
+    return telemetry.instrument(platform, tracer_provider=provider), provider.shutdown

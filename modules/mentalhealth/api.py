@@ -7,7 +7,7 @@ and each route says who may call it (:func:`add_routes`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -18,7 +18,7 @@ from contracts.errors import BusinessRuleError, NotFoundError
 from modules.mentalhealth.application import TherapySessionService
 from modules.mentalhealth.domain import ParticipantError, UnknownParticipantError
 
-__all__ = ["Cancellation", "NewSession", "PatientOut", "SessionOut", "add_routes"]
+__all__ = ["START_EARLY", "Cancellation", "NewSession", "PatientOut", "SessionOut", "add_routes"]
 
 Id = Annotated[int, Field(ge=1, le=2**53 - 1)]
 
@@ -97,8 +97,24 @@ def list_sessions(user_id: Id, sessions: TherapySessionService) -> list[SessionO
     return [SessionOut(**session) for session in sessions.list_sessions(user_id)]
 
 
-def start_session(session_id: Id, sessions: TherapySessionService) -> SessionOut:
-    """Move a scheduled session to in progress."""
+def start_session(session_id: Id, caller: Principal, sessions: TherapySessionService) -> SessionOut:
+    """Move a scheduled session to in progress.
+
+    Its therapist may start it from :data:`START_EARLY` before its time, not sooner: a session
+    booked for next week cannot be started and completed today (which captures its charge).
+    Operators may start one at any time.
+    """
+    if not caller.has_role("operator"):
+        found = sessions.get_session(session_id)
+        if found is not None:  # the rule let the caller in, so it is theirs
+            opens = datetime.fromisoformat(found["scheduled_at"]) - START_EARLY
+            if datetime.now(UTC) < opens:
+                minutes = int(START_EARLY.total_seconds() // 60)
+                raise BusinessRuleError(
+                    f"Session {session_id} is scheduled for {found['scheduled_at']}; its "
+                    f"therapist can start it from {minutes} minutes before, at "
+                    f"{opens.isoformat()}. Ask an operator to start it sooner."
+                )
     return SessionOut(**sessions.start_session(session_id))
 
 
@@ -117,6 +133,10 @@ def cancel_session(
 def list_patients(therapist_id: Id, sessions: TherapySessionService) -> list[PatientOut]:
     """Return the therapist's patients: those of their sessions, whatever their status, by id."""
     return [PatientOut(**patient) for patient in sessions.list_patients(therapist_id)]
+
+
+START_EARLY = timedelta(minutes=15)
+"""How long before its time a therapist may start a session."""
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -156,7 +176,9 @@ def _is_their_patient(principal: Principal, request: AccessRequest) -> bool:
     patient_id = request.value("session.patient_id")
     sessions = request.resolve(TherapySessionService).list_sessions(principal.user_id)
     return any(
-        session["therapist_id"] == principal.user_id and session["patient_id"] == patient_id
+        session["therapist_id"] == principal.user_id
+        and session["patient_id"] == patient_id
+        and session["status"] != "cancelled"  # a booking the patient called off is no bond
         for session in sessions
     )
 

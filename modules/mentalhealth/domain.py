@@ -187,6 +187,10 @@ class TherapySession:
         return dataclasses.replace(self, status=target)
 
 
+BOOKING_HORIZON = timedelta(days=5 * 365)
+"""How far ahead a session may be booked (and what keeps its end within the calendar)."""
+
+
 def check_schedule_time(scheduled_at: datetime, now: datetime) -> datetime:
     """Return ``scheduled_at`` in UTC, refusing a naive time or one that is not after ``now``."""
     if not isinstance(scheduled_at, datetime):
@@ -199,6 +203,12 @@ def check_schedule_time(scheduled_at: datetime, now: datetime) -> datetime:
     if scheduled_at <= now:
         raise BusinessRuleError(
             f"Sessions must be scheduled in the future; {scheduled_at.isoformat()} is in the past."
+        )
+    if scheduled_at - now > BOOKING_HORIZON:
+        raise BusinessRuleError(
+            f"Sessions can be booked at most {BOOKING_HORIZON.days // 365} years ahead; "
+            f"{scheduled_at.isoformat()} is later. Choose a date before "
+            f"{(now + BOOKING_HORIZON).date().isoformat()}."
         )
     # One zone in storage keeps comparisons and ISO-text ordering consistent.
     return scheduled_at.astimezone(UTC)

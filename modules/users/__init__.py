@@ -13,6 +13,7 @@ from modules.users.domain import PasswordHasher, UserRepository, UserUnitOfWork
 from modules.users.infrastructure import (
     Argon2PasswordHasher,
     MemoryAttempts,
+    MemoryKnownAddresses,
     SqliteUserRepository,
     create_tables,
     unit_of_work,
@@ -45,6 +46,7 @@ module.add_service(
 # Failures counted per platform, in its memory (one process): see MemoryAttempts.
 module.provide("login_attempts", lambda: MemoryAttempts(LOGIN_FAILURES))
 module.provide("email_probes", lambda: MemoryAttempts(EMAIL_PROBES))
+module.provide("known_addresses", MemoryKnownAddresses)
 module.on_start(create_tables)
 add_routes(module)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -99,9 +100,12 @@ class UserOut(BaseModel):
     registered_at: datetime
 
 
-def log_in(credentials: Credentials, users: UserService, tokens: TokenAuthority) -> JSONResponse:
+def log_in(
+    credentials: Credentials, request: Request, users: UserService, tokens: TokenAuthority
+) -> JSONResponse:
     """Exchange an email and password for a bearer token; any mistake is the same 401."""
-    user = users.log_in(credentials.email, credentials.password)
+    address = request.client.host if request.client is not None else None
+    user = users.log_in(credentials.email, credentials.password, address=address)
     # The stamp of the password it was issued for: once that changes, the token is refused.
     stamp = users.credential_stamp(user["id"])
     token = tokens.issue(

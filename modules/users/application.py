@@ -13,6 +13,7 @@ from contracts.users import UserServiceContract
 from modules.users.domain import (
     STALE_TOKEN,
     Attempts,
+    KnownAddresses,
     PasswordHasher,
     Registration,
     User,
@@ -47,12 +48,14 @@ class UserService(UserServiceContract):
         bus: EventBus,
         passwords: PasswordHasher,
         login_attempts: Attempts,
+        known_addresses: KnownAddresses,
     ) -> None:
         self.repository = repository
         self.unit_of_work = unit_of_work
         self.bus = bus
         self.passwords = passwords
         self.login_attempts = login_attempts
+        self.known_addresses = known_addresses
 
     # --- queries: called by every other module, so each is one primary-key lookup -------------
 
@@ -128,30 +131,35 @@ class UserService(UserServiceContract):
 
     # --- passwords ----------------------------------------------------------------------------
 
-    def log_in(self, email: str, password: str) -> dict[str, Any]:
+    def log_in(self, email: str, password: str, *, address: str | None = None) -> dict[str, Any]:
         """Return the active user with this email and password; refuse anything else alike.
 
         An unknown (or invalid) email, a user without a password, a wrong password and a
         deactivated user all raise the same ``AuthenticationError``, after one password
-        verification each, so neither the answer nor its timing says which it was. Failures
-        are counted per email, registered or not: past ``login_attempts``' limit every login
-        for it is refused with ``RateLimitedError`` (429) until the window moves on, whichever
-        address it comes from. A hash made with older parameters is replaced by one made with
-        today's.
+        verification each, so neither the answer nor its timing says which it was.
+
+        Attempts are counted per email, registered or not, before the password is verified (so
+        concurrent guesses cannot all pass): past ``login_attempts``' limit every login for it
+        is refused with ``RateLimitedError`` (429) until the window moves on, whichever
+        ``address`` (the client's) it comes from — except from an address the account logged
+        in from lately (``known_addresses``), so that whoever exhausts the limit does not lock
+        the owner out. A successful login clears the count. A hash made with older parameters
+        is replaced by one made with today's.
         """
         normal = try_normalise_email(email)
         key = normal if normal is not None else str(email).strip().casefold()
-        self.login_attempts.check(key, "failed logins for this email")
+        if address is None or not self.known_addresses.knows(key, address):
+            self.login_attempts.attempt(key, "failed logins for this email")
         user = self.repository.find_by_email(normal) if normal is not None else None
         stored = self.repository.get_password_hash(user.id) if user is not None else None
         if user is None or stored is None:
             self.passwords.verify_dummy(password)
-            self.login_attempts.failed(key)
             raise invalid_credentials()
         if not self.passwords.verify(stored, password) or not user.active:
-            self.login_attempts.failed(key)
             raise invalid_credentials()
         self.login_attempts.clear(key)
+        if address is not None:
+            self.known_addresses.remember(key, address)
         if self.passwords.needs_rehash(stored):
             renewed = self.passwords.hash(password)
             with self.unit_of_work.transaction():
@@ -184,13 +192,17 @@ class UserService(UserServiceContract):
     ) -> dict[str, Any]:
         """Replace a user's password, given their current one; return the user.
 
-        A wrong current password (or none set yet) is refused with ``AccessDeniedError``.
+        A wrong current password (or none set yet) is refused with ``AccessDeniedError``, and
+        counts as a failed login of the account.
         """
         user = self._get(user_id)
         check_password(new_password)
+        # Guesses of the current password (a stolen token) count with the login's.
+        self.login_attempts.attempt(user.email, "failed logins for this email")
         stored = self.repository.get_password_hash(user.id)
         if stored is None or not self.passwords.verify(stored, current_password):
             raise wrong_current_password()
+        self.login_attempts.clear(user.email)
         return self._store_password(user, new_password)
 
     def reset_password(self, user_id: int, new_password: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ __all__ = [
     "STALE_TOKEN",
     "Attempts",
     "EmailTakenError",
+    "KnownAddresses",
     "PasswordHasher",
     "Registration",
     "Role",
@@ -275,22 +276,43 @@ class UserUnitOfWork(UnitOfWork, Protocol):
 
 
 class Attempts(ABC):
-    """Failed attempts counted per key, in a moving window (the port; infrastructure keeps it).
+    """Attempts counted per key, in a moving window (the port; infrastructure keeps it).
 
-    Logins count failures per normalised email, whoever sends them, so guessing one account's
-    password from many addresses is as slow as from one; the profile API counts "email taken"
-    answers per caller, so nobody can test many addresses for an account.
+    Logins count per normalised email, whoever sends them, so guessing one account's password
+    from many addresses is as slow as from one; the profile API counts "email taken" answers per
+    caller, so nobody can test many addresses for an account.
     """
 
     @abstractmethod
+    def attempt(self, key: str, what: str) -> None:
+        """Count one attempt for ``key`` now, before it is tried, so that concurrent attempts
+        cannot all pass; raise :exc:`~aura.exceptions.RateLimitedError` (counting nothing) when
+        ``key`` has none left. ``what`` names them in the message ("failed logins...")."""
+
+    @abstractmethod
     def check(self, key: str, what: str) -> None:
-        """Raise :exc:`~aura.exceptions.RateLimitedError` while ``key`` has no attempts left;
-        ``what`` names them in the message ("failed logins for this email")."""
+        """Raise :exc:`~aura.exceptions.RateLimitedError` while ``key`` has no attempts left."""
 
     @abstractmethod
     def failed(self, key: str) -> None:
-        """Count one failed attempt for ``key``."""
+        """Count one failed attempt for ``key`` after it was tried."""
 
     @abstractmethod
     def clear(self, key: str) -> None:
-        """Forget ``key``'s failures (a successful login)."""
+        """Forget ``key``'s attempts (a successful login)."""
+
+
+class KnownAddresses(ABC):
+    """The addresses each account logged in from lately (the port; infrastructure keeps it).
+
+    A login from one of them is not held to the account's limit of failed logins, so an
+    attacker who exhausts it locks out strangers, not the owner at their usual address.
+    """
+
+    @abstractmethod
+    def remember(self, account: str, address: str) -> None:
+        """Note a successful login of ``account`` from ``address``."""
+
+    @abstractmethod
+    def knows(self, account: str, address: str) -> bool:
+        """Whether ``account`` logged in from ``address`` lately."""

@@ -19,6 +19,7 @@ from aura.database import Database
 from aura.exceptions import ConfigurationError, RateLimitedError
 from modules.users.domain import (
     Attempts,
+    KnownAddresses,
     PasswordHasher,
     Registration,
     Role,
@@ -30,6 +31,7 @@ from modules.users.domain import (
 __all__ = [
     "Argon2PasswordHasher",
     "MemoryAttempts",
+    "MemoryKnownAddresses",
     "SqliteUserRepository",
     "create_tables",
     "owasp_argon2id",
@@ -257,10 +259,17 @@ class MemoryAttempts(Attempts):
     def __repr__(self) -> str:
         return f"MemoryAttempts({self._written!r})"
 
+    def attempt(self, key: str, what: str) -> None:
+        """Count one attempt for ``key`` now (atomically); refuse when none is left."""
+        if not self._limiter.hit(self.limit, key):
+            self._refuse(key, what)
+
     def check(self, key: str, what: str) -> None:
         """Raise :exc:`~aura.exceptions.RateLimitedError` while ``key`` has no attempts left."""
-        if self._limiter.test(self.limit, key):
-            return
+        if not self._limiter.test(self.limit, key):
+            self._refuse(key, what)
+
+    def _refuse(self, key: str, what: str) -> None:
         reset_at, _ = self._limiter.get_window_stats(self.limit, key)
         retry_after = max(1, math.ceil(reset_at - time.time()))
         raise RateLimitedError(
@@ -275,3 +284,32 @@ class MemoryAttempts(Attempts):
     def clear(self, key: str) -> None:
         """Forget ``key``'s failures."""
         self._limiter.clear(self.limit, key)
+
+
+class MemoryKnownAddresses(KnownAddresses):
+    """The addresses each account logged in from in the last ``days``, in this process's memory
+    (at most ``per_account`` per account, the most recent kept)."""
+
+    def __init__(self, days: float = 30, per_account: int = 20) -> None:
+        self.window = days * 86_400
+        self.per_account = per_account
+        self._seen: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"MemoryKnownAddresses(days={self.window / 86_400:g})"
+
+    def remember(self, account: str, address: str) -> None:
+        """Note a successful login of ``account`` from ``address`` now."""
+        with self._lock:
+            seen = self._seen.setdefault(account, {})
+            seen.pop(address, None)
+            seen[address] = time.time()
+            while len(seen) > self.per_account:
+                del seen[next(iter(seen))]  # the least recent
+
+    def knows(self, account: str, address: str) -> bool:
+        """Whether ``account`` logged in from ``address`` within the window."""
+        with self._lock:
+            at = self._seen.get(account, {}).get(address)
+        return at is not None and time.time() - at <= self.window

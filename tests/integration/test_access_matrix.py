@@ -339,12 +339,17 @@ def build_world(client: GatewayClient, *, passwords: bool) -> World:
             json={
                 "patient_id": users[patient]["id"],
                 "therapist_id": users[therapist]["id"],
-                "scheduled_at": _days_ahead(days),
+                # Minutes ahead: a therapist may start a session from 15 minutes before.
+                "scheduled_at": _minutes_ahead(5 * days),
             },
         )
         assert response.status_code == 201, response.text
         sessions[label] = response.json()["id"]
     return World(client, users, sessions)
+
+
+def _minutes_ahead(minutes: int) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).replace(microsecond=0).isoformat()
 
 
 def _days_ahead(days: int) -> str:

@@ -68,13 +68,14 @@ def people(aura_gateway: GatewayClient) -> dict[str, dict[str, Any]]:
 
 
 def book(client: GatewayClient, patient: dict[str, Any], therapist: dict[str, Any]) -> int:
-    """Book a session tomorrow as an operator; return its id."""
+    """Book a session five minutes from now as an operator; return its id."""
     response = client.as_operator().post(
         "/api/mentalhealth/sessions",
         json={
             "patient_id": patient["id"],
             "therapist_id": therapist["id"],
-            "scheduled_at": (datetime.now(UTC) + timedelta(days=1))
+            # Soon: a therapist may start a session from 15 minutes before its time.
+            "scheduled_at": (datetime.now(UTC) + timedelta(minutes=5))
             .replace(microsecond=0)
             .isoformat(),
         },

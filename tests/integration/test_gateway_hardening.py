@@ -5,16 +5,19 @@ methods and the health route say to whom."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from aura.exceptions import AuthenticationError, RateLimitedError
 from aura.platform import Platform
 from aura.testing.http import Caller, GatewayClient
 from aura.testing.plugin import FrozenClock
 from aura.web import running
+from modules.users.application import UserService
 from modules.users.domain import STALE_TOKEN
 
 PASSWORD = "the patient's own passphrase"
@@ -270,3 +273,59 @@ def test_health_shows_its_details_to_operators_only(
     detailed = aura_gateway.as_operator().get("/health").json()
     assert detailed["database"] == "up"
     assert sorted(detailed["modules"]) == sorted(aura_platform.modules)
+
+
+def test_whoever_exhausts_the_limit_does_not_lock_the_owner_out_at_home(
+    botnet: httpx.Client,
+) -> None:
+    home = {"X-Forwarded-For": "198.51.100.7"}
+    first = botnet.post(
+        "/api/users/token", json={"email": "pat@example.com", "password": PASSWORD}, headers=home
+    )
+    assert first.status_code == 200
+    for n in range(12):
+        attempt(botnet, "pat@example.com", f"a botnet's guess {n}", n)
+    assert attempt(botnet, "pat@example.com", PASSWORD, 40).status_code == 429  # a new address
+    at_home = botnet.post(
+        "/api/users/token", json={"email": "pat@example.com", "password": PASSWORD}, headers=home
+    )
+    assert at_home.status_code == 200, at_home.text
+
+
+def test_concurrent_guesses_cannot_pass_the_limit_together(
+    aura_platform: Platform, pat: dict[str, Any]
+) -> None:
+    """Each attempt is counted before its password is verified: of 40 guesses at once, ten
+    are tried and thirty refused, however the threads interleave."""
+    users = aura_platform.container.resolve(UserService)
+    outcomes: list[str] = []
+
+    def guess(n: int) -> None:
+        try:
+            users.log_in("pat@example.com", f"a parallel guess {n}", address=f"203.0.113.{n}")
+        except AuthenticationError:
+            outcomes.append("tried")
+        except RateLimitedError:
+            outcomes.append("refused")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(guess, range(40)))
+    assert sorted(outcomes).count("tried") == 10
+    assert outcomes.count("refused") == 30
+
+
+def test_guesses_of_the_current_password_count_as_failed_logins(
+    aura_gateway: GatewayClient, pat: dict[str, Any], frozen_time: FrozenClock
+) -> None:
+    """A stolen token buys no separate budget of guesses at the password change."""
+    thief = aura_gateway.as_user(pat)
+    for n in range(10):
+        response = thief.patch(
+            "/api/users/users/1/password",
+            json={"current_password": f"a guess at it {n}", "new_password": NEW_PASSWORD},
+        )
+        assert response.status_code == 403
+        frozen_time.tick(timedelta(seconds=61))  # past the route's own limit each time
+    refused = log_in(aura_gateway)
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("Too many failed logins for this email:")

@@ -109,12 +109,19 @@ def test_a_session_scheduled_over_http_shows_in_notifications_and_charges(base_u
     ]
 
 
-def _serve(cwd: Path, *args: str) -> subprocess.Popen[str]:
+def _serve(cwd: Path, *args: str, traces: str = "none") -> subprocess.Popen[str]:
     ours = {"AURA_DATABASE", "AURA_TOKEN_KEYS"}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ours and not name.startswith("OTEL_")
+    }
+    if traces:
+        env["OTEL_TRACES_EXPORTER"] = traces
     return subprocess.Popen(
         [sys.executable, "-c", SERVE, *args],
         cwd=cwd,
-        env={name: value for name, value in os.environ.items() if name not in ours},
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -126,8 +133,8 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
     server = _serve(tmp_path, "--port", "0")
     try:
         assert server.stdout is not None
-        lines = [server.stdout.readline() for _ in range(5)]
-        url = lines[2].rsplit(" ", 1)[-1].strip()
+        lines = [server.stdout.readline() for _ in range(6)]
+        url = lines[3].rsplit(" ", 1)[-1].strip()
         health = httpx.get(f"{url}/health", timeout=10)
         anonymous = httpx.get(f"{url}/api/_modules", timeout=10)
         # The server made its key file; a token issued from it is the server's own.
@@ -146,8 +153,9 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
     keys = tmp_path.resolve() / "var" / "token-keys.json"
     assert lines[0] == f"Database {database} (tables created if missing).\n"
     assert lines[1] == f"Token keys {keys} (signing key {authority.key_ids[0]}).\n"
-    assert re.fullmatch(r"Aura serves 4 modules on http://127\.0\.0\.1:\d+\n", lines[2])
-    assert lines[3:] == [
+    assert lines[2] == "Traces off (OTEL_TRACES_EXPORTER=none).\n"
+    assert re.fullmatch(r"Aura serves 4 modules on http://127\.0\.0\.1:\d+\n", lines[3])
+    assert lines[4:] == [
         f"  curl {url}/health\n",
         '  curl -H "Authorization: Bearer $(aura token issue --role operator)" '
         f"{url}/api/_modules\n",
@@ -176,6 +184,7 @@ def test_serve_reads_aura_database_and_reports_a_taken_port(
     keys = tmp_path / "keys" / "token-keys.json"
     monkeypatch.setenv("AURA_DATABASE", str(database))
     monkeypatch.setenv("AURA_TOKEN_KEYS", str(keys))
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     out = io.StringIO()
@@ -189,7 +198,33 @@ def test_serve_reads_aura_database_and_reports_a_taken_port(
     assert out.getvalue() == (
         f"Database {database} (tables created if missing).\n"
         f"Token keys {keys} (signing key {kid}).\n"
+        "Traces off (OTEL_TRACES_EXPORTER=none).\n"
         f"Cannot listen on 127.0.0.1:{port}: Address already in use. Pass --port with a free "
         "port, or stop what uses this one.\n"
     )
     assert database.is_file()
+
+
+def test_serve_prints_its_traces_to_the_console_by_default(tmp_path: Path) -> None:
+    """With the otel extra and no OTEL_* variable, each request's spans reach stdout."""
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    server = _serve(tmp_path, "--port", "0", traces="")
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(6)]
+        url = lines[3].rsplit(" ", 1)[-1].strip()
+        traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        assert httpx.get(f"{url}/health", headers={"traceparent": traceparent}).status_code == 200
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert lines[2] == (
+        "Traces to the console (set OTEL_EXPORTER_OTLP_ENDPOINT=http://<collector>:4318 to send "
+        "them to a collector, or OTEL_TRACES_EXPORTER=none).\n"
+    )
+    assert '"name": "GET /health"' in output
+    assert '"trace_id": "0x4bf92f3577b34da6a3ce929d0e0e4736"' in output  # the caller's trace
+    assert output.endswith("Stopped; the platform and its database are closed.\n")

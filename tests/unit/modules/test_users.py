@@ -24,7 +24,11 @@ from contracts.errors import BusinessRuleError, NotFoundError
 from modules.users import module as users_module
 from modules.users.application import UserService
 from modules.users.domain import PasswordHasher, UserRepository, UserUnitOfWork
-from modules.users.infrastructure import Argon2PasswordHasher, MemoryAttempts
+from modules.users.infrastructure import (
+    Argon2PasswordHasher,
+    MemoryAttempts,
+    MemoryKnownAddresses,
+)
 
 REGISTERED_AT = "2030-01-07T10:00:00+00:00"
 LATER = "2030-01-08T09:30:00+00:00"
@@ -616,6 +620,7 @@ def service(platform: Platform, hasher: RecordingHasher) -> Iterator[UserService
             platform.bus,
             passwords=hasher,
             login_attempts=MemoryAttempts("10 per 15 minutes"),
+            known_addresses=MemoryKnownAddresses(),
         )
 
 
@@ -664,6 +669,7 @@ def test_a_hash_with_older_parameters_is_replaced_at_login(
         platform.bus,
         Argon2PasswordHasher(),
         MemoryAttempts("10 per 15 minutes"),
+        MemoryKnownAddresses(),
     )
     with pytest.raises(AuthenticationError):
         service.log_in("ann@example.com", "the wrong password")
