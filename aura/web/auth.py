@@ -155,8 +155,12 @@ class TokenAuthority:
         held = [roles] if isinstance(roles, str) else list(roles)
         if not all(isinstance(name, str) and name for name in held):
             raise ConfigurationError(f"A token's roles must be non-empty strings, got {held!r}.")
-        if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int)):
-            raise ConfigurationError(f"A token's user_id must be an int, got {user_id!r}.")
+        if user_id is not None and (
+            isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63
+        ):
+            raise ConfigurationError(
+                f"A token's user_id must be a whole number from 1 to 2**63 - 1, got {user_id!r}."
+            )
         lifetime = self.ttl if ttl is None else ttl
         if not isinstance(lifetime, timedelta) or lifetime <= timedelta(0):
             raise ConfigurationError(f"A token's ttl must be a positive timedelta, got {ttl!r}.")
@@ -283,8 +287,13 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
     user_id = claims.get("user_id")
     if not isinstance(roles, list) or not all(isinstance(name, str) for name in roles):
         raise AuthenticationError("The bearer token's roles claim is not a list of names.")
-    if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int)):
-        raise AuthenticationError("The bearer token's user_id claim is not an integer.")
+    if user_id is not None and (
+        isinstance(user_id, bool) or not isinstance(user_id, int) or not 0 < user_id < 2**63
+    ):
+        raise AuthenticationError(
+            "The bearer token's user_id claim is not a user id (a whole number from 1 to "
+            "2**63 - 1)."
+        )
     return Principal(
         subject=str(claims["sub"]), roles=frozenset(roles), user_id=user_id, claims=dict(claims)
     )

@@ -16,6 +16,7 @@ nothing of the route's schema. The route's rule is checked once its parameters a
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -189,4 +190,16 @@ class _Door:
 
 
 def _address(connection: HTTPConnection) -> str:
-    return connection.client.host if connection.client is not None else "unknown"
+    """Whom a per-address limit counts: the client's IPv4 address, or its IPv6 /64 network
+    (one subscriber holds a whole /64, so counting single IPv6 addresses would give them
+    2**64 budgets)."""
+    host = connection.client.host if connection.client is not None else "unknown"
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))

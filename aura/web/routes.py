@@ -17,7 +17,7 @@ import typing
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, params
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, create_model
@@ -131,6 +131,15 @@ def endpoint_for(
     claimed = frozenset(_PATH_PARAMETER.findall(route.path)) | for_principal | for_request
     injection = plan_route(function, container, reserved=claimed)
     http = [p for p in injection.passed if p.name not in for_principal | for_request]
+    for parameter in http:
+        if _is_dependency(parameter, injection.hints.get(parameter.name)):
+            raise ModuleDefinitionError(
+                f"Route {label} of module {module.name!r} takes {parameter.name!r} through "
+                "fastapi's Depends, which FastAPI would run before the route's access rule (for "
+                f"callers the rule refuses, too). Provide it with {module.name}.provide(...) so "
+                "the container injects it once the rule let the caller in, or serve the route "
+                "from an APIRouter with include_router(), whose rule runs first."
+            )
     unknown = sorted(rule.parameters() - {p.name for p in http})
     if unknown:
         raise ModuleDefinitionError(
@@ -294,6 +303,15 @@ def _required_rule(rule: Rule | None, where: str, verb: str) -> Rule:
             "another rule of aura.access (PUBLIC for a login route)."
         )
     return rule
+
+
+def _is_dependency(parameter: inspect.Parameter, hint: Any) -> bool:
+    """Whether FastAPI would fill ``parameter`` by calling a dependency (``Depends``,
+    ``Security``), as its default or in its ``Annotated`` extras."""
+    extras = (
+        getattr(hint, "__metadata__", ()) if typing.get_origin(hint) is typing.Annotated else ()
+    )
+    return any(isinstance(value, params.Depends) for value in (parameter.default, *extras))
 
 
 def _is_principal(hint: Any) -> bool:

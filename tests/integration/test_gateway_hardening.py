@@ -6,17 +6,28 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import httpx
+import jwt
 import pytest
+from fastapi import Depends
+from starlette.requests import HTTPConnection
 
-from aura.exceptions import AuthenticationError, RateLimitedError
+from aura.access import role
+from aura.exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    ModuleDefinitionError,
+    RateLimitedError,
+)
+from aura.module import Module
 from aura.platform import Platform
 from aura.testing.http import Caller, GatewayClient
 from aura.testing.plugin import FrozenClock
 from aura.web import running
+from aura.web.guard import _address
 from modules.users.application import UserService
 from modules.users.domain import STALE_TOKEN
 
@@ -329,3 +340,166 @@ def test_guesses_of_the_current_password_count_as_failed_logins(
     refused = log_in(aura_gateway)
     assert refused.status_code == 429
     assert refused.json()["detail"].startswith("Too many failed logins for this email:")
+
+
+# --- a therapist's hold on a patient's charges ---------------------------------------------------
+
+
+@pytest.fixture
+def care(aura_gateway: GatewayClient, pat: dict[str, Any]) -> dict[str, Any]:
+    """A therapist of Pat's, with one session booked next week by an operator."""
+    operator = aura_gateway.as_operator()
+    tess = operator.post(
+        "/api/users/users", json={"email": "tess@example.com", "name": "Tess", "role": "therapist"}
+    ).json()
+    when = (datetime.now(UTC) + timedelta(days=7)).replace(microsecond=0)
+    booked = operator.post(
+        "/api/mentalhealth/sessions",
+        json={
+            "patient_id": pat["id"],
+            "therapist_id": tess["id"],
+            "scheduled_at": when.isoformat(),
+        },
+    )
+    assert booked.status_code == 201, booked.text
+    return {"therapist": tess, "session": booked.json(), "when": when}
+
+
+def test_a_therapist_cannot_start_next_weeks_session_today(
+    aura_gateway: GatewayClient, care: dict[str, Any], frozen_time: FrozenClock
+) -> None:
+    session, when = care["session"], care["when"]
+    opens = when - timedelta(minutes=15)
+    too_soon = aura_gateway.as_user(care["therapist"]).post(
+        f"/api/mentalhealth/sessions/{session['id']}/start"
+    )
+    assert too_soon.status_code == 409
+    assert too_soon.json()["detail"] == (
+        f"Session {session['id']} is scheduled for {when.isoformat()}; its therapist can start it "
+        f"from 15 minutes before, at {opens.isoformat()}. Ask an operator to start it sooner."
+    )
+    charges = aura_gateway.as_operator().get(
+        f"/api/billing/patients/{session['patient_id']}/charges"
+    )
+    assert [charge["status"] for charge in charges.json()] == ["pending"]
+    frozen_time.move_to(opens)
+    on_time = aura_gateway.as_user(care["therapist"]).post(
+        f"/api/mentalhealth/sessions/{session['id']}/start"
+    )
+    assert on_time.status_code == 200, on_time.text
+
+
+def test_an_operator_may_start_a_session_early(
+    aura_gateway: GatewayClient, care: dict[str, Any]
+) -> None:
+    started = aura_gateway.as_operator().post(
+        f"/api/mentalhealth/sessions/{care['session']['id']}/start"
+    )
+    assert (started.status_code, started.json()["status"]) == (200, "in_progress")
+
+
+def test_a_cancelled_booking_gives_a_therapist_no_hold_on_the_patient(
+    aura_gateway: GatewayClient, pat: dict[str, Any], care: dict[str, Any]
+) -> None:
+    cancelled = aura_gateway.as_user(pat).post(
+        f"/api/mentalhealth/sessions/{care['session']['id']}/cancel",
+        json={"reason": "changed mind"},
+    )
+    assert cancelled.status_code == 200
+    later = (care["when"] + timedelta(days=1)).isoformat()
+    booking = aura_gateway.as_user(care["therapist"]).post(
+        "/api/mentalhealth/sessions",
+        json={
+            "patient_id": pat["id"],
+            "therapist_id": care["therapist"]["id"],
+            "scheduled_at": later,
+        },
+    )
+    assert booking.status_code == 403
+    assert "a therapist of the patient" in booking.json()["detail"]
+
+
+def test_a_booking_beyond_five_years_is_refused_not_a_crash(
+    aura_gateway: GatewayClient, pat: dict[str, Any], care: dict[str, Any]
+) -> None:
+    response = aura_gateway.as_user(pat).post(
+        "/api/mentalhealth/sessions",
+        json={
+            "patient_id": pat["id"],
+            "therapist_id": care["therapist"]["id"],
+            "scheduled_at": "9999-12-31T23:59:00+00:00",
+        },
+    )
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith(
+        "Sessions can be booked at most 5 years ahead; 9999-12-31T23:59:00+00:00 is later. "
+        "Choose a date before "
+    )
+
+
+# --- what the framework refuses ------------------------------------------------------------------
+
+
+RAN: list[str] = []
+
+
+def expensive() -> str:
+    """A FastAPI dependency with an effect: it must not run for a refused caller."""
+    RAN.append("ran")
+    return "report"
+
+
+def test_a_route_taking_a_fastapi_dependency_is_refused_at_mount() -> None:
+    module = Module("reports")
+
+    @module.route("GET", "/reports/{report_id}", allow=role("operator"))
+    def report(report_id: int, body: Annotated[str, Depends(expensive)]) -> dict[str, str]:
+        return {"report": body}
+
+    with Platform([module]) as platform, pytest.raises(ModuleDefinitionError) as caught:
+        GatewayClient(platform)
+    assert str(caught.value) == (
+        "Route GET /api/reports/reports/{report_id} of module 'reports' takes 'body' through "
+        "fastapi's Depends, which FastAPI would run before the route's access rule (for callers "
+        "the rule refuses, too). Provide it with reports.provide(...) so the container injects "
+        "it once the rule let the caller in, or serve the route from an APIRouter with "
+        "include_router(), whose rule runs first."
+    )
+    assert RAN == []
+
+
+@pytest.mark.parametrize(
+    ("host", "counted_as"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:aa:bb:1:2:3:4", "2001:db8:aa:bb::/64"),
+        ("2001:db8:aa:bb:ffff::1", "2001:db8:aa:bb::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("fe80::1%eth0", "fe80::/64"),
+    ],
+)
+def test_an_ipv6_client_is_counted_by_its_64_network(host: str, counted_as: str) -> None:
+    connection = HTTPConnection({"type": "http", "client": (host, 40000), "headers": []})
+    assert _address(connection) == counted_as
+
+
+def test_a_token_with_an_impossible_user_id_is_refused_not_a_crash(
+    aura_gateway: GatewayClient,
+) -> None:
+    authority = aura_gateway.authority
+    with pytest.raises(ConfigurationError):
+        authority.issue("user:x", user_id=10**20)
+    forged = jwt.encode(
+        {
+            **jwt.decode(authority.issue("user:x"), options={"verify_signature": False}),
+            "user_id": 10**20,
+        },
+        authority._keys[authority.key_ids[0]],
+        algorithm="HS256",
+        headers={"kid": authority.key_ids[0]},
+    )
+    response = aura_gateway.with_token(forged).get("/api/users/users/1")
+    assert response.status_code == 401
+    assert response.json()["detail"] == (
+        "The bearer token's user_id claim is not a user id (a whole number from 1 to 2**63 - 1)."
+    )
