@@ -270,8 +270,28 @@ class Telemetry(Interceptor):
         """``app`` wrapped so each HTTP request is a SERVER span joining the caller's trace."""
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
+        async def named(scope: Any, receive: Any, send: Any) -> None:
+            async def naming(message: Any) -> None:
+                if message.get("type") == "http.response.start":
+                    # The server span was opened before routing, named after the raw path; now
+                    # the router has matched, name it after the route's template (one name per
+                    # route, not per id), as the semantic conventions ask.
+                    # Refused before routing (no token, an unknown path): the method alone.
+                    template = getattr(scope.get("route"), "path", None)
+                    span = trace.get_current_span()
+                    if span.is_recording():
+                        method = scope.get("method", "GET")
+                        if isinstance(template, str):
+                            span.update_name(f"{method} {template}")
+                            span.set_attribute("http.route", template)
+                        else:
+                            span.update_name(method)
+                await send(message)
+
+            await app(scope, receive, naming)
+
         return OpenTelemetryMiddleware(
-            app, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
+            named, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
         )
 
 
@@ -323,7 +343,11 @@ def from_environment(
     if exporter_name == "otlp":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        # The exporter reads os.environ itself; the endpoint of the mapping read here is given.
+        traces_url = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or (
+            f"{endpoint.rstrip('/')}/v1/traces" if endpoint else None
+        )
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url)))
         return provider, f"over OTLP/HTTP to {endpoint or 'http://localhost:4318'}"
     raise ConfigurationError(
         f"OTEL_TRACES_EXPORTER={exporter_name!r} is not one aura serve knows. Use 'otlp', "

@@ -63,9 +63,13 @@ def area_data(result: AreaResult) -> dict[str, Any]:
     }
 
 
+_DISTRIBUTIONS = {"aura": "aura-modulith"}
+"""Import names whose distribution is named otherwise (the wheel is aura-modulith)."""
+
+
 def _version(distribution: str) -> str:
     try:
-        return importlib.metadata.version(distribution)
+        return importlib.metadata.version(_DISTRIBUTIONS.get(distribution, distribution))
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
 

@@ -18,9 +18,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from aura.events import Event
+from aura.exceptions import ConfigurationError
 from aura.module import Module
 from aura.platform import Platform
-from aura.telemetry import Telemetry, instrument
+from aura.telemetry import Telemetry, from_environment, instrument
 from aura.testing import PublishedEvents
 from aura.testing.http import GatewayClient
 
@@ -106,6 +107,7 @@ def test_one_booking_is_one_trace_joining_the_clients(
     spans = tracing.spans()
     assert {format(span.context.trace_id, "032x") for span in spans} == {CLIENT_TRACE}
     server = next(span for span in spans if span.kind is SpanKind.SERVER)
+    assert server.name == "POST /api/mentalhealth/sessions"
     assert server.parent is not None
     assert server.parent.is_remote
     assert format(server.parent.span_id, "016x") == CLIENT_SPAN
@@ -281,3 +283,67 @@ def test_telemetry_detaches_and_is_an_interceptor(tracing: Tracing) -> None:
         event = platform.bus.publish("order.placed", {}, "orders")
     assert len(tracing.named("publish order.placed")) == 1
     assert "traceparent" not in event.metadata
+
+
+def test_a_request_span_is_named_after_its_route_not_its_ids(
+    aura_platform: Platform, tracing: Tracing
+) -> None:
+    telemetry = instrument(aura_platform, tracer_provider=tracing.tracer_provider)
+    client = GatewayClient(aura_platform, telemetry=telemetry)
+    for email in ("a@example.com", "b@example.com"):
+        body = {"email": email, "name": "A", "role": "patient"}
+        assert client.as_operator().post("/api/users/users", json=body).status_code == 201
+    tracing.exporter.clear()
+    for user_id in (1, 2):
+        client.as_user(user_id, roles=["patient"]).get(f"/api/users/users/{user_id}")
+    client.anonymous().get("/api/users/users/3")  # refused before routing
+    client.close()
+    telemetry.detach()
+    servers = [span for span in tracing.spans() if span.kind is SpanKind.SERVER]
+    assert [span.name for span in servers] == ["GET /api/users/users/{user_id}"] * 2 + ["GET"]
+    assert [span.attributes.get("http.route") for span in servers] == [
+        "/api/users/users/{user_id}",
+        "/api/users/users/{user_id}",
+        None,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("environ", "where"),
+    [
+        ({"OTEL_SDK_DISABLED": "true"}, "off (OTEL_SDK_DISABLED=true)"),
+        ({"OTEL_TRACES_EXPORTER": "none"}, "off (OTEL_TRACES_EXPORTER=none)"),
+        (
+            {},
+            "to the console (set OTEL_EXPORTER_OTLP_ENDPOINT=http://<collector>:4318 to send "
+            "them to a collector, or OTEL_TRACES_EXPORTER=none)",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"},
+            "over OTLP/HTTP to http://collector:4318",
+        ),
+    ],
+)
+def test_aura_serve_reads_the_standard_variables(environ: dict[str, str], where: str) -> None:
+    provider, said = from_environment(environ)
+    assert said == where
+    assert (provider is None) == said.startswith("off")
+    if provider is not None:
+        provider.shutdown()
+
+
+def test_the_otlp_endpoint_of_the_mapping_is_the_one_exported_to() -> None:
+    provider, _ = from_environment({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"})
+    assert provider is not None
+    processor = provider._active_span_processor._span_processors[0]
+    assert processor.span_exporter._endpoint == "http://collector:4318/v1/traces"  # type: ignore[attr-defined]
+    provider.shutdown()
+
+
+def test_an_unknown_exporter_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        from_environment({"OTEL_TRACES_EXPORTER": "zipkin"})
+    assert str(caught.value) == (
+        "OTEL_TRACES_EXPORTER='zipkin' is not one aura serve knows. Use 'otlp', 'console' or "
+        "'none'."
+    )
