@@ -474,14 +474,7 @@ class EventBus:
             return self._accept_intercepted(
                 event_id, name, frozen, source_module, metadata, chain, route, dispatch
             )
-        event = Event.restore(
-            event_id,
-            datetime.now(UTC),
-            source_module,
-            name,
-            frozen,
-            _metadata_for(metadata, event_id),
-        )
+        event = _envelope(event_id, source_module, name, frozen, metadata)
         return self._admit(event, chain, route, dispatch)
 
     def _accept_intercepted(
@@ -499,14 +492,8 @@ class EventBus:
         extra: dict[str, Any] = dict(metadata) if metadata is not None else {}
         finishes = start_all(self._publishing, event_id, name, source_module, extra)
         try:
-            event = Event.restore(
-                event_id,
-                datetime.now(UTC),
-                source_module,
-                name,
-                frozen,
-                _metadata_for(extra if extra or metadata is not None else None, event_id),
-            )
+            given = extra if extra or metadata is not None else None
+            event = _envelope(event_id, source_module, name, frozen, given)
             accepted = self._admit(event, chain, route, dispatch)
         except BaseException as exc:
             finish_all(finishes, None, exc)
@@ -686,6 +673,19 @@ def _journaled(
                 deliver(event)
 
     return deliver_journaled
+
+
+def _envelope(
+    event_id: str,
+    source_module: str,
+    name: str,
+    frozen: FrozenDict,
+    metadata: Mapping[str, Any] | None,
+) -> Event:
+    """The accepted event's envelope, stamped now, with its metadata completed."""
+    return Event.restore(
+        event_id, datetime.now(UTC), source_module, name, frozen, _metadata_for(metadata, event_id)
+    )
 
 
 def _metadata_for(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:

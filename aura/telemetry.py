@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -192,7 +192,9 @@ class Telemetry(Interceptor):
                 "aura.module": subscriber_module,
                 "aura.handler": handler_name,
             }
-            self._ended(span, token, started, error, attributes, "aura.deliveries")
+            self._ended(
+                span, token, started, error, attributes, "aura.deliveries", self._delivery_duration
+            )
 
         return finish
 
@@ -236,7 +238,7 @@ class Telemetry(Interceptor):
                 "aura.method": method,
                 "aura.caller_module": caller_module or "",
             }
-            self._ended(span, token, started, error, attributes, "aura.calls")
+            self._ended(span, token, started, error, attributes, "aura.calls", self._call_duration)
 
         return finish
 
@@ -248,6 +250,7 @@ class Telemetry(Interceptor):
         error: BaseException | None,
         attributes: dict[str, str],
         counter: str,
+        histogram: Histogram,
     ) -> None:
         """End a delivery's or a call's span (if one was made), restore the context it
         replaced, and count and time it."""
@@ -261,7 +264,6 @@ class Telemetry(Interceptor):
         if token is not None:
             otel_context.detach(token)  # type: ignore[arg-type]
         self._count(counter, attributes)
-        histogram = self._delivery_duration if counter == "aura.deliveries" else self._call_duration
         histogram.record(duration, attributes)
 
     # --- the gateway ----------------------------------------------------------------------------

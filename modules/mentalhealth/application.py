@@ -131,7 +131,7 @@ class TherapySessionService(TherapySessionContract):
                     "id": patient_id,
                     "name": user["name"],
                     "email": user["email"],
-                    "active": self.participants.is_user_active(patient_id),
+                    "active": bool(user["active"]),
                 }
             )
         return patients
