@@ -65,6 +65,7 @@ _TOP_KEYS: dict[str, type] = {
     "demo": str,
     "testing": dict,
     "web": dict,
+    "boundaries": dict,
 }
 _WEB_KEYS: dict[str, type] = {"token_keys": str, "errors": dict}
 _TESTING_KEYS: dict[str, type] = {"database": str, "trace_dir": str, "bdd": bool}
@@ -117,6 +118,9 @@ class ProjectConfig:
     testing: TestingConfig = field(default_factory=TestingConfig)
     web: WebConfig = field(default_factory=WebConfig)
     searched_parents: bool = True
+    boundaries: dict[str, Any] = field(default_factory=dict)
+    """``[tool.aura.boundaries]`` as read: the static module map (see
+    :mod:`aura.architecture.modulemap`, which checks it)."""
 
     @property
     def where(self) -> str:
@@ -233,6 +237,7 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
             token_keys=root / token_keys if token_keys is not None else None,
             errors=dict(errors),
         ),
+        boundaries=table.get("boundaries", {}),
     )
 
 

@@ -1,0 +1,390 @@
+"""Read what a project's source files import and which strings they couple by, without running it.
+
+:func:`scan_files` parses each file once (``ast``; nothing is imported or executed) and returns a
+:class:`FileScan` per file: its imports (absolute, with their line) and the calls whose name is
+one of the *coupling names* it was asked about (``get_service``, ``subscribe``,
+``apps.get_model``...), with their string arguments. A file the running interpreter cannot parse
+or decode is not skipped: its scan carries the error and its line, and the checks report it.
+
+Parsing is most of the cost, so results are kept in a cache file keyed by each file's size and
+modification time (``.aura_cache/`` under the project root, ignored by git), and files not in the
+cache are parsed on every core when there are many of them. A file whose source mentions no
+coupling name is only walked for its import statements.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CACHE_DIR",
+    "Call",
+    "FileScan",
+    "Import",
+    "SourceFile",
+    "dotted_name",
+    "scan_files",
+    "scan_source",
+]
+
+CACHE_DIR = ".aura_cache"
+"""The cache folder under the project root (it holds a ``.gitignore`` of ``*``)."""
+
+_CACHE_FORMAT = 1
+_PARALLEL_FROM = 400
+"""Parse on several processes only from this many uncached files: below, starting them costs
+more than it saves."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Import:
+    """One imported name: ``import a.b`` gives ``a.b``; ``from a import b, c`` gives ``a`` with
+    the names ``b`` and ``c`` (each may be a submodule or an attribute; the map decides)."""
+
+    line: int
+    module: str
+    names: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Call:
+    """A call whose name is a coupling name, with its string-constant arguments.
+
+    ``name`` is the called expression as written (``registry.get_service``, ``apps.get_model``);
+    ``args`` are the positional arguments (``None`` where one is not a string constant) and
+    ``keywords`` the keyword arguments that are.
+    """
+
+    line: int
+    name: str
+    args: tuple[str | None, ...]
+    keywords: tuple[tuple[str, str], ...] = ()
+
+    def argument(self, position: int | None, keyword: str | None) -> str | None:
+        """The string given at ``position`` or as ``keyword`` (the keyword wins), if any."""
+        for name, value in self.keywords:
+            if name == keyword:
+                return value
+        if position is not None and position < len(self.args):
+            return self.args[position]
+        return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FileScan:
+    """What one file imports and couples by, or why it could not be read."""
+
+    imports: tuple[Import, ...] = ()
+    calls: tuple[Call, ...] = ()
+    error: str | None = None
+    """Why the file could not be parsed or decoded (``SyntaxError: invalid syntax``)."""
+    error_line: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A source file to scan: where it is, and its dotted module name.
+
+    ``package`` tells whether it is a package's ``__init__.py`` (relative imports then start at
+    the package itself).
+    """
+
+    path: Path
+    dotted: str
+    package: bool = False
+
+
+def dotted_name(path: Path, root: Path) -> tuple[str, bool]:
+    """The module name of ``path`` under the source root ``root``, and whether it is a package.
+
+    Folders count whether or not they have an ``__init__.py`` (namespace packages are code too).
+    """
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    package = parts[-1] == "__init__"
+    if package:
+        parts.pop()
+    return ".".join(parts), package
+
+
+def scan_source(
+    source: bytes | str, path: str, dotted: str, *, package: bool, names: frozenset[str]
+) -> FileScan:
+    """Scan one file's ``source``; ``names`` are the coupling names to record calls of.
+
+    A coupling name is the called name's last part (``get_service``) or a dotted suffix of the
+    called expression (``apps.get_model``).
+    """
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as error:
+        message = error.msg or "invalid syntax"
+        return FileScan(error=f"SyntaxError: {message}", error_line=error.lineno or 1)
+    except (ValueError, UnicodeDecodeError) as error:  # null bytes, undecodable text
+        return FileScan(error=f"{type(error).__name__}: {error}", error_line=1)
+    base = dotted if package else dotted.rpartition(".")[0]
+    imports = _imports(tree, base)
+    text = source if isinstance(source, str) else source.decode("utf-8", "replace")
+    lasts = {name.rpartition(".")[2] for name in names}
+    if not any(last in text for last in lasts):
+        return FileScan(imports=tuple(imports))
+    return FileScan(imports=tuple(imports), calls=tuple(_calls(tree, names, lasts)))
+
+
+def _imports(tree: ast.Module, base: str) -> list[Import]:
+    found: list[Import] = []
+    stack: list[ast.AST] = list(reversed(tree.body))
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is ast.Import:
+            found.extend(Import(node.lineno, alias.name) for alias in node.names)  # type: ignore[attr-defined]
+        elif kind is ast.ImportFrom:
+            module = _absolute(node.module, node.level, base)  # type: ignore[attr-defined]
+            if module:
+                names = tuple(alias.name for alias in node.names if alias.name != "*")  # type: ignore[attr-defined]
+                found.append(Import(node.lineno, module, names))  # type: ignore[attr-defined]
+        elif kind not in _SIMPLE:
+            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+                children = getattr(node, field, None)
+                if children:
+                    stack.extend(reversed(children))
+    return found
+
+
+_SIMPLE = frozenset(
+    {
+        ast.Expr,
+        ast.Assign,
+        ast.AugAssign,
+        ast.AnnAssign,
+        ast.Return,
+        ast.Pass,
+        ast.Raise,
+        ast.Delete,
+        ast.Global,
+        ast.Nonlocal,
+        ast.Break,
+        ast.Continue,
+        ast.Assert,
+    }
+)
+
+
+def _absolute(module: str | None, level: int, base: str) -> str:
+    if level == 0:
+        return module or ""
+    parts = base.split(".") if base else []
+    if level - 1 > len(parts):
+        return ""  # beyond the top-level package: Python refuses it too
+    anchor = parts[: len(parts) - (level - 1)]
+    return ".".join([*anchor, *([module] if module else [])])
+
+
+def _calls(tree: ast.Module, names: frozenset[str], lasts: set[str]) -> Iterator[Call]:
+    constants = _string_constants(tree)
+    for node in ast.walk(tree):
+        if type(node) is not ast.Call:
+            continue
+        called = _called(node.func)
+        if called is None or called.rpartition(".")[2] not in lasts:
+            continue
+        if not any(called == name or called.endswith(f".{name}") for name in names):
+            continue
+        args = tuple(_string(arg, constants) for arg in node.args)
+        keywords = tuple(
+            (keyword.arg, value)
+            for keyword in node.keywords
+            if keyword.arg is not None and (value := _string(keyword.value, constants)) is not None
+        )
+        yield Call(node.lineno, called, args, keywords)
+
+
+def _called(function: ast.expr) -> str | None:
+    parts = []
+    while isinstance(function, ast.Attribute):
+        parts.append(function.attr)
+        function = function.value
+    if isinstance(function, ast.Name):
+        parts.append(function.id)
+    elif not parts:
+        return None
+    return ".".join(reversed(parts))
+
+
+def _string(value: ast.expr, constants: Mapping[str, str]) -> str | None:
+    if isinstance(value, ast.Constant) and isinstance(value.value, str):
+        return value.value
+    if isinstance(value, ast.Name):
+        return constants.get(value.id)
+    return None
+
+
+def _string_constants(tree: ast.Module) -> dict[str, str]:
+    """Names bound once, at module level, to a string (``USERS = "users"``)."""
+    constants: dict[str, str] = {}
+    assigned: set[str] = set()
+    for statement in tree.body:
+        targets: list[ast.expr] = []
+        value: ast.expr | None = None
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, ast.AnnAssign):
+            targets, value = [statement.target], statement.value
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id in assigned:  # bound twice: not a constant to trust
+                constants.pop(target.id, None)
+            elif isinstance(value, ast.Constant) and isinstance(value.value, str):
+                constants[target.id] = value.value
+            assigned.add(target.id)
+    return constants
+
+
+# --- many files, cached ---------------------------------------------------------------------------
+
+
+def scan_files(
+    files: Sequence[SourceFile],
+    names: Iterable[str],
+    *,
+    cache_root: Path | None = None,
+) -> dict[Path, FileScan]:
+    """Scan every file; with ``cache_root``, reuse and refresh the cache under it.
+
+    A file that cannot be read at all (permissions, gone) gives a scan with its error.
+    """
+    wanted = frozenset(names)
+    signature = _signature(wanted)
+    cache = _read_cache(cache_root, signature) if cache_root is not None else {}
+    results: dict[Path, FileScan] = {}
+    stamps: dict[str, list[int]] = {}
+    todo: list[SourceFile] = []
+    for file in files:
+        key = str(file.path)
+        try:
+            status = file.path.stat()
+        except OSError as error:
+            results[file.path] = FileScan(error=f"{type(error).__name__}: {error}", error_line=1)
+            continue
+        stamp = [status.st_mtime_ns, status.st_size]
+        stamps[key] = stamp
+        entry = cache.get(key)
+        if entry is not None and entry[0] == stamp and entry[1] == file.dotted:
+            results[file.path] = _from_json(entry[2])
+        else:
+            todo.append(file)
+    fresh = _scan_many(todo, wanted)
+    results.update(fresh)
+    if cache_root is not None and (fresh or len(cache) != len(stamps)):
+        entries = {
+            str(path): [stamps[str(path)], dotted, _to_json(results[path])]
+            for path, dotted in ((file.path, file.dotted) for file in files)
+            if str(path) in stamps
+        }
+        _write_cache(cache_root, signature, entries)
+    return results
+
+
+def _scan_many(files: Sequence[SourceFile], names: frozenset[str]) -> dict[Path, FileScan]:
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) < _PARALLEL_FROM or workers < 2 or sys.platform == "win32":
+        return dict(zip((file.path for file in files), map(_scan_one(names), files), strict=True))
+    chunks = [files[index::workers] for index in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+        parts = list(pool.map(_scan_chunk, chunks, [names] * workers))
+    return {path: scan for part in parts for path, scan in part}
+
+
+def _scan_chunk(files: Sequence[SourceFile], names: frozenset[str]) -> list[tuple[Path, FileScan]]:
+    scan = _scan_one(names)
+    return [(file.path, scan(file)) for file in files]
+
+
+class _scan_one:  # used as a function; a class so that it pickles
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def __call__(self, file: SourceFile) -> FileScan:
+        try:
+            source = file.path.read_bytes()
+        except OSError as error:
+            return FileScan(error=f"{type(error).__name__}: {error}", error_line=1)
+        return scan_source(
+            source, str(file.path), file.dotted, package=file.package, names=self.names
+        )
+
+
+def _signature(names: frozenset[str]) -> str:
+    from aura import __version__
+
+    text = json.dumps([_CACHE_FORMAT, __version__, sys.version_info[:2], sorted(names)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _cache_file(root: Path) -> Path:
+    return root / CACHE_DIR / "boundaries.json"
+
+
+def _read_cache(root: Path, signature: str) -> dict[str, Any]:
+    try:
+        data = json.loads(_cache_file(root).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("signature") != signature:
+        return {}
+    files = data.get("files")
+    return files if isinstance(files, dict) else {}
+
+
+def _write_cache(root: Path, signature: str, entries: Mapping[str, Any]) -> None:
+    folder = root / CACHE_DIR
+    try:
+        folder.mkdir(exist_ok=True)
+        ignore = folder / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# Created by aura check; safe to delete.\n*\n", encoding="utf-8")
+        target = _cache_file(root)
+        temporary = target.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(
+            json.dumps({"signature": signature, "files": entries}, separators=(",", ":")),
+            encoding="utf-8",
+        )
+        temporary.replace(target)  # atomic: a concurrent run reads the old file or the new one
+    except OSError:
+        pass  # a read-only checkout: the check still runs, only slower next time
+
+
+def _to_json(scan: FileScan) -> list[Any]:
+    return [
+        [[item.line, item.module, list(item.names)] for item in scan.imports],
+        [
+            [call.line, call.name, list(call.args), [list(k) for k in call.keywords]]
+            for call in scan.calls
+        ],
+        scan.error,
+        scan.error_line,
+    ]
+
+
+def _from_json(data: list[Any]) -> FileScan:
+    imports, calls, error, error_line = data
+    return FileScan(
+        imports=tuple(Import(line, module, tuple(names)) for line, module, names in imports),
+        calls=tuple(
+            Call(line, name, tuple(args), tuple((k, v) for k, v in keywords))
+            for line, name, args, keywords in calls
+        ),
+        error=error,
+        error_line=error_line,
+    )
