@@ -178,6 +178,10 @@ class Module:
         self.published: list[str] = []
         self.start_hooks: list[Callable[..., Any]] = []
         self.authenticate_hooks: list[Callable[..., Any]] = []
+        self.synthesized = False
+        """True for the module a platform makes for a seed-style package (one with only
+        ``register_services(service_registry)``): it declares nothing, so a module map's
+        declaration of it is the only one."""
 
     def __repr__(self) -> str:
         return f"Module({self.name!r}, depends_on={list(self.depends_on)!r})"

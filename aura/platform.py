@@ -53,7 +53,7 @@ from aura.store import (
     SqliteDeadLetterStore,
     SqliteEventStore,
 )
-from aura.verification import VerificationResult
+from aura.verification import ModuleDeclarations, VerificationResult
 
 __all__ = ["Platform"]
 
@@ -81,7 +81,11 @@ class Platform:
         max_event_size: int | None = 1_048_576,
         handler_timeout: float | None = None,
         log_traffic: bool = True,
+        boundaries: ModuleDeclarations | None = None,
     ) -> None:
+        self.boundaries = boundaries
+        """The project's module map (``[tool.aura.boundaries]``), when given: :meth:`verify`
+        then checks against its declared dependencies too (see :mod:`aura.verification`)."""
         loaded = [_load(source) for source in modules]
         self.modules: dict[str, Module] = _in_dependency_order([module for module, _ in loaded])
         self._seed_registrations = {
@@ -245,11 +249,12 @@ class Platform:
         self.close()
 
     def verify(self, *, calls: Iterable[ServiceCall] | None = None) -> VerificationResult:
-        """Check this platform against its modules' declarations (see :mod:`aura.verification`).
+        """Check this platform against its modules' declarations (see :mod:`aura.verification`),
+        and against the module map given as ``boundaries``.
 
         Returns the result as data: ``result.ok``, ``result.problems``, ``result.render()``.
         """
-        return verification.verify(self, calls=calls)
+        return verification.verify(self, calls=calls, boundaries=self.boundaries)
 
     def as_default(self) -> AbstractContextManager[None]:
         """Point ``aura.event_bus``, ``aura.service_registry`` and ``get_container()`` here."""
@@ -358,7 +363,9 @@ def _load(source: object) -> tuple[Module, Callable[[ServiceRegistry], None] | N
         if isinstance(declared, Module):
             return declared, register
         if register is not None:
-            return Module(source.__name__.rsplit(".", 1)[-1]), register
+            synthesized = Module(source.__name__.rsplit(".", 1)[-1])
+            synthesized.synthesized = True
+            return synthesized, register
         raise ModuleDefinitionError(
             f"{source.__name__} declares no module: give it a 'module = Module(...)' attribute "
             "or a register_services(service_registry) function."

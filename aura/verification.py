@@ -12,7 +12,14 @@ returns every problem at once, as data (:class:`VerificationResult`, whose probl
   ``publishes(...)``;
 - ``dependency-cycle``: declared dependencies (``depends_on``) are acyclic;
 - ``undeclared-call`` (only with ``calls``, or through :func:`verify_calls`): every recorded
-  cross-module call goes to a module its caller declares in ``depends_on``.
+  cross-module call goes to a module its caller declares in ``depends_on``;
+- ``declaration-conflict`` (only with ``boundaries``): a module declared both by the platform's
+  ``Module(...)`` and by the project's module map (``[tool.aura.boundaries]``) is declared the
+  same way in both.
+
+With ``boundaries`` (a :class:`~aura.architecture.modulemap.ModuleMap`), the declared
+dependencies are the map's, so a module declared only in ``[tool.aura.boundaries]`` (code not
+written on Aura's ``Module``, a seed-style ``register_services`` module) is verified too.
 
 Only what the running platform shows is checked here. What a module's source shows (its
 ``get_service(...)``, ``resolve(...)`` and ``subscribe(...)`` strings) is judged by
@@ -41,11 +48,14 @@ from aura.registry import ServiceCall, ServiceInfo, ServiceRegistry
 
 __all__ = [
     "SOURCE",
+    "DeclaredModule",
     "Finding",
+    "ModuleDeclarations",
     "Problem",
     "VerifiablePlatform",
     "VerificationResult",
     "cycle_problems",
+    "declared_dependencies",
     "did_you_mean",
     "event_without_publisher",
     "find_cycles",
@@ -68,6 +78,26 @@ class VerifiablePlatform(Protocol):
     registry: ServiceRegistry
     bus: EventBus
     container: Container
+
+
+class DeclaredModule(Protocol):
+    """One module as a module map declares it (:class:`~aura.architecture.modulemap.ModuleSpec`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def depends_on(self) -> tuple[str, ...]: ...
+
+    @property
+    def origin(self) -> str: ...
+
+
+class ModuleDeclarations(Protocol):
+    """A module map (``[tool.aura.boundaries]``): :class:`aura.architecture.modulemap.ModuleMap`."""
+
+    @property
+    def modules(self) -> Sequence[DeclaredModule]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,26 +144,69 @@ class VerificationResult:
 
 
 def verify(
-    platform: VerifiablePlatform, *, calls: Iterable[ServiceCall] | None = None
+    platform: VerifiablePlatform,
+    *,
+    calls: Iterable[ServiceCall] | None = None,
+    boundaries: ModuleDeclarations | None = None,
 ) -> VerificationResult:
     """Check ``platform`` against its modules' declarations; return every problem found.
 
     With ``calls`` (recorded :class:`~aura.registry.ServiceCall` objects), calls to modules the
-    caller does not declare are problems too.
+    caller does not declare are problems too. With ``boundaries``, the project's module map
+    joins the declarations (see the module's docstring).
     """
     modules = platform.modules
+    declared = declared_dependencies(modules, boundaries)
     problems = [
         *_unimplemented_contracts(platform.registry, platform.container),
         *_subscription_problems(platform.bus, modules),
-        *cycle_problems({name: module.depends_on for name, module in modules.items()}),
-        *(_undeclared_calls(modules, calls) if calls is not None else ()),
+        *cycle_problems(declared),
+        *(_undeclared_calls(declared, calls) if calls is not None else ()),
+        *(_conflicts(modules, boundaries) if boundaries is not None else ()),
     ]
     return _result(platform, problems)
 
 
-def verify_calls(platform: VerifiablePlatform, calls: Iterable[ServiceCall]) -> VerificationResult:
+def verify_calls(
+    platform: VerifiablePlatform,
+    calls: Iterable[ServiceCall],
+    *,
+    boundaries: ModuleDeclarations | None = None,
+) -> VerificationResult:
     """Check only recorded calls against declared dependencies (cheap enough for every test)."""
-    return _result(platform, _undeclared_calls(platform.modules, calls))
+    declared = declared_dependencies(platform.modules, boundaries)
+    return _result(platform, _undeclared_calls(declared, calls))
+
+
+def declared_dependencies(
+    modules: Mapping[str, Module], boundaries: ModuleDeclarations | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Each module's declared dependencies: the module map's where it declares the module,
+    else the ``Module(...)`` declaration's."""
+    declared = {name: module.depends_on for name, module in modules.items()}
+    if boundaries is not None:
+        declared.update((spec.name, spec.depends_on) for spec in boundaries.modules)
+    return declared
+
+
+def _conflicts(modules: Mapping[str, Module], boundaries: ModuleDeclarations) -> Iterator[Finding]:
+    for spec in boundaries.modules:
+        module = modules.get(spec.name)
+        if module is None or module.synthesized:
+            continue  # not on the platform, or a seed-style module that declares nothing
+        if sorted(module.depends_on) == sorted(spec.depends_on):
+            continue
+        yield Finding(
+            module=spec.name,
+            rule="declaration-conflict",
+            subject="depends_on",
+            message=(
+                f"Module {spec.name!r} of the platform declares depends_on "
+                f"{sorted(module.depends_on)!r}, but the module map says "
+                f"{sorted(spec.depends_on)!r} ({spec.origin})."
+            ),
+            fix="Make the two declarations the same, or declare the module in one place only.",
+        )
 
 
 def _result(platform: VerifiablePlatform, problems: Iterable[Finding]) -> VerificationResult:
@@ -265,15 +338,15 @@ def cycle_problems(graph: Mapping[str, Iterable[str]]) -> Iterator[Finding]:
 
 
 def _undeclared_calls(
-    modules: Mapping[str, Module], calls: Iterable[ServiceCall]
+    declared: Mapping[str, Sequence[str]], calls: Iterable[ServiceCall]
 ) -> Iterator[Finding]:
     counts: dict[tuple[str, str, str], int] = {}
     for call in calls:
         caller = call.caller_module
-        module = modules.get(caller) if caller is not None else None
-        if module is None or caller is None or call.provider_module == caller:
+        dependencies = declared.get(caller) if caller is not None else None
+        if dependencies is None or caller is None or call.provider_module == caller:
             continue  # code outside any module, a stand-in, or a module calling itself
-        if call.provider_module not in module.depends_on:
+        if call.provider_module not in dependencies:
             key = (caller, call.provider_module, f"{call.service_name}.{call.method}")
             counts[key] = counts.get(key, 0) + 1
     for (caller, provider, target), number in counts.items():

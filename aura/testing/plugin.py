@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,6 +35,9 @@ from aura.testing.export import write_trace
 from aura.testing.fakes import stand_in_module
 from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
 from aura.verification import verify_calls
+
+if TYPE_CHECKING:
+    from aura.architecture.modulemap import ModuleMap
 
 __all__ = ["MARKERS", "OPTIONS", "FrozenClock", "PluginOption", "select_modules"]
 
@@ -193,6 +196,26 @@ def _modules_of(config: pytest.Config) -> list[Any]:
     return discovered[setting.package]
 
 
+def _boundaries_of(config: pytest.Config) -> ModuleMap | None:
+    """The project's module map, read once per session when ``[tool.aura.boundaries]`` exists.
+
+    The teardown check of undeclared calls then uses its dependencies, so a module declared
+    only there is verified too.
+    """
+    if _boundaries_key not in config.stash:
+        project = project_config(config)
+        found = None
+        if project.boundaries:
+            from aura.architecture.modulemap import load_module_map
+
+            found = load_module_map(project)
+        config.stash[_boundaries_key] = found
+    return config.stash[_boundaries_key]
+
+
+_boundaries_key = pytest.StashKey["ModuleMap | None"]()
+
+
 def select_modules(available: list[Any], names: tuple[str, ...], mode: str) -> list[Any]:
     """Choose the modules of a platform: the named ones and their dependencies per ``mode``."""
     if mode not in MODES:
@@ -251,6 +274,7 @@ def aura_platform(
     config = request.config
     try:
         available = _modules_of(config)
+        boundaries = _boundaries_of(config)
         database_setting = _setting(config, _option_named("aura_database"))
     except ConfigurationError as error:
         # The message says all there is to say: no traceback through Aura's own frames.
@@ -265,7 +289,7 @@ def aura_platform(
     if database_setting == "file":
         database = tmp_path_factory.mktemp("aura") / "aura.db"
     with ExitStack() as stack:
-        platform = Platform(modules, database=database)
+        platform = Platform(modules, database=database, boundaries=boundaries)
         stack.callback(platform.close)
         trace = Trace().attach(platform.bus, platform.registry)
         stack.callback(trace.detach)
@@ -276,7 +300,7 @@ def aura_platform(
         trace_dir = _setting(config, _option_named("aura_trace_dir"))
         if trace_dir:
             write_trace(trace, Path(trace_dir), _file_stem(request.node.nodeid))
-        undeclared = verify_calls(platform, trace.calls())
+        undeclared = verify_calls(platform, trace.calls(), boundaries=boundaries)
         if not undeclared.ok:  # calls the modules' declarations don't allow
             pytest.fail(undeclared.render(), pytrace=False)
         if request.node.get_closest_marker("aura_allow_handler_errors") is None:
