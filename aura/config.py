@@ -17,6 +17,13 @@ type::
     trace_dir = "var/traces"       # write each test's trace there (JSON and Mermaid)
     bdd = true                     # load Aura's pytest-bdd step library
 
+    [tool.aura.boundaries]         # the static module map: see aura.architecture.modulemap
+    layers = ["api", "application | infrastructure", "domain"]
+
+    [tool.aura.boundaries.modules.billing]
+    package = "shop_app.billing"
+    depends_on = ["users"]
+
 Flags and ini options override it and are spelled the same everywhere (``--modules`` on the
 command line, ``--aura-modules`` / ``aura_modules`` in pytest, ``modules`` in the contract).
 There is no silent default for the modules: a command that needs them and finds none configured
