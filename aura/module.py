@@ -19,13 +19,12 @@ name; the same holds for every parameter of an :meth:`Module.on_start` hook.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from aura.access import Rule
 from aura.exceptions import ModuleDefinitionError
-from aura.naming import check_module_name, check_pattern
+from aura.naming import check_module_name, check_pattern, snake_case
 from aura.registry import CallableBreaker, CallPolicy
 
 __all__ = [
@@ -380,8 +379,3 @@ def _check_rule(allow: object, where: str) -> None:
             f"{where} has allow={allow!r}, which is not an access rule. Use one of aura.access: "
             "role('operator'), owner('user_id'), authenticated(), allow_if(...) or PUBLIC."
         )
-
-
-def snake_case(name: str) -> str:
-    """Return ``UserService`` as ``user_service`` (the seed's container names)."""
-    return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z])(?=[a-z])", r"_\1\2", name).lower()

@@ -6,7 +6,9 @@ the check costs a set lookup afterwards.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 from aura.exceptions import InvalidEventTypeError, InvalidNameError
 
@@ -16,7 +18,10 @@ __all__ = [
     "check_event_type",
     "check_module_name",
     "check_pattern",
+    "did_you_mean",
     "pattern_matches",
+    "patterns_overlap",
+    "snake_case",
 ]
 
 _WORD = r"[a-z][a-z0-9_]*"
@@ -107,3 +112,24 @@ def check_module_name(module_name: object, *, role: str = "module") -> str:
         f"Invalid {role} name {_shown(module_name)}: expected {MODULE_NAME_RULE}. "
         "Use the module's package name."
     )
+
+
+def did_you_mean(given: str, candidates: Iterable[str]) -> str:
+    """Return " Did you mean 'x'?" for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(given, sorted(candidates), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def patterns_overlap(first: str, second: str) -> bool:
+    """Tell whether two event types or patterns can select a common event type."""
+    if "*" in (first, second) or first == second:
+        return True
+    words, others = first.split("."), second.split(".")
+    return len(words) == len(others) and all(
+        "*" in (word, other) or word == other for word, other in zip(words, others, strict=True)
+    )
+
+
+def snake_case(name: str) -> str:
+    """Return ``UserService`` as ``user_service`` (the seed's container names)."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z])(?=[a-z])", r"_\1\2", name).lower()

@@ -31,7 +31,6 @@ with it (:func:`event_without_publisher`, :func:`cycle_problems`, :func:`pattern
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -44,6 +43,7 @@ from aura.events import EventCatalog
 from aura.exceptions import ContractViolationError
 from aura.findings import Finding, count, render_json, render_lines
 from aura.module import Module
+from aura.naming import did_you_mean, patterns_overlap
 from aura.registry import ServiceCall, ServiceInfo, ServiceRegistry
 
 __all__ = [
@@ -315,12 +315,6 @@ def _has_contract(catalog: EventCatalog, pattern: str) -> bool:
     return any(patterns_overlap(pattern, event_type) for event_type in catalog.types())
 
 
-def did_you_mean(given: str, candidates: Iterable[str]) -> str:
-    """Return " Did you mean 'x'?" for the closest candidate, or an empty string."""
-    close = difflib.get_close_matches(given, sorted(candidates), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
 def cycle_problems(graph: Mapping[str, Iterable[str]]) -> Iterator[Finding]:
     """One problem per cycle of the module dependency ``graph``, each written as its path."""
     for cycle in find_cycles(graph):
@@ -387,13 +381,3 @@ def find_cycles(graph: Mapping[str, Iterable[str]]) -> list[tuple[str, ...]]:
     for start in sorted(edges):
         walk(start, start, [start])
     return sorted(cycles)
-
-
-def patterns_overlap(first: str, second: str) -> bool:
-    """Tell whether two event types or patterns can select a common event type."""
-    if "*" in (first, second) or first == second:
-        return True
-    words, others = first.split("."), second.split(".")
-    return len(words) == len(others) and all(
-        "*" in (word, other) or word == other for word, other in zip(words, others, strict=True)
-    )
