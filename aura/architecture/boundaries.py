@@ -29,7 +29,7 @@ from pathlib import Path
 from aura.architecture.modulemap import AURA_CALLS, ModuleMap, ModuleSpec
 from aura.architecture.sources import Call, FileScan, Import, SourceFile, scan_files
 from aura.findings import Finding
-from aura.verification import did_you_mean, patterns_overlap
+from aura.naming import did_you_mean, pattern_matches, patterns_overlap
 
 __all__ = ["SOURCE", "BoundaryReport", "Usage", "check_boundaries", "module_usages"]
 
@@ -63,7 +63,7 @@ class BoundaryReport:
 def check_boundaries(module_map: ModuleMap, *, cache: bool | None = None) -> BoundaryReport:
     """Check every module of ``module_map``; ``cache`` overrides the map's ``cache`` setting."""
     scans = _scan(module_map, cache)
-    known = {file.dotted for file in module_map.files}
+    known = _known_modules(module_map)
     findings: list[Finding] = []
     usages: list[Usage] = []
     owners = _service_owners(module_map)
@@ -109,6 +109,18 @@ def _scan(module_map: ModuleMap, cache: bool | None) -> dict[Path, FileScan]:
     names = set(AURA_CALLS) | {coupling.call for coupling in module_map.couplings}
     use_cache = module_map.cache if cache is None else cache
     return scan_files(module_map.files, names, cache_root=module_map.root if use_cache else None)
+
+
+def _known_modules(module_map: ModuleMap) -> set[str]:
+    """The dotted names of the modules' files and of every folder above them (a folder without
+    ``__init__.py`` is a namespace package: ``from shop.users import internal`` imports it)."""
+    known = set()
+    for file in module_map.files:
+        dotted = file.dotted
+        while dotted and dotted not in known:
+            known.add(dotted)
+            dotted = dotted.rpartition(".")[0]
+    return known
 
 
 def _targets(item: Import, known: set[str]) -> Iterator[str]:
@@ -158,7 +170,7 @@ def _import_findings(
         )
     elif not owner.published(target):
         published = ", ".join(owner.interface)
-        relative = target[len(owner.package) + 1 :]
+        relative = target[len(owner.package) + 1 :] or "."  # "." is the package itself
         yield Finding(
             source=SOURCE,
             module=spec.name,
@@ -265,6 +277,7 @@ def _call_findings(
                 fix=(
                     f"no module declares it publishes {event!r}: correct the event type, or "
                     f"declare it in the publishing module's publishes"
+                    f"{_hint(did_you_mean(event, published))}"
                 ),
                 location=place,
             )
@@ -274,7 +287,7 @@ def _call_findings(
             event is not None
             and spec.publishes is not None
             and "*" not in event
-            and event not in spec.publishes
+            and not any(pattern_matches(declared, event) for declared in spec.publishes)
         ):
             yield Finding(
                 source=SOURCE,
@@ -331,8 +344,8 @@ def _lookup(
             message=f"{spec.name} uses {target}.{service}",
             fix=(
                 f"no module is named {target!r}; look up one of {', '.join(names)}"
-                f"{did_you_mean(target, names)}"
-            ).rstrip("."),
+                f"{_hint(did_you_mean(target, names))}"
+            ),
             location=place,
         )
         return
@@ -346,10 +359,15 @@ def _lookup(
             message=f"{spec.name} uses {target}.{service} ({call.name})",
             fix=(
                 f"{spec.name} does not declare {target!r} in depends_on: add it "
-                f"({spec.origin}), or react to {target}'s events instead of calling it"
+                f"({spec.origin}), or react to the events of {target} instead of calling it"
             ),
             location=place,
         )
+
+
+def _hint(did_you_mean: str) -> str:
+    """``did_you_mean``'s " Did you mean 'x'?" as a sentence after the fix, or nothing."""
+    return f".{did_you_mean}" if did_you_mean else ""
 
 
 def _by_label(module_map: ModuleMap, label: str) -> ModuleSpec | None:
@@ -378,11 +396,13 @@ def _syntax_error(spec: ModuleSpec, shown: str, scan: FileScan) -> Finding:
 def _cycles(module_map: ModuleMap, usages: Iterable[Usage]) -> Iterator[Finding]:
     """One finding per group of modules that depend on each other, with one cycle's path."""
     edges: dict[str, dict[str, str]] = {spec.name: {} for spec in module_map.modules}
+    # Each step's place is where the code uses the other module (what must change to break
+    # the cycle); a dependency only declared is placed at its declaration.
+    for usage in sorted(usages, key=lambda u: (u.path, u.line)):
+        edges[usage.module].setdefault(usage.target_module, f"{usage.path}:{usage.line}")
     for spec in module_map.modules:
         for dependency in spec.depends_on:
             edges[spec.name].setdefault(dependency, f"declared in {spec.origin}")
-    for usage in sorted(usages, key=lambda u: (u.path, u.line)):
-        edges[usage.module].setdefault(usage.target_module, f"{usage.path}:{usage.line}")
     for component in _components({name: set(targets) for name, targets in edges.items()}):
         cycle = _shortest_cycle(min(component), edges, component)
         steps = "; ".join(

@@ -8,6 +8,8 @@ both places::
 
     [tool.aura.boundaries]
     source_roots = ["src"]                 # where top-level packages live (default: ["."])
+    exclude = ["*/migrations", "*/tests"]  # globs of paths from the project root: files, or
+                                           # folders with everything in them (optional)
     layers = ["api", "application | infrastructure", "domain"]   # inside every module
 
     [tool.aura.boundaries.modules.billing]
@@ -20,7 +22,9 @@ both places::
 
     [[tool.aura.boundaries.couplings]]     # string coupling beyond imports
     call = "apps.get_model"                # the called name, or a dotted suffix of it
-    argument = 0                           # which argument holds the string (or keyword = "to")
+    argument = 0                           # which argument holds the string (default 0)
+    keyword = "to"                         # or which keyword does (then argument is read
+                                           # only when given too)
     pattern = '^(?P<module>\\w+)\\.'       # the module's name or label, as a named group
 
 Layers are listed from the top; ``a | b`` are independent siblings (neither imports the other),
@@ -43,7 +47,7 @@ from typing import Any
 from aura.architecture.sources import SourceFile, dotted_name
 from aura.config import ProjectConfig
 from aura.exceptions import ConfigurationError
-from aura.module import snake_case
+from aura.naming import snake_case
 
 __all__ = [
     "AURA_CALLS",
@@ -175,9 +179,9 @@ class ModuleMap:
     cache: bool = True
 
     def __post_init__(self) -> None:
-        by_package = sorted(self.modules, key=lambda spec: -len(spec.package))
-        object.__setattr__(self, "_by_package", by_package)
+        object.__setattr__(self, "_by_package", {spec.package: spec for spec in self.modules})
         object.__setattr__(self, "_by_name", {spec.name: spec for spec in self.modules})
+        object.__setattr__(self, "_owners", {})  # module_of's answers, by name
 
     def __getitem__(self, name: str) -> ModuleSpec:
         return self._by_name[name]  # type: ignore[attr-defined,no-any-return]
@@ -189,11 +193,19 @@ class ModuleMap:
 
     def module_of(self, dotted: str) -> ModuleSpec | None:
         """The module holding the absolute name ``dotted`` (the innermost one), or None."""
-        for spec in self._by_package:  # type: ignore[attr-defined]
-            package = spec.package
-            if dotted == package or dotted.startswith(f"{package}."):
-                return spec  # type: ignore[no-any-return]
-        return None
+        owners: dict[str, ModuleSpec | None] = self._owners  # type: ignore[attr-defined]
+        if dotted in owners:
+            return owners[dotted]
+        packages: dict[str, ModuleSpec] = self._by_package  # type: ignore[attr-defined]
+        found = None
+        candidate = dotted
+        while candidate:  # the longest prefix that is a module's package: the innermost module
+            found = packages.get(candidate)
+            if found is not None:
+                break
+            candidate = candidate.rpartition(".")[0]
+        owners[dotted] = found
+        return found
 
     def module_of_path(self, path: Path) -> ModuleSpec | None:
         """The module whose code ``path`` (a file or folder) is, or None."""
@@ -307,6 +319,7 @@ def load_module_map(config: ProjectConfig, *, declarations: str | None = None) -
             "[tool.aura]."
         )
     _check_dependencies(declared)
+    _check_labels(declared)
     packages: dict[str, str] = {}
     for spec in declared.values():
         if spec.package in packages:
@@ -348,23 +361,24 @@ def _source_roots(table: Mapping[str, Any], root: Path, where: str) -> tuple[Pat
 def _configured_module(
     name: str, entry: Any, config: ProjectConfig, default_layers: tuple[Layer, ...]
 ) -> ModuleSpec:
-    where = f"[tool.aura.boundaries.modules.{name}]"
-    origin = f"{_shown_config(config)} {where}"
+    table = f"[tool.aura.boundaries.modules.{name}]"
+    origin = f"{_shown_config(config)} {table}"
+    where = f"{table} in {config.path}" if config.path is not None else table
     if not _NAME.match(name):
         raise ConfigurationError(
-            f"{where} in {config.path} names the module {name!r}; module names are lower-case "
+            f"{where} names the module {name!r}; module names are lower-case "
             "identifiers such as 'billing' or 'user_accounts'."
         )
     _check_keys(entry, _MODULE_KEYS, where)
     package = entry.get("package")
     if package is None:
         raise ConfigurationError(
-            f"{where} in {config.path} has no `package`: say which package is the module, "
+            f"{where} has no `package`: say which package is the module, "
             f'e.g. package = "shop.{name}".'
         )
     if not all(part.isidentifier() for part in package.split(".")):
         raise ConfigurationError(
-            f"package in {where} of {config.path} is {package!r}, which is not a dotted package "
+            f"package in {where} is {package!r}, which is not a dotted package "
             f'name; expected e.g. "shop.{name}".'
         )
     interface = _strings(entry.get("interface", ["."]), f"interface in {where}")
@@ -421,8 +435,9 @@ def _coupling(entry: Any, where: str) -> Coupling:
     _check_keys(entry, _COUPLING_KEYS, where)
     call = entry.get("call")
     if not call or not all(part.isidentifier() for part in call.split(".")):
+        given = "no `call`" if call is None else f"call = {call!r}"
         raise ConfigurationError(
-            f"{where} has call = {call!r}; expected the called name, or a dotted suffix of it, "
+            f"{where} has {given}; expected the called name, or a dotted suffix of it, "
             'such as "get_model" or "apps.get_model".'
         )
     pattern = entry.get("pattern", _DEFAULT_PATTERN)
@@ -457,6 +472,20 @@ def _check_dependencies(declared: Mapping[str, ModuleSpec]) -> None:
                 raise ConfigurationError(
                     f"depends_on of module {spec.name!r} ({spec.origin}) names {dependency!r}, "
                     f"which is not a module. Modules: {', '.join(sorted(declared))}.{hint}"
+                )
+
+
+def _check_labels(declared: Mapping[str, ModuleSpec]) -> None:
+    """A label names one module: string couplings would otherwise be charged to either."""
+    owners = {name: name for name in declared}
+    for spec in declared.values():
+        for label in spec.labels:
+            owner = owners.setdefault(label, spec.name)
+            if owner != spec.name:
+                raise ConfigurationError(
+                    f"labels of module {spec.name!r} ({spec.origin}) hold {label!r}, which "
+                    f"already names module {owner!r} ({declared[owner].origin}). Give each "
+                    "label to one module only."
                 )
 
 
@@ -538,6 +567,7 @@ def _package_files(
                 if name != "__pycache__"
                 and not name.startswith(".")
                 and _inner_package(here / name, root) not in packages - {package}
+                and not (excluded and _excluded(here / name, project, excluded))
             )
             for name in sorted(names):
                 if not name.endswith(".py"):
@@ -546,6 +576,8 @@ def _package_files(
                 if excluded and _excluded(path, project, excluded):
                     continue
                 dotted, is_package = dotted_name(path, root)
+                if dotted != package and dotted in packages:
+                    continue  # a module of its own (a single file), nested in this one
                 yield SourceFile(path, dotted, is_package)
 
 
@@ -554,8 +586,14 @@ def _inner_package(folder: Path, root: Path) -> str:
 
 
 def _excluded(path: Path, project: Path, patterns: Sequence[str]) -> bool:
-    shown = _shown(path, project)
-    return any(fnmatch(shown, pattern) for pattern in patterns)
+    """Whether ``path``, or a folder above it, matches one of ``patterns`` (globs of paths
+    relative to the project root)."""
+    parts = _shown(path, project).split("/")
+    return any(
+        fnmatch("/".join(parts[:end]), pattern)
+        for end in range(1, len(parts) + 1)
+        for pattern in patterns
+    )
 
 
 # --- Module(...) declarations, parsed -------------------------------------------------------------
@@ -616,6 +654,11 @@ def _parse_declaration(init: Path, package: str, project: Path) -> ModuleSpec | 
                 f"The Module(...) in {where} has no name Aura can read without running the code: "
                 'give it as a string literal, Module("billing", ...).'
             )
+        if not _NAME.match(module_name):
+            raise ConfigurationError(
+                f"The Module(...) in {where} names the module {module_name!r}; module names are "
+                "lower-case identifiers such as 'billing' or 'user_accounts'."
+            )
         variable = statement.targets[0] if isinstance(statement, ast.Assign) else statement.target
         return ModuleSpec(
             name=module_name,
@@ -665,12 +708,21 @@ def _declared_in_files(folder: Path, declaration: ModuleSpec) -> dict[str, Any]:
             tree = ast.parse(source, filename=str(path))
         except (OSError, SyntaxError, ValueError):
             continue  # the checks report the file itself, with its line
+        # In source order (ast.walk goes breadth first), as the runtime would register them.
+        found: list[tuple[int, int, ast.expr, str | None]] = []
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
-                _declaration_call(node, variable, publishes, services)
-            elif isinstance(node, ast.ClassDef | ast.FunctionDef):
-                for decorator in node.decorator_list:
-                    _service_decorator(decorator, variable, node.name, services)
+                found.append((node.lineno, node.col_offset, node, None))
+            elif isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                found.extend(
+                    (decorator.lineno, decorator.col_offset, decorator, node.name)
+                    for decorator in node.decorator_list
+                )
+        for _, _, expression, decorated in sorted(found, key=lambda item: item[:2]):
+            if decorated is not None:
+                _service_decorator(expression, variable, decorated, services)
+            elif isinstance(expression, ast.Call):
+                _declaration_call(expression, variable, publishes, services)
     return {"publishes": tuple(publishes), "services": tuple(services), "labels": ()}
 
 

@@ -15,14 +15,13 @@ coupling name is only walked for its import statements.
 from __future__ import annotations
 
 import ast
+import builtins
 import dataclasses
 import hashlib
 import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +153,8 @@ def _imports(tree: ast.Module, base: str) -> list[Import]:
                 names = tuple(alias.name for alias in node.names if alias.name != "*")  # type: ignore[attr-defined]
                 found.append(Import(node.lineno, module, names))  # type: ignore[attr-defined]
         elif kind not in _SIMPLE:
-            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            # Pushed last block first, so that imports come out in source order.
+            for field in ("cases", "finalbody", "orelse", "handlers", "body"):
                 children = getattr(node, field, None)
                 if children:
                     stack.extend(reversed(children))
@@ -184,7 +184,7 @@ def _absolute(module: str | None, level: int, base: str) -> str:
     if level == 0:
         return module or ""
     parts = base.split(".") if base else []
-    if level - 1 > len(parts):
+    if level > len(parts):
         return ""  # beyond the top-level package: Python refuses it too
     anchor = parts[: len(parts) - (level - 1)]
     return ".".join([*anchor, *([module] if module else [])])
@@ -238,10 +238,16 @@ def _string_constants(tree: ast.Module) -> dict[str, str]:
         value: ast.expr | None = None
         if isinstance(statement, ast.Assign):
             targets, value = statement.targets, statement.value
-        elif isinstance(statement, ast.AnnAssign):
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
             targets, value = [statement.target], statement.value
+        elif isinstance(statement, ast.AugAssign):  # USERS += "x": changed, not a constant
+            targets = [statement.target]
         for target in targets:
-            if not isinstance(target, ast.Name):
+            if not isinstance(target, ast.Name):  # A, B = ...: each name bound to something
+                names = [node.id for node in ast.walk(target) if isinstance(node, ast.Name)]
+                assigned.update(names)
+                for name in names:
+                    constants.pop(name, None)
                 continue
             if target.id in assigned:  # bound twice: not a constant to trust
                 constants.pop(target.id, None)
@@ -279,9 +285,9 @@ def scan_files(
             continue
         stamp = [status.st_mtime_ns, status.st_size]
         stamps[key] = stamp
-        entry = cache.get(key)
-        if entry is not None and entry[0] == stamp and entry[1] == file.dotted:
-            results[file.path] = _from_json(entry[2])
+        cached = _cached(cache.get(key), stamp, file.dotted)
+        if cached is not None:
+            results[file.path] = cached
         else:
             todo.append(file)
     fresh = _scan_many(todo, wanted)
@@ -290,16 +296,39 @@ def scan_files(
         entries = {
             str(path): [stamps[str(path)], dotted, _to_json(results[path])]
             for path, dotted in ((file.path, file.dotted) for file in files)
-            if str(path) in stamps
+            if str(path) in stamps and not _unreadable(results[path])
         }
         _write_cache(cache_root, signature, entries)
     return results
+
+
+def _cached(entry: Any, stamp: list[int], dotted: str) -> FileScan | None:
+    """The scan kept in the cache ``entry`` when it is of this very file, else None (a damaged
+    entry counts as missing: the file is parsed again)."""
+    try:
+        if entry[0] == stamp and entry[1] == dotted:
+            return _from_json(entry[2])
+    except (TypeError, ValueError, KeyError, IndexError):
+        pass
+    return None
+
+
+def _unreadable(scan: FileScan) -> bool:
+    """Whether the file could not be read at all (not kept: its stamp does not change when its
+    permissions are repaired)."""
+    if scan.error is None:
+        return False
+    kind = getattr(builtins, scan.error.partition(":")[0], None)
+    return isinstance(kind, type) and issubclass(kind, OSError)
 
 
 def _scan_many(files: Sequence[SourceFile], names: frozenset[str]) -> dict[Path, FileScan]:
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < _PARALLEL_FROM or workers < 2 or sys.platform == "win32":
         return dict(zip((file.path for file in files), map(_scan_one(names), files), strict=True))
+    from concurrent.futures import ProcessPoolExecutor  # only when there is much to parse
+    from multiprocessing import get_context
+
     chunks = [files[index::workers] for index in range(workers)]
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
         parts = list(pool.map(_scan_chunk, chunks, [names] * workers))

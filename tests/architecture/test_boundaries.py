@@ -1,0 +1,508 @@
+"""The boundary checks on planted projects: each violation found exactly, each fix checks clean.
+
+Every project is one file of ``tests/architecture/corpus/`` (see its ``__init__``), written into
+a temporary folder and checked the way ``aura check`` does: the map loaded from its
+``pyproject.toml``, the source scanned, never imported. A finding reads as one line:
+``path:line: [rule] message; fix``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from aura.architecture.boundaries import (
+    SOURCE,
+    BoundaryReport,
+    Usage,
+    check_boundaries,
+    module_usages,
+)
+from aura.architecture.modulemap import ModuleMap, load_module_map
+from aura.architecture.sources import CACHE_DIR
+from aura.config import load_config
+from aura.findings import Finding
+
+from .corpus import build, cases
+
+PYTHON = f"Python {sys.version_info.major}.{sys.version_info.minor}"
+BILLING = "pyproject.toml [tool.aura.boundaries.modules.billing]"
+USERS = "pyproject.toml [tool.aura.boundaries.modules.users]"
+ORDERS = "pyproject.toml [tool.aura.boundaries.modules.orders]"
+
+
+def module_map(root: Path) -> ModuleMap:
+    return load_module_map(load_config(root, search_parents=False))
+
+
+def check(case: str, root: Path, *, fixed: bool = False) -> BoundaryReport:
+    return check_boundaries(module_map(build(case, root, fixed=fixed)), cache=False)
+
+
+def lines(report: BoundaryReport) -> list[str]:
+    """Each finding as ``path:line: [rule] message; fix``."""
+    return [
+        f"{finding.location}: [{finding.rule}] {finding.message}; {finding.fix}"
+        for finding in report.findings
+    ]
+
+
+def internal(target: str, relative: str, published: str = "shop.users, shop.users.api") -> str:
+    return (
+        f"[internal-import] billing uses {target}; {target} is internal to users, which "
+        f"publishes {published}: import from there, or add {relative!r} to interface of users "
+        f"({USERS})"
+    )
+
+
+def undeclared_import(target: str, module: str = "billing", *, of: str = "users") -> str:
+    origin = f"pyproject.toml [tool.aura.boundaries.modules.{module}]"
+    return (
+        f"[undeclared-dependency] {module} uses {target}; {module} does not declare {of!r} in "
+        f"depends_on: add it ({origin}), or stop importing {of}"
+    )
+
+
+def syntax_error(path: str, error: str) -> str:
+    return (
+        f"[syntax-error] billing has a file {PYTHON} cannot parse ({error}); fix the file, or "
+        "run the check with the Python version the project targets; an unparsed file is never "
+        "skipped"
+    )
+
+
+# --- every planted project, fixed, checks clean --------------------------------------------------
+
+
+@pytest.mark.parametrize("case", cases())
+def test_the_fixed_variant_of_every_planted_project_has_no_finding(
+    case: str, tmp_path: Path
+) -> None:
+    report = check(case, tmp_path, fixed=True)
+
+    assert lines(report) == []
+    assert report.modules >= 1
+    assert report.files >= 1
+
+
+@pytest.mark.parametrize("case", cases())
+def test_every_planted_project_has_findings(case: str, tmp_path: Path) -> None:
+    if case == "new_syntax" and sys.version_info >= (3, 12):
+        pytest.skip("a `type` statement parses from Python 3.12")
+    report = check(case, tmp_path)
+
+    assert report.findings
+    assert {finding.source for finding in report.findings} == {SOURCE}
+
+
+def test_the_corpus_plants_a_violation_of_every_rule(tmp_path: Path) -> None:
+    rules = {finding.rule for case in cases() for finding in check(case, tmp_path / case).findings}
+
+    assert rules == {
+        "undeclared-dependency",
+        "internal-import",
+        "layer",
+        "dependency-cycle",
+        "unknown-module",
+        "event-without-publisher",
+        "undeclared-event",
+        "syntax-error",
+    }
+
+
+# --- imports -------------------------------------------------------------------------------------
+
+
+def test_an_import_of_an_undeclared_module_is_found_with_the_declaration_to_add(
+    tmp_path: Path,
+) -> None:
+    report = check("undeclared_import", tmp_path)
+
+    assert lines(report) == [f"shop/billing/__init__.py:3: {undeclared_import('shop.users')}"]
+    assert report.findings[0] == Finding(
+        source=SOURCE,
+        module="billing",
+        rule="undeclared-dependency",
+        subject="users shop.users",
+        message="billing uses shop.users",
+        fix=(
+            f"billing does not declare 'users' in depends_on: add it ({BILLING}), or stop "
+            "importing users"
+        ),
+        location="shop/billing/__init__.py:3",
+    )
+    assert report.usages == (
+        Usage("billing", "users", "shop.users", "shop/billing/__init__.py", 3, "import"),
+    )
+
+
+def test_imports_of_internal_sub_packages_are_found_in_every_form(tmp_path: Path) -> None:
+    report = check("internal_import", tmp_path)
+
+    assert lines(report) == [
+        "shop/billing/__init__.py:1: "
+        + internal("shop.users.internal.passwords", "internal.passwords"),
+        "shop/billing/__init__.py:2: " + internal("shop.users.internal", "internal"),
+        "shop/billing/__init__.py:3: " + internal("shop.users.internal.models", "internal.models"),
+        "shop/billing/__init__.py:4: " + internal("shop.users.internal.models", "internal.models"),
+        "shop/billing/invoices.py:1: "
+        + internal("shop.users.internal.passwords", "internal.passwords"),
+        "shop/billing/invoices.py:2: " + internal("shop.users.internal", "internal"),
+    ]
+
+
+def test_imports_inside_functions_classes_and_type_checking_blocks_count(
+    tmp_path: Path,
+) -> None:
+    report = check("nested_imports", tmp_path)
+
+    assert lines(report) == [
+        f"shop/billing/__init__.py:{line}: {undeclared_import(target)}"
+        for line, target in [
+            (6, "shop.users.api.models"),  # if TYPE_CHECKING:
+            (10, "shop.users"),  # in a function
+            (15, "shop.users.api.cache"),  # in a method
+            (18, "shop.users.api.tasks"),  # try
+            (20, "shop.users.api.locks"),  # except
+            (27, "shop.users.api.events"),  # with
+            (30, "shop.users.api.loops"),  # for, while
+            (34, "shop.users.api.models"),  # match case
+        ]
+    ]
+
+
+def test_a_src_layout_is_checked_from_its_source_roots(tmp_path: Path) -> None:
+    report = check("src_layout", tmp_path)
+
+    assert lines(report) == [f"src/shop/billing/__init__.py:1: {undeclared_import('shop.users')}"]
+    assert report.files == 2  # src/shop/__init__.py belongs to no module
+
+
+def test_files_of_namespace_packages_are_code_of_their_module(tmp_path: Path) -> None:
+    report = check("namespace_package", tmp_path)
+
+    place = "shop/billing/handlers/on_signup.py"
+    assert lines(report) == [
+        f"{place}:1: "
+        + internal("shop.users.internal.tokens", "internal.tokens", "shop.users.accounts"),
+        f"{place}:2: " + internal("shop.users.internal", "internal", "shop.users.accounts"),
+    ]
+    assert report.files == 3
+
+
+# --- layers --------------------------------------------------------------------------------------
+
+
+def test_a_layer_importing_one_above_it_or_an_independent_sibling_is_found(
+    tmp_path: Path,
+) -> None:
+    report = check("layers", tmp_path)
+
+    billing = "api > application | infrastructure > domain"
+    advice = "move the code, or depend on an abstraction in a lower layer"
+    assert lines(report) == [
+        "shop/billing/application/__init__.py:2: [layer] billing.application uses "
+        f"shop.billing.infrastructure; application and infrastructure are independent layers "
+        f"in billing ({billing}): {advice}",
+        "shop/billing/domain/rules.py:1: [layer] billing.domain uses shop.billing.api; the "
+        f"domain layer is below api in billing ({billing}): {advice}",
+        "shop/catalog/models.py:1: [layer] catalog.models uses shop.catalog.views; the models "
+        f"layer is below views in catalog (views : forms > models): {advice}",
+    ]
+
+
+# --- cycles --------------------------------------------------------------------------------------
+
+
+def test_a_cycle_between_modules_is_found_with_its_path_and_the_place_of_each_step(
+    tmp_path: Path,
+) -> None:
+    report = check("cycle", tmp_path)
+
+    assert lines(report) == [
+        f"shop/users/__init__.py:2: {undeclared_import('shop.orders', 'users', of='orders')}",
+        ": [dependency-cycle] modules billing, orders, users depend on each other: "
+        "billing -> users -> orders -> billing; break the cycle ("
+        "billing -> users: shop/billing/__init__.py:3; "
+        "users -> orders: shop/users/__init__.py:2; "
+        "orders -> billing: shop/orders/__init__.py:1): let one module react to another's "
+        "events, or move the shared code into a module both depend on",
+    ]
+    assert report.findings[-1].module == "billing"
+    assert report.findings[-1].key == "dependency-cycle billing billing orders users"
+
+
+def test_a_cycle_of_declarations_alone_is_placed_at_the_declarations(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.aura.boundaries.modules.orders]\n"
+        'package = "orders"\n'
+        'depends_on = ["billing"]\n'
+        "[tool.aura.boundaries.modules.billing]\n"
+        'package = "billing"\n'
+        'depends_on = ["orders"]\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "orders.py").write_text("", encoding="utf-8")
+    (tmp_path / "billing.py").write_text("", encoding="utf-8")
+
+    report = check_boundaries(module_map(tmp_path), cache=False)
+
+    assert lines(report) == [
+        ": [dependency-cycle] modules billing, orders depend on each other: "
+        "billing -> orders -> billing; break the cycle ("
+        f"billing -> orders: declared in {BILLING}; orders -> billing: declared in {ORDERS}): "
+        "let one module react to another's events, or move the shared code into a module "
+        "both depend on"
+    ]
+
+
+# --- lookups -------------------------------------------------------------------------------------
+
+
+def test_a_lookup_of_an_undeclared_module_is_found_in_every_spelling(tmp_path: Path) -> None:
+    report = check("lookup_undeclared", tmp_path)
+
+    finding = (
+        "[undeclared-dependency] billing uses users.UserService (service_registry.get_service); "
+        f"billing does not declare 'users' in depends_on: add it ({BILLING}), or react to the "
+        "events of users instead of calling it"
+    )
+    assert lines(report) == [f"shop/billing/__init__.py:{line}: {finding}" for line in (7, 8, 9)]
+    assert [usage.kind for usage in report.usages] == ["lookup"] * 3
+
+
+def test_resolving_another_modules_service_by_its_container_name_is_found(
+    tmp_path: Path,
+) -> None:
+    report = check("resolve_service", tmp_path)
+
+    finding = (
+        "[undeclared-dependency] billing uses users.UserService (resolve); billing does not "
+        "declare 'users' in depends_on: add it (modules/billing/__init__.py:3), or react to the "
+        "events of users instead of calling it"
+    )
+    assert lines(report) == [f"modules/billing/charges.py:{line}: {finding}" for line in (5, 6)]
+
+
+def test_a_lookup_of_no_module_names_the_modules_there_are(tmp_path: Path) -> None:
+    report = check("unknown_module", tmp_path)
+
+    assert lines(report) == [
+        "shop/billing/__init__.py:5: [unknown-module] billing uses user.UserService; no module "
+        "is named 'user'; look up one of billing, users. Did you mean 'users'?"
+    ]
+
+
+# --- events --------------------------------------------------------------------------------------
+
+
+def test_a_subscription_to_an_event_no_module_publishes_is_found(tmp_path: Path) -> None:
+    report = check("event_without_publisher", tmp_path)
+
+    assert lines(report) == [
+        "shop/billing/__init__.py:8: [event-without-publisher] billing subscribes to "
+        "user.registred; no module declares it publishes 'user.registred': correct the event "
+        "type, or declare it in the publishing module's publishes. Did you mean "
+        "'user.registered'?"
+    ]
+
+
+def test_a_publish_of_an_event_the_module_does_not_declare_is_found(tmp_path: Path) -> None:
+    report = check("undeclared_event", tmp_path)
+
+    assert lines(report) == [
+        "shop/billing/__init__.py:9: [undeclared-event] billing publishes invoice.refunded; "
+        f"declare it: add 'invoice.refunded' to publishes of billing ({BILLING})"
+    ]
+
+
+def test_events_are_not_judged_when_no_module_declares_what_it_publishes(
+    tmp_path: Path,
+) -> None:
+    build("event_without_publisher", tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    pyproject.write_text(
+        "\n".join(line for line in text.splitlines() if not line.startswith("publishes")),
+        encoding="utf-8",
+    )
+
+    assert lines(check_boundaries(module_map(tmp_path), cache=False)) == []
+
+
+# --- string couplings ----------------------------------------------------------------------------
+
+
+def test_django_model_references_by_string_are_couplings(tmp_path: Path) -> None:
+    report = check("django_couplings", tmp_path)
+
+    def coupling(module: str, value: str, call: str) -> str:
+        return (
+            f"[undeclared-dependency] orders uses {value} ({call}); orders does not declare "
+            f"{module!r} in depends_on: add it ({ORDERS}), or stop using {module}"
+        )
+
+    place = "shop/orders/models.py"
+    assert lines(report) == [
+        f"{place}:6: " + coupling("billing", "billing.Invoice", "models.ForeignKey"),
+        f"{place}:7: " + coupling("users", "accounts.User", "models.ForeignKey"),
+        f"{place}:13: " + coupling("billing", "billing.Invoice", "apps.get_model"),
+        f"{place}:17: " + coupling("users", "accounts", "apps.get_model"),
+    ]
+    assert {usage.kind for usage in report.usages} == {"coupling"}
+
+
+def test_a_container_keyed_by_module_name_is_a_coupling(tmp_path: Path) -> None:
+    report = check("container_by_name", tmp_path)
+
+    assert lines(report) == [
+        "shop/orders/__init__.py:6: [undeclared-dependency] orders uses billing_service "
+        "(self.container.get); orders does not declare 'billing' in depends_on: add it "
+        f"({ORDERS}), or stop using billing"
+    ]
+
+
+# --- files that cannot be parsed -----------------------------------------------------------------
+
+
+def test_a_file_that_cannot_be_parsed_is_reported_with_its_line_and_the_rest_is_checked(
+    tmp_path: Path,
+) -> None:
+    report = check("syntax_error", tmp_path)
+
+    assert lines(report) == [
+        "shop/billing/__init__.py:1: " + internal("shop.users.internal", "internal", "shop.users"),
+        "shop/billing/amounts.py:3: "
+        + syntax_error("shop/billing/amounts.py", "SyntaxError: invalid syntax"),
+        "shop/billing/commands.py:3: "
+        + syntax_error(
+            "shop/billing/commands.py",
+            "SyntaxError: positional patterns follow keyword patterns",
+        ),
+    ]
+    assert report.findings[1].subject == "shop/billing/amounts.py"
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="a `type` statement parses from 3.12")
+def test_syntax_newer_than_the_interpreter_is_reported_not_skipped(tmp_path: Path) -> None:
+    report = check("new_syntax", tmp_path)
+
+    assert lines(report) == [
+        "shop/billing/__init__.py:3: "
+        + syntax_error("shop/billing/__init__.py", "SyntaxError: invalid syntax")
+    ]
+
+
+# --- what the run covers -------------------------------------------------------------------------
+
+
+def test_a_module_nested_in_another_owns_its_files_and_is_a_dependency_of_its_own(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        "[tool.aura.boundaries.modules.billing]\n"
+        'package = "shop.billing"\n'
+        "[tool.aura.boundaries.modules.tax]\n"
+        'package = "shop.billing.tax"\n'
+        "[tool.aura.boundaries.modules.invoices]\n"
+        'package = "shop.billing.invoices"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "shop/billing/tax").mkdir(parents=True)
+    (tmp_path / "shop/billing/__init__.py").write_text(
+        "from shop.billing.tax import rate\nfrom . import invoices\n", encoding="utf-8"
+    )
+    (tmp_path / "shop/billing/tax/__init__.py").write_text("rate = 0.2\n", encoding="utf-8")
+    (tmp_path / "shop/billing/invoices.py").write_text(
+        "from shop.billing import tax\n", encoding="utf-8"
+    )
+
+    modules = module_map(tmp_path)
+    report = check_boundaries(modules, cache=False)
+
+    assert {spec.name: [file.dotted for file in spec.files] for spec in modules.modules} == {
+        "billing": ["shop.billing"],
+        "invoices": ["shop.billing.invoices"],
+        "tax": ["shop.billing.tax"],
+    }
+    assert lines(report) == [
+        "shop/billing/__init__.py:1: " + undeclared_import("shop.billing.tax", of="tax"),
+        "shop/billing/__init__.py:2: " + undeclared_import("shop.billing.invoices", of="invoices"),
+        "shop/billing/invoices.py:1: "
+        + undeclared_import("shop.billing.tax", "invoices", of="tax"),
+    ]
+
+
+def test_module_usages_join_declarations_and_what_the_code_uses(tmp_path: Path) -> None:
+    build("cycle", tmp_path)
+
+    assert module_usages(module_map(tmp_path), cache=False) == {
+        "billing": {"users"},
+        "orders": {"billing"},
+        "users": {"orders"},
+    }
+
+
+def test_the_check_writes_its_cache_only_when_asked(tmp_path: Path) -> None:
+    build("undeclared_import", tmp_path)
+    modules = module_map(tmp_path)
+
+    first = check_boundaries(modules, cache=False)
+    assert not (tmp_path / CACHE_DIR).exists()
+    second = check_boundaries(modules)  # the map's setting: cache by default
+
+    assert (tmp_path / CACHE_DIR / "boundaries.json").is_file()
+    assert second.findings == first.findings
+    assert check_boundaries(modules).findings == first.findings
+
+
+def test_the_cache_can_be_turned_off_in_the_table(tmp_path: Path) -> None:
+    build("undeclared_import", tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        "[tool.aura.boundaries]\ncache = false\n" + pyproject.read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+
+    report = check_boundaries(module_map(tmp_path))
+
+    assert len(report.findings) == 1
+    assert not (tmp_path / CACHE_DIR).exists()
+
+
+def test_a_publish_matching_a_declared_pattern_is_declared(tmp_path: Path) -> None:
+    build("undeclared_event", tmp_path)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace('"invoice.paid"', '"invoice.*"'),
+        encoding="utf-8",
+    )
+    (tmp_path / "shop/billing/orders.py").write_text(
+        'from aura import event_bus\nevent_bus.publish("order.paid", {}, "billing")\n',
+        encoding="utf-8",
+    )
+
+    assert lines(check_boundaries(module_map(tmp_path), cache=False)) == [
+        "shop/billing/orders.py:2: [undeclared-event] billing publishes order.paid; declare it: "
+        f"add 'order.paid' to publishes of billing ({BILLING})"
+    ]
+
+
+def test_a_package_that_does_not_publish_itself_says_to_publish_it_as_dot(
+    tmp_path: Path,
+) -> None:
+    build("internal_import", tmp_path, fixed=True)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text(encoding="utf-8").replace('[".", "api"]', '["api"]'),
+        encoding="utf-8",
+    )
+
+    report = check_boundaries(module_map(tmp_path), cache=False)
+
+    assert lines(report) == [
+        "shop/billing/__init__.py:1: " + internal("shop.users", ".", "shop.users.api"),
+        "shop/billing/invoices.py:2: " + internal("shop.users", ".", "shop.users.api"),
+    ]
