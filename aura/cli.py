@@ -1,4 +1,5 @@
-"""The ``aura`` command: ``demo``, ``serve``, ``token``, ``dead-letters``, ``check``, ``docs``.
+"""The ``aura`` command: ``demo``, ``serve``, ``token``, ``dead-letters``, ``modules``, ``check``,
+``docs``.
 
 Each command reads the project's ``[tool.aura]`` (:mod:`aura.config`) from the nearest
 ``pyproject.toml``; its flags override it. A configuration error is printed as
@@ -209,11 +210,20 @@ def _add_architecture_commands(commands: Any) -> None:
     from aura.architecture.commands import (
         add_check_arguments,
         add_docs_arguments,
+        add_modules_arguments,
         run_check,
         run_docs,
+        run_modules,
     )
 
-    check = commands.add_parser("check", help="check import contracts and verify the platform")
+    modules = commands.add_parser(
+        "modules", help="print the module map (read from pyproject.toml and the source)"
+    )
+    add_modules_arguments(modules)
+    modules.set_defaults(run=run_modules)
+    check = commands.add_parser(
+        "check", help="check the module boundaries and import contracts, verify the platform"
+    )
     add_check_arguments(check)
     check.set_defaults(run=run_check)
     docs = commands.add_parser("docs", help="generate the architecture docs, or --check them")

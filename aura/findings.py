@@ -5,18 +5,38 @@ Every check of Aura reports :class:`Finding` records: the platform's verificatio
 ``aura check`` (:mod:`aura.architecture.report`). They compute findings as data; these functions
 render them, the same way everywhere:
 
-- :func:`render_lines`: each finding as ``- [rule] place: message``, then ``  Fix: fix``;
+- :func:`render_line`: a finding on one line, ``path:line: <message>; <fix>``, as ``aura check``
+  and the ``module_dependencies`` contract print it (the place is the module when there is no
+  path, and the message and fix of a full sentence are written as clauses);
+- :func:`render_lines`: each finding as ``- [rule] place: message``, then ``  Fix: fix`` (the
+  platform's verification report);
 - :func:`render_json`: JSON-ready data (a finding's :meth:`Finding.to_dict`) as JSON text.
+
+:func:`by_place` orders findings as a reader goes through them: by file and line, then those
+without a place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Finding", "count", "render_json", "render_lines"]
+__all__ = [
+    "Finding",
+    "by_place",
+    "count",
+    "describe",
+    "render_json",
+    "render_line",
+    "render_lines",
+]
+
+_CAPITALISED = re.compile(r"^[A-Z][a-z]+(?=[\s:,;]|$)")
+"""A first word that is capitalised only because it starts a sentence ("Add", "Service")."""
+_BREAK = re.compile(r"\s*\n\s*")
 
 
 @dataclasses.dataclass(frozen=True, order=True, kw_only=True)
@@ -60,6 +80,40 @@ class Finding:
     def to_dict(self) -> dict[str, str]:
         """Return the finding as JSON-ready data, one entry per field."""
         return dataclasses.asdict(self)
+
+
+def render_line(finding: Finding) -> str:
+    """Return ``finding`` on one line: ``<place>: <message>; <fix>``.
+
+    The place is the finding's location (``path:line``), else its module, else its source (an
+    import chain of an import contract). A message or fix written as a full sentence (the
+    platform's verification: ``"Add 'x' to depends_on."``) is written as a clause, like those of
+    the module map: the first word in lower case when it is an ordinary word, no final period.
+    """
+    place = finding.location or finding.module or finding.source
+    text = describe(finding)
+    return f"{place}: {text}" if place else text
+
+
+def describe(finding: Finding) -> str:
+    """Return ``<message>; <fix>`` of ``finding`` as one line, without its place."""
+    parts = [_clause(finding.message), _clause(finding.fix)]
+    return "; ".join(part for part in parts if part)
+
+
+def _clause(text: str) -> str:
+    text = _BREAK.sub(" ", text.strip())
+    if text.endswith(".") and not text.endswith(".."):
+        text = text[:-1]
+    return _CAPITALISED.sub(lambda word: word.group().lower(), text, count=1)
+
+
+def by_place(finding: Finding) -> tuple[int, str, int, Finding]:
+    """Sort key: findings with a place first, by file and line; then the others, as they sort."""
+    path, _, line = finding.location.rpartition(":")
+    if not line.isdigit():
+        path, line = finding.location, "0"
+    return (0 if path else 1, path, int(line), finding)
 
 
 def render_lines(findings: Iterable[Finding], *, indent: str = "") -> list[str]:

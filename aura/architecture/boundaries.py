@@ -58,6 +58,9 @@ class BoundaryReport:
     modules: int
     files: int
     usages: tuple[Usage, ...] = ()
+    scans: Mapping[Path, FileScan] = dataclasses.field(default_factory=dict)
+    """What the scan read of each file (its imports and string-coupling calls), for the docs and
+    the test selection to reuse instead of reading the files again."""
 
 
 def check_boundaries(module_map: ModuleMap, *, cache: bool | None = None) -> BoundaryReport:
@@ -93,6 +96,7 @@ def check_boundaries(module_map: ModuleMap, *, cache: bool | None = None) -> Bou
         modules=len(module_map.modules),
         files=len(module_map.files),
         usages=tuple(usages),
+        scans=scans,
     )
 
 

@@ -1,49 +1,81 @@
-"""``aura check`` and ``aura docs``: the functions ``aura.cli`` wires as subcommands.
+"""``aura check``, ``aura modules`` and ``aura docs``: the subcommands ``aura.cli`` wires.
 
-``aura check`` runs the project's import-linter contracts (in-process, on one graph) and
-verifies the platform built from the modules package (:func:`aura.verification.verify`, and the
-static :func:`~aura.architecture.rules.unused_dependencies`); it prints every violation, sorted,
-as text or JSON, and compares them with a baseline when given one. ``aura docs`` writes the
-architecture docs, or with ``--check`` fails when the committed ones are stale.
+``aura check`` builds the module map (:func:`~aura.architecture.modulemap.load_module_map`: the
+modules of ``[tool.aura.boundaries]`` and the ``Module(...)`` declarations, read from the source)
+and runs the boundary checks on it (:func:`~aura.architecture.boundaries.check_boundaries`);
+neither imports the project. It also runs the project's import-linter contracts when it has an
+import-linter configuration (in-process, on one graph, which grimp builds from the source too),
+but not those of type ``module_dependencies``: they run the same map checks. Only when ``modules``
+in ``[tool.aura]`` (or ``--modules``) names a package of Aura modules does it import them, build
+the platform and verify it at runtime (:func:`aura.verification.verify`, and the static
+:func:`~aura.architecture.rules.unused_dependencies`); otherwise a note says why it did not. It
+prints every violation, one line each, sorted by place, as text, JSON or SARIF, and compares them
+with a baseline when given one. The summary says what was checked; a map without modules is an
+error, never a pass.
 
-The modules package comes from ``--modules`` or ``modules`` in ``[tool.aura]``; with neither,
-or when it declares no module, both fail (exit status 2) instead of checking nothing. The
-project root (the folder of ``pyproject.toml``) is put on ``sys.path`` so that the project's
-packages import. Exit status: 0 passed, 1 violations or stale docs, 2 a usage or configuration
-error. Import-linter is imported only by ``aura check``.
+``aura modules`` prints the module map. ``aura docs`` writes the architecture docs, or with
+``--check`` fails when the committed ones are stale.
+
+The project root (the folder of ``pyproject.toml``) is put on ``sys.path`` so that the project's
+packages are found. Exit status: 0 passed, 1 violations or stale docs, 2 a usage or
+configuration error. Import-linter is imported only by ``aura check``, and only when the project
+configures it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from aura.architecture.report import CheckReport, read_baseline, write_baseline
+from aura.architecture.boundaries import check_boundaries
+from aura.architecture.modulemap import ModuleMap, ModuleSpec, load_module_map
+from aura.architecture.report import CheckReport, Rule, read_baseline, write_baseline
 from aura.architecture.rules import unused_dependencies
 from aura.config import (
     CLI_MODULES,
+    ModulesSetting,
     ProjectConfig,
     add_modules_argument,
     load_config,
     load_modules,
-    modules_given,
 )
 from aura.exceptions import AuraError, ConfigurationError
-from aura.findings import Finding, count
+from aura.findings import Finding, count, render_json
 from aura.platform import Platform
 from aura.verification import SOURCE, verify
 
-__all__ = ["add_check_arguments", "add_docs_arguments", "run_check", "run_docs"]
+if TYPE_CHECKING:
+    from aura.architecture.linting import ContractResult, ImportContracts
+
+__all__ = [
+    "add_check_arguments",
+    "add_docs_arguments",
+    "add_modules_arguments",
+    "run_check",
+    "run_docs",
+    "run_modules",
+]
+
+MAP_CONTRACT_TYPE = "module_dependencies"
+"""The import-linter contract type that runs the module map's checks: ``aura check`` runs those
+itself, so it skips the contracts of this type."""
+
+_DECLARED_IN_SOURCE = re.compile(r"\.py:\d+$")
 
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``aura check``."""
     parser.add_argument(
-        "--format", choices=("text", "json"), default="text", help="report format (text)"
+        "--format",
+        choices=("text", "json", "sarif"),
+        default="text",
+        help="report format: text (one line per violation), json, or sarif (SARIF 2.1.0, for "
+        "code scanning); default text",
     )
     parser.add_argument(
         "--baseline",
@@ -56,7 +88,9 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="record today's violations in the --baseline FILE and pass",
     )
-    add_modules_argument(parser)
+    add_modules_argument(
+        parser, "where Module(...) declarations are read, and the platform to verify: "
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -70,13 +104,19 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
     if args.update_baseline and args.baseline is None:
         print("aura check: error: --update-baseline needs --baseline FILE.", file=out)
         return 2
-    config = load_config()
-    setting = config.modules_setting(args.modules, **CLI_MODULES)
-    modules = load_modules(config, setting)
     try:
-        with modules_given(setting):  # the module_dependencies contract checks the same package
-            notes, findings = _contract_findings(args.config, config)
-        findings.extend(_verification_findings(modules, findings))
+        config = load_config()
+        setting = _modules_setting(config, args.modules)
+        module_map = load_module_map(config, declarations=args.modules)
+        checked = check_boundaries(module_map)
+        findings = list(checked.findings)
+        contracts, notes, results = _contract_findings(args.config, config)
+        findings.extend(violation for result in results for violation in result.violations)
+        platform_modules, skipped = _platform_modules(config, setting, module_map)
+        if platform_modules is None:
+            notes.append(skipped)
+        else:
+            findings.extend(_verification_findings(platform_modules, findings))
         if args.update_baseline:
             write_baseline(args.baseline, findings)
             recorded = count(len(findings), "violation")
@@ -86,10 +126,51 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
     except ConfigurationError as error:
         print(f"aura check: error: {error}", file=out)
         return 2
-    report = CheckReport(tuple(sorted(set(findings))), baseline, tuple(notes))
-    text = report.render_json() if args.format == "json" else report.render_text()
+    report = CheckReport(
+        tuple(findings),
+        baseline,
+        tuple(notes),
+        modules=checked.modules,
+        files=checked.files,
+        contracts=len(results),
+    )
+    if args.format == "json":
+        text = report.render_json()
+    elif args.format == "sarif":
+        from aura.architecture.sarif import render_sarif
+
+        text = render_sarif(
+            report,
+            root=module_map.root,
+            anchors=_anchors(module_map, contracts),
+            rules=_contract_rules(results),
+        )
+    else:
+        text = report.render_text()
     print(text, file=out)
     return 0 if report.ok else 1
+
+
+def add_modules_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``aura modules``."""
+    parser.add_argument(
+        "--format", choices=("text", "json"), default="text", help="output format (text)"
+    )
+    add_modules_argument(parser, "where Module(...) declarations are read: ")
+
+
+def run_modules(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``aura modules``: print the module map; return the exit status."""
+    try:
+        config = load_config()
+        _modules_setting(config, args.modules)
+        module_map = load_module_map(config, declarations=args.modules)
+    except ConfigurationError as error:
+        print(f"aura modules: error: {error}", file=out)
+        return 2
+    text = render_json(module_map.to_dict()) if args.format == "json" else module_map.render_text()
+    print(text, file=out)
+    return 0
 
 
 def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
@@ -104,19 +185,42 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--check", action="store_true", help="write nothing; fail if the docs in DIR are stale"
     )
+    parser.add_argument(
+        "--static",
+        action="store_true",
+        help="build from the module map alone and import nothing, even with modules configured "
+        "(no contracts, routes or tables)",
+    )
     add_modules_argument(parser)
 
 
 def run_docs(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``aura docs``; return the exit status."""
+    """Run ``aura docs``; return the exit status.
+
+    The docs come from the module map (nothing imported); when the project configures its Aura
+    modules package (``--modules``, ``modules`` in ``[tool.aura]``) and ``--static`` is not
+    given, the platform is built from it and adds what only it knows. A configured package that
+    does not import is an error, not a quiet fallback: the docs must not depend on which
+    environment ran them.
+    """
+    from aura.architecture.boundaries import check_boundaries
     from aura.architecture.docs import build_docs, stale_docs, write_docs
+    from aura.architecture.modulemap import load_module_map
 
     config = load_config()
-    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    # With neither a modules package nor a module map, modules_setting says what to configure.
+    configured = args.modules is not None or config.modules is not None or not config.boundaries
+    setting = config.modules_setting(args.modules, **CLI_MODULES) if configured else None
+    modules = load_modules(config, setting) if setting is not None and not args.static else []
     out_dir = args.out if args.out is not None else _shown(config.root / "docs" / "architecture")
     try:
-        with Platform(modules).start() as platform:
-            files = build_docs(platform)
+        module_map = load_module_map(config, declarations=setting.package if setting else None)
+        report = check_boundaries(module_map)
+        if modules:
+            with Platform(modules).start() as platform:
+                files = build_docs(module_map, report, platform)
+        else:
+            files = build_docs(module_map, report)
     except AuraError as error:
         print(f"aura docs: error: {error}", file=out)
         return 2
@@ -150,9 +254,40 @@ def _shown(path: Path) -> Path:
         return path
 
 
+def _modules_setting(config: ProjectConfig, given: str | None) -> ModulesSetting | None:
+    """The modules package of ``--modules`` or ``[tool.aura]`` (checked), or None when neither
+    names one: the module map alone is then checked."""
+    if given is None and config.modules is None:
+        return None
+    return config.modules_setting(given, **CLI_MODULES)
+
+
+def _platform_modules(
+    config: ProjectConfig, setting: ModulesSetting | None, module_map: ModuleMap
+) -> tuple[list[ModuleType] | None, str]:
+    """The imported module packages to verify at runtime, or None and the note saying why not."""
+    if setting is None:
+        return None, (
+            "Platform verification skipped: neither `modules` in [tool.aura] nor --modules "
+            "names a package of Aura modules, so no platform was built (nothing was imported)."
+        )
+    if not any(_declared_in_source(spec) for spec in module_map.modules):
+        return None, (
+            f"Platform verification skipped: no subpackage of {setting.package!r} (from "
+            f"{setting.origin}) declares `module = Module(...)`, so there is no Aura platform "
+            "to build (nothing was imported)."
+        )
+    return load_modules(config, setting), ""
+
+
+def _declared_in_source(spec: ModuleSpec) -> bool:
+    return any(_DECLARED_IN_SOURCE.search(origin) for origin in spec.origins)
+
+
 def _contract_findings(
     given: Path | None, config: ProjectConfig
-) -> tuple[list[str], list[Finding]]:
+) -> tuple[ImportContracts | None, list[str], list[ContractResult]]:
+    """The project's import contracts, notes on what was not checked, and the results."""
     try:
         from aura.architecture.linting import ImportContracts, find_config
     except ImportError as error:  # pragma: no cover - import-linter is a dev dependency
@@ -162,21 +297,31 @@ def _contract_findings(
         ) from None
     path = given if given is not None else find_config(config.root)
     if path is None:
-        return ["No import-linter configuration found: import contracts not checked."], []
-    findings = [
-        violation for result in ImportContracts(path).check_all() for violation in result.violations
+        return None, ["No import-linter configuration found: import contracts not checked."], []
+    config.put_on_path()  # grimp finds the root packages on sys.path (it imports none of them)
+    contracts = ImportContracts(path)
+    notes = [
+        f"Import contract {spec.id!r} ({MAP_CONTRACT_TYPE}) not run: aura check runs the same "
+        "module map checks itself."
+        for spec in contracts.contracts
+        if spec.type == MAP_CONTRACT_TYPE
     ]
-    return [], findings
+    results = [
+        contracts.check(spec.id) for spec in contracts.contracts if spec.type != MAP_CONTRACT_TYPE
+    ]
+    return contracts, notes, results
 
 
 def _verification_findings(modules: list[ModuleType], found: list[Finding]) -> Iterator[Finding]:
-    # A problem the static contract already reported at its place in the source is not repeated.
+    # A problem the static checks already reported at its place in the source is not repeated;
+    # their cycles are those of imports, lookups and declarations together.
     reported = {finding.key for finding in found}
+    cycles = any(finding.rule == "dependency-cycle" for finding in found)
     try:
         platform = Platform(modules).start()
     except AuraError as error:
         message = f"The platform cannot be built: {error}"
-        yield Finding(source=SOURCE, key="platform-build", message=message)
+        yield Finding(source=SOURCE, rule="platform-build", message=message)
         return
     try:
         problems = [
@@ -185,4 +330,73 @@ def _verification_findings(modules: list[ModuleType], found: list[Finding]) -> I
         ]
     finally:
         platform.close()
-    yield from (problem for problem in problems if problem.key not in reported)
+    for problem in problems:
+        if problem.key in reported or (cycles and problem.rule == "dependency-cycle"):
+            continue
+        yield problem
+
+
+# --- SARIF: where findings without a place go, and what the contracts' rules say -------------
+
+
+def _anchors(module_map: ModuleMap, contracts: ImportContracts | None) -> dict[str, str]:
+    """The place of each module's declaration and of each contract's section, as ``path:line``."""
+    root = module_map.root
+    anchors = {spec.name: _declaration_place(spec, root) for spec in module_map.modules}
+    if contracts is not None:
+        text = _read(contracts.config)
+        shown = _relative(contracts.config, root)
+        for spec in contracts.contracts:
+            line = _line_of(text, f"[importlinter:contract:{spec.id}]")
+            anchors[f"import contract {spec.id}"] = f"{shown}:{line}"
+    pyproject = root / "pyproject.toml"
+    anchors[""] = "pyproject.toml:1" if pyproject.is_file() else next(iter(anchors.values()), "")
+    return anchors
+
+
+def _declaration_place(spec: ModuleSpec, root: Path) -> str:
+    for origin in spec.origins:  # the Module(...) line, as the map found it
+        if _DECLARED_IN_SOURCE.search(origin):
+            return origin
+    for origin in spec.origins:  # its table: "pyproject.toml [tool.aura.boundaries.modules.x]"
+        file, _, table = origin.partition(" ")
+        path = root / file
+        if table and path.is_file():
+            return f"{_relative(path, root)}:{_line_of(_read(path), table)}"
+    files = sorted(file.path for file in spec.files)
+    return f"{_relative(files[0], root)}:1" if files else ""
+
+
+def _contract_rules(results: Sequence[ContractResult]) -> dict[str, Rule]:
+    return {
+        f"import-contract/{result.contract.id}": Rule(
+            f"import-contract/{result.contract.id}",
+            result.contract.name,
+            f"The import-linter contract {result.contract.id!r} (type {result.contract.type}): "
+            f"{result.contract.name}. Remove the import the chain ends with, or change the "
+            "contract.",
+        )
+        for result in results
+    }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _line_of(text: str, header: str) -> int:
+    """The line of ``text`` that is ``header`` (a table or section), else 1."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() == header:
+            return number
+    return 1
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,35 +1,167 @@
 """The report of ``aura check``: its findings, baselines, and its text and JSON renderings.
 
-Each violation is a :class:`~aura.findings.Finding`, from an import contract or from the
-platform's verification, with a stable identity (:attr:`~aura.findings.Finding.identity`) that
-ignores line numbers. A baseline file records the identities accepted today; with it, only new
-findings fail, and a baselined finding that is gone is reported until the baseline is rewritten,
-so that the baseline only shrinks.
+Each violation is a :class:`~aura.findings.Finding`, from the module map's boundary checks, an
+import contract or the platform's verification, with a stable identity
+(:attr:`~aura.findings.Finding.identity`) that ignores line numbers. A baseline file records the
+identities accepted today; with it, only new findings fail, and a baselined finding that is gone
+is reported until the baseline is rewritten, so that the baseline only shrinks.
+
+The text report gives one line per new violation (:func:`~aura.findings.render_line`), sorted by
+place, and ends with a summary of what was checked: a run that checked nothing must not read like
+one that found nothing. :data:`RULES` describes each rule once, for the SARIF log
+(:mod:`aura.architecture.sarif`) and the ``module_dependencies`` contract's report.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aura.exceptions import ConfigurationError
-from aura.findings import Finding, count, render_json, render_lines
+from aura.findings import Finding, by_place, count, render_json, render_line
 
-__all__ = ["CheckReport", "read_baseline", "write_baseline"]
+__all__ = ["RULES", "CheckReport", "Rule", "read_baseline", "rule_of", "write_baseline"]
 
 BASELINE_FORMAT = 1
 
 
 @dataclasses.dataclass(frozen=True)
+class Rule:
+    """What one rule says: a title (a heading, SARIF's short description) and its help."""
+
+    id: str
+    title: str
+    help: str = ""
+
+
+def _rules(*rules: Rule) -> dict[str, Rule]:
+    return {rule.id: rule for rule in rules}
+
+
+RULES: Mapping[str, Rule] = _rules(
+    Rule(
+        "undeclared-dependency",
+        "Uses of modules not declared in depends_on",
+        "A module uses another module (imports it, looks up one of its services, or couples to "
+        "it by a string such as a model label) only if it lists that module in depends_on. Add "
+        "the dependency to the module's declaration, or stop using the other module: react to "
+        "its events instead.",
+    ),
+    Rule(
+        "unknown-module",
+        "Lookups of modules that do not exist",
+        "A service lookup names a module that is not in the module map. Correct the module's "
+        "name, or declare the module.",
+    ),
+    Rule(
+        "internal-import",
+        "Imports of another module's internals",
+        "A module imports a module it depends on only through its published interface "
+        "(interface in [tool.aura.boundaries]; by default the module's package itself). Import "
+        "from the published API, or add the sub-package to the other module's interface.",
+    ),
+    Rule(
+        "layer",
+        "Imports against the layers inside a module",
+        "Inside a module, a layer imports only the layers below it, and independent siblings "
+        "(a | b) do not import each other. Move the code, or depend on an abstraction in a lower "
+        "layer.",
+    ),
+    Rule(
+        "dependency-cycle",
+        "Cycles between modules",
+        "Modules do not depend on each other in a cycle (declared dependencies, imports and "
+        "lookups together). Break the cycle: let one module react to another's events, or move "
+        "the shared code into a module both depend on.",
+    ),
+    Rule(
+        "event-without-publisher",
+        "Subscriptions to events no module publishes",
+        "A module subscribes only to event types that some module declares it publishes. "
+        "Correct the event type, or declare it in the publishing module's publishes.",
+    ),
+    Rule(
+        "undeclared-event",
+        "Events published but not declared",
+        "A module that declares what it publishes publishes only those event types. Add the "
+        "event type to its publishes, or correct it.",
+    ),
+    Rule(
+        "syntax-error",
+        "Files that cannot be parsed",
+        "Every file of a module is read; a file the running Python cannot parse might import "
+        "anything, so it is a violation, never skipped. Fix the file, or run the check with the "
+        "Python version the project targets.",
+    ),
+    Rule(
+        "contract-not-implemented",
+        "Services that do not implement their contract",
+        "A service registered with a contract implements every method of the contract, with "
+        "the contract's signature.",
+    ),
+    Rule(
+        "event-without-contract",
+        "Subscriptions to events without an event contract",
+        "Every subscribed event type has an event contract (@event_contract on a dataclass or "
+        "a pydantic model), so that what is published is validated.",
+    ),
+    Rule(
+        "unused-dependency",
+        "Dependencies declared but never used",
+        "A module declares in depends_on only the modules whose services it looks up; it needs "
+        "no dependency to subscribe to another module's events.",
+    ),
+    Rule(
+        "undeclared-call",
+        "Calls to modules not declared in depends_on",
+        "A module calls the services only of the modules it lists in depends_on.",
+    ),
+    Rule(
+        "declaration-conflict",
+        "Declarations that disagree",
+        "A module declared both in the module map and by its Module(...) declares the same "
+        "dependencies in both places.",
+    ),
+    Rule(
+        "platform-build",
+        "Platforms that cannot be built",
+        "The platform built from the modules package starts, so that it can be verified. Fix "
+        "the error the message names.",
+    ),
+)
+"""Every rule Aura's checks report, by id."""
+
+
+def rule_of(finding: Finding) -> str:
+    """The id of the rule ``finding`` breaks: its ``rule``, or ``import-contract/<id>`` for an
+    import chain of an import-linter contract."""
+    if finding.rule:
+        return finding.rule
+    contract = finding.source.removeprefix("import contract ")
+    if contract != finding.source:
+        return f"import-contract/{contract}"
+    return "-".join(finding.source.split()) or "aura"
+
+
+@dataclasses.dataclass(frozen=True)
 class CheckReport:
-    """Every finding, sorted, and how it compares with a baseline."""
+    """Every finding, sorted by place, how it compares with a baseline, and what was checked."""
 
     findings: tuple[Finding, ...]
     baseline: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
+    modules: int = 0
+    """The modules of the module map that were checked."""
+    files: int = 0
+    """Their source files."""
+    contracts: int = 0
+    """The import-linter contracts that were checked."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "findings", tuple(sorted(set(self.findings), key=by_place)))
 
     @property
     def new(self) -> tuple[Finding, ...]:
@@ -47,12 +179,19 @@ class CheckReport:
         """Whether the check passes."""
         return not self.new and not self.fixed
 
+    def baselined(self, finding: Finding) -> bool:
+        """Whether ``finding`` is accepted by the baseline."""
+        return finding.identity in self.baseline
+
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data."""
         return {
             "ok": self.ok,
+            "modules": self.modules,
+            "files": self.files,
+            "import_contracts": self.contracts,
             "violations": [
-                {**finding.to_dict(), "baselined": finding.identity in self.baseline}
+                {**finding.to_dict(), "baselined": self.baselined(finding)}
                 for finding in self.findings
             ],
             "fixed_in_baseline": list(self.fixed),
@@ -64,29 +203,27 @@ class CheckReport:
         return render_json(self.to_dict())
 
     def render_text(self) -> str:
-        """Return the report as text: a summary line, then the new findings by source."""
-        lines = [*self.notes, self._summary()]
-        source = None
-        for finding in self.new:
-            if finding.source != source:
-                source = finding.source
-                lines.extend(["", f"{source}:"])
-            lines.extend(render_lines([finding], indent="  "))
+        """Return the report as text: the notes, one line per new finding, then the summary."""
+        lines = [*self.notes, *(render_line(finding) for finding in self.new)]
         if self.fixed:
-            lines.extend(
-                ["", "Fixed, but still in the baseline (rewrite it with --update-baseline):"]
-            )
+            lines.append("Fixed, but still in the baseline (rewrite it with --update-baseline):")
             lines.extend(f"  - {identity}" for identity in self.fixed)
+        lines.append(self._summary())
         return "\n".join(lines)
 
     def _summary(self) -> str:
+        checked = f"{count(self.modules, 'module')} ({count(self.files, 'file')})"
+        if self.contracts:
+            checked += f" and {count(self.contracts, 'import contract')}"
         if not self.findings and not self.fixed:
-            return "aura check: no violations."
-        parts = [count(len(self.new), "new violation" if self.baseline else "violation")]
-        if self.baseline:
-            parts.append(f"{len(self.findings) - len(self.new)} baselined")
-            parts.append(f"{len(self.fixed)} fixed in the baseline")
-        return f"aura check: {', '.join(parts)}."
+            return f"aura check: no violations in {checked}."
+        if not self.baseline:
+            return f"aura check: {count(len(self.new), 'violation')} in {checked}."
+        baselined = len(self.findings) - len(self.new)
+        return (
+            f"aura check: {count(len(self.new), 'new violation')} ({baselined} baselined, "
+            f"{len(self.fixed)} fixed in the baseline) in {checked}."
+        )
 
 
 def read_baseline(path: Path) -> frozenset[str]:

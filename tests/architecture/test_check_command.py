@@ -1,4 +1,5 @@
-"""``aura check``: import contracts and platform verification, every violation, with baselines."""
+"""``aura check``: the module map's checks, import contracts and platform verification, every
+violation on one line, with baselines."""
 
 from __future__ import annotations
 
@@ -11,43 +12,47 @@ from pathlib import Path
 import pytest
 
 from aura.architecture.commands import add_check_arguments, run_check
+from aura.cli import main
+from aura.findings import Finding, render_line
 
 from .depot import BROKEN, CLEAN, write_project
 
-BROKEN_REPORT = """\
-aura check: 6 violations.
+# --- the depot: Aura modules, an import-linter configuration, the platform verified ------------
 
-import contract declared:
-  - [event-without-publisher] depot/modules/billing/__init__.py:8: billing subscribes to \
-'parcel.lost', which no module declares it publishes. Did you mean 'parcel.shipped'?
-    Fix: Add publishes('parcel.lost') to the declaration of the module that publishes it, or \
-correct the event type.
-  - [undeclared-dependency] depot/modules/billing/__init__.py:17: billing looks up \
-shipping.Shipping, but does not declare 'shipping' in depends_on.
-    Fix: Add 'shipping' to depends_on of module 'billing', or react to shipping's events \
-instead of calling it.
+SKIPPED_CONTRACT = (
+    "Import contract 'declared' (module_dependencies) not run: aura check runs the same module "
+    "map checks itself."
+)
 
-import contract independent:
-  - depot.modules.shipping.application -> depot.modules.stock.domain (l.3)
-
-platform verification:
-  - [contract-not-implemented] Service billing.Ledger (Ledger) does not implement \
-LedgerContract: missing method total(self) -> 'int'.
-    Fix: Implement every method of LedgerContract with the contract's signature.
-  - [event-without-contract] billing subscribes depot.modules.billing.refund to 'parcel.lost', \
-which has no event contract. Did you mean 'parcel.shipped'?
-    Fix: Declare the event with @event_contract('parcel.lost') on a dataclass in the \
-platform's contracts, or correct the event type.
-  - [unused-dependency] depot/modules/billing/__init__.py: billing declares depends_on 'stock', \
-but its code never looks up a service of 'stock'.
-    Fix: Remove 'stock' from depends_on of module 'billing'; a module needs no dependency to \
-subscribe to another module's events.
+BROKEN_REPORT = f"""\
+{SKIPPED_CONTRACT}
+depot/modules/billing/__init__.py: billing declares depends_on 'stock', but its code never \
+looks up a service of 'stock'; remove 'stock' from depends_on of module 'billing'; a module \
+needs no dependency to subscribe to another module's events
+depot/modules/billing/__init__.py:8: billing subscribes to parcel.lost; no module declares it \
+publishes 'parcel.lost': correct the event type, or declare it in the publishing module's \
+publishes. Did you mean 'parcel.shipped'?
+depot/modules/billing/__init__.py:17: billing uses shipping.Shipping \
+(self.registry.get_service); billing does not declare 'shipping' in depends_on: add it \
+(depot/modules/billing/__init__.py:5), or react to the events of shipping instead of calling it
+depot/modules/shipping/application.py:3: shipping uses depot.modules.stock.domain; \
+depot.modules.stock.domain is internal to stock, which publishes depot.modules.stock: import \
+from there, or add 'domain' to interface of stock (depot/modules/stock/__init__.py:5)
+import contract independent: depot.modules.shipping.application -> depot.modules.stock.domain \
+(l.3)
+billing: service billing.Ledger (Ledger) does not implement LedgerContract: missing method \
+total(self) -> 'int'; implement every method of LedgerContract with the contract's signature
+billing: billing subscribes depot.modules.billing.refund to 'parcel.lost', which has no event \
+contract. Did you mean 'parcel.shipped'?; declare the event with @event_contract('parcel.lost') \
+on a dataclass in the platform's contracts, or correct the event type
+aura check: 7 violations in 3 modules (5 files) and 1 import contract.
 """
 
 BASELINE = [
-    "import contract declared: event-without-publisher billing parcel.lost",
-    "import contract declared: undeclared-dependency billing shipping",
     "import contract independent: depot.modules.shipping.application -> depot.modules.stock.domain",
+    "module map: event-without-publisher billing parcel.lost",
+    "module map: internal-import shipping depot.modules.stock.domain",
+    "module map: undeclared-dependency billing shipping Shipping",
     "platform verification: contract-not-implemented billing Ledger",
     "platform verification: event-without-contract billing parcel.lost",
     "platform verification: unused-dependency billing stock",
@@ -73,21 +78,45 @@ def check(project: pytest.Pytester, files: dict[str, str], *args: str) -> tuple[
     return code, out.getvalue()
 
 
-def test_a_clean_project_passes(project: pytest.Pytester) -> None:
-    assert check(project, CLEAN) == (0, "aura check: no violations.\n")
+def test_a_clean_project_passes_and_says_what_was_checked(project: pytest.Pytester) -> None:
+    assert check(project, CLEAN) == (
+        0,
+        f"{SKIPPED_CONTRACT}\naura check: no violations in 2 modules (4 files) and 1 import "
+        "contract.\n",
+    )
 
 
-def test_every_planted_problem_is_listed_once_sorted_with_its_fix(project: pytest.Pytester) -> None:
+def test_every_planted_problem_is_one_line_sorted_by_place_with_its_fix(
+    project: pytest.Pytester,
+) -> None:
     assert check(project, BROKEN) == (1, BROKEN_REPORT)
 
 
-def test_the_json_report_carries_every_violation(project: pytest.Pytester) -> None:
+def test_the_json_report_carries_every_violation_and_what_was_checked(
+    project: pytest.Pytester,
+) -> None:
     code, text = check(project, BROKEN, "--format", "json")
     data = json.loads(text)
     assert code == 1
     assert data["ok"] is False
-    assert [f"{v['source']}: {v['key']}" for v in data["violations"]] == BASELINE
-    assert data["violations"][2] == {
+    assert (data["modules"], data["files"], data["import_contracts"]) == (3, 5, 1)
+    assert data["notes"] == [SKIPPED_CONTRACT]
+    assert sorted(f"{v['source']}: {v['key']}" for v in data["violations"]) == BASELINE
+    by_rule = {v["rule"]: v for v in data["violations"]}
+    assert by_rule["undeclared-dependency"] == {
+        "source": "module map",
+        "module": "billing",
+        "rule": "undeclared-dependency",
+        "subject": "shipping Shipping",
+        "key": "undeclared-dependency billing shipping Shipping",
+        "message": "billing uses shipping.Shipping (self.registry.get_service)",
+        "fix": "billing does not declare 'shipping' in depends_on: add it "
+        "(depot/modules/billing/__init__.py:5), or react to the events of shipping instead of "
+        "calling it",
+        "location": "depot/modules/billing/__init__.py:17",
+        "baselined": False,
+    }
+    assert by_rule[""] == {
         "source": "import contract independent",
         "module": "",
         "rule": "",
@@ -98,19 +127,6 @@ def test_the_json_report_carries_every_violation(project: pytest.Pytester) -> No
         "location": "",
         "baselined": False,
     }
-    assert data["violations"][1] == {
-        "source": "import contract declared",
-        "module": "billing",
-        "rule": "undeclared-dependency",
-        "subject": "shipping",
-        "key": "undeclared-dependency billing shipping",
-        "message": "billing looks up shipping.Shipping, but does not declare 'shipping' in "
-        "depends_on.",
-        "fix": "Add 'shipping' to depends_on of module 'billing', or react to shipping's events "
-        "instead of calling it.",
-        "location": "depot/modules/billing/__init__.py:17",
-        "baselined": False,
-    }
 
 
 def test_a_platform_that_cannot_be_built_is_a_violation(project: pytest.Pytester) -> None:
@@ -119,22 +135,61 @@ def test_a_platform_that_cannot_be_built_is_a_violation(project: pytest.Pytester
     )
     code, text = check(project, {**CLEAN, "depot/modules/stock/__init__.py": stock})
     assert code == 1
-    assert text.splitlines()[-1] == (
-        "  - The platform cannot be built: Modules depend on each other in a cycle: "
-        "shipping -> stock -> shipping. Break it: let one of them react to the other's events "
-        "instead of calling it."
-    )
+    assert text.splitlines()[-3:] == [
+        "shipping: modules shipping, stock depend on each other: shipping -> stock -> shipping; "
+        "break the cycle (shipping -> stock: depot/modules/shipping/application.py:14; "
+        "stock -> shipping: declared in depot/modules/stock/__init__.py:5): let one module "
+        "react to another's events, or move the shared code into a module both depend on",
+        "platform verification: the platform cannot be built: Modules depend on each other in a "
+        "cycle: shipping -> stock -> shipping. Break it: let one of them react to the other's "
+        "events instead of calling it",
+        "aura check: 2 violations in 2 modules (4 files) and 1 import contract.",
+    ]
 
 
-def test_without_an_import_linter_configuration_only_the_platform_is_verified(
+def test_without_an_import_linter_configuration_the_map_and_the_platform_are_checked(
     project: pytest.Pytester,
 ) -> None:
     files = {name: text for name, text in CLEAN.items() if name != ".importlinter"}
     assert check(project, files) == (
         0,
         "No import-linter configuration found: import contracts not checked.\n"
-        "aura check: no violations.\n",
+        "aura check: no violations in 2 modules (4 files).\n",
     )
+
+
+# --- one line per finding ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("finding", "line"),
+    [
+        (
+            Finding(message="billing uses shop.users.domain", fix="import from shop.users",
+                    module="billing", location="shop/billing/domain.py:3"),
+            "shop/billing/domain.py:3: billing uses shop.users.domain; import from shop.users",
+        ),
+        (
+            Finding(module="billing", message="Service billing.Ledger does not implement "
+                    "LedgerContract: missing total.", fix="Implement every method."),
+            "billing: service billing.Ledger does not implement LedgerContract: missing total; "
+            "implement every method",
+        ),
+        (
+            Finding(source="import contract independent", message="a.b -> c.d (l.3)"),
+            "import contract independent: a.b -> c.d (l.3)",
+        ),
+        (
+            Finding(source="platform verification", message="The platform cannot be built: "
+                    "No modules:\n\n    [tool.aura]\n    modules = 'x'\n\nor pass --modules."),
+            "platform verification: the platform cannot be built: No modules: [tool.aura] "
+            "modules = 'x' or pass --modules",
+        ),
+        (Finding(message="LedgerContract is missing..."), "LedgerContract is missing..."),
+    ],
+)  # fmt: skip
+def test_every_finding_renders_as_one_line(finding: Finding, line: str) -> None:
+    assert render_line(finding) == line
 
 
 # --- baselines -----------------------------------------------------------------------------------
@@ -143,7 +198,7 @@ def test_without_an_import_linter_configuration_only_the_platform_is_verified(
 def test_update_baseline_records_todays_violations(project: pytest.Pytester) -> None:
     assert check(project, BROKEN, "--baseline", "arch.json", "--update-baseline") == (
         0,
-        "aura check: recorded 6 violations in arch.json.\n",
+        "aura check: recorded 7 violations in arch.json.\n",
     )
     baseline = json.loads((project.path / "arch.json").read_text())
     assert baseline == {"aura_check_baseline": 1, "violations": BASELINE}
@@ -153,7 +208,8 @@ def test_with_a_baseline_only_new_violations_fail(project: pytest.Pytester) -> N
     check(project, BROKEN, "--baseline", "arch.json", "--update-baseline")
     assert check(project, BROKEN, "--baseline", "arch.json") == (
         0,
-        "aura check: 0 new violations, 6 baselined, 0 fixed in the baseline.\n",
+        f"{SKIPPED_CONTRACT}\naura check: 0 new violations (7 baselined, 0 fixed in the "
+        "baseline) in 3 modules (5 files) and 1 import contract.\n",
     )
     stock = CLEAN["depot/modules/stock/domain.py"] + (
         '\n\ndef listen(bus):\n    bus.subscribe("parcel.returned", print, "stock")\n'
@@ -161,16 +217,21 @@ def test_with_a_baseline_only_new_violations_fail(project: pytest.Pytester) -> N
     code, text = check(
         project, {**BROKEN, "depot/modules/stock/domain.py": stock}, "--baseline", "arch.json"
     )
-    assert (code, text) == (
-        1,
-        "aura check: 1 new violation, 6 baselined, 0 fixed in the baseline.\n\n"
-        "import contract declared:\n"
-        "  - [event-without-publisher] depot/modules/stock/domain.py:12: stock subscribes to "
-        "'parcel.returned', which no module declares it publishes. Did you mean "
-        "'parcel.shipped'?\n"
-        "    Fix: Add publishes('parcel.returned') to the declaration of the module that "
-        "publishes it, or correct the event type.\n",
-    )
+    assert code == 1
+    assert text.splitlines()[1:] == [
+        "depot/modules/stock/domain.py:12: stock subscribes to parcel.returned; no module "
+        "declares it publishes 'parcel.returned': correct the event type, or declare it in the "
+        "publishing module's publishes. Did you mean 'parcel.shipped'?",
+        "aura check: 1 new violation (7 baselined, 0 fixed in the baseline) in 3 modules "
+        "(5 files) and 1 import contract.",
+    ]
+
+
+def test_a_moved_violation_keeps_its_identity(project: pytest.Pytester) -> None:
+    check(project, BROKEN, "--baseline", "arch.json", "--update-baseline")
+    billing = "depot/modules/billing/__init__.py"
+    moved = {**BROKEN, billing: "\n\n\n" + BROKEN[billing]}  # every line three further down
+    assert check(project, moved, "--baseline", "arch.json")[0] == 0
 
 
 def test_a_fixed_violation_still_in_the_baseline_fails_until_the_baseline_shrinks(
@@ -183,14 +244,19 @@ def test_a_fixed_violation_still_in_the_baseline_fails_until_the_baseline_shrink
     }
     assert check(project, fixed, "--baseline", "arch.json") == (
         1,
-        "aura check: 0 new violations, 5 baselined, 1 fixed in the baseline.\n\n"
+        f"{SKIPPED_CONTRACT}\n"
         "Fixed, but still in the baseline (rewrite it with --update-baseline):\n"
         "  - import contract independent: depot.modules.shipping.application -> "
-        "depot.modules.stock.domain\n",
+        "depot.modules.stock.domain\n"
+        "  - module map: internal-import shipping depot.modules.stock.domain\n"
+        "aura check: 0 new violations (5 baselined, 2 fixed in the baseline) in 3 modules "
+        "(5 files) and 1 import contract.\n",
     )
     check(project, fixed, "--baseline", "arch.json", "--update-baseline")
     assert json.loads(Path(project.path / "arch.json").read_text())["violations"] == [
-        entry for entry in BASELINE if not entry.startswith("import contract independent")
+        entry
+        for entry in BASELINE
+        if not entry.startswith(("import contract independent", "module map: internal-import"))
     ]
     assert check(project, fixed, "--baseline", "arch.json")[0] == 0
 
@@ -225,23 +291,198 @@ def test_a_baseline_that_is_not_one_is_refused(project: pytest.Pytester) -> None
     )
 
 
-def test_the_modules_flag_reaches_the_contract_that_does_not_name_them(
-    pytester: pytest.Pytester,
+# --- a codebase not written on Aura: the module map alone ----------------------------------------
+
+PYPROJECT = """\
+[tool.aura.boundaries]
+layers = ["api", "domain"]
+
+[tool.aura.boundaries.modules.users]
+package = "shop.users"
+
+[tool.aura.boundaries.modules.billing]
+package = "shop.billing"
+depends_on = ["users"]
+"""
+
+# Importing any module of the shop fails: the checks must read it, never import it.
+NOT_IMPORTED = 'raise RuntimeError("the checks imported the project")\n'
+
+SHOP = {
+    "pyproject.toml": PYPROJECT,
+    "shop/__init__.py": NOT_IMPORTED,
+    "shop/users/__init__.py": NOT_IMPORTED + "from shop.users.domain import User\n",
+    "shop/users/domain.py": "class User:\n    name = ''\n",
+    "shop/billing/__init__.py": NOT_IMPORTED,
+    "shop/billing/api.py": "from shop.billing.domain import charge\nfrom shop.users import User\n",
+    "shop/billing/domain.py": "def charge(amount: int) -> int:\n    return amount\n",
+}
+
+# An import of another module's internals, and a layer importing the layer above it.
+PLANTED = {
+    **SHOP,
+    "shop/billing/domain.py": (
+        "from shop.users.domain import User\n"
+        "from shop.billing.api import charge as billed\n\n\n"
+        "def charge(amount: int) -> int:\n    return amount\n"
+    ),
+}
+
+PLANTED_LINES = [
+    "shop/billing/domain.py:1: billing uses shop.users.domain; shop.users.domain is internal to "
+    "users, which publishes shop.users: import from there, or add 'domain' to interface of users "
+    "(pyproject.toml [tool.aura.boundaries.modules.users])",
+    "shop/billing/domain.py:2: billing.domain uses shop.billing.api; the domain layer is below "
+    "api in billing (api > domain): move the code, or depend on an abstraction in a lower layer",
+]
+
+SKIPPED_PLATFORM = (
+    "Platform verification skipped: neither `modules` in [tool.aura] nor --modules names a "
+    "package of Aura modules, so no platform was built (nothing was imported)."
+)
+NO_CONTRACTS = "No import-linter configuration found: import contracts not checked."
+
+
+def aura(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], *args: str
+) -> tuple[int, str]:
+    """Write ``files`` in ``tmp_path`` and run ``aura ARGS`` there; return (status, output)."""
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    return main(list(args), out=out), out.getvalue()
+
+
+def test_the_map_alone_is_checked_without_importing_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = CLEAN[".importlinter"].replace(
-        "type = module_dependencies\nmodules = depot.modules\n", "type = module_dependencies\n"
+    assert aura(tmp_path, monkeypatch, SHOP, "check") == (
+        0,
+        f"{NO_CONTRACTS}\n{SKIPPED_PLATFORM}\naura check: no violations in 2 modules (5 files).\n",
     )
-    broken = BROKEN[".importlinter"].replace(
-        "type = module_dependencies\nmodules = depot.modules\n", "type = module_dependencies\n"
+    assert not any(name.split(".")[0] == "shop" for name in sys.modules)
+
+
+def test_a_planted_violation_is_one_line_with_its_place_and_its_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert aura(tmp_path, monkeypatch, PLANTED, "check") == (
+        1,
+        "\n".join(
+            [
+                NO_CONTRACTS,
+                SKIPPED_PLATFORM,
+                *PLANTED_LINES,
+                "aura check: 2 violations in 2 modules (5 files).\n",
+            ]
+        ),
     )
-    assert config != CLEAN[".importlinter"]  # no [tool.aura] either: only the flag says it
-    write_project(pytester, {**CLEAN, ".importlinter": config})
-    parser = argparse.ArgumentParser(prog="aura check")
-    add_check_arguments(parser)
-    out = io.StringIO()
-    assert run_check(parser.parse_args(["--modules", "depot.modules"]), out) == 0
-    assert out.getvalue() == "aura check: no violations.\n"
-    write_project(pytester, {**BROKEN, ".importlinter": broken})
-    out = io.StringIO()
-    assert run_check(parser.parse_args(["--modules", "depot.modules"]), out) == 1
-    assert "import contract declared:" in out.getvalue()
+
+
+def test_the_json_report_of_the_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, text = aura(tmp_path, monkeypatch, PLANTED, "check", "--format", "json")
+    data = json.loads(text)
+    assert code == 1
+    assert {key: data[key] for key in ("ok", "modules", "files", "import_contracts")} == {
+        "ok": False,
+        "modules": 2,
+        "files": 5,
+        "import_contracts": 0,
+    }
+    assert data["notes"] == [NO_CONTRACTS, SKIPPED_PLATFORM]
+    assert data["violations"][1] == {
+        "source": "module map",
+        "module": "billing",
+        "rule": "layer",
+        "subject": "domain shop.billing.api",
+        "key": "layer billing domain shop.billing.api",
+        "message": "billing.domain uses shop.billing.api",
+        "fix": "the domain layer is below api in billing (api > domain): move the code, or "
+        "depend on an abstraction in a lower layer",
+        "location": "shop/billing/domain.py:2",
+        "baselined": False,
+    }
+
+
+def test_a_modules_package_without_aura_modules_skips_the_platform_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {**SHOP, "pyproject.toml": '[tool.aura]\nmodules = "shop"\n\n' + PYPROJECT}
+    code, text = aura(tmp_path, monkeypatch, files, "check")
+    assert (code, text.splitlines()[1]) == (
+        0,
+        "Platform verification skipped: no subpackage of 'shop' (from modules in [tool.aura] "
+        f"in {tmp_path / 'pyproject.toml'}) declares `module = Module(...)`, so there is no Aura "
+        "platform to build (nothing was imported).",
+    )
+
+
+def test_the_map_findings_keep_the_baseline_across_edits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert aura(
+        tmp_path, monkeypatch, PLANTED, "check", "--baseline", "arch.json", "--update-baseline"
+    ) == (0, "aura check: recorded 2 violations in arch.json.\n")
+    assert json.loads((tmp_path / "arch.json").read_text())["violations"] == [
+        "module map: internal-import billing shop.users.domain",
+        "module map: layer billing domain shop.billing.api",
+    ]
+    domain = "shop/billing/domain.py"
+    moved = {**PLANTED, domain: '"""Charges."""\n\n' + PLANTED[domain]}  # two lines down
+    assert aura(tmp_path, monkeypatch, moved, "check", "--baseline", "arch.json") == (
+        0,
+        f"{NO_CONTRACTS}\n{SKIPPED_PLATFORM}\naura check: 0 new violations (2 baselined, 0 fixed "
+        "in the baseline) in 2 modules (5 files).\n",
+    )
+
+
+def test_nothing_to_check_is_an_error_not_a_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = {"pyproject.toml": '[project]\nname = "shop"\n', "shop/__init__.py": ""}
+    assert aura(tmp_path, monkeypatch, files, "check") == (
+        2,
+        f"aura check: error: No modules to check: [tool.aura.boundaries] in "
+        f"{tmp_path / 'pyproject.toml'} declares none. Declare each module's package and "
+        "dependencies:\n\n"
+        "    [tool.aura.boundaries.modules.billing]\n"
+        '    package = "shop.billing"\n'
+        '    depends_on = ["users"]\n\n'
+        "or declare `module = Module(...)` in each module's __init__.py and set `modules` in "
+        "[tool.aura].\n",
+    )
+
+
+def test_the_import_contracts_run_beside_the_map_but_not_the_map_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    importlinter = """\
+[importlinter]
+root_packages =
+    shop
+contract_types =
+    module_dependencies: aura.architecture.contracts.ModuleDependencyContract
+
+[importlinter:contract:independent]
+name = shop modules are independent
+type = independence
+modules =
+    shop.users
+    shop.billing
+
+[importlinter:contract:map]
+name = shop modules use only what they declare
+type = module_dependencies
+"""
+    files = {**SHOP, ".importlinter": importlinter}
+    assert aura(tmp_path, monkeypatch, files, "check") == (
+        1,
+        "Import contract 'map' (module_dependencies) not run: aura check runs the same module "
+        f"map checks itself.\n{SKIPPED_PLATFORM}\n"
+        "import contract independent: shop.billing.api -> shop.users (l.2)\n"
+        "aura check: 1 violation in 2 modules (5 files) and 1 import contract.\n",
+    )
+    assert not any(name.split(".")[0] == "shop" for name in sys.modules)

@@ -1,4 +1,4 @@
-"""Aura's import-linter contract type: string coupling checked against declarations."""
+"""Aura's import-linter contract type: the module map's checks, run by ``lint-imports``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from aura.exceptions import ConfigurationError
 
 from .depot import BROKEN, CLEAN, write_project
 
-SHIPPING_INIT = "depot/modules/shipping/__init__.py"
 STOCK_INIT = "depot/modules/stock/__init__.py"
 STOCK_DOMAIN = "depot/modules/stock/domain.py"
 
@@ -29,43 +28,39 @@ def test_a_project_that_declares_what_it_uses_keeps_the_contract(
     assert check(pytester, CLEAN) == (True, "")
 
 
-def test_undeclared_lookups_and_unpublished_subscriptions_are_reported_with_their_place(
+def test_each_violation_is_one_line_with_its_place_under_the_title_of_its_rule(
     pytester: pytest.Pytester,
 ) -> None:
-    kept, report = check(pytester, BROKEN)
-    assert not kept
-    assert report == (
-        "Service lookups of undeclared modules:\n\n"
-        "- [undeclared-dependency] depot/modules/billing/__init__.py:17: billing looks up "
-        "shipping.Shipping, but does not declare 'shipping' in depends_on.\n"
-        "  Fix: Add 'shipping' to depends_on of module 'billing', or react to shipping's events "
-        "instead of calling it.\n\n"
+    assert check(pytester, BROKEN) == (
+        False,
+        "Uses of modules not declared in depends_on:\n\n"
+        "depot/modules/billing/__init__.py:17: billing uses shipping.Shipping "
+        "(self.registry.get_service); billing does not declare 'shipping' in depends_on: add it "
+        "(depot/modules/billing/__init__.py:5), or react to the events of shipping instead of "
+        "calling it\n\n"
+        "Imports of another module's internals:\n\n"
+        "depot/modules/shipping/application.py:3: shipping uses depot.modules.stock.domain; "
+        "depot.modules.stock.domain is internal to stock, which publishes depot.modules.stock: "
+        "import from there, or add 'domain' to interface of stock "
+        "(depot/modules/stock/__init__.py:5)\n\n"
         "Subscriptions to events no module publishes:\n\n"
-        "- [event-without-publisher] depot/modules/billing/__init__.py:8: billing subscribes to "
-        "'parcel.lost', which no module declares it publishes. Did you mean 'parcel.shipped'?\n"
-        "  Fix: Add publishes('parcel.lost') to the declaration of the module that publishes it, "
-        "or correct the event type."
+        "depot/modules/billing/__init__.py:8: billing subscribes to parcel.lost; no module "
+        "declares it publishes 'parcel.lost': correct the event type, or declare it in the "
+        "publishing module's publishes. Did you mean 'parcel.shipped'?",
     )
 
 
-def test_a_lookup_of_no_module_names_the_closest_one(pytester: pytest.Pytester) -> None:
-    files = {
-        **CLEAN,
-        "depot/modules/shipping/application.py": CLEAN[
-            "depot/modules/shipping/application.py"
-        ].replace('STOCK = "stock"', 'STOCK = "stok"'),
-    }
-    assert check(pytester, files)[1] == (
-        "Service lookups of undeclared modules:\n\n"
-        "- [unknown-module] depot/modules/shipping/application.py:14: shipping looks up "
-        "stok.Stock, but no module is named 'stok'. Did you mean 'stock'?\n"
-        "  Fix: Look up one of the modules: shipping, stock."
-    )
+def test_the_violations_are_data_with_their_identity(pytester: pytest.Pytester) -> None:
+    write_project(pytester, BROKEN)
+    result = ImportContracts(pytester.path / ".importlinter").check("declared")
+    assert [finding.identity for finding in result.violations] == [
+        "import contract declared: event-without-publisher billing parcel.lost",
+        "import contract declared: undeclared-dependency billing shipping Shipping",
+        "import contract declared: internal-import shipping depot.modules.stock.domain",
+    ]
 
 
-def test_a_cycle_of_service_dependencies_is_reported_as_its_path(
-    pytester: pytest.Pytester,
-) -> None:
+def test_a_cycle_between_modules_is_reported_as_its_path(pytester: pytest.Pytester) -> None:
     files = {
         **CLEAN,
         STOCK_INIT: CLEAN[STOCK_INIT].replace(
@@ -74,52 +69,97 @@ def test_a_cycle_of_service_dependencies_is_reported_as_its_path(
         STOCK_DOMAIN: CLEAN[STOCK_DOMAIN]
         + '\n\ndef restock(registry):\n    registry.get_service("shipping", "Shipping")\n',
     }
-    assert check(pytester, files)[1] == (
-        "Cycles of service dependencies:\n\n"
-        "- [dependency-cycle] Modules depend on each other in a cycle: shipping -> stock -> "
-        "shipping.\n"
-        "  Fix: Break the cycle: let one of these modules react to another's events instead of "
-        "calling its services, and remove that entry from depends_on."
+    assert check(pytester, files) == (
+        False,
+        "Cycles between modules:\n\n"
+        "shipping: modules shipping, stock depend on each other: shipping -> stock -> shipping; "
+        "break the cycle (shipping -> stock: depot/modules/shipping/application.py:14; stock -> "
+        "shipping: depot/modules/stock/domain.py:12): let one module react to another's events, "
+        "or move the shared code into a module both depend on",
     )
 
 
-def test_a_container_lookup_of_another_modules_service_counts_as_a_lookup(
+def test_the_project_is_read_never_imported(pytester: pytest.Pytester) -> None:
+    # A package whose import fails (or would start a server): the contract never runs it.
+    failing = {
+        "depot/modules/audit/__init__.py": "raise RuntimeError('no audit log')\n",
+        "depot/modules/shipping/__main__.py": "raise SystemExit('the server started')\n",
+    }
+    assert check(pytester, {**CLEAN, **failing}) == (True, "")
+    assert "depot.modules.audit" not in sys.modules
+
+
+# --- a codebase not written on Aura: [tool.aura.boundaries] --------------------------------------
+
+SHOP_CONFIG = """\
+[importlinter]
+root_packages =
+    shop
+contract_types =
+    module_dependencies: aura.architecture.contracts.ModuleDependencyContract
+
+[importlinter:contract:declared]
+name = shop modules use only what they declare
+type = module_dependencies
+"""
+
+SHOP = {
+    ".importlinter": SHOP_CONFIG,
+    "pyproject.toml": """\
+[tool.aura.boundaries.modules.users]
+package = "shop.users"
+labels = ["accounts"]
+
+[tool.aura.boundaries.modules.orders]
+package = "shop.orders"
+
+[[tool.aura.boundaries.couplings]]
+call = "apps.get_model"
+pattern = '^(?P<module>\\w+)\\.'
+""",
+    "shop/__init__.py": "",
+    "shop/users/__init__.py": "class User: ...\n",
+    # A folder without __init__.py: a namespace package, invisible to grimp's graph.
+    "shop/orders/checkout/cart.py": "from shop.users import User\n",
+    "shop/orders/models.py": (
+        'from django.apps import apps\n\nCustomer = apps.get_model("accounts.Customer")\n'
+    ),
+}
+
+
+def test_imports_from_namespace_packages_and_string_couplings_break_it(
     pytester: pytest.Pytester,
 ) -> None:
-    restock = (
-        "\n\ndef restock(container):\n"
-        '    container.resolve("shipping")\n'
-        '    container.resolve("stock.Stock")  # its own service: no dependency\n'
+    assert check(pytester, SHOP) == (
+        False,
+        "Uses of modules not declared in depends_on:\n\n"
+        "shop/orders/checkout/cart.py:1: orders uses shop.users; orders does not declare "
+        "'users' in depends_on: add it (pyproject.toml [tool.aura.boundaries.modules.orders]), "
+        "or stop importing users\n"
+        "shop/orders/models.py:3: orders uses accounts.Customer (apps.get_model); orders does "
+        "not declare 'users' in depends_on: add it (pyproject.toml "
+        "[tool.aura.boundaries.modules.orders]), or stop using users",
     )
-    assert check(pytester, {**CLEAN, STOCK_DOMAIN: CLEAN[STOCK_DOMAIN] + restock})[1] == (
-        "Service lookups of undeclared modules:\n\n"
-        "- [undeclared-dependency] depot/modules/stock/domain.py:12: stock looks up "
-        "shipping.Shipping, but does not declare 'shipping' in depends_on.\n"
-        "  Fix: Add 'shipping' to depends_on of module 'stock', or react to shipping's events "
-        "instead of calling it.\n\n"
-        "Cycles of service dependencies:\n\n"
-        "- [dependency-cycle] Modules depend on each other in a cycle: shipping -> stock -> "
-        "shipping.\n"
-        "  Fix: Break the cycle: let one of these modules react to another's events instead of "
-        "calling its services, and remove that entry from depends_on."
+    declared = SHOP["pyproject.toml"].replace(
+        'package = "shop.orders"\n', 'package = "shop.orders"\ndepends_on = ["users"]\n'
     )
+    assert check(pytester, {**SHOP, "pyproject.toml": declared}) == (True, "")
 
 
 def test_lint_imports_alone_enforces_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_project(pytester, BROKEN)
-    monkeypatch.setenv("COLUMNS", "200")  # import-linter wraps its output at the terminal width
+    monkeypatch.setenv("COLUMNS", "400")  # import-linter wraps its output at the terminal width
     result = pytester.run(Path(sys.executable).parent / "lint-imports", "--no-cache")
     assert result.ret == 1
     result.stdout.fnmatch_lines(
         [
             "depot modules declare what they look up and subscribe to BROKEN",
             "*",
-            "Service lookups of undeclared modules:",
+            "Uses of modules not declared in depends_on:",
             "",
-            # fnmatch reads "[" as a character class: "[[]" is a literal one.
-            "- [[]undeclared-dependency] depot/modules/billing/__init__.py:17: billing looks up *",
+            "depot/modules/billing/__init__.py:17: billing uses shipping.Shipping *",
         ],
         consecutive=False,
     )
@@ -128,77 +168,60 @@ def test_lint_imports_alone_enforces_it(
 # --- configuration errors ------------------------------------------------------------------------
 
 CONTRACT = "Contract 'depot modules declare what they look up and subscribe to' (declared)"
+EXAMPLE = (
+    ". Declare each module's package and dependencies:\n\n"
+    "    [tool.aura.boundaries.modules.billing]\n"
+    '    package = "shop.billing"\n'
+    '    depends_on = ["users"]\n\n'
+    "or declare `module = Module(...)` in each module's __init__.py and set `modules` in "
+    "[tool.aura]."
+)
 
 
-def test_a_modules_package_that_does_not_exist_is_named(pytester: pytest.Pytester) -> None:
-    config = CLEAN[".importlinter"].replace("= depot.modules\n", "= depot.moduls\n")
-    write_project(pytester, {**CLEAN, ".importlinter": config})
+def _checked_with(pytester: pytest.Pytester, files: dict[str, str]) -> str:
+    write_project(pytester, files)
     path = pytester.path / ".importlinter"
     with pytest.raises(ConfigurationError) as caught:
         ImportContracts(path).check("declared")
-    assert str(caught.value) == (
-        f"{CONTRACT} in {path} could not be checked: ConfigurationError: The modules package "
-        "'depot.moduls' (from the contract's `modules`) is not in the import graph: name a "
-        "package inside one of root_packages, or add its root package to root_packages."
-    )
+    return str(caught.value)
 
 
-def test_a_module_that_fails_to_import_is_named_with_its_error(pytester: pytest.Pytester) -> None:
-    failing = {"depot/modules/audit/__init__.py": "raise RuntimeError('no audit log')\n"}
-    write_project(pytester, {**CLEAN, **failing})
-    path = pytester.path / ".importlinter"
-    with pytest.raises(ConfigurationError) as caught:
-        ImportContracts(path).check("declared")
-    assert str(caught.value) == (
-        f"{CONTRACT} in {path} could not be checked: ValueError: Cannot import "
-        "depot.modules.audit to read its module declaration: RuntimeError: no audit log"
-    )
-
-
-def _without_modules_line(files: dict[str, str]) -> dict[str, str]:
-    config = files[".importlinter"].replace(
-        "type = module_dependencies\nmodules = depot.modules\n", "type = module_dependencies\n"
-    )
+def _modules_line(files: dict[str, str], line: str) -> dict[str, str]:
+    config = files[".importlinter"].replace("modules = depot.modules\n", line)
     return {**files, ".importlinter": config}
-
-
-def test_the_contract_reads_the_modules_from_tool_aura(pytester: pytest.Pytester) -> None:
-    files = {
-        **_without_modules_line(CLEAN),
-        "pyproject.toml": '[tool.aura]\nmodules = "depot.modules"\n',
-    }
-    assert check(pytester, files) == (True, "")
-    broken = {**_without_modules_line(BROKEN), "pyproject.toml": files["pyproject.toml"]}
-    assert check(pytester, broken)[0] is False
-
-
-def test_the_contract_with_no_modules_anywhere_is_a_configuration_error(
-    pytester: pytest.Pytester,
-) -> None:
-    write_project(pytester, _without_modules_line(CLEAN))
-    path = pytester.path / ".importlinter"
-    with pytest.raises(ConfigurationError) as caught:
-        ImportContracts(path).check("declared")
-    assert str(caught.value) == (
-        f"{CONTRACT} in {path} could not be checked: ConfigurationError: No modules configured: "
-        f"Aura found no pyproject.toml in {pytester.path.resolve()} or its parents, and the "
-        "contract's `modules` was not given. Say which package holds the modules, in "
-        'pyproject.toml:\n\n    [tool.aura]\n    modules = "your_package.modules"\n\nor set '
-        "`modules = PACKAGE` in the contract."
-    )
 
 
 def test_a_package_without_declared_modules_breaks_instead_of_passing_vacuously(
     pytester: pytest.Pytester,
 ) -> None:
-    config = CLEAN[".importlinter"].replace("modules = depot.modules\n", "modules = depot\n")
-    write_project(pytester, {**CLEAN, ".importlinter": config})
     path = pytester.path / ".importlinter"
-    with pytest.raises(ConfigurationError) as caught:
-        ImportContracts(path).check("declared")
-    assert str(caught.value) == (
-        f"{CONTRACT} in {path} could not be checked: ConfigurationError: The modules package "
-        "'depot' (from the contract's `modules`) holds no module: none of its subpackages "
-        "declares `module = Module(...)`, so there is nothing to check. Declare one in each "
-        "module's __init__.py, or point `modules` at the package that holds them."
+    assert _checked_with(pytester, _modules_line(CLEAN, "modules = depot\n")) == (
+        f"{CONTRACT} in {path} could not be checked: ConfigurationError: No modules to check: "
+        "[tool.aura.boundaries] declares none and no Module(...) was found in the packages "
+        f"under 'depot'{EXAMPLE}"
+    )
+
+
+def test_a_modules_package_that_does_not_exist_is_named(pytester: pytest.Pytester) -> None:
+    path = pytester.path / ".importlinter"
+    assert _checked_with(pytester, _modules_line(CLEAN, "modules = depot.moduls\n")) == (
+        f"{CONTRACT} in {path} could not be checked: ConfigurationError: No modules to check: "
+        "[tool.aura.boundaries] declares none and no Module(...) was found in the packages "
+        f"under 'depot.moduls'{EXAMPLE}"
+    )
+
+
+def test_the_contract_reads_the_modules_from_tool_aura(pytester: pytest.Pytester) -> None:
+    pyproject = {"pyproject.toml": '[tool.aura]\nmodules = "depot.modules"\n'}
+    assert check(pytester, {**_modules_line(CLEAN, ""), **pyproject}) == (True, "")
+    assert check(pytester, {**_modules_line(BROKEN, ""), **pyproject})[0] is False
+
+
+def test_the_contract_with_no_modules_anywhere_is_a_configuration_error(
+    pytester: pytest.Pytester,
+) -> None:
+    path = pytester.path / ".importlinter"
+    assert _checked_with(pytester, _modules_line(CLEAN, "")) == (
+        f"{CONTRACT} in {path} could not be checked: ConfigurationError: No modules to check: "
+        f"[tool.aura.boundaries] declares none{EXAMPLE}"
     )

@@ -62,7 +62,7 @@ def test_python_dash_m_aura_runs_the_command() -> None:
 EXAMPLE = '    [tool.aura]\n    modules = "your_package.modules"'
 
 
-@pytest.mark.parametrize("command", ["check", "docs", "serve", "dead-letters retry"])
+@pytest.mark.parametrize("command", ["docs", "serve", "dead-letters retry"])
 def test_a_command_in_an_unconfigured_folder_fails_instead_of_checking_nothing(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -81,6 +81,24 @@ def test_a_command_in_an_unconfigured_folder_fails_instead_of_checking_nothing(
     )
     assert not (tmp_path / "docs").exists()  # aura docs wrote nothing
     assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["aura.db"]  # no token keys
+
+
+@pytest.mark.parametrize("command", ["check", "modules"])
+def test_the_module_map_commands_in_an_unconfigured_folder_fail_instead_of_checking_nothing(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert main([command], out=out) == 2
+    assert out.getvalue() == (
+        f"aura {command}: error: No modules to check: [tool.aura.boundaries] declares none. "
+        "Declare each module's package and dependencies:\n\n"
+        "    [tool.aura.boundaries.modules.billing]\n"
+        '    package = "shop.billing"\n'
+        '    depends_on = ["users"]\n\n'
+        "or declare `module = Module(...)` in each module's __init__.py and set `modules` in "
+        "[tool.aura].\n"
+    )
 
 
 def test_demo_runs_the_function_named_in_tool_aura(
