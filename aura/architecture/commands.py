@@ -116,7 +116,7 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
         if platform_modules is None:
             notes.append(skipped)
         else:
-            findings.extend(_verification_findings(platform_modules, findings))
+            findings.extend(_verification_findings(platform_modules, findings, module_map))
         if args.update_baseline:
             write_baseline(args.baseline, findings)
             recorded = count(len(findings), "violation")
@@ -312,20 +312,22 @@ def _contract_findings(
     return contracts, notes, results
 
 
-def _verification_findings(modules: list[ModuleType], found: list[Finding]) -> Iterator[Finding]:
+def _verification_findings(
+    modules: list[ModuleType], found: list[Finding], module_map: ModuleMap
+) -> Iterator[Finding]:
     # A problem the static checks already reported at its place in the source is not repeated;
     # their cycles are those of imports, lookups and declarations together.
     reported = {finding.key for finding in found}
     cycles = any(finding.rule == "dependency-cycle" for finding in found)
     try:
-        platform = Platform(modules).start()
+        platform = Platform(modules, boundaries=module_map).start()
     except AuraError as error:
         message = f"The platform cannot be built: {error}"
         yield Finding(source=SOURCE, rule="platform-build", message=message)
         return
     try:
         problems = [
-            *verify(platform).problems,
+            *verify(platform, boundaries=module_map).problems,
             *(dataclasses.replace(f, source=SOURCE) for f in unused_dependencies(platform.modules)),
         ]
     finally:

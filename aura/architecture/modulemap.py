@@ -47,6 +47,7 @@ from typing import Any
 from aura.architecture.sources import SourceFile, dotted_name
 from aura.config import ProjectConfig
 from aura.exceptions import ConfigurationError
+from aura.findings import count
 from aura.naming import snake_case
 
 __all__ = [
@@ -243,10 +244,10 @@ class ModuleMap:
 
     def render_text(self) -> str:
         """The map as ``aura modules`` prints it."""
-        lines = [f"{len(self.modules)} modules, {len(self.files)} files:"]
+        lines = [f"{count(len(self.modules), 'module')}, {count(len(self.files), 'file')}:"]
         for spec in sorted(self.modules, key=_by_name):
             lines.append("")
-            lines.append(f"{spec.name} ({spec.package}, {len(spec.files)} files)")
+            lines.append(f"{spec.name} ({spec.package}, {count(len(spec.files), 'file')})")
             lines.append(f"  declared in: {', '.join(spec.origins)}")
             lines.append(f"  depends on:  {', '.join(spec.depends_on) or '(nothing)'}")
             lines.append(f"  interface:   {', '.join(spec.interface)}")
@@ -301,7 +302,12 @@ def load_module_map(config: ProjectConfig, *, declarations: str | None = None) -
         declared[name] = _configured_module(name, entry, config, default_layers)
     package = declarations if declarations is not None else config.modules
     if package is not None:
-        for spec in _source_modules(package, roots, root, default_layers):
+        origin = (
+            "the given modules package"
+            if declarations is not None
+            else (f"modules in {config.where}")
+        )
+        for spec in _source_modules(package, origin, roots, root, default_layers):
             declared[spec.name] = _merged(declared.get(spec.name), spec)
     if not declared:
         raise ConfigurationError(
@@ -344,7 +350,8 @@ def load_module_map(config: ProjectConfig, *, declarations: str | None = None) -
 
 
 def _source_roots(table: Mapping[str, Any], root: Path, where: str) -> tuple[Path, ...]:
-    given = _strings(table.get("source_roots", ["."]), f"source_roots in {where}")
+    default = [".", "src"] if (root / "src").is_dir() else ["."]  # as put_on_path does
+    given = _strings(table.get("source_roots", default), f"source_roots in {where}")
     roots = []
     for entry in given:
         folder = (root / entry).resolve()
@@ -600,13 +607,22 @@ def _excluded(path: Path, project: Path, patterns: Sequence[str]) -> bool:
 
 
 def _source_modules(
-    package: str, roots: Sequence[Path], project: Path, default_layers: tuple[Layer, ...]
+    package: str,
+    origin: str,
+    roots: Sequence[Path],
+    project: Path,
+    default_layers: tuple[Layer, ...],
 ) -> Iterator[ModuleSpec]:
     """The ``Module(...)`` declarations of the subpackages of ``package``, read from source."""
     relative = package.replace(".", os.sep)
     folders = [root / relative for root in roots if (root / relative).is_dir()]
     if not folders:
-        return
+        places = " or ".join((Path(_shown(r, project)) / relative).as_posix() for r in roots)
+        raise ConfigurationError(
+            f"The modules package {package!r} ({origin}) is not in the project: there is no "
+            f"folder {places}. Correct the package name, or add the folder that holds it to "
+            "source_roots in [tool.aura.boundaries]."
+        )
     seen: dict[str, str] = {}
     for folder in folders:
         for child in sorted(folder.iterdir()):

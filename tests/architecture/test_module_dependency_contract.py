@@ -205,9 +205,10 @@ def test_a_package_without_declared_modules_breaks_instead_of_passing_vacuously(
 def test_a_modules_package_that_does_not_exist_is_named(pytester: pytest.Pytester) -> None:
     path = pytester.path / ".importlinter"
     assert _checked_with(pytester, _modules_line(CLEAN, "modules = depot.moduls\n")) == (
-        f"{CONTRACT} in {path} could not be checked: ConfigurationError: No modules to check: "
-        "[tool.aura.boundaries] declares none and no Module(...) was found in the packages "
-        f"under 'depot.moduls'{EXAMPLE}"
+        f"{CONTRACT} in {path} could not be checked: ConfigurationError: The modules package "
+        "'depot.moduls' (the given modules package) is not in the project: there is no folder "
+        "depot/moduls. Correct the package name, or add the folder that holds it to "
+        "source_roots in [tool.aura.boundaries]."
     )
 
 

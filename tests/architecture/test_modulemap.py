@@ -753,7 +753,7 @@ def test_the_map_renders_as_aura_modules_prints_it(tmp_path: Path) -> None:
     assert load(tmp_path).render_text() == (
         "2 modules, 3 files:\n"
         "\n"
-        "billing (modules.billing, 1 files)\n"
+        "billing (modules.billing, 1 file)\n"
         "  declared in: modules/billing/__init__.py:3\n"
         "  depends on:  users\n"
         "  interface:   modules.billing\n"
@@ -772,3 +772,35 @@ def test_a_spec_without_declarations_is_known_by_its_name() -> None:
 
     assert spec.origin == "billing"
     assert spec.to_dict()["publishes"] is None
+
+
+def test_a_declarations_package_that_is_not_in_the_project_is_named(tmp_path: Path) -> None:
+    write(tmp_path, {**SOURCE_FORM})
+    with pytest.raises(ConfigurationError) as caught:
+        load(tmp_path, declarations="modules_typo")
+    assert str(caught.value) == (
+        "The modules package 'modules_typo' (the given modules package) is not in the project: "
+        "there is no folder modules_typo. Correct the package name, or add the folder that "
+        "holds it to source_roots in [tool.aura.boundaries]."
+    )
+    write(tmp_path, {"pyproject.toml": '[tool.aura]\nmodules = "shop.modules"\n'})
+    with pytest.raises(ConfigurationError) as caught:
+        load(tmp_path)
+    assert str(caught.value) == (
+        f"The modules package 'shop.modules' (modules in [tool.aura] in {tmp_path}/pyproject.toml)"
+        " is not in the project: there is no folder shop/modules. Correct the package name, or "
+        "add the folder that holds it to source_roots in [tool.aura.boundaries]."
+    )
+
+
+def test_a_src_layout_is_found_without_source_roots(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "pyproject.toml": '[tool.aura.boundaries.modules.users]\npackage = "shop.users"\n',
+            "src/shop/users/__init__.py": "",
+        },
+    )
+    module_map = load(tmp_path)
+    assert module_map.source_roots == (tmp_path, tmp_path / "src")
+    assert [file.dotted for file in module_map["users"].files] == ["shop.users"]
