@@ -3,8 +3,9 @@
 Modules reach each other through strings imports cannot show: ``get_service("users", ...)``,
 ``resolve("user_service")`` and ``subscribe("user.deactivated")``. :func:`find_references` reads
 them from source (AST, nothing is imported or run); :func:`module_sources` finds the files of a
-module's code. The import contract (:mod:`aura.architecture.contracts`), the static rules
-(:mod:`aura.architecture.rules`) and the docs (:mod:`aura.architecture.docs`) build on them.
+module's code, found from a running platform's ``Module`` objects. The platform's verification in
+``aura check`` (:mod:`aura.architecture.rules`: ``unused-dependency``) builds on them; the module
+map's checks read the source through :mod:`aura.architecture.sources` instead, without a platform.
 """
 
 from __future__ import annotations
