@@ -1,0 +1,1 @@
+"""Notifications: e-mails about invoices."""

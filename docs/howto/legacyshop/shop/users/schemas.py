@@ -1,0 +1,6 @@
+from pydantic import BaseModel
+
+
+class UserRead(BaseModel):
+    id: int
+    email: str
