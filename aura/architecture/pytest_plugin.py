@@ -1,10 +1,15 @@
-"""The import-linter contracts as pytest items: one test per contract, marked ``architecture``.
+"""The architecture in pytest: import-linter contracts as tests, and test selection by module.
 
-Turn it on with ``--aura-architecture`` or ``aura_architecture = true`` in the ini file. The
-contracts come from the first import-linter configuration in the rootdir (``setup.cfg``,
-``.importlinter``, ``pyproject.toml``), or from ``aura_importlinter_config``. Each item is named
-by its contract and fails with import-linter's own report of the broken contract; the import
-graph is built once per session. Select them with ``pytest -m architecture`` or ``-k``.
+``--aura-architecture`` (or ``aura_architecture = true`` in the ini file) adds one test per
+import-linter contract, marked ``architecture``. The contracts come from the first import-linter
+configuration in the rootdir (``setup.cfg``, ``.importlinter``, ``pyproject.toml``), or from
+``aura_importlinter_config``. Each item is named by its contract and fails with import-linter's
+own report of the broken contract; the import graph is built once per session. Select them with
+``pytest -m architecture`` or ``-k``.
+
+``--aura-changed[=REF]`` runs only the test files that the changes since REF can affect, module
+by module (:mod:`aura.architecture.selection`): the test files left out are not even imported.
+The report at the start says what changed and why each test file runs; with ``-q``, one line.
 
 Registered through the ``pytest11`` entry point; it changes nothing until it is turned on, and
 imports import-linter only then.
@@ -12,6 +17,7 @@ imports import-linter only then.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +27,7 @@ from aura.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from aura.architecture.linting import ImportContracts
+    from aura.architecture.selection import Changes, Selection
 
 __all__ = ["ContractItem", "ContractsFile", "ImportContractBroken"]
 
@@ -34,12 +41,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="check each import-linter contract as a test (marked 'architecture')",
     )
+    group.addoption(
+        "--aura-changed",
+        action="store",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="REF",
+        help="run only the test files that the changes since REF can affect, by module "
+        "(default REF: the main branch; compared from its merge base with HEAD, uncommitted "
+        "and untracked files included)",
+    )
     parser.addini("aura_architecture", "check each import-linter contract as a test", type="bool")
     parser.addini(
         "aura_importlinter_config",
         "import-linter configuration file, relative to the rootdir (default: the first of "
         "setup.cfg, .importlinter and pyproject.toml that has one)",
         default="",
+    )
+    parser.addini(
+        "aura_changed",
+        "run only the test files that the changes since this REF can affect, by module (empty: "
+        "every test file; --aura-changed alone compares with the main branch)",
+        default="",
+    )
+    parser.addini(
+        "aura_changed_ignore",
+        "globs of the changed files that select no test when tests are selected by change "
+        "(relative to the rootdir, one a line: docs/*, *.md)",
+        type="linelist",
+        default=[],
     )
 
 
@@ -50,11 +81,121 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)  # before the terminal writes the header, which reports it
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``--aura-changed``, decide which test files run: before collection, so that the
+    others are never imported."""
+    config = session.config
+    ref = config.getoption("aura_changed")
+    if ref is not None:
+        config.stash[_CHANGED] = _select(config, ref or None, "")
+    elif config.getini("aura_changed"):
+        given = str(config.getini("aura_changed"))
+        config.stash[_CHANGED] = _select(
+            config, given, " (The REF comes from aura_changed in the ini file.)"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Changed:
+    changes: Changes
+    selection: Selection
+
+
+_CHANGED = pytest.StashKey[_Changed]()
+
+
+def _select(config: pytest.Config, ref: str | None, origin: str) -> _Changed:
+    from aura.architecture.modulemap import load_module_map
+    from aura.architecture.selection import find_changes, select_tests
+    from aura.config import load_config
+
+    try:
+        changes = find_changes(config.rootpath, ref)
+    except ConfigurationError as error:
+        raise pytest.UsageError(f"{error}{origin}") from None
+    try:
+        module_map = load_module_map(load_config(config.rootpath, search_parents=False))
+    except ConfigurationError as error:
+        raise pytest.UsageError(
+            f"--aura-changed selects test files by module, from the module map: {error}"
+        ) from None
+    base = str(_ini(config, "bdd_features_base_dir") or "")
+    selection = select_tests(
+        module_map,
+        changes.files,
+        _test_paths(config),
+        python_files=list(config.getini("python_files")),
+        ignore=list(config.getini("aura_changed_ignore")),
+        features_base=config.rootpath / base if base else None,
+        untracked=changes.untracked,
+    )
+    return _Changed(changes, selection)
+
+
+def _ini(config: pytest.Config, name: str) -> Any:
+    try:
+        return config.getini(name)
+    except ValueError:  # not declared: the plugin that reads it is not installed
+        return None
+
+
+def _test_paths(config: pytest.Config) -> list[Path]:
+    start = config.invocation_params.dir
+    return [start / arg.split("::", 1)[0] for arg in config.args]
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """With ``--aura-changed``: what changed, which modules, and why each test file runs."""
+    state = config.stash.get(_CHANGED, None)
+    if state is None:
+        return []
+    verbose = config.get_verbosity() > 0
+    return state.selection.render(header=state.changes.header, verbose=verbose)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """With ``--aura-changed`` and ``-q`` (no header): the selection in one line."""
+    state = config.stash.get(_CHANGED, None)
+    if state is None or config.get_verbosity() >= 0:
+        return []
+    return [state.selection.summary()]
+
+
+@pytest.hookimpl(tryfirst=True)  # the answer is final: no other plugin may collect the file
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave out, unimported, the test files ``--aura-changed`` did not select."""
+    state = config.stash.get(_CHANGED, None)
+    if state is None or collection_path.suffix != ".py":
+        return None
+    return True if state.selection.skips(collection_path) else None
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """A change that selects no test file is not a failure: exit 0, not 5 (no tests ran)."""
+    state = session.config.stash.get(_CHANGED, None)
+    if (
+        state is not None
+        and state.selection.everything is None
+        and not state.selection.selected
+        and session.exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
+    ):
+        session.exitstatus = pytest.ExitCode.OK
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m and -k deselect, so that they select these items
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
-    """Add one item per import-linter contract when turned on."""
+    """Add one item per import-linter contract when turned on; with ``--aura-changed``,
+    deselect the items of test files named on the command line but not selected."""
+    state = config.stash.get(_CHANGED, None)
+    if state is not None:
+        skipped = [item for item in items if state.selection.skips(item.path)]
+        if skipped:
+            config.hook.pytest_deselected(items=skipped)
+            items[:] = [item for item in items if not state.selection.skips(item.path)]
     if not (config.getoption("aura_architecture") or config.getini("aura_architecture")):
         return
     try:

@@ -39,7 +39,7 @@ __all__ = [
 CACHE_DIR = ".aura_cache"
 """The cache folder under the project root (it holds a ``.gitignore`` of ``*``)."""
 
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _PARALLEL_FROM = 400
 """Parse on several processes only from this many uncached files: below, starting them costs
 more than it saves."""
@@ -268,45 +268,85 @@ def scan_files(
 ) -> dict[Path, FileScan]:
     """Scan every file; with ``cache_root``, reuse and refresh the cache under it.
 
-    A file that cannot be read at all (permissions, gone) gives a scan with its error.
+    A cached scan is reused when the file's size and modification time are those recorded, or
+    else when its content is (its digest): a fresh checkout, such as a CI job that restores
+    ``.aura_cache/``, parses only the files that really changed. Entries of files another
+    caller scanned (``aura check`` scans the modules, ``--aura-changed`` the tests too) are
+    kept while those files exist. A file that cannot be read at all gives a scan with its error.
     """
     wanted = frozenset(names)
     signature = _signature(wanted)
     cache = _read_cache(cache_root, signature) if cache_root is not None else {}
     results: dict[Path, FileScan] = {}
-    stamps: dict[str, list[int]] = {}
-    todo: list[SourceFile] = []
+    entries: dict[str, list[Any]] = {}
+    todo: list[tuple[SourceFile, str, list[int], str]] = []
+    changed = False
     for file in files:
-        key = str(file.path)
+        key = _cache_key(file.path, cache_root)
         try:
             status = file.path.stat()
         except OSError as error:
             results[file.path] = FileScan(error=f"{type(error).__name__}: {error}", error_line=1)
             continue
         stamp = [status.st_mtime_ns, status.st_size]
-        stamps[key] = stamp
-        cached = _cached(cache.get(key), stamp, file.dotted)
+        entry = cache.get(key)
+        cached = _cached(entry, stamp, file.dotted, None)
         if cached is not None:
             results[file.path] = cached
+            entries[key] = entry  # type: ignore[assignment]  # checked by _cached
+            continue
+        digest = _digest(file.path) if cache_root is not None else ""
+        cached = _cached(entry, None, file.dotted, digest) if digest else None
+        if cached is not None:  # the same content under a new stamp: a fresh checkout
+            results[file.path] = cached
+            entries[key] = [stamp, file.dotted, entry[2], digest]  # type: ignore[index]
+            changed = True
         else:
-            todo.append(file)
-    fresh = _scan_many(todo, wanted)
+            todo.append((file, key, stamp, digest))
+    fresh = _scan_many([item[0] for item in todo], wanted)
     results.update(fresh)
-    if cache_root is not None and (fresh or len(cache) != len(stamps)):
-        entries = {
-            str(path): [stamps[str(path)], dotted, _to_json(results[path])]
-            for path, dotted in ((file.path, file.dotted) for file in files)
-            if str(path) in stamps and not _unreadable(results[path])
-        }
+    if cache_root is None:
+        return results
+    for file, key, stamp, digest in todo:
+        scan = results[file.path]
+        if digest and not _unreadable(scan):
+            entries[key] = [stamp, file.dotted, _to_json(scan), digest]
+    for key, entry in cache.items():  # what other callers scanned, while it is still there
+        if key not in entries and (cache_root / key).exists():
+            entries[key] = entry
+    if todo or changed or len(entries) != len(cache):
         _write_cache(cache_root, signature, entries)
     return results
 
 
-def _cached(entry: Any, stamp: list[int], dotted: str) -> FileScan | None:
-    """The scan kept in the cache ``entry`` when it is of this very file, else None (a damaged
-    entry counts as missing: the file is parsed again)."""
+def _cache_key(path: Path, root: Path | None) -> str:
+    """A file's key in the cache: its path relative to the project, so that a checkout in
+    another folder finds it (absolute when outside the project)."""
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _digest(path: Path) -> str:
     try:
-        if entry[0] == stamp and entry[1] == dotted:
+        return hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+    except OSError:
+        return ""  # unreadable: parsed (and reported) without a cache entry
+
+
+def _cached(
+    entry: Any, stamp: list[int] | None, dotted: str, digest: str | None
+) -> FileScan | None:
+    """The scan kept in the cache ``entry`` when it is of this very file (same ``stamp``, or
+    the same content ``digest``), else None (a damaged entry counts as missing: the file is
+    parsed again)."""
+    try:
+        if entry[1] != dotted:
+            return None
+        if (stamp is not None and entry[0] == stamp) or (digest and entry[3] == digest):
             return _from_json(entry[2])
     except (TypeError, ValueError, KeyError, IndexError):
         pass

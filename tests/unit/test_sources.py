@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -612,3 +613,43 @@ def test_the_parallel_scan_gives_what_the_serial_one_gives(
     assert parallel == serial
     assert sorted(parallel) == sorted(file.path for file in files)
     assert parallel[files[7].path].error == "SyntaxError: invalid syntax"
+
+
+def test_a_fresh_checkout_with_the_cache_parses_only_what_changed(
+    tmp_path: Path, parses: list[str]
+) -> None:
+    """A CI job restores .aura_cache into a new checkout: every modification time is new, but
+    the contents are the same, so nothing is parsed but the file that really changed."""
+    original = tmp_path / "first"
+    project(original)
+    scan_files(project(original), NAMES, cache_root=original)
+    checkout = tmp_path / "checkout"
+    shutil.copytree(original, checkout, copy_function=shutil.copy)  # new modification times
+    files = project(checkout)  # rewritten: the same content, later still
+    files[3].path.write_text("import shop.other\n", encoding="utf-8")
+    parses.clear()
+
+    result = scan_files(files, NAMES, cache_root=checkout)
+
+    assert parses == ["m2.py"]
+    assert result[files[1].path].imports == (Import(1, "shop.m1", ("thing",)),)
+    parses.clear()
+    assert scan_files(files, NAMES, cache_root=checkout) == result
+    assert parses == []  # the new stamps were recorded
+
+
+def test_entries_of_files_another_caller_scanned_are_kept_while_they_exist(
+    tmp_path: Path, parses: list[str]
+) -> None:
+    files = project(tmp_path)
+    scan_files(files, NAMES, cache_root=tmp_path)  # say, pytest --aura-changed: everything
+    scan_files(files[:2], NAMES, cache_root=tmp_path)  # say, aura check: some of it
+    parses.clear()
+
+    scan_files(files, NAMES, cache_root=tmp_path)
+
+    assert parses == []
+    files[3].path.unlink()
+    scan_files(files[:2], NAMES, cache_root=tmp_path)
+    cache = json.loads((tmp_path / CACHE_DIR / "boundaries.json").read_text(encoding="utf-8"))
+    assert sorted(cache["files"]) == ["shop/__init__.py", "shop/m0.py", "shop/m1.py"]
