@@ -96,7 +96,7 @@ class OptionInfo:
     flag: str | None
     help: str
     kind: str = "string"
-    """``string`` or ``bool``."""
+    """``string``, ``bool``, ``lines`` (one value per line) or ``arguments``."""
     choices: tuple[str, ...] = ()
     table_key: str | None = None
     """Its key in ``[tool.aura]`` (``testing.database`` is ``[tool.aura.testing] database``)."""
@@ -196,7 +196,9 @@ def collect_options() -> list[OptionInfo]:
         }
         for ini, ini_help, ini_options in parser.inis:
             names, flag_options = flags.pop(ini, ((), {}))
-            kind = "bool" if ini_options.get("type") == "bool" else "string"
+            kind = {"bool": "bool", "linelist": "lines", "args": "arguments"}.get(
+                str(ini_options.get("type")), "string"
+            )
             choices = tuple(flag_options.get("choices") or ())
             found.append(
                 OptionInfo(
