@@ -14,6 +14,7 @@ AREAS = (
     "harness",
     "store",
     "architecture",
+    "boundaries",
     "telemetry",
 )
 """The areas, in the order they run and are reported."""
