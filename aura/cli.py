@@ -14,10 +14,9 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import aura
-from aura.bus import Delivery, EventBus
 from aura.config import (
     CLI_MODULES,
     ProjectConfig,
@@ -26,12 +25,15 @@ from aura.config import (
     load_config,
     load_modules,
 )
-from aura.database import Database
-from aura.dead_letters import RetryPolicy, purge
-from aura.events import Event, EventCatalog
 from aura.exceptions import ConfigurationError
-from aura.registry import ServiceCall
-from aura.store import SqliteDeadLetterStore
+
+if TYPE_CHECKING:
+    from aura.bus import Delivery
+    from aura.events import Event
+    from aura.registry import ServiceCall
+
+# The runtime (the bus, the store, pydantic) is imported by the commands that run it, so that
+# `aura check` and `aura modules`, which read the source and import nothing of it, start fast.
 
 __all__ = ["TracePrinter", "main"]
 
@@ -77,6 +79,9 @@ class TracePrinter:
 
 def run_demo(out: TextIO) -> int:
     """Publish one event to two example subscribers and print the trace."""
+    from aura.bus import EventBus
+    from aura.events import EventCatalog
+
     bus = EventBus(catalog=EventCatalog())
     sent: list[dict[str, Any]] = []
 
@@ -137,6 +142,10 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         )
     if args.action == "retry":
         return _retry_dead_letters(path, config, args, out)
+    from aura.database import Database
+    from aura.dead_letters import purge
+    from aura.store import SqliteDeadLetterStore
+
     with Database(path) as database:
         store = SqliteDeadLetterStore(database)
         if args.action == "list":
@@ -164,6 +173,7 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
 def _retry_dead_letters(
     path: Path, config: ProjectConfig, args: argparse.Namespace, out: TextIO
 ) -> int:
+    from aura.dead_letters import RetryPolicy
     from aura.platform import Platform  # the handlers live in the modules: build the platform
 
     policy = RetryPolicy(max_attempts=args.max_attempts, backoff=args.backoff)

@@ -24,7 +24,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+PLATFORM_VERIFICATION = "platform verification"
+"""The source of the findings of :func:`aura.verification.verify` (and its name in
+``aura check``)."""
+
 __all__ = [
+    "PLATFORM_VERIFICATION",
     "Finding",
     "by_place",
     "count",

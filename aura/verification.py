@@ -41,7 +41,7 @@ from aura.conformance import check_conformance
 from aura.container import Container
 from aura.events import EventCatalog
 from aura.exceptions import ContractViolationError
-from aura.findings import Finding, count, render_json, render_lines
+from aura.findings import PLATFORM_VERIFICATION, Finding, count, render_json, render_lines
 from aura.module import Module
 from aura.naming import did_you_mean, patterns_overlap
 from aura.registry import ServiceCall, ServiceInfo, ServiceRegistry
@@ -64,7 +64,7 @@ __all__ = [
     "verify_calls",
 ]
 
-SOURCE = "platform verification"
+SOURCE = PLATFORM_VERIFICATION
 """The source of every finding of :func:`verify` (and its name in ``aura check``)."""
 
 Problem = Finding

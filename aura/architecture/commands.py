@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, TextIO
 from aura.architecture.boundaries import check_boundaries
 from aura.architecture.modulemap import ModuleMap, ModuleSpec, load_module_map
 from aura.architecture.report import CheckReport, Rule, read_baseline, write_baseline
-from aura.architecture.rules import unused_dependencies
 from aura.config import (
     CLI_MODULES,
     ModulesSetting,
@@ -45,9 +44,11 @@ from aura.config import (
     load_modules,
 )
 from aura.exceptions import AuraError, ConfigurationError
+from aura.findings import PLATFORM_VERIFICATION as SOURCE
 from aura.findings import Finding, count, render_json
-from aura.platform import Platform
-from aura.verification import SOURCE, verify
+
+# The platform (the runtime: the bus, pydantic, the store) is imported only to verify or document
+# a platform: the module map's checks need none of it.
 
 if TYPE_CHECKING:
     from aura.architecture.linting import ContractResult, ImportContracts
@@ -217,6 +218,8 @@ def run_docs(args: argparse.Namespace, out: TextIO) -> int:
         module_map = load_module_map(config, declarations=setting.package if setting else None)
         report = check_boundaries(module_map)
         if modules:
+            from aura.platform import Platform
+
             with Platform(modules).start() as platform:
                 files = build_docs(module_map, report, platform)
         else:
@@ -284,10 +287,31 @@ def _declared_in_source(spec: ModuleSpec) -> bool:
     return any(_DECLARED_IN_SOURCE.search(origin) for origin in spec.origins)
 
 
+_IMPORTLINTER_SECTIONS = {
+    ".importlinter": "[importlinter",
+    "setup.cfg": "[importlinter",
+    "pyproject.toml": "[tool.importlinter",
+}
+
+
+def _may_configure_importlinter(root: Path) -> bool:
+    """Whether a file where import-linter looks mentions its section (read as text)."""
+    for name, section in _IMPORTLINTER_SECTIONS.items():
+        try:
+            if section in (root / name).read_text(encoding="utf-8", errors="replace"):
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def _contract_findings(
     given: Path | None, config: ProjectConfig
 ) -> tuple[ImportContracts | None, list[str], list[ContractResult]]:
     """The project's import contracts, notes on what was not checked, and the results."""
+    if given is None and not _may_configure_importlinter(config.root):
+        # Read without import-linter: the map's checks need it not, nor its start-up time.
+        return None, ["No import-linter configuration found: import contracts not checked."], []
     try:
         from aura.architecture.linting import ImportContracts, find_config
     except ImportError as error:  # pragma: no cover - import-linter is a dev dependency
@@ -317,6 +341,10 @@ def _verification_findings(
 ) -> Iterator[Finding]:
     # A problem the static checks already reported at its place in the source is not repeated;
     # their cycles are those of imports, lookups and declarations together.
+    from aura.architecture.rules import unused_dependencies
+    from aura.platform import Platform
+    from aura.verification import verify
+
     reported = {finding.key for finding in found}
     cycles = any(finding.rule == "dependency-cycle" for finding in found)
     try:

@@ -295,7 +295,9 @@ def scan_files(
             results[file.path] = cached
             entries[key] = entry  # type: ignore[assignment]  # checked by _cached
             continue
-        digest = _digest(file.path) if cache_root is not None else ""
+        # The content is compared only with an entry of this file; a new file's digest comes
+        # from the parse, which reads it anyway.
+        digest = _digest(file.path) if cache_root is not None and entry is not None else ""
         cached = _cached(entry, None, file.dotted, digest) if digest else None
         if cached is not None:  # the same content under a new stamp: a fresh checkout
             results[file.path] = cached
@@ -304,11 +306,11 @@ def scan_files(
         else:
             todo.append((file, key, stamp, digest))
     fresh = _scan_many([item[0] for item in todo], wanted)
-    results.update(fresh)
+    results.update((path, scan) for path, (scan, _) in fresh.items())
     if cache_root is None:
         return results
-    for file, key, stamp, digest in todo:
-        scan = results[file.path]
+    for file, key, stamp, _ in todo:
+        scan, digest = fresh[file.path]
         if digest and not _unreadable(scan):
             entries[key] = [stamp, file.dotted, _to_json(scan), digest]
     for key, entry in cache.items():  # what other callers scanned, while it is still there
@@ -362,36 +364,48 @@ def _unreadable(scan: FileScan) -> bool:
     return isinstance(kind, type) and issubclass(kind, OSError)
 
 
-def _scan_many(files: Sequence[SourceFile], names: frozenset[str]) -> dict[Path, FileScan]:
+def _scan_many(
+    files: Sequence[SourceFile], names: frozenset[str]
+) -> dict[Path, tuple[FileScan, str]]:
+    """Each file's scan and the digest of what was read (empty when it could not be read)."""
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < _PARALLEL_FROM or workers < 2 or sys.platform == "win32":
-        return dict(zip((file.path for file in files), map(_scan_one(names), files), strict=True))
+        return {file.path: _scan_one(file, names) for file in files}
     from concurrent.futures import ProcessPoolExecutor  # only when there is much to parse
     from multiprocessing import get_context
 
-    chunks = [files[index::workers] for index in range(workers)]
+    # Plain tuples both ways: pickling paths and dataclasses costs more than the parse saves.
+    chunks = [
+        [(str(file.path), file.dotted, file.package) for file in files[index::workers]]
+        for index in range(workers)
+    ]
     with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
         parts = list(pool.map(_scan_chunk, chunks, [names] * workers))
-    return {path: scan for part in parts for path, scan in part}
+    order = [files[index::workers] for index in range(workers)]
+    return {
+        file.path: (_from_json(data), digest)
+        for part, chunk in zip(parts, order, strict=True)
+        for file, (data, digest) in zip(chunk, part, strict=True)
+    }
 
 
-def _scan_chunk(files: Sequence[SourceFile], names: frozenset[str]) -> list[tuple[Path, FileScan]]:
-    scan = _scan_one(names)
-    return [(file.path, scan(file)) for file in files]
+def _scan_chunk(
+    files: Sequence[tuple[str, str, bool]], names: frozenset[str]
+) -> list[tuple[list[Any], str]]:
+    found = []
+    for path, dotted, package in files:
+        scan, digest = _scan_one(SourceFile(Path(path), dotted, package), names)
+        found.append((_to_json(scan), digest))
+    return found
 
 
-class _scan_one:  # used as a function; a class so that it pickles
-    def __init__(self, names: frozenset[str]) -> None:
-        self.names = names
-
-    def __call__(self, file: SourceFile) -> FileScan:
-        try:
-            source = file.path.read_bytes()
-        except OSError as error:
-            return FileScan(error=f"{type(error).__name__}: {error}", error_line=1)
-        return scan_source(
-            source, str(file.path), file.dotted, package=file.package, names=self.names
-        )
+def _scan_one(file: SourceFile, names: frozenset[str]) -> tuple[FileScan, str]:
+    try:
+        source = file.path.read_bytes()
+    except OSError as error:
+        return FileScan(error=f"{type(error).__name__}: {error}", error_line=1), ""
+    scan = scan_source(source, str(file.path), file.dotted, package=file.package, names=names)
+    return scan, hashlib.blake2b(source, digest_size=16).hexdigest()
 
 
 def _signature(names: frozenset[str]) -> str:
