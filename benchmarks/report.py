@@ -125,9 +125,11 @@ def render_summary(areas: list[dict[str, Any]]) -> str:
 
 
 def format_ns(value: float) -> str:
-    """Show a duration in ns, µs or ms with three significant figures."""
+    """Show a duration in ns, µs, ms or s with three significant figures."""
     if value < 1e3:
         return f"{value:.0f} ns"
     if value < 1e6:
         return f"{value / 1e3:.3g} µs"
-    return f"{value / 1e6:.3g} ms"
+    if value < 1e9:
+        return f"{value / 1e6:.3g} ms"
+    return f"{value / 1e9:.3g} s"
