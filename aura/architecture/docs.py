@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from aura.architecture.modulemap import AURA_CALLS, ModuleMap, ModuleSpec
 from aura.architecture.sources import FileScan, scan_files
 from aura.conformance import contract_methods
-from aura.verification import patterns_overlap
+from aura.naming import patterns_overlap
 
 if TYPE_CHECKING:
     from aura.access import Rule

@@ -43,7 +43,7 @@ from pathlib import Path
 from aura.architecture.modulemap import AURA_CALLS, ModuleMap, ModuleSpec
 from aura.architecture.sources import Call, FileScan, Import, SourceFile, scan_files
 from aura.exceptions import ConfigurationError
-from aura.verification import patterns_overlap
+from aura.naming import patterns_overlap
 
 __all__ = [
     "DEFAULT_TEST_FILES",
