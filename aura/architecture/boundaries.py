@@ -22,14 +22,22 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from aura.architecture.modulemap import AURA_CALLS, ModuleMap, ModuleSpec
 from aura.architecture.sources import Call, FileScan, Import, SourceFile, scan_files
+from aura.exceptions import InvalidEventTypeError, InvalidNameError
 from aura.findings import Finding
-from aura.naming import did_you_mean, pattern_matches, patterns_overlap
+from aura.naming import (
+    check_event_type,
+    check_pattern,
+    did_you_mean,
+    pattern_matches,
+    patterns_overlap,
+)
 
 __all__ = ["SOURCE", "BoundaryReport", "Usage", "check_boundaries", "module_usages"]
 
@@ -110,7 +118,7 @@ def module_usages(module_map: ModuleMap, *, cache: bool | None = None) -> dict[s
 
 
 def _scan(module_map: ModuleMap, cache: bool | None) -> dict[Path, FileScan]:
-    names = set(AURA_CALLS) | {coupling.call for coupling in module_map.couplings}
+    names = module_map.call_names
     use_cache = module_map.cache if cache is None else cache
     return scan_files(module_map.files, names, cache_root=module_map.root if use_cache else None)
 
@@ -234,8 +242,9 @@ def _service_owners(module_map: ModuleMap) -> dict[str, tuple[str, str]]:
 
 
 def _published(module_map: ModuleMap) -> list[str] | None:
-    """Every event type some module declares it publishes; None when no module says."""
-    if all(spec.publishes is None for spec in module_map.modules):
+    """Every event type the modules publish; None when a module's publishes are unknown (not
+    declared, or not readable without running the code): it might publish anything."""
+    if any(spec.publishes is None for spec in module_map.modules):
         return None
     return sorted({event for spec in module_map.modules for event in spec.publishes or ()})
 
@@ -252,9 +261,14 @@ def _call_findings(
     place = f"{shown}:{call.line}"
     last = call.name.rpartition(".")[2]
     modules = {other.name: other for other in module_map.modules}
+    if not module_map.aura_calls and last in AURA_CALLS:
+        last = ""  # Aura's own call names are turned off: only the configured couplings count
     if last == "get_service":
         target = call.argument(0, "module_name")
-        if target is not None:
+        # Aura's get_service always names the module and the service: a one-argument
+        # get_service("s3") is another library's.
+        has_service = len(call.args) >= 2 or call.argument(None, "service_name") is not None
+        if target is not None and has_service:
             service = call.argument(1, "service_name") or "?"
             yield from _lookup(module_map, spec, place, call, target, service, usages)
     elif last == "resolve":
@@ -262,13 +276,14 @@ def _call_findings(
         if key is not None and key in owners:
             owner, service = owners[key]
             yield from _lookup(module_map, spec, place, call, owner, service, usages)
-        elif key is not None and key.partition(".")[0] in modules and "." in key:
+        elif key is not None and _MODULE_KEY.match(key) and key.partition(".")[0] in modules:
             owner, _, service = key.partition(".")
             yield from _lookup(module_map, spec, place, call, owner, service, usages)
     elif last == "subscribe":
         event = call.argument(0, "event_type")
         if (
             event is not None
+            and _is_event(event, pattern=True)
             and published is not None
             and not any(patterns_overlap(event, pattern) for pattern in published)
         ):
@@ -289,6 +304,7 @@ def _call_findings(
         event = call.argument(0, "event_type")
         if (
             event is not None
+            and _is_event(event, pattern=False)
             and spec.publishes is not None
             and "*" not in event
             and not any(pattern_matches(declared, event) for declared in spec.publishes)
@@ -324,6 +340,20 @@ def _call_findings(
                 ),
                 location=place,
             )
+
+
+_MODULE_KEY = re.compile(r"^[a-z_][a-z0-9_]*\.[A-Za-z_]\w*$")
+"""A container key naming a module's service: ``users.UserService`` (not ``users.example.com``)."""
+
+
+def _is_event(value: str, *, pattern: bool) -> bool:
+    """Whether ``value`` is an Aura event type (or pattern): other libraries' subscribe() and
+    publish() take channel names such as ``billing-channel``, which are not judged."""
+    try:
+        (check_pattern if pattern else check_event_type)(value)
+    except (InvalidNameError, InvalidEventTypeError):
+        return False
+    return True
 
 
 def _lookup(

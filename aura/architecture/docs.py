@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aura.architecture.modulemap import AURA_CALLS, ModuleMap, ModuleSpec
+from aura.architecture.modulemap import ModuleMap, ModuleSpec
 from aura.architecture.sources import FileScan, scan_files
 from aura.conformance import contract_methods
 from aura.naming import patterns_overlap
@@ -228,9 +228,8 @@ class _Facts:
 
 def _scan(module_map: ModuleMap) -> dict[Path, FileScan]:
     # The names and the cache of the boundary checks: their cache answers without parsing again.
-    names = set(AURA_CALLS) | {coupling.call for coupling in module_map.couplings}
     cache_root = module_map.root if module_map.cache else None
-    return scan_files(module_map.files, names, cache_root=cache_root)
+    return scan_files(module_map.files, module_map.call_names, cache_root=cache_root)
 
 
 def _module_scans(
@@ -470,9 +469,9 @@ def _module_page(facts: _Facts, spec: ModuleSpec) -> str:
             "What `aura check` reports for this module:",
             "\n".join(
                 f"- [{finding.rule}] "
-                + (f"`{finding.location}`: " if finding.location else "")
-                + _text(finding.message)
-                + (f". Fix: {_text(finding.fix)}" if finding.fix else "")
+                + (f"`{_no_lines(finding.location)}`: " if finding.location else "")
+                + _text(_no_lines(finding.message))
+                + (f". Fix: {_text(_no_lines(finding.fix))}" if finding.fix else "")
                 for finding in problems
             ),
         ]
@@ -673,6 +672,15 @@ def _event_section(facts: _Facts, event_type: str, contract: EventContract | Non
 
 
 # --- formatting ----------------------------------------------------------------------------------
+
+
+_LINE = re.compile(r"(\.py|\.toml):\d+\b")
+
+
+def _no_lines(text: str) -> str:
+    """``text`` with the line numbers of its places dropped (``a/b.py:12`` -> ``a/b.py``): the
+    committed docs must not go stale when a line moves (``aura docs --check`` in CI)."""
+    return _LINE.sub(r"\1", text)
 
 
 def _page(title: str, *parts: str) -> str:

@@ -44,7 +44,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
-from aura.architecture.sources import SourceFile, dotted_name
+from aura.architecture.sources import SourceFile, dotted_name, string_constants
 from aura.config import ProjectConfig
 from aura.exceptions import ConfigurationError
 from aura.findings import count
@@ -70,6 +70,7 @@ _BOUNDARY_KEYS = {
     "couplings": list,
     "exclude": list,
     "cache": bool,
+    "aura_calls": bool,
 }
 _MODULE_KEYS = {
     "package": str,
@@ -117,6 +118,9 @@ class ModuleSpec:
     """Where it is declared: ``pyproject.toml [tool.aura.boundaries.modules.users]``,
     ``modules/users/__init__.py:24``."""
     files: tuple[SourceFile, ...] = ()
+    seed: bool = False
+    """A seed-style package (``register_services`` and no ``Module(...)``): it declares
+    nothing, so its entry in ``[tool.aura.boundaries]`` (if any) is its declaration."""
 
     @property
     def origin(self) -> str:
@@ -178,6 +182,10 @@ class ModuleMap:
     modules: tuple[ModuleSpec, ...]
     couplings: tuple[Coupling, ...] = ()
     cache: bool = True
+    aura_calls: bool = True
+    """Whether Aura's own string couplings (``get_service``, ``resolve``, ``subscribe``,
+    ``publish``) are judged; ``aura_calls = false`` leaves only the configured couplings (for a
+    codebase whose other libraries use those names)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_package", {spec.package: spec for spec in self.modules})
@@ -186,6 +194,12 @@ class ModuleMap:
 
     def __getitem__(self, name: str) -> ModuleSpec:
         return self._by_name[name]  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def call_names(self) -> frozenset[str]:
+        """The call names the scan records: Aura's own (unless turned off) and the couplings'."""
+        own = AURA_CALLS if self.aura_calls else frozenset()
+        return own | {coupling.call for coupling in self.couplings}
 
     @property
     def names(self) -> list[str]:
@@ -346,6 +360,7 @@ def load_module_map(config: ProjectConfig, *, declarations: str | None = None) -
         modules=tuple(sorted(specs, key=_by_name)),
         couplings=couplings,
         cache=bool(table.get("cache", True)),
+        aura_calls=bool(table.get("aura_calls", True)),
     )
 
 
@@ -500,6 +515,8 @@ def _merged(configured: ModuleSpec | None, parsed: ModuleSpec) -> ModuleSpec:
     """One module declared in pyproject.toml and in source: they must agree."""
     if configured is None:
         return parsed
+    if parsed.seed:  # the table is the only declaration of a seed-style package
+        return dataclasses.replace(configured, origins=(*configured.origins, *parsed.origins[1:]))
     for field, given, found in (
         ("package", configured.package, parsed.package),
         ("depends_on", sorted(configured.depends_on), sorted(parsed.depends_on)),
@@ -538,6 +555,12 @@ def _with_files(
     result = []
     for spec in specs:
         files = list(_package_files(spec.package, roots, root, excluded, packages))
+        if not files and excluded and list(_package_files(spec.package, roots, root, (), packages)):
+            raise ConfigurationError(
+                f"Module {spec.name!r} ({spec.origin}) has no file left to check: exclude in "
+                f"[tool.aura.boundaries] ({', '.join(map(repr, excluded))}) leaves out every file "
+                f"of {spec.package!r}. Narrow the pattern, or remove the module from the map."
+            )
         if not files:
             places = " or ".join(
                 f"{_shown(r, root)}/{spec.package.replace('.', '/')}" for r in roots
@@ -548,7 +571,48 @@ def _with_files(
                 "that holds it to source_roots in [tool.aura.boundaries]."
             )
         result.append(dataclasses.replace(spec, files=tuple(files)))
+    _check_names(result)
     return result
+
+
+def _check_names(specs: Sequence[ModuleSpec]) -> None:
+    """A layer or interface entry that names nothing in the tree would silently check nothing:
+    a typo (``"servcie"``) is an error, naming what is there."""
+    children: dict[str, set[str]] = {}
+    for spec in specs:
+        names = children.setdefault(spec.name, set())
+        for file in spec.files:
+            rest = file.dotted[len(spec.package) + 1 :] if file.dotted != spec.package else ""
+            if rest:
+                names.add(rest.split(".", 1)[0])
+        dotted = {file.dotted for file in spec.files}
+        for entry in spec.interface:
+            if entry != spec.package and not any(
+                name == entry or name.startswith(f"{entry}.") for name in dotted
+            ):
+                relative = entry[len(spec.package) + 1 :]
+                raise ConfigurationError(
+                    f"interface of module {spec.name!r} ({spec.origin}) lists {relative!r}, but "
+                    f"{spec.package} has no sub-package or file {relative!r}. Its sub-packages: "
+                    f"{', '.join(sorted(names)) or 'none'}. Correct the name."
+                )
+    by_layers: dict[tuple[Layer, ...], list[ModuleSpec]] = {}
+    for spec in specs:
+        if spec.layers:
+            by_layers.setdefault(spec.layers, []).append(spec)
+    for layers, users in by_layers.items():
+        present = set().union(*(children[spec.name] for spec in users))
+        for layer in layers:
+            for name in layer.names:
+                if name not in present:
+                    which = users[0].origin if len(users) == 1 else "[tool.aura.boundaries]"
+                    raise ConfigurationError(
+                        f"The layers of {', '.join(spec.name for spec in users)} ({which}) name "
+                        f"{name!r}, which is no sub-package of "
+                        f"{'that module' if len(users) == 1 else 'any of those modules'}: their "
+                        f"sub-packages are {', '.join(sorted(present)) or 'none'}. Correct the "
+                        "layer's name."
+                    )
 
 
 def _package_files(
@@ -639,6 +703,8 @@ def _source_modules(
                 )
             seen[declaration.name] = declaration.origin
             extra = _declared_in_files(child, declaration)
+            if declaration.seed:
+                extra["publishes"] = None  # it may publish anything: nothing declares it
             yield dataclasses.replace(
                 declaration, interface=(declaration.package,), layers=default_layers, **extra
             )
@@ -684,6 +750,20 @@ def _parse_declaration(init: Path, package: str, project: Path) -> ModuleSpec | 
             services=(),
             labels=(getattr(variable, "id", "module"),),  # the variable, until files are read
         )
+    for statement in tree.body:  # the seed's convention: a package with register_services
+        if isinstance(statement, ast.FunctionDef) and statement.name == "register_services":
+            name = package.rpartition(".")[2]
+            where = f"{_shown(init, project)}:{statement.lineno}"
+            return ModuleSpec(
+                name=name,
+                package=package,
+                origins=(
+                    f"[tool.aura.boundaries.modules.{name}] in pyproject.toml; {where} is "
+                    "seed-style (register_services) and declares nothing",
+                ),
+                labels=("",),
+                seed=True,
+            )
     return None
 
 
@@ -713,6 +793,7 @@ def _declared_in_files(folder: Path, declaration: ModuleSpec) -> dict[str, Any]:
     """``publishes(...)`` and services of the declaration, from every file of its package."""
     variable = declaration.labels[0]
     publishes: list[str] = []
+    opaque: list[str] = []  # where publishes(...) gives what Aura cannot read without running it
     services: list[tuple[str, tuple[str, ...]]] = []
     for path in sorted(folder.rglob("*.py")):
         if "__pycache__" in path.parts:
@@ -724,6 +805,7 @@ def _declared_in_files(folder: Path, declaration: ModuleSpec) -> dict[str, Any]:
             tree = ast.parse(source, filename=str(path))
         except (OSError, SyntaxError, ValueError):
             continue  # the checks report the file itself, with its line
+        constants = string_constants(tree)
         # In source order (ast.walk goes breadth first), as the runtime would register them.
         found: list[tuple[int, int, ast.expr, str | None]] = []
         for node in ast.walk(tree):
@@ -738,8 +820,11 @@ def _declared_in_files(folder: Path, declaration: ModuleSpec) -> dict[str, Any]:
             if decorated is not None:
                 _service_decorator(expression, variable, decorated, services)
             elif isinstance(expression, ast.Call):
-                _declaration_call(expression, variable, publishes, services)
-    return {"publishes": tuple(publishes), "services": tuple(services), "labels": ()}
+                _declaration_call(expression, variable, constants, publishes, opaque, services)
+    # Events named by what cannot be read statically (an imported constant, *EVENTS): what the
+    # module publishes is unknown, rather than wrongly empty.
+    known = None if opaque else tuple(publishes)
+    return {"publishes": known, "services": tuple(services), "labels": ()}
 
 
 def _owner_is(node: ast.expr, variable: str) -> bool:
@@ -749,18 +834,22 @@ def _owner_is(node: ast.expr, variable: str) -> bool:
 def _declaration_call(
     node: ast.Call,
     variable: str,
+    constants: Mapping[str, str],
     publishes: list[str],
+    opaque: list[str],
     services: list[tuple[str, tuple[str, ...]]],
 ) -> None:
     if not _owner_is(node.func, variable):
         return
     method = node.func.attr  # type: ignore[attr-defined]
     if method == "publishes":
-        publishes.extend(
-            arg.value
-            for arg in node.args
-            if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-        )
+        for arg in node.args:
+            if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                publishes.append(arg.value)
+            elif isinstance(arg, ast.Name) and arg.id in constants:
+                publishes.append(constants[arg.id])  # USER_CREATED = "user.created" above
+            else:
+                opaque.append(ast.unparse(arg))
     elif method == "add_service" and node.args:
         name = _constant(node.args[0], "")
         if name is not None:

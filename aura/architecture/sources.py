@@ -34,6 +34,7 @@ __all__ = [
     "dotted_name",
     "scan_files",
     "scan_source",
+    "string_constants",
 ]
 
 CACHE_DIR = ".aura_cache"
@@ -130,6 +131,8 @@ def scan_source(
         return FileScan(error=f"SyntaxError: {message}", error_line=error.lineno or 1)
     except (ValueError, UnicodeDecodeError) as error:  # null bytes, undecodable text
         return FileScan(error=f"{type(error).__name__}: {error}", error_line=1)
+    except (RecursionError, MemoryError) as error:  # nested too deeply for the parser
+        return FileScan(error=f"{type(error).__name__}: too deeply nested to parse", error_line=1)
     base = dotted if package else dotted.rpartition(".")[0]
     imports = _imports(tree, base)
     text = source if isinstance(source, str) else source.decode("utf-8", "replace")
@@ -191,7 +194,7 @@ def _absolute(module: str | None, level: int, base: str) -> str:
 
 
 def _calls(tree: ast.Module, names: frozenset[str], lasts: set[str]) -> Iterator[Call]:
-    constants = _string_constants(tree)
+    constants = string_constants(tree)
     for node in ast.walk(tree):
         if type(node) is not ast.Call:
             continue
@@ -229,7 +232,7 @@ def _string(value: ast.expr, constants: Mapping[str, str]) -> str | None:
     return None
 
 
-def _string_constants(tree: ast.Module) -> dict[str, str]:
+def string_constants(tree: ast.Module) -> dict[str, str]:
     """Names bound once, at module level, to a string (``USERS = "users"``)."""
     constants: dict[str, str] = {}
     assigned: set[str] = set()
@@ -461,8 +464,9 @@ def _to_json(scan: FileScan) -> list[Any]:
 
 
 def _from_json(data: list[Any]) -> FileScan:
+    """A scan from its cache entry; ``ValueError`` when the entry is not one (a damaged cache)."""
     imports, calls, error, error_line = data
-    return FileScan(
+    scan = FileScan(
         imports=tuple(Import(line, module, tuple(names)) for line, module, names in imports),
         calls=tuple(
             Call(line, name, tuple(args), tuple((k, v) for k, v in keywords))
@@ -471,3 +475,22 @@ def _from_json(data: list[Any]) -> FileScan:
         error=error,
         error_line=error_line,
     )
+    fields_ok = all(
+        isinstance(item.line, int)
+        and isinstance(item.module, str)
+        and all(isinstance(name, str) for name in item.names)
+        for item in scan.imports
+    ) and all(
+        isinstance(call.line, int)
+        and isinstance(call.name, str)
+        and all(arg is None or isinstance(arg, str) for arg in call.args)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in call.keywords)
+        for call in scan.calls
+    )
+    if (
+        not fields_ok
+        or not (error is None or isinstance(error, str))
+        or not isinstance(error_line, int)
+    ):
+        raise ValueError("not a scan")
+    return scan

@@ -506,3 +506,173 @@ def test_a_package_that_does_not_publish_itself_says_to_publish_it_as_dot(
         "shop/billing/__init__.py:1: " + internal("shop.users", ".", "shop.users.api"),
         "shop/billing/invoices.py:2: " + internal("shop.users", ".", "shop.users.api"),
     ]
+
+
+# --- review fixes: constants, seed-style packages, other libraries' calls -----------------------
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+AURA_PROJECT = {
+    "pyproject.toml": '[tool.aura]\nmodules = "app.modules"\n',
+    "app/__init__.py": "",
+    "app/modules/__init__.py": "",
+    "app/modules/users/__init__.py": (
+        "from aura import Module, event_bus\n"
+        'USER_CREATED = "user.created"\n'
+        'module = Module("users")\n'
+        "module.publishes(USER_CREATED)\n"
+        "def create():\n"
+        "    event_bus.publish(USER_CREATED, {}, 'users')\n"
+    ),
+    "app/modules/billing/__init__.py": (
+        "from aura import Module\n"
+        'module = Module("billing")\n'
+        '@module.subscribe("user.created")\n'
+        "def on_created(data): ...\n"
+    ),
+}
+
+
+def test_events_named_by_module_level_constants_are_declared(tmp_path: Path) -> None:
+    root = write(tmp_path, AURA_PROJECT)
+    found = module_map(root)
+
+    assert found["users"].publishes == ("user.created",)
+    assert lines(check_boundaries(found, cache=False)) == []
+
+
+def test_events_named_by_what_cannot_be_read_leave_the_publishes_unknown(tmp_path: Path) -> None:
+    root = write(tmp_path, AURA_PROJECT)
+    users = root / "app/modules/users/__init__.py"
+    users.write_text(
+        users.read_text().replace("module.publishes(USER_CREATED)", "module.publishes(*EVENTS)")
+    )
+    found = module_map(root)
+
+    assert found["users"].publishes is None
+    assert lines(check_boundaries(found, cache=False)) == []  # unknown, so not judged
+
+
+SEED = (
+    "from aura import service_registry\n"
+    "def register_services(service_registry):\n"
+    '    service_registry.get_service("users", "X")\n'
+)
+
+
+def test_a_seed_style_package_is_a_module_held_to_what_it_declares(tmp_path: Path) -> None:
+    root = write(tmp_path, {**AURA_PROJECT, "app/modules/legacy/__init__.py": SEED})
+    found = module_map(root)
+    origin = (
+        "[tool.aura.boundaries.modules.legacy] in pyproject.toml; "
+        "app/modules/legacy/__init__.py:2 is seed-style (register_services) and declares nothing"
+    )
+
+    assert found["legacy"].origins == (origin,)
+    assert lines(check_boundaries(found, cache=False)) == [
+        "app/modules/legacy/__init__.py:3: [undeclared-dependency] legacy uses users.X "
+        "(service_registry.get_service); legacy does not declare 'users' in depends_on: add it "
+        f"({origin}), or react to the events of users instead of calling it"
+    ]
+    pyproject = root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + '\n[tool.aura.boundaries.modules.legacy]\npackage = "app.modules.legacy"\n'
+        'depends_on = ["users"]\n'
+    )
+    assert lines(check_boundaries(module_map(root), cache=False)) == []
+
+
+OTHER_LIBRARIES = (
+    "import dns.resolver\n"
+    'dns.resolver.resolve("users.example.com", "A")\n'
+    'redis.pubsub().subscribe("billing-channel")\n'
+    'session.get_service("s3")\n'
+    'broker.publish("Invoice Paid", {})\n'
+)
+
+
+def test_other_libraries_calls_of_the_same_names_are_not_judged(tmp_path: Path) -> None:
+    root = write(
+        tmp_path,
+        {**AURA_PROJECT, "app/modules/billing/clients.py": OTHER_LIBRARIES},
+    )
+    assert lines(check_boundaries(module_map(root), cache=False)) == []
+
+
+def test_aura_calls_can_be_turned_off_leaving_the_configured_couplings(tmp_path: Path) -> None:
+    files = {
+        "pyproject.toml": (
+            "[tool.aura.boundaries]\naura_calls = false\n"
+            '[tool.aura.boundaries.modules.users]\npackage = "shop.users"\n'
+            '[tool.aura.boundaries.modules.billing]\npackage = "shop.billing"\n'
+            '[[tool.aura.boundaries.couplings]]\ncall = "get_model"\n'
+        ),
+        "shop/users/__init__.py": "",
+        "shop/billing/__init__.py": (
+            'registry.get_service("users", "Users")\napps.get_model("users.User")\n'
+        ),
+    }
+    found = module_map(write(tmp_path, files))
+
+    assert found.call_names == frozenset({"get_model"})
+    assert lines(check_boundaries(found, cache=False)) == [
+        "shop/billing/__init__.py:2: [undeclared-dependency] billing uses users.User "
+        "(apps.get_model); billing does not declare 'users' in depends_on: add it "
+        f"({BILLING}), or stop using users"
+    ]
+
+
+DJANGO_COUPLINGS = """
+[[tool.aura.boundaries.couplings]]
+call = "apps.get_model"
+pattern = '^(?P<module>\\w+)\\.'
+
+[[tool.aura.boundaries.couplings]]
+call = "apps.get_model"
+pattern = '^(?P<module>\\w+)$'
+
+[[tool.aura.boundaries.couplings]]
+call = "ForeignKey"
+pattern = '^(?P<module>\\w+)\\.'
+
+[[tool.aura.boundaries.couplings]]
+call = "ForeignKey"
+keyword = "to"
+pattern = '^(?P<module>\\w+)\\.'
+"""
+
+
+def test_the_documented_django_couplings_find_every_form(tmp_path: Path) -> None:
+    files = {
+        "pyproject.toml": (
+            '[tool.aura.boundaries.modules.billing]\npackage = "billing"\n'
+            '[tool.aura.boundaries.modules.orders]\npackage = "orders"\n' + DJANGO_COUPLINGS
+        ),
+        "billing/__init__.py": "",
+        "orders/__init__.py": "",
+        "orders/models.py": (
+            "from django.apps import apps\n"
+            "from django.db import models\n"
+            'apps.get_model("billing.Invoice")\n'
+            'apps.get_model("billing", "Invoice")\n'
+            'invoice = models.ForeignKey("billing.Invoice", on_delete=models.CASCADE)\n'
+            'paid = models.ForeignKey(to="billing.Invoice", on_delete=models.CASCADE)\n'
+            'user = models.ForeignKey("auth.User", on_delete=models.CASCADE)\n'
+        ),
+    }
+    report = check_boundaries(module_map(write(tmp_path, files)), cache=False)
+
+    assert [(finding.location, finding.message) for finding in report.findings] == [
+        ("orders/models.py:3", "orders uses billing.Invoice (apps.get_model)"),
+        ("orders/models.py:4", "orders uses billing (apps.get_model)"),
+        ("orders/models.py:5", "orders uses billing.Invoice (models.ForeignKey)"),
+        ("orders/models.py:6", "orders uses billing.Invoice (models.ForeignKey)"),
+    ]

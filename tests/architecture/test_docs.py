@@ -174,10 +174,10 @@ None.
 
 What `aura check` reports for this module:
 
-- [internal-import] `src/shop/orders/api.py:2`: orders uses shop.billing.domain. Fix: \
+- [internal-import] `src/shop/orders/api.py`: orders uses shop.billing.domain. Fix: \
 shop.billing.domain is internal to billing, which publishes shop.billing.api: import from there, \
 or add 'domain' to interface of billing (pyproject.toml \\[tool.aura.boundaries.modules.billing\\])
-- [undeclared-dependency] `src/shop/orders/api.py:3`: orders uses shop.users. Fix: orders does \
+- [undeclared-dependency] `src/shop/orders/api.py`: orders uses shop.users. Fix: orders does \
 not declare 'users' in depends\\_on: add it \
 (pyproject.toml \\[tool.aura.boundaries.modules.orders\\]), or stop importing users
 """

@@ -354,8 +354,9 @@ LAYERS_ADVICE = (
     [
         pytest.param(
             '[tool.aura.boundaries]\nsource_root = ["src"]\n' + MODULE,
-            f"Unknown key 'source_root' in [tool.aura.boundaries] {IN}. Known keys: cache, "
-            "couplings, exclude, layers, modules, source_roots. Did you mean 'source_roots'?",
+            f"Unknown key 'source_root' in [tool.aura.boundaries] {IN}. Known keys: aura_calls, "
+            "cache, couplings, exclude, layers, modules, source_roots. Did you mean "
+            "'source_roots'?",
             id="unknown key of the table",
         ),
         pytest.param(
@@ -701,7 +702,15 @@ def test_interfaces_and_layers_are_read_into_the_spec(tmp_path: Path) -> None:
         '[tool.aura.boundaries.modules.users]\npackage = "shop.users"\n'
         'layers = ["views : forms", "models"]\n'
     )
-    project(tmp_path, pyproject, "shop.billing", "shop.users")
+    layers = ("api", "events", "application", "infrastructure", "domain")
+    project(
+        tmp_path,
+        pyproject,
+        "shop.billing",
+        "shop.users",
+        *(f"shop.billing.{name}" for name in layers),
+        *(f"shop.users.{name}" for name in ("views", "forms", "models")),
+    )
 
     module_map = load(tmp_path)
     billing, users = module_map["billing"], module_map["users"]
@@ -804,3 +813,41 @@ def test_a_src_layout_is_found_without_source_roots(tmp_path: Path) -> None:
     module_map = load(tmp_path)
     assert module_map.source_roots == (tmp_path, tmp_path / "src")
     assert [file.dotted for file in module_map["users"].files] == ["shop.users"]
+
+
+def test_a_layer_or_interface_that_names_nothing_in_the_tree_is_an_error(tmp_path: Path) -> None:
+    pyproject = (
+        '[tool.aura.boundaries]\nlayers = ["api", "servcie", "models"]\n'
+        '[tool.aura.boundaries.modules.users]\npackage = "shop.users"\n'
+    )
+    packages = ("shop.users", "shop.users.api", "shop.users.service", "shop.users.models")
+    project(tmp_path, pyproject, *packages)
+    assert error_of(tmp_path) == (
+        "The layers of users (pyproject.toml [tool.aura.boundaries.modules.users]) name "
+        "'servcie', which is no sub-package of that module: their sub-packages are api, models, "
+        "service. Correct the layer's name."
+    )
+    project(
+        tmp_path,
+        '[tool.aura.boundaries.modules.users]\npackage = "shop.users"\ninterface = ["nope"]\n',
+        *packages,
+    )
+    assert error_of(tmp_path) == (
+        "interface of module 'users' (pyproject.toml [tool.aura.boundaries.modules.users]) lists "
+        "'nope', but shop.users has no sub-package or file 'nope'. Its sub-packages: api, "
+        "models, service. Correct the name."
+    )
+
+
+def test_an_exclude_that_leaves_a_module_no_file_says_so(tmp_path: Path) -> None:
+    project(
+        tmp_path,
+        '[tool.aura.boundaries]\nexclude = ["shop/billing"]\n'
+        '[tool.aura.boundaries.modules.billing]\npackage = "shop.billing"\n',
+        "shop.billing",
+    )
+    assert error_of(tmp_path) == (
+        "Module 'billing' (pyproject.toml [tool.aura.boundaries.modules.billing]) has no file "
+        "left to check: exclude in [tool.aura.boundaries] ('shop/billing') leaves out every file "
+        "of 'shop.billing'. Narrow the pattern, or remove the module from the map."
+    )

@@ -653,3 +653,28 @@ def test_entries_of_files_another_caller_scanned_are_kept_while_they_exist(
     scan_files(files[:2], NAMES, cache_root=tmp_path)
     cache = json.loads((tmp_path / CACHE_DIR / "boundaries.json").read_text(encoding="utf-8"))
     assert sorted(cache["files"]) == ["shop/__init__.py", "shop/m0.py", "shop/m1.py"]
+
+
+def test_an_expression_nested_too_deeply_to_parse_is_reported_not_raised() -> None:
+    source = "x = " + "1 + " * 20_000 + "1\n"
+
+    scan = scan_source(source, "deep.py", "shop.deep", package=False, names=NAMES)
+
+    assert (scan.error, scan.error_line) == ("RecursionError: too deeply nested to parse", 1)
+
+
+def test_a_cache_entry_of_the_right_shape_but_wrong_types_is_parsed_again(
+    tmp_path: Path, parses: list[str]
+) -> None:
+    files = project(tmp_path, count=1)
+    scan_files(files, NAMES, cache_root=tmp_path)
+    cache_file = tmp_path / CACHE_DIR / "boundaries.json"
+    data = json.loads(cache_file.read_text(encoding="utf-8"))
+    data["files"]["shop/m0.py"][2] = [[[1, ["x"], []]], [], None, 0]  # a list for a name
+    cache_file.write_text(json.dumps(data), encoding="utf-8")
+    parses.clear()
+
+    result = scan_files(files, NAMES, cache_root=tmp_path)
+
+    assert parses == ["m0.py"]
+    assert result[files[1].path].imports == (Import(1, "shop.m1", ("thing",)),)
