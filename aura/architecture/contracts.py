@@ -36,9 +36,27 @@ from aura.architecture.boundaries import check_boundaries
 from aura.architecture.modulemap import load_module_map
 from aura.architecture.report import RULES
 from aura.config import load_config
+from aura.exceptions import ConfigurationError
 from aura.findings import Finding, count, render_line
 
-__all__ = ["ModuleDependencyContract"]
+__all__ = ["MapError", "ModuleDependencyContract"]
+
+
+class MapError(ConfigurationError):
+    """A module map that cannot be loaded, raised from the contract's check.
+
+    ``lint-imports`` prints an exception's text as rich markup, which would eat every
+    ``[tool.aura.boundaries...]`` in it: its text is escaped, and :attr:`plain` keeps the message
+    for readers that print text (``aura.architecture.linting``).
+    """
+
+    @property
+    def plain(self) -> str:
+        """The message as written."""
+        return super().__str__()
+
+    def __str__(self) -> str:
+        return escape(self.plain)
 
 
 class ModuleDependencyContract(Contract):
@@ -59,7 +77,10 @@ class ModuleDependencyContract(Contract):
     def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
         """Check every module of the map in one pass; ``graph`` is not read."""
         declarations = str(self.modules) if self.modules is not None else None
-        module_map = load_module_map(load_config(), declarations=declarations)
+        try:
+            module_map = load_module_map(load_config(), declarations=declarations)
+        except ConfigurationError as error:
+            raise MapError(str(error)) from None
         report = check_boundaries(module_map)
         output.verbose_print(
             verbose,

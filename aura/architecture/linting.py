@@ -150,9 +150,11 @@ class ImportContracts:
                 copy.deepcopy(graph if graph is not None else self.graph), verbose=False
             )
         except Exception as error:  # a contract that cannot run: misconfigured, or buggy
+            plain = getattr(error, "plain", None)  # a module map error, unescaped (see MapError)
+            kind = "ConfigurationError" if plain is not None else type(error).__name__
             raise ConfigurationError(
                 f"Contract {spec.name!r} ({spec.id}) in {self.config} could not be checked: "
-                f"{type(error).__name__}: {error}"
+                f"{kind}: {plain if plain is not None else error}"
             ) from error
         _sort_chains(check.metadata)
         if check.kept:

@@ -165,6 +165,27 @@ def test_lint_imports_alone_enforces_it(
     )
 
 
+def test_lint_imports_prints_a_map_error_with_its_table_names(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import-linter prints errors as rich markup: the brackets of the table names survive."""
+    write_project(pytester, BROKEN)
+    pyproject = pytester.path / "pyproject.toml"
+    pyproject.write_text(
+        '[tool.aura.boundaries.modules.stray]\npackage = "depot"\ndepend_on = []\n'
+    )
+    monkeypatch.setenv("COLUMNS", "400")
+    result = pytester.run(Path(sys.executable).parent / "lint-imports", "--no-cache")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        [
+            "Unknown key 'depend_on' in [tool.aura.boundaries.modules.stray] in "
+            f"{pyproject}. Known keys: depends_on, interface, labels, layers, package, "
+            "publishes. Did you mean 'depends_on'?"
+        ]
+    )
+
+
 # --- configuration errors ------------------------------------------------------------------------
 
 CONTRACT = "Contract 'depot modules declare what they look up and subscribe to' (declared)"
