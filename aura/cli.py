@@ -3,13 +3,18 @@
 
 Each command reads the project's ``[tool.aura]`` (:mod:`aura.config`) from the nearest
 ``pyproject.toml``; its flags override it. A configuration error is printed as
-``aura COMMAND: error: ...`` with exit status 2.
+``aura COMMAND: error: ...`` with exit status 2 (on the standard error when ``aura check`` or
+``aura modules`` prints JSON or SARIF, so that the standard output holds the report alone). When
+the reader of the output goes away (``aura check | head -1``), the command stops writing and
+exits with status 1, quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -215,7 +220,7 @@ def _add_dead_letter_commands(commands: Any) -> None:
     letters.set_defaults(run=_dead_letters)
 
 
-def _add_architecture_commands(commands: Any) -> None:
+def _add_architecture_commands(commands: Any, err: TextIO) -> None:
     # import-linter is loaded only when `aura check` runs, so other commands work without it.
     from aura.architecture.commands import (
         add_check_arguments,
@@ -230,12 +235,12 @@ def _add_architecture_commands(commands: Any) -> None:
         "modules", help="print the module map (read from pyproject.toml and the source)"
     )
     add_modules_arguments(modules)
-    modules.set_defaults(run=run_modules)
+    modules.set_defaults(run=functools.partial(run_modules, err=err))
     check = commands.add_parser(
         "check", help="check the module boundaries and import contracts, verify the platform"
     )
     add_check_arguments(check)
-    check.set_defaults(run=run_check)
+    check.set_defaults(run=functools.partial(run_check, err=err))
     docs = commands.add_parser("docs", help="generate the architecture docs, or --check them")
     add_docs_arguments(docs)
     docs.set_defaults(run=run_docs)
@@ -260,9 +265,37 @@ def _add_web_command(name: str, command: argparse.ArgumentParser, stream: TextIO
     return True
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the ``aura`` command line; return the exit status."""
+def main(
+    argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run the ``aura`` command line; return the exit status.
+
+    ``out`` and ``err`` stand for the standard output and error (tests pass their own).
+    """
     stream = out if out is not None else sys.stdout
+    try:
+        status = _main(argv, stream, err if err is not None else sys.stderr)
+        stream.flush()
+    except BrokenPipeError:
+        # The reader went away (`aura check | head -1`): write nothing more, not even at exit.
+        _discard(stream)
+        return 1
+    return status
+
+
+def _discard(stream: TextIO) -> None:
+    """Send what is left to write on ``stream`` (a closed pipe) to the null device, so that
+    Python's flush at exit does not fail again (the recipe of Python's signal docs)."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # a stream without a file: nothing to flush
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
+
+
+def _main(argv: Sequence[str] | None, stream: TextIO, err: TextIO) -> int:
     parser = argparse.ArgumentParser(prog="aura", description="Aura modular-monolith toolkit.")
     parser.add_argument("--version", action="version", version=f"aura {aura.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -283,7 +316,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         if chosen == [name] and not _add_web_command(name, command, stream):
             return 2
     _add_dead_letter_commands(commands)
-    _add_architecture_commands(commands)
+    _add_architecture_commands(commands, err)
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":

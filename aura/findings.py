@@ -91,12 +91,16 @@ def render_line(finding: Finding) -> str:
     """Return ``finding`` on one line: ``<place>: <message>; <fix>``.
 
     The place is the finding's location (``path:line``), else its module, else its source (an
-    import chain of an import contract). A message or fix written as a full sentence (the
-    platform's verification: ``"Add 'x' to depends_on."``) is written as a clause, like those of
-    the module map: the first word in lower case when it is an ordinary word, no final period.
+    import chain of an import contract). An import chain placed at its contract's section is
+    ``path:line: import contract <id>: <chain>``, so that the line still names the contract. A
+    message or fix written as a full sentence (the platform's verification: ``"Add 'x' to
+    depends_on."``) is written as a clause, like those of the module map: the first word in
+    lower case when it is an ordinary word, no final period.
     """
     place = finding.location or finding.module or finding.source
     text = describe(finding)
+    if finding.location and finding.source and not finding.rule:  # an import contract's chain
+        text = f"{finding.source}: {text}"
     return f"{place}: {text}" if place else text
 
 

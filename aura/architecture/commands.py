@@ -6,30 +6,37 @@ and runs the boundary checks on it (:func:`~aura.architecture.boundaries.check_b
 neither imports the project. It also runs the project's import-linter contracts when it has an
 import-linter configuration (in-process, on one graph, which grimp builds from the source too),
 but not those of type ``module_dependencies``: they run the same map checks. Only when ``modules``
-in ``[tool.aura]`` (or ``--modules``) names a package of Aura modules does it import them, build
-the platform and verify it at runtime (:func:`aura.verification.verify`, and the static
-:func:`~aura.architecture.rules.unused_dependencies`); otherwise a note says why it did not. It
-prints every violation, one line each, sorted by place, as text, JSON or SARIF, and compares them
-with a baseline when given one. The summary says what was checked; a map without modules is an
-error, never a pass.
+in ``[tool.aura]`` (or ``--modules``) names a package of Aura modules, and ``--static`` is not
+given, does it import them, build the platform and verify it at runtime
+(:func:`aura.verification.verify`, and the static
+:func:`~aura.architecture.rules.unused_dependencies`); otherwise a note says why it did not. A
+platform that cannot be imported or built (a missing dependency, an import that raises or exits)
+is one more violation beside the map's, never a crash. It prints every violation on one line,
+``path:line: ...``, sorted by place (one without a line of its own is placed where its module or
+its import contract is declared, as in SARIF), as text, JSON or SARIF, and compares them with a
+baseline when given one. The summary says what was checked; a map without modules is an error,
+never a pass.
 
 ``aura modules`` prints the module map. ``aura docs`` writes the architecture docs, or with
 ``--check`` fails when the committed ones are stale.
 
 The project root (the folder of ``pyproject.toml``) is put on ``sys.path`` so that the project's
 packages are found. Exit status: 0 passed, 1 violations or stale docs, 2 a usage or
-configuration error. Import-linter is imported only by ``aura check``, and only when the project
-configures it.
+configuration error. With ``--format json`` or ``sarif``, the standard output holds the report
+alone: errors and other messages go to the standard error. Import-linter is imported only by
+``aura check``, and only when the project configures it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+import sys
+import traceback
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, TextIO
 
 from aura.architecture.boundaries import check_boundaries
@@ -68,6 +75,15 @@ itself, so it skips the contracts of this type."""
 
 _DECLARED_IN_SOURCE = re.compile(r"\.py:\d+$")
 
+STATIC_NOTE = (
+    "Platform verification skipped: --static checks the module map only, so no platform was "
+    "built (nothing was imported)."
+)
+BUILD_FIX = (
+    "Install the project's dependencies where aura check runs, or pass --static to check the "
+    "module map only (nothing is imported)."
+)
+
 
 def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``aura check``."""
@@ -93,6 +109,11 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
         parser, "where Module(...) declarations are read, and the platform to verify: "
     )
     parser.add_argument(
+        "--static",
+        action="store_true",
+        help="check the module map only; import nothing (no platform verification)",
+    )
+    parser.add_argument(
         "--config",
         type=Path,
         metavar="FILE",
@@ -100,10 +121,16 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_check(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``aura check``; return the exit status."""
+def run_check(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
+    """Run ``aura check``; return the exit status.
+
+    The report goes to ``out``. Errors and messages go there too with ``--format text``, and to
+    ``err`` (default: the standard error) with ``json`` or ``sarif``, so that ``out`` holds the
+    report alone.
+    """
+    messages = out if args.format == "text" else (err if err is not None else sys.stderr)
     if args.update_baseline and args.baseline is None:
-        print("aura check: error: --update-baseline needs --baseline FILE.", file=out)
+        print("aura check: error: --update-baseline needs --baseline FILE.", file=messages)
         return 2
     try:
         config = load_config()
@@ -113,19 +140,20 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
         findings = list(checked.findings)
         contracts, notes, results = _contract_findings(args.config, config)
         findings.extend(violation for result in results for violation in result.violations)
-        platform_modules, skipped = _platform_modules(config, setting, module_map)
-        if platform_modules is None:
+        anchors = _anchors(module_map, contracts)
+        skipped = STATIC_NOTE if args.static else _skipped(setting, module_map)
+        if skipped or setting is None:
             notes.append(skipped)
         else:
-            findings.extend(_verification_findings(platform_modules, findings, module_map))
+            findings.extend(_verification_findings(config, setting, findings, module_map, anchors))
+        findings = [_placed(finding, anchors, module_map.root) for finding in findings]
         if args.update_baseline:
-            write_baseline(args.baseline, findings)
-            recorded = count(len(findings), "violation")
-            print(f"aura check: recorded {recorded} in {args.baseline}.", file=out)
+            recorded = count(write_baseline(args.baseline, findings), "violation")
+            print(f"aura check: recorded {recorded} in {args.baseline}.", file=messages)
             return 0
-        baseline = read_baseline(args.baseline) if args.baseline is not None else frozenset()
-    except ConfigurationError as error:
-        print(f"aura check: error: {error}", file=out)
+        baseline = read_baseline(args.baseline) if args.baseline is not None else {}
+    except AuraError as error:
+        print(f"aura check: error: {error}", file=messages)
         return 2
     report = CheckReport(
         tuple(findings),
@@ -141,10 +169,7 @@ def run_check(args: argparse.Namespace, out: TextIO) -> int:
         from aura.architecture.sarif import render_sarif
 
         text = render_sarif(
-            report,
-            root=module_map.root,
-            anchors=_anchors(module_map, contracts),
-            rules=_contract_rules(results),
+            report, root=module_map.root, anchors=anchors, rules=_contract_rules(results)
         )
     else:
         text = report.render_text()
@@ -160,14 +185,19 @@ def add_modules_arguments(parser: argparse.ArgumentParser) -> None:
     add_modules_argument(parser, "where Module(...) declarations are read: ")
 
 
-def run_modules(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``aura modules``: print the module map; return the exit status."""
+def run_modules(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
+    """Run ``aura modules``: print the module map; return the exit status.
+
+    An error goes to ``out`` with ``--format text``, and to ``err`` (default: the standard
+    error) with ``json``, so that ``out`` holds the JSON alone.
+    """
     try:
         config = load_config()
         _modules_setting(config, args.modules)
         module_map = load_module_map(config, declarations=args.modules)
-    except ConfigurationError as error:
-        print(f"aura modules: error: {error}", file=out)
+    except AuraError as error:
+        messages = out if args.format == "text" else (err if err is not None else sys.stderr)
+        print(f"aura modules: error: {error}", file=messages)
         return 2
     text = render_json(module_map.to_dict()) if args.format == "json" else module_map.render_text()
     print(text, file=out)
@@ -265,22 +295,20 @@ def _modules_setting(config: ProjectConfig, given: str | None) -> ModulesSetting
     return config.modules_setting(given, **CLI_MODULES)
 
 
-def _platform_modules(
-    config: ProjectConfig, setting: ModulesSetting | None, module_map: ModuleMap
-) -> tuple[list[ModuleType] | None, str]:
-    """The imported module packages to verify at runtime, or None and the note saying why not."""
+def _skipped(setting: ModulesSetting | None, module_map: ModuleMap) -> str:
+    """The note saying why the platform is not verified, or "" when it is to be."""
     if setting is None:
-        return None, (
+        return (
             "Platform verification skipped: neither `modules` in [tool.aura] nor --modules "
             "names a package of Aura modules, so no platform was built (nothing was imported)."
         )
     if not any(_declared_in_source(spec) for spec in module_map.modules):
-        return None, (
+        return (
             f"Platform verification skipped: no subpackage of {setting.package!r} (from "
             f"{setting.origin}) declares `module = Module(...)`, so there is no Aura platform "
             "to build (nothing was imported)."
         )
-    return load_modules(config, setting), ""
+    return ""
 
 
 def _declared_in_source(spec: ModuleSpec) -> bool:
@@ -309,6 +337,12 @@ def _contract_findings(
     given: Path | None, config: ProjectConfig
 ) -> tuple[ImportContracts | None, list[str], list[ContractResult]]:
     """The project's import contracts, notes on what was not checked, and the results."""
+    if given is not None and not given.exists():
+        raise ConfigurationError(
+            f"--config names {given}, which does not exist. Pass the path of the import-linter "
+            "configuration, or leave out --config to find it in setup.cfg, .importlinter or "
+            "pyproject.toml."
+        )
     if given is None and not _may_configure_importlinter(config.root):
         # Read without import-linter: the map's checks need it not, nor its start-up time.
         return None, ["No import-linter configuration found: import contracts not checked."], []
@@ -337,36 +371,118 @@ def _contract_findings(
 
 
 def _verification_findings(
-    modules: list[ModuleType], found: list[Finding], module_map: ModuleMap
-) -> Iterator[Finding]:
-    # A problem the static checks already reported at its place in the source is not repeated;
-    # their cycles are those of imports, lookups and declarations together.
+    config: ProjectConfig,
+    setting: ModulesSetting,
+    found: list[Finding],
+    module_map: ModuleMap,
+    anchors: Mapping[str, str],
+) -> list[Finding]:
+    """Import the modules, build the platform and verify it: its problems, or the one finding
+    saying why it could not be built.
+
+    Whatever the project's code raises (or exits with) while it is imported or started is that
+    finding, so that the map's findings are still reported; what it prints goes to the standard
+    error, so that a JSON or SARIF report stays pure. A problem the static checks already
+    reported at its place in the source is not repeated; their cycles are those of imports,
+    lookups and declarations together.
+    """
     from aura.architecture.rules import unused_dependencies
     from aura.platform import Platform
     from aura.verification import verify
 
     reported = {finding.key for finding in found}
     cycles = any(finding.rule == "dependency-cycle" for finding in found)
-    try:
-        platform = Platform(modules, boundaries=module_map).start()
-    except AuraError as error:
-        message = f"The platform cannot be built: {error}"
-        yield Finding(source=SOURCE, rule="platform-build", message=message)
-        return
-    try:
-        problems = [
-            *verify(platform, boundaries=module_map).problems,
-            *(dataclasses.replace(f, source=SOURCE) for f in unused_dependencies(platform.modules)),
-        ]
-    finally:
-        platform.close()
-    for problem in problems:
-        if problem.key in reported or (cycles and problem.rule == "dependency-cycle"):
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            modules = load_modules(config, setting)
+        except (Exception, SystemExit) as error:
+            return [_build_failure(error, "importing the modules", module_map, anchors)]
+        try:
+            platform = Platform(modules, boundaries=module_map).start()
+        except (Exception, SystemExit) as error:
+            return [_build_failure(error, "starting the platform", module_map, anchors)]
+        try:
+            problems = [
+                *verify(platform, boundaries=module_map).problems,
+                *(
+                    dataclasses.replace(f, source=SOURCE)
+                    for f in unused_dependencies(platform.modules)
+                ),
+            ]
+        finally:
+            platform.close()
+    return [
+        problem
+        for problem in problems
+        if problem.key not in reported and not (cycles and problem.rule == "dependency-cycle")
+    ]
+
+
+def _build_failure(
+    error: BaseException, doing: str, module_map: ModuleMap, anchors: Mapping[str, str]
+) -> Finding:
+    """The finding of a platform that cannot be built: at the declaration of the module whose
+    code raised ``error``, when one did."""
+    module, raised = _raised_in(error, module_map)
+    if isinstance(error, AuraError):  # Aura's own refusal says what to fix
+        message, fix = f"The platform cannot be built: {error}", ""
+    else:
+        text = str(error)
+        named = f"{type(error).__name__}: {text}" if text else type(error).__name__
+        at = f" (at {raised})" if raised else ""
+        message, fix = f"The platform cannot be built: {doing} raised {named}{at}.", BUILD_FIX
+    return Finding(
+        source=SOURCE,
+        module=module,
+        rule="platform-build",
+        message=message,
+        fix=fix,
+        location=anchors.get(module, "") if module else "",
+    )
+
+
+def _raised_in(error: BaseException, module_map: ModuleMap) -> tuple[str, str]:
+    """The module whose file raised ``error`` (the innermost such frame) and ``path:line`` there,
+    or ``("", "")`` when no module's code did."""
+    root = module_map.root
+    owners = {
+        (root / file.path).resolve(): spec.name
+        for spec in module_map.modules
+        for file in spec.files
+    }
+    places = [(frame.filename, frame.lineno) for frame in traceback.extract_tb(error.__traceback__)]
+    if isinstance(error, SyntaxError) and error.filename:
+        places.append((error.filename, error.lineno))
+    for filename, line in reversed(places):
+        try:
+            owner = owners.get(Path(filename).resolve())
+        except (OSError, ValueError):
             continue
-        yield problem
+        if owner is not None:
+            return owner, f"{_relative(Path(filename), root)}:{line or 1}"
+    return "", ""
 
 
-# --- SARIF: where findings without a place go, and what the contracts' rules say -------------
+def _placed(finding: Finding, anchors: Mapping[str, str], root: Path) -> Finding:
+    """``finding`` with a place ``path:line``: a file without a line gets its module's
+    declaration when it is in that file, else its first line; a finding without a place (a
+    cycle, a verification problem, an import chain) is placed where its module is declared, or
+    its import contract configured, as in the SARIF log."""
+    path, _, line = finding.location.rpartition(":")
+    if path and line.isdigit():
+        return finding
+    declared = anchors.get(finding.module, "") if finding.module else ""
+    if finding.location:
+        file = Path(finding.location)
+        declared_file = declared.rpartition(":")[0]
+        same = declared_file and (root / declared_file).resolve() == file.resolve()
+        place = declared if same else f"{_relative(file, root)}:1"
+    else:
+        place = declared or anchors.get(finding.source, "") or anchors.get("", "")
+    return dataclasses.replace(finding, location=place) if place else finding
+
+
+# --- where findings without a place go, and what the contracts' rules say (for SARIF) ---------
 
 
 def _anchors(module_map: ModuleMap, contracts: ImportContracts | None) -> dict[str, str]:

@@ -555,7 +555,8 @@ def _with_files(
     result = []
     for spec in specs:
         files = list(_package_files(spec.package, roots, root, excluded, packages))
-        if not files and excluded and list(_package_files(spec.package, roots, root, (), packages)):
+        unfiltered = _package_files(spec.package, roots, root, (), packages)
+        if not files and excluded and next(unfiltered, None) is not None:
             raise ConfigurationError(
                 f"Module {spec.name!r} ({spec.origin}) has no file left to check: exclude in "
                 f"[tool.aura.boundaries] ({', '.join(map(repr, excluded))}) leaves out every file "

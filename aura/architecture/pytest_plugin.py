@@ -10,6 +10,10 @@ own report of the broken contract; the import graph is built once per session. S
 ``--aura-changed[=REF]`` runs only the test files that the changes since REF can affect, module
 by module (:mod:`aura.architecture.selection`): the test files left out are not even imported.
 The report at the start says what changed and why each test file runs; with ``-q``, one line.
+The module map comes from the nearest ``pyproject.toml`` in the rootdir or a folder above it, up
+to the top of the git repository (as ``aura check`` finds it, but never outside the repository
+whose changes are compared), so that an ini file in a subfolder (``tests/pytest.ini``) still
+finds the project's map.
 
 Registered through the ``pytest11`` entry point; it changes nothing until it is turned on, and
 imports import-linter only then.
@@ -27,6 +31,7 @@ from aura.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from aura.architecture.linting import ImportContracts
+    from aura.architecture.modulemap import ModuleMap
     from aura.architecture.selection import Changes, Selection
 
 __all__ = ["ContractItem", "ContractsFile", "ImportContractBroken"]
@@ -68,7 +73,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "aura_changed_ignore",
         "globs of the changed files that select no test when tests are selected by change "
-        "(relative to the rootdir, one a line: docs/*, *.md)",
+        "(relative to the project root, the folder of the pyproject.toml holding the module "
+        "map, as the report shows the files; one a line: docs/*, *.md)",
         type="linelist",
         default=[],
     )
@@ -106,20 +112,13 @@ _CHANGED = pytest.StashKey[_Changed]()
 
 
 def _select(config: pytest.Config, ref: str | None, origin: str) -> _Changed:
-    from aura.architecture.modulemap import load_module_map
     from aura.architecture.selection import find_changes, select_tests
-    from aura.config import load_config
 
     try:
         changes = find_changes(config.rootpath, ref)
     except ConfigurationError as error:
         raise pytest.UsageError(f"{error}{origin}") from None
-    try:
-        module_map = load_module_map(load_config(config.rootpath, search_parents=False))
-    except ConfigurationError as error:
-        raise pytest.UsageError(
-            f"--aura-changed selects test files by module, from the module map: {error}"
-        ) from None
+    module_map = _module_map(config.rootpath, changes.top)
     base = str(_ini(config, "bdd_features_base_dir") or "")
     selection = select_tests(
         module_map,
@@ -131,6 +130,45 @@ def _select(config: pytest.Config, ref: str | None, origin: str) -> _Changed:
         untracked=changes.untracked,
     )
     return _Changed(changes, selection)
+
+
+def _module_map(rootdir: Path, top: Path) -> ModuleMap:
+    """The module map of the nearest ``pyproject.toml`` from ``rootdir`` up to ``top``, the
+    top of the git working tree (a file above the repository is not the project's)."""
+    from aura.architecture.modulemap import load_module_map
+    from aura.config import load_config
+
+    found = _nearest_pyproject(rootdir, top)
+    if found is None:
+        start, end = rootdir.resolve(), top.resolve()
+        above = f" or a folder above it up to {end}, the top of the git repository"
+        raise pytest.UsageError(
+            "--aura-changed selects test files by module, from the module map in "
+            f"[tool.aura.boundaries] of the project's pyproject.toml, but there is no "
+            f"pyproject.toml in the rootdir {start}{above if end != start else ''}. Declare "
+            "each module's package and dependencies in the project's pyproject.toml:\n\n"
+            "    [tool.aura.boundaries.modules.billing]\n"
+            '    package = "shop.billing"\n'
+            '    depends_on = ["users"]'
+        )
+    try:
+        return load_module_map(load_config(found.parent, search_parents=False))
+    except ConfigurationError as error:
+        raise pytest.UsageError(
+            f"--aura-changed selects test files by module, from the module map: {error}"
+        ) from None
+
+
+def _nearest_pyproject(rootdir: Path, top: Path) -> Path | None:
+    start, end = rootdir.resolve(), top.resolve()
+    folders = [start]
+    if end in start.parents:
+        folders.extend(start.parents[: start.parents.index(end) + 1])
+    for folder in folders:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def _ini(config: pytest.Config, name: str) -> Any:

@@ -2,9 +2,11 @@
 
 Each violation is a :class:`~aura.findings.Finding`, from the module map's boundary checks, an
 import contract or the platform's verification, with a stable identity
-(:attr:`~aura.findings.Finding.identity`) that ignores line numbers. A baseline file records the
-identities accepted today; with it, only new findings fail, and a baselined finding that is gone
-is reported until the baseline is rewritten, so that the baseline only shrinks.
+(:attr:`~aura.findings.Finding.identity`) that ignores line numbers and files. A baseline file
+records the identities accepted today, one entry per occurrence (an identity found three times
+is listed three times), so that it ratchets: with it, an identity found more often than
+baselined fails (its extra occurrences are new), and one found less often than baselined is
+reported as fixed until the baseline is rewritten, so that the baseline only shrinks.
 
 The text report gives one line per new violation (:func:`~aura.findings.render_line`), sorted by
 place, and ends with a summary of what was checked: a run that checked nothing must not read like
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -151,7 +154,8 @@ class CheckReport:
     """Every finding, sorted by place, how it compares with a baseline, and what was checked."""
 
     findings: tuple[Finding, ...]
-    baseline: frozenset[str] = frozenset()
+    baseline: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """How many occurrences of each identity the baseline accepts."""
     notes: tuple[str, ...] = ()
     modules: int = 0
     """The modules of the module map that were checked."""
@@ -159,20 +163,35 @@ class CheckReport:
     """Their source files."""
     contracts: int = 0
     """The import-linter contracts that were checked."""
+    _new: frozenset[Finding] = dataclasses.field(
+        default=frozenset(), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "findings", tuple(sorted(set(self.findings), key=by_place)))
+        findings = tuple(sorted(set(self.findings), key=by_place))
+        object.__setattr__(self, "findings", findings)
+        object.__setattr__(self, "baseline", Counter(self.baseline))
+        # The baseline records no places: of an identity found more often than it accepts, the
+        # first occurrences by place are taken as the accepted ones and the others as new.
+        seen: Counter[str] = Counter()
+        new = set()
+        for finding in findings:
+            seen[finding.identity] += 1
+            if seen[finding.identity] > self.baseline.get(finding.identity, 0):
+                new.add(finding)
+        object.__setattr__(self, "_new", frozenset(new))
 
     @property
     def new(self) -> tuple[Finding, ...]:
-        """The findings not in the baseline: they fail the check."""
-        return tuple(f for f in self.findings if f.identity not in self.baseline)
+        """The findings beyond what the baseline accepts: they fail the check."""
+        return tuple(f for f in self.findings if f in self._new)
 
     @property
     def fixed(self) -> tuple[str, ...]:
-        """Baseline entries no longer found: they fail until the baseline is rewritten."""
-        current = {finding.identity for finding in self.findings}
-        return tuple(sorted(self.baseline - current))
+        """Baseline entries no longer found, one per occurrence (sorted): they fail until the
+        baseline is rewritten."""
+        found = Counter(finding.identity for finding in self.findings)
+        return tuple(sorted((Counter(self.baseline) - found).elements()))
 
     @property
     def ok(self) -> bool:
@@ -180,8 +199,8 @@ class CheckReport:
         return not self.new and not self.fixed
 
     def baselined(self, finding: Finding) -> bool:
-        """Whether ``finding`` is accepted by the baseline."""
-        return finding.identity in self.baseline
+        """Whether ``finding`` (one of :attr:`findings`) is accepted by the baseline."""
+        return finding not in self._new
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data."""
@@ -207,7 +226,10 @@ class CheckReport:
         lines = [*self.notes, *(render_line(finding) for finding in self.new)]
         if self.fixed:
             lines.append("Fixed, but still in the baseline (rewrite it with --update-baseline):")
-            lines.extend(f"  - {identity}" for identity in self.fixed)
+            for identity, fixed in Counter(self.fixed).items():
+                accepted = self.baseline[identity]
+                gone = f" ({fixed} of {accepted} fixed)" if accepted > 1 else ""
+                lines.append(f"  - {identity}{gone}")
         lines.append(self._summary())
         return "\n".join(lines)
 
@@ -226,8 +248,12 @@ class CheckReport:
         )
 
 
-def read_baseline(path: Path) -> frozenset[str]:
-    """Read the identities recorded in a baseline file."""
+def read_baseline(path: Path) -> Counter[str]:
+    """Read a baseline file: how many occurrences of each identity it accepts.
+
+    Each entry of ``violations`` is one occurrence; a file that lists every identity once (as
+    Aura wrote them before it counted) accepts one occurrence of each.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -248,12 +274,14 @@ def read_baseline(path: Path) -> frozenset[str]:
             'expected {"aura_check_baseline": 1, "violations": [...]}. Rewrite it with '
             "--update-baseline."
         )
-    return frozenset(str(violation) for violation in violations)
+    return Counter(str(violation) for violation in violations)
 
 
-def write_baseline(path: Path, findings: Iterable[Finding]) -> None:
-    """Record the identities of ``findings`` in a baseline file, sorted, one per line."""
-    identities = sorted({finding.identity for finding in findings})
+def write_baseline(path: Path, findings: Iterable[Finding]) -> int:
+    """Record the identities of ``findings`` in a baseline file, one entry per occurrence, sorted
+    (an identity found twice is listed twice); return how many entries it holds."""
+    identities = sorted(finding.identity for finding in set(findings))
     data = {"aura_check_baseline": BASELINE_FORMAT, "violations": identities}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return len(identities)

@@ -4,7 +4,9 @@ One run, whose tool is ``aura``, with one rule per rule id the findings break (i
 help from :data:`~aura.architecture.report.RULES`) and one result per finding:
 
 - ``level`` ``"error"``; ``message.text`` the finding's message and fix on one line;
-- one location, ``path`` relative to ``%SRCROOT%`` (the project root) with its start line. Code
+- one location, ``path`` relative to ``%SRCROOT%`` (the project root) with its start line; a
+  file outside the root (a source root such as ``../shared``) has an absolute ``file://`` URI
+  and no ``uriBaseId``, since SARIF wants a relative URI with one. Code
   scanning refuses a whole log in which one result has no location, so a finding without a place
   (a cycle between modules, a service that breaks its contract) is put where its module is
   declared, and an import chain where its contract is configured (the ``anchors``);
@@ -72,6 +74,11 @@ def sarif_log(
     for finding in report.findings:
         path, line = _place(finding, places, root)
         seed = f"{finding.identity}\n{path}"
+        artifact = (
+            {"uri": Path(path).as_uri()}  # outside the root: SARIF wants no uriBaseId with it
+            if Path(path).is_absolute()
+            else {"uri": quote(path), "uriBaseId": _ROOT}
+        )
         occurrences[seed] = occurrences.get(seed, 0) + 1
         digest = hashlib.sha256(seed.encode()).hexdigest()[:32]
         result: dict[str, Any] = {
@@ -82,7 +89,7 @@ def sarif_log(
             "locations": [
                 {
                     "physicalLocation": {
-                        "artifactLocation": {"uri": quote(path), "uriBaseId": _ROOT},
+                        "artifactLocation": artifact,
                         "region": {"startLine": line},
                     }
                 }
@@ -136,7 +143,8 @@ def _rule(rule: Rule | None, rule_id: str) -> dict[str, Any]:
 
 
 def _place(finding: Finding, anchors: Mapping[str, str], root: Path) -> tuple[str, int]:
-    """The file (relative to ``root``) and line of ``finding``, or of its anchor."""
+    """The file (relative to ``root``, or absolute when outside it) and line of ``finding``, or
+    of its anchor."""
     place = (
         finding.location
         or (anchors.get(finding.module, "") if finding.module else "")
@@ -147,6 +155,8 @@ def _place(finding: Finding, anchors: Mapping[str, str], root: Path) -> tuple[st
     if not line.isdigit():
         path, line = place, "1"
     shown = Path(path)
+    if not shown.is_absolute() and shown.parts[:1] == ("..",):
+        shown = (root / shown).resolve()  # above the root: named absolutely
     if shown.is_absolute():
         with contextlib.suppress(ValueError):  # outside the root: left absolute
             shown = shown.relative_to(root.resolve())

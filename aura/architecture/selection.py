@@ -21,9 +21,19 @@ A test file exercises a module when it
 - loads a Gherkin ``.feature`` file (``scenarios("...")``) tagged with the module's name
   (``@users``).
 
+A module depends on another when it imports it directly, or imports project code in no module
+that does (``shop/common.py``, which imports ``shop.catalog``), followed transitively through
+every such file, as test files are.
+
 A change outside every module (``pyproject.toml``, a ``conftest.py``, a helper, Aura itself)
-selects every test file. A changed test file selects itself, and a changed ``.feature`` file
-the test files that load it. Test files that exercise no module run only when everything does.
+selects every test file. A changed test file (one pytest collects: a name of ``python_files``
+or a file given on the command line) selects itself, even inside a module's package, unless
+the module's code imports it; a changed ``.feature`` file selects the test files that load it.
+A changed file outside the project (not under its root, a source root or a test path: the
+``frontend/`` of a monorepo whose Python project is ``backend/``) cannot be imported by the
+project's code and selects nothing, as an ignored file does; the report says so. Test files
+that exercise no module run only when everything does. A test file inside a module's package
+is not the module's code: what it imports selects it, and makes the module depend on nothing.
 
 Markers, fixtures and feature files are found by reading the test file's text, not its syntax
 tree: a name mentioned in a string counts too, which can only select more.
@@ -32,15 +42,16 @@ tree: a name mentioned in a string counts too, which can only select more.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import subprocess
 from collections import deque
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from fnmatch import fnmatch
+from fnmatch import fnmatch, translate
 from pathlib import Path
 
-from aura.architecture.modulemap import AURA_CALLS, ModuleMap, ModuleSpec
+from aura.architecture.modulemap import ModuleMap, ModuleSpec
 from aura.architecture.sources import Call, FileScan, Import, SourceFile, scan_files
 from aura.exceptions import ConfigurationError
 from aura.naming import patterns_overlap
@@ -238,10 +249,11 @@ class ChangedFile:
     module: str | None
     """The module it is in, or None."""
     kind: str
-    """``"module"``, ``"test"`` (a test file), ``"feature"`` (a Gherkin file), ``"ignored"``
-    or ``"outside"`` (of every module)."""
+    """``"module"``, ``"test"`` (a test file, in a module's package or not), ``"feature"`` (a
+    Gherkin file), ``"ignored"`` (by a glob, or outside the project) or ``"outside"`` (of every
+    module)."""
     detail: str = ""
-    """For an ignored file, the glob that ignores it."""
+    """For an ignored file, why: the glob that ignores it, or ``outside the project root``."""
     untracked: bool = False
 
     @property
@@ -249,7 +261,7 @@ class ChangedFile:
         """What it is, as the report says: ``users``, ``outside every module``..."""
         text = {
             "module": self.module or "",
-            "test": "a test file",
+            "test": f"a test file in module {self.module}" if self.module else "a test file",
             "feature": "a feature file",
             "ignored": f"ignored: {self.detail}",
             "outside": "outside every module",
@@ -392,7 +404,9 @@ def select_tests(
             ),
             skipped=(),
         )
-    changed_modules = sorted({item.module for item in classified if item.module})
+    changed_modules = sorted(
+        {item.module for item in classified if item.kind == "module" and item.module}
+    )
     dependents = project.dependents(changed_modules)
     affected = {*changed_modules, *(item.module for item in dependents)}
     changed_tests = {item.path for item in classified if item.kind == "test"}
@@ -447,17 +461,23 @@ class _TestTree:
     files: list[Path]
     python: list[Path]
     patterns: Sequence[str]
+    paths: tuple[Path, ...] = ()
+    """The test paths themselves (files and folders)."""
+    given: frozenset[Path] = frozenset()
+    """The ``.py`` files given as test paths: pytest collects them whatever their name."""
 
     @classmethod
     def find(cls, paths: Sequence[Path], patterns: Sequence[str]) -> _TestTree:
         files: set[Path] = set()
         python: set[Path] = set()
+        given: set[Path] = set()
         for path in paths:
             if path.is_file():
                 if path.suffix == ".py":
                     python.add(path)
-                    if _is_test_file(path.name, patterns):
+                    if path.name != "conftest.py":
                         files.add(path)
+                        given.add(path)
                 continue
             for current, folders, names in os.walk(path):
                 folders[:] = [name for name in folders if not _skipped_folder(current, name)]
@@ -465,16 +485,41 @@ class _TestTree:
                     if name.endswith(".py"):
                         file = Path(current, name)
                         python.add(file)
-                        if _is_test_file(name, patterns):
+                        if _is_test_file(file, patterns):
                             files.add(file)
-        return cls(sorted(files), sorted(python), patterns)
+        return cls(sorted(files), sorted(python), patterns, tuple(paths), frozenset(given))
 
     def is_test_file(self, path: Path) -> bool:
-        return _is_test_file(path.name, self.patterns)
+        """Whether pytest collects ``path`` as a test file, where it is under a test path."""
+        return path.suffix == ".py" and (path in self.given or _is_test_file(path, self.patterns))
 
 
-def _is_test_file(name: str, patterns: Sequence[str]) -> bool:
-    return name != "conftest.py" and any(fnmatch(name, pattern) for pattern in patterns)
+def _is_test_file(path: Path, patterns: Sequence[str]) -> bool:
+    """Whether ``path`` matches one of pytest's ``python_files`` globs: a glob without a
+    slash matches the file's name, one with a slash the end of its path (as pytest's own
+    ``fnmatch_ex``)."""
+    name = path.name
+    if name == "conftest.py":
+        return False
+    names, paths = _test_globs(tuple(patterns))
+    return bool(names.match(name) or (paths is not None and paths.match(str(path))))
+
+
+@functools.lru_cache(maxsize=8)
+def _test_globs(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    """``python_files`` as two regular expressions: of the names, and of the paths."""
+    names: list[str] = []
+    paths: list[str] = []
+    for pattern in patterns:
+        if "/" not in pattern and os.sep not in pattern:
+            names.append(translate(pattern))
+            continue
+        glob = pattern.replace("/", os.sep)
+        paths.append(translate(glob if os.path.isabs(glob) else f"*{os.sep}{glob}"))
+    return (
+        re.compile("|".join(names) or "(?!)"),
+        re.compile("|".join(paths)) if paths else None,
+    )
 
 
 def _skipped_folder(parent: str, name: str) -> bool:
@@ -492,7 +537,8 @@ class _Edge:
     for the edges a report shows)."""
 
     rank: int
-    """The order in which reasons are preferred: declared first, subscriptions last."""
+    """The order in which reasons are preferred: declared first, then direct imports, imports
+    through files in no module, lookups, string couplings, subscriptions last."""
     what: str
     path: Path | None = None
     line: int = 0
@@ -513,6 +559,18 @@ _FEATURE_PATH = re.compile(r"""["']([^"'\n]+\.feature)["']""")
 _TAG = re.compile(r"(?<![\w@])@([A-Za-z_][\w.-]*)")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Graph:
+    """The imports between the files in no module, and from them to the modules."""
+
+    importers: dict[Path, list[Path]]
+    """For each file in no module, the files in no module (and the test files in a module's
+    package) that import it or, for a package's ``__init__``, a file of the package."""
+    hits: dict[str, list[tuple[Path, int, str]]]
+    """For each module, the files in no module (and test files in a module's package) that
+    import it: the file, the position of the first such import in it, the name imported."""
+
+
 class _Project:
     """Every scanned file of the project: the modules' files, the test tree, the rest."""
 
@@ -529,6 +587,15 @@ class _Project:
         self._texts: dict[Path, str] = {}
         self._known = {file.dotted for file in module_map.files}
         self._bases: dict[Path, Path] = {}
+        self._sources = {file.path: file for file in module_map.files}
+        self._inside = tuple(str(path) for path in (self.root, *module_map.source_roots))
+        self._inside += tuple(str(path) for path in tests.paths)
+        self._users_found: dict[str, dict[str, _Edge]] | None = None
+        self._through: dict[Path, list[tuple[str, str, Path, int]]] = {}
+        """For each file in no module: the module files importing it (their module, the name
+        imported, where)."""
+        self._tests_in_modules: set[Path] | None = None
+        self._graph: _Graph | None = None
 
     # -- classification of a changed file --
 
@@ -547,10 +614,16 @@ class _Project:
         for pattern in ignore:
             if fnmatch(shown, pattern):
                 return ChangedFile(path, shown, None, "ignored", pattern)
+        if not self._in_project(path):
+            # Not under the project root, a source root or a test path (the frontend/ of a
+            # monorepo whose Python project is backend/): no import of the project reaches it.
+            return ChangedFile(path, shown, None, "ignored", "outside the project root")
         spec = self._module_of_path(path)
         if spec is not None:
+            if tests.is_test_file(path) and not self._imported_by_module_code(path):
+                return ChangedFile(path, shown, spec.name, "test")
             return ChangedFile(path, shown, spec.name, "module")
-        if path.suffix == ".py" and tests.is_test_file(path):
+        if tests.is_test_file(path):
             return ChangedFile(path, shown, None, "test")
         if path.suffix == ".feature":
             return ChangedFile(path, shown, None, "feature")
@@ -559,6 +632,39 @@ class _Project:
     def _module_of_path(self, path: Path) -> ModuleSpec | None:
         spec = self._module_files.get(path)
         return spec if spec is not None else self.map.module_of_path(path)
+
+    def _in_project(self, path: Path) -> bool:
+        text = str(path)
+        return any(
+            text == top or (text.startswith(top) and text[len(top) : len(top) + 1] == os.sep)
+            for top in self._inside
+        )
+
+    def _imported_by_module_code(self, path: Path) -> bool:
+        """Whether a module file that is not a test file imports the module file ``path``."""
+        return path in self._module_files and path not in self.tests_in_modules()
+
+    def tests_in_modules(self) -> set[Path]:
+        """The module files that are test files (a name of ``python_files``, or given as a
+        test path) and that no other module file imports: tests, not the module's code."""
+        if self._tests_in_modules is None:
+            candidates = {path for path in self._module_files if self._tests.is_test_file(path)}
+            imported: set[str] = set()
+            if candidates:
+                scans = self.scans()
+                for path in self._module_files:
+                    scan = scans.get(path)
+                    if path in candidates or scan is None:
+                        continue
+                    for item in scan.imports:
+                        for target in self._targets(item):
+                            while target and target not in imported:
+                                imported.add(target)  # import a.b.c runs a and a.b too
+                                target = target.rpartition(".")[0]
+            self._tests_in_modules = {
+                path for path in candidates if self._sources[path].dotted not in imported
+            }
+        return self._tests_in_modules
 
     def unloaded_features(self, classified: Sequence[ChangedFile], base: Path | None) -> list[str]:
         """Changed feature files that no test file is seen to load: they may hold anything."""
@@ -572,23 +678,66 @@ class _Project:
 
     def dependents(self, changed: Sequence[str]) -> list[Dependent]:
         """Every module depending on one of ``changed``, transitively, with the first reason."""
-        users = self._users()
         found: dict[str, str] = {}
         queue = deque(sorted(changed))
         seen = set(changed)
         while queue:
             used = queue.popleft()
-            for user in sorted(users.get(used, {})):
+            users = self._users_of(used)
+            for user in sorted(users):
                 if user in seen:
                     continue
                 seen.add(user)
-                found[user] = users[used][user].text(self.root)
+                found[user] = users[user].text(self.root)
                 queue.append(user)
         return [Dependent(name, reason) for name, reason in found.items()]
 
+    def _users_of(self, used: str) -> dict[str, _Edge]:
+        """The modules using ``used``, each with its best reason: the direct uses, and the
+        imports of files in no module that import it, directly or through others such."""
+        users = dict(self._users().get(used, {}))
+        reach = self.reach({used})
+        if not reach:
+            return users
+        best: dict[str, tuple[int, _Edge]] = {}
+        for path in reach:
+            for user, target, where, line in self._through.get(path, ()):
+                if user == used:
+                    continue
+                names = self._chain_names(target, path, reach)
+                known = best.get(user)
+                if known is None or len(names) < known[0]:
+                    what = "imports " + ", which imports ".join(names)
+                    best[user] = (len(names), _Edge(2, what, where, line))
+        for user, (_, edge) in best.items():
+            known_edge = users.get(user)
+            if known_edge is None or edge.rank < known_edge.rank:
+                users[user] = edge
+        return users
+
+    def _chain_names(
+        self, target: str, path: Path, reach: Mapping[Path, tuple[str, Path | None]]
+    ) -> list[str]:
+        """``target`` (imported by a module file), the files in no module on the way, and the
+        name of the module imported at the end: ``shop.common``, ``shop.catalog``."""
+        names = [target]
+        following: Path | None = path
+        end = target
+        while following is not None:
+            name = self._others[following].dotted
+            if name != names[-1]:
+                names.append(name)  # importing shop.common runs shop/__init__.py too
+            end, following = reach[following]
+        names.append(end)
+        return names
+
     def _users(self) -> dict[str, dict[str, _Edge]]:
-        """For each module, the modules using it, each with its best reason."""
+        """For each module, the modules using it directly, each with its best reason; and, in
+        ``_through``, the module files importing each file in no module."""
+        if self._users_found is not None:
+            return self._users_found
         users: dict[str, dict[str, _Edge]] = {}
+        self._users_found = users
 
         def add(user: str, used: str, edge: _Edge) -> None:
             if user == used:
@@ -607,22 +756,30 @@ class _Project:
             spec.name: set(spec.publishes) for spec in self.map.modules if spec.publishes
         }
         declared = {spec.name for spec in self.map.modules if spec.publishes is not None}
+        tests = self.tests_in_modules()
         for spec in self.map.modules:
             for file in spec.files:
                 scan = scans.get(file.path)
-                if scan is None:
-                    continue
+                if scan is None or file.path in tests:
+                    continue  # a test file in the package is not the module's code
                 path = file.path
                 for item in scan.imports:
                     for target in self._targets(item):
                         owner = self._owner(target)
-                        if owner is not None and owner != spec.name:
-                            add(spec.name, owner, _Edge(1, f"imports {target}", path, item.line))
+                        if owner is not None:
+                            if owner != spec.name:
+                                edge = _Edge(1, f"imports {target}", path, item.line)
+                                add(spec.name, owner, edge)
+                            continue
+                        for imported in self._files_of(target):
+                            entry = (spec.name, target, path, item.line)
+                            self._through.setdefault(imported, []).append(entry)
                 for call in scan.calls:
-                    last = call.name.rpartition(".")[2]
+                    # Aura's own calls count unless the map turns them off (aura_calls = false).
+                    last = call.name.rpartition(".")[2] if self.map.aura_calls else ""
                     looked = self._looked_up(call.argument(0, "module_name"), last, services, call)
                     if looked is not None:
-                        edge = _Edge(2, f"looks up {looked[1]}", path, call.line)
+                        edge = _Edge(3, f"looks up {looked[1]}", path, call.line)
                         add(spec.name, looked[0], edge)
                     elif last == "subscribe":
                         event = call.argument(0, "event_type")
@@ -633,13 +790,13 @@ class _Project:
                         if event is not None:
                             published.setdefault(spec.name, set()).add(event)
                     for coupled, value in self._couplings(call):
-                        edge = _Edge(3, f"uses {value} ({call.name})", path, call.line)
+                        edge = _Edge(4, f"uses {value} ({call.name})", path, call.line)
                         add(spec.name, coupled, edge)
         for subscriber, event, path, line in subscriptions:
             for publisher, events in sorted(published.items()):
                 if publisher != subscriber and any(patterns_overlap(event, e) for e in events):
                     what = f"subscribes to {event}, published by {publisher}"
-                    add(subscriber, publisher, _Edge(4, what, path, line))
+                    add(subscriber, publisher, _Edge(5, what, path, line))
         return users
 
     def _targets(self, item: Import) -> Iterator[str]:
@@ -717,9 +874,8 @@ class _Project:
         if self._scans is None:
             self._index()
             files = [*self.map.files, *self._others.values()]
-            names = set(AURA_CALLS) | {coupling.call for coupling in self.map.couplings}
             cache = self.root if self.map.cache else None
-            self._scans = scan_files(files, names, cache_root=cache)
+            self._scans = scan_files(files, self.map.call_names, cache_root=cache)
         return self._scans
 
     def _index(self) -> None:
@@ -766,40 +922,63 @@ class _Project:
     # -- which non-module files reach an affected module --
 
     def reach(self, affected: set[str]) -> dict[Path, tuple[str, Path | None]]:
-        """For each non-module file that imports an affected module, directly or through other
-        non-module files: the module name it imports, and the next file on the way (None when
-        it imports the module itself)."""
+        """For each file in no module (or test file in a module's package) that imports an
+        affected module, directly or through files in no module: the module name it imports,
+        and the next file on the way (None when it imports the module itself). In the order
+        found: nearest first."""
+        graph = self._import_graph()
+        first: dict[Path, tuple[int, str]] = {}
+        for module in affected:
+            for path, position, target in graph.hits.get(module, ()):
+                known = first.get(path)
+                if known is None or position < known[0]:
+                    first[path] = (position, target)
+        marked: dict[Path, tuple[str, Path | None]] = {
+            path: (first[path][1], None) for path in sorted(first)
+        }
+        queue: deque[Path] = deque(marked)
+        while queue:
+            path = queue.popleft()
+            for importer in graph.importers.get(path, ()):
+                if importer not in marked:
+                    marked[importer] = (marked[path][0], path)
+                    queue.append(importer)
+        return marked
+
+    def _import_graph(self) -> _Graph:
+        """Who imports each file in no module, and which modules each such file (and each test
+        file in a module's package) imports directly; built once."""
+        if self._graph is not None:
+            return self._graph
         scans = self.scans()
         importers: dict[Path, set[Path]] = {}
-        marked: dict[Path, tuple[str, Path | None]] = {}
-        queue: deque[Path] = deque()
-        for path, file in self._others.items():
+        hits: dict[str, list[tuple[Path, int, str]]] = {}
+        module_tests = [self._sources[path] for path in sorted(self.tests_in_modules())]
+        for file in [*self._others.values(), *module_tests]:
+            path = file.path
             scan = scans.get(path)
             if scan is None:
                 continue
-            hit: str | None = None
+            owners: set[str] = set()
+            position = 0
             for item in scan.imports:
                 for target in self._targets(item):
+                    position += 1
                     owner = self._owner(target)
                     if owner is not None:
-                        if owner in affected and hit is None:
-                            hit = target
+                        if owner not in owners:
+                            owners.add(owner)
+                            hits.setdefault(owner, []).append((path, position, target))
                         continue
                     for imported in self._files_of(target):
                         if imported != path:
                             importers.setdefault(imported, set()).add(path)
             for parent in self._parents(file):
                 importers.setdefault(parent, set()).add(path)
-            if hit is not None:
-                marked[path] = (hit, None)
-                queue.append(path)
-        while queue:
-            path = queue.popleft()
-            for importer in sorted(importers.get(path, ())):
-                if importer not in marked:
-                    marked[importer] = (marked[path][0], path)
-                    queue.append(importer)
-        return marked
+        self._graph = _Graph(
+            importers={path: sorted(found) for path, found in importers.items()}, hits=hits
+        )
+        return self._graph
 
     def _files_of(self, target: str) -> Iterator[Path]:
         """The project files an import of ``target`` runs: it, and its packages' ``__init__``."""

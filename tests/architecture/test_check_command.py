@@ -24,9 +24,21 @@ SKIPPED_CONTRACT = (
     "map checks itself."
 )
 
+# Every line starts with a place: a finding without a line of its own is placed where its
+# module is declared (the unused dependency, the verification's problems), or its import
+# contract configured (the chain), as in the SARIF log.
 BROKEN_REPORT = f"""\
 {SKIPPED_CONTRACT}
-depot/modules/billing/__init__.py: billing declares depends_on 'stock', but its code never \
+.importlinter:8: import contract independent: depot.modules.shipping.application -> \
+depot.modules.stock.domain (l.3)
+depot/modules/billing/__init__.py:5: service billing.Ledger (Ledger) does not implement \
+LedgerContract: missing method total(self) -> 'int'; implement every method of LedgerContract \
+with the contract's signature
+depot/modules/billing/__init__.py:5: billing subscribes depot.modules.billing.refund to \
+'parcel.lost', which has no event contract. Did you mean 'parcel.shipped'?; declare the event \
+with @event_contract('parcel.lost') on a dataclass in the platform's contracts, or correct the \
+event type
+depot/modules/billing/__init__.py:5: billing declares depends_on 'stock', but its code never \
 looks up a service of 'stock'; remove 'stock' from depends_on of module 'billing'; a module \
 needs no dependency to subscribe to another module's events
 depot/modules/billing/__init__.py:8: billing subscribes to parcel.lost; no module declares it \
@@ -38,13 +50,6 @@ depot/modules/billing/__init__.py:17: billing uses shipping.Shipping \
 depot/modules/shipping/application.py:3: shipping uses depot.modules.stock.domain; \
 depot.modules.stock.domain is internal to stock, which publishes depot.modules.stock: import \
 from there, or add 'domain' to interface of stock (depot/modules/stock/__init__.py:5)
-import contract independent: depot.modules.shipping.application -> depot.modules.stock.domain \
-(l.3)
-billing: service billing.Ledger (Ledger) does not implement LedgerContract: missing method \
-total(self) -> 'int'; implement every method of LedgerContract with the contract's signature
-billing: billing subscribes depot.modules.billing.refund to 'parcel.lost', which has no event \
-contract. Did you mean 'parcel.shipped'?; declare the event with @event_contract('parcel.lost') \
-on a dataclass in the platform's contracts, or correct the event type
 aura check: 7 violations in 3 modules (5 files) and 1 import contract.
 """
 
@@ -68,14 +73,23 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
 
 def check(project: pytest.Pytester, files: dict[str, str], *args: str) -> tuple[int, str]:
     """Write ``files`` and run ``aura check`` on them in this process, from a fresh import."""
+    code, out, err = check_streams(project, files, *args)
+    assert err == ""
+    return code, out
+
+
+def check_streams(
+    project: pytest.Pytester, files: dict[str, str], *args: str
+) -> tuple[int, str, str]:
+    """Like :func:`check`; return the status, the standard output and the standard error."""
     for name in [name for name in sys.modules if name.split(".")[0] == "depot"]:
         del sys.modules[name]
     write_project(project, files)
     parser = argparse.ArgumentParser(prog="aura check")
     add_check_arguments(parser)
-    out = io.StringIO()
-    code = run_check(parser.parse_args(["--modules", "depot.modules", *args]), out)
-    return code, out.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    code = run_check(parser.parse_args(["--modules", "depot.modules", *args]), out, err)
+    return code, out.getvalue(), err.getvalue()
 
 
 def test_a_clean_project_passes_and_says_what_was_checked(project: pytest.Pytester) -> None:
@@ -124,7 +138,7 @@ def test_the_json_report_carries_every_violation_and_what_was_checked(
         "key": "depot.modules.shipping.application -> depot.modules.stock.domain",
         "message": "depot.modules.shipping.application -> depot.modules.stock.domain (l.3)",
         "fix": "",
-        "location": "",
+        "location": ".importlinter:8",  # where the contract is configured
         "baselined": False,
     }
 
@@ -135,14 +149,17 @@ def test_a_platform_that_cannot_be_built_is_a_violation(project: pytest.Pytester
     )
     code, text = check(project, {**CLEAN, "depot/modules/stock/__init__.py": stock})
     assert code == 1
+    # Neither has a line of its own: the cycle is placed at its first module's declaration, and
+    # so is the platform's error, which names no module (the project has no pyproject.toml).
     assert text.splitlines()[-3:] == [
-        "shipping: modules shipping, stock depend on each other: shipping -> stock -> shipping; "
-        "break the cycle (shipping -> stock: depot/modules/shipping/application.py:14; "
-        "stock -> shipping: declared in depot/modules/stock/__init__.py:5): let one module "
-        "react to another's events, or move the shared code into a module both depend on",
-        "platform verification: the platform cannot be built: Modules depend on each other in a "
-        "cycle: shipping -> stock -> shipping. Break it: let one of them react to the other's "
-        "events instead of calling it",
+        "depot/modules/shipping/__init__.py:4: modules shipping, stock depend on each other: "
+        "shipping -> stock -> shipping; break the cycle (shipping -> stock: "
+        "depot/modules/shipping/application.py:14; stock -> shipping: declared in "
+        "depot/modules/stock/__init__.py:5): let one module react to another's events, or move "
+        "the shared code into a module both depend on",
+        "depot/modules/shipping/__init__.py:4: the platform cannot be built: Modules depend on "
+        "each other in a cycle: shipping -> stock -> shipping. Break it: let one of them react "
+        "to the other's events instead of calling it",
         "aura check: 2 violations in 2 modules (4 files) and 1 import contract.",
     ]
 
@@ -156,6 +173,94 @@ def test_without_an_import_linter_configuration_the_map_and_the_platform_are_che
         "No import-linter configuration found: import contracts not checked.\n"
         "aura check: no violations in 2 modules (4 files).\n",
     )
+
+
+# --- a platform that cannot be imported: the map's findings still print -------------------------
+
+# The map's findings on the depot with an internal import planted (the import contract sees it
+# too), before the platform's.
+INTERNAL_IMPORT = {
+    **CLEAN,
+    "depot/modules/shipping/application.py": BROKEN["depot/modules/shipping/application.py"],
+}
+STATIC_LINES = [
+    ".importlinter:8: import contract independent: depot.modules.shipping.application -> "
+    "depot.modules.stock.domain (l.3)",
+    "depot/modules/shipping/application.py:3: shipping uses depot.modules.stock.domain; "
+    "depot.modules.stock.domain is internal to stock, which publishes depot.modules.stock: "
+    "import from there, or add 'domain' to interface of stock (depot/modules/stock/__init__.py:6)",
+]
+BUILD_FIX = (
+    "install the project's dependencies where aura check runs, or pass --static to check the "
+    "module map only (nothing is imported)"
+)
+
+
+def stock_starting_with(line: str) -> dict[str, str]:
+    """The depot with ``line`` first in stock's ``__init__.py`` (its Module(...) is on line 6)."""
+    stock = "depot/modules/stock/__init__.py"
+    return {**INTERNAL_IMPORT, stock: f"{line}\n" + CLEAN[stock].lstrip("\n")}
+
+
+def test_a_missing_dependency_is_one_finding_at_the_module_that_imports_it(
+    project: pytest.Pytester,
+) -> None:
+    files = stock_starting_with("import sqlalchemy")
+    assert check(project, files) == (
+        1,
+        "\n".join(
+            [
+                SKIPPED_CONTRACT,
+                *STATIC_LINES,
+                "depot/modules/stock/__init__.py:6: the platform cannot be built: importing the "
+                "modules raised ModuleNotFoundError: No module named 'sqlalchemy' (at "
+                f"depot/modules/stock/__init__.py:1); {BUILD_FIX}",
+                "aura check: 3 violations in 2 modules (4 files) and 1 import contract.\n",
+            ]
+        ),
+    )
+    code, text = check(project, files, "--format", "json")
+    (built,) = [v for v in json.loads(text)["violations"] if v["rule"] == "platform-build"]
+    assert (code, built["source"], built["module"], built["location"]) == (
+        1,
+        "platform verification",
+        "stock",
+        "depot/modules/stock/__init__.py:6",
+    )
+
+
+def test_a_module_that_exits_while_imported_is_a_finding_and_its_output_goes_to_stderr(
+    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = stock_starting_with('print("serving on :8000")\nraise SystemExit("IMPORTED")')
+    code, text = check(project, files)
+    assert (code, text.splitlines()[-2:]) == (
+        1,
+        [
+            "depot/modules/stock/__init__.py:7: the platform cannot be built: importing the "
+            "modules raised SystemExit: IMPORTED (at depot/modules/stock/__init__.py:2); "
+            f"{BUILD_FIX}",
+            "aura check: 3 violations in 2 modules (4 files) and 1 import contract.",
+        ],
+    )
+    assert capsys.readouterr() == ("", "serving on :8000\n")  # the report's stream stays pure
+
+
+def test_static_checks_the_map_only_and_imports_nothing(project: pytest.Pytester) -> None:
+    files = stock_starting_with('raise RuntimeError("aura check --static imported the depot")')
+    assert check(project, files, "--static") == (
+        1,
+        "\n".join(
+            [
+                SKIPPED_CONTRACT,
+                "Platform verification skipped: --static checks the module map only, so no "
+                "platform was built (nothing was imported).",
+                *STATIC_LINES,
+                "aura check: 2 violations in 2 modules (4 files) and 1 import contract.\n",
+            ]
+        ),
+    )
+    assert not any(name.split(".")[0] == "depot" for name in sys.modules)
 
 
 # --- one line per finding ------------------------------------------------------------------------
@@ -178,6 +283,11 @@ def test_without_an_import_linter_configuration_the_map_and_the_platform_are_che
         (
             Finding(source="import contract independent", message="a.b -> c.d (l.3)"),
             "import contract independent: a.b -> c.d (l.3)",
+        ),
+        (
+            Finding(source="import contract independent", message="a.b -> c.d (l.3)",
+                    location=".importlinter:7"),
+            ".importlinter:7: import contract independent: a.b -> c.d (l.3)",
         ),
         (
             Finding(source="platform verification", message="The platform cannot be built: "
@@ -482,7 +592,126 @@ type = module_dependencies
         1,
         "Import contract 'map' (module_dependencies) not run: aura check runs the same module "
         f"map checks itself.\n{SKIPPED_PLATFORM}\n"
-        "import contract independent: shop.billing.api -> shop.users (l.2)\n"
+        ".importlinter:7: import contract independent: shop.billing.api -> shop.users (l.2)\n"
         "aura check: 1 violation in 2 modules (5 files) and 1 import contract.\n",
     )
     assert not any(name.split(".")[0] == "shop" for name in sys.modules)
+
+
+# --- the baseline ratchets: it counts each identity's occurrences --------------------------------
+
+INTERNAL = "module map: internal-import billing shop.users.domain"
+LAYER = "module map: layer billing domain shop.billing.api"
+# The same import of users' internals as billing/domain.py:1 makes, in another file of billing.
+TAX = {**PLANTED, "shop/billing/tax.py": "from shop.users.domain import User\n"}
+
+
+def test_one_baselined_import_does_not_accept_the_same_import_in_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aura(tmp_path, monkeypatch, PLANTED, "check", "--baseline", "arch.json", "--update-baseline")
+    assert aura(tmp_path, monkeypatch, TAX, "check", "--baseline", "arch.json") == (
+        1,
+        f"{NO_CONTRACTS}\n{SKIPPED_PLATFORM}\n"
+        "shop/billing/tax.py:1: billing uses shop.users.domain; shop.users.domain is internal to "
+        "users, which publishes shop.users: import from there, or add 'domain' to interface of "
+        "users (pyproject.toml [tool.aura.boundaries.modules.users])\n"
+        "aura check: 1 new violation (2 baselined, 0 fixed in the baseline) in 2 modules "
+        "(6 files).\n",
+    )
+
+
+def test_the_baseline_lists_an_identity_once_per_occurrence_and_shrinks_with_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert aura(
+        tmp_path, monkeypatch, TAX, "check", "--baseline", "arch.json", "--update-baseline"
+    ) == (0, "aura check: recorded 3 violations in arch.json.\n")
+    assert json.loads((tmp_path / "arch.json").read_text()) == {
+        "aura_check_baseline": 1,
+        "violations": [INTERNAL, INTERNAL, LAYER],
+    }
+    assert aura(tmp_path, monkeypatch, TAX, "check", "--baseline", "arch.json")[0] == 0
+    (tmp_path / "shop/billing/tax.py").unlink()  # one of the two imports is fixed
+    assert aura(tmp_path, monkeypatch, PLANTED, "check", "--baseline", "arch.json") == (
+        1,
+        f"{NO_CONTRACTS}\n{SKIPPED_PLATFORM}\n"
+        "Fixed, but still in the baseline (rewrite it with --update-baseline):\n"
+        f"  - {INTERNAL} (1 of 2 fixed)\n"
+        "aura check: 0 new violations (2 baselined, 1 fixed in the baseline) in 2 modules "
+        "(5 files).\n",
+    )
+    code, text = aura(tmp_path, monkeypatch, PLANTED, "check", "--baseline", "arch.json",
+                      "--format", "json")  # fmt: skip
+    assert (code, json.loads(text)["fixed_in_baseline"]) == (1, [INTERNAL])
+
+
+def test_a_baseline_listing_each_identity_once_accepts_one_occurrence_of_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As Aura wrote baselines before it counted occurrences: still read, one occurrence each.
+    baseline = {"aura_check_baseline": 1, "violations": [INTERNAL, LAYER]}
+    (tmp_path / "arch.json").write_text(json.dumps(baseline))
+    assert aura(tmp_path, monkeypatch, PLANTED, "check", "--baseline", "arch.json")[0] == 0
+    code, text = aura(tmp_path, monkeypatch, TAX, "check", "--baseline", "arch.json")
+    assert (code, text.splitlines()[-1]) == (
+        1,
+        "aura check: 1 new violation (2 baselined, 0 fixed in the baseline) in 2 modules "
+        "(6 files).",
+    )
+
+
+# --- errors: on stdout for text, on stderr beside a JSON or SARIF report -------------------------
+
+
+def aura_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], *args: str
+) -> tuple[int, str, str]:
+    """Like :func:`aura`; return the status, the standard output and the standard error."""
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(args), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+MISSING_CONFIG = (
+    "aura check: error: --config names nope.ini, which does not exist. Pass the path of the "
+    "import-linter configuration, or leave out --config to find it in setup.cfg, .importlinter "
+    "or pyproject.toml.\n"
+)
+
+
+def test_a_config_that_does_not_exist_is_named_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert aura_streams(tmp_path, monkeypatch, SHOP, "check", "--config", "nope.ini") == (
+        2,
+        MISSING_CONFIG,
+        "",
+    )
+
+
+@pytest.mark.parametrize("report", ["json", "sarif"])
+def test_with_a_json_or_sarif_report_errors_go_to_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, report: str
+) -> None:
+    args = ("check", "--format", report)
+    assert aura_streams(tmp_path, monkeypatch, SHOP, *args, "--config", "nope.ini") == (
+        2,
+        "",
+        MISSING_CONFIG,
+    )
+    assert aura_streams(tmp_path, monkeypatch, SHOP, *args, "--update-baseline") == (
+        2,
+        "",
+        "aura check: error: --update-baseline needs --baseline FILE.\n",
+    )
+    assert aura_streams(
+        tmp_path, monkeypatch, PLANTED, *args, "--baseline", "arch.json", "--update-baseline"
+    ) == (0, "", "aura check: recorded 2 violations in arch.json.\n")
+    code, out, err = aura_streams(tmp_path, monkeypatch, PLANTED, *args)
+    assert (code, err) == (1, "")
+    json.loads(out)  # the report alone

@@ -45,13 +45,22 @@ SHOP = {
 def aura(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], *args: str
 ) -> tuple[int, str]:
+    code, out, err = aura_streams(tmp_path, monkeypatch, files, *args)
+    assert err == ""
+    return code, out
+
+
+def aura_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], *args: str
+) -> tuple[int, str, str]:
+    """Run ``aura modules ARGS`` on ``files``; return the status, stdout and stderr."""
     for name, text in files.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     monkeypatch.chdir(tmp_path)
-    out = io.StringIO()
-    return main(["modules", *args], out=out), out.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    return main(["modules", *args], out=out, err=err), out.getvalue(), err.getvalue()
 
 
 def test_the_map_is_printed_from_both_declarations(
@@ -107,7 +116,10 @@ def test_the_modules_flag_names_where_declarations_are_read(
 ) -> None:
     files = {
         **SHOP,
-        "pyproject.toml": PYPROJECT.replace('modules = "shop"\n', ""),
+        # Without billing (declared in the source only), no module has a domain layer to name.
+        "pyproject.toml": PYPROJECT.replace('modules = "shop"\n', "").replace(
+            'layers = ["api", "domain"]\n', ""
+        ),
         "other/__init__.py": "",
     }
     code, text = aura(tmp_path, monkeypatch, files)
@@ -151,6 +163,17 @@ def test_a_modules_flag_that_is_not_a_package_name_is_refused(
 ) -> None:
     assert aura(tmp_path, monkeypatch, SHOP, "--modules", "../shop") == (
         2,
+        "aura modules: error: --modules is '../shop', which is not a package name; expected a "
+        "dotted import path such as 'shop_app.modules' (absolute, no leading dot).\n",
+    )
+
+
+def test_with_json_an_error_goes_to_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert aura_streams(
+        tmp_path, monkeypatch, SHOP, "--format", "json", "--modules", "../shop"
+    ) == (
+        2,
+        "",
         "aura modules: error: --modules is '../shop', which is not a package name; expected a "
         "dotted import path such as 'shop_app.modules' (absolute, no leading dot).\n",
     )

@@ -176,8 +176,11 @@ def assert_valid_sarif(log: dict[str, Any]) -> None:
         assert rules[result["ruleIndex"]] == result["ruleId"]
         (location,) = result["locations"]
         artifact = location["physicalLocation"]["artifactLocation"]
-        assert artifact["uriBaseId"] in run["originalUriBaseIds"]
-        assert not artifact["uri"].startswith(("/", "file:"))
+        if "uriBaseId" in artifact:  # then the URI is relative to it (SARIF 2.1.0, 3.4.4)
+            assert artifact["uriBaseId"] in run["originalUriBaseIds"]
+            assert not artifact["uri"].startswith(("/", "file:", ".."))
+        else:  # a file outside the project root: an absolute URI
+            assert artifact["uri"].startswith("file:///")
         fingerprints.append(result["partialFingerprints"]["auraFindingIdentity/v1"])
     assert len(set(fingerprints)) == len(fingerprints)
 
@@ -354,9 +357,7 @@ def test_with_a_baseline_accepted_findings_are_notes_and_new_ones_errors(
         location="shop/billing/domain.py:1",
     )  # fmt: skip
     new = Finding(source="module map", module="users", rule="layer", subject="b", message="new")
-    report = CheckReport(
-        (accepted, new), frozenset({accepted.identity, "module map: layer users gone"})
-    )
+    report = CheckReport((accepted, new), {accepted.identity: 1, "module map: layer users gone": 1})
     log = sarif_log(report, root=tmp_path, anchors={"users": "pyproject.toml:4"})
     assert_valid_sarif(log)
     (run,) = log["runs"]
@@ -389,3 +390,42 @@ def test_the_same_finding_twice_in_one_file_gets_two_fingerprints(tmp_path: Path
     assert [f.rpartition(":")[2] for f in fingerprints] == ["1", "2"]
     assert fingerprints[0].partition(":")[0] == fingerprints[1].partition(":")[0]
     assert "baselineState" not in results[0]  # no baseline: nothing to compare with
+
+
+def test_a_file_outside_the_project_root_has_an_absolute_uri_without_a_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared" / "lib"
+    for name, text in {
+        "__init__.py": "",
+        "users/__init__.py": "",
+        "users/domain.py": "class User: ...\n",
+        "billing/__init__.py": "from lib.users.domain import User\n",  # internal to users
+    }.items():
+        (shared / name).parent.mkdir(parents=True, exist_ok=True)
+        (shared / name).write_text(text)
+    pyproject = """\
+[tool.aura.boundaries]
+source_roots = ["../shared"]
+
+[tool.aura.boundaries.modules.users]
+package = "lib.users"
+
+[tool.aura.boundaries.modules.billing]
+package = "lib.billing"
+depends_on = ["users"]
+"""
+    code, log = sarif(tmp_path / "project", monkeypatch, {"pyproject.toml": pyproject})
+    assert code == 1
+    assert_valid_sarif(log)
+    (result,) = log["runs"][0]["results"]
+    assert result["locations"] == [
+        {
+            "physicalLocation": {
+                "artifactLocation": {
+                    "uri": (shared / "billing" / "__init__.py").resolve().as_uri()
+                },
+                "region": {"startLine": 1},
+            }
+        }
+    ]

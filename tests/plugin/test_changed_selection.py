@@ -110,11 +110,21 @@ def write(pytester: pytest.Pytester, files: dict[str, str]) -> None:
 
 
 def make_shop(
-    pytester: pytest.Pytester, *, publishes: bool = True, branch: str = "main"
+    pytester: pytest.Pytester,
+    *,
+    publishes: bool = True,
+    branch: str = "main",
+    modules: str = "",
+    extra: dict[str, str] | None = None,
+    under: str = "",
 ) -> pytest.Pytester:
-    """The shop, committed on ``branch``, then on a feature branch of its own."""
+    """The shop, committed on ``branch``, then on a feature branch of its own; ``modules``
+    adds to its pyproject.toml, ``extra`` adds (or replaces) files, all in the folder
+    ``under`` of the git repository."""
     declared = 'publishes = ["user.deactivated"]\n' if publishes else ""
-    write(pytester, {"pyproject.toml": PYPROJECT.format(publishes=declared), **SHOP})
+    files = {"pyproject.toml": PYPROJECT.format(publishes=declared) + modules, **SHOP}
+    files.update(extra or {})
+    write(pytester, {f"{under}{name}": text for name, text in files.items()})
     git(pytester, "init", "-q", "-b", branch)
     commit(pytester, "the shop")
     git(pytester, "checkout", "-q", "-b", "feature")
@@ -347,6 +357,182 @@ def test_a_changed_feature_file_runs_the_test_files_that_load_it(shop: pytest.Py
     )
 
 
+def test_a_changed_test_file_in_a_module_package_runs_itself_only(shop: pytest.Pytester) -> None:
+    write(
+        shop,
+        {
+            "shop/users/test_inside.py": (
+                "from shop.users import find_user\n\n\n"
+                "def test_inside():\n    assert find_user(3) == {'id': 3}\n"
+            )
+        },
+    )
+    result = run(shop, "--aura-changed", "-v")
+    assert ran(result) == ["shop/users/test_inside.py"]
+    assert report(result)[1:7] == [
+        "changed files (1):",
+        "  shop/users/test_inside.py (a test file in module users, untracked)",
+        "changed modules: none",
+        "selected test files (1 of 8):",
+        "  shop/users/test_inside.py: changed",
+        "not selected (7):",
+    ]
+
+
+def test_a_test_named_file_that_module_code_imports_is_module_code(
+    pytester: pytest.Pytester,
+) -> None:
+    billing = SHOP["shop/billing/__init__.py"]
+    shop = make_shop(
+        pytester,
+        extra={
+            "shop/billing/test_rates.py": "RATE = 1\n",
+            "shop/billing/__init__.py": f"from shop.billing.test_rates import RATE\n{billing}",
+        },
+    )
+    change(shop, "shop/billing/test_rates.py")
+    result = run(shop, "--aura-changed", "-v")
+    assert ran(result) == ["tests/test_billing.py", "tests/test_marked.py"]
+    assert report(result)[1:8] == [
+        "changed files (1):",
+        "  shop/billing/test_rates.py (billing)",
+        "changed modules: billing",
+        "selected test files (3 of 8):",
+        "  shop/billing/test_rates.py: is in module billing",
+        "  tests/test_billing.py: imports shop.billing",
+        "  tests/test_marked.py: is marked billing",
+    ]
+
+
+def test_a_test_file_in_a_module_package_is_selected_by_its_imports_not_its_module(
+    pytester: pytest.Pytester,
+) -> None:
+    """Its imports select it; they do not make its module depend on what it imports."""
+    shop = make_shop(
+        pytester,
+        extra={
+            "shop/notifications/test_wiring.py": (
+                "from shop.billing import invoice\n\n\n"
+                "def test_wiring():\n    assert invoice(4) == 4\n"
+            )
+        },
+    )
+    change(shop, "shop/billing/__init__.py")
+    result = run(shop, "--aura-changed", "-v")
+    assert ran(result) == [
+        "shop/notifications/test_wiring.py",
+        "tests/test_billing.py",
+        "tests/test_marked.py",
+    ]
+    assert report(result)[1:8] == [
+        "changed files (1):",
+        "  shop/billing/__init__.py (billing)",
+        "changed modules: billing",
+        "selected test files (3 of 8):",
+        "  shop/notifications/test_wiring.py: imports shop.billing",
+        "  tests/test_billing.py: imports shop.billing",
+        "  tests/test_marked.py: is marked billing",
+    ]
+
+
+CATALOG = """
+[tool.aura.boundaries.modules.catalog]
+package = "shop.catalog"
+
+[tool.aura.boundaries.modules.notify]
+package = "shop.notify"
+"""
+
+
+def test_a_module_depends_on_what_project_code_in_no_module_it_imports_imports(
+    pytester: pytest.Pytester,
+) -> None:
+    """notify imports shop.common, in no module, which imports catalog."""
+    shop = make_shop(
+        pytester,
+        modules=CATALOG,
+        extra={
+            "shop/catalog/__init__.py": "X = 1\n",
+            "shop/common.py": "from shop.catalog import X\n",
+            "shop/notify/__init__.py": "",
+            "shop/notify/uses_common.py": "from shop import common\n",
+            "tests/test_notify.py": (
+                "from shop.notify import uses_common\n\n\n"
+                "def test_notify():\n    assert uses_common.common.X == 1\n"
+            ),
+        },
+    )
+    change(shop, "shop/catalog/__init__.py")
+    result = run(shop, "--aura-changed", "-v")
+    assert ran(result) == ["tests/test_notify.py"]
+    assert report(result)[1:8] == [
+        "changed files (1):",
+        "  shop/catalog/__init__.py (catalog)",
+        "changed modules: catalog",
+        "dependent modules:",
+        "  notify: imports shop.common, which imports shop.catalog (shop/notify/uses_common.py:1)",
+        "selected test files (1 of 8):",
+        "  tests/test_notify.py: imports shop.notify.uses_common",
+    ]
+
+
+def test_a_dependency_through_project_code_in_no_module_is_followed_transitively(
+    pytester: pytest.Pytester,
+) -> None:
+    """notify imports shop.common, which imports shop.util, which imports catalog."""
+    shop = make_shop(
+        pytester,
+        modules=CATALOG,
+        extra={
+            "shop/catalog/__init__.py": "X = 1\n",
+            "shop/util.py": "import shop.catalog\n",
+            "shop/common.py": "\nfrom shop.util import shop as root\n",
+            "shop/notify/__init__.py": "from shop.common import root\n",
+            "tests/test_notify.py": (
+                "import shop.notify\n\n\ndef test_notify():\n    assert shop.notify.root\n"
+            ),
+        },
+    )
+    change(shop, "shop/catalog/__init__.py")
+    result = run(shop, "--aura-changed", "-v")
+    assert ran(result) == ["tests/test_notify.py"]
+    assert report(result)[3:7] == [
+        "changed modules: catalog",
+        "dependent modules:",
+        "  notify: imports shop.common, which imports shop.util, which imports shop.catalog "
+        "(shop/notify/__init__.py:1)",
+        "selected test files (1 of 8):",
+    ]
+
+
+def test_files_outside_the_project_root_select_nothing_and_the_report_says_so(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monorepo: the Python project is backend/, the git repository holds frontend/ too."""
+    write(pytester, {"frontend/app.js": "let shop;\n"})
+    shop = make_shop(pytester, under="backend/")
+    change(shop, "frontend/app.js")
+    monkeypatch.chdir(shop.path / "backend")
+    alone = run(shop, "--aura-changed", "-v")
+    assert alone.ret == pytest.ExitCode.OK
+    assert ran(alone) == []
+    assert report(alone)[1:5] == [
+        "changed files (1):",
+        "  ../frontend/app.js (ignored: outside the project root)",
+        "changed modules: none",
+        "selected test files (0 of 7):",
+    ]
+    change(shop, "backend/shop/billing/__init__.py")
+    result = run(shop, "--aura-changed", "-v")
+    assert ran(result) == ["tests/test_billing.py", "tests/test_marked.py"]
+    assert report(result)[1:5] == [
+        "changed files (2):",
+        "  shop/billing/__init__.py (billing)",
+        "  ../frontend/app.js (ignored: outside the project root)",
+        "changed modules: billing",
+    ]
+
+
 def test_ignored_files_affect_no_test_and_no_selection_exits_zero(shop: pytest.Pytester) -> None:
     write(shop, {"docs/index.md": "# The shop\n"})
     pyproject = shop.path / "pyproject.toml"
@@ -477,7 +663,59 @@ def test_a_project_without_a_module_map_is_refused(pytester: pytest.Pytester) ->
     commit(pytester, "no map")
     result = run(pytester, "--aura-changed")
     assert usage_error(result).startswith(
-        "--aura-changed selects test files by module, from the module map: No modules to check"
+        "--aura-changed selects test files by module, from the module map: No modules to "
+        f"check: [tool.aura.boundaries] in {pytester.path / 'pyproject.toml'} declares none."
+    )
+
+
+def test_with_the_ini_file_in_a_subfolder_the_map_is_read_from_the_pyproject_above(
+    pytester: pytest.Pytester,
+) -> None:
+    """tests/pytest.ini makes tests/ the rootdir; the map is in the pyproject.toml above."""
+    ini = "[pytest]\npythonpath = ..\nmarkers =\n    billing: touches the billing module\n"
+    shop = make_shop(pytester, extra={"tests/pytest.ini": ini})
+    change(shop, "shop/billing/__init__.py")
+    result = run(shop, "tests", "--aura-changed", "-v")
+    assert "rootdir: " + str(shop.path / "tests") in result.stdout.lines
+    assert ran(result) == ["tests/test_billing.py", "tests/test_marked.py"]
+    assert report(result)[1:6] == [
+        "changed files (1):",
+        "  shop/billing/__init__.py (billing)",
+        "changed modules: billing",
+        "selected test files (2 of 7):",
+        "  tests/test_billing.py: imports shop.billing",
+    ]
+
+
+def test_with_the_ini_file_in_a_subfolder_and_no_map_the_error_names_the_pyproject_read(
+    pytester: pytest.Pytester,
+) -> None:
+    ini = "[pytest]\npythonpath = ..\n"
+    write(pytester, {"pyproject.toml": "[project]\nname = 'shop'\n", **SHOP})
+    write(pytester, {"tests/pytest.ini": ini})
+    git(pytester, "init", "-q", "-b", "main")
+    commit(pytester, "no map")
+    result = run(pytester, "tests", "--aura-changed")
+    assert usage_error(result).startswith(
+        "--aura-changed selects test files by module, from the module map: No modules to "
+        f"check: [tool.aura.boundaries] in {pytester.path / 'pyproject.toml'} declares none."
+    )
+
+
+def test_without_any_pyproject_the_error_says_where_it_looked(pytester: pytest.Pytester) -> None:
+    write(pytester, {"tests/pytest.ini": "[pytest]\n", **SHOP})
+    git(pytester, "init", "-q", "-b", "main")
+    commit(pytester, "no pyproject")
+    result = run(pytester, "tests", "--aura-changed")
+    assert usage_error(result) == (
+        "--aura-changed selects test files by module, from the module map in "
+        "[tool.aura.boundaries] of the project's pyproject.toml, but there is no pyproject.toml "
+        f"in the rootdir {pytester.path / 'tests'} or a folder above it up to {pytester.path}, "
+        "the top of the git repository. Declare each module's package and dependencies in the "
+        "project's pyproject.toml:\n\n"
+        "    [tool.aura.boundaries.modules.billing]\n"
+        '    package = "shop.billing"\n'
+        '    depends_on = ["users"]'
     )
 
 

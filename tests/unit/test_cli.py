@@ -144,3 +144,48 @@ def test_a_malformed_tool_aura_is_reported_by_every_command(
         f"aura docs: error: modules in [tool.aura] of {tmp_path.resolve() / 'pyproject.toml'} "
         "is int 3; expected a string.\n"
     )
+
+
+class ClosedPipe(io.StringIO):
+    """A standard output whose reader has gone away."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    assert main(["demo", "--builtin"], out=ClosedPipe()) == 1
+
+
+def test_aura_check_piped_into_head_exits_without_a_traceback(tmp_path: Path) -> None:
+    # 2,000 violations, far more than a pipe holds: aura check still writes when head is gone.
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.aura.boundaries.modules.users]\npackage = "shop.users"\n\n'
+        '[tool.aura.boundaries.modules.billing]\npackage = "shop.billing"\n'
+    )
+    for name, text in {
+        "__init__.py": "",
+        "users/__init__.py": "",
+        "users/domain.py": "x = 1\n",
+        "billing/__init__.py": "",
+        "billing/domain.py": "from shop.users.domain import x\n" * 2000,
+    }.items():
+        (tmp_path / "shop" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "shop" / name).write_text(text)
+    with subprocess.Popen(
+        [sys.executable, "-m", "aura", "check"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as check:
+        assert check.stdout is not None
+        assert check.stderr is not None
+        first = check.stdout.readline()  # what `head -1` reads, before it exits
+        check.stdout.close()
+        status, errors = check.wait(timeout=60), check.stderr.read()
+    assert (first, status, errors) == (
+        "No import-linter configuration found: import contracts not checked.\n",
+        1,
+        "",
+    )
