@@ -168,18 +168,7 @@ def _import_findings(
         yield from _layer_findings(spec, file, target, place)
         return
     if owner.name not in spec.depends_on:
-        yield Finding(
-            source=SOURCE,
-            module=spec.name,
-            rule="undeclared-dependency",
-            subject=f"{owner.name} {target}",
-            message=f"{spec.name} uses {target}",
-            fix=(
-                f"{spec.name} does not declare {owner.name!r} in depends_on: add it "
-                f"({spec.origin}), or stop importing {owner.name}"
-            ),
-            location=place,
-        )
+        yield _undeclared(spec, owner.name, target, target, place, f"stop importing {owner.name}")
     elif not owner.published(target):
         published = ", ".join(owner.interface)
         relative = target[len(owner.package) + 1 :] or "."  # "." is the package itself
@@ -328,18 +317,9 @@ def _call_findings(
             continue
         usages.append(Usage(spec.name, coupled.name, value or "", shown, call.line, "coupling"))
         if coupled.name not in spec.depends_on:
-            yield Finding(
-                source=SOURCE,
-                module=spec.name,
-                rule="undeclared-dependency",
-                subject=f"{coupled.name} {value}",
-                message=f"{spec.name} uses {value} ({call.name})",
-                fix=(
-                    f"{spec.name} does not declare {coupled.name!r} in depends_on: add it "
-                    f"({spec.origin}), or stop using {coupled.name}"
-                ),
-                location=place,
-            )
+            used = f"{value} ({call.name})"
+            remedy = f"stop using {coupled.name}"
+            yield _undeclared(spec, coupled.name, str(value), used, place, remedy)
 
 
 _MODULE_KEY = re.compile(r"^[a-z_][a-z0-9_]*\.[A-Za-z_]\w*$")
@@ -385,18 +365,27 @@ def _lookup(
         return
     usages.append(Usage(spec.name, target, f"{target}.{service}", path, int(line), "lookup"))
     if target not in spec.depends_on:
-        yield Finding(
-            source=SOURCE,
-            module=spec.name,
-            rule="undeclared-dependency",
-            subject=f"{target} {service}",
-            message=f"{spec.name} uses {target}.{service} ({call.name})",
-            fix=(
-                f"{spec.name} does not declare {target!r} in depends_on: add it "
-                f"({spec.origin}), or react to the events of {target} instead of calling it"
-            ),
-            location=place,
-        )
+        used = f"{target}.{service} ({call.name})"
+        remedy = f"react to the events of {target} instead of calling it"
+        yield _undeclared(spec, target, service, used, place, remedy)
+
+
+def _undeclared(
+    spec: ModuleSpec, dependency: str, subject: str, used: str, place: str, remedy: str
+) -> Finding:
+    """``spec`` uses ``dependency`` (``used``, at ``place``) without declaring it."""
+    return Finding(
+        source=SOURCE,
+        module=spec.name,
+        rule="undeclared-dependency",
+        subject=f"{dependency} {subject}",
+        message=f"{spec.name} uses {used}",
+        fix=(
+            f"{spec.name} does not declare {dependency!r} in depends_on: add it "
+            f"({spec.origin}), or {remedy}"
+        ),
+        location=place,
+    )
 
 
 def _hint(did_you_mean: str) -> str:

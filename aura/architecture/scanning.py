@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from aura.architecture.sources import string_constants
 from aura.module import Module
 
 __all__ = [
@@ -57,7 +58,7 @@ def find_references(source: str, path: str) -> list[Reference]:
     ``module.subscribe(...)(handler)``, ``bus.subscribe(...)``).
     """
     tree = ast.parse(source, filename=path)
-    constants = _string_constants(tree)
+    constants = string_constants(tree)
     found: list[Reference] = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
@@ -123,27 +124,6 @@ def _argument(
     if isinstance(value, ast.Name):
         return constants.get(value.id)
     return None
-
-
-def _string_constants(tree: ast.Module) -> dict[str, str]:
-    constants: dict[str, str] = {}
-    assigned: set[str] = set()
-    for statement in tree.body:
-        targets: list[ast.expr] = []
-        value: ast.expr | None = None
-        if isinstance(statement, ast.Assign):
-            targets, value = statement.targets, statement.value
-        elif isinstance(statement, ast.AnnAssign):
-            targets, value = [statement.target], statement.value
-        for target in targets:
-            if not isinstance(target, ast.Name):
-                continue
-            if target.id in assigned:  # bound twice: not a constant we can trust
-                constants.pop(target.id, None)
-            elif isinstance(value, ast.Constant) and isinstance(value.value, str):
-                constants[target.id] = value.value
-            assigned.add(target.id)
-    return constants
 
 
 def references_in_file(path: Path) -> list[Reference]:
