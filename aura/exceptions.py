@@ -23,6 +23,8 @@ __all__ = [
     "EventContractError",
     "EventDeliveryError",
     "EventValidationError",
+    "ExpectationTimeoutError",
+    "FakeNotConfiguredError",
     "HandlerSignatureError",
     "HandlerTimeoutError",
     "InvalidEventTypeError",
@@ -30,6 +32,7 @@ __all__ = [
     "LifetimeMismatchError",
     "MissingExtraError",
     "ModuleDefinitionError",
+    "OverrideError",
     "RateLimitedError",
     "ServiceNotAvailableError",
     "ServiceTimeoutError",
@@ -207,3 +210,21 @@ class RateLimitedError(AuraError, RuntimeError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# --- the test harness ---------------------------------------------------------------------------
+
+
+class FakeNotConfiguredError(AuraError, NotImplementedError):
+    """A recording fake's method was called before the test said what it answers."""
+
+
+class OverrideError(ContainerError):
+    """A replacement cannot take effect (a key or service that is not there, or one in use)."""
+
+
+class ExpectationTimeoutError(AuraError, AssertionError):
+    """A scenario waited for an event or a state that did not come within its timeout.
+
+    It is an ``AssertionError``, so pytest reports the test as failed, not as an error.
+    """
