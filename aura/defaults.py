@@ -23,6 +23,7 @@ __all__ = [
     "default_bus",
     "default_registry",
     "event_bus",
+    "fresh_defaults",
     "get_container",
     "service_registry",
     "use_defaults",
@@ -113,3 +114,25 @@ def use_defaults(
             _registry_proxy._swap(previous_registry)
         if bus is not None:
             _bus_proxy._swap(previous_bus)
+
+
+@contextmanager
+def fresh_defaults() -> Iterator[None]:
+    """Give the block brand-new defaults, each built on first use, then restore the old ones.
+
+    The test harness runs every test inside one, so subscribers, services and dead letters a
+    test leaves on ``event_bus``, ``service_registry`` or ``get_container()`` never reach the
+    next test, whether or not it used a fixture. A container built in the block is closed at
+    its end (its singletons' disposers run).
+    """
+    previous_bus = _bus_proxy._swap(None)
+    previous_registry = _registry_proxy._swap(None)
+    previous_container = set_container(None)
+    try:
+        yield
+    finally:
+        built = set_container(previous_container)
+        _registry_proxy._swap(previous_registry)
+        _bus_proxy._swap(previous_bus)
+        if built is not None:
+            built.close()

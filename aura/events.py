@@ -15,12 +15,13 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import threading
 import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUndefinedAnnotation
@@ -31,6 +32,7 @@ from aura.naming import check_event_type, check_module_name
 
 __all__ = [
     "MAX_NESTING",
+    "CatalogSnapshot",
     "Event",
     "EventCatalog",
     "EventContract",
@@ -630,6 +632,31 @@ class EventCatalog:
                 self._latest[event_type] = contract
         return contract
 
+    def snapshot(self) -> CatalogSnapshot:
+        """The catalog's contracts now, for :meth:`restore` (cheap: the tables are copied)."""
+        with self._lock:
+            return CatalogSnapshot(dict(self._by_type), dict(self._latest), dict(self._by_class))
+
+    def restore(self, snapshot: CatalogSnapshot, *, keep_imported: bool = True) -> None:
+        """Forget what was registered since ``snapshot``.
+
+        With ``keep_imported`` (the harness's choice), contracts registered meanwhile by
+        ``@event_contract`` on a class defined at the top level of a module stay: that module
+        was imported during the test and will not be imported again, so forgetting its
+        contracts would change every later test. Contracts declared inside a test (a class in a
+        function) or registered by hand go.
+        """
+        with self._lock:
+            known = snapshot.by_class
+            added = [c for c in self._by_class.values() if c.contract_class not in known]
+            self._by_type = dict(snapshot.by_type)
+            self._latest = dict(snapshot.latest)
+            self._by_class = dict(snapshot.by_class)
+        if keep_imported:
+            for contract in added:
+                if _declared_at_import(contract):
+                    self.register(contract.contract_class, contract.event_type, contract.version)
+
     def get(self, event_type: str, version: int | None = None) -> EventContract | None:
         """Return the contract of ``event_type`` (its latest version by default), or ``None``."""
         if version is None:
@@ -649,6 +676,26 @@ class EventCatalog:
 
     def __iter__(self) -> Iterator[EventContract]:
         return iter(list(self._latest.values()))
+
+
+class CatalogSnapshot(NamedTuple):
+    """The tables of an :class:`EventCatalog` at one moment (see :meth:`EventCatalog.snapshot`)."""
+
+    by_type: dict[str, dict[int, EventContract]]
+    latest: dict[str, EventContract]
+    by_class: dict[type[Any], EventContract]
+
+
+def _declared_at_import(contract: EventContract) -> bool:
+    """Whether ``@event_contract`` registered a top-level class of an imported module."""
+    cls = contract.contract_class
+    module = sys.modules.get(cls.__module__)
+    return (
+        getattr(cls, "__aura_event_type__", None) == contract.event_type
+        and "<locals>" not in cls.__qualname__
+        and module is not None
+        and getattr(module, cls.__qualname__.split(".")[0], None) is not None
+    )
 
 
 def _class_path(cls: type[Any]) -> str:

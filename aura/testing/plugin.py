@@ -27,12 +27,15 @@ import pytest
 from aura.bus import EventBus
 from aura.config import ProjectConfig, import_errors, load_config, load_modules
 from aura.container import Container
+from aura.defaults import fresh_defaults
+from aura.events import default_catalog
 from aura.exceptions import ConfigurationError, MissingExtraError
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceRegistry
 from aura.testing.export import write_trace
 from aura.testing.fakes import stand_in_module
+from aura.testing.freezing import make_frozen_time_validatable
 from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
 from aura.verification import verify_calls
 
@@ -160,6 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Declare the markers; load the BDD steps when ``aura_bdd`` is on."""
     for line in MARKERS.values():
         config.addinivalue_line("markers", line)
+    make_frozen_time_validatable()
     try:
         bdd = _setting(config, _option_named("aura_bdd"))
     except ConfigurationError as error:
@@ -448,6 +452,7 @@ def frozen_time() -> Iterator[FrozenClock]:
             f"The frozen_time fixture needs freezegun, which is not installed. Install Aura's "
             f"testing extra: {TESTING_EXTRA}"
         ) from None
+    make_frozen_time_validatable()
     # pytest's own timing is left alone, so --durations and junit report real durations.
     freezer = freezegun.freeze_time(datetime.now(UTC), ignore=["_pytest.timing"])
     factory = freezer.start()
@@ -455,6 +460,28 @@ def frozen_time() -> Iterator[FrozenClock]:
         yield FrozenClock(factory)
     finally:
         freezer.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before each test: if anything imported freezegun, make its classes validatable."""
+    make_frozen_time_validatable()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Run each test (set-up, call, teardown) with its own process-wide state.
+
+    The seed's defaults (``event_bus``, ``service_registry``, ``get_container()``) are fresh
+    for every test, fixture or not, and contracts a test registers in the default catalog are
+    forgotten after it; what a module registers when it is first imported stays.
+    """
+    snapshot = default_catalog.snapshot()
+    try:
+        with fresh_defaults():
+            return (yield)
+    finally:
+        default_catalog.restore(snapshot)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -39,12 +39,10 @@ from tests.factories import TherapistFactory, UserFactory
 def pytest_configure(config: pytest.Config) -> None:
     """Load the generic steps (the module markers are declared in pyproject.toml).
 
-    The modules are imported here, before a scenario's "Given the time is" freezes the clock:
-    the platform fixture would otherwise import them under freezegun, whose FakeDatetime
-    pydantic cannot build the modules' HTTP models on.
+    The modules are first imported by the platform fixture, often under a scenario's frozen
+    clock: the harness makes freezegun's classes validatable (aura.testing.freezing).
     """
     config.pluginmanager.import_plugin("aura.testing.bdd")
-    Platform.discover("modules")
 
 
 def pytest_bdd_after_step(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import aura
@@ -71,3 +72,26 @@ def test_the_default_bus_is_an_event_bus_so_a_store_replays_to_it() -> None:
         assert isinstance(aura.event_bus, EventBus)
         assert store.replay(aura.event_bus) == 1
     assert seen == [1]
+
+
+def test_fresh_defaults_gives_new_ones_closes_what_it_built_and_restores() -> None:
+    from aura import get_container
+    from aura.defaults import fresh_defaults
+
+    disposed: list[str] = []
+    outer_bus = default_bus()
+    outer_container = get_container()
+    with fresh_defaults():
+        assert default_bus() is not outer_bus
+        inner = get_container()
+        assert inner is not outer_container
+
+        def mailer() -> Iterator[str]:
+            yield "mailer"
+            disposed.append("mailer")  # a generator factory's code after yield disposes it
+
+        inner.register("mailer", mailer)
+        assert inner.resolve("mailer") == "mailer"
+    assert disposed == ["mailer"]
+    assert default_bus() is outer_bus
+    assert get_container() is outer_container
