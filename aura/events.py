@@ -23,8 +23,9 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUndefinedAnnotation
+from pydantic_core import PydanticUndefined
 
 from aura.exceptions import EventContractError, EventValidationError, InvalidNameError
 from aura.ids import new_id
@@ -33,14 +34,17 @@ from aura.naming import check_event_type, check_module_name
 __all__ = [
     "MAX_NESTING",
     "CatalogSnapshot",
+    "ContractField",
     "Event",
     "EventCatalog",
     "EventContract",
     "FrozenDict",
     "build_metadata",
+    "contract_fields",
     "default_catalog",
     "event_contract",
     "freeze_json",
+    "is_contract_class",
     "thaw_json",
 ]
 
@@ -168,6 +172,8 @@ class _Freezer:
             hint = " (for a datetime, send value.isoformat())"
         elif dataclasses.is_dataclass(value):
             hint = " (publish the contract instance itself, or dataclasses.asdict() it)"
+        elif isinstance(value, BaseModel):
+            hint = " (publish the contract instance itself, or model_dump(mode='json') it)"
         raise EventValidationError(
             f"{self.what} is not JSON: {self.at(path)} is a {kind.__name__} ({_short(value)}). "
             f"Send only str, int, float, bool, None, lists and dicts{hint}."
@@ -484,7 +490,7 @@ def build_metadata(metadata: Mapping[str, Any] | None) -> FrozenDict:
 
 
 class EventContract:
-    """A registered event contract: its type, version, dataclass and validator."""
+    """A registered event contract: its type, version, class (dataclass or model), validator."""
 
     __slots__ = ("_adapter", "contract_class", "event_type", "fields", "version")
 
@@ -492,7 +498,7 @@ class EventContract:
         self.event_type = event_type
         self.version = version
         self.contract_class = contract_class
-        self.fields = tuple(f.name for f in dataclasses.fields(contract_class))
+        self.fields = tuple(field.name for field in contract_fields(contract_class))
         self._adapter: TypeAdapter[Any] | None = None
         # A forward reference not yet defined leaves the adapter to be built on first use.
         with contextlib.suppress(PydanticUndefinedAnnotation, NameError):
@@ -520,10 +526,14 @@ class EventContract:
 
     def instantiate(self, data: Mapping[str, Any]) -> Any:
         """Return an instance of the contract class built from valid ``data``."""
+        if _is_model(self.contract_class):  # the model itself, not the validating subclass
+            return self.contract_class.model_validate_json(json.dumps(data), strict=True)
         return self.adapter.validate_json(json.dumps(data), strict=True)
 
     def dump(self, instance: object) -> dict[str, Any]:
         """Return the JSON form of a contract instance."""
+        if isinstance(instance, BaseModel):
+            return instance.model_dump(mode="json")
         dumped: dict[str, Any] = self.adapter.dump_python(instance, mode="json")
         return dumped
 
@@ -537,7 +547,7 @@ class EventContract:
             kind = error["type"]
             if kind == "missing":
                 lines.append(f"  - field {field!r}: required, but missing")
-            elif kind == "unexpected_keyword_argument":
+            elif kind in ("unexpected_keyword_argument", "extra_forbidden"):
                 lines.append(
                     f"  - field {field!r}: not part of the contract "
                     f"(expected fields: {', '.join(self.fields)})"
@@ -555,7 +565,59 @@ class EventContract:
 
 def _build_adapter(contract_class: type[Any]) -> TypeAdapter[Any]:
     _forbid_unknown_fields(contract_class, set())
+    if _is_model(contract_class) and "extra" not in contract_class.model_config:
+        # A model that does not choose for itself refuses unknown fields, as a dataclass
+        # contract does; the handlers still receive an instance of the model itself.
+        strict = type(
+            contract_class.__name__,
+            (contract_class,),
+            {"model_config": ConfigDict(extra="forbid"), "__module__": contract_class.__module__},
+        )
+        return TypeAdapter(strict)
     return TypeAdapter(contract_class)
+
+
+def is_contract_class(candidate: object) -> bool:
+    """Whether ``candidate`` can be an event contract: a dataclass or a pydantic model class."""
+    return isinstance(candidate, type) and (
+        dataclasses.is_dataclass(candidate) or _is_model(candidate)
+    )
+
+
+def _is_model(candidate: object) -> bool:
+    return isinstance(candidate, type) and issubclass(candidate, BaseModel)
+
+
+class ContractField(NamedTuple):
+    """One field of an event contract, however the contract is written."""
+
+    name: str
+    annotation: Any
+    """The annotation as written (source text under ``from __future__ import annotations``)."""
+    default: Any = dataclasses.MISSING
+    """Its default value, or ``dataclasses.MISSING``."""
+    default_factory: Any = dataclasses.MISSING
+    """What builds its default, or ``dataclasses.MISSING``."""
+
+    @property
+    def required(self) -> bool:
+        """Whether data must give the field."""
+        return self.default is dataclasses.MISSING and self.default_factory is dataclasses.MISSING
+
+
+def contract_fields(contract_class: type[Any]) -> tuple[ContractField, ...]:
+    """The fields of a dataclass or pydantic model contract, in declaration order."""
+    if _is_model(contract_class):
+        found = []
+        for name, info in contract_class.model_fields.items():
+            default = dataclasses.MISSING if info.default is PydanticUndefined else info.default
+            factory = dataclasses.MISSING if info.default_factory is None else info.default_factory
+            found.append(ContractField(name, info.annotation, default, factory))
+        return tuple(found)
+    return tuple(
+        ContractField(field.name, field.type, field.default, field.default_factory)
+        for field in dataclasses.fields(contract_class)
+    )
 
 
 def _forbid_unknown_fields(annotation: object, seen: set[int]) -> None:
@@ -603,10 +665,11 @@ class EventCatalog:
     ) -> EventContract:
         """Register ``contract_class`` as version ``version`` of ``event_type``."""
         check_event_type(event_type)
-        if not isinstance(contract_class, type) or not dataclasses.is_dataclass(contract_class):
+        if not is_contract_class(contract_class):
             raise EventContractError(
-                f"Event contract for {event_type!r} must be a dataclass, got "
-                f"{_short(contract_class)}. Put @event_contract(...) above @dataclass."
+                f"Event contract for {event_type!r} must be a dataclass or a pydantic model, "
+                f"got {_short(contract_class)}. Put @event_contract(...) above @dataclass, or "
+                "on a class deriving from pydantic.BaseModel."
             )
         if type(version) is not int or version < 1:
             raise EventContractError(

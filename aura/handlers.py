@@ -10,13 +10,12 @@ not the event's. ``async def`` handlers may get a timeout.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aura import introspection
-from aura.events import Event, EventCatalog, EventContract
+from aura.events import Event, EventCatalog, EventContract, is_contract_class
 from aura.exceptions import HandlerSignatureError, HandlerTimeoutError
 from aura.injection import Bound
 
@@ -51,7 +50,7 @@ def plan_handler(
     deliver: Callable[[Event], Any]
     if annotation is Event:
         deliver, receives = handler, "event"
-    elif isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+    elif isinstance(annotation, type) and is_contract_class(annotation):
         contract = catalog.for_class(annotation)
         if contract is None:
             raise HandlerSignatureError(

@@ -43,7 +43,7 @@ from aura.naming import patterns_overlap
 if TYPE_CHECKING:
     from aura.access import Rule
     from aura.architecture.boundaries import BoundaryReport
-    from aura.events import EventContract
+    from aura.events import ContractField, EventContract
     from aura.module import Module
     from aura.platform import Platform
     from aura.registry import ServiceInfo
@@ -654,10 +654,12 @@ def _catalog(facts: _Facts) -> str:
 def _event_section(facts: _Facts, event_type: str, contract: EventContract | None) -> str:
     parts = [f'<a id="{_anchor(event_type)}"></a>\n\n## `{event_type}`']
     if contract is not None:
+        from aura.events import contract_fields
+
         cls = contract.contract_class
         fields = [
-            (f"`{field.name}`", f"`{_annotation(field.type)}`", _default(field))
-            for field in dataclasses.fields(cls)
+            (f"`{field.name}`", f"`{_annotation(field.annotation)}`", _default(field))
+            for field in contract_fields(cls)
         ]
         parts += [
             (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " "),
@@ -741,7 +743,7 @@ def _annotation(annotation: object) -> str:
     return annotation if isinstance(annotation, str) else inspect.formatannotation(annotation)
 
 
-def _default(field: dataclasses.Field[Any]) -> str:
+def _default(field: ContractField) -> str:
     if field.default is not dataclasses.MISSING:
         return f"`{field.default!r}`"
     if field.default_factory is not dataclasses.MISSING:

@@ -7,14 +7,20 @@ a test states only the fields it cares about: ``EventFactory(event_type=..., dat
 
 from __future__ import annotations
 
-import dataclasses
 import types
 import typing
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from aura.events import Event, EventCatalog, EventContract, default_catalog
+from aura.events import (
+    Event,
+    EventCatalog,
+    EventContract,
+    contract_fields,
+    default_catalog,
+    is_contract_class,
+)
 from aura.exceptions import MissingExtraError
 
 try:
@@ -31,15 +37,17 @@ __all__ = ["EventFactory", "sample_data"]
 
 def sample_data(contract: EventContract, sequence: int = 1) -> dict[str, Any]:
     """Return valid JSON data for ``contract``: each field gets a simple value of its type."""
-    hints = typing.get_type_hints(contract.contract_class)
-    data: dict[str, Any] = {}
-    for field in dataclasses.fields(contract.contract_class):
-        if field.default is not dataclasses.MISSING or (
-            field.default_factory is not dataclasses.MISSING
-        ):
-            continue
-        data[field.name] = _sample(hints[field.name], field.name, sequence)
-    return data
+    return _required_sample(contract.contract_class, sequence)
+
+
+def _required_sample(contract_class: type[Any], sequence: int) -> dict[str, Any]:
+    """A value for each required field of a dataclass or pydantic model."""
+    hints = typing.get_type_hints(contract_class)
+    return {
+        field.name: _sample(hints[field.name], field.name, sequence)
+        for field in contract_fields(contract_class)
+        if field.required
+    }
 
 
 def _sample(hint: Any, name: str, sequence: int) -> Any:
@@ -63,13 +71,8 @@ def _sample(hint: Any, name: str, sequence: int) -> Any:
         return datetime(2030, 1, 7, 10, tzinfo=UTC).isoformat()
     if hint is date:
         return date(2030, 1, 7).isoformat()
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        nested = typing.get_type_hints(hint)
-        return {
-            f.name: _sample(nested[f.name], f.name, sequence)
-            for f in dataclasses.fields(hint)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        }
+    if is_contract_class(hint):
+        return _required_sample(hint, sequence)
     return None
 
 
