@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -52,6 +52,9 @@ __all__ = [
 
 _current_module = _context._current_module.get
 _SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_CLOCK = {"perf_counter": time.perf_counter}
+"""The real clock for call durations, out of freezegun's reach (it patches module attributes,
+not dict values), so durations under frozen time are real."""
 
 
 class CallableBreaker(Protocol):
@@ -141,17 +144,35 @@ class _Entry:
 
 
 class ServiceProxy:
-    """Another module's service as a caller sees it: the contract's methods, observed and guarded.
+    """A service as a caller sees it: the methods it may use, observed and guarded.
 
-    Calling anything outside the contract raises ``AttributeError`` naming the contract.
+    A caller from another module gets the contract's methods; code outside any module (a test,
+    a script) acts as the service's owner and gets every public method. Anything else raises
+    ``AttributeError`` naming the caller and what it may use.
     """
 
-    __slots__ = ("__dict__", "_aura_exposed", "_aura_label", "_aura_target")
+    __slots__ = (
+        "__dict__",
+        "_aura_caller",
+        "_aura_exposed",
+        "_aura_fix",
+        "_aura_label",
+        "_aura_target",
+    )
 
-    def __init__(self, target: object, label: str, exposed: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        target: object,
+        label: str,
+        exposed: tuple[str, ...],
+        caller: str | None = None,
+        fix: str = "",
+    ) -> None:
         self._aura_target = target
         self._aura_label = label
         self._aura_exposed = exposed
+        self._aura_caller = caller
+        self._aura_fix = fix
 
     def __getattr__(self, name: str) -> Any:
         if name in self._aura_exposed:
@@ -160,9 +181,15 @@ class ServiceProxy:
                 f"({type(self._aura_target).__name__}) does not implement it. Give the stand-in "
                 f"a {name}() method."
             )
+        offered = ", ".join(self._aura_exposed) or "nothing"
+        if self._aura_caller is None:
+            raise AttributeError(
+                f"{name!r} is not a public method of {self._aura_label} "
+                f"({type(self._aura_target).__name__}); it offers: {offered}."
+            )
         raise AttributeError(
-            f"{name!r} is not part of {self._aura_label}; a caller from another module can use "
-            f"only: {', '.join(self._aura_exposed) or 'nothing'}."
+            f"{name!r} is not part of {self._aura_label}; module {self._aura_caller!r} can use "
+            f"only: {offered}.{self._aura_fix}"
         )
 
     def __repr__(self) -> str:
@@ -428,13 +455,18 @@ class ServiceRegistry:
             return handle
 
     def _proxy(self, caller: str | None, entry: _Entry, instance: object) -> ServiceProxy:
-        exposed = _exposed(entry, instance)
-        label = (
-            entry.contract.__qualname__
-            if entry.contract is not None
-            else f"the public methods of {entry.module_name}.{entry.service_name}"
-        )
-        proxy = ServiceProxy(instance, label, exposed)
+        fix = ""
+        if caller is None:  # outside any module: a test or a script, acting as the owner
+            exposed = _owned(entry, instance)
+            label = f"{entry.module_name}.{entry.service_name}"
+        else:
+            exposed = _exposed(entry, instance)
+            if entry.contract is not None:
+                label = entry.contract.__qualname__
+                fix = f" Add it to {label}, or call it from module {entry.module_name!r} itself."
+            else:
+                label = f"the public methods of {entry.module_name}.{entry.service_name}"
+        proxy = ServiceProxy(instance, label, exposed, caller, fix)
         for name in exposed:
             method = getattr(instance, name, None)
             if callable(method):  # a partial stand-in may lack some; __getattr__ explains
@@ -447,6 +479,7 @@ class ServiceRegistry:
         provider = entry.module_name
         service = entry.service_name
         run = self._guarded(entry, name, method)
+        clock = _CLOCK["perf_counter"]  # a local: freezegun patches module attributes only
         if inspect.iscoroutinefunction(method):
 
             @functools.wraps(method)
@@ -457,7 +490,7 @@ class ServiceRegistry:
                 observers = self._observers
                 calling = self._calling
                 finishes = start_all(calling, caller, provider, service, name) if calling else ()
-                started = time.perf_counter()
+                started = clock()
                 error: BaseException | None = None
                 try:
                     return await run(*args, **kwargs)
@@ -469,7 +502,7 @@ class ServiceRegistry:
                         finish_all(finishes, error)
                     _context._current_module.reset(token)
                     if observers:
-                        self._report(observers, caller, entry, name, started, error)
+                        self._report(observers, caller, entry, name, clock() - started, error)
 
             return acall
 
@@ -479,7 +512,7 @@ class ServiceRegistry:
             observers = self._observers
             calling = self._calling
             finishes = start_all(calling, caller, provider, service, name) if calling else ()
-            started = time.perf_counter()
+            started = clock()
             error: BaseException | None = None
             try:
                 return run(*args, **kwargs)
@@ -491,7 +524,7 @@ class ServiceRegistry:
                     finish_all(finishes, error)
                 _context._current_module.reset(token)
                 if observers:
-                    self._report(observers, caller, entry, name, started, error)
+                    self._report(observers, caller, entry, name, clock() - started, error)
 
         return call
 
@@ -521,9 +554,10 @@ class ServiceRegistry:
     ) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             if self._inline_when is not None and self._inline_when():
-                started = time.perf_counter()
+                clock = _CLOCK["perf_counter"]
+                started = clock()
                 result = method(*args, **kwargs)
-                if time.perf_counter() - started > timeout:  # too late: the caller rolls back
+                if clock() - started > timeout:  # too late: the caller rolls back
                     raise ServiceTimeoutError(_timeout_message(label, timeout))
                 return result
             executor = self._worker_pool()
@@ -551,16 +585,15 @@ class ServiceRegistry:
         caller: str | None,
         entry: _Entry,
         method: str,
-        started: float,
+        duration: float,
         error: BaseException | None,
     ) -> None:
-        duration = time.perf_counter() - started
         record = ServiceCall(
             caller_module=caller,
             provider_module=entry.module_name,
             service_name=entry.service_name,
             method=method,
-            started_at=datetime.now(UTC),
+            started_at=datetime.now(UTC) - timedelta(seconds=duration),
             duration=duration,
             error=error,
             correlation_id=_context._correlation_id.get(),
@@ -627,6 +660,16 @@ def _exposed(entry: _Entry, instance: object | None) -> tuple[str, ...]:
     return tuple(
         name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name))
     )
+
+
+def _owned(entry: _Entry, instance: object) -> tuple[str, ...]:
+    """What the owner may call: the contract's methods, then every other public method."""
+    cls = type(instance)
+    public = [
+        name for name in dir(cls) if not name.startswith("_") and callable(getattr(cls, name))
+    ]
+    contract = _exposed(entry, instance) if entry.contract is not None else ()
+    return (*contract, *(name for name in public if name not in contract))
 
 
 def _describe(service: object) -> str:

@@ -89,8 +89,8 @@ def failing(data):
 
 
 def test_a_leaves_state_behind():
-    event_bus.subscribe("user.registered", failing, "notifications")
-    event_bus.publish("user.registered", {"id": 1}, "users")
+    event_bus.subscribe("probe.sent", failing, "notifications")
+    event_bus.publish("probe.sent", {"id": 1}, "users")
     service_registry.register_service("notifications", "Mailer", Mailer)
     get_container().register("mailer", Mailer)
     assert len(event_bus.dead_letters()) == 1
@@ -114,7 +114,7 @@ from dataclasses import dataclass
 from aura.events import event_contract
 
 
-@event_contract("parcel.sent")
+@event_contract("isolation.parcel_sent")
 @dataclass
 class ParcelSent:
     weight: int
@@ -130,24 +130,24 @@ from aura.exceptions import EventValidationError
 
 
 def test_a_declares_a_contract_and_imports_a_module():
-    @event_contract("order.placed")
+    @event_contract("isolation.order_placed")
     @dataclass
     class OrderPlaced:
         total: int
 
     import late  # noqa: F401  # first imported here: its contract is the module's
     with pytest.raises(EventValidationError):
-        EventBus().publish("order.placed", {"sku": "x"}, "orders")
+        EventBus().publish("isolation.order_placed", {"sku": "x"}, "orders")
 
 
 def test_b_is_not_bound_by_the_first_tests_contract():
-    EventBus().publish("order.placed", {"sku": "x"}, "orders")
-    assert "order.placed" not in default_catalog
+    EventBus().publish("isolation.order_placed", {"sku": "x"}, "orders")
+    assert "isolation.order_placed" not in default_catalog
 
 
 def test_c_keeps_the_imported_modules_contract():
     with pytest.raises(EventValidationError):
-        EventBus().publish("parcel.sent", {"weight": "heavy"}, "post")
+        EventBus().publish("isolation.parcel_sent", {"weight": "heavy"}, "post")
 """,
     )
     pytester.syspathinsert()

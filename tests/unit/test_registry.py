@@ -376,8 +376,9 @@ def test_another_module_gets_a_proxy_limited_to_the_contract(registry: ServiceRe
     with pytest.raises(AttributeError) as caught:
         users.delete_everything()
     assert str(caught.value) == (
-        "'delete_everything' is not part of UserServiceContract; a caller from another module "
-        "can use only: get_user_by_id, is_user_active."
+        "'delete_everything' is not part of UserServiceContract; module 'mentalhealth' can use "
+        "only: get_user_by_id, is_user_active. Add it to UserServiceContract, or call it from "
+        "module 'users' itself."
     )
 
 
@@ -417,8 +418,8 @@ def test_without_a_contract_the_proxy_exposes_public_methods(registry: ServiceRe
     with pytest.raises(AttributeError) as caught:
         _ = email.sent
     assert str(caught.value) == (
-        "'sent' is not part of the public methods of notifications.EmailService; a caller from "
-        "another module can use only: send, send_later."
+        "'sent' is not part of the public methods of notifications.EmailService; module "
+        "'mentalhealth' can use only: send, send_later."
     )
     assert repr(email).startswith("<ServiceProxy the public methods of notifications.Email")
 
