@@ -45,9 +45,8 @@ import functools
 import inspect
 import threading
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self, TypeAlias, TypeVar, cast, overload
 
@@ -60,7 +59,15 @@ from aura.exceptions import (
     UnknownServiceError,
 )
 
-__all__ = ["Container", "Key", "Lifetime", "Scope", "get_container", "set_container"]
+__all__ = [
+    "Container",
+    "Key",
+    "Lifetime",
+    "Override",
+    "Scope",
+    "get_container",
+    "set_container",
+]
 
 T = TypeVar("T")
 
@@ -122,6 +129,57 @@ class _OverrideEntry:
 
     key: Key
     replacement: object
+    saved: list[tuple[_Registration, object]] = field(default_factory=list)
+    """The singletons it set aside (built before it, depending on its key), to put back."""
+    first_built: int = 0
+    """Where the singletons built while it is in force start in the container's list."""
+
+
+class Override:
+    """An override in force (see :meth:`Container.override`): restore it, or use it in ``with``.
+
+    ``with`` gives the replacement; :meth:`restore` may be called once or many times.
+    """
+
+    __slots__ = ("_after", "_container", "_entry")
+
+    def __init__(self, container: Container, entry: _OverrideEntry) -> None:
+        self._container: Container | None = container
+        self._entry = entry
+        self._after: list[Callable[[], None]] = []
+        container._apply_override(entry)
+
+    def on_restore(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` when the override is restored (before the container rewires)."""
+        self._after.append(callback)
+
+    @property
+    def replacement(self) -> object:
+        """What the key resolves to while the override is in force."""
+        return self._entry.replacement
+
+    @property
+    def active(self) -> bool:
+        """Whether the override is still in force."""
+        return self._container is not None
+
+    def restore(self) -> None:
+        """End the override: the key resolves as before, and set-aside singletons come back."""
+        container, self._container = self._container, None
+        if container is not None:
+            for callback in reversed(self._after):
+                callback()
+            container._restore_override(self._entry)
+
+    def __enter__(self) -> Any:
+        return self._entry.replacement
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.restore()
+
+    def __repr__(self) -> str:
+        state = "in force" if self.active else "restored"
+        return f"<Override {_quote(self._entry.key)} -> {self._entry.replacement!r} ({state})>"
 
 
 class _ResolutionStack(threading.local):
@@ -160,6 +218,7 @@ class Container(_ClosesOnExit):
         self._registrations: dict[Key, _Registration] = {}
         self._overrides: dict[Key, object] = {}
         self._override_stack: list[_OverrideEntry] = []
+        self._rewired: tuple[Callable[[frozenset[Key]], None], ...] = ()
         # Looked up with whatever resolve() is given; only valid keys are ever stored. Cleared on
         # every wiring change, so a resolver never acts on a stale binding.
         self._resolvers: dict[object, _Resolver] = {}
@@ -267,13 +326,25 @@ class Container(_ClosesOnExit):
 
     # --- overrides and validation ---------------------------------------------------------------
 
-    def override(self, key: Key, replacement: object) -> AbstractContextManager[Any]:
-        """Resolve ``key`` to ``replacement`` until the ``with`` block exits; yield it.
+    def override(self, key: Key, replacement: object) -> Override:
+        """Resolve ``key`` to ``replacement`` from now on, until the override is restored.
 
-        The key need not be registered. Singletons built inside the block are forgotten when it
-        exits, as they may hold the replacement; the replacement itself is never disposed.
+        It takes effect at once, with or without ``with``: ``with container.override(K, fake):``
+        restores at the end of the block, ``container.override(K, fake).restore()`` when you
+        say. Singletons already built that depend on ``key`` (directly or through others) are
+        set aside and rebuilt on next use with the replacement; on restore, those rebuilt are
+        dropped and the originals come back, state and all. The replacement itself is never
+        disposed. An object you took from the container earlier keeps what it holds: resolve
+        again after overriding.
         """
-        return self._override(_check_key(key), replacement)
+        return Override(self, _OverrideEntry(_check_key(key), replacement))
+
+    def on_rewired(self, listener: Callable[[frozenset[Key]], None]) -> None:
+        """Call ``listener`` with the keys whose instances an override set aside or restored.
+
+        The service registry uses it to drop the handles it cached for those services.
+        """
+        self._rewired = (*self._rewired, listener)
 
     def validate(self) -> None:
         """Check the whole graph without building anything; raise one error listing each problem.
@@ -459,24 +530,76 @@ class Container(_ClosesOnExit):
             " Resolve it inside `with container.scope() as scope:` with scope.resolve(...)."
         )
 
-    @contextmanager
-    def _override(self, key: Key, replacement: object) -> Iterator[object]:
-        entry = _OverrideEntry(key, replacement)
+    def _apply_override(self, entry: _OverrideEntry) -> None:
+        """Put ``entry`` in force; set aside the built singletons that depend on its key."""
         with self._lock:
+            if self._closed:
+                raise ContainerError(
+                    f"The container is closed; cannot override {_quote(entry.key)}. Override "
+                    "before close(), or build a new container."
+                )
+            affected = self._dependents_of(entry.key)
+            for owned in self._built:
+                registration = owned.registration
+                if registration.key in affected and registration.instance is owned.instance:
+                    entry.saved.append((registration, owned.instance))
+                    registration.instance = _MISSING
             self._override_stack.append(entry)
-            self._overrides[key] = replacement
-            first_built = len(self._built)
+            self._overrides[entry.key] = entry.replacement
+            entry.first_built = len(self._built)
             self._invalidate()
-        try:
-            yield replacement
-        finally:
-            with self._lock:
-                self._override_stack.remove(entry)
-                self._overrides = {e.key: e.replacement for e in self._override_stack}
-                # Everything built during the block may hold the replacement: rebuild on next use.
-                for owned in self._built[first_built:]:
-                    owned.registration.instance = _MISSING
-                self._invalidate()
+            listeners = self._rewired
+        for listener in listeners:
+            listener(affected)
+
+    def _restore_override(self, entry: _OverrideEntry) -> None:
+        with self._lock:
+            self._override_stack.remove(entry)
+            self._overrides = {e.key: e.replacement for e in self._override_stack}
+            # Everything built while it was in force may hold the replacement: rebuild on next
+            # use, and never put back by a later override that set it aside.
+            during = self._built[entry.first_built :]
+            built_during = {id(owned.instance) for owned in during}
+            for owned in during:
+                owned.registration.instance = _MISSING
+            for other in self._override_stack:
+                other.saved = [(r, i) for r, i in other.saved if id(i) not in built_during]
+            # What it set aside comes back, unless an override still in force reaches it:
+            # then that one puts it back when it ends (overrides restored out of order).
+            for registration, instance in entry.saved:
+                holder = next(
+                    (
+                        other
+                        for other in reversed(self._override_stack)
+                        if registration.key in self._dependents_of(other.key)
+                    ),
+                    None,
+                )
+                if holder is None:
+                    registration.instance = instance
+                else:
+                    holder.saved.append((registration, instance))
+            self._invalidate()
+            affected = self._dependents_of(entry.key)
+            listeners = self._rewired
+        for listener in listeners:
+            listener(affected)
+
+    def _dependents_of(self, key: Key) -> frozenset[Key]:
+        """``key`` and every key whose wiring reaches it, as bound now."""
+        graph, _ = self._graph()
+        users: dict[Key, list[Key]] = {}
+        for dependent, dependencies in graph.items():
+            for dependency in dependencies:
+                users.setdefault(dependency, []).append(dependent)
+        found = {key}
+        frontier = [key]
+        while frontier:
+            for dependent in users.get(frontier.pop(), ()):
+                if dependent not in found:
+                    found.add(dependent)
+                    frontier.append(dependent)
+        return frozenset(found)
 
     # --- validation (private) -------------------------------------------------------------------
 

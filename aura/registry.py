@@ -22,15 +22,14 @@ import inspect
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any, Protocol
 
 from aura import context as _context
 from aura.conformance import check_conformance, contract_methods
-from aura.container import Container
+from aura.container import Container, Key, Override
 from aura.exceptions import (
     ConfigurationError,
     DuplicateServiceError,
@@ -208,6 +207,7 @@ class ServiceRegistry:
         """``inline_when`` tells when a timed call must run on the caller's thread (inside a
         database transaction, say); its timeout is then checked once it returns."""
         self.container = container if container is not None else Container()
+        self.container.on_rewired(self._rewired)
         self._inline_when = inline_when
         self._entries: dict[tuple[str, str], _Entry] = {}
         # caller -> module -> service -> handle: three lookups, no key built per call.
@@ -361,28 +361,35 @@ class ServiceRegistry:
 
         return remove
 
-    @contextmanager
-    def override(
-        self, module_name: str, service_name: str, replacement: object
-    ) -> Iterator[object]:
-        """Serve ``replacement`` for a service within a block, then restore the original.
+    def override(self, module_name: str, service_name: str, replacement: object) -> Override:
+        """Serve ``replacement`` for a service from now on, until the override is restored.
 
-        Callers from other modules still get a proxy (observed, contract-limited) around it.
+        It takes effect at once (``with`` restores at the end of the block, ``.restore()`` when
+        you say), for every caller, including services built earlier that depend on it (see
+        :meth:`Container.override`). Callers from other modules still get a proxy (observed,
+        contract-limited) around it.
         """
         with self._lock:
             entry = self._entry(module_name, service_name)
             saved = (entry.provider, entry.built)
-            override = self.container.override(entry.key, replacement)
-            override.__enter__()
             entry.provider, entry.built = replacement, False
             self._forget(module_name, service_name)
-        try:
-            yield replacement
-        finally:
+
+        def restore() -> None:
             with self._lock:
                 entry.provider, entry.built = saved
                 self._forget(module_name, service_name)
-                override.__exit__(None, None, None)
+
+        override = self.container.override(entry.key, replacement)
+        override.on_restore(restore)
+        return override
+
+    def _rewired(self, keys: frozenset[Key]) -> None:
+        """Drop the handles of services whose instances an override set aside or restored."""
+        with self._lock:
+            for (module_name, service_name), entry in self._entries.items():
+                if entry.key in keys:
+                    self._forget(module_name, service_name)
 
     def close(self) -> None:
         """Stop the timeout worker threads, if any were started."""

@@ -15,8 +15,8 @@ A test file exercises a module when it
   followed through every file of the project that is in no module; the same for the
   ``conftest.py`` files above it;
 - is marked with the module's name (``@pytest.mark.users``) or with
-  ``aura_modules("users", ...)``, or takes one of the harness's platform fixtures
-  (``aura_platform``, ``published_events``...) without ``aura_modules``: its platform then has
+  ``aura_platform("users", ...)``, or takes one of the harness's platform fixtures
+  (``aura_platform``, ``published_events``...) without that marker: its platform then has
   every module;
 - loads a Gherkin ``.feature`` file (``scenarios("...")``) tagged with the module's name
   (``@users``).
@@ -79,10 +79,11 @@ PLATFORM_FIXTURES = (
     "aura_platform",
     "published_events",
     "service_calls",
-    "stub_service",
+    "override",
     "aura_gateway",
+    "aura_scenario",
 )
-"""The harness's fixtures that build a platform: of every module, unless ``aura_modules`` says.
+"""The harness's fixtures that build a platform: of every module, unless ``aura_platform`` says.
 (Its ``event_bus``, ``service_registry`` and ``container`` are left out: projects name their
 own parameters so, as in ``register_services(service_registry)``.)"""
 
@@ -549,7 +550,7 @@ class _Edge:
 
 
 _MARK = re.compile(r"\bmark\.(\w+)")
-_AURA_MODULES = re.compile(r"\baura_modules\(([^)]*)\)")
+_AURA_MODULES = re.compile(r"\baura_platform\(([^)]*)\)")
 _STRING = re.compile(r"""(?:"([^"\\\n]*)"|'([^'\\\n]*)')""")
 _FIXTURES = re.compile(
     r"\bdef\s+\w+\s*\(([^)]*)\)",
@@ -1022,10 +1023,10 @@ class _Project:
         ]
         for name in named:
             if name in affected:
-                return f"is marked aura_modules({name})"
+                return f"is marked aura_platform({name})"
         fixture = None if named else self._takes_platform(text)
         if fixture is not None and affected:
-            return f"takes {fixture} without aura_modules: its platform has every module"
+            return f"takes {fixture} without an aura_platform marker: its platform has every module"
         for feature in self._features(path, features_base):
             if feature in changed_features:
                 return f"loads {_shown(feature, self.root)}, which changed"

@@ -13,17 +13,21 @@ pytest.register_assert_rewrite(
     "aura.testing.recorders", "aura.testing.matching", "aura.testing.bdd"
 )
 
-from aura.testing.fakes import FakeCall, RecordingFake, stand_in_module  # noqa: E402
+from aura.testing.fakes import FakeCall, RecordingFake, is_fake, stand_in_module  # noqa: E402
 from aura.testing.matching import ANY, where  # noqa: E402
+from aura.testing.plugin import FrozenClock, Overrides  # noqa: E402
 from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace  # noqa: E402
 
 __all__ = [
     "ANY",
     "FakeCall",
+    "FrozenClock",
+    "Overrides",
     "PublishedEvents",
     "RecordingFake",
     "ServiceCalls",
     "Trace",
+    "is_fake",
     "stand_in_module",
     "where",
 ]

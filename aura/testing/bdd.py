@@ -497,7 +497,7 @@ def only_the_modules_are_running(request: pytest.FixtureRequest, names: str) -> 
             "Background."
         )
     # The platform is built on first use, so the harness's own marker chooses its modules.
-    request.node.add_marker(pytest.mark.aura_modules(*wanted), append=False)
+    request.node.add_marker(pytest.mark.aura_platform(*wanted), append=False)
     request.getfixturevalue("aura_platform")
 
 

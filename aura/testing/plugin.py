@@ -5,7 +5,7 @@ installed, and does nothing to a test until the test uses one of its fixtures or
 fixtures that need the ``testing`` extra (freezegun, pytest-bdd) say so when it is missing.
 
 Fixtures: ``aura_platform``, ``event_bus``, ``service_registry``, ``container``,
-``published_events``, ``service_calls``, ``stub_service``, ``frozen_time``.
+``published_events``, ``service_calls``, ``override``, ``frozen_time``, ``aura_gateway``.
 Markers and options: :data:`MARKERS` and :data:`OPTIONS`, which the reference docs are generated
 from. Each option reads, in order: the command line, the ini file, then ``[tool.aura]``
 (:mod:`aura.config`) of the project's ``pyproject.toml``.
@@ -14,7 +14,7 @@ from. Each option reads, in order: the command line, the ini file, then ``[tool.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,10 +26,10 @@ import pytest
 
 from aura.bus import EventBus
 from aura.config import ProjectConfig, import_errors, load_config, load_modules
-from aura.container import Container
+from aura.container import Container, Override
 from aura.defaults import fresh_defaults
 from aura.events import default_catalog
-from aura.exceptions import ConfigurationError, MissingExtraError
+from aura.exceptions import ConfigurationError, MissingExtraError, OverrideError
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceRegistry
@@ -42,7 +42,16 @@ from aura.verification import verify_calls
 if TYPE_CHECKING:
     from aura.architecture.modulemap import ModuleMap
 
-__all__ = ["MARKERS", "OPTIONS", "FrozenClock", "PluginOption", "select_modules"]
+__all__ = [
+    "MARKERS",
+    "OPTIONS",
+    "FrozenClock",
+    "Overrides",
+    "PlatformMarker",
+    "PluginOption",
+    "platform_marker",
+    "select_modules",
+]
 
 MODES = ("standalone", "direct", "all")
 TESTING_EXTRA = "pip install 'aura-modulith[testing]'"
@@ -94,11 +103,15 @@ OPTIONS = (
 """The plugin's options; every one may also be set in ``[tool.aura]`` under ``table_key``."""
 
 MARKERS = {
-    "aura_modules": (
-        "aura_modules(*names, mode='all'): the modules of this test's platform; mode "
-        "'standalone' replaces their dependencies with recording fakes, 'direct' keeps only "
-        "direct dependencies real, 'all' (default) keeps every dependency real"
+    "aura_platform": (
+        "aura_platform(*modules, mode='all', durable=False, database=None): this test's "
+        "platform, as Platform(...) takes it: the named modules (default: every discovered "
+        "one); mode 'standalone' replaces their dependencies with recording fakes, 'direct' "
+        "keeps only direct dependencies real, 'all' keeps every dependency real; durable "
+        "records every publication; database 'memory' or 'file' (default: aura_database)"
     ),
+    # Still declared, so that a test using the old name gets the rename explained, not a warning.
+    "aura_modules": "aura_modules: renamed; use aura_platform",
     "aura_allow_handler_errors": (
         "aura_allow_handler_errors: handler exceptions in this test are expected, not failures"
     ),
@@ -224,13 +237,13 @@ def select_modules(available: list[Any], names: tuple[str, ...], mode: str) -> l
     """Choose the modules of a platform: the named ones and their dependencies per ``mode``."""
     if mode not in MODES:
         raise pytest.UsageError(
-            f"aura_modules mode {mode!r} is not known: use 'standalone', 'direct' or 'all'."
+            f"aura_platform mode {mode!r} is not known: use 'standalone', 'direct' or 'all'."
         )
     by_name = {_name_of(module): module for module in available}
     unknown = [name for name in names if name not in by_name]
     if unknown:
         raise pytest.UsageError(
-            f"aura_modules names {', '.join(map(repr, unknown))}, which "
+            f"aura_platform names {', '.join(map(repr, unknown))}, which "
             f"{'is' if len(unknown) == 1 else 'are'} not among the discovered modules: "
             f"{', '.join(by_name) or 'none'}."
         )
@@ -257,6 +270,57 @@ def select_modules(available: list[Any], names: tuple[str, ...], mode: str) -> l
     return list(chosen.values())
 
 
+@dataclass(frozen=True)
+class PlatformMarker:
+    """What ``@pytest.mark.aura_platform(...)`` asked for."""
+
+    modules: tuple[str, ...] = ()
+    mode: str = "all"
+    durable: bool = False
+    database: str | None = None
+
+
+_MARKER_KEYWORDS = ("mode", "durable", "database")
+
+
+def platform_marker(marker: pytest.Mark | None) -> PlatformMarker:
+    """Read an ``aura_platform`` marker; refuse what ``Platform(...)`` would not take."""
+    if marker is None:
+        return PlatformMarker()
+    unknown = sorted(set(marker.kwargs) - set(_MARKER_KEYWORDS))
+    if unknown:
+        raise pytest.UsageError(
+            f"aura_platform does not take {', '.join(map(repr, unknown))}; it takes module "
+            f"names and {', '.join(_MARKER_KEYWORDS)}: "
+            "@pytest.mark.aura_platform('users', mode='standalone', durable=True, database='file')."
+        )
+    names = marker.args
+    if not all(isinstance(name, str) for name in names):
+        raise pytest.UsageError(
+            f"aura_platform takes module names as strings, got {names!r}: "
+            "@pytest.mark.aura_platform('users', 'billing')."
+        )
+    mode = marker.kwargs.get("mode", "all")
+    if mode not in MODES:
+        raise pytest.UsageError(
+            f"aura_platform mode {mode!r} is not known: use 'standalone', 'direct' or 'all'."
+        )
+    if mode != "all" and not names:
+        raise pytest.UsageError(
+            f"aura_platform mode {mode!r} needs the modules under test: "
+            f"@pytest.mark.aura_platform('users', mode={mode!r})."
+        )
+    durable = marker.kwargs.get("durable", False)
+    if not isinstance(durable, bool):
+        raise pytest.UsageError(f"aura_platform durable must be True or False, got {durable!r}.")
+    database = marker.kwargs.get("database")
+    if database not in (None, "memory", "file"):
+        raise pytest.UsageError(
+            f"aura_platform database {database!r} is not known: use 'memory' or 'file'."
+        )
+    return PlatformMarker(tuple(names), mode, durable, database)
+
+
 def _name_of(module: Any) -> str:
     return module.name if isinstance(module, Module) else str(module.__name__).rsplit(".", 1)[-1]
 
@@ -271,7 +335,7 @@ def aura_platform(
 ) -> Iterator[Platform]:
     """A fresh, started Platform for this test, with the process-wide defaults pointing at it.
 
-    Its modules are chosen by ``@pytest.mark.aura_modules(...)``, else every discovered module.
+    Its modules are chosen by ``@pytest.mark.aura_platform(...)``, else every discovered module.
     At teardown, handler failures not declared as expected fail the test, the defaults are
     restored and the platform is closed.
     """
@@ -284,16 +348,24 @@ def aura_platform(
         # The message says all there is to say: no traceback through Aura's own frames.
         __tracebackhide__ = True
         raise error.with_traceback(None) from None
-    marker = request.node.get_closest_marker("aura_modules")
-    if marker is not None:
-        modules = select_modules(available, tuple(marker.args), marker.kwargs.get("mode", "all"))
-    else:
-        modules = list(available)
+    if request.node.get_closest_marker("aura_modules") is not None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the aura_modules marker is now aura_platform, with the same "
+            "arguments: @pytest.mark.aura_platform(*modules, mode=...)."
+        )
+    chosen = platform_marker(request.node.get_closest_marker("aura_platform"))
+    modules = (
+        select_modules(available, chosen.modules, chosen.mode)
+        if chosen.modules
+        else list(available)
+    )
     database: str | Path = ":memory:"
-    if database_setting == "file":
+    if (chosen.database or database_setting) == "file":
         database = tmp_path_factory.mktemp("aura") / "aura.db"
     with ExitStack() as stack:
-        platform = Platform(modules, database=database, boundaries=boundaries)
+        platform = Platform(
+            modules, database=database, boundaries=boundaries, durable=chosen.durable
+        )
         stack.callback(platform.close)
         trace = Trace().attach(platform.bus, platform.registry)
         stack.callback(trace.detach)
@@ -307,7 +379,10 @@ def aura_platform(
         undeclared = verify_calls(platform, trace.calls(), boundaries=boundaries)
         if not undeclared.ok:  # calls the modules' declarations don't allow
             pytest.fail(undeclared.render(), pytrace=False)
-        if request.node.get_closest_marker("aura_allow_handler_errors") is None:
+        call_failed = request.node.stash.get(_call_failed_key, False)
+        # A test that failed already shows its handler failures in its "aura trace" section:
+        # failing its teardown too would report it twice (FAILED and ERROR).
+        if not call_failed and request.node.get_closest_marker("aura_allow_handler_errors") is None:
             recorder = PublishedEvents(trace)
             recorder.expected_failures = request.node.stash.get(_expected_key, [])
             unexpected = recorder.unexpected_failures()
@@ -336,8 +411,19 @@ def _handler_failures(unexpected: list[Any], platform: Platform) -> str:
             f"{type(delivery.error).__name__}: {delivery.error}"
         )
         if letter is not None:
-            lines.extend("    " + line for line in letter.traceback.rstrip().splitlines()[-6:])
+            # The last frames, without Python's ^^^^ and ~~~~ markers, which point at nothing
+            # once the lines are indented.
+            frames = [
+                line
+                for line in letter.traceback.rstrip().splitlines()
+                if not _MARKERS_ONLY.fullmatch(line)
+            ]
+            lines.extend("    " + line for line in frames[-6:])
     return "\n".join(lines)
+
+
+_MARKERS_ONLY = re.compile(r"\s*[\^~]+\s*")
+_call_failed_key = pytest.StashKey[bool]()
 
 
 def _file_stem(nodeid: str) -> str:
@@ -376,15 +462,48 @@ def service_calls(request: pytest.FixtureRequest, aura_platform: Platform) -> Se
     return ServiceCalls(request.node.stash[_trace_key])
 
 
+class Overrides:
+    """The ``override`` fixture: replace a container key or a module's service for this test.
+
+    ``override(PaymentGateway, fake)`` or ``override("users", "UserService", fake)`` takes
+    effect at once, for services already built too, and returns the :class:`~aura.container.
+    Override`; ``with override(...):`` ends it with the block; whatever is still in force is
+    restored at teardown.
+    """
+
+    def __init__(self, platform: Platform) -> None:
+        self._platform = platform
+        self._in_force: list[Override] = []
+
+    def __call__(self, *target: Any) -> Override:
+        """``override(key, replacement)`` or ``override(module, service, replacement)``."""
+        if len(target) == 2:
+            done = self._platform.container.override(target[0], target[1])
+        elif len(target) == 3 and all(isinstance(part, str) for part in target[:2]):
+            done = self._platform.registry.override(target[0], target[1], target[2])
+        else:
+            raise OverrideError(
+                f"override takes (key, replacement) or (module, service, replacement), got "
+                f"{len(target)} argument{'s' if len(target) != 1 else ''}: "
+                "override(PaymentGateway, fake) or override('billing', 'BillingService', fake)."
+            )
+        self._in_force.append(done)
+        return done
+
+    def restore_all(self) -> None:
+        """Restore every override still in force, newest first."""
+        while self._in_force:
+            self._in_force.pop().restore()
+
+
 @pytest.fixture
-def stub_service(aura_platform: Platform) -> Iterator[Callable[[str, str, Any], Any]]:
-    """Replace a module's service for this test: ``stub_service("users", "UserService", fake)``."""
-    with ExitStack() as stack:
-
-        def stub(module: str, name: str, fake: Any) -> Any:
-            return stack.enter_context(aura_platform.registry.override(module, name, fake))
-
-        yield stub
+def override(aura_platform: Platform) -> Iterator[Overrides]:
+    """Replace a container key or a service for this test; see :class:`Overrides`."""
+    overrides = Overrides(aura_platform)
+    try:
+        yield overrides
+    finally:
+        overrides.restore_all()
 
 
 class FrozenClock:
@@ -488,6 +607,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Add an "aura trace" section to the report of a failing test that used the platform."""
     report = yield
+    if report.when == "call" and report.failed:
+        item.stash[_call_failed_key] = True
     trace = item.stash.get(_trace_key, None)
     if trace is not None and report.failed:
         report.sections.append(("aura trace", trace.render()))

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from aura.platform import Platform
-from aura.testing import ANY, PublishedEvents, RecordingFake, ServiceCalls
+from aura.testing import ANY, Overrides, PublishedEvents, RecordingFake, ServiceCalls
 from contracts.errors import BusinessRuleError
 from tests.factories import TherapistFactory, TherapySessionFactory, UserFactory
 
@@ -26,7 +26,7 @@ def test_a_scheduled_session_flows_to_notifications_and_billing(
     service_calls.assert_called("users", "UserService", "is_user_active", caller="mentalhealth")
 
 
-@pytest.mark.aura_modules("mentalhealth", "billing")
+@pytest.mark.aura_platform("mentalhealth", "billing")
 def test_only_the_chosen_modules_run(
     aura_platform: Platform, published_events: PublishedEvents
 ) -> None:
@@ -35,7 +35,7 @@ def test_only_the_chosen_modules_run(
     published_events.assert_not_published("notification.sent")
 
 
-@pytest.mark.aura_modules("mentalhealth", mode="standalone")
+@pytest.mark.aura_platform("mentalhealth", mode="standalone")
 def test_mentalhealth_alone_against_a_recording_users_fake(
     aura_platform: Platform, published_events: PublishedEvents
 ) -> None:
@@ -60,7 +60,7 @@ def test_mentalhealth_alone_against_a_recording_users_fake(
 
 
 def test_a_stubbed_users_service_makes_the_patient_inactive(
-    stub_service: Any, published_events: PublishedEvents
+    override: Overrides, published_events: PublishedEvents
 ) -> None:
     patient = UserFactory()
     therapist = TherapistFactory()
@@ -72,7 +72,7 @@ def test_a_stubbed_users_service_makes_the_patient_inactive(
         def is_user_active(self, user_id: int) -> bool:
             return False
 
-    stub_service("users", "UserService", InactiveUsers())
+    override("users", "UserService", InactiveUsers())
     with pytest.raises(BusinessRuleError, match=r"^Patient is not active$"):
         TherapySessionFactory(patient=patient, therapist=therapist)
     published_events.assert_not_published("therapy_session.scheduled")

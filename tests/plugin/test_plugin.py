@@ -244,11 +244,11 @@ def test_aura_modules_selects_modules_and_their_dependencies(shop: pytest.Pytest
         """
 import pytest
 
-@pytest.mark.aura_modules("catalog")
+@pytest.mark.aura_platform("catalog")
 def test_catalog_alone(aura_platform):
     assert list(aura_platform.modules) == ["catalog"]
 
-@pytest.mark.aura_modules("orders")
+@pytest.mark.aura_platform("orders")
 def test_orders_with_dependencies(aura_platform):
     assert list(aura_platform.modules) == ["catalog", "orders"]
 """,
@@ -262,7 +262,7 @@ def test_standalone_mode_replaces_dependencies_with_recording_fakes(shop: pytest
         """
 import pytest
 
-@pytest.mark.aura_modules("orders", mode="standalone")
+@pytest.mark.aura_platform("orders", mode="standalone")
 def test_orders_alone(aura_platform, service_calls):
     catalog = aura_platform.container.resolve("catalog.Catalog")
     catalog.returns("price_of", 10)
@@ -281,11 +281,11 @@ def test_an_unknown_module_name_is_a_usage_error(shop: pytest.Pytester) -> None:
         """
 import pytest
 
-@pytest.mark.aura_modules("inventory")
+@pytest.mark.aura_platform("inventory")
 def test_x(aura_platform):
     pass
 
-@pytest.mark.aura_modules("orders", mode="sideways")
+@pytest.mark.aura_platform("orders", mode="sideways")
 def test_y(aura_platform):
     pass
 """,
@@ -293,14 +293,14 @@ def test_y(aura_platform):
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [
-            "*aura_modules names 'inventory', which is not among the discovered modules: "
+            "*aura_platform names 'inventory', which is not among the discovered modules: "
             "catalog, orders.",
-            "*aura_modules mode 'sideways' is not known: use 'standalone', 'direct' or 'all'.",
+            "*aura_platform mode 'sideways' is not known: use 'standalone', 'direct' or 'all'.",
         ]
     )
 
 
-def test_stub_service_replaces_a_service_for_one_test(shop: pytest.Pytester) -> None:
+def test_override_replaces_a_service_for_one_test_even_once_built(shop: pytest.Pytester) -> None:
     result = run(
         shop,
         """
@@ -308,17 +308,99 @@ class CheapCatalog:
     def price_of(self, sku):
         return 1
 
-def test_stubbed(aura_platform, stub_service, published_events):
-    stub_service("catalog", "Catalog", CheapCatalog())
+def test_overridden(aura_platform, override, published_events):
+    orders = aura_platform.registry.get_service("orders", "Orders")
+    orders.place("apple", 1)  # the real catalog is built and used first
+    override("catalog", "Catalog", CheapCatalog())
     aura_platform.registry.get_service("orders", "Orders").place("apple", 4)
     published_events.assert_published("order.placed", total=4)
+
+def test_a_block_ends_it(aura_platform, override):
+    orders = aura_platform.registry.get_service("orders", "Orders")
+    with override("catalog", "Catalog", CheapCatalog()):
+        assert orders.place("apple", 2)["total"] == 2
+    assert orders.place("apple", 2)["total"] == 6
 
 def test_real_again(aura_platform, published_events):
     aura_platform.registry.get_service("orders", "Orders").place("apple", 4)
     published_events.assert_published("order.placed", total=12)
 """,
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
+
+
+def test_override_replaces_a_container_key_and_refuses_a_wrong_call(
+    shop: pytest.Pytester,
+) -> None:
+    result = run(
+        shop,
+        """
+import pytest
+
+from aura.exceptions import OverrideError
+
+def test_key(aura_platform, override):
+    override("clock", "fake clock")
+    assert aura_platform.container.resolve("clock") == "fake clock"
+
+def test_wrong(aura_platform, override):
+    with pytest.raises(OverrideError) as caught:
+        override("catalog")
+    assert str(caught.value) == (
+        "override takes (key, replacement) or (module, service, replacement), got 1 argument: "
+        "override(PaymentGateway, fake) or override('billing', 'BillingService', fake)."
+    )
+
+def test_gone(aura_platform):
+    assert not aura_platform.container.is_registered("clock")
+""",
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_the_aura_platform_marker_takes_platforms_arguments(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+import pytest
+
+@pytest.mark.aura_platform("catalog", durable=True, database="file")
+def test_durable_on_a_file(aura_platform):
+    assert list(aura_platform.modules) == ["catalog"]
+    assert aura_platform.durable
+    assert str(aura_platform.database.path).endswith("aura.db")
+
+@pytest.mark.aura_platform("orders", mode="standalone")
+def test_standalone(aura_platform):
+    assert sorted(aura_platform.modules) == ["catalog", "orders"]
+    assert aura_platform.modules["catalog"].description == "recording stand-in for catalog"
+
+@pytest.mark.aura_platform("orders", dureble=True)
+def test_typo(aura_platform):
+    pass
+
+@pytest.mark.aura_platform(mode="standalone")
+def test_no_modules(aura_platform):
+    pass
+
+@pytest.mark.aura_modules("orders")
+def test_old_name(aura_platform):
+    pass
+""",
+    )
+    result.assert_outcomes(passed=2, errors=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*aura_platform does not take 'dureble'; it takes module names and mode, durable, "
+            "database: @pytest.mark.aura_platform('users', mode='standalone', durable=True, "
+            "database='file').",
+            "*aura_platform mode 'standalone' needs the modules under test: "
+            "@pytest.mark.aura_platform('users', mode='standalone').",
+            "*test_flow.py::test_old_name: the aura_modules marker is now aura_platform, with the "
+            "same arguments: @pytest.mark.aura_platform(*modules, mode=...).",
+        ],
+        consecutive=False,
+    )
 
 
 # --- handler failures ----------------------------------------------------------------------------
@@ -343,6 +425,36 @@ def test_flow(aura_platform):
             "for plum",
         ]
     )
+
+
+def test_the_handler_failure_shows_its_frames_without_carets(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+def test_flow(aura_platform):
+    aura_platform.container.resolve("catalog.Catalog").add("plum", -1)
+""",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    failure = result.stdout.str().split("1 event handler failed during this test", 1)[1]
+    failure = failure.split("Captured log", 1)[0]  # the log record keeps Python's own text
+    assert 'raise ValueError(f"negative price for {data' in failure
+    assert not [
+        line for line in failure.splitlines() if set(line.strip()) <= {"^", "~"} and line.strip()
+    ]
+
+
+def test_a_test_that_fails_is_not_failed_again_for_its_handlers(shop: pytest.Pytester) -> None:
+    result = run(
+        shop,
+        """
+def test_flow(aura_platform):
+    aura_platform.container.resolve("catalog.Catalog").add("plum", -1)
+    assert False, "the test's own failure"
+""",
+    )
+    result.assert_outcomes(failed=1)  # not also an error at teardown
+    result.stdout.fnmatch_lines(["*-> #1 to orders:*announce FAILED ValueError: negative price*"])
 
 
 def test_expected_handler_failures_pass(shop: pytest.Pytester) -> None:

@@ -945,14 +945,86 @@ def test_a_singleton_rebuilt_in_an_outer_override_is_forgotten_with_it(
     assert type(container.resolve(UserService).repository) is Repository
 
 
-def test_a_singleton_built_before_an_override_keeps_its_dependency(container: Container) -> None:
+def test_a_singleton_built_before_an_override_is_rebuilt_with_it_and_comes_back_after(
+    container: Container,
+) -> None:
     container.register(Repository)
     container.register(UserService)
     users = container.resolve(UserService)
+    fake = SqlRepository()
 
+    with container.override(Repository, fake):
+        during = container.resolve(UserService)
+        assert during is not users
+        assert during.repository is fake
+    assert container.resolve(UserService) is users  # the original, state and all
+    assert type(users.repository) is Repository
+
+
+def test_an_override_takes_effect_without_with_until_restored(container: Container) -> None:
+    container.register(Repository)
+    container.register(UserService)
+    users = container.resolve(UserService)
+    fake = SqlRepository()
+
+    override = container.override(Repository, fake)
+    assert container.resolve(Repository) is fake
+    assert container.resolve(UserService).repository is fake
+    assert override.active
+    assert repr(override) == f"<Override Repository -> {fake!r} (in force)>"
+    override.restore()
+    override.restore()  # a second restore does nothing
+    assert not override.active
+    assert container.resolve(UserService) is users
+
+
+def test_singletons_unrelated_to_the_overridden_key_are_kept(container: Container) -> None:
+    container.register(Repository)
+    container.register("clock", lambda: object())
+    clock = container.resolve("clock")
     with container.override(Repository, SqlRepository()):
-        assert container.resolve(UserService) is users
-        assert type(users.repository) is Repository
+        assert container.resolve("clock") is clock
+
+
+def test_a_dependency_through_another_singleton_is_reached_too(container: Container) -> None:
+    class Mailer:
+        def __init__(self, users: UserService) -> None:
+            self.users = users
+
+    container.register(Repository)
+    container.register(UserService)
+    container.register(Mailer)
+    mailer = container.resolve(Mailer)
+    fake = SqlRepository()
+    with container.override(Repository, fake):
+        assert container.resolve(Mailer).users.repository is fake
+    assert container.resolve(Mailer) is mailer
+
+
+def test_overrides_restored_out_of_order_leave_the_newer_one_in_force(
+    container: Container,
+) -> None:
+    container.register(Repository)
+    container.register(UserService)
+    original = container.resolve(UserService)
+    outer, inner = SqlRepository(), SqlRepository()
+
+    first = container.override(Repository, outer)
+    second = container.override(Repository, inner)
+    first.restore()
+    assert container.resolve(UserService).repository is inner
+    second.restore()
+    assert container.resolve(UserService) is original
+
+
+def test_a_closed_container_refuses_an_override(container: Container) -> None:
+    container.close()
+    with pytest.raises(ContainerError) as caught:
+        container.override(Repository, SqlRepository())
+    assert str(caught.value) == (
+        "The container is closed; cannot override Repository. Override before close(), or "
+        "build a new container."
+    )
 
 
 def test_an_override_replacement_is_never_disposed(container: Container, log: Log) -> None:

@@ -146,8 +146,12 @@ def test_the_plugin_reference_lists_every_marker(
 
     assert len(markers) == len(listed)
     assert {marker.name for marker in markers} == listed
-    modules = next(marker for marker in markers if marker.name == "aura_modules")
-    assert modules.signature == "aura_modules(*names, mode='all')"
+    platform = next(marker for marker in markers if marker.name == "aura_platform")
+    assert platform.signature == (
+        "aura_platform(*modules, mode='all', durable=False, database=None)"
+    )
+    renamed = next(marker for marker in markers if marker.name == "aura_modules")
+    assert renamed.description == "Renamed; use aura_platform"
 
 
 def test_the_cli_reference_shows_each_commands_help(reference: ModuleType) -> None:

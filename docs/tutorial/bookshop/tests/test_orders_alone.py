@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from aura import Platform
-from aura.testing import PublishedEvents, RecordingFake
+from aura.testing import Overrides, PublishedEvents, RecordingFake
 
 from bookshop.contracts import CatalogContract
 
 
-@pytest.mark.aura_modules("orders", mode="standalone")  # catalog is a RecordingFake
+@pytest.mark.aura_platform("orders", mode="standalone")  # catalog is a RecordingFake
 def test_orders_asks_the_catalog_for_the_price(
     aura_platform: Platform, published_events: PublishedEvents
 ) -> None:
@@ -25,7 +25,7 @@ def test_orders_asks_the_catalog_for_the_price(
     published_events.assert_published("order.placed", quantity=3, total_cents=3000)
 
 
-@pytest.mark.aura_modules("orders", mode="standalone")
+@pytest.mark.aura_platform("orders", mode="standalone")
 def test_a_refused_price_places_no_order(
     aura_platform: Platform, published_events: PublishedEvents
 ) -> None:
@@ -39,12 +39,12 @@ def test_a_refused_price_places_no_order(
     published_events.assert_not_published("order.placed")
 
 
-@pytest.mark.aura_modules("orders", mode="direct")  # catalog real; notifications not running
+@pytest.mark.aura_platform("orders", mode="direct")  # catalog real; notifications not running
 def test_without_notifications_nobody_is_told(
-    aura_platform: Platform, stub_service: Any, published_events: PublishedEvents
+    aura_platform: Platform, override: Overrides, published_events: PublishedEvents
 ) -> None:
     prices = RecordingFake.for_contract(CatalogContract).returns("price_of", 250)
-    stub_service("catalog", "Catalog", prices)
+    override("catalog", "Catalog", prices)
     orders = aura_platform.registry.get_service("orders", "Orders")
 
     orders.place("978-0201633610", 4)

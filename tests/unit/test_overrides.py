@@ -1,0 +1,61 @@
+"""One override verb that always works: container keys and registry services (issue 18)."""
+
+from __future__ import annotations
+
+from aura.container import Container
+from aura.registry import ServiceRegistry
+
+
+class Gateway:
+    def charge(self, cents: int) -> str:
+        return f"charged {cents}"
+
+
+class FakeGateway(Gateway):
+    def __init__(self) -> None:
+        self.charged: list[int] = []
+
+    def charge(self, cents: int) -> str:
+        self.charged.append(cents)
+        return "fake"
+
+
+class Billing:
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    def bill(self, cents: int) -> str:
+        return self.gateway.charge(cents)
+
+
+def registry_with_billing() -> ServiceRegistry:
+    registry = ServiceRegistry(container=Container())
+    registry.container.register(Gateway)
+    registry.register_service("billing", "Billing", Billing)
+    return registry
+
+
+def test_overriding_a_port_reaches_a_service_already_built_and_looked_up() -> None:
+    registry = registry_with_billing()
+    billing = registry.get_service("billing", "Billing")
+    assert billing.bill(5) == "charged 5"
+    fake = FakeGateway()
+
+    with registry.container.override(Gateway, fake):
+        assert registry.get_service("billing", "Billing").bill(7) == "fake"
+    assert fake.charged == [7]
+    assert registry.get_service("billing", "Billing").bill(9) == "charged 9"
+
+
+def test_overriding_a_service_takes_effect_without_with_and_restores() -> None:
+    registry = registry_with_billing()
+    assert registry.get_service("billing", "Billing").bill(1) == "charged 1"
+
+    class FakeBilling:
+        def bill(self, cents: int) -> str:
+            return "no charge"
+
+    override = registry.override("billing", "Billing", FakeBilling())
+    assert registry.get_service("billing", "Billing").bill(2) == "no charge"
+    override.restore()
+    assert registry.get_service("billing", "Billing").bill(3) == "charged 3"
