@@ -1,7 +1,8 @@
 """The inter-module event bus: subscribe, route and publish.
 
-Its length (~630 lines) is the bus's public surface: the seed's calls, their async twins and the
-dead-letter, replay and resubmission entry points, each a thin call into :mod:`aura.delivery`.
+Its length (~820 lines) is the bus's public surface: the seed's calls, their async twins, the
+dead-letter, replay and resubmission entry points, each a thin call into :mod:`aura.delivery`,
+and :class:`BusActivity`, the count of what is in flight that a test waits on.
 
 Subscribing decides once how a handler is called (the data, the envelope or a contract
 instance; sync or async; durable when the bus has a journal). Publishing validates the event
@@ -15,10 +16,12 @@ others; it is kept as a dead letter (:mod:`aura.dead_letters`) that
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,6 +65,7 @@ from aura.ids import new_id
 from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
 
 __all__ = [
+    "BusActivity",
     "BusObserver",
     "DeadLetter",
     "DeadLetterStore",
@@ -134,6 +138,98 @@ class Subscription:
         )
 
 
+class BusActivity:
+    """How busy a bus is: the publishes being delivered now, and when the last one ended.
+
+    :meth:`EventBus.track_activity` makes one. From then on each publish (sync or async,
+    with everything its handlers publish), each dead-letter retry and each resubmission is in
+    flight from its first delivery to its last. :meth:`wait_idle` blocks until nothing has been
+    in flight for a quiet period. Code that waits for news of its own too (a test scenario's
+    recorder) holds ``condition``, waits with :meth:`wait` and wakes the waiters with
+    :meth:`notify`; the end of each job notifies too.
+    """
+
+    __slots__ = ("_ended_at", "_in_flight", "_lock", "_waiting", "condition")
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()  # entered directly on the publish path: C, not Python
+        self.condition = threading.Condition(self._lock)
+        self._in_flight = 0
+        self._waiting = 0
+        self._ended_at = time.monotonic()
+
+    def __repr__(self) -> str:
+        return f"<BusActivity in_flight={self._in_flight}>"
+
+    @property
+    def in_flight(self) -> int:
+        """How many publishes (retries, resubmissions) are being delivered now."""
+        return self._in_flight
+
+    def began(self) -> None:
+        """Count one more delivery job in flight (the bus calls it)."""
+        with self._lock:
+            self._in_flight += 1
+
+    def ended(self) -> None:
+        """Count one delivery job as done and wake the waiters (the bus calls it)."""
+        with self._lock:
+            self._in_flight -= 1
+            self._ended_at = time.monotonic()
+            if self._waiting:
+                self.condition.notify_all()
+
+    def wait(self, timeout: float) -> None:
+        """Block, holding ``condition``, until :meth:`notify` or a job's end, or ``timeout``."""
+        self._waiting += 1
+        try:
+            self.condition.wait(timeout)
+        finally:
+            self._waiting -= 1
+
+    def notify(self) -> None:
+        """Wake every :meth:`wait`, holding ``condition``; nearly free when none waits (a
+        Condition's own ``notify_all`` costs a publish a microsecond even then)."""
+        if self._waiting:
+            self.condition.notify_all()
+
+    def idle_for(self) -> float:
+        """Seconds since the last job ended; ``0.0`` while one is in flight."""
+        with self.condition:
+            if self._in_flight:
+                return 0.0
+            return time.monotonic() - self._ended_at
+
+    def wait_idle(self, timeout: float, quiet: float = 0.05) -> bool:
+        """Block until nothing has been in flight for ``quiet`` seconds; return whether that
+        came within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        with self.condition:
+            while True:
+                now = time.monotonic()
+                if not self._in_flight and now - self._ended_at >= quiet:
+                    return True
+                if now >= deadline:
+                    return False
+                pause = deadline - now
+                if not self._in_flight:
+                    pause = min(pause, quiet - (now - self._ended_at))
+                self.wait(pause)
+
+
+@contextlib.contextmanager
+def _counted(activity: BusActivity | None) -> Iterator[None]:
+    """Count a delivery job (a retry, a resubmission) in flight on a tracked bus."""
+    if activity is None:
+        yield
+        return
+    activity.began()
+    try:
+        yield
+    finally:
+        activity.ended()
+
+
 class EventBus:
     """Publish/subscribe between modules, with contracts, isolation and breadth-first delivery.
 
@@ -201,6 +297,7 @@ class EventBus:
         self.journal = journal
         self.transactions = transactions
         self._tasks: set[asyncio.Task[None]] = set()
+        self._activity: BusActivity | None = None
 
     # --- subscribing ----------------------------------------------------------------------------
 
@@ -327,6 +424,17 @@ class EventBus:
 
         return remove
 
+    def track_activity(self) -> BusActivity:
+        """Count the publishes in flight from now on; return the counter (the same every call).
+
+        A test waits on it for the bus to fall idle (``aura.testing.scenario``). Untracked, a
+        publish pays one check for it; publishes already under way are not counted.
+        """
+        with self._lock:
+            if self._activity is None:
+                self._activity = BusActivity()
+            return self._activity
+
     # --- publishing -----------------------------------------------------------------------------
 
     def publish(
@@ -395,21 +503,31 @@ class EventBus:
         dispatch = Dispatch(self, False)
         dispatch.queue.append(item)
         token = current_dispatch.set(dispatch)
+        activity = self._activity
+        if activity is not None:
+            activity.began()
         try:
             _delivery.run(_delivery.drain(dispatch, self, dispatch), dispatch)
         finally:
             dispatch.active = False
             current_dispatch.reset(token)
+            if activity is not None:
+                activity.ended()
 
     async def _arun(self, item: _Item) -> None:
         dispatch = Dispatch(self, True)
         dispatch.queue.append(item)
         token = current_dispatch.set(dispatch)
+        activity = self._activity
+        if activity is not None:
+            activity.began()
         try:
             await _delivery.arun(_delivery.drain(dispatch, self, dispatch), dispatch)
         finally:
             dispatch.active = False
             current_dispatch.reset(token)
+            if activity is not None:
+                activity.ended()
 
     def _enqueue(self, dispatch: Dispatch, item: _Item, in_transaction: bool) -> None:
         """Queue an event a handler published; inside a transaction, only once it commits."""
@@ -576,14 +694,18 @@ class EventBus:
         ``needs_async``: :meth:`aretry_dead_letters` retries those.
         """
         outcome = _delivery.Outcome()
-        report: RetryReport = _delivery.run(_delivery.retry(outcome, self, policy, False), outcome)
+        with _counted(self._activity):
+            report: RetryReport = _delivery.run(
+                _delivery.retry(outcome, self, policy, False), outcome
+            )
         return report
 
     async def aretry_dead_letters(self, policy: RetryPolicy | None = None) -> RetryReport:
         """Redeliver dead letters like :meth:`retry_dead_letters`, awaiting async handlers."""
         outcome = _delivery.Outcome()
         steps = _delivery.retry(outcome, self, policy, True)
-        report: RetryReport = await _delivery.arun(steps, outcome)
+        with _counted(self._activity):
+            report: RetryReport = await _delivery.arun(steps, outcome)
         return report
 
     def purge_dead_letters(
@@ -639,14 +761,16 @@ class EventBus:
         """
         outcome = _delivery.Outcome()
         steps = _delivery.resubmit(outcome, self, older_than, False)
-        report: ResubmitReport = _delivery.run(steps, outcome)
+        with _counted(self._activity):
+            report: ResubmitReport = _delivery.run(steps, outcome)
         return report
 
     async def aresubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
         """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""
         outcome = _delivery.Outcome()
         steps = _delivery.resubmit(outcome, self, older_than, True)
-        report: ResubmitReport = await _delivery.arun(steps, outcome)
+        with _counted(self._activity):
+            report: ResubmitReport = await _delivery.arun(steps, outcome)
         return report
 
 

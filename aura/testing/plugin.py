@@ -5,7 +5,9 @@ installed, and does nothing to a test until the test uses one of its fixtures or
 fixtures that need the ``testing`` extra (freezegun, pytest-bdd) say so when it is missing.
 
 Fixtures: ``aura_platform``, ``event_bus``, ``service_registry``, ``container``,
-``published_events``, ``service_calls``, ``override``, ``frozen_time``, ``aura_gateway``.
+``published_events``, ``service_calls``, ``override``, ``frozen_time``, ``aura_gateway``,
+``aura_scenario`` (:mod:`aura.testing.scenario`), ``aura_trace`` and ``aura_bridge``
+(:mod:`aura.testing.bridge`).
 Markers and options: :data:`MARKERS` and :data:`OPTIONS`, which the reference docs are generated
 from. Each option reads, in order: the command line, the ini file, then ``[tool.aura]``
 (:mod:`aura.config`) of the project's ``pyproject.toml``.
@@ -33,10 +35,11 @@ from aura.exceptions import ConfigurationError, MissingExtraError, OverrideError
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceRegistry
-from aura.testing.export import write_trace
+from aura.testing.bridge import aura_bridge, aura_trace, records_only_the_bridge
 from aura.testing.fakes import stand_in_module
 from aura.testing.freezing import make_frozen_time_validatable
 from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
+from aura.testing.scenario import aura_scenario
 from aura.verification import verify_calls
 
 if TYPE_CHECKING:
@@ -56,6 +59,8 @@ __all__ = [
 MODES = ("standalone", "direct", "all")
 TESTING_EXTRA = "pip install 'aura-modulith[testing]'"
 _trace_key = pytest.StashKey[Trace]()
+# pytest finds a plugin's fixtures in its namespace: these are defined beside their helpers.
+_OTHER_FIXTURES = (aura_bridge, aura_trace, aura_scenario)
 _discovered_key = pytest.StashKey[dict[str, list[Any]]]()
 _project_key = pytest.StashKey[ProjectConfig]()
 
@@ -331,7 +336,7 @@ def _depends_on(module: Any) -> tuple[str, ...]:
 
 @pytest.fixture
 def aura_platform(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, aura_trace: Trace
 ) -> Iterator[Platform]:
     """A fresh, started Platform for this test, with the process-wide defaults pointing at it.
 
@@ -367,15 +372,11 @@ def aura_platform(
             modules, database=database, boundaries=boundaries, durable=chosen.durable
         )
         stack.callback(platform.close)
-        trace = Trace().attach(platform.bus, platform.registry)
+        trace = aura_trace.attach(platform.bus, platform.registry)
         stack.callback(trace.detach)
-        request.node.stash[_trace_key] = trace
         stack.enter_context(platform.as_default())
         platform.start()
         yield platform
-        trace_dir = _setting(config, _option_named("aura_trace_dir"))
-        if trace_dir:
-            write_trace(trace, Path(trace_dir), _file_stem(request.node.nodeid))
         undeclared = verify_calls(platform, trace.calls(), boundaries=boundaries)
         if not undeclared.ok:  # calls the modules' declarations don't allow
             pytest.fail(undeclared.render(), pytrace=False)
@@ -449,17 +450,25 @@ def container(aura_platform: Platform) -> Container:
 
 
 @pytest.fixture
-def published_events(request: pytest.FixtureRequest, aura_platform: Platform) -> PublishedEvents:
-    """Every event published during this test, in order, with assertions."""
-    recorder = PublishedEvents(request.node.stash[_trace_key])
+def published_events(request: pytest.FixtureRequest, aura_trace: Trace) -> PublishedEvents:
+    """Every event published during this test, in order, with assertions: the platform's (built
+    for it unless the test feeds its trace through ``aura_bridge`` alone) and the bridge's."""
+    __tracebackhide__ = True  # a platform that cannot be built says why, from its own fixture
+    if not records_only_the_bridge(request):
+        request.getfixturevalue("aura_platform")
+    recorder = PublishedEvents(aura_trace)
     request.node.stash[_expected_key] = recorder.expected_failures
     return recorder
 
 
 @pytest.fixture
-def service_calls(request: pytest.FixtureRequest, aura_platform: Platform) -> ServiceCalls:
-    """Every cross-module service call made during this test, in order, with assertions."""
-    return ServiceCalls(request.node.stash[_trace_key])
+def service_calls(request: pytest.FixtureRequest, aura_trace: Trace) -> ServiceCalls:
+    """Every cross-module service call made during this test, in order, with assertions: the
+    platform's (as for ``published_events``) and the bridge's."""
+    __tracebackhide__ = True
+    if not records_only_the_bridge(request):
+        request.getfixturevalue("aura_platform")
+    return ServiceCalls(aura_trace)
 
 
 class Overrides:
