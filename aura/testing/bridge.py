@@ -635,9 +635,9 @@ def aura_trace(request: pytest.FixtureRequest) -> Iterator[Trace]:
         trace.detach()
     trace_dir = plugin._setting(request.config, plugin._option_named("aura_trace_dir"))
     if trace_dir:
-        from aura.testing.export import write_trace
+        from aura.testing.export import trace_file_stem, write_trace
 
-        write_trace(trace, Path(trace_dir), plugin._file_stem(request.node.nodeid))
+        write_trace(trace, Path(trace_dir), trace_file_stem(request.node.nodeid))
 
 
 @pytest.fixture

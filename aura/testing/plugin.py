@@ -427,10 +427,6 @@ _MARKERS_ONLY = re.compile(r"\s*[\^~]+\s*")
 _call_failed_key = pytest.StashKey[bool]()
 
 
-def _file_stem(nodeid: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
-
-
 @pytest.fixture
 def event_bus(aura_platform: Platform) -> EventBus:
     """This test's event bus."""

@@ -1,53 +1,171 @@
 """Recorders that see a platform at work: events, deliveries, service calls, breaker transitions.
 
-:class:`Trace` attaches to a bus and a registry and keeps everything in order;
-:class:`PublishedEvents` and :class:`ServiceCalls` are the views tests assert on. Assertion
-failures render the whole recording, so a failing test says what did happen.
+:class:`Trace` attaches to a bus and a registry and keeps everything in causal order: a service
+call takes its place when it starts, and so does a delivery whose handler published or called
+anything; what runs inside a call or a delivery is nested under it (``TraceEntry.parent`` and
+``depth``). :class:`PublishedEvents` and :class:`ServiceCalls` are the views tests assert on.
+Assertion failures render the whole recording, so a failing test says what did happen.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, overload
 
+from aura import context as _context
 from aura.breaker import BreakerTransition
 from aura.bus import Delivery, EventBus
+from aura.delivery import current_dispatch
 from aura.events import Event, thaw_json
+from aura.exceptions import ServiceNotAvailableError
+from aura.hooks import Finish, Interceptor
 from aura.registry import ServiceCall, ServiceRegistry
 from aura.testing.matching import describe_value, mismatches
 
-__all__ = ["PublishedEvents", "ServiceCalls", "Trace", "TraceEntry"]
+__all__ = [
+    "CallInProgress",
+    "DeliveryInProgress",
+    "PublishedEvents",
+    "ServiceCalls",
+    "Trace",
+    "TraceEntry",
+]
 
 EntryKind = Literal["event", "delivery", "call", "breaker"]
 _new_tuple: Any = tuple.__new__
+_current_event = _context._current_event.get
+_current_module = _context._current_module.get
+_correlation_id = _context._correlation_id.get
+
+
+class CallInProgress(NamedTuple):
+    """A service call that started and has not ended yet: its entry's item until it ends."""
+
+    caller_module: str | None
+    provider_module: str
+    service_name: str
+    method: str
+    started_at: datetime
+    correlation_id: str | None
+
+
+class DeliveryInProgress(NamedTuple):
+    """A delivery whose handler is still running: its entry's item until the handler returns."""
+
+    event: Event
+    subscriber_module: str | None
+
+
+TraceItem = Event | Delivery | ServiceCall | BreakerTransition | CallInProgress | DeliveryInProgress
 
 
 class TraceEntry(NamedTuple):
-    """One thing that happened, in order: an event, a delivery, a service call, a transition."""
+    """One thing that happened, in causal order: an event, a delivery, a call, a transition.
+
+    ``parent`` is the index in :attr:`Trace.entries` of the call or delivery that was running
+    when this started (``None`` at the top level) and ``depth`` how many such are around it;
+    ``fake`` marks a call served by a :class:`~aura.testing.fakes.RecordingFake`.
+    """
 
     kind: EntryKind
-    item: Event | Delivery | ServiceCall | BreakerTransition
+    item: TraceItem
+    parent: int | None = None
+    depth: int = 0
+    fake: bool = False
+
+
+_Frame = tuple[int, Event | None, int]
+"""A call running in this context: its entry's index, the event being handled when it started
+(``None`` outside any handler) and its depth."""
+
+
+class _BusTap:
+    """What a trace attaches to a bus as its observer: two attributes the bus calls.
+
+    While no call and no delivery with nested entries is running, ``on_delivered`` is the trace
+    log's own ``list.append``: recording a delivery then runs no Python frame (it is the
+    recorder's hot path). Otherwise it is :meth:`Trace.on_delivered`, which puts the outcome in
+    the place the delivery started.
+    """
+
+    __slots__ = ("on_delivered", "on_published")
+
+    def __init__(
+        self, on_published: Callable[[Event], None], on_delivered: Callable[[Delivery], None]
+    ) -> None:
+        self.on_published = on_published
+        self.on_delivered = on_delivered
+
+
+class _CallHook(Interceptor):
+    """Puts each cross-module call of one registry in a trace when it starts."""
+
+    def __init__(self, trace: Trace, registry: ServiceRegistry) -> None:
+        from aura.testing.fakes import is_fake  # the fakes import the registry, not the trace
+
+        self._trace = trace
+        self._registry = registry
+        self._is_fake = is_fake
+
+    def calling(
+        self, caller_module: str | None, provider_module: str, service_name: str, method: str
+    ) -> Finish | None:
+        try:
+            served_by = self._registry.get_service(provider_module, service_name)
+        except ServiceNotAvailableError:  # withdrawn while the call was on its way
+            served_by = None
+        return self._trace.start_call(
+            caller_module,
+            provider_module,
+            service_name,
+            method,
+            fake=self._is_fake(served_by),
+        )
 
 
 class Trace:
-    """Everything a bus and a registry did while attached, in order."""
+    """Everything a bus and a registry did while attached, in causal order."""
+
+    _clock = staticmethod(time.perf_counter)
+    """The clock call durations are measured with: a class attribute, out of freezegun's reach
+    (it replaces module attributes), so durations are real under ``frozen_time``."""
 
     def __init__(self) -> None:
-        self.entries: list[TraceEntry] = []
-        self._detach: list[Callable[[], None]] = []
+        # The entries, some stored bare (an Event or a Delivery at the top level, as the bus
+        # hands them over): ``entries`` wraps those. Never rebound: the tap holds its append.
+        self._log: list[Any] = []
         self.numbers: dict[str, int] = {}
+        self._detach: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._open_calls = 0
+        # event id -> (index, entry) of the delivery in progress that has nested entries
+        self._running: dict[str, tuple[int, TraceEntry]] = {}
+        self._frame: ContextVar[_Frame | None] = ContextVar("aura_trace_frame", default=None)
+        self._buses: tuple[EventBus, ...] = ()
+        self._tap = _BusTap(self.on_published, self._log.append)
 
     def attach(self, bus: EventBus, registry: ServiceRegistry | None = None) -> Trace:
         """Start recording ``bus`` (and ``registry``, with its services' breakers)."""
-        self._detach.append(bus.add_observer(self))
+        self._detach.append(bus.add_observer(self._tap))
+        with self._lock:
+            self._buses = (*self._buses, bus)
+        self._detach.append(lambda: self._forget_bus(bus))
         if registry is not None:
-            self._detach.append(registry.add_observer(self.on_service_call))
+            self._detach.append(registry.add_interceptor(_CallHook(self, registry)))
             for info in registry.services():
                 breaker = getattr(info.policy, "breaker", None)
                 if breaker is not None and hasattr(breaker, "add_listener"):
                     self.watch_breaker(breaker)
         return self
+
+    def _forget_bus(self, bus: EventBus) -> None:
+        with self._lock:
+            self._buses = tuple(b for b in self._buses if b is not bus)
 
     def watch_breaker(self, breaker: Any) -> None:
         """Record the transitions of a circuit breaker."""
@@ -59,56 +177,223 @@ class Trace:
         while self._detach:
             self._detach.pop()()
 
+    def clear(self) -> None:
+        """Forget everything recorded so far (the event numbers too); keep recording."""
+        with self._lock:
+            self._log.clear()
+            self.numbers.clear()
+            self._running.clear()
+            self._relax()
+
+    @property
+    def entries(self) -> list[TraceEntry]:
+        """Everything recorded, in causal order (a new list on each access)."""
+        return [_as_entry(stored) for stored in self._log]
+
     # observer protocol of the bus, registry and breakers
 
     def on_published(self, event: Event) -> None:
-        """Record a published event."""
-        self.numbers[event.event_id] = len(self.numbers) + 1
-        self.entries.append(_new_tuple(TraceEntry, ("event", event)))
+        """Record a published event, nested under the call or delivery that published it."""
+        numbers = self.numbers
+        numbers[event.event_id] = len(numbers) + 1
+        if self._open_calls or self._running or _current_event() is not None:
+            parent, depth = self._enclosing(_current_module())
+            if parent is not None:
+                self._append(_new_tuple(TraceEntry, ("event", event, parent, depth, False)))
+                return
+        self._log.append(event)
 
     def on_delivered(self, delivery: Delivery) -> None:
-        """Record one delivery outcome."""
-        # tuple.__new__ skips the named tuple's Python-level __new__: this runs per delivery.
-        self.entries.append(_new_tuple(TraceEntry, ("delivery", delivery)))
+        """Record one delivery outcome, in the place it started when its handler nested any."""
+        held = self._running.pop(delivery.event.event_id, None) if self._running else None
+        if held is not None:
+            index, running = held
+            done = ("delivery", delivery, running.parent, running.depth, False)
+            self._replace(index, running, _new_tuple(TraceEntry, done))
+            with self._lock:
+                self._relax()
+            return
+        frame = self._frame.get()
+        if frame is None:
+            self._log.append(delivery)
+        else:
+            entry = ("delivery", delivery, frame[0], frame[2] + 1, False)
+            self._log.append(_new_tuple(TraceEntry, entry))
 
     def on_service_call(self, call: ServiceCall) -> None:
-        """Record a cross-module service call."""
-        self.entries.append(TraceEntry("call", call))
+        """Record a service call that has ended (one that a bridge reports, say)."""
+        parent, depth = self._enclosing(call.caller_module)
+        self._append(TraceEntry("call", call, parent, depth))
 
     def on_transition(self, transition: BreakerTransition) -> None:
         """Record a circuit breaker transition."""
-        self.entries.append(TraceEntry("breaker", transition))
+        parent, depth = self._enclosing(_current_module())
+        self._append(TraceEntry("breaker", transition, parent, depth))
+
+    def start_call(
+        self,
+        caller_module: str | None,
+        provider_module: str,
+        service_name: str,
+        method: str,
+        *,
+        fake: bool = False,
+    ) -> Finish:
+        """Record that a call starts, in its place; return the function that records its end.
+
+        Call the returned function once, in the same context, with what the call raised (or
+        ``None``): the entry then holds the finished :class:`~aura.registry.ServiceCall`.
+        Whatever is recorded in between is nested under the call.
+        """
+        parent, depth = self._enclosing(caller_module)
+        running = CallInProgress(
+            caller_module,
+            provider_module,
+            service_name,
+            method,
+            datetime.now(UTC),
+            _correlation_id(),
+        )
+        entry = TraceEntry("call", running, parent, depth, fake)
+        with self._lock:
+            self._open_calls += 1
+            self._tap.on_delivered = self.on_delivered
+            index = self._append(entry)
+        token = self._frame.set((index, _current_event(), depth))
+        clock = self._clock
+        started = clock()
+
+        def finish(error: BaseException | None) -> None:
+            duration = clock() - started
+            call = ServiceCall(
+                caller_module=caller_module,
+                provider_module=provider_module,
+                service_name=service_name,
+                method=method,
+                started_at=running.started_at,
+                duration=duration,
+                error=error,
+                correlation_id=running.correlation_id,
+            )
+            self._replace(index, entry, TraceEntry("call", call, parent, depth, fake))
+            with self._lock:
+                self._open_calls -= 1
+                self._relax()
+            self._frame.reset(token)
+
+        return finish
+
+    # nesting
+
+    def _enclosing(self, module: str | None) -> tuple[int | None, int]:
+        """The index and depth-to-be of what a new entry nests under, here and now.
+
+        The innermost of: the call running in this context, and the delivery being handled
+        (``module`` is the module handling it, for a delivery first seen here).
+        """
+        frame = self._frame.get()
+        event = _current_event()
+        if event is not None and (frame is None or frame[1] is not event):
+            slot = self._delivery_of(event, module, frame)
+            if slot is not None:
+                return slot
+        if frame is not None:
+            return frame[0], frame[2] + 1
+        return None, 0
+
+    def _delivery_of(
+        self, event: Event, module: str | None, frame: _Frame | None
+    ) -> tuple[int, int] | None:
+        """The delivery of ``event`` in progress here, entered in the trace on first need.
+
+        ``None`` when no delivery of one of the traced buses runs (a replay, which records
+        nothing, or code in ``event_scope`` of its own).
+        """
+        held = self._running.get(event.event_id)
+        if held is not None:
+            return held[0], held[1].depth + 1
+        dispatch = current_dispatch.get()
+        if dispatch is None or dispatch.replaying:
+            return None
+        if not any(dispatch.bus is bus for bus in self._buses):
+            return None
+        parent, depth = (frame[0], frame[2] + 1) if frame is not None else (None, 0)
+        entry = TraceEntry("delivery", DeliveryInProgress(event, module), parent, depth)
+        with self._lock:
+            index = self._append(entry)
+            self._running[event.event_id] = (index, entry)
+            self._tap.on_delivered = self.on_delivered
+        return index, depth + 1
+
+    def _relax(self) -> None:
+        """Back to the fast path once nothing is running (call it holding the lock)."""
+        if not self._open_calls and not self._running:
+            self._tap.on_delivered = self._log.append
+
+    def _append(self, entry: TraceEntry) -> int:
+        log = self._log
+        log.append(entry)
+        index = len(log) - 1
+        while log[index] is not entry:  # another thread appended meanwhile
+            index -= 1
+        return index
+
+    def _replace(self, index: int, old: TraceEntry, new: TraceEntry) -> None:
+        log = self._log
+        if index < len(log) and log[index] is old:
+            log[index] = new
+        else:  # the trace was cleared while it ran
+            log.append(new)
 
     # views
 
+    def _items(self) -> Iterator[Any]:
+        for stored in self._log:
+            yield stored.item if isinstance(stored, TraceEntry) else stored
+
     def events(self) -> list[Event]:
         """The published events, in order."""
-        return [e.item for e in self.entries if isinstance(e.item, Event)]
+        return [item for item in self._items() if isinstance(item, Event)]
 
     def deliveries(self) -> list[Delivery]:
-        """The delivery outcomes, in order."""
-        return [e.item for e in self.entries if isinstance(e.item, Delivery)]
+        """The delivery outcomes, in order (deliveries still running are left out)."""
+        return [item for item in self._items() if isinstance(item, Delivery)]
 
     def calls(self) -> list[ServiceCall]:
-        """The cross-module service calls, in order."""
-        return [e.item for e in self.entries if isinstance(e.item, ServiceCall)]
+        """The service calls that ended, in the order they started."""
+        return [item for item in self._items() if isinstance(item, ServiceCall)]
 
     def failed_deliveries(self, since: int = 0) -> list[Delivery]:
         """The deliveries whose handler raised (after the first ``since`` entries)."""
-        return [
-            e.item
-            for e in self.entries[since:]
-            if isinstance(e.item, Delivery) and e.item.error is not None
-        ]
+        failed = []
+        for stored in self._log[since:]:
+            item = stored.item if isinstance(stored, TraceEntry) else stored
+            if isinstance(item, Delivery) and item.error is not None:
+                failed.append(item)
+        return failed
 
     def render(self) -> str:
-        """Render the trace as text, one line per entry (the "aura trace" report section)."""
-        if not self.entries:
+        """Render the trace as text, one line per entry (the "aura trace" report section).
+
+        What ran inside a call or a delivery is indented two columns past that line's text.
+        """
+        if not self._log:
             return "(nothing was published or called)"
-        return "\n".join(self.render_entry(entry) for entry in self.entries)
+        lines: list[str] = []
+        columns: list[int] = []  # where each line's text starts
+        for entry in self.entries:
+            own = _COLUMN[entry.kind]
+            parent = entry.parent
+            if parent is not None and 0 <= parent < len(columns):
+                column = columns[parent] + 2
+            else:  # top level, or a parent cleared away
+                column = own + 2 * entry.depth
+            columns.append(column)
+            lines.append(" " * (column - own) + self.render_entry(entry))
+        return "\n".join(lines)
 
     def render_entry(self, entry: TraceEntry) -> str:
-        """Render one entry as a line."""
+        """Render one entry as a line (without the indentation of its depth)."""
         item = entry.item
         if isinstance(item, Event):
             return self.render_event(item)
@@ -119,15 +404,19 @@ class Trace:
             )
             handler = _short_name(item.handler_name)
             return f"     -> #{number} to {item.subscriber_module}:{handler} {outcome}"
-        if isinstance(item, ServiceCall):
+        if isinstance(item, DeliveryInProgress):
+            number = self.numbers.get(item.event.event_id, "?")
+            return f"     -> #{number} to {item.subscriber_module or '?'} running"
+        if isinstance(item, ServiceCall | CallInProgress):
+            caller = item.caller_module or "(outside any module)"
+            head = f"   call {caller} -> {item.provider_module}.{item.service_name}.{item.method}()"
+            fake = "fake, " if entry.fake else ""
+            if isinstance(item, CallInProgress):
+                return f"{head} running" + (" (fake)" if entry.fake else "")
             outcome = (
                 "ok" if item.error is None else f"raised {type(item.error).__name__}: {item.error}"
             )
-            caller = item.caller_module or "(outside any module)"
-            return (
-                f"   call {caller} -> {item.provider_module}.{item.service_name}."
-                f"{item.method}() {outcome} ({item.duration * 1000:.2f} ms)"
-            )
+            return f"{head} {outcome} ({fake}{item.duration * 1000:.2f} ms)"
         return f"   breaker {item.name}: {item.old.value} -> {item.new.value}" + (
             f" after {type(item.last_error).__name__}: {item.last_error}" if item.last_error else ""
         )
@@ -142,6 +431,19 @@ class Trace:
             f"#{number} {event.event_type} from {event.source_module} {data} "
             f"correlation={(event.correlation_id or '-')[:8]}{caused}"
         )
+
+
+_COLUMN = {"event": 0, "delivery": 5, "call": 3, "breaker": 3}
+"""Where the text of each kind of line starts at the top level (see :meth:`Trace.render`)."""
+
+
+def _as_entry(stored: Any) -> TraceEntry:
+    """The entry a stored item stands for (a bare Event or Delivery is a top-level one)."""
+    if isinstance(stored, TraceEntry):
+        return stored
+    kind = "event" if isinstance(stored, Event) else "delivery"
+    entry: TraceEntry = _new_tuple(TraceEntry, (kind, stored, None, 0, False))
+    return entry
 
 
 def _short_name(handler_name: str) -> str:
@@ -328,7 +630,7 @@ class PublishedEvents(Sequence[Event]):
 
     def mark(self) -> int:
         """How much the trace holds now; pass it as ``since`` to look only at what follows."""
-        return len(self._trace.entries)
+        return len(self._trace._log)
 
     def unexpected_failures(self) -> list[Delivery]:
         """The handler failures not covered by :meth:`expect_failures`."""
@@ -486,12 +788,9 @@ class ServiceCalls(Sequence[ServiceCall]):
             )
 
     def _listing(self) -> str:
-        calls = self._trace.calls()
+        calls = [entry for entry in self._trace.entries if isinstance(entry.item, ServiceCall)]
         if not calls:
             return "Recorded calls: none."
         lines = [f"Recorded calls ({len(calls)}):"]
-        lines.extend(
-            self._trace.render_entry(TraceEntry("call", call)).replace("   call", " ", 1)
-            for call in calls
-        )
+        lines.extend(self._trace.render_entry(entry).replace("   call", " ", 1) for entry in calls)
         return "\n".join(lines)

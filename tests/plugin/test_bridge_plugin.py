@@ -540,7 +540,7 @@ def test_flow(app, published_events):
             "*- aura trace -*",
             "   call (outside any module) -> sales.PlaceOrder.place_order() raised ValueError: "
             "too many to ship at once (*ms)",
-            '  #1 order.placed from sales {"sku": "apple", "quantity": 11} correlation=*',
-            "       -> #1 to shipping:prepare_shipment FAILED ValueError: too many to ship at once",
+            '     #1 order.placed from sales {"sku": "apple", "quantity": 11} correlation=*',
+            "     -> #1 to shipping:prepare_shipment FAILED ValueError: too many to ship at once",
         ]
     )

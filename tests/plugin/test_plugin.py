@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from aura.testing.export import trace_file_stem
+
 APP = {
     "shop/__init__.py": "",
     "shop/contracts.py": """
@@ -161,9 +163,11 @@ def test_flow(aura_platform):
     result.stdout.fnmatch_lines(
         [
             "*- aura trace -*",
-            "   call orders -> catalog.Catalog.price_of() ok (*ms)",
-            '#1 order.placed from orders {"sku": "apple", "quantity": 1, "total": 3} correlation=*',
+            # in causal order: the test's call, then what it caused, nested under it
             "   call (outside any module) -> orders.Orders.place() ok (*ms)",
+            "     call orders -> catalog.Catalog.price_of() ok (*ms)",
+            '     #1 order.placed from orders {"sku": "apple", "quantity": 1, "total": 3} '
+            "correlation=*",
         ]
     )
 
@@ -512,19 +516,43 @@ def test_flow(aura_platform):
     )
     result.assert_outcomes(passed=1)
     traces = Path(shop.path / "traces")
-    entries = json.loads((traces / "test_flow.py_test_flow.json").read_text())
-    assert [entry["kind"] for entry in entries] == ["event", "event", "delivery"]
+    stem = trace_file_stem("test_flow.py::test_flow")
+    entries = json.loads((traces / f"{stem}.json").read_text())
+    assert [entry["kind"] for entry in entries] == ["event", "delivery", "event"]
     assert entries[0]["event_type"] == "product.added"
-    assert entries[2]["subscriber_module"] == "orders"
-    mermaid = (traces / "test_flow.py_test_flow.mmd").read_text()
+    assert entries[1]["subscriber_module"] == "orders"
+    mermaid = (traces / f"{stem}.mmd").read_text()
     assert mermaid.splitlines() == [
         "sequenceDiagram",
         "    participant catalog",
         "    participant orders",
-        "    Note over catalog: #1 publishes product.added",
-        "    Note over orders: #2 publishes order.catalog_changed",
-        "    catalog-)orders: #1 product.added",
+        "    Note over catalog: #35;1 publishes product.added",
+        "    catalog-)orders: #35;1 product.added",
+        "    Note over orders: #35;2 publishes order.catalog_changed",
     ]
+
+
+def test_trace_files_are_unique_and_bounded_for_any_test_id(shop: pytest.Pytester) -> None:
+    long = "x" * 300
+    result = run(
+        shop,
+        f"""
+import pytest
+
+@pytest.mark.parametrize("case", ["a/b", "a_b", "{long}"])
+def test_flow(aura_platform, case):
+    aura_platform.container.resolve("catalog.Catalog").add("fig", 2)
+""",
+        "--aura-trace-dir",
+        "traces",
+    )
+    result.assert_outcomes(passed=3)
+    names = sorted(path.name for path in (shop.path / "traces").iterdir())
+    assert len(names) == 6  # a JSON and a Mermaid file each: no two tests share a file
+    assert max(len(name) for name in names) <= 120
+    assert (
+        shop.path / "traces" / f"{trace_file_stem('test_flow.py::test_flow[a/b]')}.json"
+    ).exists()
 
 
 def test_a_file_database_option_gives_each_test_a_sqlite_file(shop: pytest.Pytester) -> None:

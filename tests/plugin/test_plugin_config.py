@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from aura.testing.export import trace_file_stem
 from tests.plugin.test_plugin import APP
 
 FLOW = """
@@ -108,12 +109,11 @@ def test_the_testing_table_sets_the_database_and_the_trace_dir(shop: pytest.Pyte
     )
     run(shop).assert_outcomes(passed=2)
     written = sorted(path.name for path in (shop.path / "traces").iterdir())
-    assert written == [
-        "test_flow.py_test_file.json",
-        "test_flow.py_test_file.mmd",
-        "test_flow.py_test_flow.json",
-        "test_flow.py_test_flow.mmd",
-    ]
+    assert written == sorted(
+        f"{trace_file_stem(f'test_flow.py::{name}')}.{suffix}"
+        for name in ("test_file", "test_flow")
+        for suffix in ("json", "mmd")
+    )
 
 
 def test_a_malformed_testing_table_is_a_usage_error(pytester: pytest.Pytester) -> None:

@@ -377,7 +377,7 @@ def test_recorded_call_takes_its_place_when_it_starts_and_nests_what_it_causes(
         ("event", None, 0),
     ]
     assert trace.render().splitlines()[1] == (
-        '  #1 payment.taken from billing {"amount": 6} correlation='
+        '     #1 payment.taken from billing {"amount": 6} correlation='
         + trace.events()[0].event_id[:8]
     )
 

@@ -14,7 +14,7 @@ from aura import context
 from aura.breaker import CircuitBreaker
 from aura.bus import EventBus
 from aura.events import EventCatalog
-from aura.exceptions import CircuitBreakerOpenError
+from aura.exceptions import CircuitBreakerOpenError, FakeNotConfiguredError
 from aura.module import Module
 from aura.registry import ServiceRegistry
 from aura.testing import ANY, PublishedEvents, RecordingFake, ServiceCalls, Trace, where
@@ -247,8 +247,11 @@ def test_service_calls_and_breaker_transitions_are_traced(
     assert [c.outcome for c in calls.failed()] == ["LookupError", "CircuitBreakerOpenError"]
     assert repr(calls).startswith("<ServiceCalls ['pricing.Pricing.price_of'")
     rendered = trace.render().splitlines()
-    assert (
-        rendered[1] == "   breaker pricing.Pricing: CLOSED -> OPEN after LookupError: no such sku"
+    assert rendered[1].startswith(
+        "   call orders -> pricing.Pricing.price_of() raised LookupError: no such sku ("
+    )
+    assert rendered[2] == (  # nested under the call that opened it
+        "     breaker pricing.Pricing: CLOSED -> OPEN after LookupError: no such sku"
     )
     message = failure(lambda: calls.assert_called("pricing", "Pricing", "price_of", times=1))
     assert message.splitlines()[0] == (
@@ -279,7 +282,8 @@ def test_a_recording_fake_implements_its_contract_and_records() -> None:
     fake = RecordingFake.for_contract(PricingContract)
     assert isinstance(fake, RecordingFake)
     assert type(fake).__name__ == "FakePricingContract"
-    assert fake.price_of("a") is None  # type: ignore[attr-defined]
+    with pytest.raises(FakeNotConfiguredError):  # strict: an unconfigured method refuses
+        fake.price_of("a")  # type: ignore[attr-defined]
     fake.returns("price_of", 7)
     assert fake.price_of(sku="b") == 7  # type: ignore[attr-defined]
     fake.answers("price_of", lambda sku: len(sku))
@@ -326,7 +330,8 @@ def test_a_stand_in_module_fakes_every_service() -> None:
     assert stand_in.handlers == []
     plain = stand_in.services[1].provider
     assert isinstance(plain, RecordingFake)
-    assert plain.price_of("x") is None  # type: ignore[attr-defined]
+    with pytest.raises(FakeNotConfiguredError):
+        plain.price_of("x")  # type: ignore[attr-defined]
 
 
 # --- export --------------------------------------------------------------------------------------
@@ -345,24 +350,31 @@ def test_the_trace_exports_as_json_and_mermaid(
     with pytest.raises(LookupError):
         pricing.price_of("bad")
     entries = trace_to_json(trace)
-    assert [e["kind"] for e in entries] == ["event", "delivery", "call", "breaker", "call"]
+    assert [(e["kind"], e["depth"], e["parent"]) for e in entries] == [
+        ("event", 0, None),
+        ("delivery", 0, None),
+        ("call", 0, None),
+        ("call", 0, None),
+        ("breaker", 1, 3),  # opened by the failing call, so nested under it
+    ]
     assert entries[1]["outcome"] == "failed"
     assert entries[1]["error"] == "ValueError: bad"
-    assert entries[3]["new"] == "OPEN"
-    assert entries[4]["error"] == "no such sku"
+    assert entries[3]["error"] == "no such sku"
+    assert entries[3]["fake"] is False
+    assert entries[4]["new"] == "OPEN"
     assert trace_to_mermaid(trace).splitlines() == [
         "sequenceDiagram",
         "    participant orders",
         "    participant billing",
         "    participant test",
         "    participant pricing",
-        "    Note over orders: #1 publishes order.placed",
-        "    orders-xbilling: #1 order.placed FAILED ValueError",
-        "    test->>pricing: Pricing.price_of()",
-        "    pricing-->>test: ok",
+        "    Note over orders: #35;1 publishes order.placed",
+        "    orders-xbilling: #35;1 order.placed FAILED ValueError",
+        "    test->>+pricing: Pricing.price_of()",
+        "    pricing-->>-test: ok",
+        "    test->>+pricing: Pricing.price_of()",
         "    Note right of test: breaker pricing.Pricing CLOSED to OPEN",
-        "    test->>pricing: Pricing.price_of()",
-        "    pricing-->>test: raised LookupError",
+        "    pricing-->>-test: raised LookupError",
     ]
     json_path, mermaid_path = write_trace(trace, tmp_path / "traces", "t")
     assert json.loads(json_path.read_text()) == entries
