@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
@@ -28,6 +27,7 @@ from datetime import timedelta
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from aura import context as _context
+from aura.clock import RealClock
 from aura.dead_letters import (
     DeadLetter,
     DeadLetterStore,
@@ -268,7 +268,7 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                     continue
                 module_token = _context._current_module.set(subscription.subscriber_module)
                 try:
-                    started = time.perf_counter() if observers else 0.0
+                    started = RealClock.now() if observers else 0.0
                     if delivering:
                         yield from _intercepted(outcome, delivering, event, subscription)
                     else:
@@ -329,7 +329,7 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         if subscription.is_async and not is_async:
             needs_async.append(letter)
             continue
-        started = time.perf_counter()
+        started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         if error is not None:
             failed.append(failed_again(bus.dead_letter_store, letter, error))
@@ -444,7 +444,7 @@ def _observe(
             subscription.subscriber_module,
             subscription.handler_name,
             error,
-            time.perf_counter() - started,
+            RealClock.now() - started,
         ),
     )
     for observer in observers:

@@ -21,13 +21,13 @@ import functools
 import inspect
 import re
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any, Protocol
 
 from aura import context as _context
+from aura.clock import real_perf_counter
 from aura.conformance import check_conformance, contract_methods
 from aura.container import Container, Key, Override
 from aura.exceptions import (
@@ -51,9 +51,6 @@ __all__ = [
 
 _current_module = _context._current_module.get
 _SERVICE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_CLOCK = {"perf_counter": time.perf_counter}
-"""The real clock for call durations, out of freezegun's reach (it patches module attributes,
-not dict values), so durations under frozen time are real."""
 
 
 class CallableBreaker(Protocol):
@@ -486,7 +483,7 @@ class ServiceRegistry:
         provider = entry.module_name
         service = entry.service_name
         run = self._guarded(entry, name, method)
-        clock = _CLOCK["perf_counter"]  # a local: freezegun patches module attributes only
+        clock = real_perf_counter()  # a local, bound once: durations stay real under freezegun
         if inspect.iscoroutinefunction(method):
 
             @functools.wraps(method)
@@ -561,7 +558,7 @@ class ServiceRegistry:
     ) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             if self._inline_when is not None and self._inline_when():
-                clock = _CLOCK["perf_counter"]
+                clock = real_perf_counter()
                 started = clock()
                 result = method(*args, **kwargs)
                 if clock() - started > timeout:  # too late: the caller rolls back
