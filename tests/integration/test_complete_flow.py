@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
 from aura.platform import Platform
-from aura.testing import PublishedEvents, ServiceCalls, Trace
+from aura.testing import FrozenClock, PublishedEvents, ServiceCalls, Trace
 from contracts.errors import BusinessRuleError
 from modules.billing.domain import PaymentGateway
 from modules.billing.infrastructure import DecliningPaymentGateway
@@ -22,13 +21,21 @@ NOW = datetime(2030, 1, 6, 9, 0, tzinfo=UTC)
 SESSION_AT = datetime(2030, 1, 7, 10, 0, tzinfo=UTC)
 
 
+@pytest.fixture
+def clock(frozen_time: FrozenClock) -> FrozenClock:
+    """The test's frozen time, at NOW: a day before the session is booked for."""
+    frozen_time.move_to(NOW)
+    return frozen_time
+
+
+# Built by hand, not by the aura_platform fixture: each test runs on a real SQLite file with and
+# without durable events, and the restart test opens two platforms on one file.
 @pytest.fixture(params=[False, True], ids=["in-memory-events", "durable-events"])
-def platform(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Platform]:
+def platform(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FrozenClock
+) -> Iterator[Platform]:
     modules = Platform.discover("modules")
-    with (
-        freeze_time(NOW),
-        Platform(modules, database=tmp_path / "aura.db", durable=request.param) as running,
-    ):
+    with Platform(modules, database=tmp_path / "aura.db", durable=request.param) as running:
         yield running
 
 
@@ -59,8 +66,7 @@ def test_scheduling_notifies_both_users_and_creates_a_pending_charge(
 ) -> None:
     patient, therapist = register_pair(platform)
     sessions = service(platform, "mentalhealth", "TherapySessionService")
-    with freeze_time(NOW):
-        session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
+    session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
 
     events = PublishedEvents(trace)
     flow = events.events[2:]  # after the two registrations
@@ -103,14 +109,15 @@ def test_scheduling_notifies_both_users_and_creates_a_pending_charge(
     assert platform.bus.dead_letters() == []
 
 
-def test_completing_a_session_captures_the_charge(platform: Platform, trace: Trace) -> None:
+def test_completing_a_session_captures_the_charge(
+    platform: Platform, trace: Trace, clock: FrozenClock
+) -> None:
     patient, therapist = register_pair(platform)
     sessions = service(platform, "mentalhealth", "TherapySessionService")
-    with freeze_time(NOW):
-        session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
-    with freeze_time(SESSION_AT + timedelta(minutes=1)):
-        sessions.start_session(session["id"])
-        sessions.complete_session(session["id"])
+    session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
+    clock.move_to(SESSION_AT + timedelta(minutes=1))
+    sessions.start_session(session["id"])
+    sessions.complete_session(session["id"])
 
     events = PublishedEvents(trace)
     events.assert_sequence(
@@ -128,15 +135,16 @@ def test_completing_a_session_captures_the_charge(platform: Platform, trace: Tra
     assert rows(platform, "SELECT status FROM billing_charges") == [{"status": "captured"}]
 
 
-def test_a_declined_payment_notifies_the_patient(platform: Platform, trace: Trace) -> None:
+def test_a_declined_payment_notifies_the_patient(
+    platform: Platform, trace: Trace, clock: FrozenClock
+) -> None:
     patient, therapist = register_pair(platform)
     sessions = service(platform, "mentalhealth", "TherapySessionService")
     with platform.container.override(PaymentGateway, DecliningPaymentGateway()):
-        with freeze_time(NOW):
-            session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
-        with freeze_time(SESSION_AT + timedelta(minutes=1)):
-            sessions.start_session(session["id"])
-            sessions.complete_session(session["id"])
+        session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
+        clock.move_to(SESSION_AT + timedelta(minutes=1))
+        sessions.start_session(session["id"])
+        sessions.complete_session(session["id"])
     events = PublishedEvents(trace)
     events.assert_published("payment.failed", session_id=session["id"], reason="card declined")
     events.assert_published(
@@ -149,7 +157,7 @@ def test_a_failing_email_backend_never_undoes_the_scheduling(
 ) -> None:
     patient, therapist = register_pair(platform)
     sessions = service(platform, "mentalhealth", "TherapySessionService")
-    with platform.container.override(EmailBackend, FailingEmailBackend()), freeze_time(NOW):
+    with platform.container.override(EmailBackend, FailingEmailBackend()):
         session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
     events = PublishedEvents(trace)
     events.assert_published("notification.failed", times=2, error="smtp down")
@@ -163,9 +171,8 @@ def test_deactivating_a_patient_cancels_sessions_and_voids_charges(
 ) -> None:
     patient, therapist = register_pair(platform)
     sessions = service(platform, "mentalhealth", "TherapySessionService")
-    with freeze_time(NOW):
-        session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
-        service(platform, "users", "UserService").deactivate_user(patient["id"])
+    session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
+    service(platform, "users", "UserService").deactivate_user(patient["id"])
     events = PublishedEvents(trace)
     events.assert_sequence(["user.deactivated", "therapy_session.cancelled"])
     events.assert_published(
@@ -182,7 +189,7 @@ def test_an_inactive_patient_is_refused_and_nothing_is_written_or_published(
     service(platform, "users", "UserService").deactivate_user(patient["id"])
     before = len(trace.events())
     sessions = service(platform, "mentalhealth", "TherapySessionService")
-    with freeze_time(NOW), pytest.raises(BusinessRuleError) as caught:
+    with pytest.raises(BusinessRuleError) as caught:
         sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
     assert str(caught.value) == "Patient is not active"
     assert len(trace.events()) == before
@@ -190,9 +197,10 @@ def test_an_inactive_patient_is_refused_and_nothing_is_written_or_published(
     assert rows(platform, "SELECT COUNT(*) AS n FROM billing_charges") == [{"n": 0}]
 
 
+@pytest.mark.usefixtures("clock")  # the reopened platform only reads: NOW throughout is alike
 def test_the_data_survives_a_restart_on_the_same_file(tmp_path: Path) -> None:
     path = tmp_path / "aura.db"
-    with freeze_time(NOW), Platform(Platform.discover("modules"), database=path) as first:
+    with Platform(Platform.discover("modules"), database=path) as first:
         patient, therapist = register_pair(first)
         service(first, "mentalhealth", "TherapySessionService").schedule_session(
             patient["id"], therapist["id"], SESSION_AT
@@ -205,11 +213,9 @@ def test_the_data_survives_a_restart_on_the_same_file(tmp_path: Path) -> None:
         assert service(second, "users", "UserService").is_user_active(therapist["id"])
 
 
+@pytest.mark.usefixtures("clock")
 def test_a_durable_platform_records_every_publication_of_the_flow(tmp_path: Path) -> None:
-    with (
-        freeze_time(NOW),
-        Platform(Platform.discover("modules"), database=tmp_path / "aura.db", durable=True) as p,
-    ):
+    with Platform(Platform.discover("modules"), database=tmp_path / "aura.db", durable=True) as p:
         patient, therapist = register_pair(p)
         service(p, "mentalhealth", "TherapySessionService").schedule_session(
             patient["id"], therapist["id"], SESSION_AT

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
 from aura.breaker import (
     BreakerSnapshot,
@@ -29,6 +28,7 @@ from aura.breaker import (
     SlidingTimeWindow,
 )
 from aura.exceptions import AuraError, CircuitBreakerOpenError, ConfigurationError
+from aura.testing import FrozenClock
 
 FROZEN_AT = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -71,7 +71,7 @@ def trip(breaker: CircuitBreaker, times: int | None = None) -> None:
 
 @dataclass
 class Timeline:
-    """Builds breakers and moves time, either with an injected clock or with freezegun."""
+    """Builds breakers and moves time, either with an injected clock or with ``frozen_time``."""
 
     build: Callable[..., CircuitBreaker]
     advance: Callable[[float], object]
@@ -83,8 +83,9 @@ def timeline(request: pytest.FixtureRequest) -> Iterator[Timeline]:
         clock = FakeClock()
         yield Timeline(functools.partial(CircuitBreaker, clock=clock), clock.advance)
     else:
-        with freeze_time(FROZEN_AT) as frozen:
-            yield Timeline(CircuitBreaker, frozen.tick)
+        frozen_time: FrozenClock = request.getfixturevalue("frozen_time")
+        frozen_time.move_to(FROZEN_AT)
+        yield Timeline(CircuitBreaker, frozen_time.tick)
 
 
 @pytest.fixture
@@ -372,16 +373,18 @@ def test_failure_propagates_unchanged_and_is_counted() -> None:
     assert breaker.failure_count == 1
 
 
-def test_last_failure_time_is_the_wall_clock_time_of_the_last_failure() -> None:
-    with freeze_time(FROZEN_AT) as frozen:
-        breaker = CircuitBreaker(failure_threshold=3)
-        trip(breaker, 1)
-        frozen.tick(2.5)
-        trip(breaker, 1)
-        frozen.tick(1)
-        breaker.call(succeed)
+def test_last_failure_time_is_the_wall_clock_time_of_the_last_failure(
+    frozen_time: FrozenClock,
+) -> None:
+    frozen_time.move_to(FROZEN_AT)
+    breaker = CircuitBreaker(failure_threshold=3)
+    trip(breaker, 1)
+    frozen_time.tick(2.5)
+    trip(breaker, 1)
+    frozen_time.tick(1)
+    breaker.call(succeed)
 
-        assert breaker.last_failure_time == FROZEN_AT.timestamp() + 2.5 == time.time() - 1
+    assert breaker.last_failure_time == FROZEN_AT.timestamp() + 2.5 == time.time() - 1
 
 
 def test_last_failure_time_ignores_excluded_errors_and_survives_closing(clock: FakeClock) -> None:
@@ -509,14 +512,14 @@ def test_state_reports_half_open_once_the_timeout_has_passed_before_any_call(
     assert breaker.state is BreakerState.HALF_OPEN
 
 
-def test_freezegun_move_to_turns_an_open_breaker_half_open() -> None:
-    with freeze_time(FROZEN_AT) as frozen:
-        breaker = CircuitBreaker(failure_threshold=1, timeout=30)
-        trip(breaker)
-        frozen.move_to("2024-05-01 12:00:29")
-        assert breaker.state is BreakerState.OPEN
-        frozen.move_to("2024-05-01 12:00:30")
-        assert breaker.state is BreakerState.HALF_OPEN
+def test_freezegun_move_to_turns_an_open_breaker_half_open(frozen_time: FrozenClock) -> None:
+    frozen_time.move_to(FROZEN_AT)
+    breaker = CircuitBreaker(failure_threshold=1, timeout=30)
+    trip(breaker)
+    frozen_time.move_to("2024-05-01 12:00:29")
+    assert breaker.state is BreakerState.OPEN
+    frozen_time.move_to("2024-05-01 12:00:30")
+    assert breaker.state is BreakerState.HALF_OPEN
 
 
 def test_default_clock_reads_time_monotonic_at_each_use(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1225,19 +1228,19 @@ def test_repeated_manual_actions_report_one_transition() -> None:
 # --- listeners ----------------------------------------------------------------------------------
 
 
-def test_listeners_receive_each_transition_in_order() -> None:
-    with freeze_time(FROZEN_AT) as frozen:
-        breaker = CircuitBreaker(failure_threshold=1, timeout=60, name="users")
-        seen = transitions_of(breaker)
-        error = Unavailable("down")
+def test_listeners_receive_each_transition_in_order(frozen_time: FrozenClock) -> None:
+    frozen_time.move_to(FROZEN_AT)
+    breaker = CircuitBreaker(failure_threshold=1, timeout=60, name="users")
+    seen = transitions_of(breaker)
+    error = Unavailable("down")
 
-        def raise_it() -> None:
-            raise error
+    def raise_it() -> None:
+        raise error
 
-        with pytest.raises(Unavailable):
-            breaker.call(raise_it)
-        frozen.tick(60)
-        breaker.call(succeed)
+    with pytest.raises(Unavailable):
+        breaker.call(raise_it)
+    frozen_time.tick(60)
+    breaker.call(succeed)
 
     a_minute_later = datetime(2024, 5, 1, 12, 1, tzinfo=UTC)
     assert seen == [
@@ -1352,12 +1355,14 @@ def test_adding_a_listener_that_is_not_callable_is_rejected() -> None:
 # --- snapshot -----------------------------------------------------------------------------------
 
 
-def test_snapshot_of_an_open_breaker_describes_it_for_health_checks() -> None:
-    with freeze_time(FROZEN_AT) as frozen:
-        breaker = CircuitBreaker(failure_threshold=2, timeout=60, name="users")
-        trip(breaker)
-        frozen.tick(15)
-        snapshot = breaker.snapshot()
+def test_snapshot_of_an_open_breaker_describes_it_for_health_checks(
+    frozen_time: FrozenClock,
+) -> None:
+    frozen_time.move_to(FROZEN_AT)
+    breaker = CircuitBreaker(failure_threshold=2, timeout=60, name="users")
+    trip(breaker)
+    frozen_time.tick(15)
+    snapshot = breaker.snapshot()
 
     assert snapshot == BreakerSnapshot(
         name="users",

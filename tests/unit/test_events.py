@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from aura.events import (
     thaw_json,
 )
 from aura.exceptions import EventContractError, EventValidationError, InvalidEventTypeError
+from aura.testing import FrozenClock
 
 CID = "0b7c7a4e-5f4a-4c32-9a55-6a9f4cbb8f01"
 
@@ -43,9 +43,9 @@ def make_event(**overrides: Any) -> Event:
 # --- the envelope --------------------------------------------------------------------------------
 
 
-def test_envelope_has_a_uuid_id_and_a_utc_timestamp() -> None:
-    with freeze_time("2030-01-07 10:00:00"):
-        event = make_event()
+def test_envelope_has_a_uuid_id_and_a_utc_timestamp(frozen_time: FrozenClock) -> None:
+    frozen_time.move_to("2030-01-07 10:00:00")
+    event = make_event()
     assert str(uuid.UUID(event.event_id)) == event.event_id
     assert event.timestamp == datetime(2030, 1, 7, 10, 0, tzinfo=UTC)
 
@@ -105,9 +105,9 @@ def test_metadata_always_has_the_standard_keys() -> None:
     assert (event.correlation_id, event.causation_id, event.user_id) == (CID, None, None)
 
 
-def test_to_dict_is_the_seed_event_format() -> None:
-    with freeze_time("2030-01-07 10:00:00.123456"):
-        event = make_event(data={"session_id": 1, "tags": ["x"]})
+def test_to_dict_is_the_seed_event_format(frozen_time: FrozenClock) -> None:
+    frozen_time.move_to("2030-01-07 10:00:00.123456")
+    event = make_event(data={"session_id": 1, "tags": ["x"]})
     assert event.to_dict() == {
         "event_id": event.event_id,
         "timestamp": "2030-01-07T10:00:00.123456+00:00",

@@ -3,66 +3,35 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
-from aura.bus import Delivery
-from aura.events import Event
+from aura.events import thaw_json
 from aura.platform import Platform
+from aura.testing import FrozenClock, Overrides, PublishedEvents
 from contracts.errors import BusinessRuleError, NotFoundError
-from modules.billing import module as billing
 from modules.billing.domain import PaymentGateway
 from modules.billing.infrastructure import DecliningPaymentGateway, GatewayAttempt
 
 NOW = "2025-03-01T10:00:00+00:00"
 
 
-class Recorder:
-    """A bus observer that keeps every published event."""
-
-    def __init__(self) -> None:
-        self.published: list[Event] = []
-
-    def on_published(self, event: Event) -> None:
-        self.published.append(event)
-
-    def on_delivered(self, delivery: Delivery) -> None:
-        pass
-
-    def of_type(self, event_type: str) -> list[dict[str, Any]]:
-        return [dict(e.data) for e in self.published if e.event_type == event_type]
-
-    def by_billing(self) -> list[Event]:
-        return [e for e in self.published if e.source_module == "billing"]
+pytestmark = pytest.mark.aura_platform("billing", mode="standalone")
 
 
 @pytest.fixture
-def platform() -> Iterator[Platform]:
-    platform = Platform([billing], database=":memory:").start()
-    yield platform
-    platform.close()
+def platform(aura_platform: Platform) -> Platform:
+    """The harness's platform of this test: billing alone, on an in-memory database."""
+    return aura_platform
 
 
 @pytest.fixture
-def events(platform: Platform) -> Recorder:
-    recorder = Recorder()
-    platform.bus.add_observer(recorder)
-    return recorder
-
-
-@pytest.fixture
-def declining(platform: Platform) -> Iterator[DecliningPaymentGateway]:
-    """Swap in a declining gateway; tests using it must not build billing's service earlier.
-
-    The service is a singleton that receives its gateway when built, so an override entered
-    after the first use would not reach it.
-    """
+def declining(override: Overrides) -> DecliningPaymentGateway:
+    """A declining payment gateway in place of the local one, for this test."""
     gateway = DecliningPaymentGateway()
-    with platform.container.override(PaymentGateway, gateway):
-        yield gateway
+    override(PaymentGateway, gateway)
+    return gateway
 
 
 @pytest.fixture
@@ -122,10 +91,14 @@ def dead_letters(platform: Platform) -> list[str]:
     ids=["individual", "couples", "group", "unknown-type", "no-type"],
 )
 def test_a_scheduled_session_gets_a_pending_charge_priced_by_its_type(
-    platform: Platform, events: Recorder, extra: dict[str, Any], amount_cents: int
+    platform: Platform,
+    published_events: PublishedEvents,
+    extra: dict[str, Any],
+    amount_cents: int,
+    frozen_time: FrozenClock,
 ) -> None:
-    with freeze_time(NOW):
-        scheduled(platform, **extra)
+    frozen_time.move_to(NOW)
+    scheduled(platform, **extra)
     assert rows(platform, "billing_charges") == [
         {
             "id": 1,
@@ -138,7 +111,7 @@ def test_a_scheduled_session_gets_a_pending_charge_priced_by_its_type(
             "updated_at": NOW,
         }
     ]
-    assert events.by_billing() == []
+    assert published_events.from_module("billing").types() == []
     assert dead_letters(platform) == []
 
 
@@ -185,11 +158,11 @@ def test_a_session_without_a_charge_has_none(service: Any) -> None:
 
 
 def test_a_completed_session_is_captured_through_the_gateway(
-    platform: Platform, events: Recorder, service: Any
+    platform: Platform, published_events: PublishedEvents, service: Any, frozen_time: FrozenClock
 ) -> None:
     scheduled(platform, session_type="couples")
-    with freeze_time(NOW):
-        completed(platform)
+    frozen_time.move_to(NOW)
+    completed(platform)
     assert service.get_session_charge(42)["status"] == "captured"
     assert rows(platform, "billing_payments") == [
         {
@@ -215,55 +188,54 @@ def test_a_completed_session_is_captured_through_the_gateway(
             "created_at": NOW,
         }
     ]
-    assert events.of_type("payment.completed") == [
-        {
-            "payment_id": 1,
-            "patient_id": 7,
-            "amount_cents": 12000,
-            "currency": "EUR",
-            "paid_at": NOW,
-            "session_id": 42,
-        }
-    ]
+    assert thaw_json(published_events.of_type("payment.completed").one().data) == {
+        "payment_id": 1,
+        "patient_id": 7,
+        "amount_cents": 12000,
+        "currency": "EUR",
+        "paid_at": NOW,
+        "session_id": 42,
+    }
     assert dead_letters(platform) == []
 
 
 def test_a_redelivered_completed_event_does_not_capture_twice(
-    platform: Platform, events: Recorder
+    platform: Platform, published_events: PublishedEvents
 ) -> None:
     scheduled(platform)
     completed(platform)
     completed(platform)
     assert len(rows(platform, "billing_payments")) == 1
     assert len(rows(platform, "billing_gateway_transactions")) == 1
-    assert len(events.of_type("payment.completed")) == 1
+    published_events.assert_published("payment.completed", times=1)
     assert dead_letters(platform) == []
 
 
 def test_a_declined_charge_fails_and_publishes_payment_failed(
-    platform: Platform, events: Recorder, declining: DecliningPaymentGateway
+    platform: Platform,
+    published_events: PublishedEvents,
+    declining: DecliningPaymentGateway,
+    frozen_time: FrozenClock,
 ) -> None:
     scheduled(platform)
-    with freeze_time(NOW):
-        completed(platform)
+    frozen_time.move_to(NOW)
+    completed(platform)
     assert charge_status(platform, 42) == "failed"
     assert declining.attempts == [GatewayAttempt(7, 9000, "EUR", "session-42")]
     payments = rows(platform, "billing_payments")
     assert [(p["status"], p["reason"], p["transaction_id"]) for p in payments] == [
         ("failed", "card declined", None)
     ]
-    assert events.of_type("payment.failed") == [
-        {
-            "payment_id": 1,
-            "patient_id": 7,
-            "amount_cents": 9000,
-            "currency": "EUR",
-            "reason": "card declined",
-            "failed_at": NOW,
-            "session_id": 42,
-        }
-    ]
-    assert events.of_type("payment.completed") == []
+    assert thaw_json(published_events.of_type("payment.failed").one().data) == {
+        "payment_id": 1,
+        "patient_id": 7,
+        "amount_cents": 9000,
+        "currency": "EUR",
+        "reason": "card declined",
+        "failed_at": NOW,
+        "session_id": 42,
+    }
+    published_events.assert_not_published("payment.completed")
 
 
 def test_a_failed_charge_is_not_tried_again_on_redelivery(
@@ -289,22 +261,22 @@ def test_the_service_captures_a_pending_charge(platform: Platform, service: Any)
 
 
 def test_capturing_a_session_without_a_charge_is_refused(
-    platform: Platform, events: Recorder, service: Any
+    platform: Platform, published_events: PublishedEvents, service: Any
 ) -> None:
     with pytest.raises(NotFoundError) as caught:
         service.capture_session_charge(42)
     assert str(caught.value) == "No charge for session 42."
     assert rows(platform, "billing_payments") == []
     assert rows(platform, "billing_gateway_transactions") == []
-    assert events.published == []
+    assert published_events.types() == []
 
 
 def test_capturing_a_captured_charge_is_refused(
-    platform: Platform, events: Recorder, service: Any
+    platform: Platform, published_events: PublishedEvents, service: Any
 ) -> None:
     service.create_session_charge(7, 42)
     service.capture_session_charge(42)
-    events.published.clear()
+    announced = len(published_events)
     with pytest.raises(BusinessRuleError) as caught:
         service.capture_session_charge(42)
     assert str(caught.value) == (
@@ -312,14 +284,22 @@ def test_capturing_a_captured_charge_is_refused(
     )
     assert len(rows(platform, "billing_payments")) == 1
     assert len(rows(platform, "billing_gateway_transactions")) == 1
-    assert events.published == []
+    assert published_events.since(announced).types() == []
 
 
-def test_completing_a_session_without_a_charge_leaves_a_dead_letter(platform: Platform) -> None:
+def test_completing_a_session_without_a_charge_leaves_a_dead_letter(
+    platform: Platform, published_events: PublishedEvents
+) -> None:
+    published_events.expect_failures("billing", "therapy_session.completed")
     completed(platform)
     assert [letter.error_message for letter in platform.bus.dead_letter_store.list()] == [
         "No charge for session 42."
     ]
+    [failure] = published_events.failed_deliveries()
+    assert (failure.handler_name, str(failure.error)) == (
+        "modules.billing.handlers.on_session_completed",
+        "No charge for session 42.",
+    )
     assert rows(platform, "billing_payments") == []
 
 
@@ -336,13 +316,13 @@ def test_the_local_gateway_books_a_reference_once(platform: Platform) -> None:
 
 
 def test_a_cancelled_session_voids_its_pending_charge(
-    platform: Platform, events: Recorder, service: Any
+    platform: Platform, published_events: PublishedEvents, service: Any
 ) -> None:
     scheduled(platform)
     cancelled(platform)
     assert service.get_session_charge(42)["status"] == "void"
     assert rows(platform, "billing_payments") == []
-    assert events.by_billing() == []
+    assert published_events.from_module("billing").types() == []
     assert dead_letters(platform) == []
 
 
@@ -364,11 +344,11 @@ def test_a_captured_charge_is_not_voided_but_logged(
 
 
 def test_cancelling_a_session_without_a_charge_does_nothing(
-    platform: Platform, events: Recorder, service: Any
+    platform: Platform, published_events: PublishedEvents, service: Any
 ) -> None:
     cancelled(platform)
     assert rows(platform, "billing_charges") == []
-    assert events.by_billing() == []
+    assert published_events.from_module("billing").types() == []
     assert dead_letters(platform) == []
     assert service.void_session_charge(42) is None
 
@@ -385,10 +365,15 @@ def test_the_service_voids_a_pending_charge_once(service: Any) -> None:
 
 @pytest.mark.parametrize(("plan", "amount_cents"), [("basic", 2900), ("premium", 4900)])
 def test_a_user_activates_a_subscription(
-    platform: Platform, events: Recorder, service: Any, plan: str, amount_cents: int
+    platform: Platform,
+    published_events: PublishedEvents,
+    service: Any,
+    plan: str,
+    amount_cents: int,
+    frozen_time: FrozenClock,
 ) -> None:
-    with freeze_time(NOW):
-        subscription = service.activate_subscription(7, plan)
+    frozen_time.move_to(NOW)
+    subscription = service.activate_subscription(7, plan)
     assert subscription == {
         "id": 1,
         "user_id": 7,
@@ -400,24 +385,29 @@ def test_a_user_activates_a_subscription(
         "activated_at": NOW,
     }
     assert [row["plan"] for row in rows(platform, "billing_subscriptions")] == [plan]
-    assert events.of_type("subscription.activated") == [
-        {"subscription_id": 1, "user_id": 7, "plan": plan, "activated_at": NOW}
-    ]
+    assert thaw_json(published_events.of_type("subscription.activated").one().data) == {
+        "subscription_id": 1,
+        "user_id": 7,
+        "plan": plan,
+        "activated_at": NOW,
+    }
 
 
-def test_an_unknown_plan_is_refused(platform: Platform, events: Recorder, service: Any) -> None:
+def test_an_unknown_plan_is_refused(
+    platform: Platform, published_events: PublishedEvents, service: Any
+) -> None:
     with pytest.raises(BusinessRuleError) as caught:
         service.activate_subscription(7, "gold")
     assert str(caught.value) == "Unknown plan 'gold'. Choose one of: basic, premium."
     assert rows(platform, "billing_subscriptions") == []
-    assert events.published == []
+    assert published_events.types() == []
 
 
 def test_a_second_active_subscription_is_refused(
-    platform: Platform, events: Recorder, service: Any
+    platform: Platform, published_events: PublishedEvents, service: Any
 ) -> None:
     service.activate_subscription(7, "basic")
-    events.published.clear()
+    announced = len(published_events)
     with pytest.raises(BusinessRuleError) as caught:
         service.activate_subscription(7, "premium")
     assert str(caught.value) == (
@@ -425,7 +415,7 @@ def test_a_second_active_subscription_is_refused(
         "subscription at a time."
     )
     assert [row["plan"] for row in rows(platform, "billing_subscriptions")] == ["basic"]
-    assert events.published == []
+    assert published_events.since(announced).types() == []
 
 
 def test_each_user_holds_their_own_subscription(service: Any) -> None:

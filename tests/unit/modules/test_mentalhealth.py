@@ -1,23 +1,21 @@
 """The mentalhealth module: scheduling, running and cancelling therapy sessions.
 
-The users module is a fake declared here: a FakeUserService that keeps users in a dict and records
-every call the mentalhealth module makes to it through the registry.
+The platform is the harness's: mentalhealth alone, its users dependency a recording stand-in,
+overridden by the FakeUserService declared here, which keeps users in a dict and records every call
+the mentalhealth module makes to it through the registry. Time is frozen at NOW for every test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
-from freezegun.api import FrozenDateTimeFactory
 
-from aura.bus import Delivery
-from aura.events import Event
-from aura.module import Module
+from aura.events import Event, thaw_json
 from aura.platform import Platform
+from aura.testing import FrozenClock, Overrides, PublishedEvents
 from contracts.errors import BusinessRuleError, NotFoundError
 from contracts.mentalhealth import TherapySessionContract
 from contracts.users import UserServiceContract
@@ -88,28 +86,14 @@ class FakeUserService(UserServiceContract):
         return self.users[user_id]
 
 
-class Recorder:
-    """A bus observer that keeps every published event."""
-
-    def __init__(self) -> None:
-        self.published: list[Event] = []
-
-    def on_published(self, event: Event) -> None:
-        self.published.append(event)
-
-    def on_delivered(self, delivery: Delivery) -> None:
-        pass
-
-    @property
-    def events(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(event.event_type, dict(event.data)) for event in self.published]
+pytestmark = pytest.mark.aura_platform("mentalhealth", mode="standalone")
 
 
-@pytest.fixture
-def clock() -> Iterator[FrozenDateTimeFactory]:
-    with freeze_time(NOW) as frozen:
-        assert isinstance(frozen, FrozenDateTimeFactory)
-        yield frozen
+@pytest.fixture(autouse=True)
+def clock(frozen_time: FrozenClock) -> FrozenClock:
+    """Time frozen at NOW, before anything else of the test is built."""
+    frozen_time.move_to(NOW)
+    return frozen_time
 
 
 @pytest.fixture
@@ -118,15 +102,10 @@ def users() -> FakeUserService:
 
 
 @pytest.fixture
-def platform(users: FakeUserService, clock: FrozenDateTimeFactory) -> Iterator[Platform]:
-    fake_users = Module("users")
-    fake_users.publishes("user.deactivated")
-    fake_users.add_service("UserService", users, contract=UserServiceContract)
-    platform = Platform([fake_users, mentalhealth.module]).start()
-    try:
-        yield platform
-    finally:
-        platform.close()
+def platform(aura_platform: Platform, override: Overrides, users: FakeUserService) -> Platform:
+    """The harness's platform of mentalhealth, whose users service is ``users``."""
+    override("users", "UserService", users)
+    return aura_platform
 
 
 @pytest.fixture
@@ -137,11 +116,9 @@ def service(platform: Platform) -> TherapySessionContract:
     return service
 
 
-@pytest.fixture
-def recorder(platform: Platform) -> Recorder:
-    recorder = Recorder()
-    platform.bus.add_observer(recorder)
-    return recorder
+def plain(events: Iterable[Event]) -> list[tuple[str, dict[str, Any]]]:
+    """The events as (type, plain data), to compare whole."""
+    return [(event.event_type, thaw_json(event.data)) for event in events]
 
 
 def _rows(platform: Platform) -> list[dict[str, Any]]:
@@ -204,11 +181,11 @@ def test_scheduling_stores_and_returns_the_session(
 
 
 def test_scheduling_publishes_the_seeds_event_with_the_session_type(
-    service: TherapySessionContract, recorder: Recorder
+    service: TherapySessionContract, published_events: PublishedEvents
 ) -> None:
     _book(service)
 
-    assert recorder.events == [
+    assert plain(published_events) == [
         (
             "therapy_session.scheduled",
             {
@@ -220,7 +197,7 @@ def test_scheduling_publishes_the_seeds_event_with_the_session_type(
             },
         )
     ]
-    assert recorder.published[0].source_module == "mentalhealth"
+    assert published_events[0].source_module == "mentalhealth"
 
 
 def test_scheduling_asks_the_user_service_about_both_users(
@@ -331,7 +308,7 @@ REFUSALS = [
 def test_a_refused_booking_writes_and_publishes_nothing(
     platform: Platform,
     service: TherapySessionContract,
-    recorder: Recorder,
+    published_events: PublishedEvents,
     change: dict[str, Any],
     error: type[Exception],
     message: str,
@@ -348,7 +325,7 @@ def test_a_refused_booking_writes_and_publishes_nothing(
 
     assert str(caught.value) == message
     assert _rows(platform) == []
-    assert recorder.published == []
+    assert published_events.types() == []
 
 
 @pytest.mark.parametrize(
@@ -403,7 +380,10 @@ def test_an_unknown_patient_stops_before_the_therapist_is_looked_up(
 
 @pytest.mark.parametrize("minutes", [-49, 0, 30, 49])
 def test_an_overlapping_session_of_the_same_therapist_is_refused(
-    platform: Platform, service: TherapySessionContract, recorder: Recorder, minutes: int
+    platform: Platform,
+    service: TherapySessionContract,
+    published_events: PublishedEvents,
+    minutes: int,
 ) -> None:
     first = _book(service)
     asked = AT_TEN + timedelta(minutes=minutes)
@@ -416,7 +396,7 @@ def test_an_overlapping_session_of_the_same_therapist_is_refused(
         "50 minutes before or after it (sessions last 50 minutes). Choose another time."
     )
     assert _rows(platform) == [first]
-    assert [name for name, _ in recorder.events] == ["therapy_session.scheduled"]
+    assert [name for name, _ in plain(published_events)] == ["therapy_session.scheduled"]
 
 
 @pytest.mark.parametrize("minutes", [-50, 50])
@@ -464,8 +444,8 @@ def test_an_overlap_names_neither_the_other_session_nor_its_time(
 def test_starting_a_scheduled_session_publishes_started(
     platform: Platform,
     service: TherapySessionContract,
-    recorder: Recorder,
-    clock: FrozenDateTimeFactory,
+    published_events: PublishedEvents,
+    clock: FrozenClock,
 ) -> None:
     session_id = _book(service)["id"]
     clock.move_to(AT_TEN)
@@ -474,7 +454,7 @@ def test_starting_a_scheduled_session_publishes_started(
 
     assert started["status"] == "in_progress"
     assert _rows(platform)[0]["status"] == "in_progress"
-    assert recorder.events[-1] == (
+    assert plain(published_events)[-1] == (
         "therapy_session.started",
         {
             "session_id": 1,
@@ -488,8 +468,8 @@ def test_starting_a_scheduled_session_publishes_started(
 def test_completing_a_session_in_progress_publishes_completed(
     platform: Platform,
     service: TherapySessionContract,
-    recorder: Recorder,
-    clock: FrozenDateTimeFactory,
+    published_events: PublishedEvents,
+    clock: FrozenClock,
 ) -> None:
     session_id = _book(service)["id"]
     service.start_session(session_id)
@@ -499,7 +479,7 @@ def test_completing_a_session_in_progress_publishes_completed(
 
     assert completed["status"] == "completed"
     assert _rows(platform)[0]["status"] == "completed"
-    assert recorder.events[-1] == (
+    assert plain(published_events)[-1] == (
         "therapy_session.completed",
         {
             "session_id": 1,
@@ -511,7 +491,7 @@ def test_completing_a_session_in_progress_publishes_completed(
 
 
 def test_cancelling_a_scheduled_session_records_the_reason(
-    platform: Platform, service: TherapySessionContract, recorder: Recorder
+    platform: Platform, service: TherapySessionContract, published_events: PublishedEvents
 ) -> None:
     session_id = _book(service)["id"]
 
@@ -519,7 +499,7 @@ def test_cancelling_a_scheduled_session_records_the_reason(
 
     assert (cancelled["status"], cancelled["cancel_reason"]) == ("cancelled", "patient request")
     assert _rows(platform) == [cancelled]
-    assert recorder.events[-1] == (
+    assert plain(published_events)[-1] == (
         "therapy_session.cancelled",
         {
             "session_id": 1,
@@ -577,13 +557,13 @@ def _into(service: TherapySessionContract, status: str) -> int:
 def test_an_invalid_transition_changes_and_publishes_nothing(
     platform: Platform,
     service: TherapySessionContract,
-    recorder: Recorder,
+    published_events: PublishedEvents,
     status: str,
     action: str,
     message: str,
 ) -> None:
     session_id = _into(service, status)
-    rows, published = _rows(platform), len(recorder.published)
+    rows, published = _rows(platform), len(published_events)
     attempts = {
         "start": lambda: service.start_session(session_id),
         "complete": lambda: service.complete_session(session_id),
@@ -595,12 +575,15 @@ def test_an_invalid_transition_changes_and_publishes_nothing(
 
     assert str(caught.value) == message
     assert _rows(platform) == rows
-    assert len(recorder.published) == published
+    assert len(published_events) == published
 
 
 @pytest.mark.parametrize("reason", ["", "   "])
 def test_a_cancellation_needs_a_reason(
-    platform: Platform, service: TherapySessionContract, recorder: Recorder, reason: str
+    platform: Platform,
+    service: TherapySessionContract,
+    published_events: PublishedEvents,
+    reason: str,
 ) -> None:
     session = _book(service)
 
@@ -611,12 +594,12 @@ def test_a_cancellation_needs_a_reason(
         f"Cancelling session 1 needs a reason, e.g. 'patient request'; got {reason!r}."
     )
     assert _rows(platform) == [session]
-    assert len(recorder.published) == 1
+    assert len(published_events) == 1
 
 
 @pytest.mark.parametrize("action", ["start_session", "complete_session", "cancel_session"])
 def test_an_unknown_session_is_not_found(
-    service: TherapySessionContract, recorder: Recorder, action: str
+    service: TherapySessionContract, published_events: PublishedEvents, action: str
 ) -> None:
     arguments = (42, "patient request") if action == "cancel_session" else (42,)
 
@@ -624,7 +607,7 @@ def test_an_unknown_session_is_not_found(
         getattr(service, action)(*arguments)
 
     assert str(caught.value) == "Session 42 does not exist."
-    assert recorder.published == []
+    assert published_events.types() == []
 
 
 def test_getting_an_unknown_session_returns_none(service: TherapySessionContract) -> None:
@@ -724,7 +707,7 @@ def test_an_id_without_sessions_as_therapist_has_no_patients(
 def test_deactivating_a_user_cancels_their_future_sessions(
     platform: Platform,
     service: TherapySessionContract,
-    recorder: Recorder,
+    published_events: PublishedEvents,
     user_id: int,
     role: str,
 ) -> None:
@@ -740,7 +723,7 @@ def test_deactivating_a_user_cancels_their_future_sessions(
         second: ("cancelled", "user deactivated"),
         unrelated["id"]: ("scheduled", None),
     }
-    assert recorder.events[-2:] == [
+    assert plain(published_events)[-2:] == [
         (
             "therapy_session.cancelled",
             {
@@ -759,32 +742,32 @@ def test_deactivating_a_user_cancels_their_future_sessions(
 def test_deactivation_leaves_started_finished_and_past_sessions_alone(
     platform: Platform,
     service: TherapySessionContract,
-    recorder: Recorder,
-    clock: FrozenDateTimeFactory,
+    published_events: PublishedEvents,
+    clock: FrozenClock,
 ) -> None:
     completed = _into(service, "completed")
     running = _book(service, AT_TEN + timedelta(hours=2))["id"]
     service.start_session(running)
     missed = _book(service, AT_TEN + timedelta(hours=4))["id"]
     clock.move_to(AT_TEN + timedelta(hours=5))
-    rows, published = _rows(platform), len(recorder.published)
+    rows, published = _rows(platform), len(published_events)
 
     _deactivate(platform, PATIENT, "patient")
 
     assert (completed, missed) == (1, 3)
     assert _rows(platform) == rows
-    assert len(recorder.published) == published + 1  # only user.deactivated itself
+    assert len(published_events) == published + 1  # only user.deactivated itself
     assert platform.bus.dead_letter_store.list() == []
 
 
 def test_a_redelivered_deactivation_cancels_nothing_twice(
-    platform: Platform, service: TherapySessionContract, recorder: Recorder
+    platform: Platform, service: TherapySessionContract, published_events: PublishedEvents
 ) -> None:
     _book(service)
 
     _deactivate(platform, PATIENT, "patient")
     _deactivate(platform, PATIENT, "patient")
 
-    cancelled = [name for name, _ in recorder.events if name == "therapy_session.cancelled"]
+    cancelled = [name for name, _ in plain(published_events) if name == "therapy_session.cancelled"]
     assert cancelled == ["therapy_session.cancelled"]
     assert platform.bus.dead_letter_store.list() == []

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
-from aura.bus import Delivery
-from aura.events import Event
-from aura.module import Module
+from aura.events import Event, thaw_json
 from aura.platform import Platform
+from aura.testing import FrozenClock, Overrides, PublishedEvents
 from contracts.users import UserServiceContract
-from modules.notifications import module
 from modules.notifications.application import EmailService
 from modules.notifications.domain import (
     EmailBackend,
@@ -84,24 +81,16 @@ class FakeUserService(UserServiceContract):
         return self.users[user_id]
 
 
-class Recorder:
-    """A bus observer that keeps every published event."""
+pytestmark = pytest.mark.aura_platform("notifications", mode="standalone")
 
-    def __init__(self) -> None:
-        self.published: list[Event] = []
 
-    def on_published(self, event: Event) -> None:
-        self.published.append(event)
-
-    def on_delivered(self, delivery: Delivery) -> None:
-        pass
-
-    def of(self, *event_types: str) -> list[tuple[str, dict[str, Any]]]:
-        return [
-            (event.event_type, dict(event.data))
-            for event in self.published
-            if event.event_type in event_types
-        ]
+def of(events: Iterable[Event], *event_types: str) -> list[tuple[str, dict[str, Any]]]:
+    """The events of these types as (type, plain data), to compare whole."""
+    return [
+        (event.event_type, thaw_json(event.data))
+        for event in events
+        if event.event_type in event_types
+    ]
 
 
 @pytest.fixture
@@ -110,21 +99,10 @@ def users() -> FakeUserService:
 
 
 @pytest.fixture
-def platform(users: FakeUserService) -> Iterator[Platform]:
-    fake_users = Module("users")
-    fake_users.add_service("UserService", users, contract=UserServiceContract)
-    platform = Platform([fake_users, module], database=":memory:").start()
-    try:
-        yield platform
-    finally:
-        platform.close()
-
-
-@pytest.fixture
-def recorder(platform: Platform) -> Recorder:
-    recorder = Recorder()
-    platform.bus.add_observer(recorder)
-    return recorder
+def platform(aura_platform: Platform, override: Overrides, users: FakeUserService) -> Platform:
+    """The harness's platform of notifications, whose users service is ``users``."""
+    override("users", "UserService", users)
+    return aura_platform
 
 
 def outbox(platform: Platform) -> list[tuple[str, str, str]]:
@@ -189,8 +167,10 @@ def failed(
 # --- a scheduled session -------------------------------------------------------------------------
 
 
-@freeze_time(NOW)
-def test_a_scheduled_session_emails_the_patient_and_the_therapist(platform: Platform) -> None:
+def test_a_scheduled_session_emails_the_patient_and_the_therapist(
+    platform: Platform, frozen_time: FrozenClock
+) -> None:
+    frozen_time.move_to(NOW)
     platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
     assert outbox(platform) == [
         (
@@ -207,20 +187,20 @@ def test_a_scheduled_session_emails_the_patient_and_the_therapist(platform: Plat
     ]
 
 
-@freeze_time(NOW)
 def test_each_email_is_recorded_and_announced_in_the_same_flow(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     scheduled = platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
     assert notifications(platform) == [
         record(1, 7, "session_confirmation", "session:12"),
         record(2, 8, "session_notification", "session:12"),
     ]
-    assert recorder.of("notification.sent", "notification.failed") == [
+    assert of(published_events, "notification.sent", "notification.failed") == [
         sent(1, 7, "session_confirmation", "session:12"),
         sent(2, 8, "session_notification", "session:12"),
     ]
-    announced = [e for e in recorder.published if e.event_type == "notification.sent"]
+    announced = published_events.of_type("notification.sent")
     assert {e.correlation_id for e in announced} == {scheduled.correlation_id}
     assert {e.causation_id for e in announced} == {scheduled.event_id}
     assert platform.bus.dead_letters() == []
@@ -233,14 +213,14 @@ def test_the_recipients_are_looked_up_through_the_users_service(
     assert users.calls == [("get_user_by_id", 7), ("get_user_by_id", 8)]
 
 
-@freeze_time(NOW)
 def test_a_failing_backend_records_and_announces_failures_without_raising(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     backend = FailingEmailBackend()
     with platform.container.override(EmailBackend, backend):
         platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
-    assert recorder.of("notification.sent", "notification.failed") == [
+    assert of(published_events, "notification.sent", "notification.failed") == [
         failed(1, 7, "session_confirmation", "session:12", "smtp down"),
         failed(2, 8, "session_notification", "session:12", "smtp down"),
     ]
@@ -253,10 +233,10 @@ def test_a_failing_backend_records_and_announces_failures_without_raising(
     assert platform.bus.dead_letters() == []
 
 
-@freeze_time(NOW)
 def test_the_service_receives_its_backend_when_built_and_the_default_comes_back_after_a_swap(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     # The backend is a constructor port: an override must be entered before the service is
     # first used. The service built inside the block is forgotten when it ends.
     failing = FailingEmailBackend()
@@ -266,7 +246,8 @@ def test_the_service_receives_its_backend_when_built_and_the_default_comes_back_
     platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
     assert isinstance(platform.container.resolve(EmailService).backend, OutboxEmailBackend)
     assert [
-        event_type for event_type, _ in recorder.of("notification.sent", "notification.failed")
+        event_type
+        for event_type, _ in of(published_events, "notification.sent", "notification.failed")
     ] == [
         "notification.failed",
         "notification.sent",
@@ -281,22 +262,21 @@ def test_the_failing_backend_raises_connection_error_with_its_message() -> None:
     assert str(caught.value) == "relay refused"
 
 
-@freeze_time(NOW)
-def test_a_redelivered_event_sends_nothing_twice(platform: Platform, recorder: Recorder) -> None:
+def test_a_redelivered_event_sends_nothing_twice(
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
+) -> None:
+    frozen_time.move_to(NOW)
     platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
     platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
     assert len(outbox(platform)) == 2
     assert len(notifications(platform)) == 2
-    assert [event_type for event_type, _ in recorder.of("notification.sent")] == [
-        "notification.sent",
-        "notification.sent",
-    ]
+    published_events.assert_published("notification.sent", times=2)
 
 
-@freeze_time(NOW)
 def test_a_failed_email_is_sent_when_its_event_comes_again(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     with platform.container.override(EmailBackend, FailingEmailBackend()):
         platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
     platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
@@ -307,20 +287,20 @@ def test_a_failed_email_is_sent_when_its_event_comes_again(
         "sent",
         "sent",
     ]
-    assert recorder.of("notification.sent") == [
+    assert of(published_events, "notification.sent") == [
         sent(3, 7, "session_confirmation", "session:12"),
         sent(4, 8, "session_notification", "session:12"),
     ]
 
 
-@freeze_time(NOW)
 def test_an_unknown_recipient_is_recorded_as_a_failed_notification(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     platform.bus.publish(
         "therapy_session.scheduled", {**SCHEDULED, "patient_id": 99}, "mentalhealth"
     )
-    assert recorder.of("notification.sent", "notification.failed") == [
+    assert of(published_events, "notification.sent", "notification.failed") == [
         failed(1, 99, "session_confirmation", "session:12", "Unknown user 99"),
         sent(2, 8, "session_notification", "session:12"),
     ]
@@ -334,10 +314,10 @@ def test_an_unknown_recipient_is_recorded_as_a_failed_notification(
 # --- cancellations and payments ------------------------------------------------------------------
 
 
-@freeze_time(NOW)
 def test_a_cancelled_session_tells_the_patient_and_the_therapist(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     platform.bus.publish("therapy_session.cancelled", CANCELLED, "mentalhealth")
     assert outbox(platform) == [
         (
@@ -353,14 +333,16 @@ def test_a_cancelled_session_tells_the_patient_and_the_therapist(
             "Reason: therapist unavailable.\n",
         ),
     ]
-    assert recorder.of("notification.sent") == [
+    assert of(published_events, "notification.sent") == [
         sent(1, 7, "session_cancelled", "session:12"),
         sent(2, 8, "session_cancelled", "session:12"),
     ]
 
 
-@freeze_time(NOW)
-def test_a_failed_payment_tells_the_patient(platform: Platform, recorder: Recorder) -> None:
+def test_a_failed_payment_tells_the_patient(
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
+) -> None:
+    frozen_time.move_to(NOW)
     platform.bus.publish("payment.failed", PAYMENT_FAILED, "billing")
     assert outbox(platform) == [
         (
@@ -370,15 +352,15 @@ def test_a_failed_payment_tells_the_patient(platform: Platform, recorder: Record
             "card declined.\nPlease check your payment method.\n",
         )
     ]
-    assert recorder.of("notification.sent") == [sent(1, 7, "payment_failed", "payment:5")]
+    assert of(published_events, "notification.sent") == [sent(1, 7, "payment_failed", "payment:5")]
 
 
-@freeze_time(NOW)
 def test_a_failed_payment_of_an_unknown_patient_is_recorded_as_failed(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     platform.bus.publish("payment.failed", {**PAYMENT_FAILED, "patient_id": 99}, "billing")
-    assert recorder.of("notification.failed") == [
+    assert of(published_events, "notification.failed") == [
         failed(1, 99, "payment_failed", "payment:5", "Unknown user 99")
     ]
     assert outbox(platform) == []
@@ -387,16 +369,16 @@ def test_a_failed_payment_of_an_unknown_patient_is_recorded_as_failed(
 # --- the service as other modules see it ---------------------------------------------------------
 
 
-@freeze_time(NOW)
 def test_send_email_sends_a_given_message_once_and_returns_its_record(
-    platform: Platform, recorder: Recorder
+    platform: Platform, published_events: PublishedEvents, frozen_time: FrozenClock
 ) -> None:
+    frozen_time.move_to(NOW)
     service = platform.registry.get_service("notifications", "EmailService")
     first = service.send_email(PATIENT, "welcome", "Welcome", "Hello Ada", "user:7")
     again = service.send_email(PATIENT, "welcome", "Welcome", "Hello Ada", "user:7")
     assert first == again == record(1, 7, "welcome", "user:7")
     assert outbox(platform) == [("ada@example.com", "Welcome", "Hello Ada")]
-    assert recorder.of("notification.sent") == [sent(1, 7, "welcome", "user:7")]
+    assert of(published_events, "notification.sent") == [sent(1, 7, "welcome", "user:7")]
 
 
 def test_a_confirmation_without_a_known_time_leaves_it_out(platform: Platform) -> None:
@@ -412,8 +394,10 @@ def test_a_confirmation_without_a_known_time_leaves_it_out(platform: Platform) -
     ]
 
 
-@freeze_time(NOW)
-def test_notifications_for_lists_a_users_attempts_oldest_first(platform: Platform) -> None:
+def test_notifications_for_lists_a_users_attempts_oldest_first(
+    platform: Platform, frozen_time: FrozenClock
+) -> None:
+    frozen_time.move_to(NOW)
     platform.bus.publish("payment.failed", PAYMENT_FAILED, "billing")
     platform.bus.publish("therapy_session.scheduled", SCHEDULED, "mentalhealth")
     service = platform.registry.get_service("notifications", "EmailService")

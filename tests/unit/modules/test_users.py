@@ -5,25 +5,26 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
 import argon2
 import pytest
-from freezegun import freeze_time
 
-from aura.bus import Delivery
+from aura.bus import EventBus
 from aura.context import module_scope
 from aura.database import Database
 from aura.events import Event, thaw_json
 from aura.exceptions import AccessDeniedError, AuthenticationError
 from aura.platform import Platform
+from aura.testing import FrozenClock, PublishedEvents, Trace
 from aura.testing.http import GatewayClient
 from contracts.errors import BusinessRuleError, NotFoundError
 from modules.users import module as users_module
 from modules.users.application import UserService
-from modules.users.domain import PasswordHasher, UserRepository, UserUnitOfWork
+from modules.users.domain import PasswordHasher, Registration, User, UserRepository
 from modules.users.infrastructure import (
     Argon2PasswordHasher,
     MemoryAttempts,
@@ -34,33 +35,28 @@ REGISTERED_AT = "2030-01-07T10:00:00+00:00"
 LATER = "2030-01-08T09:30:00+00:00"
 
 
-class Recorder:
-    """A bus observer that keeps every published event as (type, plain data)."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def on_published(self, event: Event) -> None:
-        self.events.append((event.event_type, thaw_json(event.data)))
-
-    def on_delivered(self, delivery: Delivery) -> None:
-        pass
+pytestmark = pytest.mark.aura_platform("users", mode="standalone")
 
 
 @pytest.fixture
-def platform() -> Iterator[Platform]:
-    platform = Platform([users_module], database=":memory:").start()
-    try:
-        yield platform
-    finally:
-        platform.close()
+def platform(aura_platform: Platform) -> Platform:
+    """The harness's platform of this test: the users module alone, on an in-memory database."""
+    return aura_platform
 
 
 @pytest.fixture
-def published(platform: Platform) -> Recorder:
-    recorder = Recorder()
-    platform.bus.add_observer(recorder)
-    return recorder
+def clock(frozen_time: FrozenClock) -> FrozenClock:
+    """Time frozen at REGISTERED_AT, for the tests that compare registration or change stamps.
+
+    The tests over HTTP leave time alone: nothing they assert depends on it.
+    """
+    frozen_time.move_to(REGISTERED_AT)
+    return frozen_time
+
+
+def plain(events: Iterable[Event]) -> list[tuple[str, dict[str, Any]]]:
+    """The events as (type, plain data), to compare whole."""
+    return [(event.event_type, thaw_json(event.data)) for event in events]
 
 
 @pytest.fixture
@@ -69,8 +65,7 @@ def users(platform: Platform) -> Any:
 
 
 def register_ann(users: Any) -> dict[str, Any]:
-    with freeze_time(REGISTERED_AT):
-        return dict(users.register_user("ann@example.com", "Ann Lee", "patient"))
+    return dict(users.register_user("ann@example.com", "Ann Lee", "patient"))
 
 
 def rows(platform: Platform) -> list[tuple[Any, ...]]:
@@ -113,12 +108,13 @@ def test_other_modules_see_only_the_contract(platform: Platform) -> None:
 # --- registration ---------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("clock")
 def test_registering_a_patient_stores_returns_and_announces_them(
-    platform: Platform, users: Any, published: Recorder
+    platform: Platform, users: Any, published_events: PublishedEvents
 ) -> None:
     assert register_ann(users) == ANN
     assert rows(platform) == [ANN_ROW]
-    assert published.events == [
+    assert plain(published_events) == [
         (
             "user.registered",
             {
@@ -132,10 +128,12 @@ def test_registering_a_patient_stores_returns_and_announces_them(
     ]
 
 
-def test_registering_a_therapist_gives_the_next_id(users: Any, published: Recorder) -> None:
+def test_registering_a_therapist_gives_the_next_id(
+    users: Any, published_events: PublishedEvents, clock: FrozenClock
+) -> None:
     register_ann(users)
-    with freeze_time(LATER):
-        bob = users.register_user("bob@clinic.org", "Dr Bob", "therapist")
+    clock.move_to(LATER)
+    bob = users.register_user("bob@clinic.org", "Dr Bob", "therapist")
     assert bob == {
         "id": 2,
         "email": "bob@clinic.org",
@@ -144,7 +142,7 @@ def test_registering_a_therapist_gives_the_next_id(users: Any, published: Record
         "active": True,
         "registered_at": LATER,
     }
-    assert published.events[-1] == (
+    assert plain(published_events)[-1] == (
         "user.registered",
         {
             "user_id": 2,
@@ -166,13 +164,13 @@ def test_email_and_name_are_normalised(users: Any) -> None:
     ["ann@example", "ann", "", "   ", "ann@@example.com", "ann@.com", "a n@example.com", "@x.io"],
 )
 def test_an_invalid_email_is_refused(
-    platform: Platform, users: Any, published: Recorder, email: str
+    platform: Platform, users: Any, published_events: PublishedEvents, email: str
 ) -> None:
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user(email, "Ann Lee", "patient")
     assert str(caught.value) == f"Email {email!r} is not a valid address: expected name@domain.tld."
     assert rows(platform) == []
-    assert published.events == []
+    assert plain(published_events) == []
 
 
 def test_the_exact_invalid_email_message(users: Any) -> None:
@@ -183,21 +181,22 @@ def test_the_exact_invalid_email_message(users: Any) -> None:
     )
 
 
+@pytest.mark.usefixtures("clock")
 def test_a_taken_email_is_refused_whatever_its_case(
-    platform: Platform, users: Any, published: Recorder
+    platform: Platform, users: Any, published_events: PublishedEvents
 ) -> None:
     register_ann(users)
-    published.events.clear()
+    announced = len(published_events)
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user(" ANN@example.com", "Another Ann", "therapist")
     assert str(caught.value) == TAKEN
     assert rows(platform) == [ANN_ROW]
-    assert published.events == []
+    assert plain(published_events.since(announced)) == []
 
 
 @pytest.mark.parametrize("role", ["admin", "Patient", "", " therapist", "Operator"])
 def test_an_unknown_role_is_refused(
-    platform: Platform, users: Any, published: Recorder, role: str
+    platform: Platform, users: Any, published_events: PublishedEvents, role: str
 ) -> None:
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user("ann@example.com", "Ann Lee", role)
@@ -205,12 +204,12 @@ def test_an_unknown_role_is_refused(
         f"Role {role!r} is not known: expected 'patient', 'therapist' or 'operator'."
     )
     assert rows(platform) == []
-    assert published.events == []
+    assert plain(published_events) == []
 
 
 @pytest.mark.parametrize("name", ["", "   "])
 def test_an_empty_name_is_refused(
-    platform: Platform, users: Any, published: Recorder, name: str
+    platform: Platform, users: Any, published_events: PublishedEvents, name: str
 ) -> None:
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user("ann@example.com", name, "patient")
@@ -218,7 +217,7 @@ def test_an_empty_name_is_refused(
         f"Name {name!r} is empty: give the user's name, for example 'Ann Lee'."
     )
     assert rows(platform) == []
-    assert published.events == []
+    assert plain(published_events) == []
 
 
 def test_the_email_column_is_unique_in_the_table(platform: Platform, users: Any) -> None:
@@ -233,12 +232,14 @@ def test_the_email_column_is_unique_in_the_table(platform: Platform, users: Any)
 # --- lookups --------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("clock")
 def test_get_user_by_id_returns_the_user_or_none(users: Any) -> None:
     register_ann(users)
     assert users.get_user_by_id(1) == ANN
     assert users.get_user_by_id(42) is None
 
 
+@pytest.mark.usefixtures("clock")
 def test_get_user_profile_returns_the_user(users: Any) -> None:
     register_ann(users)
     assert users.get_user_profile(1) == ANN
@@ -272,6 +273,7 @@ def test_returned_dicts_are_copies(users: Any) -> None:
     assert users.get_user_by_id(1)["name"] == "Ann Lee"
 
 
+@pytest.mark.usefixtures("clock")
 def test_users_survive_a_restart_of_the_platform(tmp_path: Path) -> None:
     path = tmp_path / "aura.db"
     with Platform([users_module], database=path) as first:
@@ -286,40 +288,42 @@ def test_users_survive_a_restart_of_the_platform(tmp_path: Path) -> None:
 
 
 def test_changing_the_name_announces_only_the_name(
-    platform: Platform, users: Any, published: Recorder
+    platform: Platform, users: Any, published_events: PublishedEvents, clock: FrozenClock
 ) -> None:
     register_ann(users)
-    published.events.clear()
-    with freeze_time(LATER):
-        updated = users.update_profile(1, name=" Ann Smith ")
+    announced = len(published_events)
+    clock.move_to(LATER)
+    updated = users.update_profile(1, name=" Ann Smith ")
     assert updated == {**ANN, "name": "Ann Smith"}
     assert rows(platform) == [(*ANN_ROW[:2], "Ann Smith", *ANN_ROW[3:])]
-    assert published.events == [
+    assert plain(published_events.since(announced)) == [
         ("user.updated", {"user_id": 1, "changed_fields": ["name"], "updated_at": LATER})
     ]
 
 
 def test_changing_the_email_normalises_it_and_announces_only_the_email(
-    platform: Platform, users: Any, published: Recorder
+    platform: Platform, users: Any, published_events: PublishedEvents, clock: FrozenClock
 ) -> None:
     register_ann(users)
-    published.events.clear()
-    with freeze_time(LATER):
-        updated = users.update_profile(1, email=" Ann@Clinic.org", name="Ann Lee")
+    announced = len(published_events)
+    clock.move_to(LATER)
+    updated = users.update_profile(1, email=" Ann@Clinic.org", name="Ann Lee")
     assert updated == {**ANN, "email": "ann@clinic.org"}
     assert rows(platform)[0][1] == "ann@clinic.org"
-    assert published.events == [
+    assert plain(published_events.since(announced)) == [
         ("user.updated", {"user_id": 1, "changed_fields": ["email"], "updated_at": LATER})
     ]
 
 
-def test_changing_both_lists_both_fields(users: Any, published: Recorder) -> None:
+def test_changing_both_lists_both_fields(
+    users: Any, published_events: PublishedEvents, clock: FrozenClock
+) -> None:
     register_ann(users)
-    published.events.clear()
-    with freeze_time(LATER):
-        updated = users.update_profile(1, email="ann@clinic.org", name="Ann Smith")
+    announced = len(published_events)
+    clock.move_to(LATER)
+    updated = users.update_profile(1, email="ann@clinic.org", name="Ann Smith")
     assert updated == {**ANN, "email": "ann@clinic.org", "name": "Ann Smith"}
-    assert published.events == [
+    assert plain(published_events.since(announced)) == [
         (
             "user.updated",
             {"user_id": 1, "changed_fields": ["name", "email"], "updated_at": LATER},
@@ -331,29 +335,29 @@ def test_changing_both_lists_both_fields(users: Any, published: Recorder) -> Non
     "changes",
     [{}, {"name": "Ann Lee"}, {"email": " ANN@example.com "}, {"name": None, "email": None}],
 )
+@pytest.mark.usefixtures("clock")
 def test_an_update_that_changes_nothing_publishes_nothing(
-    platform: Platform, users: Any, published: Recorder, changes: dict[str, Any]
+    platform: Platform, users: Any, published_events: PublishedEvents, changes: dict[str, Any]
 ) -> None:
     register_ann(users)
-    published.events.clear()
+    announced = len(published_events)
     assert users.update_profile(1, **changes) == ANN
     assert rows(platform) == [ANN_ROW]
-    assert published.events == []
+    assert plain(published_events.since(announced)) == []
 
 
 def test_an_email_taken_by_another_user_is_refused_on_update(
-    platform: Platform, users: Any, published: Recorder
+    platform: Platform, users: Any, published_events: PublishedEvents, clock: FrozenClock
 ) -> None:
     register_ann(users)
-    with freeze_time(REGISTERED_AT):
-        users.register_user("bob@clinic.org", "Dr Bob", "therapist")
+    users.register_user("bob@clinic.org", "Dr Bob", "therapist")
     before = rows(platform)
-    published.events.clear()
+    announced = len(published_events)
     with pytest.raises(BusinessRuleError) as caught:
         users.update_profile(2, name="Dr Robert", email="Ann@Example.com")
     assert str(caught.value) == TAKEN
     assert rows(platform) == before
-    assert published.events == []
+    assert plain(published_events.since(announced)) == []
 
 
 @pytest.mark.parametrize(
@@ -369,69 +373,74 @@ def test_an_email_taken_by_another_user_is_refused_on_update(
         ),
     ],
 )
+@pytest.mark.usefixtures("clock")
 def test_an_invalid_update_is_refused(
     platform: Platform,
     users: Any,
-    published: Recorder,
+    published_events: PublishedEvents,
     changes: dict[str, Any],
     message: str,
 ) -> None:
     register_ann(users)
-    published.events.clear()
+    announced = len(published_events)
     with pytest.raises(BusinessRuleError) as caught:
         users.update_profile(1, **changes)
     assert str(caught.value) == message
     assert rows(platform) == [ANN_ROW]
-    assert published.events == []
+    assert plain(published_events.since(announced)) == []
 
 
-def test_updating_an_unknown_user_is_not_found(users: Any, published: Recorder) -> None:
+def test_updating_an_unknown_user_is_not_found(
+    users: Any, published_events: PublishedEvents
+) -> None:
     with pytest.raises(NotFoundError) as caught:
         users.update_profile(42, name="Nobody")
     assert str(caught.value) == "User 42 does not exist."
-    assert published.events == []
+    assert plain(published_events) == []
 
 
 # --- deactivation ---------------------------------------------------------------------------------
 
 
 def test_deactivating_a_user_stores_returns_and_announces_it(
-    platform: Platform, users: Any, published: Recorder
+    platform: Platform, users: Any, published_events: PublishedEvents, clock: FrozenClock
 ) -> None:
     register_ann(users)
-    published.events.clear()
-    with freeze_time(LATER):
-        deactivated = users.deactivate_user(1)
+    announced = len(published_events)
+    clock.move_to(LATER)
+    deactivated = users.deactivate_user(1)
     assert deactivated == {**ANN, "active": False}
     assert rows(platform) == [(*ANN_ROW[:4], 0, REGISTERED_AT, LATER)]
     assert users.is_user_active(1) is False
     assert users.get_user_by_id(1) == {**ANN, "active": False}
-    assert published.events == [
+    assert plain(published_events.since(announced)) == [
         ("user.deactivated", {"user_id": 1, "role": "patient", "deactivated_at": LATER})
     ]
 
 
-def test_deactivating_twice_is_refused(platform: Platform, users: Any, published: Recorder) -> None:
+def test_deactivating_twice_is_refused(
+    platform: Platform, users: Any, published_events: PublishedEvents, clock: FrozenClock
+) -> None:
     register_ann(users)
-    with freeze_time(LATER):
-        users.deactivate_user(1)
+    clock.move_to(LATER)
+    users.deactivate_user(1)
     before = rows(platform)
-    published.events.clear()
+    announced = len(published_events)
     with pytest.raises(BusinessRuleError) as caught:
         users.deactivate_user(1)
     assert str(caught.value) == "User 1 is already deactivated."
     assert rows(platform) == before
-    assert published.events == []
+    assert plain(published_events.since(announced)) == []
 
 
 def test_deactivating_an_unknown_user_is_not_found(
-    platform: Platform, users: Any, published: Recorder
+    platform: Platform, users: Any, published_events: PublishedEvents
 ) -> None:
     with pytest.raises(NotFoundError) as caught:
         users.deactivate_user(42)
     assert str(caught.value) == "User 42 does not exist."
     assert rows(platform) == []
-    assert published.events == []
+    assert plain(published_events) == []
 
 
 def test_a_deactivated_user_keeps_their_email(users: Any) -> None:
@@ -468,12 +477,12 @@ def accounts(platform: Platform) -> Iterator[UserService]:
 
 
 def register_ann_with_password(users: Any) -> dict[str, Any]:
-    with freeze_time(REGISTERED_AT):
-        return dict(users.register_user("ann@example.com", "Ann Lee", "patient", password=PASSWORD))
+    return dict(users.register_user("ann@example.com", "Ann Lee", "patient", password=PASSWORD))
 
 
+@pytest.mark.usefixtures("clock")
 def test_a_password_given_at_registration_is_stored_as_an_argon2id_hash(
-    platform: Platform, accounts: UserService, published: Recorder
+    platform: Platform, accounts: UserService, published_events: PublishedEvents
 ) -> None:
     assert register_ann_with_password(accounts) == ANN
     stored = password_hash(platform)
@@ -482,7 +491,7 @@ def test_a_password_given_at_registration_is_stored_as_an_argon2id_hash(
     assert PASSWORD not in stored
     assert argon2.PasswordHasher().verify(stored, PASSWORD)
     assert rows(platform) == [ANN_ROW]
-    assert published.events[0][1] == {
+    assert plain(published_events)[0][1] == {
         "user_id": 1,
         "email": "ann@example.com",
         "name": "Ann Lee",
@@ -527,13 +536,13 @@ def test_an_operator_can_be_registered(platform: Platform, accounts: UserService
     ],
 )
 def test_a_password_out_of_bounds_is_refused_without_being_echoed(
-    platform: Platform, users: Any, published: Recorder, password: Any, message: str
+    platform: Platform, users: Any, published_events: PublishedEvents, password: Any, message: str
 ) -> None:
     with pytest.raises(BusinessRuleError) as caught:
         users.register_user("ann@example.com", "Ann Lee", "patient", password=password)
     assert str(caught.value) == message
     assert rows(platform) == []
-    assert published.events == []
+    assert plain(published_events) == []
 
 
 def test_the_bounds_themselves_are_accepted(platform: Platform, accounts: UserService) -> None:
@@ -562,6 +571,7 @@ def test_no_hash_and_no_password_reach_the_logs(
 # --- the login use case ---------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("clock")
 def test_logging_in_returns_the_user(accounts: UserService) -> None:
     register_ann_with_password(accounts)
     assert accounts.log_in("ann@example.com", PASSWORD) == ANN
@@ -578,6 +588,67 @@ def test_the_password_is_not_normalised(accounts: UserService) -> None:
         with pytest.raises(AuthenticationError) as caught:
             accounts.log_in("ann@example.com", near_miss)
         assert str(caught.value) == INVALID_LOGIN
+
+
+class FakeUserRepository(UserRepository):
+    """The repository port in memory: profiles and password hashes kept in dicts."""
+
+    def __init__(self) -> None:
+        self.users: dict[int, User] = {}
+        self.password_hashes: dict[int, str] = {}
+        self._last_id = 0
+
+    def add(self, registration: Registration) -> User:
+        self._last_id += 1  # ids are never reused, as with SQLite's AUTOINCREMENT
+        user = User(
+            id=self._last_id,
+            email=registration.email,
+            name=registration.name,
+            role=registration.role,
+            active=True,
+            registered_at=registration.registered_at,
+        )
+        self.users[user.id] = user
+        return user
+
+    def get(self, user_id: int) -> User | None:
+        return self.users.get(user_id)
+
+    def find_by_email(self, email: str) -> User | None:
+        return next((user for user in self.users.values() if user.email == email), None)
+
+    def save(self, user: User) -> None:
+        assert user.id in self.users, f"save() of user {user.id}, who was never added"
+        self.users[user.id] = user
+
+    def get_password_hash(self, user_id: int) -> str | None:
+        return self.password_hashes.get(user_id)
+
+    def set_password_hash(self, user_id: int, password_hash: str) -> None:
+        self.password_hashes[user_id] = password_hash
+
+
+class FakeUnitOfWork:
+    """The unit-of-work port over a FakeUserRepository, counting the transactions it commits.
+
+    A block that raises leaves the repository as it was. Events published in a block go out at
+    once (the real one delivers them on commit): the tests using it publish in no failing block.
+    """
+
+    def __init__(self, repository: FakeUserRepository) -> None:
+        self.repository = repository
+        self.committed = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        users = dict(self.repository.users)
+        hashes = dict(self.repository.password_hashes)
+        try:
+            yield
+        except BaseException:
+            self.repository.users, self.repository.password_hashes = users, hashes
+            raise
+        self.committed += 1
 
 
 class RecordingHasher(PasswordHasher):
@@ -610,14 +681,41 @@ def hasher() -> RecordingHasher:
 
 
 @pytest.fixture
-def service(platform: Platform, hasher: RecordingHasher) -> Iterator[UserService]:
-    """The users service with a recording hasher, wired from the platform's own adapters."""
-    resolve = platform.container.resolve
+def repository() -> FakeUserRepository:
+    return FakeUserRepository()
+
+
+@pytest.fixture
+def unit_of_work(repository: FakeUserRepository) -> FakeUnitOfWork:
+    return FakeUnitOfWork(repository)
+
+
+@pytest.fixture
+def bus() -> EventBus:
+    return EventBus()
+
+
+@pytest.fixture
+def bus_events(bus: EventBus) -> Iterator[PublishedEvents]:
+    """What the service under test publishes on its own bus."""
+    trace = Trace().attach(bus)
+    yield PublishedEvents(trace)
+    trace.detach()
+
+
+@pytest.fixture
+def service(
+    repository: FakeUserRepository,
+    unit_of_work: FakeUnitOfWork,
+    bus: EventBus,
+    hasher: RecordingHasher,
+) -> Iterator[UserService]:
+    """The users service on fakes of its ports (no SQL, no platform), with a recording hasher."""
     with module_scope("users"):
         yield UserService(
-            resolve(UserRepository),
-            resolve(UserUnitOfWork),
-            platform.bus,
+            repository,
+            unit_of_work,
+            bus,
             passwords=hasher,
             login_attempts=MemoryAttempts("10 per 15 minutes"),
             known_addresses=MemoryKnownAddresses(),
@@ -637,7 +735,7 @@ def service(platform: Platform, hasher: RecordingHasher) -> Iterator[UserService
 def test_every_failed_login_is_the_same_refusal_after_one_verification(
     service: UserService,
     hasher: RecordingHasher,
-    published: Recorder,
+    bus_events: PublishedEvents,
     email: str,
     password: str,
     verifications: list[str],
@@ -646,45 +744,49 @@ def test_every_failed_login_is_the_same_refusal_after_one_verification(
     service.register_user("bob@clinic.org", "Dr Bob", "therapist")
     service.register_user("cy@example.com", "Cy Young", "patient", password=PASSWORD)
     service.deactivate_user(3)
-    published.events.clear()
+    announced = len(bus_events)
     hasher.verified.clear()
     with pytest.raises(AuthenticationError) as caught:
         service.log_in(email, password)
     assert str(caught.value) == INVALID_LOGIN
     assert caught.value.reason is None  # no token was sent: the challenge carries no error
     assert hasher.verified == verifications  # one Argon2 verification each: alike in time too
-    assert published.events == []
+    assert plain(bus_events.since(announced)) == []
 
 
 def test_a_hash_with_older_parameters_is_replaced_at_login(
-    platform: Platform, service: UserService
+    service: UserService,
+    repository: FakeUserRepository,
+    unit_of_work: FakeUnitOfWork,
+    bus: EventBus,
 ) -> None:
     service.register_user("ann@example.com", "Ann Lee", "patient")
     older = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST).hash(PASSWORD)
-    platform.database.execute("UPDATE users_users SET password_hash = ? WHERE id = 1", (older,))
-    resolve = platform.container.resolve
+    repository.set_password_hash(1, older)
     service = UserService(  # with today's parameters
-        resolve(UserRepository),
-        resolve(UserUnitOfWork),
-        platform.bus,
+        repository,
+        unit_of_work,
+        bus,
         Argon2PasswordHasher(),
         MemoryAttempts("10 per 15 minutes"),
         MemoryKnownAddresses(),
     )
     with pytest.raises(AuthenticationError):
         service.log_in("ann@example.com", "the wrong password")
-    assert password_hash(platform) == older  # only a successful login may rehash
+    assert repository.get_password_hash(1) == older  # only a successful login may rehash
     assert service.log_in("ann@example.com", PASSWORD)["id"] == 1
-    renewed = password_hash(platform)
+    renewed = repository.get_password_hash(1)
     assert renewed is not None
     assert renewed.startswith(TODAYS_PARAMETERS)
     assert service.log_in("ann@example.com", PASSWORD)["id"] == 1
-    assert password_hash(platform) == renewed  # today's hash is kept
+    assert repository.get_password_hash(1) == renewed  # today's hash is kept
+    assert unit_of_work.committed == 2  # the registration, then the one rehash
 
 
 # --- changing a password --------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("clock")
 def test_a_user_changes_their_password_with_the_current_one(accounts: UserService) -> None:
     register_ann_with_password(accounts)
     assert accounts.change_password(1, PASSWORD, NEW_PASSWORD) == ANN
@@ -730,6 +832,7 @@ def test_the_new_password_is_checked_before_the_current_one(
     assert hasher.verified == []
 
 
+@pytest.mark.usefixtures("clock")
 def test_an_operator_resets_a_password_without_the_current_one(accounts: UserService) -> None:
     register_ann(accounts)
     assert accounts.reset_password(1, NEW_PASSWORD) == ANN
@@ -846,10 +949,9 @@ def test_a_table_without_passwords_is_upgraded_keeping_rows_and_ids(tmp_path: Pa
 
 
 @pytest.fixture
-def http(platform: Platform) -> Iterator[GatewayClient]:
-    client = GatewayClient(platform, errors={NotFoundError: 404, BusinessRuleError: 409})
-    yield client
-    client.close()
+def http(aura_gateway: GatewayClient) -> GatewayClient:
+    """The platform over HTTP, its domain errors those of [tool.aura.web] (404 and 409)."""
+    return aura_gateway
 
 
 def test_an_operator_registers_a_user_with_a_password_who_then_logs_in(
