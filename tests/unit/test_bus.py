@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
 from aura import context
 from aura.bus import Delivery, EventBus
@@ -26,6 +25,7 @@ from aura.exceptions import (
     InvalidNameError,
     UndeclaredEventError,
 )
+from aura.testing import FrozenClock
 
 catalog = EventCatalog()
 
@@ -318,11 +318,11 @@ def test_subscriptions_lists_those_receiving_a_type(bus: EventBus) -> None:
 # --- publishing and validation -------------------------------------------------------------------
 
 
-def test_publish_returns_the_envelope(bus: EventBus) -> None:
-    with freeze_time("2030-01-01 09:00:00"):
-        event = bus.publish(
-            "therapy_session.scheduled", SCHEDULED, "mentalhealth", metadata={"user_id": 7}
-        )
+def test_publish_returns_the_envelope(bus: EventBus, frozen_time: FrozenClock) -> None:
+    frozen_time.move_to("2030-01-01T09:00:00+00:00")
+    event = bus.publish(
+        "therapy_session.scheduled", SCHEDULED, "mentalhealth", metadata={"user_id": 7}
+    )
     assert event.event_type == "therapy_session.scheduled"
     assert event.source_module == "mentalhealth"
     assert event.data == SCHEDULED
@@ -594,13 +594,13 @@ def failing(data: Any) -> None:
 
 
 def test_a_failing_handler_does_not_stop_the_others(
-    bus: EventBus, caplog: pytest.LogCaptureFixture
+    bus: EventBus, caplog: pytest.LogCaptureFixture, frozen_time: FrozenClock
 ) -> None:
     received: list[Any] = []
     bus.subscribe("user.registered", failing, "notifications")
     bus.subscribe("user.registered", received.append, "billing")
-    with freeze_time("2030-01-01 09:00:00"):
-        event = bus.publish("user.registered", {"user_id": 1}, "users")
+    frozen_time.move_to("2030-01-01T09:00:00+00:00")
+    event = bus.publish("user.registered", {"user_id": 1}, "users")
     assert received == [{"user_id": 1}]
     [letter] = bus.dead_letters()
     assert letter.event == event
@@ -630,7 +630,7 @@ def test_a_failing_handler_does_not_stop_the_others(
 
 
 def test_retry_redelivers_to_the_failed_subscriber_only_and_drops_on_success(
-    bus: EventBus,
+    bus: EventBus, frozen_time: FrozenClock
 ) -> None:
     attempts: list[Any] = []
     others: list[Any] = []
@@ -645,8 +645,8 @@ def test_retry_redelivers_to_the_failed_subscriber_only_and_drops_on_success(
     bus.subscribe("user.registered", others.append, "billing")
     bus.publish("user.registered", {"user_id": 1}, "users")
 
-    with freeze_time("2030-01-02"):
-        report = bus.retry_dead_letters()
+    frozen_time.move_to("2030-01-02T00:00:00+00:00")
+    report = bus.retry_dead_letters()
     [again] = report.failed
     assert again.attempts == 2
     assert again.last_failed_at == datetime(2030, 1, 2, tzinfo=UTC)
@@ -940,26 +940,28 @@ def test_undeclared_modules_are_not_restricted(bus: EventBus) -> None:
 # --- retry policy and purge ----------------------------------------------------------------------
 
 
-def test_a_retry_policy_holds_back_letters_not_due_or_out_of_attempts(bus: EventBus) -> None:
+def test_a_retry_policy_holds_back_letters_not_due_or_out_of_attempts(
+    bus: EventBus, frozen_time: FrozenClock
+) -> None:
     from datetime import timedelta
 
     from aura.bus import RetryPolicy
 
     bus.subscribe("user.registered", failing, "notifications")
-    with freeze_time("2030-01-01 09:00:00") as clock:
-        bus.publish("user.registered", {"user_id": 1}, "users")
-        policy = RetryPolicy(max_attempts=3, backoff=10, multiplier=2)
-        report = bus.retry_dead_letters(policy)
-        assert (len(report.failed), len(report.waiting)) == (0, 1)  # 10 s not yet passed
-        clock.tick(timedelta(seconds=10))
-        assert len(bus.retry_dead_letters(policy).failed) == 1  # attempt 2
-        clock.tick(timedelta(seconds=19))
-        assert len(bus.retry_dead_letters(policy).waiting) == 1  # the next waits 20 s
-        clock.tick(timedelta(seconds=1))
-        assert len(bus.retry_dead_letters(policy).failed) == 1  # attempt 3
-        clock.tick(timedelta(days=1))
-        report = bus.retry_dead_letters(policy)
-        assert [letter.attempts for letter in report.waiting] == [3]  # out of attempts
+    frozen_time.move_to("2030-01-01T09:00:00+00:00")
+    bus.publish("user.registered", {"user_id": 1}, "users")
+    policy = RetryPolicy(max_attempts=3, backoff=10, multiplier=2)
+    report = bus.retry_dead_letters(policy)
+    assert (len(report.failed), len(report.waiting)) == (0, 1)  # 10 s not yet passed
+    frozen_time.tick(timedelta(seconds=10))
+    assert len(bus.retry_dead_letters(policy).failed) == 1  # attempt 2
+    frozen_time.tick(timedelta(seconds=19))
+    assert len(bus.retry_dead_letters(policy).waiting) == 1  # the next waits 20 s
+    frozen_time.tick(timedelta(seconds=1))
+    assert len(bus.retry_dead_letters(policy).failed) == 1  # attempt 3
+    frozen_time.tick(timedelta(days=1))
+    report = bus.retry_dead_letters(policy)
+    assert [letter.attempts for letter in report.waiting] == [3]  # out of attempts
     assert len(bus.dead_letters()) == 1
 
 
@@ -979,20 +981,22 @@ def test_a_bad_retry_policy_is_refused(arguments: dict[str, Any], message: str) 
     assert str(caught.value) == message
 
 
-def test_purge_drops_chosen_old_or_all_dead_letters(bus: EventBus) -> None:
+def test_purge_drops_chosen_old_or_all_dead_letters(
+    bus: EventBus, frozen_time: FrozenClock
+) -> None:
     from datetime import timedelta
 
     bus.subscribe("user.registered", failing, "notifications")
-    with freeze_time("2030-01-01"):
-        bus.publish("user.registered", {"user_id": 1}, "users")
-    with freeze_time("2030-01-10"):
-        bus.publish("user.registered", {"user_id": 2}, "users")
-        bus.publish("user.registered", {"user_id": 3}, "users")
-        _first, second, third = bus.dead_letters()
-        assert bus.purge_dead_letters(older_than=timedelta(days=5)) == 1
-        assert bus.purge_dead_letters(letter_ids=[third.id]) == 1
-        assert [letter.id for letter in bus.dead_letters()] == [second.id]
-        assert bus.purge_dead_letters() == 1
+    frozen_time.move_to("2030-01-01T00:00:00+00:00")
+    bus.publish("user.registered", {"user_id": 1}, "users")
+    frozen_time.move_to("2030-01-10T00:00:00+00:00")
+    bus.publish("user.registered", {"user_id": 2}, "users")
+    bus.publish("user.registered", {"user_id": 3}, "users")
+    _first, second, third = bus.dead_letters()
+    assert bus.purge_dead_letters(older_than=timedelta(days=5)) == 1
+    assert bus.purge_dead_letters(letter_ids=[third.id]) == 1
+    assert [letter.id for letter in bus.dead_letters()] == [second.id]
+    assert bus.purge_dead_letters() == 1
     assert bus.dead_letters() == []
 
 

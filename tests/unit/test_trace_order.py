@@ -12,13 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from freezegun import freeze_time
 
 from aura import context
 from aura.bus import EventBus
 from aura.events import EventCatalog
 from aura.registry import ServiceCall, ServiceRegistry
-from aura.testing import RecordingFake, ServiceCalls, Trace
+from aura.testing import FrozenClock, RecordingFake, ServiceCalls, Trace
 from aura.testing.export import trace_to_json, trace_to_mermaid
 from aura.testing.recorders import CallInProgress, DeliveryInProgress
 
@@ -295,12 +294,14 @@ def test_a_real_service_is_not_marked_as_a_fake(shop: Platformish, trace: Trace)
     assert "fake" not in trace.render()
 
 
-def test_call_durations_are_real_under_frozen_time(shop: Platformish, trace: Trace) -> None:
+def test_call_durations_are_real_under_frozen_time(
+    shop: Platformish, trace: Trace, frozen_time: FrozenClock
+) -> None:
     shop.pricing.during.append(lambda: time.sleep(0.02))
-    with freeze_time("2030-01-07 09:00:00"):
-        assert time.perf_counter() == time.perf_counter()  # frozen, as a test sees it
-        with context.module_scope("orders"):
-            shop.registry.get_service("pricing", "Pricing").price_of("a")
+    frozen_time.move_to("2030-01-07T09:00:00+00:00")
+    assert time.perf_counter() == time.perf_counter()  # frozen, as a test sees it
+    with context.module_scope("orders"):
+        shop.registry.get_service("pricing", "Pricing").price_of("a")
     [call] = trace.calls()
     assert call.duration >= 0.015
     assert call.started_at.isoformat() == "2030-01-07T09:00:00+00:00"
