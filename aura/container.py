@@ -143,7 +143,8 @@ class Override:
 
     __slots__ = ("_after", "_container", "_entry")
 
-    def __init__(self, container: Container, entry: _OverrideEntry) -> None:
+    def __init__(self, container: Container, entry: Any) -> None:
+        # entry: the container's private record of the override (an _OverrideEntry)
         self._container: Container | None = container
         self._entry = entry
         self._after: list[Callable[[], None]] = []

@@ -471,9 +471,9 @@ class Overrides:
     """The ``override`` fixture: replace a container key or a module's service for this test.
 
     ``override(PaymentGateway, fake)`` or ``override("users", "UserService", fake)`` takes
-    effect at once, for services already built too, and returns the :class:`~aura.container.
-    Override`; ``with override(...):`` ends it with the block; whatever is still in force is
-    restored at teardown.
+    effect at once, for services already built too, and returns the override
+    (:meth:`aura.Container.override`); ``with override(...):`` ends it with the block; whatever
+    is still in force is restored at teardown.
     """
 
     def __init__(self, platform: Platform) -> None:

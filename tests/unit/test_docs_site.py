@@ -214,6 +214,63 @@ def test_the_tutorial_project_passes_its_tests(bookshop: Path) -> None:
     assert re.fullmatch(rf"{shown.group(1)} passed in [\d.]+s", summary), result.stdout
 
 
+HARNESS_EXAMPLES = TUTORIAL / "bookshop" / "reference" / "test_harness_reference.py"
+
+
+def test_the_harness_reference_examples_pass(bookshop: Path) -> None:
+    result = run_in(
+        bookshop,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        *UNRELATED_PLUGINS,
+        "reference",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^\d+ passed in ", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_every_fixture_marker_and_assertion_has_an_example(reference: ModuleType) -> None:
+    from aura.testing import PublishedEvents, ServiceCalls
+    from aura.testing.scenario import Consumed
+
+    examples = HARNESS_EXAMPLES.read_text()
+    page = (DOCS / "reference" / "pytest-plugin.rst").read_text()
+    tests = set(re.findall(r"^def (test_\w+)", examples, re.MULTILINE))
+    fixtures = {
+        fixture.name
+        for fixture in reference.collect_fixtures()
+        if fixture.module == "aura.testing.plugin"
+    }
+    markers = {marker.name for marker in reference.collect_markers()} - {
+        "aura_modules",  # renamed: only its error remains
+        "architecture",  # --aura-architecture's items, shown in the how-to on boundaries
+    }
+    assertions = {
+        name
+        for recorder in (PublishedEvents, ServiceCalls, Consumed)
+        for name in vars(recorder)
+        if name.startswith(("assert_", "expect_"))
+    }
+    missing = sorted(
+        [
+            f"fixture {name}"
+            for name in fixtures
+            if f"({name}" not in examples and f" {name}:" not in examples
+        ]
+        + [f"marker {name}" for name in markers if f"mark.{name}" not in examples]
+        + [f"assertion {name}" for name in assertions if f".{name}(" not in examples]
+    )
+    assert missing == []
+    not_shown = sorted(test for test in tests if f":pyobject: {test}" not in page)
+    assert not_shown == []
+
+
 def test_aura_check_finds_no_violation_in_the_tutorial_project(bookshop: Path) -> None:
     result = run_in(bookshop, "-m", "aura", "check")
 
