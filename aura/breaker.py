@@ -779,6 +779,38 @@ class CircuitBreaker:
             self._refresh_locked()
         self._notify(transition)
 
+    # --- copies -------------------------------------------------------------------------------
+
+    def fresh(self) -> CircuitBreaker:
+        """Return a new breaker with this one's configuration and none of its state.
+
+        The copy has the same failure and success thresholds, timeout, name, policy,
+        exclusions, clock and half-open limit, and the listeners added so far. It starts
+        CLOSED, with no counts, no last failure and no trial call in flight.
+
+        A breaker *instance* given to a module declaration
+        (``module.add_service(..., breaker=CircuitBreaker(...))``) is copied with this for
+        each platform built from it. The declaration lasts as long as the process and every
+        test builds its own platform from it, so a shared breaker would carry one test's
+        failures, or its OPEN state, into the next. The listeners come along because they
+        were added to the declaration's breaker as configuration (alerting, metrics): they
+        hear every copy's transitions. A listener added to a copy stays on that copy. A
+        subclass whose ``__init__`` takes other arguments overrides ``fresh()``; otherwise
+        its declaration is refused and asks for a factory.
+        """
+        copy = type(self)(
+            self._failure_threshold,
+            self._timeout,
+            name=self._name,
+            success_threshold=self._success_threshold,
+            half_open_max_calls=self._half_open_max_calls,
+            exclude=(*self._exclude_types, *self._exclude_predicates),
+            clock=None if self._clock is _monotonic else self._clock,
+            policy=self._policy,
+        )
+        copy._listeners = self._listeners
+        return copy
+
     # --- listeners ----------------------------------------------------------------------------
 
     def add_listener(self, listener: L) -> L:

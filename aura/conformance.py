@@ -8,12 +8,19 @@ signature that accepts every call the contract's signature accepts.
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from aura.exceptions import ContractViolationError
 
 __all__ = ["check_conformance", "contract_methods"]
+
+
+_methods: weakref.WeakKeyDictionary[type[Any], dict[str, Callable[..., Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Each contract's methods, read once: every platform (every test) registers the same ones."""
 
 
 def contract_methods(contract: type[Any]) -> dict[str, Callable[..., Any]]:
@@ -23,6 +30,13 @@ def contract_methods(contract: type[Any]) -> dict[str, Callable[..., Any]]:
             f"A service contract must be a class (an ABC or a typing.Protocol), got "
             f"{type(contract).__name__} ({contract!r}). Pass the contract class itself."
         )
+    known = _methods.get(contract)
+    if known is None:
+        known = _methods[contract] = _read_methods(contract)
+    return dict(known)  # the caller's own copy: the kept one stays as read
+
+
+def _read_methods(contract: type[Any]) -> dict[str, Callable[..., Any]]:
     methods: dict[str, Callable[..., Any]] = {}
     for klass in reversed(contract.__mro__):
         if klass is object or klass.__module__ in ("abc", "typing", "typing_extensions"):

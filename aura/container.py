@@ -44,8 +44,10 @@ import difflib
 import functools
 import inspect
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal, Self, TypeAlias, TypeVar, cast, overload
@@ -436,12 +438,16 @@ class Container(_ClosesOnExit):
         """Choose a key for each parameter; return the choices and the unsatisfiable params."""
         bound: list[tuple[str, Key]] = []
         missing: list[_Param] = []
+        registrations, overrides = self._registrations, self._overrides
         for param in plan:
-            key = next((k for k in param.keys if self.is_registered(k)), None)
-            if key is not None:
-                bound.append((param.name, key))
-            elif not param.has_default:
-                missing.append(param)
+            # A plan's keys are names and types only, so membership is is_registered().
+            for key in param.keys:
+                if key in registrations or key in overrides:
+                    bound.append((param.name, key))
+                    break
+            else:
+                if not param.has_default:
+                    missing.append(param)
         return tuple(bound), missing
 
     def _singleton_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
@@ -762,12 +768,12 @@ def _new_registration(key: object, provider: object, lifetime: object) -> _Regis
             f" {provider!r} ({type(provider).__name__})."
             f" To register a ready object, use register_instance({_quote(checked)}, obj)."
         )
-    if inspect.iscoroutinefunction(provider) or inspect.isasyncgenfunction(provider):
+    is_async, is_generator = _kind_of(provider)
+    if is_async:
         raise ContainerError(
             f"The provider {_name(provider)} for {_quote(checked)} is asynchronous, but the"
             " container builds synchronously. Register a synchronous factory."
         )
-    is_generator = inspect.isgeneratorfunction(provider)
     if is_generator and lifetime == "transient":
         raise ContainerError(
             f"Generator factory {_name(provider)} for {_quote(checked)} cannot be transient:"
@@ -776,10 +782,36 @@ def _new_registration(key: object, provider: object, lifetime: object) -> _Regis
     return _Registration(checked, provider, cast(Lifetime, lifetime), is_generator=is_generator)
 
 
+# Declarations outlive containers (one per platform, one platform per test): what is read from a
+# provider itself is kept per provider, weakly, as aura.introspection keeps signatures. Failures
+# are not kept: they raise each time, naming the registration.
+_kinds: weakref.WeakKeyDictionary[Any, tuple[bool, bool]] = weakref.WeakKeyDictionary()
+_parameters: weakref.WeakKeyDictionary[Any, tuple[_Param, ...]] = weakref.WeakKeyDictionary()
+
+
+def _kind_of(provider: object) -> tuple[bool, bool]:
+    """``(is_async, is_generator)`` of a provider, read once per provider."""
+    with suppress(KeyError, TypeError):  # not seen yet, or not weakly referable / hashable
+        return _kinds[provider]
+    kind = (
+        inspect.iscoroutinefunction(provider) or inspect.isasyncgenfunction(provider),
+        inspect.isgeneratorfunction(provider),
+    )
+    with suppress(TypeError):
+        _kinds[provider] = kind
+    return kind
+
+
 def _plan(registration: _Registration) -> tuple[_Param, ...]:
-    """The provider's parameters, read from its signature once and kept."""
+    """The provider's parameters, read from its signature once per provider and kept."""
     if registration.plan is None:
+        provider = registration.provider
+        with suppress(KeyError, TypeError):
+            registration.plan = _parameters[provider]
+            return registration.plan
         registration.plan = _read_parameters(registration)
+        with suppress(TypeError):
+            _parameters[provider] = registration.plan
     return registration.plan
 
 

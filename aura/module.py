@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from aura.access import Rule
 from aura.exceptions import ModuleDefinitionError
@@ -43,7 +43,16 @@ C = TypeVar("C")
 
 
 BreakerSource = CallableBreaker | Callable[[], CallableBreaker]
-"""A circuit breaker, or a factory that builds a fresh one for each platform."""
+"""A circuit breaker that copies itself (:meth:`~aura.breaker.CircuitBreaker.fresh`), or a
+factory that builds a fresh one for each platform."""
+
+
+class _Copyable(Protocol):
+    """A breaker that copies itself for each platform, as CircuitBreaker.fresh() does."""
+
+    def fresh(self) -> CallableBreaker:
+        """A new breaker of the same configuration, with none of the state."""
+        ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,17 +75,20 @@ class ServiceDeclaration:
         return (self.key, *self.aliases)
 
     def policy(self) -> CallPolicy | None:
-        """Build the call policy for one platform: a breaker factory makes a fresh breaker.
+        """Build the call policy for one platform, with a breaker of its own.
 
-        Declarations live at module level and outlive platforms; a factory keeps a breaker's
-        state from leaking from one platform (one test) into the next.
+        Declarations live at module level and outlive platforms: a breaker instance is
+        copied (its ``fresh()``, checked at declaration) and a factory is called, so a
+        breaker's state never leaks from one platform (one test) into the next.
         """
         if self.breaker is None and self.timeout is None:
             return None
-        breaker = self.breaker
-        if breaker is not None and not callable(getattr(breaker, "call", None)):
-            breaker = breaker()  # type: ignore[operator]  # a factory, by elimination
-        return CallPolicy(breaker=breaker, timeout=self.timeout)  # type: ignore[arg-type]
+        breaker: CallableBreaker | None = None
+        if _is_breaker(self.breaker):
+            breaker = cast(_Copyable, self.breaker).fresh()  # checked at declaration
+        elif self.breaker is not None:
+            breaker = cast(Callable[[], CallableBreaker], self.breaker)()  # a factory
+        return CallPolicy(breaker=breaker, timeout=self.timeout)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -229,8 +241,12 @@ class Module:
     ) -> None:
         """Offer ``provider`` (a class, factory or instance) as the service ``name``.
 
-        ``breaker`` guards calls from other modules: pass a factory (``lambda:
-        CircuitBreaker(...)``) so that each platform gets a fresh one; ``timeout`` bounds them.
+        ``breaker`` guards calls from other modules: a
+        :class:`~aura.breaker.CircuitBreaker`, of which each platform gets a copy with the
+        same configuration and none of the state (:meth:`~aura.breaker.CircuitBreaker.fresh`),
+        or a factory (``lambda: MyBreaker(...)``) that each platform calls. A breaker of
+        another kind, which cannot copy itself, is refused: shared by every platform (every
+        test), one test's open breaker would fail the next. ``timeout`` bounds the calls.
         ``key`` and ``aliases`` are the container names it resolves by (``key`` defaults to
         the snake_case of ``name``).
         """
@@ -239,6 +255,8 @@ class Module:
                 f"Module {self.name!r} already declares a service {name!r}. Give the second one "
                 "another name."
             )
+        if breaker is not None:
+            self._check_breaker(name, breaker)
         if timeout is not None:
             CallPolicy(timeout=timeout)  # refuses a bad timeout now, at declaration
         if isinstance(aliases, str):
@@ -264,6 +282,26 @@ class Module:
         self.services.append(
             ServiceDeclaration(name, provider, contract, breaker, timeout, primary, tuple(aliases))
         )
+
+    def _check_breaker(self, service: str, breaker: object) -> None:
+        """Refuse a breaker that each platform could not get its own of."""
+        kind = type(breaker).__name__
+        if not _is_breaker(breaker):
+            if callable(breaker):
+                return  # a factory: each platform calls it
+            raise ModuleDefinitionError(
+                f"breaker of service {service!r} in module {self.name!r} must be a circuit "
+                f"breaker or a factory that builds one, got {kind} ({breaker!r}). Pass "
+                "breaker=CircuitBreaker(...) or breaker=lambda: CircuitBreaker(...)."
+            )
+        why = _why_not_copyable(breaker)
+        if why is not None:
+            raise ModuleDefinitionError(
+                f"Service {service!r} of module {self.name!r} is given a breaker instance "
+                f"({kind}) that cannot be copied for each platform: {why}. Shared by every "
+                "platform built from this declaration, one test's open breaker would fail the "
+                f"next. Pass a factory instead: breaker=lambda: {kind}(...)."
+            )
 
     def provide(
         self, key: str | type[Any], provider: Callable[..., object], *, lifetime: str = "singleton"
@@ -379,3 +417,26 @@ def _check_rule(allow: object, where: str) -> None:
             f"{where} has allow={allow!r}, which is not an access rule. Use one of aura.access: "
             "role('operator'), owner('user_id'), authenticated(), allow_if(...) or PUBLIC."
         )
+
+
+def _is_breaker(candidate: object) -> bool:
+    """A breaker instance (it has ``call``), not a factory of one."""
+    return callable(getattr(candidate, "call", None))
+
+
+def _why_not_copyable(breaker: object) -> str | None:
+    """Why ``fresh()`` cannot give each platform its own copy of ``breaker``, or None.
+
+    It is tried once, now, so that a subclass whose ``__init__`` differs fails at declaration
+    rather than in every platform.
+    """
+    fresh = getattr(breaker, "fresh", None)
+    if not callable(fresh):
+        return "it has no fresh() method"
+    try:
+        copy = fresh()
+    except Exception as error:  # a subclass whose __init__ takes other arguments, say
+        return f"its fresh() raised {type(error).__name__}: {error}"
+    if copy is breaker or not _is_breaker(copy):
+        return f"its fresh() returned {copy!r}, not a new breaker"
+    return None

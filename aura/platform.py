@@ -25,15 +25,17 @@ import importlib
 import inspect
 import logging
 import pkgutil
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
 from aura import context as _context
-from aura import verification
+from aura import injection, verification
 from aura.bus import EventBus
 from aura.container import Container
 from aura.database import Database
@@ -130,8 +132,15 @@ class Platform:
                 self.bus.add_observer(traffic)
                 self.registry.add_observer(traffic)
             self._register_runtime()
-            self._apply_modules()
-            self.container.validate()
+            declarations = self._declarations()
+            blueprint = _blueprints.get(declarations)
+            handlers = self._apply_modules(blueprint)
+            if blueprint is None:
+                self.container.validate()
+                if declarations is not None:
+                    blueprint = _Blueprint(declarations, handlers)
+                    _blueprints.keep(blueprint)
+            self._blueprint: _Blueprint | None = blueprint
         except BaseException:
             self.database.close()
             raise
@@ -170,11 +179,13 @@ class Platform:
                 "This platform is closed; it cannot start again. Build a new Platform."
             )
         if not self._started:
+            index = 0
             for module in self.modules.values():
                 for hook in module.start_hooks:
-                    call = self.container.bind(hook, owner=module.name)
+                    call = injection.bind(self._hook_plan(index, hook, module), self.container)
                     with _context.module_scope(module.name):
                         call()
+                    index += 1
             self._started = True
             if self.journal is not None:
                 report = self.bus.resubmit_incomplete(older_than=self.resubmit_after)
@@ -260,6 +271,23 @@ class Platform:
         """Point ``aura.event_bus``, ``aura.service_registry`` and ``get_container()`` here."""
         return use_defaults(bus=self.bus, registry=self.registry, container=self.container)
 
+    def _hook_plan(
+        self, index: int, hook: Callable[..., Any], module: Module
+    ) -> injection.Injection:
+        """How start hook number ``index`` is injected: planned now, as each hook is just
+        before it runs (an earlier hook may register keys), or the blueprint's plan of it when
+        the container holds the same keys as then: a plan depends only on those."""
+        blueprint = self._blueprint
+        if blueprint is None:
+            return injection.plan(hook, self.container, owner=module.name)
+        keys = tuple(self.container.keys())
+        known = blueprint.hooks.get(index)
+        if known is not None and known[0] == keys:
+            return known[1]
+        plan = injection.plan(hook, self.container, owner=module.name)
+        blueprint.hooks[index] = (keys, plan)
+        return plan
+
     # --- assembly -------------------------------------------------------------------------------
 
     def _register_runtime(self) -> None:
@@ -279,7 +307,22 @@ class Platform:
             container.register_instance(EventStore, self.event_store)
             container.register_instance("event_store", self.event_store)
 
-    def _apply_modules(self) -> None:
+    def _declarations(self) -> tuple[object, ...] | None:
+        """Everything the container's graph is made from, or None when code decides it.
+
+        The modules' providers, services, handlers (frozen declarations) and start hooks, in
+        order, and whether an event store is registered. A seed-style ``register_services``
+        function may register anything: a platform with one is never built from a blueprint.
+        """
+        if self._seed_registrations:
+            return None
+        declarations: list[object] = [self.event_store is not None]
+        for module in self.modules.values():
+            declarations += (module, *module.providers, *module.services, *module.handlers)
+            declarations += module.start_hooks
+        return tuple(declarations)
+
+    def _apply_modules(self, blueprint: _Blueprint | None) -> tuple[injection.Injection, ...]:
         for module in self.modules.values():
             for provider in module.providers:
                 self.container.register(provider.key, provider.provider, lifetime=provider.lifetime)  # type: ignore[arg-type]
@@ -311,16 +354,29 @@ class Platform:
                     seed_register(self.registry)
             else:
                 self.bus.declare_publisher(module.name, tuple(module.published))
-        # Handlers last: their parameters may name services of any module.
-        for module in self.modules.values():
-            for declaration in module.handlers:
-                handler = self.container.bind(declaration.handler, passed=1, owner=module.name)
-                self.bus.subscribe(
-                    declaration.event_type,
-                    handler,
-                    module.name,
-                    idempotent=declaration.idempotent,
-                )
+        # Handlers last: their parameters may name services of any module. How each is
+        # injected depends only on the declarations (the blueprint's key), so it is read once.
+        handlers = [
+            (module, declaration)
+            for module in self.modules.values()
+            for declaration in module.handlers
+        ]
+        plans = (
+            blueprint.handlers
+            if blueprint is not None
+            else tuple(
+                injection.plan(declaration.handler, self.container, passed=1, owner=module.name)
+                for module, declaration in handlers
+            )
+        )
+        for (module, declaration), plan in zip(handlers, plans, strict=True):
+            self.bus.subscribe(
+                declaration.event_type,
+                injection.bind(plan, self.container),
+                module.name,
+                idempotent=declaration.idempotent,
+            )
+        return plans
 
     def _alias(
         self,
@@ -336,6 +392,57 @@ class Platform:
                 f"which is already taken. {fix}"
             )
         self.container.register_alias(alias, key)
+
+
+# --- blueprints ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Blueprint:
+    """What building one set of declarations decided, for the next platform built from them.
+
+    Every test builds a platform from the same module declarations. The container's graph is
+    made from those declarations alone, so once one platform of them validated, every later
+    one would too: it skips ``validate()`` and reuses how each handler is injected (and each
+    start hook, while the container holds the same keys). It holds the declarations
+    themselves, so the ids in its key stay theirs while it is kept.
+    """
+
+    declarations: tuple[object, ...]
+    handlers: tuple[injection.Injection, ...]
+    hooks: dict[int, tuple[tuple[object, ...], injection.Injection]] = field(default_factory=dict)
+    """Start hook number -> (the container's keys when it was planned, its plan)."""
+
+
+class _Blueprints:
+    """The blueprints of this process, by the identity of their declarations; thread-safe.
+
+    Bounded (oldest dropped first): a test suite that declares modules inside its tests (as
+    pytester projects do) must not keep them all alive.
+    """
+
+    def __init__(self, limit: int = 32) -> None:
+        self._limit = limit
+        self._entries: dict[tuple[int, ...], _Blueprint] = {}
+        self._lock = threading.Lock()
+
+    def get(self, declarations: tuple[object, ...] | None) -> _Blueprint | None:
+        """The blueprint of exactly these declaration objects, if one was kept."""
+        if declarations is None:
+            return None
+        # Two live objects never share an id, and a kept blueprint keeps its declarations
+        # alive: the same ids are the same objects.
+        return self._entries.get(tuple(map(id, declarations)))
+
+    def keep(self, blueprint: _Blueprint) -> None:
+        """Keep ``blueprint`` (a platform of its declarations validated)."""
+        with self._lock:
+            self._entries[tuple(map(id, blueprint.declarations))] = blueprint
+            while len(self._entries) > self._limit:
+                del self._entries[next(iter(self._entries))]
+
+
+_blueprints = _Blueprints()
 
 
 # --- loading and ordering -----------------------------------------------------------------------

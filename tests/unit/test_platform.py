@@ -531,16 +531,17 @@ def test_a_breaker_factory_gives_each_platform_a_fresh_breaker() -> None:
     assert breakers[0] is not breakers[1]
 
 
-def test_a_shared_breaker_instance_is_used_as_is() -> None:
+def test_a_breaker_instance_is_copied_for_each_platform() -> None:
     from aura.breaker import CircuitBreaker
 
-    shared = CircuitBreaker(name="shared")
+    declared = CircuitBreaker(name="shared")
     guarded = Module("guarded")
-    guarded.add_service("Greeter", Greeter, breaker=shared)
+    guarded.add_service("Greeter", Greeter, breaker=declared)
     with Platform([guarded]) as platform:
         [info] = platform.registry.services("guarded")
         assert info.policy is not None
-        assert info.policy.breaker is shared
+        assert info.policy.breaker is not declared
+        assert info.policy.breaker.name == "shared"  # type: ignore[union-attr]
 
 
 def test_a_service_resolves_by_its_key_and_each_alias_as_one_instance() -> None:
