@@ -20,13 +20,13 @@ import contextlib
 import functools
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aura import context as _context
 from aura import delivery as _delivery
+from aura.clock import RealClock
 from aura.dead_letters import (
     DeadLetter,
     DeadLetterStore,
@@ -156,7 +156,7 @@ class BusActivity:
         self.condition = threading.Condition(self._lock)
         self._in_flight = 0
         self._waiting = 0
-        self._ended_at = time.monotonic()
+        self._ended_at = RealClock.monotonic()
 
     def __repr__(self) -> str:
         return f"<BusActivity in_flight={self._in_flight}>"
@@ -175,7 +175,7 @@ class BusActivity:
         """Count one delivery job as done and wake the waiters (the bus calls it)."""
         with self._lock:
             self._in_flight -= 1
-            self._ended_at = time.monotonic()
+            self._ended_at = RealClock.monotonic()
             if self._waiting:
                 self.condition.notify_all()
 
@@ -198,15 +198,15 @@ class BusActivity:
         with self.condition:
             if self._in_flight:
                 return 0.0
-            return time.monotonic() - self._ended_at
+            return RealClock.monotonic() - self._ended_at
 
     def wait_idle(self, timeout: float, quiet: float = 0.05) -> bool:
         """Block until nothing has been in flight for ``quiet`` seconds; return whether that
         came within ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        deadline = RealClock.monotonic() + timeout
         with self.condition:
             while True:
-                now = time.monotonic()
+                now = RealClock.monotonic()
                 if not self._in_flight and now - self._ended_at >= quiet:
                     return True
                 if now >= deadline:

@@ -27,3 +27,5 @@ class RealClock:
     """``RealClock.now()``: the real performance counter, through one attribute lookup."""
 
     now = staticmethod(time.perf_counter)
+    monotonic = staticmethod(time.monotonic)
+    """The real ``time.monotonic``: deadlines and quiet periods that pass while time is frozen."""

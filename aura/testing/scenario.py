@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import inspect
-import time
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import pytest
 
 from aura.bus import BusActivity, Delivery
+from aura.clock import RealClock
 from aura.events import Event
 from aura.exceptions import (
     ConfigurationError,
@@ -77,25 +77,25 @@ class _Recorder:
         self.condition = activity.condition
         self.events: list[Event] = []
         self.deliveries: list[Delivery] = []
-        self.seen_at = time.monotonic()
+        self.seen_at = RealClock.monotonic()
 
     def on_published(self, event: Event) -> None:
         """Keep the event and wake every wait."""
         with self.condition:
             self.events.append(event)
-            self.seen_at = time.monotonic()
+            self.seen_at = RealClock.monotonic()
             self.activity.notify()
 
     def on_delivered(self, delivery: Delivery) -> None:
         """Keep the delivery and wake every wait."""
         with self.condition:
             self.deliveries.append(delivery)
-            self.seen_at = time.monotonic()
+            self.seen_at = RealClock.monotonic()
             self.activity.notify()
 
     def quiet_for(self) -> float:
         """Seconds since anything was published, delivered or in flight (held condition)."""
-        return min(self.activity.idle_for(), time.monotonic() - self.seen_at)
+        return min(self.activity.idle_for(), RealClock.monotonic() - self.seen_at)
 
 
 class _Expectation:
@@ -430,7 +430,7 @@ class Stimulus:
         expectation = _Expectation(event_type, where, fields)
         seconds = _seconds("timeout", timeout)
         recorder = self.scenario._recorder
-        deadline = time.monotonic() + seconds
+        deadline = RealClock.monotonic() + seconds
         checked = self._events_at
         while True:
             with recorder.condition:
@@ -442,7 +442,7 @@ class Stimulus:
             with recorder.condition:
                 if len(recorder.events) != checked:
                     continue
-                remaining = deadline - time.monotonic()
+                remaining = deadline - RealClock.monotonic()
                 if remaining <= 0:
                     break
                 recorder.activity.wait(remaining)
@@ -466,12 +466,12 @@ class Stimulus:
         __tracebackhide__ = True
         seconds = _seconds("timeout", timeout)
         condition = self.scenario._recorder.condition
-        deadline = time.monotonic() + seconds
+        deadline = RealClock.monotonic() + seconds
         while True:
             value = check()
             if until(value) if until is not None else value:
                 return value
-            remaining = deadline - time.monotonic()
+            remaining = deadline - RealClock.monotonic()
             if remaining <= 0:
                 break
             with condition:
@@ -499,7 +499,7 @@ class Stimulus:
         window = _seconds("within", within)
         pause_after = _seconds("quiet", quiet)
         recorder = self.scenario._recorder
-        deadline = time.monotonic() + window
+        deadline = RealClock.monotonic() + window
         checked = self._events_at
         while True:
             with recorder.condition:
@@ -511,7 +511,7 @@ class Stimulus:
             with recorder.condition:
                 if len(recorder.events) != checked:
                     continue
-                now = time.monotonic()
+                now = RealClock.monotonic()
                 quiet_for = recorder.quiet_for()
                 if now >= deadline or quiet_for >= pause_after:
                     return self
@@ -666,14 +666,14 @@ class AsyncStimulus:
         __tracebackhide__ = True
         stimulus = await self._ran()
         seconds = _seconds("timeout", timeout)
-        deadline = time.monotonic() + seconds
+        deadline = RealClock.monotonic() + seconds
         while True:
             value = check()
             if inspect.isawaitable(value):
                 value = await value
             if until(value) if until is not None else value:
                 return value
-            remaining = deadline - time.monotonic()
+            remaining = deadline - RealClock.monotonic()
             if remaining <= 0:
                 break
             await asyncio.sleep(min(_POLL, remaining))
@@ -776,13 +776,13 @@ class Consumed(Sequence[Delivery]):
         _check_outcome(outcome)
         seconds = _seconds("timeout", timeout)
         recorder = self._scenario._recorder
-        deadline = time.monotonic() + seconds
+        deadline = RealClock.monotonic() + seconds
         with recorder.condition:
             while True:
                 found = self.select(event_type, by=by, outcome=outcome)
                 if found:
                     return found
-                remaining = deadline - time.monotonic()
+                remaining = deadline - RealClock.monotonic()
                 if remaining <= 0:
                     break
                 recorder.activity.wait(remaining)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from aura.bus import EventBus
+from aura.clock import RealClock
 from aura.events import EventCatalog
 from aura.exceptions import (
     ConfigurationError,
@@ -22,7 +23,7 @@ from aura.exceptions import (
 )
 from aura.module import Module
 from aura.platform import Platform
-from aura.testing import ANY, where
+from aura.testing import ANY, FrozenClock, where
 from aura.testing.scenario import Scenario
 
 
@@ -395,6 +396,15 @@ def test_expecting_no_event_ends_as_soon_as_the_bus_is_idle(scenario: Scenario) 
     )
 
     assert time.monotonic() - started < 1.0
+
+
+def test_waits_end_under_frozen_time_too(scenario: Scenario, frozen_time: FrozenClock) -> None:
+    started = RealClock.monotonic()
+    stimulus = scenario.stimulate("orders.Orders.place", "fig", 4)
+    stimulus.and_expect_no_event("payment.refunded", within=5.0)
+    with pytest.raises(ExpectationTimeoutError):
+        stimulus.and_wait_for_event("payment.refunded", timeout=0.2)
+    assert RealClock.monotonic() - started < 2.0  # frozen time.monotonic() never moves
 
 
 def test_expecting_no_event_waits_while_a_delivery_is_in_flight(ledger: Ledger) -> None:
