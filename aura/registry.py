@@ -21,6 +21,7 @@ import functools
 import inspect
 import re
 import threading
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -137,6 +138,12 @@ class _Entry:
     contract: type[Any] | None
     policy: CallPolicy | None
     built: bool = False
+    proxies: weakref.WeakSet[ServiceProxy] = dataclasses.field(default_factory=weakref.WeakSet)
+    """Every live handle to the service, so an override can retarget them."""
+    replaced: list[tuple[object, object]] = dataclasses.field(default_factory=list)
+    """The overrides in force, oldest first, as (token, replacement)."""
+    original: tuple[object, bool] | None = None
+    """The provider (and whether it was built) before the first override in force."""
 
 
 class ServiceProxy:
@@ -149,6 +156,7 @@ class ServiceProxy:
 
     __slots__ = (
         "__dict__",
+        "__weakref__",
         "_aura_caller",
         "_aura_exposed",
         "_aura_fix",
@@ -366,15 +374,22 @@ class ServiceRegistry:
         :meth:`Container.override`). Callers from other modules still get a proxy (observed,
         contract-limited) around it.
         """
+        token = object()
         with self._lock:
             entry = self._entry(module_name, service_name)
-            saved = (entry.provider, entry.built)
+            if not entry.replaced:
+                entry.original = (entry.provider, entry.built)
+            entry.replaced.append((token, replacement))
             entry.provider, entry.built = replacement, False
             self._forget(module_name, service_name)
 
         def restore() -> None:
             with self._lock:
-                entry.provider, entry.built = saved
+                entry.replaced = [(t, r) for t, r in entry.replaced if t is not token]
+                if entry.replaced:  # restored out of order: the newest one still serves
+                    entry.provider, entry.built = entry.replaced[-1][1], False
+                elif entry.original is not None:
+                    (entry.provider, entry.built), entry.original = entry.original, None
                 self._forget(module_name, service_name)
 
         override = self.container.override(entry.key, replacement)
@@ -382,11 +397,35 @@ class ServiceRegistry:
         return override
 
     def _rewired(self, keys: frozenset[Key]) -> None:
-        """Drop the handles of services whose instances an override set aside or restored."""
+        """Point the handles of services an override reached at what now serves them.
+
+        Cached handles are dropped; handles callers already hold (a service that looked up
+        another in its constructor, a test's own) are retargeted in place, so an override
+        reaches them too.
+        """
         with self._lock:
             for (module_name, service_name), entry in self._entries.items():
                 if entry.key in keys:
                     self._forget(module_name, service_name)
+                    if entry.proxies:
+                        self._retarget(entry)
+
+    def _retarget(self, entry: _Entry) -> None:
+        try:
+            instance = self.container.resolve(entry.key)
+        except Exception:  # it fails again, with its reason, on next lookup
+            return
+        for proxy in list(entry.proxies):
+            if proxy._aura_target is instance:
+                continue
+            caller = proxy._aura_caller
+            exposed = _owned(entry, instance) if caller is None else proxy._aura_exposed
+            proxy._aura_target, proxy._aura_exposed = instance, exposed
+            proxy.__dict__.clear()
+            for name in exposed:
+                method = getattr(instance, name, None)
+                if callable(method):
+                    proxy.__dict__[name] = self._wrap(caller, entry, name, method)
 
     def close(self) -> None:
         """Stop the timeout worker threads, if any were started."""
@@ -471,6 +510,7 @@ class ServiceRegistry:
             else:
                 label = f"the public methods of {entry.module_name}.{entry.service_name}"
         proxy = ServiceProxy(instance, label, exposed, caller, fix)
+        entry.proxies.add(proxy)
         for name in exposed:
             method = getattr(instance, name, None)
             if callable(method):  # a partial stand-in may lack some; __getattr__ explains

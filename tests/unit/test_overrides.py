@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aura import context
 from aura.container import Container
 from aura.registry import ServiceRegistry
 
@@ -59,3 +60,53 @@ def test_overriding_a_service_takes_effect_without_with_and_restores() -> None:
     assert registry.get_service("billing", "Billing").bill(2) == "no charge"
     override.restore()
     assert registry.get_service("billing", "Billing").bill(3) == "charged 3"
+
+
+class Pricing:
+    def price_of(self, sku: str) -> int:
+        return 10
+
+
+class CheapPricing:
+    def price_of(self, sku: str) -> int:
+        return 3
+
+
+class Orders:
+    def __init__(self, registry: ServiceRegistry) -> None:
+        self.pricing = registry.get_service("pricing", "Pricing")  # a handle kept
+
+    def place(self, sku: str) -> int:
+        return int(self.pricing.price_of(sku))
+
+
+def shop() -> ServiceRegistry:
+    registry = ServiceRegistry(container=Container())
+    registry.container.register_instance(ServiceRegistry, registry)
+    registry.register_service("pricing", "Pricing", Pricing)
+    registry.register_service("orders", "Orders", Orders)
+    return registry
+
+
+def test_an_override_reaches_handles_already_held_by_services_and_tests() -> None:
+    registry = shop()
+    with context.module_scope("orders"):
+        orders = registry.get_service("orders", "Orders")
+    held = registry.get_service("pricing", "Pricing")
+    assert (orders.place("a"), held.price_of("a")) == (10, 10)
+
+    with registry.override("pricing", "Pricing", CheapPricing()):
+        assert (orders.place("a"), held.price_of("a")) == (3, 3)
+    assert (orders.place("a"), held.price_of("a")) == (10, 10)
+
+
+def test_registry_overrides_restored_out_of_order_leave_the_newest_in_force() -> None:
+    registry = shop()
+    first, second = CheapPricing(), CheapPricing()
+    one = registry.override("pricing", "Pricing", first)
+    two = registry.override("pricing", "Pricing", second)
+    one.restore()
+    assert registry.services("pricing")[0].provider is second
+    two.restore()
+    assert registry.services("pricing")[0].provider is Pricing
+    assert registry.get_service("pricing", "Pricing").price_of("a") == 10
