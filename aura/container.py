@@ -338,9 +338,22 @@ class Container(_ClosesOnExit):
         set aside and rebuilt on next use with the replacement; on restore, those rebuilt are
         dropped and the originals come back, state and all. The replacement itself is never
         disposed. An object you took from the container earlier keeps what it holds: resolve
-        again after overriding.
+        again after overriding. Overriding an alias overrides what it names, so every name of
+        a service serves the replacement.
         """
-        return Override(self, _OverrideEntry(_check_key(key), replacement))
+        target = _check_key(key)
+        with self._lock:
+            seen = {target}
+            # An alias resolves through its target: override the target, so that every name
+            # of the service (its key, its aliases, the registry's callers) gets the replacement.
+            while (registration := self._registrations.get(target)) is not None and (
+                registration.provider is _forward and registration.plan
+            ):
+                target = registration.plan[0].keys[0]
+                if target in seen:
+                    break
+                seen.add(target)
+        return Override(self, _OverrideEntry(target, replacement))
 
     def on_rewired(self, listener: Callable[[frozenset[Key]], None]) -> None:
         """Call ``listener`` with the keys whose instances an override set aside or restored.

@@ -110,3 +110,15 @@ def test_registry_overrides_restored_out_of_order_leave_the_newest_in_force() ->
     two.restore()
     assert registry.services("pricing")[0].provider is Pricing
     assert registry.get_service("pricing", "Pricing").price_of("a") == 10
+
+
+def test_overriding_any_name_of_a_service_replaces_it_under_every_name() -> None:
+    for name in ("pricing", "pricing.Pricing"):
+        registry = shop()
+        registry.container.register_alias("pricing", "pricing.Pricing")  # a second name
+        held = registry.get_service("pricing", "Pricing")
+        with registry.container.override(name, CheapPricing()):
+            resolved = [registry.container.resolve(key) for key in ("pricing", "pricing.Pricing")]
+            assert [type(found).__name__ for found in resolved] == ["CheapPricing"] * 2, name
+            assert held.price_of("a") == 3, name
+        assert held.price_of("a") == 10
