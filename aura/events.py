@@ -21,6 +21,7 @@ import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
@@ -28,6 +29,7 @@ from pydantic.errors import PydanticUndefinedAnnotation
 from pydantic_core import PydanticUndefined
 
 from aura.exceptions import EventContractError, EventValidationError, InvalidNameError
+from aura.frozen_time import make_frozen_time_validatable
 from aura.ids import new_id
 from aura.naming import check_event_type, check_module_name
 
@@ -492,13 +494,16 @@ def build_metadata(metadata: Mapping[str, Any] | None) -> FrozenDict:
 class EventContract:
     """A registered event contract: its type, version, class (dataclass or model), validator."""
 
-    __slots__ = ("_adapter", "contract_class", "event_type", "fields", "version")
+    __slots__ = ("_adapter", "at_import", "contract_class", "event_type", "fields", "version")
 
     def __init__(self, event_type: str, version: int, contract_class: type[Any]) -> None:
         self.event_type = event_type
         self.version = version
         self.contract_class = contract_class
         self.fields = tuple(field.name for field in contract_fields(contract_class))
+        self.at_import = _importing()
+        """Whether it was registered while a module was being imported (the harness keeps
+        those across tests: the module will not be imported again)."""
         self._adapter: TypeAdapter[Any] | None = None
         # A forward reference not yet defined leaves the adapter to be built on first use.
         with contextlib.suppress(PydanticUndefinedAnnotation, NameError):
@@ -564,6 +569,7 @@ class EventContract:
 
 
 def _build_adapter(contract_class: type[Any]) -> TypeAdapter[Any]:
+    make_frozen_time_validatable()  # the contract may hold freezegun's classes
     _forbid_unknown_fields(contract_class, set())
     if _is_model(contract_class) and "extra" not in contract_class.model_config:
         # A model that does not choose for itself refuses unknown fields, as a dataclass
@@ -703,11 +709,11 @@ class EventCatalog:
     def restore(self, snapshot: CatalogSnapshot, *, keep_imported: bool = True) -> None:
         """Forget what was registered since ``snapshot``.
 
-        With ``keep_imported`` (the harness's choice), contracts registered meanwhile by
-        ``@event_contract`` on a class defined at the top level of a module stay: that module
-        was imported during the test and will not be imported again, so forgetting its
-        contracts would change every later test. Contracts declared inside a test (a class in a
-        function) or registered by hand go.
+        With ``keep_imported`` (the harness's choice), contracts registered meanwhile while a
+        module was being imported stay, however they were registered (a decorator, a factory,
+        ``register``): that module was imported during the test and will not be imported
+        again, so forgetting its contracts would change every later test. Contracts registered
+        by a test's own code go.
         """
         with self._lock:
             known = snapshot.by_class
@@ -717,8 +723,17 @@ class EventCatalog:
             self._by_class = dict(snapshot.by_class)
         if keep_imported:
             for contract in added:
-                if _declared_at_import(contract):
-                    self.register(contract.contract_class, contract.event_type, contract.version)
+                if contract.at_import:
+                    self._keep(contract)
+
+    def _keep(self, contract: EventContract) -> None:
+        """Put back a contract :meth:`restore` dropped, as it was registered."""
+        with self._lock:
+            versions = self._by_type.get(contract.event_type, {})
+            self._by_type[contract.event_type] = {**versions, contract.version: contract}
+            self._by_class[contract.contract_class] = contract
+            if contract.version >= max(self._by_type[contract.event_type]):
+                self._latest[contract.event_type] = contract
 
     def get(self, event_type: str, version: int | None = None) -> EventContract | None:
         """Return the contract of ``event_type`` (its latest version by default), or ``None``."""
@@ -749,16 +764,16 @@ class CatalogSnapshot(NamedTuple):
     by_class: dict[type[Any], EventContract]
 
 
-def _declared_at_import(contract: EventContract) -> bool:
-    """Whether ``@event_contract`` registered a top-level class of an imported module."""
-    cls = contract.contract_class
-    module = sys.modules.get(cls.__module__)
-    return (
-        getattr(cls, "__aura_event_type__", None) == contract.event_type
-        and "<locals>" not in cls.__qualname__
-        and module is not None
-        and getattr(module, cls.__qualname__.split(".")[0], None) is not None
-    )
+def _importing() -> bool:
+    """Whether the caller runs inside an import (importlib's frames are on the stack)."""
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(64):
+        if frame is None:
+            return False
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _class_path(cls: type[Any]) -> str:

@@ -32,12 +32,12 @@ from aura.container import Container, Override
 from aura.defaults import fresh_defaults
 from aura.events import default_catalog
 from aura.exceptions import ConfigurationError, MissingExtraError, OverrideError
+from aura.frozen_time import make_frozen_time_validatable
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceRegistry
 from aura.testing.bridge import aura_bridge, aura_trace, records_only_the_bridge
 from aura.testing.fakes import stand_in_module
-from aura.testing.freezing import make_frozen_time_validatable
 from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
 from aura.testing.scenario import aura_scenario
 from aura.verification import verify_calls

@@ -40,7 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Load the generic steps (the module markers are declared in pyproject.toml).
 
     The modules are first imported by the platform fixture, often under a scenario's frozen
-    clock: the harness makes freezegun's classes validatable (aura.testing.freezing).
+    clock: Aura makes freezegun's classes validatable (aura.frozen_time).
     """
     config.pluginmanager.import_plugin("aura.testing.bdd")
 

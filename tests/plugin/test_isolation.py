@@ -73,6 +73,25 @@ def test_direct():
     run(pytester).assert_outcomes(passed=1)
 
 
+def test_freezegun_first_imported_inside_a_test_works_too(pytester: pytest.Pytester) -> None:
+    late = MODELS.split("class Booking(BaseModel)")[0] + MODELS.split("day: date\n")[1]
+    pytester.makepyfile(late_contracts=late.replace('"booking.made"', '"isolation.booked_late"'))
+    pytester.syspathinsert()
+    pytester.makepyfile(
+        test_late="""
+def test_late():
+    import freezegun  # first imported here, after the plugin's hooks ran
+
+    with freezegun.freeze_time("2030-01-07"):
+        from late_contracts import BookingMade  # an event contract, built under freezegun
+
+        from aura.bus import EventBus
+        EventBus().publish("isolation.booked_late", {"at": "2030-01-07T10:00:00"}, "shop")
+"""
+    )
+    run(pytester).assert_outcomes(passed=1)
+
+
 def test_the_seed_defaults_are_fresh_for_every_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_defaults="""
@@ -119,6 +138,31 @@ from aura.events import event_contract
 class ParcelSent:
     weight: int
 """,
+        late_manual="""
+from dataclasses import dataclass
+
+from aura.events import default_catalog, event_contract
+
+
+@dataclass
+class Shipped:
+    weight: int
+
+
+default_catalog.register(Shipped, "isolation.shipped")  # by hand, at import
+
+
+def make(event_type):
+    @event_contract(event_type)
+    @dataclass
+    class Made:
+        weight: int
+
+    return Made
+
+
+Refunded = make("isolation.refunded")  # a factory, at import
+""",
         test_catalog="""
 from dataclasses import dataclass
 
@@ -136,6 +180,7 @@ def test_a_declares_a_contract_and_imports_a_module():
         total: int
 
     import late  # noqa: F401  # first imported here: its contract is the module's
+    import late_manual  # noqa: F401
     with pytest.raises(EventValidationError):
         EventBus().publish("isolation.order_placed", {"sku": "x"}, "orders")
 
@@ -145,9 +190,10 @@ def test_b_is_not_bound_by_the_first_tests_contract():
     assert "isolation.order_placed" not in default_catalog
 
 
-def test_c_keeps_the_imported_modules_contract():
-    with pytest.raises(EventValidationError):
-        EventBus().publish("isolation.parcel_sent", {"weight": "heavy"}, "post")
+def test_c_keeps_the_imported_modules_contracts():
+    for event_type in ("isolation.parcel_sent", "isolation.shipped", "isolation.refunded"):
+        with pytest.raises(EventValidationError):
+            EventBus().publish(event_type, {"weight": "heavy"}, "post")
 """,
     )
     pytester.syspathinsert()
