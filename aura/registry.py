@@ -189,7 +189,8 @@ class ServiceProxy:
         if self._aura_caller is None:
             raise AttributeError(
                 f"{name!r} is not a public method of {self._aura_label} "
-                f"({type(self._aura_target).__name__}); it offers: {offered}."
+                f"({type(self._aura_target).__name__}); code outside any module (a test, a "
+                f"script) can use: {offered}."
             )
         raise AttributeError(
             f"{name!r} is not part of {self._aura_label}; module {self._aura_caller!r} can use "

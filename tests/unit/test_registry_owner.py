@@ -58,8 +58,8 @@ def test_what_the_owner_cannot_call_is_named_with_what_it_offers(
     with pytest.raises(AttributeError) as caught:
         ledger.refund(7)
     assert str(caught.value) == (
-        "'refund' is not a public method of billing.Ledger (Ledger); it offers: balance, book, "
-        "slow."
+        "'refund' is not a public method of billing.Ledger (Ledger); code outside any module "
+        "(a test, a script) can use: balance, book, slow."
     )
 
 
