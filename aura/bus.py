@@ -284,6 +284,7 @@ class EventBus:
         self._subscriptions: list[Subscription] = []
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
         self._observers: tuple[BusObserver, ...] = ()
+        self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
         self._publishing: tuple[Callable[..., Any], ...] = ()
         self._delivering: tuple[Callable[..., Any], ...] = ()
         self._publishers: dict[str, tuple[str, ...]] = {}
@@ -416,13 +417,20 @@ class EventBus:
     def add_observer(self, observer: BusObserver) -> Callable[[], None]:
         """Attach ``observer``; return a function that detaches it."""
         with self._lock:
-            self._observers = (*self._observers, observer)
+            self._observe((*self._observers, observer))
 
         def remove() -> None:
             with self._lock:
-                self._observers = tuple(o for o in self._observers if o is not observer)
+                self._observe(tuple(o for o in self._observers if o is not observer))
 
         return remove
+
+    def _observe(self, observers: tuple[BusObserver, ...]) -> None:
+        # Decided once here, not per delivery: whether the fast raw form serves every observer.
+        self._raw_only = bool(observers) and all(
+            getattr(observer, "raw_deliveries", False) for observer in observers
+        )
+        self._observers = observers
 
     def track_activity(self) -> BusActivity:
         """Count the publishes in flight from now on; return the counter (the same every call).

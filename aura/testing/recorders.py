@@ -20,7 +20,7 @@ from typing import Any, Literal, NamedTuple, overload
 from aura import context as _context
 from aura.breaker import BreakerTransition
 from aura.bus import Delivery, EventBus
-from aura.delivery import current_dispatch
+from aura.delivery import current_dispatch, delivery_of
 from aura.events import Event, thaw_json
 from aura.exceptions import ServiceNotAvailableError
 from aura.hooks import Finish, Interceptor
@@ -94,6 +94,8 @@ class _BusTap:
     """
 
     __slots__ = ("on_delivered", "on_published")
+    raw_deliveries = True
+    """The bus may hand it raw delivery tuples (converted when the trace is read)."""
 
     def __init__(
         self, on_published: Callable[[Event], None], on_delivered: Callable[[Delivery], None]
@@ -205,6 +207,8 @@ class Trace:
 
     def on_delivered(self, delivery: Delivery) -> None:
         """Record one delivery outcome, in the place it started when its handler nested any."""
+        if type(delivery) is tuple:  # the bus's raw form (see aura.delivery.BusObserver)
+            delivery = delivery_of(delivery)
         held = self._running.pop(delivery.event.event_id, None) if self._running else None
         if held is not None:
             index, running = held
@@ -349,7 +353,10 @@ class Trace:
 
     def _items(self) -> Iterator[Any]:
         for stored in self._log:
-            yield stored.item if isinstance(stored, TraceEntry) else stored
+            if type(stored) is tuple:  # a raw delivery, stored as the bus handed it
+                yield delivery_of(stored)
+            else:
+                yield stored.item if isinstance(stored, TraceEntry) else stored
 
     def events(self) -> list[Event]:
         """The published events, in order."""
@@ -441,6 +448,8 @@ def _as_entry(stored: Any) -> TraceEntry:
     """The entry a stored item stands for (a bare Event or Delivery is a top-level one)."""
     if isinstance(stored, TraceEntry):
         return stored
+    if type(stored) is tuple:  # a raw delivery (see aura.delivery.BusObserver)
+        stored = delivery_of(stored)
     kind = "event" if isinstance(stored, Event) else "delivery"
     entry: TraceEntry = _new_tuple(TraceEntry, (kind, stored, None, 0, False))
     return entry

@@ -1,0 +1,60 @@
+"""Observers that take the raw delivery form (the recorder's fast path) and those that do not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aura.bus import EventBus
+from aura.delivery import Delivery, delivery_of
+from aura.testing import Trace
+
+
+class Raw:
+    raw_deliveries = True
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def on_published(self, event: Any) -> None:
+        pass
+
+    def on_delivered(self, delivery: Any) -> None:
+        self.seen.append(delivery)
+
+
+class Plain(Raw):
+    raw_deliveries = False
+
+
+def bus_with(*observers: Raw) -> EventBus:
+    bus = EventBus()
+    bus.subscribe("parcel.sent", lambda data: None, "post")
+    for observer in observers:
+        bus.add_observer(observer)
+    return bus
+
+
+def test_when_every_observer_takes_the_raw_form_no_delivery_is_built() -> None:
+    raw = Raw()
+    event = bus_with(raw).publish("parcel.sent", {}, "shop")
+    [seen] = raw.seen
+    assert type(seen) is tuple
+    delivery = delivery_of(seen)
+    assert (delivery.event, delivery.subscriber_module, delivery.error) == (event, "post", None)
+    assert delivery.duration >= 0
+
+
+def test_with_one_observer_that_does_not_every_observer_gets_a_delivery() -> None:
+    raw, plain = Raw(), Plain()
+    bus_with(raw, plain).publish("parcel.sent", {}, "shop")
+    assert [type(seen) for seen in raw.seen + plain.seen] == [Delivery, Delivery]
+
+
+def test_a_trace_reads_raw_deliveries_as_deliveries() -> None:
+    bus = bus_with()
+    trace = Trace().attach(bus)
+    bus.publish("parcel.sent", {}, "shop")
+    [delivery] = trace.deliveries()
+    assert isinstance(delivery, Delivery)
+    assert [entry.kind for entry in trace.entries] == ["event", "delivery"]
+    assert trace.render().splitlines()[1].startswith("     -> #1 to post:")
