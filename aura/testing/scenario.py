@@ -766,7 +766,8 @@ class Consumed(Sequence[Delivery]):
         ``outcome``: ``"ok"`` or ``"failed"``); return the matching deliveries.
 
         Waits up to ``timeout`` seconds for the first one (``timeout=0`` looks only at what
-        is recorded); then fails with :class:`~aura.exceptions.ExpectationTimeoutError`
+        is recorded; with no handler of ``by`` subscribed to the type, it does not wait); then
+        fails with :class:`~aura.exceptions.ExpectationTimeoutError`
         listing the handlers subscribed to the type and every delivery recorded.
         """
         __tracebackhide__ = True
@@ -777,13 +778,16 @@ class Consumed(Sequence[Delivery]):
         seconds = _seconds("timeout", timeout)
         recorder = self._scenario._recorder
         deadline = RealClock.monotonic() + seconds
+        subscribed = self._scenario.platform.bus.subscriptions(event_type)
+        # No handler (of that module) subscribed: nothing can come, so fail now, not later.
+        possible = any(by is None or s.subscriber_module == by for s in subscribed)
         with recorder.condition:
             while True:
                 found = self.select(event_type, by=by, outcome=outcome)
                 if found:
                     return found
                 remaining = deadline - RealClock.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or not possible:
                     break
                 recorder.activity.wait(remaining)
         raise ExpectationTimeoutError(self._explain(event_type, by, outcome, seconds))

@@ -611,6 +611,17 @@ def test_a_consumption_that_does_not_come_lists_the_subscribers_and_what_was_con
     )
 
 
+def test_a_consumption_no_handler_could_make_fails_at_once(scenario: Scenario) -> None:
+    started = RealClock.monotonic()
+    with pytest.raises(ExpectationTimeoutError) as nobody:
+        scenario.consumed.assert_consumed("order.placed", by="shipping", timeout=5.0)
+    assert RealClock.monotonic() - started < 1.0
+    assert str(nobody.value).splitlines()[:2] == [
+        "Expected 'order.placed' to be consumed by shipping within 5 s; it was not.",
+        "Subscribed to it: billing:charge.",
+    ]
+
+
 def test_a_consumption_assertion_waits_for_a_delivery_from_another_thread(
     scenario: Scenario,
 ) -> None:
