@@ -197,13 +197,14 @@ def trace_to_mermaid(trace: Trace) -> str:
     """
     entries = trace.entries
     returns = _returns(entries)
-    participants: dict[str, str] = {}  # name -> id
+    # module (None: code outside any module, drawn as "test") -> id; keyed by the module, so
+    # that a module named "test" is a lifeline of its own
+    participants: dict[str | None, str] = {}
 
     def lifeline(name: str | None) -> str:
-        label = name or OUTSIDE
-        if label not in participants:
-            participants[label] = mermaid_id(label, set(participants.values()))
-        return participants[label]
+        if name not in participants:
+            participants[name] = mermaid_id(name or OUTSIDE, set(participants.values()))
+        return participants[name]
 
     body: list[str] = []
     for index, entry in enumerate(entries):
@@ -215,7 +216,8 @@ def trace_to_mermaid(trace: Trace) -> str:
             provider, caller = lifeline(call.provider_module), lifeline(call.caller_module)
             body.append(f"    {provider}-->>-{caller}: {mermaid_text(answer)}")
     lines = ["sequenceDiagram"]
-    for name, ident in participants.items():
+    for module, ident in participants.items():
+        name = module or (OUTSIDE if OUTSIDE not in participants else "outside any module")
         alias = "" if ident == name else f" as {mermaid_text(name)}"
         lines.append(f"    participant {ident}{alias}")
     lines.extend(body)

@@ -101,6 +101,24 @@ def test_a_module_named_like_a_keyword_is_a_safe_id_shown_by_its_name() -> None:
     ]
 
 
+def test_a_module_named_test_is_not_the_lifeline_of_code_outside_modules() -> None:
+    class Probe:
+        def ping(self) -> str:
+            return "pong"
+
+    bus, registry = EventBus(catalog=EventCatalog()), ServiceRegistry()
+    registry.register_service("test", "Probe", Probe())
+    trace = Trace().attach(bus, registry)
+    registry.get_service("test", "Probe").ping()  # from outside any module, to module "test"
+    assert trace_to_mermaid(trace).splitlines() == [
+        "sequenceDiagram",
+        "    participant test as outside any module",
+        "    participant test_ as test",
+        "    test->>+test_: Probe.ping()",
+        "    test_-->>-test: ok",
+    ]
+
+
 def test_a_failed_delivery_and_a_failed_call_are_labelled_escaped() -> None:
     class Flaky:
         def run(self) -> None:
