@@ -426,6 +426,9 @@ def _instance_mismatch(value: object, hint: object, where: str) -> str | None:
     if getattr(hint, "_is_protocol", False):  # a Protocol itself, not a class deriving one
         missing = [member for member in _protocol_members(hint) if not hasattr(value, member)]
         return _leaf(value, hint, where, f"it lacks {', '.join(missing)}") if missing else None
+    if isinstance(value, bool) and hint in (int, float, complex):
+        # bool is an int to Python, but True where a count is promised is a bug, not a number
+        return _leaf(value, hint, where)
     if hint is float:
         accepted: tuple[type[Any], ...] = (int, float)  # the numeric tower of PEP 484
     elif hint is complex:

@@ -305,6 +305,7 @@ def test_returns_refuses_a_value_of_another_type(
     ("method", "value", "detail"),
     [
         ("numbers", [1, "2"], "[1] is '2' (str), not int"),
+        ("numbers", [1, True], "[1] is True (bool), not int"),
         ("scores", {"a": 1, "b": None}, "['b'] is None (NoneType), not int"),
         ("scores", {1: 1}, "[1] (its key) is 1 (int), not str"),
         ("pair", (1, 2), "[1] is 2 (int), not str"),
