@@ -78,6 +78,7 @@ __all__ = [
     "RetryReport",
     "Subscription",
     "TransactionSource",
+    "envelope_metadata",
 ]
 
 logger = logging.getLogger("aura.bus")
@@ -816,12 +817,19 @@ def _envelope(
 ) -> Event:
     """The accepted event's envelope, stamped now, with its metadata completed."""
     return Event.restore(
-        event_id, datetime.now(UTC), source_module, name, frozen, _metadata_for(metadata, event_id)
+        event_id,
+        datetime.now(UTC),
+        source_module,
+        name,
+        frozen,
+        envelope_metadata(metadata, event_id),
     )
 
 
-def _metadata_for(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:
-    """Build the envelope metadata: correlation from the context, causation from the handler.
+def envelope_metadata(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:
+    """Build an event's envelope metadata: correlation from the context, causation from the
+    handler; keys given in ``metadata`` win. Publishing uses it, and so does anything that
+    builds an envelope as a publish would (the test harness's bridge).
 
     The user is the handled event's (a handler acts on behalf of its cause's user), else the
     one the running code acts for (the gateway's principal). An event that starts a flow (no

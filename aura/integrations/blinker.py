@@ -53,13 +53,4 @@ def bridge_signal(
     receiver = target.signal_receiver(event_type, source_module, data=data, origin=origin)
     chosen = blinker.ANY if sender is None else sender
     signal.connect(receiver, sender=chosen, weak=False)
-    connected = True
-
-    def disconnect() -> None:
-        nonlocal connected
-        if connected:
-            connected = False
-            signal.disconnect(receiver, sender=chosen)
-
-    target.on_close(disconnect)
-    return disconnect
+    return target.until_closed(lambda: signal.disconnect(receiver, sender=chosen))

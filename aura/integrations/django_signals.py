@@ -64,16 +64,7 @@ def bridge_signal(
         inner(sender, **kwargs)
 
     signal.connect(receive, sender=sender, weak=False)
-    connected = True
-
-    def disconnect() -> None:
-        nonlocal connected
-        if connected:
-            connected = False
-            signal.disconnect(receive, sender=sender)
-
-    target.on_close(disconnect)
-    return disconnect
+    return target.until_closed(lambda: signal.disconnect(receive, sender=sender))
 
 
 def model_data(sender: Any, /, **kwargs: Any) -> Mapping[str, Any]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,6 +34,8 @@ from typing import Any, TypeVar, cast
 import pytest
 
 from aura import context as _context
+from aura.bus import envelope_metadata
+from aura.clock import real_perf_counter
 from aura.delivery import Delivery
 from aura.events import Event
 from aura.exceptions import (
@@ -65,9 +66,6 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_CLOCK = {"perf_counter": time.perf_counter}
-"""The real clock for call durations, out of freezegun's reach (it patches module attributes,
-not dict values), so a call timed under ``frozen_time`` takes its real time."""
 
 # The bridges in force, innermost last. A plain list, not a context variable: code under test
 # sends from threads of its own, which would not see a context variable set by the test.
@@ -115,6 +113,23 @@ class Bridge:
     def on_close(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` when the bridge closes (an adapter's disconnect, say)."""
         self._cleanups.append(callback)
+
+    def until_closed(self, disconnect: Callable[[], None]) -> Callable[[], None]:
+        """Undo a connection when the bridge closes; return the undo, which runs at most once.
+
+        The adapters hand it what disconnects their receiver: the caller may disconnect
+        earlier, and the bridge's close then does nothing more.
+        """
+        done = False
+
+        def undo() -> None:
+            nonlocal done
+            if not done:
+                done = True
+                disconnect()
+
+        self.on_close(undo)
+        return undo
 
     def close(self) -> None:
         """Run every :meth:`on_close` callback, newest first, each once, even if one fails.
@@ -363,7 +378,7 @@ class RecordedCall:
                 self.caller_module, self.provider_module, self.service_name, self.method
             )
             return end
-        clock = _CLOCK["perf_counter"]
+        clock = real_perf_counter()  # real under frozen_time (aura.clock)
         began, at = clock(), datetime.now(UTC)
 
         def record_at_end(error: BaseException | None) -> None:
@@ -406,19 +421,13 @@ def build_event(
     user (else the user the running code acts for).
     """
     identifier = event_id if event_id is not None else new_id()
-    cause = _context.current_event()
-    if causation_id is None and cause is not None:
-        causation_id = cause.event_id
-    if user_id is None:
-        user_id = cause.user_id if cause is not None else _context.current_user_id()
-    if correlation_id is None:
-        correlation_id = _context.get_correlation_id() or identifier
-    envelope = {"correlation_id": correlation_id, "causation_id": causation_id, "user_id": user_id}
+    given = {"correlation_id": correlation_id, "causation_id": causation_id, "user_id": user_id}
+    chosen = {key: value for key, value in given.items() if value is not None}
     return Event(
         event_type=event_type,
         data=data,
         source_module=source_module,
-        metadata={**(metadata or {}), **envelope},
+        metadata=envelope_metadata({**(metadata or {}), **chosen}, identifier),
         event_id=identifier,
         timestamp=timestamp,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from typing import Any, Literal, NamedTuple, overload
 from aura import context as _context
 from aura.breaker import BreakerTransition
 from aura.bus import Delivery, EventBus
+from aura.clock import real_perf_counter
 from aura.delivery import current_dispatch, delivery_of
 from aura.events import Event, thaw_json
 from aura.exceptions import ServiceNotAvailableError
@@ -132,10 +132,6 @@ class _CallHook(Interceptor):
 
 class Trace:
     """Everything a bus and a registry did while attached, in causal order."""
-
-    _clock = staticmethod(time.perf_counter)
-    """The clock call durations are measured with: a class attribute, out of freezegun's reach
-    (it replaces module attributes), so durations are real under ``frozen_time``."""
 
     def __init__(self) -> None:
         # The entries, some stored bare (an Event or a Delivery at the top level, as the bus
@@ -264,7 +260,7 @@ class Trace:
             self._tap.on_delivered = self.on_delivered
             index = self._append(entry)
         token = self._frame.set((index, _current_event(), depth))
-        clock = self._clock
+        clock = real_perf_counter()  # real under frozen_time (aura.clock)
         started = clock()
 
         def finish(error: BaseException | None) -> None:
