@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
@@ -54,15 +56,23 @@ from aura.events import (
 )
 from aura.exceptions import (
     ConfigurationError,
+    DuplicateSubscriberError,
     EventDeliveryError,
     EventValidationError,
+    HandlerSignatureError,
     InvalidNameError,
     UndeclaredEventError,
 )
-from aura.handlers import Handler, plan_handler, qualified_name
+from aura.handlers import Handler, plan_handler, qualified_name, refuse_deferred
 from aura.hooks import Interceptor, finish_all, split, start_all
 from aura.ids import new_id
-from aura.naming import check_event_type, check_module_name, check_pattern, pattern_matches
+from aura.naming import (
+    check_event_type,
+    check_module_name,
+    check_pattern,
+    pattern_matches,
+    patterns_overlap,
+)
 
 __all__ = [
     "BusActivity",
@@ -91,13 +101,16 @@ class Subscription:
         "_bus",
         "_deliver",
         "_handle",
+        "_seq",
         "active",
         "handler",
         "handler_name",
         "idempotent",
         "is_async",
         "pattern",
+        "place",
         "receives",
+        "retry",
         "subscriber_module",
     )
 
@@ -111,13 +124,21 @@ class Subscription:
         receives: str,
         is_async: bool,
         idempotent: bool = False,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        place: str = "",
     ) -> None:
         self._bus = bus
         self.idempotent = idempotent
         self.pattern = pattern
         self.handler = handler
         self.subscriber_module = subscriber_module
-        self.handler_name = qualified_name(handler)
+        # The subscriber's identity within its module: what the publication registry and the
+        # dead letters name, so a retry reaches exactly this subscription.
+        self.handler_name = name if name is not None else qualified_name(handler)
+        self.retry = retry
+        self.place = place  # where subscribe() was called, for collision messages
+        self._seq = 0  # the bus's subscription order (routes are merged by it)
         self.receives = receives
         self.is_async = is_async
         self._handle = deliver  # calls the handler as planned
@@ -283,6 +304,11 @@ class EventBus:
         self.handler_timeout = handler_timeout
         self._lock = threading.Lock()
         self._subscriptions: list[Subscription] = []
+        self._exact: dict[str, list[Subscription]] = {}  # by event type, in order
+        self._patterns: tuple[Subscription, ...] = ()  # subscriptions with a '*', in order
+        # (module, name): the subscriptions of that identity, whose patterns never overlap
+        self._names: dict[tuple[str, str], tuple[Subscription, ...]] = {}
+        self._count = 0
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
         self._observers: tuple[BusObserver, ...] = ()
         self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
@@ -310,35 +336,104 @@ class EventBus:
         subscriber_module: str,
         *,
         idempotent: bool = False,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
     ) -> Subscription:
         """Call ``handler`` for each event matching ``event_type`` (a type or a pattern).
 
         How the handler is called is decided here, once: a parameter annotated ``Event`` gets
         the envelope, one annotated with a contract class gets an instance of it, anything else
         gets the event's ``data`` (the seed's form). ``async def`` handlers need
-        :meth:`apublish`. ``idempotent=True`` (with a durable journal) records each handled
-        event id, so a resubmitted event is not handled twice.
+        :meth:`apublish`; generators and async generators are refused (their body would never
+        run). ``idempotent=True`` (with a durable journal) records each handled event id, so a
+        resubmitted event is not handled twice.
+
+        ``name`` is the subscriber's identity within its module (the handler's qualified name by
+        default): the publication registry and the dead letters name it, and a retry goes to
+        exactly that subscription. A module using one name for two subscriptions that could
+        receive the same event (two lambdas, two instances of one class, one function under
+        ``order.placed`` and ``order.*``) is refused (:class:`DuplicateSubscriberError`).
+        ``retry`` is the subscriber's :class:`RetryPolicy`: a durable platform retries its
+        failed deliveries by it.
         """
         check_pattern(event_type)
         check_module_name(subscriber_module, role="subscriber module")
+        if name is not None and (type(name) is not str or not name.strip() or len(name) > 200):
+            raise HandlerSignatureError(
+                f"A subscriber name must be a non-empty string of at most 200 characters, got "
+                f"{name!r}. Pass subscribe(..., name='send_confirmation')."
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError(
+                f"retry must be a RetryPolicy or None, got {type(retry).__name__} ({retry!r}). "
+                "Pass retry=RetryPolicy(max_attempts=5, backoff=1.0)."
+            )
         deliver, receives, is_async = plan_handler(
             handler, event_type, self.catalog, self.handler_timeout
         )
         subscription = Subscription(
-            self, event_type, handler, subscriber_module, deliver, receives, is_async, idempotent
+            self,
+            event_type,
+            handler,
+            subscriber_module,
+            deliver,
+            receives,
+            is_async,
+            idempotent,
+            name,
+            retry,
+            _place_of(handler),
         )
         if self.journal is not None:
             subscription._deliver = _journaled(self.journal, subscription, deliver)
+        key = (subscriber_module, subscription.handler_name)
         with self._lock:
-            self._subscriptions = [*self._subscriptions, subscription]
-            self._routes = {}
+            named = self._names.get(key, ())
+            # One name may serve patterns that never select the same event (a function for
+            # 'order.placed' and 'order.paid'): a publication is (event, module, name).
+            taken = next((s for s in named if patterns_overlap(s.pattern, event_type)), None)
+            if taken is not None:
+                raise DuplicateSubscriberError(
+                    f"Module {subscriber_module!r} already has a subscriber named "
+                    f"{subscription.handler_name!r} (to {taken.pattern!r}, handler at "
+                    f"{taken.place or 'an unknown place'}); this one (to {event_type!r}, handler "
+                    f"at {subscription.place or 'an unknown place'}) needs a name of its own: "
+                    "pass subscribe(..., name='...'), unique within the module."
+                )
+            self._names[key] = (*named, subscription)
+            self._count += 1
+            subscription._seq = self._count
+            self._subscriptions.append(subscription)
+            if "*" in event_type:
+                self._patterns = (*self._patterns, subscription)
+                for cached in [t for t in self._routes if pattern_matches(event_type, t)]:
+                    del self._routes[cached]
+            else:
+                self._exact.setdefault(event_type, []).append(subscription)
+                self._routes.pop(event_type, None)
         return subscription
 
     def _remove(self, subscription: Subscription) -> None:
         with self._lock:
+            if not subscription.active:
+                return
             subscription.active = False
             self._subscriptions = [s for s in self._subscriptions if s is not subscription]
-            self._routes = {}
+            key = (subscription.subscriber_module, subscription.handler_name)
+            left = tuple(s for s in self._names.get(key, ()) if s is not subscription)
+            if left:
+                self._names[key] = left
+            else:
+                self._names.pop(key, None)
+            if "*" in subscription.pattern:
+                self._patterns = tuple(s for s in self._patterns if s is not subscription)
+                self._routes = {}
+            else:
+                exact = self._exact[subscription.pattern]
+                exact.remove(subscription)
+                if not exact:
+                    del self._exact[subscription.pattern]
+                self._routes.pop(subscription.pattern, None)
 
     def subscriptions(self, event_type: str | None = None) -> list[Subscription]:
         """Return the active subscriptions in order; with ``event_type``, those receiving it."""
@@ -350,7 +445,12 @@ class EventBus:
         route = self._routes.get(event_type)
         if route is None:
             with self._lock:
-                matched = tuple(s for s in self._subscriptions if s.matches(event_type))
+                exact = self._exact.get(event_type, ())
+                patterns = [s for s in self._patterns if pattern_matches(s.pattern, event_type)]
+                if patterns and exact:
+                    matched = tuple(sorted((*exact, *patterns), key=_by_order))
+                else:
+                    matched = tuple(exact or patterns)
                 route = (matched, any(s.is_async for s in matched))
                 self._routes[event_type] = route
         return route
@@ -472,7 +572,7 @@ class EventBus:
             self._enqueue(dispatch, item, in_transaction)
         elif in_transaction:
             assert self.transactions is not None  # in_transaction says so
-            self.transactions.on_commit(functools.partial(self._run, item))
+            self.transactions.on_commit(functools.partial(self._run_committed, item))
         else:
             self._run(item)
         return event
@@ -522,6 +622,19 @@ class EventBus:
             current_dispatch.reset(token)
             if activity is not None:
                 activity.ended()
+
+    def _run_committed(self, item: _Item) -> None:
+        """Deliver ``item`` after its publisher committed: the commit stands, so nothing may
+        raise to the publisher, nor stop the delivery of the events committed with it."""
+        try:
+            self._run(item)
+        except Exception:
+            logger.exception(
+                "Delivering event %s (%s) after its commit failed; a durable platform "
+                "delivers it again when its lease expires",
+                item[0].event_type,
+                item[0].event_id,
+            )
 
     async def _arun(self, item: _Item) -> None:
         dispatch = Dispatch(self, True)
@@ -729,11 +842,8 @@ class EventBus:
     def _subscription_named(
         self, event_type: str, module: str, handler_name: str
     ) -> Subscription | None:
-        for subscription in self._route(event_type)[0]:
-            if (
-                subscription.subscriber_module == module
-                and subscription.handler_name == handler_name
-            ):
+        for subscription in self._names.get((module, handler_name), ()):
+            if subscription.matches(event_type):
                 return subscription
         return None
 
@@ -761,29 +871,56 @@ class EventBus:
             dispatch.active = False
             current_dispatch.reset(token)
 
-    def resubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
-        """Deliver again every publication the journal holds as unfinished (after a crash).
+    def resubmit_incomplete(self) -> ResubmitReport:
+        """Deliver every publication that is due: left unfinished by a process that died (its
+        lease expired), handed back by one that closed, or failed with an automatic retry due.
 
-        A failure becomes a dead letter, as in a first delivery. Publications to async
-        subscribers are kept and reported as ``needs_async``, for
-        :meth:`aresubmit_incomplete`. Without a journal there is nothing to resubmit.
+        Each is claimed first, so a publication another live process owns is never touched and
+        two processes never deliver the same one. A failure becomes a dead letter, as in a
+        first delivery. Publications to async subscribers are kept and reported as
+        ``needs_async``, for :meth:`aresubmit_incomplete`. Without a journal there is nothing
+        to resubmit.
         """
         outcome = _delivery.Outcome()
-        steps = _delivery.resubmit(outcome, self, older_than, False)
+        steps = _delivery.resubmit(outcome, self, False)
         with _counted(self._activity):
             report: ResubmitReport = _delivery.run(steps, outcome)
         return report
 
-    async def aresubmit_incomplete(self, older_than: timedelta = timedelta(0)) -> ResubmitReport:
+    async def aresubmit_incomplete(self) -> ResubmitReport:
         """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""
         outcome = _delivery.Outcome()
-        steps = _delivery.resubmit(outcome, self, older_than, True)
+        steps = _delivery.resubmit(outcome, self, True)
         with _counted(self._activity):
             report: ResubmitReport = await _delivery.arun(steps, outcome)
         return report
 
 
 _Item = tuple[Event, tuple[str, ...], tuple[Subscription, ...]]
+
+
+def _by_order(subscription: Subscription) -> int:
+    return subscription._seq
+
+
+_AURA_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _place_of(handler: object) -> str:
+    """Where a subscription's handler is defined (``file:line``), else where subscribe() was
+    called from outside Aura: what a collision message names."""
+    function = getattr(getattr(handler, "injection", None), "function", handler)
+    code = getattr(function, "__code__", None) or getattr(
+        getattr(function, "__call__", None),  # noqa: B004  # an object with __call__
+        "__code__",
+        None,
+    )
+    if code is not None:
+        return f"{code.co_filename}:{code.co_firstlineno}"
+    frame: Any = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_AURA_DIR):
+        frame = frame.f_back
+    return "" if frame is None else f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
 def _journaled(
@@ -803,7 +940,11 @@ def _journaled(
     def deliver_journaled(event: Event) -> None:
         with journal.delivering(event, subscription) as run:
             if run:
-                deliver(event)
+                result = deliver(event)
+                if result is not None:  # before COMPLETED: a coroutine returned is no success
+                    refuse_deferred(
+                        result, subscription.subscriber_module, subscription.handler_name
+                    )
 
     return deliver_journaled
 

@@ -30,7 +30,7 @@ from aura.config import (
     load_config,
     load_modules,
 )
-from aura.exceptions import ConfigurationError
+from aura.exceptions import ConfigurationError, DatabaseBusyError
 
 if TYPE_CHECKING:
     from aura.bus import Delivery
@@ -137,7 +137,12 @@ def _project_demo(config: ProjectConfig) -> Callable[[TextIO], int] | None:
 
 
 def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
-    """``aura dead-letters list|retry|purge``: the durable dead letters of a platform database."""
+    """``aura dead-letters list|retry|purge``: the durable dead letters of a platform database.
+
+    Every argument is checked before the file is opened, and the file is checked to be an Aura
+    database before anything is written to it; ``list`` opens it read-only.
+    """
+    _check_letter_arguments(args)
     config = load_config()
     path = database_path(args.database, config)
     if not path.exists():
@@ -145,45 +150,172 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
             f"No database at {path}. Pass --database with the platform's SQLite file, or set "
             f"database in {config.where}."
         )
-    if args.action == "retry":
-        return _retry_dead_letters(path, config, args, out)
-    from aura.database import Database
-    from aura.dead_letters import purge
+    if args.action == "retry":  # the modules first: without them nothing can be retried
+        modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+        _aura_tables(path)
+        return _retry_dead_letters(path, modules, args, out)
+    tables = _aura_tables(path)
+    if args.action == "list":
+        letters = _read_letters(path, tables)
+        for letter in letters:
+            print(f"{letter.id}  {letter.describe()}", file=out)
+        print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
+        return 0
+    if not (args.all or args.ids or args.older_than_days is not None):
+        print("Say what to purge: --all, --id ID (repeatable) or --older-than-days N.", file=out)
+        return 2
+    dropped = _purge_letters(path, tables, args)
+    print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
+    return 0
+
+
+def _check_letter_arguments(args: argparse.Namespace) -> None:
+    """Refuse numbers that make no sense before anything is opened (``--older-than-days -1``
+    would purge every letter)."""
+    import math
+
+    days = args.older_than_days
+    if days is not None and (not math.isfinite(days) or days < 0):
+        raise ConfigurationError(
+            f"--older-than-days must be a number of days of at least 0, got {days!r}. Pass "
+            "e.g. --older-than-days 7 (those last failed a week ago or more), or --all."
+        )
+    if args.max_attempts < 1:
+        raise ConfigurationError(
+            f"--max-attempts must be a whole number of at least 1, got {args.max_attempts}. "
+            "Pass e.g. --max-attempts 5 (attempts in all, the first delivery included)."
+        )
+    if not math.isfinite(args.backoff) or args.backoff < 0:
+        raise ConfigurationError(
+            f"--backoff must be a number of seconds of at least 0, got {args.backoff!r}. "
+            "Pass e.g. --backoff 30."
+        )
+    if args.action != "purge" and (args.all or args.ids or days is not None):
+        raise ConfigurationError(
+            f"--all, --id and --older-than-days choose what 'purge' drops; 'dead-letters "
+            f"{args.action}' takes none of them. Run 'aura dead-letters purge ...' instead."
+        )
+
+
+_AURA_TABLES = ("aura_publications", "aura_dead_letters")
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _aura_tables(path: Path) -> set[str]:
+    """The Aura tables of the SQLite file at ``path``, read without writing anything to it;
+    a file that is not an Aura database is refused with what it is instead."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot read the database {path}: {exc.strerror or exc}. Check the path and its "
+            "permissions."
+        ) from None
+    if header != _SQLITE_HEADER:
+        raise ConfigurationError(
+            f"{path} is not an SQLite database (it does not start with SQLite's header). Pass "
+            "--database with the platform's database file."
+        )
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            names = {
+                row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+    except sqlite3.DatabaseError as exc:
+        raise ConfigurationError(
+            f"{path} cannot be read as an SQLite database: {exc}. It may be damaged; restore "
+            "it from a backup, or pass --database with another file."
+        ) from None
+    tables = names.intersection(_AURA_TABLES)
+    if not tables:
+        raise ConfigurationError(
+            f"{path} is an SQLite database but not an Aura one: it has neither "
+            f"{' nor '.join(_AURA_TABLES)}. Nothing was changed. Pass --database with the "
+            "file of a platform built with durable=True."
+        )
+    return tables
+
+
+def _read_letters(path: Path, tables: set[str]) -> list[Any]:
+    """Every dead letter in the file, read through a read-only connection."""
+    import sqlite3
+    from contextlib import closing
+    from types import SimpleNamespace
+
+    from aura.publications import FailedPublications
     from aura.store import SqliteDeadLetterStore
 
-    with Database(path) as database:
-        store = SqliteDeadLetterStore(database)
-        if args.action == "list":
-            letters = store.list()
-            for letter in letters:
-                print(f"{letter.id}  {letter.describe()}", file=out)
-            print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
-            return 0
-        if not (args.all or args.ids or args.older_than_days is not None):
-            print(
-                "Say what to purge: --all, --id ID (repeatable) or --older-than-days N.", file=out
-            )
-            return 2
-        dropped = purge(
-            store,
-            letter_ids=None if args.all or not args.ids else args.ids,
-            older_than=(
-                timedelta(days=args.older_than_days) if args.older_than_days is not None else None
-            ),
-        )
-        print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
-        return 0
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+        db.row_factory = sqlite3.Row
+        reader = _ReadOnly(db)
+        letters: list[Any] = []
+        if "aura_publications" in tables:
+            journal: Any = SimpleNamespace(database=reader)
+            letters += FailedPublications(journal).list()
+        if "aura_dead_letters" in tables:
+            legacy = SqliteDeadLetterStore.__new__(SqliteDeadLetterStore)
+            legacy.database = reader  # type: ignore[assignment]  # reads only
+            letters += legacy.list()
+        return letters
+
+
+class _ReadOnly:
+    """``query`` over a read-only sqlite3 connection: what the stores' readers use."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._connection.execute(sql, params).fetchall())
+
+
+def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> int:
+    import sqlite3
+
+    from aura.database import Database
+    from aura.dead_letters import DeadLetterStore, purge
+    from aura.exceptions import DatabaseBusyError
+    from aura.store import SqliteDeadLetterStore
+
+    older_than = timedelta(days=args.older_than_days) if args.older_than_days is not None else None
+    ids = None if args.all or not args.ids else args.ids
+    try:
+        with Database(path) as database:
+            stores: list[DeadLetterStore] = []
+            if "aura_publications" in tables:
+                from aura.publications import DurableJournal, FailedPublications
+                from aura.store import SqliteEventStore
+
+                journal = DurableJournal(database, SqliteEventStore(database))
+                stores.append(FailedPublications(journal))
+            if "aura_dead_letters" in tables:
+                stores.append(SqliteDeadLetterStore(database))
+            return sum(purge(store, letter_ids=ids, older_than=older_than) for store in stores)
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            raise DatabaseBusyError(
+                f"{path} is locked by another process ({exc}); nothing was purged. Try again "
+                "when it is idle."
+            ) from None
+        raise ConfigurationError(
+            f"Cannot purge dead letters in {path}: {exc}. Nothing was purged; check that the "
+            "file is writable."
+        ) from None
 
 
 def _retry_dead_letters(
-    path: Path, config: ProjectConfig, args: argparse.Namespace, out: TextIO
+    path: Path, modules: list[Any], args: argparse.Namespace, out: TextIO
 ) -> int:
     from aura.dead_letters import RetryPolicy
     from aura.platform import Platform  # the handlers live in the modules: build the platform
 
     policy = RetryPolicy(max_attempts=args.max_attempts, backoff=args.backoff)
-    modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
-    with Platform(modules, database=path, durable=True) as platform:
+    # No worker: this process retries what it is asked to and leaves the rest to the platform.
+    with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
         report = platform.bus.retry_dead_letters(policy)
     print(
         f"Retried: {len(report.succeeded)} delivered, {len(report.failed)} failed again, "
@@ -325,7 +457,7 @@ def _main(argv: Sequence[str] | None, stream: TextIO, err: TextIO) -> int:
         run: Callable[[argparse.Namespace, TextIO], int] | None = getattr(args, "run", None)
         if run is not None:
             return run(args, stream)
-    except ConfigurationError as error:
+    except (ConfigurationError, DatabaseBusyError) as error:
         print(f"aura {args.command}: error: {error}", file=stream)
         return 2
     parser.print_help(stream)

@@ -22,6 +22,7 @@ from aura.exceptions import ConfigurationError
 from aura.ids import new_id
 
 __all__ = [
+    "ClaimingDeadLetterStore",
     "DeadLetter",
     "DeadLetterStore",
     "InMemoryDeadLetterStore",
@@ -74,12 +75,29 @@ class DeadLetterStore(Protocol):
         """Return every dead letter, oldest first."""
 
 
+class ClaimingDeadLetterStore(DeadLetterStore, Protocol):
+    """A store that lets one retry at a time take a letter (both of Aura's stores do): two
+    concurrent retries of one letter then run its handler once."""
+
+    def claim(self, letter_id: str) -> bool:
+        """Take the letter for one retry; False when another retry has it (or it is gone)."""
+
+
 class InMemoryDeadLetterStore:
     """A thread-safe, in-memory :class:`DeadLetterStore`."""
 
     def __init__(self) -> None:
         self._letters: dict[str, DeadLetter] = {}
+        self._claimed: set[str] = set()
         self._lock = threading.Lock()
+
+    def claim(self, letter_id: str) -> bool:
+        """Take a letter for one retry; False when another retry has it or it is gone."""
+        with self._lock:
+            if letter_id not in self._letters or letter_id in self._claimed:
+                return False
+            self._claimed.add(letter_id)
+            return True
 
     def add(self, letter: DeadLetter) -> None:
         """Keep a new dead letter."""
@@ -91,11 +109,13 @@ class InMemoryDeadLetterStore:
         with self._lock:
             if letter.id in self._letters:
                 self._letters[letter.id] = letter
+            self._claimed.discard(letter.id)
 
     def remove(self, letter_id: str) -> None:
         """Drop a dead letter; unknown ids are ignored."""
         with self._lock:
             self._letters.pop(letter_id, None)
+            self._claimed.discard(letter_id)
 
     def list(self) -> list[DeadLetter]:
         """Return every dead letter, oldest first."""
@@ -125,23 +145,31 @@ class RetryPolicy:
     max_attempts: int = 5
     backoff: float = 0.0
     multiplier: float = 2.0
+    maximum: float | None = None
+    """The longest wait between two attempts, in seconds (``None``: no cap)."""
 
     def __post_init__(self) -> None:
         if type(self.max_attempts) is not int or self.max_attempts < 1:
             raise ConfigurationError(
                 f"max_attempts must be an int of at least 1, got {self.max_attempts!r}."
             )
-        for name in ("backoff", "multiplier"):
+        for name in ("backoff", "multiplier", "maximum"):
             value = getattr(self, name)
+            if value is None and name == "maximum":
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigurationError(f"{name} must be a number of at least 0, got {value!r}.")
+
+    def wait(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt before the next one."""
+        wait = float(self.backoff * self.multiplier ** min(attempts - 1, 64))
+        return wait if self.maximum is None else min(wait, float(self.maximum))
 
     def due(self, letter: DeadLetter, now: datetime) -> bool:
         """Whether ``letter`` may be retried at ``now``."""
         if letter.attempts >= self.max_attempts:
             return False
-        wait = self.backoff * self.multiplier ** (letter.attempts - 1)
-        return now >= letter.last_failed_at + timedelta(seconds=wait)
+        return now >= letter.last_failed_at + timedelta(seconds=self.wait(letter.attempts))
 
 
 def new_letter(event: Event, module: str, handler_name: str, exc: BaseException) -> DeadLetter:

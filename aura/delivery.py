@@ -20,10 +20,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractContextManager
 from contextvars import ContextVar
-from datetime import timedelta
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 from aura import context as _context
@@ -39,6 +38,7 @@ from aura.dead_letters import (
 )
 from aura.events import Event
 from aura.exceptions import EventDeliveryError
+from aura.handlers import refuse_deferred
 from aura.hooks import finish_all, start_all
 
 __all__ = [
@@ -75,6 +75,7 @@ class Subscription(Protocol):
     is_async: bool
     active: bool
     idempotent: bool
+    retry: RetryPolicy | None
 
     def _deliver(self, event: Event) -> Any: ...
 
@@ -132,17 +133,37 @@ class BusObserver(Protocol):
 class DeliveryJournal(Protocol):
     """Makes delivery durable: records accepted events and each subscriber's progress.
 
-    ``aura.store.DurableJournal`` implements it on SQLite (the transactional outbox).
+    ``aura.publications.DurableJournal`` implements it on SQLite and PostgreSQL (the
+    transactional outbox, with owners and leases).
     """
 
     def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
-        """Record the event and one pending publication per subscriber, atomically."""
+        """Record the event and one publication per subscriber, owned by this journal."""
 
     def delivering(self, event: Event, subscription: Subscription) -> AbstractContextManager[bool]:
-        """Surround one delivery; yield ``False`` to skip it (already handled)."""
+        """Surround one delivery; yield ``False`` to skip it (already handled, or taken
+        over by another process)."""
 
-    def incomplete(self, older_than: timedelta) -> list[tuple[Event, str, str]]:
-        """Return ``(event, module, handler)`` of publications not completed in time."""
+    def due(self, limit: int = ...) -> Sequence[Due]:
+        """Publications anyone may claim now, oldest first."""
+
+    def claim(self, publication_id: int, *, failed: bool = False) -> Event | None:
+        """Take one due publication for this journal; its event, or ``None`` if not had."""
+
+
+class Due(Protocol):
+    """A due publication as the jobs see it (``aura.publications.Due``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def subscriber_module(self) -> str: ...
+    @property
+    def handler(self) -> str: ...
 
 
 class TransactionSource(Protocol):
@@ -236,7 +257,11 @@ def run(steps: Job[Any], outcome: Outcome) -> Any:
                     "aresubmit_incomplete)."
                 )
             try:
-                subscription._deliver(outcome.event)
+                result = subscription._deliver(outcome.event)
+                if result is not None:
+                    refuse_deferred(
+                        result, subscription.subscriber_module, subscription.handler_name
+                    )
             except Exception as exc:
                 outcome.error = exc  # the job reads it, and clears it
     except BaseException:
@@ -253,6 +278,10 @@ async def arun(steps: Job[Any], outcome: Outcome) -> Any:
                 result = subscription._deliver(outcome.event)
                 if subscription.is_async:
                     await result
+                elif result is not None:
+                    refuse_deferred(
+                        result, subscription.subscriber_module, subscription.handler_name
+                    )
             except Exception as exc:
                 outcome.error = exc  # the job reads it, and clears it
     except BaseException:
@@ -298,8 +327,11 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                         _keep_failure(bus, event, subscription, error, started, observers)
                     elif raw_only:  # no Delivery built: observers that take the raw form
                         done = (event, subscription, None, now() - started)
-                        for observer in observers:
-                            observer.on_delivered(done)  # type: ignore[arg-type]  # raw form
+                        try:
+                            for observer in observers:
+                                observer.on_delivered(done)  # type: ignore[arg-type]  # raw
+                        except Exception:
+                            logger.exception("An observer failed on a delivery; it goes on")
                     elif observers:
                         _observe(event, subscription, None, started, observers)
                 finally:
@@ -341,7 +373,10 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
     failed: list[DeadLetter] = []
     unroutable: list[DeadLetter] = []
     needs_async: list[DeadLetter] = []
-    letters, waiting = due_letters(bus.dead_letter_store, policy)
+    store = bus.dead_letter_store
+    claim = getattr(store, "claim", None)
+    kept = _kept_by_journal(bus)  # the journal writes the outcome in the delivery itself
+    letters, waiting = due_letters(store, policy)
     for letter in letters:
         subscription = bus._subscription_named(
             letter.event.event_type, letter.subscriber_module, letter.handler_name
@@ -352,12 +387,19 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         if subscription.is_async and not is_async:
             needs_async.append(letter)
             continue
+        if claim is not None and not claim(letter.id):
+            continue  # another retry (another process) has it: it runs the handler
         started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         if error is not None:
-            failed.append(failed_again(bus.dead_letter_store, letter, error))
+            if kept:
+                again = store.get(letter.id)  # type: ignore[attr-defined]  # FailedPublications
+                failed.append(again if again is not None else letter)
+            else:
+                failed.append(failed_again(store, letter, error))
         else:
-            bus.dead_letter_store.remove(letter.id)
+            if not kept:
+                store.remove(letter.id)
             succeeded.append(letter)
         if bus._observers:
             _observe(letter.event, subscription, error, started, bus._observers)
@@ -372,22 +414,28 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
     )
 
 
-def resubmit(outcome: Outcome, bus: EventBus, older_than: timedelta, is_async: bool) -> Job[None]:
-    """Deliver again every publication the journal holds as unfinished (after a crash)."""
+def resubmit(outcome: Outcome, bus: EventBus, is_async: bool) -> Job[None]:
+    """Deliver every publication that is due (left by a crash, released, or a failure whose
+    automatic retry is due), each claimed first so that no two processes deliver it."""
     outcome.result = ResubmitReport(0, 0, ())
-    if bus.journal is None:
+    journal = bus.journal
+    if journal is None:
         return
     delivered = failed = 0
     unroutable: list[tuple[str, str, str]] = []
     needs_async: list[tuple[str, str, str]] = []
-    for event, module, handler_name in bus.journal.incomplete(older_than):
-        subscription = bus._subscription_named(event.event_type, module, handler_name)
+    for due in journal.due():
+        named = (due.event_id, due.subscriber_module, due.handler)
+        subscription = bus._subscription_named(due.event_type, due.subscriber_module, due.handler)
         if subscription is None:
-            unroutable.append((event.event_id, module, handler_name))
+            unroutable.append(named)
             continue
         if subscription.is_async and not is_async:
-            needs_async.append((event.event_id, module, handler_name))
+            needs_async.append(named)
             continue
+        event = journal.claim(due.id)
+        if event is None:
+            continue  # another process took it, or it is no longer due
         error = yield from redeliver(outcome, bus, event, subscription, is_async)
         if error is None:
             delivered += 1
@@ -445,11 +493,26 @@ def _keep_failure(
             "handler": subscription.handler_name,
         },
     )
-    bus.dead_letter_store.add(
-        new_letter(event, subscription.subscriber_module, subscription.handler_name, exc)
-    )
+    if not _kept_by_journal(bus):
+        try:
+            bus.dead_letter_store.add(
+                new_letter(event, subscription.subscriber_module, subscription.handler_name, exc)
+            )
+        except Exception:
+            # The delivery of every later event must go on: the failure is logged above.
+            logger.exception(
+                "The dead-letter store could not keep the failure of %s:%s on event %s",
+                subscription.subscriber_module,
+                subscription.handler_name,
+                event.event_id,
+            )
     if observers:
         _observe(event, subscription, exc, started, observers)
+
+
+def _kept_by_journal(bus: EventBus) -> bool:
+    """Whether the bus's journal itself writes failures as its dead letters."""
+    return bus.journal is not None and getattr(bus.dead_letter_store, "kept_by_journal", False)
 
 
 def _observe(
@@ -471,4 +534,7 @@ def _observe(
         ),
     )
     for observer in observers:
-        observer.on_delivered(delivery)
+        try:
+            observer.on_delivered(delivery)
+        except Exception:
+            logger.exception("Observer %r failed on a delivery; delivery goes on", observer)

@@ -18,8 +18,10 @@ __all__ = [
     "ConfigurationError",
     "ContainerError",
     "ContractViolationError",
+    "DatabaseBusyError",
     "DisposalError",
     "DuplicateServiceError",
+    "DuplicateSubscriberError",
     "EventContractError",
     "EventDeliveryError",
     "EventValidationError",
@@ -85,6 +87,16 @@ class EventDeliveryError(AuraError, RuntimeError):
     a synchronous publish to asynchronous subscribers. A failing handler never raises this; its
     failure is kept as a dead letter instead.
     """
+
+
+class DuplicateSubscriberError(HandlerSignatureError):
+    """A module subscribes a second handler under a name it already uses; durable delivery
+    and dead-letter retries identify a subscriber by ``(module, name)``."""
+
+
+class DatabaseBusyError(AuraError, TimeoutError):
+    """The database could not be locked or reached in time (SQLite's write lock, a PostgreSQL
+    lock timeout); nothing of the unit of work was written."""
 
 
 class HandlerTimeoutError(AuraError, TimeoutError):

@@ -19,7 +19,7 @@ from aura.events import Event, EventCatalog, EventContract, is_contract_class
 from aura.exceptions import HandlerSignatureError, HandlerTimeoutError
 from aura.injection import Bound
 
-__all__ = ["Handler", "plan_handler", "qualified_name"]
+__all__ = ["Handler", "plan_handler", "qualified_name", "refuse_deferred"]
 
 Handler = Callable[[Any], Any]
 
@@ -42,6 +42,7 @@ def plan_handler(
             f"Handler for {event_type!r} must be callable, got {type(handler).__name__} "
             f"({handler!r}). Pass a function that takes the event data."
         )
+    _refuse_generators(handler, event_type)
     is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
         getattr(handler, "__call__", None)  # noqa: B004  # an object with async __call__
     )
@@ -70,6 +71,43 @@ def plan_handler(
     if is_async and handler_timeout is not None:
         deliver = _timed(deliver, handler_timeout, qualified_name(handler))
     return deliver, receives, is_async
+
+
+def _refuse_generators(handler: Handler, event_type: str) -> None:
+    """A generator (or async generator) function called as a handler returns at once without
+    running its body: refuse it here rather than let every delivery "succeed" doing nothing."""
+    function = handler.injection.function if isinstance(handler, Bound) else handler
+    for candidate in (function, getattr(function, "__call__", None)):  # noqa: B004
+        if inspect.isasyncgenfunction(candidate):
+            kind = "an async generator function"
+        elif inspect.isgeneratorfunction(candidate):
+            kind = "a generator function"
+        else:
+            continue
+        raise HandlerSignatureError(
+            f"Handler {qualified_name(handler)} for {event_type!r} is {kind}: calling it "
+            "only creates a generator, so its body would never run. Make it a plain function "
+            "(def) or a coroutine function (async def) without 'yield'."
+        )
+
+
+def refuse_deferred(result: object, module: str, name: str) -> None:
+    """Fail a synchronous delivery whose handler returned work it never did: a coroutine,
+    a generator or another awaitable (a sync callable wrapping an async function)."""
+    if inspect.iscoroutine(result):
+        result.close()  # no "never awaited" warning: the error says it instead
+        kind = "a coroutine"
+    elif inspect.isgenerator(result) or inspect.isasyncgen(result):
+        kind = "a generator"
+    elif inspect.isawaitable(result):
+        kind = "an awaitable"
+    else:
+        return
+    raise HandlerSignatureError(
+        f"Handler {module}:{name} returned {kind} instead of doing its work: it was subscribed "
+        "as a synchronous handler, so nothing awaited it and its body never ran. Subscribe the "
+        "async function itself (async def), which the bus then awaits under apublish()."
+    )
 
 
 def qualified_name(handler: object) -> str:

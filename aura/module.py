@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar, cast
 
 from aura.access import Rule
+from aura.dead_letters import RetryPolicy
 from aura.exceptions import ModuleDefinitionError
 from aura.naming import check_module_name, check_pattern, snake_case
 from aura.registry import CallableBreaker, CallPolicy
@@ -108,6 +109,10 @@ class HandlerDeclaration:
     handler: Callable[..., Any]
     idempotent: bool = False
     """Handle each event id once, even when a durable platform resubmits it."""
+    name: str | None = None
+    """The subscriber's identity in the module (the handler's qualified name by default)."""
+    retry: RetryPolicy | None = None
+    """How a durable platform retries this subscriber's failed deliveries."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -309,16 +314,25 @@ class Module:
         """Provide a dependency to the module's own code (a repository, a backend, ...)."""
         self.providers.append(ProviderDeclaration(key, provider, lifetime))
 
-    def subscribe(self, event_type: str, *, idempotent: bool = False) -> Callable[[F], F]:
+    def subscribe(
+        self,
+        event_type: str,
+        *,
+        idempotent: bool = False,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> Callable[[F], F]:
         """Subscribe the decorated handler (sync or async) to ``event_type`` or a pattern.
 
         ``idempotent=True`` makes a durable platform remember each handled event id, so an
-        event resubmitted after a crash has no second effect.
+        event resubmitted after a crash has no second effect. ``name`` is the subscriber's
+        identity in the module (see :meth:`aura.EventBus.subscribe`); ``retry`` how a durable
+        platform retries its failed deliveries.
         """
         check_pattern(event_type)
 
         def declare(handler: F) -> F:
-            self.handlers.append(HandlerDeclaration(event_type, handler, idempotent))
+            self.handlers.append(HandlerDeclaration(event_type, handler, idempotent, name, retry))
             return handler
 
         return declare

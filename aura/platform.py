@@ -29,7 +29,6 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
@@ -47,14 +46,9 @@ from aura.exceptions import ModuleDefinitionError
 from aura.hooks import Interceptor
 from aura.logs import TrafficLog
 from aura.module import Module
+from aura.publications import CompletionMode, DurableJournal, Worker
 from aura.registry import ServiceCall, ServiceRegistry
-from aura.store import (
-    CompletionMode,
-    DurableJournal,
-    EventStore,
-    SqliteDeadLetterStore,
-    SqliteEventStore,
-)
+from aura.store import EventStore, SqliteEventStore
 from aura.verification import ModuleDeclarations, VerificationResult
 
 __all__ = ["Platform"]
@@ -76,7 +70,8 @@ class Platform:
         max_chain_depth: int = 64,
         durable: bool = False,
         completed_publications: CompletionMode = "keep",
-        resubmit_after: timedelta = timedelta(0),
+        lease: float = 30.0,
+        poll_interval: float | None = 1.0,
         event_store: EventStore | None = None,
         journal: DeliveryJournal | None = None,
         dead_letters: DeadLetterStore | None = None,
@@ -102,18 +97,21 @@ class Platform:
                 container=self.container, inline_when=lambda: self.database.in_transaction
             )
             self.durable = durable
-            self.resubmit_after = resubmit_after
-            # Every store is an argument; durable=True fills the ones not given with the SQLite
-            # implementations on the platform's database.
+            # Every store is an argument; durable=True fills the ones not given with the
+            # implementations on the platform's database: the dead letters are then the
+            # journal's failed publications (a failure and its dead letter are one write).
             if durable:
                 if event_store is None:
                     event_store = SqliteEventStore(self.database)
                 if journal is None and isinstance(event_store, SqliteEventStore):
                     journal = DurableJournal(
-                        self.database, event_store, completed=completed_publications
+                        self.database, event_store, completed=completed_publications, lease=lease
                     )
-                if dead_letters is None:
-                    dead_letters = SqliteDeadLetterStore(self.database)
+                if dead_letters is None and isinstance(journal, DurableJournal):
+                    dead_letters = journal.dead_letters
+            self._worker: Worker | None = None
+            if isinstance(journal, DurableJournal) and poll_interval is not None:
+                self._worker = Worker(journal, self._deliver_due, poll=poll_interval)
             self.event_store: EventStore | None = event_store
             self.journal: DeliveryJournal | None = journal
             self.bus = EventBus(
@@ -188,7 +186,7 @@ class Platform:
                     index += 1
             self._started = True
             if self.journal is not None:
-                report = self.bus.resubmit_incomplete(older_than=self.resubmit_after)
+                report = self.bus.resubmit_incomplete()
                 for held, why in (
                     (report.unroutable, "were not resubmitted: their subscriber is gone"),
                     (
@@ -203,7 +201,14 @@ class Platform:
                             why,
                             ", ".join(f"{m}:{h} ({e})" for e, m, h in held),
                         )
+            if self._worker is not None:
+                self._worker.start()
         return self
+
+    def _deliver_due(self) -> None:
+        """One pass of the delivery worker: what is due (expired leases, retries) delivered."""
+        if not self._closed:
+            self.bus.resubmit_incomplete()
 
     def add_interceptor(self, interceptor: Interceptor) -> Callable[[], None]:
         """Surround the platform's publishes, deliveries and cross-module calls with
@@ -231,6 +236,13 @@ class Platform:
             return
         self._closed = True
         try:
+            if self._worker is not None:
+                self._worker.stop()
+            if isinstance(self.journal, DurableJournal) and self.journal.database is self.database:
+                try:  # what this process owns and has not delivered is due to anyone at once
+                    self.journal.release()
+                except Exception:
+                    logger.exception("Could not hand back this platform's publications")
             self.container.close()
         finally:
             self.registry.close()
@@ -375,6 +387,8 @@ class Platform:
                 injection.bind(plan, self.container),
                 module.name,
                 idempotent=declaration.idempotent,
+                name=declaration.name,
+                retry=declaration.retry,
             )
         return plans
 

@@ -4,11 +4,8 @@
   or time; :class:`SqliteEventStore` (stdlib ``sqlite3``, WAL) and :class:`InMemoryEventStore`
   share one contract. The interface is plain SQL-free Python, so a PostgreSQL store fits it.
 * :class:`SqliteDeadLetterStore` persists the bus's dead letters.
-* :class:`DurableJournal` is the publication registry (Spring Modulith's, a transactional
-  outbox): a publish records the event and one row per subscriber in the publisher's own
-  transaction; each row moves PUBLISHED -> PROCESSING -> COMPLETED or FAILED, the handler's own
-  writes and its COMPLETED mark commit together, and rows left unfinished by a crash are
-  resubmitted (``EventBus.resubmit_incomplete``) when the platform starts.
+* The publication registry (the transactional outbox) that records each delivery's progress
+  beside these events is :class:`aura.publications.DurableJournal`.
 """
 
 from __future__ import annotations
@@ -18,15 +15,13 @@ import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from aura.bus import EventBus
 from aura.database import Database
 from aura.dead_letters import DeadLetter
-from aura.delivery import Subscription
 from aura.events import Event, FrozenDict, freeze_json
 from aura.exceptions import ConfigurationError, EventDeliveryError
 
@@ -34,7 +29,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 __all__ = [
-    "DurableJournal",
     "EventFilters",
     "EventQuery",
     "EventStore",
@@ -143,8 +137,8 @@ class EventStore(ABC):
             event = Event.create(event_type, data, source_module)
             self.append(event)
             return event
-        journal = self.bus.journal
-        if isinstance(journal, DurableJournal) and _same_table(journal.store, self):
+        journaled = getattr(self.bus.journal, "store", None)  # a DurableJournal's event store
+        if isinstance(journaled, EventStore) and _same_table(journaled, self):
             return self.bus.publish(event_type, data, source_module)  # the journal stores it
         event = self.bus.publish(event_type, data, source_module)
         self.append(event)
@@ -438,167 +432,3 @@ class SqliteDeadLetterStore:
             )
             for row in rows
         ]
-
-
-# --- the publication registry --------------------------------------------------------------------
-
-_PUBLICATIONS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS aura_publications (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL,
-    subscriber_module TEXT NOT NULL,
-    handler TEXT NOT NULL,
-    status TEXT NOT NULL
-        CHECK (status IN ('PUBLISHED', 'PROCESSING', 'COMPLETED', 'FAILED')),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    error TEXT,
-    published_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (event_id, subscriber_module, handler)
-);
-CREATE INDEX IF NOT EXISTS aura_publications_status ON aura_publications (status, updated_at);
-CREATE TABLE IF NOT EXISTS aura_publications_archive (
-    id INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL,
-    subscriber_module TEXT NOT NULL,
-    handler TEXT NOT NULL,
-    status TEXT NOT NULL,
-    attempts INTEGER NOT NULL,
-    error TEXT,
-    published_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS aura_inbox (
-    event_id TEXT NOT NULL,
-    subscriber_module TEXT NOT NULL,
-    handler TEXT NOT NULL,
-    handled_at TEXT NOT NULL,
-    PRIMARY KEY (event_id, subscriber_module, handler)
-) WITHOUT ROWID;
-"""
-
-_KEY = "event_id = ? AND subscriber_module = ? AND handler = ?"
-
-
-class DurableJournal:
-    """The publication registry: every publish and every delivery recorded in SQLite.
-
-    ``completed`` chooses what happens to a COMPLETED publication: ``"keep"`` it, ``"delete"``
-    it, or ``"archive"`` it into ``aura_publications_archive``.
-    """
-
-    def __init__(
-        self, database: Database, store: SqliteEventStore, *, completed: CompletionMode = "keep"
-    ) -> None:
-        if completed not in ("keep", "delete", "archive"):
-            raise ConfigurationError(
-                f"completed must be 'keep', 'delete' or 'archive', got {completed!r}."
-            )
-        self.database = database
-        self.store = store
-        self.completed = completed
-        database.executescript(_PUBLICATIONS_SCHEMA)
-
-    def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
-        """Record the event and one PUBLISHED row per subscriber, all or nothing."""
-        now = _stamp(_now())
-        rows = [(event.event_id, s.subscriber_module, s.handler_name, now, now) for s in route]
-        try:
-            with self.database.transaction():
-                self.database.execute(_INSERT_EVENT, _event_row(event))
-                if rows:
-                    self.database.executemany(
-                        "INSERT INTO aura_publications (event_id, subscriber_module, handler, "
-                        "status, published_at, updated_at) VALUES (?, ?, ?, 'PUBLISHED', ?, ?)",
-                        rows,
-                    )
-        except sqlite3.Error as exc:
-            raise EventDeliveryError(
-                f"Event {event.event_type!r} could not be recorded durably: {exc}. Nothing was "
-                "published or written for it; check the database (disk space, locks) and "
-                "publish again."
-            ) from exc
-
-    @contextmanager
-    def delivering(self, event: Event, subscription: Subscription) -> Iterator[bool]:
-        """Run one delivery as a unit of work: the handler's writes and COMPLETED commit together.
-
-        An idempotent subscriber that already handled the event is skipped (yields ``False``).
-        An ``async`` handler runs outside the transaction (see the comment below).
-        """
-        key = (event.event_id, subscription.subscriber_module, subscription.handler_name)
-        if subscription.idempotent and self._in_inbox(key):
-            self._finish(key)
-            yield False
-            return
-        self._update(key, "PROCESSING", None, attempt=True)
-        try:
-            if subscription.is_async:
-                # An async handler awaits: a transaction held across that await would take in
-                # whatever other tasks on this thread write meanwhile. Its writes are its own;
-                # COMPLETED (and the inbox row) commit after it: at least once, not atomically.
-                yield True
-                with self.database.transaction():
-                    self._completed(key, subscription)
-            else:
-                with self.database.transaction():
-                    yield True
-                    self._completed(key, subscription)
-        except BaseException as exc:
-            # If even this write fails, the row stays PROCESSING and is resubmitted later.
-            with suppress(sqlite3.Error):
-                self._update(key, "FAILED", f"{type(exc).__name__}: {exc}", attempt=False)
-            raise
-
-    def incomplete(self, older_than: timedelta) -> list[tuple[Event, str, str]]:
-        """Publications still PUBLISHED or PROCESSING whose last change is ``older_than`` ago."""
-        cutoff = _stamp(_now() - older_than)
-        rows = self.database.query(
-            "SELECT e.*, p.subscriber_module AS p_module, p.handler AS p_handler "
-            "FROM aura_publications p JOIN aura_events e ON e.event_id = p.event_id "
-            "WHERE p.status IN ('PUBLISHED', 'PROCESSING') AND p.updated_at <= ? ORDER BY p.id",
-            (cutoff,),
-        )
-        return [(_event_from(row), row["p_module"], row["p_handler"]) for row in rows]
-
-    def publications(self, status: str | None = None) -> list[dict[str, Any]]:
-        """Return the publication rows (all, or those in ``status``), oldest first."""
-        if status is None:
-            rows = self.database.query("SELECT * FROM aura_publications ORDER BY id")
-        else:
-            rows = self.database.query(
-                "SELECT * FROM aura_publications WHERE status = ? ORDER BY id", (status,)
-            )
-        return [dict(row) for row in rows]
-
-    def _completed(self, key: tuple[str, str, str], subscription: Subscription) -> None:
-        self._finish(key)
-        if subscription.idempotent:
-            self.database.execute(
-                "INSERT INTO aura_inbox VALUES (?, ?, ?, ?)", (*key, _stamp(_now()))
-            )
-
-    def _in_inbox(self, key: tuple[str, str, str]) -> bool:
-        return self.database.query_one(f"SELECT 1 FROM aura_inbox WHERE {_KEY}", key) is not None
-
-    def _update(
-        self, key: tuple[str, str, str], status: str, error: str | None, *, attempt: bool
-    ) -> None:
-        self.database.execute(
-            f"UPDATE aura_publications SET status = ?, error = ?, updated_at = ?, "
-            f"attempts = attempts + ? WHERE {_KEY}",
-            (status, error, _stamp(_now()), 1 if attempt else 0, *key),
-        )
-
-    def _finish(self, key: tuple[str, str, str]) -> None:
-        if self.completed == "delete":
-            self.database.execute(f"DELETE FROM aura_publications WHERE {_KEY}", key)
-            return
-        self._update(key, "COMPLETED", None, attempt=False)
-        if self.completed == "archive":
-            self.database.execute(
-                f"INSERT INTO aura_publications_archive SELECT * FROM aura_publications "
-                f"WHERE {_KEY}",
-                key,
-            )
-            self.database.execute(f"DELETE FROM aura_publications WHERE {_KEY}", key)

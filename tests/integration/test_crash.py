@@ -52,12 +52,19 @@ WORKER = textwrap.dedent(
             time.sleep(30)
 
 
-    with Platform([orders, ledger], database=path, durable=True) as platform:
+    # A short lease: the killed publisher's deliveries are taken over a second after it died.
+    with Platform(
+        [orders, ledger], database=path, durable=True, lease=1.0, poll_interval=0.05
+    ) as platform:
         if phase == "publish":
             for n in range(1000):
                 with platform.transaction():
                     platform.database.execute("INSERT INTO orders_orders VALUES (?)", (n,))
                     platform.bus.publish("order.placed", {"n": n}, "orders")
+        else:  # the worker delivers what the dead process owned once its lease expires
+            deadline = time.monotonic() + 30
+            while platform.journal.publications("PROCESSING") and time.monotonic() < deadline:
+                time.sleep(0.05)
         print("done", flush=True)
     """
 )

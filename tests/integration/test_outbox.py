@@ -15,7 +15,8 @@ from aura.events import Event
 from aura.exceptions import ConfigurationError, EventDeliveryError
 from aura.module import Module
 from aura.platform import Platform
-from aura.store import DurableJournal, SqliteEventStore
+from aura.publications import DurableJournal
+from aura.store import SqliteEventStore
 
 
 class Ledger:
@@ -107,7 +108,7 @@ def test_delivery_waits_for_the_commit(platform: Platform, ledger: Ledger) -> No
     with platform.transaction():
         platform.bus.publish("order.placed", {"n": 1}, "orders")
         assert ledger.calls == []
-        assert statuses(platform) == ["PUBLISHED"]
+        assert statuses(platform) == ["PROCESSING"]  # owned by this platform, which delivers it
     assert ledger.calls == [1]
 
 
@@ -177,8 +178,11 @@ def test_an_idempotent_consumer_handles_a_resubmitted_event_once(
     modules = [orders_module(), ledger_module(ledger, idempotent=True)]
     with Platform(modules, database=path, durable=True) as first:
         place(first, 1)
-        # Pretend the process died after the handler's commit but before anyone knew.
-        first.database.execute("UPDATE aura_publications SET status = 'PROCESSING'")
+        # Pretend the process died after the handler's commit but before anyone knew: the row
+        # is still another (dead) owner's, under a lease that has run out.
+        first.database.execute(
+            "UPDATE aura_publications SET status = 'PROCESSING', owner = 'dead', due_at = 0"
+        )
     with Platform(modules, database=path, durable=True) as second:
         assert ledger.calls == [1]  # not handled again: the inbox knew
         assert statuses(second) == ["COMPLETED"]

@@ -71,11 +71,11 @@ def test_subscribe_and_cancel_churn_while_8_threads_publish() -> None:
     bus.subscribe("counter.incremented", count, "reader")
     stop = threading.Event()
 
-    def churn() -> None:
+    def churn(name: str) -> None:
         while not stop.is_set():
-            bus.subscribe("counter.*", lambda d: None, "churner").cancel()
+            bus.subscribe("counter.*", lambda d: None, "churner", name=name).cancel()
 
-    churners = [threading.Thread(target=churn) for _ in range(2)]
+    churners = [threading.Thread(target=churn, args=(f"churn{i}",)) for i in range(2)]
     for thread in churners:
         thread.start()
     try:

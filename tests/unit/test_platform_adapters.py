@@ -11,7 +11,7 @@ import pytest
 from aura import Event, InMemoryEventStore, Module, Platform
 from aura.dead_letters import InMemoryDeadLetterStore
 from aura.exceptions import EventValidationError, HandlerTimeoutError
-from aura.store import EventStore, SqliteDeadLetterStore, SqliteEventStore
+from aura.store import EventStore, SqliteEventStore
 
 
 def ledger(handler: Any) -> Module:
@@ -50,7 +50,8 @@ def test_durable_fills_only_the_stores_not_given(tmp_path: Path) -> None:
         assert platform.journal is not None
         assert platform.bus.dead_letter_store is letters
     with Platform([ledger(lambda data: None)], database=tmp_path / "b.db", durable=True) as other:
-        assert isinstance(other.bus.dead_letter_store, SqliteDeadLetterStore)
+        # The durable default: the journal's failed publications are the dead letters.
+        assert other.bus.dead_letter_store is other.journal.dead_letters  # type: ignore[union-attr]
 
 
 def test_max_event_size_reaches_the_bus() -> None:

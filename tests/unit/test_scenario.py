@@ -705,7 +705,9 @@ def test_a_tracked_bus_counts_a_publish_in_flight_until_its_last_handler_returns
     activity = bus.track_activity()
     seen: list[int] = []
     bus.subscribe("order.placed", lambda data: seen.append(activity.in_flight), "billing")
-    bus.subscribe("order.placed", lambda data: bus.publish("order.noted", {}, "billing"), "billing")
+    bus.subscribe(
+        "order.placed", lambda data: bus.publish("order.noted", {}, "billing"), "billing", name="re"
+    )
     bus.subscribe("order.noted", lambda data: seen.append(activity.in_flight), "billing")
 
     bus.publish("order.placed", {}, "orders")

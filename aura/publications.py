@@ -1,0 +1,783 @@
+"""The publication registry: the transactional outbox with owners and leases.
+
+A publish records the event and one *publication* per subscriber in the publisher's own
+transaction (Spring Modulith's registry). Each publication is a row that moves
+
+* ``PROCESSING`` — owned by one journal (``owner``) until ``due_at`` (its lease): the publisher
+  owns the rows it has just written, so its own first delivery needs no extra claim;
+* ``COMPLETED`` — in the same transaction as the handler's writes, and only while the row is
+  still owned by the delivering journal (a journal whose lease was taken over commits nothing:
+  exactly once in effect for a synchronous handler's database work);
+* ``FAILED`` — the dead letter itself: the error, the traceback, the attempt count and when the
+  next automatic retry is due (``due_at``, from the subscriber's :class:`RetryPolicy`) are one
+  ``UPDATE`` of the row, so there is no moment where a failure is marked and its dead letter is
+  not written; ``BaseException`` and cancellation end the same way, and are re-raised;
+* ``PUBLISHED`` — owned by nobody and due (a journal that closed released it).
+
+Work is *due* when its ``due_at`` has passed by **the database's clock** (never a comparison of
+two processes' clocks), or when its lease lies further ahead than a lease can (the clock was
+stepped back): :meth:`DurableJournal.claim` takes a due row for one journal with a conditional
+``UPDATE``, so two processes never both own it. While a handler runs its lease is renewed by the
+journal's :class:`Worker`, which also delivers what is due (rows a crashed process left, failed
+deliveries whose retry is due) — on SQLite by polling, on PostgreSQL woken by ``NOTIFY`` sent
+after commit, and claiming with ``FOR UPDATE SKIP LOCKED``.
+
+The SQL is written once for SQLite (:class:`aura.database.Database`) and PostgreSQL
+(:class:`aura.postgres.PostgresDatabase`); :class:`_Dialect` holds the few differences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from aura.clock import RealClock
+from aura.dead_letters import DeadLetter, RetryPolicy
+from aura.events import Event
+from aura.exceptions import ConfigurationError, EventDeliveryError
+from aura.ids import new_id
+from aura.store import _INSERT_EVENT, _event_from, _event_row, _stamp
+
+if TYPE_CHECKING:
+    from aura.delivery import Subscription
+    from aura.store import EventStore
+
+__all__ = [
+    "CompletionMode",
+    "DurableJournal",
+    "FailedPublications",
+    "Worker",
+]
+
+logger = logging.getLogger("aura.publications")
+
+CompletionMode = Literal["keep", "delete", "archive"]
+
+
+class _Database(Protocol):
+    """What the registry uses of a database (SQLite's :class:`aura.database.Database` and
+    :class:`aura.postgres.PostgresDatabase` both have it)."""
+
+    path: str
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any: ...
+
+    def executescript(self, script: str) -> None: ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+
+    def transaction(self) -> Any: ...
+
+    def on_commit(self, callback: Callable[[], None]) -> None: ...
+
+
+# --- the two dialects ----------------------------------------------------------------------------
+
+_COLUMNS = """
+    event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    subscriber_module TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    owner TEXT,
+    due_at {real},
+    error TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    traceback TEXT,
+    first_failed_at TEXT,
+    last_failed_at TEXT,
+    published_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL"""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS aura_publications (
+    id {id},{columns},
+    CHECK (status IN ('PUBLISHED', 'PROCESSING', 'COMPLETED', 'FAILED')),
+    UNIQUE (event_id, subscriber_module, handler)
+);
+CREATE INDEX IF NOT EXISTS aura_publications_due ON aura_publications (due_at)
+    WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS aura_publications_failed ON aura_publications (id)
+    WHERE status = 'FAILED';
+CREATE TABLE IF NOT EXISTS aura_publications_archive (
+    id {archive_id} PRIMARY KEY,{columns}
+);
+CREATE TABLE IF NOT EXISTS aura_inbox (
+    event_id TEXT NOT NULL,
+    subscriber_module TEXT NOT NULL,
+    handler TEXT NOT NULL,
+    handled_at TEXT NOT NULL,
+    PRIMARY KEY (event_id, subscriber_module, handler)
+){inbox_suffix};
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Dialect:
+    """What differs between SQLite and PostgreSQL in the registry's SQL."""
+
+    name: str
+    now: str  # the database's clock, in seconds since the epoch
+    id_column: str
+    archive_id: str
+    real: str
+    inbox_suffix: str
+
+    @property
+    def schema(self) -> str:
+        columns = _COLUMNS.format(real=self.real)
+        return _SCHEMA.format(
+            id=self.id_column,
+            columns=columns,
+            archive_id=self.archive_id,
+            inbox_suffix=self.inbox_suffix,
+        )
+
+
+_SQLITE = _Dialect(
+    name="sqlite",
+    now="((julianday('now') - 2440587.5) * 86400.0)",
+    id_column="INTEGER PRIMARY KEY AUTOINCREMENT",
+    archive_id="INTEGER",
+    real="REAL",
+    inbox_suffix=" WITHOUT ROWID",
+)
+_POSTGRES = _Dialect(
+    name="postgresql",
+    now="date_part('epoch', clock_timestamp())",
+    id_column="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+    archive_id="BIGINT",
+    real="DOUBLE PRECISION",
+    inbox_suffix="",
+)
+
+
+def _dialect_of(database: object) -> _Dialect:
+    return _POSTGRES if getattr(database, "dialect", "sqlite") == "postgresql" else _SQLITE
+
+
+_KEY = "event_id = ? AND subscriber_module = ? AND handler = ?"
+_Key = tuple[str, str, str]
+
+
+class _LeaseLost(Exception):
+    """The row this journal delivered is no longer its own: another took it over."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Due:
+    """A publication that is due: whoever claims it delivers it."""
+
+    id: int
+    event_id: str
+    event_type: str
+    subscriber_module: str
+    handler: str
+    status: str
+
+
+def _owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
+
+
+class DurableJournal:
+    """The publication registry of one process: every publish and delivery recorded.
+
+    ``completed`` chooses what happens to a COMPLETED publication: ``"keep"`` it, ``"delete"``
+    it, or ``"archive"`` it into ``aura_publications_archive``. ``lease`` is how long a claimed
+    publication stays this journal's without renewal (seconds): after a crash, its rows are
+    delivered again that long after their last renewal.
+    """
+
+    def __init__(
+        self,
+        database: _Database,
+        store: EventStore,
+        *,
+        completed: CompletionMode = "keep",
+        lease: float = 30.0,
+    ) -> None:
+        if completed not in ("keep", "delete", "archive"):
+            raise ConfigurationError(
+                f"completed must be 'keep', 'delete' or 'archive', got {completed!r}."
+            )
+        if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
+            raise ConfigurationError(
+                f"lease must be a positive number of seconds, got {lease!r}. Pass e.g. "
+                "lease=30: a crashed process's deliveries are taken over that long after."
+            )
+        self.database = database
+        self.store = store
+        self.completed = completed
+        self.lease = float(lease)
+        self.owner = _owner_id()
+        self.dialect = _dialect_of(database)
+        now = self.dialect.now
+        self._sql = _statements(now)
+        self._lock = threading.Lock()
+        # Keys this journal owns and has not finished: accepted (monotonic time) or delivering.
+        self._accepted: dict[_Key, float] = {}
+        self._running: dict[_Key, int] = {}
+        self.dead_letters = FailedPublications(self)
+        database.executescript(self.dialect.schema)
+        _migrate(database, self.dialect)
+
+    def __repr__(self) -> str:
+        return f"DurableJournal({self.database!r}, owner={self.owner!r})"
+
+    # --- recording --------------------------------------------------------------------------
+
+    def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
+        """Record the event and one publication per subscriber, owned by this journal (it
+        delivers them next), all or nothing, in the caller's transaction if one is open."""
+        stamp = _stamp(datetime.now(UTC))
+        rows = [
+            (
+                event.event_id,
+                event.event_type,
+                s.subscriber_module,
+                s.handler_name,
+                self.owner,
+                self.lease,
+                stamp,
+                stamp,
+            )
+            for s in route
+        ]
+        try:
+            with self.database.transaction():
+                self.database.execute(_INSERT_EVENT, _event_row(event))
+                if rows:
+                    self.database.executemany(self._sql.insert, rows)
+        except Exception as exc:
+            raise EventDeliveryError(
+                f"Event {event.event_type!r} could not be recorded durably: {exc}. Nothing was "
+                "published or written for it; check the database (disk space, locks) and "
+                "publish again."
+            ) from exc
+        if rows:
+            moment = RealClock.monotonic()
+            with self._lock:
+                for row in rows:
+                    self._accepted[(row[0], row[2], row[3])] = moment
+
+    @contextmanager
+    def delivering(self, event: Event, subscription: Subscription) -> Iterator[bool]:
+        """Run one delivery this journal owns as a unit of work.
+
+        A synchronous handler's writes and the COMPLETED mark commit together, and only while
+        the publication is still this journal's. A failure (any ``BaseException``) becomes
+        the dead letter in one write, then propagates. An idempotent subscriber that already
+        handled the event is skipped (yields ``False``). An ``async`` handler runs outside
+        the transaction: at least once, not atomically.
+        """
+        key = (event.event_id, subscription.subscriber_module, subscription.handler_name)
+        if not self._begin(key):
+            yield False  # taken over while it waited in the queue: the new owner delivers it
+            return
+        try:
+            if subscription.is_async:
+                # An async handler awaits: a transaction held across that await would take in
+                # whatever other tasks write meanwhile. COMPLETED commits after it.
+                if subscription.idempotent and self._in_inbox(key):
+                    with self.database.transaction():
+                        self._complete(key, subscription, handled=False)
+                    yield False
+                    return
+                yield True
+                with self.database.transaction():
+                    self._complete(key, subscription, handled=True)
+            else:
+                with self.database.transaction():
+                    handled = not (subscription.idempotent and self._in_inbox(key))
+                    yield handled
+                    self._complete(key, subscription, handled=handled)
+        except _LeaseLost:
+            logger.warning(
+                "Delivery of %s (%s) to %s:%s was taken over by another process while it ran; "
+                "its writes were rolled back and the new owner delivers it.",
+                event.event_type,
+                event.event_id,
+                subscription.subscriber_module,
+                subscription.handler_name,
+            )
+        except BaseException as exc:
+            self._fail(key, subscription, exc)
+            raise
+        finally:
+            self._end(key)
+
+    def _begin(self, key: _Key) -> bool:
+        """Mark ``key`` as running here; renew its lease first if it waited long."""
+        with self._lock:
+            accepted = self._accepted.pop(key, None)
+            self._running[key] = self._running.get(key, 0) + 1
+        if accepted is not None and RealClock.monotonic() - accepted < self.lease / 2:
+            return True
+        try:
+            renewed = self.database.execute(self._sql.renew_one, (self.lease, self.owner, *key))
+        except Exception:
+            logger.exception("Could not renew the lease of %s before delivering it", key)
+            return True  # the completion still checks ownership
+        if renewed.rowcount == 1:
+            return True
+        self._end(key)
+        return False
+
+    def _end(self, key: _Key) -> None:
+        with self._lock:
+            left = self._running.get(key, 0) - 1
+            if left > 0:
+                self._running[key] = left
+            else:
+                self._running.pop(key, None)
+
+    def _complete(self, key: _Key, subscription: Subscription, *, handled: bool) -> None:
+        """COMPLETED (kept, deleted or archived), only if the row is still this journal's."""
+        stamp = _stamp(datetime.now(UTC))
+        if self.completed == "keep":
+            done = self.database.execute(self._sql.complete, (stamp, *key, self.owner))
+        else:
+            if self.completed == "archive":
+                self.database.execute(self._sql.archive, (stamp, *key, self.owner))
+            done = self.database.execute(self._sql.delete_owned, (*key, self.owner))
+        if done.rowcount != 1:
+            raise _LeaseLost
+        if handled and subscription.idempotent:
+            self.database.execute("INSERT INTO aura_inbox VALUES (?, ?, ?, ?)", (*key, stamp))
+
+    def _fail(self, key: _Key, subscription: Subscription, exc: BaseException) -> None:
+        """The dead letter: error, attempts and the next retry in one write of the row."""
+        now = datetime.now(UTC)
+        stamp = _stamp(now)
+        row = self.database.query_one("SELECT attempts FROM aura_publications WHERE " + _KEY, key)
+        attempts = int(row["attempts"]) if row is not None else 1
+        wait = _retry_wait(subscription.retry, attempts)
+        message = str(exc)
+        params = (
+            f"{type(exc).__qualname__}: {message}",
+            type(exc).__qualname__,
+            message,
+            "".join(traceback.format_exception(exc)),
+            stamp,
+            stamp,
+            stamp,
+            *key,
+            self.owner,
+        )
+        try:
+            with self.database.transaction():
+                if wait is None:
+                    self.database.execute(self._sql.fail, params)
+                else:
+                    self.database.execute(self._sql.fail_retry, (wait, *params))
+        except Exception:
+            # The row stays PROCESSING under an expiring lease: it is delivered again, and
+            # fails again into a dead letter, once the database takes writes.
+            logger.exception(
+                "Could not record the failure of %s:%s on event %s; it is delivered again "
+                "when its lease expires",
+                subscription.subscriber_module,
+                subscription.handler_name,
+                key[0],
+            )
+
+    def _in_inbox(self, key: _Key) -> bool:
+        return self.database.query_one("SELECT 1 FROM aura_inbox WHERE " + _KEY, key) is not None
+
+    # --- what is due, and claiming it -------------------------------------------------------
+
+    def due(self, limit: int = 1000) -> list[Due]:
+        """Publications anyone may claim now: unowned, under an expired lease, or failed with
+        a retry due; oldest first (read only: see :meth:`claim`)."""
+        rows = self.database.query(self._sql.due, (self.lease, limit))
+        return [
+            Due(
+                int(r["id"]),
+                r["event_id"],
+                r["event_type"],
+                r["subscriber_module"],
+                r["handler"],
+                r["status"],
+            )
+            for r in rows
+        ]
+
+    def claim(self, publication_id: int, *, failed: bool = False) -> Event | None:
+        """Take one due publication (or, with ``failed``, one dead letter) for this journal;
+        return its event, or ``None`` when another journal has it or it is not due."""
+        sql = self._sql.claim_failed if failed else self._sql.claim
+        params = (self.owner, self.lease, publication_id)
+        claimed = self.database.execute(sql, params if failed else (*params, self.lease))
+        if claimed.rowcount != 1:
+            return None
+        row = self.database.query_one(
+            "SELECT p.subscriber_module AS p_module, p.handler AS p_handler, e.* "
+            "FROM aura_publications p JOIN aura_events e ON e.event_id = p.event_id "
+            "WHERE p.id = ?",
+            (publication_id,),
+        )
+        if row is None:  # the event row is gone: nothing can be delivered
+            return None
+        with self._lock:
+            self._accepted[(row["event_id"], row["p_module"], row["p_handler"])] = (
+                RealClock.monotonic()
+            )
+        return _event_from(row)
+
+    def renew(self) -> int:
+        """Extend the leases of the deliveries running here; return how many were renewed."""
+        with self._lock:
+            running = list(self._running)
+            # Accepted rows whose delivery never started (a rolled-back publish) are dropped
+            # after a while: their rows are gone or will be taken over.
+            horizon = RealClock.monotonic() - self.lease * 10
+            for key in [k for k, t in self._accepted.items() if t < horizon]:
+                del self._accepted[key]
+        if not running:
+            return 0
+        cursor = self.database.executemany(
+            self._sql.renew_one, [(self.lease, self.owner, *key) for key in running]
+        )
+        return int(cursor.rowcount)
+
+    def release(self) -> int:
+        """Hand back every publication this journal owns (closing): due to anyone at once."""
+        stamp = _stamp(datetime.now(UTC))
+        cursor = self.database.execute(self._sql.release, (stamp, self.owner))
+        return int(cursor.rowcount)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def publications(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Return the publication rows (all, or those in ``status``), oldest first."""
+        if status is None:
+            rows = self.database.query("SELECT * FROM aura_publications ORDER BY id")
+        else:
+            rows = self.database.query(
+                "SELECT * FROM aura_publications WHERE status = ? ORDER BY id", (status,)
+            )
+        return [dict(row) for row in rows]
+
+
+def _retry_wait(policy: RetryPolicy | None, attempts: int) -> float | None:
+    """Seconds until the next automatic retry after ``attempts`` attempts, or None (none)."""
+    if policy is None or attempts >= policy.max_attempts:
+        return None
+    return policy.wait(attempts)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Statements:
+    insert: str
+    complete: str
+    archive: str
+    delete_owned: str
+    fail: str
+    fail_retry: str
+    due: str
+    claim: str
+    claim_failed: str
+    renew_one: str
+    release: str
+
+
+def _statements(now: str) -> _Statements:
+    owned = f"{_KEY} AND owner = ? AND status = 'PROCESSING'"
+    # Due: its time has come by the database's clock, or its lease lies further ahead than a
+    # lease can (the clock was stepped back since it was written).
+    due = (
+        f"(status <> 'FAILED' AND (due_at <= {now} OR due_at > {now} + ?))"
+        f" OR (status = 'FAILED' AND due_at <= {now})"
+    )
+    failed_set = (
+        "status = 'FAILED', owner = NULL, error = ?, error_type = ?, error_message = ?, "
+        "traceback = ?, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?, "
+        "updated_at = ?"
+    )
+    claim_set = f"status = 'PROCESSING', owner = ?, due_at = {now} + ?, attempts = attempts + 1"
+    return _Statements(
+        insert=(
+            "INSERT INTO aura_publications (event_id, event_type, subscriber_module, handler, "
+            f"status, attempts, owner, due_at, published_at, updated_at) VALUES "
+            f"(?, ?, ?, ?, 'PROCESSING', 1, ?, {now} + ?, ?, ?)"
+        ),
+        complete=(
+            "UPDATE aura_publications SET status = 'COMPLETED', owner = NULL, due_at = NULL, "
+            f"error = NULL, updated_at = ? WHERE {owned}"
+        ),
+        archive=(
+            "INSERT INTO aura_publications_archive (id, event_id, event_type, "
+            "subscriber_module, handler, status, attempts, owner, due_at, error, error_type, "
+            "error_message, traceback, first_failed_at, last_failed_at, published_at, "
+            "updated_at) SELECT id, event_id, event_type, subscriber_module, handler, "
+            "'COMPLETED', attempts, NULL, NULL, NULL, error_type, error_message, traceback, "
+            "first_failed_at, last_failed_at, published_at, ? FROM aura_publications "
+            f"WHERE {owned}"
+        ),
+        delete_owned=f"DELETE FROM aura_publications WHERE {owned}",
+        fail=f"UPDATE aura_publications SET due_at = NULL, {failed_set} WHERE {owned}",
+        fail_retry=(f"UPDATE aura_publications SET due_at = {now} + ?, {failed_set} WHERE {owned}"),
+        due=(
+            "SELECT id, event_id, event_type, subscriber_module, handler, status "
+            f"FROM aura_publications WHERE due_at IS NOT NULL AND ({due}) ORDER BY id LIMIT ?"
+        ),
+        claim=f"UPDATE aura_publications SET {claim_set} WHERE id = ? AND ({due})",
+        claim_failed=(
+            f"UPDATE aura_publications SET {claim_set} WHERE id = ? AND status = 'FAILED'"
+        ),
+        renew_one=(
+            f"UPDATE aura_publications SET due_at = {now} + ? "
+            f"WHERE owner = ? AND {_KEY} AND status = 'PROCESSING'"
+        ),
+        release=(
+            f"UPDATE aura_publications SET status = 'PUBLISHED', owner = NULL, due_at = {now}, "
+            "updated_at = ? WHERE owner = ? AND status = 'PROCESSING'"
+        ),
+    )
+
+
+def _migrate(database: _Database, dialect: _Dialect) -> None:
+    """Bring a registry written by an earlier Aura (no owners or leases) to this schema."""
+    if dialect.name != "sqlite":
+        return
+    columns = {row["name"] for row in database.query("PRAGMA table_info(aura_publications)")}
+    added = {
+        "event_type": "TEXT NOT NULL DEFAULT ''",
+        "owner": "TEXT",
+        "due_at": "REAL",
+        "error_type": "TEXT",
+        "error_message": "TEXT",
+        "traceback": "TEXT",
+        "first_failed_at": "TEXT",
+        "last_failed_at": "TEXT",
+    }
+    missing = [(name, kind) for name, kind in added.items() if name not in columns]
+    if not missing:
+        return
+    with database.transaction():
+        for name, kind in missing:
+            database.execute(f"ALTER TABLE aura_publications ADD COLUMN {name} {kind}")
+        database.execute(
+            "UPDATE aura_publications SET event_type = (SELECT e.event_type FROM aura_events e "
+            "WHERE e.event_id = aura_publications.event_id) WHERE event_type = ''"
+        )
+        # Unfinished rows of the old registry had no owner: due at once.
+        database.execute(
+            f"UPDATE aura_publications SET status = 'PUBLISHED', due_at = {dialect.now} "
+            "WHERE status IN ('PUBLISHED', 'PROCESSING')"
+        )
+
+
+# --- the dead letters: failed publications ---------------------------------------------------
+
+
+_Letters = list[DeadLetter]
+
+
+class FailedPublications:
+    """The dead letters of a durable platform: its FAILED publications, as a
+    :class:`aura.dead_letters.DeadLetterStore` (the failure and its dead letter are one row)."""
+
+    kept_by_journal = True
+    """Failures are written by the journal itself: the bus does not add them again."""
+
+    def __init__(self, journal: DurableJournal) -> None:
+        self.journal = journal
+
+    def add(self, letter: DeadLetter) -> None:
+        """Keep a dead letter made elsewhere: its event is stored if it is not, and its
+        publication is written FAILED."""
+        database = self.journal.database
+        stamp = _stamp(letter.last_failed_at)
+        with database.transaction():
+            if (
+                database.query_one(
+                    "SELECT 1 FROM aura_events WHERE event_id = ?", (letter.event.event_id,)
+                )
+                is None
+            ):
+                database.execute(_INSERT_EVENT, _event_row(letter.event))
+            database.execute(
+                "DELETE FROM aura_publications WHERE " + _KEY,
+                (letter.event.event_id, letter.subscriber_module, letter.handler_name),
+            )
+            database.execute(
+                "INSERT INTO aura_publications (event_id, event_type, subscriber_module, "
+                "handler, status, attempts, error, error_type, error_message, traceback, "
+                "first_failed_at, last_failed_at, published_at, updated_at) VALUES "
+                "(?, ?, ?, ?, 'FAILED', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    letter.event.event_id,
+                    letter.event.event_type,
+                    letter.subscriber_module,
+                    letter.handler_name,
+                    letter.attempts,
+                    f"{letter.error_type}: {letter.error_message}",
+                    letter.error_type,
+                    letter.error_message,
+                    letter.traceback,
+                    _stamp(letter.first_failed_at),
+                    stamp,
+                    _stamp(letter.event.timestamp),
+                    stamp,
+                ),
+            )
+
+    def replace(self, letter: DeadLetter) -> None:
+        """Record a failed retry made elsewhere (the journal records its own)."""
+        self.journal.database.execute(
+            "UPDATE aura_publications SET error = ?, error_type = ?, error_message = ?, "
+            "traceback = ?, attempts = ?, last_failed_at = ? WHERE id = ? AND status = 'FAILED'",
+            (
+                f"{letter.error_type}: {letter.error_message}",
+                letter.error_type,
+                letter.error_message,
+                letter.traceback,
+                letter.attempts,
+                _stamp(letter.last_failed_at),
+                _letter_id(letter.id),
+            ),
+        )
+
+    def remove(self, letter_id: str) -> None:
+        """Drop a dead letter (purge): its publication is deleted; its event stays stored."""
+        self.journal.database.execute(
+            "DELETE FROM aura_publications WHERE id = ? AND status = 'FAILED'",
+            (_letter_id(letter_id),),
+        )
+
+    def claim(self, letter_id: str) -> bool:
+        """Take a dead letter for one retry in this process; False if another has it."""
+        return self.journal.claim(_letter_id(letter_id), failed=True) is not None
+
+    def get(self, letter_id: str) -> DeadLetter | None:
+        """The dead letter with this id, or None (retried meanwhile, or purged)."""
+        rows = self._rows("AND p.id = ?", (_letter_id(letter_id),))
+        return rows[0] if rows else None
+
+    def list(self) -> _Letters:
+        """Return every dead letter, oldest first."""
+        return self._rows("", ())
+
+    def _rows(self, where: str, params: tuple[Any, ...]) -> _Letters:
+        rows = self.journal.database.query(
+            "SELECT p.id AS p_id, p.subscriber_module AS p_module, p.handler AS p_handler, "
+            "p.error_type AS p_error_type, p.error_message AS p_error_message, "
+            "p.traceback AS p_traceback, p.attempts AS p_attempts, "
+            "p.first_failed_at AS p_first, p.last_failed_at AS p_last, e.* "
+            "FROM aura_publications p JOIN aura_events e ON e.event_id = p.event_id "
+            f"WHERE p.status = 'FAILED' {where} ORDER BY p.id",
+            params,
+        )
+        return [
+            DeadLetter(
+                id=str(row["p_id"]),
+                event=_event_from(row),
+                subscriber_module=row["p_module"],
+                handler_name=row["p_handler"],
+                error_type=row["p_error_type"] or "",
+                error_message=row["p_error_message"] or "",
+                traceback=row["p_traceback"] or "",
+                attempts=int(row["p_attempts"]),
+                first_failed_at=_moment(row["p_first"]),
+                last_failed_at=_moment(row["p_last"]),
+            )
+            for row in rows
+        ]
+
+
+def _letter_id(letter_id: str) -> int:
+    try:
+        return int(letter_id)
+    except (TypeError, ValueError):
+        return -1  # matches no row: an id of another store
+
+
+def _moment(stamp: str | None) -> datetime:
+    return datetime.fromisoformat(stamp) if stamp else datetime.fromtimestamp(0, UTC)
+
+
+# --- the worker: renews leases and delivers what is due ----------------------------------------
+
+
+class Worker:
+    """A daemon thread that renews a journal's leases and delivers what is due to it.
+
+    ``deliver_due`` is the bus's resubmission (``EventBus.resubmit_incomplete``): it claims
+    each due publication and delivers it. It runs every ``poll`` seconds, and at once when
+    :meth:`wake` is called (a NOTIFY on PostgreSQL, a failure with a retry due soon).
+    """
+
+    def __init__(
+        self,
+        journal: DurableJournal,
+        deliver_due: Callable[[], object],
+        *,
+        poll: float = 1.0,
+    ) -> None:
+        if isinstance(poll, bool) or not isinstance(poll, int | float) or not poll > 0:
+            raise ConfigurationError(
+                f"poll must be a positive number of seconds, got {poll!r}. Pass e.g. poll=1.0."
+            )
+        self.journal = journal
+        self.poll = float(poll)
+        self._deliver_due = deliver_due
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.passes = 0
+
+    def start(self) -> None:
+        """Start the thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name=f"aura-worker-{self.journal.owner}", daemon=True
+            )
+            self._thread.start()
+
+    def wake(self) -> None:
+        """Look for due work now instead of at the next poll."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread, waiting up to ``timeout`` seconds for a delivery in progress."""
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        renew_every = self.journal.lease / 3
+        last_renewal = RealClock.monotonic()
+        while not self._stop.is_set():
+            now = RealClock.monotonic()
+            if now - last_renewal >= renew_every:
+                with suppress(Exception):
+                    self.journal.renew()
+                last_renewal = now
+            try:
+                self._deliver_due()
+            except Exception:
+                logger.exception("The delivery worker failed a pass; it tries again")
+            self.passes += 1
+            self._wake.wait(min(self.poll, renew_every))
+            self._wake.clear()
