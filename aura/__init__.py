@@ -84,6 +84,7 @@ _LAZY = {
     "HandlerSignatureError": "aura.exceptions",
     "HandlerTimeoutError": "aura.exceptions",
     "DatabaseBusyError": "aura.exceptions",
+    "ServiceBusyError": "aura.exceptions",
     "DuplicateSubscriberError": "aura.exceptions",
     "InMemoryDeadLetterStore": "aura.dead_letters",
     "InMemoryEventStore": "aura.store",

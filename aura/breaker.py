@@ -1,6 +1,6 @@
 """CircuitBreaker: fail fast while a dependency is down, then let a few trial calls test it.
 
-Its length (~1150 lines) is the seed's breaker plus its sync, async and decorator drivers, kept
+Its length (~1280 lines) is the seed's breaker plus its sync, async and decorator drivers, kept
 side by side (not shared) for speed, and the four counting policies; the accounting they drive
 is written once.
 
@@ -18,7 +18,10 @@ An OPEN breaker refuses calls with :class:`~aura.exceptions.CircuitBreakerOpenEr
 ``timeout`` seconds have passed (strictly more than ``timeout`` under ``"since_reset"``, as in the
 seed); it is then HALF_OPEN and lets at most ``half_open_max_calls`` trial calls run at once.
 ``success_threshold`` trial successes close it and clear its counts; one trial failure (or slow
-trial call, when the policy counts slow calls) opens it again and restarts the timeout.
+trial call, when the policy counts slow calls) opens it again and restarts the timeout. A trial
+call still running ``trial_timeout`` seconds after it was let through (the reset ``timeout`` by
+default) gives up its slot: the next call is let through as a new trial, and the late outcome of
+the old one is ignored, so a trial that hangs cannot keep the breaker refusing forever.
 
 Transitions are atomic under a :class:`threading.Lock` that is never held while the protected
 function runs. A call through a CLOSED breaker is let through without the lock: it reads one
@@ -394,8 +397,11 @@ class BreakerSnapshot:
     ``success_count`` counts the trial successes of the current HALF_OPEN phase; ``trial_calls``
     is the number of trial calls running now. ``retry_after`` is the number of seconds until
     calls are let through again (once *more* than that has passed, under ``"since_reset"``):
-    ``0.0`` unless the breaker is open, ``math.inf`` when it was forced open. ``opened_at`` is
-    when the breaker last opened, kept while it is OPEN, HALF_OPEN or FORCED_OPEN.
+    ``0.0`` unless the breaker is open or every trial slot is held, ``math.inf`` when it was
+    forced open. While HALF_OPEN with every slot held, it is the seconds until the oldest trial
+    call's ``trial_timeout`` passes (``math.inf`` if that is infinite); ``trial_calls`` counts
+    only the trials still within it. ``opened_at`` is when the breaker last opened, kept while it
+    is OPEN, HALF_OPEN or FORCED_OPEN.
     ``last_failure_time`` is the wall-clock time (:func:`time.time`) of the last failure counted.
 
     ``policy`` is the breaker's. Under a sliding window, ``window_calls`` and ``slow_calls`` count
@@ -451,8 +457,16 @@ class _Timed:
         self.started = started
 
 
+class _Trial(_Timed):
+    """A trial call admitted in HALF_OPEN, and when it started; its outcome counts only while
+    it still holds its slot (it loses it once ``trial_timeout`` has passed)."""
+
+    __slots__ = ()
+
+
 _Admission: TypeAlias = _Phase | _Timed
-"""What a driver holds while its call runs: the admitting phase, with its start if timed."""
+"""What a driver holds while its call runs: the admitting phase, with its start if timed (a
+trial call is always timed, against its deadline)."""
 
 
 def _monotonic() -> float:
@@ -488,6 +502,12 @@ class CircuitBreaker:
     breaker and clear its counts; one failed trial call, or slow one if the policy times calls,
     opens it again.
 
+    ``trial_timeout`` (seconds; ``None``: the reset ``timeout``) is how long a trial call may
+    hold its slot. Past it, the trial is presumed hung: its slot goes to the next call, as a new
+    trial, and whatever the old one returns or raises later is ignored. While every slot is held,
+    calls are refused with a ``retry_after`` of the seconds until the oldest trial's deadline.
+    ``math.inf`` keeps a slot until its trial ends, however long that takes.
+
     ``clock`` returns seconds (``time.monotonic`` by default, read at each use); it drives the
     timeout and the sliding windows. Transitions reached by the passing of time are applied by
     whoever notices first: a call, :attr:`state` or :meth:`snapshot`.
@@ -519,7 +539,8 @@ class CircuitBreaker:
         "_tally",
         "_timeout",
         "_times_calls",
-        "_trial_calls",
+        "_trial_timeout",
+        "_trials",
     )
 
     def __init__(
@@ -533,11 +554,15 @@ class CircuitBreaker:
         exclude: Iterable[Exclusion] = (),
         clock: Callable[[], float] | None = None,
         policy: BreakerPolicy = "consecutive",
+        trial_timeout: float | None = None,
     ) -> None:
         self._failure_threshold = _check_count(
             "failure_threshold", failure_threshold, "consecutive failures that open the breaker", 5
         )
         self._timeout = _check_timeout(timeout)
+        self._trial_timeout = (
+            self._timeout if trial_timeout is None else _check_trial_timeout(trial_timeout)
+        )
         self._name = f"breaker-{next(_unnamed)}" if name is None else _check_name(name)
         self._success_threshold = _check_count(
             "success_threshold", success_threshold, "trial successes that close the breaker", 1
@@ -564,7 +589,7 @@ class CircuitBreaker:
         self._lock = threading.Lock()
         self._phase = _Phase(_CLOSED)
         self._success_count = 0
-        self._trial_calls = 0
+        self._trials: list[_Trial] = []  # the trial calls holding a slot, oldest first
         self._opened_clock = 0.0  # clock reading when the breaker last opened
         self._opened_at: datetime | None = None
         self._last_failure: tuple[str, str] | None = None  # (type, message)
@@ -595,6 +620,12 @@ class CircuitBreaker:
     def timeout(self) -> float:
         """How many seconds an OPEN breaker waits before letting a trial call through."""
         return self._timeout
+
+    @property
+    def trial_timeout(self) -> float:
+        """How many seconds a HALF_OPEN trial call holds its slot before the next call may
+        replace it (``math.inf``: until it ends)."""
+        return self._trial_timeout
 
     @property
     def policy(self) -> BreakerPolicy:
@@ -645,6 +676,8 @@ class CircuitBreaker:
             state = self._phase.state
             if state is _OPEN:
                 retry_after = self._timeout - (now - self._opened_clock)
+            elif state is _HALF_OPEN:
+                retry_after = self._trial_wait_locked(now)
             else:
                 retry_after = math.inf if state is _FORCED_OPEN else 0.0
             failure_type, failure_message = self._last_failure or (None, None)
@@ -655,7 +688,7 @@ class CircuitBreaker:
                 state=state,
                 failure_count=failures,
                 success_count=self._success_count,
-                trial_calls=self._trial_calls,
+                trial_calls=len(self._trials),
                 retry_after=retry_after,
                 opened_at=self._opened_at,
                 last_failure_type=failure_type,
@@ -784,8 +817,8 @@ class CircuitBreaker:
     def fresh(self) -> CircuitBreaker:
         """Return a new breaker with this one's configuration and none of its state.
 
-        The copy has the same failure and success thresholds, timeout, name, policy,
-        exclusions, clock and half-open limit, and the listeners added so far. It starts
+        The copy has the same failure and success thresholds, timeout, trial timeout, name,
+        policy, exclusions, clock and half-open limit, and the listeners added so far. It starts
         CLOSED, with no counts, no last failure and no trial call in flight.
 
         A breaker *instance* given to a module declaration
@@ -807,6 +840,7 @@ class CircuitBreaker:
             exclude=(*self._exclude_types, *self._exclude_predicates),
             clock=None if self._clock is _monotonic else self._clock,
             policy=self._policy,
+            trial_timeout=self._trial_timeout,
         )
         copy._listeners = self._listeners
         return copy
@@ -847,8 +881,9 @@ class CircuitBreaker:
         """Let a call through or refuse it; in HALF_OPEN, take a trial slot for it.
 
         Return the phase that admitted the call (with the clock reading, if the policy times
-        calls), to give to :meth:`_succeeded` or :meth:`_failed` when it ends. Calls through a
-        CLOSED breaker skip it and take ``_closed_phase``, unless the policy times them.
+        calls, or if it is a trial), to give to :meth:`_succeeded` or :meth:`_failed` when it
+        ends. Calls through a CLOSED breaker skip it and take ``_closed_phase``, unless the
+        policy times them.
         """
         if self._times_calls:
             phase = self._phase
@@ -856,6 +891,7 @@ class CircuitBreaker:
                 return _Timed(phase, self._clock())
         transition: BreakerTransition | None = None
         refusal: CircuitBreakerOpenError | None = None
+        trial: _Trial | None = None
         with self._lock:
             state = self._phase.state
             if state is _OPEN:
@@ -867,22 +903,56 @@ class CircuitBreaker:
                     left = self._timeout - (now - self._opened_clock)
                     refusal = self._refusal("is open", f"retry in {self._delay(left):.1f} s.", left)
             if state is _HALF_OPEN:
-                if self._trial_calls < self._half_open_max_calls:
-                    self._trial_calls += 1
-                else:
-                    refusal = self._refusal(
-                        f"is half-open and its {self._half_open_max_calls} trial call slot(s) "
-                        f"are taken",
-                        "retry when a trial call finishes.",
-                        0.0,
-                    )
+                trial, refusal = self._take_trial_slot_locked()
             elif state is _FORCED_OPEN:
                 refusal = self._refusal("was forced open", "call reset() to close it.", math.inf)
             phase = self._phase
         self._notify(transition)
         if refusal is not None:
             raise refusal
+        if trial is not None:
+            return trial
         return _Timed(phase, self._clock()) if self._times_calls else phase
+
+    def _take_trial_slot_locked(self) -> tuple[_Trial | None, CircuitBreakerOpenError | None]:
+        """Give a call a trial slot, once those whose trial timed out are freed; or, when every
+        slot is held, the refusal to raise."""
+        now = self._clock()
+        wait = self._trial_wait_locked(now)
+        if not wait:
+            trial = _Trial(self._phase, now)
+            self._trials.append(trial)
+            return trial, None
+        why = f"is half-open and its {self._half_open_max_calls} trial call slot(s) are taken"
+        if wait == math.inf:
+            return None, self._refusal(why, "retry when a trial call finishes.", wait)
+        advice = (
+            f"retry when a trial call finishes, or in {math.ceil(wait * 10) / 10:.1f} s, when "
+            f"the oldest one passes its trial_timeout of {self._trial_timeout:g} s and frees its "
+            "slot."
+        )
+        return None, self._refusal(why, advice, wait)
+
+    def _trial_wait_locked(self, now: float) -> float:
+        """Free the slots of trials past their deadline; return the seconds until the oldest
+        remaining trial's deadline when every slot is held, else 0."""
+        deadline = self._trial_timeout
+        trials = self._trials
+        if trials:
+            self._trials = trials = [t for t in trials if now - t.started < deadline]
+        if len(trials) < self._half_open_max_calls:
+            return 0.0
+        return deadline - (now - min(t.started for t in trials))
+
+    def _end_trial_locked(self, admitted: _Admission) -> bool:
+        """Free the trial slot ``admitted`` holds; return whether it still held one (it lost it
+        if its trial timed out, and then its outcome says nothing)."""
+        trials = self._trials
+        for index, trial in enumerate(trials):
+            if trial is admitted:
+                del trials[index]
+                return True
+        return False
 
     def _delay(self, left: float) -> float:
         """The wait shown for ``left`` seconds: rounded up to a tenth, so that retrying at the
@@ -915,6 +985,8 @@ class CircuitBreaker:
                 return result  # admitted by an earlier phase: its outcome no longer says anything
             state = phase.state
             if state is _HALF_OPEN:
+                if not self._end_trial_locked(admitted):
+                    return result  # it ran past its trial_timeout: another trial took its slot
                 transition = self._trial_succeeded_locked(slow, now)
             elif tally.record(False, slow, now) and state is _CLOSED:
                 transition = self._move_locked(_OPEN)  # a window's rate reached its threshold
@@ -926,7 +998,6 @@ class CircuitBreaker:
         return result
 
     def _trial_succeeded_locked(self, slow: bool, now: float) -> BreakerTransition | None:
-        self._trial_calls -= 1
         if slow:  # the dependency answers, but still too slowly
             self._tally.record(False, True, now)
             return self._move_locked(_OPEN)
@@ -954,6 +1025,8 @@ class CircuitBreaker:
         with self._lock:
             if self._phase is not phase:
                 return
+            if phase.state is _HALF_OPEN and not self._end_trial_locked(admitted):
+                return  # it ran past its trial_timeout: another trial took its slot
             opens = self._tally.record(True, slow, now)
             self._last_failure = failure
             self._last_failure_time = failed_at
@@ -986,7 +1059,7 @@ class CircuitBreaker:
             return
         with self._lock:
             if self._phase is phase:
-                self._trial_calls -= 1
+                self._end_trial_locked(admitted)
 
     def _waited_locked(self, now: float) -> bool:
         """Whether an OPEN breaker has waited its timeout at clock reading ``now``: ``timeout``
@@ -1007,7 +1080,7 @@ class CircuitBreaker:
         if new is old:
             return None
         self._phase = _Phase(new)
-        self._trial_calls = 0
+        self._trials = []
         self._success_count = 0
         at = datetime.now(UTC)
         if new is _OPEN:
@@ -1140,6 +1213,22 @@ def _check_timeout(value: object) -> float:
         )
     if not (math.isfinite(value) and value >= 0):
         raise ConfigurationError(f"timeout must be a finite number >= 0, got {value!r}. {advice}")
+    return value
+
+
+def _check_trial_timeout(value: object) -> float:
+    advice = (
+        "Pass how many seconds a half-open trial call may run before the next call replaces it, "
+        "e.g. trial_timeout=10, or None for the breaker's timeout."
+    )
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(
+            f"trial_timeout must be a number of seconds, got {_describe(value)}. {advice}"
+        )
+    if math.isnan(value) or value < 0:
+        raise ConfigurationError(
+            f"trial_timeout must be a number >= 0 or math.inf, got {value!r}. {advice}"
+        )
     return value
 
 

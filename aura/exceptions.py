@@ -36,6 +36,7 @@ __all__ = [
     "ModuleDefinitionError",
     "OverrideError",
     "RateLimitedError",
+    "ServiceBusyError",
     "ServiceNotAvailableError",
     "ServiceTimeoutError",
     "UndeclaredEventError",
@@ -112,6 +113,11 @@ class UndeclaredEventError(EventDeliveryError):
 
 class ServiceNotAvailableError(AuraError, LookupError):
     """A service cannot be obtained from the registry: unknown, or its construction failed."""
+
+
+class ServiceBusyError(ServiceNotAvailableError):
+    """A timed call was refused at once: every worker thread of the service still runs a call
+    that timed out (the gateway answers 503, as for any unavailable service)."""
 
 
 class DuplicateServiceError(AuraError, ValueError):

@@ -1,19 +1,27 @@
 """The service registry: modules offer services under contracts and call each other through them.
 
-Its length (~610 lines) is the registry with its cross-module proxies, which are built from
-its entries and report to its observers.
+Its length (~940 lines) is the registry with its cross-module proxies, which are built from
+its entries and report to its observers, and the small pool of daemon threads that runs each
+service's timed calls.
 
 ``register_service`` checks a service against its contract and hands its construction to the
 container, so constructor dependencies are injected; the service is built lazily, once per
 registry. ``get_service`` from outside the providing module returns a proxy that exposes only the
 contract's methods, runs each call as the provider module, reports it to observers and applies the
 service's call policy (circuit breaker, timeout). Proxies are built once per caller and service.
+
+A timeout cancels an ``async`` method's call. A sync method cannot be interrupted in Python, so
+its timed calls run on worker threads, and one that times out goes on running there: its error
+says so. Each service has its own few workers (``CallPolicy.max_workers``), so calls that hang
+in one service never hold up another's; once every worker of a service is held by a call that
+timed out, its next calls are refused at once. The workers are daemon threads: neither
+``close()`` nor the end of the process waits for a call that hangs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import collections
 import contextvars
 import dataclasses
 import difflib
@@ -35,6 +43,7 @@ from aura.exceptions import (
     ConfigurationError,
     DuplicateServiceError,
     InvalidNameError,
+    ServiceBusyError,
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
@@ -66,12 +75,29 @@ class CallableBreaker(Protocol):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class CallPolicy:
-    """How cross-module calls to one service are guarded: a circuit breaker and a timeout."""
+    """How cross-module calls to one service are guarded: a circuit breaker and a timeout.
+
+    ``timeout`` (seconds) cancels a call to an ``async`` method. A call to a sync method runs on
+    one of the service's ``max_workers`` worker threads and the caller stops waiting at the
+    timeout, but the call cannot be stopped: it runs on, and what it does may still take effect.
+    While all of them run calls that timed out, further calls are refused at once.
+    """
 
     breaker: CallableBreaker | None = None
     timeout: float | None = None
+    max_workers: int = 4
+    """How many worker threads the service's timed sync calls may use at once."""
 
     def __post_init__(self) -> None:
+        if (
+            isinstance(self.max_workers, bool)
+            or not isinstance(self.max_workers, int)
+            or self.max_workers < 1
+        ):
+            raise ConfigurationError(
+                f"A service's max_workers must be a whole number of threads, at least 1, got "
+                f"{self.max_workers!r}. Pass e.g. CallPolicy(timeout=2.0, max_workers=4)."
+            )
         if self.timeout is not None and (
             isinstance(self.timeout, bool)
             or not isinstance(self.timeout, int | float)
@@ -144,6 +170,8 @@ class _Entry:
     """The overrides in force, oldest first, as (token, replacement)."""
     original: tuple[object, bool] | None = None
     """The provider (and whether it was built) before the first override in force."""
+    pool: _CallPool | None = None
+    """The worker threads of its timed sync calls, started at the first one."""
 
 
 class ServiceProxy:
@@ -222,7 +250,7 @@ class ServiceRegistry:
         self._lock = threading.RLock()
         self._observers: tuple[ServiceCallObserver, ...] = ()
         self._calling: tuple[Callable[..., Any], ...] = ()
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pools: list[tuple[_Entry, _CallPool]] = []
 
     # --- registration ---------------------------------------------------------------------------
 
@@ -429,10 +457,18 @@ class ServiceRegistry:
                     proxy.__dict__[name] = self._wrap(caller, entry, name, method)
 
     def close(self) -> None:
-        """Stop the timeout worker threads, if any were started."""
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        """Let the worker threads of timed calls end, without waiting for them.
+
+        An idle worker ends now; one running a call ends when the call does (calls still
+        queued run first). A call that hangs keeps its thread, a daemon one, which does not stop
+        the process from exiting. A timed call made after ``close()`` starts new workers.
+        """
+        with self._lock:
+            pools, self._pools = self._pools, []
+            for entry, _ in pools:
+                entry.pool = None
+        for _, pool in pools:
+            pool.close()
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -585,7 +621,7 @@ class ServiceRegistry:
             timed = (
                 _async_timeout(method, policy.timeout, label)
                 if is_async
-                else self._sync_timeout(method, policy.timeout, label)
+                else self._sync_timeout(entry, method, policy.timeout, policy.max_workers, label)
             )
         breaker = policy.breaker
         if breaker is None:
@@ -595,34 +631,31 @@ class ServiceRegistry:
         return functools.partial(breaker.call, timed)
 
     def _sync_timeout(
-        self, method: Callable[..., Any], timeout: float, label: str
+        self,
+        entry: _Entry,
+        method: Callable[..., Any],
+        timeout: float,
+        workers: int,
+        label: str,
     ) -> Callable[..., Any]:
+        inline_when = self._inline_when
+
         def call(*args: Any, **kwargs: Any) -> Any:
-            if self._inline_when is not None and self._inline_when():
-                clock = real_perf_counter()
-                started = clock()
-                result = method(*args, **kwargs)
-                if clock() - started > timeout:  # too late: the caller rolls back
-                    raise ServiceTimeoutError(_timeout_message(label, timeout))
-                return result
-            executor = self._worker_pool()
-            run = contextvars.copy_context().run
-            future = executor.submit(run, method, *args, **kwargs)
-            try:
-                return future.result(timeout=timeout)
-            except concurrent.futures.TimeoutError:
-                future.cancel()  # one still queued never runs after its caller gave up
-                raise ServiceTimeoutError(_timeout_message(label, timeout)) from None
+            if inline_when is not None and inline_when():
+                return _inline(method, args, kwargs, timeout, label)
+            pool = entry.pool or self._pool_for(entry, workers)
+            job = _Job(contextvars.copy_context().run, (method, *args), kwargs)
+            return pool.run(job, timeout, label)
 
         return call
 
-    def _worker_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _pool_for(self, entry: _Entry, workers: int) -> _CallPool:
+        """The service's worker pool, made at its first timed call (or the first after close)."""
         with self._lock:
-            if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(
-                    thread_name_prefix="aura-service-call"
-                )
-            return self._executor
+            if entry.pool is None:
+                entry.pool = _CallPool(f"{entry.module_name}.{entry.service_name}", workers)
+                self._pools.append((entry, entry.pool))
+            return entry.pool
 
     def _report(
         self,
@@ -651,18 +684,203 @@ def _async_timeout(
     method: Callable[..., Awaitable[Any]], timeout: float, label: str
 ) -> Callable[..., Awaitable[Any]]:
     async def call(*args: Any, **kwargs: Any) -> Any:
+        deadline = asyncio.timeout(timeout)
         try:
-            return await asyncio.wait_for(method(*args, **kwargs), timeout)
+            async with deadline:
+                return await method(*args, **kwargs)
         except TimeoutError:
-            raise ServiceTimeoutError(_timeout_message(label, timeout)) from None
+            if not deadline.expired():  # the method's own TimeoutError: not ours to rename
+                raise
+            raise ServiceTimeoutError(_cancelled_message(label, timeout)) from None
 
     return call
 
 
-def _timeout_message(label: str, timeout: float) -> str:
+def _inline(
+    method: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float,
+    label: str,
+) -> Any:
+    """Run a timed call on the caller's thread (``inline_when`` said so); judge it once done."""
+    clock = real_perf_counter()
+    started = clock()
+    result = method(*args, **kwargs)
+    took = clock() - started
+    if took > timeout:  # too late: the caller's transaction rolls back
+        raise ServiceTimeoutError(_late_message(label, timeout, took))
+    return result
+
+
+# --- the worker threads of timed sync calls ----------------------------------------------------
+
+_QUEUED, _RUNNING, _DONE = "queued", "running", "done"
+
+
+class _Job:
+    """One timed call handed to a worker thread, and its outcome once ``done`` is set."""
+
+    __slots__ = ("abandoned", "args", "done", "error", "func", "kwargs", "result", "state")
+
+    def __init__(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.state = _QUEUED  # changed under the pool's lock
+        self.abandoned = False  # its caller stopped waiting while it ran
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.func(*self.args, **self.kwargs)
+        except BaseException as exc:  # handed to the caller, as concurrent.futures does
+            self.error = exc
+
+
+class _CallPool:
+    """At most ``size`` daemon threads running one service's timed calls, started as needed.
+
+    Not ``concurrent.futures.ThreadPoolExecutor``: its threads are joined when the interpreter
+    exits, so one hung call would keep the process from ending. A call waits its timeout for
+    a worker, queued; it is refused at once when every worker runs a call that timed out.
+    """
+
+    def __init__(self, label: str, size: int) -> None:
+        self.label = label
+        self.size = size
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._threads = 0
+        self._started = 0  # threads ever started, to number their names
+        self._idle = 0  # threads waiting for a job and not yet woken for one
+        self._hung = 0  # threads running a call whose caller stopped waiting
+        self._closed = False
+
+    def run(self, job: _Job, timeout: float, label: str) -> Any:
+        """Run ``job`` on a worker; return its result or raise its error, or the timeout's."""
+        self._submit(job, label)
+        finished = False
+        try:
+            finished = job.done.wait(timeout)
+        finally:  # also when the wait is interrupted: then no one waits for the job either
+            found = _DONE if finished else self._abandon(job)
+        if found == _QUEUED:
+            raise ServiceTimeoutError(_unstarted_message(label, timeout, self.size))
+        if found == _RUNNING:
+            raise ServiceTimeoutError(_running_message(label, timeout))
+        error = job.error
+        if error is not None:
+            job.error = None  # no cycle through the job keeps the traceback's frames alive
+            raise error
+        return job.result
+
+    def close(self) -> None:
+        """Let idle workers end now and busy ones once the queue is empty."""
+        with self._lock:
+            self._closed = True
+            self._idle = 0
+            self._ready.notify_all()
+
+    def _submit(self, job: _Job, label: str) -> None:
+        with self._lock:
+            if self._hung >= self.size:
+                raise ServiceBusyError(_saturated_message(label, self.label, self.size))
+            self._queue.append(job)
+            if self._idle:
+                self._idle -= 1
+                self._ready.notify()
+                return
+            if self._threads >= self.size:
+                return  # every worker is busy: the first to finish takes it
+            self._threads += 1
+            self._started += 1
+            name = f"aura-call-{self.label}-{self._started}"
+        try:
+            threading.Thread(target=self._work, name=name, daemon=True).start()
+        except BaseException:
+            with self._lock:
+                self._threads -= 1
+                if job.state == _QUEUED:
+                    self._queue.remove(job)
+            raise
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    if self._closed:
+                        self._threads -= 1
+                        return
+                    self._idle += 1
+                    self._ready.wait()
+                job = self._queue.popleft()
+                job.state = _RUNNING
+            job.run()
+            with self._lock:
+                job.state = _DONE
+                if job.abandoned:
+                    self._hung -= 1
+            job.done.set()
+            del job  # an idle worker holds no finished call's result
+
+    def _abandon(self, job: _Job) -> str:
+        """Stop waiting for ``job``: drop it if still queued, count its worker as hung if it
+        runs. Return the state it was found in (``_DONE`` if it finished as the wait ended)."""
+        with self._lock:
+            state = job.state
+            if state == _QUEUED:
+                self._queue.remove(job)
+            elif state == _RUNNING:
+                job.abandoned = True
+                self._hung += 1
+            return state
+
+
+def _running_message(label: str, timeout: float) -> str:
     return (
-        f"Call to {label} took longer than its timeout of {timeout:g} s and was abandoned. "
-        "Raise the service's timeout, or make the call cheaper."
+        f"Call to {label} did not return within {timeout:g} s; it is still running in the "
+        "background and what it does may still take effect — make it idempotent or give it "
+        "its own timeout."
+    )
+
+
+def _unstarted_message(label: str, timeout: float, size: int) -> str:
+    return (
+        f"Call to {label} did not start within {timeout:g} s: the service's {size} worker "
+        "thread(s) were all busy with other calls, so it was dropped and did not run. Raise the "
+        "service's timeout or its max_workers, or make its calls cheaper."
+    )
+
+
+def _saturated_message(label: str, service: str, size: int) -> str:
+    return (
+        f"Call to {label} was refused at once: all {size} worker thread(s) of {service} are "
+        "still running calls that timed out, so it could not start. Find out why they hang "
+        "(give them their own timeout), or raise the service's max_workers."
+    )
+
+
+def _cancelled_message(label: str, timeout: float) -> str:
+    return (
+        f"Call to {label} did not return within {timeout:g} s and was cancelled: what it did "
+        "before the await it was stopped at stays done, nothing after it runs. Raise the "
+        "service's timeout, or make the call cheaper."
+    )
+
+
+def _late_message(label: str, timeout: float, took: float) -> str:
+    return (
+        f"Call to {label} returned after {took:.2f} s, past its timeout of {timeout:g} s. It ran "
+        "on the caller's thread (inline_when held, as inside a database transaction), so it "
+        "could not be stopped: what it did has happened, except what it wrote in the caller's "
+        "transaction, which rolls back if this error leaves it. Raise the service's timeout, or "
+        "make the call cheaper."
     )
 
 

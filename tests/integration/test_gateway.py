@@ -780,8 +780,9 @@ def test_a_service_call_past_its_timeout_is_504(probed: Caller) -> None:
         problem(
             504,
             "Gateway Timeout",
-            "Call to slow.Clock.wait took longer than its timeout of 0.05 s and was abandoned. "
-            "Raise the service's timeout, or make the call cheaper.",
+            "Call to slow.Clock.wait did not return within 0.05 s; it is still running in the "
+            "background and what it does may still take effect — make it idempotent or give it "
+            "its own timeout.",
             "/api/probe/late",
         ),
     )

@@ -592,9 +592,10 @@ def test_half_open_refuses_calls_beyond_its_trial_slots(clock: FakeClock) -> Non
 
     assert str(refused) == (
         "Circuit breaker 'users.UserService' is half-open and its 1 trial call slot(s) are "
-        "taken; retry when a trial call finishes."
+        "taken; retry when a trial call finishes, or in 60.0 s, when the oldest one passes its "
+        "trial_timeout of 60 s and frees its slot."
     )
-    assert refused.retry_after == 0.0
+    assert refused.retry_after == 60.0
     assert breaker.state is BreakerState.CLOSED
 
 
