@@ -124,3 +124,126 @@ def test_the_database_comes_from_tool_aura_relative_to_the_project(
 def _made(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# --- bad input: refused with what was given, what is expected and the fix; nothing changed ----
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("days", ["-1", "nan", "inf"])
+def test_a_purge_age_below_zero_or_not_a_number_is_refused_and_purges_nothing(
+    shop: Path, days: str
+) -> None:
+    database = shop / "aura.db"
+    flag = shop / "shop" / "mailer" / "broken"
+    flag.write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+    before = _digest(database)
+    status, text = aura(
+        "dead-letters", "purge", "--database", str(database), "--older-than-days", days
+    )
+    assert (status, text) == (
+        2,
+        "aura dead-letters: error: --older-than-days must be a number of days of at least 0, "
+        f"got {float(days)!r}. Pass e.g. --older-than-days 7 (those last failed a week ago or "
+        "more), or --all.\n",
+    )
+    assert _digest(database) == before
+    assert aura("dead-letters", "list", "--database", str(database))[1].endswith("1 dead letter.\n")
+
+
+def test_retry_numbers_are_checked_before_anything_runs(shop: Path) -> None:
+    database = shop / "aura.db"
+    with Platform(Platform.discover("shop"), database=database, durable=True):
+        pass
+    assert aura("dead-letters", "retry", "--database", str(database), "--max-attempts", "0") == (
+        2,
+        "aura dead-letters: error: --max-attempts must be a whole number of at least 1, got 0. "
+        "Pass e.g. --max-attempts 5 (attempts in all, the first delivery included).\n",
+    )
+    assert aura("dead-letters", "retry", "--database", str(database), "--backoff", "-3") == (
+        2,
+        "aura dead-letters: error: --backoff must be a number of seconds of at least 0, got "
+        "-3.0. Pass e.g. --backoff 30.\n",
+    )
+    assert aura("dead-letters", "list", "--database", str(database), "--all") == (
+        2,
+        "aura dead-letters: error: --all, --id and --older-than-days choose what 'purge' "
+        "drops; 'dead-letters list' takes none of them. Run 'aura dead-letters purge ...' "
+        "instead.\n",
+    )
+
+
+def test_a_file_that_is_not_sqlite_is_named_and_left_alone(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.db"
+    notes.write_text("these are my notes, not a database\n")
+    before = _digest(notes)
+    for action in ("list", "purge"):
+        args = ["dead-letters", action, "--database", str(notes)] + (
+            ["--all"] if action == "purge" else []
+        )
+        assert aura(*args) == (
+            2,
+            f"aura dead-letters: error: {notes} is not an SQLite database (it does not start "
+            "with SQLite's header). Pass --database with the platform's database file.\n",
+        )
+    assert _digest(notes) == before
+
+
+def test_someone_elses_sqlite_file_is_neither_switched_to_wal_nor_given_a_table(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    other = tmp_path / "app.db"
+    with closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE customers (name TEXT)")
+        db.execute("INSERT INTO customers VALUES ('Ada')")
+        db.commit()
+    before = _digest(other)
+    for args in (["list"], ["purge", "--all"]):
+        assert aura("dead-letters", *args, "--database", str(other)) == (
+            2,
+            f"aura dead-letters: error: {other} is an SQLite database but not an Aura one: it "
+            "has neither aura_publications nor aura_dead_letters. Nothing was changed. Pass "
+            "--database with the file of a platform built with durable=True.\n",
+        )
+    assert _digest(other) == before
+    with closing(sqlite3.connect(other)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+        assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("customers",)]
+
+
+def test_a_damaged_database_is_reported_without_a_traceback(tmp_path: Path) -> None:
+    damaged = tmp_path / "aura.db"
+    with Platform([], database=damaged, durable=True):
+        pass
+    data = bytearray(damaged.read_bytes())
+    data[100:4096] = b"\xff" * (4096 - 100)  # the schema page, overwritten
+    damaged.write_bytes(bytes(data))
+    status, text = aura("dead-letters", "list", "--database", str(damaged))
+    assert status == 2
+    assert text.startswith(
+        f"aura dead-letters: error: {damaged} cannot be read as an SQLite database: "
+    )
+    assert text.endswith(
+        "It may be damaged; restore it from a backup, or pass --database with another file.\n"
+    )
+
+
+def test_a_folder_given_as_the_database_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "var"
+    folder.mkdir()
+    status, text = aura("dead-letters", "list", "--database", str(folder))
+    assert (status, text) == (
+        2,
+        f"aura dead-letters: error: Cannot read the database {folder}: Is a directory. Check "
+        "the path and its permissions.\n",
+    )

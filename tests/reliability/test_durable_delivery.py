@@ -1,0 +1,431 @@
+"""Durable delivery under faults, in one process: each reproduced loss or duplicate of the
+landed registry, now a regression test, counted as published vs stored vs delivered vs
+dead-lettered vs effects. The handler is deliberately not idempotent: it inserts a row per call,
+so a second application shows as a second row."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aura.database import Database
+from aura.dead_letters import RetryPolicy
+from aura.events import Event
+from aura.exceptions import DuplicateSubscriberError, HandlerSignatureError
+from aura.module import Module
+from aura.platform import Platform
+
+Handler = Callable[..., Any]
+
+
+def ledger(body: Handler | None = None, *, retry: RetryPolicy | None = None) -> list[Module]:
+    """``orders`` publishes ``order.placed``; ``ledger`` applies each once per call (a row)."""
+    orders = Module("orders")
+    orders.publishes("order.*")
+    books = Module("ledger")
+
+    @books.on_start
+    def create(database: Database) -> None:
+        database.execute("CREATE TABLE IF NOT EXISTS ledger_entries (n INTEGER)")
+
+    @books.subscribe("order.placed", retry=retry)
+    def apply(data: dict[str, Any], database: Database) -> None:
+        database.execute("INSERT INTO ledger_entries VALUES (?)", (data["n"],))
+        if body is not None:
+            body(data)
+
+    return [orders, books]
+
+
+def effects(platform: Platform) -> list[int]:
+    return [row["n"] for row in platform.database.query("SELECT n FROM ledger_entries ORDER BY n")]
+
+
+def accounted(platform: Platform) -> dict[str, int]:
+    rows = platform.database.query(
+        "SELECT status, COUNT(*) AS n FROM aura_publications GROUP BY status"
+    )
+    return {row["status"]: row["n"] for row in rows}
+
+
+def stored(platform: Platform) -> int:
+    row = platform.database.query_one("SELECT COUNT(*) AS n FROM aura_events")
+    assert row is not None
+    return int(row["n"])
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "aura.db"
+
+
+def durable(path: Path, modules: list[Module], **options: Any) -> Platform:
+    options.setdefault("poll_interval", None)  # no background worker unless a test wants one
+    return Platform(modules, database=path, durable=True, **options)
+
+
+# --- loss: BaseException, cancellation ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, SystemExit])
+def test_an_interrupted_handler_leaves_a_dead_letter_that_a_retry_applies_once(
+    path: Path, interruption: type[BaseException]
+) -> None:
+    broken = [True]
+
+    def interrupted(data: dict[str, Any]) -> None:
+        if broken[0]:
+            raise interruption("stop")
+
+    with durable(path, ledger(interrupted)) as first:
+        first.start()
+        with pytest.raises(interruption):
+            first.bus.publish("order.placed", {"n": 1}, "orders")
+        [letter] = first.bus.dead_letters()
+        assert (letter.error_type, letter.attempts) == (interruption.__qualname__, 1)
+        assert accounted(first) == {"FAILED": 1}
+        assert effects(first) == []  # the interrupted handler's write was rolled back
+    broken[0] = False
+    with durable(path, ledger(interrupted)) as second:
+        second.start()
+        report = second.bus.retry_dead_letters()
+        assert (len(report.succeeded), len(report.failed)) == (1, 0)
+        assert effects(second) == [1]
+        assert accounted(second) == {"COMPLETED": 1}
+        assert second.bus.dead_letters() == []
+
+
+def test_an_async_handler_cancelled_by_a_timeout_leaves_a_dead_letter(path: Path) -> None:
+    orders, books = ledger()
+    books.handlers.clear()
+    calls: list[int] = []
+
+    @books.subscribe("order.placed")
+    async def slow(data: dict[str, Any]) -> None:
+        calls.append(data["n"])
+        if len(calls) == 1:
+            await asyncio.sleep(10)
+
+    async def publish_with_a_deadline(platform: Platform) -> None:
+        async with asyncio.timeout(0.05):
+            await platform.bus.apublish("order.placed", {"n": 1}, "orders")
+
+    with durable(path, [orders, books]) as platform:
+        platform.start()
+        with pytest.raises(TimeoutError):
+            asyncio.run(publish_with_a_deadline(platform))
+        [letter] = platform.bus.dead_letters()
+        assert letter.error_type == "CancelledError"
+        report = asyncio.run(platform.bus.aretry_dead_letters())
+        assert len(report.succeeded) == 1
+        assert calls == [1, 1]
+        assert accounted(platform) == {"COMPLETED": 1}
+
+
+# --- loss: what escapes a delivery -----------------------------------------------------------
+
+
+class FailingObserver:
+    def on_published(self, event: Event) -> None:
+        pass
+
+    def on_delivered(self, delivery: object) -> None:
+        raise RuntimeError("observer down")
+
+
+def test_a_failing_observer_stops_no_later_event_of_the_same_commit(path: Path) -> None:
+    with durable(path, ledger()) as platform:
+        platform.start()
+        platform.bus.add_observer(FailingObserver())
+        with platform.transaction():
+            for n in (1, 2, 3):
+                platform.bus.publish("order.placed", {"n": n}, "orders")
+        assert effects(platform) == [1, 2, 3]
+        assert accounted(platform) == {"COMPLETED": 3}
+
+
+class BrokenLetters:
+    """A dead-letter store whose disk is gone."""
+
+    def add(self, letter: object) -> None:
+        raise OSError("no space left on device")
+
+    def replace(self, letter: object) -> None:
+        raise OSError("no space left on device")
+
+    def remove(self, letter_id: str) -> None:
+        raise OSError("no space left on device")
+
+    def list(self) -> list[Any]:
+        return []
+
+
+def test_a_dead_letter_store_that_cannot_write_stops_no_later_event() -> None:
+    seen: list[int] = []
+
+    def fails_on_one(data: dict[str, Any]) -> None:
+        seen.append(data["n"])
+        if data["n"] == 1:
+            raise ValueError("bad order")
+
+    with Platform(ledger(fails_on_one), dead_letters=BrokenLetters()) as platform:  # type: ignore[arg-type]
+        platform.start()
+        with platform.transaction():  # the caller's commit stands: nothing raises to it
+            for n in (1, 2, 3):
+                platform.bus.publish("order.placed", {"n": n}, "orders")
+        assert seen == [1, 2, 3]
+        assert effects(platform) == [1, 2, 3]  # in memory: each write commits on its own
+
+
+# --- loss: the clock --------------------------------------------------------------------------
+
+
+def test_a_clock_stepped_back_after_a_crash_does_not_strand_a_delivery(path: Path) -> None:
+    with durable(path, ledger(), lease=5.0) as first:
+        first.start()
+        first.bus.publish("order.placed", {"n": 1}, "orders")
+        # What a crash leaves when the clock then steps back an hour: PROCESSING, owned by a
+        # dead process, under a lease that (by the stepped clock) ends an hour from now.
+        first.database.execute(
+            "UPDATE aura_publications SET status = 'PROCESSING', owner = 'dead', "
+            "due_at = (julianday('now') - 2440587.5) * 86400.0 + 3605"
+        )
+        first.database.execute("DELETE FROM ledger_entries")
+    with durable(path, ledger(), lease=5.0) as second:
+        second.start()
+        assert effects(second) == [1]
+        assert accounted(second) == {"COMPLETED": 1}
+
+
+# --- handler forms ----------------------------------------------------------------------------
+
+
+def test_generators_and_async_generators_are_refused_when_they_subscribe(path: Path) -> None:
+    def generator(data: dict[str, Any]) -> Iterator[None]:
+        yield None
+
+    async def agenerator(data: dict[str, Any]) -> Any:
+        yield None
+
+    with durable(path, ledger()) as platform:
+        for handler, kind in ((generator, "a generator"), (agenerator, "an async generator")):
+            with pytest.raises(HandlerSignatureError) as refused:
+                platform.bus.subscribe("order.placed", handler, "ledger")
+            assert str(refused.value) == (
+                f"Handler {handler.__module__}.{handler.__qualname__} for 'order.placed' is "
+                f"{kind} function: calling it only creates a generator, so its body would "
+                "never run. Make it a plain function (def) or a coroutine function (async def) "
+                "without 'yield'."
+            )
+
+
+def test_a_sync_callable_returning_a_coroutine_fails_into_a_dead_letter(path: Path) -> None:
+    ran: list[int] = []
+
+    async def work(data: dict[str, Any]) -> None:
+        ran.append(data["n"])
+
+    with durable(path, ledger()) as platform:
+        platform.start()
+        platform.bus.subscribe("order.placed", lambda data: work(data), "mailer", name="wrapped")
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        [letter] = platform.bus.dead_letters()
+        assert ran == []
+        assert letter.error_message == (
+            "Handler mailer:wrapped returned a coroutine instead of doing its work: it was "
+            "subscribed as a synchronous handler, so nothing awaited it and its body never ran. "
+            "Subscribe the async function itself (async def), which the bus then awaits under "
+            "apublish()."
+        )
+        assert accounted(platform) == {"COMPLETED": 1, "FAILED": 1}  # never COMPLETED
+
+
+# --- duplication: another process on the same file ------------------------------------------
+
+
+def test_a_second_platform_starting_on_the_file_leaves_in_flight_deliveries_alone(
+    path: Path,
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(data: dict[str, Any]) -> None:
+        if data["n"] == 0:
+            entered.set()
+            release.wait(10)
+
+    first = durable(path, ledger(slow))
+    first.start()
+    publisher = threading.Thread(
+        target=lambda: [first.bus.publish("order.placed", {"n": n}, "orders") for n in range(10)]
+    )
+    publisher.start()
+    assert entered.wait(10)
+    # While the first delivers event 0 (and owns 1..9, queued), a second process starts and
+    # a dead-letter retry runs: neither may take what the first owns.
+    with durable(path, ledger(), poll_interval=0.01) as second:
+        second.start()
+        assert second.bus.retry_dead_letters().succeeded == ()
+        release.set()
+        publisher.join(10)
+    assert effects(first) == list(range(10))
+    assert accounted(first) == {"COMPLETED": 10}
+    first.close()
+
+
+def test_two_concurrent_retries_of_a_dead_letter_apply_it_once(path: Path) -> None:
+    gate = threading.Barrier(2)
+    broken = [True]
+
+    def fails_first(data: dict[str, Any]) -> None:
+        if broken[0]:
+            raise ConnectionError("smtp down")
+
+    with durable(path, ledger(fails_first)) as platform:
+        platform.start()
+        for n in range(5):
+            platform.bus.publish("order.placed", {"n": n}, "orders")
+    broken[0] = False
+    platforms = [durable(path, ledger(fails_first)) for _ in range(2)]
+    reports: list[Any] = []
+
+    def retry(platform: Platform) -> None:
+        gate.wait()
+        reports.append(platform.bus.retry_dead_letters())
+
+    threads = [threading.Thread(target=retry, args=(p,)) for p in platforms]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(len(r.succeeded) for r in reports) in ([0, 5], [1, 4], [2, 3])
+    assert sum(len(r.succeeded) for r in reports) == 5
+    assert effects(platforms[0]) == list(range(5))  # each once: the claim let one retry run it
+    assert accounted(platforms[0]) == {"COMPLETED": 5}
+    for platform in platforms:
+        platform.close()
+
+
+def test_a_lock_timeout_is_a_dead_letter_whose_retry_applies_once(path: Path) -> None:
+    with Platform(ledger(), database=Database(path, timeout=0.05), durable=True) as platform:
+        platform.start()
+        other = sqlite3.connect(path, isolation_level=None)
+        with platform.transaction():
+            # Another process takes the write lock between the commit and the delivery.
+            platform.database.on_commit(lambda: other.execute("BEGIN IMMEDIATE"))
+            platform.bus.publish("order.placed", {"n": 1}, "orders")
+        other.execute("ROLLBACK")
+        other.close()
+        assert effects(platform) == []
+        letters = platform.bus.dead_letters()
+        if letters:  # the failure was recorded: a retry applies it once
+            platform.bus.retry_dead_letters()
+        else:  # not even the failure could be written: the lease hands it on
+            platform.database.execute("UPDATE aura_publications SET due_at = 0")
+            platform.bus.resubmit_incomplete()
+        assert effects(platform) == [1]
+        assert accounted(platform) == {"COMPLETED": 1}
+
+
+# --- subscriber identity ----------------------------------------------------------------------
+
+
+def test_one_name_for_two_subscriptions_that_can_receive_one_event_is_refused(
+    path: Path,
+) -> None:
+    def record(data: dict[str, Any]) -> None:
+        pass
+
+    with durable(path, ledger()) as platform:
+        first = platform.bus.subscribe("order.placed", record, "audit")
+        with pytest.raises(DuplicateSubscriberError) as refused:
+            platform.bus.subscribe("order.*", record, "audit")
+        place = f"{__file__}:{record.__code__.co_firstlineno}"
+        name = f"{record.__module__}.{record.__qualname__}"
+        assert str(refused.value) == (
+            f"Module 'audit' already has a subscriber named {name!r} (to 'order.placed', "
+            f"handler at {place}); this one (to 'order.*', handler at {place}) needs a name of "
+            "its own: pass subscribe(..., name='...'), unique within the module."
+        )
+        # Patterns that never select one event may share it; a name of its own always works.
+        platform.bus.subscribe("order.paid", record, "audit")
+        platform.bus.subscribe("order.*", record, "audit", name="every_order")
+        first.cancel()
+        platform.bus.subscribe("order.placed", record, "audit")  # free again once cancelled
+
+
+def test_a_dead_letter_retry_goes_to_exactly_the_subscriber_that_failed(path: Path) -> None:
+    calls: list[str] = []
+
+    class Mailer:
+        def __init__(self, name: str, broken: bool) -> None:
+            self.name, self.broken = name, broken
+
+        def __call__(self, data: dict[str, Any]) -> None:
+            calls.append(self.name)
+            if self.broken:
+                raise ConnectionError(f"{self.name} down")
+
+    sms, email = Mailer("sms", broken=False), Mailer("email", broken=True)
+    with durable(path, ledger()) as platform:
+        platform.start()
+        platform.bus.subscribe("order.placed", sms, "mailer", name="sms")
+        platform.bus.subscribe("order.placed", email, "mailer", name="email")
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        [letter] = platform.bus.dead_letters()
+        assert letter.handler_name == "email"
+        email.broken = False
+        platform.bus.retry_dead_letters()
+        assert calls == ["sms", "email", "email"]
+        assert accounted(platform) == {"COMPLETED": 3}
+
+
+# --- automatic retries ------------------------------------------------------------------------
+
+
+def test_a_retry_policy_redelivers_a_failure_by_itself_until_it_succeeds(path: Path) -> None:
+    failures = [2]
+
+    def flaky(data: dict[str, Any]) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise ConnectionError("smtp down")
+
+    policy = RetryPolicy(max_attempts=5, backoff=0.05, multiplier=1.0)
+    with durable(path, ledger(flaky, retry=policy), poll_interval=0.02) as platform:
+        platform.start()
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        assert platform.bus.dead_letters() != []  # the first failure is a dead letter at once
+        deadline = threading.Event()
+        for _ in range(200):
+            if accounted(platform) == {"COMPLETED": 1}:
+                break
+            deadline.wait(0.02)
+        assert accounted(platform) == {"COMPLETED": 1}
+        assert effects(platform) == [1]  # the failed attempts' writes were rolled back
+        [row] = platform.journal.publications()  # type: ignore[union-attr]
+        assert row["attempts"] == 3
+
+
+def test_a_subscriber_out_of_attempts_stays_a_dead_letter(path: Path) -> None:
+    def broken(data: dict[str, Any]) -> None:
+        raise ConnectionError("smtp down")
+
+    policy = RetryPolicy(max_attempts=2, backoff=0.0)
+    with durable(path, ledger(broken, retry=policy), poll_interval=0.02) as platform:
+        platform.start()
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        for _ in range(100):  # while a retry runs, the letter is PROCESSING, not listed
+            [row] = platform.journal.publications()  # type: ignore[union-attr]
+            if (row["status"], row["attempts"]) == ("FAILED", 2):
+                break
+            threading.Event().wait(0.02)
+        threading.Event().wait(0.1)  # and no third attempt comes
+        [letter] = platform.bus.dead_letters()
+        assert letter.attempts == 2
+        assert effects(platform) == []
