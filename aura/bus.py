@@ -307,7 +307,7 @@ class EventBus:
         self._exact: dict[str, list[Subscription]] = {}  # by event type, in order
         self._patterns: tuple[Subscription, ...] = ()  # subscriptions with a '*', in order
         # (module, name): the subscriptions of that identity, whose patterns never overlap
-        self._names: dict[tuple[str, str], tuple[Subscription, ...]] = {}
+        self._names: dict[tuple[str, str], _Named] = {}
         self._count = 0
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
         self._observers: tuple[BusObserver, ...] = ()
@@ -388,10 +388,12 @@ class EventBus:
             subscription._deliver = _journaled(self.journal, subscription, deliver)
         key = (subscriber_module, subscription.handler_name)
         with self._lock:
-            named = self._names.get(key, ())
+            named = self._names.get(key)
+            if named is None:
+                named = self._names[key] = _Named()
             # One name may serve patterns that never select the same event (a function for
             # 'order.placed' and 'order.paid'): a publication is (event, module, name).
-            taken = next((s for s in named if patterns_overlap(s.pattern, event_type)), None)
+            taken = named.overlapping(event_type)
             if taken is not None:
                 raise DuplicateSubscriberError(
                     f"Module {subscriber_module!r} already has a subscriber named "
@@ -400,7 +402,7 @@ class EventBus:
                     f"at {subscription.place or 'an unknown place'}) needs a name of its own: "
                     "pass subscribe(..., name='...'), unique within the module."
                 )
-            self._names[key] = (*named, subscription)
+            named.add(subscription)
             self._count += 1
             subscription._seq = self._count
             self._subscriptions.append(subscription)
@@ -420,11 +422,9 @@ class EventBus:
             subscription.active = False
             self._subscriptions = [s for s in self._subscriptions if s is not subscription]
             key = (subscription.subscriber_module, subscription.handler_name)
-            left = tuple(s for s in self._names.get(key, ()) if s is not subscription)
-            if left:
-                self._names[key] = left
-            else:
-                self._names.pop(key, None)
+            named = self._names.get(key)
+            if named is not None and named.remove(subscription):
+                del self._names[key]
             if "*" in subscription.pattern:
                 self._patterns = tuple(s for s in self._patterns if s is not subscription)
                 self._routes = {}
@@ -842,10 +842,8 @@ class EventBus:
     def _subscription_named(
         self, event_type: str, module: str, handler_name: str
     ) -> Subscription | None:
-        for subscription in self._names.get((module, handler_name), ()):
-            if subscription.matches(event_type):
-                return subscription
-        return None
+        named = self._names.get((module, handler_name))
+        return named.receiving(event_type) if named is not None else None
 
     def replay(self, event: Event) -> None:
         """Hand a stored event to its current subscribers again, to rebuild a read model.
@@ -897,6 +895,68 @@ class EventBus:
 
 
 _Item = tuple[Event, tuple[str, ...], tuple[Subscription, ...]]
+
+
+class _Named:
+    """The subscriptions sharing one (module, name), indexed so that checking a new pattern
+    against them costs what could overlap it, not all of them: by (word count, first word),
+    ``'*'`` alone and patterns starting with a ``'*'`` apart."""
+
+    __slots__ = ("buckets", "count", "wild")
+
+    def __init__(self) -> None:
+        self.buckets: dict[tuple[int, str], list[Subscription]] = {}
+        self.wild: list[Subscription] = []  # '*' and patterns whose first word is '*'
+        self.count = 0
+
+    def overlapping(self, pattern: str) -> Subscription | None:
+        """One of these that could receive an event ``pattern`` selects, if any."""
+        for subscription in self._candidates(pattern):
+            if patterns_overlap(subscription.pattern, pattern):
+                return subscription
+        return None
+
+    def receiving(self, event_type: str) -> Subscription | None:
+        """The one of these that receives ``event_type`` (they never overlap)."""
+        for subscription in self._candidates(event_type):
+            if subscription.matches(event_type):
+                return subscription
+        return None
+
+    def _candidates(self, pattern: str) -> Iterator[Subscription]:
+        yield from self.wild
+        words = pattern.split(".")
+        if pattern == "*":
+            for bucket in self.buckets.values():
+                yield from bucket
+        elif words[0] == "*":
+            for (count, _), bucket in self.buckets.items():
+                if count == len(words):
+                    yield from bucket
+        else:
+            yield from self.buckets.get((len(words), words[0]), ())
+
+    def add(self, subscription: Subscription) -> None:
+        self.count += 1
+        pattern = subscription.pattern
+        words = pattern.split(".")
+        if pattern == "*" or words[0] == "*":
+            self.wild.append(subscription)
+        else:
+            self.buckets.setdefault((len(words), words[0]), []).append(subscription)
+
+    def remove(self, subscription: Subscription) -> bool:
+        """Drop ``subscription``; True when none is left."""
+        pattern = subscription.pattern
+        words = pattern.split(".")
+        if pattern == "*" or words[0] == "*":
+            bucket = self.wild
+        else:
+            bucket = self.buckets.get((len(words), words[0]), [])
+        if subscription in bucket:
+            bucket.remove(subscription)
+            self.count -= 1
+        return self.count == 0
 
 
 def _by_order(subscription: Subscription) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -73,10 +74,16 @@ def plan_handler(
     return deliver, receives, is_async
 
 
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+
+
 def _refuse_generators(handler: Handler, event_type: str) -> None:
     """A generator (or async generator) function called as a handler returns at once without
     running its body: refuse it here rather than let every delivery "succeed" doing nothing."""
     function = handler.injection.function if isinstance(handler, Bound) else handler
+    code = getattr(function, "__code__", None)
+    if code is not None and not code.co_flags & _GENERATOR_FLAGS:
+        return  # a plain function (the usual handler): one flag test
     for candidate in (function, getattr(function, "__call__", None)):  # noqa: B004
         if inspect.isasyncgenfunction(candidate):
             kind = "an async generator function"
@@ -118,7 +125,33 @@ def qualified_name(handler: object) -> str:
     return f"{module}.{name}"
 
 
+_ONE_PLAIN_ARGUMENT = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def _plain_parameter(handler: Handler) -> inspect.Parameter | None:
+    """The one parameter of a plain ``def f(x)`` read off its code object (no signature
+    machinery: subscribing thousands of handlers was mostly ``inspect.signature``); None for
+    anything else, which takes the general path."""
+    if type(handler) is not types.FunctionType or handler.__defaults__ or handler.__kwdefaults__:
+        return None
+    code = handler.__code__
+    if (
+        code.co_argcount != 1
+        or code.co_kwonlyargcount
+        or code.co_posonlyargcount
+        or code.co_flags & _ONE_PLAIN_ARGUMENT
+        or "__wrapped__" in handler.__dict__
+    ):
+        return None
+    name = code.co_varnames[0]
+    annotation = handler.__annotations__.get(name, inspect.Parameter.empty)
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation)
+
+
 def _single_parameter(handler: Handler, event_type: str) -> inspect.Parameter | None:
+    plain = _plain_parameter(handler)
+    if plain is not None:
+        return plain
     if isinstance(handler, Bound):  # injected parameters are the container's, not the event's
         passed = handler.injection.passed
         if len(passed) == 1 and passed[0].kind in (

@@ -55,8 +55,8 @@ def _aura(subscribers: int, *, recorded: bool = False) -> Callable[[], Namespace
     def setup() -> Namespace:
         # A catalog of its own: no contract, so no validation, and nothing shared with others.
         bus = EventBus(catalog=EventCatalog())
-        for handler in _copies(_on_data, subscribers):
-            bus.subscribe("session.scheduled", handler, "sub")
+        for n, handler in enumerate(_copies(_on_data, subscribers)):
+            bus.subscribe("session.scheduled", handler, "sub", name=f"handler{n}")
         trace = Trace().attach(bus) if recorded else None
         return {"bus": bus, "data": DATA, "trace": trace}
 
@@ -155,11 +155,44 @@ def _cases(subscribers: int) -> tuple[Case, ...]:
     )
 
 
+_SUBSCRIBE = "subscribe 20,000 handlers"
+
+
+def _handlers() -> Namespace:
+    """20,000 distinct handlers (one closure each), 20,000 types and 100 patterns among them."""
+    names = [f"bench{n}.placed" if n % 200 else f"bench{n}.*" for n in range(20_000)]
+    return {"EventBus": EventBus, "plan": list(zip(names, _copies(_on_data, 20_000), strict=True))}
+
+
+_SUBSCRIBE_STMT = """
+bus = EventBus()
+for event_type, handler in plan:
+    bus.subscribe(event_type, handler, "sub")
+"""
+
+
+def _blinker_many() -> Namespace:
+    return {"Signal": blinker.Signal, "handlers": _copies(_on_signal, 20_000)}
+
+
+_BLINKER_STMT = """
+signal = Signal()
+for handler in handlers:
+    signal.connect(handler, weak=False)
+"""
+
+
 AREA = Area(
     name="bus",
     title="Event bus: publish one event to 1 and to 10 no-op subscribers",
-    cases=(*_cases(1), *_cases(10)),
+    cases=(
+        *_cases(1),
+        *_cases(10),
+        Case(_SUBSCRIBE, "aura EventBus.subscribe", _SUBSCRIBE_STMT, _handlers),
+        Case(_SUBSCRIBE, "blinker Signal.connect", _BLINKER_STMT, _blinker_many),
+    ),
     targets=(
+        Target(f"{_SUBSCRIBE} / aura EventBus.subscribe", "≤ 0.5 s", 0.5e9),
         Target(
             "publish to 10 / aura", "≤ 0.6x pyee", 0.6, "publish to 10 / pyee EventEmitter.emit"
         ),

@@ -23,6 +23,7 @@ __all__ = ["AREA"]
 
 _ONE = "append one event"
 _BATCH = "append a batch of 100 events"
+_DURABLE = "durable publish + delivery to 1 subscriber"
 _POOL = 40_000  # more than a round appends, so no id repeats within a round
 _T0 = datetime(2030, 1, 7, tzinfo=UTC)
 
@@ -80,6 +81,74 @@ def _raw() -> Namespace:
     }
 
 
+def _durable() -> Namespace:
+    """A durable platform on a file: publish records the event and its publication, then the
+    delivery marks it COMPLETED in the handler's transaction (two transactions per event)."""
+    from aura.module import Module
+    from aura.platform import Platform
+
+    folder = Path(tempfile.mkdtemp(prefix="aura-bench-"))
+    books = Module("ledger")
+
+    @books.subscribe("order.placed")
+    def record(data: dict[str, object]) -> None:
+        pass
+
+    platform = Platform([books], database=folder / "durable.db", durable=True, poll_interval=None)
+    platform.start()
+    return {
+        "bus": platform.bus,
+        "database": platform.database,
+        "platform": platform,
+        "data": {"order_id": 1, "sku": "sku-1", "quantity": 2},
+    }
+
+
+def _reset_durable(names: Namespace) -> None:
+    names["database"].execute("DELETE FROM aura_publications")
+    names["database"].execute("DELETE FROM aura_events")
+
+
+def _raw_outbox() -> Namespace:
+    """The same rows by hand: the event and one publication, in one transaction."""
+    from aura.publications import DurableJournal
+
+    folder = Path(tempfile.mkdtemp(prefix="aura-bench-"))
+    database = Database(folder / "raw-outbox.db")
+    DurableJournal(database, SqliteEventStore(database))  # the same tables and indexes
+    database.close()
+    connection = sqlite3.connect(folder / "raw-outbox.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    rows = [_event_row(event) for event in _pool()]
+    return {
+        "connection": connection,
+        "insert": _INSERT_EVENT,
+        "publication": (
+            "INSERT INTO aura_publications (event_id, event_type, subscriber_module, handler, "
+            "status, attempts, published_at, updated_at) VALUES (?, ?, ?, ?, 'COMPLETED', 1, "
+            "?, ?)"
+        ),
+        "rows": rows,
+        "next_one": itertools.count().__next__,
+    }
+
+
+def _reset_raw_outbox(names: Namespace) -> None:
+    names["connection"].execute("DELETE FROM aura_publications")
+    names["connection"].execute("DELETE FROM aura_events")
+    names["next_one"] = itertools.count().__next__
+
+
+_RAW_OUTBOX = """
+row = rows[next_one()]
+connection.execute("BEGIN")
+connection.execute(insert, row)
+connection.execute(publication, (row[0], row[1], "ledger", "record", row[5], row[5]))
+connection.execute("COMMIT")
+"""
+
+
 def _reset_aura(names: Namespace) -> None:
     names["database"].execute("DELETE FROM aura_events")
     names["next_one"] = itertools.count().__next__
@@ -126,6 +195,20 @@ AREA = Area(
         Case(
             _BATCH, "raw sqlite3 executemany in a transaction", _RAW_BATCH, _raw, reset=_reset_raw
         ),
+        Case(
+            _DURABLE,
+            "aura Platform(durable=True) publish",
+            "bus.publish('order.placed', data, 'orders')",
+            _durable,
+            reset=_reset_durable,
+        ),
+        Case(
+            _DURABLE,
+            "raw sqlite3: the event and its publication in one transaction",
+            _RAW_OUTBOX,
+            _raw_outbox,
+            reset=_reset_raw_outbox,
+        ),
     ),
     targets=(
         # "throughput >= 0.7x raw" is "time per operation <= 1/0.7 of raw".
@@ -140,6 +223,12 @@ AREA = Area(
             "≥ 0.7x raw throughput",
             1 / 0.7,
             f"{_BATCH} / raw sqlite3 executemany in a transaction",
+        ),
+        Target(
+            f"{_DURABLE} / aura Platform(durable=True) publish",
+            "≤ 1.5x the raw inserts of the same rows in one transaction",
+            1.5,
+            f"{_DURABLE} / raw sqlite3: the event and its publication in one transaction",
         ),
     ),
     notes=(

@@ -1,3 +1,3 @@
 """Shared test configuration."""
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.postgres_cluster"]
