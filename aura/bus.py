@@ -309,6 +309,8 @@ class EventBus:
         # (module, name): the subscriptions of that identity, whose patterns never overlap
         self._names: dict[tuple[str, str], _Named] = {}
         self._count = 0
+        self._version = 0  # bumped by every subscribe and cancel
+        self._sync_keys: tuple[int, tuple[str, ...]] = (-1, ())
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
         self._observers: tuple[BusObserver, ...] = ()
         self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
@@ -323,6 +325,8 @@ class EventBus:
                 "EventBus(journal=..., transactions=database)."
             )
         self.journal = journal
+        # A journal that is not inline leaves every delivery to the workers (aura.publications).
+        self._workers_deliver = journal is not None and not getattr(journal, "inline", True)
         self.transactions = transactions
         self._tasks: set[asyncio.Task[None]] = set()
         self._activity: BusActivity | None = None
@@ -404,6 +408,7 @@ class EventBus:
                 )
             named.add(subscription)
             self._count += 1
+            self._version += 1
             subscription._seq = self._count
             self._subscriptions.append(subscription)
             if "*" in event_type:
@@ -420,6 +425,7 @@ class EventBus:
             if not subscription.active:
                 return
             subscription.active = False
+            self._version += 1
             self._subscriptions = [s for s in self._subscriptions if s is not subscription]
             key = (subscription.subscriber_module, subscription.handler_name)
             named = self._names.get(key)
@@ -566,6 +572,8 @@ class EventBus:
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=False
         )
+        if self._workers_deliver:
+            return event  # recorded: the workers of every process claim and deliver it
         item = (event, chain, route)
         in_transaction = self.transactions is not None and self.transactions.in_transaction
         if dispatch is not None:
@@ -595,6 +603,8 @@ class EventBus:
         event, chain, route, dispatch = self._accept(
             event_type, data, source_module, metadata, is_async=True
         )
+        if self._workers_deliver:
+            return event  # recorded: the workers claim and deliver it
         item = (event, chain, route)
         in_transaction = self.transactions is not None and self.transactions.in_transaction
         if dispatch is not None:
@@ -884,6 +894,37 @@ class EventBus:
         with _counted(self._activity):
             report: ResubmitReport = _delivery.run(steps, outcome)
         return report
+
+    def deliver_next(self) -> bool:
+        """Claim the publication due longest among this bus's synchronous subscribers and
+        deliver it (a worker's step); return False when nothing was due for them."""
+        journal = self.journal
+        if journal is None:
+            return False
+        claimed = journal.claim_next(self._synchronous_subscribers())
+        if claimed is None:
+            return False
+        event, module, name = claimed
+        subscription = self._subscription_named(event.event_type, module, name)
+        if subscription is None:  # cancelled since the claim: its lease hands it on
+            return True
+        outcome = _delivery.Outcome()
+        with _counted(self._activity):
+            _delivery.run(_delivery.deliver_one(outcome, self, event, subscription), outcome)
+        return True
+
+    def _synchronous_subscribers(self) -> tuple[str, ...]:
+        version, keys = self._sync_keys
+        if version != self._version:
+            with self._lock:
+                version = self._version
+                keys = tuple(
+                    f"{s.subscriber_module}:{s.handler_name}"
+                    for s in self._subscriptions
+                    if not s.is_async
+                )
+            self._sync_keys = (version, keys)
+        return keys
 
     async def aresubmit_incomplete(self) -> ResubmitReport:
         """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""

@@ -53,6 +53,7 @@ __all__ = [
     "Subscription",
     "TransactionSource",
     "arun",
+    "deliver_one",
     "delivery_of",
     "drain",
     "redeliver",
@@ -149,6 +150,9 @@ class DeliveryJournal(Protocol):
 
     def claim(self, publication_id: int, *, failed: bool = False) -> Event | None:
         """Take one due publication for this journal; its event, or ``None`` if not had."""
+
+    def claim_next(self, subscribers: Sequence[str]) -> tuple[Event, str, str] | None:
+        """Take the publication due longest among ``subscribers`` ("module:name")."""
 
 
 class Due(Protocol):
@@ -443,6 +447,18 @@ def resubmit(outcome: Outcome, bus: EventBus, is_async: bool) -> Job[None]:
             failed += 1
             _keep_failure(bus, event, subscription, error, 0.0, ())
     outcome.result = ResubmitReport(delivered, failed, tuple(unroutable), tuple(needs_async))
+
+
+def deliver_one(
+    outcome: Outcome, bus: EventBus, event: Event, subscription: Subscription
+) -> Job[None]:
+    """Deliver one claimed publication (a worker's), then what its handler publishes."""
+    started = RealClock.now()
+    error = yield from redeliver(outcome, bus, event, subscription, False)
+    if error is not None:
+        _keep_failure(bus, event, subscription, error, started, ())
+    if bus._observers:
+        _observe(event, subscription, error, started, bus._observers)
 
 
 def _intercepted(

@@ -42,7 +42,7 @@ from aura.dead_letters import DeadLetterStore
 from aura.defaults import use_defaults
 from aura.delivery import DeliveryJournal
 from aura.events import EventCatalog
-from aura.exceptions import ModuleDefinitionError
+from aura.exceptions import ConfigurationError, ModuleDefinitionError
 from aura.hooks import Interceptor
 from aura.logs import TrafficLog
 from aura.module import Module
@@ -72,6 +72,7 @@ class Platform:
         completed_publications: CompletionMode = "keep",
         lease: float = 30.0,
         poll_interval: float | None = 1.0,
+        workers: int | None = None,
         event_store: EventStore | None = None,
         journal: DeliveryJournal | None = None,
         dead_letters: DeadLetterStore | None = None,
@@ -88,7 +89,9 @@ class Platform:
         self._seed_registrations = {
             module.name: register for module, register in loaded if register is not None
         }
-        self.database = database if isinstance(database, Database) else Database(database)
+        # A path is an SQLite file; a database object (aura.postgres.PostgresDatabase) is used
+        # as given.
+        self.database = Database(database) if isinstance(database, str | Path) else database
         try:
             self.container = Container()
             # A timed call inside a transaction runs inline: a worker thread would wait on the
@@ -96,6 +99,12 @@ class Platform:
             self.registry = ServiceRegistry(
                 container=self.container, inline_when=lambda: self.database.in_transaction
             )
+            if workers is not None and not durable and journal is None:
+                raise ConfigurationError(
+                    f"workers={workers!r} needs durable=True: delivery workers claim the "
+                    "publications a durable platform records. Pass Platform(..., durable=True, "
+                    "workers=...), or leave workers out to deliver in the publishing call."
+                )
             self.durable = durable
             # Every store is an argument; durable=True fills the ones not given with the
             # implementations on the platform's database: the dead letters are then the
@@ -105,13 +114,25 @@ class Platform:
                     event_store = SqliteEventStore(self.database)
                 if journal is None and isinstance(event_store, SqliteEventStore):
                     journal = DurableJournal(
-                        self.database, event_store, completed=completed_publications, lease=lease
+                        self.database,
+                        event_store,
+                        completed=completed_publications,
+                        lease=lease,
+                        inline=workers is None,
                     )
                 if dead_letters is None and isinstance(journal, DurableJournal):
                     dead_letters = journal.dead_letters
             self._worker: Worker | None = None
-            if isinstance(journal, DurableJournal) and poll_interval is not None:
-                self._worker = Worker(journal, self._deliver_due, poll=poll_interval)
+            if isinstance(journal, DurableJournal) and (
+                poll_interval is not None or workers is not None
+            ):
+                self._worker = Worker(
+                    journal,
+                    self._deliver_due,
+                    poll=poll_interval if poll_interval is not None else 1.0,
+                    deliver_next=None if workers is None else self._deliver_next,
+                    threads=1 if workers is None else workers,
+                )
             self.event_store: EventStore | None = event_store
             self.journal: DeliveryJournal | None = journal
             self.bus = EventBus(
@@ -204,6 +225,10 @@ class Platform:
             if self._worker is not None:
                 self._worker.start()
         return self
+
+    def _deliver_next(self) -> bool:
+        """One step of a delivery worker (worker mode): claim and deliver one publication."""
+        return not self._closed and self.bus.deliver_next()
 
     def _deliver_due(self) -> None:
         """One pass of the delivery worker: what is due (expired leases, retries) delivered."""

@@ -203,7 +203,8 @@ class DurableJournal:
     ``completed`` chooses what happens to a COMPLETED publication: ``"keep"`` it, ``"delete"``
     it, or ``"archive"`` it into ``aura_publications_archive``. ``lease`` is how long a claimed
     publication stays this journal's without renewal (seconds): after a crash, its rows are
-    delivered again that long after their last renewal.
+    delivered again that long after their last renewal. ``inline=False`` leaves delivery to
+    the workers of every process sharing the database (see :attr:`inline`).
     """
 
     def __init__(
@@ -213,6 +214,7 @@ class DurableJournal:
         *,
         completed: CompletionMode = "keep",
         lease: float = 30.0,
+        inline: bool = True,
     ) -> None:
         if completed not in ("keep", "delete", "archive"):
             raise ConfigurationError(
@@ -230,11 +232,16 @@ class DurableJournal:
         self.owner = _owner_id()
         self.dialect = _dialect_of(database)
         now = self.dialect.now
-        self._sql = _statements(now)
+        self._sql = _statements(now, postgres=self.dialect.name == "postgresql")
         self._lock = threading.Lock()
         # Keys this journal owns and has not finished: accepted (monotonic time) or delivering.
         self._accepted: dict[_Key, float] = {}
         self._running: dict[_Key, int] = {}
+        self.inline = inline
+        """True: the publishing process delivers what it publishes (it owns the rows it writes).
+        False: a publish only records its publications, due at once to any process's workers
+        (:class:`Worker`), which claim them; other processes are woken after the commit."""
+        self.on_work: Callable[[], None] | None = None  # set by a Worker: wakes it
         self.dead_letters = FailedPublications(self)
         database.executescript(self.dialect.schema)
         _migrate(database, self.dialect)
@@ -248,35 +255,61 @@ class DurableJournal:
         """Record the event and one publication per subscriber, owned by this journal (it
         delivers them next), all or nothing, in the caller's transaction if one is open."""
         stamp = _stamp(datetime.now(UTC))
-        rows = [
-            (
-                event.event_id,
-                event.event_type,
-                s.subscriber_module,
-                s.handler_name,
-                self.owner,
-                self.lease,
-                stamp,
-                stamp,
-            )
-            for s in route
-        ]
+        if self.inline:
+            insert = self._sql.insert
+            rows: list[tuple[Any, ...]] = [
+                (
+                    event.event_id,
+                    event.event_type,
+                    s.subscriber_module,
+                    s.handler_name,
+                    self.owner,
+                    self.lease,
+                    stamp,
+                    stamp,
+                )
+                for s in route
+            ]
+        else:
+            insert = self._sql.insert_due
+            rows = [
+                (
+                    event.event_id,
+                    event.event_type,
+                    s.subscriber_module,
+                    s.handler_name,
+                    stamp,
+                    stamp,
+                )
+                for s in route
+            ]
         try:
             with self.database.transaction():
                 self.database.execute(_INSERT_EVENT, _event_row(event))
                 if rows:
-                    self.database.executemany(self._sql.insert, rows)
+                    self.database.executemany(insert, rows)
+                    if not self.inline:
+                        self._announce_work()
         except Exception as exc:
             raise EventDeliveryError(
                 f"Event {event.event_type!r} could not be recorded durably: {exc}. Nothing was "
                 "published or written for it; check the database (disk space, locks) and "
                 "publish again."
             ) from exc
-        if rows:
+        if rows and self.inline:
             moment = RealClock.monotonic()
             with self._lock:
                 for row in rows:
                     self._accepted[(row[0], row[2], row[3])] = moment
+
+    def _announce_work(self) -> None:
+        """After the commit: wake this process's workers, and (PostgreSQL) every other
+        process's, with one NOTIFY per transaction."""
+        notify = getattr(self.database, "notify", None)
+        if notify is not None:
+            notify(WORK_CHANNEL)
+        if self.on_work is not None:
+            self.database.on_commit(self.on_work)
 
     @contextmanager
     def delivering(self, event: Event, subscription: Subscription) -> Iterator[bool]:
@@ -442,6 +475,31 @@ class DurableJournal:
             )
         return _event_from(row)
 
+    def claim_next(self, subscribers: Sequence[str]) -> tuple[Event, str, str] | None:
+        """Take the publication due longest among ``subscribers`` (``"module:name"``) for this
+        journal: ``(event, module, name)``, or None when nothing is due for them.
+
+        One statement claims it; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets every worker of
+        every process claim at once without waiting on each other.
+        """
+        if not subscribers:
+            return None
+        keys: Any = (
+            list(subscribers) if self.dialect.name == "postgresql" else _json_list(subscribers)
+        )
+        row = self.database.execute(self._sql.claim_next, (self.owner, self.lease, keys)).fetchone()
+        if row is None:
+            return None
+        found = self.database.query_one(
+            "SELECT * FROM aura_events WHERE event_id = ?", (row["event_id"],)
+        )
+        if found is None:
+            return None
+        key = (row["event_id"], row["subscriber_module"], row["handler"])
+        with self._lock:
+            self._accepted[key] = RealClock.monotonic()
+        return _event_from(found), row["subscriber_module"], row["handler"]
+
     def renew(self) -> int:
         """Extend the leases of the deliveries running here; return how many were renewed."""
         with self._lock:
@@ -462,7 +520,12 @@ class DurableJournal:
         """Hand back every publication this journal owns (closing): due to anyone at once."""
         stamp = _stamp(datetime.now(UTC))
         cursor = self.database.execute(self._sql.release, (stamp, self.owner))
-        return int(cursor.rowcount)
+        released = int(cursor.rowcount)
+        notify = getattr(self.database, "notify", None)
+        if released and notify is not None:
+            with suppress(Exception):
+                notify(WORK_CHANNEL)
+        return released
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -487,6 +550,8 @@ def _retry_wait(policy: RetryPolicy | None, attempts: int) -> float | None:
 @dataclasses.dataclass(frozen=True)
 class _Statements:
     insert: str
+    insert_due: str
+    claim_next: str
     complete: str
     archive: str
     delete_owned: str
@@ -499,7 +564,17 @@ class _Statements:
     release: str
 
 
-def _statements(now: str) -> _Statements:
+def _json_list(items: Sequence[str]) -> str:
+    import json
+
+    return json.dumps(list(items))
+
+
+WORK_CHANNEL = "aura_publications"
+"""The PostgreSQL channel a commit with new due publications is announced on."""
+
+
+def _statements(now: str, postgres: bool = False) -> _Statements:
     owned = f"{_KEY} AND owner = ? AND status = 'PROCESSING'"
     # Due: its time has come by the database's clock, or its lease lies further ahead than a
     # lease can (the clock was stepped back since it was written).
@@ -513,7 +588,23 @@ def _statements(now: str) -> _Statements:
         "updated_at = ?"
     )
     claim_set = f"status = 'PROCESSING', owner = ?, due_at = {now} + ?, attempts = attempts + 1"
+    subscriber_in = (
+        "subscriber_module || ':' || handler = ANY(?)"
+        if postgres
+        else "subscriber_module || ':' || handler IN (SELECT value FROM json_each(?))"
+    )
+    skip_locked = " FOR UPDATE SKIP LOCKED" if postgres else ""
     return _Statements(
+        insert_due=(
+            "INSERT INTO aura_publications (event_id, event_type, subscriber_module, handler, "
+            f"status, attempts, owner, due_at, published_at, updated_at) VALUES "
+            f"(?, ?, ?, ?, 'PUBLISHED', 0, NULL, {now}, ?, ?)"
+        ),
+        claim_next=(
+            f"UPDATE aura_publications SET {claim_set} WHERE id = (SELECT id FROM "
+            f"aura_publications WHERE due_at <= {now} AND {subscriber_in} ORDER BY due_at "
+            f"LIMIT 1{skip_locked}) RETURNING id, event_id, subscriber_module, handler"
+        ),
         insert=(
             "INSERT INTO aura_publications (event_id, event_type, subscriber_module, handler, "
             f"status, attempts, owner, due_at, published_at, updated_at) VALUES "
@@ -719,11 +810,16 @@ def _moment(stamp: str | None) -> datetime:
 
 
 class Worker:
-    """A daemon thread that renews a journal's leases and delivers what is due to it.
+    """The delivery threads of one journal: lease renewal, what is due, and (when the
+    journal is not ``inline``) every publication, claimed as it comes.
 
-    ``deliver_due`` is the bus's resubmission (``EventBus.resubmit_incomplete``): it claims
-    each due publication and delivers it. It runs every ``poll`` seconds, and at once when
-    :meth:`wake` is called (a NOTIFY on PostgreSQL, a failure with a retry due soon).
+    A housekeeping thread renews the leases of the deliveries running here and, every ``poll``
+    seconds, runs ``deliver_due`` (the bus's resubmission: rows a dead process left, retries
+    that are due, a clock stepped back). With ``deliver_next`` (worker mode), ``threads``
+    delivery threads each claim the next due publication (``deliver_next()`` returns whether
+    one was delivered) until none is left, then sleep until :meth:`wake` — called after a
+    commit in this process, and on PostgreSQL by a ``LISTEN`` on :data:`WORK_CHANNEL` for the
+    other processes' commits — or the next poll, the fallback when a notification is lost.
     """
 
     def __init__(
@@ -732,43 +828,76 @@ class Worker:
         deliver_due: Callable[[], object],
         *,
         poll: float = 1.0,
+        deliver_next: Callable[[], bool] | None = None,
+        threads: int = 1,
     ) -> None:
         if isinstance(poll, bool) or not isinstance(poll, int | float) or not poll > 0:
             raise ConfigurationError(
                 f"poll must be a positive number of seconds, got {poll!r}. Pass e.g. poll=1.0."
             )
+        if type(threads) is not int or threads < 1:
+            raise ConfigurationError(
+                f"workers must be a whole number of at least 1, got {threads!r}. Pass e.g. "
+                "workers=4: that many deliveries run at once in this process."
+            )
         self.journal = journal
         self.poll = float(poll)
+        self.threads = threads
         self._deliver_due = deliver_due
+        self._deliver_next = deliver_next
         self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._changed = threading.Condition()
+        self._seq = 0  # bumped by wake(): a sleeper that saw another value has work to look for
+        self._threads: list[threading.Thread] = []
+        self._unlisten: Callable[[], None] | None = None
         self.passes = 0
 
     def start(self) -> None:
-        """Start the thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name=f"aura-worker-{self.journal.owner}", daemon=True
-            )
-            self._thread.start()
+        """Start the threads (once), and listen for other processes' commits (PostgreSQL)."""
+        if self._threads:
+            return
+        self.journal.on_work = self.wake
+        listen = getattr(self.journal.database, "listen", None)
+        if listen is not None:
+            self._unlisten = listen(WORK_CHANNEL, lambda payload: self.wake())
+        name = f"aura-worker-{self.journal.owner}"
+        self._threads.append(threading.Thread(target=self._housekeep, name=name, daemon=True))
+        if self._deliver_next is not None:
+            self._threads += [
+                threading.Thread(target=self._deliver, name=f"{name}-{n}", daemon=True)
+                for n in range(self.threads)
+            ]
+        for thread in self._threads:
+            thread.start()
 
     def wake(self) -> None:
         """Look for due work now instead of at the next poll."""
-        self._wake.set()
+        with self._changed:
+            self._seq += 1
+            self._changed.notify_all()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread, waiting up to ``timeout`` seconds for a delivery in progress."""
+        """Stop the threads, waiting up to ``timeout`` seconds for deliveries in progress."""
         self._stop.set()
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self.journal.on_work = None
+        if self._unlisten is not None:
+            with suppress(Exception):
+                self._unlisten()
+        self.wake()
+        deadline = RealClock.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - RealClock.monotonic()))
 
-    def _run(self) -> None:
+    def _sleep(self, seen: int, seconds: float) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._seq != seen or self._stop.is_set(), seconds)
+
+    def _housekeep(self) -> None:
         renew_every = self.journal.lease / 3
         last_renewal = RealClock.monotonic()
         while not self._stop.is_set():
+            seen = self._seq
             now = RealClock.monotonic()
             if now - last_renewal >= renew_every:
                 with suppress(Exception):
@@ -779,5 +908,20 @@ class Worker:
             except Exception:
                 logger.exception("The delivery worker failed a pass; it tries again")
             self.passes += 1
-            self._wake.wait(min(self.poll, renew_every))
-            self._wake.clear()
+            pause = min(self.poll, renew_every)
+            if self._deliver_next is None:
+                self._sleep(seen, pause)
+            else:  # the delivery threads answer wake(); this one keeps to its rhythm
+                self._stop.wait(pause)
+
+    def _deliver(self) -> None:
+        assert self._deliver_next is not None  # only started in worker mode
+        while not self._stop.is_set():
+            seen = self._seq
+            try:
+                delivered = self._deliver_next()
+            except Exception:
+                logger.exception("A delivery worker failed to claim or deliver; it goes on")
+                delivered = False
+            if not delivered:
+                self._sleep(seen, self.poll)

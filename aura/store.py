@@ -271,13 +271,21 @@ def _event_from(row: sqlite3.Row) -> Event:
     )
 
 
+_EVENTS_SCHEMA_POSTGRES = _EVENTS_SCHEMA.replace(
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT", "seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+)
+
+
 class SqliteEventStore(EventStore):
-    """An :class:`EventStore` in the platform's SQLite database (table ``aura_events``)."""
+    """An :class:`EventStore` in the platform's database, table ``aura_events``: SQLite's
+    :class:`~aura.database.Database`, or PostgreSQL's ``aura.postgres.PostgresDatabase`` (the
+    same SQL; only the schema's identity column differs)."""
 
     def __init__(self, database: Database, *, bus: EventBus | None = None) -> None:
         self.database = database
         self.bus = bus
-        database.executescript(_EVENTS_SCHEMA)
+        postgres = getattr(database, "dialect", "sqlite") == "postgresql"
+        database.executescript(_EVENTS_SCHEMA_POSTGRES if postgres else _EVENTS_SCHEMA)
 
     def append(self, event: Event) -> None:
         """Store one event (inside the caller's transaction, if any).
@@ -300,12 +308,14 @@ class SqliteEventStore(EventStore):
     def _write(self, count: int, write: Callable[[], object]) -> None:
         try:
             write()
-        except sqlite3.IntegrityError as exc:
-            raise EventDeliveryError(
-                f"An event is already in the event store ({exc}); an event is stored once. "
-                "Nothing of this batch was stored."
-            ) from None
-        except sqlite3.Error as exc:
+        except Exception as exc:
+            if _is_integrity_error(exc):
+                raise EventDeliveryError(
+                    f"An event is already in the event store ({exc}); an event is stored once. "
+                    "Nothing of this batch was stored."
+                ) from None
+            if not _is_database_error(exc):
+                raise
             raise EventDeliveryError(
                 f"The event store could not write {count} event(s): {exc}. Nothing of this "
                 "batch was stored; check the database file (disk space, locks) and retry."
@@ -350,6 +360,16 @@ class SqliteEventStore(EventStore):
         """Return how many events are stored."""
         row = self.database.query_one("SELECT COUNT(*) AS n FROM aura_events")
         return int(row["n"]) if row is not None else 0
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    """An error of the database driver (sqlite3's or psycopg's), not of Aura's code."""
+    return isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg")
+
+
+def _is_integrity_error(exc: BaseException) -> bool:
+    """A unique constraint broke: sqlite3's IntegrityError or psycopg's (by its class)."""
+    return any(kind.__name__ == "IntegrityError" for kind in type(exc).__mro__)
 
 
 # --- dead letters --------------------------------------------------------------------------------
