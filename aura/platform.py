@@ -122,6 +122,7 @@ class Platform:
                     )
                 if dead_letters is None and isinstance(journal, DurableJournal):
                     dead_letters = journal.dead_letters
+            self._delivers = workers != 0  # workers=0: this process publishes, others deliver
             self._worker: Worker | None = None
             if isinstance(journal, DurableJournal) and (
                 poll_interval is not None or workers is not None
@@ -206,7 +207,7 @@ class Platform:
                         call()
                     index += 1
             self._started = True
-            if self.journal is not None:
+            if self.journal is not None and self._delivers:
                 report = self.bus.resubmit_incomplete()
                 for held, why in (
                     (report.unroutable, "were not resubmitted: their subscriber is gone"),
@@ -232,7 +233,7 @@ class Platform:
 
     def _deliver_due(self) -> None:
         """One pass of the delivery worker: what is due (expired leases, retries) delivered."""
-        if not self._closed:
+        if not self._closed and self._delivers:
             self.bus.resubmit_incomplete()
 
     def add_interceptor(self, interceptor: Interceptor) -> Callable[[], None]:

@@ -835,10 +835,11 @@ class Worker:
             raise ConfigurationError(
                 f"poll must be a positive number of seconds, got {poll!r}. Pass e.g. poll=1.0."
             )
-        if type(threads) is not int or threads < 1:
+        if type(threads) is not int or threads < 0:
             raise ConfigurationError(
-                f"workers must be a whole number of at least 1, got {threads!r}. Pass e.g. "
-                "workers=4: that many deliveries run at once in this process."
+                f"workers must be a whole number of at least 0, got {threads!r}. Pass e.g. "
+                "workers=4: that many deliveries run at once in this process (0: it only "
+                "publishes, other processes deliver)."
             )
         self.journal = journal
         self.poll = float(poll)

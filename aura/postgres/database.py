@@ -196,9 +196,13 @@ class PostgresDatabase:
         """Run a script of statements without parameters (schema creation), all or nothing.
 
         The script is sent as it is (no placeholder translation). Outside a transaction
-        PostgreSQL runs it as one implicit transaction; inside one it is part of it.
+        PostgreSQL runs it as one implicit transaction; inside one it is part of it. Schema
+        scripts of every process are serialised by a transaction-level advisory lock:
+        replicas starting together would otherwise race on ``CREATE ... IF NOT EXISTS``
+        (PostgreSQL's catalog raises a unique violation for the loser).
         """
-        with self._connection() as connection:
+        with self.transaction(), self._connection() as connection:
+            connection.execute("SELECT pg_advisory_xact_lock(7316842, 1)")
             connection.execute(script)
 
     def query(self, sql: str, params: Params = ()) -> list[DictRow]:

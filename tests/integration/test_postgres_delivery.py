@@ -1,0 +1,339 @@
+"""Durable delivery on a real PostgreSQL server (the session's private cluster): the outbox,
+leases and owners, dead letters, delivery workers woken by NOTIFY, and the faults — a LISTEN
+connection killed, the server restarted — counted as published vs delivered vs effects. The
+handler is deliberately not idempotent: it inserts a row per call."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aura.database import Database
+from aura.module import Module
+from aura.platform import Platform
+from aura.postgres import PostgresDatabase
+
+
+def ledger(body: Callable[[dict[str, Any]], None] | None = None) -> list[Module]:
+    orders = Module("orders")
+    orders.publishes("order.*")
+    books = Module("ledger")
+
+    @books.on_start
+    def create(database: Database) -> None:
+        database.execute(
+            "CREATE TABLE IF NOT EXISTS ledger_entries (n INTEGER, at DOUBLE PRECISION)"
+        )
+
+    @books.subscribe("order.placed")
+    def apply(data: dict[str, Any], database: Database) -> None:
+        database.execute("INSERT INTO ledger_entries VALUES (?, ?)", (data["n"], time.monotonic()))
+        if body is not None:
+            body(data)
+
+    return [orders, books]
+
+
+def effects(database: PostgresDatabase) -> list[int]:
+    return [row["n"] for row in database.query("SELECT n FROM ledger_entries ORDER BY n")]
+
+
+def accounted(database: PostgresDatabase) -> dict[str, int]:
+    rows = database.query("SELECT status, COUNT(*) AS n FROM aura_publications GROUP BY status")
+    return {row["status"]: row["n"] for row in rows}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def dsn(fresh_postgres_dsn: str) -> str:
+    return fresh_postgres_dsn
+
+
+def platform_on(dsn: str, modules: list[Module], **options: Any) -> Platform:
+    options.setdefault("poll_interval", None)
+    return Platform(modules, database=PostgresDatabase(dsn), durable=True, **options)
+
+
+# --- the outbox on PostgreSQL ------------------------------------------------------------------
+
+
+def test_a_publish_commits_with_the_writes_and_is_delivered_once(dsn: str) -> None:
+    with platform_on(dsn, ledger()) as platform:
+        platform.start()
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        with platform.transaction():
+            platform.bus.publish("order.placed", {"n": 2}, "orders")
+
+        def cancelled() -> None:
+            with platform.transaction():
+                platform.bus.publish("order.placed", {"n": 3}, "orders")
+                raise RuntimeError("the order is cancelled")
+
+        with pytest.raises(RuntimeError):
+            cancelled()
+        assert effects(platform.database) == [1, 2]  # type: ignore[arg-type]
+        assert accounted(platform.database) == {"COMPLETED": 2}  # type: ignore[arg-type]
+        assert platform.event_store is not None
+        assert [e.data["n"] for e in platform.event_store.read()] == [1, 2]
+
+
+def test_a_failure_is_a_dead_letter_a_retry_applies_once(dsn: str) -> None:
+    broken = [True]
+
+    def flaky(data: dict[str, Any]) -> None:
+        if broken[0]:
+            raise ConnectionError("smtp down")
+
+    with platform_on(dsn, ledger(flaky)) as platform:
+        platform.start()
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        [letter] = platform.bus.dead_letters()
+        assert (letter.error_type, letter.error_message, letter.attempts) == (
+            "ConnectionError",
+            "smtp down",
+            1,
+        )
+        assert effects(platform.database) == []  # type: ignore[arg-type]  # rolled back
+        broken[0] = False
+        assert len(platform.bus.retry_dead_letters().succeeded) == 1
+        assert effects(platform.database) == [1]  # type: ignore[arg-type]
+        assert accounted(platform.database) == {"COMPLETED": 1}  # type: ignore[arg-type]
+
+
+def test_what_a_dead_process_owned_is_taken_over_once_its_lease_expires(dsn: str) -> None:
+    with platform_on(dsn, ledger()) as first:
+        first.start()
+        first.bus.publish("order.placed", {"n": 1}, "orders")
+        # What SIGKILL leaves: the row PROCESSING, owned by the dead process, lease running.
+        first.database.execute(
+            "UPDATE aura_publications SET status = 'PROCESSING', owner = 'dead', "
+            "due_at = date_part('epoch', clock_timestamp()) + 0.3"
+        )
+        first.database.execute("DELETE FROM ledger_entries")
+    with platform_on(dsn, ledger(), lease=5.0, poll_interval=0.05) as second:
+        second.start()
+        assert effects(second.database) == []  # type: ignore[arg-type]  # not while leased
+        assert wait_until(lambda: effects(second.database) == [1])  # type: ignore[arg-type]
+        assert accounted(second.database) == {"COMPLETED": 1}  # type: ignore[arg-type]
+
+
+# --- workers, NOTIFY and the faults --------------------------------------------------------
+
+
+def test_replicas_share_the_work_and_each_event_takes_effect_once(dsn: str) -> None:
+    replicas = [platform_on(dsn, ledger(), workers=2, poll_interval=5.0) for _ in range(2)]
+    publisher = platform_on(dsn, ledger(), workers=0, poll_interval=5.0)
+    try:
+        for platform in (*replicas, publisher):
+            platform.start()
+        for n in range(200):
+            publisher.bus.publish("order.placed", {"n": n}, "orders")
+        database: Any = publisher.database
+        assert wait_until(lambda: len(effects(database)) >= 200, 30)
+        time.sleep(0.2)  # and nothing more comes
+        assert effects(database) == list(range(200))  # 0 lost, 0 applied twice
+        assert accounted(database) == {"COMPLETED": 200}
+        owners = database.query(
+            "SELECT COUNT(DISTINCT owner) AS n FROM aura_publications"  # NULL once COMPLETED
+        )
+        assert owners[0]["n"] == 0
+    finally:
+        for platform in (*replicas, publisher):
+            platform.close()
+
+
+def test_a_commit_wakes_another_process_s_workers_without_waiting_for_a_poll(dsn: str) -> None:
+    replica = platform_on(dsn, ledger(), workers=1, poll_interval=30.0)
+    publisher = platform_on(dsn, ledger(), workers=0, poll_interval=30.0)
+    try:
+        replica.start()
+        publisher.start()
+        time.sleep(0.2)  # the replica's worker has looked once and sleeps for 30 s
+        database: Any = publisher.database
+        for n in range(5):
+            publisher.bus.publish("order.placed", {"n": n}, "orders")
+            assert wait_until(lambda n=n: len(effects(database)) == n + 1, 5.0)  # NOTIFY
+    finally:
+        replica.close()
+        publisher.close()
+
+
+def test_with_its_listen_connection_killed_polling_still_delivers(dsn: str) -> None:
+    replica = platform_on(dsn, ledger(), workers=1, poll_interval=0.2)
+    publisher = platform_on(dsn, ledger(), workers=0, poll_interval=30.0)
+    try:
+        replica.start()
+        publisher.start()
+        database: Any = publisher.database
+        killed = database.query(
+            "SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+        )
+        assert killed
+        assert all(row["done"] for row in killed)
+        for n in range(20):
+            publisher.bus.publish("order.placed", {"n": n}, "orders")
+        assert wait_until(lambda: len(effects(database)) == 20, 10.0)
+        assert effects(database) == list(range(20))
+    finally:
+        replica.close()
+        publisher.close()
+
+
+def test_a_server_restart_mid_run_loses_nothing_and_applies_nothing_twice(
+    dsn: str, postgres_cluster: Any
+) -> None:
+    replica = platform_on(dsn, ledger(), workers=2, poll_interval=0.2, lease=2.0)
+    publisher = platform_on(dsn, ledger(), workers=0, poll_interval=30.0)
+    published = 0
+    try:
+        replica.start()
+        publisher.start()
+        for n in range(30):
+            if n == 15:
+                postgres_cluster.restart()
+            for _attempt in range(50):  # a publish refused while the server is down is retried
+                try:
+                    publisher.bus.publish("order.placed", {"n": n}, "orders")
+                    published += 1
+                    break
+                except Exception:  # the refusal is typed; this is the client retrying
+                    time.sleep(0.1)
+        database: Any = publisher.database
+        assert published == 30
+        assert wait_until(lambda: len(effects(database)) >= 30, 20.0)
+        time.sleep(0.3)
+        assert effects(database) == list(range(30))
+    finally:
+        replica.close()
+        publisher.close()
+
+
+# --- three processes ------------------------------------------------------------------------
+
+REPLICA = textwrap.dedent(
+    """
+    import sys, time
+    from aura.database import Database
+    from aura.module import Module
+    from aura.platform import Platform
+    from aura.postgres import PostgresDatabase
+
+    dsn, role, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    orders = Module("orders")
+    orders.publishes("order.*")
+    books = Module("ledger")
+
+    @books.on_start
+    def create(database: Database) -> None:
+        database.execute(
+            "CREATE TABLE IF NOT EXISTS ledger_entries (n INTEGER, at DOUBLE PRECISION, who TEXT)"
+        )
+
+    @books.subscribe("order.placed")
+    def apply(data: dict, database: Database) -> None:
+        time.sleep(0.005)  # a handler waiting on I/O
+        database.execute(
+            "INSERT INTO ledger_entries VALUES (?, ?, ?)", (data["n"], time.time(), sys.argv[4])
+        )
+
+    with Platform(
+        [orders, books], database=PostgresDatabase(dsn), durable=True,
+        workers=4 if role == "replica" else 0,  # the publisher only publishes
+        poll_interval=0.5, lease=5.0,
+    ) as platform:
+        platform.start()
+        print("ready", flush=True)
+        if role == "publisher":
+            for n in range(count):
+                platform.bus.publish("order.placed", {"n": n}, "orders")
+            print("published", flush=True)
+        else:
+            sys.stdin.readline()  # until the test says stop
+    """
+)
+
+
+def test_three_replica_processes_deliver_3000_events_once_each(dsn: str, tmp_path: Path) -> None:
+    script = tmp_path / "replica.py"
+    script.write_text(REPLICA)
+    count = 3000
+    with PostgresDatabase(dsn) as database:  # the tables, before three processes start
+        database.execute("CREATE TABLE ledger_entries (n INTEGER, at DOUBLE PRECISION, who TEXT)")
+    Platform([], database=PostgresDatabase(dsn), durable=True, poll_interval=None).close()
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, str(script), dsn, "replica", "0", f"r{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(3)
+    ]
+    try:
+        for replica in replicas:
+            assert replica.stdout is not None
+            assert replica.stdout.readline() == "ready\n"
+        started = time.monotonic()
+        publisher = subprocess.run(
+            [sys.executable, str(script), dsn, "publisher", str(count), "p"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert publisher.returncode == 0, publisher.stderr
+        with PostgresDatabase(dsn) as database:
+            assert wait_until(
+                lambda: (
+                    database.query_one("SELECT COUNT(*) AS n FROM ledger_entries")["n"]  # type: ignore[index]
+                    >= count
+                ),
+                120,
+            )
+            elapsed = time.monotonic() - started
+            time.sleep(0.5)
+            rows = database.query(
+                "SELECT n, COUNT(*) AS c FROM ledger_entries GROUP BY n HAVING COUNT(*) > 1"
+            )
+            applied = database.query_one("SELECT COUNT(DISTINCT n) AS n FROM ledger_entries")
+            per_replica = {
+                row["who"]: row["c"]
+                for row in database.query(
+                    "SELECT who, COUNT(*) AS c FROM ledger_entries GROUP BY who"
+                )
+            }
+            statuses = accounted(database)
+        assert rows == [], f"applied twice: {rows[:5]}"
+        assert applied is not None
+        assert applied["n"] == count, f"lost: {count - applied['n']}"
+        assert statuses == {"COMPLETED": count}
+        assert sorted(per_replica) == ["r0", "r1", "r2"], per_replica  # none starved
+        assert min(per_replica.values()) > count / 10, (per_replica, elapsed)
+        print(f"3 replicas: {count} events in {elapsed:.2f} s, {per_replica}")
+    finally:
+        for replica in replicas:
+            if replica.stdin is not None:
+                replica.stdin.close()
+        for replica in replicas:
+            try:
+                replica.wait(15)
+            except subprocess.TimeoutExpired:
+                replica.kill()
+                replica.wait()
+            if replica.stdout is not None:
+                replica.stdout.close()
