@@ -429,3 +429,43 @@ def test_a_subscriber_out_of_attempts_stays_a_dead_letter(path: Path) -> None:
         [letter] = platform.bus.dead_letters()
         assert letter.attempts == 2
         assert effects(platform) == []
+
+
+# --- a full disk ------------------------------------------------------------------------------
+
+
+def test_a_disk_full_during_the_delivery_loses_nothing_and_raises_nothing_to_the_publisher(
+    path: Path,
+) -> None:
+    def big_write(data: dict[str, Any], database: Database) -> None:
+        database.execute("INSERT INTO ledger_blobs VALUES (?)", ("x" * 200_000,))
+
+    orders, books = ledger()
+
+    @books.on_start
+    def create_blobs(database: Database) -> None:
+        database.execute("CREATE TABLE IF NOT EXISTS ledger_blobs (body TEXT)")
+
+    books.subscribe("order.placed", name="blob")(big_write)
+    with durable(path, [orders, books], lease=0.2) as platform:
+        platform.start()
+        pages = platform.database.query_one("PRAGMA page_count")[0]  # type: ignore[index]
+        platform.database.execute(f"PRAGMA max_page_count = {pages + 8}")  # the disk is full
+        event = platform.bus.publish("order.placed", {"n": 1}, "orders")  # does not raise
+        assert stored(platform) == 1  # the event and its publications were recorded
+        assert platform.database.query("SELECT * FROM ledger_blobs") == []
+        assert accounted(platform).get("COMPLETED") == 1  # the blob's delivery did not complete
+        platform.database.execute("PRAGMA max_page_count = 1073741823")  # space again
+        for _ in range(100):  # what failed is due again: a retry, or the lease expiring
+            platform.bus.resubmit_incomplete()
+            platform.bus.retry_dead_letters()
+            if accounted(platform) == {"COMPLETED": 2}:
+                break
+            threading.Event().wait(0.05)
+        assert accounted(platform) == {"COMPLETED": 2}
+        assert effects(platform) == [1]  # the plain handler: once
+        rows = platform.database.query("SELECT COUNT(*) AS n FROM ledger_blobs")
+        assert rows[0]["n"] == 1  # the big write: once, after the disk had room
+        assert platform.bus.dead_letters() == []
+        assert platform.event_store is not None
+        assert [e.event_id for e in platform.event_store.read()] == [event.event_id]
