@@ -17,6 +17,17 @@ histograms ``aura.delivery.duration`` and ``aura.call.duration`` (seconds), by m
 type or method, and ``error.type`` when one was raised. :meth:`Telemetry.asgi` wraps the
 gateway's ASGI app so each request is a SERVER span that joins the caller's ``traceparent``.
 
+A span the sampler drops costs little: with the SDK's own samplers (``ALWAYS_OFF``,
+``TraceIdRatioBased``, ``ParentBased`` of those, as ``OTEL_TRACES_SAMPLER`` configures them) the
+decision is made before any span is, and a dropped span is only its ids: made current while a
+handler or a service runs (what it traces, calls or publishes stays dropped), and put in the
+metadata as a ``traceparent`` flagged not sampled, so the trace stays dropped wherever the event
+is handled. Any other sampler, and a global provider set only after :func:`instrument` ran,
+decides each span in the SDK's ``start_span``. Metrics are not
+sampled: each publish, delivery and call is counted and timed whatever the sampler decides
+(the SDK's ``Histogram.record`` costs about as much as a publish); with the API's no-op meter
+nothing is counted or timed.
+
 Without providers given, the global ones are used (set by the application, or by
 :func:`from_environment` for ``aura serve``).
 """
@@ -24,6 +35,7 @@ Without providers given, the global ones are used (set by the application, or by
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
@@ -31,8 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import CallbackOptions, Histogram, Observation
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace import sampling
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from aura import __version__
@@ -51,6 +66,23 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 """W3C Trace Context: ``traceparent`` and ``tracestate``, whatever the global propagator is."""
 _SYSTEM = "aura"
 
+_PUBLISHED = "aura.events.published"
+_DELIVERIES = "aura.deliveries"
+_CALLS = "aura.calls"
+_COUNTED: dict[str, tuple[str, ...]] = {
+    _PUBLISHED: ("messaging.destination.name", "aura.module"),
+    _DELIVERIES: ("messaging.destination.name", "aura.module", "aura.handler"),
+    _CALLS: ("aura.module", "aura.service", "aura.method", "aura.caller_module"),
+}
+"""Each counter's attributes, in the order its keys hold their values (then ``error.type``)."""
+
+# Enum members are looked up once: each SpanKind.PRODUCER costs a class attribute lookup.
+_PRODUCER, _CONSUMER, _INTERNAL = SpanKind.PRODUCER, SpanKind.CONSUMER, SpanKind.INTERNAL
+_DROP = sampling.Decision.DROP
+
+_REMEMBERED = 1024
+"""How many sampled-out publishes' spans are kept for their deliveries (then forgotten)."""
+
 
 class Telemetry(Interceptor):
     """Spans and metrics around a platform's publishes, deliveries and calls (module docs)."""
@@ -62,17 +94,20 @@ class Telemetry(Interceptor):
     ) -> None:
         self.tracer_provider = tracer_provider
         self.tracer = trace.get_tracer("aura", __version__, tracer_provider=tracer_provider)
+        self._sampling = _Sampling(self.tracer)
         meter = metrics.get_meter("aura", __version__, meter_provider=meter_provider)
         self.meter_provider = meter_provider
+        # The API's no-op meter reads nothing: then nothing is counted or timed.
+        self._metered = not isinstance(meter, metrics.NoOpMeter)
         # Counters are counted here and read by the SDK when it collects (a dict increment per
         # event instead of an SDK measurement, which costs microseconds); durations go to the
         # SDK's histograms as they happen.
-        self._counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self._counts: dict[str, dict[tuple[str, ...], int]] = {name: {} for name in _COUNTED}
         self._count_lock = threading.Lock()
         for name, unit, description in (
-            ("aura.events.published", "{event}", "Events accepted by the bus."),
-            ("aura.deliveries", "{delivery}", "Events handed to a subscriber."),
-            ("aura.calls", "{call}", "Cross-module service calls."),
+            (_PUBLISHED, "{event}", "Events accepted by the bus."),
+            (_DELIVERIES, "{delivery}", "Events handed to a subscriber."),
+            (_CALLS, "{call}", "Cross-module service calls."),
         ):
             meter.create_observable_counter(
                 name, [self._observer(name)], unit=unit, description=description
@@ -83,46 +118,40 @@ class Telemetry(Interceptor):
         self._call_duration = meter.create_histogram(
             "aura.call.duration", unit="s", description="How long a cross-module call took."
         )
+        # The spans of the publishes sampled out here, by the traceparent each put in its event:
+        # a delivery in this process makes its publisher's current without reading it again.
+        self._unsampled: dict[str, _Unsampled] = {}
         self.detach: Callable[[], None] = lambda: None
         """Detach from the platform :func:`instrument` attached it to."""
 
     def __repr__(self) -> str:
         return f"Telemetry(tracer_provider={self.tracer_provider!r})"
 
-    def _count(self, name: str, attributes: dict[str, str]) -> None:
-        key = (name, tuple(attributes.items()))
-        with self._count_lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
-
-    def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-        def observe(options: CallbackOptions) -> Iterable[Observation]:
-            with self._count_lock:
-                counts = [(key[1], value) for key, value in self._counts.items() if key[0] == name]
-            return [Observation(value, dict(attributes)) for attributes, value in counts]
-
-        return observe
-
     # --- the interceptor ------------------------------------------------------------------------
 
     def publishing(
         self, event_id: str, event_type: str, source_module: str, metadata: MutableMapping[str, Any]
-    ) -> PublishFinish:
-        """Open ``publish <event type>`` and put its context in the event's metadata (under a
-        sampled-out parent, none: the parent's context travels instead)."""
+    ) -> PublishFinish | None:
+        """Open ``publish <event type>`` and put its context in the event's metadata; a span the
+        sampler drops is not made, its context (flagged not sampled) travels all the same."""
+        name = f"publish {event_type}"
         parent = trace.get_current_span().get_span_context()
-        if parent.is_valid and not parent.trace_flags.sampled:
-            metadata["traceparent"] = _traceparent(parent)
-            attributes = {"messaging.destination.name": event_type, "aura.module": source_module}
+        if parent.is_valid:
+            dropped = self._sampling.dropped(parent, None, name, _PRODUCER)
+        else:
+            dropped = self._sampling.dropped_root(name, _PRODUCER)
+        if dropped is not None:
+            self._carry(dropped, metadata)
+            if not self._metered:
+                return None
 
             def count(event: Event | None, error: BaseException | None) -> None:
-                if error is not None:
-                    attributes["error.type"] = type(error).__qualname__
-                self._count("aura.events.published", attributes)
+                self._count(_PUBLISHED, (event_type, source_module, _error_type(error)))
 
             return count
-        span = self.tracer.start_span(
-            f"publish {event_type}",
-            kind=SpanKind.PRODUCER,
+        span = self._sampling.start(
+            name,
+            kind=_PRODUCER,
             # What a sampler may decide on; the rest only for a span that is recorded.
             attributes={"messaging.system": _SYSTEM, "messaging.destination.name": event_type},
         )
@@ -136,91 +165,128 @@ class Telemetry(Interceptor):
                 }
             )
         context = span.get_span_context()
-        metadata["traceparent"] = _traceparent(context)
-        if context.trace_state:
-            metadata["tracestate"] = context.trace_state.to_header()
+        if context.is_valid:  # the API's no-op tracer makes none
+            metadata["traceparent"] = _traceparent(context)
+            if context.trace_state:
+                metadata["tracestate"] = context.trace_state.to_header()
 
         def finish(event: Event | None, error: BaseException | None) -> None:
-            attributes = {"messaging.destination.name": event_type, "aura.module": source_module}
             if error is not None:
-                attributes["error.type"] = _failed(span, error)
+                _failed(span, error)
             else:
                 assert event is not None  # accepted: the finish gets its envelope
                 span.set_attribute("messaging.message.conversation_id", event.correlation_id)
             span.end()
-            self._count("aura.events.published", attributes)
+            if self._metered:
+                self._count(_PUBLISHED, (event_type, source_module, _error_type(error)))
 
         return finish
+
+    def _carry(self, span: _Unsampled, metadata: MutableMapping[str, Any]) -> None:
+        """Put a dropped publish span's context in the metadata, and keep the span for the
+        event's deliveries here (with a tracestate, they read it again)."""
+        value = span.traceparent()
+        metadata["traceparent"] = value
+        state = span.get_trace_state()
+        if state:
+            metadata["tracestate"] = state.to_header()
+            return
+        if len(self._unsampled) >= _REMEMBERED:
+            self._unsampled.clear()  # the oldest went elsewhere, or nowhere
+        self._unsampled[value] = span
 
     def delivering(self, event: Event, subscriber_module: str, handler_name: str) -> Finish:
         """Open ``process <event type>`` as a child of (and linked to) the publish span.
 
-        When the publish was sampled out, so is its processing (as the default parent-based
-        sampler decides): no span is made, the publisher's context is made current instead, so
-        the handler's own spans are not sampled either.
+        When the sampler drops it (the default, parent-based one does under a sampled-out
+        publish), no span is made: its non-recording context is made current instead, so the
+        handler's own spans are dropped too.
         """
-        publisher = self._publisher(event.metadata)
-        published = trace.get_current_span(publisher).get_span_context()
-        if published.is_valid and not published.trace_flags.sampled:
+        metadata = event.metadata
+        value = metadata.get("traceparent")
+        remembered = self._unsampled.get(value) if type(value) is str else None
+        span: trace.Span | None
+        if remembered is not None and self._sampling.follows_drops and "tracestate" not in metadata:
+            current: trace.Span = remembered  # published and dropped here: no parsing, no sampler
             span = None
-            token = otel_context.attach(publisher)
         else:
-            span = self.tracer.start_span(
-                f"process {event.event_type}",
-                context=publisher if published.is_valid else None,
-                kind=SpanKind.CONSUMER,
-                links=[Link(published)] if published.is_valid else None,
-                attributes={
-                    "messaging.system": _SYSTEM,
-                    "messaging.operation.type": "process",
-                    "messaging.operation.name": "process",
-                    "messaging.destination.name": event.event_type,
-                    "messaging.message.id": event.event_id,
-                    "messaging.message.conversation_id": event.correlation_id,
-                    "messaging.consumer.group.name": f"{subscriber_module}:{handler_name}",
-                    "aura.module": subscriber_module,
-                    "aura.handler": handler_name,
-                    "aura.source_module": event.source_module,
-                },
-            )
-            token = otel_context.attach(trace.set_span_in_context(span))
+            current, span = self._process(event, subscriber_module, handler_name)
+        token = otel_context.attach(trace.set_span_in_context(current))
+        if not self._metered:
+            if span is None:
+                return lambda error: otel_context.detach(token)
+            return lambda error: _close(span, token, error)
         started = time.perf_counter()
 
         def finish(error: BaseException | None) -> None:
-            attributes = {
-                "messaging.destination.name": event.event_type,
-                "aura.module": subscriber_module,
-                "aura.handler": handler_name,
-            }
-            self._ended(
-                span, token, started, error, attributes, "aura.deliveries", self._delivery_duration
-            )
+            duration = time.perf_counter() - started
+            _close(span, token, error)
+            values = (event.event_type, subscriber_module, handler_name, _error_type(error))
+            self._count(_DELIVERIES, values)
+            self._delivery_duration.record(duration, _attributes(_DELIVERIES, values))
 
         return finish
 
+    def _process(
+        self, event: Event, subscriber_module: str, handler_name: str
+    ) -> tuple[trace.Span, trace.Span | None]:
+        """The span to make current while ``event`` is handled, and the ``process`` span to end
+        (``None`` when the sampler dropped it)."""
+        publisher = self._publisher(event.metadata)
+        published = trace.get_current_span(publisher).get_span_context()
+        name = f"process {event.event_type}"
+        if published.is_valid:
+            parent, context = published, publisher
+        else:  # published without telemetry: a child of what runs the handler, if anything
+            parent, context = trace.get_current_span().get_span_context(), None
+        dropped = self._sampling.dropped(parent, context, name, _CONSUMER)
+        if dropped is not None:
+            return dropped, None
+        span = self._sampling.start(
+            name,
+            context=context,
+            kind=_CONSUMER,
+            links=[Link(published)] if published.is_valid else None,
+            attributes={
+                "messaging.system": _SYSTEM,
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.destination.name": event.event_type,
+                "messaging.message.id": event.event_id,
+                "messaging.message.conversation_id": event.correlation_id,
+                "messaging.consumer.group.name": f"{subscriber_module}:{handler_name}",
+                "aura.module": subscriber_module,
+                "aura.handler": handler_name,
+                "aura.source_module": event.source_module,
+            },
+        )
+        return span, span
+
     def _publisher(self, metadata: Mapping[str, Any]) -> otel_context.Context:
-        """The publish span's context from ``metadata``: a plain ``traceparent`` is read here
-        (every sampled-out root publish has a trace of its own, so this runs per event), one
-        with a ``tracestate`` or of another version by the W3C propagator."""
+        """The publish span's context from ``metadata``: a plain ``traceparent`` is read here,
+        one with a ``tracestate`` or of another version by the W3C propagator."""
         value = metadata.get("traceparent")
         if "tracestate" not in metadata and isinstance(value, str):
             context = _plain_traceparent(value)
             if context is not None:
-                return trace.set_span_in_context(trace.NonRecordingSpan(context))
+                return trace.set_span_in_context(NonRecordingSpan(context))
         return _PROPAGATOR.extract(_carrier(metadata))
 
     def calling(
         self, caller_module: str | None, provider_module: str, service_name: str, method: str
     ) -> Finish:
-        """Open ``call <module>.<service>.<method>`` in the caller's context (none under a
-        sampled-out parent, as for :meth:`delivering`)."""
+        """Open ``call <module>.<service>.<method>`` in the caller's context (when the sampler
+        drops it, none: what runs in the service sees the dropped context, as for
+        :meth:`delivering`)."""
+        name = f"call {provider_module}.{service_name}.{method}"
         parent = trace.get_current_span().get_span_context()
-        span = None
+        dropped = self._sampling.dropped(parent, None, name, _INTERNAL)
+        span: trace.Span | None = None
         token = None
-        if not parent.is_valid or parent.trace_flags.sampled:
-            span = self.tracer.start_span(
-                f"call {provider_module}.{service_name}.{method}",
-                kind=SpanKind.INTERNAL,
+        if dropped is None:
+            span = self._sampling.start(
+                name,
+                kind=_INTERNAL,
                 attributes={
                     "aura.module": provider_module,
                     "aura.service": service_name,
@@ -229,42 +295,39 @@ class Telemetry(Interceptor):
                 },
             )
             token = otel_context.attach(trace.set_span_in_context(span))
-        started = time.perf_counter()
+        elif not parent.is_valid or parent.is_remote:
+            # A local sampled-out parent already tells the service's own spans the decision.
+            token = otel_context.attach(trace.set_span_in_context(dropped))
+        started = time.perf_counter() if self._metered else 0.0
 
         def finish(error: BaseException | None) -> None:
-            attributes = {
-                "aura.module": provider_module,
-                "aura.service": service_name,
-                "aura.method": method,
-                "aura.caller_module": caller_module or "",
-            }
-            self._ended(span, token, started, error, attributes, "aura.calls", self._call_duration)
+            duration = time.perf_counter() - started
+            _close(span, token, error)
+            if self._metered:
+                caller = caller_module or ""
+                values = (provider_module, service_name, method, caller, _error_type(error))
+                self._count(_CALLS, values)
+                self._call_duration.record(duration, _attributes(_CALLS, values))
 
         return finish
 
-    def _ended(
-        self,
-        span: trace.Span | None,
-        token: object | None,
-        started: float,
-        error: BaseException | None,
-        attributes: dict[str, str],
-        counter: str,
-        histogram: Histogram,
-    ) -> None:
-        """End a delivery's or a call's span (if one was made), restore the context it
-        replaced, and count and time it."""
-        duration = time.perf_counter() - started
-        if error is not None:
-            attributes["error.type"] = type(error).__qualname__
-            if span is not None:
-                _failed(span, error)
-        if span is not None:
-            span.end()
-        if token is not None:
-            otel_context.detach(token)  # type: ignore[arg-type]
-        self._count(counter, attributes)
-        histogram.record(duration, attributes)
+    # --- the counters ---------------------------------------------------------------------------
+
+    def _count(self, name: str, values: tuple[str, ...]) -> None:
+        """Count one under ``values``: the counter's attributes, then the error type or ``""``."""
+        counts = self._counts[name]
+        with self._count_lock:
+            counts[values] = counts.get(values, 0) + 1
+
+    def _observer(self, name: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        counts = self._counts[name]
+
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            with self._count_lock:
+                counted = list(counts.items())
+            return [Observation(value, _attributes(name, values)) for values, value in counted]
+
+        return observe
 
     # --- the gateway ----------------------------------------------------------------------------
 
@@ -357,9 +420,302 @@ def from_environment(
     )
 
 
-def _traceparent(context: trace.SpanContext) -> str:
+# --- sampling -----------------------------------------------------------------------------------
+
+_DROPS = "drops"
+"""The sampler drops every such span."""
+_ASK = "ask"
+"""The sampler decides on the trace id alone: decide here, and ``start_span`` decides the same."""
+_START = "start"
+"""Start the span and let the SDK decide: the sampler keeps it, or is not one of the SDK's own."""
+
+_DELEGATES = {
+    "root": "_root",
+    "remote": "_remote_parent_not_sampled",
+    "local": "_local_parent_not_sampled",
+}
+"""Where the SDK's ``ParentBased`` keeps the sampler of a root and of a sampled-out parent."""
+
+_RANDOM = 0x02
+"""W3C Trace Context level 2's ``random-trace-id`` flag, which the SDK sets on random ids."""
+_UNSAMPLED = trace.TraceFlags(0)
+_UNSAMPLED_RANDOM = trace.TraceFlags(_RANDOM)
+_SPAN_ID_BITS = _LOW_64_BITS = (1 << 64) - 1
+
+
+class _Unsampled(NonRecordingSpan):
+    """A span the sampler dropped, with the ids the SDK would give it; its ``SpanContext`` is
+    made when something asks for it (a handler that starts no span never does)."""
+
+    def __init__(
+        self,
+        trace_id: int,
+        span_id: int,
+        flags: trace.TraceFlags,
+        state: trace.TraceState | None,
+        traceparent: str | None = None,
+    ) -> None:
+        self._ids = (trace_id, span_id, flags, state)
+        self._traceparent = traceparent
+
+    _made: SpanContext | None = None
+
+    def get_span_context(self) -> SpanContext:
+        """The span's context (local, not sampled)."""
+        if self._made is None:
+            trace_id, span_id, flags, state = self._ids
+            self._made = SpanContext(trace_id, span_id, False, flags, state)
+        return self._made
+
+    def get_trace_state(self) -> trace.TraceState | None:
+        """Its trace state (the parent's), or ``None``."""
+        return self._ids[3]
+
+    def traceparent(self) -> str:
+        """Its W3C ``traceparent``."""
+        if self._traceparent is None:
+            self._traceparent = _traceparent(self.get_span_context())
+        return self._traceparent
+
+    def __repr__(self) -> str:
+        return f"_Unsampled({self.get_span_context()!r})"
+
+
+class _Sampling:
+    """What a tracer's sampler decides for a span, known before a span is made when the sampler
+    is one of the SDK's own; any other sampler or tracer decides through ``start_span``.
+
+    The SDK spends microseconds on a span it drops (ids, the sampler, a span context, a
+    non-recording span, its attributes cleaned), as much again as the publish it surrounds.
+    Its built-in samplers decide on the parent's flags and the trace id alone: ``ALWAYS_OFF``
+    drops every span, ``ParentBased`` follows a sampled-out parent (its default), and
+    ``TraceIdRatioBased`` keeps the trace ids whose low 64 bits are below its bound (checked
+    against it when attached; asked otherwise): decided here, a kept span is then started by
+    the SDK, which decides the same on the same ids.
+    """
+
+    def __init__(self, tracer: trace.Tracer) -> None:
+        self._tracer = tracer
+        # For each kind of span whose verdict is _ASK, the ratio sampler a ParentBased one would
+        # hand it to, and the bound its trace ids' low 64 bits are kept below (None: ask it).
+        self._asked: dict[str, sampling.Sampler] = {}
+        self._bounds: dict[str, int | None] = {}
+        self._planned: _PlannedIds | None = None
+        self.root = self.remote = self.local = _START
+        """The verdict for a root, a child of a remote and of a local sampled-out parent."""
+        self.follows_drops = False
+        """Whether every child of a remote sampled-out parent is dropped (``ParentBased``)."""
+        if not isinstance(tracer, SdkTracer):
+            return
+        self.root = self._verdict(tracer.sampler, "root")
+        self.remote = self._verdict(tracer.sampler, "remote")
+        self.local = self._verdict(tracer.sampler, "local")
+        self.follows_drops = self.remote is _DROPS
+        ids = tracer.id_generator
+        if self.root is _ASK:
+            if not isinstance(ids, _PlannedIds):
+                # The tracer is our own (or shared with another Telemetry on this provider): its
+                # spans get the ids they had, but for the root whose trace id was sampled here.
+                ids = tracer.id_generator = _PlannedIds(ids)
+            self._planned = ids
+            ids = ids.ids
+        self._new_trace_id = ids.generate_trace_id
+        self._random_ids = type(ids) is RandomIdGenerator
+        self._new_span_id = ids.generate_span_id
+        is_random = getattr(ids, "is_trace_id_random", None)  # only in recent SDKs
+        self._root_flags = (
+            _UNSAMPLED_RANDOM if is_random is not None and is_random() else _UNSAMPLED
+        )
+        self._root_flags_hex = f"{self._root_flags:02x}"
+        # A tracer its provider's configurator disabled makes no span at all: start_span says.
+        self._enabled: Callable[[], bool] = getattr(tracer, "_is_enabled", _always)
+
+    def dropped(
+        self, parent: SpanContext, context: otel_context.Context | None, name: str, kind: SpanKind
+    ) -> _Unsampled | None:
+        """The span the sampler drops, a child of ``parent`` (a root when it is not valid;
+        ``context`` holds it, or is ``None`` for the current one), or ``None``: start it.
+
+        It is the span the SDK would make: the trace's id (a new one for a root), a new span id,
+        the parent's trace state, flagged not sampled.
+        """
+        if not parent.is_valid:
+            return self.dropped_root(name, kind)
+        if parent.trace_flags.sampled:
+            return None
+        verdict = self.remote if parent.is_remote else self.local
+        if verdict is _START or not self._enabled():
+            return None
+        if verdict is _ASK:
+            which = "remote" if parent.is_remote else "local"
+            if self._kept(which, parent.trace_id, context, name, kind):
+                return None
+        flags = _UNSAMPLED_RANDOM if parent.trace_flags & _RANDOM else _UNSAMPLED
+        return _Unsampled(parent.trace_id, self._new_span_id(), flags, parent.trace_state)
+
+    def dropped_root(self, name: str, kind: SpanKind) -> _Unsampled | None:
+        """:meth:`dropped` for a root: the span the sampler drops, or ``None``: start it."""
+        verdict = self.root
+        if verdict is _START or not self._enabled():
+            return None
+        traceparent = None
+        if self._random_ids:  # the SDK's own generator: both ids, and their hex, in one draw
+            bits = random.getrandbits(192)
+            trace_id, span_id = bits >> 64, bits & _SPAN_ID_BITS
+            if trace_id and span_id:
+                hexed = bits.to_bytes(24, "big").hex()
+                traceparent = f"00-{hexed[:32]}-{hexed[32:]}-{self._root_flags_hex}"
+        if traceparent is None:
+            trace_id, span_id = self._new_trace_id(), self._new_span_id()
+        if verdict is _ASK:
+            assert self._planned is not None  # made for a root's _ASK
+            if self._kept("root", trace_id, None, name, kind):
+                self._planned.plan(trace_id)  # the id start_span draws next, and decides on
+                return None
+        return _Unsampled(trace_id, span_id, self._root_flags, None, traceparent)
+
+    def _kept(
+        self,
+        which: str,
+        trace_id: int,
+        context: otel_context.Context | None,
+        name: str,
+        kind: SpanKind,
+    ) -> bool:
+        """The ratio sampler's decision for a span of trace ``trace_id``: by its bound when it
+        keeps what its documentation says, else asked (the trace state it returns for a drop is
+        the parent's, which the dropped span keeps)."""
+        bound = self._bounds[which]
+        if bound is not None:
+            return trace_id & _LOW_64_BITS < bound
+        decided = self._asked[which].should_sample(context, trace_id, name, kind)
+        return decided.decision is not _DROP
+
+    def start(
+        self,
+        name: str,
+        *,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        context: otel_context.Context | None = None,
+        links: list[Link] | None = None,
+    ) -> trace.Span:
+        """``start_span``; a root whose trace id the sampler kept in :meth:`dropped` gets it."""
+        try:
+            return self._tracer.start_span(
+                name, context=context, kind=kind, attributes=attributes, links=links
+            )
+        finally:
+            if self._planned is not None:
+                self._planned.forget()
+
+    def _verdict(self, sampler: object, parent: str) -> str:
+        """What ``sampler`` decides for a root (``parent`` is ``"root"``) or for a child of a
+        sampled-out ``"remote"`` or ``"local"`` parent: :data:`_DROPS`, :data:`_ASK` (the
+        sampler to ask is kept) or :data:`_START`."""
+        should_sample = getattr(type(sampler), "should_sample", None)
+        if should_sample is sampling.StaticSampler.should_sample:
+            assert isinstance(sampler, sampling.StaticSampler)
+            decided = sampler.should_sample(None, 1, "aura")  # static: every span's decision
+            return _DROPS if decided.decision is _DROP else _START
+        if should_sample is sampling.TraceIdRatioBased.should_sample:
+            assert isinstance(sampler, sampling.TraceIdRatioBased)
+            self._asked[parent] = sampler
+            self._bounds[parent] = sampler.bound if _keeps_below_bound(sampler) else None
+            return _ASK
+        if should_sample is sampling.ParentBased.should_sample:
+            delegate = getattr(sampler, _DELEGATES[parent], None)
+            return _START if delegate is None else self._verdict(delegate, parent)
+        return _START
+
+
+def _always() -> bool:
+    return True
+
+
+def _keeps_below_bound(sampler: sampling.TraceIdRatioBased) -> bool:
+    """Whether ``sampler`` keeps exactly the trace ids whose 64 low bits are below its bound,
+    as the SDK's ``TraceIdRatioBased`` documents: asked of it on ids either side of the bound
+    and of the bits a narrower check would ignore, under both halves of a 128-bit id."""
+    bound = sampler.bound
+    lows = {0, bound - 1, bound, bound + 1, 1 << 55, 1 << 56, 1 << 63, _LOW_64_BITS}
+    for low in (low for low in lows if 0 <= low <= _LOW_64_BITS):
+        for high in (0, 1 << 64, _LOW_64_BITS << 64):
+            decided = sampler.should_sample(None, high | low, "aura")
+            if (decided.decision is not _DROP) != (low < bound):
+                return False
+    return True
+
+
+class _PlannedIds(IdGenerator):
+    """A tracer's id generator that hands out, once, the trace id a root was sampled on.
+
+    :meth:`_Sampling.dropped` draws a root's trace id and asks the ratio sampler; a root it keeps
+    is then started by the SDK, which draws a trace id and asks again: the same id must come
+    out, or a trace would be kept with the rate's square for its probability.
+    """
+
+    def __init__(self, ids: IdGenerator) -> None:
+        self.ids = ids
+        self._planned = threading.local()
+
+    def plan(self, trace_id: int) -> None:
+        """Make ``trace_id`` the next one this thread draws."""
+        self._planned.trace_id = trace_id
+
+    def forget(self) -> None:
+        """Drop a planned trace id the SDK did not draw."""
+        self._planned.trace_id = None
+
+    def generate_trace_id(self) -> int:
+        """The planned trace id, once; otherwise a new one."""
+        planned: int | None = getattr(self._planned, "trace_id", None)
+        if planned is None:
+            return self.ids.generate_trace_id()
+        self._planned.trace_id = None
+        return planned
+
+    def generate_span_id(self) -> int:
+        """A new span id."""
+        return self.ids.generate_span_id()
+
+    def is_trace_id_random(self) -> bool:
+        """Whether the ids drawn are random (the planned one was drawn by the same generator)."""
+        is_random = getattr(self.ids, "is_trace_id_random", None)
+        return bool(is_random()) if is_random is not None else False
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _close(span: trace.Span | None, token: object | None, error: BaseException | None) -> None:
+    """End a delivery's or a call's span (if one was made), marked failed by ``error`` if any,
+    and restore the context it replaced."""
+    if span is not None:
+        if error is not None:
+            _failed(span, error)
+        span.end()
+    if token is not None:
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+
+def _error_type(error: BaseException | None) -> str:
+    """``error.type``: the exception's class, or ``""`` when the work succeeded."""
+    return "" if error is None else type(error).__qualname__
+
+
+def _attributes(counter: str, values: tuple[str, ...]) -> dict[str, str]:
+    """The attributes of a count or a duration: the counter's own, then ``error.type`` if any."""
+    attributes = dict(zip(_COUNTED[counter], values, strict=False))
+    if values[-1]:
+        attributes["error.type"] = values[-1]
+    return attributes
+
+
+def _traceparent(context: SpanContext) -> str:
     """The W3C ``traceparent`` of ``context`` (version 00), as the propagator writes it."""
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    trace_id = context.trace_id.to_bytes(16, "big").hex()
+    return f"00-{trace_id}-{context.span_id.to_bytes(8, 'big').hex()}-{context.trace_flags:02x}"
 
 
 def _plain_traceparent(value: str) -> trace.SpanContext | None:
