@@ -1068,6 +1068,19 @@ def _envelope(
     )
 
 
+_STANDARD_KEYS = frozenset(("correlation_id", "causation_id", "user_id"))
+
+
+def _plain_extra(metadata: dict[str, Any]) -> bool:
+    """Whether ``metadata`` is only short text under non-standard keys."""
+    if len(metadata) > 8 or not _STANDARD_KEYS.isdisjoint(metadata):
+        return False
+    return all(
+        type(key) is str and type(value) is str and len(value) <= 1024
+        for key, value in metadata.items()
+    )
+
+
 def envelope_metadata(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:
     """Build an event's envelope metadata: correlation from the context, causation from the
     handler; keys given in ``metadata`` win. Publishing uses it, and so does anything that
@@ -1086,6 +1099,13 @@ def envelope_metadata(metadata: Mapping[str, Any] | None, event_id: str) -> Froz
     if metadata is None:
         correlation_id = _context._correlation_id.get() or event_id
         return FrozenDict(correlation_id=correlation_id, causation_id=causation_id, user_id=user_id)
+    if type(metadata) is dict and _plain_extra(metadata):
+        # What interceptors add (a traceparent): text under keys of their own. Frozen as
+        # build_metadata would, without its checks, which such metadata cannot fail.
+        correlation_id = _context._correlation_id.get() or event_id
+        return FrozenDict(
+            correlation_id=correlation_id, causation_id=causation_id, user_id=user_id, **metadata
+        )
     merged = {"causation_id": causation_id, "user_id": user_id, **metadata}
     if merged.get("correlation_id") is None:
         merged["correlation_id"] = _context._correlation_id.get() or event_id
