@@ -73,7 +73,43 @@ def test_a_nested_transaction_is_a_savepoint(database: Database) -> None:
     assert names(database) == ["outer", "second inner"]
 
 
-def test_other_threads_wait_for_a_transaction(database: Database) -> None:
+def test_another_threads_reader_sees_the_committed_rows_without_waiting(
+    database: Database,
+) -> None:
+    seen: list[list[str]] = []
+
+    with database.transaction():
+        database.execute("INSERT INTO items VALUES ('a')")
+        reader = threading.Thread(target=lambda: seen.append(names(database)))
+        reader.start()
+        reader.join(5)
+        assert not reader.is_alive()  # WAL: it read while the transaction was open
+    assert seen == [[]]  # and saw nothing uncommitted
+    assert names(database) == ["a"]
+
+
+def test_another_threads_transaction_waits_for_the_write_lock(database: Database) -> None:
+    started = threading.Event()
+
+    def writer() -> None:
+        started.set()
+        with database.transaction():
+            database.execute("INSERT INTO items VALUES ('b')")
+
+    with database.transaction():
+        database.execute("INSERT INTO items VALUES ('a')")
+        thread = threading.Thread(target=writer)
+        thread.start()
+        started.wait()
+        thread.join(0.05)
+        assert thread.is_alive()  # waiting for SQLite's write lock
+    thread.join()
+    assert names(database) == ["a", "b"]
+
+
+def test_in_memory_other_threads_wait_for_a_transaction() -> None:
+    database = Database()
+    database.execute("CREATE TABLE items (name TEXT)")
     started = threading.Event()
     seen: list[list[str]] = []
 
@@ -87,10 +123,11 @@ def test_other_threads_wait_for_a_transaction(database: Database) -> None:
         thread.start()
         started.wait()
         thread.join(0.05)
-        assert thread.is_alive()  # blocked until the transaction ends
+        assert thread.is_alive()  # one shared connection: blocked until the transaction ends
         database.execute("INSERT INTO items VALUES ('b')")
     thread.join()
     assert seen == [["a", "b"]]
+    database.close()
 
 
 def test_executescript_and_query_one(database: Database) -> None:
