@@ -40,7 +40,7 @@ from aura.container import Container
 from aura.database import Database
 from aura.dead_letters import DeadLetterStore
 from aura.defaults import use_defaults
-from aura.delivery import DeliveryJournal
+from aura.delivery import DeliveryJournal, ResubmitReport
 from aura.events import EventCatalog
 from aura.exceptions import ConfigurationError, ModuleDefinitionError
 from aura.hooks import Interceptor
@@ -208,7 +208,14 @@ class Platform:
                     index += 1
             self._started = True
             if self.journal is not None and self._delivers:
-                report = self.bus.resubmit_incomplete()
+                try:
+                    report = self.bus.resubmit_incomplete()
+                except Exception:  # a locked or unreachable database: the worker tries again
+                    logger.warning(
+                        "Could not deliver what was due at start; the delivery worker retries",
+                        exc_info=True,
+                    )
+                    report = ResubmitReport(0, 0, ())
                 for held, why in (
                     (report.unroutable, "were not resubmitted: their subscriber is gone"),
                     (

@@ -97,6 +97,7 @@ _COLUMNS = """
     attempts INTEGER NOT NULL DEFAULT 0,
     owner TEXT,
     due_at {real},
+    lease {real},
     error TEXT,
     error_type TEXT,
     error_message TEXT,
@@ -265,6 +266,7 @@ class DurableJournal:
                     s.handler_name,
                     self.owner,
                     self.lease,
+                    self.lease,
                     stamp,
                     stamp,
                 )
@@ -365,7 +367,9 @@ class DurableJournal:
         if accepted is not None and RealClock.monotonic() - accepted < self.lease / 2:
             return True
         try:
-            renewed = self.database.execute(self._sql.renew_one, (self.lease, self.owner, *key))
+            renewed = self.database.execute(
+                self._sql.renew_one, (self.lease, self.lease, self.owner, *key)
+            )
         except Exception:
             logger.exception("Could not renew the lease of %s before delivering it", key)
             return True  # the completion still checks ownership
@@ -457,7 +461,7 @@ class DurableJournal:
         """Take one due publication (or, with ``failed``, one dead letter) for this journal;
         return its event, or ``None`` when another journal has it or it is not due."""
         sql = self._sql.claim_failed if failed else self._sql.claim
-        params = (self.owner, self.lease, publication_id)
+        params = (self.owner, self.lease, self.lease, publication_id)
         claimed = self.database.execute(sql, params if failed else (*params, self.lease))
         if claimed.rowcount != 1:
             return None
@@ -487,7 +491,9 @@ class DurableJournal:
         keys: Any = (
             list(subscribers) if self.dialect.name == "postgresql" else _json_list(subscribers)
         )
-        row = self.database.execute(self._sql.claim_next, (self.owner, self.lease, keys)).fetchone()
+        row = self.database.execute(
+            self._sql.claim_next, (self.owner, self.lease, self.lease, keys)
+        ).fetchone()
         if row is None:
             return None
         found = self.database.query_one(
@@ -512,7 +518,7 @@ class DurableJournal:
         if not running:
             return 0
         cursor = self.database.executemany(
-            self._sql.renew_one, [(self.lease, self.owner, *key) for key in running]
+            self._sql.renew_one, [(self.lease, self.lease, self.owner, *key) for key in running]
         )
         return int(cursor.rowcount)
 
@@ -576,10 +582,11 @@ WORK_CHANNEL = "aura_publications"
 
 def _statements(now: str, postgres: bool = False) -> _Statements:
     owned = f"{_KEY} AND owner = ? AND status = 'PROCESSING'"
-    # Due: its time has come by the database's clock, or its lease lies further ahead than a
-    # lease can (the clock was stepped back since it was written).
+    # Due: its time has come by the database's clock, or its lease lies further ahead than its
+    # own length (the clock was stepped back since it was written). Each row keeps the length
+    # of the lease it was given: a process with a shorter lease never takes a longer live one.
     due = (
-        f"(status <> 'FAILED' AND (due_at <= {now} OR due_at > {now} + ?))"
+        f"(status <> 'FAILED' AND (due_at <= {now} OR due_at > {now} + COALESCE(lease, ?)))"
         f" OR (status = 'FAILED' AND due_at <= {now})"
     )
     failed_set = (
@@ -587,7 +594,9 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
         "traceback = ?, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?, "
         "updated_at = ?"
     )
-    claim_set = f"status = 'PROCESSING', owner = ?, due_at = {now} + ?, attempts = attempts + 1"
+    claim_set = (
+        f"status = 'PROCESSING', owner = ?, due_at = {now} + ?, lease = ?, attempts = attempts + 1"
+    )
     subscriber_in = (
         "subscriber_module || ':' || handler = ANY(?)"
         if postgres
@@ -607,8 +616,8 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
         ),
         insert=(
             "INSERT INTO aura_publications (event_id, event_type, subscriber_module, handler, "
-            f"status, attempts, owner, due_at, published_at, updated_at) VALUES "
-            f"(?, ?, ?, ?, 'PROCESSING', 1, ?, {now} + ?, ?, ?)"
+            f"status, attempts, owner, due_at, lease, published_at, updated_at) VALUES "
+            f"(?, ?, ?, ?, 'PROCESSING', 1, ?, {now} + ?, ?, ?, ?)"
         ),
         complete=(
             "UPDATE aura_publications SET status = 'COMPLETED', owner = NULL, due_at = NULL, "
@@ -616,10 +625,10 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
         ),
         archive=(
             "INSERT INTO aura_publications_archive (id, event_id, event_type, "
-            "subscriber_module, handler, status, attempts, owner, due_at, error, error_type, "
-            "error_message, traceback, first_failed_at, last_failed_at, published_at, "
+            "subscriber_module, handler, status, attempts, owner, due_at, lease, error, "
+            "error_type, error_message, traceback, first_failed_at, last_failed_at, published_at, "
             "updated_at) SELECT id, event_id, event_type, subscriber_module, handler, "
-            "'COMPLETED', attempts, NULL, NULL, NULL, error_type, error_message, traceback, "
+            "'COMPLETED', attempts, NULL, NULL, NULL, NULL, error_type, error_message, traceback, "
             "first_failed_at, last_failed_at, published_at, ? FROM aura_publications "
             f"WHERE {owned}"
         ),
@@ -635,7 +644,7 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
             f"UPDATE aura_publications SET {claim_set} WHERE id = ? AND status = 'FAILED'"
         ),
         renew_one=(
-            f"UPDATE aura_publications SET due_at = {now} + ? "
+            f"UPDATE aura_publications SET due_at = {now} + ?, lease = ? "
             f"WHERE owner = ? AND {_KEY} AND status = 'PROCESSING'"
         ),
         release=(
@@ -645,27 +654,41 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
     )
 
 
+_ADDED_COLUMNS = {
+    "event_type": "TEXT NOT NULL DEFAULT ''",
+    "owner": "TEXT",
+    "due_at": "REAL",
+    "lease": "REAL",
+    "error_type": "TEXT",
+    "error_message": "TEXT",
+    "traceback": "TEXT",
+    "first_failed_at": "TEXT",
+    "last_failed_at": "TEXT",
+}
+
+
 def _migrate(database: _Database, dialect: _Dialect) -> None:
     """Bring a registry written by an earlier Aura (no owners or leases) to this schema."""
     if dialect.name != "sqlite":
         return
-    columns = {row["name"] for row in database.query("PRAGMA table_info(aura_publications)")}
-    added = {
-        "event_type": "TEXT NOT NULL DEFAULT ''",
-        "owner": "TEXT",
-        "due_at": "REAL",
-        "error_type": "TEXT",
-        "error_message": "TEXT",
-        "traceback": "TEXT",
-        "first_failed_at": "TEXT",
-        "last_failed_at": "TEXT",
+    missing = {
+        table: [
+            (name, kind)
+            for name, kind in _ADDED_COLUMNS.items()
+            if name not in {row["name"] for row in database.query(f"PRAGMA table_info({table})")}
+        ]
+        for table in ("aura_publications", "aura_publications_archive")
     }
-    missing = [(name, kind) for name, kind in added.items() if name not in columns]
-    if not missing:
+    if not any(missing.values()):
         return
+    old_registry = any(name == "owner" for name, _ in missing["aura_publications"])
+    tables = {row["name"] for row in database.query("SELECT name FROM sqlite_master")}
     with database.transaction():
-        for name, kind in missing:
-            database.execute(f"ALTER TABLE aura_publications ADD COLUMN {name} {kind}")
+        for table, columns in missing.items():
+            for name, kind in columns:
+                database.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+        if not old_registry:
+            return
         database.execute(
             "UPDATE aura_publications SET event_type = (SELECT e.event_type FROM aura_events e "
             "WHERE e.event_id = aura_publications.event_id) WHERE event_type = ''"
@@ -675,6 +698,18 @@ def _migrate(database: _Database, dialect: _Dialect) -> None:
             f"UPDATE aura_publications SET status = 'PUBLISHED', due_at = {dialect.now} "
             "WHERE status IN ('PUBLISHED', 'PROCESSING')"
         )
+        if "aura_dead_letters" in tables:
+            # The old dead letters become their failed publications' details, once.
+            database.execute(
+                "UPDATE aura_publications SET (error_type, error_message, traceback, attempts, "
+                "first_failed_at, last_failed_at) = (SELECT d.error_type, d.error_message, "
+                "d.traceback, d.attempts, d.first_failed_at, d.last_failed_at FROM "
+                "aura_dead_letters d WHERE json_extract(d.event, '$.event_id') = "
+                "aura_publications.event_id AND d.subscriber_module = "
+                "aura_publications.subscriber_module AND d.handler = aura_publications.handler) "
+                "WHERE status = 'FAILED'"
+            )
+            database.execute("ALTER TABLE aura_dead_letters RENAME TO aura_dead_letters_migrated")
 
 
 # --- the dead letters: failed publications ---------------------------------------------------
@@ -862,6 +897,11 @@ class Worker:
         if listen is not None:
             self._unlisten = listen(WORK_CHANNEL, lambda payload: self.wake())
         name = f"aura-worker-{self.journal.owner}"
+        # Renewal has a thread of its own: a delivery that runs long (on any thread) must not
+        # keep its own lease from being renewed.
+        self._threads.append(
+            threading.Thread(target=self._renew, name=f"{name}-lease", daemon=True)
+        )
         self._threads.append(threading.Thread(target=self._housekeep, name=name, daemon=True))
         if self._deliver_next is not None:
             self._threads += [
@@ -894,26 +934,28 @@ class Worker:
         with self._changed:
             self._changed.wait_for(lambda: self._seq != seen or self._stop.is_set(), seconds)
 
+    def _renew(self) -> None:
+        pause = self.journal.lease / 3
+        while not self._stop.wait(pause):
+            try:
+                self.journal.renew()
+            except Exception:
+                logger.warning(
+                    "Could not renew this process's leases; it tries again", exc_info=True
+                )
+
     def _housekeep(self) -> None:
-        renew_every = self.journal.lease / 3
-        last_renewal = RealClock.monotonic()
         while not self._stop.is_set():
             seen = self._seq
-            now = RealClock.monotonic()
-            if now - last_renewal >= renew_every:
-                with suppress(Exception):
-                    self.journal.renew()
-                last_renewal = now
             try:
                 self._deliver_due()
             except Exception:
                 logger.exception("The delivery worker failed a pass; it tries again")
             self.passes += 1
-            pause = min(self.poll, renew_every)
             if self._deliver_next is None:
-                self._sleep(seen, pause)
+                self._sleep(seen, self.poll)
             else:  # the delivery threads answer wake(); this one keeps to its rhythm
-                self._stop.wait(pause)
+                self._stop.wait(self.poll)
 
     def _deliver(self) -> None:
         assert self._deliver_next is not None  # only started in worker mode
