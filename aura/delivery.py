@@ -46,6 +46,7 @@ __all__ = [
     "Delivery",
     "DeliveryJournal",
     "Dispatch",
+    "Due",
     "EventBus",
     "Job",
     "Outcome",

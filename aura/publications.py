@@ -41,17 +41,19 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from aura.clock import RealClock
 from aura.dead_letters import DeadLetter, RetryPolicy
+from aura.delivery import Subscription
 from aura.events import Event
 from aura.exceptions import ConfigurationError, EventDeliveryError
 from aura.ids import new_id
 from aura.store import _INSERT_EVENT, _event_from, _event_row, _stamp
 
 if TYPE_CHECKING:
-    from aura.delivery import Subscription
     from aura.store import EventStore
 
 __all__ = [
+    "WORK_CHANNEL",
     "CompletionMode",
+    "Due",
     "DurableJournal",
     "FailedPublications",
     "Worker",
