@@ -498,11 +498,14 @@ class DurableJournal:
         ).fetchone()
         if row is None:
             return None
-        found = self.database.query_one(
-            "SELECT * FROM aura_events WHERE event_id = ?", (row["event_id"],)
-        )
-        if found is None:
-            return None
+        if self.dialect.name == "postgresql":  # the claim returned the event with it
+            found = row
+        else:
+            found = self.database.query_one(
+                "SELECT * FROM aura_events WHERE event_id = ?", (row["event_id"],)
+            )
+            if found is None:
+                return None
         key = (row["event_id"], row["subscriber_module"], row["handler"])
         with self._lock:
             self._accepted[key] = RealClock.monotonic()
@@ -612,9 +615,16 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
             f"(?, ?, ?, ?, 'PUBLISHED', 0, NULL, {now}, ?, ?)"
         ),
         claim_next=(
-            f"UPDATE aura_publications SET {claim_set} WHERE id = (SELECT id FROM "
+            # PostgreSQL: one round trip claims the row and reads its event.
+            f"WITH claimed AS (UPDATE aura_publications SET {claim_set} WHERE id = (SELECT id "
+            f"FROM aura_publications WHERE due_at <= {now} AND {subscriber_in} ORDER BY "
+            f"due_at LIMIT 1{skip_locked}) RETURNING event_id AS claimed_event, "
+            "subscriber_module, handler) SELECT c.subscriber_module, c.handler, e.* FROM "
+            "claimed c JOIN aura_events e ON e.event_id = c.claimed_event"
+            if postgres
+            else f"UPDATE aura_publications SET {claim_set} WHERE id = (SELECT id FROM "
             f"aura_publications WHERE due_at <= {now} AND {subscriber_in} ORDER BY due_at "
-            f"LIMIT 1{skip_locked}) RETURNING id, event_id, subscriber_module, handler"
+            f"LIMIT 1) RETURNING id, event_id, subscriber_module, handler"
         ),
         insert=(
             "INSERT INTO aura_publications (event_id, event_type, subscriber_module, handler, "

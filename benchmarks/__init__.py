@@ -13,6 +13,7 @@ AREAS = (
     "breaker",
     "harness",
     "store",
+    "postgres",
     "architecture",
     "boundaries",
     "telemetry",
