@@ -337,3 +337,32 @@ def test_three_replica_processes_deliver_3000_events_once_each(dsn: str, tmp_pat
                 replica.wait()
             if replica.stdout is not None:
                 replica.stdout.close()
+
+
+def test_a_poison_event_does_not_block_the_queue(dsn: str) -> None:
+    from aura.dead_letters import RetryPolicy
+
+    orders, books = ledger()
+    books.handlers.clear()
+
+    @books.subscribe("order.placed", retry=RetryPolicy(max_attempts=3, backoff=0.05))
+    def apply(data: dict[str, Any], database: Database) -> None:
+        if data["n"] == 0:
+            raise ValueError("this order can never be booked")
+        database.execute("INSERT INTO ledger_entries VALUES (?, ?)", (data["n"], time.monotonic()))
+
+    replica = platform_on(dsn, [orders, books], workers=2, poll_interval=0.05)
+    publisher = platform_on(dsn, [orders, books], workers=0, poll_interval=30.0)
+    try:
+        replica.start()
+        publisher.start()
+        for n in range(50):  # the poison first: everything after it must still go through
+            publisher.bus.publish("order.placed", {"n": n}, "orders")
+        database: Any = publisher.database
+        assert wait_until(lambda: len(effects(database)) == 49, 15.0)
+        assert wait_until(lambda: [d.attempts for d in replica.bus.dead_letters()] == [3], 10.0)
+        assert effects(database) == list(range(1, 50))
+        assert accounted(database) == {"COMPLETED": 49, "FAILED": 1}
+    finally:
+        replica.close()
+        publisher.close()
