@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml Makefile
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-# Serves the platform over HTTP on SQLite (./var/aura.db unless AURA_DATABASE says otherwise).
+# Serves the platform over HTTP on SQLite (./var/aura.db), or on PostgreSQL when
+# AURA_DATABASE=postgresql://... (see docs/howto/postgresql.rst).
 run: $(STAMP)
 	$(BIN)/aura serve --host $(HOST) --port $(PORT)
 

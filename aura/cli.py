@@ -30,10 +30,11 @@ from aura.config import (
     load_config,
     load_modules,
 )
-from aura.exceptions import ConfigurationError, DatabaseBusyError
+from aura.exceptions import ConfigurationError, DatabaseBusyError, MissingExtraError
 
 if TYPE_CHECKING:
     from aura.bus import Delivery
+    from aura.database import Database
     from aura.events import Event
     from aura.registry import ServiceCall
 
@@ -144,7 +145,7 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     """
     _check_letter_arguments(args)
     config = load_config()
-    path = database_path(args.database, config)
+    path = database_path(args.database, config, command="aura dead-letters")
     if not path.exists():
         raise ConfigurationError(
             f"No database at {path}. Pass --database with the platform's SQLite file, or set "
@@ -380,13 +381,18 @@ def _add_architecture_commands(commands: Any, err: TextIO) -> None:
 
 def _add_web_command(name: str, command: argparse.ArgumentParser, stream: TextIO) -> bool:
     """Give ``aura serve`` or ``aura token`` its options; ``False`` when the extra is missing."""
+    run: Callable[[argparse.Namespace, TextIO], int]
     try:
         if name == "serve":
             from aura.web import add_serve_arguments as add_arguments
-            from aura.web import run_serve as run
+            from aura.web import run_serve
+
+            run = functools.partial(run_serve, open_postgres=_open_postgres)
         else:
             from aura.web.commands import add_token_arguments as add_arguments
-            from aura.web.commands import run_token as run
+            from aura.web.commands import run_token
+
+            run = run_token
     except ModuleNotFoundError as missing:
         if missing.name not in _WEB_PACKAGES:
             raise
@@ -395,6 +401,19 @@ def _add_web_command(name: str, command: argparse.ArgumentParser, stream: TextIO
     add_arguments(command)
     command.set_defaults(run=run)
     return True
+
+
+def _open_postgres(url: str) -> Database:
+    """Open the PostgreSQL database ``aura serve`` was pointed at (the ``postgres`` extra).
+
+    Opened here, in the command, because the gateway and :mod:`aura.postgres` know nothing of
+    each other (the layers of ``.importlinter``); without psycopg this raises the
+    :class:`~aura.exceptions.MissingExtraError` that names the extra to install.
+    """
+    from aura.postgres import PostgresDatabase
+
+    # PostgresDatabase has Database's interface; Platform's annotation names Database alone.
+    return PostgresDatabase(url)  # type: ignore[return-value]
 
 
 def main(
@@ -457,7 +476,7 @@ def _main(argv: Sequence[str] | None, stream: TextIO, err: TextIO) -> int:
         run: Callable[[argparse.Namespace, TextIO], int] | None = getattr(args, "run", None)
         if run is not None:
             return run(args, stream)
-    except (ConfigurationError, DatabaseBusyError) as error:
+    except (ConfigurationError, DatabaseBusyError, MissingExtraError) as error:
         print(f"aura {args.command}: error: {error}", file=stream)
         return 2
     parser.print_help(stream)

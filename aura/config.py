@@ -5,7 +5,8 @@ type::
 
     [tool.aura]
     modules = "shop_app.modules"   # the package whose subpackages are the modules
-    database = "var/aura.db"       # the SQLite file of `aura serve` and `aura dead-letters`
+    database = "var/aura.db"       # the SQLite file of `aura serve` and `aura dead-letters`,
+                                   # or a postgresql:// URL (`aura serve` only)
     demo = "shop_app.demo:run"     # what `aura demo` runs (a function taking a text stream)
 
     [tool.aura.web]
@@ -57,9 +58,11 @@ __all__ = [
     "TestingConfig",
     "WebConfig",
     "add_modules_argument",
+    "database_location",
     "database_path",
     "find_pyproject",
     "import_errors",
+    "is_postgres_url",
     "load_config",
     "load_modules",
     "modules_given",
@@ -120,7 +123,9 @@ class ProjectConfig:
     root: Path
     path: Path | None = None
     modules: str | None = None
-    database: Path | None = None
+    database: Path | str | None = None
+    """``database`` of the table: an SQLite file (a :class:`~pathlib.Path` under ``root``), or
+    a PostgreSQL URL kept as written (a ``str``: see :func:`is_postgres_url`)."""
     demo: str | None = None
     testing: TestingConfig = field(default_factory=TestingConfig)
     web: WebConfig = field(default_factory=WebConfig)
@@ -233,7 +238,7 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
         root=root,
         path=path,
         modules=table.get("modules"),
-        database=root / database if database is not None else None,
+        database=_written_database(database, root) if database is not None else None,
         demo=table.get("demo"),
         testing=TestingConfig(
             database=test_database,
@@ -294,16 +299,60 @@ def add_modules_argument(parser: argparse.ArgumentParser, purpose: str = "") -> 
     )
 
 
-def database_path(given: str | None, config: ProjectConfig) -> Path:
-    """The platform's SQLite file: the flag, else $AURA_DATABASE, else ``[tool.aura] database``,
-    else ``var/aura.db`` under the project root."""
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres_url(location: str) -> bool:
+    """Whether a database location is a PostgreSQL URL (``postgresql://`` or ``postgres://``,
+    the schemes libpq reads) rather than the path of an SQLite file."""
+    return location.startswith(_POSTGRES_SCHEMES)
+
+
+def database_location(given: str | None, config: ProjectConfig) -> Path | str:
+    """Where the platform's data is: the flag, else $AURA_DATABASE, else ``[tool.aura]
+    database``, else ``var/aura.db`` under the project root.
+
+    A PostgreSQL URL (see :func:`is_postgres_url`) is returned as the string given, password
+    included (the caller masks it before showing it); anything else is an SQLite file's path.
+    """
+    return _database_given(given, config)[0]
+
+
+def database_path(given: str | None, config: ProjectConfig, *, command: str = "") -> Path:
+    """The platform's SQLite file, found as :func:`database_location` finds it.
+
+    For a command that works on SQLite alone (``command`` names it for the message): a
+    PostgreSQL URL raises :class:`ConfigurationError` saying where it came from.
+    """
+    location, origin = _database_given(given, config)
+    if isinstance(location, str):
+        raise ConfigurationError(
+            f"{command or 'This command'} works on an SQLite file only, and the database "
+            f"({origin}) is a PostgreSQL URL. Pass --database with the platform's SQLite file; "
+            "on PostgreSQL, retry dead letters from Python with "
+            "Platform(..., database=PostgresDatabase(url), durable=True).bus"
+            ".retry_dead_letters()."
+        )
+    return location
+
+
+def _database_given(given: str | None, config: ProjectConfig) -> tuple[Path | str, str]:
+    """The database location and where it was said (for messages)."""
     if given:
-        return Path(given)
+        return _written_database(given), "--database"
     if os.environ.get("AURA_DATABASE"):
-        return Path(os.environ["AURA_DATABASE"])
+        return _written_database(os.environ["AURA_DATABASE"]), "$AURA_DATABASE"
     if config.database is not None:
-        return config.database
-    return config.root / "var" / "aura.db"
+        return config.database, f"database in {config.where}"
+    return config.root / "var" / "aura.db", "the default"
+
+
+def _written_database(value: str, root: Path | None = None) -> Path | str:
+    """A database location as written: a PostgreSQL URL as it is, else a path (under ``root``,
+    when it is relative and a root is given)."""
+    if is_postgres_url(value):
+        return value
+    return root / value if root is not None else Path(value)
 
 
 def token_keys_path(config: ProjectConfig) -> Path:

@@ -21,7 +21,7 @@ import uvicorn
 from aura.config import (
     CLI_MODULES,
     add_modules_argument,
-    database_path,
+    database_location,
     import_errors,
     load_config,
     load_modules,
@@ -35,12 +35,14 @@ from aura.web.middleware import DEFAULT_MAX_BODY_BYTES
 from aura.web.problems import ErrorStatuses
 
 if TYPE_CHECKING:
+    from aura.database import Database
     from aura.telemetry import Telemetry
 
 __all__ = ["DEFAULT_DATABASE", "add_serve_arguments", "run_serve", "running", "serve"]
 
 DEFAULT_DATABASE = Path("var") / "aura.db"
-"""Where ``aura serve`` keeps its SQLite file unless ``--database`` or ``AURA_DATABASE`` says."""
+"""Where ``aura serve`` keeps its SQLite file unless ``--database`` or ``AURA_DATABASE`` names
+another file or a ``postgresql://`` URL."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -174,8 +176,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database",
         default=None,
-        help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
-        f"{DEFAULT_DATABASE.as_posix()} under the project root)",
+        help="SQLite file or postgresql:// URL (default: $AURA_DATABASE, else database in "
+        f"[tool.aura], else {DEFAULT_DATABASE.as_posix()} under the project root)",
     )
     parser.add_argument(
         "--trusted-proxy",
@@ -188,20 +190,29 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_modules_argument(parser)
 
 
-def run_serve(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``aura serve``: the modules on SQLite, over HTTP until Ctrl-C; return the exit status."""
+def run_serve(
+    args: argparse.Namespace,
+    out: TextIO,
+    *,
+    open_postgres: Callable[[str], Database] | None = None,
+) -> int:
+    """Run ``aura serve``: the modules over HTTP until Ctrl-C; return the exit status.
+
+    The database is an SQLite file, or a ``postgresql://`` URL that ``open_postgres`` opens
+    (the ``aura`` command passes :class:`aura.postgres.PostgresDatabase`: the gateway does not
+    import the PostgreSQL package, which is given to it).
+    """
     config = load_config()
     modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
     keys = token_keys_path(config)
     authority = TokenAuthority.from_file(keys, create=True)
     errors = import_errors(config)
-    database = database_path(args.database, config)
-    database.parent.mkdir(parents=True, exist_ok=True)
+    database, where = _open_database(database_location(args.database, config), open_postgres)
     # The gateway's structured records, one line each on stderr (kept if logging is set up).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # Served durably: events, publications and dead letters survive a crash or a restart.
     with Platform(modules, database=database, durable=True) as platform:
-        print(f"Database {database} (tables created if missing).", file=out)
+        print(f"Database {where} (tables created if missing).", file=out)
         print(f"Token keys {keys} (signing key {authority.key_ids[0]}).", file=out)
         telemetry, shutdown = _telemetry(platform, out)
         try:
@@ -226,6 +237,27 @@ def run_serve(args: argparse.Namespace, out: TextIO) -> int:
             shutdown()  # flush the spans still batched
     print("Stopped; the platform and its database are closed.", file=out)
     return 0
+
+
+def _open_database(
+    location: Path | str, open_postgres: Callable[[str], Database] | None
+) -> tuple[Path | Database, str]:
+    """What ``Platform(database=...)`` takes for ``location``, and how to show it.
+
+    A PostgreSQL URL is opened now (a wrong URL or a server that is down fails here) and shown
+    as the database shows it, password masked. An SQLite file's folder is made if missing.
+    """
+    if isinstance(location, str):
+        if open_postgres is None:
+            raise ConfigurationError(
+                "The database is a PostgreSQL URL, and run_serve() was given no open_postgres "
+                "to open it with. Run `aura serve`, or pass run_serve(args, out, "
+                "open_postgres=aura.postgres.PostgresDatabase)."
+            )
+        database = open_postgres(location)
+        return database, database.path
+    location.parent.mkdir(parents=True, exist_ok=True)
+    return location, str(location)
 
 
 def _telemetry(platform: Platform, out: TextIO) -> tuple[Telemetry | None, Callable[[], None]]:

@@ -106,7 +106,7 @@ def test_an_unknown_area_is_refused_with_the_areas_there_are(
 
     assert capsys.readouterr().err == (
         "Unknown area(s): bsu. Areas: bus, container, registry, breaker, harness, store, "
-        "architecture, boundaries, telemetry.\n"
+        "postgres, architecture, boundaries, telemetry.\n"
     )
 
 

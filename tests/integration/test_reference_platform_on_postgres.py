@@ -1,0 +1,536 @@
+"""The reference platform (users, mentalhealth, notifications, billing) on PostgreSQL as on SQLite:
+the booking flow with the same steps and the same assertions on both databases, ``aura serve``
+on a ``postgresql://`` AURA_DATABASE answering real HTTP, the database location read from the
+flag, the environment and ``[tool.aura]``, ``aura dead-letters`` refusing a PostgreSQL URL, and
+the example of docs/howto/postgresql.rst run as the page shows it.
+
+PostgreSQL is the session's private cluster (tests/postgres_cluster.py); the SQLite runs need
+none, and only the PostgreSQL ones are skipped without it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from aura.cli import main
+from aura.config import database_location, database_path, load_config
+from aura.exceptions import ConfigurationError
+from aura.platform import Platform
+from aura.testing import FrozenClock, PublishedEvents, Trace
+from aura.web.auth import TokenAuthority
+from tests.integration.test_complete_flow import NOW, SESSION_AT, register_pair, rows, service
+
+try:  # now, before a test freezes the clock: psycopg's C module checks datetime's types
+    from aura.postgres import PostgresDatabase
+except ImportError:  # without the postgres extra only the SQLite tests run
+    PostgresDatabase = None  # type: ignore[assignment,misc]
+
+ROOT = Path(__file__).resolve().parents[2]
+HOWTO = ROOT / "docs" / "howto" / "postgresql.rst"
+BOTH = pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+
+
+def url_of(dsn: str, password: str = "s3cret-pw") -> str:
+    """The ``postgresql://`` URL of a libpq DSN (the fixtures give ``key=value`` strings).
+
+    A DSN without a password gets ``password``: the private cluster trusts every local
+    connection, so it is never checked there, and it shows whether output masks it.
+    """
+    from psycopg import conninfo
+
+    parts = conninfo.conninfo_to_dict(dsn)
+    secret = parts.get("password") or password
+    return (
+        f"postgresql://{parts['user']}:{secret}@{parts['host']}:{parts['port']}/{parts['dbname']}"
+    )
+
+
+def masked(url: str) -> str:
+    """What Aura shows of ``url``: its password replaced by ``***``."""
+    return re.sub(r"^(postgresql://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+# --- the booking flow, on both databases ---------------------------------------------------------
+
+
+@pytest.fixture
+def clock(frozen_time: FrozenClock) -> FrozenClock:
+    """The test's frozen time, at NOW: a day before the session is booked for.
+
+    Only the test that must be at the session's time uses it, after ``open_platform``, so that
+    its platforms close once time runs again: under freezegun, closing psycopg's pool waits out
+    its 5-second timeout (its threads' timed waits never end).
+    """
+    frozen_time.move_to(NOW)
+    return frozen_time
+
+
+@pytest.fixture
+def open_platform(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., Platform]]:
+    """Opens the reference platform, durable, on ``engine``: an SQLite file, or a new
+    PostgreSQL database (the same one for every platform of the test); closes them after."""
+    if engine == "postgresql":
+        dsn = request.getfixturevalue("fresh_postgres_dsn")
+
+        def database() -> Any:
+            return PostgresDatabase(dsn)
+    else:
+
+        def database() -> Any:
+            return tmp_path / "aura.db"
+
+    opened: list[Platform] = []
+
+    def open_one(**options: Any) -> Platform:
+        platform = Platform(
+            Platform.discover("modules"), database=database(), durable=True, **options
+        )
+        opened.append(platform)
+        return platform.start()
+
+    yield open_one
+    for platform in opened:
+        platform.close()
+
+
+def booked(platform: Platform) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The patient, the therapist and the session booked between them for SESSION_AT."""
+    patient, therapist = register_pair(platform)
+    sessions = service(platform, "mentalhealth", "TherapySessionService")
+    session = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
+    return patient, therapist, session
+
+
+def delivered_once(platform: Platform) -> bool:
+    """Whether every publication (a subscriber's delivery of an event) completed on its first
+    attempt: none is left to do, none failed, none ran twice."""
+    left = rows(
+        platform,
+        "SELECT COUNT(*) AS n FROM aura_publications WHERE status <> 'COMPLETED' OR attempts <> 1",
+    )
+    return left == [{"n": 0}]
+
+
+@BOTH
+def test_booking_notifies_both_users_and_opens_one_charge_exactly_once(
+    open_platform: Callable[..., Platform],
+) -> None:
+    platform = open_platform()
+    trace = Trace().attach(platform.bus, platform.registry)
+    patient, therapist, session = booked(platform)
+    trace.detach()
+
+    flow = PublishedEvents(trace).events[2:]  # after the two registrations
+    assert [event.event_type for event in flow] == [
+        "therapy_session.scheduled",
+        "notification.sent",
+        "notification.sent",
+    ]
+    assert [event.data["recipient_id"] for event in flow[1:]] == [patient["id"], therapist["id"]]
+    outbox = rows(platform, "SELECT recipient FROM notifications_outbox ORDER BY id")
+    assert outbox == [{"recipient": "pat@example.com"}, {"recipient": "dr.t@example.com"}]
+    sent = rows(
+        platform,
+        "SELECT recipient_id, template, reference, status FROM notifications_notifications "
+        "ORDER BY id",
+    )
+    assert sent == [
+        {
+            "recipient_id": user["id"],
+            "template": template,
+            "reference": f"session:{session['id']}",
+            "status": "sent",
+        }
+        for user, template in (
+            (patient, "session_confirmation"),
+            (therapist, "session_notification"),
+        )
+    ]
+    charges = rows(
+        platform, "SELECT session_id, patient_id, amount_cents, status FROM billing_charges"
+    )
+    assert charges == [
+        {
+            "session_id": session["id"],
+            "patient_id": patient["id"],
+            "amount_cents": 9000,
+            "status": "pending",
+        }
+    ]
+    assert delivered_once(platform)
+    assert platform.bus.dead_letters() == []
+
+
+@BOTH
+def test_completing_a_session_captures_its_charge_once_and_books_one_gateway_transaction(
+    open_platform: Callable[..., Platform], clock: FrozenClock
+) -> None:
+    platform = open_platform()
+    trace = Trace().attach(platform.bus, platform.registry)
+    patient, _, session = booked(platform)
+    sessions = service(platform, "mentalhealth", "TherapySessionService")
+    clock.move_to(SESSION_AT + timedelta(minutes=1))
+    sessions.start_session(session["id"])
+    sessions.complete_session(session["id"])
+    trace.detach()
+
+    PublishedEvents(trace).assert_published(
+        "payment.completed",
+        times=1,
+        session_id=session["id"],
+        patient_id=patient["id"],
+        amount_cents=9000,
+    )
+    [booking] = rows(platform, "SELECT id, reference FROM billing_gateway_transactions")
+    assert booking["reference"] == f"session-{session['id']}"
+    assert rows(platform, "SELECT status FROM billing_charges") == [{"status": "captured"}]
+    assert rows(platform, "SELECT status, transaction_id FROM billing_payments") == [
+        {"status": "completed", "transaction_id": f"local-{booking['id']}"}
+    ]
+
+
+@BOTH
+def test_deactivating_the_patient_cancels_the_session_and_voids_the_charge(
+    open_platform: Callable[..., Platform],
+) -> None:
+    platform = open_platform()
+    patient, _, session = booked(platform)
+    service(platform, "users", "UserService").deactivate_user(patient["id"])
+
+    sessions = service(platform, "mentalhealth", "TherapySessionService")
+    assert sessions.get_session(session["id"])["status"] == "cancelled"
+    assert rows(platform, "SELECT status FROM billing_charges") == [{"status": "void"}]
+    cancelled = rows(
+        platform,
+        "SELECT COUNT(*) AS n FROM notifications_notifications WHERE template = "
+        "'session_cancelled' AND status = 'sent'",
+    )
+    assert cancelled == [{"n": 2}]
+
+
+@BOTH
+def test_the_sessions_of_a_user_are_listed_oldest_first_and_survive_a_restart(
+    open_platform: Callable[..., Platform],
+) -> None:
+    first = open_platform()
+    patient, therapist = register_pair(first)
+    sessions = service(first, "mentalhealth", "TherapySessionService")
+    later = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT + timedelta(1))
+    sooner = sessions.schedule_session(patient["id"], therapist["id"], SESSION_AT)
+    first.close()
+
+    second = open_platform()
+    listed = service(second, "mentalhealth", "TherapySessionService").list_sessions(patient["id"])
+    assert [session["id"] for session in listed] == [sooner["id"], later["id"]]
+    assert service(second, "users", "UserService").is_user_active(therapist["id"])
+
+
+@BOTH
+def test_a_user_id_once_handed_out_never_names_another_user(
+    open_platform: Callable[..., Platform],
+) -> None:
+    platform = open_platform()
+    users = service(platform, "users", "UserService")
+    first = users.register_user("first@example.com", "First", "patient")
+    platform.database.execute("DELETE FROM users_users WHERE id = ?", (first["id"],))
+    second = users.register_user("second@example.com", "Second", "patient")
+    assert second["id"] > first["id"]
+
+
+@BOTH
+def test_the_local_gateway_books_a_reference_once_however_often_it_is_charged(
+    open_platform: Callable[..., Platform],
+) -> None:
+    from modules.billing.domain import PaymentGateway
+
+    platform = open_platform()
+    gateway = platform.container.resolve(PaymentGateway)
+    first = gateway.charge(7, 9000, "EUR", "session-1")
+    again = gateway.charge(7, 9000, "EUR", "session-1")
+    other = gateway.charge(7, 9000, "EUR", "session-2")
+
+    assert (first.approved, again.approved, other.approved) == (True, True, True)
+    assert again.transaction_id == first.transaction_id != other.transaction_id
+    booked_rows = rows(platform, "SELECT reference FROM billing_gateway_transactions ORDER BY id")
+    assert booked_rows == [{"reference": "session-1"}, {"reference": "session-2"}]
+
+
+def test_on_postgres_delivery_workers_send_each_notification_and_open_the_charge_once(
+    fresh_postgres_dsn: str,
+) -> None:
+    modules = Platform.discover("modules")
+    # The web process publishes only; two worker processes' worth of threads deliver.
+    with (
+        Platform(
+            modules, database=PostgresDatabase(fresh_postgres_dsn), durable=True, workers=0
+        ) as web,
+        Platform(
+            modules, database=PostgresDatabase(fresh_postgres_dsn), durable=True, workers=3
+        ) as delivery,
+    ):
+        web.start()
+        delivery.start()
+        patient, _, session = booked(web)
+        assert wait_until(lambda: delivered_once(web)), rows(
+            web, "SELECT event_type, subscriber_module, status, attempts FROM aura_publications"
+        )
+
+        assert rows(web, "SELECT COUNT(*) AS n FROM notifications_outbox") == [{"n": 2}]
+        assert rows(web, "SELECT session_id, patient_id, status FROM billing_charges") == [
+            {"session_id": session["id"], "patient_id": patient["id"], "status": "pending"}
+        ]
+        assert web.bus.dead_letters() == []
+
+
+# --- aura serve on a postgresql:// AURA_DATABASE -------------------------------------------------
+
+
+def _serve(project: Path, database: str) -> subprocess.Popen[str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"AURA_DATABASE", "AURA_TOKEN_KEYS"} and not name.startswith("OTEL_")
+    }
+    env.update(AURA_DATABASE=database, OTEL_TRACES_EXPORTER="none", PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-m", "aura", "serve", "--port", "0"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def test_aura_serve_on_a_postgres_url_books_a_session_over_http_into_that_database(
+    tmp_path: Path, fresh_postgres_dsn: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    url = url_of(fresh_postgres_dsn)
+    server = _serve(tmp_path, url)
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(6)]
+        base = lines[3].rsplit(" ", 1)[-1].strip()
+        authority = TokenAuthority.from_file(tmp_path / "var" / "token-keys.json")
+        operator = {"Authorization": f"Bearer {authority.issue('ops', roles=['operator'])}"}
+        with httpx.Client(base_url=base, timeout=10) as client:
+            health = client.get("/health")
+            patient = client.post(
+                "/api/users/users",
+                json={"email": "pat@example.com", "name": "Pat Doe", "role": "patient"},
+                headers=operator,
+            )
+            therapist = client.post(
+                "/api/users/users",
+                json={"email": "dr.t@example.com", "name": "Dr T", "role": "therapist"},
+                headers=operator,
+            )
+            scheduled = client.post(
+                "/api/mentalhealth/sessions",
+                json={
+                    "patient_id": patient.json()["id"],
+                    "therapist_id": therapist.json()["id"],
+                    "scheduled_at": SESSION_AT.isoformat(),
+                    "session_type": "individual",
+                },
+                headers=operator,
+            )
+        server.send_signal(signal.SIGINT)
+        output, _ = server.communicate(timeout=20)
+    finally:
+        if server.poll() is None:  # a failed assertion above: stop it and close its pipes
+            server.kill()
+            server.communicate()
+
+    assert lines[0] == f"Database {masked(url)} (tables created if missing).\n"
+    assert "s3cret-pw" not in "".join(lines) + output
+    assert re.fullmatch(r"Aura serves 4 modules on http://127\.0\.0\.1:\d+\n", lines[3])
+    assert health.json()["status"] == "up"
+    assert (patient.status_code, therapist.status_code, scheduled.status_code) == (201, 201, 201)
+    assert (server.returncode, output) == (
+        0,
+        "Stopped; the platform and its database are closed.\n",
+    )
+    assert not (tmp_path / "var" / "aura.db").exists()  # nothing went to SQLite
+    with PostgresDatabase(fresh_postgres_dsn) as database:
+        charges = database.query("SELECT session_id, amount_cents, status FROM billing_charges")
+        outbox = database.query("SELECT recipient FROM notifications_outbox ORDER BY id")
+        statuses = database.query("SELECT DISTINCT status FROM aura_publications")
+    assert charges == [
+        {"session_id": scheduled.json()["id"], "amount_cents": 9000, "status": "pending"}
+    ]
+    assert outbox == [{"recipient": "pat@example.com"}, {"recipient": "dr.t@example.com"}]
+    assert statuses == [{"status": "COMPLETED"}]
+
+
+def test_aura_serve_on_a_postgres_server_that_is_down_says_so_without_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AURA_DATABASE", "postgresql://aura:s3cret-pw@127.0.0.1:9/aura")
+    out = io.StringIO()
+
+    status = main(["serve", "--port", "0"], out=out)
+
+    assert status == 2
+    assert out.getvalue().startswith(
+        "aura serve: error: Cannot connect to PostgreSQL at "
+        "'postgresql://aura:***@127.0.0.1:9/aura': "
+    )
+    assert "s3cret-pw" not in out.getvalue()
+
+
+def test_run_serve_without_a_way_to_open_postgres_refuses_a_postgres_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from aura.web import add_serve_arguments, run_serve
+
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    args = parser.parse_args(["--database", "postgresql://aura@127.0.0.1/aura"])
+
+    with pytest.raises(ConfigurationError) as refused:
+        run_serve(args, io.StringIO())
+    assert str(refused.value) == (
+        "The database is a PostgreSQL URL, and run_serve() was given no open_postgres to open it "
+        "with. Run `aura serve`, or pass run_serve(args, out, "
+        "open_postgres=aura.postgres.PostgresDatabase)."
+    )
+
+
+# --- where the database is -----------------------------------------------------------------------
+
+
+URL = "postgresql://aura:s3cret-pw@db.internal:5432/aura?sslmode=require"
+
+
+def test_a_postgres_url_is_kept_as_written_from_the_flag_the_environment_and_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(f'[tool.aura]\ndatabase = "{URL}"\n')
+    config = load_config(tmp_path)
+    monkeypatch.delenv("AURA_DATABASE", raising=False)
+    from_table = database_location(None, config)
+    monkeypatch.setenv("AURA_DATABASE", "postgres://other@db.internal/other")
+    from_environment = database_location(None, config)
+    from_flag = database_location("postgresql://flag@db.internal/flag", config)
+
+    assert config.database == URL
+    assert from_table == URL
+    assert from_environment == "postgres://other@db.internal/other"
+    assert from_flag == "postgresql://flag@db.internal/flag"
+
+
+def test_a_file_location_stays_an_sqlite_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = "var/shop.db"\n')
+    config = load_config(tmp_path)
+    monkeypatch.delenv("AURA_DATABASE", raising=False)
+    assert database_location(None, config) == tmp_path.resolve() / "var" / "shop.db"
+    assert database_path(None, config) == tmp_path.resolve() / "var" / "shop.db"
+    monkeypatch.setenv("AURA_DATABASE", "data/postgresql.db")
+    assert database_location(None, config) == Path("data/postgresql.db")
+    assert database_location("postgres.db", config) == Path("postgres.db")
+
+
+REFUSED = (
+    "aura dead-letters: error: aura dead-letters works on an SQLite file only, and the "
+    "database ({origin}) is a PostgreSQL URL. Pass --database with the platform's SQLite "
+    "file; on PostgreSQL, retry dead letters from Python with Platform(..., "
+    "database=PostgresDatabase(url), durable=True).bus.retry_dead_letters().\n"
+)
+
+
+def test_aura_dead_letters_refuses_a_postgres_url_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AURA_DATABASE", URL)
+    out = io.StringIO()
+    assert main(["dead-letters", "list"], out=out) == 2
+    assert out.getvalue() == REFUSED.format(origin="$AURA_DATABASE")
+
+
+def test_aura_dead_letters_refuses_a_postgres_url_from_the_flag_and_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(f'[tool.aura]\nmodules = "modules"\ndatabase = "{URL}"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AURA_DATABASE", raising=False)
+    flag, table = io.StringIO(), io.StringIO()
+    assert main(["dead-letters", "retry", "--database", URL], out=flag) == 2
+    assert main(["dead-letters", "purge", "--all"], out=table) == 2
+    assert flag.getvalue() == REFUSED.format(origin="--database")
+    where = f"database in [tool.aura] in {pyproject.resolve()}"
+    assert table.getvalue() == REFUSED.format(origin=where)
+
+
+# --- the how-to's example ------------------------------------------------------------------------
+
+
+def _block(page: str, name: str) -> str:
+    """The body of the page's code block with ``:name: name``, dedented."""
+    found = re.search(
+        rf"^\.\. code-block:: \w+\n   :name: {re.escape(name)}\n\n((?:   .*\n|\n)+)",
+        page,
+        re.MULTILINE,
+    )
+    assert found is not None, f"{HOWTO.name} has no code block named {name!r}"
+    return textwrap.dedent(found.group(1)).strip("\n") + "\n"
+
+
+def test_the_how_to_example_runs_on_postgres_and_prints_what_the_page_shows(
+    tmp_path: Path, fresh_postgres_dsn: str
+) -> None:
+    page = HOWTO.read_text()
+    example = tmp_path / "example.py"
+    example.write_text(_block(page, "postgresql-example"))
+    env = {name: value for name, value in os.environ.items() if name != "AURA_DATABASE"}
+    env["AURA_DATABASE"] = url_of(fresh_postgres_dsn)
+
+    result = subprocess.run(
+        [sys.executable, str(example)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == _block(page, "postgresql-example-output")
