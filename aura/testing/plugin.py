@@ -577,8 +577,11 @@ def frozen_time() -> Iterator[FrozenClock]:
             f"testing extra: {TESTING_EXTRA}"
         ) from None
     make_frozen_time_validatable()
-    # pytest's own timing is left alone, so --durations and junit report real durations.
-    freezer = freezegun.freeze_time(datetime.now(UTC), ignore=["_pytest.timing"])
+    # pytest's own timing is left alone, so --durations and junit report real durations; so are
+    # psycopg's and its pool's, whose waits (connect, checkout, close) would never time out.
+    freezer = freezegun.freeze_time(
+        datetime.now(UTC), ignore=["_pytest.timing", "psycopg", "psycopg_pool"]
+    )
     factory = freezer.start()
     try:
         yield FrozenClock(factory)

@@ -366,3 +366,17 @@ def test_a_poison_event_does_not_block_the_queue(dsn: str) -> None:
     finally:
         replica.close()
         publisher.close()
+
+
+def test_a_platform_on_postgres_opens_and_closes_at_once_while_time_is_frozen(
+    dsn: str, frozen_time: Any
+) -> None:
+    from aura.clock import RealClock  # time.perf_counter is frozen too
+
+    started = RealClock.now()
+    platform = platform_on(dsn, ledger(), poll_interval=0.05)
+    platform.start()
+    platform.bus.publish("order.placed", {"n": 1}, "orders")
+    frozen_time.tick(3600)
+    platform.close()
+    assert RealClock.now() - started < 2.5  # the pool's waits run on real time
