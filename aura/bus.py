@@ -310,7 +310,7 @@ class EventBus:
         self._names: dict[tuple[str, str], _Named] = {}
         self._count = 0
         self._version = 0  # bumped by every subscribe and cancel
-        self._sync_keys: tuple[int, tuple[str, ...]] = (-1, ())
+        self._sync_keys: tuple[int, tuple[str, ...], tuple[tuple[str, bool], ...]] = (-1, (), ())
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
         self._observers: tuple[BusObserver, ...] = ()
         self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
@@ -375,6 +375,13 @@ class EventBus:
         deliver, receives, is_async = plan_handler(
             handler, event_type, self.catalog, self.handler_timeout
         )
+        if is_async and self._workers_deliver:
+            raise HandlerSignatureError(
+                f"Handler {qualified_name(handler)} for {event_type!r} is async, and this "
+                "platform's delivery workers (workers=N) run synchronous handlers only: nothing "
+                "would ever deliver to it. Make it a plain function, or build the platform "
+                "without workers= (the publishing call then awaits it under apublish())."
+            )
         subscription = Subscription(
             self,
             event_type,
@@ -773,7 +780,10 @@ class EventBus:
 
     def _announce(self, event: Event) -> None:
         for observer in self._observers:
-            observer.on_published(event)
+            try:
+                observer.on_published(event)
+            except Exception:  # the event stands (it may have committed): delivery goes on
+                logger.exception("Observer %r failed on event %s", observer, event.event_id)
 
     def _normalise(
         self, event_type: str | object, data: Mapping[str, Any] | None, source_module: str | None
@@ -914,17 +924,21 @@ class EventBus:
         return True
 
     def _synchronous_subscribers(self) -> tuple[str, ...]:
-        version, keys = self._sync_keys
+        return self._subscriber_keys(False)
+
+    def _subscriber_keys(self, include_async: bool) -> tuple[str, ...]:
+        """``"module:name"`` of every subscription (without ``include_async``, the sync ones)."""
+        version, keys, every = self._sync_keys
         if version != self._version:
             with self._lock:
                 version = self._version
-                keys = tuple(
-                    f"{s.subscriber_module}:{s.handler_name}"
+                every = tuple(
+                    (f"{s.subscriber_module}:{s.handler_name}", s.is_async)
                     for s in self._subscriptions
-                    if not s.is_async
                 )
-            self._sync_keys = (version, keys)
-        return keys
+                keys = tuple(key for key, is_async in every if not is_async)
+            self._sync_keys = (version, keys, every)
+        return tuple(key for key, _ in every) if include_async else keys
 
     async def aresubmit_incomplete(self) -> ResubmitReport:
         """Resubmit like :meth:`resubmit_incomplete`, awaiting async subscribers too."""

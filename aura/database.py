@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import re
 import sqlite3
 import threading
@@ -36,7 +37,9 @@ from typing import Any, Protocol, TypeVar
 
 from aura.exceptions import ConfigurationError, DatabaseBusyError
 
-__all__ = ["Database", "SqlCursor", "SqlDatabase", "SqlRow"]
+logger = logging.getLogger("aura.database")
+
+__all__ = ["Database", "SqlCursor", "SqlDatabase", "SqlRow", "run_callbacks"]
 
 Params = Sequence[Any] | Mapping[str, Any]
 _T = TypeVar("_T")
@@ -262,8 +265,7 @@ class Database:
         finally:
             self._connections.end(transaction)
             _reset(self._current, token)
-        for callback in transaction.callbacks[0]:
-            callback()
+        run_callbacks(transaction.callbacks[0])
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the calling context's transaction commits; at once outside one."""
@@ -808,3 +810,20 @@ def _holds_schema_only(connection: sqlite3.Connection) -> bool:
 
 
 _templates = _Templates()
+
+
+def run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    """Run every after-commit callback, in order, even when one raises: the commit stands,
+    and one callback's failure must not cancel the others (each later delivery, say). The
+    first error is raised once all have run; the others are logged."""
+    first: Exception | None = None
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception as exc:
+            if first is None:
+                first = exc
+            else:
+                logger.exception("An after-commit callback failed after another had")
+    if first is not None:
+        raise first

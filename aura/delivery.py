@@ -146,14 +146,19 @@ class DeliveryJournal(Protocol):
         """Surround one delivery; yield ``False`` to skip it (already handled, or taken
         over by another process)."""
 
-    def due(self, limit: int = ...) -> Sequence[Due]:
-        """Publications anyone may claim now, oldest first."""
+    def due(
+        self, limit: int = ..., *, subscribers: Sequence[str] | None = ..., others: bool = ...
+    ) -> Sequence[Due]:
+        """Publications anyone may claim now (of ``subscribers``, or of the others)."""
 
     def claim(self, publication_id: int, *, failed: bool = False) -> Event | None:
         """Take one due publication for this journal; its event, or ``None`` if not had."""
 
     def claim_next(self, subscribers: Sequence[str]) -> tuple[Event, str, str] | None:
         """Take the publication due longest among ``subscribers`` ("module:name")."""
+
+    def holds(self, key: tuple[str, str, str]) -> bool:
+        """Whether this process already has the publication queued or running."""
 
 
 class Due(Protocol):
@@ -194,6 +199,8 @@ class EventBus(Protocol):
     def _subscription_named(
         self, event_type: str, module: str, handler_name: str
     ) -> Subscription | None: ...
+
+    def _subscriber_keys(self, include_async: bool) -> tuple[str, ...]: ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -429,15 +436,18 @@ def resubmit(outcome: Outcome, bus: EventBus, is_async: bool) -> Job[None]:
     delivered = failed = 0
     unroutable: list[tuple[str, str, str]] = []
     needs_async: list[tuple[str, str, str]] = []
-    for due in journal.due():
-        named = (due.event_id, due.subscriber_module, due.handler)
+    keys = bus._subscriber_keys(is_async)
+    # What no subscriber here can take is reported, and never hides what one can.
+    for other in journal.due(100, subscribers=keys, others=True):
+        named = (other.event_id, other.subscriber_module, other.handler)
+        found = bus._subscription_named(other.event_type, other.subscriber_module, other.handler)
+        (needs_async if found is not None and found.is_async else unroutable).append(named)
+    for due in journal.due(subscribers=keys):
         subscription = bus._subscription_named(due.event_type, due.subscriber_module, due.handler)
         if subscription is None:
-            unroutable.append(named)
-            continue
-        if subscription.is_async and not is_async:
-            needs_async.append(named)
-            continue
+            continue  # cancelled since the keys were read
+        if journal.holds((due.event_id, due.subscriber_module, due.handler)):
+            continue  # queued or running here already: its lease is renewed, it completes
         event = journal.claim(due.id)
         if event is None:
             continue  # another process took it, or it is no longer due

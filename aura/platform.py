@@ -105,6 +105,14 @@ class Platform:
                     "publications a durable platform records. Pass Platform(..., durable=True, "
                     "workers=...), or leave workers out to deliver in the publishing call."
                 )
+            pool_size = getattr(self.database, "pool_size", None)
+            if workers is not None and pool_size is not None and workers > pool_size - 2:
+                raise ConfigurationError(
+                    f"workers={workers} needs a pool of at least {workers + 2} connections, and "
+                    f"the database has pool_size={pool_size}: each running delivery holds one, "
+                    "and lease renewal and publishing need theirs. Pass "
+                    f"PostgresDatabase(dsn, pool_size={workers + 2}) or fewer workers."
+                )
             self.durable = durable
             # Every store is an argument; durable=True fills the ones not given with the
             # implementations on the platform's database: the dead letters are then the

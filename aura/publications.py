@@ -115,10 +115,6 @@ CREATE TABLE IF NOT EXISTS aura_publications (
     CHECK (status IN ('PUBLISHED', 'PROCESSING', 'COMPLETED', 'FAILED')),
     UNIQUE (event_id, subscriber_module, handler)
 );
-CREATE INDEX IF NOT EXISTS aura_publications_due ON aura_publications (due_at)
-    WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS aura_publications_failed ON aura_publications (id)
-    WHERE status = 'FAILED';
 CREATE TABLE IF NOT EXISTS aura_publications_archive (
     id {archive_id} PRIMARY KEY,{columns}
 );
@@ -129,6 +125,14 @@ CREATE TABLE IF NOT EXISTS aura_inbox (
     handled_at TEXT NOT NULL,
     PRIMARY KEY (event_id, subscriber_module, handler)
 ){inbox_suffix};
+"""
+
+# Created after any migration of an older registry: they index columns it may lack.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS aura_publications_due ON aura_publications (due_at)
+    WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS aura_publications_failed ON aura_publications (id)
+    WHERE status = 'FAILED';
 """
 
 
@@ -248,6 +252,7 @@ class DurableJournal:
         self.dead_letters = FailedPublications(self)
         database.executescript(self.dialect.schema)
         _migrate(database, self.dialect)
+        database.executescript(_INDEXES)
 
     def __repr__(self) -> str:
         return f"DurableJournal({self.database!r}, owner={self.owner!r})"
@@ -329,6 +334,7 @@ class DurableJournal:
         if not self._begin(key):
             yield False  # taken over while it waited in the queue: the new owner delivers it
             return
+        started = False  # whether the handler got control: before that, nothing failed in it
         try:
             if subscription.is_async:
                 # An async handler awaits: a transaction held across that await would take in
@@ -338,12 +344,14 @@ class DurableJournal:
                         self._complete(key, subscription, handled=False)
                     yield False
                     return
+                started = True
                 yield True
                 with self.database.transaction():
                     self._complete(key, subscription, handled=True)
             else:
                 with self.database.transaction():
                     handled = not (subscription.idempotent and self._in_inbox(key))
+                    started = True
                     yield handled
                     self._complete(key, subscription, handled=handled)
         except _LeaseLost:
@@ -356,10 +364,21 @@ class DurableJournal:
                 subscription.handler_name,
             )
         except BaseException as exc:
-            self._fail(key, subscription, exc)
+            if started:
+                self._fail(key, subscription, exc)
+            else:  # the database was locked or gone before the handler ran: not its failure
+                self._hand_back(key)
             raise
         finally:
             self._end(key)
+
+    def _hand_back(self, key: _Key) -> None:
+        """Make an owned row due again shortly, no attempt counted (best effort: if even this
+        cannot be written, its lease runs out instead)."""
+        try:
+            self.database.execute(self._sql.hand_back, (*key, self.owner))
+        except Exception:
+            logger.warning("Could not hand back %s; it is due when its lease expires", key)
 
     def _begin(self, key: _Key) -> bool:
         """Mark ``key`` as running here; renew its lease first if it waited long."""
@@ -443,10 +462,22 @@ class DurableJournal:
 
     # --- what is due, and claiming it -------------------------------------------------------
 
-    def due(self, limit: int = 1000) -> list[Due]:
+    def due(
+        self, limit: int = 1000, *, subscribers: Sequence[str] | None = None, others: bool = False
+    ) -> list[Due]:
         """Publications anyone may claim now: unowned, under an expired lease, or failed with
-        a retry due; oldest first (read only: see :meth:`claim`)."""
-        rows = self.database.query(self._sql.due, (self.lease, limit))
+        a retry due; longest due first (read only: see :meth:`claim`).
+
+        With ``subscribers`` (``"module:name"``), only theirs — or, with ``others``, only those
+        of anyone else (what this process cannot deliver) — so that rows no one here can take
+        never hide the ones it can.
+        """
+        if subscribers is None:
+            rows = self.database.query(self._sql.due, (self.lease, limit))
+        else:
+            keys = self._keys(subscribers)
+            sql = self._sql.due_others if others else self._sql.due_for
+            rows = self.database.query(sql, (self.lease, keys, limit))
         return [
             Due(
                 int(r["id"]),
@@ -486,35 +517,49 @@ class DurableJournal:
         journal: ``(event, module, name)``, or None when nothing is due for them.
 
         One statement claims it; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets every worker of
-        every process claim at once without waiting on each other.
+        every process claim at once without waiting on each other. A row this process already
+        has queued or running (its lease ran out while it waited here) stays with that delivery
+        and the next is claimed instead.
         """
         if not subscribers:
             return None
-        keys: Any = (
-            list(subscribers) if self.dialect.name == "postgresql" else _json_list(subscribers)
-        )
-        row = self.database.execute(
-            self._sql.claim_next, (self.owner, self.lease, self.lease, keys)
-        ).fetchone()
-        if row is None:
-            return None
-        if self.dialect.name == "postgresql":  # the claim returned the event with it
-            found = row
-        else:
-            found = self.database.query_one(
-                "SELECT * FROM aura_events WHERE event_id = ?", (row["event_id"],)
-            )
-            if found is None:
+        keys = self._keys(subscribers)
+        for _ in range(8):
+            row = self.database.execute(
+                self._sql.claim_next, (self.owner, self.lease, self.lease, keys)
+            ).fetchone()
+            if row is None:
                 return None
-        key = (row["event_id"], row["subscriber_module"], row["handler"])
+            if self.dialect.name == "postgresql":  # the claim returned the event with it
+                found = row
+            else:
+                found = self.database.query_one(
+                    "SELECT * FROM aura_events WHERE event_id = ?", (row["event_id"],)
+                )
+                if found is None:
+                    return None
+            key = (found["event_id"], row["subscriber_module"], row["handler"])
+            with self._lock:
+                if key in self._running or key in self._accepted:
+                    continue  # renewed by the claim; the delivery here completes it
+                self._accepted[key] = RealClock.monotonic()
+            return _event_from(found), row["subscriber_module"], row["handler"]
+        return None
+
+    def _keys(self, subscribers: Sequence[str]) -> Any:
+        """``subscribers`` as the dialect takes a list parameter: an array, or JSON text."""
+        return list(subscribers) if self.dialect.name == "postgresql" else _json_list(subscribers)
+
+    def holds(self, key: _Key) -> bool:
+        """Whether this process already has ``key`` queued or running (claimed again because
+        its lease ran out while it waited here): delivering it twice here would run it twice."""
         with self._lock:
-            self._accepted[key] = RealClock.monotonic()
-        return _event_from(found), row["subscriber_module"], row["handler"]
+            return key in self._running or key in self._accepted
 
     def renew(self) -> int:
-        """Extend the leases of the deliveries running here; return how many were renewed."""
+        """Extend the leases of what this journal owns, queued or running; return how many."""
         with self._lock:
-            running = list(self._running)
+            running = list({*self._running, *self._accepted})
             # Accepted rows whose delivery never started (a rolled-back publish) are dropped
             # after a while: their rows are gone or will be taken over.
             horizon = RealClock.monotonic() - self.lease * 10
@@ -569,10 +614,13 @@ class _Statements:
     fail: str
     fail_retry: str
     due: str
+    due_for: str
+    due_others: str
     claim: str
     claim_failed: str
     renew_one: str
     release: str
+    hand_back: str
 
 
 def _json_list(items: Sequence[str]) -> str:
@@ -649,7 +697,18 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
         fail_retry=(f"UPDATE aura_publications SET due_at = {now} + ?, {failed_set} WHERE {owned}"),
         due=(
             "SELECT id, event_id, event_type, subscriber_module, handler, status "
-            f"FROM aura_publications WHERE due_at IS NOT NULL AND ({due}) ORDER BY id LIMIT ?"
+            f"FROM aura_publications WHERE due_at IS NOT NULL AND ({due}) ORDER BY due_at "
+            "LIMIT ?"
+        ),
+        due_for=(
+            "SELECT id, event_id, event_type, subscriber_module, handler, status "
+            f"FROM aura_publications WHERE due_at IS NOT NULL AND ({due}) AND {subscriber_in} "
+            "ORDER BY due_at LIMIT ?"
+        ),
+        due_others=(
+            "SELECT id, event_id, event_type, subscriber_module, handler, status "
+            f"FROM aura_publications WHERE due_at IS NOT NULL AND ({due}) AND NOT "
+            f"({subscriber_in}) ORDER BY due_at LIMIT ?"
         ),
         claim=f"UPDATE aura_publications SET {claim_set} WHERE id = ? AND ({due})",
         claim_failed=(
@@ -658,6 +717,10 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
         renew_one=(
             f"UPDATE aura_publications SET due_at = {now} + ?, lease = ? "
             f"WHERE owner = ? AND {_KEY} AND status = 'PROCESSING'"
+        ),
+        hand_back=(
+            f"UPDATE aura_publications SET status = 'PUBLISHED', owner = NULL, "
+            f"attempts = attempts - 1, due_at = {now} + 1.0 WHERE {owned}"
         ),
         release=(
             f"UPDATE aura_publications SET status = 'PUBLISHED', owner = NULL, due_at = {now}, "
@@ -680,48 +743,66 @@ _ADDED_COLUMNS = {
 
 
 def _migrate(database: _Database, dialect: _Dialect) -> None:
-    """Bring a registry written by an earlier Aura (no owners or leases) to this schema."""
-    if dialect.name != "sqlite":
+    """Bring a registry written by an earlier Aura (no owners or leases) to this schema.
+
+    Decided again inside the write transaction, so two processes opening one old file at once
+    migrate it once.
+    """
+    if dialect.name != "sqlite" or database.path == ":memory:":
+        return  # PostgreSQL came with this schema; a new in-memory database is empty
+    if not any(_missing_columns(database).values()):
         return
-    missing = {
-        table: [
-            (name, kind)
-            for name, kind in _ADDED_COLUMNS.items()
-            if name not in {row["name"] for row in database.query(f"PRAGMA table_info({table})")}
-        ]
+    with database.transaction():
+        missing = _missing_columns(database)
+        if any(missing.values()):
+            _add_columns(database, dialect, missing)
+
+
+def _missing_columns(database: _Database) -> dict[str, list[tuple[str, str]]]:
+    found = {
+        table: {row["name"] for row in database.query(f"PRAGMA table_info({table})")}
         for table in ("aura_publications", "aura_publications_archive")
     }
-    if not any(missing.values()):
-        return
+    return {
+        table: [(name, kind) for name, kind in _ADDED_COLUMNS.items() if name not in names]
+        for table, names in found.items()
+    }
+
+
+def _add_columns(
+    database: _Database, dialect: _Dialect, missing: dict[str, list[tuple[str, str]]]
+) -> None:
     old_registry = any(name == "owner" for name, _ in missing["aura_publications"])
+    for table, columns in missing.items():
+        for name, kind in columns:
+            database.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    if not old_registry:
+        return
+    database.execute(
+        "UPDATE aura_publications SET event_type = (SELECT e.event_type FROM aura_events e "
+        "WHERE e.event_id = aura_publications.event_id) WHERE event_type = ''"
+    )
+    # Unfinished rows of the old registry had no owner: due at once.
+    database.execute(
+        f"UPDATE aura_publications SET status = 'PUBLISHED', due_at = {dialect.now} "
+        "WHERE status IN ('PUBLISHED', 'PROCESSING')"
+    )
     tables = {row["name"] for row in database.query("SELECT name FROM sqlite_master")}
-    with database.transaction():
-        for table, columns in missing.items():
-            for name, kind in columns:
-                database.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-        if not old_registry:
-            return
+    if "aura_dead_letters" in tables:
+        # The old dead letters become their failed publications' details, once.
         database.execute(
-            "UPDATE aura_publications SET event_type = (SELECT e.event_type FROM aura_events e "
-            "WHERE e.event_id = aura_publications.event_id) WHERE event_type = ''"
+            "UPDATE aura_publications SET (error_type, error_message, traceback, attempts, "
+            "first_failed_at, last_failed_at) = (SELECT d.error_type, d.error_message, "
+            "d.traceback, d.attempts, d.first_failed_at, d.last_failed_at FROM "
+            "aura_dead_letters d WHERE json_extract(d.event, '$.event_id') = "
+            "aura_publications.event_id AND d.subscriber_module = "
+            "aura_publications.subscriber_module AND d.handler = aura_publications.handler) "
+            "WHERE status = 'FAILED' AND EXISTS (SELECT 1 FROM aura_dead_letters d WHERE "
+            "json_extract(d.event, '$.event_id') = aura_publications.event_id AND "
+            "d.subscriber_module = aura_publications.subscriber_module AND "
+            "d.handler = aura_publications.handler)"
         )
-        # Unfinished rows of the old registry had no owner: due at once.
-        database.execute(
-            f"UPDATE aura_publications SET status = 'PUBLISHED', due_at = {dialect.now} "
-            "WHERE status IN ('PUBLISHED', 'PROCESSING')"
-        )
-        if "aura_dead_letters" in tables:
-            # The old dead letters become their failed publications' details, once.
-            database.execute(
-                "UPDATE aura_publications SET (error_type, error_message, traceback, attempts, "
-                "first_failed_at, last_failed_at) = (SELECT d.error_type, d.error_message, "
-                "d.traceback, d.attempts, d.first_failed_at, d.last_failed_at FROM "
-                "aura_dead_letters d WHERE json_extract(d.event, '$.event_id') = "
-                "aura_publications.event_id AND d.subscriber_module = "
-                "aura_publications.subscriber_module AND d.handler = aura_publications.handler) "
-                "WHERE status = 'FAILED'"
-            )
-            database.execute("ALTER TABLE aura_dead_letters RENAME TO aura_dead_letters_migrated")
+        database.execute("ALTER TABLE aura_dead_letters RENAME TO aura_dead_letters_migrated")
 
 
 # --- the dead letters: failed publications ---------------------------------------------------
@@ -961,7 +1042,9 @@ class Worker:
             seen = self._seq
             try:
                 self._deliver_due()
-            except Exception:
+            except BaseException:  # a handler's SystemExit too: its dead letter is written
+                if self._stop.is_set():
+                    return
                 logger.exception("The delivery worker failed a pass; it tries again")
             self.passes += 1
             if self._deliver_next is None:
@@ -975,7 +1058,9 @@ class Worker:
             seen = self._seq
             try:
                 delivered = self._deliver_next()
-            except Exception:
+            except BaseException:  # a handler's SystemExit too: its dead letter is written
+                if self._stop.is_set():
+                    return
                 logger.exception("A delivery worker failed to claim or deliver; it goes on")
                 delivered = False
             if not delivered:

@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from aura.database import run_callbacks
 from aura.exceptions import ConfigurationError, MissingExtraError
 
 try:
@@ -149,6 +150,8 @@ class PostgresDatabase:
         self._closed = False
         self._listeners: set[_Listener] = set()
         self._probe()
+        self.pool_size = pool_size
+        """How many connections may be open at once: each running transaction holds one."""
         self._pool = ConnectionPool(
             dsn,
             connection_class=Connection,
@@ -322,8 +325,7 @@ class PostgresDatabase:
         finally:
             self._transaction.reset(token)
             self._pool.putconn(connection)
-        for callback in transaction.levels[0].callbacks:
-            callback()
+        run_callbacks(transaction.levels[0].callbacks)
 
     @contextmanager
     def _savepoint(self, transaction: _Transaction) -> Iterator[None]:

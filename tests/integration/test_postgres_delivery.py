@@ -380,3 +380,37 @@ def test_a_platform_on_postgres_opens_and_closes_at_once_while_time_is_frozen(
     frozen_time.tick(3600)
     platform.close()
     assert RealClock.now() - started < 2.5  # the pool's waits run on real time
+
+
+def test_more_workers_than_the_pool_can_serve_are_refused(dsn: str) -> None:
+    from aura.exceptions import ConfigurationError
+
+    database = PostgresDatabase(dsn, pool_size=4)
+    try:
+        with pytest.raises(ConfigurationError) as refused:
+            Platform(ledger(), database=database, durable=True, workers=3)
+        assert str(refused.value) == (
+            "workers=3 needs a pool of at least 5 connections, and the database has "
+            "pool_size=4: each running delivery holds one, and lease renewal and publishing "
+            "need theirs. Pass PostgresDatabase(dsn, pool_size=5) or fewer workers."
+        )
+    finally:
+        database.close()
+
+
+def test_what_waits_in_a_live_process_s_queue_is_renewed_and_runs_once(dsn: str) -> None:
+    calls: list[int] = []
+
+    def slow_first(data: dict[str, Any]) -> None:
+        calls.append(data["n"])
+        if data["n"] == 1:
+            time.sleep(1.0)  # longer than the lease: the queued events' leases must be renewed
+
+    with platform_on(dsn, ledger(slow_first), lease=0.4, poll_interval=0.05) as platform:
+        platform.start()
+        with platform.transaction():
+            for n in (1, 2, 3):
+                platform.bus.publish("order.placed", {"n": n}, "orders")
+        time.sleep(0.3)  # and the process's own worker had every chance to claim them again
+        assert calls == [1, 2, 3]
+        assert effects(platform.database) == [1, 2, 3]  # type: ignore[arg-type]

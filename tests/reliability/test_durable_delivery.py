@@ -253,8 +253,10 @@ def test_a_second_platform_starting_on_the_file_leaves_in_flight_deliveries_alon
     path: Path,
 ) -> None:
     entered, release = threading.Event(), threading.Event()
+    calls: list[int] = []  # the handler's runs, not only its database effects
 
     def slow(data: dict[str, Any]) -> None:
+        calls.append(data["n"])
         if data["n"] == 0:
             entered.set()
             release.wait(10)
@@ -268,11 +270,12 @@ def test_a_second_platform_starting_on_the_file_leaves_in_flight_deliveries_alon
     assert entered.wait(10)
     # While the first delivers event 0 (and owns 1..9, queued), a second process starts and
     # a dead-letter retry runs: neither may take what the first owns.
-    with durable(path, ledger(), poll_interval=0.01) as second:
+    with durable(path, ledger(slow), poll_interval=0.01) as second:
         second.start()
         assert second.bus.retry_dead_letters().succeeded == ()
         release.set()
         publisher.join(10)
+    assert sorted(calls) == list(range(10))  # no handler ran twice, in either process
     assert effects(first) == list(range(10))
     assert accounted(first) == {"COMPLETED": 10}
     first.close()
@@ -311,7 +314,9 @@ def test_two_concurrent_retries_of_a_dead_letter_apply_it_once(path: Path) -> No
         platform.close()
 
 
-def test_a_lock_timeout_is_a_dead_letter_whose_retry_applies_once(path: Path) -> None:
+def test_a_lock_timeout_before_the_handler_is_no_dead_letter_and_is_applied_once(
+    path: Path,
+) -> None:
     with Platform(ledger(), database=Database(path, timeout=0.05), durable=True) as platform:
         platform.start()
         other = sqlite3.connect(path, isolation_level=None)
@@ -322,12 +327,12 @@ def test_a_lock_timeout_is_a_dead_letter_whose_retry_applies_once(path: Path) ->
         other.execute("ROLLBACK")
         other.close()
         assert effects(platform) == []
-        letters = platform.bus.dead_letters()
-        if letters:  # the failure was recorded: a retry applies it once
-            platform.bus.retry_dead_letters()
-        else:  # not even the failure could be written: the lease hands it on
-            platform.database.execute("UPDATE aura_publications SET due_at = 0")
-            platform.bus.resubmit_incomplete()
+        assert platform.bus.dead_letters() == []  # the handler never ran: nothing failed in it
+        [row] = platform.journal.publications()  # type: ignore[union-attr]
+        # Handed back when the lock came free, or still leased if even that was locked out.
+        assert (row["status"], row["attempts"]) in (("PUBLISHED", 0), ("PROCESSING", 1))
+        platform.database.execute("UPDATE aura_publications SET due_at = 0")
+        platform.bus.resubmit_incomplete()
         assert effects(platform) == [1]
         assert accounted(platform) == {"COMPLETED": 1}
 
@@ -469,3 +474,86 @@ def test_a_disk_full_during_the_delivery_loses_nothing_and_raises_nothing_to_the
         assert platform.bus.dead_letters() == []
         assert platform.event_store is not None
         assert [e.event_id for e in platform.event_store.read()] == [event.event_id]
+
+
+# --- what the review found ---------------------------------------------------------------------
+
+
+class RaisingOnPublished:
+    def on_published(self, event: Event) -> None:
+        raise RuntimeError("observer down")
+
+    def on_delivered(self, delivery: object) -> None:
+        pass
+
+
+def test_an_observer_failing_on_a_committed_event_neither_raises_nor_stops_delivery(
+    path: Path,
+) -> None:
+    with durable(path, ledger()) as platform:
+        platform.start()
+        platform.bus.add_observer(RaisingOnPublished())
+        with platform.transaction():  # returns: the commit stands
+            for n in (1, 2, 3):
+                platform.bus.publish("order.placed", {"n": n}, "orders")
+        platform.bus.publish("order.placed", {"n": 4}, "orders")  # outside one, the same
+        assert effects(platform) == [1, 2, 3, 4]
+        assert accounted(platform) == {"COMPLETED": 4}
+
+
+def test_a_handler_exiting_the_process_does_not_stop_the_delivery_workers(path: Path) -> None:
+    def exits_on_one(data: dict[str, Any]) -> None:
+        if data["n"] == 1:
+            raise SystemExit(2)  # argparse in a handler, say
+
+    with durable(path, ledger(exits_on_one), workers=1, poll_interval=0.05) as platform:
+        platform.start()
+        for n in range(1, 6):
+            platform.bus.publish("order.placed", {"n": n}, "orders")
+        for _ in range(200):
+            if effects(platform) == [2, 3, 4, 5]:
+                break
+            threading.Event().wait(0.02)
+        assert effects(platform) == [2, 3, 4, 5]
+        [letter] = platform.bus.dead_letters()
+        assert letter.error_type == "SystemExit"
+
+
+def test_an_async_subscriber_is_refused_where_workers_deliver(path: Path) -> None:
+    orders, books = ledger()
+
+    @books.subscribe("order.paid")
+    async def notify(data: dict[str, Any]) -> None:
+        pass
+
+    with pytest.raises(HandlerSignatureError) as refused:
+        durable(path, [orders, books], workers=1)
+    name = f"{notify.__module__}.{notify.__qualname__}"
+    assert str(refused.value) == (
+        f"Handler {name} for 'order.paid' is async, and this platform's delivery workers "
+        "(workers=N) run synchronous handlers only: nothing would ever deliver to it. Make it a "
+        "plain function, or build the platform without workers= (the publishing call then "
+        "awaits it under apublish())."
+    )
+
+
+def test_rows_no_subscriber_here_can_take_never_hide_those_it_can(path: Path) -> None:
+    with durable(path, ledger()) as platform:
+        platform.start()
+        # 1,500 due publications of a subscriber a deploy renamed, older than ours.
+        platform.database.executemany(
+            "INSERT INTO aura_publications (event_id, event_type, subscriber_module, handler, "
+            "status, attempts, due_at, published_at, updated_at) VALUES "
+            "(?, 'order.placed', 'ledger', 'renamed', 'PUBLISHED', 0, 0, '', '')",
+            [(f"gone-{n}",) for n in range(1500)],
+        )
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        platform.database.execute(  # ours, as a crash would leave it: due
+            "UPDATE aura_publications SET status = 'PUBLISHED', owner = NULL, due_at = 1 "
+            "WHERE handler <> 'renamed'"
+        )
+        platform.database.execute("DELETE FROM ledger_entries")
+        report = platform.bus.resubmit_incomplete()
+        assert report.delivered == 1
+        assert effects(platform) == [1]
+        assert len(report.unroutable) == 100  # reported, a page of them
