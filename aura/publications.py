@@ -710,7 +710,14 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
             f"FROM aura_publications WHERE due_at IS NOT NULL AND ({due}) AND NOT "
             f"({subscriber_in}) ORDER BY due_at LIMIT ?"
         ),
-        claim=f"UPDATE aura_publications SET {claim_set} WHERE id = ? AND ({due})",
+        # On PostgreSQL a row another transaction holds locked is skipped, not waited for: a
+        # process stopped mid-commit must not hang everyone else's resubmission.
+        claim=(
+            f"UPDATE aura_publications SET {claim_set} WHERE id = (SELECT id FROM "
+            f"aura_publications WHERE id = ? AND ({due}) FOR UPDATE SKIP LOCKED)"
+            if postgres
+            else f"UPDATE aura_publications SET {claim_set} WHERE id = ? AND ({due})"
+        ),
         claim_failed=(
             f"UPDATE aura_publications SET {claim_set} WHERE id = ? AND status = 'FAILED'"
         ),

@@ -414,3 +414,24 @@ def test_what_waits_in_a_live_process_s_queue_is_renewed_and_runs_once(dsn: str)
         time.sleep(0.3)  # and the process's own worker had every chance to claim them again
         assert calls == [1, 2, 3]
         assert effects(platform.database) == [1, 2, 3]  # type: ignore[arg-type]
+
+
+def test_a_row_locked_by_a_stalled_transaction_is_skipped_not_waited_for(dsn: str) -> None:
+    import psycopg
+
+    with platform_on(dsn, ledger()) as platform:
+        platform.start()
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        platform.database.execute(  # as a crash leaves it: due to anyone, its effect undone
+            "UPDATE aura_publications SET status = 'PUBLISHED', owner = NULL, due_at = 0"
+        )
+        platform.database.execute("DELETE FROM ledger_entries")
+        with psycopg.connect(dsn) as stalled:  # a process stopped between its UPDATE and COMMIT
+            stalled.execute("SELECT id FROM aura_publications FOR UPDATE")
+            started = time.monotonic()
+            report = platform.bus.resubmit_incomplete()
+            assert time.monotonic() - started < 2.0
+            assert report.delivered == 0
+            stalled.rollback()
+        assert platform.bus.resubmit_incomplete().delivered == 1
+        assert effects(platform.database) == [1]  # type: ignore[arg-type]
