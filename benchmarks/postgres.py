@@ -74,7 +74,7 @@ def _server_dsn() -> str:
     if binaries is None:
         raise RuntimeError("The postgres benchmarks need initdb/pg_ctl or AURA_TEST_DSN.")
     cluster = PostgresCluster.create(binaries, label="bench")
-    atexit.register(cluster.remove)
+    _state["cluster"] = cluster
     _state["dsn"] = cluster.dsn
     return cluster.dsn
 
@@ -151,18 +151,30 @@ def _delivered(database: Any, first: int | None) -> int:
     return int(row["n"])
 
 
-def _stop_replicas() -> None:
-    for process in _state.get("processes", []):
+def shutdown() -> None:
+    """Stop the replica processes and the private cluster (also run at exit). A caller that
+    measures in a process of its own, such as a pytest worker, calls it when done: work left
+    to exit handlers may be cut short there."""
+    processes = _state.pop("processes", [])
+    for process in processes:
         if process.stdin is not None:
             process.stdin.close()
-    for process in _state.get("processes", []):
+    for process in processes:
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+    cluster = _state.pop("cluster", None)
+    if cluster is not None:
+        cluster.remove()
+    _state.pop("dsn", None)
 
 
-atexit.register(_stop_replicas)
+_stop_replicas = shutdown  # the name the earlier scripts used
+atexit.register(shutdown)
 
 AREA = Area(
     name="postgres",
