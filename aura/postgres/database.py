@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
-import re
 import select
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,6 +28,7 @@ from typing import Any
 
 from aura.database import run_callbacks
 from aura.exceptions import ConfigurationError, MissingExtraError
+from aura.sql import mask_password, translate
 
 try:
     import psycopg
@@ -517,64 +516,3 @@ class _Listener:
         if connection is not None:
             with contextlib.suppress(psycopg.Error):
                 connection.close()
-
-
-# --- placeholders and DSNs -----------------------------------------------------------------------
-
-# What must not be touched by placeholder translation: string literals (standard, E'' with
-# backslash escapes, dollar-quoted), quoted identifiers and comments; then the placeholders.
-_TOKENS = re.compile(
-    r"""
-      (?P<skip>
-          (?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'?
-        | '(?:[^']|'')*'?
-        | "(?:[^"]|"")*"?
-        | --[^\n]*
-        | /\*.*?(?:\*/|\Z)
-        | (?<![\w$])\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?(?:\$(?P=tag)\$|\Z)
-      )
-    | (?P<question>\?)
-    | (?<![:\w]):(?P<name>[A-Za-z_]\w*)
-    | %
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-
-
-@functools.lru_cache(maxsize=1024)
-def translate(statement: str, named: bool = False) -> str:
-    """Translate a statement with SQLite placeholders to psycopg's, once per distinct text.
-
-    Each ``?`` becomes ``%s`` (with ``named``, each ``:name`` becomes ``%(name)s`` instead),
-    except inside string literals, quoted identifiers and comments; every ``%`` becomes ``%%``
-    (psycopg reads ``%`` everywhere, literals included). PostgreSQL's ``?`` operators of
-    ``jsonb`` therefore cannot be written: use ``jsonb_exists()`` and its siblings.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        if match["skip"] is not None:
-            return match["skip"].replace("%", "%%")
-        if match["question"] is not None:
-            return "%s" if not named else "?"
-        if match["name"] is not None:
-            return f"%({match['name']})s" if named else match[0]
-        return "%%"
-
-    return _TOKENS.sub(replace, statement)
-
-
-_URI = re.compile(r"^(?P<scheme>postgres(?:ql)?://)(?P<netloc>[^/?#]*)(?P<rest>.*)$", re.DOTALL)
-_URI_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
-_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)")
-
-
-def mask_password(dsn: str) -> str:
-    """Return ``dsn`` with any password replaced by ``***`` (URI or ``key=value`` form)."""
-    uri = _URI.match(dsn)
-    if uri is None:
-        return _KEYWORD_PASSWORD.sub(r"\1***", dsn)
-    netloc = uri["netloc"]
-    userinfo, at, hosts = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
-    return uri["scheme"] + netloc + _URI_QUERY_PASSWORD.sub(r"\1***", uri["rest"])

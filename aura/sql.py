@@ -1,0 +1,71 @@
+"""SQL text written once for every database: placeholder translation and DSNs for messages.
+
+Aura's statements use SQLite's ``?`` placeholders. :func:`translate` rewrites them, once per
+distinct text, for drivers that read ``%s`` (psycopg, and Django's cursors on every backend);
+:func:`mask_password` hides the password of a DSN shown in a message or a repr.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+__all__ = ["mask_password", "translate"]
+
+# What must not be touched by placeholder translation: string literals (standard, E'' with
+# backslash escapes, dollar-quoted), quoted identifiers and comments; then the placeholders.
+_TOKENS = re.compile(
+    r"""
+      (?P<skip>
+          (?<![\w$])[Ee]'(?:[^'\\]|\\.|'')*'?
+        | '(?:[^']|'')*'?
+        | "(?:[^"]|"")*"?
+        | --[^\n]*
+        | /\*.*?(?:\*/|\Z)
+        | (?<![\w$])\$(?P<tag>(?:[A-Za-z_]\w*)?)\$.*?(?:\$(?P=tag)\$|\Z)
+      )
+    | (?P<question>\?)
+    | (?<![:\w]):(?P<name>[A-Za-z_]\w*)
+    | %
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def translate(statement: str, named: bool = False) -> str:
+    """Translate a statement with SQLite placeholders to psycopg's, once per distinct text.
+
+    Each ``?`` becomes ``%s`` (with ``named``, each ``:name`` becomes ``%(name)s`` instead),
+    except inside string literals, quoted identifiers and comments; every ``%`` becomes ``%%``
+    (psycopg reads ``%`` everywhere, literals included). PostgreSQL's ``?`` operators of
+    ``jsonb`` therefore cannot be written: use ``jsonb_exists()`` and its siblings.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        if match["skip"] is not None:
+            return match["skip"].replace("%", "%%")
+        if match["question"] is not None:
+            return "%s" if not named else "?"
+        if match["name"] is not None:
+            return f"%({match['name']})s" if named else match[0]
+        return "%%"
+
+    return _TOKENS.sub(replace, statement)
+
+
+_URI = re.compile(r"^(?P<scheme>postgres(?:ql)?://)(?P<netloc>[^/?#]*)(?P<rest>.*)$", re.DOTALL)
+_URI_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+_KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s']\S*)")
+
+
+def mask_password(dsn: str) -> str:
+    """Return ``dsn`` with any password replaced by ``***`` (URI or ``key=value`` form)."""
+    uri = _URI.match(dsn)
+    if uri is None:
+        return _KEYWORD_PASSWORD.sub(r"\1***", dsn)
+    netloc = uri["netloc"]
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
+    return uri["scheme"] + netloc + _URI_QUERY_PASSWORD.sub(r"\1***", uri["rest"])
