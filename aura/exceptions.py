@@ -39,6 +39,8 @@ __all__ = [
     "ServiceBusyError",
     "ServiceNotAvailableError",
     "ServiceTimeoutError",
+    "TransactionMismatchError",
+    "TransactionRequiredError",
     "UndeclaredEventError",
     "UnknownServiceError",
 ]
@@ -93,6 +95,18 @@ class EventDeliveryError(AuraError, RuntimeError):
 class DuplicateSubscriberError(HandlerSignatureError):
     """A module subscribes a second handler under a name it already uses; durable delivery
     and dead-letter retries identify a subscriber by ``(module, name)``."""
+
+
+class TransactionRequiredError(EventDeliveryError):
+    """A durable event was published outside any transaction, and the database says one is
+    required (``require_transaction=True``): it would have committed alone, apart from the
+    writes it announces. Nothing was written."""
+
+
+class TransactionMismatchError(EventDeliveryError):
+    """An event was published inside a transaction of another database than the platform's
+    (a session bound to another engine): it could not commit with that transaction. Nothing
+    was written."""
 
 
 class DatabaseBusyError(AuraError, TimeoutError):

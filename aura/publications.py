@@ -43,7 +43,12 @@ from aura.clock import RealClock
 from aura.dead_letters import DeadLetter, RetryPolicy
 from aura.delivery import Subscription
 from aura.events import Event
-from aura.exceptions import ConfigurationError, EventDeliveryError
+from aura.exceptions import (
+    ConfigurationError,
+    EventDeliveryError,
+    TransactionMismatchError,
+    TransactionRequiredError,
+)
 from aura.ids import new_id
 from aura.store import _INSERT_EVENT, _event_from, _event_row, _stamp
 
@@ -250,6 +255,7 @@ class DurableJournal:
         (:class:`Worker`), which claim them; other processes are woken after the commit."""
         self.on_work: Callable[[], None] | None = None  # set by a Worker: wakes it
         self.dead_letters = FailedPublications(self)
+        self.require_transaction = bool(getattr(database, "require_transaction", False))
         database.executescript(self.dialect.schema)
         _migrate(database, self.dialect)
         database.executescript(_INDEXES)
@@ -262,6 +268,15 @@ class DurableJournal:
     def accepted(self, event: Event, route: tuple[Subscription, ...]) -> None:
         """Record the event and one publication per subscriber, owned by this journal (it
         delivers them next), all or nothing, in the caller's transaction if one is open."""
+        if self.require_transaction and not self.database.in_transaction:
+            raise TransactionRequiredError(
+                f"Event {event.event_type!r} was published outside any transaction of "
+                f"{self.database.path}, and that database requires one "
+                "(require_transaction=True): it would commit alone, apart from the writes it "
+                "announces. Publish inside the unit of work (`with session.begin():`, "
+                "`with transaction.atomic():`), or pass require_transaction=False. Nothing "
+                "was written."
+            )
         stamp = _stamp(datetime.now(UTC))
         if self.inline:
             insert = self._sql.insert
@@ -299,6 +314,8 @@ class DurableJournal:
                     self.database.executemany(insert, rows)
                     if not self.inline:
                         self._announce_work()
+        except TransactionMismatchError:
+            raise  # the caller's own mistake, named as such; nothing was written
         except Exception as exc:
             raise EventDeliveryError(
                 f"Event {event.event_type!r} could not be recorded durably: {exc}. Nothing was "
