@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from aura.database import Params, _current_task
+from aura.database import Params, SqlCursor, _current_task
 from aura.exceptions import ConfigurationError, MissingExtraError, TransactionMismatchError
 from aura.sql import translate
 
@@ -304,7 +304,7 @@ class SqlAlchemyDatabase:
         unit = _innermost()
         return unit is not None and unit.engine in self._engines
 
-    def execute(self, sql: str, params: Params = ()) -> _Result:
+    def execute(self, sql: str, params: Params = ()) -> SqlCursor:
         """Run one statement: in the current transaction, else committed on its own."""
         statement, params = self._driver_sql(sql, params)
         unit = self._unit()
@@ -316,7 +316,7 @@ class SqlAlchemyDatabase:
             return _Result(None)
         return _Result(_connection(unit).exec_driver_sql(statement, params))
 
-    def executemany(self, sql: str, rows: Sequence[Params]) -> _Result:
+    def executemany(self, sql: str, rows: Sequence[Params]) -> SqlCursor:
         """Run one statement for each row of parameters."""
         if not rows:
             return _Result(None)
@@ -445,7 +445,7 @@ class SqlAlchemyDatabase:
             "transaction."
         )
 
-    def _read(self, sql: str, params: Params) -> _Result:
+    def _read(self, sql: str, params: Params) -> SqlCursor:
         statement, params = self._driver_sql(sql, params)
         unit = self._unit()
         if unit is None:
