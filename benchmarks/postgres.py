@@ -173,7 +173,6 @@ def shutdown() -> None:
     _state.pop("dsn", None)
 
 
-_stop_replicas = shutdown  # the name the earlier scripts used
 atexit.register(shutdown)
 
 AREA = Area(
