@@ -205,7 +205,7 @@ def stock_starting_with(line: str) -> dict[str, str]:
 def test_a_missing_dependency_is_one_finding_at_the_module_that_imports_it(
     project: pytest.Pytester,
 ) -> None:
-    files = stock_starting_with("import sqlalchemy")
+    files = stock_starting_with("import warehouse_sdk")
     assert check(project, files) == (
         1,
         "\n".join(
@@ -213,7 +213,7 @@ def test_a_missing_dependency_is_one_finding_at_the_module_that_imports_it(
                 SKIPPED_CONTRACT,
                 *STATIC_LINES,
                 "depot/modules/stock/__init__.py:6: the platform cannot be built: importing the "
-                "modules raised ModuleNotFoundError: No module named 'sqlalchemy' (at "
+                "modules raised ModuleNotFoundError: No module named 'warehouse_sdk' (at "
                 f"depot/modules/stock/__init__.py:1); {BUILD_FIX}",
                 "aura check: 3 violations in 2 modules (4 files) and 1 import contract.\n",
             ]

@@ -1,0 +1,261 @@
+"""The outbox inside Django's own transactions (aura.integrations.django).
+
+Each case runs on a SQLite file and on a private PostgreSQL database, each a Django database
+alias of its own added for the test: an event published inside ``transaction.atomic()``
+commits with it and is delivered after it, or is discarded with its rollback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import django
+import psycopg.conninfo
+import pytest
+from django.conf import settings
+
+from aura import EventCatalog, Module, Platform
+from aura.exceptions import ConfigurationError, TransactionRequiredError
+
+if not settings.configured:
+    settings.configure(DATABASES={}, USE_TZ=True, INSTALLED_APPS=[])
+    django.setup()
+
+from django.db import connections, transaction
+
+from aura.integrations.django import DjangoDatabase
+
+CHILD = Path(__file__).with_name("django_child.py")
+EVENT = "dj_test.order.placed"
+_aliases = itertools.count()
+
+
+def postgres_settings(dsn: str) -> dict[str, Any]:
+    parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": parts["dbname"],
+        "USER": parts.get("user", ""),
+        "PASSWORD": parts.get("password", ""),
+        "HOST": parts.get("host", ""),
+        "PORT": parts.get("port", ""),
+    }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    if request.param == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "app.db")}
+    return postgres_settings(request.getfixturevalue("fresh_postgres_dsn"))
+
+
+@pytest.fixture
+def alias(database_settings: dict[str, Any]) -> Iterator[str]:
+    """A Django database alias of this test's own."""
+    name = f"aura_test_{next(_aliases)}"
+    default = connections.settings.get("default", {"ENGINE": "django.db.backends.dummy"})
+    filled = connections.configure_settings({"default": default, name: database_settings})
+    connections.settings[name] = filled[name]
+    with connections[name].cursor() as cursor:
+        cursor.execute("CREATE TABLE t_orders (n INTEGER NOT NULL)")
+        cursor.execute("CREATE TABLE t_shipments (n INTEGER NOT NULL)")
+    yield name
+    connections[name].close()
+    del connections[name]
+    del connections.settings[name]
+
+
+class Shop:
+    """orders publishes in its atomic block; shipping writes a row per delivery (and counts)."""
+
+    def __init__(self, alias: str, **database: Any) -> None:
+        self.alias = alias
+        self.runs: list[int] = []
+        self.fail_on: set[int] = set()
+        orders = Module("orders")
+        orders.publishes(EVENT)
+        shipping = Module("shipping")
+
+        @shipping.subscribe(EVENT, name="ship")
+        def ship(data: dict[str, Any]) -> None:
+            self.runs.append(data["n"])
+            with connections[alias].cursor() as cursor:
+                cursor.execute("INSERT INTO t_shipments VALUES (%s)", [data["n"]])
+            if data["n"] in self.fail_on:
+                raise RuntimeError(f"no stock for order {data['n']}")
+
+        self.database = DjangoDatabase(alias, **database)
+        self.platform = Platform(
+            [orders, shipping],
+            database=self.database,
+            durable=True,
+            poll_interval=None,
+            catalog=EventCatalog(),
+        )
+
+    def place(self, n: int) -> None:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute("INSERT INTO t_orders VALUES (%s)", [n])
+        self.platform.bus.publish(EVENT, {"n": n}, "orders")
+
+    def count(self, table: str) -> int:
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {table}")
+            return int(cursor.fetchone()[0])
+
+
+@pytest.fixture
+def shop(alias: str) -> Iterator[Shop]:
+    shop = Shop(alias)
+    yield shop
+    shop.platform.close()
+
+
+def test_an_event_published_in_atomic_commits_with_it_and_is_delivered_after_it(
+    shop: Shop,
+) -> None:
+    with transaction.atomic(using=shop.alias):
+        shop.place(1)
+        assert shop.runs == []
+        assert shop.database.in_transaction
+    assert shop.runs == [1]
+    assert shop.count("t_orders") == 1
+    assert shop.count("t_shipments") == 1
+    statuses = shop.database.query("SELECT status FROM aura_publications")
+    assert [row["status"] for row in statuses] == ["COMPLETED"]
+
+
+def test_a_rollback_discards_the_event_its_publications_and_its_delivery(shop: Shop) -> None:
+    def declined() -> None:
+        with transaction.atomic(using=shop.alias):
+            shop.place(1)
+            raise RuntimeError("payment declined")
+
+    with pytest.raises(RuntimeError, match="payment declined"):
+        declined()
+    assert shop.runs == []
+    assert shop.count("aura_events") == 0
+    assert shop.count("aura_publications") == 0
+    assert shop.count("t_orders") == 0
+
+
+def test_a_handler_s_writes_roll_back_with_its_failure_into_a_dead_letter(shop: Shop) -> None:
+    shop.fail_on.add(2)
+    for n in (1, 2):
+        with transaction.atomic(using=shop.alias):
+            shop.place(n)
+    assert shop.runs == [1, 2]
+    assert shop.count("t_shipments") == 1  # the failed delivery's INSERT rolled back
+    [letter] = shop.platform.bus.dead_letters()
+    assert (letter.error_type, letter.error_message) == ("RuntimeError", "no stock for order 2")
+
+
+# --- bad input: a typed error, and nothing written -------------------------------------------
+
+
+def test_a_publish_outside_atomic_is_refused_when_a_transaction_is_required(alias: str) -> None:
+    shop = Shop(alias, require_transaction=True)
+    try:
+        with pytest.raises(TransactionRequiredError) as raised:
+            shop.place(1)
+        assert str(raised.value) == (
+            f"Event {EVENT!r} was published outside any transaction of {shop.database.path}, "
+            "and that database requires one (require_transaction=True): it would commit "
+            "alone, apart from the writes it announces. Publish inside the unit of work "
+            "(`with session.begin():`, `with transaction.atomic():`), or pass "
+            "require_transaction=False. Nothing was written."
+        )
+        assert shop.count("aura_events") == 0
+    finally:
+        shop.platform.close()
+
+
+def test_an_unknown_alias_is_refused_naming_the_ones_there_are() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        DjangoDatabase("replica")
+    assert str(raised.value).startswith("Django has no database 'replica'; its DATABASES are: ")
+    assert str(raised.value).endswith(". Pass one of them as DjangoDatabase(using=...).")
+
+
+def test_an_unsupported_vendor_is_refused(alias: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(connections[alias], "vendor", "mysql")  # a third-party edge
+    with pytest.raises(ConfigurationError) as raised:
+        DjangoDatabase(alias)
+    assert str(raised.value) == (
+        f"DjangoDatabase supports SQLite and PostgreSQL, and Django's database {alias!r} is "
+        "on mysql. Keep Aura's registry on a supported database: point "
+        "DjangoDatabase(using=...) at a sqlite3 or postgresql DATABASES entry."
+    )
+
+
+def test_a_schema_script_inside_atomic_is_refused(shop: Shop) -> None:
+    with transaction.atomic(using=shop.alias), pytest.raises(ConfigurationError) as raised:
+        shop.database.executescript("CREATE TABLE t_never (n INTEGER)")
+    assert str(raised.value) == (
+        "executescript() runs schema scripts and cannot run inside transaction.atomic(): call "
+        "it before opening one (the platform does, when it is built)."
+    )
+
+
+# --- crashes and concurrent processes -----------------------------------------------------------
+
+
+def run_child(role: str, database: dict[str, Any], *options: object) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, str(CHILD), role, json.dumps(database), *map(str, options)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "--kill" in options:
+        assert done.returncode == -9, done.stderr
+        return {}
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout.splitlines()[-1]))
+
+
+def effects(alias: str) -> list[int]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM dj_effects GROUP BY event_id")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.parametrize("kill", ["before-write", "after-write"])
+def test_a_process_killed_after_the_commit_and_before_delivery_delivers_once_after_restart(
+    alias: str, database_settings: dict[str, Any], kill: str
+) -> None:
+    run_child("publish", database_settings, "--events", 3, "--kill", kill)
+    assert effects(alias) == []
+    assert run_child("deliver", database_settings, "--expect", 1) == {"delivered": 1}
+    assert effects(alias) == [1]  # exactly once, by a handler that is not idempotent
+
+
+def test_two_processes_delivering_together_apply_each_event_once(fresh_postgres_dsn: str) -> None:
+    database = postgres_settings(fresh_postgres_dsn)
+    run_child("publish-only", database, "--events", 200)
+    command = [sys.executable, str(CHILD), "deliver", json.dumps(database)]
+    children = [
+        subprocess.Popen(
+            [*command, "--expect", "200", "--workers", "2"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    delivered = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        delivered.append(json.loads(out.splitlines()[-1])["delivered"])
+    with psycopg.connect(fresh_postgres_dsn) as connection:
+        counts = connection.execute("SELECT COUNT(*) FROM dj_effects GROUP BY event_id").fetchall()
+    assert len(counts) == 200
+    assert {row[0] for row in counts} == {1}
+    assert sum(delivered) == 200
