@@ -279,11 +279,14 @@ def test_an_async_session_writes_its_events_at_its_commit_and_its_rollback_disca
         return shop
 
     shop = asyncio.run(main())
-    assert shop.runs == [{"order_id": 1}]
-    assert shop.count("SELECT COUNT(*) FROM aura_events") == 1
-    assert shop.count("SELECT COUNT(*) FROM t_orders") == 1
-    assert shop.count("SELECT COUNT(*) FROM t_shipments") == 1
-    assert shop.statuses() == ["COMPLETED"]
+    try:
+        assert shop.runs == [{"order_id": 1}]
+        assert shop.count("SELECT COUNT(*) FROM aura_events") == 1
+        assert shop.count("SELECT COUNT(*) FROM t_orders") == 1
+        assert shop.count("SELECT COUNT(*) FROM t_shipments") == 1
+        assert shop.statuses() == ["COMPLETED"]
+    finally:
+        shop.outbox.engine.dispose()  # counting after close() opened connections again
 
 
 def test_an_async_engine_s_sync_engine_must_be_on_the_same_database(tmp_path: Path) -> None:
