@@ -47,12 +47,20 @@ doctest: $(STAMP)
 # mode: each worker writes its own data file, then they are combined) with the floor of
 # [tool.coverage.report]. Every directory runs even when one fails; the target fails after.
 TEST_DIRS := $(sort $(filter-out tests/__pycache__/,$(wildcard tests/*/)))
+# The example applications (examples/*/), each a project with its own pyproject.toml: its own
+# suite, then `aura check` on its own module map.
+EXAMPLES := $(sort $(wildcard examples/*/))
 
 pytest: $(STAMP)
 	$(BIN)/coverage erase
 	@status=0; for dir in $(TEST_DIRS); do \
 		echo "pytest $$dir"; \
 		$(BIN)/coverage run -m pytest -q -n 2 -p no:cacheprovider $$dir || status=1; \
+	done; \
+	for example in $(EXAMPLES); do \
+		echo "pytest $$example (its own project)"; \
+		(cd $$example && $(CURDIR)/$(BIN)/pytest -q -p no:cacheprovider && \
+			$(CURDIR)/$(BIN)/aura check) || status=1; \
 	done; exit $$status
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report

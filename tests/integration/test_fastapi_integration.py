@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Annotated, Any, Protocol
 
 import httpx
+import psycopg.conninfo
 import pytest
+import sqlalchemy as sa
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from aura import Module, Platform
 from aura.access import Principal, current_principal
@@ -36,7 +39,9 @@ from aura.integrations.fastapi import (
     acting_user,
     lifespan,
     module_services,
+    session_dependency,
 )
+from aura.integrations.sqlalchemy import SqlAlchemyDatabase
 from aura.testing import PublishedEvents, ServiceCalls, Trace
 
 pytestmark = pytest.mark.anyio
@@ -729,3 +734,176 @@ def test_over_uvicorn_a_durable_platform_stores_the_requests_user_and_correlatio
         ("invoice.issued", 8, "real-1"),
         ("notification.queued", 8, "real-1"),
     ]
+
+
+# --- the request's SQLAlchemy transaction, with the outbox on the app's engine -------------------
+
+PLACED = "fx_tx.order.placed"
+
+
+class TxBase(DeclarativeBase):
+    pass
+
+
+class TxOrder(TxBase):
+    __tablename__ = "fx_tx_orders"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item: Mapped[str]
+
+
+class TxShipment(TxBase):
+    __tablename__ = "fx_tx_shipments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def tx_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    if request.param == "sqlite":
+        url = sa.make_url(f"sqlite:///{tmp_path / 'app.db'}")
+    else:
+        parts = psycopg.conninfo.conninfo_to_dict(request.getfixturevalue("fresh_postgres_dsn"))
+        url = sa.URL.create(
+            "postgresql+psycopg",
+            username=parts.get("user"),
+            password=parts.get("password"),
+            host=parts.get("host"),
+            port=int(parts["port"]) if parts.get("port") else None,
+            database=parts.get("dbname"),
+        )
+    engine = sa.create_engine(url)
+    TxBase.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+class TxShop:
+    """An app whose routes write an order and publish in one request; shipping ships it."""
+
+    def __init__(self, engine: sa.Engine, get_session: Callable[..., Any]) -> None:
+        self.engine = engine
+        self.outbox = SqlAlchemyDatabase(engine, require_transaction=True)
+        orders = Module("orders")
+        orders.publishes(PLACED)
+        shipping = Module("shipping")
+
+        @shipping.subscribe(PLACED, name="ship")
+        def ship(data: dict[str, Any]) -> None:
+            self.outbox.session().add(TxShipment(order_id=data["order_id"]))
+
+        self.platform = Platform(
+            [orders, shipping], database=self.outbox, durable=True, poll_interval=None
+        )
+        self.app = app = FastAPI(lifespan=lifespan(self.platform))
+        bus = self.platform.bus
+
+        def place(session: Session, order_id: int, fail: str | None) -> dict[str, int]:
+            session.add(TxOrder(id=order_id, item="book"))
+            session.flush()
+            bus.publish(PLACED, {"order_id": order_id}, "orders")
+            if fail == "http":
+                raise HTTPException(409, "out of stock")
+            if fail == "crash":
+                raise RuntimeError("the route failed after publishing")
+            return {"order_id": order_id}
+
+        @app.post("/sync/orders/{order_id}")
+        def place_sync(
+            order_id: int, session: Annotated[Session, Depends(get_session)], fail: str = ""
+        ) -> dict[str, int]:
+            return place(session, order_id, fail or None)
+
+        @app.post("/async/orders/{order_id}")
+        async def place_async(
+            order_id: int, session: Annotated[Session, Depends(get_session)], fail: str = ""
+        ) -> dict[str, int]:
+            return place(session, order_id, fail or None)
+
+    def count(self, table: str) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+
+    def written(self) -> tuple[int, int, int]:
+        """(orders, events, shipments) committed."""
+        return self.count("fx_tx_orders"), self.count("aura_events"), self.count("fx_tx_shipments")
+
+
+@asynccontextmanager
+async def tx_serving(shop: TxShop) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=shop.app, raise_app_exceptions=False)
+    async with (
+        shop.app.router.lifespan_context(shop.app),
+        httpx.AsyncClient(transport=transport, base_url="http://shop") as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("endpoint", ["sync", "async"])
+async def test_an_event_commits_with_the_requests_writes_through_session_dependency(
+    tx_engine: sa.Engine, endpoint: str
+) -> None:
+    shop = TxShop(tx_engine, session_dependency(sessionmaker(tx_engine)))
+    async with tx_serving(shop) as client:
+        response = await client.post(f"/{endpoint}/orders/7")
+
+    assert response.status_code == 200, response.text
+    # the order, its event, and the shipment its handler wrote after the commit
+    assert shop.written() == (1, 1, 1)
+
+
+@pytest.mark.parametrize(("fail", "status"), [("http", 409), ("crash", 500)])
+@pytest.mark.parametrize("endpoint", ["sync", "async"])
+async def test_a_request_that_fails_writes_neither_its_rows_nor_its_event(
+    tx_engine: sa.Engine, endpoint: str, fail: str, status: int
+) -> None:
+    shop = TxShop(tx_engine, session_dependency(sessionmaker(tx_engine)))
+    async with tx_serving(shop) as client:
+        failed = await client.post(f"/{endpoint}/orders/7", params={"fail": fail})
+        after = await client.post(f"/{endpoint}/orders/8")
+
+    assert failed.status_code == status, failed.text
+    assert after.status_code == 200, after.text
+    # only the second request's order, event and shipment: nothing of the failed one
+    assert shop.written() == (1, 1, 1)
+    with tx_engine.connect() as connection:
+        shipped = connection.exec_driver_sql("SELECT order_id FROM fx_tx_shipments").scalars()
+        assert list(shipped) == [8]
+
+
+@pytest.mark.parametrize("endpoint", ["sync", "async"])
+async def test_a_session_begun_in_a_plain_generator_dependency_is_not_one_events_join(
+    tx_engine: sa.Engine, endpoint: str
+) -> None:
+    # The pattern session_dependency replaces: FastAPI begins this transaction in a thread-pool
+    # thread, and Aura joins only the transaction of the publishing thread or task.
+    def get_session() -> Iterator[Session]:
+        with Session(tx_engine) as session, session.begin():
+            yield session
+
+    shop = TxShop(tx_engine, get_session)
+    async with tx_serving(shop) as client:
+        response = await client.post(f"/{endpoint}/orders/7")
+
+    assert response.status_code == 500
+    assert shop.written() == (0, 0, 0)  # refused (require_transaction), not committed alone
+
+
+def test_session_dependency_refuses_what_makes_no_session() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        session_dependency("sqlite:///shop.db")  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "session_dependency() takes a function making a Session (a sessionmaker), got str "
+        "('sqlite:///shop.db'). Write session_dependency(sessionmaker(engine))."
+    )
+
+
+def test_get_service_is_get_under_the_name_aura_checks_source_scan_reads() -> None:
+    platform = Platform(MODULES)
+    billing_services = ModuleServices(platform, "billing")
+    with platform:
+        assert billing_services.get_service("users", "UserService").name_of(3) == "user-3"
+        with pytest.raises(ServiceNotAvailableError) as refused:
+            billing_services.get_service("audit", "AuditLog")
+    assert str(refused.value).startswith(
+        "Module 'billing' asked for audit.AuditLog, but does not declare 'audit' in depends_on"
+    )

@@ -1,0 +1,104 @@
+"""The shop's test fixtures: its own app and platform, recorded by Aura's harness.
+
+``aura_platform`` is the harness's fixture, replaced here by the shop's own platform (on its
+own SQLAlchemy engine, a fresh SQLite file per test), so ``published_events`` and the Gherkin
+steps of ``aura.testing.bdd`` see what the app's requests publish. ``shop`` drives the app over
+HTTP through httpx's ASGI transport, from plain (sync) tests and steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from anyio.from_thread import start_blocking_portal
+from pytest_bdd import given, parsers, then, when
+from shop.app import create_app, make_platform
+from shop.db import make_engine
+from shop_client import Shop
+from sqlalchemy import Engine
+
+from aura import Platform
+from aura.testing import Trace
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    """The shop's database for one test: a new SQLite file."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def aura_platform(engine: Engine, aura_trace: Trace) -> Iterator[Platform]:
+    """The shop's platform, recorded by this test's trace; the app's lifespan starts it."""
+    platform = make_platform(engine, poll_interval=None)  # deliveries run after each commit
+    trace = aura_trace.attach(platform.bus, platform.registry)
+    try:
+        with platform.as_default():
+            yield platform
+    finally:
+        trace.detach()
+        platform.close()
+
+
+@pytest.fixture
+def shop(engine: Engine, aura_platform: Platform) -> Iterator[Shop]:
+    """The shop's app, started (its lifespan ran) and served over ASGI."""
+    app = create_app(engine, platform=aura_platform)
+    with start_blocking_portal() as portal:
+        lifespan = portal.wrap_async_context_manager(app.router.lifespan_context(app))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        client = httpx.AsyncClient(transport=transport, base_url="http://shop")
+        with lifespan, portal.wrap_async_context_manager(client):
+            yield Shop(portal, client)
+
+
+# --- the shop's own Gherkin steps (the generic ones come from aura.testing.bdd) ---------------
+
+
+@given(parsers.parse('the catalog has {stock:d} units of "{sku}" at {price:d} cents'))
+def catalog_has(shop: Shop, stock: int, sku: str, price: int) -> None:
+    """Given the catalog has N units of "SKU" at P cents."""
+    shop.add_product(sku, stock, price)
+
+
+@when(parsers.parse('customer {user:d} orders {quantity:d} units of "{sku}"'))
+def customer_orders(
+    shop: Shop, aura_bdd_values: dict[str, Any], user: int, quantity: int, sku: str
+) -> None:
+    """When customer U orders N units of "SKU"; the order is ``{order}``."""
+    response = shop.order(user, sku, quantity)
+    if response.status_code == 201:
+        aura_bdd_values["order"] = response.json()
+
+
+@then(parsers.parse("the shop answers {status:d}"))
+def shop_answers(shop: Shop, status: int) -> None:
+    """Then the shop answers STATUS (the last response's status code)."""
+    assert shop.last is not None
+    assert shop.last.status_code == status, shop.last.text
+
+
+@then(parsers.parse('the order is "{status}"'))
+def order_is(shop: Shop, aura_bdd_values: dict[str, Any], status: str) -> None:
+    """Then the order is "STATUS" (read over HTTP)."""
+    order_id = aura_bdd_values["order"]["order_id"]
+    assert shop.request("GET", f"/orders/{order_id}").json()["status"] == status
+
+
+@then(parsers.parse('the catalog has {stock:d} units of "{sku}" left'))
+def stock_left(shop: Shop, stock: int, sku: str) -> None:
+    """Then the catalog has N units of "SKU" left (read over HTTP)."""
+    assert shop.request("GET", f"/catalog/products/{sku}").json()["stock"] == stock
+
+
+@then(parsers.parse("{count:d} shipment is created"))
+@then(parsers.parse("{count:d} shipments are created"))
+def shipments_created(shop: Shop, count: int) -> None:
+    """Then N shipments are created (read over HTTP)."""
+    assert len(shop.request("GET", "/shipping/shipments").json()) == count
