@@ -11,6 +11,7 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ if not settings.configured:
     settings.configure(DATABASES={}, USE_TZ=True, INSTALLED_APPS=[])
     django.setup()
 
-from django.db import connections, transaction
+from django.db import OperationalError, connections, transaction
 
 from aura.integrations.django import DjangoDatabase
 
@@ -154,6 +155,145 @@ def test_a_handler_s_writes_roll_back_with_its_failure_into_a_dead_letter(shop: 
     assert shop.count("t_shipments") == 1  # the failed delivery's INSERT rolled back
     [letter] = shop.platform.bus.dead_letters()
     assert (letter.error_type, letter.error_message) == ("RuntimeError", "no stock for order 2")
+    rows = shop.database.query(
+        "SELECT e.data, p.status FROM aura_publications p "
+        "JOIN aura_events e ON e.event_id = p.event_id ORDER BY p.status"
+    )
+    assert [(json.loads(row["data"])["n"], row["status"]) for row in rows] == [
+        (1, "COMPLETED"),
+        (2, "FAILED"),
+    ]
+
+
+def test_the_protocol_reads_rows_by_name_and_counts_what_a_statement_changed(
+    alias: str,
+) -> None:
+    database = DjangoDatabase(alias)
+    added = database.executemany("INSERT INTO t_orders VALUES (?)", [(1,), (2,), (3,)])
+    assert added.rowcount == 3
+    assert database.executemany("INSERT INTO t_orders VALUES (?)", []).rowcount == 0
+    changed = database.execute("UPDATE t_orders SET n = n * 10 WHERE n >= ?", (2,))
+    assert changed.rowcount == 2
+    rows = database.query("SELECT n, n + 1 AS next FROM t_orders ORDER BY n")
+    assert [dict(row) for row in rows] == [
+        {"n": 1, "next": 2},
+        {"n": 20, "next": 21},
+        {"n": 30, "next": 31},
+    ]
+    assert list(rows[0].keys()) == ["n", "next"]
+    assert database.query_one("SELECT n FROM t_orders WHERE n = :n", {"n": 20}) == {"n": 20}
+    assert database.query_one("SELECT n FROM t_orders WHERE n = ?", (99,)) is None
+    # '%' in a literal is not a placeholder, on either backend
+    assert database.query_one("SELECT '100%' AS p WHERE ? = 1", (1,)) == {"p": "100%"}
+    assert database.dialect == connections[alias].vendor
+    assert database.path.endswith(str(connections.settings[alias]["NAME"]))
+
+
+def test_a_savepoint_rolled_back_discards_only_the_events_published_inside_it(
+    shop: Shop,
+) -> None:
+    def inner() -> None:
+        with transaction.atomic(using=shop.alias):
+            shop.place(2)
+            raise RuntimeError("this one only")
+
+    with transaction.atomic(using=shop.alias):
+        shop.place(1)
+        with pytest.raises(RuntimeError, match="this one only"):
+            inner()
+        assert shop.runs == []
+    assert shop.runs == [1]
+    assert shop.count("aura_events") == 1
+    assert shop.count("t_orders") == 1
+
+
+def test_close_leaves_django_s_connection_to_django(shop: Shop) -> None:
+    shop.database.execute("SELECT 1")
+    shop.platform.close()
+    assert shop.database.closed
+    assert connections[shop.alias].connection is not None  # still open, still Django's
+    assert shop.count("t_orders") == 0
+
+
+def test_two_worker_threads_deliver_each_event_once_on_their_own_connections(
+    alias: str,
+) -> None:
+    total = 20
+    lock = threading.Lock()
+    ran: list[int] = []
+    wrappers: dict[str, Any] = {}  # delivering thread -> its Django connection
+    all_ran = threading.Event()
+    orders = Module("orders")
+    orders.publishes(EVENT)
+    shipping = Module("shipping")
+
+    @shipping.subscribe(EVENT, name="ship")
+    def ship(data: dict[str, Any]) -> None:
+        with connections[alias].cursor() as cursor:  # in the delivery's atomic block
+            cursor.execute("INSERT INTO t_shipments VALUES (%s)", [data["n"]])
+        with lock:
+            wrappers[threading.current_thread().name] = connections[alias]
+            ran.append(data["n"])
+            if len(ran) == total:
+                all_ran.set()
+
+    platform = Platform(
+        [orders, shipping],
+        database=DjangoDatabase(alias),
+        durable=True,
+        workers=2,
+        poll_interval=30.0,
+        catalog=EventCatalog(),
+    )
+    try:
+        platform.start()
+        for n in range(total):
+            with transaction.atomic(using=alias):
+                with connections[alias].cursor() as cursor:
+                    cursor.execute("INSERT INTO t_orders VALUES (%s)", [n])
+                platform.bus.publish(EVENT, {"n": n}, "orders")
+        assert all_ran.wait(60)
+    finally:
+        platform.close()  # joins the workers: the last delivery's COMPLETED mark is written
+    assert sorted(ran) == list(range(total))
+    database = DjangoDatabase(alias)
+    shipped = database.query("SELECT n, COUNT(*) AS c FROM t_shipments GROUP BY n ORDER BY n")
+    assert [(row["n"], row["c"]) for row in shipped] == [(n, 1) for n in range(total)]
+    statuses = database.query("SELECT status, COUNT(*) AS c FROM aura_publications GROUP BY status")
+    assert [(row["status"], row["c"]) for row in statuses] == [("COMPLETED", total)]
+    assert wrappers
+    assert all(name.startswith("aura-worker-") for name in wrappers)
+    assert connections[alias] not in wrappers.values()  # each worker had a connection of its own
+    # the worker threads have ended: their connections were closed, not left to the collector
+    assert [wrapper.connection for wrapper in wrappers.values()] == [None] * len(wrappers)
+
+
+def test_a_connection_broken_under_a_thread_is_reopened_at_its_next_use(
+    fresh_postgres_dsn: str,
+) -> None:
+    name = f"aura_test_{next(_aliases)}"
+    connections.settings[name] = connections.configure_settings(
+        {
+            "default": {"ENGINE": "django.db.backends.dummy"},
+            name: postgres_settings(fresh_postgres_dsn),
+        }
+    )[name]
+    try:
+        database = DjangoDatabase(name)
+        pid = database.query_one("SELECT pg_backend_pid() AS pid")["pid"]
+        with psycopg.connect(fresh_postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+        with pytest.raises(OperationalError):  # what the server's restart left this thread
+            database.execute("SELECT 1")
+        again = database.query_one("SELECT pg_backend_pid() AS pid")
+        assert again is not None
+        assert again["pid"] != pid
+        with database.transaction():
+            assert database.in_transaction
+    finally:
+        connections[name].close()
+        del connections[name]
+        del connections.settings[name]
 
 
 # --- bad input: a typed error, and nothing written -------------------------------------------

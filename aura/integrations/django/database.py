@@ -5,14 +5,21 @@
 connection, in that transaction, and delivered by ``transaction.on_commit`` once it commits; a
 rollback discards it. A durable delivery is an ``atomic()`` block of its own on the delivering
 thread's connection, so a handler's ORM writes commit together with the COMPLETED mark, or roll
-back with its failure. Django's connections belong to their thread: the platform's worker
-threads each use their own. SQLite and PostgreSQL are supported.
+back with its failure. SQLite and PostgreSQL are supported.
+
+Django's connections belong to their thread, and the platform's worker threads are no request
+threads (Django's ``close_old_connections`` never runs for them): before each use outside an
+atomic block a connection that saw an error is checked and reopened if it is broken (a server
+restart must not fail a worker's every later delivery), and the connection of a thread other
+than the main one is closed when that thread ends, instead of being left to the garbage
+collector.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from aura.database import Params, SqlCursor
@@ -47,6 +54,29 @@ class _Result:
     def fetchall(self) -> list[Any]:
         rows, self._rows = self._rows, []
         return rows
+
+
+class _Closer:
+    """Closes one thread's Django connection when that thread ends (its locals are dropped)."""
+
+    __slots__ = ("wrapper",)
+
+    def __init__(self, wrapper: Any) -> None:
+        self.wrapper = wrapper
+
+    def __del__(self) -> None:
+        # The thread is gone, so nothing can use this connection again; closing the driver's
+        # connection directly, since Django's close() checks the calling thread.
+        raw = getattr(self.wrapper, "connection", None)
+        if raw is not None:
+            with suppress(Exception):
+                raw.close()
+            self.wrapper.connection = None
+
+
+# Per thread: alias -> the _Closer of that thread's connection. Module-level, so that it lives
+# as long as the thread and not as long as one DjangoDatabase.
+_closers = threading.local()
 
 
 class DjangoDatabase:
@@ -101,9 +131,30 @@ class DjangoDatabase:
         """Whether the calling thread's connection is inside ``transaction.atomic()``."""
         return bool(connections[self.using].in_atomic_block)
 
+    def _connection(self) -> Any:
+        """The calling thread's connection, usable: reopened if an error left it broken."""
+        connection = connections[self.using]
+        # What close_old_connections() does for a request, without its CONN_MAX_AGE part: a
+        # worker thread keeps its connection from one delivery to the next.
+        if (
+            connection.errors_occurred
+            and connection.connection is not None
+            and not connection.in_atomic_block
+        ):
+            if connection.is_usable():
+                connection.errors_occurred = False
+            else:
+                connection.close()
+        if threading.current_thread() is not threading.main_thread():
+            closers: dict[str, _Closer] = _closers.__dict__.setdefault("by_alias", {})
+            closer = closers.get(self.using)
+            if closer is None or closer.wrapper is not connection:
+                closers[self.using] = _Closer(connection)
+        return connection
+
     def execute(self, sql: str, params: Params = ()) -> SqlCursor:
         """Run one statement: in the current atomic block, else committed on its own."""
-        with connections[self.using].cursor() as cursor:
+        with self._connection().cursor() as cursor:
             cursor.execute(translate(sql, isinstance(params, Mapping)), params)
             return _result(cursor)
 
@@ -111,13 +162,13 @@ class DjangoDatabase:
         """Run one statement for each row of parameters."""
         if not rows:
             return _Result(0, [])
-        with connections[self.using].cursor() as cursor:
+        with self._connection().cursor() as cursor:
             cursor.executemany(translate(sql, isinstance(rows[0], Mapping)), list(rows))
             return _Result(cursor.rowcount, [])
 
     def executescript(self, script: str) -> None:
         """Run a schema script (several statements), all or nothing; never in a transaction."""
-        connection = connections[self.using]
+        connection = self._connection()
         if connection.in_atomic_block:
             raise ConfigurationError(
                 "executescript() runs schema scripts and cannot run inside "
@@ -145,17 +196,24 @@ class DjangoDatabase:
     @contextmanager
     def transaction(self) -> Iterator[DjangoDatabase]:
         """``transaction.atomic()``: a savepoint inside an open one."""
+        self._connection()
         with transaction.atomic(using=self.using):
             yield self
 
     def on_commit(self, callback: Callable[[], None]) -> None:
-        """Run ``callback`` once the current atomic block commits; at once outside one."""
-        transaction.on_commit(callback, using=self.using)
+        """Run ``callback`` once the current atomic block commits; at once outside one.
+
+        After a commit each callback runs even when an earlier one raised (Django logs it):
+        the commit stands, and one failure must not cancel the others nor raise out of the
+        application's ``atomic()``. At once, its error is the caller's.
+        """
+        if not connections[self.using].in_atomic_block:
+            callback()
+            return
+        transaction.on_commit(callback, using=self.using, robust=True)
 
     def close(self) -> None:
-        """Close this thread's connection; Django opens it again when next used."""
-        if not connections[self.using].in_atomic_block:
-            connections[self.using].close()
+        """Mark this database closed; Django's connections are Django's to close."""
         self._closed = True
 
 
