@@ -7,26 +7,38 @@ while one of its services runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
+from aura.exceptions import ConfigurationError
 from aura.ids import new_id
 
 if TYPE_CHECKING:
     from aura.events import Event
 
 __all__ = [
+    "CORRELATION_HEADER",
     "correlation_scope",
     "current_event",
     "current_module",
     "current_user_id",
     "event_scope",
     "get_correlation_id",
+    "invalid_correlation_id",
+    "is_valid_correlation_id",
     "module_scope",
     "new_correlation_id",
+    "user_scope",
 ]
+
+CORRELATION_HEADER = "X-Correlation-ID"
+"""The HTTP header that carries a request's correlation id in, and echoes it out."""
+
+# One rule for every HTTP entry point (the gateway, the FastAPI and Django integrations).
+_CORRELATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 _correlation_id: ContextVar[str | None] = ContextVar("aura_correlation_id", default=None)
 _current_module: ContextVar[str | None] = ContextVar("aura_current_module", default=None)
@@ -70,6 +82,38 @@ def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
         yield cid
     finally:
         _correlation_id.reset(token)
+
+
+def is_valid_correlation_id(given: str) -> bool:
+    """Whether ``given`` (a request's ``X-Correlation-ID``) may be a correlation id: 1 to 128
+    letters, digits or ``. _ : -``, starting with a letter or digit."""
+    return _CORRELATION_ID.fullmatch(given) is not None
+
+
+def invalid_correlation_id(given: str) -> str:
+    """The message answering an invalid ``X-Correlation-ID`` (what was sent, what is wanted)."""
+    shown = given if len(given) <= 60 else f"{given[:57]}..."
+    return (
+        f"Invalid X-Correlation-ID {shown!r}: expected 1 to 128 letters, digits or . _ : - "
+        "(starting with a letter or digit). Send a UUID, or leave the header out to get a new "
+        "id."
+    )
+
+
+@contextmanager
+def user_scope(user_id: str | int | None) -> Iterator[None]:
+    """Run a block on behalf of the user ``user_id`` (``None``: nobody): events published
+    meanwhile carry it as ``metadata["user_id"]``, and so do those their handlers publish."""
+    if user_id is not None and (isinstance(user_id, bool) or not isinstance(user_id, int | str)):
+        raise ConfigurationError(
+            f"A user id is an int or a str (or None for nobody), got {type(user_id).__name__} "
+            f"({user_id!r}). Pass the user's primary key."
+        )
+    token = _user_id.set(user_id)
+    try:
+        yield
+    finally:
+        _user_id.reset(token)
 
 
 @contextmanager

@@ -67,8 +67,7 @@ def _server_dsn() -> str:
     if given:
         _state["dsn"] = given
         return given
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.postgres_cluster import PostgresCluster, find_binaries
+    from aura.testing.postgres import PostgresCluster, find_binaries
 
     binaries = find_binaries()
     if binaries is None:

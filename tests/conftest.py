@@ -1,3 +1,3 @@
 """Shared test configuration."""
 
-pytest_plugins = ["pytester", "tests.postgres_cluster"]
+pytest_plugins = ["pytester", "aura.testing.postgres"]

@@ -40,25 +40,28 @@ from __future__ import annotations
 
 import inspect
 import logging
-import re
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
-from http import HTTPStatus
 from typing import Any
 
-from aura import context as _context
 from aura.access import Principal, principal_scope
-from aura.context import correlation_scope, module_scope, new_correlation_id
-from aura.events import Event
+from aura.context import (
+    CORRELATION_HEADER,
+    correlation_scope,
+    invalid_correlation_id,
+    is_valid_correlation_id,
+    module_scope,
+    new_correlation_id,
+    user_scope,
+)
 from aura.exceptions import (
     ConfigurationError,
     MissingExtraError,
     ModuleDefinitionError,
-    ServiceNotAvailableError,
 )
+from aura.integrations.services import ModuleServices, problem_body
 from aura.naming import check_module_name, did_you_mean
 from aura.platform import Platform
-from aura.verification import declared_dependencies
 
 try:
     from fastapi import Depends, Request
@@ -86,12 +89,6 @@ __all__ = [
 
 logger = logging.getLogger("aura.integrations.fastapi")
 
-CORRELATION_HEADER = "X-Correlation-ID"
-"""The header that carries a request's correlation id in, and echoes it out."""
-
-# The gateway's rule (aura.web.middleware), kept equal by a test: aura.web needs the web
-# extra, which an application using only this module does not install.
-_CORRELATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 AppLifespan = Callable[[Any], AbstractAsyncContextManager[Any]]
 """An application's own lifespan: ``app -> async context manager`` (FastAPI's ``lifespan=``)."""
@@ -205,74 +202,6 @@ def _modules_used(dependant: Dependant) -> Iterator[str]:
 # --- a route acting as a module -----------------------------------------------------------------
 
 
-class ModuleServices:
-    """What a route acting as one module may use: other modules' services, and publishing.
-
-    :meth:`get` applies the registry's cross-module rules for the calling module (a contract's
-    methods only, each call observed and run as its provider) and refuses a module the caller
-    does not declare in ``depends_on``; :meth:`publish` publishes as the module.
-    """
-
-    __slots__ = ("module", "platform")
-
-    def __init__(self, platform: Platform, module: str) -> None:
-        self.platform = platform
-        self.module = module
-
-    def __repr__(self) -> str:
-        return f"<ModuleServices of {self.module!r}>"
-
-    def get(self, module_name: str, service_name: str) -> Any:
-        """Return ``module_name``'s service ``service_name`` as this module sees it."""
-        if module_name != self.module:
-            declared = declared_dependencies(self.platform.modules, self.platform.boundaries)
-            dependencies = declared.get(self.module, ())
-            if module_name in self.platform.modules and module_name not in dependencies:
-                raise ServiceNotAvailableError(
-                    f"Module {self.module!r} asked for {module_name}.{service_name}, but does "
-                    f"not declare {module_name!r} in depends_on (it declares: "
-                    f"{', '.join(dependencies) or 'nothing'}). Add {module_name!r} to "
-                    f"depends_on of module {self.module!r}, or react to {module_name}'s events "
-                    "instead of calling it."
-                )
-        with module_scope(self.module):
-            return self.platform.registry.get_service(module_name, service_name)
-
-    def get_service(self, module_name: str, service_name: str) -> Any:
-        """:meth:`get` under the registry's name, which ``aura check``'s source scan reads as
-        a use of ``module_name`` (so it counts for ``depends_on``)."""
-        return self.get(module_name, service_name)
-
-    def publish(
-        self,
-        event_type: str | object,
-        data: Mapping[str, Any] | None = None,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> Event:
-        """Publish an event as this module (see :meth:`aura.bus.EventBus.publish`)."""
-        with module_scope(self.module):
-            return self.platform.bus.publish(event_type, data, self.module, metadata=metadata)
-
-    async def apublish(
-        self,
-        event_type: str | object,
-        data: Mapping[str, Any] | None = None,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> Event:
-        """Publish as this module, awaiting ``async def`` handlers (see ``EventBus.apublish``)."""
-        with module_scope(self.module):
-            return await self.platform.bus.apublish(
-                event_type, data, self.module, metadata=metadata
-            )
-
-    def resolve(self, key: Any) -> Any:
-        """Resolve ``key`` from the platform's container, as this module."""
-        with module_scope(self.module):
-            return self.platform.container.resolve(key)
-
-
 class _ModuleServicesDependency:
     """The dependency :func:`module_services` returns; :func:`lifespan` finds it in routes."""
 
@@ -359,11 +288,8 @@ def _acting_for(
             f"user_id of acting_user({source}) returned {type(identity).__name__} "
             f"({identity!r}); a user id is an int or a str (or None for nobody)."
         )
-    token = _context._user_id.set(identity)
-    try:
+    with user_scope(identity):
         yield
-    finally:
-        _context._user_id.reset(token)
 
 
 def _identity_of(user: Any, source: str) -> str | int | None:
@@ -467,7 +393,7 @@ class CorrelationMiddleware:
             await self.app(scope, receive, send)
             return
         given = _header(scope, b"x-correlation-id")
-        valid = given is not None and _CORRELATION_ID.fullmatch(given) is not None
+        valid = given is not None and is_valid_correlation_id(given)
         correlation_id = given if valid and given is not None else new_correlation_id()
         echo = correlation_id.encode("ascii")
 
@@ -480,7 +406,7 @@ class CorrelationMiddleware:
         with correlation_scope(correlation_id):
             if given is not None and not valid:
                 logger.warning("http.correlation_id_rejected given=%r", given[:60])
-                refusal = _problem(400, _bad_correlation_id(given), str(scope.get("path", "")))
+                refusal = _problem(400, invalid_correlation_id(given), str(scope.get("path", "")))
                 await refusal(scope, receive, send_echoing)
                 return
             await self.app(scope, receive, send_echoing)
@@ -494,25 +420,9 @@ def _header(scope: Scope, wanted: bytes) -> str | None:
     return None
 
 
-def _bad_correlation_id(given: str) -> str:
-    shown = given if len(given) <= 60 else f"{given[:57]}..."
-    return (
-        f"Invalid X-Correlation-ID {shown!r}: expected 1 to 128 letters, digits or . _ : - "
-        "(starting with a letter or digit). Send a UUID, or leave the header out to get a new "
-        "id."
-    )
-
-
 def _problem(status: int, detail: str, instance: str) -> JSONResponse:
     """An RFC 9457 problem response shaped as the gateway's (:mod:`aura.web.problems`)."""
-    body = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "instance": instance,
-        "correlation_id": _context.get_correlation_id(),
-    }
+    body = problem_body(status, detail, instance)
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -367,24 +367,38 @@ def aura_platform(
     database: str | Path = ":memory:"
     if (chosen.database or database_setting) == "file":
         database = tmp_path_factory.mktemp("aura") / "aura.db"
+    platform = Platform(modules, database=database, boundaries=boundaries, durable=chosen.durable)
+    with under_test(request, aura_trace, platform, boundaries=boundaries):
+        yield platform
+
+
+@contextmanager
+def under_test(
+    request: pytest.FixtureRequest,
+    trace: Trace,
+    platform: Platform,
+    *,
+    boundaries: ModuleMap | None = None,
+) -> Iterator[Platform]:
+    """Run ``platform`` as this test's: recorded by ``trace``, the process-wide defaults, started;
+    at the end, calls its modules do not declare and handler failures the test did not expect
+    fail it, and it is closed (whatever happened). What ``aura_platform`` does with the platform
+    it builds, for fixtures that build theirs (``aura.integrations.django.testing``)."""
     with ExitStack() as stack:
-        platform = Platform(
-            modules, database=database, boundaries=boundaries, durable=chosen.durable
-        )
         stack.callback(platform.close)
-        trace = aura_trace.attach(platform.bus, platform.registry)
-        stack.callback(trace.detach)
+        attached = trace.attach(platform.bus, platform.registry)
+        stack.callback(attached.detach)
         stack.enter_context(platform.as_default())
         platform.start()
         yield platform
-        undeclared = verify_calls(platform, trace.calls(), boundaries=boundaries)
+        undeclared = verify_calls(platform, attached.calls(), boundaries=boundaries)
         if not undeclared.ok:  # calls the modules' declarations don't allow
             pytest.fail(undeclared.render(), pytrace=False)
         call_failed = request.node.stash.get(_call_failed_key, False)
         # A test that failed already shows its handler failures in its "aura trace" section:
         # failing its teardown too would report it twice (FAILED and ERROR).
         if not call_failed and request.node.get_closest_marker("aura_allow_handler_errors") is None:
-            recorder = PublishedEvents(trace)
+            recorder = PublishedEvents(attached)
             recorder.expected_failures = request.node.stash.get(_expected_key, [])
             unexpected = recorder.unexpected_failures()
             if unexpected:

@@ -334,13 +334,41 @@ def test_an_unsupported_vendor_is_refused(alias: str, monkeypatch: pytest.Monkey
     )
 
 
-def test_a_schema_script_inside_atomic_is_refused(shop: Shop) -> None:
-    with transaction.atomic(using=shop.alias), pytest.raises(ConfigurationError) as raised:
-        shop.database.executescript("CREATE TABLE t_never (n INTEGER)")
-    assert str(raised.value) == (
-        "executescript() runs schema scripts and cannot run inside transaction.atomic(): call "
-        "it before opening one (the platform does, when it is built)."
-    )
+def test_a_schema_script_inside_atomic_runs_in_it_and_rolls_back_with_it(shop: Shop) -> None:
+    script = "CREATE TABLE t_inner (n INTEGER);\nCREATE INDEX t_inner_n ON t_inner (n);"
+    with transaction.atomic(using=shop.alias):
+        shop.database.executescript(script)
+        shop.database.execute("INSERT INTO t_inner VALUES (?)", (1,))
+        assert shop.count("t_inner") == 1
+        transaction.set_rollback(True, using=shop.alias)
+    tables = connections[shop.alias].introspection.table_names()
+    assert "t_inner" not in tables  # the schema went with the block
+    with transaction.atomic(using=shop.alias):
+        shop.database.executescript(script)
+    assert "t_inner" in connections[shop.alias].introspection.table_names()
+
+
+def test_a_platform_built_inside_atomic_publishes_and_delivers_after_the_commit(
+    alias: str,
+) -> None:
+    orders = Module("orders")
+    orders.publishes(EVENT)
+    shipping = Module("shipping")
+    ran: list[int] = []
+    shipping.subscribe(EVENT, name="ship")(lambda data: ran.append(data["n"]))
+    with transaction.atomic(using=alias):
+        platform = Platform(
+            [orders, shipping],
+            database=DjangoDatabase(alias),
+            durable=True,
+            poll_interval=None,
+            catalog=EventCatalog(),
+        )
+        platform.start()
+        platform.bus.publish(EVENT, {"n": 7}, "orders")
+        assert ran == []
+    assert ran == [7]
+    platform.close()
 
 
 # --- crashes and concurrent processes -----------------------------------------------------------

@@ -307,13 +307,23 @@ async def test_an_invalid_correlation_id_is_refused_with_400_as_the_gateway_refu
 
 
 def test_the_correlation_id_rule_and_refusal_are_the_gateways() -> None:
+    from aura import context
     from aura.integrations import fastapi as integration
     from aura.web import middleware as gateway
 
-    assert integration._CORRELATION_ID.pattern == gateway._CORRELATION_ID.pattern
-    long = "x" * 61 + " "
-    for given in ("a b", long, "-leading-dash"):
-        assert integration._bad_correlation_id(given) == gateway._bad_correlation_id(given)
+    # one rule, in aura.context, for the gateway and this integration
+    assert integration.is_valid_correlation_id is gateway.is_valid_correlation_id
+    assert integration.invalid_correlation_id is gateway.invalid_correlation_id
+    assert integration.CORRELATION_HEADER == gateway.CORRELATION_HEADER == "X-Correlation-ID"
+    accepted = ("a", "0af7651916cd43dd8448eb211c80319c", "ulid:01H.x_y-z", "x" * 128)
+    assert [context.is_valid_correlation_id(given) for given in accepted] == [True] * 4
+    refused = ("", "a b", "-leading-dash", "x" * 129, "a\r\nSet-Cookie: x", "é")
+    assert [context.is_valid_correlation_id(given) for given in refused] == [False] * 6
+    assert context.invalid_correlation_id("x" * 61 + " ") == (
+        f"Invalid X-Correlation-ID {'x' * 57 + '...'!r}: expected 1 to 128 letters, digits or "
+        ". _ : - (starting with a letter or digit). Send a UUID, or leave the header out to get "
+        "a new id."
+    )
 
 
 async def test_a_request_acting_for_nobody_publishes_events_without_a_user(

@@ -1,7 +1,7 @@
 """The PostgreSQL unit of work on a real server: placeholders, transactions, savepoints,
 threads and asyncio tasks, LISTEN/NOTIFY, reconnection after faults, closing.
 
-The server is the session's private cluster (tests/postgres_cluster.py), or AURA_TEST_DSN's.
+The server is the session's private cluster (aura.testing.postgres), or AURA_TEST_DSN's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 
 from aura.exceptions import ConfigurationError
 from aura.postgres import PostgresDatabase, mask_password, translate
-from tests.postgres_cluster import (
+from aura.testing.postgres import (
     UNAVAILABLE,
     ExternalServer,
     PostgresCluster,

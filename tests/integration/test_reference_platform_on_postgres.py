@@ -4,7 +4,7 @@ on a ``postgresql://`` AURA_DATABASE answering real HTTP, the database location 
 flag, the environment and ``[tool.aura]``, ``aura dead-letters`` refusing a PostgreSQL URL, and
 the example of docs/howto/postgresql.rst run as the page shows it.
 
-PostgreSQL is the session's private cluster (tests/postgres_cluster.py); the SQLite runs need
+PostgreSQL is the session's private cluster (aura.testing.postgres); the SQLite runs need
 none, and only the PostgreSQL ones are skipped without it.
 """
 

@@ -40,7 +40,7 @@ def _needs_postgres() -> None:
     """The postgres area starts a private cluster: skip (or fail, on CI) without one."""
     import os
 
-    from tests.postgres_cluster import locate_server
+    from aura.testing.postgres import locate_server
 
     locate_server(os.environ)  # skips, or fails with AURA_REQUIRE_POSTGRES=1, when missing
 

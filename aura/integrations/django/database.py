@@ -167,14 +167,18 @@ class DjangoDatabase:
             return _Result(cursor.rowcount, [])
 
     def executescript(self, script: str) -> None:
-        """Run a schema script (several statements), all or nothing; never in a transaction."""
+        """Run a schema script (several statements), all or nothing.
+
+        Inside ``transaction.atomic()`` (a platform built in a pytest-django ``db`` test) its
+        statements run one by one in a savepoint, and roll back with the block: Aura's scripts
+        are ``CREATE ... IF NOT EXISTS``, run again by the next platform built.
+        """
         connection = self._connection()
         if connection.in_atomic_block:
-            raise ConfigurationError(
-                "executescript() runs schema scripts and cannot run inside "
-                "transaction.atomic(): call it before opening one (the platform does, when "
-                "it is built)."
-            )
+            with transaction.atomic(using=self.using), connection.cursor() as cursor:
+                for statement in connection.ops.prepare_sql_script(script):
+                    cursor.execute(statement)
+            return
         connection.ensure_connection()
         if self._dialect == "sqlite":
             connection.connection.executescript(script)
@@ -192,6 +196,11 @@ class DjangoDatabase:
     def query_one(self, sql: str, params: Params = ()) -> Any:
         """Return the first row of a query, or ``None``."""
         return self.execute(sql, params).fetchone()
+
+    def table_names(self) -> list[str]:
+        """The tables of the database (Django's introspection), sorted."""
+        with self._connection().cursor() as cursor:
+            return sorted(connections[self.using].introspection.table_names(cursor))
 
     @contextmanager
     def transaction(self) -> Iterator[DjangoDatabase]:

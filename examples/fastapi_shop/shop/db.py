@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import URL, Engine, create_engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from aura import Platform
@@ -18,7 +18,7 @@ class Base(DeclarativeBase):
     """The base of every module's ORM models (each module owns its own tables)."""
 
 
-def make_engine(url: str | None = None) -> Engine:
+def make_engine(url: str | URL | None = None) -> Engine:
     """The shop's engine: ``url``, else ``$SHOP_DATABASE_URL``, else ``sqlite:///shop.db``."""
     return create_engine(url or os.environ.get(DATABASE_URL) or "sqlite:///shop.db")
 

@@ -1,9 +1,15 @@
 """The shop's test fixtures: its own app and platform, recorded by Aura's harness.
 
-``aura_platform`` is the harness's fixture, replaced here by the shop's own platform (on its
-own SQLAlchemy engine, a fresh SQLite file per test), so ``published_events`` and the Gherkin
-steps of ``aura.testing.bdd`` see what the app's requests publish. ``shop`` drives the app over
-HTTP through httpx's ASGI transport, from plain (sync) tests and steps.
+Every test and scenario runs twice, on SQLite and on PostgreSQL (``[sqlite]`` and
+``[postgresql]`` in its id): ``engine`` is a fresh SQLite file, or a fresh database on the
+private PostgreSQL cluster of Aura's opt-in plugin ``aura.testing.postgres`` (or on
+``AURA_TEST_DSN``'s server). Without PostgreSQL the ``[postgresql]`` runs are skipped, or fail
+with ``AURA_REQUIRE_POSTGRES=1`` (as on CI).
+
+``aura_platform`` is the harness's fixture, replaced here by the shop's own platform (on that
+engine), so ``published_events`` and the Gherkin steps of ``aura.testing.bdd`` see what the
+app's requests publish. ``shop`` drives the app over HTTP through httpx's ASGI transport, from
+plain (sync) tests and steps.
 """
 
 from __future__ import annotations
@@ -19,18 +25,40 @@ from pytest_bdd import given, parsers, then, when
 from shop.app import create_app, make_platform
 from shop.db import make_engine
 from shop_client import Shop
-from sqlalchemy import Engine
+from sqlalchemy import URL, Engine
 
 from aura import Platform
 from aura.testing import Trace
 
+pytest_plugins = ["aura.testing.postgres"]  # fresh_postgres_dsn: a new database per test
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """The shop's database for one test: a new SQLite file."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+
+def postgres_url(dsn: str) -> URL:
+    """The SQLAlchemy URL (driver psycopg) of a libpq DSN, ``key=value`` or ``postgresql://``."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    parts = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
+    port = parts.pop("port", None)
+    return URL.create(
+        "postgresql+psycopg",
+        username=parts.pop("user", None),
+        password=parts.pop("password", None),
+        host=parts.pop("host", None),
+        port=int(port) if port else None,
+        database=parts.pop("dbname", None),
+        query=parts,  # the rest (sslmode, ...) is passed on to psycopg.connect
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """The shop's database for one test: a new SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    else:
+        engine = make_engine(postgres_url(request.getfixturevalue("fresh_postgres_dsn")))
     yield engine
-    engine.dispose()
+    engine.dispose()  # before the database is dropped: no connection of the pool stays open
 
 
 @pytest.fixture

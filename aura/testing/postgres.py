@@ -1,21 +1,36 @@
-"""A private PostgreSQL cluster for the tests (a pytest plugin: ``tests/conftest.py`` loads it).
+"""Private PostgreSQL servers for pytest: an opt-in plugin for suites that test on PostgreSQL.
+
+Aura's own plugin (``aura.testing.plugin``, registered through the ``pytest11`` entry point)
+does not load this one; a suite enables it on the command line or in its ``conftest.py``::
+
+    pytest -p aura.testing.postgres
+
+    # conftest.py (a top-level one: pytest refuses pytest_plugins in nested conftest files)
+    pytest_plugins = ["aura.testing.postgres"]
+
+Importing it needs pytest and the standard library only; the fixtures that connect import
+psycopg when they run, and without it they raise :class:`~aura.exceptions.MissingExtraError`
+(install Aura's ``postgres`` extra: ``pip install 'aura-modulith[postgres]'``).
 
 Fixtures:
 
 - ``postgres_cluster`` (session): the server the tests use. With ``AURA_TEST_DSN`` set, that
   server (:class:`ExternalServer`); otherwise a cluster of this process's own
   (:class:`PostgresCluster`): ``initdb`` into a temporary directory, started on a free port of
-  127.0.0.1, stopped and removed at the end of the session. Each xdist worker starts its own,
-  in its own directory on its own port.
+  127.0.0.1 (as the user ``nobody`` when the tests run as root: PostgreSQL refuses root),
+  stopped and removed at the end of the session. Each xdist worker starts its own, in its own
+  directory on its own port.
 - ``postgres_dsn`` (session): that server's DSN (its maintenance database).
 - ``fresh_postgres_dsn``: the DSN of a new, empty database made for one test
   (``CREATE DATABASE t_<random>``), dropped after it.
 - ``postgres_database``: an :class:`aura.postgres.PostgresDatabase` on that database.
 
-Without PostgreSQL binaries (``initdb``, ``pg_ctl`` and ``postgres`` on ``PATH`` or under
-``/usr/lib/postgresql/*/bin``) and without ``AURA_TEST_DSN``, the tests that use them are
-skipped, or fail when ``AURA_REQUIRE_POSTGRES=1`` (CI sets it, so that they cannot silently
-stop running).
+The binaries (``initdb``, ``pg_ctl`` and ``postgres``) are looked for on ``PATH``, then under
+``/usr/lib/postgresql/*/bin`` (newest version first), or under ``AURA_POSTGRES_BINDIR``
+instead of that directory when it is set (a directory, or a glob such as
+``/opt/pgsql-*/bin``). Without them and without ``AURA_TEST_DSN``, the tests that use the
+fixtures are skipped with :data:`UNAVAILABLE` as the reason, or fail with it when
+``AURA_REQUIRE_POSTGRES=1`` (set it on CI, so that they cannot silently stop running).
 """
 
 from __future__ import annotations
@@ -37,6 +52,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
+from aura.exceptions import MissingExtraError
+
 if TYPE_CHECKING:
     from aura.postgres import PostgresDatabase
 
@@ -52,12 +69,17 @@ __all__ = [
 UNAVAILABLE = "PostgreSQL tests need initdb/pg_ctl on PATH or AURA_TEST_DSN=postgresql://..."
 BINARIES = ("initdb", "pg_ctl", "postgres")
 DEBIAN_BINDIRS = "/usr/lib/postgresql/*/bin"
+BINDIR_VARIABLE = "AURA_POSTGRES_BINDIR"
+"""The environment variable that replaces :data:`DEBIAN_BINDIRS` (a directory or a glob)."""
 UNPRIVILEGED_USER = "nobody"  # initdb and postgres refuse to run as root
 
 
-def find_binaries(path: str | None = None, fallback: str = DEBIAN_BINDIRS) -> Path | None:
-    """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``: on ``path``, then under
-    ``fallback`` (a glob; newest version first), or ``None``."""
+def find_binaries(path: str | None = None, fallback: str | None = None) -> Path | None:
+    """The directory holding ``initdb``, ``pg_ctl`` and ``postgres``: on ``path`` (default:
+    ``$PATH``), then under ``fallback`` (a glob, newest version first; default:
+    ``$AURA_POSTGRES_BINDIR``, else :data:`DEBIAN_BINDIRS`), or ``None``."""
+    if fallback is None:
+        fallback = _fallback(os.environ)
     initdb = shutil.which("initdb", path=os.environ.get("PATH", "") if path is None else path)
     if initdb is not None:
         directory = Path(initdb).resolve().parent
@@ -68,6 +90,10 @@ def find_binaries(path: str | None = None, fallback: str = DEBIAN_BINDIRS) -> Pa
         if all((Path(candidate) / name).exists() for name in BINARIES):
             return Path(candidate)
     return None
+
+
+def _fallback(env: Mapping[str, str]) -> str:
+    return env.get(BINDIR_VARIABLE, "").strip() or DEBIAN_BINDIRS
 
 
 def _version_key(directory: str) -> tuple[int, ...]:
@@ -82,12 +108,14 @@ def postgres_unavailable(env: Mapping[str, str]) -> NoReturn:
     pytest.skip(UNAVAILABLE)
 
 
-def locate_server(env: Mapping[str, str], fallback: str = DEBIAN_BINDIRS) -> str | Path:
-    """``AURA_TEST_DSN`` when set, else the binaries' directory; else skip or fail."""
+def locate_server(env: Mapping[str, str], fallback: str | None = None) -> str | Path:
+    """``AURA_TEST_DSN`` when set, else the binaries' directory (found on ``env``'s ``PATH``,
+    then under ``fallback``, default: its ``AURA_POSTGRES_BINDIR``, else
+    :data:`DEBIAN_BINDIRS`); else skip or fail (:func:`postgres_unavailable`)."""
     dsn = env.get("AURA_TEST_DSN", "").strip()
     if dsn:
         return dsn
-    binaries = find_binaries(env.get("PATH", ""), fallback)
+    binaries = find_binaries(env.get("PATH", ""), _fallback(env) if fallback is None else fallback)
     if binaries is None:
         postgres_unavailable(env)
     return binaries
@@ -285,8 +313,14 @@ def postgres_dsn(postgres_cluster: PostgresCluster | ExternalServer) -> str:
 @pytest.fixture
 def fresh_postgres_dsn(postgres_dsn: str) -> Iterator[str]:
     """The DSN of a new, empty database, made for this test and dropped after it."""
-    import psycopg
-    from psycopg import conninfo, sql
+    try:
+        import psycopg
+        from psycopg import conninfo, sql
+    except ImportError:
+        raise MissingExtraError(
+            "aura.testing.postgres needs psycopg, which is not installed. Install Aura's "
+            "postgres extra: pip install 'aura-modulith[postgres]'"
+        ) from None
 
     # secrets, not random: pytest-randomly reseeds random identically in every test and worker.
     name = f"t_{secrets.token_hex(8)}"

@@ -1,0 +1,204 @@
+"""``manage.py aura``: Aura's commands on the Django project's own platform.
+
+- ``manage.py aura modules``: the modules the apps declare, their apps, dependencies, services,
+  events published and handled.
+- ``manage.py aura check [--static] [...]``: ``aura check`` (the boundaries and import
+  contracts of ``pyproject.toml``), run in the current directory, then the wiring of the
+  apps' modules verified; exit status 1 on a violation.
+- ``manage.py aura dead-letters list|retry|purge``: the dead letters of Django's database.
+- ``manage.py aura worker [--threads N]``: delivery workers on Django's database until
+  interrupted (``AURA["WORKERS"] = 0`` leaves the web processes only recording).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import threading
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import (  # type: ignore[import-untyped]
+    BaseCommand,
+    CommandError,
+)
+
+from aura.dead_letters import RetryPolicy
+from aura.exceptions import AuraError
+from aura.integrations.django import runtime
+from aura.platform import Platform
+
+__all__ = ["Command"]
+
+
+class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
+    """``manage.py aura ACTION``: modules, check, dead-letters, worker."""
+
+    help = "Aura: the modules, their boundaries, dead letters and delivery workers."
+
+    def add_arguments(self, parser: Any) -> None:
+        """The actions and their options."""
+        from aura.architecture.commands import add_check_arguments
+
+        actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+        actions.add_parser("modules", help="print the modules the installed apps declare")
+        check = actions.add_parser(
+            "check", help="check the boundaries (aura check), then verify the modules' wiring"
+        )
+        add_check_arguments(check)
+        letters = actions.add_parser("dead-letters", help="list, retry or purge dead letters")
+        letters.add_argument("what", choices=("list", "retry", "purge"), help="what to do")
+        letters.add_argument("--max-attempts", type=int, default=5, help="retry: attempts in all")
+        letters.add_argument(
+            "--backoff", type=float, default=0.0, help="retry: first wait, seconds"
+        )
+        letters.add_argument(
+            "--id", dest="ids", metavar="ID", action="append", help="purge: this dead letter"
+        )
+        letters.add_argument("--older-than-days", type=float, help="purge: those older than this")
+        letters.add_argument("--all", action="store_true", help="purge: every dead letter")
+        worker = actions.add_parser("worker", help="deliver what the processes publish")
+        worker.add_argument("--threads", type=int, default=2, help="delivery threads (default 2)")
+        worker.add_argument(
+            "--poll", type=float, default=1.0, help="seconds between looks for due work"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run the chosen action; Aura's errors become a ``CommandError`` (exit status 2)."""
+        action = options["action"]
+        try:
+            if action == "modules":
+                self._modules()
+            elif action == "check":
+                self._check(options)
+            elif action == "dead-letters":
+                self._dead_letters(options)
+            else:
+                self._worker(options)
+        except AuraError as error:
+            raise CommandError(f"aura {action}: {error}", returncode=2) from None
+
+    # --- actions ----------------------------------------------------------------------------
+
+    def _modules(self) -> None:
+        declared = runtime.declaration()
+        for module in declared.modules:
+            apps = [label for label, name in declared.apps.items() if name == module.name]
+            lines = [f"{module.name}  (apps: {', '.join(apps)})"]
+            lines.append(f"  depends on: {', '.join(module.depends_on) or 'nothing'}")
+            services = [service.name for service in module.services]
+            lines.append(f"  services: {', '.join(services) or 'none'}")
+            lines.append(f"  publishes: {', '.join(module.published) or 'nothing'}")
+            handled = sorted({handler.event_type for handler in module.handlers})
+            lines.append(f"  handles: {', '.join(handled) or 'nothing'}")
+            self.stdout.write("\n".join(lines))
+        count = len(declared.modules)
+        self.stdout.write(f"{count} module{'s' if count != 1 else ''}.")
+
+    def _check(self, options: dict[str, Any]) -> None:
+        import argparse
+
+        from aura.architecture.commands import run_check
+
+        arguments = argparse.Namespace(
+            **{
+                key: options.get(key)
+                for key in ("format", "baseline", "update_baseline", "modules", "static", "config")
+            }
+        )
+        arguments.format = arguments.format or "text"
+        status = run_check(arguments, self.stdout, self.stderr)
+        # The apps' modules wired on a throwaway in-memory platform: nothing of Django's opened.
+        with Platform(list(runtime.declaration().modules), log_traffic=False) as wired:
+            verified = wired.verify()
+        self.stdout.write(verified.render())
+        if status or not verified.ok:
+            raise CommandError("aura check found problems (above).", returncode=max(status, 1))
+
+    def _dead_letters(self, options: dict[str, Any]) -> None:
+        what = options["what"]
+        days = options["older_than_days"]
+        if days is not None and (not math.isfinite(days) or days < 0):
+            raise CommandError(
+                f"--older-than-days must be a number of days of at least 0, got {days!r}. Pass "
+                "e.g. --older-than-days 7, or --all.",
+                returncode=2,
+            )
+        if options["max_attempts"] < 1:
+            raise CommandError(
+                f"--max-attempts must be a whole number of at least 1, got "
+                f"{options['max_attempts']}. Pass e.g. --max-attempts 5.",
+                returncode=2,
+            )
+        if not math.isfinite(options["backoff"]) or options["backoff"] < 0:
+            raise CommandError(
+                f"--backoff must be a number of seconds of at least 0, got "
+                f"{options['backoff']!r}. Pass e.g. --backoff 30.",
+                returncode=2,
+            )
+        chose = options["all"] or options["ids"] or days is not None
+        if what != "purge" and chose:
+            raise CommandError(
+                f"--all, --id and --older-than-days choose what 'purge' drops; 'dead-letters "
+                f"{what}' takes none of them. Run 'manage.py aura dead-letters purge ...'.",
+                returncode=2,
+            )
+        if what == "purge" and not chose:
+            raise CommandError(
+                "Say what to purge: --all, --id ID (repeatable) or --older-than-days N.",
+                returncode=2,
+            )
+        # No worker and no start: this process does what it is asked and leaves the rest.
+        with runtime.build_platform(poll_interval=None, workers=None, durable=True) as platform:
+            if what == "list":
+                letters = platform.bus.dead_letters()
+                for letter in letters:
+                    self.stdout.write(f"{letter.id}  {letter.describe()}")
+                self.stdout.write(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.")
+            elif what == "retry":
+                policy = RetryPolicy(
+                    max_attempts=options["max_attempts"], backoff=options["backoff"]
+                )
+                report = platform.bus.retry_dead_letters(policy)
+                self.stdout.write(
+                    f"Retried: {len(report.succeeded)} delivered, {len(report.failed)} failed "
+                    f"again, {len(report.waiting)} held back by the policy, "
+                    f"{len(report.unroutable)} with no subscriber."
+                )
+                if report.failed:
+                    raise CommandError("Some dead letters failed again.", returncode=1)
+            else:
+                dropped = platform.bus.purge_dead_letters(
+                    letter_ids=None if options["all"] or not options["ids"] else options["ids"],
+                    older_than=None if days is None else timedelta(days=days),
+                )
+                self.stdout.write(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.")
+
+    def _worker(self, options: dict[str, Any]) -> None:
+        threads = options["threads"]
+        if threads < 1:
+            raise CommandError(
+                f"--threads must be at least 1, got {threads}. Pass e.g. --threads 2.",
+                returncode=2,
+            )
+        stop = threading.Event()
+        previous = {
+            number: signal.signal(number, lambda *_: stop.set())
+            for number in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            with runtime.build_platform(
+                durable=True, workers=threads, poll_interval=options["poll"]
+            ) as platform:
+                platform.start()
+                self.stdout.write(
+                    f"Delivering with {threads} thread{'s' if threads != 1 else ''} on "
+                    f"{platform.database.path}; Ctrl-C (SIGINT) or SIGTERM stops."
+                )
+                sys.stdout.flush()
+                stop.wait()
+            self.stdout.write("Stopped: what was being delivered finished or was handed back.")
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)

@@ -1,0 +1,621 @@
+"""Aura inside a Django project, end to end: apps as modules, AuraMiddleware, ``manage.py aura``
+and the pytest-django harness (``aura.integrations.django.testing``).
+
+Django's settings and app registry are the process's, so each case runs a small project of its
+own in a pytest subprocess (pytester): a ``clinic`` with the apps ``patients`` and ``visits``
+(one module each) and ``billing.invoices`` + ``billing.payments`` (one module, ``billing``, of
+two apps), on a SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytest_django")
+
+SETTINGS = """
+    from pathlib import Path
+
+    BASE = Path(__file__).resolve().parent.parent
+    SECRET_KEY = "test"
+    USE_TZ = True
+    ROOT_URLCONF = "clinic.urls"
+    DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+    INSTALLED_APPS = [
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "django.contrib.sessions",
+        "aura.integrations.django",
+        "clinic.patients",
+        "clinic.visits",
+        "clinic.billing.invoices",
+        "clinic.billing.payments",
+        "clinic.legacy",
+    ]
+    MIDDLEWARE = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "aura.integrations.django.AuraMiddleware",
+    ]
+    DATABASES = {
+        "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(BASE / "clinic.db")}
+    }
+    AURA = {"DATABASE": "default", "DURABLE": True}
+"""
+
+PROJECT = {
+    "clinic/__init__.py": "",
+    "clinic/settings.py": SETTINGS,
+    "clinic/urls.py": """
+        from django.urls import path
+
+        from clinic.visits.views import book, whoami
+
+        urlpatterns = [path("visits/", book), path("whoami/", whoami)]
+    """,
+    "clinic/patients/__init__.py": """
+        from aura import Module
+
+        module = Module("patients")
+
+
+        @module.service(name="Directory")
+        class Directory:
+            def exists(self, patient_id: int) -> bool:
+                return patient_id < 100
+    """,
+    "clinic/contracts.py": """
+        from dataclasses import dataclass
+
+        from aura import event_contract
+
+
+        @event_contract("visit.booked")
+        @dataclass(frozen=True)
+        class VisitBooked:
+            patient: int
+    """,
+    "clinic/visits/__init__.py": """
+        from aura import Module
+
+        import clinic.contracts  # noqa: F401 - the events it publishes
+
+        module = Module("visits", depends_on=["patients"])
+        module.publishes("visit.booked")
+    """,
+    "clinic/visits/views.py": """
+        import json
+
+        from django.db import transaction
+        from django.http import JsonResponse
+
+        from aura.context import current_module
+        from aura.integrations.django import module_services, platform
+
+
+        def book(request):
+            body = json.loads(request.body)
+            visits = module_services("visits")
+            if not visits.get("patients", "Directory").exists(body["patient"]):
+                return JsonResponse({"error": "no such patient"}, status=404)
+            with transaction.atomic():
+                # no module given: the middleware runs this view as its app's module
+                event = platform().bus.publish("visit.booked", {"patient": body["patient"]})
+                if body.get("fail"):
+                    raise RuntimeError("booking failed after the publish")
+            return JsonResponse({"event": event.event_id, "source": event.source_module})
+
+
+        def whoami(request):
+            return JsonResponse({"module": current_module()})
+    """,
+    "clinic/billing/__init__.py": """
+        from aura import Module
+
+        module = Module("billing")
+        invoiced = []
+
+
+        @module.subscribe("visit.booked", name="invoice")
+        def invoice(data):
+            if data["patient"] == 66:
+                raise RuntimeError("cannot invoice patient 66")
+            invoiced.append(data["patient"])
+    """,
+    "clinic/billing/invoices/__init__.py": "",
+    "clinic/billing/invoices/apps.py": """
+        from django.apps import AppConfig
+
+
+        class InvoicesConfig(AppConfig):
+            name = "clinic.billing.invoices"
+            label = "invoices"
+            aura_module = "clinic.billing"
+    """,
+    "clinic/billing/payments/__init__.py": "",
+    "clinic/billing/payments/apps.py": """
+        from django.apps import AppConfig
+
+
+        class PaymentsConfig(AppConfig):
+            name = "clinic.billing.payments"
+            label = "payments"
+            aura_module = "clinic.billing"
+    """,
+    "clinic/legacy/__init__.py": """
+        from aura import Module
+
+        module = Module("legacy")  # declared, but its AppConfig says the app is no module
+    """,
+    "clinic/legacy/apps.py": """
+        from django.apps import AppConfig
+
+
+        class LegacyConfig(AppConfig):
+            name = "clinic.legacy"
+            aura_module = None
+    """,
+    "manage.py": """
+        import os
+        import sys
+
+        if __name__ == "__main__":
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clinic.settings")
+            from django.core.management import execute_from_command_line
+
+            execute_from_command_line(sys.argv)
+    """,
+}
+
+
+@pytest.fixture
+def clinic(pytester: pytest.Pytester) -> pytest.Pytester:
+    """The project, with pytest-django pointed at its settings and Aura's Django harness on."""
+    pytester.makefile(
+        ".ini",
+        pytest="[pytest]\nDJANGO_SETTINGS_MODULE = clinic.settings\npythonpath = .\n"
+        "addopts = -p no:randomly -p no:cacheprovider\n",
+    )
+    for name, text in PROJECT.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    pytester.makeconftest('pytest_plugins = ["aura.integrations.django.testing"]\n')
+    return pytester
+
+
+def manage(project: Path, *arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``python manage.py ARGUMENTS`` in the project, its output captured."""
+    environment = {**os.environ, "PYTHONPATH": str(project), **settings}
+    environment.pop("DJANGO_SETTINGS_MODULE", None)
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=environment,
+    )
+
+
+# --- apps as modules ----------------------------------------------------------------------------
+
+
+def test_apps_declare_the_modules_and_manage_py_aura_modules_prints_them(
+    clinic: pytest.Pytester,
+) -> None:
+    done = manage(clinic.path, "aura", "modules")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "patients  (apps: patients)",
+        "  depends on: nothing",
+        "  services: Directory",
+        "  publishes: nothing",
+        "  handles: nothing",
+        "visits  (apps: visits)",
+        "  depends on: patients",
+        "  services: none",
+        "  publishes: visit.booked",
+        "  handles: nothing",
+        "billing  (apps: invoices, payments)",
+        "  depends on: nothing",
+        "  services: none",
+        "  publishes: nothing",
+        "  handles: visit.booked",
+        "3 modules.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            ("clinic/visits/__init__.py", 'depends_on=["patients"]', 'depends_on=["patient"]'),
+            "Module 'visits' (app 'visits') depends on 'patient', which no installed app "
+            "declares (the apps' modules: patients, visits, billing). Did you mean 'patients'? "
+            "Add the app of 'patient' to INSTALLED_APPS, or fix depends_on.",
+        ),
+        (
+            ("clinic/billing/payments/apps.py", '"clinic.billing"', '"clinic.biling"'),
+            "PaymentsConfig.aura_module of app 'payments' is 'clinic.biling', which cannot be "
+            "imported: No module named 'clinic.biling'. Name the package whose __init__.py "
+            "declares module = Module(...).",
+        ),
+        (
+            ("clinic/billing/payments/apps.py", '"clinic.billing"', '"clinic.visits.views"'),
+            "PaymentsConfig.aura_module of app 'payments' is 'clinic.visits.views', which "
+            "declares no module: give it a 'module = Module(...)' attribute, or set "
+            "aura_module = None if the app is no module.",
+        ),
+        (
+            ("clinic/legacy/apps.py", "aura_module = None", 'label = "visits2"'),
+            "",  # legacy becomes a module of its own: no error, checked below
+        ),
+        (
+            ("clinic/patients/__init__.py", 'Module("patients")', 'Module("visits")'),
+            "Apps 'patients' and 'visits' declare two different modules named 'visits'. Give "
+            "one of them another name, or point both apps at one module package with "
+            "aura_module = '...' on their AppConfigs.",
+        ),
+        (
+            ("clinic/settings.py", '"DURABLE": True', '"DURABLE": True, "WORKER": 2'),
+            "settings.AURA has an unknown key 'WORKER' (known: DATABASE, DURABLE, "
+            "REQUIRE_TRANSACTION, WORKERS, OPTIONS). Did you mean 'WORKERS'?",
+        ),
+        (
+            ("clinic/settings.py", '"DURABLE": True', '"DURABLE": "yes"'),
+            "settings.AURA[\"DURABLE\"] must be a bool, got str ('yes').",
+        ),
+        (
+            ("clinic/settings.py", '"DURABLE": True', '"OPTIONS": {"workers": 2}'),
+            "settings.AURA[\"OPTIONS\"] cannot set 'workers': Aura sets it from the apps and "
+            'from AURA["DATABASE"], ["DURABLE"] and ["WORKERS"]. Remove it from OPTIONS.',
+        ),
+    ],
+    ids=[
+        "unknown-dependency",
+        "unimportable-aura-module",
+        "aura-module-without-module",
+        "legacy-as-module",
+        "two-modules-one-name",
+        "unknown-setting",
+        "wrong-setting-type",
+        "platform-option-aura-owns",
+    ],
+)
+def test_a_misdeclared_module_or_setting_stops_django_s_start_up(
+    clinic: pytest.Pytester, change: tuple[str, str, str], message: str
+) -> None:
+    name, old, new = change
+    path = clinic.path / name
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new))
+    done = manage(clinic.path, "aura", "modules")
+    if not message:
+        assert done.returncode == 0, done.stderr
+        assert "legacy  (apps: visits2)" in done.stdout.splitlines()
+        return
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    kind = "ConfigurationError" if name.endswith("settings.py") else "ModuleDefinitionError"
+    assert last == f"aura.exceptions.{kind}: {message}"
+
+
+# --- the pytest-django harness, the middleware ---------------------------------------------------
+
+
+def test_the_harness_records_the_project_s_platform_with_db_and_transactional_db(
+    clinic: pytest.Pytester,
+) -> None:
+    clinic.makepyfile(
+        test_flow="""
+        import json
+
+        import pytest
+        from django.db import connection
+
+        from aura.integrations.django import platform
+
+
+        def book(client, **body):
+            return client.post("/visits/", json.dumps(body), content_type="application/json")
+
+
+        def test_with_db_a_delivery_waits_for_the_captured_commit(
+            client, aura_platform, published_events, django_capture_on_commit_callbacks
+        ):
+            from clinic.billing import invoiced
+
+            assert platform() is aura_platform  # views use the test's platform
+            with django_capture_on_commit_callbacks(execute=True) as callbacks:
+                response = book(client, patient=7)
+                assert invoiced == []  # not committed yet: nothing delivered
+            assert response.status_code == 200
+            assert response.json()["source"] == "visits"  # the view ran as its app's module
+            assert callbacks  # Aura's delivery waited for the commit, as Django's callbacks do
+            published_events.assert_published("visit.booked", patient=7)
+            assert invoiced == [7]
+
+
+        def test_with_db_nothing_is_published_without_a_commit(
+            client, aura_platform, published_events
+        ):
+            from clinic.billing import invoiced
+
+            invoiced.clear()
+            assert book(client, patient=8).status_code == 200
+            # written in the test's transaction, which never commits: not published yet
+            count = aura_platform.database.query_one("SELECT COUNT(*) AS n FROM aura_events")
+            rows = aura_platform.database.query("SELECT data FROM aura_events")
+            assert [row["data"] for row in rows] == ['{"patient":8}']
+            assert published_events.events == []
+            assert invoiced == []
+
+
+        @pytest.mark.django_db(transaction=True)
+        def test_with_transactional_db_commits_are_real(client, aura_platform, published_events):
+            from clinic.billing import invoiced
+
+            invoiced.clear()
+            assert book(client, patient=9).status_code == 200
+            assert invoiced == [9]  # delivered after the view's commit
+            rows = aura_platform.database.query(
+                "SELECT status FROM aura_publications ORDER BY status"
+            )
+            assert [row["status"] for row in rows] == ["COMPLETED"]
+
+
+        @pytest.mark.django_db(transaction=True)
+        def test_a_rollback_writes_and_delivers_nothing(client, aura_platform, published_events):
+            from clinic.billing import invoiced
+
+            invoiced.clear()
+            with pytest.raises(RuntimeError, match="booking failed after the publish"):
+                book(client, patient=10, fail=True)
+            assert invoiced == []
+            count = aura_platform.database.query_one("SELECT COUNT(*) AS n FROM aura_events")
+            assert count["n"] == 0  # the earlier transactional test's rows are gone too
+
+
+        @pytest.mark.django_db(transaction=True)
+        def test_the_registry_records_the_view_s_call(client, service_calls):
+            assert book(client, patient=500).status_code == 404
+            [call] = service_calls.calls
+            assert (call.caller_module, call.provider_module, call.service_name, call.method) == (
+                "visits", "patients", "Directory", "exists"
+            )
+
+
+        @pytest.mark.django_db(transaction=True)
+        @pytest.mark.aura_allow_handler_errors
+        def test_a_failing_handler_leaves_a_dead_letter(client, aura_platform):
+            assert book(client, patient=66).status_code == 200
+            [letter] = aura_platform.bus.dead_letters()
+            assert (letter.subscriber_module, letter.error_message) == (
+                "billing",
+                "cannot invoice patient 66",
+            )
+
+
+        def test_a_test_without_database_access_gets_db(aura_platform):
+            assert connection.in_atomic_block  # pytest-django's db: the test's transaction
+            assert platform() is aura_platform
+        """
+    )
+    result = clinic.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=7)
+
+
+def test_the_middleware_echoes_refuses_and_acts_for_the_user(clinic: pytest.Pytester) -> None:
+    clinic.makepyfile(
+        test_middleware="""
+        import json
+
+        import pytest
+        from django.contrib.auth.models import User
+
+        pytestmark = pytest.mark.django_db(transaction=True)  # events published: committed
+
+        def test_a_valid_correlation_id_is_on_the_event_and_echoed(client, published_events):
+            response = client.post(
+                "/visits/", json.dumps({"patient": 3}), content_type="application/json",
+                headers={"X-Correlation-ID": "req-42"},
+            )
+            assert response.headers["X-Correlation-ID"] == "req-42"
+            [event] = published_events.events
+            assert event.correlation_id == "req-42"
+            assert event.metadata["user_id"] is None  # nobody logged in
+
+
+        def test_without_one_a_new_id_is_made_and_echoed(client, published_events):
+            response = client.post(
+                "/visits/", json.dumps({"patient": 3}), content_type="application/json"
+            )
+            [event] = published_events.events
+            assert response.headers["X-Correlation-ID"] == event.correlation_id
+            assert len(event.correlation_id) == 36
+
+
+        def test_an_invalid_one_is_answered_400_problem_json(client, published_events):
+            response = client.post(
+                "/visits/", json.dumps({"patient": 3}), content_type="application/json",
+                headers={"X-Correlation-ID": "a b"},
+            )
+            assert response.status_code == 400
+            assert response.headers["Content-Type"] == "application/problem+json"
+            body = response.json()
+            assert body["detail"] == (
+                "Invalid X-Correlation-ID 'a b': expected 1 to 128 letters, digits or . _ : - "
+                "(starting with a letter or digit). Send a UUID, or leave the header out to "
+                "get a new id."
+            )
+            assert body["correlation_id"] == response.headers["X-Correlation-ID"] != "a b"
+            assert published_events.events == []  # the view never ran
+
+
+        def test_the_logged_in_user_is_on_the_events(client, published_events):
+            user = User.objects.create_user("ada", password="x" * 12)
+            client.force_login(user)
+            client.post("/visits/", json.dumps({"patient": 3}), content_type="application/json")
+            [event] = published_events.events
+            assert event.metadata["user_id"] == user.pk
+
+
+        def test_a_view_runs_as_its_app_s_module(client):
+            assert client.get("/whoami/").json() == {"module": "visits"}
+        """
+    )
+    result = clinic.runpytest_subprocess("-q")
+    result.assert_outcomes(passed=5)
+
+
+# --- manage.py aura ------------------------------------------------------------------------------
+
+
+def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> None:
+    project = clinic.path
+    assert manage(project, "migrate", "-v", "0").returncode == 0
+    book = (
+        "import django, json; django.setup(); from django.db import transaction; "
+        "from aura.integrations.django import platform; "
+        "exec('with transaction.atomic():\\n platform().bus.publish(\"visit.booked\", "
+        "{\"patient\": 66}, \"visits\")')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", book],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(project), "DJANGO_SETTINGS_MODULE": "clinic.settings"},
+    )
+    assert done.returncode == 0, done.stderr
+    listed = manage(project, "aura", "dead-letters", "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[-1] == "1 dead letter."
+    assert "billing" in lines[0]
+    assert "cannot invoice patient 66" in lines[0]
+    retried = manage(project, "aura", "dead-letters", "retry")
+    assert retried.returncode == 1  # it fails again
+    assert retried.stdout.splitlines() == [
+        "Retried: 0 delivered, 1 failed again, 0 held back by the policy, 0 with no subscriber."
+    ]
+    assert retried.stderr.splitlines()[-1] == "CommandError: Some dead letters failed again."
+    refused = manage(project, "aura", "dead-letters", "purge")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        "CommandError: Say what to purge: --all, --id ID (repeatable) or --older-than-days N."
+    )
+    wrong = manage(project, "aura", "dead-letters", "list", "--older-than-days", "-1")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        "CommandError: --older-than-days must be a number of days of at least 0, got -1.0. Pass "
+        "e.g. --older-than-days 7, or --all."
+    )
+    assert manage(project, "aura", "dead-letters", "list").stdout.splitlines()[-1] == (
+        "1 dead letter."  # a refused command changed nothing
+    )
+    purged = manage(project, "aura", "dead-letters", "purge", "--all")
+    assert purged.stdout.splitlines() == ["Purged 1 dead letter."]
+    assert manage(project, "aura", "dead-letters", "list").stdout.splitlines() == [
+        "0 dead letters."
+    ]
+
+
+def test_manage_py_aura_worker_delivers_what_web_processes_only_record(
+    clinic: pytest.Pytester,
+) -> None:
+    project = clinic.path
+    settings = project / "clinic/settings.py"
+    settings.write_text(settings.read_text().replace('"DURABLE": True', '"WORKERS": 0'))
+    billing = project / "clinic/billing/__init__.py"
+    billing.write_text(
+        billing.read_text().replace(
+            "invoiced.append(data[\"patient\"])",
+            "invoiced.append(data[\"patient\"])\n"
+            "    import pathlib\n"
+            "    with pathlib.Path('invoiced.txt').open('a') as out:\n"
+            "        out.write(f\"{data['patient']}\\n\")",
+        )
+    )
+    assert manage(project, "migrate", "-v", "0").returncode == 0
+    publish = (
+        "import django; django.setup(); from django.db import transaction; "
+        "from aura.integrations.django import platform; "
+        "exec('for n in range(5):\\n with transaction.atomic():\\n  "
+        "platform().bus.publish(\"visit.booked\", {\"patient\": n}, \"visits\")')"
+    )
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(project),
+        "DJANGO_SETTINGS_MODULE": "clinic.settings",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", publish], cwd=project, env=environment, timeout=120, check=False
+    )
+    assert done.returncode == 0
+    assert not (project / "invoiced.txt").exists()  # WORKERS=0: recorded, not delivered
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "aura", "worker", "--threads", "2", "--poll", "0.2"],
+        cwd=project,
+        env={k: v for k, v in environment.items() if k != "DJANGO_SETTINGS_MODULE"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            path = project / "invoiced.txt"
+            if path.exists() and len(path.read_text().split()) >= 5:
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)  # a duplicate would show up meanwhile
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    assert sorted(int(n) for n in (project / "invoiced.txt").read_text().split()) == list(range(5))
+    assert out.splitlines()[0].startswith("Delivering with 2 threads on ")
+    assert out.splitlines()[-1] == (
+        "Stopped: what was being delivered finished or was handed back."
+    )
+
+
+def test_manage_py_aura_check_verifies_the_modules_wiring(clinic: pytest.Pytester) -> None:
+    project = clinic.path
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """
+            [tool.aura.boundaries.modules.patients]
+            package = "clinic.patients"
+            [tool.aura.boundaries.modules.visits]
+            package = "clinic.visits"
+            depends_on = ["patients"]
+            [tool.aura.boundaries.modules.billing]
+            package = "clinic.billing"
+            """
+        )
+    )
+    done = manage(project, "aura", "check", "--static")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        "Platform verification: no problems (3 modules, 1 service, 1 subscription)."
+    )
+    views = project / "clinic/billing/invoices/views.py"
+    views.write_text("from clinic.visits.views import book\n")
+    done = manage(project, "aura", "check", "--static")
+    assert done.returncode == 1
+    assert "clinic/billing/invoices/views.py:1" in done.stdout
+    assert done.stderr.strip() == "CommandError: aura check found problems (above)."
