@@ -48,8 +48,10 @@ doctest: $(STAMP)
 # [tool.coverage.report]. Every directory runs even when one fails; the target fails after.
 TEST_DIRS := $(sort $(filter-out tests/__pycache__/,$(wildcard tests/*/)))
 # The example applications (examples/*/), each a project with its own pyproject.toml: its own
-# suite, then `aura check` on its own module map.
+# suite once per database (EXAMPLE_DATABASE; PostgreSQL on the private cluster of the opt-in
+# plugin aura.testing.postgres), then `aura check` on its own module map.
 EXAMPLES := $(sort $(wildcard examples/*/))
+EXAMPLE_DATABASES ?= sqlite postgresql
 
 pytest: $(STAMP)
 	$(BIN)/coverage erase
@@ -58,9 +60,12 @@ pytest: $(STAMP)
 		$(BIN)/coverage run -m pytest -q -n 2 -p no:cacheprovider $$dir || status=1; \
 	done; \
 	for example in $(EXAMPLES); do \
-		echo "pytest $$example (its own project)"; \
-		(cd $$example && $(CURDIR)/$(BIN)/pytest -q -p no:cacheprovider && \
-			$(CURDIR)/$(BIN)/aura check) || status=1; \
+		for database in $(EXAMPLE_DATABASES); do \
+			echo "pytest $$example on $$database (its own project)"; \
+			(cd $$example && EXAMPLE_DATABASE=$$database \
+				$(CURDIR)/$(BIN)/pytest -q -p no:cacheprovider) || status=1; \
+		done; \
+		(cd $$example && $(CURDIR)/$(BIN)/aura check) || status=1; \
 	done; exit $$status
 	$(BIN)/coverage combine -q
 	$(BIN)/coverage report

@@ -1,7 +1,8 @@
 """The shop's test fixtures: its own app and platform, recorded by Aura's harness.
 
 Every test and scenario runs twice, on SQLite and on PostgreSQL (``[sqlite]`` and
-``[postgresql]`` in its id): ``engine`` is a fresh SQLite file, or a fresh database on the
+``[postgresql]`` in its id), or on one of them with ``EXAMPLE_DATABASE=sqlite`` or
+``EXAMPLE_DATABASE=postgresql`` (``make test`` runs each example once per database): ``engine`` is a fresh SQLite file, or a fresh database on the
 private PostgreSQL cluster of Aura's opt-in plugin ``aura.testing.postgres`` (or on
 ``AURA_TEST_DSN``'s server). Without PostgreSQL the ``[postgresql]`` runs are skipped, or fail
 with ``AURA_REQUIRE_POSTGRES=1`` (as on CI).
@@ -14,6 +15,7 @@ plain (sync) tests and steps.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,21 @@ def postgres_url(dsn: str) -> URL:
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def chosen_databases(given: str | None) -> list[str]:
+    """The databases to run on: both, or the one ``EXAMPLE_DATABASE`` names."""
+    if given is None or given == "":
+        return ["sqlite", "postgresql"]
+    if given not in ("sqlite", "postgresql"):
+        raise pytest.UsageError(
+            f"EXAMPLE_DATABASE={given!r}: expected sqlite or postgresql (or unset for both)."
+        )
+    return [given]
+
+
+DATABASES = chosen_databases(os.environ.get("EXAMPLE_DATABASE"))
+
+
+@pytest.fixture(params=DATABASES, ids=DATABASES)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """The shop's database for one test: a new SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
