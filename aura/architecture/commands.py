@@ -32,12 +32,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import re
 import sys
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from aura.architecture.boundaries import check_boundaries
 from aura.architecture.modulemap import ModuleMap, ModuleSpec, load_module_map
@@ -121,12 +122,19 @@ def add_check_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_check(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) -> int:
+def run_check(
+    args: argparse.Namespace,
+    out: TextIO,
+    err: TextIO | None = None,
+    *,
+    modules: Callable[[], Sequence[Any]] | None = None,
+) -> int:
     """Run ``aura check``; return the exit status.
 
     The report goes to ``out``. Errors and messages go there too with ``--format text``, and to
     ``err`` (default: the standard error) with ``json`` or ``sarif``, so that ``out`` holds the
-    report alone.
+    report alone. ``modules``, when given, returns the modules of the platform to verify instead
+    of ``modules`` in ``[tool.aura]`` (``manage.py aura check`` gives the Django apps' modules).
     """
     messages = out if args.format == "text" else (err if err is not None else sys.stderr)
     if args.update_baseline and args.baseline is None:
@@ -141,11 +149,14 @@ def run_check(args: argparse.Namespace, out: TextIO, err: TextIO | None = None) 
         contracts, notes, results = _contract_findings(args.config, config)
         findings.extend(violation for result in results for violation in result.violations)
         anchors = _anchors(module_map, contracts)
-        skipped = STATIC_NOTE if args.static else _skipped(setting, module_map)
-        if skipped or setting is None:
+        load: Callable[[], Sequence[Any]] | None = modules
+        if load is None and setting is not None:
+            load = functools.partial(load_modules, config, setting)
+        skipped = STATIC_NOTE if args.static else ("" if modules else _skipped(setting, module_map))
+        if skipped or load is None:
             notes.append(skipped)
         else:
-            findings.extend(_verification_findings(config, setting, findings, module_map, anchors))
+            findings.extend(_verification_findings(load, findings, module_map, anchors))
         findings = [_placed(finding, anchors, module_map.root) for finding in findings]
         if args.update_baseline:
             recorded = count(write_baseline(args.baseline, findings), "violation")
@@ -371,8 +382,7 @@ def _contract_findings(
 
 
 def _verification_findings(
-    config: ProjectConfig,
-    setting: ModulesSetting,
+    load: Callable[[], Sequence[Any]],
     found: list[Finding],
     module_map: ModuleMap,
     anchors: Mapping[str, str],
@@ -394,7 +404,7 @@ def _verification_findings(
     cycles = any(finding.rule == "dependency-cycle" for finding in found)
     with contextlib.redirect_stdout(sys.stderr):
         try:
-            modules = load_modules(config, setting)
+            modules = list(load())
         except (Exception, SystemExit) as error:
             return [_build_failure(error, "importing the modules", module_map, anchors)]
         try:

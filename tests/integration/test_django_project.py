@@ -608,11 +608,22 @@ def test_manage_py_aura_check_verifies_the_modules_wiring(clinic: pytest.Pyteste
             """
         )
     )
-    done = manage(project, "aura", "check", "--static")
+    done = manage(project, "aura", "check")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1] == (
-        "Platform verification: no problems (3 modules, 1 service, 1 subscription)."
+    assert done.stdout.splitlines()[-1] == "aura check: no violations in 3 modules (8 files)."
+    # the platform verified is the apps' modules: a subscription without a contract is found
+    billing = project / "clinic/billing/__init__.py"
+    billing.write_text(
+        billing.read_text() + "\n\n@module.subscribe('visit.cancelled', name='void')\n"
+        "def void(data):\n    pass\n"
     )
+    done = manage(project, "aura", "check")
+    assert done.returncode == 1
+    finding = next(line for line in done.stdout.splitlines() if "visit.cancelled" in line)
+    assert "billing subscribes void to 'visit.cancelled', which has no event contract" in finding
+    assert done.stderr.strip() == "CommandError: aura check found problems (above)."
+    static = manage(project, "aura", "check", "--static")  # the map only: nothing imported
+    assert static.returncode == 0, static.stdout
     views = project / "clinic/billing/invoices/views.py"
     views.write_text("from clinic.visits.views import book\n")
     done = manage(project, "aura", "check", "--static")

@@ -1,0 +1,1 @@
+pytest_plugins = ["aura.integrations.django.testing"]  # aura_platform: the project's platform
