@@ -2,10 +2,11 @@
 
 Every test and scenario runs twice, on SQLite and on PostgreSQL (``[sqlite]`` and
 ``[postgresql]`` in its id), or on one of them with ``EXAMPLE_DATABASE=sqlite`` or
-``EXAMPLE_DATABASE=postgresql`` (``make test`` runs each example once per database):
-``engine`` is a fresh SQLite file, or a fresh database on the private PostgreSQL cluster of Aura's opt-in plugin ``aura.testing.postgres`` (or on
-``AURA_TEST_DSN``'s server). Without PostgreSQL the ``[postgresql]`` runs are skipped, or fail
-with ``AURA_REQUIRE_POSTGRES=1`` (as on CI).
+``EXAMPLE_DATABASE=postgresql`` (``make test`` runs each example once per database).
+``engine`` is a fresh SQLite file, or a fresh database on the private PostgreSQL cluster of
+Aura's opt-in plugin ``aura.testing.postgres`` (or on ``AURA_TEST_DSN``'s server). Without
+PostgreSQL the ``[postgresql]`` runs are skipped, or fail with ``AURA_REQUIRE_POSTGRES=1``
+(as on CI).
 
 ``aura_platform`` is the harness's fixture, replaced here by the shop's own platform (on that
 engine), so ``published_events`` and the Gherkin steps of ``aura.testing.bdd`` see what the
