@@ -487,8 +487,8 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     book = (
         "import django, json; django.setup(); from django.db import transaction; "
         "from aura.integrations.django import platform; "
-        "exec('with transaction.atomic():\\n platform().bus.publish(\"visit.booked\", "
-        "{\"patient\": 66}, \"visits\")')"
+        'exec(\'with transaction.atomic():\\n platform().bus.publish("visit.booked", '
+        '{"patient": 66}, "visits")\')'
     )
     done = subprocess.run(
         [sys.executable, "-c", book],
@@ -542,8 +542,8 @@ def test_manage_py_aura_worker_delivers_what_web_processes_only_record(
     billing = project / "clinic/billing/__init__.py"
     billing.write_text(
         billing.read_text().replace(
-            "invoiced.append(data[\"patient\"])",
-            "invoiced.append(data[\"patient\"])\n"
+            'invoiced.append(data["patient"])',
+            'invoiced.append(data["patient"])\n'
             "    import pathlib\n"
             "    with pathlib.Path('invoiced.txt').open('a') as out:\n"
             "        out.write(f\"{data['patient']}\\n\")",
@@ -554,7 +554,7 @@ def test_manage_py_aura_worker_delivers_what_web_processes_only_record(
         "import django; django.setup(); from django.db import transaction; "
         "from aura.integrations.django import platform; "
         "exec('for n in range(5):\\n with transaction.atomic():\\n  "
-        "platform().bus.publish(\"visit.booked\", {\"patient\": n}, \"visits\")')"
+        'platform().bus.publish("visit.booked", {"patient": n}, "visits")\')'
     )
     environment = {
         **os.environ,
