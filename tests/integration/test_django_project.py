@@ -310,6 +310,53 @@ def test_a_misdeclared_module_or_setting_stops_django_s_start_up(
     assert last == f"aura.exceptions.{kind}: {message}"
 
 
+def test_a_handler_attached_in_an_app_s_ready_is_checked_by_the_system_check(
+    clinic: pytest.Pytester,
+) -> None:
+    # Handlers that use the ORM are attached in ready() (models are not importable earlier),
+    # after Aura's own ready() when its app comes first: the system check runs after them all.
+    (clinic.path / "clinic/visits/apps.py").write_text(
+        textwrap.dedent(
+            """
+            from django.apps import AppConfig
+
+
+            class Unregistered:
+                pass
+
+
+            class VisitsConfig(AppConfig):
+                name = "clinic.visits"
+
+                def ready(self):
+                    from dataclasses import make_dataclass
+
+                    from clinic.visits import module
+
+                    Wrong = make_dataclass("Wrong", [("patient", int)])
+
+                    def note(event: Wrong) -> None:
+                        pass
+
+                    module.subscribe("visit.booked", name="note")(note)
+            """
+        ).lstrip()
+    )
+    assert manage(clinic.path, "aura", "modules").returncode == 0  # the map itself is fine
+    done = manage(clinic.path, "check")
+    assert done.returncode == 1
+    assert "aura: (aura.E001) Handler clinic.visits.apps.VisitsConfig.ready.<locals>.note" in (
+        done.stderr
+    )
+    assert (
+        "is annotated with Wrong, which is not a registered event contract. Decorate it with "
+        "@event_contract(...), or annotate the parameter as dict." in done.stderr
+    )
+    assert "HINT: Fix the module's declaration; `manage.py aura modules` shows them all." in (
+        done.stderr
+    )
+
+
 # --- the pytest-django harness, the middleware ---------------------------------------------------
 
 

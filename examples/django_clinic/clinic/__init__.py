@@ -1,0 +1,1 @@
+"""A small mental-health clinic on Django, adopting Aura: four modules made of five apps."""
