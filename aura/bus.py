@@ -47,6 +47,7 @@ from aura.delivery import (
     current_dispatch,
 )
 from aura.events import (
+    VERSION_KEY,
     Event,
     EventCatalog,
     FrozenDict,
@@ -702,7 +703,12 @@ class EventBus:
                 )
         if self._publishers:  # an undeclared event is refused before its data is looked at
             self._check_declared(event_type, source_module)
-        name, frozen = self._normalise(event_type, data, source_module)
+        name, frozen, version = self._normalise(event_type, data, source_module)
+        if version != 1 or (metadata is not None and VERSION_KEY in metadata):
+            # The version is the contract's, never the caller's; version 1 is left unsaid.
+            metadata = {k: v for k, v in (metadata or {}).items() if k != VERSION_KEY}
+            if version != 1:
+                metadata[VERSION_KEY] = version
         check_module_name(source_module, role="source module")
         assert source_module is not None  # checked just above; narrows for mypy
         dispatch = current_dispatch.get()
@@ -787,7 +793,10 @@ class EventBus:
 
     def _normalise(
         self, event_type: str | object, data: Mapping[str, Any] | None, source_module: str | None
-    ) -> tuple[str, FrozenDict]:
+    ) -> tuple[str, FrozenDict, int]:
+        """The event's type, its data frozen and validated, and the contract version it was
+        validated against (1 without a contract): data is the latest version's, an instance
+        its own class's."""
         if isinstance(event_type, str):
             check_event_type(event_type)
             if not isinstance(data, Mapping):
@@ -799,13 +808,14 @@ class EventBus:
             contract = self.catalog.get(event_type)
             if contract is not None:
                 contract.validate(frozen)
-            elif self.catalog.strict:
+                return event_type, frozen, contract.version
+            if self.catalog.strict:
                 raise EventValidationError(
                     f"Event {event_type!r} has no contract, and this bus's catalog is strict. "
                     f"Register one with @event_contract({event_type!r}) or use an open catalog. "
                     f"Known types: {', '.join(self.catalog.types()) or 'none'}."
                 )
-            return event_type, frozen
+            return event_type, frozen, 1
         contract = self.catalog.for_class(type(event_type))
         if contract is None:
             raise EventValidationError(
@@ -820,7 +830,7 @@ class EventBus:
             )
         frozen = freeze_json(contract.dump(event_type), max_size=self.max_event_size)
         contract.validate(frozen)
-        return contract.event_type, frozen
+        return contract.event_type, frozen, contract.version
 
     # --- dead letters ---------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from aura.exceptions import ConfigurationError, DatabaseBusyError, MissingExtraE
 
 if TYPE_CHECKING:
     from aura.bus import Delivery
-    from aura.database import Database
+    from aura.database import SqlDatabase
     from aura.events import Event
     from aura.registry import ServiceCall
 
@@ -403,7 +403,7 @@ def _add_web_command(name: str, command: argparse.ArgumentParser, stream: TextIO
     return True
 
 
-def _open_postgres(url: str) -> Database:
+def _open_postgres(url: str) -> SqlDatabase:
     """Open the PostgreSQL database ``aura serve`` was pointed at (the ``postgres`` extra).
 
     Opened here, in the command, because the gateway and :mod:`aura.postgres` know nothing of
@@ -412,8 +412,7 @@ def _open_postgres(url: str) -> Database:
     """
     from aura.postgres import PostgresDatabase
 
-    # PostgresDatabase has Database's interface; Platform's annotation names Database alone.
-    return PostgresDatabase(url)  # type: ignore[return-value]
+    return PostgresDatabase(url)
 
 
 def main(

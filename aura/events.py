@@ -28,19 +28,26 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUndefinedAnnotation
 from pydantic_core import PydanticUndefined
 
-from aura.exceptions import EventContractError, EventValidationError, InvalidNameError
+from aura.exceptions import (
+    EventContractError,
+    EventValidationError,
+    EventVersionError,
+    InvalidNameError,
+)
 from aura.frozen_time import make_frozen_time_validatable
 from aura.ids import new_id
 from aura.naming import check_event_type, check_module_name
 
 __all__ = [
     "MAX_NESTING",
+    "VERSION_KEY",
     "CatalogSnapshot",
     "ContractField",
     "Event",
     "EventCatalog",
     "EventContract",
     "FrozenDict",
+    "Upcaster",
     "build_metadata",
     "contract_fields",
     "default_catalog",
@@ -52,6 +59,13 @@ __all__ = [
 
 MAX_NESTING = 32
 """How deep containers may nest in event data and metadata."""
+
+VERSION_KEY = "event_version"
+"""The metadata key holding the contract version an event was written with, when above 1: an
+envelope without it was written as version 1 (every event before versions were recorded)."""
+
+Upcaster = Callable[[dict[str, Any]], Mapping[str, Any]]
+"""Reads one version's data as the next version's: ``upcasters={1: v1_to_v2}`` on a contract."""
 
 _ENVELOPE_KEYS = ("event_id", "timestamp", "source_module", "event_type", "data", "metadata")
 _STANDARD_METADATA = ("correlation_id", "causation_id", "user_id")
@@ -342,6 +356,12 @@ class Event:
         value: str | int | None = self.metadata["user_id"]
         return value
 
+    @property
+    def version(self) -> int:
+        """The version of its contract the event's data was written with (1 unless recorded)."""
+        value: int = self.metadata.get(VERSION_KEY, 1)
+        return value
+
     @classmethod
     def create(
         cls,
@@ -494,12 +514,29 @@ def build_metadata(metadata: Mapping[str, Any] | None) -> FrozenDict:
 class EventContract:
     """A registered event contract: its type, version, class (dataclass or model), validator."""
 
-    __slots__ = ("_adapter", "at_import", "contract_class", "event_type", "fields", "version")
+    __slots__ = (
+        "_adapter",
+        "at_import",
+        "contract_class",
+        "event_type",
+        "fields",
+        "upcasters",
+        "version",
+    )
 
-    def __init__(self, event_type: str, version: int, contract_class: type[Any]) -> None:
+    def __init__(
+        self,
+        event_type: str,
+        version: int,
+        contract_class: type[Any],
+        upcasters: Mapping[int, Upcaster] | None = None,
+    ) -> None:
         self.event_type = event_type
         self.version = version
         self.contract_class = contract_class
+        self.upcasters: dict[int, Upcaster] = dict(upcasters or {})
+        """How older versions are read: from version -> a function returning the next one's
+        data (``{1: v1_to_v2}`` on version 2; a chain reaches the latest version)."""
         self.fields = tuple(field.name for field in contract_fields(contract_class))
         self.at_import = _importing()
         """Whether it was registered while a module was being imported (the harness keeps
@@ -667,9 +704,15 @@ class EventCatalog:
         self._lock = threading.Lock()
 
     def register(
-        self, contract_class: type[Any], event_type: str, version: int = 1
+        self,
+        contract_class: type[Any],
+        event_type: str,
+        version: int = 1,
+        *,
+        upcasters: Mapping[int, Upcaster] | None = None,
     ) -> EventContract:
-        """Register ``contract_class`` as version ``version`` of ``event_type``."""
+        """Register ``contract_class`` as version ``version`` of ``event_type``; ``upcasters``
+        read older versions' data as the next version's (``{1: v1_to_v2}``)."""
         check_event_type(event_type)
         if not is_contract_class(contract_class):
             raise EventContractError(
@@ -682,8 +725,10 @@ class EventCatalog:
                 f"Event contract version for {event_type!r} must be an int of at least 1, "
                 f"got {version!r}."
             )
+        steps = _checked_upcasters(event_type, version, upcasters)
         with self._lock:
             versions = self._by_type.get(event_type, {})
+            _check_steps(event_type, versions, version, steps)
             existing = versions.get(version)
             if existing is not None and _class_path(existing.contract_class) != _class_path(
                 contract_class
@@ -694,7 +739,7 @@ class EventCatalog:
                     f"{_class_path(contract_class)} too. Give the new contract version "
                     f"{max(versions) + 1}."
                 )
-            contract = EventContract(event_type, version, contract_class)
+            contract = EventContract(event_type, version, contract_class, steps)
             self._by_type[event_type] = {**versions, version: contract}
             self._by_class[contract_class] = contract
             if version >= max(self._by_type[event_type]):
@@ -741,6 +786,95 @@ class EventCatalog:
             return self._latest.get(event_type)
         return self._by_type.get(event_type, {}).get(version)
 
+    def versions(self, event_type: str) -> list[EventContract]:
+        """Every registered version of ``event_type``'s contract, oldest first."""
+        versions = self._by_type.get(event_type, {})
+        return [versions[number] for number in sorted(versions)]
+
+    def current(self, event: Event) -> Event:
+        """``event`` as its contract's current version: itself when it was written with it (or
+        has no contract), else a copy whose data went through the upcasters (see
+        :meth:`upcast`). What handlers, replays and stores' reads are given."""
+        latest = self._latest.get(event.event_type)
+        if latest is None or event.metadata.get(VERSION_KEY, 1) == latest.version:
+            return event
+        data, version = self.upcast(event.event_type, event.data, event.version, event.event_id)
+        metadata = dict(event.metadata)
+        if version == 1:
+            metadata.pop(VERSION_KEY, None)
+        else:
+            metadata[VERSION_KEY] = version
+        return Event.restore(
+            event.event_id,
+            event.timestamp,
+            event.source_module,
+            event.event_type,
+            data,
+            FrozenDict(metadata),
+        )
+
+    def upcast(
+        self, event_type: str, data: Mapping[str, Any], version: int, event_id: str = ""
+    ) -> tuple[FrozenDict, int]:
+        """Read ``data``, written as ``version`` of ``event_type``, as its current version:
+        ``(data, current version)``. Each step is one upcaster; the result is validated against
+        the current contract. Raises :class:`~aura.exceptions.EventVersionError` naming the
+        versions and the missing upcaster when there is no path, or when ``version`` is newer
+        than any this process knows."""
+        latest = self._latest.get(event_type)
+        which = f"Event {event_type!r}" + (f" {event_id}" if event_id else "")
+        if latest is None:
+            return freeze_json(data), version
+        if version > latest.version:
+            raise EventVersionError(
+                f"{which} was written as version {version}, newer than any contract this "
+                f"process knows (the latest is version {latest.version}, "
+                f"{_class_path(latest.contract_class)}): a newer release wrote it. Deploy that "
+                "release's contracts here before this process reads the event."
+            )
+        steps = self._steps(event_type)
+        current: Mapping[str, Any] = data
+        used: list[str] = []
+        for step in range(version, latest.version):
+            upcaster = steps.get(step)
+            if upcaster is None:
+                raise EventVersionError(
+                    f"{which} was written as version {version}, and its contract is at "
+                    f"version {latest.version}: no upcaster reads version {step} as version "
+                    f"{step + 1}. Declare one on the contract: @event_contract({event_type!r}, "
+                    f"version={step + 1}, upcasters={{{step}: upcast}}) with "
+                    f"def upcast(data: dict) -> dict returning version {step + 1}'s data."
+                )
+            name = getattr(upcaster, "__qualname__", repr(upcaster))
+            used.append(name)
+            try:
+                current = upcaster(thaw_json(current))
+            except Exception as exc:
+                raise EventVersionError(
+                    f"{which}: the upcaster {name} (version {step} to {step + 1}) failed on its "
+                    f"data: {type(exc).__name__}: {exc}. Fix the upcaster."
+                ) from exc
+            if not isinstance(current, Mapping):
+                raise EventVersionError(
+                    f"{which}: the upcaster {name} (version {step} to {step + 1}) returned "
+                    f"{type(current).__name__}, not a dict of version {step + 1}'s data."
+                )
+        frozen = freeze_json(current)
+        try:
+            latest.validate(frozen)
+        except EventValidationError as exc:
+            raise EventVersionError(
+                f"{which}, written as version {version} and upcast by {', '.join(used)}, does "
+                f"not satisfy version {latest.version}:\n{exc}"
+            ) from None
+        return frozen, latest.version
+
+    def _steps(self, event_type: str) -> dict[int, Upcaster]:
+        steps: dict[int, Upcaster] = {}
+        for contract in self._by_type.get(event_type, {}).values():
+            steps.update(contract.upcasters)
+        return steps
+
     def for_class(self, contract_class: type[Any]) -> EventContract | None:
         """Return the contract that ``contract_class`` was registered as, or ``None``."""
         return self._by_class.get(contract_class)
@@ -764,6 +898,51 @@ class CatalogSnapshot(NamedTuple):
     by_class: dict[type[Any], EventContract]
 
 
+def _checked_upcasters(
+    event_type: str, version: int, upcasters: Mapping[int, Upcaster] | None
+) -> dict[int, Upcaster]:
+    if upcasters is None:
+        return {}
+    if not isinstance(upcasters, Mapping):
+        raise EventContractError(
+            f"upcasters of {event_type!r} version {version} must be a dict of older version -> "
+            f"function, got {type(upcasters).__name__}. Write upcasters={{{version - 1}: "
+            "upcast}."
+        )
+    for older, upcaster in upcasters.items():
+        if type(older) is not int or not 1 <= older < version:
+            raise EventContractError(
+                f"upcasters of {event_type!r} version {version} has the key {older!r}: a key "
+                f"is the older version the function reads, an int from 1 to {version - 1}."
+            )
+        if not callable(upcaster):
+            raise EventContractError(
+                f"upcasters[{older}] of {event_type!r} version {version} must be a function "
+                f"of version {older}'s data returning version {older + 1}'s, got "
+                f"{type(upcaster).__name__} ({upcaster!r})."
+            )
+    return dict(upcasters)
+
+
+def _check_steps(
+    event_type: str,
+    versions: Mapping[int, EventContract],
+    version: int,
+    steps: Mapping[int, Upcaster],
+) -> None:
+    """Refuse two different upcasters for one step (two contracts of a type declaring it)."""
+    for contract in versions.values():
+        if contract.version == version:
+            continue
+        for older, upcaster in steps.items():
+            known = contract.upcasters.get(older)
+            if known is not None and known is not upcaster:
+                raise EventContractError(
+                    f"Event {event_type!r}: version {version} and version {contract.version} "
+                    f"both declare an upcaster from version {older}. Keep one of them."
+                )
+
+
 def _importing() -> bool:
     """Whether the caller runs inside an import (importlib's frames are on the stack)."""
     frame: FrameType | None = sys._getframe(2)
@@ -785,7 +964,11 @@ default_catalog = EventCatalog()
 
 
 def event_contract(
-    event_type: str, *, version: int = 1, catalog: EventCatalog | None = None
+    event_type: str,
+    *,
+    version: int = 1,
+    upcasters: Mapping[int, Upcaster] | None = None,
+    catalog: EventCatalog | None = None,
 ) -> Callable[[type[T]], type[T]]:
     """Register a dataclass as the contract of ``event_type``.
 
@@ -794,12 +977,20 @@ def event_contract(
         @event_contract("therapy_session.scheduled", version=1)
         @dataclass
         class TherapySessionScheduledEvent: ...
+
+    A new version says how stored events of the older ones are read: ``upcasters`` maps an
+    older version to a function of its data (a plain dict) returning the next version's::
+
+        @event_contract("therapy_session.scheduled", version=2, upcasters={1: add_duration})
+
+    Stored events keep their version (:attr:`Event.version`); handlers, replays and the
+    stores' reads get them as the current version (:meth:`EventCatalog.current`).
     """
     check_event_type(event_type)
     target = catalog if catalog is not None else default_catalog
 
     def register(cls: type[T]) -> type[T]:
-        target.register(cls, event_type, version)
+        target.register(cls, event_type, version, upcasters=upcasters)
         cls.__aura_event_type__ = event_type  # type: ignore[attr-defined]  # marker for publish
         return cls
 

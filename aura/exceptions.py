@@ -25,6 +25,7 @@ __all__ = [
     "EventContractError",
     "EventDeliveryError",
     "EventValidationError",
+    "EventVersionError",
     "ExpectationTimeoutError",
     "FakeNotConfiguredError",
     "HandlerSignatureError",
@@ -77,6 +78,11 @@ class InvalidEventTypeError(EventValidationError):
 
 class EventContractError(AuraError, TypeError):
     """An event contract is malformed or conflicts with one already registered."""
+
+
+class EventVersionError(EventValidationError):
+    """A stored event's version cannot be read as its contract's current version: no upcaster
+    leads there, or it is newer than any version this process knows."""
 
 
 class HandlerSignatureError(AuraError, TypeError):

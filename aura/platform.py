@@ -37,7 +37,7 @@ from aura import context as _context
 from aura import injection, verification
 from aura.bus import EventBus
 from aura.container import Container
-from aura.database import Database
+from aura.database import Database, SqlDatabase
 from aura.dead_letters import DeadLetterStore
 from aura.defaults import use_defaults
 from aura.delivery import DeliveryJournal, ResubmitReport
@@ -65,7 +65,7 @@ class Platform:
         self,
         modules: Iterable[ModuleSource],
         *,
-        database: str | Path | Database = ":memory:",
+        database: str | Path | SqlDatabase = ":memory:",
         catalog: EventCatalog | None = None,
         max_chain_depth: int = 64,
         durable: bool = False,
@@ -91,7 +91,9 @@ class Platform:
         }
         # A path is an SQLite file; a database object (aura.postgres.PostgresDatabase) is used
         # as given.
-        self.database = Database(database) if isinstance(database, str | Path) else database
+        self.database: SqlDatabase = (
+            Database(database) if isinstance(database, str | Path) else database
+        )
         try:
             self.container = Container()
             # A timed call inside a transaction runs inline: a worker thread would wait on the
@@ -263,7 +265,7 @@ class Platform:
 
         return remove
 
-    def transaction(self) -> AbstractContextManager[Database]:
+    def transaction(self) -> AbstractContextManager[SqlDatabase]:
         """Commit the modules' writes and the events published inside together.
 
         Delivery starts after the commit; a rollback discards the events, so nothing is

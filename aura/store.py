@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 
 from aura.bus import EventBus
-from aura.database import Database
+from aura.database import SqlDatabase, SqlRow
 from aura.dead_letters import DeadLetter
-from aura.events import Event, FrozenDict, freeze_json
+from aura.events import Event, FrozenDict, default_catalog, freeze_json
 from aura.exceptions import ConfigurationError, EventDeliveryError
 
 if TYPE_CHECKING:
@@ -96,19 +96,36 @@ class EventStore(ABC):
         """Return one event by id, or ``None``."""
 
     def stream(
-        self, *, limit: int | None = None, batch_size: int = 500, **filters: Unpack[EventFilters]
+        self,
+        *,
+        limit: int | None = None,
+        batch_size: int = 500,
+        as_written: bool = False,
+        **filters: Unpack[EventFilters],
     ) -> Iterator[Event]:
         """Yield matching events in order, ``batch_size`` at a time, without loading them all.
 
         The filters are :class:`EventFilters` (``since`` inclusive, ``until`` exclusive);
-        ``limit`` caps how many are yielded.
+        ``limit`` caps how many are yielded. Each event is its contract's current version
+        (upcast by the catalog of the attached bus, else the default one: see
+        :meth:`~aura.events.EventCatalog.current`); ``as_written=True`` yields them as stored.
         """
         _check_limit(limit, batch_size)
-        return self._select(EventQuery(**filters), limit, batch_size)
+        events = self._select(EventQuery(**filters), limit, batch_size)
+        if as_written:
+            return events
+        catalog = self.bus.catalog if self.bus is not None else default_catalog
+        return map(catalog.current, events)
 
-    def read(self, *, limit: int | None = None, **filters: Unpack[EventFilters]) -> list[Event]:
+    def read(
+        self,
+        *,
+        limit: int | None = None,
+        as_written: bool = False,
+        **filters: Unpack[EventFilters],
+    ) -> list[Event]:
         """Return matching events in order (see :meth:`stream` for the filters)."""
-        return list(self.stream(limit=limit, **filters))
+        return list(self.stream(limit=limit, as_written=as_written, **filters))
 
     def replay(
         self, target: EventBus | Callable[[Event], object], **filters: Unpack[EventFilters]
@@ -258,7 +275,7 @@ def _event_row(event: Event) -> tuple[str | None, ...]:
     )
 
 
-def _event_from(row: sqlite3.Row) -> Event:
+def _event_from(row: SqlRow) -> Event:
     data: FrozenDict = freeze_json(json.loads(row["data"]))
     metadata: FrozenDict = freeze_json(json.loads(row["metadata"]), root="metadata")
     return Event.restore(
@@ -281,7 +298,7 @@ class SqliteEventStore(EventStore):
     :class:`~aura.database.Database`, or PostgreSQL's ``aura.postgres.PostgresDatabase`` (the
     same SQL; only the schema's identity column differs)."""
 
-    def __init__(self, database: Database, *, bus: EventBus | None = None) -> None:
+    def __init__(self, database: SqlDatabase, *, bus: EventBus | None = None) -> None:
         self.database = database
         self.bus = bus
         postgres = getattr(database, "dialect", "sqlite") == "postgresql"
@@ -393,7 +410,7 @@ CREATE TABLE IF NOT EXISTS aura_dead_letters (
 class SqliteDeadLetterStore:
     """The bus's dead letters, persisted in the platform's database (``aura_dead_letters``)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: SqlDatabase) -> None:
         self.database = database
         database.executescript(_DEAD_LETTERS_SCHEMA)
 

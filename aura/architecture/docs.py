@@ -595,7 +595,7 @@ def _access(rule: Rule | None) -> str:
 
 def _tables(platform: Platform, name: str) -> list[str]:
     rows = platform.database.query("SELECT name FROM sqlite_master WHERE type = 'table'")
-    return sorted(row[0] for row in rows if str(row[0]).startswith(f"{name}_"))
+    return sorted(row["name"] for row in rows if str(row["name"]).startswith(f"{name}_"))
 
 
 def _container_names(module: Module, service_name: str) -> str:

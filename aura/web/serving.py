@@ -35,7 +35,7 @@ from aura.web.middleware import DEFAULT_MAX_BODY_BYTES
 from aura.web.problems import ErrorStatuses
 
 if TYPE_CHECKING:
-    from aura.database import Database
+    from aura.database import SqlDatabase
     from aura.telemetry import Telemetry
 
 __all__ = ["DEFAULT_DATABASE", "add_serve_arguments", "run_serve", "running", "serve"]
@@ -194,7 +194,7 @@ def run_serve(
     args: argparse.Namespace,
     out: TextIO,
     *,
-    open_postgres: Callable[[str], Database] | None = None,
+    open_postgres: Callable[[str], SqlDatabase] | None = None,
 ) -> int:
     """Run ``aura serve``: the modules over HTTP until Ctrl-C; return the exit status.
 
@@ -240,8 +240,8 @@ def run_serve(
 
 
 def _open_database(
-    location: Path | str, open_postgres: Callable[[str], Database] | None
-) -> tuple[Path | Database, str]:
+    location: Path | str, open_postgres: Callable[[str], SqlDatabase] | None
+) -> tuple[Path | SqlDatabase, str]:
     """What ``Platform(database=...)`` takes for ``location``, and how to show it.
 
     A PostgreSQL URL is opened now (a wrong URL or a server that is down fails here) and shown

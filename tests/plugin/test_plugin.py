@@ -606,3 +606,60 @@ def test_flow(aura_platform):
             "in depends_on.*",
         ]
     )
+
+
+# --- a platform the project builds, run as the harness's ------------------------------------------
+
+
+def test_a_platform_built_by_the_project_keeps_the_harness_s_checks(
+    shop: pytest.Pytester,
+) -> None:
+    # The project's own aura_platform (its database, its options) through under_test: recorded,
+    # and a handler failure or an undeclared call still fails the test at teardown.
+    shop.makeconftest(
+        """
+import pytest
+
+from aura import Platform
+from aura.testing.plugin import under_test
+from shop import catalog, orders
+
+built = []
+
+
+@pytest.fixture
+def aura_platform(request, aura_trace, tmp_path):
+    platform = Platform([catalog, orders], database=tmp_path / "own.db", durable=True)
+    built.append(platform)
+    with under_test(request, aura_trace, platform):
+        yield platform
+"""
+    )
+    result = run(
+        shop,
+        """
+from aura import service_registry
+from conftest import built
+
+
+def test_recorded(aura_platform, published_events):
+    assert aura_platform.started and aura_platform.database.path.endswith("own.db")
+    service_registry.get_service("orders", "Orders").place("apple", 2)
+    published_events.assert_published("order.placed", total=6)
+
+
+def test_a_failing_handler_fails_the_test(aura_platform):
+    service_registry.get_service("catalog", "Catalog").add("plum", -1)
+
+
+def test_the_platform_is_closed_after_each_test():
+    assert [platform.closed for platform in built] == [True, True]
+""",
+    )
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 event handler failed during this test*",
+            "*orders:shop.orders.announce on 'product.added'*ValueError: negative price for plum",
+        ]
+    )

@@ -222,8 +222,7 @@ def build_platform(**options: Any) -> Platform:
         **options,
     }
     database = DjangoDatabase(chosen["DATABASE"], require_transaction=chosen["REQUIRE_TRANSACTION"])
-    # DjangoDatabase has Database's interface; Platform's annotation names Database alone.
-    return Platform(list(declaration().modules), database=database, **arguments)  # type: ignore[arg-type]
+    return Platform(list(declaration().modules), database=database, **arguments)
 
 
 def platform() -> Platform:

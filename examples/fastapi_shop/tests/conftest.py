@@ -9,7 +9,8 @@ PostgreSQL the ``[postgresql]`` runs are skipped, or fail with ``AURA_REQUIRE_PO
 (as on CI).
 
 ``aura_platform`` is the harness's fixture, replaced here by the shop's own platform (on that
-engine), so ``published_events`` and the Gherkin steps of ``aura.testing.bdd`` see what the
+engine) run through ``aura.testing.plugin.under_test``, which keeps the harness's checks at
+teardown; ``published_events`` and the Gherkin steps of ``aura.testing.bdd`` see what the
 app's requests publish. ``shop`` drives the app over HTTP through httpx's ASGI transport, from
 plain (sync) tests and steps.
 """
@@ -32,6 +33,7 @@ from sqlalchemy import URL, Engine
 
 from aura import Platform
 from aura.testing import Trace
+from aura.testing.plugin import under_test
 
 pytest_plugins = ["aura.testing.postgres"]  # fresh_postgres_dsn: a new database per test
 
@@ -79,16 +81,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def aura_platform(engine: Engine, aura_trace: Trace) -> Iterator[Platform]:
-    """The shop's platform, recorded by this test's trace; the app's lifespan starts it."""
+def aura_platform(
+    request: pytest.FixtureRequest, engine: Engine, aura_trace: Trace
+) -> Iterator[Platform]:
+    """The shop's platform, run by the harness as its own: recorded by this test's trace, and
+    at teardown a handler failure or an undeclared cross-module call fails the test."""
     platform = make_platform(engine, poll_interval=None)  # deliveries run after each commit
-    trace = aura_trace.attach(platform.bus, platform.registry)
-    try:
-        with platform.as_default():
-            yield platform
-    finally:
-        trace.detach()
-        platform.close()
+    with under_test(request, aura_trace, platform):
+        yield platform
 
 
 @pytest.fixture
