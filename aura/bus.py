@@ -807,7 +807,15 @@ class EventBus:
             frozen: FrozenDict = freeze_json(data, max_size=self.max_event_size)
             contract = self.catalog.get(event_type)
             if contract is not None:
-                contract.validate(frozen)
+                try:
+                    contract.validate(frozen)
+                except EventValidationError:
+                    # An older version's data (a publisher not migrated yet) is that version's
+                    # event, upcast for its handlers; data of no version is the latest's error.
+                    older = self.catalog.older_version_of(event_type, frozen)
+                    if older is None:
+                        raise
+                    return event_type, frozen, older
                 return event_type, frozen, contract.version
             if self.catalog.strict:
                 raise EventValidationError(

@@ -791,6 +791,21 @@ class EventCatalog:
         versions = self._by_type.get(event_type, {})
         return [versions[number] for number in sorted(versions)]
 
+    def older_version_of(self, event_type: str, data: Mapping[str, Any]) -> int | None:
+        """The newest older version of ``event_type`` whose contract ``data`` satisfies (when
+        the latest does not) and that upcasters lead from to the latest, or ``None``."""
+        versions = self.versions(event_type)
+        steps = self._steps(event_type)
+        for contract in reversed(versions[:-1]):
+            if any(step not in steps for step in range(contract.version, versions[-1].version)):
+                continue
+            try:
+                contract.validate(data)
+            except EventValidationError:
+                continue
+            return contract.version
+        return None
+
     def current(self, event: Event) -> Event:
         """``event`` as its contract's current version: itself when it was written with it (or
         has no contract), else a copy whose data went through the upcasters (see

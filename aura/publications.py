@@ -270,6 +270,9 @@ class DurableJournal:
         """Record the event and one publication per subscriber, owned by this journal (it
         delivers them next), all or nothing, in the caller's transaction if one is open."""
         if self.require_transaction and not self.database.in_transaction:
+            check = getattr(self.database, "check_transaction", None)
+            if check is not None:  # in a transaction of another database: say that instead
+                check()
             raise TransactionRequiredError(
                 f"Event {event.event_type!r} was published outside any transaction of "
                 f"{self.database.path}, and that database requires one "

@@ -1,4 +1,5 @@
-"""Event contracts of the Aura platform: every standard event of the seed, version 1.
+"""Event contracts of the Aura platform: every standard event of the seed, version 1, and the
+versions after it (``therapy_session.scheduled`` is at version 2, with an upcaster from 1).
 
 Importing this module registers each contract in ``aura.events.default_catalog``, so every bus
 that uses the default catalog validates these events on publish. Modules publish instances,
@@ -25,6 +26,7 @@ __all__ = [
     "TherapySessionCancelledEvent",
     "TherapySessionCompletedEvent",
     "TherapySessionScheduledEvent",
+    "TherapySessionScheduledEventV1",
     "TherapySessionStartedEvent",
     "Timestamp",
     "UserDeactivatedEvent",
@@ -82,13 +84,38 @@ class UserDeactivatedEvent:
 
 @event_contract("therapy_session.scheduled", version=1)
 @dataclass(frozen=True)
-class TherapySessionScheduledEvent:
-    """A session was booked (the seed's dataclass, with a default session type)."""
+class TherapySessionScheduledEventV1:
+    """A session was booked: the seed's shape, version 1 (read as version 2 by its upcaster)."""
 
     session_id: int
     patient_id: int
     therapist_id: int
     scheduled_at: Timestamp
+    session_type: str = "individual"
+    correlation_id: str | None = None
+
+
+SESSION_MINUTES = {"individual": 50, "couples": 80, "group": 90}
+"""How long a session of each type lasts: what a version 1 event, which said nothing of it,
+is read as."""
+
+
+def scheduled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 of ``therapy_session.scheduled`` read as version 2: its duration from its type."""
+    return {**data, "duration_minutes": SESSION_MINUTES.get(data.get("session_type", ""), 50)}
+
+
+@event_contract("therapy_session.scheduled", version=2, upcasters={1: scheduled_v1_to_v2})
+@dataclass(frozen=True)
+class TherapySessionScheduledEvent:
+    """A session was booked, for how long (version 2: ``duration_minutes`` is new, and
+    required; stored version 1 events get their type's usual length)."""
+
+    session_id: int
+    patient_id: int
+    therapist_id: int
+    scheduled_at: Timestamp
+    duration_minutes: int
     session_type: str = "individual"
     correlation_id: str | None = None
 

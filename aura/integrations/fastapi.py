@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
@@ -190,6 +190,24 @@ def check_routes(app: Any, platform: Platform) -> None:
                 f"({', '.join(map(repr, names))}); a route acts as one module. Call the others "
                 f"through module_services({names[0]!r}).get(...), or react to their events."
             )
+        overrides = getattr(app, "dependency_overrides", {})
+        for dependency in _sessions_used(route.dependant, overrides):
+            if dependency.scope != "function":
+                name = _name(dependency.call)
+                raise ConfigurationError(
+                    f"Route {label} takes a session_dependency() through Depends({name}) "
+                    f"(scope {dependency.scope or 'request'!r}): FastAPI would end it, and so "
+                    "commit, after the response is sent, and a commit that fails would have "
+                    f'been answered as a success. Write Depends({name}, scope="function").'
+                )
+
+
+def _sessions_used(dependant: Dependant, overrides: Mapping[Any, Any]) -> Iterator[Dependant]:
+    for dependency in dependant.dependencies:
+        call = overrides.get(dependency.call, dependency.call)
+        if getattr(call, "aura_session", False):
+            yield dependency
+        yield from _sessions_used(dependency, overrides)
 
 
 def _modules_used(dependant: Dependant) -> Iterator[str]:
@@ -313,9 +331,12 @@ def session_dependency(factory: Callable[[], Any]) -> Callable[..., AsyncIterato
     """A dependency giving the route a SQLAlchemy ``Session`` whose transaction events join.
 
     ``get_session = session_dependency(sessionmaker(engine))`` then
-    ``session: Session = Depends(get_session)``: the request's writes and the events it
-    publishes (through a platform on ``SqlAlchemyDatabase(engine)``) commit together after the
-    endpoint returns, and neither is written when it raises (an ``HTTPException`` too).
+    ``session: Session = Depends(get_session, scope="function")``: the request's writes and
+    the events it publishes (through a platform on ``SqlAlchemyDatabase(engine)``) commit
+    together after the endpoint returns and before the response is sent (a failed commit is
+    the request's error, not a success), and neither is written when it raises (an
+    ``HTTPException`` too). :func:`lifespan` refuses a route taking it without
+    ``scope="function"`` (FastAPI's default scope ends it after the response).
 
     Why not ``def get_session(): with Session(engine) as s, s.begin(): yield s``: FastAPI runs
     a plain generator dependency in a thread-pool thread, and a sync endpoint in another, and
@@ -324,7 +345,10 @@ def session_dependency(factory: Callable[[], Any]) -> Callable[..., AsyncIterato
     task is the request's), at the session's first use (``add``, ``get``, ``execute``...) for
     a plain ``def`` one. In a ``def`` endpoint, use the session before publishing; with
     ``SqlAlchemyDatabase(engine, require_transaction=True)`` a publish outside the transaction
-    is refused instead of committing alone.
+    is refused instead of committing alone. A plain ``def`` dependency that uses the same
+    session first (``get_current_user(session=Depends(get_session, ...))``) begins its
+    transaction in that dependency's thread-pool thread, which the endpoint's events do not
+    join: make such a dependency ``async def``, or give it a session of its own.
     """
     if not callable(factory):
         raise ConfigurationError(
@@ -351,6 +375,7 @@ def session_dependency(factory: Callable[[], Any]) -> Callable[..., AsyncIterato
         finally:
             await _run(in_loop, session.close)
 
+    request_session.aura_session = True  # type: ignore[attr-defined]  # what check_routes reads
     return request_session
 
 

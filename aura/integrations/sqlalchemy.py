@@ -82,11 +82,17 @@ class _Unit:
         "deferred",
         "engine",
         "home",
+        "joined",
         "session",
     )
 
-    def __init__(self, session: Session, engine: Engine, asynchronous: bool) -> None:
+    def __init__(
+        self, session: Session, engine: Engine | None, asynchronous: bool, joined: bool = False
+    ) -> None:
         self.session = session
+        # Whether the session joined a transaction its Connection had begun outside it (its
+        # commit() then only ends a savepoint, or nothing): Aura cannot tell when it commits.
+        self.joined = joined
         # Where it began: another thread or task (which copied this context) never joins it.
         self.home = _here()
         self.engine = engine
@@ -141,9 +147,14 @@ def _created(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is not None:
         return  # a savepoint or subtransaction: the root's unit covers it
     engine = _engine_of(session)
-    if engine is None:
-        return
-    unit = _Unit(session, engine, asynchronous=engine.dialect.is_async)
+    bind = session.bind
+    joined = isinstance(bind, Connection) and bind.in_transaction()
+    unit = _Unit(
+        session,
+        engine,
+        asynchronous=engine is not None and engine.dialect.is_async,
+        joined=joined,
+    )
     session.info[_UNIT] = unit
     _units.set((*_prune(_units.get()), weakref.ref(unit)))
 
@@ -395,6 +406,12 @@ class SqlAlchemyDatabase:
             raise
         savepoint.commit()
 
+    def check_transaction(self) -> None:
+        """Raise :class:`~aura.exceptions.TransactionMismatchError` when the caller is inside a
+        transaction Aura's statements cannot join (another engine's, ``binds=``, a joined
+        outer transaction): what every Aura statement checks."""
+        self._unit()
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits; at once outside one."""
         unit = self._unit()
@@ -435,7 +452,27 @@ class SqlAlchemyDatabase:
     def _unit(self) -> _Unit | None:
         """The innermost transaction of the caller, if it is on this database's engines."""
         unit = _innermost()
-        if unit is None or unit.engine in self._engines:
+        if unit is None:
+            return None
+        if unit.engine is None:
+            raise TransactionMismatchError(
+                "An Aura statement ran inside a transaction of a session bound per mapper or "
+                "table (Session(binds=...)): Aura cannot tell which database that transaction "
+                f"writes, so events published there would not commit with it ({self.path}). "
+                "Bind the session to the platform's engine: Session(engine) or "
+                "sessionmaker(engine). Nothing was written."
+            )
+        if unit.joined:
+            raise TransactionMismatchError(
+                "An Aura statement ran inside a session that joined a transaction its "
+                "Connection had begun outside it (Session(bind=connection) after "
+                "connection.begin()): the session's commit() does not commit that "
+                "transaction, and Aura cannot tell when it does, so events would be delivered "
+                "before it. Bind the session to the engine (Session(engine)); a test that "
+                "rolls back an outer transaction can use a fresh database per test instead. "
+                "Nothing was written."
+            )
+        if unit.engine in self._engines:
             return unit
         raise TransactionMismatchError(
             f"An Aura statement ran inside a transaction of a session bound to "
@@ -481,7 +518,7 @@ def _connection(unit: _Unit) -> Connection:
     Aura's would commit the application's writes before the application did.
     """
     connection = unit.session.connection()
-    if unit.engine.dialect.name == "sqlite" and not unit.asynchronous:
+    if unit.engine is not None and unit.engine.dialect.name == "sqlite" and not unit.asynchronous:
         driver = connection.connection.driver_connection
         if driver is not None and not driver.in_transaction:
             driver.execute("BEGIN")

@@ -77,7 +77,10 @@ class TherapySessionService(TherapySessionContract):
             # Published inside the transaction: recorded with the session, delivered on commit.
             self.bus.publish(
                 TherapySessionScheduledEvent(
-                    **_ids(session), scheduled_at=starts_at, session_type=kind.value
+                    **_ids(session),
+                    scheduled_at=starts_at,
+                    duration_minutes=kind.duration_minutes,
+                    session_type=kind.value,
                 )
             )
         return session.to_dict()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from aura.exceptions import ServiceNotAvailableError
 from contracts.errors import BusinessRuleError, NotFoundError
+from contracts.events import SESSION_MINUTES
 from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -86,6 +87,11 @@ class SessionType(StrEnum):
     INDIVIDUAL = "individual"
     COUPLES = "couples"
     GROUP = "group"
+
+    @property
+    def duration_minutes(self) -> int:
+        """How long a session of this type lasts."""
+        return SESSION_MINUTES[self.value]
 
     @classmethod
     def parse(cls, value: str) -> SessionType:

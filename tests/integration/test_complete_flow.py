@@ -81,6 +81,7 @@ def test_scheduling_notifies_both_users_and_creates_a_pending_charge(
         "patient_id": patient["id"],
         "therapist_id": therapist["id"],
         "scheduled_at": "2030-01-07T10:00:00+00:00",
+        "duration_minutes": 50,
         "session_type": "individual",
     }
     assert {e.correlation_id for e in flow} == {scheduled.correlation_id}

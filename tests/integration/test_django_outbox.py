@@ -22,7 +22,11 @@ import pytest
 from django.conf import settings
 
 from aura import EventCatalog, Module, Platform
-from aura.exceptions import ConfigurationError, TransactionRequiredError
+from aura.exceptions import (
+    ConfigurationError,
+    TransactionMismatchError,
+    TransactionRequiredError,
+)
 
 if not settings.configured:
     settings.configure(DATABASES={}, USE_TZ=True, INSTALLED_APPS=[])
@@ -346,6 +350,40 @@ def test_a_schema_script_inside_atomic_runs_in_it_and_rolls_back_with_it(shop: S
     with transaction.atomic(using=shop.alias):
         shop.database.executescript(script)
     assert "t_inner" in connections[shop.alias].introspection.table_names()
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_publish_inside_another_alias_s_atomic_block_is_refused(
+    alias: str, tmp_path: Path, required: bool
+) -> None:
+    shop = Shop(alias, require_transaction=required)
+    other = f"aura_other_{next(_aliases)}"
+    connections.settings[other] = connections.configure_settings(
+        {
+            "default": {"ENGINE": "django.db.backends.dummy"},
+            other: {"ENGINE": "django.db.backends.sqlite3", "NAME": str(tmp_path / "o.db")},
+        }
+    )[other]
+    try:
+        with (
+            transaction.atomic(using=other),
+            pytest.raises(TransactionMismatchError) as refused,
+        ):
+            shop.platform.bus.publish(EVENT, {"n": 1}, "orders")
+        assert str(refused.value) == (
+            f"An Aura statement ran inside transaction.atomic(using={other!r}), and the "
+            f"platform's database is Django's {alias!r}: an event published there would "
+            "commit alone, apart from that block's writes. Publish inside "
+            f"transaction.atomic(using={alias!r}), or give the platform "
+            f"DjangoDatabase({other!r}). Nothing was written."
+        )
+        assert shop.count("aura_events") == 0
+        assert shop.runs == []
+    finally:
+        shop.platform.close()
+        connections[other].close()
+        del connections[other]
+        del connections.settings[other]
 
 
 def test_a_platform_built_inside_atomic_publishes_and_delivers_after_the_commit(

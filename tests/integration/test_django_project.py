@@ -580,6 +580,51 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     ]
 
 
+def test_the_first_use_failing_inside_atomic_leaves_aura_s_tables(
+    clinic: pytest.Pytester,
+) -> None:
+    # The process's platform is built by its first use, often inside a view's atomic block:
+    # its schema is made apart, so a view that then fails does not take Aura's tables with it.
+    project = clinic.path
+    assert manage(project, "migrate", "-v", "0").returncode == 0
+    script = textwrap.dedent(
+        """
+        import django
+
+        django.setup()
+        from django.db import connection, transaction
+
+        from aura.integrations.django import platform
+
+        try:
+            with transaction.atomic():
+                platform().bus.publish("visit.booked", {"patient": 1}, "visits")
+                raise RuntimeError("the first view failed")
+        except RuntimeError:
+            pass
+        with transaction.atomic():
+            platform().bus.publish("visit.booked", {"patient": 2}, "visits")
+        from clinic.billing import invoiced
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM aura_events")
+            print(invoiced, cursor.fetchone()[0])
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(project), "DJANGO_SETTINGS_MODULE": "clinic.settings"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[2]", "1"]  # the second event delivered; the first gone
+    assert "no such table" not in done.stderr
+
+
 def test_manage_py_aura_worker_delivers_what_web_processes_only_record(
     clinic: pytest.Pytester,
 ) -> None:

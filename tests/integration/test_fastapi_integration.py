@@ -815,17 +815,27 @@ class TxShop:
                 raise HTTPException(409, "out of stock")
             if fail == "crash":
                 raise RuntimeError("the route failed after publishing")
+            if fail == "commit":  # the database refuses the commit, after the endpoint returned
+
+                def refuse(_: Session) -> None:
+                    raise sa.exc.OperationalError("COMMIT", {}, RuntimeError("disk full"))
+
+                sa.event.listen(session, "before_commit", refuse, once=True)
             return {"order_id": order_id}
 
         @app.post("/sync/orders/{order_id}")
         def place_sync(
-            order_id: int, session: Annotated[Session, Depends(get_session)], fail: str = ""
+            order_id: int,
+            session: Annotated[Session, Depends(get_session, scope="function")],
+            fail: str = "",
         ) -> dict[str, int]:
             return place(session, order_id, fail or None)
 
         @app.post("/async/orders/{order_id}")
         async def place_async(
-            order_id: int, session: Annotated[Session, Depends(get_session)], fail: str = ""
+            order_id: int,
+            session: Annotated[Session, Depends(get_session, scope="function")],
+            fail: str = "",
         ) -> dict[str, int]:
             return place(session, order_id, fail or None)
 
@@ -861,7 +871,7 @@ async def test_an_event_commits_with_the_requests_writes_through_session_depende
     assert shop.written() == (1, 1, 1)
 
 
-@pytest.mark.parametrize(("fail", "status"), [("http", 409), ("crash", 500)])
+@pytest.mark.parametrize(("fail", "status"), [("http", 409), ("crash", 500), ("commit", 500)])
 @pytest.mark.parametrize("endpoint", ["sync", "async"])
 async def test_a_request_that_fails_writes_neither_its_rows_nor_its_event(
     tx_engine: sa.Engine, endpoint: str, fail: str, status: int
@@ -878,6 +888,32 @@ async def test_a_request_that_fails_writes_neither_its_rows_nor_its_event(
     with tx_engine.connect() as connection:
         shipped = connection.exec_driver_sql("SELECT order_id FROM fx_tx_shipments").scalars()
         assert list(shipped) == [8]
+
+
+async def test_a_session_dependency_ended_after_the_response_is_refused_at_startup(
+    tx_engine: sa.Engine,
+) -> None:
+    get_session = session_dependency(sessionmaker(tx_engine))
+    app = FastAPI(lifespan=lifespan(Platform([], poll_interval=None)))
+
+    def placeholder() -> Session:
+        raise NotImplementedError  # served by the override
+
+    @app.post("/orders")
+    def place(session: Annotated[Session, Depends(placeholder)]) -> None:
+        pass
+
+    app.dependency_overrides[placeholder] = get_session  # the pattern of the examples
+    with pytest.raises(ConfigurationError) as refused:
+        async with app.router.lifespan_context(app):
+            pass
+    assert str(refused.value) == (
+        "Route POST /orders takes a session_dependency() through Depends("
+        + placeholder.__qualname__
+        + ") (scope 'request'): FastAPI would end it, and so commit, after the response is "
+        "sent, and a commit that fails would have been answered as a success. Write "
+        "Depends(" + placeholder.__qualname__ + ', scope="function").'
+    )
 
 
 @pytest.mark.parametrize("endpoint", ["sync", "async"])

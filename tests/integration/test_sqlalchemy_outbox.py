@@ -323,6 +323,51 @@ def test_a_session_bound_to_another_engine_is_refused_and_nothing_is_written(
     assert shop.runs == []
 
 
+@pytest.mark.parametrize("required", [False, True])
+def test_a_session_bound_per_mapper_is_refused_and_nothing_is_written(
+    engine: sa.Engine, required: bool
+) -> None:
+    shop = Shop(engine, database={"require_transaction": required})
+    try:
+        with Session(binds={Base: engine}) as session, session.begin():
+            session.add(Order(id=1, item="pen"))
+            with pytest.raises(TransactionMismatchError) as raised:
+                shop.platform.bus.publish(EVENT, {"order_id": 1}, "orders")
+            session.rollback()
+        assert str(raised.value) == (
+            "An Aura statement ran inside a transaction of a session bound per mapper or table "
+            "(Session(binds=...)): Aura cannot tell which database that transaction writes, "
+            f"so events published there would not commit with it ({shop.outbox.path}). Bind "
+            "the session to the platform's engine: Session(engine) or sessionmaker(engine). "
+            "Nothing was written."
+        )
+        assert shop.count("SELECT COUNT(*) FROM aura_events") == 0
+        assert shop.runs == []
+    finally:
+        shop.platform.close()
+
+
+def test_a_session_joining_an_outer_transaction_is_refused_and_nothing_is_written(
+    shop: Shop, engine: sa.Engine
+) -> None:
+    # SQLAlchemy's recipe for tests that roll everything back: the session's commit() ends a
+    # savepoint only, so delivering then would run handlers before the real commit.
+    with engine.connect() as connection:
+        outer = connection.begin()
+        with Session(bind=connection, join_transaction_mode="create_savepoint") as session:
+            session.add(Order(id=1, item="pen"))
+            with pytest.raises(TransactionMismatchError) as raised:
+                shop.platform.bus.publish(EVENT, {"order_id": 1}, "orders")
+        outer.rollback()
+    assert str(raised.value).startswith(
+        "An Aura statement ran inside a session that joined a transaction its Connection had "
+        "begun outside it (Session(bind=connection) after connection.begin()): the session's "
+        "commit() does not commit that transaction"
+    )
+    assert shop.count("SELECT COUNT(*) FROM aura_events") == 0
+    assert shop.runs == []
+
+
 def test_a_publish_outside_a_transaction_is_refused_when_one_is_required(
     engine: sa.Engine,
 ) -> None:

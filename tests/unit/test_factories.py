@@ -17,7 +17,13 @@ def test_an_event_is_built_from_its_contract() -> None:
     event = EventFactory(event_type="therapy_session.scheduled", data__patient_id=7)
     assert isinstance(event, Event)
     assert event.data["patient_id"] == 7
-    assert set(event.data) == {"session_id", "patient_id", "therapist_id", "scheduled_at"}
+    assert set(event.data) == {
+        "session_id",
+        "patient_id",
+        "therapist_id",
+        "scheduled_at",
+        "duration_minutes",  # required by version 2, the current one
+    }
     assert event.source_module == "mentalhealth"
 
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 from aura.database import Params, SqlCursor
-from aura.exceptions import ConfigurationError, MissingExtraError
+from aura.exceptions import ConfigurationError, MissingExtraError, TransactionMismatchError
 from aura.sql import translate
 
 try:
@@ -131,9 +131,24 @@ class DjangoDatabase:
         """Whether the calling thread's connection is inside ``transaction.atomic()``."""
         return bool(connections[self.using].in_atomic_block)
 
+    def check_transaction(self) -> None:
+        """Raise :class:`~aura.exceptions.TransactionMismatchError` when the caller is inside
+        another alias's ``atomic()`` block (and not this one's): every Aura statement checks."""
+        for other in connections.all(initialized_only=True):
+            if other.alias != self.using and other.in_atomic_block:
+                raise TransactionMismatchError(
+                    f"An Aura statement ran inside transaction.atomic(using={other.alias!r}), "
+                    f"and the platform's database is Django's {self.using!r}: an event "
+                    "published there would commit alone, apart from that block's writes. "
+                    f"Publish inside transaction.atomic(using={self.using!r}), or give the "
+                    f"platform DjangoDatabase({other.alias!r}). Nothing was written."
+                )
+
     def _connection(self) -> Any:
         """The calling thread's connection, usable: reopened if an error left it broken."""
         connection = connections[self.using]
+        if not connection.in_atomic_block:
+            self.check_transaction()
         # What close_old_connections() does for a request, without its CONN_MAX_AGE part: a
         # worker thread keeps its connection from one delivery to the next.
         if (

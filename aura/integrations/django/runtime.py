@@ -235,15 +235,41 @@ def platform() -> Platform:
         return built
     with _runtime.lock:
         if _runtime.built is None or _runtime.built.closed:
+            made = _built_apart()
+            _runtime.built = made
+            atexit.register(made.close)
+        return _runtime.built
+
+
+def _built_apart() -> Platform:
+    """Build and start the process's platform on a thread of its own, so on a connection of its
+    own: its schema commits there, whatever ``atomic()`` block the first caller is in (a view
+    that then fails must not take Aura's tables with it)."""
+    outcome: list[Platform | BaseException] = []
+
+    def build() -> None:
+        from django.db import connections  # type: ignore[import-untyped]
+
+        try:
             made = build_platform()
             try:
                 made.start()
             except BaseException:
                 made.close()
                 raise
-            _runtime.built = made
-            atexit.register(made.close)
-        return _runtime.built
+            outcome.append(made)
+        except BaseException as error:  # raised again in the caller's thread
+            outcome.append(error)
+        finally:
+            connections.close_all()  # this thread's connections: the platform opens its own
+
+    builder = threading.Thread(target=build, name="aura-platform-build")
+    builder.start()
+    builder.join()
+    [result] = outcome
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
 @contextmanager

@@ -180,7 +180,7 @@ def test_scheduling_stores_and_returns_the_session(
     assert service.get_session(1) == session
 
 
-def test_scheduling_publishes_the_seeds_event_with_the_session_type(
+def test_scheduling_publishes_the_seeds_event_with_the_session_type_and_duration(
     service: TherapySessionContract, published_events: PublishedEvents
 ) -> None:
     _book(service)
@@ -193,11 +193,13 @@ def test_scheduling_publishes_the_seeds_event_with_the_session_type(
                 "patient_id": PATIENT,
                 "therapist_id": THERAPIST,
                 "scheduled_at": "2030-01-07T10:00:00+00:00",
+                "duration_minutes": 50,  # version 2 of the contract
                 "session_type": "individual",
             },
         )
     ]
     assert published_events[0].source_module == "mentalhealth"
+    assert published_events[0].version == 2
 
 
 def test_scheduling_asks_the_user_service_about_both_users(

@@ -24,7 +24,7 @@ class NewProduct(BaseModel):
 
 @router.post("/products", status_code=201)
 def add_product(
-    product: NewProduct, session: Annotated[Session, Depends(get_session)]
+    product: NewProduct, session: Annotated[Session, Depends(get_session, scope="function")]
 ) -> NewProduct:
     """Put a product on sale."""
     session.add(Product(**product.model_dump()))
@@ -32,7 +32,9 @@ def add_product(
 
 
 @router.get("/products/{sku}")
-def show_product(sku: str, session: Annotated[Session, Depends(get_session)]) -> NewProduct:
+def show_product(
+    sku: str, session: Annotated[Session, Depends(get_session, scope="function")]
+) -> NewProduct:
     """A product and its stock."""
     found = session.get(Product, sku)
     if found is None:

@@ -46,7 +46,7 @@ def place_order(
     wanted: NewOrder,
     user: Annotated[User, Depends(acting_user(current_user))],
     orders: Annotated[ModuleServices, Depends(module_services("orders"))],
-    session: Annotated[Session, Depends(get_session)],
+    session: Annotated[Session, Depends(get_session, scope="function")],
 ) -> OrderView:
     """Place an order; the catalog reserves its stock once it is committed."""
     try:
@@ -75,7 +75,9 @@ def place_order(
 
 
 @router.get("/{order_id}")
-def show_order(order_id: int, session: Annotated[Session, Depends(get_session)]) -> OrderView:
+def show_order(
+    order_id: int, session: Annotated[Session, Depends(get_session, scope="function")]
+) -> OrderView:
     """An order and its status."""
     order = session.get(Order, order_id)
     if order is None:

@@ -24,7 +24,9 @@ class ShipmentView(BaseModel):
 
 
 @router.get("/shipments")
-def list_shipments(session: Annotated[Session, Depends(get_session)]) -> list[ShipmentView]:
+def list_shipments(
+    session: Annotated[Session, Depends(get_session, scope="function")],
+) -> list[ShipmentView]:
     """Every shipment, oldest first."""
     return [
         ShipmentView(shipment_id=s.id, order_id=s.order_id, sku=s.sku, quantity=s.quantity)
