@@ -262,7 +262,10 @@ def run_docs(args: argparse.Namespace, out: TextIO) -> int:
             from aura.platform import Platform
 
             with Platform(modules).start() as platform:
-                files = build_docs(module_map, report, platform)
+                from aura.architecture.schemas import SCHEMA_FILE, read_schemas
+
+                committed = read_schemas(out_dir / SCHEMA_FILE)
+                files = build_docs(module_map, report, platform, committed)
         else:
             files = build_docs(module_map, report)
     except AuraError as error:
@@ -381,6 +384,19 @@ def _contract_findings(
     return contracts, notes, results
 
 
+def _event_catalog_findings(platform: Any, module_map: ModuleMap) -> list[Finding]:
+    """The contracts' breaking changes against the committed event catalog (``aura docs``'s
+    ``docs/architecture/events.schema.json``); none when nothing is committed yet."""
+    from aura.architecture.schemas import SCHEMA_FILE, breaking_changes, read_schemas
+
+    committed = read_schemas(module_map.root / "docs" / "architecture" / SCHEMA_FILE)
+    if committed is None:
+        return []
+    catalog = platform.bus.catalog
+    types = [event_type for event_type in committed if event_type in catalog]
+    return breaking_changes(committed, catalog, types, root=module_map.root)
+
+
 def _verification_findings(
     load: Callable[[], Sequence[Any]],
     found: list[Finding],
@@ -418,6 +434,7 @@ def _verification_findings(
                     dataclasses.replace(f, source=SOURCE)
                     for f in unused_dependencies(platform.modules)
                 ),
+                *_event_catalog_findings(platform, module_map),
             ]
         finally:
             platform.close()

@@ -59,15 +59,26 @@ _KINDS = {"import": "import", "lookup": "lookup", "coupling": "string coupling"}
 
 
 def build_docs(
-    module_map: ModuleMap, report: BoundaryReport, platform: Platform | None = None
+    module_map: ModuleMap,
+    report: BoundaryReport,
+    platform: Platform | None = None,
+    committed_schemas: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Return the docs of ``module_map``'s modules: file path -> Markdown.
+    """Return the docs of ``module_map``'s modules: file path -> Markdown (and, with a
+    platform, ``events.schema.json``: its contracts' JSON Schemas).
 
     ``report`` is :func:`~aura.architecture.boundaries.check_boundaries` of the same map;
-    ``platform``, when given, is the project's started platform.
+    ``platform``, when given, is the project's started platform; ``committed_schemas``, the
+    schema file already committed, whose versions the code no longer registers are kept.
     """
     facts = _Facts.gather(module_map, report, platform)
     files = {"README.md": _index(facts), "events.md": _catalog(facts)}
+    if facts.platform is not None:
+        from aura.architecture.schemas import SCHEMA_FILE, catalog_schemas, render_schemas
+
+        catalog = facts.platform.bus.catalog
+        current = catalog_schemas(catalog, [c.event_type for c in _documented(facts)])
+        files[SCHEMA_FILE] = render_schemas(current, committed_schemas)
     for name in facts.names:
         files[f"modules/{name}.md"] = _module_page(facts, module_map[name])
     return files
@@ -630,12 +641,7 @@ def _catalog(facts: _Facts) -> str:
             "loaded (`modules` in `[tool.aura]`), each event's contract is shown too.",
             *sections,
         )
-    catalog = sorted(facts.platform.bus.catalog, key=lambda c: c.event_type)
-    contracts = [
-        contract
-        for contract in catalog
-        if facts.publishers(contract.event_type) or facts.subscriptions(contract.event_type)
-    ]
+    contracts = _documented(facts)
     sections = [_event_section(facts, c.event_type, c) for c in contracts]
     with_contract = {contract.event_type for contract in contracts}
     missing = [p for p in facts.event_types() if "*" not in p and p not in with_contract]
@@ -651,6 +657,17 @@ def _catalog(facts: _Facts) -> str:
     )
 
 
+def _documented(facts: _Facts) -> list[EventContract]:
+    """The latest contract of each event the modules publish or consume, by event type."""
+    assert facts.platform is not None
+    catalog = sorted(facts.platform.bus.catalog, key=lambda c: c.event_type)
+    return [
+        contract
+        for contract in catalog
+        if facts.publishers(contract.event_type) or facts.subscriptions(contract.event_type)
+    ]
+
+
 def _event_section(facts: _Facts, event_type: str, contract: EventContract | None) -> str:
     parts = [f'<a id="{_anchor(event_type)}"></a>\n\n## `{event_type}`']
     if contract is not None:
@@ -661,9 +678,16 @@ def _event_section(facts: _Facts, event_type: str, contract: EventContract | Non
             (f"`{field.name}`", f"`{_annotation(field.annotation)}`", _default(field))
             for field in contract_fields(cls)
         ]
+        version = f"Version {contract.version} · contract `{_qualified(cls)}`"
+        older = facts.platform.bus.catalog.versions(event_type)[:-1] if facts.platform else []
+        if older:
+            listed = ", ".join(f"{c.version} (`{_qualified(c.contract_class)}`)" for c in older)
+            version += (
+                f" · older versions {listed}, read as version {contract.version} by upcasters"
+            )
         parts += [
             (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " "),
-            f"Version {contract.version} · contract `{_qualified(cls)}`",
+            version,
             _table(("Field", "Type", "Default"), fields),
         ]
     parts += [

@@ -444,7 +444,13 @@ def test_a_module_map_that_declares_no_module_is_a_usage_error(
 
 
 def test_one_page_per_module_an_index_and_an_event_catalog(docs: dict[str, str]) -> None:
-    assert sorted(docs) == ["README.md", "events.md", "modules/shipping.md", "modules/stock.md"]
+    assert sorted(docs) == [
+        "README.md",
+        "events.md",
+        "events.schema.json",  # the contracts' JSON Schemas, which aura check holds them to
+        "modules/shipping.md",
+        "modules/stock.md",
+    ]
 
 
 def test_a_module_canvas_shows_services_events_routes_dependencies_and_tables(
@@ -509,11 +515,12 @@ def test_check_fails_until_the_docs_are_written(pytester: pytest.Pytester) -> No
         "aura docs: the architecture docs are stale; run `aura docs` to regenerate:\n"
         "  - out/README.md is missing\n"
         "  - out/events.md is missing\n"
+        "  - out/events.schema.json is missing\n"
         "  - out/modules/shipping.md is missing\n"
         "  - out/modules/stock.md is missing\n",
     )
-    assert run("--out", "out") == (0, "aura docs: wrote 4 files to out (4 changed).\n")
-    assert run("--check", "--out", "out") == (0, "aura docs: 4 files in out are up to date.\n")
+    assert run("--out", "out") == (0, "aura docs: wrote 5 files to out (5 changed).\n")
+    assert run("--check", "--out", "out") == (0, "aura docs: 5 files in out are up to date.\n")
 
 
 def test_check_detects_edited_and_leftover_pages(pytester: pytest.Pytester) -> None:
@@ -529,7 +536,7 @@ def test_check_detects_edited_and_leftover_pages(pytester: pytest.Pytester) -> N
         "  - out/events.md is out of date\n"
         "  - out/modules/old.md is no longer generated\n",
     )
-    assert run("--out", "out") == (0, "aura docs: wrote 4 files to out (2 changed).\n")
+    assert run("--out", "out") == (0, "aura docs: wrote 5 files to out (2 changed).\n")
     assert not (out / "modules" / "old.md").exists()
     assert (out / "notes.md").read_text() == "# Notes kept by people\n"
     assert run("--check", "--out", "out")[0] == 0

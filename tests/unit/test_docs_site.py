@@ -287,7 +287,8 @@ def test_aura_docs_writes_the_tutorial_projects_architecture(
     result = run_in(bookshop, "-m", "aura", "docs", "--out", str(out))
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == f"aura docs: wrote 5 files to {out.as_posix()} (5 changed).\n"
+    assert result.stdout == f"aura docs: wrote 6 files to {out.as_posix()} (6 changed).\n"
+    assert (out / "events.schema.json").is_file()  # the contracts' schemas, for aura check
     written = sorted(path.relative_to(out).as_posix() for path in out.rglob("*.md"))
     assert written == [
         "README.md",
