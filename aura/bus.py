@@ -898,11 +898,12 @@ class EventBus:
             )
         dispatch = Dispatch(self, is_async=False, replaying=True)
         token = current_dispatch.set(dispatch)
+        current = self.catalog.current(event)  # its contract's current version
         try:
             with _context.event_scope(event):
                 for subscription in route:
                     with _context.module_scope(subscription.subscriber_module):
-                        subscription._handle(event)
+                        subscription._handle(current)
         finally:
             dispatch.active = False
             current_dispatch.reset(token)

@@ -36,7 +36,7 @@ from aura.dead_letters import (
     failed_again,
     new_letter,
 )
-from aura.events import Event
+from aura.events import Event, EventCatalog
 from aura.exceptions import EventDeliveryError
 from aura.handlers import refuse_deferred
 from aura.hooks import finish_all, start_all
@@ -192,6 +192,7 @@ class EventBus(Protocol):
 
     dead_letter_store: DeadLetterStore
     journal: DeliveryJournal | None
+    catalog: EventCatalog
     _observers: tuple[BusObserver, ...]
     _raw_only: bool
     _delivering: tuple[Callable[..., Any], ...]
@@ -316,7 +317,9 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
     while queue:
         event, chain, route = queue.popleft()
         dispatch.chain = chain
-        outcome.event = event  # what the runner passes to each subscription yielded
+        # What the runner passes to each subscription yielded: the event as its contract's
+        # current version (itself unless it was written with an older one), once per event.
+        outcome.event = bus.catalog.current(event)
         observers = bus._observers
         raw_only = bus._raw_only
         delivering = bus._delivering
@@ -365,7 +368,7 @@ def redeliver(
     token = current_dispatch.set(dispatch)
     try:
         with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
-            outcome.event = event
+            outcome.event = bus.catalog.current(event)
             if bus._delivering:
                 yield from _intercepted(outcome, bus._delivering, event, subscription)
             else:

@@ -50,11 +50,8 @@ def plan_handler(
     parameter = _single_parameter(handler, event_type)
     annotation = _annotation_of(handler, parameter)
     deliver: Callable[[Event], Any]
-    # Every kind gets the event as its contract's current version (catalog.current: one
-    # lookup, unless the event was written with an older version and is upcast).
-    current = catalog.current
     if annotation is Event:
-        deliver, receives = _event_deliverer(handler, current), "event"
+        deliver, receives = handler, "event"
     elif isinstance(annotation, type) and is_contract_class(annotation):
         contract = catalog.for_class(annotation)
         if contract is None:
@@ -69,9 +66,9 @@ def plan_handler(
                 f"annotated with {annotation.__qualname__}, the contract of "
                 f"{contract.event_type!r}. Annotate it with the contract of {event_type!r}."
             )
-        deliver, receives = _contract_deliverer(handler, contract, current), "contract"
+        deliver, receives = _contract_deliverer(handler, contract), "contract"
     else:
-        deliver, receives = _data_deliverer(handler, current), "data"
+        deliver, receives = _data_deliverer(handler), "data"
     if is_async and handler_timeout is not None:
         deliver = _timed(deliver, handler_timeout, qualified_name(handler))
     return deliver, receives, is_async
@@ -221,24 +218,15 @@ def _timed(
     return deliver_in_time
 
 
-def _event_deliverer(handler: Handler, current: Callable[[Event], Event]) -> Callable[[Event], Any]:
+def _data_deliverer(handler: Handler) -> Callable[[Event], Any]:
     def deliver(event: Event) -> Any:
-        return handler(current(event))
+        return handler(event.data)
 
     return deliver
 
 
-def _data_deliverer(handler: Handler, current: Callable[[Event], Event]) -> Callable[[Event], Any]:
+def _contract_deliverer(handler: Handler, contract: EventContract) -> Callable[[Event], Any]:
     def deliver(event: Event) -> Any:
-        return handler(current(event).data)
-
-    return deliver
-
-
-def _contract_deliverer(
-    handler: Handler, contract: EventContract, current: Callable[[Event], Event]
-) -> Callable[[Event], Any]:
-    def deliver(event: Event) -> Any:
-        return handler(contract.instantiate(current(event).data))
+        return handler(contract.instantiate(event.data))
 
     return deliver

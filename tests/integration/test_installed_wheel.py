@@ -185,7 +185,7 @@ def test_a_user_installs_the_wheel_and_uses_it_outside_this_repository(
     docs = _run(aura_command, "docs", cwd=project)
     assert (docs.returncode, docs.stdout) == (
         0,
-        "aura docs: wrote 4 files to docs/architecture (4 changed).\n",
+        "aura docs: wrote 5 files to docs/architecture (5 changed).\n",
     )
     assert sorted(p.name for p in (project / "docs" / "architecture" / "modules").iterdir()) == [
         "mailer.md",
