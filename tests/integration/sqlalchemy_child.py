@@ -15,11 +15,15 @@ Roles:
 * ``publish-only --events N``: publish N orders with ``workers=0`` (other processes deliver).
 * ``deliver --expect N [--workers W]``: deliver until every publication is COMPLETED and
   ``--expect`` orders exist, then print ``{"delivered": k}`` (its own handler runs).
+
+With ``--async-session`` the publishing roles use an ``AsyncSession`` on the asyncio driver of
+the same database (aiosqlite, psycopg's async mode): Aura's platform is on that async engine.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -30,6 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from aura import Module
@@ -58,10 +63,20 @@ class Effect(Base):
     pid: Mapped[int]
 
 
-def build(url: str, kill: str | None, **options: object) -> tuple[Platform, SqlAlchemyDatabase]:
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql+psycopg": "postgresql+psycopg_async"}
+
+
+def build(
+    url: str, kill: str | None, asynchronous: bool = False, **options: object
+) -> tuple[Platform, SqlAlchemyDatabase]:
     engine = sa.create_engine(url, connect_args={"timeout": 30} if "sqlite" in url else {})
     Base.metadata.create_all(engine)
-    outbox = SqlAlchemyDatabase(engine)
+    if asynchronous:
+        parsed = sa.make_url(url)
+        async_url = parsed.set(drivername=ASYNC_DRIVERS[parsed.drivername])
+        outbox = SqlAlchemyDatabase(create_async_engine(async_url))
+    else:
+        outbox = SqlAlchemyDatabase(engine)
     orders = Module("orders")
     orders.publishes(EVENT)
     shipping = Module("shipping")
@@ -94,6 +109,16 @@ def publish(platform: Platform, outbox: SqlAlchemyDatabase, events: int) -> None
             platform.bus.publish(EVENT, {"order_id": order.id}, "orders")
 
 
+async def apublish(platform: Platform, outbox: SqlAlchemyDatabase, events: int) -> None:
+    assert outbox.async_engine is not None
+    for n in range(events):
+        async with AsyncSession(outbox.async_engine) as session, session.begin():
+            order = Order(item=f"item-{n}")
+            session.add(order)
+            await session.flush()
+            platform.bus.publish(EVENT, {"order_id": order.id}, "orders")
+
+
 def settled(outbox: SqlAlchemyDatabase, expect: int) -> bool:
     with outbox.engine.connect() as connection:
         orders = connection.exec_driver_sql("SELECT COUNT(*) FROM shop_orders").scalar_one()
@@ -112,16 +137,24 @@ def main() -> None:
     parser.add_argument("--kill", choices=["before-write", "after-write"])
     parser.add_argument("--workers", type=int)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--async-session", action="store_true")
     args = parser.parse_args()
-    if args.role == "publish":
-        platform, outbox = build(args.url, args.kill, lease=1.0, poll_interval=None)
-        publish(platform, outbox, args.events)
-    elif args.role == "publish-only":
-        platform, outbox = build(args.url, None, workers=0, poll_interval=None)
-        publish(platform, outbox, args.events)
+    if args.role in ("publish", "publish-only"):
+        options: dict[str, object] = (
+            {"lease": 1.0, "poll_interval": None}
+            if args.role == "publish"
+            else {"workers": 0, "poll_interval": None}
+        )
+        platform, outbox = build(
+            args.url, args.kill if args.role == "publish" else None, args.async_session, **options
+        )
+        if args.async_session:
+            asyncio.run(apublish(platform, outbox, args.events))
+        else:
+            publish(platform, outbox, args.events)
     else:
         options = {"lease": 1.0, "poll_interval": 0.05, "workers": args.workers}
-        platform, outbox = build(args.url, None, **options)
+        platform, outbox = build(args.url, None, False, **options)
         platform.start()
         deadline = time.monotonic() + args.timeout
         while not settled(outbox, args.expect) and time.monotonic() < deadline:

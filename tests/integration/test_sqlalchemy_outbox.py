@@ -470,11 +470,15 @@ def effects(url: sa.URL) -> list[tuple[str, int]]:
         engine.dispose()
 
 
+PUBLISHERS = {"session": (), "async-session": ("--async-session",)}
+
+
+@pytest.mark.parametrize("publisher", list(PUBLISHERS))
 @pytest.mark.parametrize("kill", ["before-write", "after-write"])
 def test_a_process_killed_after_the_commit_and_before_delivery_delivers_once_after_restart(
-    url: sa.URL, kill: str
+    url: sa.URL, kill: str, publisher: str
 ) -> None:
-    run_child("publish", url, "--events", 3, "--kill", kill)
+    run_child("publish", url, "--events", 3, "--kill", kill, *PUBLISHERS[publisher])
     assert effects(url) == []  # the handler's INSERT never committed
     report = run_child("deliver", url, "--expect", 1)
     assert report == {"delivered": 1}
@@ -482,11 +486,12 @@ def test_a_process_killed_after_the_commit_and_before_delivery_delivers_once_aft
     assert count == 1  # exactly once in effect, with a handler that is not idempotent
 
 
+@pytest.mark.parametrize("publisher", list(PUBLISHERS))
 def test_two_processes_delivering_together_apply_each_event_once(
-    fresh_postgres_dsn: str,
+    fresh_postgres_dsn: str, publisher: str
 ) -> None:
     url = postgres_url(fresh_postgres_dsn)
-    run_child("publish-only", url, "--events", 200)
+    run_child("publish-only", url, "--events", 200, *PUBLISHERS[publisher])
     command = [sys.executable, str(CHILD), "deliver", url.render_as_string(hide_password=False)]
     children = [
         subprocess.Popen(
