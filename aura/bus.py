@@ -815,6 +815,7 @@ class EventBus:
                     older = self.catalog.older_version_of(event_type, frozen)
                     if older is None:
                         raise
+                    self.catalog.upcast(event_type, frozen, older)  # readable, or refused now
                     return event_type, frozen, older
                 return event_type, frozen, contract.version
             if self.catalog.strict:
@@ -838,6 +839,11 @@ class EventBus:
             )
         frozen = freeze_json(contract.dump(event_type), max_size=self.max_event_size)
         contract.validate(frozen)
+        latest = self.catalog.get(contract.event_type)
+        if latest is not None and latest.version != contract.version:
+            # An older version's instance: refused now, with nothing recorded, unless the
+            # upcasters read it as the current version (as every reader will).
+            self.catalog.upcast(contract.event_type, frozen, contract.version)
         return contract.event_type, frozen, contract.version
 
     # --- dead letters ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from aura.dead_letters import (
     new_letter,
 )
 from aura.events import Event, EventCatalog
-from aura.exceptions import EventDeliveryError
+from aura.exceptions import EventDeliveryError, EventVersionError
 from aura.handlers import refuse_deferred
 from aura.hooks import finish_all, start_all
 
@@ -318,12 +318,14 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
         event, chain, route = queue.popleft()
         dispatch.chain = chain
         # What the runner passes to each subscription yielded: the event as its contract's
-        # current version (itself unless it was written with an older one), once per event.
-        outcome.event = bus.catalog.current(event)
+        # current version (itself unless it was written with an older one), once per event;
+        # one that cannot be read so is each subscriber's failure, kept as its dead letter.
+        current, unreadable = _readable(bus, event)
+        outcome.event = current
         observers = bus._observers
         raw_only = bus._raw_only
         delivering = bus._delivering
-        event_token = _context._current_event.set(event)
+        event_token = _context._current_event.set(current)
         cid_token = _context._correlation_id.set(event.correlation_id)
         try:
             for subscription in route:
@@ -332,7 +334,9 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                 module_token = _context._current_module.set(subscription.subscriber_module)
                 try:
                     started = now() if observers else 0.0
-                    if delivering:
+                    if unreadable is not None:
+                        outcome.error = _unreadable(bus, event, subscription, unreadable)
+                    elif delivering:
                         yield from _intercepted(outcome, delivering, event, subscription)
                     else:
                         yield subscription
@@ -356,6 +360,32 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
             _context._current_event.reset(event_token)
 
 
+def _readable(bus: EventBus, event: Event) -> tuple[Event, EventVersionError | None]:
+    """``event`` as its contract's current version, or itself and why it cannot be."""
+    try:
+        return bus.catalog.current(event), None
+    except EventVersionError as error:
+        return event, error
+
+
+def _unreadable(
+    bus: EventBus, event: Event, subscription: Subscription, error: EventVersionError
+) -> EventVersionError | None:
+    """Fail ``subscription``'s delivery of an event that cannot be read as the current
+    version, as a failing handler fails: in the journal's unit of work when there is one (its
+    publication is written FAILED, a dead letter), else kept by the caller."""
+    journal = bus.journal
+    if journal is None:
+        return error
+    try:
+        with journal.delivering(event, subscription) as run:
+            if run:
+                raise error
+    except EventVersionError as failed:
+        return failed
+    return None  # another process finished it meanwhile
+
+
 def redeliver(
     outcome: Outcome, bus: EventBus, event: Event, subscription: Subscription, is_async: bool
 ) -> Job[BaseException | None]:
@@ -367,8 +397,11 @@ def redeliver(
     dispatch = Dispatch(bus, is_async)
     token = current_dispatch.set(dispatch)
     try:
-        with _context.event_scope(event), _context.module_scope(subscription.subscriber_module):
-            outcome.event = bus.catalog.current(event)
+        current, unreadable = _readable(bus, event)
+        if unreadable is not None:
+            return _unreadable(bus, event, subscription, unreadable)
+        with _context.event_scope(current), _context.module_scope(subscription.subscriber_module):
+            outcome.event = current
             if bus._delivering:
                 yield from _intercepted(outcome, bus._delivering, event, subscription)
             else:

@@ -504,6 +504,13 @@ def build_metadata(metadata: Mapping[str, Any] | None) -> FrozenDict:
             f"Event metadata 'user_id' must be a string, an int or None, got "
             f"{type(user_id).__name__} ({_short(user_id)})."
         )
+    version = merged.get(VERSION_KEY, 1)
+    if type(version) is not int or version < 1:
+        raise EventValidationError(
+            f"Event metadata {VERSION_KEY!r} must be a whole number of at least 1 (the "
+            f"contract version the data was written with), got {type(version).__name__} "
+            f"({_short(version)}). Leave it out: publishing sets it."
+        )
     frozen: FrozenDict = freeze_json(merged, root="metadata", what="Event metadata")
     return frozen
 
@@ -791,6 +798,23 @@ class EventCatalog:
         versions = self._by_type.get(event_type, {})
         return [versions[number] for number in sorted(versions)]
 
+    def version_of(self, event_type: str, data: Mapping[str, Any]) -> int:
+        """The version ``data`` of ``event_type`` is: the latest when it satisfies it (or 1
+        without a contract), else the newest older version it satisfies; else the latest's
+        :class:`~aura.exceptions.EventValidationError`. What an event built outside a bus
+        records (``Event.create(..., metadata={VERSION_KEY: version})``)."""
+        latest = self._latest.get(event_type)
+        if latest is None:
+            return 1
+        try:
+            latest.validate(data)
+        except EventValidationError:
+            older = self.older_version_of(event_type, data)
+            if older is None:
+                raise
+            return older
+        return latest.version
+
     def older_version_of(self, event_type: str, data: Mapping[str, Any]) -> int | None:
         """The newest older version of ``event_type`` whose contract ``data`` satisfies (when
         the latest does not) and that upcasters lead from to the latest, or ``None``."""
@@ -838,6 +862,12 @@ class EventCatalog:
         than any this process knows."""
         latest = self._latest.get(event_type)
         which = f"Event {event_type!r}" + (f" {event_id}" if event_id else "")
+        if type(version) is not int or version < 1:
+            raise EventVersionError(
+                f"{which} records the version {version!r}; a version is a whole number of at "
+                "least 1. The row was not written by Aura's bus: fix its metadata's "
+                f"{VERSION_KEY!r}."
+            )
         if latest is None:
             return freeze_json(data), version
         if version > latest.version:
@@ -874,13 +904,26 @@ class EventCatalog:
                     f"{which}: the upcaster {name} (version {step} to {step + 1}) returned "
                     f"{type(current).__name__}, not a dict of version {step + 1}'s data."
                 )
-        frozen = freeze_json(current)
+        try:
+            frozen = freeze_json(current)
+        except EventValidationError as exc:
+            raise EventVersionError(
+                f"{which}: the upcasters {', '.join(used)} returned data that is not JSON: "
+                f"{exc} Fix the upcaster."
+            ) from None
         try:
             latest.validate(frozen)
         except EventValidationError as exc:
+            details = str(exc).splitlines()[1:-1]  # the fields; not the data's fix line
             raise EventVersionError(
-                f"{which}, written as version {version} and upcast by {', '.join(used)}, does "
-                f"not satisfy version {latest.version}:\n{exc}"
+                "\n".join(
+                    [
+                        f"{which}, written as version {version} and upcast by "
+                        f"{', '.join(used)}, does not satisfy version {latest.version}:",
+                        *details,
+                        f"Fix the upcaster{'s' if len(used) > 1 else ''} {', '.join(used)}.",
+                    ]
+                )
             ) from None
         return frozen, latest.version
 

@@ -66,6 +66,15 @@ def plan_handler(
                 f"annotated with {annotation.__qualname__}, the contract of "
                 f"{contract.event_type!r}. Annotate it with the contract of {event_type!r}."
             )
+        latest = catalog.get(contract.event_type)
+        if latest is not None and latest.version != contract.version:
+            raise HandlerSignatureError(
+                f"Handler {qualified_name(handler)} for {contract.event_type!r} is annotated "
+                f"with {annotation.__qualname__}, version {contract.version} of the contract, "
+                f"and handlers get every event as the current version, "
+                f"{latest.version} ({latest.contract_class.__qualname__}). Annotate it with "
+                f"{latest.contract_class.__qualname__}, or as dict."
+            )
         deliver, receives = _contract_deliverer(handler, contract), "contract"
     else:
         deliver, receives = _data_deliverer(handler), "data"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 from aura.bus import EventBus
 from aura.database import SqlDatabase, SqlRow
 from aura.dead_letters import DeadLetter
-from aura.events import Event, FrozenDict, default_catalog, freeze_json
+from aura.events import VERSION_KEY, Event, FrozenDict, default_catalog, freeze_json
 from aura.exceptions import ConfigurationError, EventDeliveryError
 
 if TYPE_CHECKING:
@@ -92,8 +92,13 @@ class EventStore(ABC):
         """Store events in order, all or none."""
 
     @abstractmethod
-    def get(self, event_id: str) -> Event | None:
-        """Return one event by id, or ``None``."""
+    def get(self, event_id: str, *, as_written: bool = False) -> Event | None:
+        """Return one event by id, or ``None``: its contract's current version (see
+        :meth:`stream`) unless ``as_written``."""
+
+    def _current(self, event: Event) -> Event:
+        catalog = self.bus.catalog if self.bus is not None else default_catalog
+        return catalog.current(event)
 
     def stream(
         self,
@@ -151,7 +156,9 @@ class EventStore(ABC):
     def store_event(self, event_type: str, data: Mapping[str, Any], source_module: str) -> Event:
         """The seed's call: store an event, then publish it on the attached bus (if any)."""
         if self.bus is None:
-            event = Event.create(event_type, data, source_module)
+            version = default_catalog.version_of(event_type, data)
+            metadata = {VERSION_KEY: version} if version != 1 else None
+            event = Event.create(event_type, data, source_module, metadata=metadata)
             self.append(event)
             return event
         journaled = getattr(self.bus.journal, "store", None)  # a DurableJournal's event store
@@ -208,9 +215,11 @@ class InMemoryEventStore(EventStore):
             self._events.extend(batch)
             self._ids.update(ids)
 
-    def get(self, event_id: str) -> Event | None:
-        """Return one event by id, or ``None``."""
-        return next((e for e in self._events if e.event_id == event_id), None)
+    def get(self, event_id: str, *, as_written: bool = False) -> Event | None:
+        """Return one event by id (its contract's current version unless ``as_written``), or
+        ``None``."""
+        event = next((e for e in self._events if e.event_id == event_id), None)
+        return event if event is None or as_written else self._current(event)
 
     def _select(self, query: EventQuery, limit: int | None, batch_size: int) -> Iterator[Event]:
         """Yield matching events in order."""
@@ -338,10 +347,14 @@ class SqliteEventStore(EventStore):
                 "batch was stored; check the database file (disk space, locks) and retry."
             ) from exc
 
-    def get(self, event_id: str) -> Event | None:
-        """Return one event by id, or ``None``."""
+    def get(self, event_id: str, *, as_written: bool = False) -> Event | None:
+        """Return one event by id (its contract's current version unless ``as_written``), or
+        ``None``."""
         row = self.database.query_one("SELECT * FROM aura_events WHERE event_id = ?", (event_id,))
-        return _event_from(row) if row is not None else None
+        if row is None:
+            return None
+        event = _event_from(row)
+        return event if as_written else self._current(event)
 
     def _select(self, query: EventQuery, limit: int | None, batch_size: int) -> Iterator[Event]:
         """Yield matching events in order, reading ``batch_size`` rows at a time."""

@@ -102,7 +102,8 @@ is read as."""
 
 def scheduled_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """Version 1 of ``therapy_session.scheduled`` read as version 2: its duration from its type."""
-    return {**data, "duration_minutes": SESSION_MINUTES.get(data.get("session_type", ""), 50)}
+    minutes = SESSION_MINUTES.get(data.get("session_type", "individual"), 50)
+    return {"duration_minutes": minutes, **data}  # a duration already there is kept
 
 
 @event_contract("therapy_session.scheduled", version=2, upcasters={1: scheduled_v1_to_v2})

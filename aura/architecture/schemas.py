@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aura.events import EventCatalog, EventContract
+from aura.exceptions import ConfigurationError
 from aura.findings import Finding
 
 __all__ = [
@@ -69,15 +70,25 @@ def _entry(contract: EventContract) -> dict[str, Any]:
 
 
 def read_schemas(path: Path) -> dict[str, Any] | None:
-    """The committed catalog at ``path``, or ``None`` when there is none."""
+    """The committed catalog at ``path``, or ``None`` when there is none; one that cannot be
+    read is a :class:`~aura.exceptions.ConfigurationError` (never a quiet pass)."""
     if not path.is_file():
         return None
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return None
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{path} is not valid JSON ({exc}): the committed event catalog cannot be compared "
+            "with the contracts. Restore it from version control (a merge conflict?), then "
+            "run `aura docs`."
+        ) from None
     events = document.get("events") if isinstance(document, dict) else None
-    return events if isinstance(events, dict) else None
+    if not isinstance(events, dict):
+        raise ConfigurationError(
+            f"{path} has no 'events' table: it is not the event catalog `aura docs` writes. "
+            "Restore it from version control, or delete it and run `aura docs`."
+        )
+    return events
 
 
 def render_schemas(current: Mapping[str, Any], committed: Mapping[str, Any] | None) -> str:
@@ -122,13 +133,15 @@ def breaking_changes(
                 findings.append(_at(found, contract, root))
         latest = versions[-1].version
         newest = committed_versions[-1]
-        if latest > newest:
-            steps = {step for c in versions for step in c.upcasters}
-            missing = [step for step in range(newest, latest) if step not in steps]
-            if missing:
-                found = _missing(event_type, newest, latest, missing[0])
-                findings.append(_at(found, versions[-1], root))
-        elif newest > latest:
+        # Every committed version has stored events: a chain of upcasters must lead from the
+        # oldest of them to the latest.
+        steps = {step for c in versions for step in c.upcasters}
+        oldest = committed_versions[0]
+        missing = [step for step in range(oldest, latest) if step not in steps]
+        if missing:
+            found = _missing(event_type, oldest, latest, missing[0])
+            findings.append(_at(found, versions[-1], root))
+        if newest > latest:
             findings.append(
                 Finding(
                     source=SOURCE,
@@ -168,7 +181,7 @@ def _breaking(event_type: str, contract: EventContract, change: str, latest: int
         message=f"Event {event_type!r} version {version} ({_path(contract)}) changed in a way "
         f"its stored events and consumers cannot take: {change}.",
         fix=f"Keep version {version} as committed and declare version {latest + 1} with an "
-        f"upcaster from {version}: @event_contract({event_type!r}, version={latest + 1}, "
+        f"upcaster from {latest}: @event_contract({event_type!r}, version={latest + 1}, "
         f"upcasters={{{latest}: upcast}}).",
     )
 
@@ -178,7 +191,7 @@ def _missing(event_type: str, newest: int, latest: int, step: int) -> Finding:
         source=SOURCE,
         rule="event-missing-upcaster",
         subject=f"{event_type} v{step}",
-        message=f"Event {event_type!r} is at version {latest}, and the committed catalog at "
+        message=f"Event {event_type!r} is at version {latest}, and the committed catalog has "
         f"version {newest}: no upcaster reads version {step} as version {step + 1}, so stored "
         f"events of version {newest} could not be read.",
         fix=f"Declare upcasters={{{step}: upcast}} on version {step + 1} of {event_type!r}.",
@@ -195,6 +208,10 @@ def _path(contract: EventContract) -> str:
 
 def _incompatible(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """The changes from ``old`` to ``new`` that data valid for ``old`` would not survive."""
+    return _object_changes(_resolved(old, old), _resolved(new, new), "")
+
+
+def _object_changes(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str) -> list[str]:
     old_fields = old.get("properties", {}) or {}
     new_fields = new.get("properties", {}) or {}
     old_required = set(old.get("required", []) or [])
@@ -202,33 +219,68 @@ def _incompatible(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     changes = []
     for name in old_fields:
         if name not in new_fields:
-            changes.append(f"field {name!r} was removed (or renamed)")
-    for name, schema in new_fields.items():
+            changes.append(f"field {prefix + name!r} was removed (or renamed)")
+    for name, after in new_fields.items():
+        field = prefix + name
         if name not in old_fields:
             if name in new_required:
-                changes.append(f"field {name!r} is new and required (it has no default)")
+                changes.append(f"field {field!r} is new and required (it has no default)")
             continue
         if name in new_required and name not in old_required:
-            changes.append(f"field {name!r} became required")
-        before = _resolved(old_fields[name], old)
-        after = _resolved(schema, new)
-        if not _widens(before, after):
-            changes.append(
-                f"field {name!r} changed type from {_type_text(before)} to {_type_text(after)}"
-            )
+            changes.append(f"field {field!r} became required")
+        changes.extend(_value_changes(old_fields[name], after, field))
+    if (
+        old.get("additionalProperties", True) is not False
+        and new.get("additionalProperties", True) is False
+        and (old.get("properties") is not None)
+    ):
+        where = f"field {prefix[:-1]!r}" if prefix else "the data"
+        changes.append(f"{where} no longer accepts fields outside the contract")
     return changes
 
 
-def _resolved(schema: Any, root: Mapping[str, Any]) -> Any:
-    """``schema`` with ``$ref``s to the root's ``$defs`` replaced and annotations dropped."""
+def _value_changes(before: Any, after: Any, field: str) -> list[str]:
+    """The changes of one field's value schema: into objects and arrays, else its type."""
+    if _is_object(before) and _is_object(after):
+        return _object_changes(before, after, field + ".")
+    if _is_array(before) and _is_array(after):
+        return _value_changes(before.get("items", {}), after.get("items", {}), field + "[]")
+    if _widens(before, after):
+        return []
+    return [f"field {field!r} changed type from {_type_text(before)} to {_type_text(after)}"]
+
+
+def _is_object(schema: Any) -> bool:
+    return isinstance(schema, dict) and "properties" in schema
+
+
+def _is_array(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "array"
+
+
+def _resolved(schema: Any, root: Mapping[str, Any], seen: frozenset[str] = frozenset()) -> Any:
+    """``schema`` with ``$ref``s to the root's ``$defs`` replaced (a recursive one left as a
+    ``$ref``) and annotations (title, description, default, examples) dropped; the names of
+    ``properties`` are field names, kept whatever they are."""
     if isinstance(schema, dict):
         ref = schema.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            target = (root.get("$defs") or {}).get(ref.removeprefix("#/$defs/"), {})
-            return _resolved(target, root)
-        return {k: _resolved(v, root) for k, v in schema.items() if k not in _IGNORED}
+            name = ref.removeprefix("#/$defs/")
+            if name in seen:
+                return {"$ref": ref}
+            target = (root.get("$defs") or {}).get(name, {})
+            return _resolved(target, root, seen | {name})
+        resolved: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key in _IGNORED:
+                continue
+            if key == "properties" and isinstance(value, dict):
+                resolved[key] = {field: _resolved(v, root, seen) for field, v in value.items()}
+            else:
+                resolved[key] = _resolved(value, root, seen)
+        return resolved
     if isinstance(schema, list):
-        return [_resolved(item, root) for item in schema]
+        return [_resolved(item, root, seen) for item in schema]
     return schema
 
 
@@ -247,14 +299,22 @@ def _widens(before: Any, after: Any) -> bool:
 
 
 def _accepts(target: Any, one: Any) -> bool:
+    """Whether ``target`` accepts every value ``one`` does: the same schema, or ``one`` with
+    constraints dropped (fewer keywords constrain less), more enum values, integer -> number."""
     if target == one or target == {}:
         return True
-    return (
-        isinstance(target, dict)
-        and isinstance(one, dict)
-        and target == {"type": "number"}
-        and one == {"type": "integer"}
-    )
+    if not (isinstance(target, dict) and isinstance(one, dict)):
+        return False
+    if target == {"type": "number"} and one.get("type") == "integer":
+        return True
+    if "enum" in target and "enum" in one:
+        same = {k: v for k, v in target.items() if k != "enum"}
+        return same == {k: v for k, v in one.items() if k != "enum"} and all(
+            value in target["enum"] for value in one["enum"]
+        )
+    if "const" in one and "enum" in target:
+        return one["const"] in target["enum"]
+    return all(key in one and one[key] == value for key, value in target.items())
 
 
 def _type_text(schema: Any) -> str:

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from aura.events import (
+    VERSION_KEY,
     Event,
     EventCatalog,
     EventContract,
@@ -119,13 +120,15 @@ class EventFactory(Factory[Event]):
     @classmethod
     def _build(cls, model_class: type[Event], **kwargs: Any) -> Event:
         """Build through Event.create, so the envelope is checked and its data validated."""
-        event = Event.create(
+        # The version the data is (the latest, or an older one it satisfies), as a publish
+        # records it; data of no version is the latest contract's EventValidationError.
+        version = default_catalog.version_of(kwargs["event_type"], kwargs["data"])
+        metadata = dict(kwargs["metadata"] or {})
+        if version != 1:
+            metadata[VERSION_KEY] = version
+        return Event.create(
             kwargs["event_type"],
             kwargs["data"],
             kwargs["source_module"],
-            metadata=kwargs["metadata"],
+            metadata=metadata,
         )
-        contract = default_catalog.get(event.event_type)
-        if contract is not None:
-            contract.validate(event.data)
-        return event

@@ -15,9 +15,10 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pytest
+from pydantic import Field
 
 from aura.architecture.schemas import breaking_changes, catalog_schemas, read_schemas
 from aura.events import EventCatalog
@@ -120,7 +121,7 @@ def test_a_new_version_needs_an_upcaster_from_the_committed_one() -> None:
     )
     assert (finding.rule, finding.message) == (
         "event-missing-upcaster",
-        f"Event {TYPE!r} is at version 2, and the committed catalog at version 1: no upcaster "
+        f"Event {TYPE!r} is at version 2, and the committed catalog has version 1: no upcaster "
         "reads version 1 as version 2, so stored events of version 1 could not be read.",
     )
     # the older class may go: the committed schema and the upcaster are what stored rows need
@@ -252,3 +253,75 @@ def test_aura_docs_commits_the_schemas_and_aura_check_holds_contracts_to_them(
     assert kept[TYPE]["2"]["upcasts_from"] == [1]
     events = (tmp_path / "docs/architecture/events.md").read_text()
     assert "older versions 1 (`clinic.contracts.VisitBookedV1`)" in events
+
+
+def test_nested_and_recursive_models_compare_by_their_fields() -> None:
+    from pydantic import BaseModel
+
+    def nested(title_type: type, extra: bool = False) -> EventCatalog:
+        namespace: dict[str, Any] = {"__annotations__": {"title": title_type}}
+        if extra:
+            namespace["__annotations__"]["floor"] = int | None
+            namespace["floor"] = None
+        room = type("Room", (BaseModel,), namespace)
+        node = type(
+            "Node",
+            (BaseModel,),
+            {"__annotations__": {"room": room, "children": list["Node"]}, "__module__": __name__},  # noqa: F821
+        )
+        globals()["Node"] = node
+        node.model_rebuild()
+        catalog = EventCatalog()
+        catalog.register(node, TYPE, 1)
+        return catalog
+
+    old = nested(str)
+    # a recursive model compares without end; a nested field may be named like an annotation
+    assert breaking_changes(committed(old), nested(str), [TYPE]) == []
+    assert [f.subject for f in breaking_changes(committed(old), nested(int), [TYPE])] == [
+        f"{TYPE} v1 field 'room.title' changed type from string to integer",
+        f"{TYPE} v1 field 'children[].room.title' changed type from string to integer",
+    ]
+    assert breaking_changes(committed(old), nested(str, extra=True), [TYPE]) == []
+
+
+def test_an_unreadable_committed_catalog_is_an_error_not_a_pass(tmp_path: Path) -> None:
+    from aura.exceptions import ConfigurationError
+
+    path = tmp_path / "events.schema.json"
+    path.write_text('{"events": {<<<<<<< HEAD\n')
+    with pytest.raises(ConfigurationError) as refused:
+        read_schemas(path)
+    assert str(refused.value).startswith(f"{path} is not valid JSON (")
+    assert str(refused.value).endswith(
+        "): the committed event catalog cannot be compared with the contracts. Restore it from "
+        "version control (a merge conflict?), then run `aura docs`."
+    )
+    path.write_text("[]")
+    with pytest.raises(ConfigurationError, match="has no 'events' table"):
+        read_schemas(path)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "breaking"),
+    [
+        (Literal["a", "b"], Literal["a", "b", "c"], False),  # a value added
+        (Literal["a", "b"], Literal["a"], True),  # a value removed
+        (Annotated[str, Field(max_length=5)], str, False),  # a constraint dropped
+        (str, Annotated[str, Field(max_length=5)], True),  # a constraint added
+        (list[int | str], list[int | str | None], False),
+        (list[int], list[str], True),
+    ],
+    ids=[
+        "enum-added",
+        "enum-removed",
+        "constraint-dropped",
+        "constraint-added",
+        "list-widened",
+        "list-changed",
+    ],
+)
+def test_enums_constraints_and_lists(before: Any, after: Any, breaking: bool) -> None:
+    old = catalog_of(({"kind": (before, ...)}, None))
+    new = catalog_of(({"kind": (after, ...)}, None))
+    assert bool(breaking_changes(committed(old), new, [TYPE])) is breaking

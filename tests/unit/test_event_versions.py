@@ -22,7 +22,12 @@ from aura import Event, EventCatalog, Module, Platform, event_contract
 from aura.bus import EventBus
 from aura.database import Database
 from aura.events import VERSION_KEY, contract_fields, default_catalog, thaw_json
-from aura.exceptions import EventContractError, EventValidationError, EventVersionError
+from aura.exceptions import (
+    EventContractError,
+    EventValidationError,
+    EventVersionError,
+    HandlerSignatureError,
+)
 from aura.store import InMemoryEventStore, SqliteEventStore
 
 TYPE = "visit.booked"
@@ -428,3 +433,116 @@ def test_stored_version_1_events_of_the_reference_contracts_read_as_the_current_
     latest.instantiate(current.data)  # the current contract accepts what the upcast gave
     [stored] = store.read(as_written=True)
     assert thaw_json(stored.data) == written_data  # the row itself is as it was written
+
+
+# --- what the review found: unreadable events fail per subscriber, and are refused early ------
+
+
+def test_a_stored_event_no_upcaster_reads_becomes_a_dead_letter_and_the_rest_goes_on(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "aura.db"
+    seen: list[Any] = []
+    with platform_of(
+        database, release(EventCatalog(), second=False, class_name="A"), seen, workers=0
+    ) as first:
+        first.start()
+        for patient in (1, 2):
+            with first.transaction():
+                first.bus.publish(TYPE, {"patient": patient}, "visits")
+    catalog = EventCatalog()
+    catalog.register(dataclass(type("A", (), {"__annotations__": {"patient": int}})), TYPE, 1)
+    catalog.register(  # version 2 without an upcaster from 1
+        dataclass(type("B", (), {"__annotations__": {"patient": int, "minutes": int}})), TYPE, 2
+    )
+    with platform_of(database, catalog, seen) as second:
+        second.start()  # the pass goes through both: neither raises out of start()
+        letters = second.bus.dead_letters()
+    assert seen == []
+    assert [(letter.error_type, letter.subscriber_module) for letter in letters] == [
+        ("EventVersionError", "billing"),
+        ("EventVersionError", "billing"),
+    ]
+    assert "no upcaster reads version 1 as version 2" in letters[0].error_message
+
+
+def test_an_older_instance_no_upcaster_reads_is_refused_before_anything_is_recorded() -> None:
+    catalog = EventCatalog()
+
+    @event_contract(TYPE, catalog=catalog)
+    @dataclass(frozen=True)
+    class V1:
+        patient: int
+
+    @event_contract(TYPE, version=2, catalog=catalog)
+    @dataclass(frozen=True)
+    class V2:
+        patient: int
+        minutes: int
+
+    bus = EventBus(catalog=catalog)
+    seen: list[Any] = []
+    bus.subscribe(TYPE, seen.append, "billing", name="invoice")
+    with pytest.raises(EventVersionError, match="no upcaster reads version 1 as version 2"):
+        bus.publish(V1(1), source_module="visits")
+    assert seen == []
+    assert bus.dead_letters() == []
+
+
+def test_events_built_outside_a_bus_record_the_version_their_data_is() -> None:
+    from aura.testing.factories import EventFactory
+
+    data = {
+        "session_id": 1,
+        "patient_id": 2,
+        "therapist_id": 3,
+        "scheduled_at": "2030-01-07T10:00:00+00:00",
+        "duration_minutes": 45,
+        "session_type": "group",
+    }
+    built = EventFactory(event_type="therapy_session.scheduled", data=data)
+    assert built.version == 2
+    store = InMemoryEventStore()
+    stored = store.store_event("therapy_session.scheduled", data, "mentalhealth")
+    assert stored.version == 2
+    # read as written, not upcast again: the group session keeps its 45 minutes
+    assert store.read()[0].data["duration_minutes"] == 45
+    assert store.get(stored.event_id).data["duration_minutes"] == 45  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("given", ["2", None, 2.0, 0, -1, True])
+def test_a_recorded_version_must_be_a_whole_number_of_at_least_1(given: object) -> None:
+    with pytest.raises(EventValidationError) as refused:
+        Event.create(TYPE, {"patient": 1}, "visits", metadata={VERSION_KEY: given})
+    assert str(refused.value) == (
+        "Event metadata 'event_version' must be a whole number of at least 1 (the contract "
+        f"version the data was written with), got {type(given).__name__} ({given!r}). Leave it "
+        "out: publishing sets it."
+    )
+
+
+def test_a_handler_annotated_with_an_older_version_is_refused_at_subscription() -> None:
+    catalog, V1, _, V3 = three_versions()
+    bus = EventBus(catalog=catalog)
+
+    def old(event: Any) -> None:
+        pass
+
+    old.__annotations__["event"] = V1
+    with pytest.raises(HandlerSignatureError) as refused:
+        bus.subscribe(TYPE, old, "billing", name="old")
+    assert str(refused.value) == (
+        f"Handler {__name__}.test_a_handler_annotated_with_an_older_version_is_refused_at_"
+        f"subscription.<locals>.old for {TYPE!r} is annotated with {V1.__qualname__}, version 1 "
+        f"of the contract, and handlers get every event as the current version, 3 "
+        f"({V3.__qualname__}). Annotate it with {V3.__qualname__}, or as dict."
+    )
+
+
+def test_the_store_gets_one_event_as_the_current_version_unless_as_written() -> None:
+    catalog, *_ = three_versions()
+    store = InMemoryEventStore(bus=EventBus(catalog=catalog))
+    event = written(1, {"patient": 5})
+    store.append(event)
+    assert dict(store.get(event.event_id).data) == {"patient_id": 5, "minutes": 50}  # type: ignore[union-attr]
+    assert store.get(event.event_id, as_written=True) is event
