@@ -657,6 +657,15 @@ def _catalog(facts: _Facts) -> str:
     )
 
 
+def _own_doc(cls: type[Any]) -> str:
+    """The class's own docstring: not one it inherits (pydantic's ``BaseModel``), nor the
+    signature ``@dataclass`` writes when there is none."""
+    doc = cls.__dict__.get("__doc__")
+    if not isinstance(doc, str) or doc.startswith(f"{cls.__name__}("):
+        return ""
+    return inspect.cleandoc(doc)
+
+
 def _documented(facts: _Facts) -> list[EventContract]:
     """The latest contract of each event the modules publish or consume, by event type."""
     assert facts.platform is not None
@@ -686,7 +695,7 @@ def _event_section(facts: _Facts, event_type: str, contract: EventContract | Non
                 f" · older versions {listed}, read as version {contract.version} by upcasters"
             )
         parts += [
-            (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " "),
+            _own_doc(cls).split("\n\n")[0].replace("\n", " "),
             version,
             _table(("Field", "Type", "Default"), fields),
         ]

@@ -683,3 +683,25 @@ def test_the_diagram_renders_with_every_label_in_mermaids_own_renderer(
     if project == "weird labels":
         assert 'billing.Invoice<"#1" & |x|>' in expected
     assert [text for text in expected if text not in shown] == []
+
+
+def test_the_catalog_shows_a_contract_s_own_docstring_only() -> None:
+    import dataclasses
+
+    from pydantic import BaseModel
+
+    from aura.architecture.docs import _own_doc
+
+    class Plain(BaseModel):
+        n: int
+
+    class Documented(BaseModel):
+        """A visit was booked.
+
+        More."""
+
+        n: int
+
+    bare = dataclasses.make_dataclass("Bare", [("n", int)])
+    assert [_own_doc(Plain), _own_doc(bare)] == ["", ""]  # not BaseModel's, not the signature
+    assert _own_doc(Documented) == "A visit was booked.\n\nMore."
