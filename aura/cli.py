@@ -173,29 +173,16 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
 def _check_letter_arguments(args: argparse.Namespace) -> None:
     """Refuse numbers that make no sense before anything is opened (``--older-than-days -1``
     would purge every letter)."""
-    import math
+    from aura.dead_letters import check_letter_options  # events and pydantic: only when used
 
-    days = args.older_than_days
-    if days is not None and (not math.isfinite(days) or days < 0):
-        raise ConfigurationError(
-            f"--older-than-days must be a number of days of at least 0, got {days!r}. Pass "
-            "e.g. --older-than-days 7 (those last failed a week ago or more), or --all."
-        )
-    if args.max_attempts < 1:
-        raise ConfigurationError(
-            f"--max-attempts must be a whole number of at least 1, got {args.max_attempts}. "
-            "Pass e.g. --max-attempts 5 (attempts in all, the first delivery included)."
-        )
-    if not math.isfinite(args.backoff) or args.backoff < 0:
-        raise ConfigurationError(
-            f"--backoff must be a number of seconds of at least 0, got {args.backoff!r}. "
-            "Pass e.g. --backoff 30."
-        )
-    if args.action != "purge" and (args.all or args.ids or days is not None):
-        raise ConfigurationError(
-            f"--all, --id and --older-than-days choose what 'purge' drops; 'dead-letters "
-            f"{args.action}' takes none of them. Run 'aura dead-letters purge ...' instead."
-        )
+    check_letter_options(
+        args.action,
+        older_than_days=args.older_than_days,
+        max_attempts=args.max_attempts,
+        backoff=args.backoff,
+        choosing=bool(args.all or args.ids),
+        command="aura dead-letters",
+    )
 
 
 _AURA_TABLES = ("aura_publications", "aura_dead_letters")
@@ -318,18 +305,8 @@ def _retry_dead_letters(
     # No worker: this process retries what it is asked to and leaves the rest to the platform.
     with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
         report = platform.bus.retry_dead_letters(policy)
-    print(
-        f"Retried: {len(report.succeeded)} delivered, {len(report.failed)} failed again, "
-        f"{len(report.waiting)} held back by the policy, {len(report.unroutable)} with no "
-        f"subscriber{_async_note(report.needs_async)}.",
-        file=out,
-    )
+    print(report.summary(), file=out)
     return 0 if not report.failed else 1
-
-
-def _async_note(letters: tuple[object, ...]) -> str:
-    # The CLI runs synchronously: dead letters of async handlers wait for aretry_dead_letters().
-    return f", {len(letters)} of async handlers (not retried here)" if letters else ""
 
 
 def _add_dead_letter_commands(commands: Any) -> None:

@@ -11,6 +11,7 @@ the bus's delivery loop (:mod:`aura.delivery`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import traceback
 from collections.abc import Iterable
@@ -28,6 +29,7 @@ __all__ = [
     "InMemoryDeadLetterStore",
     "RetryPolicy",
     "RetryReport",
+    "check_letter_options",
     "due_letters",
     "failed_again",
     "new_letter",
@@ -136,6 +138,16 @@ class RetryReport:
     needs_async: tuple[DeadLetter, ...] = ()
     """Dead letters of ``async`` handlers, left for ``await bus.aretry_dead_letters()``; kept."""
 
+    def summary(self) -> str:
+        """One line of what was retried, as ``aura dead-letters retry`` prints it."""
+        held = self.needs_async
+        note = f", {len(held)} of async handlers (not retried here)" if held else ""
+        return (
+            f"Retried: {len(self.succeeded)} delivered, {len(self.failed)} failed again, "
+            f"{len(self.waiting)} held back by the policy, {len(self.unroutable)} with no "
+            f"subscriber{note}."
+        )
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -170,6 +182,41 @@ class RetryPolicy:
         if letter.attempts >= self.max_attempts:
             return False
         return now >= letter.last_failed_at + timedelta(seconds=self.wait(letter.attempts))
+
+
+def check_letter_options(
+    action: str,
+    *,
+    older_than_days: float | None,
+    max_attempts: int,
+    backoff: float,
+    choosing: bool,
+    command: str,
+) -> None:
+    """Refuse the options of ``<command> list|retry|purge`` that make no sense, before anything
+    is opened (``--older-than-days -1`` would purge every letter); ``choosing`` says whether
+    ``--all`` or ``--id`` was given. Raises :class:`~aura.exceptions.ConfigurationError`."""
+    days = older_than_days
+    if days is not None and (not math.isfinite(days) or days < 0):
+        raise ConfigurationError(
+            f"--older-than-days must be a number of days of at least 0, got {days!r}. Pass "
+            "e.g. --older-than-days 7 (those last failed a week ago or more), or --all."
+        )
+    if max_attempts < 1:
+        raise ConfigurationError(
+            f"--max-attempts must be a whole number of at least 1, got {max_attempts}. "
+            "Pass e.g. --max-attempts 5 (attempts in all, the first delivery included)."
+        )
+    if not math.isfinite(backoff) or backoff < 0:
+        raise ConfigurationError(
+            f"--backoff must be a number of seconds of at least 0, got {backoff!r}. "
+            "Pass e.g. --backoff 30."
+        )
+    if action != "purge" and (choosing or days is not None):
+        raise ConfigurationError(
+            f"--all, --id and --older-than-days choose what 'purge' drops; 'dead-letters "
+            f"{action}' takes none of them. Run '{command} purge ...' instead."
+        )
 
 
 def new_letter(event: Event, module: str, handler_name: str, exc: BaseException) -> DeadLetter:

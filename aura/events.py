@@ -801,8 +801,9 @@ class EventCatalog:
     def version_of(self, event_type: str, data: Mapping[str, Any]) -> int:
         """The version ``data`` of ``event_type`` is: the latest when it satisfies it (or 1
         without a contract), else the newest older version it satisfies; else the latest's
-        :class:`~aura.exceptions.EventValidationError`. What an event built outside a bus
-        records (``Event.create(..., metadata={VERSION_KEY: version})``)."""
+        :class:`~aura.exceptions.EventValidationError`; an older version no upcaster reads as
+        the latest is an :class:`~aura.exceptions.EventVersionError`. What a publish, and an
+        event built outside a bus, records as the event's version."""
         latest = self._latest.get(event_type)
         if latest is None:
             return 1
@@ -812,6 +813,7 @@ class EventCatalog:
             older = self.older_version_of(event_type, data)
             if older is None:
                 raise
+            self.upcast(event_type, data, older)  # readable as the latest, or refused now
             return older
         return latest.version
 

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict, Unpack
 from aura.bus import EventBus
 from aura.database import SqlDatabase, SqlRow
 from aura.dead_letters import DeadLetter
-from aura.events import VERSION_KEY, Event, FrozenDict, default_catalog, freeze_json
+from aura.events import (
+    VERSION_KEY,
+    Event,
+    EventCatalog,
+    FrozenDict,
+    default_catalog,
+    freeze_json,
+)
 from aura.exceptions import ConfigurationError, EventDeliveryError
 
 if TYPE_CHECKING:
@@ -96,9 +103,12 @@ class EventStore(ABC):
         """Return one event by id, or ``None``: its contract's current version (see
         :meth:`stream`) unless ``as_written``."""
 
+    def _catalog(self) -> EventCatalog:
+        """The contracts reads upcast with: the attached bus's, else the default ones."""
+        return self.bus.catalog if self.bus is not None else default_catalog
+
     def _current(self, event: Event) -> Event:
-        catalog = self.bus.catalog if self.bus is not None else default_catalog
-        return catalog.current(event)
+        return self._catalog().current(event)
 
     def stream(
         self,
@@ -117,10 +127,7 @@ class EventStore(ABC):
         """
         _check_limit(limit, batch_size)
         events = self._select(EventQuery(**filters), limit, batch_size)
-        if as_written:
-            return events
-        catalog = self.bus.catalog if self.bus is not None else default_catalog
-        return map(catalog.current, events)
+        return events if as_written else map(self._catalog().current, events)
 
     def read(
         self,
@@ -156,7 +163,7 @@ class EventStore(ABC):
     def store_event(self, event_type: str, data: Mapping[str, Any], source_module: str) -> Event:
         """The seed's call: store an event, then publish it on the attached bus (if any)."""
         if self.bus is None:
-            version = default_catalog.version_of(event_type, data)
+            version = self._catalog().version_of(event_type, data)
             metadata = {VERSION_KEY: version} if version != 1 else None
             event = Event.create(event_type, data, source_module, metadata=metadata)
             self.append(event)

@@ -60,6 +60,7 @@ from aura.findings import Finding, count, render_json
 
 if TYPE_CHECKING:
     from aura.architecture.linting import ContractResult, ImportContracts
+    from aura.platform import Platform
 
 __all__ = [
     "add_check_arguments",
@@ -384,7 +385,7 @@ def _contract_findings(
     return contracts, notes, results
 
 
-def _event_catalog_findings(platform: Any, module_map: ModuleMap) -> list[Finding]:
+def _event_catalog_findings(platform: Platform, module_map: ModuleMap) -> list[Finding]:
     """The contracts' breaking changes against the committed event catalog (``aura docs``'s
     ``docs/architecture/events.schema.json``); none when nothing is committed yet."""
     from aura.architecture.schemas import SCHEMA_FILE, breaking_changes, read_schemas

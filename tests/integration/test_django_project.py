@@ -192,19 +192,35 @@ def clinic(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def manage(project: Path, *arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    """``python manage.py ARGUMENTS`` in the project, its output captured."""
-    environment = {**os.environ, "PYTHONPATH": str(project), **settings}
-    environment.pop("DJANGO_SETTINGS_MODULE", None)
+def python(project: Path, *arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGUMENTS`` in the project, its output captured; ``settings`` go into its
+    environment."""
     return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
+        [sys.executable, *arguments],
         cwd=project,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        env=environment,
+        env=environment(project, **settings),
     )
+
+
+def environment(project: Path, **settings: str) -> dict[str, str]:
+    """The environment of a child in the project: this one's, the project importable, no
+    settings module but those given."""
+    inherited = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return {**inherited, "PYTHONPATH": str(project), **settings}
+
+
+def manage(project: Path, *arguments: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``python manage.py ARGUMENTS`` in the project (manage.py names the settings)."""
+    return python(project, "manage.py", *arguments, **settings)
+
+
+def script(project: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE`` in the project, with its Django settings."""
+    return python(project, "-c", code, DJANGO_SETTINGS_MODULE="clinic.settings")
 
 
 # --- apps as modules ----------------------------------------------------------------------------
@@ -537,15 +553,7 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
         'exec(\'with transaction.atomic():\\n platform().bus.publish("visit.booked", '
         '{"patient": 66}, "visits")\')'
     )
-    done = subprocess.run(
-        [sys.executable, "-c", book],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(project), "DJANGO_SETTINGS_MODULE": "clinic.settings"},
-    )
+    done = script(project, book)
     assert done.returncode == 0, done.stderr
     listed = manage(project, "aura", "dead-letters", "list")
     assert listed.returncode == 0, listed.stderr
@@ -567,8 +575,9 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     wrong = manage(project, "aura", "dead-letters", "list", "--older-than-days", "-1")
     assert wrong.returncode == 2
     assert wrong.stderr.strip() == (
-        "CommandError: --older-than-days must be a number of days of at least 0, got -1.0. Pass "
-        "e.g. --older-than-days 7, or --all."
+        "CommandError: aura dead-letters: --older-than-days must be a number of days of at least "
+        "0, got -1.0. Pass e.g. --older-than-days 7 (those last failed a week ago or more), or "
+        "--all."
     )
     assert manage(project, "aura", "dead-letters", "list").stdout.splitlines()[-1] == (
         "1 dead letter."  # a refused command changed nothing
@@ -587,7 +596,7 @@ def test_the_first_use_failing_inside_atomic_leaves_aura_s_tables(
     # its schema is made apart, so a view that then fails does not take Aura's tables with it.
     project = clinic.path
     assert manage(project, "migrate", "-v", "0").returncode == 0
-    script = textwrap.dedent(
+    code = textwrap.dedent(
         """
         import django
 
@@ -611,15 +620,7 @@ def test_the_first_use_failing_inside_atomic_leaves_aura_s_tables(
             print(invoiced, cursor.fetchone()[0])
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(project), "DJANGO_SETTINGS_MODULE": "clinic.settings"},
-    )
+    done = script(project, code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[2]", "1"]  # the second event delivered; the first gone
     assert "no such table" not in done.stderr
@@ -648,20 +649,13 @@ def test_manage_py_aura_worker_delivers_what_web_processes_only_record(
         "exec('for n in range(5):\\n with transaction.atomic():\\n  "
         'platform().bus.publish("visit.booked", {"patient": n}, "visits")\')'
     )
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(project),
-        "DJANGO_SETTINGS_MODULE": "clinic.settings",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", publish], cwd=project, env=environment, timeout=120, check=False
-    )
-    assert done.returncode == 0
+    done = script(project, publish)
+    assert done.returncode == 0, done.stderr
     assert not (project / "invoiced.txt").exists()  # WORKERS=0: recorded, not delivered
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "aura", "worker", "--threads", "2", "--poll", "0.2"],
         cwd=project,
-        env={k: v for k, v in environment.items() if k != "DJANGO_SETTINGS_MODULE"},
+        env=environment(project),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

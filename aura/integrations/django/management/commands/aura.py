@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import io
-import math
 import signal
 import sys
 import threading
@@ -25,7 +24,7 @@ from django.core.management.base import (  # type: ignore[import-untyped]
     CommandError,
 )
 
-from aura.dead_letters import RetryPolicy
+from aura.dead_letters import RetryPolicy, check_letter_options
 from aura.exceptions import AuraError
 from aura.integrations.django import runtime
 
@@ -124,32 +123,16 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
     def _dead_letters(self, options: dict[str, Any]) -> None:
         what = options["what"]
         days = options["older_than_days"]
-        if days is not None and (not math.isfinite(days) or days < 0):
-            raise CommandError(
-                f"--older-than-days must be a number of days of at least 0, got {days!r}. Pass "
-                "e.g. --older-than-days 7, or --all.",
-                returncode=2,
-            )
-        if options["max_attempts"] < 1:
-            raise CommandError(
-                f"--max-attempts must be a whole number of at least 1, got "
-                f"{options['max_attempts']}. Pass e.g. --max-attempts 5.",
-                returncode=2,
-            )
-        if not math.isfinite(options["backoff"]) or options["backoff"] < 0:
-            raise CommandError(
-                f"--backoff must be a number of seconds of at least 0, got "
-                f"{options['backoff']!r}. Pass e.g. --backoff 30.",
-                returncode=2,
-            )
-        chose = options["all"] or options["ids"] or days is not None
-        if what != "purge" and chose:
-            raise CommandError(
-                f"--all, --id and --older-than-days choose what 'purge' drops; 'dead-letters "
-                f"{what}' takes none of them. Run 'manage.py aura dead-letters purge ...'.",
-                returncode=2,
-            )
-        if what == "purge" and not chose:
+        chose = bool(options["all"] or options["ids"])
+        check_letter_options(
+            what,
+            older_than_days=days,
+            max_attempts=options["max_attempts"],
+            backoff=options["backoff"],
+            choosing=chose,
+            command="manage.py aura dead-letters",
+        )
+        if what == "purge" and not (chose or days is not None):
             raise CommandError(
                 "Say what to purge: --all, --id ID (repeatable) or --older-than-days N.",
                 returncode=2,
@@ -166,11 +149,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                     max_attempts=options["max_attempts"], backoff=options["backoff"]
                 )
                 report = platform.bus.retry_dead_letters(policy)
-                self.stdout.write(
-                    f"Retried: {len(report.succeeded)} delivered, {len(report.failed)} failed "
-                    f"again, {len(report.waiting)} held back by the policy, "
-                    f"{len(report.unroutable)} with no subscriber."
-                )
+                self.stdout.write(report.summary())
                 if report.failed:
                     raise CommandError("Some dead letters failed again.", returncode=1)
             else:
