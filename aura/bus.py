@@ -304,15 +304,19 @@ class EventBus:
         self.max_event_size = max_event_size
         self.handler_timeout = handler_timeout
         self._lock = threading.Lock()
-        self._subscriptions: list[Subscription] = []
+        # Every subscription by its order number: dropped in O(1) by cancel(), whatever the size.
+        self._subscriptions: dict[int, Subscription] = {}
         self._exact: dict[str, list[Subscription]] = {}  # by event type, in order
-        self._patterns: tuple[Subscription, ...] = ()  # subscriptions with a '*', in order
+        self._patterns = _Named()  # subscriptions with a '*', indexed by their first word
         # (module, name): the subscriptions of that identity, whose patterns never overlap
         self._names: dict[tuple[str, str], _Named] = {}
         self._count = 0
         self._version = 0  # bumped by every subscribe and cancel
         self._sync_keys: tuple[int, tuple[str, ...], tuple[tuple[str, bool], ...]] = (-1, (), ())
         self._routes: dict[str, tuple[tuple[Subscription, ...], bool]] = {}
+        # The cached routes' types by (word count, first word): what a pattern's subscribe or
+        # cancel drops is found without looking at every cached route (no cliff as types grow).
+        self._cached: dict[tuple[int, str], set[str]] = {}
         self._observers: tuple[BusObserver, ...] = ()
         self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
         self._publishing: tuple[Callable[..., Any], ...] = ()
@@ -347,8 +351,10 @@ class EventBus:
         """Call ``handler`` for each event matching ``event_type`` (a type or a pattern).
 
         How the handler is called is decided here, once: a parameter annotated ``Event`` gets
-        the envelope, one annotated with a contract class gets an instance of it, anything else
-        gets the event's ``data`` (the seed's form). ``async def`` handlers need
+        the envelope, one annotated with a contract class gets an instance of it (one per
+        event for all such handlers when nothing can change it, a frozen dataclass or model of
+        immutable fields; else one per handler), anything else gets the event's ``data`` (the
+        seed's form). ``async def`` handlers need
         :meth:`apublish`; generators and async generators are refused (their body would never
         run). ``idempotent=True`` (with a durable journal) records each handled event id, so a
         resubmitted event is not handled twice.
@@ -418,14 +424,12 @@ class EventBus:
             self._count += 1
             self._version += 1
             subscription._seq = self._count
-            self._subscriptions.append(subscription)
+            self._subscriptions[self._count] = subscription
             if "*" in event_type:
-                self._patterns = (*self._patterns, subscription)
-                for cached in [t for t in self._routes if pattern_matches(event_type, t)]:
-                    del self._routes[cached]
+                self._patterns.add(subscription)
             else:
                 self._exact.setdefault(event_type, []).append(subscription)
-                self._routes.pop(event_type, None)
+            self._forget_routes(event_type)
         return subscription
 
     def _remove(self, subscription: Subscription) -> None:
@@ -434,25 +438,50 @@ class EventBus:
                 return
             subscription.active = False
             self._version += 1
-            self._subscriptions = [s for s in self._subscriptions if s is not subscription]
+            del self._subscriptions[subscription._seq]
             key = (subscription.subscriber_module, subscription.handler_name)
             named = self._names.get(key)
             if named is not None and named.remove(subscription):
                 del self._names[key]
             if "*" in subscription.pattern:
-                self._patterns = tuple(s for s in self._patterns if s is not subscription)
-                self._routes = {}
+                self._patterns.remove(subscription)
             else:
                 exact = self._exact[subscription.pattern]
                 exact.remove(subscription)
                 if not exact:
                     del self._exact[subscription.pattern]
-                self._routes.pop(subscription.pattern, None)
+            self._forget_routes(subscription.pattern)
+
+    def _forget_routes(self, pattern: str) -> None:
+        """Drop the cached routes that ``pattern`` selects (call it holding the lock)."""
+        routes, cached = self._routes, self._cached
+        if "*" not in pattern:
+            if routes.pop(pattern, None) is not None:
+                words = pattern.split(".")
+                bucket = cached[len(words), words[0]]
+                bucket.discard(pattern)
+                if not bucket:
+                    del cached[len(words), words[0]]
+            return
+        words = pattern.split(".")
+        if pattern == "*":
+            keys = list(cached)
+        elif words[0] == "*":
+            keys = [key for key in cached if key[0] == len(words)]
+        else:
+            keys = [(len(words), words[0])] if (len(words), words[0]) in cached else []
+        for key in keys:
+            bucket = cached[key]
+            for event_type in [t for t in bucket if pattern_matches(pattern, t)]:
+                del routes[event_type]
+                bucket.discard(event_type)
+            if not bucket:
+                del cached[key]
 
     def subscriptions(self, event_type: str | None = None) -> list[Subscription]:
         """Return the active subscriptions in order; with ``event_type``, those receiving it."""
         if event_type is None:
-            return list(self._subscriptions)
+            return list(self._subscriptions.values())
         return list(self._route(event_type)[0])
 
     def _route(self, event_type: str) -> tuple[tuple[Subscription, ...], bool]:
@@ -460,13 +489,19 @@ class EventBus:
         if route is None:
             with self._lock:
                 exact = self._exact.get(event_type, ())
-                patterns = [s for s in self._patterns if pattern_matches(s.pattern, event_type)]
-                if patterns and exact:
+                patterns = [
+                    s
+                    for s in self._patterns.candidates(event_type)
+                    if pattern_matches(s.pattern, event_type)
+                ]
+                if patterns:
                     matched = tuple(sorted((*exact, *patterns), key=_by_order))
                 else:
-                    matched = tuple(exact or patterns)
+                    matched = tuple(exact)
                 route = (matched, any(s.is_async for s in matched))
                 self._routes[event_type] = route
+                words = event_type.split(".")
+                self._cached.setdefault((len(words), words[0]), set()).add(event_type)
         return route
 
     # --- publishers -----------------------------------------------------------------------------
@@ -776,12 +811,17 @@ class EventBus:
             return event, chain, route, dispatch  # replayed handlers' events are not new
         if self.journal is not None:
             self.journal.accepted(event, route)
-        if self._observers:
+        observers = self._observers
+        if observers:
             if self.transactions is not None and self.transactions.in_transaction:
                 # Observers learn of it only if it commits: a rolled-back event never happened.
                 self.transactions.on_commit(functools.partial(self._announce, event))
             else:
-                self._announce(event)
+                for observer in observers:  # _announce, inlined: this runs on every publish
+                    try:
+                        observer.on_published(event)
+                    except Exception:  # the event stands: delivery goes on
+                        logger.exception("Observer %r failed on event %s", observer, event.event_id)
         return event, chain, route, dispatch
 
     def _announce(self, event: Event) -> None:
@@ -950,7 +990,7 @@ class EventBus:
                 version = self._version
                 every = tuple(
                     (f"{s.subscriber_module}:{s.handler_name}", s.is_async)
-                    for s in self._subscriptions
+                    for s in self._subscriptions.values()
                 )
                 keys = tuple(key for key, is_async in every if not is_async)
             self._sync_keys = (version, keys, every)
@@ -969,9 +1009,10 @@ _Item = tuple[Event, tuple[str, ...], tuple[Subscription, ...]]
 
 
 class _Named:
-    """The subscriptions sharing one (module, name), indexed so that checking a new pattern
-    against them costs what could overlap it, not all of them: by (word count, first word),
-    ``'*'`` alone and patterns starting with a ``'*'`` apart."""
+    """Subscriptions indexed so that finding those a pattern or type could select costs what
+    could match, not all of them: by (word count, first word), ``'*'`` alone and patterns
+    starting with a ``'*'`` apart. The bus keeps its patterns in one, and one per (module,
+    name), whose patterns must never overlap."""
 
     __slots__ = ("buckets", "count", "wild")
 
@@ -982,19 +1023,19 @@ class _Named:
 
     def overlapping(self, pattern: str) -> Subscription | None:
         """One of these that could receive an event ``pattern`` selects, if any."""
-        for subscription in self._candidates(pattern):
+        for subscription in self.candidates(pattern):
             if patterns_overlap(subscription.pattern, pattern):
                 return subscription
         return None
 
     def receiving(self, event_type: str) -> Subscription | None:
         """The one of these that receives ``event_type`` (they never overlap)."""
-        for subscription in self._candidates(event_type):
+        for subscription in self.candidates(event_type):
             if subscription.matches(event_type):
                 return subscription
         return None
 
-    def _candidates(self, pattern: str) -> Iterator[Subscription]:
+    def candidates(self, pattern: str) -> Iterator[Subscription]:
         yield from self.wild
         words = pattern.split(".")
         if pattern == "*":

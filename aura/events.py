@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import decimal
+import enum
 import json
 import math
 import sys
 import threading
+import types
 import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from types import FrameType
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUndefinedAnnotation
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, SchemaSerializer, core_schema
 
 from aura.exceptions import (
     EventContractError,
@@ -517,12 +520,21 @@ def build_metadata(metadata: Mapping[str, Any] | None) -> FrozenDict:
 
 # --- contracts ----------------------------------------------------------------------------------
 
+_to_json: Callable[[Mapping[str, Any]], bytes] = SchemaSerializer(
+    core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
+).to_json
+"""Event data (already JSON: str keys, frozen) as JSON bytes: pydantic's encoder, told the top
+level is a dict of str keys, which it then serialises five times as fast as ``to_json``."""
+
 
 class EventContract:
     """A registered event contract: its type, version, class (dataclass or model), validator."""
 
     __slots__ = (
         "_adapter",
+        "_last",
+        "_shared",
+        "_validate_json",
         "at_import",
         "contract_class",
         "event_type",
@@ -549,15 +561,22 @@ class EventContract:
         """Whether it was registered while a module was being imported (the harness keeps
         those across tests: the module will not be imported again)."""
         self._adapter: TypeAdapter[Any] | None = None
+        self._validate_json: Callable[..., Any] | None = None
+        # A deeply immutable contract's instance is built once per event, for all its handlers
+        # (decided on first use, once forward references resolve): the last one built.
+        self._shared: bool | None = None
+        self._last: tuple[object, Any] = (None, None)
         # A forward reference not yet defined leaves the adapter to be built on first use.
         with contextlib.suppress(PydanticUndefinedAnnotation, NameError):
             self._adapter = _build_adapter(contract_class)
+            self._validate_json = self._adapter.validator.validate_json
 
     @property
     def adapter(self) -> TypeAdapter[Any]:
         """The pydantic validator of the contract, built once."""
         if self._adapter is None:
             self._adapter = _build_adapter(self.contract_class)
+            self._validate_json = self._adapter.validator.validate_json
         return self._adapter
 
     def __repr__(self) -> str:
@@ -567,17 +586,58 @@ class EventContract:
         )
 
     def validate(self, data: Mapping[str, Any]) -> None:
-        """Raise EventValidationError unless ``data`` (already JSON) satisfies the contract."""
+        """Raise EventValidationError unless ``data`` (already JSON) satisfies the contract.
+
+        Validated as the JSON it is (strict JSON rules: a timestamp is an ISO string, a number
+        is never a string), serialised by pydantic's own encoder. The instance validation
+        builds is kept for :meth:`instantiate` when handlers may share it."""
+        validate_json = self._validate_json
+        if validate_json is None:
+            self.adapter  # noqa: B018  # builds the validator, or raises what blocks it
+            validate_json = self._validate_json
+            assert validate_json is not None  # the adapter property sets it
         try:
-            self.adapter.validate_json(json.dumps(data), strict=True)
+            instance = validate_json(_to_json(data), strict=True)
         except ValidationError as exc:
             raise EventValidationError(self._describe(exc)) from None
+        shared = self._shared
+        if shared is None:
+            shared = self._decide_sharing()
+        if shared and self._adapter is not None and not self._validates_subclass:
+            self._last = (data, instance)
 
     def instantiate(self, data: Mapping[str, Any]) -> Any:
-        """Return an instance of the contract class built from valid ``data``."""
+        """Return an instance of the contract class built from valid ``data``.
+
+        An instance nothing can change (a frozen dataclass or model whose fields are all
+        immutable) is built once for one event's data and given to each handler typed with
+        the class; any other is built afresh for each, so no handler sees another's changes.
+        """
+        last = self._last
+        if last[0] is data:
+            return last[1]
         if _is_model(self.contract_class):  # the model itself, not the validating subclass
-            return self.contract_class.model_validate_json(json.dumps(data), strict=True)
-        return self.adapter.validate_json(json.dumps(data), strict=True)
+            instance = self.contract_class.model_validate_json(_to_json(data), strict=True)
+        else:
+            self.adapter  # noqa: B018  # built on first use
+            assert self._validate_json is not None
+            instance = self._validate_json(_to_json(data), strict=True)
+        shared = self._shared
+        if shared is None:
+            shared = self._decide_sharing()
+        if shared:
+            self._last = (data, instance)
+        return instance
+
+    @property
+    def _validates_subclass(self) -> bool:
+        """Whether the validator builds a subclass (a model refusing unknown fields for a
+        model that did not choose), not the contract class handlers are typed with."""
+        return _is_model(self.contract_class) and "extra" not in self.contract_class.model_config
+
+    def _decide_sharing(self) -> bool:
+        self._shared = deeply_immutable(self.contract_class)
+        return self._shared
 
     def dump(self, instance: object) -> dict[str, Any]:
         """Return the JSON form of a contract instance."""
@@ -668,6 +728,62 @@ def contract_fields(contract_class: type[Any]) -> tuple[ContractField, ...]:
         ContractField(field.name, field.type, field.default, field.default_factory)
         for field in dataclasses.fields(contract_class)
     )
+
+
+_IMMUTABLE_LEAVES: frozenset[object] = frozenset(
+    (
+        int,
+        float,
+        str,
+        bool,
+        bytes,
+        type(None),
+        decimal.Decimal,
+        uuid.UUID,
+        datetime,
+        date,
+        time,
+        timedelta,
+    )
+)
+
+
+def deeply_immutable(annotation: object, seen: frozenset[int] = frozenset()) -> bool:
+    """Whether a value of ``annotation`` can never change once built: immutable scalars,
+    enums, literals, tuples and frozensets of such, unions of such, and frozen dataclasses or
+    models whose fields all are. Anything unknown (a list, a dict, ``Any``) is not."""
+    if annotation in _IMMUTABLE_LEAVES:
+        return True
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return True
+    if origin in (typing.Union, types.UnionType, tuple, frozenset):
+        return all(
+            argument is Ellipsis or deeply_immutable(argument, seen)
+            for argument in typing.get_args(annotation)
+        )
+    if origin is typing.Annotated:
+        return deeply_immutable(typing.get_args(annotation)[0], seen)
+    if not isinstance(annotation, type) or id(annotation) in seen:
+        return isinstance(annotation, type)  # a recursive contract: judged where it began
+    if dataclasses.is_dataclass(annotation):
+        if not annotation.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+            return False
+        try:
+            hints = typing.get_type_hints(annotation, include_extras=True)
+        except Exception:  # an unresolvable forward reference: cannot tell, so not shared
+            return False
+        fields = [hints.get(field.name, Any) for field in dataclasses.fields(annotation)]
+    elif issubclass(annotation, BaseModel):
+        if not annotation.model_config.get("frozen", False):
+            return False
+        fields = [info.annotation for info in annotation.model_fields.values()]
+    else:
+        return False
+    inner = seen | {id(annotation)}
+    return all(deeply_immutable(field, inner) for field in fields)
 
 
 def _forbid_unknown_fields(annotation: object, seen: set[int]) -> None:

@@ -18,6 +18,7 @@ import itertools
 import statistics
 import textwrap
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ __all__ = [
     "Settings",
     "Target",
     "Verdict",
+    "memory_case",
     "noop",
     "profile_case",
     "run_area",
@@ -57,6 +59,10 @@ class Case:
     ``stmt`` may span lines; with ``is_async`` it runs inside a coroutine and may ``await``.
     ``around`` is entered around each round, untimed (for context variables the statement
     needs); ``reset`` runs after each round, untimed (to empty what the statement accumulates).
+
+    A case measures nanoseconds by default. One that measures something else names its
+    ``unit`` and its ``meter`` (read before and after each round, as the clock is: bytes held,
+    with :func:`memory_case`), and runs a fixed ``number`` of operations a round.
     """
 
     group: str
@@ -66,6 +72,9 @@ class Case:
     is_async: bool = False
     around: Callable[[], AbstractContextManager[object]] = nullcontext
     reset: Callable[[Namespace], object] | None = None
+    unit: str = "ns"
+    meter: Callable[[], int] | None = None
+    number: int | None = None
 
     @property
     def key(self) -> str:
@@ -77,7 +86,8 @@ class Case:
 class Target:
     """A goal from the issue: ``case`` takes at most ``limit`` times ``reference``.
 
-    Without a ``reference`` the limit is absolute, in nanoseconds per operation. ``text`` is the
+    Without a ``reference`` the limit is absolute, in the case's unit per operation
+    (nanoseconds, or bytes for a memory case). ``text`` is the
     goal as the issue words it, shown beside the measured ratio.
     """
 
@@ -188,6 +198,49 @@ def _paired_ratio(measurement: Measurement, reference: Measurement) -> float:
     )
 
 
+@contextmanager
+def _traced_memory() -> Iterator[None]:
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        yield
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+def _traced_bytes() -> int:
+    return tracemalloc.get_traced_memory()[0]
+
+
+def memory_case(
+    group: str,
+    name: str,
+    stmt: str,
+    setup: Callable[[], Namespace],
+    *,
+    reset: Callable[[Namespace], object] | None = None,
+    number: int = 1_000,
+) -> Case:
+    """A case measuring the bytes ``stmt`` leaves held per operation (``tracemalloc``).
+
+    Each round runs ``number`` operations with the garbage collector paused and reads the
+    memory Python holds before and after; ``reset`` then frees what the round kept.
+    """
+    return Case(
+        group,
+        name,
+        stmt,
+        setup,
+        around=_traced_memory,
+        reset=reset,
+        unit="B",
+        meter=_traced_bytes,
+        number=number,
+    )
+
+
 def noop() -> None:
     """Do nothing: the work of the baselines and of every protected call measured here."""
 
@@ -239,7 +292,8 @@ class _Prepared:
             collecting = gc.isenabled()
             gc.disable()  # as timeit does: a collection would land on whichever case is running
             try:
-                result = self._batch(iterations, time.perf_counter_ns, self.namespace)
+                meter = self.case.meter or time.perf_counter_ns
+                result = self._batch(iterations, meter, self.namespace)
                 if self.case.is_async:
                     result = self._loop().run_until_complete(result)
             finally:
@@ -274,6 +328,9 @@ def _calibrate(prepared: _Prepared, settings: Settings) -> int:
     """The number of operations that makes one round last about ``round_seconds``."""
     if settings.number is not None:
         return settings.number
+    if prepared.case.number is not None:
+        prepared.time(prepared.case.number)  # warm up, as below
+        return prepared.case.number
     prepared.time(1)  # warm up: a first call may build what later calls reuse
     number = 1
     while True:

@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.core import BASELINE_CALL, BASELINE_LOOP, AreaResult
 
-__all__ = ["area_data", "format_ns", "render_area", "render_summary"]
+__all__ = ["area_data", "format_ns", "format_value", "render_area", "render_summary"]
 
 _HEADER = (
     "| case | best | median | x direct call | x 10-call loop | target | ratio | result |\n"
@@ -23,6 +23,7 @@ _HEADER = (
 def area_data(result: AreaResult) -> dict[str, Any]:
     """Return an area's result as plain JSON data: settings, versions, cases and targets."""
     area = result.area
+    units = {m.case.key: m.case.unit for m in result.measurements}
     return {
         "name": area.name,
         "title": area.title,
@@ -40,18 +41,25 @@ def area_data(result: AreaResult) -> dict[str, Any]:
                 "name": m.case.name,
                 "stmt": m.case.stmt,
                 "is_async": m.case.is_async,
+                "unit": m.case.unit,
                 "number": m.number,
                 "best_ns": m.best,
                 "median_ns": m.median,
                 "samples_ns": list(m.samples),
-                "ratio_to_call": result.ratio(m.case.key, BASELINE_CALL),
-                "ratio_to_loop": result.ratio(m.case.key, BASELINE_LOOP),
+                # Bytes against the baselines' nanoseconds would be no ratio at all.
+                "ratio_to_call": result.ratio(m.case.key, BASELINE_CALL)
+                if m.case.unit == "ns"
+                else None,
+                "ratio_to_loop": result.ratio(m.case.key, BASELINE_LOOP)
+                if m.case.unit == "ns"
+                else None,
             }
             for m in result.measurements
         ],
         "targets": [
             {
                 "case": v.target.case,
+                "unit": units[v.target.case],
                 "reference": v.target.reference,
                 "text": v.target.text,
                 "limit": v.target.limit,
@@ -91,8 +99,9 @@ def render_area(data: dict[str, Any]) -> str:
 
 
 def _case_rows(case: dict[str, Any], targets: list[dict[str, Any]]) -> Iterable[str]:
+    unit = case.get("unit", "ns")  # results written before memory cases have none
     numbers = (
-        f"{format_ns(case['best_ns'])} | {format_ns(case['median_ns'])} | "
+        f"{format_value(case['best_ns'], unit)} | {format_value(case['median_ns'], unit)} | "
         f"{_ratio(case['ratio_to_call'])} | {_ratio(case['ratio_to_loop'])}"
     )
     label = f"{case['group']}: {case['name']}"
@@ -104,13 +113,16 @@ def _case_rows(case: dict[str, Any], targets: list[dict[str, Any]]) -> Iterable[
         yield f"| ″ | | | | | {_judged(target)} |"
 
 
-def _ratio(value: float) -> str:
+def _ratio(value: float | None) -> str:
+    if value is None:
+        return ""
     return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
 
 
 def _judged(target: dict[str, Any]) -> str:
     value = target["value"]
-    measured = f"{value:.2f}x" if target["reference"] is not None else format_ns(value)
+    unit = target.get("unit", "ns")
+    measured = f"{value:.2f}x" if target["reference"] is not None else format_value(value, unit)
     return f"{target['text']} | {measured} | {'pass' if target['passed'] else 'FAIL'}"
 
 
@@ -122,6 +134,15 @@ def render_summary(areas: list[dict[str, Any]]) -> str:
     if missed:
         line += " Missed: " + "; ".join(f"{t['case']} ({t['text']})" for t in missed) + "."
     return line
+
+
+def format_value(value: float, unit: str) -> str:
+    """Show a measurement in its unit: a duration (``"ns"``) or bytes (``"B"``)."""
+    if unit == "ns":
+        return format_ns(value)
+    if unit == "B":
+        return f"{value:,.0f} B" if value < 10_000 else f"{value / 1024:,.1f} KiB"
+    return f"{value:,.3g} {unit}"
 
 
 def format_ns(value: float) -> str:

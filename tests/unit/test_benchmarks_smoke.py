@@ -28,6 +28,7 @@ from benchmarks.core import (
     Measurement,
     Settings,
     Target,
+    memory_case,
     profile_case,
     run_area,
 )
@@ -240,6 +241,42 @@ def test_ratios_are_medians_of_per_round_ratios_and_each_target_gets_a_row() -> 
         ]
     )
     assert render_summary([data]) == "Targets met: 2 of 2."
+
+
+def test_a_memory_case_counts_the_bytes_each_operation_leaves_held() -> None:
+    def setup() -> dict[str, object]:
+        return {"kept": [], "size": 967}
+
+    def empty(namespace: dict[str, object]) -> None:
+        namespace["kept"].clear()  # type: ignore[attr-defined]
+
+    case = memory_case(
+        "memory",
+        "a 1,000-byte object each",
+        "kept.append(bytes(size))",
+        setup,
+        reset=empty,
+        number=200,
+    )
+    area = Area(
+        "demo",
+        "Demo area",
+        (case,),
+        targets=(Target("memory / a 1,000-byte object each", "≤ 1 KB", 1000),),
+    )
+    data = area_data(run_area(area, Settings(rounds=3)))
+
+    measured = data["cases"][-1]
+    assert measured["unit"] == "B"
+    assert measured["number"] == 200
+    # A new 1,000-byte bytes object each (967 bytes and its header), and the list's slot.
+    assert sys.getsizeof(bytes(967)) == 1000
+    assert 1000 <= measured["median_ns"] <= 1016
+    assert measured["ratio_to_call"] is None
+    row = render_area(data).splitlines()[-1]
+    assert row.startswith("| memory: a 1,000-byte object each | 1,0")
+    assert row.endswith(" B |  |  | ≤ 1 KB | " + row.split(" | ")[-2] + " | FAIL |")
+    assert data["targets"][0]["passed"] is False
 
 
 def test_two_cases_of_one_name_are_refused() -> None:

@@ -58,3 +58,30 @@ def test_a_trace_reads_raw_deliveries_as_deliveries() -> None:
     assert isinstance(delivery, Delivery)
     assert [entry.kind for entry in trace.entries] == ["event", "delivery"]
     assert trace.render().splitlines()[1].startswith("     -> #1 to post:")
+
+
+def test_each_raw_delivery_is_timed_from_the_end_of_the_one_before() -> None:
+    import time
+
+    bus = EventBus()
+    bus.subscribe("parcel.sent", lambda data: time.sleep(0.02), "post", name="slow")
+    bus.subscribe("parcel.sent", lambda data: None, "post", name="fast")
+    bus.subscribe("parcel.sent", lambda data: 1 / 0, "post", name="failing")
+    bus.subscribe("parcel.sent", lambda data: None, "post", name="after")
+    raw, second = Raw(), Raw()
+    bus.add_observer(raw)
+    bus.publish("parcel.sent", {}, "shop")
+    bus.add_observer(second)  # two raw observers: the loop over them
+    bus.publish("parcel.sent", {}, "shop")
+    deliveries = [delivery_of(seen) if type(seen) is tuple else seen for seen in raw.seen]
+    assert [d.handler_name for d in deliveries] == ["slow", "fast", "failing", "after"] * 2
+    durations = [delivery.duration for delivery in deliveries]
+    for start in (0, 4):
+        slow, fast, failing, after = durations[start : start + 4]
+        assert slow >= 0.02
+        # The sleep is counted once: in the slow handler's delivery, not in the next ones'.
+        assert fast < 0.01
+        assert failing < 0.01
+        assert after < 0.01
+    assert [type(seen).__name__ for seen in raw.seen] == ["tuple", "tuple", "Delivery", "tuple"] * 2
+    assert len(second.seen) == 4

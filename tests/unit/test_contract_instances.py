@@ -1,0 +1,146 @@
+"""Handlers typed with a contract class: one instance per event when nothing can change it, one
+per handler otherwise, so that no handler sees what another changed."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+from uuid import UUID
+
+import pydantic
+import pytest
+
+from aura.bus import EventBus
+from aura.events import EventCatalog, deeply_immutable, event_contract
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@dataclass(frozen=True)
+class Room:
+    number: int
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Booked:
+    session_id: int
+    at: datetime
+    room: Room
+    tags: tuple[str, ...] = ()
+
+
+@dataclass
+class Draft:
+    session_id: int
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FrozenWithList:
+    session_id: int
+    notes: list[str] = field(default_factory=list)
+
+
+class FrozenModel(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True)
+    session_id: int
+
+
+class OpenModel(pydantic.BaseModel):
+    session_id: int
+
+
+def _bus_with(contract: type, event_type: str) -> EventBus:
+    catalog = EventCatalog()
+    event_contract(event_type, catalog=catalog)(contract)
+    return EventBus(catalog=catalog)
+
+
+def test_an_immutable_contract_instance_is_built_once_per_event_for_every_handler() -> None:
+    bus = _bus_with(Booked, "session.booked")
+    seen: list[Booked] = []
+
+    def first(event: Booked) -> None:
+        seen.append(event)
+
+    def second(event: Booked) -> None:
+        seen.append(event)
+
+    bus.subscribe("session.booked", first, "billing")
+    bus.subscribe("session.booked", second, "notifications")
+    data = {"session_id": 1, "at": "2030-01-07T10:00:00+00:00", "room": {"number": 4}}
+    bus.publish("session.booked", data, "mentalhealth")
+    bus.publish("session.booked", {**data, "session_id": 2}, "mentalhealth")
+    assert [e.session_id for e in seen] == [1, 1, 2, 2]
+    assert seen[0] is seen[1]
+    assert seen[2] is seen[3]
+    assert seen[2] is not seen[0]
+    assert seen[0].room == Room(4)
+    assert seen[0].at.isoformat() == "2030-01-07T10:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("contract", "data"),
+    [
+        (Draft, {"session_id": 1, "notes": ["a"]}),
+        (FrozenWithList, {"session_id": 1, "notes": ["a"]}),
+        (OpenModel, {"session_id": 1}),
+    ],
+    ids=["mutable dataclass", "frozen dataclass holding a list", "mutable model"],
+)
+def test_a_changeable_contract_instance_is_each_handlers_own(contract: type, data: Any) -> None:
+    bus = _bus_with(contract, "session.drafted")
+    seen: list[Any] = []
+
+    def changes_it(event: contract) -> None:  # type: ignore[valid-type]
+        seen.append(event)
+        if isinstance(event, pydantic.BaseModel):
+            event.session_id = 99
+        else:
+            event.notes.append("changed")
+
+    def reads_it(event: contract) -> None:  # type: ignore[valid-type]
+        seen.append(event)
+
+    changes_it.__annotations__["event"] = contract
+    reads_it.__annotations__["event"] = contract
+    bus.subscribe("session.drafted", changes_it, "billing")
+    bus.subscribe("session.drafted", reads_it, "notifications")
+    bus.publish("session.drafted", data, "mentalhealth")
+    assert seen[0] is not seen[1]
+    assert seen[1].session_id == 1
+    if not isinstance(seen[1], pydantic.BaseModel):
+        assert seen[1].notes == ["a"]
+
+
+@pytest.mark.parametrize(
+    ("annotation", "expected"),
+    [
+        (int, True),
+        (str | None, True),
+        (Decimal, True),
+        (UUID, True),
+        (Colour, True),
+        (Literal["a", "b"], True),
+        (tuple[int, ...], True),
+        (tuple[int, str], True),
+        (frozenset[str], True),
+        (Booked, True),
+        (FrozenModel, True),
+        (list[int], False),
+        (dict[str, int], False),
+        (tuple[list[int], ...], False),
+        (Any, False),
+        (Draft, False),
+        (FrozenWithList, False),
+        (OpenModel, False),
+    ],
+)
+def test_deeply_immutable_tells_what_no_handler_can_change(annotation: Any, expected: bool) -> None:
+    assert deeply_immutable(annotation) is expected
