@@ -1,6 +1,6 @@
 """The dependency-injection container: lifetimes, autowiring, scopes, overrides and validation.
 
-Its length (~850 lines) is one concept's: lifetimes, scopes, overrides and validation share
+Its length (~1,100 lines) is one concept's: lifetimes, scopes, overrides and validation share
 the registration table and its lock, and splitting them would expose that table across files.
 
 A :class:`Container` maps keys (a name such as ``"user_service"``, or a type) to providers (a
@@ -16,12 +16,15 @@ Decisions worth knowing:
 * **Autowiring.** A provider's parameter is satisfied by its annotated type when that type is
   registered, else by a registration named like the parameter, else by its default. Signatures are
   read once per provider; the chosen keys are bound once per wiring change, so a resolve never
-  inspects anything. A built singleton resolves through a closure that returns it: the hot path is
-  one dict lookup and one call.
+  inspects anything. The hot paths do no work twice: a ready object (a built singleton, a given
+  instance, an override) is one dict lookup; a transient, once built, resolves through a resolver
+  compiled for the wiring, which is one call of its provider with its ready dependencies as
+  constants (by position where the provider's own code takes them so); a scoped service a scope
+  has built is one dict lookup in that scope. Every wiring change discards all of it.
 * **Lifetimes.** ``singleton`` is built lazily, once per container, under a re-entrant lock;
   ``transient`` is built on every resolve and belongs to the caller (never disposed); ``scoped``
-  is built once per :class:`Scope`. A singleton may not depend on a scoped service, directly or
-  through transients: :class:`LifetimeMismatchError`.
+  is built once per :class:`Scope`, under the scope's lock (a hit takes none). A singleton may
+  not depend on a scoped service, directly or through transients: :class:`LifetimeMismatchError`.
 * **Disposal.** What the container built is disposed newest first: a generator factory's code after
   its ``yield`` runs (use it for context managers: ``with Resource() as r: yield r``), otherwise a
   ``close()`` method is called. Objects given to :meth:`Container.register_instance` or
@@ -43,7 +46,10 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
+import keyword
 import threading
+import types
+import unicodedata
 import weakref
 from collections import deque
 from collections.abc import Callable, Generator, Iterable
@@ -185,6 +191,29 @@ class Override:
         return f"<Override {_quote(self._entry.key)} -> {self._entry.replacement!r} ({state})>"
 
 
+class _Ready(dict[object, object]):
+    """Ready objects by key; looking up any other key resolves it (outside any scope).
+
+    The hot path of :meth:`Container.resolve` is one subscript: a ready object is returned by
+    the dict itself, and a miss calls the key's resolver, compiling it on first use.
+    """
+
+    __slots__ = ("_compile", "_resolvers")
+
+    def __init__(
+        self, resolvers: dict[object, _Resolver], compile_: Callable[[object], _Resolver]
+    ) -> None:
+        super().__init__()
+        self._resolvers = resolvers
+        self._compile = compile_
+
+    def __missing__(self, key: object) -> object:
+        resolver = self._resolvers.get(key)
+        if resolver is None:
+            resolver = self._compile(key)
+        return resolver(None)
+
+
 class _ResolutionStack(threading.local):
     """The keys this thread is building, outermost first: meeting one again is a cycle."""
 
@@ -225,9 +254,14 @@ class Container(_ClosesOnExit):
         # Looked up with whatever resolve() is given; only valid keys are ever stored. Cleared on
         # every wiring change, so a resolver never acts on a stale binding.
         self._resolvers: dict[object, _Resolver] = {}
-        # Built singletons by key: the hot path of resolve() is one dict lookup. Cleared with
-        # the resolvers on every wiring change.
-        self._ready: dict[object, object] = {}
+        # Ready objects by key (built singletons, overrides, given instances, aliases of them):
+        # the hot path of resolve() is one dict lookup. Cleared with the resolvers on every
+        # wiring change.
+        self._ready = _Ready(self._resolvers, self._compile)
+        # The current wiring's flag, shared with the scopes opened under it: a wiring change
+        # sets it False (so every scope stops trusting the instances it keeps by key) and
+        # starts a new one. See Scope.resolve.
+        self._epoch: list[bool] = [True]
         self._built: list[_Owned] = []
         # One re-entrant lock for every singleton: builds nest (a singleton needing a singleton)
         # without deadlock, and two threads cannot each hold half of a dependency chain.
@@ -313,13 +347,12 @@ class Container(_ClosesOnExit):
         Scoped services need a scope: resolve them through :meth:`scope`.
         """
         try:
-            ready = self._ready.get(key, _MISSING)
-            if ready is not _MISSING:
-                return ready
-            resolver = self._resolvers[key]
-        except (KeyError, TypeError):  # first use, unknown, or not a key at all: the slow path
-            resolver = self._compile(key)
-        return resolver(None)
+            # A ready object is found; any other key is resolved by _Ready.__missing__.
+            return self._ready[key]
+        except TypeError:
+            if _hashable(key):  # raised while building: the caller's to see
+                raise
+        return self._compile(key)(None)  # not a key at all: this raises, saying so
 
     def scope(self) -> Scope:
         """Open a scope: use as ``with container.scope() as scope: scope.resolve(...)``."""
@@ -411,6 +444,8 @@ class Container(_ClosesOnExit):
         # Bindings depend on what is registered and overridden: rebind on next use.
         self._resolvers.clear()
         self._ready.clear()
+        self._epoch[0] = False
+        self._epoch = [True]
 
     def _resolver_for(self, key: object) -> _Resolver:
         try:
@@ -432,12 +467,12 @@ class Container(_ClosesOnExit):
 
     def _make_resolver(self, key: Key) -> _Resolver:
         if key in self._overrides:
-            return _constant(self._overrides[key])
+            return self._ready_constant(key, self._overrides[key])
         registration = self._registrations.get(key)
         if registration is None:
             raise UnknownServiceError(_unknown_key_message(key, self.keys()))
         if registration.instance is not _MISSING:
-            return _constant(registration.instance)
+            return self._ready_constant(key, registration.instance)
         bound, missing = self._bind(_plan(registration))
         if missing:
             raise UnknownServiceError(_missing_dependency_message(registration, missing[0]))
@@ -463,6 +498,12 @@ class Container(_ClosesOnExit):
                     missing.append(param)
         return tuple(bound), missing
 
+    def _ready_constant(self, key: Key, value: object) -> _Resolver:
+        # A ready object (an override, a given instance, a built singleton): resolve() finds it
+        # in _ready, and a transient needing it passes it as a constant once promoted.
+        self._ready[key] = value
+        return _constant(value)
+
     def _singleton_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
         def resolve_singleton(_scope: Scope | None) -> object:
             with self._lock:
@@ -473,28 +514,40 @@ class Container(_ClosesOnExit):
                     self._built.append(_Owned(registration, instance, dispose))
                 instance = registration.instance
                 if self._provides(registration):
-                    self._resolvers[registration.key] = _constant(instance)
-                    self._ready[registration.key] = instance
+                    self._resolvers[registration.key] = self._ready_constant(
+                        registration.key, instance
+                    )
                 return instance
 
         return resolve_singleton
 
     def _scoped_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
+        key = registration.key
+
         def resolve_scoped(scope: Scope | None) -> object:
             if scope is None:
-                raise self._outside_scope_error(registration.key)
+                raise self._outside_scope_error(key)
+            # A hit takes no lock: the scope keeps what it built by key while the wiring holds
+            # (see Scope.resolve); a miss builds under the scope's lock, checking again there.
+            if scope._epoch[0]:
+                found = scope._ready.get(key, _MISSING)
+                if found is not _MISSING:
+                    return found
             return scope._instance(registration, bound)
 
         return resolve_scoped
 
     def _transient_resolver(self, registration: _Registration, bound: _Bound) -> _Resolver:
-        # The hot path of a transient, bound once: built singletons are taken straight from
-        # _ready, other dependencies through their resolvers; a transient is never disposed,
-        # so there is no close() to look for. Both dicts are cleared in place on rewiring.
+        # The first resolve of a transient goes through this general resolver: it tracks the
+        # keys being built (cycles, and the path an error names), and builds the singletons it
+        # needs. Once it has succeeded, _promote replaces it with a resolver compiled for the
+        # wiring as it now is, which does none of that work again.
         provider, key, stack = registration.provider, registration.key, self._stack
         ready, resolvers, compile_ = self._ready, self._resolvers, self._compile
+        pending = True
 
         def resolve_transient(scope: Scope | None) -> object:
+            nonlocal pending
             keys = stack.keys
             if key in keys:
                 raise CircularDependencyError(_cycle_message([*keys[keys.index(key) :], key]))
@@ -506,11 +559,71 @@ class Container(_ClosesOnExit):
                     if value is _MISSING:
                         value = (resolvers.get(dependency) or compile_(dependency))(scope)
                     kwargs[name] = value
-                return provider(**kwargs)
+                instance = provider(**kwargs)
             finally:
                 keys.pop()
+            if pending:
+                pending = False
+                self._promote(registration, bound, resolve_transient)
+            return instance
 
         return resolve_transient
+
+    def _promote(self, registration: _Registration, bound: _Bound, general: _Resolver) -> None:
+        """Install a compiled resolver for a transient that ``general`` has just built.
+
+        Its dependencies are as bound now: a ready object is passed as a constant, anything
+        else through its resolver. It keeps no stack: a cycle would have failed the general
+        resolve (the wiring it was bound for cannot change, or it would be discarded), and a
+        transient that reaches a scoped service through transients resolves outside a scope
+        through the general resolver, so that the error names the whole path.
+        """
+        key = registration.key
+        with self._lock:
+            if self._resolvers.get(key) is not general:  # rewired meanwhile: bound afresh
+                return
+            shape: list[tuple[str, bool]] = []
+            values: list[object] = []
+            for name, dependency in bound:
+                if not _spellable(name):
+                    return  # only a keyword a call can spell is compiled into one
+                value = self._ready.get(dependency, _MISSING)
+                is_call = value is _MISSING
+                if is_call:
+                    value = self._resolvers.get(dependency)
+                    if value is None:
+                        return
+                shape.append((name, is_call))
+                values.append(value)
+            if registration.provider is _forward and shape and not shape[0][1]:
+                # An alias of a ready object is that object.
+                self._resolvers[key] = self._ready_constant(key, values[0])
+                return
+            calls = any(call for _, call in shape)
+            guard = general if calls and self._reaches_scoped(key) else None
+            leading = _positional_prefix(registration.provider, [name for name, _ in shape])
+            maker = _compiled_transient(tuple(shape), leading, guard is not None)
+            self._resolvers[key] = maker(registration.provider, guard, *values)
+
+    def _reaches_scoped(self, key: Key) -> bool:
+        """Whether ``key`` needs a scoped service directly or through transients, as bound."""
+        seen = {key}
+        frontier = [key]
+        while frontier:
+            try:
+                bound, _ = self._bind(_plan(self._registrations[frontier.pop()]))
+            except ContainerError:
+                return True  # cannot tell: keep the general resolver's checks
+            for _, dependency in bound:
+                if dependency in self._overrides or dependency in seen:
+                    continue
+                seen.add(dependency)
+                lifetime = self._registrations[dependency].lifetime
+                if lifetime == "scoped":
+                    return True
+                if lifetime == "transient":
+                    frontier.append(dependency)
+        return False
 
     def _provides(self, registration: _Registration) -> bool:
         # False when the wiring changed while the singleton was being built (a factory that
@@ -681,6 +794,11 @@ class Scope(_ClosesOnExit):
         self._disposers: list[tuple[Key, _Disposer]] = []
         self._lock = threading.RLock()
         self._closed = False
+        # The scoped instances this scope built, by the key that resolves to them now; trusted
+        # while the container's wiring flag it was filled under holds. Written under _lock,
+        # read without it.
+        self._ready: dict[object, object] = {}
+        self._epoch = container._epoch
 
     @overload
     def resolve(self, key: Callable[..., T]) -> T: ...
@@ -688,6 +806,15 @@ class Scope(_ClosesOnExit):
     def resolve(self, key: str) -> Any: ...
     def resolve(self, key: object) -> Any:
         """Return the service under ``key``; a scoped one is this scope's instance."""
+        # The hot path: a scoped service this scope already built, one dict lookup and no
+        # lock. The flag is read first: what is found after it held when it was read.
+        if self._epoch[0]:
+            try:
+                found = self._ready.get(key, _MISSING)
+            except TypeError:  # not a key at all: the slow path says so
+                found = _MISSING
+            if found is not _MISSING:
+                return found
         if self._closed:
             raise ContainerError(
                 "This scope is closed and its services are disposed."
@@ -706,6 +833,7 @@ class Scope(_ClosesOnExit):
             self._closed = True
             disposers, self._disposers = self._disposers, []
             self._instances.clear()
+            self._ready.clear()
         _dispose_all(reversed(disposers), "the scope")
 
     def _instance(self, registration: _Registration, bound: _Bound) -> object:
@@ -716,6 +844,15 @@ class Scope(_ClosesOnExit):
                 self._instances[registration] = instance
                 if dispose is not None:
                     self._disposers.append((registration.key, dispose))
+            container = self._container
+            epoch = container._epoch
+            if self._epoch is not epoch:  # the wiring changed: what was kept by key may lie
+                self._ready.clear()
+                self._epoch = epoch
+            # Read after the flag: a wiring change from here on clears the flag, so an entry
+            # written for a registration no longer in force is never trusted.
+            if not self._closed and container._provides(registration):
+                self._ready[registration.key] = instance
             return instance
 
 
@@ -877,8 +1014,87 @@ def _forward(target: object) -> object:
     return target
 
 
+def _spellable(name: str) -> bool:
+    """Whether ``name`` written in source is that keyword (Python normalizes names: NFKC)."""
+    return (
+        name.isidentifier()
+        and not keyword.iskeyword(name)
+        and unicodedata.normalize("NFKC", name) == name
+    )
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _constant(value: object) -> _Resolver:
     return lambda _scope: value
+
+
+def _positional_prefix(provider: object, names: list[str]) -> int:
+    """How many of ``names`` (in order) ``provider`` takes by position exactly as by keyword.
+
+    Only where its own code says so: a plain function, or a class built by ``type.__call__``,
+    ``object.__new__`` and a plain ``__init__``, whose positional-or-keyword parameters start
+    with these names. A call by position is then the same call, and cheaper (no keyword
+    dict); anything else (wrappers, ``__signature__``, metaclasses) is called by keyword.
+    """
+    function: object = provider
+    skip = 0
+    if isinstance(provider, type):
+        # A metaclass's own __call__, or a __new__, may do anything with the arguments.
+        builds: object = type(provider).__call__
+        creates: object = provider.__new__
+        if builds is not type.__call__ or creates is not object.__new__:
+            return 0
+        function, skip = provider.__init__, 1  # type: ignore[misc]  # read, never called
+    if not isinstance(function, types.FunctionType):
+        return 0
+    code = function.__code__
+    if code.co_posonlyargcount > skip:
+        return 0
+    positional = code.co_varnames[skip : code.co_argcount]
+    count = 0
+    for name, parameter in zip(names, positional, strict=False):
+        if name != parameter:
+            break
+        count += 1
+    return count
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_transient(
+    shape: tuple[tuple[str, bool], ...], leading: int, guarded: bool
+) -> Callable[..., _Resolver]:
+    """A maker of transient resolvers for one shape of call, compiled once per shape.
+
+    ``shape`` lists the arguments in order, each with whether its value is a resolver to call
+    with the scope (else a constant); the first ``leading`` are passed by position, the rest
+    by keyword. The maker takes the provider, the general resolver (used outside a scope when
+    ``guarded``) and the values, and returns a resolver that is one call of the provider. The
+    names are identifiers, checked by the caller.
+    """
+    values = [f"{'call' if is_call else 'value'}{i}" for i, (_, is_call) in enumerate(shape)]
+    arguments = ", ".join(
+        ("" if i < leading else f"{name}=") + (f"{value}(scope)" if is_call else value)
+        for i, ((name, is_call), value) in enumerate(zip(shape, values, strict=True))
+    )
+    guard = "        if scope is None:\n            return general(scope)\n" if guarded else ""
+    source = (
+        f"def make({', '.join(['provider', 'general', *values])}):\n"
+        "    def resolve_transient(scope):\n"
+        f"{guard}"
+        f"        return provider({arguments})\n"
+        "    return resolve_transient\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<aura.container transient>", "exec"), namespace)
+    maker: Callable[..., _Resolver] = namespace["make"]
+    return maker
 
 
 # --- generators and disposal --------------------------------------------------------------------

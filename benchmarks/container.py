@@ -1,9 +1,11 @@
-"""Dependency injection: resolve a built singleton, and a transient with two constructor deps.
+"""Dependency injection: resolve a built singleton, a transient with two constructor deps, and a
+scoped service already built in the open scope.
 
 Each library gets the same three classes, built afresh for each setup (wireup marks the classes
 it registers), with real annotations: wireup, dishka, lagom, punq and aura wire by type. The
 transient's two dependencies are singletons, already built, so the transient case measures
-building one object and injecting two.
+building one object and injecting two. The scoped case measures a cache hit: the service was
+built in that scope (or context) by the setup, and is resolved again.
 """
 
 # No ``from __future__ import annotations``: the classes are local, and the containers read
@@ -30,7 +32,7 @@ with warnings.catch_warnings():
 
 __all__ = ["AREA"]
 
-Lifetime = Literal["singleton", "transient"]
+Lifetime = Literal["singleton", "transient", "scoped"]
 
 
 def _classes() -> tuple[type, type, type]:
@@ -59,6 +61,10 @@ def _aura(lifetime: Lifetime) -> Callable[[], Namespace]:
         container.register(repository)
         container.register(clock)
         container.register(service, lifetime=lifetime)
+        if lifetime == "scoped":
+            scope = container.scope().__enter__()
+            scope.resolve(service)  # built in the scope: the case resolves it again
+            return {"scope": scope, "Service": service}
         return {"container": container, "Service": service}
 
     return setup
@@ -68,13 +74,31 @@ def _dependency_injector(lifetime: Lifetime) -> Callable[[], Namespace]:
     def setup() -> Namespace:
         repository, clock, service = _classes()
         providers = dependency_injector.providers
-        provider = providers.Singleton if lifetime == "singleton" else providers.Factory
+        provider = {
+            "singleton": providers.Singleton,
+            "transient": providers.Factory,
+            # Its per-request singleton: one instance per contextvars context (a request's).
+            "scoped": providers.ContextLocalSingleton,
+        }[lifetime]
         service_provider = provider(
             service, repository=providers.Singleton(repository), clock=providers.Singleton(clock)
         )
+        if lifetime == "scoped":
+            service_provider()  # built in this context: the case provides it again
         return {"service_provider": service_provider}
 
     return setup
+
+
+def _dependency_injector_resource() -> Namespace:
+    """dependency-injector's per-request resource (a context-local singleton with shutdown)."""
+    repository, clock, service = _classes()
+    providers = dependency_injector.providers
+    service_provider: providers.ContextLocalResource[object] = providers.ContextLocalResource(
+        service, repository=providers.Singleton(repository), clock=providers.Singleton(clock)
+    )
+    service_provider()  # built in this context: the case provides it again
+    return {"service_provider": service_provider}
 
 
 def _wireup(lifetime: Lifetime) -> Callable[[], Namespace]:
@@ -87,8 +111,11 @@ def _wireup(lifetime: Lifetime) -> Callable[[], Namespace]:
                 wireup.injectable(service, lifetime=lifetime),
             ]
         )
-        # wireup resolves transients only in a scope: one is opened here and kept open.
+        # wireup resolves transients and scoped services only in a scope: one is opened here
+        # and kept open.
         resolver = container if lifetime == "singleton" else container.enter_scope()
+        if lifetime == "scoped":
+            resolver.get(service)  # built in the scope: the case gets it again
         return {"container": resolver, "Service": service}
 
     return setup
@@ -103,9 +130,12 @@ def _dishka(lifetime: Lifetime) -> Callable[[], Namespace]:
         if lifetime == "singleton":
             provider.provide(service)
             return {"container": dishka.make_container(provider), "Service": service}
-        # dishka's transient: uncached, in the request scope, resolved in an open request.
-        provider.provide(service, scope=dishka.Scope.REQUEST, cache=False)
+        # dishka's transient: uncached, in the request scope, resolved in an open request; its
+        # scoped service: cached in the request scope (the default).
+        provider.provide(service, scope=dishka.Scope.REQUEST, cache=lifetime == "scoped")
         request = dishka.make_container(provider)().__enter__()
+        if lifetime == "scoped":
+            request.get(service)  # built in the request: the case gets it again
         return {"container": request, "Service": service}
 
     return setup
@@ -158,10 +188,15 @@ def _punq(lifetime: Lifetime) -> Callable[[], Namespace]:
 
 _SINGLETON = "resolve a singleton"
 _TRANSIENT = "resolve a transient with two deps"
+_SCOPED = "resolve a scoped service built in the open scope"
+_DI_SCOPED = "dependency-injector ContextLocalSingleton()"
 
 AREA = Area(
     name="container",
-    title="DI container: resolve a built singleton; a transient with two constructor dependencies",
+    title=(
+        "DI container: resolve a built singleton; a transient with two constructor dependencies;"
+        " a scoped service already built in the open scope"
+    ),
     cases=(
         Case(
             _SINGLETON, "aura Container.resolve", "container.resolve(Service)", _aura("singleton")
@@ -210,6 +245,21 @@ AREA = Area(
         Case(
             _TRANSIENT, "punq Container.resolve", "container.resolve(Service)", _punq("transient")
         ),
+        Case(_SCOPED, "aura Scope.resolve", "scope.resolve(Service)", _aura("scoped")),
+        Case(_SCOPED, _DI_SCOPED, "service_provider()", _dependency_injector("scoped")),
+        Case(
+            _SCOPED,
+            "dependency-injector ContextLocalResource()",
+            "service_provider()",
+            _dependency_injector_resource,
+        ),
+        Case(_SCOPED, "wireup scope.get (open scope)", "container.get(Service)", _wireup("scoped")),
+        Case(
+            _SCOPED,
+            "dishka request.get (open request)",
+            "container.get(Service)",
+            _dishka("scoped"),
+        ),
     ),
     targets=(
         Target(
@@ -224,6 +274,12 @@ AREA = Area(
             1.0,
             f"{_TRANSIENT} / wireup scope.get (open scope)",
         ),
+        Target(
+            f"{_SCOPED} / aura Scope.resolve",
+            "≤ 1.0x dependency-injector",
+            1.0,
+            f"{_SCOPED} / {_DI_SCOPED}",
+        ),
     ),
     notes=(
         "The transient's two dependencies are singletons, already built.",
@@ -233,6 +289,15 @@ AREA = Area(
         "svcs caches every service per container, so its transient is a fresh "
         "`svcs.Container(registry)` per resolve (its unit of work).",
         "lagom: an unregistered class is autowired and built on each lookup.",
+        "Scoped: aura's `scope.resolve`, wireup's `scope.get` and dishka's request `get` in a "
+        "scope opened and kept open by the setup, which built the service in it. "
+        "dependency-injector has no scope object: its per-request forms keep one instance "
+        "per contextvars context (which each request runs in), called here in the context "
+        "the setup built it in. `ContextLocalSingleton` is the closest to a scoped lifetime "
+        "and the faster; `ContextLocalResource`, which its documentation suggests for "
+        "per-request resources such as sessions (the same, with shutdown), is shown too. The "
+        "target is judged against the faster, `ContextLocalSingleton`. `ThreadLocalSingleton` "
+        "is per thread, not per request, and is left out.",
     ),
     packages=("aura", "dependency-injector", "wireup", "dishka", "svcs", "lagom", "punq"),
 )

@@ -1198,6 +1198,38 @@ def test_racing_threads_build_nested_singletons_without_deadlock(container: Cont
     assert len({id(result) for result in results}) == 1
 
 
+def test_racing_threads_build_a_scoped_service_once_per_scope(container: Container) -> None:
+    built: list[Session] = []
+
+    def slow_session() -> Session:
+        time.sleep(0.01)  # widen the window in which a second build could start
+        built.append(Session())
+        return built[-1]
+
+    container.register(Session, slow_session, lifetime="scoped")
+
+    with container.scope() as scope:
+        results = _race(16, lambda: scope.resolve(Session))
+        again = _race(16, lambda: scope.resolve(Session))
+
+    assert len(built) == 1
+    assert len(results) == len(again) == 16
+    assert all(result is built[0] for result in [*results, *again])
+
+
+def test_racing_threads_resolving_a_new_transient_each_get_their_own(
+    container: Container,
+) -> None:
+    container.register(Repository)
+    container.register(UserService, lifetime="transient")
+
+    results = _race(16, lambda: container.resolve(UserService))
+
+    assert len({id(result) for result in results}) == 16
+    repository = container.resolve(Repository)
+    assert all(result.repository is repository for result in results)  # type: ignore[attr-defined]
+
+
 # --- the process-wide default -------------------------------------------------------------------
 
 
