@@ -137,7 +137,10 @@ class Trace:
         # The entries, some stored bare (an Event or a Delivery at the top level, as the bus
         # hands them over): ``entries`` wraps those. Never rebound: the tap holds its append.
         self._log: list[Any] = []
-        self.numbers: dict[str, int] = {}
+        # The event numbers, read from the log when asked (recording writes none): the
+        # numbers found so far, and how far into the log they were looked for.
+        self._numbers: dict[str, int] = {}
+        self._numbered = 0
         self._detach: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._open_calls = 0
@@ -179,7 +182,8 @@ class Trace:
         """Forget everything recorded so far (the event numbers too); keep recording."""
         with self._lock:
             self._log.clear()
-            self.numbers.clear()
+            self._numbers = {}
+            self._numbered = 0
             self._running.clear()
             self._relax()
 
@@ -190,10 +194,24 @@ class Trace:
 
     # observer protocol of the bus, registry and breakers
 
+    @property
+    def numbers(self) -> dict[str, int]:
+        """Each recorded event's number (by event id): 1 for the first published, and so on.
+
+        Read from the log on access, the new part only; the same dict every time, until
+        :meth:`clear`."""
+        log, numbers = self._log, self._numbers
+        end = len(log)
+        for stored in log[self._numbered : end]:
+            if isinstance(stored, Event):
+                numbers[stored.event_id] = len(numbers) + 1
+            elif type(stored) is TraceEntry and stored.kind == "event":
+                numbers[stored.item.event_id] = len(numbers) + 1  # type: ignore[union-attr]
+        self._numbered = end
+        return numbers
+
     def on_published(self, event: Event) -> None:
         """Record a published event, nested under the call or delivery that published it."""
-        numbers = self.numbers
-        numbers[event.event_id] = len(numbers) + 1
         if self._open_calls or self._running or _current_event() is not None:
             parent, depth = self._enclosing(_current_module())
             if parent is not None:

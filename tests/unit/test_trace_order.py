@@ -489,3 +489,19 @@ def test_flow(aura_platform):
             '       #2 order.confirmed from orders {"sku": "apple"} correlation=* caused_by=#1',
         ]
     )
+
+
+def test_events_are_numbered_in_the_order_they_were_published_nested_or_not() -> None:
+    bus = EventBus(catalog=EventCatalog())
+    trace = Trace().attach(bus)
+    bus.subscribe("order.placed", lambda data: bus.publish("stock.reserved", {}, "stock"), "stock")
+    placed = bus.publish("order.placed", {}, "orders")
+    numbers = trace.numbers
+    shipped = bus.publish("order.shipped", {}, "orders")
+    [reserved] = [e for e in trace.events() if e.event_type == "stock.reserved"]
+    assert trace.numbers is numbers  # read again: the same dict, completed
+    assert numbers == {placed.event_id: 1, reserved.event_id: 2, shipped.event_id: 3}
+    trace.clear()
+    again = bus.publish("order.placed", {}, "orders")
+    assert list(trace.numbers.values()) == [1, 2]
+    assert next(iter(trace.numbers)) == again.event_id
