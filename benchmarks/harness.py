@@ -13,7 +13,13 @@ Two ways of measuring it:
   sessions' wall times, divided by 200: everything the fixture costs a test (pytest's fixture
   machinery, the plugin's hooks, the platform, garbage collection of what it leaves), and
   nothing the two runs share (interpreter start, imports, the other tests' own cost). Both runs
-  import the reference modules in ``conftest.py``: that is paid once per session, not per test.
+  import the reference modules and the harness's recorders in ``conftest.py``: that is paid once
+  per session, not per test.
+
+And what the plugin costs a session that never uses it (:class:`StartupOverhead`): ``pytest -q``
+on a small project of plain tests, with the plugin (``-p aura.testing.plugin``) and without
+(``-p no:aura``), each a fresh subprocess; the figure is the difference of their wall times,
+start-up included (it is the point): the plugin's imports, options, markers and hooks.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from aura.platform import Platform
 from aura.testing.recorders import Trace
 from benchmarks.core import Area, Case, Namespace, Target
 
-__all__ = ["AREA", "TESTS", "PytestOverhead", "PytestRunError"]
+__all__ = ["AREA", "PLAIN_TESTS", "TESTS", "PytestOverhead", "PytestRunError", "StartupOverhead"]
 
 _GROUP = "fresh platform per test"
 _PLAIN = "Platform(...).start(); close()"
@@ -40,11 +47,17 @@ TESTS = 200
 
 _PYTEST = f"{TESTS} tests with aura_platform minus {TESTS} without (per {TESTS} tests)"
 
+_STARTUP = "plugin loaded (-p aura.testing.plugin) minus blocked (-p no:aura), no test using it"
+
+PLAIN_TESTS = 20
+"""How many plain tests (no Aura fixture) the start-up project holds."""
+
 _RECORD = "session-ns.txt"
 
 _CONFTEST = f'''\
-"""Both runs import the reference modules (a one-off cost, not the fixture's per-test one) and
-record the session's wall and CPU times, from its start to its finish, in {_RECORD}."""
+"""Both runs import the reference modules and the harness's recorders (one-off costs, not the
+fixture's per-test one) and record the session's wall and CPU times, from its start to its
+finish, in {_RECORD}."""
 
 import time
 from pathlib import Path
@@ -53,6 +66,11 @@ import modules.billing
 import modules.mentalhealth
 import modules.notifications
 import modules.users  # noqa: F401
+
+# What the first aura_platform of a session imports, the plugin deferring it until a test uses
+# a fixture: once per session, like the modules above.
+import aura.testing.fakes
+import aura.testing.recorders  # noqa: F401
 
 _started = []
 
@@ -109,38 +127,11 @@ class PytestOverhead:
         project = self.project
         record = project / _RECORD
         record.unlink(missing_ok=True)
-        command = [
-            self._python,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "aura.testing.plugin",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-            file,
-        ]
-        # The caller's pytest settings (a test run's PYTEST_ADDOPTS) must not change the runs.
-        environment = {
-            name: value
-            for name, value in os.environ.items()
-            if name not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
-        }
-        environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-        completed = subprocess.run(
-            command, cwd=project, env=environment, capture_output=True, text=True, check=False
-        )
-        if (
-            completed.returncode != 0
-            or f"{self.tests} passed" not in completed.stdout
-            or not record.exists()
-        ):
+        _run_pytest(self._python, project, ("-p", "aura.testing.plugin", file), self.tests)
+        if not record.exists():
             raise PytestRunError(
-                f"`{' '.join(command[1:])}` in the generated project {project} exited with "
-                f"{completed.returncode}; expected {self.tests} passed tests and the session's "
-                f"time in {_RECORD}. Its output:\n{completed.stdout}{completed.stderr}"
+                f"`pytest {file}` in the generated project {project} passed without writing the "
+                f"session's time in {_RECORD}."
             )
         wall, cpu_time = record.read_text().split()
         return int(cpu_time if cpu else wall)
@@ -159,6 +150,96 @@ class PytestOverhead:
         if self._directory is not None:
             self._directory.cleanup()
             self._directory = None
+
+
+class StartupOverhead:
+    """What Aura's plugin costs a pytest session whose tests use none of its fixtures.
+
+    A small generated project (``pyproject.toml`` and :data:`PLAIN_TESTS` plain tests) run by
+    ``pytest -q -p no:randomly -p no:cacheprovider`` in fresh subprocesses, other plugins'
+    autoload off: once with the plugin (``-p aura.testing.plugin``), once with it blocked
+    (``-p no:aura``, its ``pytest11`` entry point's name). The figure is the difference of the
+    two processes' wall times, start-up included: the plugin's imports, its options and
+    markers, reading ``[tool.aura]`` and its hooks around each test.
+    """
+
+    def __init__(self, tests: int = PLAIN_TESTS, *, python: str = sys.executable) -> None:
+        self.tests = tests
+        self._python = python
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def project(self) -> Path:
+        """The generated project: ``pyproject.toml`` and ``test_plain.py``."""
+        if self._directory is None:
+            self._directory = tempfile.TemporaryDirectory(prefix="aura-startup-bench-")
+            write_plain_project(Path(self._directory.name), self.tests)
+        return Path(self._directory.name)
+
+    def process_ns(self, *, plugin: bool) -> int:
+        """Run the plain tests with the plugin loaded (or blocked); the process's wall time."""
+        flag = "aura.testing.plugin" if plugin else "no:aura"
+        project = self.project
+        started = time.perf_counter_ns()
+        _run_pytest(self._python, project, ("-p", flag, "test_plain.py"), self.tests)
+        return time.perf_counter_ns() - started
+
+    def difference_ns(self) -> int:
+        """Run both; return the wall time with the plugin minus the one without."""
+        without = self.process_ns(plugin=False)
+        return self.process_ns(plugin=True) - without
+
+    def close(self) -> None:
+        """Remove the generated project."""
+        if self._directory is not None:
+            self._directory.cleanup()
+            self._directory = None
+
+
+def _run_pytest(
+    python: str, project: Path, arguments: tuple[str, ...], tests: int
+) -> subprocess.CompletedProcess[str]:
+    """``pytest -q -p no:randomly -p no:cacheprovider ARGUMENTS`` in ``project``, in a fresh
+    subprocess with only the plugins named; refuse a run where not all ``tests`` passed."""
+    command = [python, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    command += arguments
+    # The caller's pytest settings (a test run's PYTEST_ADDOPTS) must not change the runs.
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS")
+    }
+    environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    completed = subprocess.run(
+        command, cwd=project, env=environment, capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0 or f"{tests} passed" not in completed.stdout:
+        raise PytestRunError(
+            f"`{' '.join(command[1:])}` in the generated project {project} exited with "
+            f"{completed.returncode}; expected {tests} passed tests. Its output:\n"
+            f"{completed.stdout}{completed.stderr}"
+        )
+    return completed
+
+
+def write_plain_project(directory: Path, tests: int) -> None:
+    """Write the start-up project: a ``pyproject.toml`` without ``[tool.aura]`` and ``tests``
+    plain tests."""
+    (directory / "pyproject.toml").write_text(_PLAIN_PYPROJECT)
+    functions = "".join(
+        f"\n\ndef test_{index}():\n    assert {index} + 1 > {index}\n" for index in range(tests)
+    )
+    (directory / "test_plain.py").write_text(f'"""Generated: {tests} plain tests."""{functions}')
+
+
+_PLAIN_PYPROJECT = """\
+[project]
+name = "plain"
+version = "0"
+
+[tool.pytest.ini_options]
+testpaths = ["."]
+"""
 
 
 def write_project(directory: Path, tests: int) -> None:
@@ -182,6 +263,14 @@ def _pytest_setup() -> Namespace:
 
 def _pytest_reset(namespace: Namespace) -> None:
     namespace["overhead"].close()
+
+
+def _startup_setup() -> Namespace:
+    return {"startup": StartupOverhead()}
+
+
+def _startup_reset(namespace: Namespace) -> None:
+    namespace["startup"].close()
 
 
 AREA = Area(
@@ -223,6 +312,17 @@ AREA = Area(
             _pytest_setup,
             reset=_pytest_reset,
         ),
+        Case(
+            _PYTEST_GROUP,
+            _STARTUP,
+            """
+            _start = _timer()
+            _difference = startup.difference_ns()
+            _t0 += _timer() - _start - _difference
+            """,
+            _startup_setup,
+            reset=_startup_reset,
+        ),
     ),
     targets=(
         Target(f"{_GROUP} / {_PLAIN}", "≤ 1 ms", 1e6),
@@ -232,6 +332,7 @@ AREA = Area(
             f"≤ 1 ms per test (≤ {TESTS} ms per {TESTS})",
             TESTS * 1e6,
         ),
+        Target(f"{_PYTEST_GROUP} / {_STARTUP}", "≤ 50 ms", 50e6),
     ),
     notes=(
         "Each in-process operation builds the container, registry, bus and in-memory SQLite "
@@ -243,7 +344,14 @@ AREA = Area(
         "-p no:cacheprovider -p aura.testing.plugin` subprocess (other plugins not loaded); "
         "one operation is the difference of the two sessions' wall times, garbage collection "
         f"included, so the per-test cost is the figure divided by {TESTS}. Both runs import "
-        "the reference modules in conftest.py (a once-per-session cost).",
+        "the reference modules and aura.testing.recorders and .fakes in conftest.py "
+        "(once-per-session costs: the plugin imports the recorders when the first test uses "
+        "a fixture).",
+        f"The start-up case runs a generated project's {PLAIN_TESTS} plain tests (no Aura "
+        "fixture; a pyproject.toml without [tool.aura]) twice, each in its own `pytest -q -p "
+        "no:randomly -p no:cacheprovider` subprocess, other plugins not loaded: with `-p "
+        "aura.testing.plugin` and with `-p no:aura`; one operation is the difference of the "
+        "two processes' wall times, interpreter start and imports included.",
     ),
     packages=("aura", "pytest"),
 )

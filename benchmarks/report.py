@@ -146,7 +146,12 @@ def format_value(value: float, unit: str) -> str:
 
 
 def format_ns(value: float) -> str:
-    """Show a duration in ns, µs, ms or s with three significant figures."""
+    """Show a duration in ns, µs, ms or s with three significant figures.
+
+    A difference of two timings (the harness's pytest cases) can come out below zero on a
+    noisy machine: it is shown with its sign, in the same units."""
+    if value < 0:
+        return f"-{format_ns(-value)}"
     if value < 1e3:
         return f"{value:.0f} ns"
     if value < 1e6:

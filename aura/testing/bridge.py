@@ -25,9 +25,8 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
 
@@ -49,8 +48,7 @@ from aura.naming import check_event_type, check_module_name
 from aura.registry import ServiceCall
 from aura.testing.recorders import Trace
 
-# The fixtures aura_trace and aura_bridge are registered by aura.testing.plugin, which imports
-# them; they are not part of the module's API.
+# The fixtures aura_trace and aura_bridge are aura.testing.plugin's.
 __all__ = [
     "Bridge",
     "RecordedCall",
@@ -622,42 +620,6 @@ def recorded_call(
     """Time a call and record it in the bridge in force when it ends (a context manager and a
     decorator, usable at import time: the bridge is looked up at each call)."""
     return RecordedCall(caller_module, provider_module, service_name, method)
-
-
-# --- the fixtures (registered by aura.testing.plugin) -------------------------------------------
-
-
-@pytest.fixture
-def aura_trace(request: pytest.FixtureRequest) -> Iterator[Trace]:
-    """This test's trace: what ``aura_platform`` and ``aura_bridge`` record, in one order.
-
-    ``published_events`` and ``service_calls`` are its views. At teardown it is written to the
-    trace directory (``--aura-trace-dir``), if one is set.
-    """
-    from aura.testing import plugin  # the plugin imports this module: resolved at first use
-
-    trace = Trace()
-    request.node.stash[plugin._trace_key] = trace
-    try:
-        yield trace
-    finally:
-        trace.detach()
-    trace_dir = plugin._setting(request.config, plugin._option_named("aura_trace_dir"))
-    if trace_dir:
-        from aura.testing.export import trace_file_stem, write_trace
-
-        write_trace(trace, Path(trace_dir), trace_file_stem(request.node.nodeid))
-
-
-@pytest.fixture
-def aura_bridge(aura_trace: Trace) -> Iterator[Bridge]:
-    """This test's :class:`Bridge`, in force for the test, closed at its end.
-
-    What it records appears in ``published_events`` and ``service_calls``. Used without
-    ``aura_platform``, no platform is built: the test records only what the bridge feeds.
-    """
-    with Bridge(aura_trace) as bridge:
-        yield bridge
 
 
 def records_only_the_bridge(request: pytest.FixtureRequest) -> bool:

@@ -15,35 +15,37 @@ from. Each option reads, in order: the command line, the ini file, then ``[tool.
 
 from __future__ import annotations
 
+import inspect
 import re
+import sys
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from aura.bus import EventBus
-from aura.config import ProjectConfig, import_errors, load_config, load_modules
-from aura.container import Container, Override
-from aura.defaults import fresh_defaults
-from aura.events import default_catalog
 from aura.exceptions import ConfigurationError, MissingExtraError, OverrideError
 from aura.frozen_time import make_frozen_time_validatable
-from aura.module import Module
-from aura.platform import Platform
-from aura.registry import ServiceRegistry
-from aura.testing.bridge import aura_bridge, aura_trace, records_only_the_bridge
-from aura.testing.fakes import stand_in_module
-from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
-from aura.testing.scenario import aura_scenario
-from aura.verification import verify_calls
 
+# A session that never uses the fixtures imports nothing more of Aura than the two modules
+# above and aura.config (read at start-up for aura_bdd): the platform, the bus, the recorders,
+# pydantic and sqlite are imported by the fixtures and hooks that need them, when they first do.
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from aura.architecture.modulemap import ModuleMap
+    from aura.bus import EventBus
+    from aura.config import ProjectConfig
+    from aura.container import Container, Override
+    from aura.platform import Platform
+    from aura.registry import ServiceRegistry
+    from aura.testing.bridge import Bridge
+    from aura.testing.recorders import PublishedEvents, ServiceCalls, Trace
+    from aura.testing.scenario import Scenario
 
 __all__ = [
     "MARKERS",
@@ -58,11 +60,9 @@ __all__ = [
 
 MODES = ("standalone", "direct", "all")
 TESTING_EXTRA = "pip install 'aura-modulith[testing]'"
-_trace_key = pytest.StashKey[Trace]()
-# pytest finds a plugin's fixtures in its namespace: these are defined beside their helpers.
-_OTHER_FIXTURES = (aura_bridge, aura_trace, aura_scenario)
+_trace_key = pytest.StashKey["Trace"]()
 _discovered_key = pytest.StashKey[dict[str, list[Any]]]()
-_project_key = pytest.StashKey[ProjectConfig]()
+_project_key = pytest.StashKey["ProjectConfig"]()
 
 
 @dataclass(frozen=True)
@@ -147,6 +147,8 @@ def project_config(config: pytest.Config) -> ProjectConfig:
     """``[tool.aura]`` of the project under test, read once per session from the rootdir."""
     project = config.stash.get(_project_key, None)
     if project is None:
+        from aura.config import load_config
+
         project = config.stash[_project_key] = load_config(config.rootpath, search_parents=False)
     return project
 
@@ -209,6 +211,9 @@ def _modules_of(config: pytest.Config) -> list[Any]:
     )
     discovered = config.stash.setdefault(_discovered_key, {})
     if setting.package not in discovered:
+        from aura.config import load_modules
+        from aura.module import Module
+
         packages: list[ModuleType] = load_modules(project, setting)
         loaded: list[Any] = []
         for found in packages:
@@ -238,8 +243,38 @@ def _boundaries_of(config: pytest.Config) -> ModuleMap | None:
 _boundaries_key = pytest.StashKey["ModuleMap | None"]()
 
 
+@dataclass(frozen=True)
+class _PlatformSettings:
+    """What every ``aura_platform`` of a session reads from its configuration: read once."""
+
+    modules: tuple[Any, ...]
+    boundaries: ModuleMap | None
+    database: str | None
+    trace_dir: Path | str | None
+
+
+_settings_key = pytest.StashKey[_PlatformSettings]()
+
+
+def _platform_settings(config: pytest.Config) -> _PlatformSettings:
+    """The session's :class:`_PlatformSettings`; a configuration error is raised again by
+    every test that asks (nothing is kept until all of them are read)."""
+    settings = config.stash.get(_settings_key, None)
+    if settings is None:
+        settings = config.stash[_settings_key] = _PlatformSettings(
+            tuple(_modules_of(config)),
+            _boundaries_of(config),
+            _setting(config, _option_named("aura_database")),
+            _setting(config, _option_named("aura_trace_dir")),
+        )
+    return settings
+
+
 def select_modules(available: list[Any], names: tuple[str, ...], mode: str) -> list[Any]:
     """Choose the modules of a platform: the named ones and their dependencies per ``mode``."""
+    from aura.module import Module
+    from aura.testing.fakes import stand_in_module
+
     if mode not in MODES:
         raise pytest.UsageError(
             f"aura_platform mode {mode!r} is not known: use 'standalone', 'direct' or 'all'."
@@ -327,49 +362,150 @@ def platform_marker(marker: pytest.Mark | None) -> PlatformMarker:
 
 
 def _name_of(module: Any) -> str:
+    from aura.module import Module
+
     return module.name if isinstance(module, Module) else str(module.__name__).rsplit(".", 1)[-1]
 
 
 def _depends_on(module: Any) -> tuple[str, ...]:
+    from aura.module import Module
+
     return module.depends_on if isinstance(module, Module) else ()
 
 
+# --- the test's trace ---------------------------------------------------------------------------
+
+
+def _trace_of(request: pytest.FixtureRequest) -> Trace:
+    """This test's trace (``aura_trace``): the one already made for it, else a new one.
+
+    Whichever fixture makes it ends it at that fixture's teardown (``aura_platform``: after its
+    own): detached, then written to the trace directory. ``aura_platform`` and the recorder
+    fixtures make it themselves rather than request ``aura_trace``: each fixture pytest sets up
+    for a test costs it tens of microseconds.
+    """
+    node = request.node
+    trace: Trace | None = node.stash.get(_trace_key, None)
+    if trace is None:
+        from aura.testing import recorders
+
+        made = node.stash[_trace_key] = recorders.Trace()
+        request.addfinalizer(lambda: _end_trace(request, made))
+        return made
+    return trace
+
+
+def _end_trace(request: pytest.FixtureRequest, trace: Trace) -> None:
+    trace.detach()
+    trace_dir = _trace_dir_of(request.config)
+    if trace_dir:
+        from aura.testing.export import trace_file_stem, write_trace
+
+        write_trace(trace, Path(trace_dir), trace_file_stem(request.node.nodeid))
+
+
+def _trace_dir_of(config: pytest.Config) -> Path | str | None:
+    settings = config.stash.get(_settings_key, None)
+    if settings is not None:
+        return settings.trace_dir
+    trace_dir: Path | str | None = _setting(config, _option_named("aura_trace_dir"))
+    return trace_dir
+
+
 @pytest.fixture
-def aura_platform(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, aura_trace: Trace
-) -> Iterator[Platform]:
+def aura_trace(request: pytest.FixtureRequest) -> Trace:
+    """This test's trace: what ``aura_platform`` and ``aura_bridge`` record, in one order.
+
+    ``published_events`` and ``service_calls`` are its views. At teardown it is written to the
+    trace directory (``--aura-trace-dir``), if one is set.
+    """
+    return _trace_of(request)
+
+
+@pytest.fixture
+def aura_bridge(aura_trace: Trace) -> Iterator[Bridge]:
+    """This test's :class:`~aura.testing.bridge.Bridge`, in force for the test, closed at its
+    end.
+
+    What it records appears in ``published_events`` and ``service_calls``. Used without
+    ``aura_platform``, no platform is built: the test records only what the bridge feeds.
+    """
+    from aura.testing.bridge import Bridge
+
+    with Bridge(aura_trace) as bridge:
+        yield bridge
+
+
+# --- the platform -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def aura_platform() -> Iterator[Platform]:
     """A fresh, started Platform for this test, with the process-wide defaults pointing at it.
 
     Its modules are chosen by ``@pytest.mark.aura_platform(...)``, else every discovered module.
     At teardown, handler failures not declared as expected fail the test, the defaults are
     restored and the platform is closed.
     """
-    config = request.config
+    # This fixture's request, as pytest_fixture_setup saw it, not a ``request`` parameter:
+    # pytest builds a fixture definition each time it resolves ``request``, three times for a
+    # test that takes aura_platform alone (some 75 µs, near a tenth of what the fixture costs).
+    request = _platform_request()
+    trace = _trace_of(request)
+    node = request.node
     try:
-        available = _modules_of(config)
-        boundaries = _boundaries_of(config)
-        database_setting = _setting(config, _option_named("aura_database"))
+        settings = _platform_settings(node.config)
     except ConfigurationError as error:
         # The message says all there is to say: no traceback through Aura's own frames.
         __tracebackhide__ = True
         raise error.with_traceback(None) from None
-    if request.node.get_closest_marker("aura_modules") is not None:
+    if node.get_closest_marker("aura_modules") is not None:
         raise pytest.UsageError(
-            f"{request.node.nodeid}: the aura_modules marker is now aura_platform, with the same "
+            f"{node.nodeid}: the aura_modules marker is now aura_platform, with the same "
             "arguments: @pytest.mark.aura_platform(*modules, mode=...)."
         )
-    chosen = platform_marker(request.node.get_closest_marker("aura_platform"))
+    chosen = platform_marker(node.get_closest_marker("aura_platform"))
     modules = (
-        select_modules(available, chosen.modules, chosen.mode)
+        select_modules(list(settings.modules), chosen.modules, chosen.mode)
         if chosen.modules
-        else list(available)
+        else settings.modules
     )
     database: str | Path = ":memory:"
-    if (chosen.database or database_setting) == "file":
-        database = tmp_path_factory.mktemp("aura") / "aura.db"
-    platform = Platform(modules, database=database, boundaries=boundaries, durable=chosen.durable)
-    with under_test(request, aura_trace, platform, boundaries=boundaries):
+    if (chosen.database or settings.database) == "file":
+        factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+        database = factory.mktemp("aura") / "aura.db"
+    from aura.platform import Platform
+
+    platform = Platform(
+        modules, database=database, boundaries=settings.boundaries, durable=chosen.durable
+    )
+    with under_test(request, trace, platform, boundaries=settings.boundaries):
         yield platform
+
+
+_platform_function = inspect.unwrap(aura_platform)
+_setting_up = threading.local()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+) -> None:
+    """Keep the request of an ``aura_platform`` about to be set up, for the fixture to take (not
+    of a project's own ``aura_platform``, which takes ``request`` if it needs it)."""
+    if fixturedef.func is _platform_function:
+        _setting_up.request = request
+
+
+def _platform_request() -> pytest.FixtureRequest:
+    """The request ``aura_platform`` is being set up for (see :func:`pytest_fixture_setup`)."""
+    request: pytest.FixtureRequest | None = getattr(_setting_up, "request", None)
+    _setting_up.request = None
+    if request is None:
+        raise pytest.UsageError(
+            "aura_platform is set up by pytest for a test that requests it; it cannot be called."
+        )
+    return request
 
 
 @contextmanager
@@ -391,15 +527,26 @@ def under_test(
         stack.enter_context(platform.as_default())
         platform.start()
         yield platform
-        undeclared = verify_calls(platform, attached.calls(), boundaries=boundaries)
-        if not undeclared.ok:  # calls the modules' declarations don't allow
-            pytest.fail(undeclared.render(), pytrace=False)
-        call_failed = request.node.stash.get(_call_failed_key, False)
+        calls = attached.calls()
+        if calls:  # no call, nothing undeclared: the check is skipped, not its outcome
+            from aura.verification import verify_calls
+
+            undeclared = verify_calls(platform, calls, boundaries=boundaries)
+            if not undeclared.ok:  # calls the modules' declarations don't allow
+                pytest.fail(undeclared.render(), pytrace=False)
+        node = request.node
+        call_failed = node.stash.get(_call_failed_key, False)
         # A test that failed already shows its handler failures in its "aura trace" section:
         # failing its teardown too would report it twice (FAILED and ERROR).
-        if not call_failed and request.node.get_closest_marker("aura_allow_handler_errors") is None:
+        if (
+            not call_failed
+            and attached.failed_deliveries()
+            and node.get_closest_marker("aura_allow_handler_errors") is None
+        ):
+            from aura.testing.recorders import PublishedEvents
+
             recorder = PublishedEvents(attached)
-            recorder.expected_failures = request.node.stash.get(_expected_key, [])
+            recorder.expected_failures = node.stash.get(_expected_key, [])
             unexpected = recorder.unexpected_failures()
             if unexpected:
                 pytest.fail(_handler_failures(unexpected, platform), pytrace=False)
@@ -459,26 +606,67 @@ def container(aura_platform: Platform) -> Container:
     return aura_platform.container
 
 
+def _platform_unless_bridged(request: pytest.FixtureRequest) -> None:
+    """Set up ``aura_platform`` for a recorder fixture, unless the test feeds its trace through
+    ``aura_bridge`` alone; before the trace is asked for, so that the platform's fixture, or
+    the ``aura_trace`` a project's own ``aura_platform`` requests, makes and ends the trace."""
+    __tracebackhide__ = True
+    from aura.testing.bridge import records_only_the_bridge
+
+    if not records_only_the_bridge(request):
+        request.getfixturevalue("aura_platform")
+
+
 @pytest.fixture
-def published_events(request: pytest.FixtureRequest, aura_trace: Trace) -> PublishedEvents:
+def published_events(request: pytest.FixtureRequest) -> PublishedEvents:
     """Every event published during this test, in order, with assertions: the platform's (built
     for it unless the test feeds its trace through ``aura_bridge`` alone) and the bridge's."""
     __tracebackhide__ = True  # a platform that cannot be built says why, from its own fixture
-    if not records_only_the_bridge(request):
-        request.getfixturevalue("aura_platform")
-    recorder = PublishedEvents(aura_trace)
+    from aura.testing.recorders import PublishedEvents
+
+    _platform_unless_bridged(request)
+    recorder = PublishedEvents(_trace_of(request))
     request.node.stash[_expected_key] = recorder.expected_failures
     return recorder
 
 
 @pytest.fixture
-def service_calls(request: pytest.FixtureRequest, aura_trace: Trace) -> ServiceCalls:
+def service_calls(request: pytest.FixtureRequest) -> ServiceCalls:
     """Every cross-module service call made during this test, in order, with assertions: the
     platform's (as for ``published_events``) and the bridge's."""
     __tracebackhide__ = True
-    if not records_only_the_bridge(request):
-        request.getfixturevalue("aura_platform")
-    return ServiceCalls(aura_trace)
+    from aura.testing.recorders import ServiceCalls
+
+    _platform_unless_bridged(request)
+    return ServiceCalls(_trace_of(request))
+
+
+@pytest.fixture
+def aura_scenario(request: pytest.FixtureRequest, aura_platform: Platform) -> Iterator[Scenario]:
+    """A :class:`~aura.testing.scenario.Scenario` on this test's platform: stimulate it, then
+    wait for what follows.
+
+    Its failure messages number events as the test's trace does; it may publish as any module
+    of the project (``aura_modules``), even one this platform holds as a stand-in or not at
+    all; :meth:`~aura.testing.scenario.Scenario.request` goes through the ``aura_gateway``
+    fixture's client.
+    """
+    from aura.testing.scenario import Scenario
+
+    try:
+        modules: list[Any] = _modules_of(request.config)
+    except ConfigurationError:  # no module package configured: the platform's modules only
+        modules = []
+    scenario = Scenario(
+        aura_platform,
+        trace=request.node.stash.get(_trace_key, None),
+        modules=modules,
+        gateway=lambda: request.getfixturevalue("aura_gateway"),
+    )
+    try:
+        yield scenario
+    finally:
+        scenario.close()
 
 
 class Overrides:
@@ -564,6 +752,8 @@ def aura_gateway(request: pytest.FixtureRequest, aura_platform: Platform) -> Ite
             "The aura_gateway fixture needs the gateway, which is not installed. Install Aura's "
             "web extra: pip install 'aura-modulith[web]'"
         ) from None
+    from aura.config import import_errors
+
     try:
         errors = import_errors(project_config(request.config))
     except ConfigurationError as error:
@@ -603,10 +793,19 @@ def frozen_time() -> Iterator[FrozenClock]:
         freezer.stop()
 
 
+# --- hooks --------------------------------------------------------------------------------------
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Before each test: if anything imported freezegun, make its classes validatable."""
+    """Before each test: if anything imported freezegun, make its classes validatable; forget
+    what an earlier run of the same item left (a rerun gets a new trace)."""
     make_frozen_time_validatable()
+    stash = item.stash
+    if _trace_key in stash:
+        del stash[_trace_key]
+    if _call_failed_key in stash:
+        del stash[_call_failed_key]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -617,12 +816,54 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     for every test, fixture or not, and contracts a test registers in the default catalog are
     forgotten after it; what a module registers when it is first imported stays.
     """
-    snapshot = default_catalog.snapshot()
+    with _isolated():
+        return (yield)
+
+
+@contextmanager
+def _isolated() -> Iterator[None]:
+    """The isolation of :func:`pytest_runtest_protocol`, at no cost to a session without Aura.
+
+    Until some code imports them, the default catalog (``aura.events``) and the defaults
+    (``aura.defaults``, ``get_container()`` of ``aura.container``) hold nothing: a test that
+    runs before is isolated already. One that imports them first is reset after it to that
+    empty state, as if it had run in its own ``fresh_defaults()`` and catalog snapshot.
+    """
+    events = sys.modules.get("aura.events")
+    catalog = events.default_catalog if events is not None else None
+    snapshot = catalog.snapshot() if catalog is not None else None
     try:
-        with fresh_defaults():
-            return (yield)
+        if "aura.container" in sys.modules:
+            from aura.defaults import fresh_defaults
+
+            with fresh_defaults():
+                yield
+        else:
+            try:
+                yield
+            finally:
+                if "aura.container" in sys.modules:
+                    _forget_defaults()
     finally:
-        default_catalog.restore(snapshot)
+        if catalog is not None and snapshot is not None:
+            catalog.restore(snapshot)
+        elif "aura.events" in sys.modules:
+            from aura.events import CatalogSnapshot, default_catalog
+
+            default_catalog.restore(CatalogSnapshot({}, {}, {}))
+
+
+def _forget_defaults() -> None:
+    """Drop the defaults a test built after first importing them: what ``fresh_defaults()``
+    restores on leaving its block, for a block entered before they existed."""
+    from aura import defaults
+    from aura.container import set_container
+
+    defaults._bus_proxy._swap(None)
+    defaults._registry_proxy._swap(None)
+    built = set_container(None)
+    if built is not None:
+        built.close()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -36,8 +36,6 @@ from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, 
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-import pytest
-
 from aura.bus import BusActivity, Delivery
 from aura.clock import RealClock
 from aura.events import Event
@@ -854,32 +852,3 @@ def _name_of(function: object) -> str:
 
 def _module_name(module: Module | ModuleType) -> str:
     return module.name if isinstance(module, Module) else module.__name__.rsplit(".", 1)[-1]
-
-
-# --- the pytest fixture ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def aura_scenario(request: pytest.FixtureRequest, aura_platform: Platform) -> Iterator[Scenario]:
-    """A :class:`Scenario` on this test's platform: stimulate it, then wait for what follows.
-
-    Its failure messages number events as the test's trace does; it may publish as any module
-    of the project (``aura_modules``), even one this platform holds as a stand-in or not at
-    all; :meth:`Scenario.request` goes through the ``aura_gateway`` fixture's client.
-    """
-    from aura.testing import plugin  # here: the plugin registers this fixture
-
-    try:
-        modules: list[Any] = plugin._modules_of(request.config)
-    except ConfigurationError:  # no module package configured: the platform's modules only
-        modules = []
-    scenario = Scenario(
-        aura_platform,
-        trace=request.node.stash.get(plugin._trace_key, None),
-        modules=modules,
-        gateway=lambda: request.getfixturevalue("aura_gateway"),
-    )
-    try:
-        yield scenario
-    finally:
-        scenario.close()

@@ -341,3 +341,17 @@ def test_showing_results_that_were_never_written_says_how_to_make_them(
     assert capsys.readouterr().err == (
         f"No results at {missing}: run `python -m benchmarks` first.\n"
     )
+
+
+def test_durations_are_shown_in_their_unit_and_a_negative_difference_keeps_its_sign() -> None:
+    from benchmarks.report import format_ns, format_value
+
+    assert [format_ns(v) for v in (512, 1_234, 22_326_722, 2.5e9)] == [
+        "512 ns",
+        "1.23 µs",
+        "22.3 ms",
+        "2.5 s",
+    ]
+    assert format_ns(-22_326_722) == "-22.3 ms"
+    assert format_value(981, "B") == "981 B"
+    assert format_value(23_700, "B") == "23.1 KiB"
