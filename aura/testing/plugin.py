@@ -61,6 +61,7 @@ __all__ = [
 MODES = ("standalone", "direct", "all")
 TESTING_EXTRA = "pip install 'aura-modulith[testing]'"
 _trace_key = pytest.StashKey["Trace"]()
+_override_key = pytest.StashKey[bool]()
 _discovered_key = pytest.StashKey[dict[str, list[Any]]]()
 _project_key = pytest.StashKey["ProjectConfig"]()
 
@@ -376,16 +377,20 @@ def _depends_on(module: Any) -> tuple[str, ...]:
 # --- the test's trace ---------------------------------------------------------------------------
 
 
-def _trace_of(request: pytest.FixtureRequest) -> Trace:
+def _trace_of(request: pytest.FixtureRequest, *, own: bool = False) -> Trace:
     """This test's trace (``aura_trace``): the one already made for it, else a new one.
 
     Whichever fixture makes it ends it at that fixture's teardown (``aura_platform``: after its
     own): detached, then written to the trace directory. ``aura_platform`` and the recorder
     fixtures make it themselves rather than request ``aura_trace``: each fixture pytest sets up
-    for a test costs it tens of microseconds.
+    for a test costs it tens of microseconds. A session where a conftest or plugin defines an
+    ``aura_trace`` of its own requests it, so that the override is the one recorded into.
     """
     node = request.node
     trace: Trace | None = node.stash.get(_trace_key, None)
+    if trace is None and not own and _trace_overridden(request.config):
+        overridden: Trace = request.getfixturevalue("aura_trace")
+        return overridden
     if trace is None:
         from aura.testing import recorders
 
@@ -419,7 +424,22 @@ def aura_trace(request: pytest.FixtureRequest) -> Trace:
     ``published_events`` and ``service_calls`` are its views. At teardown it is written to the
     trace directory (``--aura-trace-dir``), if one is set.
     """
-    return _trace_of(request)
+    return _trace_of(request, own=True)
+
+
+def _trace_overridden(config: pytest.Config) -> bool:
+    """Whether a plugin or conftest other than this one defines ``aura_trace`` (asked once a
+    session, when a fixture first needs the trace: every conftest is registered by then)."""
+    known = config.stash.get(_override_key, None)
+    if known is None:
+        ours = globals()["aura_trace"]
+        known = any(
+            getattr(plugin, "aura_trace", ours) is not ours
+            for plugin in config.pluginmanager.get_plugins()
+            if plugin is not sys.modules[__name__]
+        )
+        config.stash[_override_key] = known
+    return known
 
 
 @pytest.fixture

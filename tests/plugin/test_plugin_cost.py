@@ -274,3 +274,42 @@ def test_the_platform_fixture_cannot_be_called() -> None:
     assert str(raised.value) == (
         "aura_platform is set up by pytest for a test that requests it; it cannot be called."
     )
+
+
+def test_a_projects_own_aura_trace_is_the_one_aura_platform_records_into(
+    shop: pytest.Pytester,
+) -> None:
+    shop.makeconftest(
+        """
+import pytest
+
+from aura.testing import Trace
+
+made = []
+
+
+@pytest.fixture
+def aura_trace():
+    trace = Trace()
+    trace.made_by_the_project = True
+    made.append(trace)
+    yield trace
+    trace.detach()
+"""
+    )
+    shop.makepyfile(
+        test_flow="""
+from conftest import made
+
+
+def test_the_override_records(aura_platform, published_events):
+    aura_platform.container.resolve("catalog.Catalog").add("fig", 2)
+    [trace] = made
+    assert trace.made_by_the_project
+    assert [event.event_type for event in trace.events()] == [
+        "product.added", "order.catalog_changed"
+    ]
+    assert published_events.events == trace.events()
+"""
+    )
+    shop.runpytest("-p", "no:randomly", "-p", "no:cacheprovider").assert_outcomes(passed=1)
