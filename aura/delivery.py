@@ -109,9 +109,9 @@ class Delivery(NamedTuple):
 
 def delivery_of(raw: tuple[Any, ...]) -> Delivery:
     """The :class:`Delivery` a raw delivery tuple stands for (see :class:`BusObserver`)."""
-    event, subscription, error, duration = raw
+    event, subscription, duration = raw
     return Delivery(
-        event, subscription.subscriber_module, subscription.handler_name, error, duration
+        event, subscription.subscriber_module, subscription.handler_name, None, duration
     )
 
 
@@ -119,8 +119,8 @@ class BusObserver(Protocol):
     """Sees every published event and every delivery outcome of a bus.
 
     An observer whose class sets ``raw_deliveries = True`` (the test harness's recorder) may be
-    handed, for a delivery that succeeded, the raw tuple ``(event, subscription, None,
-    duration)`` instead of a :class:`Delivery`: building the named tuple was most of what
+    handed, for a delivery that succeeded, the raw tuple ``(event, subscription, duration)``
+    instead of a :class:`Delivery`: building the named tuple was most of what
     recording a delivery cost. Only when every attached observer says so; convert with
     :func:`delivery_of`. Its duration is measured with one clock reading per delivery: from
     the end of the previous delivery of the same event (or the start of the event's route)
@@ -355,7 +355,7 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                         mark = now() if raw_only else 0.0
                     elif raw_only:  # no Delivery built: observers that take the raw form
                         mark = now()
-                        done = (event, subscription, None, mark - started)
+                        done = (event, subscription, mark - started)
                         try:
                             if single is not None:
                                 single.on_delivered(done)  # type: ignore[arg-type]  # raw
