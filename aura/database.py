@@ -129,6 +129,23 @@ class SqlDatabase(Protocol):
 
 # --- the SQLite database -------------------------------------------------------------------------
 
+_SQLITE_TRANSIENT = (
+    "database is locked",
+    "database table is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database file",
+)
+
+
+def sqlite_transient(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's momentary failure: busy or locked past the timeout, a disk
+    that is full or failing, a file it cannot open now. What a delivery retries after a wait
+    rather than keeps as the handler's dead letter."""
+    return isinstance(error, sqlite3.OperationalError) and any(
+        text in str(error).lower() for text in _SQLITE_TRANSIENT
+    )
+
 
 class Database:
     """A SQLite database (stdlib ``sqlite3``) for threads and asyncio tasks, with transactions.
@@ -266,6 +283,12 @@ class Database:
             self._connections.end(transaction)
             _reset(self._current, token)
         run_callbacks(transaction.callbacks[0])
+
+    def is_transient(self, error: Exception) -> bool:
+        """Whether ``error`` is this database failing for a moment (locked, a full or failing
+        disk) rather than the code that used it: a durable delivery it fails is tried again
+        after a wait (``aura.publications.TRANSIENT_RETRY``), not kept as a dead letter."""
+        return sqlite_transient(error)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the calling context's transaction commits; at once outside one."""

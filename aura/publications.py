@@ -187,6 +187,11 @@ def _dialect_of(database: object) -> _Dialect:
 
 
 _KEY = "event_id = ? AND subscriber_module = ? AND handler = ?"
+
+TRANSIENT_RETRY = RetryPolicy(max_attempts=10, backoff=0.5, maximum=30.0)
+"""How a delivery the database failed (its ``is_transient``: a lost connection, a lock, a full
+disk) is tried again when its subscriber has no :class:`RetryPolicy` of its own: 10 attempts in
+all, waiting 0.5 s, 1 s, 2 s... up to 30 s; then it is a dead letter like any failure."""
 _Key = tuple[str, str, str]
 
 
@@ -385,13 +390,65 @@ class DurableJournal:
                 subscription.handler_name,
             )
         except BaseException as exc:
-            if started:
-                self._fail(key, subscription, exc)
-            else:  # the database was locked or gone before the handler ran: not its failure
+            if not started:  # the database was locked or gone before the handler ran
                 self._hand_back(key)
+            elif not (self._transient(exc) and self._retry_later(key, subscription, exc)):
+                self._fail(key, subscription, exc)
             raise
         finally:
             self._end(key)
+
+    def _transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the database's momentary failure (its ``is_transient``: a lost
+        connection, a lock or serialization conflict, a full disk), not the handler's."""
+        is_transient = getattr(self.database, "is_transient", None)
+        return is_transient is not None and isinstance(exc, Exception) and is_transient(exc)
+
+    def _retry_later(self, key: _Key, subscription: Subscription, exc: BaseException) -> bool:
+        """Make a delivery the database failed due again after a backoff, the attempt counted
+        (the handler's writes were rolled back with it); False when its attempts are spent
+        (it becomes a dead letter) or the row cannot be read (its lease then runs out)."""
+        try:
+            row = self.database.query_one(
+                "SELECT attempts FROM aura_publications WHERE " + _KEY, key
+            )
+        except Exception:
+            logger.warning(
+                "Delivery of %s to %s:%s failed on the database (%s: %s), which cannot be read "
+                "either; it is delivered again when its lease expires",
+                key[0],
+                subscription.subscriber_module,
+                subscription.handler_name,
+                type(exc).__name__,
+                exc,
+            )
+            return True
+        attempts = int(row["attempts"]) if row is not None else 1
+        policy = subscription.retry or TRANSIENT_RETRY
+        if attempts >= policy.max_attempts:
+            return False
+        wait = policy.wait(attempts)
+        # A lease at least as long as the wait: a due time further ahead than its row's lease
+        # reads as a clock stepped back (due at once). If even this write fails, the lease
+        # runs out instead, and the row is claimed again.
+        with suppress(Exception):
+            self.database.execute(
+                self._sql.retry_later,
+                (wait, max(self.lease, wait), _stamp(datetime.now(UTC)), *key, self.owner),
+            )
+        logger.warning(
+            "Delivery of %s to %s:%s failed on the database (%s: %s): delivered again in "
+            "%.3g s (attempt %d of %d)",
+            key[0],
+            subscription.subscriber_module,
+            subscription.handler_name,
+            type(exc).__name__,
+            exc,
+            wait,
+            attempts,
+            policy.max_attempts,
+        )
+        return True
 
     def _hand_back(self, key: _Key) -> None:
         """Make an owned row due again shortly, no attempt counted (best effort: if even this
@@ -642,6 +699,7 @@ class _Statements:
     renew_one: str
     release: str
     hand_back: str
+    retry_later: str
 
 
 def _json_list(items: Sequence[str]) -> str:
@@ -753,6 +811,10 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
         release=(
             f"UPDATE aura_publications SET status = 'PUBLISHED', owner = NULL, due_at = {now}, "
             "updated_at = ? WHERE owner = ? AND status = 'PROCESSING'"
+        ),
+        retry_later=(
+            f"UPDATE aura_publications SET status = 'PUBLISHED', owner = NULL, "
+            f"due_at = {now} + ?, lease = ?, updated_at = ? WHERE {owned}"
         ),
     )
 

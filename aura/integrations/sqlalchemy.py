@@ -38,12 +38,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from aura.database import Params, SqlCursor, _current_task
+from aura.database import Params, SqlCursor, _current_task, sqlite_transient
 from aura.exceptions import ConfigurationError, MissingExtraError, TransactionMismatchError
 from aura.sql import translate
 
 try:
     from sqlalchemy import Connection, Engine, create_engine, event
+    from sqlalchemy import exc as sa_exc
     from sqlalchemy.engine import URL, CursorResult
     from sqlalchemy.ext.asyncio import AsyncEngine
     from sqlalchemy.orm import Session, SessionTransaction
@@ -411,6 +412,21 @@ class SqlAlchemyDatabase:
         transaction Aura's statements cannot join (another engine's, ``binds=``, a joined
         outer transaction): what every Aura statement checks."""
         self._unit()
+
+    def is_transient(self, error: Exception) -> bool:
+        """Whether ``error`` is the database failing for a moment rather than the code that used
+        it: a connection SQLAlchemy invalidated, a driver ``OperationalError`` (PostgreSQL: a
+        lost connection, a shutdown, a serialization failure; SQLite: locked, a full disk), no
+        pooled connection in time. A durable delivery it fails is tried again after a wait."""
+        if isinstance(error, sa_exc.TimeoutError):  # the pool's
+            return True
+        if not isinstance(error, sa_exc.DBAPIError):
+            return False
+        if error.connection_invalidated:
+            return True
+        if self.dialect == "sqlite":
+            return error.orig is not None and sqlite_transient(error.orig)
+        return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits; at once outside one."""

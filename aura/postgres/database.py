@@ -237,6 +237,14 @@ class PostgresDatabase:
             with self._savepoint(current):
                 yield self
 
+    def is_transient(self, error: Exception) -> bool:
+        """Whether ``error`` is the server or the connection failing for a moment rather than
+        the code that used it: psycopg's ``OperationalError`` (a lost connection, a server
+        shutting down, a serialization failure or deadlock, a lock or statement timeout, no
+        pooled connection in time) or ``InterfaceError`` (a connection already closed). A
+        durable delivery it fails is tried again after a wait, not kept as a dead letter."""
+        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits; at once outside one."""
         current = self._current()

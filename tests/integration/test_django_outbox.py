@@ -465,3 +465,21 @@ def test_two_processes_delivering_together_apply_each_event_once(fresh_postgres_
     assert len(counts) == 200
     assert {row[0] for row in counts} == {1}
     assert sum(delivered) == 200
+
+
+def test_the_database_s_momentary_failures_are_told_from_the_code_s(alias: str) -> None:
+    import sqlite3
+
+    from django.db import IntegrityError, InterfaceError, OperationalError
+
+    database = DjangoDatabase(alias)
+    assert database.is_transient(InterfaceError("connection already closed"))
+    assert not database.is_transient(IntegrityError("UNIQUE constraint failed"))
+    assert not database.is_transient(RuntimeError("database is locked"))
+    if database.dialect == "sqlite":
+        locked = OperationalError("database is locked")
+        locked.__cause__ = sqlite3.OperationalError("database is locked")
+        assert database.is_transient(locked)
+        assert not database.is_transient(OperationalError("no such table: shop_orders"))
+    else:
+        assert database.is_transient(OperationalError("server closed the connection"))

@@ -511,3 +511,28 @@ def test_two_processes_delivering_together_apply_each_event_once(
     assert len(counts) == 200
     assert {count for _, count in counts} == {1}
     assert sum(delivered) == 200  # no handler ran twice, even one rolled back
+
+
+def test_the_database_s_momentary_failures_are_told_from_the_code_s(engine: sa.Engine) -> None:
+    import sqlite3
+
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    database = SqlAlchemyDatabase(engine)
+    sqlite = engine.dialect.name == "sqlite"
+    driver_error = (
+        sqlite3.OperationalError("database or disk is full")
+        if sqlite
+        else psycopg.OperationalError("terminating connection due to administrator command")
+    )
+    assert database.is_transient(sa_exc.OperationalError("INSERT ...", {}, driver_error))
+    invalidated = sa_exc.DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True)
+    assert database.is_transient(invalidated)
+    assert database.is_transient(sa_exc.TimeoutError("QueuePool limit reached"))
+    constraint = sa_exc.IntegrityError("INSERT ...", {}, Exception("UNIQUE constraint failed"))
+    assert not database.is_transient(constraint)
+    assert not database.is_transient(RuntimeError("database or disk is full"))
+    if sqlite:  # SQLite's operational errors are the code's unless they say otherwise
+        missing = sa_exc.OperationalError("SELECT", {}, sqlite3.OperationalError("no such table"))
+        assert not database.is_transient(missing)

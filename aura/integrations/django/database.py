@@ -22,12 +22,17 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from aura.database import Params, SqlCursor
+from aura.database import Params, SqlCursor, sqlite_transient
 from aura.exceptions import ConfigurationError, MissingExtraError, TransactionMismatchError
 from aura.sql import translate
 
 try:
-    from django.db import connections, transaction  # type: ignore[import-untyped]
+    from django.db import (  # type: ignore[import-untyped]
+        InterfaceError,
+        OperationalError,
+        connections,
+        transaction,
+    )
 except ImportError:  # pragma: no cover - its own process: see test_django_outbox.py
     raise MissingExtraError(
         "aura.integrations.django needs Django, which is not installed. Install Aura's django "
@@ -223,6 +228,20 @@ class DjangoDatabase:
         self._connection()
         with transaction.atomic(using=self.using):
             yield self
+
+    def is_transient(self, error: Exception) -> bool:
+        """Whether ``error`` is the database failing for a moment rather than the code that used
+        it: Django's ``OperationalError`` or ``InterfaceError`` (PostgreSQL: a lost connection, a
+        shutdown, a serialization failure; SQLite: locked, a full disk). A durable delivery it
+        fails is tried again after a wait, not kept as a dead letter."""
+        if isinstance(error, InterfaceError):  # a connection closed under it
+            return True
+        if not isinstance(error, OperationalError):
+            return False
+        if self._dialect == "sqlite":  # Django's copy of sqlite3's error: the original is its cause
+            cause = error.__cause__
+            return cause is not None and sqlite_transient(cause)
+        return True
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current atomic block commits; at once outside one.

@@ -1,0 +1,118 @@
+"""A delivery the database fails for a moment (a full disk, a connection the server dropped) is
+tried again after a wait, its handler's writes rolled back with the failed attempt: exactly one
+effect in the end, and no dead letter unless the attempts run out."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aura.database import Database, sqlite_transient
+from aura.dead_letters import RetryPolicy
+from aura.module import Module
+from aura.platform import Platform
+from aura.publications import TRANSIENT_RETRY
+
+
+def ledger(runs: list[int], retry: RetryPolicy | None = None) -> Module:
+    """A module whose handler is deliberately not idempotent: each run appends to ``runs``, and
+    each committed run is a row of about 200 KB (what a full disk refuses)."""
+    module = Module("ledger")
+
+    @module.on_start
+    def create(database: Database) -> None:
+        database.execute("CREATE TABLE IF NOT EXISTS ledger_rows (n INTEGER, body TEXT)")
+
+    @module.subscribe("job.submitted", retry=retry)
+    def record(data: dict[str, Any], database: Database) -> None:
+        runs.append(data["n"])
+        database.execute("INSERT INTO ledger_rows VALUES (?, ?)", (data["n"], "y" * 200_000))
+
+    return module
+
+
+def fill_the_disk(platform: Platform) -> None:
+    """SQLite's own limit on the file's pages: what a full disk does to its writes."""
+    pages = platform.database.query_one("PRAGMA page_count")[0]  # type: ignore[index]
+    platform.database.execute(f"PRAGMA max_page_count = {pages + 4}")
+
+
+def free_the_disk(platform: Platform) -> None:
+    platform.database.execute("PRAGMA max_page_count = 1073741823")
+
+
+def rows(platform: Platform) -> list[int]:
+    return [row["n"] for row in platform.database.query("SELECT n FROM ledger_rows")]
+
+
+def test_a_delivery_that_met_a_full_disk_is_delivered_again_with_one_effect(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    runs: list[int] = []
+    with Platform([ledger(runs)], database=tmp_path / "aura.db", durable=True) as platform:
+        assert platform.journal is not None
+        fill_the_disk(platform)
+        platform.bus.publish("job.submitted", {"n": 1}, "jobs")
+        assert runs == [1]
+        assert rows(platform) == []  # the failed attempt's write was rolled back
+        [row] = platform.journal.publications()
+        assert (row["status"], row["attempts"], row["owner"]) == ("PUBLISHED", 1, None)
+        assert platform.bus.dead_letters() == []
+        [handler] = [s.handler_name for s in platform.bus.subscriptions()]
+        warnings = [r.getMessage() for r in caplog.records if r.name == "aura.publications"]
+        assert warnings == [
+            f"Delivery of {row['event_id']} to ledger:{handler} failed on the database "
+            "(OperationalError: database or disk is full): delivered again in 0.5 s "
+            "(attempt 1 of 10)"
+        ]
+
+        free_the_disk(platform)
+        assert platform.bus.resubmit_incomplete().delivered == 0  # not due before its wait
+        time.sleep(TRANSIENT_RETRY.wait(1) + 0.1)
+        assert platform.bus.resubmit_incomplete().delivered == 1
+        assert runs == [1, 1]
+        assert rows(platform) == [1]
+        assert [r["status"] for r in platform.journal.publications()] == ["COMPLETED"]
+        assert platform.bus.dead_letters() == []
+
+
+def test_a_delivery_the_database_keeps_failing_is_a_dead_letter_once_its_attempts_are_spent(
+    tmp_path: Path,
+) -> None:
+    runs: list[int] = []
+    module = ledger(runs, retry=RetryPolicy(max_attempts=2, backoff=0.0))
+    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
+        assert platform.journal is not None
+        fill_the_disk(platform)
+        platform.bus.publish("job.submitted", {"n": 7}, "jobs")
+        assert platform.bus.dead_letters() == []
+        platform.bus.resubmit_incomplete()
+        assert runs == [7, 7]
+        assert rows(platform) == []
+        [letter] = platform.bus.dead_letters()
+        assert letter.attempts == 2
+        assert letter.error_type == "OperationalError"
+        assert letter.error_message == "database or disk is full"
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (sqlite3.OperationalError("database is locked"), True),
+        (sqlite3.OperationalError("database table is locked"), True),
+        (sqlite3.OperationalError("database or disk is full"), True),
+        (sqlite3.OperationalError("disk I/O error"), True),
+        (sqlite3.OperationalError("no such table: ledger_rows"), False),
+        (sqlite3.IntegrityError("UNIQUE constraint failed: ledger_rows.n"), False),
+        (RuntimeError("database is locked"), False),
+    ],
+)
+def test_sqlite_tells_its_momentary_failures_from_the_codes(
+    error: Exception, transient: bool
+) -> None:
+    assert sqlite_transient(error) is transient
+    assert Database(":memory:").is_transient(error) is transient
