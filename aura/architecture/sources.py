@@ -378,18 +378,23 @@ def _scan_many(
     from multiprocessing import get_context
 
     # Plain tuples both ways: pickling paths and dataclasses costs more than the parse saves.
+    # The forked workers take all shares but one, which this process parses meanwhile: one
+    # fork fewer, and its share's scans need no trip through JSON and a pipe.
     chunks = [
         [(str(file.path), file.dotted, file.package) for file in files[index::workers]]
-        for index in range(workers)
+        for index in range(1, workers)
     ]
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        parts = list(pool.map(_scan_chunk, chunks, [names] * workers))
-    order = [files[index::workers] for index in range(workers)]
-    return {
-        file.path: (_from_json(data), digest)
+    with ProcessPoolExecutor(workers - 1, mp_context=get_context("fork")) as pool:
+        pending = pool.map(_scan_chunk, chunks, [names] * (workers - 1))
+        found = {file.path: _scan_one(file, names) for file in files[0::workers]}
+        parts = list(pending)
+    order = [files[index::workers] for index in range(1, workers)]
+    found.update(
+        (file.path, (_from_json(data), digest))
         for part, chunk in zip(parts, order, strict=True)
         for file, (data, digest) in zip(chunk, part, strict=True)
-    }
+    )
+    return found
 
 
 def _scan_chunk(
