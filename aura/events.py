@@ -29,7 +29,12 @@ from typing import Any, NamedTuple, NoReturn, TypeVar
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.errors import PydanticUndefinedAnnotation
-from pydantic_core import PydanticUndefined, SchemaSerializer, core_schema
+from pydantic_core import (
+    PydanticSerializationError,
+    PydanticUndefined,
+    SchemaSerializer,
+    core_schema,
+)
 
 from aura.exceptions import (
     EventContractError,
@@ -520,11 +525,20 @@ def build_metadata(metadata: Mapping[str, Any] | None) -> FrozenDict:
 
 # --- contracts ----------------------------------------------------------------------------------
 
-_to_json: Callable[[Mapping[str, Any]], bytes] = SchemaSerializer(
+_serialise: Callable[[Mapping[str, Any]], bytes] = SchemaSerializer(
     core_schema.dict_schema(core_schema.str_schema(), core_schema.any_schema())
 ).to_json
-"""Event data (already JSON: str keys, frozen) as JSON bytes: pydantic's encoder, told the top
-level is a dict of str keys, which it then serialises five times as fast as ``to_json``."""
+
+
+def _to_json(data: Mapping[str, Any]) -> bytes | str:
+    """Event data (already JSON: str keys, frozen) as JSON: pydantic's encoder, told the top
+    level is a dict of str keys, which it then serialises five times as fast as ``to_json``.
+    Text it cannot encode as UTF-8 (a lone surrogate, as ``json.loads`` makes of ``"\\ud800"``)
+    goes through ``json.dumps``, whose escapes the validator then refuses as invalid text."""
+    try:
+        return _serialise(data)
+    except PydanticSerializationError:
+        return json.dumps(data)
 
 
 class EventContract:
@@ -600,6 +614,8 @@ class EventContract:
             instance = validate_json(_to_json(data), strict=True)
         except ValidationError as exc:
             raise EventValidationError(self._describe(exc)) from None
+        if type(data) is not FrozenDict:
+            return  # only an event's own data cannot change before its handlers read it
         shared = self._shared
         if shared is None:
             shared = self._decide_sharing()
@@ -625,7 +641,7 @@ class EventContract:
         shared = self._shared
         if shared is None:
             shared = self._decide_sharing()
-        if shared:
+        if shared and type(data) is FrozenDict:
             self._last = (data, instance)
         return instance
 
@@ -771,14 +787,20 @@ def deeply_immutable(annotation: object, seen: frozenset[int] = frozenset()) -> 
     if dataclasses.is_dataclass(annotation):
         if not annotation.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             return False
+        pydantic_config = getattr(annotation, "__pydantic_config__", None) or {}
+        if pydantic_config.get("extra") == "allow":  # a pydantic dataclass keeping extras
+            return False
         try:
             hints = typing.get_type_hints(annotation, include_extras=True)
         except Exception:  # an unresolvable forward reference: cannot tell, so not shared
             return False
         fields = [hints.get(field.name, Any) for field in dataclasses.fields(annotation)]
     elif issubclass(annotation, BaseModel):
-        if not annotation.model_config.get("frozen", False):
-            return False
+        config = annotation.model_config
+        if not config.get("frozen", False) or config.get("extra") == "allow":
+            return False  # extra fields hold whatever came, lists and dicts included
+        if annotation.__private_attributes__:
+            return False  # private attributes are not frozen with the model
         fields = [info.annotation for info in annotation.model_fields.values()]
     else:
         return False

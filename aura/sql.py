@@ -69,3 +69,25 @@ def mask_password(dsn: str) -> str:
     if at and ":" in userinfo:
         netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
     return uri["scheme"] + netloc + _URI_QUERY_PASSWORD.sub(r"\1***", uri["rest"])
+
+
+# SQLSTATE classes and codes of a PostgreSQL failure that is the server's moment, not the code's:
+# connection exception, transaction rollback (serialization failure, deadlock), insufficient
+# resources (disk full, out of memory, too many connections), operator intervention (shutdown,
+# a statement timeout or cancel), and lock not available.
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57"})
+_TRANSIENT_STATES = frozenset({"55P03"})
+
+
+def postgres_transient(error: BaseException | None) -> bool:
+    """Whether a PostgreSQL driver's operational ``error`` is momentary: by its SQLSTATE
+    (``sqlstate``, psycopg 3 and asyncpg; ``pgcode``, psycopg2), and without one — the
+    connection itself failed (lost, refused, closed), no pooled connection in time — yes.
+    A program limit (an index row too large), a missing file or an object in the wrong state
+    are the code's: retrying them would only repeat the handler's other effects."""
+    if error is None:
+        return True
+    sqlstate = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if not isinstance(sqlstate, str) or len(sqlstate) != 5:
+        return True
+    return sqlstate[:2] in _TRANSIENT_CLASSES or sqlstate in _TRANSIENT_STATES

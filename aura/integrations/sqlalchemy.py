@@ -40,7 +40,7 @@ from typing import Any
 
 from aura.database import Params, SqlCursor, _current_task, sqlite_transient
 from aura.exceptions import ConfigurationError, MissingExtraError, TransactionMismatchError
-from aura.sql import translate
+from aura.sql import postgres_transient, translate
 
 try:
     from sqlalchemy import Connection, Engine, create_engine, event
@@ -426,7 +426,9 @@ class SqlAlchemyDatabase:
             return True
         if self.dialect == "sqlite":
             return error.orig is not None and sqlite_transient(error.orig)
-        return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError)
+        if not isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return False
+        return postgres_transient(error.orig)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits; at once outside one."""

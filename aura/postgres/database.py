@@ -28,7 +28,7 @@ from typing import Any
 
 from aura.database import run_callbacks
 from aura.exceptions import ConfigurationError, MissingExtraError
-from aura.sql import mask_password, translate
+from aura.sql import mask_password, postgres_transient, translate
 
 try:
     import psycopg
@@ -241,9 +241,12 @@ class PostgresDatabase:
         """Whether ``error`` is the server or the connection failing for a moment rather than
         the code that used it: psycopg's ``OperationalError`` (a lost connection, a server
         shutting down, a serialization failure or deadlock, a lock or statement timeout, no
-        pooled connection in time) or ``InterfaceError`` (a connection already closed). A
-        durable delivery it fails is tried again after a wait, not kept as a dead letter."""
-        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        pooled connection in time; not a program limit: see ``aura.sql.postgres_transient``)
+        or ``InterfaceError`` (a connection already closed). A durable delivery it fails is
+        tried again after a wait, not kept as a dead letter."""
+        if not isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
+            return False
+        return postgres_transient(error)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits; at once outside one."""

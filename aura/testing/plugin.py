@@ -61,7 +61,7 @@ __all__ = [
 MODES = ("standalone", "direct", "all")
 TESTING_EXTRA = "pip install 'aura-modulith[testing]'"
 _trace_key = pytest.StashKey["Trace"]()
-_override_key = pytest.StashKey[bool]()
+_override_key = pytest.StashKey[dict[str, bool]]()
 _discovered_key = pytest.StashKey[dict[str, list[Any]]]()
 _project_key = pytest.StashKey["ProjectConfig"]()
 
@@ -388,7 +388,7 @@ def _trace_of(request: pytest.FixtureRequest, *, own: bool = False) -> Trace:
     """
     node = request.node
     trace: Trace | None = node.stash.get(_trace_key, None)
-    if trace is None and not own and _trace_overridden(request.config):
+    if trace is None and not own and _trace_overridden(request):
         overridden: Trace = request.getfixturevalue("aura_trace")
         return overridden
     if trace is None:
@@ -427,19 +427,22 @@ def aura_trace(request: pytest.FixtureRequest) -> Trace:
     return _trace_of(request, own=True)
 
 
-def _trace_overridden(config: pytest.Config) -> bool:
-    """Whether a plugin or conftest other than this one defines ``aura_trace`` (asked once a
-    session, when a fixture first needs the trace: every conftest is registered by then)."""
-    known = config.stash.get(_override_key, None)
-    if known is None:
-        ours = globals()["aura_trace"]
-        known = any(
-            getattr(plugin, "aura_trace", ours) is not ours
-            for plugin in config.pluginmanager.get_plugins()
-            if plugin is not sys.modules[__name__]
-        )
-        config.stash[_override_key] = known
-    return known
+def _trace_overridden(request: pytest.FixtureRequest) -> bool:
+    """Whether the ``aura_trace`` this test would get is not this plugin's: a conftest, a test
+    module or class defining its own (by function name or ``name=``). Asked of pytest's
+    fixture manager once per module or class of tests, not per test."""
+    node = request.node
+    scope = node.parent if node.parent is not None else node
+    known: dict[str, bool] = request.config.stash.setdefault(_override_key, {})
+    found = known.get(scope.nodeid)
+    if found is None:
+        manager: Any = request.config.pluginmanager.get_plugin("funcmanage")
+        definitions = manager.getfixturedefs("aura_trace", node) if manager is not None else None
+        found = False
+        if definitions:  # the last is the one that applies here
+            found = inspect.unwrap(definitions[-1].func) is not _trace_function
+        known[scope.nodeid] = found
+    return found
 
 
 @pytest.fixture
@@ -504,6 +507,7 @@ def aura_platform() -> Iterator[Platform]:
 
 
 _platform_function = inspect.unwrap(aura_platform)
+_trace_function = inspect.unwrap(aura_trace)
 _setting_up = threading.local()
 
 

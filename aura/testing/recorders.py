@@ -182,7 +182,7 @@ class Trace:
         """Forget everything recorded so far (the event numbers too); keep recording."""
         with self._lock:
             self._log.clear()
-            self._numbers = {}
+            self._numbers.clear()
             self._numbered = 0
             self._running.clear()
             self._relax()
@@ -198,16 +198,17 @@ class Trace:
     def numbers(self) -> dict[str, int]:
         """Each recorded event's number (by event id): 1 for the first published, and so on.
 
-        Read from the log on access, the new part only; the same dict every time, until
-        :meth:`clear`."""
-        log, numbers = self._log, self._numbers
-        end = len(log)
-        for stored in log[self._numbered : end]:
-            if isinstance(stored, Event):
-                numbers[stored.event_id] = len(numbers) + 1
-            elif type(stored) is TraceEntry and stored.kind == "event":
-                numbers[stored.item.event_id] = len(numbers) + 1  # type: ignore[union-attr]
-        self._numbered = end
+        Read from the log on access, the new part only; the same dict every time (emptied by
+        :meth:`clear`)."""
+        with self._lock:  # two readers at once would number the new events twice
+            log, numbers = self._log, self._numbers
+            end = len(log)
+            for stored in log[self._numbered : end]:
+                if isinstance(stored, Event):
+                    numbers[stored.event_id] = len(numbers) + 1
+                elif type(stored) is TraceEntry and stored.kind == "event":
+                    numbers[stored.item.event_id] = len(numbers) + 1  # type: ignore[union-attr]
+            self._numbered = end
         return numbers
 
     def on_published(self, event: Event) -> None:

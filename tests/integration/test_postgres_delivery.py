@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import psycopg.errors
 import pytest
 
 from aura.database import Database
@@ -468,3 +470,32 @@ def test_a_row_locked_by_a_stalled_transaction_is_skipped_not_waited_for(dsn: st
             stalled.rollback()
         assert platform.bus.resubmit_incomplete().delivered == 1
         assert effects(platform.database) == [1]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (psycopg.OperationalError("server closed the connection unexpectedly"), True),
+        (psycopg.InterfaceError("the connection is closed"), True),
+        (psycopg.errors.AdminShutdown("terminating connection"), True),
+        (psycopg.errors.SerializationFailure("could not serialize access"), True),
+        (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+        (psycopg.errors.LockNotAvailable("could not obtain lock"), True),
+        (psycopg.errors.QueryCanceled("canceling statement due to statement timeout"), True),
+        (psycopg.errors.DiskFull("could not extend file"), True),
+        (psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum"), False),
+        (psycopg.errors.UndefinedFile("could not open file"), False),
+        (psycopg.errors.ObjectNotInPrerequisiteState("not in prerequisite state"), False),
+        (psycopg.errors.UniqueViolation("duplicate key value"), False),
+        (RuntimeError("server closed the connection unexpectedly"), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
+)
+def test_postgres_tells_the_server_s_momentary_failures_from_the_code_s(
+    dsn: str, error: Exception, transient: bool
+) -> None:
+    database = PostgresDatabase(dsn)
+    try:
+        assert database.is_transient(error) is transient
+    finally:
+        database.close()

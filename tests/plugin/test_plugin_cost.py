@@ -313,3 +313,56 @@ def test_the_override_records(aura_platform, published_events):
 """
     )
     shop.runpytest("-p", "no:randomly", "-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "@pytest.fixture\ndef aura_trace():\n    return mark(Trace())",
+        "@pytest.fixture(name='aura_trace')\ndef my_trace():\n    return mark(Trace())",
+    ],
+    ids=["in the test module", "by name="],
+)
+def test_an_aura_trace_of_the_test_module_is_the_one_aura_platform_records_into(
+    shop: pytest.Pytester, override: str
+) -> None:
+    shop.makepyfile(
+        test_flow=f"""
+import pytest
+
+from aura.testing import Trace
+
+made = []
+
+
+def mark(trace):
+    made.append(trace)
+    return trace
+
+
+{override}
+
+
+def test_the_override_records(aura_platform):
+    aura_platform.container.resolve("catalog.Catalog").add("fig", 2)
+    [trace] = made
+    assert [event.event_type for event in trace.events()] == [
+        "product.added", "order.catalog_changed"
+    ]
+
+
+class TestInAClass:
+    def test_the_module_s_override_applies_to_its_classes(self, aura_platform, aura_trace):
+        assert aura_trace is made[-1]
+"""
+    )
+    shop.makepyfile(
+        test_other="""
+def test_other_modules_keep_the_plugin_s_own(aura_platform, aura_trace):
+    import test_flow
+
+    assert aura_trace not in test_flow.made
+"""
+    )
+    result = shop.runpytest("-p", "no:randomly", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)

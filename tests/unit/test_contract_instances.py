@@ -15,6 +15,7 @@ import pytest
 
 from aura.bus import EventBus
 from aura.events import EventCatalog, deeply_immutable, event_contract
+from aura.exceptions import EventValidationError
 
 
 class Colour(enum.Enum):
@@ -144,3 +145,57 @@ def test_a_changeable_contract_instance_is_each_handlers_own(contract: type, dat
 )
 def test_deeply_immutable_tells_what_no_handler_can_change(annotation: Any, expected: bool) -> None:
     assert deeply_immutable(annotation) is expected
+
+
+class FrozenWithExtras(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="allow")
+    session_id: int
+
+
+class FrozenWithPrivate(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True)
+    session_id: int
+    _seen: list[str] = pydantic.PrivateAttr(default_factory=list)
+
+
+@pytest.mark.parametrize("contract", [FrozenWithExtras, FrozenWithPrivate])
+def test_a_frozen_model_that_still_holds_changeable_parts_is_not_shared(contract: type) -> None:
+    assert deeply_immutable(contract) is False
+    bus = _bus_with(contract, "session.noted")
+    seen: list[Any] = []
+
+    def first(event: contract) -> None:  # type: ignore[valid-type]
+        seen.append(event)
+
+    def second(event: contract) -> None:  # type: ignore[valid-type]
+        seen.append(event)
+
+    first.__annotations__["event"] = second.__annotations__["event"] = contract
+    bus.subscribe("session.noted", first, "billing")
+    bus.subscribe("session.noted", second, "notifications")
+    data = {"session_id": 1, **({"tags": []} if contract is FrozenWithExtras else {})}
+    bus.publish("session.noted", data, "mentalhealth")
+    assert seen[0] is not seen[1]
+
+
+def test_data_changed_after_validation_is_instantiated_as_it_is_now() -> None:
+    catalog = EventCatalog()
+    event_contract("room.booked", catalog=catalog)(Room)
+    contract = catalog.get("room.booked")
+    assert contract is not None
+    data = {"number": 1}
+    contract.validate(data)
+    data["number"] = 2  # a plain dict, not an event's frozen data: nothing is kept for it
+    assert contract.instantiate(data) == Room(2)
+
+
+def test_text_that_is_not_unicode_is_refused_as_invalid_data() -> None:
+    bus = _bus_with(Room, "room.booked")
+    delivered: list[Any] = []
+    bus.subscribe("room.booked", delivered.append, "rooms")
+    with pytest.raises(EventValidationError) as raised:
+        bus.publish("room.booked", {"number": 1, "label": "\ud800"}, "rooms")
+    assert str(raised.value).startswith(
+        "Invalid data for event 'room.booked' (contract Room, version 1):\n"
+    )
+    assert delivered == []

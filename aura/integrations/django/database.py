@@ -24,7 +24,7 @@ from typing import Any
 
 from aura.database import Params, SqlCursor, sqlite_transient
 from aura.exceptions import ConfigurationError, MissingExtraError, TransactionMismatchError
-from aura.sql import translate
+from aura.sql import postgres_transient, translate
 
 try:
     from django.db import (  # type: ignore[import-untyped]
@@ -238,10 +238,10 @@ class DjangoDatabase:
             return True
         if not isinstance(error, OperationalError):
             return False
-        if self._dialect == "sqlite":  # Django's copy of sqlite3's error: the original is its cause
-            cause = error.__cause__
+        cause = error.__cause__  # Django's copy of the driver's error: the original
+        if self._dialect == "sqlite":
             return cause is not None and sqlite_transient(cause)
-        return True
+        return postgres_transient(cause)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current atomic block commits; at once outside one.
