@@ -18,9 +18,11 @@ from aura.platform import Platform
 from aura.publications import TRANSIENT_RETRY
 
 
-def ledger(runs: list[int], retry: RetryPolicy | None = None) -> Module:
+def ledger(runs: list[int], *, full_runs: int, retry: RetryPolicy | None = None) -> Module:
     """A module whose handler is deliberately not idempotent: each run appends to ``runs``, and
-    each committed run is a row of about 200 KB (what a full disk refuses)."""
+    each committed run is a row of about 200 KB. For its first ``full_runs`` runs the disk is
+    full while it writes (SQLite's own page limit, as a full disk refuses a write), and has room
+    again right after: what the journal then writes of the failure fits."""
     module = Module("ledger")
 
     @module.on_start
@@ -30,19 +32,17 @@ def ledger(runs: list[int], retry: RetryPolicy | None = None) -> Module:
     @module.subscribe("job.submitted", retry=retry)
     def record(data: dict[str, Any], database: Database) -> None:
         runs.append(data["n"])
-        database.execute("INSERT INTO ledger_rows VALUES (?, ?)", (data["n"], "y" * 200_000))
+        full = len(runs) <= full_runs
+        if full:
+            pages = database.query_one("PRAGMA page_count")[0]  # type: ignore[index]
+            database.execute(f"PRAGMA max_page_count = {pages + 4}")
+        try:
+            database.execute("INSERT INTO ledger_rows VALUES (?, ?)", (data["n"], "y" * 200_000))
+        finally:
+            if full:
+                database.execute("PRAGMA max_page_count = 1073741823")
 
     return module
-
-
-def fill_the_disk(platform: Platform) -> None:
-    """SQLite's own limit on the file's pages: what a full disk does to its writes."""
-    pages = platform.database.query_one("PRAGMA page_count")[0]  # type: ignore[index]
-    platform.database.execute(f"PRAGMA max_page_count = {pages + 4}")
-
-
-def free_the_disk(platform: Platform) -> None:
-    platform.database.execute("PRAGMA max_page_count = 1073741823")
 
 
 def rows(platform: Platform) -> list[int]:
@@ -53,9 +53,9 @@ def test_a_delivery_that_met_a_full_disk_is_delivered_again_with_one_effect(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     runs: list[int] = []
-    with Platform([ledger(runs)], database=tmp_path / "aura.db", durable=True) as platform:
+    module = ledger(runs, full_runs=1)
+    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
         assert platform.journal is not None
-        fill_the_disk(platform)
         platform.bus.publish("job.submitted", {"n": 1}, "jobs")
         assert runs == [1]
         assert rows(platform) == []  # the failed attempt's write was rolled back
@@ -70,7 +70,6 @@ def test_a_delivery_that_met_a_full_disk_is_delivered_again_with_one_effect(
             "(attempt 1 of 10)"
         ]
 
-        free_the_disk(platform)
         assert platform.bus.resubmit_incomplete().delivered == 0  # not due before its wait
         time.sleep(TRANSIENT_RETRY.wait(1) + 0.1)
         assert platform.bus.resubmit_incomplete().delivered == 1
@@ -84,10 +83,9 @@ def test_a_delivery_the_database_keeps_failing_is_a_dead_letter_once_its_attempt
     tmp_path: Path,
 ) -> None:
     runs: list[int] = []
-    module = ledger(runs, retry=RetryPolicy(max_attempts=2, backoff=0.0))
+    module = ledger(runs, full_runs=99, retry=RetryPolicy(max_attempts=2, backoff=0.0))
     with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
         assert platform.journal is not None
-        fill_the_disk(platform)
         platform.bus.publish("job.submitted", {"n": 7}, "jobs")
         assert platform.bus.dead_letters() == []
         platform.bus.resubmit_incomplete()
