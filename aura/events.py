@@ -132,8 +132,9 @@ def freeze_json(
     """Check that ``value`` is JSON and return a frozen copy (``FrozenDict`` and tuples).
 
     Refuses, with the path of the offending value: non-JSON types, non-string keys, NaN and
-    infinities, cycles, nesting deeper than :data:`MAX_NESTING`, and (with ``max_size``) more
-    than ``max_size`` characters of text in all.
+    infinities, text that is not Unicode (a lone surrogate), cycles, nesting deeper than
+    :data:`MAX_NESTING`, and (with ``max_size``) more than ``max_size`` characters of text in
+    all.
     """
     if type(value) is dict:
         flat = _flat(value, max_size)
@@ -156,7 +157,13 @@ def _flat(value: dict[Any, Any], max_size: int | None) -> FrozenDict | None:
         kind = type(item)
         if type(key) is not str or kind not in _SCALARS:
             return None
-        size += len(key) + (len(item) if kind is str else 0)
+        if not key.isascii() and _not_unicode(key) is not None:
+            return None
+        if kind is str:
+            if not item.isascii() and _not_unicode(item) is not None:
+                return None
+            size += len(item)
+        size += len(key)
     if max_size is not None and size > max_size:
         return None
     return FrozenDict(value)
@@ -179,6 +186,8 @@ class _Freezer:
         if kind is str:
             if self.limit is not None:
                 self.spend(len(value), path)  # type: ignore[arg-type]  # kind is str
+            if not value.isascii():  # type: ignore[attr-defined]  # kind is str
+                self.check_text(value, path)  # type: ignore[arg-type]  # kind is str
             return value
         if kind is int or kind is bool or value is None:
             return value
@@ -235,8 +244,21 @@ class _Freezer:
                 )
             if self.limit is not None:
                 self.spend(len(key), path)
+            if not key.isascii():
+                self.check_text(key, path, key=True)
             frozen[key] = self.freeze(item, (*path, key))
         return FrozenDict(frozen)
+
+    def check_text(self, text: str, path: tuple[str | int, ...], *, key: bool = False) -> None:
+        at = _not_unicode(text)
+        if at is None:
+            return
+        where = f"the key {_short(text)} of {self.at(path)}" if key else self.at(path)
+        raise EventValidationError(
+            f"{self.what} is not JSON text: {where} holds {text[at]!r} at position {at}, a lone "
+            "surrogate, which is not Unicode (JSON and UTF-8 cannot carry it). Decode the text it "
+            "came from strictly, or replace the character."
+        )
 
     def spend(self, size: int, path: tuple[str | int, ...]) -> None:
         self.budget -= size
@@ -249,6 +271,16 @@ class _Freezer:
 
     def at(self, path: tuple[str | int, ...]) -> str:
         return _path_text(path, self.root)
+
+
+def _not_unicode(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (what ``json.loads`` makes of ``"\\ud800"``,
+    ``os.fsdecode`` of undecodable bytes), else ``None``. Called for non-ASCII text only."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return error.start
+    return None
 
 
 def _short(value: object) -> str:

@@ -195,7 +195,33 @@ def test_text_that_is_not_unicode_is_refused_as_invalid_data() -> None:
     bus.subscribe("room.booked", delivered.append, "rooms")
     with pytest.raises(EventValidationError) as raised:
         bus.publish("room.booked", {"number": 1, "label": "\ud800"}, "rooms")
-    assert str(raised.value).startswith(
-        "Invalid data for event 'room.booked' (contract Room, version 1):\n"
+    assert str(raised.value) == (
+        "Event data is not JSON text: data['label'] holds '\\ud800' at position 0, a lone "
+        "surrogate, which is not Unicode (JSON and UTF-8 cannot carry it). Decode the text it "
+        "came from strictly, or replace the character."
     )
     assert delivered == []
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        (
+            {"notes": [{"text": "caf\u00e9 \udc80"}]},
+            "data['notes'][0]['text'] holds '\\udc80' at position 5",
+        ),
+        (
+            {"caf\u00e9\ud83d": 1},
+            "the key 'caf\u00e9\\ud83d' of data holds '\\ud83d' at position 4",
+        ),
+    ],
+    ids=["nested", "a key"],
+)
+def test_a_lone_surrogate_anywhere_is_named_by_its_path(data: dict[str, Any], where: str) -> None:
+    bus = EventBus(catalog=EventCatalog())
+    with pytest.raises(EventValidationError) as raised:
+        bus.publish("note.added", data, "notes")
+    assert str(raised.value).startswith(f"Event data is not JSON text: {where}, a lone surrogate")
+    # Text that is Unicode, accents and emoji included, is kept as it is.
+    event = bus.publish("note.added", {"text": "caf\u00e9 \U0001f600", "n\u00e9": 1}, "notes")
+    assert event.data == {"text": "caf\u00e9 \U0001f600", "n\u00e9": 1}
