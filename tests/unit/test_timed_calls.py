@@ -376,11 +376,14 @@ def test_the_default_is_four_workers_per_service() -> None:
 def test_workers_are_daemon_threads_named_for_their_service(
     registry: ServiceRegistry, release: threading.Event
 ) -> None:
+    before = set(threading.enumerate())  # an earlier test's released worker may still be ending
     payments(registry, release, timeout=0.05)
     with pytest.raises(ServiceTimeoutError):
         call_from_orders(registry, "hang")
 
-    [worker] = [t for t in threading.enumerate() if t.name.startswith("aura-call-billing.")]
+    [worker] = [
+        t for t in set(threading.enumerate()) - before if t.name.startswith("aura-call-billing.")
+    ]
     assert (worker.name, worker.daemon) == ("aura-call-billing.Payments-1", True)
 
 
