@@ -578,8 +578,8 @@ class EventContract:
 
     __slots__ = (
         "_adapter",
+        "_decided",
         "_last",
-        "_shared",
         "_validate_json",
         "at_import",
         "contract_class",
@@ -610,7 +610,7 @@ class EventContract:
         self._validate_json: Callable[..., Any] | None = None
         # A deeply immutable contract's instance is built once per event, for all its handlers
         # (decided on first use, once forward references resolve): the last one built.
-        self._shared: bool | None = None
+        self._decided: tuple[bool, bool] | None = None
         self._last: tuple[object, Any] = (None, None)
         # A forward reference not yet defined leaves the adapter to be built on first use.
         with contextlib.suppress(PydanticUndefinedAnnotation, NameError):
@@ -646,12 +646,8 @@ class EventContract:
             instance = validate_json(_to_json(data), strict=True)
         except ValidationError as exc:
             raise EventValidationError(self._describe(exc)) from None
-        if type(data) is not FrozenDict:
-            return  # only an event's own data cannot change before its handlers read it
-        shared = self._shared
-        if shared is None:
-            shared = self._decide_sharing()
-        if shared and self._adapter is not None and not self._validates_subclass:
+        # Only an event's own data cannot change before its handlers read it.
+        if type(data) is FrozenDict and (self._decided or self._decide())[1]:
             self._last = (data, instance)
 
     def instantiate(self, data: Mapping[str, Any]) -> Any:
@@ -670,22 +666,18 @@ class EventContract:
             self.adapter  # noqa: B018  # built on first use
             assert self._validate_json is not None
             instance = self._validate_json(_to_json(data), strict=True)
-        shared = self._shared
-        if shared is None:
-            shared = self._decide_sharing()
-        if shared and type(data) is FrozenDict:
+        if type(data) is FrozenDict and (self._decided or self._decide())[0]:
             self._last = (data, instance)
         return instance
 
-    @property
-    def _validates_subclass(self) -> bool:
-        """Whether the validator builds a subclass (a model refusing unknown fields for a
-        model that did not choose), not the contract class handlers are typed with."""
-        return _is_model(self.contract_class) and "extra" not in self.contract_class.model_config
-
-    def _decide_sharing(self) -> bool:
-        self._shared = deeply_immutable(self.contract_class)
-        return self._shared
+    def _decide(self) -> tuple[bool, bool]:
+        """Once: whether handlers may share an instance, and whether the one validation builds
+        is it (not the subclass refusing unknown fields of a model that did not choose)."""
+        cls = self.contract_class
+        shared = deeply_immutable(cls)
+        own = not (_is_model(cls) and "extra" not in cls.model_config)
+        self._decided = (shared, shared and own)
+        return self._decided
 
     def dump(self, instance: object) -> dict[str, Any]:
         """Return the JSON form of a contract instance."""

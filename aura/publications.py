@@ -392,7 +392,9 @@ class DurableJournal:
         except BaseException as exc:
             if not started:  # the database was locked or gone before the handler ran
                 self._hand_back(key)
-            elif not (self._transient(exc) and self._retry_later(key, subscription, exc)):
+            elif self._transient(exc):
+                self._retry_later(key, subscription, exc)
+            else:
                 self._fail(key, subscription, exc)
             raise
         finally:
@@ -404,14 +406,16 @@ class DurableJournal:
         is_transient = getattr(self.database, "is_transient", None)
         return is_transient is not None and isinstance(exc, Exception) and is_transient(exc)
 
-    def _retry_later(self, key: _Key, subscription: Subscription, exc: BaseException) -> bool:
+    def _attempts(self, key: _Key) -> int:
+        row = self.database.query_one("SELECT attempts FROM aura_publications WHERE " + _KEY, key)
+        return int(row["attempts"]) if row is not None else 1
+
+    def _retry_later(self, key: _Key, subscription: Subscription, exc: BaseException) -> None:
         """Make a delivery the database failed due again after a backoff, the attempt counted
-        (the handler's writes were rolled back with it); False when its attempts are spent
-        (it becomes a dead letter) or the row cannot be read (its lease then runs out)."""
+        (the handler's writes were rolled back with it); once its attempts are spent, a dead
+        letter. A row that cannot even be read is left to its lease, which runs out."""
         try:
-            row = self.database.query_one(
-                "SELECT attempts FROM aura_publications WHERE " + _KEY, key
-            )
+            attempts = self._attempts(key)
         except Exception:
             logger.warning(
                 "Delivery of %s to %s:%s failed on the database (%s: %s), which cannot be read "
@@ -422,11 +426,11 @@ class DurableJournal:
                 type(exc).__name__,
                 exc,
             )
-            return True
-        attempts = int(row["attempts"]) if row is not None else 1
+            return
         policy = subscription.retry or TRANSIENT_RETRY
         if attempts >= policy.max_attempts:
-            return False
+            self._fail(key, subscription, exc, attempts)
+            return
         wait = policy.wait(attempts)
         # A lease at least as long as the wait: a due time further ahead than its row's lease
         # reads as a clock stepped back (due at once). If even this write fails, the lease
@@ -448,7 +452,6 @@ class DurableJournal:
             attempts,
             policy.max_attempts,
         )
-        return True
 
     def _hand_back(self, key: _Key) -> None:
         """Make an owned row due again shortly, no attempt counted (best effort: if even this
@@ -499,12 +502,18 @@ class DurableJournal:
         if handled and subscription.idempotent:
             self.database.execute("INSERT INTO aura_inbox VALUES (?, ?, ?, ?)", (*key, stamp))
 
-    def _fail(self, key: _Key, subscription: Subscription, exc: BaseException) -> None:
+    def _fail(
+        self,
+        key: _Key,
+        subscription: Subscription,
+        exc: BaseException,
+        attempts: int | None = None,
+    ) -> None:
         """The dead letter: error, attempts and the next retry in one write of the row."""
         now = datetime.now(UTC)
         stamp = _stamp(now)
-        row = self.database.query_one("SELECT attempts FROM aura_publications WHERE " + _KEY, key)
-        attempts = int(row["attempts"]) if row is not None else 1
+        if attempts is None:
+            attempts = self._attempts(key)
         wait = _retry_wait(subscription.retry, attempts)
         message = str(exc)
         params = (

@@ -95,7 +95,35 @@ class PytestRunError(RuntimeError):
     """A generated pytest run failed: the measurement would mean nothing."""
 
 
-class PytestOverhead:
+class _GeneratedProject:
+    """A project written into a temporary directory on first use, removed by :meth:`close`."""
+
+    _prefix = "aura-harness-bench-"
+
+    def __init__(self, tests: int, *, python: str = sys.executable) -> None:
+        self.tests = tests
+        self._python = python
+        self._directory: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def project(self) -> Path:
+        """The generated project (see :meth:`_write`)."""
+        if self._directory is None:
+            self._directory = tempfile.TemporaryDirectory(prefix=self._prefix)
+            self._write(Path(self._directory.name))
+        return Path(self._directory.name)
+
+    def _write(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Remove the generated project."""
+        if self._directory is not None:
+            self._directory.cleanup()
+            self._directory = None
+
+
+class PytestOverhead(_GeneratedProject):
     """The per-test cost of ``aura_platform`` as pytest sees it, from two generated test files.
 
     Each run is a fresh ``pytest -q -p no:randomly -p no:cacheprovider`` subprocess with only
@@ -108,17 +136,11 @@ class PytestOverhead:
     """
 
     def __init__(self, tests: int = TESTS, *, python: str = sys.executable) -> None:
-        self.tests = tests
-        self._python = python
-        self._directory: tempfile.TemporaryDirectory[str] | None = None
+        super().__init__(tests, python=python)
 
-    @property
-    def project(self) -> Path:
-        """The generated project: ``pytest.ini``, ``conftest.py`` and the two test files."""
-        if self._directory is None:
-            self._directory = tempfile.TemporaryDirectory(prefix="aura-harness-bench-")
-            write_project(Path(self._directory.name), self.tests)
-        return Path(self._directory.name)
+    def _write(self, directory: Path) -> None:
+        """``pytest.ini``, ``conftest.py`` and the two test files."""
+        write_project(directory, self.tests)
 
     def session_ns(self, *, fixture: bool, cpu: bool = False) -> int:
         """Run the tests with ``aura_platform`` (or without); return the session's wall time
@@ -145,14 +167,8 @@ class PytestOverhead:
         """One measurement, outside the benchmark loop: (with - without) / tests, in ns."""
         return self.difference_ns(cpu=cpu) / self.tests
 
-    def close(self) -> None:
-        """Remove the generated project."""
-        if self._directory is not None:
-            self._directory.cleanup()
-            self._directory = None
 
-
-class StartupOverhead:
+class StartupOverhead(_GeneratedProject):
     """What Aura's plugin costs a pytest session whose tests use none of its fixtures.
 
     A small generated project (``pyproject.toml`` and :data:`PLAIN_TESTS` plain tests) run by
@@ -163,18 +179,14 @@ class StartupOverhead:
     markers, reading ``[tool.aura]`` and its hooks around each test.
     """
 
-    def __init__(self, tests: int = PLAIN_TESTS, *, python: str = sys.executable) -> None:
-        self.tests = tests
-        self._python = python
-        self._directory: tempfile.TemporaryDirectory[str] | None = None
+    _prefix = "aura-startup-bench-"
 
-    @property
-    def project(self) -> Path:
-        """The generated project: ``pyproject.toml`` and ``test_plain.py``."""
-        if self._directory is None:
-            self._directory = tempfile.TemporaryDirectory(prefix="aura-startup-bench-")
-            write_plain_project(Path(self._directory.name), self.tests)
-        return Path(self._directory.name)
+    def __init__(self, tests: int = PLAIN_TESTS, *, python: str = sys.executable) -> None:
+        super().__init__(tests, python=python)
+
+    def _write(self, directory: Path) -> None:
+        """``pyproject.toml`` and ``test_plain.py``."""
+        write_plain_project(directory, self.tests)
 
     def process_ns(self, *, plugin: bool) -> int:
         """Run the plain tests with the plugin loaded (or blocked); the process's wall time."""
@@ -188,12 +200,6 @@ class StartupOverhead:
         """Run both; return the wall time with the plugin minus the one without."""
         without = self.process_ns(plugin=False)
         return self.process_ns(plugin=True) - without
-
-    def close(self) -> None:
-        """Remove the generated project."""
-        if self._directory is not None:
-            self._directory.cleanup()
-            self._directory = None
 
 
 def _run_pytest(
