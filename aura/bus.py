@@ -65,7 +65,7 @@ from aura.exceptions import (
     UndeclaredEventError,
 )
 from aura.handlers import Handler, plan_handler, qualified_name, refuse_deferred
-from aura.hooks import Interceptor, finish_all, split, start_all
+from aura.hooks import Interceptor, Start, compose, end, split, start_failed
 from aura.ids import new_id
 from aura.naming import (
     check_event_type,
@@ -321,6 +321,9 @@ class EventBus:
         self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
         self._publishing: tuple[Callable[..., Any], ...] = ()
         self._delivering: tuple[Callable[..., Any], ...] = ()
+        # Each kind's hooks as one start (aura.hooks.compose), None without any.
+        self._start_publishing: Start | None = None
+        self._start_delivering: Start | None = None
         self._publishers: dict[str, tuple[str, ...]] = {}
         self._allowed: set[tuple[str, str]] = set()
         if journal is not None and transactions is None:
@@ -556,13 +559,19 @@ class EventBus:
                 self._publishing = (*self._publishing, publishing)
             if delivering is not None:
                 self._delivering = (*self._delivering, delivering)
+            self._compose_hooks()
 
         def remove() -> None:
             with self._lock:
                 self._publishing = tuple(h for h in self._publishing if h != publishing)
                 self._delivering = tuple(h for h in self._delivering if h != delivering)
+                self._compose_hooks()
 
         return remove
+
+    def _compose_hooks(self) -> None:
+        self._start_publishing = compose(self._publishing)
+        self._start_delivering = compose(self._delivering)
 
     def add_observer(self, observer: BusObserver) -> Callable[[], None]:
         """Attach ``observer``; return a function that detaches it."""
@@ -768,15 +777,17 @@ class EventBus:
                 f"'await bus.apublish(...)' instead of 'bus.publish(...)'."
             )
         event_id = new_id()
-        if self._publishing:
+        start = self._start_publishing
+        if start is not None:
             return self._accept_intercepted(
-                event_id, name, frozen, source_module, metadata, chain, route, dispatch
+                start, event_id, name, frozen, source_module, metadata, chain, route, dispatch
             )
         event = _envelope(event_id, source_module, name, frozen, metadata)
         return self._admit(event, chain, route, dispatch)
 
     def _accept_intercepted(
         self,
+        start: Start,
         event_id: str,
         name: str,
         frozen: FrozenDict,
@@ -788,15 +799,21 @@ class EventBus:
     ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], Dispatch | None]:
         """:meth:`_accept`'s end with the interceptors' ``publishing`` around it."""
         extra: dict[str, Any] = dict(metadata) if metadata is not None else {}
-        finishes = start_all(self._publishing, event_id, name, source_module, extra)
+        try:
+            finish = start(event_id, name, source_module, extra)
+        except Exception:
+            start_failed(start)
+            finish = None
         try:
             given = extra if extra or metadata is not None else None
             event = _envelope(event_id, source_module, name, frozen, given)
             accepted = self._admit(event, chain, route, dispatch)
         except BaseException as exc:
-            finish_all(finishes, None, exc)
+            if finish is not None:
+                end(finish, None, exc)
             raise
-        finish_all(finishes, event, None)
+        if finish is not None:
+            end(finish, event, None)
         return accepted
 
     def _admit(
@@ -1144,12 +1161,14 @@ _STANDARD_KEYS = frozenset(("correlation_id", "causation_id", "user_id"))
 
 def _plain_extra(metadata: dict[str, Any]) -> bool:
     """Whether ``metadata`` is only short text under non-standard keys."""
-    if len(metadata) > 8 or not _STANDARD_KEYS.isdisjoint(metadata):
+    if len(metadata) > 8:
         return False
-    return all(
-        type(key) is str and type(value) is str and len(value) <= 1024
-        for key, value in metadata.items()
-    )
+    for key, value in metadata.items():  # a loop, not all(...): this runs on every publish
+        if type(key) is not str or type(value) is not str or len(value) > 1024:
+            return False
+        if key in _STANDARD_KEYS:
+            return False
+    return True
 
 
 def envelope_metadata(metadata: Mapping[str, Any] | None, event_id: str) -> FrozenDict:

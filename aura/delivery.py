@@ -39,7 +39,7 @@ from aura.dead_letters import (
 from aura.events import Event, EventCatalog
 from aura.exceptions import EventDeliveryError, EventVersionError
 from aura.handlers import refuse_deferred
-from aura.hooks import finish_all, start_all
+from aura.hooks import Start, end, finish_failed, start_failed, started
 
 __all__ = [
     "BusObserver",
@@ -198,7 +198,7 @@ class EventBus(Protocol):
     catalog: EventCatalog
     _observers: tuple[BusObserver, ...]
     _raw_only: bool
-    _delivering: tuple[Callable[..., Any], ...]
+    _start_delivering: Start | None
 
     def _subscription_named(
         self, event_type: str, module: str, handler_name: str
@@ -327,7 +327,7 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
         outcome.event = current
         observers = bus._observers
         raw_only = bus._raw_only
-        delivering = bus._delivering
+        start = bus._start_delivering
         event_token = _context._current_event.set(current)
         cid_token = _context._correlation_id.set(event.correlation_id)
         # Observers taking raw deliveries (the harness's recorder) read the clock once per
@@ -344,8 +344,26 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                     started = mark if raw_only else now() if observers else 0.0
                     if unreadable is not None:
                         outcome.error = _unreadable(bus, event, subscription, unreadable)
-                    elif delivering:
-                        yield from _intercepted(outcome, delivering, event, subscription)
+                    elif start is not None:  # _intercepted, inlined: this runs per delivery
+                        try:
+                            finish = start(
+                                event, subscription.subscriber_module, subscription.handler_name
+                            )
+                        except Exception:
+                            start_failed(start)
+                            finish = None
+                        if finish is None:
+                            yield subscription
+                        else:
+                            try:
+                                yield subscription
+                            except BaseException as exc:  # the runner was interrupted
+                                end(finish, _interruption(exc))
+                                raise
+                            try:
+                                finish(outcome.error)
+                            except Exception:
+                                finish_failed(finish)
                     else:
                         yield subscription
                     error = outcome.error
@@ -415,8 +433,9 @@ def redeliver(
             return _unreadable(bus, event, subscription, unreadable)
         with _context.event_scope(current), _context.module_scope(subscription.subscriber_module):
             outcome.event = current
-            if bus._delivering:
-                yield from _intercepted(outcome, bus._delivering, event, subscription)
+            start = bus._start_delivering
+            if start is not None:
+                yield from _intercepted(outcome, start, event, subscription)
             else:
                 yield subscription
         error, outcome.error = outcome.error, None
@@ -522,23 +541,30 @@ def deliver_one(
 
 
 def _intercepted(
-    outcome: Outcome,
-    delivering: tuple[Callable[..., Any], ...],
-    event: Event,
-    subscription: Subscription,
+    outcome: Outcome, start: Start, event: Event, subscription: Subscription
 ) -> Generator[Subscription, None, None]:
     """Yield ``subscription`` to the runner with the interceptors' ``delivering`` around it.
 
     Started and finished here, in the job, which runs in the context the handler runs in."""
-    finishes = start_all(
-        delivering, event, subscription.subscriber_module, subscription.handler_name
-    )
+    finish = started(start, event, subscription.subscriber_module, subscription.handler_name)
+    if finish is None:
+        yield subscription
+        return
     try:
         yield subscription
     except BaseException as exc:  # the runner was interrupted (GeneratorExit, cancellation)
-        finish_all(finishes, exc)
+        end(finish, _interruption(exc))
         raise
-    finish_all(finishes, outcome.error)
+    end(finish, outcome.error)
+
+
+def _interruption(exc: BaseException) -> BaseException:
+    """What interrupted a delivery: the runner closes its job when the handler raised a
+    ``BaseException`` (``KeyboardInterrupt``, a cancellation), and the ``GeneratorExit`` the
+    job then sees has it as its context."""
+    if isinstance(exc, GeneratorExit) and exc.__context__ is not None:
+        return exc.__context__
+    return exc
 
 
 # --- what a failed or observed delivery leaves -------------------------------------------------

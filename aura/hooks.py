@@ -15,10 +15,10 @@ need; each returns the function to call when the work ends (with the exception i
     platform.add_interceptor(Timing())
 
 Which methods an interceptor overrides is decided once, when it is attached: a bus or
-registry keeps one tuple per kind of work, and with none attached the work pays one empty
-tuple check. The start runs in the caller's context (the publisher's, the handler's module, the
-caller of the service) and the end in the same context, so a context variable set at the start
-(``opentelemetry.context.attach``) is reset at the end.
+registry keeps one start per kind of work (:func:`compose`), and with none attached the work
+pays one ``is None`` check. The start runs in the caller's context (the publisher's, the
+handler's module, the caller of the service) and the end in the same context, so a context
+variable set at the start (``opentelemetry.context.attach``) is reset at the end.
 """
 
 from __future__ import annotations
@@ -32,7 +32,18 @@ from aura.exceptions import ConfigurationError
 if TYPE_CHECKING:
     from aura.events import Event
 
-__all__ = ["Finish", "Interceptor", "PublishFinish", "finish_all", "split", "start_all"]
+__all__ = [
+    "Finish",
+    "Interceptor",
+    "PublishFinish",
+    "Start",
+    "compose",
+    "end",
+    "finish_failed",
+    "split",
+    "start_failed",
+    "started",
+]
 
 logger = logging.getLogger("aura.hooks")
 
@@ -41,6 +52,9 @@ Finish = Callable[[BaseException | None], None]
 
 PublishFinish = Callable[["Event | None", BaseException | None], None]
 """Called once when a publish was accepted (with its envelope) or refused (with the error)."""
+
+Start = Callable[..., Callable[..., None] | None]
+"""Every attached hook of one kind, started at once (see :func:`compose`)."""
 
 
 class Interceptor:
@@ -91,28 +105,69 @@ def split(interceptor: object) -> dict[str, Callable[..., Any]]:
     return kinds
 
 
-def start_all(hooks: tuple[Callable[..., Any], ...], *args: Any) -> list[Callable[..., None]]:
-    """Start each hook; return the finishes to call at the end.
+def compose(hooks: tuple[Callable[..., Any], ...]) -> Start | None:
+    """One start for ``hooks``, built when an interceptor is attached or detached: it starts
+    each hook and returns one finish for those that asked to hear of the end (``None`` when
+    none did); ``None`` when there are no hooks, so the work pays one ``is None`` check.
 
-    An interceptor that raises is logged on ``aura.hooks`` and left out: watching the work
-    must never stop it.
+    The usual case, one interceptor, is its hook itself: no list of finishes is made per call.
+    Callers guard the start they call, and the finish it returns: an interceptor that raises is
+    logged on ``aura.hooks`` (:func:`start_failed`, :func:`finish_failed`) and left out, since
+    watching the work must never stop it.
     """
-    finishes = []
-    for hook in hooks:
-        try:
-            finish = hook(*args)
-        except Exception:
-            logger.exception("Interceptor %r failed at the start; the work goes on.", hook)
-            continue
-        if finish is not None:
-            finishes.append(finish)
-    return finishes
+    if not hooks:
+        return None
+    if len(hooks) == 1:
+        return hooks[0]
+
+    def start_each(*args: Any) -> Callable[..., None] | None:
+        finishes: list[Callable[..., None]] = []
+        for hook in hooks:
+            try:
+                finish = hook(*args)
+            except Exception:
+                logger.exception("Interceptor %r failed at the start; the work goes on.", hook)
+                continue
+            if finish is not None:
+                finishes.append(finish)
+        if not finishes:
+            return None
+        if len(finishes) == 1:
+            return finishes[0]
+        finishes.reverse()  # they nest: the last started ends first
+
+        def finish_each(*outcome: Any) -> None:
+            for finish in finishes:
+                end(finish, *outcome)
+
+        return finish_each
+
+    return start_each
 
 
-def finish_all(finishes: list[Callable[..., None]], *outcome: Any) -> None:
-    """Call each finish with ``outcome``, last started first (they nest); log what raises."""
-    for finish in reversed(finishes):
-        try:
-            finish(*outcome)
-        except Exception:
-            logger.exception("Interceptor finish %r failed; the work goes on.", finish)
+def started(start: Start, *args: Any) -> Callable[..., None] | None:
+    """Call ``start`` with ``args``; its finish, or ``None`` when it wants none or raised (then
+    logged: the work goes on)."""
+    try:
+        return start(*args)
+    except Exception:
+        start_failed(start)
+        return None
+
+
+def start_failed(start: Start) -> None:
+    """Log that an interceptor raised at the start (the work goes on without its finish)."""
+    logger.exception("Interceptor %r failed at the start; the work goes on.", start)
+
+
+def finish_failed(finish: Callable[..., None]) -> None:
+    """Log that an interceptor's finish raised (the work goes on)."""
+    logger.exception("Interceptor finish %r failed; the work goes on.", finish)
+
+
+def end(finish: Callable[..., None], *outcome: Any) -> None:
+    """Call a finish with ``outcome``; log what it raises (the work goes on)."""
+    try:
+        finish(*outcome)
+    except Exception:
+        finish_failed(finish)

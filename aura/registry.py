@@ -36,6 +36,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from aura import context as _context
+from aura import hooks
 from aura.clock import real_perf_counter
 from aura.conformance import check_conformance, contract_methods
 from aura.container import Container, Key, Override
@@ -47,7 +48,7 @@ from aura.exceptions import (
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
-from aura.hooks import Interceptor, finish_all, split, start_all
+from aura.hooks import Interceptor, Start, compose, end, split
 from aura.naming import check_module_name
 
 __all__ = [
@@ -250,6 +251,7 @@ class ServiceRegistry:
         self._lock = threading.RLock()
         self._observers: tuple[ServiceCallObserver, ...] = ()
         self._calling: tuple[Callable[..., Any], ...] = ()
+        self._start_calling: Start | None = None  # the hooks as one start (aura.hooks.compose)
         self._pools: list[tuple[_Entry, _CallPool]] = []
 
     # --- registration ---------------------------------------------------------------------------
@@ -377,10 +379,12 @@ class ServiceRegistry:
             return lambda: None  # nothing to surround here: its hooks are the bus's
         with self._lock:
             self._calling = (*self._calling, calling)
+            self._start_calling = compose(self._calling)
 
         def remove() -> None:
             with self._lock:
                 self._calling = tuple(h for h in self._calling if h != calling)
+                self._start_calling = compose(self._calling)
 
         return remove
 
@@ -569,8 +573,8 @@ class ServiceRegistry:
             async def acall(*args: Any, **kwargs: Any) -> Any:
                 token = _context._current_module.set(provider)
                 observers = self._observers
-                calling = self._calling
-                finishes = start_all(calling, caller, provider, service, name) if calling else ()
+                start = self._start_calling
+                finish = hooks.started(start, caller, provider, service, name) if start else None
                 started = clock()
                 error: BaseException | None = None
                 try:
@@ -579,8 +583,8 @@ class ServiceRegistry:
                     error = exc
                     raise
                 finally:
-                    if finishes:
-                        finish_all(finishes, error)
+                    if finish is not None:
+                        end(finish, error)
                     _context._current_module.reset(token)
                     if observers:
                         self._report(observers, caller, entry, name, clock() - started, error)
@@ -591,8 +595,8 @@ class ServiceRegistry:
         def call(*args: Any, **kwargs: Any) -> Any:
             token = _context._current_module.set(provider)
             observers = self._observers
-            calling = self._calling
-            finishes = start_all(calling, caller, provider, service, name) if calling else ()
+            start = self._start_calling
+            finish = hooks.started(start, caller, provider, service, name) if start else None
             started = clock()
             error: BaseException | None = None
             try:
@@ -601,8 +605,8 @@ class ServiceRegistry:
                 error = exc
                 raise
             finally:
-                if finishes:
-                    finish_all(finishes, error)
+                if finish is not None:
+                    end(finish, error)
                 _context._current_module.reset(token)
                 if observers:
                     self._report(observers, caller, entry, name, clock() - started, error)

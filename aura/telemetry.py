@@ -39,10 +39,13 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.context.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace import sampling
@@ -120,7 +123,16 @@ class Telemetry(Interceptor):
         )
         # The spans of the publishes sampled out here, by the traceparent each put in its event:
         # a delivery in this process makes its publisher's current without reading it again.
-        self._unsampled: dict[str, _Unsampled] = {}
+        self._unsampled: dict[object, _Unsampled] = {}
+        self._follows_drops = self._sampling.follows_drops
+        # OpenTelemetry's default runtime keeps the current context in one context variable:
+        # read and set directly, a delivery's context costs half what attach/detach do.
+        self._context_var = _runtime_context_var()
+        # A delivery of an event published and dropped here, when the sampler drops its process
+        # span and nothing is timed, sets it and resets it, and no more.
+        self._fast_context_var = (
+            self._context_var if self._follows_drops and not self._metered else None
+        )
         self.detach: Callable[[], None] = lambda: None
         """Detach from the platform :func:`instrument` attached it to."""
 
@@ -134,14 +146,40 @@ class Telemetry(Interceptor):
     ) -> PublishFinish | None:
         """Open ``publish <event type>`` and put its context in the event's metadata; a span the
         sampler drops is not made, its context (flagged not sampled) travels all the same."""
-        name = f"publish {event_type}"
-        parent = trace.get_current_span().get_span_context()
-        if parent.is_valid:
-            dropped = self._sampling.dropped(parent, None, name, _PRODUCER)
+        var = self._context_var  # _current_span(), inlined: this runs on every publish
+        current = var.get().get(_SPAN_KEY) if var is not None else self._current_span()
+        sampling = self._sampling
+        if current is not None and isinstance(current, trace.Span):
+            parent = current.get_span_context()
+            dropped = sampling.dropped(parent, None, "publish", event_type, _PRODUCER)
+        elif sampling.root_bound is not None and sampling.enabled():
+            # dropped_root's draw, inlined (the usual publish: a root, sampled out): both ids
+            # and their hex from one draw, decided on the trace id's low 64 bits.
+            bits = _getrandbits(192)
+            trace_id = bits >> 64
+            if not (trace_id and bits & _SPAN_ID_BITS):  # one draw in 2**64: drawn again
+                dropped = sampling.dropped_root("publish", event_type, _PRODUCER)
+            elif trace_id & _LOW_64_BITS < sampling.root_bound:  # kept: started below
+                sampling.plan(trace_id)
+                dropped = None
+            else:
+                hexed = bits.to_bytes(24, "big").hex()
+                dropped = _Unsampled(f"00-{hexed[:32]}-{hexed[32:]}-{sampling.root_flags_hex}")
         else:
-            dropped = self._sampling.dropped_root(name, _PRODUCER)
+            dropped = sampling.dropped_root("publish", event_type, _PRODUCER)
         if dropped is not None:
-            self._carry(dropped, metadata)
+            # Its context travels in the event; kept for the event's deliveries here (with a
+            # tracestate, they read it again).
+            value = dropped._traceparent or dropped.traceparent()
+            metadata["traceparent"] = value
+            state = dropped.get_trace_state() if dropped._ids is not None else None
+            if state:
+                metadata["tracestate"] = state.to_header()
+            elif "tracestate" not in metadata:  # (the publisher's own would go with it)
+                unsampled = self._unsampled
+                if len(unsampled) >= _REMEMBERED:
+                    unsampled.clear()  # the oldest went elsewhere, or nowhere
+                unsampled[value] = dropped
             if not self._metered:
                 return None
 
@@ -150,7 +188,7 @@ class Telemetry(Interceptor):
 
             return count
         span = self._sampling.start(
-            name,
+            f"publish {event_type}",
             kind=_PRODUCER,
             # What a sampler may decide on; the rest only for a span that is recorded.
             attributes={"messaging.system": _SYSTEM, "messaging.destination.name": event_type},
@@ -182,19 +220,6 @@ class Telemetry(Interceptor):
 
         return finish
 
-    def _carry(self, span: _Unsampled, metadata: MutableMapping[str, Any]) -> None:
-        """Put a dropped publish span's context in the metadata, and keep the span for the
-        event's deliveries here (with a tracestate, they read it again)."""
-        value = span.traceparent()
-        metadata["traceparent"] = value
-        state = span.get_trace_state()
-        if state:
-            metadata["tracestate"] = state.to_header()
-            return
-        if len(self._unsampled) >= _REMEMBERED:
-            self._unsampled.clear()  # the oldest went elsewhere, or nowhere
-        self._unsampled[value] = span
-
     def delivering(self, event: Event, subscriber_module: str, handler_name: str) -> Finish:
         """Open ``process <event type>`` as a child of (and linked to) the publish span.
 
@@ -202,11 +227,17 @@ class Telemetry(Interceptor):
         publish), no span is made: its non-recording context is made current instead, so the
         handler's own spans are dropped too.
         """
-        metadata = event.metadata
-        value = metadata.get("traceparent")
-        remembered = self._unsampled.get(value) if type(value) is str else None
+        try:
+            remembered = self._unsampled.get(event.metadata.get("traceparent"))
+        except TypeError:  # not text: not one this process wrote
+            remembered = None
+        var = self._fast_context_var
+        if remembered is not None and var is not None:  # the usual sampled-out delivery
+            # What attach(set_span_in_context(remembered)) and detach do, without their calls.
+            token = var.set(Context({**var.get(), _SPAN_KEY: remembered}))
+            return lambda error: var.reset(token)
         span: trace.Span | None
-        if remembered is not None and self._sampling.follows_drops and "tracestate" not in metadata:
+        if remembered is not None and self._follows_drops:
             current: trace.Span = remembered  # published and dropped here: no parsing, no sampler
             span = None
         else:
@@ -239,7 +270,7 @@ class Telemetry(Interceptor):
             parent, context = published, publisher
         else:  # published without telemetry: a child of what runs the handler, if anything
             parent, context = trace.get_current_span().get_span_context(), None
-        dropped = self._sampling.dropped(parent, context, name, _CONSUMER)
+        dropped = self._sampling.dropped(parent, context, "process", event.event_type, _CONSUMER)
         if dropped is not None:
             return dropped, None
         span = self._sampling.start(
@@ -262,6 +293,14 @@ class Telemetry(Interceptor):
         )
         return span, span
 
+    def _current_span(self) -> trace.Span | None:
+        """The current span, or ``None`` when there is none."""
+        if self._context_var is not None:
+            span = self._context_var.get().get(_SPAN_KEY)
+            return span if span is None or isinstance(span, trace.Span) else None
+        span = trace.get_current_span()
+        return None if span is trace.INVALID_SPAN else span
+
     def _publisher(self, metadata: Mapping[str, Any]) -> otel_context.Context:
         """The publish span's context from ``metadata``: a plain ``traceparent`` is read here,
         one with a ``tracestate`` or of another version by the W3C propagator."""
@@ -278,14 +317,14 @@ class Telemetry(Interceptor):
         """Open ``call <module>.<service>.<method>`` in the caller's context (when the sampler
         drops it, none: what runs in the service sees the dropped context, as for
         :meth:`delivering`)."""
-        name = f"call {provider_module}.{service_name}.{method}"
+        target = f"{provider_module}.{service_name}.{method}"
         parent = trace.get_current_span().get_span_context()
-        dropped = self._sampling.dropped(parent, None, name, _INTERNAL)
+        dropped = self._sampling.dropped(parent, None, "call", target, _INTERNAL)
         span: trace.Span | None = None
         token = None
         if dropped is None:
             span = self._sampling.start(
-                name,
+                f"call {target}",
                 kind=_INTERNAL,
                 attributes={
                     "aura.module": provider_module,
@@ -436,6 +475,7 @@ _DELEGATES = {
 }
 """Where the SDK's ``ParentBased`` keeps the sampler of a root and of a sampled-out parent."""
 
+_getrandbits = random.getrandbits  # the SDK's RandomIdGenerator draws from the same generator
 _RANDOM = 0x02
 """W3C Trace Context level 2's ``random-trace-id`` flag, which the SDK sets on random ids."""
 _UNSAMPLED = trace.TraceFlags(0)
@@ -444,32 +484,37 @@ _SPAN_ID_BITS = _LOW_64_BITS = (1 << 64) - 1
 
 
 class _Unsampled(NonRecordingSpan):
-    """A span the sampler dropped, with the ids the SDK would give it; its ``SpanContext`` is
-    made when something asks for it (a handler that starts no span never does)."""
+    """A span the sampler dropped, with the ids the SDK would give it: made from its W3C
+    ``traceparent`` alone (a root whose ids were drawn as hex) or from its ids; its
+    ``SpanContext``, and whichever of the two it was not made from, only when something asks
+    (a handler that starts no span never does)."""
 
     def __init__(
         self,
-        trace_id: int,
-        span_id: int,
-        flags: trace.TraceFlags,
-        state: trace.TraceState | None,
-        traceparent: str | None = None,
+        traceparent: str | None,
+        ids: tuple[int, int, trace.TraceFlags, trace.TraceState | None] | None = None,
     ) -> None:
-        self._ids = (trace_id, span_id, flags, state)
         self._traceparent = traceparent
+        self._ids = ids
 
     _made: SpanContext | None = None
 
     def get_span_context(self) -> SpanContext:
         """The span's context (local, not sampled)."""
         if self._made is None:
-            trace_id, span_id, flags, state = self._ids
+            ids = self._ids
+            if ids is None:
+                value = self._traceparent
+                assert value is not None  # made from one or the other
+                flags = trace.TraceFlags(int(value[53:], 16))
+                ids = self._ids = (int(value[3:35], 16), int(value[36:52], 16), flags, None)
+            trace_id, span_id, flags, state = ids
             self._made = SpanContext(trace_id, span_id, False, flags, state)
         return self._made
 
     def get_trace_state(self) -> trace.TraceState | None:
         """Its trace state (the parent's), or ``None``."""
-        return self._ids[3]
+        return None if self._ids is None else self._ids[3]
 
     def traceparent(self) -> str:
         """Its W3C ``traceparent``."""
@@ -505,6 +550,10 @@ class _Sampling:
         """The verdict for a root, a child of a remote and of a local sampled-out parent."""
         self.follows_drops = False
         """Whether every child of a remote sampled-out parent is dropped (``ParentBased``)."""
+        self.root_bound: int | None = None
+        """When a root's ids are drawn here (the SDK's random ids) and decided by a bound: a
+        root is kept when its trace id's low 64 bits are below it (0 when every root is
+        dropped); ``None`` otherwise (:meth:`dropped_root` decides)."""
         if not isinstance(tracer, SdkTracer):
             return
         self.root = self._verdict(tracer.sampler, "root")
@@ -526,60 +575,80 @@ class _Sampling:
         self._root_flags = (
             _UNSAMPLED_RANDOM if is_random is not None and is_random() else _UNSAMPLED
         )
-        self._root_flags_hex = f"{self._root_flags:02x}"
+        self.root_flags_hex = f"{self._root_flags:02x}"
         # A tracer its provider's configurator disabled makes no span at all: start_span says.
-        self._enabled: Callable[[], bool] = getattr(tracer, "_is_enabled", _always)
+        self.enabled: Callable[[], bool] = getattr(tracer, "_is_enabled", _always)
+        if self._random_ids and self.root is _DROPS:
+            self.root_bound = 0
+        elif self._random_ids and self.root is _ASK:
+            self.root_bound = self._bounds["root"]
 
     def dropped(
-        self, parent: SpanContext, context: otel_context.Context | None, name: str, kind: SpanKind
+        self,
+        parent: SpanContext,
+        context: otel_context.Context | None,
+        operation: str,
+        target: str,
+        kind: SpanKind,
     ) -> _Unsampled | None:
         """The span the sampler drops, a child of ``parent`` (a root when it is not valid;
-        ``context`` holds it, or is ``None`` for the current one), or ``None``: start it.
+        ``context`` holds it, or is ``None`` for the current one), or ``None``: start it. The
+        span is named ``<operation> <target>`` (made only if the sampler must be asked).
 
         It is the span the SDK would make: the trace's id (a new one for a root), a new span id,
         the parent's trace state, flagged not sampled.
         """
         if not parent.is_valid:
-            return self.dropped_root(name, kind)
+            return self.dropped_root(operation, target, kind)
         if parent.trace_flags.sampled:
             return None
         verdict = self.remote if parent.is_remote else self.local
-        if verdict is _START or not self._enabled():
+        if verdict is _START or not self.enabled():
             return None
         if verdict is _ASK:
             which = "remote" if parent.is_remote else "local"
-            if self._kept(which, parent.trace_id, context, name, kind):
+            if self._kept(which, parent.trace_id, context, operation, target, kind):
                 return None
         flags = _UNSAMPLED_RANDOM if parent.trace_flags & _RANDOM else _UNSAMPLED
-        return _Unsampled(parent.trace_id, self._new_span_id(), flags, parent.trace_state)
+        return _Unsampled(None, (parent.trace_id, self._new_span_id(), flags, parent.trace_state))
 
-    def dropped_root(self, name: str, kind: SpanKind) -> _Unsampled | None:
+    def dropped_root(self, operation: str, target: str, kind: SpanKind) -> _Unsampled | None:
         """:meth:`dropped` for a root: the span the sampler drops, or ``None``: start it."""
         verdict = self.root
-        if verdict is _START or not self._enabled():
+        if verdict is _START or not self.enabled():
             return None
-        traceparent = None
         if self._random_ids:  # the SDK's own generator: both ids, and their hex, in one draw
-            bits = random.getrandbits(192)
-            trace_id, span_id = bits >> 64, bits & _SPAN_ID_BITS
-            if trace_id and span_id:
+            bits = _getrandbits(192)
+            if bits >> 64 and bits & _SPAN_ID_BITS:  # else (one draw in 2**64) drawn again below
+                if verdict is _ASK and self._kept_root(bits >> 64, operation, target, kind):
+                    return None
                 hexed = bits.to_bytes(24, "big").hex()
-                traceparent = f"00-{hexed[:32]}-{hexed[32:]}-{self._root_flags_hex}"
-        if traceparent is None:
-            trace_id, span_id = self._new_trace_id(), self._new_span_id()
-        if verdict is _ASK:
-            assert self._planned is not None  # made for a root's _ASK
-            if self._kept("root", trace_id, None, name, kind):
-                self._planned.plan(trace_id)  # the id start_span draws next, and decides on
-                return None
-        return _Unsampled(trace_id, span_id, self._root_flags, None, traceparent)
+                return _Unsampled(f"00-{hexed[:32]}-{hexed[32:]}-{self.root_flags_hex}")
+        trace_id, span_id = self._new_trace_id(), self._new_span_id()
+        if verdict is _ASK and self._kept_root(trace_id, operation, target, kind):
+            return None
+        return _Unsampled(None, (trace_id, span_id, self._root_flags, None))
+
+    def _kept_root(self, trace_id: int, operation: str, target: str, kind: SpanKind) -> bool:
+        """Whether the ratio sampler keeps a root of ``trace_id``; if it does, that id is made the
+        one ``start_span`` draws next, and decides on."""
+        if not self._kept("root", trace_id, None, operation, target, kind):
+            return False
+        self.plan(trace_id)
+        return True
+
+    def plan(self, trace_id: int) -> None:
+        """Make a kept root's ``trace_id`` the one ``start_span`` draws next, and decides on."""
+        assert self._planned is not None  # made for a root's _ASK
+        self._planned.plan(trace_id)
 
     def _kept(
         self,
         which: str,
         trace_id: int,
         context: otel_context.Context | None,
-        name: str,
+        operation: str,
+        target: str,
         kind: SpanKind,
     ) -> bool:
         """The ratio sampler's decision for a span of trace ``trace_id``: by its bound when it
@@ -588,6 +657,7 @@ class _Sampling:
         bound = self._bounds[which]
         if bound is not None:
             return trace_id & _LOW_64_BITS < bound
+        name = f"{operation} {target}"
         decided = self._asked[which].should_sample(context, trace_id, name, kind)
         return decided.decision is not _DROP
 
@@ -686,6 +756,23 @@ class _PlannedIds(IdGenerator):
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+_SPAN_KEY = next(iter(trace.set_span_in_context(trace.INVALID_SPAN, Context())))
+"""The key OpenTelemetry keeps the current span under in a context (the API makes it)."""
+
+
+def _runtime_context_var() -> ContextVar[Context] | None:
+    """The context variable OpenTelemetry's default runtime context keeps the current context in;
+    ``None`` for another runtime (``OTEL_PYTHON_CONTEXT``), which is then attached to through
+    the API."""
+    runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+    if type(runtime) is not ContextVarsRuntimeContext:
+        return None
+    var = getattr(runtime, "_current_context", None)
+    if not isinstance(var, ContextVar) or var.get() is not otel_context.get_current():
+        return None
+    return var
 
 
 def _close(span: trace.Span | None, token: object | None, error: BaseException | None) -> None:

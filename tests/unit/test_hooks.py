@@ -282,3 +282,89 @@ def test_a_retried_dead_letter_is_surrounded_like_a_first_delivery() -> None:
         platform.bus.retry_dead_letters()
     assert [entry[0] for entry in recording.log] == ["deliver", "delivered"]
     assert recording.log[-1] == ("delivered", "r", "RuntimeError")
+
+
+class _Raising(Interceptor):
+    """Raises where it is told: at the start of a publish, or in a delivery's finish."""
+
+    def publishing(
+        self, event_id: str, event_type: str, source_module: str, metadata: MutableMapping[str, Any]
+    ) -> Any:
+        raise ValueError("no trace id today")
+
+    def delivering(self, event: Event, subscriber_module: str, handler_name: str) -> Any:
+        def finish(error: BaseException | None) -> None:
+            raise ValueError("span exporter gone")
+
+        return finish
+
+
+def test_among_several_interceptors_a_broken_one_is_left_out_and_the_others_nest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outer, inner = Recording("outer"), Recording("inner")
+    observed: list[Any] = []
+    with Platform(shop(observed)) as platform, caplog.at_level(logging.ERROR, "aura.hooks"):
+        platform.add_interceptor(outer)
+        platform.add_interceptor(_Raising())
+        platform.add_interceptor(inner)
+        event = platform.bus.publish("order.placed", {}, "orders")
+        assert platform.bus.dead_letter_store.list() == []
+    assert [entry[:2] for entry in outer.log + inner.log] == [
+        ("publish", "outer"),
+        ("published", "outer"),
+        ("deliver", "outer"),
+        ("delivered", "outer"),
+        ("publish", "inner"),
+        ("published", "inner"),
+        ("deliver", "inner"),
+        ("delivered", "inner"),
+    ]
+    assert event.metadata["stamp_outer"] == event.metadata["stamp_inner"] == "by interceptor"
+    # The innermost start runs last: the handler sees what it set.
+    assert observed == [("in handler", "inner:tests.unit.test_hooks.shop.<locals>.ship")]
+    messages = [record.getMessage() for record in caplog.records if record.name == "aura.hooks"]
+    assert len(messages) == 2
+    assert messages[0].endswith("failed at the start; the work goes on.")
+    assert "_Raising.publishing" in messages[0]
+    assert messages[1].endswith("failed; the work goes on.")
+    assert "_Raising.delivering.<locals>.finish" in messages[1]
+
+
+def test_a_lone_interceptor_whose_delivery_finish_raises_is_logged_and_delivery_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    observed: list[Any] = []
+    with Platform(shop(observed)) as platform, caplog.at_level(logging.ERROR, "aura.hooks"):
+        platform.add_interceptor(_Raising())
+        first = platform.bus.publish("order.placed", {}, "orders")
+        second = platform.bus.publish("order.placed", {}, "orders")
+        assert platform.bus.dead_letter_store.list() == []
+    assert "stamp_r" not in first.metadata
+    assert first.event_id != second.event_id
+    assert observed == [("in handler", None), ("in handler", None)]
+    messages = [record.getMessage() for record in caplog.records if record.name == "aura.hooks"]
+    assert [m.endswith("failed at the start; the work goes on.") for m in messages] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+
+
+def test_an_interrupted_delivery_finishes_with_the_interruption() -> None:
+    recording = Recording()
+    stock = Module("stock")
+    orders = Module("orders")
+    orders.publishes("order.placed")
+
+    @orders.subscribe("order.placed")
+    def stop(event: Event) -> None:
+        raise KeyboardInterrupt
+
+    with Platform([stock, orders]) as platform:
+        platform.add_interceptor(recording)
+        with pytest.raises(KeyboardInterrupt):
+            platform.bus.publish("order.placed", {}, "orders")
+        assert seen.get() is None  # its finish ran: the context it set is reset
+    assert recording.log[-1] == ("delivered", "r", "KeyboardInterrupt")

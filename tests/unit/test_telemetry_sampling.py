@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics import MeterProvider
@@ -33,6 +34,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind, TraceState
 from opentelemetry.util.types import Attributes
 
+import aura.telemetry
 from aura.events import Event
 from aura.module import Module
 from aura.platform import Platform
@@ -414,3 +416,30 @@ def test_the_apis_no_op_tracer_puts_no_trace_context_in_the_event() -> None:
         instrument(platform, tracer_provider=trace.NoOpTracerProvider())
         event = platform.bus.publish("order.placed", {}, "orders")
     assert "traceparent" not in event.metadata
+
+
+@pytest.mark.parametrize("runtime", ["context variable", "API"])
+def test_a_sampled_out_delivery_runs_in_its_trace_and_gives_the_callers_context_back(
+    monkeypatch: pytest.MonkeyPatch, runtime: str
+) -> None:
+    """OpenTelemetry's default runtime context is set directly; another runtime
+    (``OTEL_PYTHON_CONTEXT``) through the API: the handler sees the same either way."""
+    if runtime == "API":
+        monkeypatch.setattr(aura.telemetry, "_runtime_context_var", lambda: None)
+    traced = Traced(ParentBasedTraceIdRatio(0.0))
+    app = Shop(traced.provider)
+    with app.start() as platform:
+        telemetry = instrument(platform, tracer_provider=traced.provider)
+        assert (telemetry._context_var is None) == (runtime == "API")
+        before = otel_context.get_current()
+        first = platform.bus.publish("order.placed", {"order_id": 7}, "orders")
+        second = platform.bus.publish("order.placed", {"order_id": 8}, "orders")
+        assert otel_context.get_current() is before
+    assert [seen.trace_id for seen in app.seen] == [
+        trace_id_of(first.metadata["traceparent"]),
+        trace_id_of(second.metadata["traceparent"]),
+    ]
+    assert first.metadata["traceparent"] != second.metadata["traceparent"]
+    assert not any(seen.trace_flags.sampled for seen in app.seen)
+    assert [seen.is_remote for seen in app.seen] == [False, False]  # published here
+    assert traced.spans() == []
