@@ -162,31 +162,26 @@ class Telemetry(Interceptor):
             elif trace_id & _LOW_64_BITS < sampling.root_bound:  # kept: started below
                 sampling.plan(trace_id)
                 dropped = None
-            else:
+            else:  # dropped: its context travels in the event, and is kept for its deliveries
                 hexed = bits.to_bytes(24, "big").hex()
-                dropped = _Unsampled(f"00-{hexed[:32]}-{hexed[32:]}-{sampling.root_flags_hex}")
+                value = f"00-{hexed[:32]}-{hexed[32:]}-{sampling.root_flags_hex}"
+                metadata["traceparent"] = value
+                if "tracestate" not in metadata:  # (the publisher's own would go with it)
+                    self._remember(value, _Unsampled(value))
+                return self._counting(event_type, source_module) if self._metered else None
         else:
             dropped = sampling.dropped_root("publish", event_type, _PRODUCER)
         if dropped is not None:
             # Its context travels in the event; kept for the event's deliveries here (with a
             # tracestate, they read it again).
-            value = dropped._traceparent or dropped.traceparent()
+            value = dropped.traceparent()
             metadata["traceparent"] = value
-            state = dropped.get_trace_state() if dropped._ids is not None else None
+            state = dropped.get_trace_state()
             if state:
                 metadata["tracestate"] = state.to_header()
-            elif "tracestate" not in metadata:  # (the publisher's own would go with it)
-                unsampled = self._unsampled
-                if len(unsampled) >= _REMEMBERED:
-                    unsampled.clear()  # the oldest went elsewhere, or nowhere
-                unsampled[value] = dropped
-            if not self._metered:
-                return None
-
-            def count(event: Event | None, error: BaseException | None) -> None:
-                self._count(_PUBLISHED, (event_type, source_module, _error_type(error)))
-
-            return count
+            elif "tracestate" not in metadata:
+                self._remember(value, dropped)
+            return self._counting(event_type, source_module) if self._metered else None
         span = self._sampling.start(
             f"publish {event_type}",
             kind=_PRODUCER,
@@ -292,6 +287,21 @@ class Telemetry(Interceptor):
             },
         )
         return span, span
+
+    def _remember(self, traceparent: str, span: _Unsampled) -> None:
+        """Keep a dropped publish span for its event's deliveries in this process."""
+        unsampled = self._unsampled
+        if len(unsampled) >= _REMEMBERED:
+            unsampled.clear()  # the oldest went elsewhere, or nowhere
+        unsampled[traceparent] = span
+
+    def _counting(self, event_type: str, source_module: str) -> PublishFinish:
+        """The finish of a sampled-out publish: it is counted, whatever the sampler decided."""
+
+        def count(event: Event | None, error: BaseException | None) -> None:
+            self._count(_PUBLISHED, (event_type, source_module, _error_type(error)))
+
+        return count
 
     def _current_span(self) -> trace.Span | None:
         """The current span, or ``None`` when there is none."""
