@@ -306,7 +306,7 @@ def _retry_dead_letters(
     with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
         report = platform.bus.retry_dead_letters(policy)
     print(report.summary(), file=out)
-    return 0 if not report.failed else 1
+    return 0 if report.problem() is None else 1
 
 
 def _add_dead_letter_commands(commands: Any) -> None:

@@ -137,11 +137,33 @@ class RetryReport:
     """Dead letters the retry policy holds back: not due yet, or out of attempts; kept."""
     needs_async: tuple[DeadLetter, ...] = ()
     """Dead letters of ``async`` handlers, left for ``await bus.aretry_dead_letters()``; kept."""
+    requeued: tuple[DeadLetter, ...] = ()
+    """Dead letters whose retry the database failed for a moment (a lock, a full disk, a lost
+    connection; a durable platform): no longer dead letters, they are delivered again by the
+    platform after a wait, as any delivery the database failed (see
+    :data:`aura.publications.TRANSIENT_RETRY`)."""
+
+    def problem(self) -> str | None:
+        """What the retry left undone, as ``manage.py aura dead-letters retry`` says it (and
+        exits with status 1 for), or ``None`` when nothing is."""
+        if self.failed:
+            return "Some dead letters failed again."
+        if self.requeued:
+            return (
+                "The database failed while some dead letters were retried; the platform "
+                "delivers them again after a wait."
+            )
+        return None
 
     def summary(self) -> str:
         """One line of what was retried, as ``aura dead-letters retry`` prints it."""
         held = self.needs_async
         note = f", {len(held)} of async handlers (not retried here)" if held else ""
+        if self.requeued:
+            note += (
+                f", {len(self.requeued)} handed back to delivery (the database failed; "
+                "the platform delivers them again after a wait)"
+            )
         return (
             f"Retried: {len(self.succeeded)} delivered, {len(self.failed)} failed again, "
             f"{len(self.waiting)} held back by the policy, {len(self.unroutable)} with no "

@@ -163,6 +163,10 @@ class DeliveryJournal(Protocol):
     def holds(self, key: tuple[str, str, str]) -> bool:
         """Whether this process already has the publication queued or running."""
 
+    def transient(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the database's momentary failure: the delivery it stopped is due
+        again after a wait, not a dead letter."""
+
 
 class Due(Protocol):
     """A due publication as the jobs see it (``aura.publications.Due``)."""
@@ -453,6 +457,7 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
     failed: list[DeadLetter] = []
     unroutable: list[DeadLetter] = []
     needs_async: list[DeadLetter] = []
+    requeued: list[DeadLetter] = []
     store = bus.dead_letter_store
     claim = getattr(store, "claim", None)
     kept = _kept_by_journal(bus)  # the journal writes the outcome in the delivery itself
@@ -474,7 +479,12 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         if error is not None:
             if kept:
                 again = store.get(letter.id)  # type: ignore[attr-defined]  # FailedPublications
-                failed.append(again if again is not None else letter)
+                if again is not None:
+                    failed.append(again)
+                elif bus.journal is not None and bus.journal.transient(error):
+                    requeued.append(letter)  # due again after a wait: no longer a dead letter
+                else:
+                    failed.append(letter)  # purged meanwhile
             else:
                 failed.append(failed_again(store, letter, error))
         else:
@@ -490,7 +500,12 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
             len(needs_async),
         )
     outcome.result = RetryReport(
-        tuple(succeeded), tuple(failed), tuple(unroutable), waiting, tuple(needs_async)
+        tuple(succeeded),
+        tuple(failed),
+        tuple(unroutable),
+        waiting,
+        tuple(needs_async),
+        tuple(requeued),
     )
 
 

@@ -392,7 +392,7 @@ class DurableJournal:
         except BaseException as exc:
             if not started:  # the database was locked or gone before the handler ran
                 self._hand_back(key)
-            elif self._transient(exc):
+            elif self.transient(exc):
                 self._retry_later(key, subscription, exc)
             else:
                 self._fail(key, subscription, exc)
@@ -400,7 +400,7 @@ class DurableJournal:
         finally:
             self._end(key)
 
-    def _transient(self, exc: BaseException) -> bool:
+    def transient(self, exc: BaseException) -> bool:
         """Whether ``exc`` is the database's momentary failure (its ``is_transient``: a lost
         connection, a lock or serialization conflict, a full disk), not the handler's."""
         is_transient = getattr(self.database, "is_transient", None)

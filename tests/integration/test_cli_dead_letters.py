@@ -247,3 +247,41 @@ def test_a_folder_given_as_the_database_is_named(tmp_path: Path) -> None:
         f"aura dead-letters: error: Cannot read the database {folder}: Is a directory. Check "
         "the path and its permissions.\n",
     )
+
+
+def test_a_retry_the_database_fails_is_handed_back_and_exits_1(shop: Path) -> None:
+    """The disk is full while the retried handler writes: not "failed again" — the row is
+    delivered again by the platform after a wait — and the command says so, exit status 1."""
+    mailer = shop / "shop" / "mailer" / "__init__.py"
+    mailer.write_text(
+        mailer.read_text()
+        + """
+
+import sqlite3
+
+FULL = Path(__file__).parent / "full"
+
+
+@module.subscribe("order.paid")
+def archive(data: dict) -> None:
+    if FLAG.exists():
+        raise ConnectionError("archive down")
+    if FULL.exists():
+        raise sqlite3.OperationalError("database or disk is full")
+"""
+    )
+    database = shop / "aura.db"
+    folder = shop / "shop" / "mailer"
+    (folder / "broken").write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        platform.bus.publish("order.paid", {"n": 1}, "orders")
+    (folder / "broken").unlink()
+    (folder / "full").write_text("")
+    status, text = aura("dead-letters", "retry", "--database", str(database), "--modules", "shop")
+    assert (status, text) == (
+        1,
+        "Retried: 0 delivered, 0 failed again, 0 held back by the policy, 0 with no subscriber, "
+        "1 handed back to delivery (the database failed; the platform delivers them again after "
+        "a wait).\n",
+    )
+    assert aura("dead-letters", "list", "--database", str(database)) == (0, "0 dead letters.\n")

@@ -18,11 +18,14 @@ from aura.platform import Platform
 from aura.publications import TRANSIENT_RETRY
 
 
-def ledger(runs: list[int], *, full_runs: int, retry: RetryPolicy | None = None) -> Module:
+def ledger(
+    runs: list[int], *, full_runs: int, retry: RetryPolicy | None = None, failing_runs: int = 0
+) -> Module:
     """A module whose handler is deliberately not idempotent: each run appends to ``runs``, and
-    each committed run is a row of about 200 KB. For its first ``full_runs`` runs the disk is
-    full while it writes (SQLite's own page limit, as a full disk refuses a write), and has room
-    again right after: what the journal then writes of the failure fits."""
+    each committed run is a row of about 200 KB. Its first ``failing_runs`` runs fail on their
+    own (a dead letter); for the ``full_runs`` runs after those the disk is full while it writes
+    (SQLite's own page limit, as a full disk refuses a write), and has room again right after:
+    what the journal then writes of the failure fits."""
     module = Module("ledger")
 
     @module.on_start
@@ -32,7 +35,9 @@ def ledger(runs: list[int], *, full_runs: int, retry: RetryPolicy | None = None)
     @module.subscribe("job.submitted", retry=retry)
     def record(data: dict[str, Any], database: Database) -> None:
         runs.append(data["n"])
-        full = len(runs) <= full_runs
+        if len(runs) <= failing_runs:
+            raise RuntimeError("the checker is down")
+        full = len(runs) <= failing_runs + full_runs
         if full:
             pages = database.query_one("PRAGMA page_count")[0]  # type: ignore[index]
             database.execute(f"PRAGMA max_page_count = {pages + 4}")
@@ -114,3 +119,41 @@ def test_sqlite_tells_its_momentary_failures_from_the_codes(
 ) -> None:
     assert sqlite_transient(error) is transient
     assert Database(":memory:").is_transient(error) is transient
+
+
+def test_a_dead_letter_whose_retry_meets_a_full_disk_is_handed_back_not_failed_again(
+    tmp_path: Path,
+) -> None:
+    """The operator's retry runs the handler and the disk is full as it writes: the letter did
+    not fail again, its row is due again after a wait, and is then delivered, one effect."""
+    runs: list[int] = []
+    module = ledger(runs, full_runs=1, failing_runs=1)
+    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
+        assert platform.journal is not None
+        platform.bus.publish("job.submitted", {"n": 5}, "jobs")
+        [letter] = platform.bus.dead_letters()
+        report = platform.bus.retry_dead_letters()
+        assert runs == [5, 5]
+        assert (report.succeeded, report.failed) == ((), ())
+        assert [handed.id for handed in report.requeued] == [letter.id]
+        assert report.summary() == (
+            "Retried: 0 delivered, 0 failed again, 0 held back by the policy, 0 with no "
+            "subscriber, 1 handed back to delivery (the database failed; the platform delivers "
+            "them again after a wait)."
+        )
+        assert report.problem() == (
+            "The database failed while some dead letters were retried; the platform delivers "
+            "them again after a wait."
+        )
+        assert platform.bus.dead_letters() == []
+        [row] = platform.journal.publications()
+        assert (row["status"], row["owner"]) == ("PUBLISHED", None)
+        assert rows(platform) == []  # the retry's write was rolled back
+        deadline = time.monotonic() + 10
+        while not platform.bus.resubmit_incomplete().delivered:
+            assert time.monotonic() < deadline, "not delivered again within 10 s"
+            time.sleep(0.05)
+        assert runs == [5, 5, 5]
+        assert rows(platform) == [5]
+        assert [r["status"] for r in platform.journal.publications()] == ["COMPLETED"]
+        assert platform.bus.dead_letters() == []

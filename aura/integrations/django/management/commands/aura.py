@@ -150,8 +150,9 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                 )
                 report = platform.bus.retry_dead_letters(policy)
                 self.stdout.write(report.summary())
-                if report.failed:
-                    raise CommandError("Some dead letters failed again.", returncode=1)
+                problem = report.problem()
+                if problem is not None:
+                    raise CommandError(problem, returncode=1)
             else:
                 dropped = platform.bus.purge_dead_letters(
                     letter_ids=None if options["all"] or not options["ids"] else options["ids"],
