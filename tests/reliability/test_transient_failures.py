@@ -150,8 +150,9 @@ def test_a_dead_letter_whose_retry_meets_a_full_disk_is_handed_back_not_failed_a
         assert (row["status"], row["owner"]) == ("PUBLISHED", None)
         assert rows(platform) == []  # the retry's write was rolled back
         deadline = time.monotonic() + 10
-        while not platform.bus.resubmit_incomplete().delivered:
+        while rows(platform) != [5]:  # delivered by this call, or by the platform's own worker
             assert time.monotonic() < deadline, "not delivered again within 10 s"
+            platform.bus.resubmit_incomplete()
             time.sleep(0.05)
         assert runs == [5, 5, 5]
         assert rows(platform) == [5]
