@@ -34,6 +34,7 @@ Without providers given, the global ones are used (set by the application, or by
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Telemetry", "from_environment", "instrument"]
 
+_CONTEXT_LOGGER = logging.getLogger("opentelemetry.context")
+"""Where OpenTelemetry's own detach logs a context it could not reset."""
 _PROPAGATOR = TraceContextTextMapPropagator()
 """W3C Trace Context: ``traceparent`` and ``tracestate``, whatever the global propagator is."""
 _SYSTEM = "aura"
@@ -155,7 +158,7 @@ class Telemetry(Interceptor):
         elif sampling.root_bound is not None and sampling.enabled():
             # dropped_root's draw, inlined (the usual publish: a root, sampled out): both ids
             # and their hex from one draw, decided on the trace id's low 64 bits.
-            bits = _getrandbits(192)
+            bits = random.getrandbits(192)  # looked up each time, as the SDK's generator does
             trace_id = bits >> 64
             if not (trace_id and bits & _SPAN_ID_BITS):  # one draw in 2**64: drawn again
                 dropped = sampling.dropped_root("publish", event_type, _PRODUCER)
@@ -226,11 +229,20 @@ class Telemetry(Interceptor):
             remembered = self._unsampled.get(event.metadata.get("traceparent"))
         except TypeError:  # not text: not one this process wrote
             remembered = None
+        if remembered is not None and "tracestate" in event.metadata:
+            remembered = None  # an interceptor after this one added one: read the metadata
         var = self._fast_context_var
         if remembered is not None and var is not None:  # the usual sampled-out delivery
             # What attach(set_span_in_context(remembered)) and detach do, without their calls.
             token = var.set(Context({**var.get(), _SPAN_KEY: remembered}))
-            return lambda error: var.reset(token)
+
+            def detach(error: BaseException | None) -> None:
+                try:
+                    var.reset(token)
+                except Exception:  # as opentelemetry.context.detach: logged, never raised
+                    _CONTEXT_LOGGER.exception("Failed to detach context")
+
+            return detach
         span: trace.Span | None
         if remembered is not None and self._follows_drops:
             current: trace.Span = remembered  # published and dropped here: no parsing, no sampler
@@ -303,11 +315,9 @@ class Telemetry(Interceptor):
 
         return count
 
-    def _current_span(self) -> trace.Span | None:
-        """The current span, or ``None`` when there is none."""
-        if self._context_var is not None:
-            span = self._context_var.get().get(_SPAN_KEY)
-            return span if span is None or isinstance(span, trace.Span) else None
+    @staticmethod
+    def _current_span() -> trace.Span | None:
+        """The current span through the API (another runtime context), or ``None``."""
         span = trace.get_current_span()
         return None if span is trace.INVALID_SPAN else span
 
@@ -485,7 +495,6 @@ _DELEGATES = {
 }
 """Where the SDK's ``ParentBased`` keeps the sampler of a root and of a sampled-out parent."""
 
-_getrandbits = random.getrandbits  # the SDK's RandomIdGenerator draws from the same generator
 _RANDOM = 0x02
 """W3C Trace Context level 2's ``random-trace-id`` flag, which the SDK sets on random ids."""
 _UNSAMPLED = trace.TraceFlags(0)
@@ -628,7 +637,7 @@ class _Sampling:
         if verdict is _START or not self.enabled():
             return None
         if self._random_ids:  # the SDK's own generator: both ids, and their hex, in one draw
-            bits = _getrandbits(192)
+            bits = random.getrandbits(192)
             if bits >> 64 and bits & _SPAN_ID_BITS:  # else (one draw in 2**64) drawn again below
                 if verdict is _ASK and self._kept_root(bits >> 64, operation, target, kind):
                     return None

@@ -368,3 +368,55 @@ def test_an_interrupted_delivery_finishes_with_the_interruption() -> None:
             platform.bus.publish("order.placed", {}, "orders")
         assert seen.get() is None  # its finish ran: the context it set is reset
     assert recording.log[-1] == ("delivered", "r", "KeyboardInterrupt")
+
+
+class _Quiet(Interceptor):
+    """Hooks every kind of work and wants to hear of no end."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def publishing(
+        self, event_id: str, event_type: str, source_module: str, metadata: MutableMapping[str, Any]
+    ) -> None:
+        self.started.append("publish")
+
+    def delivering(self, event: Event, subscriber_module: str, handler_name: str) -> None:
+        self.started.append("deliver")
+
+    def calling(
+        self, caller_module: str | None, provider_module: str, service_name: str, method: str
+    ) -> Any:
+        if method == "reserve":
+            raise ValueError("no tracer for calls")
+        self.started.append("call")
+
+
+@pytest.mark.parametrize("recorded", [False, True], ids=["none hears the end", "one does"])
+def test_several_interceptors_of_which_none_or_one_hears_the_end(recorded: bool) -> None:
+    first, second, recording = _Quiet(), _Quiet(), Recording()
+    observed: list[Any] = []
+    with Platform(shop(observed)) as platform:
+        for interceptor in (first, second, recording) if recorded else (first, second):
+            platform.add_interceptor(interceptor)
+        platform.bus.publish("order.placed", {}, "orders")
+        assert platform.registry.get_service("stock", "Stock").reserve("x") == "x"
+    assert first.started == second.started == ["publish", "deliver"]
+    assert [entry[0] for entry in recording.log] == (
+        ["publish", "published", "deliver", "delivered", "call", "called"] if recorded else []
+    )
+    assert observed == [
+        ("in handler", "r:tests.unit.test_hooks.shop.<locals>.ship" if recorded else None),
+        ("in service", "r:reserve" if recorded else None),
+    ]
+
+
+def test_a_lone_call_hook_that_raises_is_logged_and_the_call_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with Platform(shop([])) as platform, caplog.at_level(logging.ERROR, "aura.hooks"):
+        platform.registry.add_interceptor(_Quiet())
+        assert platform.registry.get_service("stock", "Stock").reserve("x") == "x"
+    [message] = [r.getMessage() for r in caplog.records if r.name == "aura.hooks"]
+    assert "_Quiet.calling" in message
+    assert message.endswith("failed at the start; the work goes on.")

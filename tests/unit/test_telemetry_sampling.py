@@ -4,9 +4,11 @@ a sampled parent is honoured, and a sampler aura does not know decides every spa
 
 from __future__ import annotations
 
+import contextvars
 import itertools
+import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -36,6 +39,7 @@ from opentelemetry.util.types import Attributes
 
 import aura.telemetry
 from aura.events import Event
+from aura.hooks import Interceptor
 from aura.module import Module
 from aura.platform import Platform
 from aura.telemetry import instrument
@@ -429,8 +433,11 @@ def test_a_sampled_out_delivery_runs_in_its_trace_and_gives_the_callers_context_
     traced = Traced(ParentBasedTraceIdRatio(0.0))
     app = Shop(traced.provider)
     with app.start() as platform:
-        telemetry = instrument(platform, tracer_provider=traced.provider)
-        assert (telemetry._context_var is None) == (runtime == "API")
+        # Nothing metered: a delivery only makes the publish span current (and gives it back).
+        telemetry = instrument(
+            platform, tracer_provider=traced.provider, meter_provider=NoOpMeterProvider()
+        )
+        assert (telemetry._fast_context_var is None) == (runtime == "API")
         before = otel_context.get_current()
         first = platform.bus.publish("order.placed", {"order_id": 7}, "orders")
         second = platform.bus.publish("order.placed", {"order_id": 8}, "orders")
@@ -443,3 +450,52 @@ def test_a_sampled_out_delivery_runs_in_its_trace_and_gives_the_callers_context_
     assert not any(seen.trace_flags.sampled for seen in app.seen)
     assert [seen.is_remote for seen in app.seen] == [False, False]  # published here
     assert traced.spans() == []
+
+
+class _Stating(Interceptor):
+    """Attached after telemetry: adds a trace state of its own to every event."""
+
+    def publishing(
+        self, event_id: str, event_type: str, source_module: str, metadata: MutableMapping[str, Any]
+    ) -> None:
+        metadata["tracestate"] = "vendor=1"
+
+
+def test_a_trace_state_an_interceptor_adds_after_telemetry_reaches_the_handler() -> None:
+    traced = Traced(ParentBased(ALWAYS_OFF))
+    app = Shop(traced.provider)
+    with app.start() as platform:
+        instrument(platform, tracer_provider=traced.provider, meter_provider=NoOpMeterProvider())
+        platform.add_interceptor(_Stating())
+        event = platform.bus.publish("order.placed", {"order_id": 7}, "orders")
+    [seen] = app.seen
+    assert seen.trace_id == trace_id_of(event.metadata["traceparent"])
+    assert seen.trace_state == TraceState([("vendor", "1")])
+    assert not seen.trace_flags.sampled
+    assert traced.spans() == []
+
+
+def test_a_delivery_context_that_cannot_be_given_back_is_logged_as_opentelemetry_does(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    traced = Traced(ALWAYS_OFF)
+    module = Module("orders")
+    module.publishes("order.placed")
+    with Platform([module]) as platform:
+        telemetry = instrument(
+            platform, tracer_provider=traced.provider, meter_provider=NoOpMeterProvider()
+        )
+        event = platform.bus.publish("order.placed", {}, "orders")
+        before = otel_context.get_current()
+        finish = telemetry.delivering(event, "billing", "bill")
+        assert trace.get_current_span().get_span_context().trace_id == trace_id_of(
+            event.metadata["traceparent"]
+        )
+        with caplog.at_level(logging.ERROR, "opentelemetry.context"):
+            contextvars.copy_context().run(finish, None)  # another context: it cannot reset
+            assert otel_context.get_current() is not before  # still set here
+            finish(None)  # here: given back
+            finish(None)  # twice: the token is spent
+        assert otel_context.get_current() is before
+    logged = [(r.name, r.getMessage()) for r in caplog.records]
+    assert logged == [("opentelemetry.context", "Failed to detach context")] * 2
