@@ -225,14 +225,15 @@ class Telemetry(Interceptor):
         publish), no span is made: its non-recording context is made current instead, so the
         handler's own spans are dropped too.
         """
+        metadata = event.metadata
         try:
-            remembered = self._unsampled.get(event.metadata.get("traceparent"))
+            remembered = self._unsampled.get(metadata.get("traceparent"))
         except TypeError:  # not text: not one this process wrote
             remembered = None
-        if remembered is not None and "tracestate" in event.metadata:
+        if remembered is not None and "tracestate" in metadata:
             remembered = None  # an interceptor after this one added one: read the metadata
         var = self._fast_context_var
-        if remembered is not None and var is not None:  # the usual sampled-out delivery
+        if var is not None and remembered is not None:  # the usual sampled-out delivery
             # What attach(set_span_in_context(remembered)) and detach do, without their calls.
             token = var.set(Context({**var.get(), _SPAN_KEY: remembered}))
 
