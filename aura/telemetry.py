@@ -515,8 +515,10 @@ class _Unsampled(NonRecordingSpan):
         ids: tuple[int, int, trace.TraceFlags, trace.TraceState | None] | None = None,
     ) -> None:
         self._traceparent = traceparent
-        self._ids = ids
+        if ids is not None:  # else the class's None: one attribute set for a drawn root
+            self._ids = ids
 
+    _ids: tuple[int, int, trace.TraceFlags, trace.TraceState | None] | None = None
     _made: SpanContext | None = None
 
     def get_span_context(self) -> SpanContext:
