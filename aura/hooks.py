@@ -126,7 +126,7 @@ def compose(hooks: tuple[Callable[..., Any], ...]) -> Start | None:
             try:
                 finish = hook(*args)
             except Exception:
-                logger.exception("Interceptor %r failed at the start; the work goes on.", hook)
+                start_failed(hook)
                 continue
             if finish is not None:
                 finishes.append(finish)
