@@ -141,7 +141,7 @@ class RetryReport:
     """Dead letters whose retry the database failed for a moment (a lock, a full disk, a lost
     connection; a durable platform): no longer dead letters, they are delivered again by the
     platform after a wait, as any delivery the database failed (see
-    :data:`aura.publications.TRANSIENT_RETRY`)."""
+    ``aura.publications.TRANSIENT_RETRY``)."""
 
     def problem(self) -> str | None:
         """What the retry left undone, as ``manage.py aura dead-letters retry`` says it (and
