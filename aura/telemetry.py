@@ -185,6 +185,13 @@ class Telemetry(Interceptor):
             elif "tracestate" not in metadata:
                 self._remember(value, dropped)
             return self._counting(event_type, source_module) if self._metered else None
+        return self._publish_span(event_id, event_type, source_module, metadata)
+
+    def _publish_span(
+        self, event_id: str, event_type: str, source_module: str, metadata: MutableMapping[str, Any]
+    ) -> PublishFinish:
+        """:meth:`publishing` of a span that is started (its finish a closure of its own: the
+        hot path above makes none)."""
         span = self._sampling.start(
             f"publish {event_type}",
             kind=_PRODUCER,
@@ -235,7 +242,13 @@ class Telemetry(Interceptor):
         var = self._fast_context_var
         if var is not None and remembered is not None:  # the usual sampled-out delivery
             # What attach(set_span_in_context(remembered)) and detach do, without their calls.
-            token = var.set(Context({**var.get(), _SPAN_KEY: remembered}))
+            base = var.get()
+            if base:  # copied as a dict: {**base} of a dict subclass takes the slow path
+                values = dict.copy(base)
+                values[_SPAN_KEY] = remembered
+                token = var.set(Context(values))
+            else:  # nothing else is current (a worker, a test, a script): no copy at all
+                token = var.set(Context({_SPAN_KEY: remembered}))
 
             def detach(error: BaseException | None) -> None:
                 try:
@@ -244,6 +257,18 @@ class Telemetry(Interceptor):
                     _CONTEXT_LOGGER.exception("Failed to detach context")
 
             return detach
+        return self._process_span(event, subscriber_module, handler_name, remembered)
+
+    def _process_span(
+        self,
+        event: Event,
+        subscriber_module: str,
+        handler_name: str,
+        remembered: _Unsampled | None,
+    ) -> Finish:
+        """:meth:`delivering` through the API: a span started, something metered, or the event
+        published elsewhere (its finishes are closures of their own: the hot path above makes
+        only one, of two cells)."""
         span: trace.Span | None
         if remembered is not None and self._follows_drops:
             current: trace.Span = remembered  # published and dropped here: no parsing, no sampler
@@ -334,7 +359,7 @@ class Telemetry(Interceptor):
 
     def calling(
         self, caller_module: str | None, provider_module: str, service_name: str, method: str
-    ) -> Finish:
+    ) -> Finish | None:
         """Open ``call <module>.<service>.<method>`` in the caller's context (when the sampler
         drops it, none: what runs in the service sees the dropped context, as for
         :meth:`delivering`)."""
@@ -358,16 +383,33 @@ class Telemetry(Interceptor):
         elif not parent.is_valid or parent.is_remote:
             # A local sampled-out parent already tells the service's own spans the decision.
             token = otel_context.attach(trace.set_span_in_context(dropped))
-        started = time.perf_counter() if self._metered else 0.0
+        if self._metered:
+            callee = (provider_module, service_name, method)
+            return self._timed_call(span, token, caller_module, *callee)
+        if span is None and token is None:
+            return None  # nothing to end: the call runs in its caller's sampled-out context
+        return lambda error: _close(span, token, error)
+
+    def _timed_call(
+        self,
+        span: trace.Span | None,
+        token: object | None,
+        caller_module: str | None,
+        provider_module: str,
+        service_name: str,
+        method: str,
+    ) -> Finish:
+        """The finish of a call that is counted and timed (a closure of its own: a call that
+        only makes a dropped context current needs none of its cells)."""
+        started = time.perf_counter()
 
         def finish(error: BaseException | None) -> None:
             duration = time.perf_counter() - started
             _close(span, token, error)
-            if self._metered:
-                caller = caller_module or ""
-                values = (provider_module, service_name, method, caller, _error_type(error))
-                self._count(_CALLS, values)
-                self._call_duration.record(duration, _attributes(_CALLS, values))
+            caller = caller_module or ""
+            values = (provider_module, service_name, method, caller, _error_type(error))
+            self._count(_CALLS, values)
+            self._call_duration.record(duration, _attributes(_CALLS, values))
 
         return finish
 
