@@ -20,6 +20,8 @@ import django
 import psycopg.conninfo
 import pytest
 from django.conf import settings
+from django.db import OperationalError, connections, transaction
+from django.utils.functional import empty
 
 from aura import EventCatalog, Module, Platform
 from aura.exceptions import (
@@ -27,18 +29,32 @@ from aura.exceptions import (
     TransactionMismatchError,
     TransactionRequiredError,
 )
-
-if not settings.configured:
-    settings.configure(DATABASES={}, USE_TZ=True, INSTALLED_APPS=[])
-    django.setup()
-
-from django.db import OperationalError, connections, transaction
-
 from aura.integrations.django import DjangoDatabase
 
 CHILD = Path(__file__).with_name("django_child.py")
 EVENT = "dj_test.order.placed"
 _aliases = itertools.count()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def django_settings() -> Iterator[None]:
+    """Django configured for this module's tests only, then unconfigured again.
+
+    Django's settings are the process's. Configured at import (at collection), they made
+    pytest-django set up Django's test environment for the whole session, and then again in each
+    in-process pytester run of the session (``tests/plugin``), whose every test then failed with
+    "setup_test_environment() was already called".
+    """
+    if settings.configured:  # the process's own Django: use it and leave it as it is
+        yield
+        return
+    settings.configure(DATABASES={}, USE_TZ=True, INSTALLED_APPS=[])
+    django.setup()
+    yield
+    connections.close_all()
+    vars(connections).pop("settings", None)  # the cached DATABASES of the settings about to go
+    connections._settings = None
+    settings._wrapped = empty
 
 
 def postgres_settings(dsn: str) -> dict[str, Any]:

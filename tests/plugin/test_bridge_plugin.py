@@ -244,11 +244,13 @@ def test_flow(published_events):
 
 # --- a project on Aura, with legacy code still sending signals -----------------------------------
 
+# The modules package is not called `app`: pytester's in-process run shares sys.modules with
+# this session, where the checkout's own `app` (the reference platform's) may already be imported.
 MIGRATING = {
     "legacy/__init__.py": "",
     "legacy/signals.py": LEGACY["legacy/signals.py"],
-    "app/__init__.py": "",
-    "app/orders/__init__.py": """
+    "storefront/__init__.py": "",
+    "storefront/orders/__init__.py": """
 from aura import event_bus
 from aura.module import Module
 from legacy.signals import order_placed
@@ -271,7 +273,7 @@ def tell_the_legacy_code(data: dict) -> None:
 """,
     "pytest.ini": """
 [pytest]
-aura_modules = app
+aura_modules = storefront
 """,
 }
 
