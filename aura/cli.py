@@ -266,7 +266,6 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
 
     from aura.database import Database
     from aura.dead_letters import DeadLetterStore, purge
-    from aura.exceptions import DatabaseBusyError
     from aura.store import SqliteDeadLetterStore
 
     older_than = timedelta(days=args.older_than_days) if args.older_than_days is not None else None
@@ -284,29 +283,47 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
                 stores.append(SqliteDeadLetterStore(database))
             return sum(purge(store, letter_ids=ids, older_than=older_than) for store in stores)
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc):
-            raise DatabaseBusyError(
-                f"{path} is locked by another process ({exc}); nothing was purged. Try again "
-                "when it is idle."
-            ) from None
-        raise ConfigurationError(
-            f"Cannot purge dead letters in {path}: {exc}. Nothing was purged; check that the "
-            "file is writable."
+        raise _stopped(
+            path, exc, "purge", "nothing was purged", "check that the file is writable"
         ) from None
 
 
 def _retry_dead_letters(
     path: Path, modules: list[Any], args: argparse.Namespace, out: TextIO
 ) -> int:
+    import sqlite3
+
     from aura.dead_letters import RetryPolicy
     from aura.platform import Platform  # the handlers live in the modules: build the platform
 
     policy = RetryPolicy(max_attempts=args.max_attempts, backoff=args.backoff)
     # No worker: this process retries what it is asked to and leaves the rest to the platform.
-    with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
-        report = platform.bus.retry_dead_letters(policy)
+    try:
+        with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
+            report = platform.bus.retry_dead_letters(policy)
+    except sqlite3.OperationalError as exc:
+        # A letter being retried when the database failed is due again once its lease runs
+        # out; the others are still dead letters.
+        raise _stopped(
+            path,
+            exc,
+            "retry",
+            "the dead letters not retried yet are kept",
+            "check the database (disk space, permissions) and try again",
+        ) from None
     print(report.summary(), file=out)
     return 0 if report.problem() is None else 1
+
+
+def _stopped(path: Path, exc: Exception, doing: str, kept: str, fix: str) -> Exception:
+    """The typed error of a dead-letter command the database stopped: busy, or failing."""
+    if "locked" in str(exc):
+        return DatabaseBusyError(
+            f"{path} is locked by another process ({exc}); {kept}. Try again when it is idle."
+        )
+    return ConfigurationError(
+        f"Cannot {doing} dead letters in {path}: {exc}. {kept[0].upper()}{kept[1:]}; {fix}."
+    )
 
 
 def _add_dead_letter_commands(commands: Any) -> None:

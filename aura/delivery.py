@@ -163,9 +163,9 @@ class DeliveryJournal(Protocol):
     def holds(self, key: tuple[str, str, str]) -> bool:
         """Whether this process already has the publication queued or running."""
 
-    def transient(self, exc: BaseException) -> bool:
-        """Whether ``exc`` is the database's momentary failure: the delivery it stopped is due
-        again after a wait, not a dead letter."""
+    def handed_back(self, key: tuple[str, str, str]) -> bool:
+        """Whether the last failed delivery of ``key`` here was handed back to delivery (due
+        again) rather than written as a dead letter; asking forgets it."""
 
 
 class Due(Protocol):
@@ -477,14 +477,12 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         if error is not None:
-            if kept:
+            key = (letter.event.event_id, letter.subscriber_module, letter.handler_name)
+            if kept and bus.journal is not None and bus.journal.handed_back(key):
+                requeued.append(letter)  # due again after a wait: no longer a dead letter
+            elif kept:
                 again = store.get(letter.id)  # type: ignore[attr-defined]  # FailedPublications
-                if again is not None:
-                    failed.append(again)
-                elif bus.journal is not None and bus.journal.transient(error):
-                    requeued.append(letter)  # due again after a wait: no longer a dead letter
-                else:
-                    failed.append(letter)  # purged meanwhile
+                failed.append(again if again is not None else letter)
             else:
                 failed.append(failed_again(store, letter, error))
         else:

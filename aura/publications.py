@@ -193,6 +193,8 @@ TRANSIENT_RETRY = RetryPolicy(max_attempts=10, backoff=0.5, maximum=30.0)
 disk) is tried again when its subscriber has no :class:`RetryPolicy` of its own: 10 attempts in
 all, waiting 0.5 s, 1 s, 2 s... up to 30 s; then it is a dead letter like any failure."""
 _Key = tuple[str, str, str]
+_GIVEN_BACK = 1024
+"""How many handed-back deliveries a journal remembers for :meth:`DurableJournal.handed_back`."""
 
 
 class _LeaseLost(Exception):
@@ -255,6 +257,9 @@ class DurableJournal:
         # Keys this journal owns and has not finished: accepted (monotonic time) or delivering.
         self._accepted: dict[_Key, float] = {}
         self._running: dict[_Key, int] = {}
+        # The deliveries whose failure was handed back (due again) rather than kept as a dead
+        # letter, oldest first, until an operator's retry asks (see handed_back); bounded.
+        self._given_back: dict[_Key, None] = {}
         self.inline = inline
         """True: the publishing process delivers what it publishes (it owns the rows it writes).
         False: a publish only records its publications, due at once to any process's workers
@@ -392,15 +397,31 @@ class DurableJournal:
         except BaseException as exc:
             if not started:  # the database was locked or gone before the handler ran
                 self._hand_back(key)
-            elif self.transient(exc):
-                self._retry_later(key, subscription, exc)
+                self._handed_back(key)
+            elif self._transient(exc):
+                if self._retry_later(key, subscription, exc):
+                    self._handed_back(key)
             else:
                 self._fail(key, subscription, exc)
             raise
         finally:
             self._end(key)
 
-    def transient(self, exc: BaseException) -> bool:
+    def _handed_back(self, key: _Key) -> None:
+        with self._lock:
+            given_back = self._given_back
+            if len(given_back) >= _GIVEN_BACK:
+                del given_back[next(iter(given_back))]  # asked for by no retry
+            given_back[key] = None
+
+    def handed_back(self, key: tuple[str, str, str]) -> bool:
+        """Whether the last delivery of ``key`` here that failed was handed back to delivery
+        (due again, after a wait or its lease) rather than written as a dead letter; asking
+        forgets it."""
+        with self._lock:
+            return self._given_back.pop(key, False) is None
+
+    def _transient(self, exc: BaseException) -> bool:
         """Whether ``exc`` is the database's momentary failure (its ``is_transient``: a lost
         connection, a lock or serialization conflict, a full disk), not the handler's."""
         is_transient = getattr(self.database, "is_transient", None)
@@ -410,10 +431,11 @@ class DurableJournal:
         row = self.database.query_one("SELECT attempts FROM aura_publications WHERE " + _KEY, key)
         return int(row["attempts"]) if row is not None else 1
 
-    def _retry_later(self, key: _Key, subscription: Subscription, exc: BaseException) -> None:
+    def _retry_later(self, key: _Key, subscription: Subscription, exc: BaseException) -> bool:
         """Make a delivery the database failed due again after a backoff, the attempt counted
         (the handler's writes were rolled back with it); once its attempts are spent, a dead
-        letter. A row that cannot even be read is left to its lease, which runs out."""
+        letter (then ``False``). A row that cannot even be read is left to its lease, which
+        runs out (due again all the same: ``True``)."""
         try:
             attempts = self._attempts(key)
         except Exception:
@@ -426,11 +448,11 @@ class DurableJournal:
                 type(exc).__name__,
                 exc,
             )
-            return
+            return True
         policy = subscription.retry or TRANSIENT_RETRY
         if attempts >= policy.max_attempts:
             self._fail(key, subscription, exc, attempts)
-            return
+            return False
         wait = policy.wait(attempts)
         # A lease at least as long as the wait: a due time further ahead than its row's lease
         # reads as a clock stepped back (due at once). If even this write fails, the lease
@@ -452,6 +474,7 @@ class DurableJournal:
             attempts,
             policy.max_attempts,
         )
+        return True
 
     def _hand_back(self, key: _Key) -> None:
         """Make an owned row due again shortly, no attempt counted (best effort: if even this

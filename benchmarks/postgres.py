@@ -5,10 +5,11 @@ Each replica is a process of its own running a durable platform with delivery wo
 handler that waits 5 ms (an I/O call) and then inserts its row. The benchmark's process only
 publishes (``workers=0``): one operation is a batch of events committed in one transaction and
 then waited for until every row is in. What is timed is the replicas' delivery: from the
-batch's commit (nothing can be delivered before it) to the last handler's row, stamped by the
-server (``clock_timestamp()``); the publisher's own time building the batch, and how often it
-looks for the rows, are not. The server is ``AURA_TEST_DSN`` when set, else a private cluster
-started for the run (``initdb``/``pg_ctl``, as the test suite's).
+batch's commit (the server's clock read just before it: nothing can be delivered earlier) to
+the last handler's row as the server stamped it at its insert (``clock_timestamp()``); the
+publisher's own time building the batch, and how often it looks for the rows, are not. The
+server is ``AURA_TEST_DSN`` when set, else a private cluster started for the run
+(``initdb``/``pg_ctl``, as the test suite's).
 """
 
 from __future__ import annotations
@@ -143,7 +144,9 @@ def _setup(replicas: int, wait: float, name: str) -> Namespace:
                 n = next(counter)
                 first = n if first is None else first
                 publisher.bus.publish("order.placed", {"n": n}, "orders")
-        committed = time.time()  # the server's clock_timestamp() is the same wall clock
+            # The server's clock, as the rows' stamps (a server on another host has its own),
+            # read just before the commit: nothing can be delivered earlier.
+            committed = _server_now(database)
         pause = 0.0005 if count == 1 else 0.005
         deadline = time.monotonic() + 60
         while _delivered(database, first) < count:
@@ -158,6 +161,11 @@ def _setup(replicas: int, wait: float, name: str) -> Namespace:
 def _delivered(database: Any, first: int | None) -> int:
     row = database.query_one("SELECT COUNT(*) AS n FROM bench_ledger WHERE n >= ?", (first,))
     return int(row["n"])
+
+
+def _server_now(database: Any) -> float:
+    """The server's clock_timestamp(), in seconds since the epoch."""
+    return float(database.query_one("SELECT EXTRACT(EPOCH FROM clock_timestamp()) AS now")["now"])
 
 
 def _last_row_at(database: Any, first: int | None) -> float:

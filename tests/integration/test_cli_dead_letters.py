@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -285,3 +286,39 @@ def archive(data: dict) -> None:
         "a wait).\n",
     )
     assert aura("dead-letters", "list", "--database", str(database)) == (0, "0 dead letters.\n")
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [
+        (
+            "database is locked",
+            "{path} is locked by another process (database is locked); the dead letters not "
+            "retried yet are kept. Try again when it is idle.",
+        ),
+        (
+            "disk I/O error",
+            "Cannot retry dead letters in {path}: disk I/O error. The dead letters not retried "
+            "yet are kept; check the database (disk space, permissions) and try again.",
+        ),
+    ],
+)
+def test_a_retry_the_database_stops_is_a_typed_error_not_a_traceback(
+    shop: Path, monkeypatch: pytest.MonkeyPatch, failure: str, message: str
+) -> None:
+    database = shop / "aura.db"
+    (shop / "shop" / "mailer" / "broken").write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+
+    def stopped(self: object, policy: object = None) -> None:
+        raise sqlite3.OperationalError(failure)  # the driver, as a busy or broken file makes it
+
+    monkeypatch.setattr("aura.bus.EventBus.retry_dead_letters", stopped)
+    status, text = aura("dead-letters", "retry", "--database", str(database), "--modules", "shop")
+    assert (status, text) == (
+        2,
+        f"aura dead-letters: error: {message.format(path=database)}\n",
+    )
+    monkeypatch.undo()
+    assert aura("dead-letters", "list", "--database", str(database))[1].endswith("1 dead letter.\n")

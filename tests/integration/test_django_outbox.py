@@ -45,9 +45,11 @@ def django_settings() -> Iterator[None]:
     in-process pytester run of the session (``tests/plugin``), whose every test then failed with
     "setup_test_environment() was already called".
     """
-    if settings.configured:  # the process's own Django: use it and leave it as it is
-        yield
-        return
+    if settings.configured:  # a DJANGO_SETTINGS_MODULE: pytest-django guards its databases
+        pytest.skip(
+            "Django is already configured in this process (DJANGO_SETTINGS_MODULE?): these "
+            "tests configure Django's databases themselves; run them without it"
+        )
     settings.configure(DATABASES={}, USE_TZ=True, INSTALLED_APPS=[])
     django.setup()
     yield

@@ -158,3 +158,24 @@ def test_a_dead_letter_whose_retry_meets_a_full_disk_is_handed_back_not_failed_a
         assert rows(platform) == [5]
         assert [r["status"] for r in platform.journal.publications()] == ["COMPLETED"]
         assert platform.bus.dead_letters() == []
+
+
+def test_a_dead_letter_whose_retry_meets_a_full_disk_with_its_attempts_spent_fails_again(
+    tmp_path: Path,
+) -> None:
+    """The subscriber allows 2 attempts: the retry was the last, so its failure is a dead letter
+    again (the database's error), reported as failed, not handed back."""
+    runs: list[int] = []
+    module = ledger(
+        runs, full_runs=1, failing_runs=1, retry=RetryPolicy(max_attempts=2, backoff=0.0)
+    )
+    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
+        platform.bus.publish("job.submitted", {"n": 6}, "jobs")
+        report = platform.bus.retry_dead_letters()
+        assert runs == [6, 6]
+        assert report.requeued == ()
+        [again] = report.failed
+        assert (again.attempts, again.error_message) == (2, "database or disk is full")
+        assert report.problem() == "Some dead letters failed again."
+        assert [letter.id for letter in platform.bus.dead_letters()] == [again.id]
+        assert rows(platform) == []
