@@ -167,6 +167,9 @@ class DeliveryJournal(Protocol):
         """Whether the last failed delivery of ``key`` here was handed back to delivery (due
         again) rather than written as a dead letter; asking forgets it."""
 
+    def claim_failed(self, key: tuple[str, str, str]) -> bool:
+        """Take the dead letter of ``key`` for one retry here; False if none, or another has it."""
+
 
 class Due(Protocol):
     """A due publication as the jobs see it (``aura.publications.Due``)."""
@@ -474,10 +477,14 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
             continue
         if claim is not None and not claim(letter.id):
             continue  # another retry (another process) has it: it runs the handler
+        key = (letter.event.event_id, letter.subscriber_module, letter.handler_name)
+        if not kept and bus.journal is not None and not bus.journal.claim_failed(key):
+            # A store of its own on a durable platform: the journal's row must be this retry's,
+            # or the delivery would be skipped (the row FAILED) and reported delivered.
+            continue  # retried elsewhere meanwhile, or another retry has it
         started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         if error is not None:
-            key = (letter.event.event_id, letter.subscriber_module, letter.handler_name)
             if kept and bus.journal is not None and bus.journal.handed_back(key):
                 requeued.append(letter)  # due again after a wait: no longer a dead letter
             elif kept:

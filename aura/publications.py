@@ -622,6 +622,15 @@ class DurableJournal:
             )
         return _event_from(row)
 
+    def claim_failed(self, key: tuple[str, str, str]) -> bool:
+        """Take the dead letter (FAILED publication) of ``key`` for one retry in this journal:
+        what a dead-letter store of its own retries on a durable platform (its letter has no
+        publication id). False when there is none, or another journal has it."""
+        row = self.database.query_one(
+            "SELECT id FROM aura_publications WHERE status = 'FAILED' AND " + _KEY, key
+        )
+        return row is not None and self.claim(int(row["id"]), failed=True) is not None
+
     def claim_next(self, subscribers: Sequence[str]) -> tuple[Event, str, str] | None:
         """Take the publication due longest among ``subscribers`` (``"module:name"``) for this
         journal: ``(event, module, name)``, or None when nothing is due for them.

@@ -83,3 +83,54 @@ def test_a_given_store_is_kept_even_when_it_is_empty_and_falsy(tmp_path: Path) -
         [ledger(lambda data: None)], database=tmp_path / "a.db", durable=True, dead_letters=letters
     ) as platform:
         assert platform.bus.dead_letter_store is letters
+
+
+def _flaky() -> tuple[list[int], list[bool], Any]:
+    """A handler that records each run and fails while ``down[0]``."""
+    runs: list[int] = []
+    down = [True]
+
+    def record(data: dict[str, Any]) -> None:
+        runs.append(data["n"])
+        if down[0]:
+            raise RuntimeError("down")
+
+    return runs, down, record
+
+
+def test_a_durable_platforms_own_dead_letter_store_retries_by_running_the_handler(
+    tmp_path: Path,
+) -> None:
+    """Its letters have no publication id: a retry claims the journal's FAILED row first, so the
+    handler runs (once) and the row is COMPLETED."""
+    runs, down, record = _flaky()
+    letters = InMemoryDeadLetterStore()
+    database = tmp_path / "a.db"
+    with Platform([ledger(record)], database=database, durable=True, dead_letters=letters) as p:
+        assert p.journal is not None
+        p.bus.publish("ledger.opened", {"n": 1}, "ledger")
+        [letter] = letters.list()
+        down[0] = False
+        report = p.bus.retry_dead_letters()
+        assert [retried.id for retried in report.succeeded] == [letter.id]
+        assert runs == [1, 1]
+        assert [r["status"] for r in p.journal.publications()] == ["COMPLETED"]
+        assert letters.list() == []
+
+
+def test_a_letter_of_its_own_store_whose_row_was_retried_elsewhere_is_not_reported_delivered(
+    tmp_path: Path,
+) -> None:
+    runs, down, record = _flaky()
+    letters = InMemoryDeadLetterStore()
+    database = tmp_path / "a.db"
+    with Platform([ledger(record)], database=database, durable=True, dead_letters=letters) as p:
+        p.bus.publish("ledger.opened", {"n": 2}, "ledger")
+        down[0] = False
+        # Another process retries the journal's own dead letter (the FAILED row).
+        with Platform([ledger(record)], database=database, durable=True) as other:
+            assert len(other.bus.retry_dead_letters().succeeded) == 1
+        assert runs == [2, 2]
+        report = p.bus.retry_dead_letters()
+        assert report.succeeded == report.failed == ()
+        assert runs == [2, 2]  # the handler did not run a third time, nor was it claimed to
