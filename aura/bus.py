@@ -799,7 +799,7 @@ class EventBus:
     ) -> tuple[Event, tuple[str, ...], tuple[Subscription, ...], Dispatch | None]:
         """:meth:`_accept`'s end with the interceptors' ``publishing`` around it."""
         extra: dict[str, Any] = dict(metadata) if metadata is not None else {}
-        try:
+        try:  # aura.hooks.started, inlined: this runs on every publish
             finish = start(event_id, name, source_module, extra)
         except Exception:
             start_failed(start)
@@ -1164,9 +1164,9 @@ def _plain_extra(metadata: dict[str, Any]) -> bool:
     if len(metadata) > 8:
         return False
     for key, value in metadata.items():  # a loop, not all(...): this runs on every publish
-        if type(key) is not str or type(value) is not str or len(value) > 1024:
+        if type(key) is not str or key in _STANDARD_KEYS:
             return False
-        if key in _STANDARD_KEYS:
+        if type(value) is not str or len(value) > 1024:
             return False
     return True
 

@@ -127,14 +127,13 @@ class Telemetry(Interceptor):
         # The spans of the publishes sampled out here, by the traceparent each put in its event:
         # a delivery in this process makes its publisher's current without reading it again.
         self._unsampled: dict[object, _Unsampled] = {}
-        self._follows_drops = self._sampling.follows_drops
         # OpenTelemetry's default runtime keeps the current context in one context variable:
         # read and set directly, a delivery's context costs half what attach/detach do.
         self._context_var = _runtime_context_var()
         # A delivery of an event published and dropped here, when the sampler drops its process
         # span and nothing is timed, sets it and resets it, and no more.
         self._fast_context_var = (
-            self._context_var if self._follows_drops and not self._metered else None
+            self._context_var if self._sampling.follows_drops and not self._metered else None
         )
         self.detach: Callable[[], None] = lambda: None
         """Detach from the platform :func:`instrument` attached it to."""
@@ -270,7 +269,7 @@ class Telemetry(Interceptor):
         published elsewhere (its finishes are closures of their own: the hot path above makes
         only one, of two cells)."""
         span: trace.Span | None
-        if remembered is not None and self._follows_drops:
+        if remembered is not None and self._sampling.follows_drops:
             current: trace.Span = remembered  # published and dropped here: no parsing, no sampler
             span = None
         else:
