@@ -50,6 +50,12 @@ def ledger(
     return module
 
 
+def durable(tmp_path: Path, module: Module) -> Platform:
+    """A durable platform with no delivery worker: what is due again is delivered only when the
+    test says so (``resubmit_incomplete``), never by a worker's poll racing the test's asserts."""
+    return Platform([module], database=tmp_path / "aura.db", durable=True, poll_interval=None)
+
+
 def rows(platform: Platform) -> list[int]:
     return [row["n"] for row in platform.database.query("SELECT n FROM ledger_rows")]
 
@@ -59,7 +65,7 @@ def test_a_delivery_that_met_a_full_disk_is_delivered_again_with_one_effect(
 ) -> None:
     runs: list[int] = []
     module = ledger(runs, full_runs=1)
-    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
+    with durable(tmp_path, module) as platform:
         assert platform.journal is not None
         platform.bus.publish("job.submitted", {"n": 1}, "jobs")
         assert runs == [1]
@@ -89,7 +95,7 @@ def test_a_delivery_the_database_keeps_failing_is_a_dead_letter_once_its_attempt
 ) -> None:
     runs: list[int] = []
     module = ledger(runs, full_runs=99, retry=RetryPolicy(max_attempts=2, backoff=0.0))
-    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
+    with durable(tmp_path, module) as platform:
         assert platform.journal is not None
         platform.bus.publish("job.submitted", {"n": 7}, "jobs")
         assert platform.bus.dead_letters() == []
@@ -128,7 +134,7 @@ def test_a_dead_letter_whose_retry_meets_a_full_disk_is_handed_back_not_failed_a
     not fail again, its row is due again after a wait, and is then delivered, one effect."""
     runs: list[int] = []
     module = ledger(runs, full_runs=1, failing_runs=1)
-    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
+    with durable(tmp_path, module) as platform:
         assert platform.journal is not None
         platform.bus.publish("job.submitted", {"n": 5}, "jobs")
         [letter] = platform.bus.dead_letters()
@@ -169,7 +175,7 @@ def test_a_dead_letter_whose_retry_meets_a_full_disk_with_its_attempts_spent_fai
     module = ledger(
         runs, full_runs=1, failing_runs=1, retry=RetryPolicy(max_attempts=2, backoff=0.0)
     )
-    with Platform([module], database=tmp_path / "aura.db", durable=True) as platform:
+    with durable(tmp_path, module) as platform:
         platform.bus.publish("job.submitted", {"n": 6}, "jobs")
         report = platform.bus.retry_dead_letters()
         assert runs == [6, 6]
