@@ -30,7 +30,12 @@ from aura.config import (
     load_config,
     load_modules,
 )
-from aura.exceptions import ConfigurationError, DatabaseBusyError, MissingExtraError
+from aura.exceptions import (
+    ConfigurationError,
+    DatabaseBusyError,
+    DeadLetterRetryError,
+    MissingExtraError,
+)
 
 if TYPE_CHECKING:
     from aura.bus import Delivery
@@ -301,12 +306,16 @@ def _retry_dead_letters(
     try:
         with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
             report = platform.bus.retry_dead_letters(policy)
-    except sqlite3.OperationalError as exc:
+    except (sqlite3.OperationalError, DeadLetterRetryError) as exc:
         # A letter being retried when the database failed is due again once its lease runs
         # out; the others are still dead letters.
+        cause: Exception = exc
+        if isinstance(exc, DeadLetterRetryError):
+            print(exc.report.summary(), file=out)  # what was done before it stopped
+            cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
         raise _stopped(
             path,
-            exc,
+            cause,
             "retry",
             "the dead letters not retried yet are kept",
             "check the database (disk space, permissions) and try again",

@@ -37,9 +37,10 @@ from aura.dead_letters import (
     new_letter,
 )
 from aura.events import Event, EventCatalog
-from aura.exceptions import EventDeliveryError, EventVersionError
+from aura.exceptions import DeadLetterRetryError, EventDeliveryError, EventVersionError
 from aura.handlers import refuse_deferred
 from aura.hooks import Start, end, finish_failed, start_failed, started
+from aura.sql import is_database_error
 
 __all__ = [
     "BusObserver",
@@ -455,25 +456,90 @@ def redeliver(
 
 
 def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async: bool) -> Job[None]:
-    """Redeliver each due dead letter to the subscriber that failed; drop it on success."""
-    succeeded: list[DeadLetter] = []
-    failed: list[DeadLetter] = []
-    unroutable: list[DeadLetter] = []
-    needs_async: list[DeadLetter] = []
-    requeued: list[DeadLetter] = []
+    """Redeliver each due dead letter to the subscriber that failed; drop it on success.
+
+    A database failing part way (not a handler: its failure is the letter's) stops the retry
+    with :class:`~aura.exceptions.DeadLetterRetryError`, carrying the report of what was done.
+    """
+    report = _Retried()
+    letters: Sequence[DeadLetter] = ()
+    try:
+        letters, report.waiting = due_letters(bus.dead_letter_store, policy)
+        yield from _retry_each(outcome, bus, letters, is_async, report)
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        done = report.report()
+        raise DeadLetterRetryError(
+            f"Retrying dead letters stopped: the database failed ({type(exc).__name__}: "
+            f"{exc}). {_before_it(letters, done)} The letters not retried yet are still dead "
+            "letters; the one being retried when the database failed is retried again by the "
+            "next retry (on a durable platform, delivered again once its lease runs out). "
+            "Retry again when the database is back.",
+            report=done,
+        ) from exc
+    if report.needs_async:
+        logger.warning(
+            "%d dead letter(s) of async handlers were not retried; await "
+            "bus.aretry_dead_letters() for those.",
+            len(report.needs_async),
+        )
+    outcome.result = report.report()
+
+
+@dataclasses.dataclass
+class _Retried:
+    """What a retry did with each letter so far."""
+
+    succeeded: list[DeadLetter] = dataclasses.field(default_factory=list)
+    failed: list[DeadLetter] = dataclasses.field(default_factory=list)
+    unroutable: list[DeadLetter] = dataclasses.field(default_factory=list)
+    needs_async: list[DeadLetter] = dataclasses.field(default_factory=list)
+    requeued: list[DeadLetter] = dataclasses.field(default_factory=list)
+    waiting: tuple[DeadLetter, ...] = ()
+
+    def report(self) -> RetryReport:
+        return RetryReport(
+            tuple(self.succeeded),
+            tuple(self.failed),
+            tuple(self.unroutable),
+            self.waiting,
+            tuple(self.needs_async),
+            tuple(self.requeued),
+        )
+
+
+def _before_it(letters: Sequence[DeadLetter], done: RetryReport) -> str:
+    """What a retry the database stopped had done, in words."""
+    if not letters:
+        return "No dead letter was read."
+    reached = len(done.succeeded) + len(done.failed) + len(done.requeued)
+    return (
+        f"Before it, {reached} of the {len(letters)} due were retried: "
+        f"{len(done.succeeded)} delivered, {len(done.failed)} failed again, "
+        f"{len(done.requeued)} handed back to delivery."
+    )
+
+
+def _retry_each(
+    outcome: Outcome,
+    bus: EventBus,
+    letters: Sequence[DeadLetter],
+    is_async: bool,
+    report: _Retried,
+) -> Job[None]:
     store = bus.dead_letter_store
     claim = getattr(store, "claim", None)
     kept = _kept_by_journal(bus)  # the journal writes the outcome in the delivery itself
-    letters, waiting = due_letters(store, policy)
     for letter in letters:
         subscription = bus._subscription_named(
             letter.event.event_type, letter.subscriber_module, letter.handler_name
         )
         if subscription is None:
-            unroutable.append(letter)
+            report.unroutable.append(letter)
             continue
         if subscription.is_async and not is_async:
-            needs_async.append(letter)
+            report.needs_async.append(letter)
             continue
         if claim is not None and not claim(letter.id):
             continue  # another retry (another process) has it: it runs the handler
@@ -486,32 +552,18 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         if error is not None:
             if kept and bus.journal is not None and bus.journal.handed_back(key):
-                requeued.append(letter)  # due again after a wait: no longer a dead letter
+                report.requeued.append(letter)  # due again after a wait: no longer a dead letter
             elif kept:
                 again = store.get(letter.id)  # type: ignore[attr-defined]  # FailedPublications
-                failed.append(again if again is not None else letter)
+                report.failed.append(again if again is not None else letter)
             else:
-                failed.append(failed_again(store, letter, error))
+                report.failed.append(failed_again(store, letter, error))
         else:
             if not kept:
                 store.remove(letter.id)
-            succeeded.append(letter)
+            report.succeeded.append(letter)
         if bus._observers:
             _observe(letter.event, subscription, error, started, bus._observers)
-    if needs_async:
-        logger.warning(
-            "%d dead letter(s) of async handlers were not retried; await "
-            "bus.aretry_dead_letters() for those.",
-            len(needs_async),
-        )
-    outcome.result = RetryReport(
-        tuple(succeeded),
-        tuple(failed),
-        tuple(unroutable),
-        waiting,
-        tuple(needs_async),
-        tuple(requeued),
-    )
 
 
 def resubmit(outcome: Outcome, bus: EventBus, is_async: bool) -> Job[None]:

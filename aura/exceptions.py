@@ -8,6 +8,7 @@ what was expected and how to fix it; tests assert them exactly.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 __all__ = [
     "AccessDeniedError",
@@ -19,6 +20,7 @@ __all__ = [
     "ContainerError",
     "ContractViolationError",
     "DatabaseBusyError",
+    "DeadLetterRetryError",
     "DisposalError",
     "DuplicateServiceError",
     "DuplicateSubscriberError",
@@ -118,6 +120,21 @@ class TransactionMismatchError(EventDeliveryError):
 class DatabaseBusyError(AuraError, TimeoutError):
     """The database could not be locked or reached in time (SQLite's write lock, a PostgreSQL
     lock timeout); nothing of the unit of work was written."""
+
+
+class DeadLetterRetryError(AuraError, RuntimeError):
+    """A dead-letter retry stopped part way because the database failed (a lost connection, a
+    disk error).
+
+    ``report`` (a :class:`~aura.dead_letters.RetryReport`) is what it did before: those letters
+    are settled as it says. The letters it had not reached are still dead letters, untouched; the
+    one it was retrying when the database failed is due again once its lease runs out. The
+    database's own error is the ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, report: Any) -> None:  # a RetryReport: no import here
+        super().__init__(message)
+        self.report = report
 
 
 class HandlerTimeoutError(AuraError, TimeoutError):

@@ -439,15 +439,7 @@ class DurableJournal:
         try:
             attempts = self._attempts(key)
         except Exception:
-            logger.warning(
-                "Delivery of %s to %s:%s failed on the database (%s: %s), which cannot be read "
-                "either; it is delivered again when its lease expires",
-                key[0],
-                subscription.subscriber_module,
-                subscription.handler_name,
-                type(exc).__name__,
-                exc,
-            )
+            self._left_to_lease(key, subscription, exc, "cannot be read either")
             return True
         policy = subscription.retry or TRANSIENT_RETRY
         if attempts >= policy.max_attempts:
@@ -457,11 +449,14 @@ class DurableJournal:
         # A lease at least as long as the wait: a due time further ahead than its row's lease
         # reads as a clock stepped back (due at once). If even this write fails, the lease
         # runs out instead, and the row is claimed again.
-        with suppress(Exception):
+        try:
             self.database.execute(
                 self._sql.retry_later,
                 (wait, max(self.lease, wait), _stamp(datetime.now(UTC)), *key, self.owner),
             )
+        except Exception:
+            self._left_to_lease(key, subscription, exc, "cannot record its retry either")
+            return True
         logger.warning(
             "Delivery of %s to %s:%s failed on the database (%s: %s): delivered again in "
             "%.3g s (attempt %d of %d)",
@@ -475,6 +470,20 @@ class DurableJournal:
             policy.max_attempts,
         )
         return True
+
+    def _left_to_lease(
+        self, key: _Key, subscription: Subscription, exc: BaseException, why: str
+    ) -> None:
+        logger.warning(
+            "Delivery of %s to %s:%s failed on the database (%s: %s), which %s; it is "
+            "delivered again when its lease expires",
+            key[0],
+            subscription.subscriber_module,
+            subscription.handler_name,
+            type(exc).__name__,
+            exc,
+            why,
+        )
 
     def _hand_back(self, key: _Key) -> None:
         """Make an owned row due again shortly, no attempt counted (best effort: if even this

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["mask_password", "translate"]
+__all__ = ["is_database_error", "mask_password", "translate"]
 
 # What must not be touched by placeholder translation: string literals (standard, E'' with
 # backslash escapes, dollar-quoted), quoted identifiers and comments; then the placeholders.
@@ -30,6 +30,16 @@ _TOKENS = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+
+def is_database_error(error: BaseException) -> bool:
+    """Whether ``error`` is a database failing, in any driver's or wrapper's terms: the
+    DB-API's ``DatabaseError`` or ``InterfaceError`` (sqlite3, psycopg) and the classes of
+    those names SQLAlchemy and Django wrap them in; never an error of the code that used it."""
+    return any(kind.__name__ in _DATABASE_ERRORS for kind in type(error).__mro__)
+
+
+_DATABASE_ERRORS = frozenset({"DatabaseError", "InterfaceError"})
 
 
 @functools.lru_cache(maxsize=1024)

@@ -1,0 +1,243 @@
+"""A dead-letter retry the database stops part way: a typed error that carries what was done,
+the letters not reached left as they were, and nothing applied twice when the retry runs again.
+
+The database refuses writes for real: SQLite's authorizer on the connection the retry uses,
+installed by the handler once its own delivery has committed (as a disk that fails, or a
+connection that drops, between two letters).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import sqlite3
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aura.cli import main
+from aura.database import Database
+from aura.exceptions import DeadLetterRetryError
+from aura.module import Module
+from aura.platform import Platform
+
+
+def refuse_updates(database: Database) -> sqlite3.Connection:
+    """From now on, this thread's connection to ``database`` refuses every UPDATE."""
+    connection: sqlite3.Connection = database._connections.slot().connection  # type: ignore[union-attr]
+    connection.set_authorizer(
+        lambda action, *_: sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_UPDATE else 0
+    )
+    return connection
+
+
+def shipping(effects: list[int], broken: set[int], stop_after: set[int]) -> Module:
+    """A deliberately non-idempotent handler: each run that commits appends to ``effects``. It
+    fails for the orders in ``broken``; after delivering one in ``stop_after``, the database
+    refuses updates."""
+    module = Module("shipping")
+
+    @module.subscribe("order.placed")
+    def ship(data: dict[str, Any], database: Database) -> None:
+        n = data["n"]
+        if n in broken:
+            raise ConnectionError(f"carrier down for order {n}")
+        database.on_commit(lambda: effects.append(n))
+        if n in stop_after:
+            database.on_commit(lambda: refuse_updates(database))
+
+    return module
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[tuple[Platform, list[int], set[int], set[int]]]:
+    effects: list[int] = []
+    broken = {1, 2, 3}
+    stop_after: set[int] = set()
+    module = shipping(effects, broken, stop_after)
+    with Platform(
+        [module], database=tmp_path / "aura.db", durable=True, poll_interval=None
+    ) as built:
+        for n in (1, 2, 3):
+            built.bus.publish("order.placed", {"n": n}, "orders")
+        yield built, effects, broken, stop_after
+
+
+def test_a_retry_the_database_stops_raises_a_typed_error_with_what_it_did(
+    platform: tuple[Platform, list[int], set[int], set[int]],
+) -> None:
+    built, effects, broken, stop_after = platform
+    letters = built.bus.dead_letters()
+    assert [letter.event.data["n"] for letter in letters] == [1, 2, 3]
+    broken.clear()
+    stop_after.add(1)
+
+    with pytest.raises(DeadLetterRetryError) as raised:
+        built.bus.retry_dead_letters()
+
+    assert str(raised.value) == (
+        "Retrying dead letters stopped: the database failed (DatabaseError: not authorized). "
+        "Before it, 1 of the 3 due were retried: 1 delivered, 0 failed again, 0 handed back to "
+        "delivery. The letters not retried yet are still dead letters; the one being retried "
+        "when the database failed is retried again by the next retry (on a durable platform, "
+        "delivered again once its lease runs out). Retry again when the database is back."
+    )
+    assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
+    report = raised.value.report
+    assert [letter.id for letter in report.succeeded] == [letters[0].id]
+    assert (report.failed, report.requeued) == ((), ())
+    assert effects == [1]
+
+    # The database is back: the letters not reached are as they were, and a second retry
+    # applies each of them once.
+    built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+    remaining = built.bus.dead_letters()
+    assert [(letter.id, letter.attempts) for letter in remaining] == [
+        (letters[1].id, 1),
+        (letters[2].id, 1),
+    ]
+    again = built.bus.retry_dead_letters()
+    assert [letter.id for letter in again.succeeded] == [letters[1].id, letters[2].id]
+    assert effects == [1, 2, 3]
+    assert built.bus.dead_letters() == []
+
+
+def test_a_retry_whose_dead_letters_cannot_be_read_says_none_was_read(
+    platform: tuple[Platform, list[int], set[int], set[int]],
+) -> None:
+    built, effects, broken, _ = platform
+    broken.clear()
+    connection = built.database._connections.slot().connection  # type: ignore[union-attr]
+    connection.set_authorizer(
+        lambda action, *_: sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_SELECT else 0
+    )
+    try:
+        with pytest.raises(DeadLetterRetryError) as raised:
+            built.bus.retry_dead_letters()
+    finally:
+        connection.set_authorizer(None)
+    assert str(raised.value).startswith(
+        "Retrying dead letters stopped: the database failed (DatabaseError: not authorized). "
+        "No dead letter was read. The letters not retried yet are still dead letters;"
+    )
+    assert raised.value.report.succeeded == ()
+    assert effects == []
+    assert len(built.bus.dead_letters()) == 3
+
+
+def test_a_handler_error_during_a_retry_is_still_the_letters_failure_not_a_stop(
+    platform: tuple[Platform, list[int], set[int], set[int]],
+) -> None:
+    """Only the database stops a retry: a handler that fails again is reported, as before."""
+    built, effects, broken, _ = platform
+    broken.discard(2)
+    report = built.bus.retry_dead_letters()
+    assert [letter.event.data["n"] for letter in report.succeeded] == [2]
+    assert [letter.event.data["n"] for letter in report.failed] == [1, 3]
+    assert effects == [2]
+
+
+def test_a_transient_failure_whose_retry_cannot_be_recorded_is_left_to_its_lease(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database fails the delivery for a moment and then refuses to record when to try
+    again: the log says the lease brings it back (not a wait it never wrote), and it does."""
+    runs: list[int] = []
+    module = Module("ledger")
+
+    @module.subscribe("job.submitted")
+    def record(data: dict[str, Any], database: Database) -> None:
+        runs.append(data["n"])
+        if len(runs) == 1:
+            refuse_updates(database)
+            raise sqlite3.OperationalError("database is locked")
+
+    with Platform(
+        [module], database=tmp_path / "aura.db", durable=True, poll_interval=None, lease=0.5
+    ) as built:
+        assert built.journal is not None
+        with caplog.at_level(logging.WARNING, logger="aura.publications"):
+            built.bus.publish("job.submitted", {"n": 4}, "jobs")
+        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        [row] = built.journal.publications()
+        handler = f"ledger:{row['handler']}"
+        assert [r.getMessage() for r in caplog.records if r.name == "aura.publications"] == [
+            f"Delivery of {row['event_id']} to {handler} failed on the database "
+            "(OperationalError: database is locked), which cannot record its retry either; it "
+            "is delivered again when its lease expires"
+        ]
+        assert (row["status"], row["attempts"]) == ("PROCESSING", 1)
+        assert built.bus.dead_letters() == []
+        deadline = time.monotonic() + 20
+        while built.bus.resubmit_incomplete().delivered == 0:
+            assert time.monotonic() < deadline, "the lease never ran out"
+            time.sleep(0.05)
+        assert runs == [4, 4]
+        assert [r["status"] for r in built.journal.publications()] == ["COMPLETED"]
+
+
+SHOP = """
+from aura.database import Database
+from aura.module import Module
+import sqlite3
+
+module = Module("shipping")
+BROKEN = {1, 2}
+
+
+@module.subscribe("order.placed")
+def ship(data: dict, database: Database) -> None:
+    if data["n"] in BROKEN:
+        raise ConnectionError(f"carrier down for order {data['n']}")
+
+    def refuse() -> None:
+        connection = database._connections.slot().connection
+        connection.set_authorizer(
+            lambda action, *_: sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_UPDATE else 0
+        )
+
+    database.on_commit(refuse)
+"""
+
+
+def test_the_cli_prints_what_was_retried_then_the_typed_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = tmp_path / "stores"
+    (package / "shipping").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "shipping" / "__init__.py").write_text(textwrap.dedent(SHOP))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    database = tmp_path / "aura.db"
+    try:
+        with Platform(Platform.discover("stores"), database=database, durable=True) as built:
+            for n in (1, 2):
+                built.bus.publish("order.placed", {"n": n}, "orders")
+        sys.modules["stores.shipping"].BROKEN.clear()  # type: ignore[attr-defined]
+        out = io.StringIO()
+        status = main(
+            ["dead-letters", "retry", "--database", str(database), "--modules", "stores"],
+            out=out,
+            err=out,
+        )
+    finally:
+        for name in [n for n in sys.modules if n == "stores" or n.startswith("stores.")]:
+            del sys.modules[name]
+    assert (status, out.getvalue()) == (
+        2,
+        "Retried: 1 delivered, 0 failed again, 0 held back by the policy, 0 with no "
+        "subscriber.\n"
+        f"aura dead-letters: error: Cannot retry dead letters in {database}: not authorized. "
+        "The dead letters not retried yet are kept; check the database (disk space, "
+        "permissions) and try again.\n",
+    )
+    listing = io.StringIO()
+    assert main(["dead-letters", "list", "--database", str(database)], out=listing) == 0
+    listed = listing.getvalue()
+    assert listed.endswith("1 dead letter.\n")
+    assert "failed on 'order.placed'" in listed
