@@ -110,11 +110,14 @@ OPTIONS = (
 
 MARKERS = {
     "aura_platform": (
-        "aura_platform(*modules, mode='all', durable=False, database=None): this test's "
-        "platform, as Platform(...) takes it: the named modules (default: every discovered "
-        "one); mode 'standalone' replaces their dependencies with recording fakes, 'direct' "
-        "keeps only direct dependencies real, 'all' keeps every dependency real; durable "
-        "records every publication; database 'memory' or 'file' (default: aura_database)"
+        "aura_platform(*modules, mode='all', durable=False, database=None, "
+        "poll_interval=None): this test's platform, as Platform(...) takes it: the named "
+        "modules (default: every discovered one); mode 'standalone' replaces their "
+        "dependencies with recording fakes, 'direct' keeps only direct dependencies real, "
+        "'all' keeps every dependency real; durable records every publication; database "
+        "'memory' or 'file' (default: aura_database); poll_interval: seconds between the "
+        "durable delivery worker's passes (default: no worker, what is due again is "
+        "delivered when the test calls bus.resubmit_incomplete())"
     ),
     # Still declared, so that a test using the old name gets the rename explained, not a warning.
     "aura_modules": "aura_modules: renamed; use aura_platform",
@@ -319,9 +322,12 @@ class PlatformMarker:
     mode: str = "all"
     durable: bool = False
     database: str | None = None
+    poll_interval: float | None = None
+    """A durable platform's delivery worker polls this often; ``None`` (the default in tests):
+    no worker, so what is due again is delivered when the test says so."""
 
 
-_MARKER_KEYWORDS = ("mode", "durable", "database")
+_MARKER_KEYWORDS = ("mode", "durable", "database", "poll_interval")
 
 
 def platform_marker(marker: pytest.Mark | None) -> PlatformMarker:
@@ -359,7 +365,18 @@ def platform_marker(marker: pytest.Mark | None) -> PlatformMarker:
         raise pytest.UsageError(
             f"aura_platform database {database!r} is not known: use 'memory' or 'file'."
         )
-    return PlatformMarker(tuple(names), mode, durable, database)
+    poll_interval = marker.kwargs.get("poll_interval")
+    if poll_interval is not None and (
+        isinstance(poll_interval, bool)
+        or not isinstance(poll_interval, int | float)
+        or not poll_interval > 0
+    ):
+        raise pytest.UsageError(
+            f"aura_platform poll_interval must be a number of seconds above 0, or None (no "
+            f"delivery worker, the default), got {poll_interval!r}: "
+            "@pytest.mark.aura_platform(durable=True, poll_interval=0.05)."
+        )
+    return PlatformMarker(tuple(names), mode, durable, database, poll_interval)
 
 
 def _name_of(module: Any) -> str:
@@ -499,8 +516,14 @@ def aura_platform() -> Iterator[Platform]:
         database = factory.mktemp("aura") / "aura.db"
     from aura.platform import Platform
 
+    # No delivery worker unless asked for: its polls would deliver what is due again (a retry
+    # after its backoff, an expired lease) between the test's own steps, by the clock.
     platform = Platform(
-        modules, database=database, boundaries=settings.boundaries, durable=chosen.durable
+        modules,
+        database=database,
+        boundaries=settings.boundaries,
+        durable=chosen.durable,
+        poll_interval=chosen.poll_interval,
     )
     with under_test(request, trace, platform, boundaries=settings.boundaries):
         yield platform

@@ -98,13 +98,13 @@ async def wait_for(event: threading.Event) -> None:
 def test_a_reader_thread_does_not_wait_for_a_writer_thread_sleeping_in_its_transaction(
     file_database: Database,
 ) -> None:
-    inside = threading.Event()
+    inside, release = threading.Event(), threading.Event()
 
     def slow_writer() -> None:
         with file_database.transaction():
             insert(file_database, "uncommitted")
             inside.set()
-            time.sleep(2)  # a 3 s email backend, say, inside a durable handler
+            release.wait(10)  # a slow email backend, say, inside a durable handler
 
     writer = threading.Thread(target=slow_writer)
     writer.start()
@@ -113,9 +113,10 @@ def test_a_reader_thread_does_not_wait_for_a_writer_thread_sleeping_in_its_trans
     seen = names(file_database)
     elapsed = time.perf_counter() - started
     writer_was_still_inside = writer.is_alive()
+    release.set()  # the writer holds its transaction until the read is done, however slow
     writer.join()
 
-    assert elapsed < 0.5
+    assert elapsed < 2.0  # a read waiting for the writer would take its 10 s (or a 5 s timeout)
     assert writer_was_still_inside
     assert seen == []  # nothing of the open transaction is visible
     assert names(file_database) == ["uncommitted"]
@@ -124,14 +125,16 @@ def test_a_reader_thread_does_not_wait_for_a_writer_thread_sleeping_in_its_trans
 def test_a_slow_durable_handler_does_not_hold_up_another_threads_reads(tmp_path: Path) -> None:
     orders, mailer = Module("orders"), Module("mailer")
     orders.publishes("order.*")
-    inside = threading.Event()
+    inside, release = threading.Event(), threading.Event()
 
     @mailer.subscribe("order.placed")
     def send_email(data: dict[str, Any]) -> None:  # runs inside its delivery's transaction
         inside.set()
-        time.sleep(1)  # a slow email backend
+        release.wait(10)  # a slow email backend, until the test has read
 
-    with Platform([orders, mailer], database=tmp_path / "aura.db", durable=True) as platform:
+    with Platform(
+        [orders, mailer], database=tmp_path / "aura.db", durable=True, poll_interval=None
+    ) as platform:
         publisher = threading.Thread(
             target=platform.bus.publish, args=("order.placed", {"n": 1}, "orders")
         )
@@ -141,9 +144,10 @@ def test_a_slow_durable_handler_does_not_hold_up_another_threads_reads(tmp_path:
         row = platform.database.query_one("SELECT COUNT(*) AS n FROM aura_events")
         elapsed = time.perf_counter() - started
         handler_was_running = publisher.is_alive()
+        release.set()
         publisher.join()
 
-    assert elapsed < 0.5
+    assert elapsed < 2.0  # a read waiting for the handler would take its 10 s
     assert handler_was_running
     assert row is not None
     assert row["n"] == 1  # the event was committed before its delivery began
@@ -234,7 +238,7 @@ def test_another_task_is_refused_a_transaction_at_once_and_keeps_its_rows_from_a
     asyncio.run(main())
 
     assert seen["message"] == refused_transaction(database)
-    assert seen["refused after"] < 0.1
+    assert seen["refused after"] < 1.0  # at once: not after the 5 s busy timeout
     assert seen["b in transaction"] is False
     assert seen["b in transaction (thread)"] is False
     assert order == ["A rolls back", "B committed"]
@@ -273,7 +277,7 @@ def test_on_a_file_another_task_reads_the_committed_rows_while_a_transaction_is_
 
     assert seen["b reads"] == seen["b reads again"] == ["committed"]
     assert seen["write message"] == FILE_WRITE_REFUSED.format(path=file_database.path)
-    assert seen["write refused after"] < 0.5  # not the 5 s busy timeout
+    assert seen["write refused after"] < 2.0  # not the 5 s busy timeout
     assert seen["a in transaction after"] is False
     assert names(file_database) == ["committed", "a"]
 

@@ -176,14 +176,16 @@ def test_an_idempotent_consumer_handles_a_resubmitted_event_once(
 ) -> None:
     path = tmp_path / "aura.db"
     modules = [orders_module(), ledger_module(ledger, idempotent=True)]
-    with Platform(modules, database=path, durable=True) as first:
+    # No delivery worker: the first platform's would take the row made due below before it
+    # closes, and the second's start() would have nothing left to resubmit.
+    with Platform(modules, database=path, durable=True, poll_interval=None) as first:
         place(first, 1)
         # Pretend the process died after the handler's commit but before anyone knew: the row
         # is still another (dead) owner's, under a lease that has run out.
         first.database.execute(
             "UPDATE aura_publications SET status = 'PROCESSING', owner = 'dead', due_at = 0"
         )
-    with Platform(modules, database=path, durable=True) as second:
+    with Platform(modules, database=path, durable=True, poll_interval=None) as second:
         assert ledger.calls == [1]  # not handled again: the inbox knew
         assert statuses(second) == ["COMPLETED"]
         assert count(second, "ledger_entries") == 1

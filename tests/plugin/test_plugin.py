@@ -396,12 +396,96 @@ def test_old_name(aura_platform):
     result.stdout.fnmatch_lines(
         [
             "*aura_platform does not take 'dureble'; it takes module names and mode, durable, "
-            "database: @pytest.mark.aura_platform('users', mode='standalone', durable=True, "
-            "database='file').",
+            "database, poll_interval: @pytest.mark.aura_platform('users', mode='standalone', "
+            "durable=True, database='file').",
             "*aura_platform mode 'standalone' needs the modules under test: "
             "@pytest.mark.aura_platform('users', mode='standalone').",
             "*test_flow.py::test_old_name: the aura_modules marker is now aura_platform, with the "
             "same arguments: @pytest.mark.aura_platform(*modules, mode=...).",
+        ],
+        consecutive=False,
+    )
+
+
+def test_a_durable_test_platform_delivers_what_is_due_again_when_the_test_says_so(
+    shop: pytest.Pytester,
+) -> None:
+    """No delivery worker by default: a retry due after its backoff waits for the test's own
+    resubmit_incomplete(), so nothing changes between its steps; poll_interval asks for one."""
+    result = run(
+        shop,
+        """
+import threading
+import time
+
+import pytest
+
+from aura.dead_letters import RetryPolicy
+
+RUNS = []
+
+
+def flaky(data):
+    RUNS.append(data["n"])
+    if len(RUNS) == 1:
+        raise ConnectionError("the mail server is down")
+
+
+def subscribe(platform):
+    RUNS.clear()
+    platform.bus.subscribe(
+        "order.placed", flaky, "catalog", retry=RetryPolicy(max_attempts=3, backoff=0.05)
+    )
+
+
+@pytest.mark.aura_allow_handler_errors
+@pytest.mark.aura_platform(durable=True, database="file")
+def test_without_a_worker(aura_platform):
+    subscribe(aura_platform)
+    aura_platform.bus.publish("order.placed", {"n": 1}, "orders")
+    assert not [t for t in threading.enumerate() if t.name.startswith("aura-worker-")]
+    time.sleep(0.3)  # the retry was due after 0.05 s: no one delivered it
+    assert RUNS == [1]
+    assert len(aura_platform.bus.dead_letters()) == 1
+    assert aura_platform.bus.resubmit_incomplete().delivered == 1
+    assert RUNS == [1, 1]
+    assert aura_platform.bus.dead_letters() == []
+
+
+@pytest.mark.aura_allow_handler_errors
+@pytest.mark.aura_platform(durable=True, database="file", poll_interval=0.02)
+def test_with_a_worker(aura_platform):
+    subscribe(aura_platform)
+    aura_platform.bus.publish("order.placed", {"n": 1}, "orders")
+    assert [t for t in threading.enumerate() if t.name.startswith("aura-worker-")]
+    deadline = time.monotonic() + 20
+    while RUNS != [1, 1]:
+        assert time.monotonic() < deadline, "the worker never retried"
+        time.sleep(0.02)
+    while aura_platform.bus.dead_letters():
+        assert time.monotonic() < deadline, "the retry never completed"
+        time.sleep(0.02)
+
+
+@pytest.mark.aura_platform(durable=True, poll_interval=0)
+def test_zero(aura_platform):
+    pass
+
+
+@pytest.mark.aura_platform(durable=True, poll_interval="1")
+def test_text(aura_platform):
+    pass
+""",
+    )
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*aura_platform poll_interval must be a number of seconds above 0, or None (no "
+            "delivery worker, the default), got 0: @pytest.mark.aura_platform(durable=True, "
+            "poll_interval=0.05).",
+            "*aura_platform poll_interval must be a number of seconds above 0, or None (no "
+            "delivery worker, the default), got '1': @pytest.mark.aura_platform(durable=True, "
+            "poll_interval=0.05).",
         ],
         consecutive=False,
     )

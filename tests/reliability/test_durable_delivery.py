@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from aura.events import Event
 from aura.exceptions import DuplicateSubscriberError, HandlerSignatureError
 from aura.module import Module
 from aura.platform import Platform
+from tests.reliability.durable_worker import until
 
 Handler = Callable[..., Any]
 
@@ -68,6 +70,23 @@ def path(tmp_path: Path) -> Path:
 def durable(path: Path, modules: list[Module], **options: Any) -> Platform:
     options.setdefault("poll_interval", None)  # no background worker unless a test wants one
     return Platform(modules, database=path, durable=True, **options)
+
+
+def held(platform: Platform) -> threading.Event:
+    """Hold back each pass of the delivery worker of ``platform`` (built, not yet started)
+    until the event returned is set: what the test looks at first cannot change under it."""
+    worker = platform._worker
+    assert worker is not None
+    assert not worker._threads  # not started yet: its first pass is held back too
+    deliver_due = worker._deliver_due
+    go = threading.Event()
+
+    def when_let_go() -> object:
+        go.wait(30)
+        return deliver_due()
+
+    worker._deliver_due = when_let_go
+    return go
 
 
 # --- loss: BaseException, cancellation ---------------------------------------------------------
@@ -317,7 +336,12 @@ def test_two_concurrent_retries_of_a_dead_letter_apply_it_once(path: Path) -> No
 def test_a_lock_timeout_before_the_handler_is_no_dead_letter_and_is_applied_once(
     path: Path,
 ) -> None:
-    with Platform(ledger(), database=Database(path, timeout=0.05), durable=True) as platform:
+    # No delivery worker: the handed-back row is due again after 1 s (or at once, below), and
+    # a worker's pass could deliver it before the asserts that it was not, or take it from
+    # the test's own resubmit_incomplete().
+    with Platform(
+        ledger(), database=Database(path, timeout=0.05), durable=True, poll_interval=None
+    ) as platform:
         platform.start()
         other = sqlite3.connect(path, isolation_level=None)
         with platform.transaction():
@@ -402,16 +426,17 @@ def test_a_retry_policy_redelivers_a_failure_by_itself_until_it_succeeds(path: P
             raise ConnectionError("smtp down")
 
     policy = RetryPolicy(max_attempts=5, backoff=0.05, multiplier=1.0)
-    with durable(path, ledger(flaky, retry=policy), poll_interval=0.02) as platform:
+    platform = durable(path, ledger(flaky, retry=policy), poll_interval=0.02)
+    # The retry is due 50 ms after the failure: a worker's pass could claim it (PROCESSING, so
+    # not listed) before the test looks at the first dead letter. Held back until then.
+    looked = held(platform)
+    with platform:
         platform.start()
         platform.bus.publish("order.placed", {"n": 1}, "orders")
-        assert platform.bus.dead_letters() != []  # the first failure is a dead letter at once
-        deadline = threading.Event()
-        for _ in range(200):
-            if accounted(platform) == {"COMPLETED": 1}:
-                break
-            deadline.wait(0.02)
-        assert accounted(platform) == {"COMPLETED": 1}
+        [letter] = platform.bus.dead_letters()  # the first failure is a dead letter at once
+        assert letter.attempts == 1
+        looked.set()
+        until(lambda: accounted(platform) == {"COMPLETED": 1}, 20, "the worker's retries")
         assert effects(platform) == [1]  # the failed attempts' writes were rolled back
         [row] = platform.journal.publications()  # type: ignore[union-attr]
         assert row["attempts"] == 3
@@ -425,12 +450,13 @@ def test_a_subscriber_out_of_attempts_stays_a_dead_letter(path: Path) -> None:
     with durable(path, ledger(broken, retry=policy), poll_interval=0.02) as platform:
         platform.start()
         platform.bus.publish("order.placed", {"n": 1}, "orders")
-        for _ in range(100):  # while a retry runs, the letter is PROCESSING, not listed
+
+        def spent() -> bool:  # while a retry runs, the letter is PROCESSING, not listed
             [row] = platform.journal.publications()  # type: ignore[union-attr]
-            if (row["status"], row["attempts"]) == ("FAILED", 2):
-                break
-            threading.Event().wait(0.02)
-        threading.Event().wait(0.1)  # and no third attempt comes
+            return (row["status"], row["attempts"]) == ("FAILED", 2)
+
+        until(spent, 20, "the second attempt to fail")
+        threading.Event().wait(0.1)  # and no third attempt comes (five polls)
         [letter] = platform.bus.dead_letters()
         assert letter.attempts == 2
         assert effects(platform) == []
@@ -461,7 +487,9 @@ def test_a_disk_full_during_the_delivery_loses_nothing_and_raises_nothing_to_the
         assert platform.database.query("SELECT * FROM ledger_blobs") == []
         assert accounted(platform).get("COMPLETED") == 1  # the blob's delivery did not complete
         platform.database.execute("PRAGMA max_page_count = 1073741823")  # space again
-        for _ in range(100):  # what failed is due again: a retry, or the lease expiring
+        # What failed is due again: after the transient retry's 0.5 s wait, or its 0.2 s lease.
+        deadline = time.monotonic() + 20  # generous for a loaded machine; success ends it early
+        while time.monotonic() < deadline:
             platform.bus.resubmit_incomplete()
             platform.bus.retry_dead_letters()
             if accounted(platform) == {"COMPLETED": 2}:
@@ -510,10 +538,13 @@ def test_a_handler_exiting_the_process_does_not_stop_the_delivery_workers(path: 
         platform.start()
         for n in range(1, 6):
             platform.bus.publish("order.placed", {"n": n}, "orders")
-        for _ in range(200):
-            if effects(platform) == [2, 3, 4, 5]:
-                break
-            threading.Event().wait(0.02)
+        # Its housekeeping pass may deliver 2 to 5 while a delivery thread still writes 1's
+        # dead letter: wait for both.
+        until(
+            lambda: effects(platform) == [2, 3, 4, 5] and len(platform.bus.dead_letters()) == 1,
+            20,
+            "the workers to deliver 2 to 5 and keep 1 as a dead letter",
+        )
         assert effects(platform) == [2, 3, 4, 5]
         [letter] = platform.bus.dead_letters()
         assert letter.error_type == "SystemExit"

@@ -220,7 +220,7 @@ def test_a_replica_starts_while_another_process_holds_the_write_lock(tmp_path: P
             replica.start()
         finally:
             holder.execute("ROLLBACK")
-        until(lambda: tally(database).statuses == {"COMPLETED": 1}, 10, "the worker's delivery")
+        until(lambda: tally(database).statuses == {"COMPLETED": 1}, 30, "the worker's delivery")
     finally:
         replica.close()
         holder.close()

@@ -148,7 +148,7 @@ def test_the_plugin_reference_lists_every_marker(
     assert {marker.name for marker in markers} == listed
     platform = next(marker for marker in markers if marker.name == "aura_platform")
     assert platform.signature == (
-        "aura_platform(*modules, mode='all', durable=False, database=None)"
+        "aura_platform(*modules, mode='all', durable=False, database=None, poll_interval=None)"
     )
     renamed = next(marker for marker in markers if marker.name == "aura_modules")
     assert renamed.description == "Renamed; use aura_platform"

@@ -64,7 +64,9 @@ def test_each_raw_delivery_is_timed_from_the_end_of_the_one_before() -> None:
     import time
 
     bus = EventBus()
-    bus.subscribe("parcel.sent", lambda data: time.sleep(0.02), "post", name="slow")
+    # 0.2 s: the others' bounds, half that, hold on a loaded machine and still tell a
+    # duration that took the sleep in from one that did not.
+    bus.subscribe("parcel.sent", lambda data: time.sleep(0.2), "post", name="slow")
     bus.subscribe("parcel.sent", lambda data: None, "post", name="fast")
     bus.subscribe("parcel.sent", lambda data: 1 / 0, "post", name="failing")
     bus.subscribe("parcel.sent", lambda data: None, "post", name="after")
@@ -78,10 +80,10 @@ def test_each_raw_delivery_is_timed_from_the_end_of_the_one_before() -> None:
     durations = [delivery.duration for delivery in deliveries]
     for start in (0, 4):
         slow, fast, failing, after = durations[start : start + 4]
-        assert slow >= 0.02
+        assert slow >= 0.2
         # The sleep is counted once: in the slow handler's delivery, not in the next ones'.
-        assert fast < 0.01
-        assert failing < 0.01
-        assert after < 0.01
+        assert fast < 0.1
+        assert failing < 0.1
+        assert after < 0.1
     assert [type(seen).__name__ for seen in raw.seen] == ["tuple", "tuple", "Delivery", "tuple"] * 2
     assert len(second.seen) == 4

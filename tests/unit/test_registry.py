@@ -587,15 +587,16 @@ def test_the_seed_fallback_pattern_catches_an_open_breaker() -> None:
 def test_a_timeout_raises_and_counts_as_a_breaker_failure() -> None:
     breaker = CircuitBreaker(failure_threshold=1, timeout=60, name="users.Flaky")
     registry = ServiceRegistry()
-    registry.register_service("users", "Flaky", Flaky(), breaker=breaker, timeout=0.05)
+    # 0.5 s: the quick call's trip through a worker thread fits on a loaded machine too.
+    registry.register_service("users", "Flaky", Flaky(), breaker=breaker, timeout=0.5)
     try:
         with as_module("billing"):
             proxy = registry.get_service("users", "Flaky")
             assert proxy.slow(0) == "late"
             with pytest.raises(ServiceTimeoutError) as caught:
-                proxy.slow(0.3)
+                proxy.slow(1.5)
         assert str(caught.value) == (
-            "Call to users.Flaky.slow did not return within 0.05 s; it is still running in the "
+            "Call to users.Flaky.slow did not return within 0.5 s; it is still running in the "
             "background and what it does may still take effect — make it idempotent or give it "
             "its own timeout."
         )

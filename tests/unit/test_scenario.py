@@ -276,7 +276,7 @@ def test_an_event_wait_sees_an_event_published_later_from_another_thread_at_once
     )
 
     assert payment.data["amount"] == 3
-    assert time.monotonic() - started < 1.0  # woken by the publish, not by the timeout
+    assert time.monotonic() - started < 2.5  # woken by the publish, not by the 5 s timeout
 
 
 def test_a_wait_that_times_out_names_what_was_awaited_near_misses_and_failures(
@@ -350,7 +350,7 @@ def test_a_state_wait_returns_the_value_once_it_holds(scenario: Scenario, ledger
     )
 
     assert sent == ["pear"]
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.5  # not the 5 s timeout
 
 
 def test_a_state_wait_with_until_returns_the_value_it_accepted(
@@ -395,7 +395,7 @@ def test_expecting_no_event_ends_as_soon_as_the_bus_is_idle(scenario: Scenario) 
         "payment.refunded", within=5.0
     )
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.5  # not the 5 s it may wait
 
 
 def test_waits_end_under_frozen_time_too(scenario: Scenario, frozen_time: FrozenClock) -> None:
@@ -421,13 +421,13 @@ def test_expecting_no_event_waits_while_a_delivery_is_in_flight(ledger: Ledger) 
 
         def place_in_a_thread() -> None:
             threading.Thread(target=orders.place, args=("fig", 1)).start()
-            busy.wait(1.0)
+            busy.wait(10)
 
         started = time.monotonic()
         scenario.stimulate(place_in_a_thread).and_expect_no_event("order.cancelled", within=5.0)
         waited = time.monotonic() - started
 
-    assert 0.25 < waited < 1.0
+    assert 0.25 < waited < 2.5  # the delivery's 0.3 s, not the 5 s it may wait
 
 
 def test_an_unexpected_event_fails_at_once_with_what_was_published(scenario: Scenario) -> None:
@@ -465,7 +465,7 @@ def test_an_event_published_later_by_a_delivery_in_flight_fails_the_expectation(
 
         def place_in_a_thread() -> None:
             threading.Thread(target=orders.place, args=("fig", 1)).start()
-            busy.wait(1.0)
+            busy.wait(10)
 
         stimulus = scenario.stimulate(place_in_a_thread)
         with pytest.raises(AssertionError) as failed:
@@ -516,7 +516,7 @@ def test_async_handlers_are_awaited_and_their_events_waited_for(ledger: Ledger) 
         confirmed, receipt, waited = asyncio.run(main(scenario))
 
     assert (confirmed, receipt) == ("fig", "fig")
-    assert waited < 1.0  # the task published while the wait left the loop free
+    assert waited < 2.5  # the task published while the wait left the loop free (not 5 s)
 
 
 def test_an_async_state_wait_runs_async_checks_on_the_loop(ledger: Ledger) -> None:
@@ -540,7 +540,7 @@ def test_an_async_negative_expectation_ends_when_the_bus_is_idle(ledger: Ledger)
         return time.monotonic() - started
 
     with own_platform(async_modules(ledger)) as platform, Scenario(platform) as scenario:
-        assert asyncio.run(main(scenario)) < 1.0
+        assert asyncio.run(main(scenario)) < 2.5  # not the 5 s it may wait
 
 
 def test_an_async_stimulus_must_be_awaited_before_its_result_is_read(ledger: Ledger) -> None:
@@ -615,7 +615,7 @@ def test_a_consumption_no_handler_could_make_fails_at_once(scenario: Scenario) -
     started = RealClock.monotonic()
     with pytest.raises(ExpectationTimeoutError) as nobody:
         scenario.consumed.assert_consumed("order.placed", by="shipping", timeout=5.0)
-    assert RealClock.monotonic() - started < 1.0
+    assert RealClock.monotonic() - started < 2.5  # not its 5 s timeout
     assert str(nobody.value).splitlines()[:2] == [
         "Expected 'order.placed' to be consumed by shipping within 5 s; it was not.",
         "Subscribed to it: billing:charge.",
@@ -628,10 +628,12 @@ def test_a_consumption_assertion_waits_for_a_delivery_from_another_thread(
     started = time.monotonic()
     scenario.stimulate("orders.Orders.place_later", "fig", 2)
 
-    (receipt,) = scenario.consumed.assert_consumed("payment.completed", by="notifications")
+    (receipt,) = scenario.consumed.assert_consumed(
+        "payment.completed", by="notifications", timeout=5.0
+    )
 
     assert receipt.event.data["sku"] == "fig"
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.5  # woken by the delivery, not the 5 s timeout
 
 
 def test_a_consumption_assertion_can_be_awaited(ledger: Ledger) -> None:
@@ -753,7 +755,7 @@ def test_wait_idle_returns_once_quiet_and_false_while_a_job_stays_in_flight() ->
     bus = EventBus()
     activity = bus.track_activity()
     release = threading.Event()
-    bus.subscribe("order.placed", lambda data: release.wait(2.0), "billing")
+    bus.subscribe("order.placed", lambda data: release.wait(10), "billing")
     worker = threading.Thread(target=bus.publish, args=("order.placed", {}, "orders"))
 
     worker.start()
@@ -766,5 +768,5 @@ def test_wait_idle_returns_once_quiet_and_false_while_a_job_stays_in_flight() ->
     idle = activity.wait_idle(timeout=5.0, quiet=0.05)
 
     assert (busy, idle) == (False, True)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 2.5  # not its 5 s timeout
     assert activity.idle_for() >= 0.05

@@ -42,6 +42,7 @@ class Payments:
         self.release = release
         self.charges: list[int] = []
         self.charged = threading.Event()
+        self.hanging = threading.Event()
 
     def charge(self, amount: int, seconds: float) -> str:
         time.sleep(seconds)
@@ -50,8 +51,15 @@ class Payments:
         return "charged"
 
     def hang(self) -> str:
+        self.hanging.set()  # a worker thread is taken
         self.release.wait(5)  # until the test lets go
         return "late"
+
+    def charge_when_released(self, amount: int) -> str:
+        self.release.wait(5)  # until the test lets go, well past the timeout
+        self.charges.append(amount)
+        self.charged.set()
+        return "charged"
 
     def refund(self, amount: int) -> str:
         self.charges.append(-amount)
@@ -134,10 +142,11 @@ def test_the_effect_of_a_timed_out_sync_call_still_lands(
     service = payments(registry, release)
 
     with pytest.raises(ServiceTimeoutError):
-        call_from_orders(registry, "charge", 30, 0.3)
+        call_from_orders(registry, "charge_when_released", 30)
     assert service.charges == []
 
-    assert service.charged.wait(2)
+    release.set()  # the call, still running in the background, goes on
+    assert service.charged.wait(10)
     assert service.charges == [30]  # as its error warned
 
 
@@ -251,7 +260,7 @@ def test_hung_calls_of_one_service_do_not_starve_another(
 def test_a_service_whose_workers_all_hang_refuses_the_next_call_at_once(
     registry: ServiceRegistry, release: threading.Event
 ) -> None:
-    payments(registry, release, timeout=0.1, workers=2)
+    payments(registry, release, timeout=0.5, workers=2)  # a refusal well apart from a timeout
     for _ in range(2):
         with pytest.raises(ServiceTimeoutError):
             call_from_orders(registry, "hang")
@@ -266,7 +275,7 @@ def test_a_service_whose_workers_all_hang_refuses_the_next_call_at_once(
         "billing.Payments are still running calls that timed out, so it could not start. Find "
         "out why they hang (give them their own timeout), or raise the service's max_workers."
     )
-    assert waited < 0.05  # not its timeout of 0.1 s
+    assert waited < 0.25  # not its timeout of 0.5 s
 
 
 def test_a_refused_call_never_runs(registry: ServiceRegistry, release: threading.Event) -> None:
@@ -292,7 +301,7 @@ def test_a_worker_freed_by_its_hung_call_ending_serves_again(
         call_from_orders(registry, "refund", 30)
 
     release.set()  # the hung call returns; its worker is free again
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 10
     while True:
         try:
             assert call_from_orders(registry, "refund", 30) == "refunded"
@@ -316,11 +325,11 @@ def test_a_call_queued_behind_busy_workers_past_its_timeout_is_dropped_unrun(
 
     first = threading.Thread(target=first_call)
     first.start()
-    time.sleep(0.05)  # the only worker is busy with the first call, which has not timed out
+    assert service.hanging.wait(10)  # the only worker is busy with the first call, hung
 
     with pytest.raises(ServiceTimeoutError) as caught:
         call_from_orders(registry, "refund", 30)
-    first.join(2)
+    first.join(10)
     release.set()
     time.sleep(0.1)
 
@@ -340,7 +349,8 @@ def test_a_call_queued_behind_busy_workers_past_its_timeout_is_dropped_unrun(
 def test_calls_beyond_the_workers_wait_their_turn_within_their_timeout(
     registry: ServiceRegistry, release: threading.Event
 ) -> None:
-    payments(registry, release, timeout=0.5, workers=1)
+    # The third waits 0.2 s for its turn: its timeout leaves a loaded machine room to spare.
+    payments(registry, release, timeout=2.0, workers=1)
     results: list[object] = []
     threads = [
         threading.Thread(
@@ -351,7 +361,7 @@ def test_calls_beyond_the_workers_wait_their_turn_within_their_timeout(
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(2)
+        thread.join(10)
 
     assert results == ["charged"] * 3
 
@@ -397,7 +407,7 @@ def test_close_returns_at_once_while_a_call_hangs(
     started = time.perf_counter()
     registry.close()
 
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 1.0  # waiting for the hung call would take 5 s
 
 
 def test_a_timed_call_after_close_starts_new_workers(
@@ -442,12 +452,12 @@ def test_the_process_exits_at_once_while_a_timed_out_call_hangs(tmp_path: Path) 
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
-        timeout=10,
+        timeout=30,
     )
     took = time.monotonic() - started
 
     assert (done.returncode, done.stdout, done.stderr) == (0, "ServiceTimeoutError\n", "")
-    assert took < 3
+    assert took < 15  # a start-up on a loaded machine, not the 60 s of the hung call
 
 
 # --- calls that must stay on the caller's thread -------------------------------------------------
@@ -464,7 +474,7 @@ def test_an_inline_call_past_its_timeout_says_it_could_not_be_stopped(
 
     assert re.fullmatch(
         re.escape("Call to billing.Payments.charge returned after ")
-        + r"(?:0\.1[5-9]|0\.[2-9]\d)"
+        + r"(?:0\.1[5-9]|0\.[2-9]\d|[1-9]\d*\.\d\d)"  # 0.15 s or more (a loaded machine)
         + re.escape(
             " s, past its timeout of 0.05 s. It ran on the caller's thread (inline_when held, "
             "as inside a database transaction), so it could not be stopped: what it did has "
