@@ -473,9 +473,8 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         raise DeadLetterRetryError(
             f"Retrying dead letters stopped: the database failed ({type(exc).__name__}: "
             f"{exc}). {_before_it(letters, done)} The letters not retried yet are still dead "
-            "letters; the one being retried when the database failed is retried again by the "
-            "next retry (on a durable platform, delivered again once its lease runs out). "
-            "Retry again when the database is back.",
+            f"letters.{_in_progress(report, _kept_by_journal(bus))} Retry again when the "
+            "database is back.",
             report=done,
         ) from exc
     if report.needs_async:
@@ -497,6 +496,10 @@ class _Retried:
     needs_async: list[DeadLetter] = dataclasses.field(default_factory=list)
     requeued: list[DeadLetter] = dataclasses.field(default_factory=list)
     waiting: tuple[DeadLetter, ...] = ()
+    current: DeadLetter | None = None
+    """The letter being retried (claimed, not yet settled in the lists)."""
+    ran: bool = False
+    """Whether ``current``'s handler returned (its letter not yet removed)."""
 
     def report(self) -> RetryReport:
         return RetryReport(
@@ -507,6 +510,24 @@ class _Retried:
             tuple(self.needs_async),
             tuple(self.requeued),
         )
+
+
+def _in_progress(report: _Retried, kept: bool) -> str:
+    """What became of the letter a retry the database stopped was at, in words."""
+    letter = report.current
+    if letter is None:
+        return ""
+    if kept:  # the journal's: the delivery and its outcome are one transaction
+        return (
+            f" The one in progress ({letter.id}) is delivered once in effect: it is still a dead "
+            "letter, or due again once its lease runs out."
+        )
+    if report.ran:
+        return (
+            f" The one in progress ({letter.id}) was delivered, but its dead letter could not "
+            "be removed: the next retry runs its handler again."
+        )
+    return f" The one in progress ({letter.id}) is still a dead letter."
 
 
 def _before_it(letters: Sequence[DeadLetter], done: RetryReport) -> str:
@@ -548,8 +569,10 @@ def _retry_each(
             # A store of its own on a durable platform: the journal's row must be this retry's,
             # or the delivery would be skipped (the row FAILED) and reported delivered.
             continue  # retried elsewhere meanwhile, or another retry has it
+        report.current, report.ran = letter, False
         started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
+        report.ran = error is None
         if error is not None:
             if kept and bus.journal is not None and bus.journal.handed_back(key):
                 report.requeued.append(letter)  # due again after a wait: no longer a dead letter
@@ -562,6 +585,7 @@ def _retry_each(
             if not kept:
                 store.remove(letter.id)
             report.succeeded.append(letter)
+        report.current = None
         if bus._observers:
             _observe(letter.event, subscription, error, started, bus._observers)
 

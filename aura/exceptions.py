@@ -124,12 +124,12 @@ class DatabaseBusyError(AuraError, TimeoutError):
 
 class DeadLetterRetryError(AuraError, RuntimeError):
     """A dead-letter retry stopped part way because the database failed (a lost connection, a
-    disk error).
+    disk error: see :func:`aura.sql.is_database_error`).
 
     ``report`` (a :class:`~aura.dead_letters.RetryReport`) is what it did before: those letters
-    are settled as it says. The letters it had not reached are still dead letters, untouched; the
-    one it was retrying when the database failed is due again once its lease runs out. The
-    database's own error is the ``__cause__``.
+    are settled as it says. The letters it had not reached are still dead letters, untouched;
+    the message says what became of the one in progress. The database's own error is the
+    ``__cause__``.
     """
 
     def __init__(self, message: str, *, report: Any) -> None:  # a RetryReport: no import here

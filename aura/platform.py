@@ -81,6 +81,16 @@ class Platform:
         log_traffic: bool = True,
         boundaries: ModuleDeclarations | None = None,
     ) -> None:
+        if poll_interval is not None and (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, int | float)
+            or not 0 < poll_interval < 86_400
+        ):
+            raise ConfigurationError(
+                f"poll_interval must be a number of seconds above 0 and below a day, or None "
+                f"(no delivery worker), got {poll_interval!r}. Pass e.g. poll_interval=1.0; "
+                "nothing was opened."
+            )
         self.boundaries = boundaries
         """The project's module map (``[tool.aura.boundaries]``), when given: :meth:`verify`
         then checks against its declared dependencies too (see :mod:`aura.verification`)."""

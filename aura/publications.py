@@ -425,7 +425,11 @@ class DurableJournal:
         """Whether ``exc`` is the database's momentary failure (its ``is_transient``: a lost
         connection, a lock or serialization conflict, a full disk), not the handler's."""
         is_transient = getattr(self.database, "is_transient", None)
-        return is_transient is not None and isinstance(exc, Exception) and is_transient(exc)
+        if is_transient is None or not isinstance(exc, Exception):
+            return False
+        if isinstance(exc, EventDeliveryError) and isinstance(exc.__cause__, Exception):
+            exc = exc.__cause__  # the event store's write, wrapping the driver's error
+        return bool(is_transient(exc))
 
     def _attempts(self, key: _Key) -> int:
         row = self.database.query_one("SELECT attempts FROM aura_publications WHERE " + _KEY, key)
@@ -757,6 +761,9 @@ def _json_list(items: Sequence[str]) -> str:
 
     return json.dumps(list(items))
 
+
+_LONGEST_POLL = 86_400.0
+"""A poll interval must be shorter than this (a day): the worker's waits must stay sleepable."""
 
 WORK_CHANNEL = "aura_publications"
 """The PostgreSQL channel a commit with new due publications is announced on."""
@@ -1099,9 +1106,14 @@ class Worker:
         deliver_next: Callable[[], bool] | None = None,
         threads: int = 1,
     ) -> None:
-        if isinstance(poll, bool) or not isinstance(poll, int | float) or not poll > 0:
+        if (
+            isinstance(poll, bool)
+            or not isinstance(poll, int | float)
+            or not 0 < poll < _LONGEST_POLL
+        ):
             raise ConfigurationError(
-                f"poll must be a positive number of seconds, got {poll!r}. Pass e.g. poll=1.0."
+                f"poll must be a positive number of seconds, below a day, got {poll!r}. Pass "
+                "e.g. poll=1.0."
             )
         if type(threads) is not int or threads < 0:
             raise ConfigurationError(

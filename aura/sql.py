@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import re
 
+from aura.exceptions import DatabaseBusyError
+
 __all__ = ["is_database_error", "mask_password", "translate"]
 
 # What must not be touched by placeholder translation: string literals (standard, E'' with
@@ -33,13 +35,27 @@ _TOKENS = re.compile(
 
 
 def is_database_error(error: BaseException) -> bool:
-    """Whether ``error`` is a database failing, in any driver's or wrapper's terms: the
-    DB-API's ``DatabaseError`` or ``InterfaceError`` (sqlite3, psycopg) and the classes of
-    those names SQLAlchemy and Django wrap them in; never an error of the code that used it."""
-    return any(kind.__name__ in _DATABASE_ERRORS for kind in type(error).__mro__)
+    """Whether ``error`` is the database failing, not the code that used it.
+
+    In the DB-API's terms (sqlite3, psycopg, and the classes of those names SQLAlchemy and
+    Django wrap them in): an ``OperationalError``, ``InterfaceError`` or ``InternalError`` (or
+    a subclass: psycopg's ``AdminShutdown``, its pool's ``PoolTimeout``), or a bare
+    ``DatabaseError`` (SQLite's "not authorized", "disk I/O error"); SQLAlchemy's pool
+    ``TimeoutError``, ``PendingRollbackError`` and bare ``DBAPIError``; Aura's own
+    :class:`~aura.exceptions.DatabaseBusyError`. Not a ``ProgrammingError``,
+    ``IntegrityError``, ``DataError`` or ``NotSupportedError``: those are the code's or the
+    data's.
+    """
+    kind = type(error)
+    if kind.__name__ in _BARE or isinstance(error, DatabaseBusyError):
+        return True
+    if kind.__name__ == "TimeoutError" and kind.__module__.startswith("sqlalchemy"):
+        return True  # the pool had no connection to give
+    return any(base.__name__ in _FAILING for base in kind.__mro__)
 
 
-_DATABASE_ERRORS = frozenset({"DatabaseError", "InterfaceError"})
+_FAILING = frozenset({"OperationalError", "InterfaceError", "InternalError"})
+_BARE = frozenset({"DatabaseError", "DBAPIError", "PendingRollbackError"})
 
 
 @functools.lru_cache(maxsize=1024)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +31,6 @@ from aura.events import (
     freeze_json,
 )
 from aura.exceptions import ConfigurationError, EventDeliveryError
-from aura.sql import is_database_error
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -347,7 +347,7 @@ class SqliteEventStore(EventStore):
                     f"An event is already in the event store ({exc}); an event is stored once. "
                     "Nothing of this batch was stored."
                 ) from None
-            if not is_database_error(exc):
+            if not _is_driver_error(exc):
                 raise
             raise EventDeliveryError(
                 f"The event store could not write {count} event(s): {exc}. Nothing of this "
@@ -397,6 +397,12 @@ class SqliteEventStore(EventStore):
         """Return how many events are stored."""
         row = self.database.query_one("SELECT COUNT(*) AS n FROM aura_events")
         return int(row["n"]) if row is not None else 0
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """An error of the database driver (sqlite3's or psycopg's), not of Aura's code; errors
+    SQLAlchemy or Django wrap a driver's in reach the caller as those libraries raise them."""
+    return isinstance(exc, sqlite3.Error) or type(exc).__module__.startswith("psycopg")
 
 
 def _is_integrity_error(exc: BaseException) -> bool:

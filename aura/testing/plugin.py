@@ -369,12 +369,17 @@ def platform_marker(marker: pytest.Mark | None) -> PlatformMarker:
     if poll_interval is not None and (
         isinstance(poll_interval, bool)
         or not isinstance(poll_interval, int | float)
-        or not poll_interval > 0
+        or not 0 < poll_interval < 86_400
     ):
         raise pytest.UsageError(
-            f"aura_platform poll_interval must be a number of seconds above 0, or None (no "
-            f"delivery worker, the default), got {poll_interval!r}: "
+            f"aura_platform poll_interval must be a number of seconds above 0 and below a day, "
+            f"or None (no delivery worker, the default), got {poll_interval!r}: "
             "@pytest.mark.aura_platform(durable=True, poll_interval=0.05)."
+        )
+    if poll_interval is not None and not durable:
+        raise pytest.UsageError(
+            f"aura_platform poll_interval={poll_interval!r} sets a durable platform's delivery "
+            "worker, and this one is not durable: add durable=True, or drop poll_interval."
         )
     return PlatformMarker(tuple(names), mode, durable, database, poll_interval)
 

@@ -475,17 +475,31 @@ def test_zero(aura_platform):
 @pytest.mark.aura_platform(durable=True, poll_interval="1")
 def test_text(aura_platform):
     pass
+
+
+@pytest.mark.aura_platform(durable=True, poll_interval=float("inf"))
+def test_forever(aura_platform):
+    pass
+
+
+@pytest.mark.aura_platform(poll_interval=0.05)
+def test_not_durable(aura_platform):
+    pass
 """,
     )
-    result.assert_outcomes(passed=2, errors=2)
+    result.assert_outcomes(passed=2, errors=4)
+    refused = (
+        "*aura_platform poll_interval must be a number of seconds above 0 and below a day, or "
+        "None (no delivery worker, the default), got {}: "
+        "@pytest.mark.aura_platform(durable=True, poll_interval=0.05)."
+    )
     result.stdout.fnmatch_lines(
         [
-            "*aura_platform poll_interval must be a number of seconds above 0, or None (no "
-            "delivery worker, the default), got 0: @pytest.mark.aura_platform(durable=True, "
-            "poll_interval=0.05).",
-            "*aura_platform poll_interval must be a number of seconds above 0, or None (no "
-            "delivery worker, the default), got '1': @pytest.mark.aura_platform(durable=True, "
-            "poll_interval=0.05).",
+            refused.format("0"),
+            refused.format("'1'"),
+            refused.format("inf"),
+            "*aura_platform poll_interval=0.05 sets a durable platform's delivery worker, and "
+            "this one is not durable: add durable=True, or drop poll_interval.",
         ],
         consecutive=False,
     )

@@ -83,9 +83,8 @@ def test_a_retry_the_database_stops_raises_a_typed_error_with_what_it_did(
     assert str(raised.value) == (
         "Retrying dead letters stopped: the database failed (DatabaseError: not authorized). "
         "Before it, 1 of the 3 due were retried: 1 delivered, 0 failed again, 0 handed back to "
-        "delivery. The letters not retried yet are still dead letters; the one being retried "
-        "when the database failed is retried again by the next retry (on a durable platform, "
-        "delivered again once its lease runs out). Retry again when the database is back."
+        "delivery. The letters not retried yet are still dead letters. Retry again when the "
+        "database is back."
     )
     assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
     report = raised.value.report
@@ -123,7 +122,7 @@ def test_a_retry_whose_dead_letters_cannot_be_read_says_none_was_read(
         connection.set_authorizer(None)
     assert str(raised.value).startswith(
         "Retrying dead letters stopped: the database failed (DatabaseError: not authorized). "
-        "No dead letter was read. The letters not retried yet are still dead letters;"
+        "No dead letter was read. The letters not retried yet are still dead letters. Retry"
     )
     assert raised.value.report.succeeded == ()
     assert effects == []
@@ -241,3 +240,89 @@ def test_the_cli_prints_what_was_retried_then_the_typed_error(
     listed = listing.getvalue()
     assert listed.endswith("1 dead letter.\n")
     assert "failed on 'order.placed'" in listed
+
+
+def refuse(database: Database, action: int) -> None:
+    connection = database._connections.slot().connection  # type: ignore[union-attr]
+    connection.set_authorizer(lambda code, *_: sqlite3.SQLITE_DENY if code == action else 0)
+
+
+def test_with_a_dead_letter_store_of_its_own_a_letter_delivered_but_not_removed_is_named(
+    tmp_path: Path,
+) -> None:
+    """Not durable: the letters are in a SqliteDeadLetterStore, apart from the handlers' writes,
+    so a handler that ran is not undone when the database then fails to remove its letter; the
+    message says so, and that the next retry runs it again."""
+    from aura.store import SqliteDeadLetterStore
+
+    effects: list[int] = []
+    broken = {1}
+    module = Module("shipping")
+
+    @module.on_start
+    def create(database: Database) -> None:
+        database.execute("CREATE TABLE IF NOT EXISTS shipped (n INTEGER)")
+
+    @module.subscribe("order.placed")
+    def ship(data: dict[str, Any], database: Database) -> None:
+        if data["n"] in broken:
+            raise ConnectionError("carrier down")
+        database.execute("INSERT INTO shipped VALUES (?)", (data["n"],))
+        effects.append(data["n"])
+        refuse(database, sqlite3.SQLITE_DELETE)  # the letter's removal comes next
+
+    database = Database(tmp_path / "aura.db")
+    with Platform(
+        [module], database=database, dead_letters=SqliteDeadLetterStore(database)
+    ) as built:
+        built.bus.publish("order.placed", {"n": 1}, "orders")
+        broken.clear()
+        with pytest.raises(DeadLetterRetryError) as raised:
+            built.bus.retry_dead_letters()
+        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        [letter] = built.bus.dead_letters()
+        assert str(raised.value) == (
+            "Retrying dead letters stopped: the database failed (DatabaseError: not "
+            "authorized). Before it, 0 of the 1 due were retried: 0 delivered, 0 failed again, "
+            "0 handed back to delivery. The letters not retried yet are still dead letters. "
+            f"The one in progress ({letter.id}) was delivered, but its dead letter could not be "
+            "removed: the next retry runs its handler again. Retry again when the database is "
+            "back."
+        )
+        assert effects == [1]
+        assert built.database.query_one("SELECT COUNT(*) AS n FROM shipped")["n"] == 1  # type: ignore[index]
+
+
+def test_is_database_error_tells_the_database_failing_from_the_code_using_it() -> None:
+    import psycopg
+    import sqlalchemy.exc
+    from django.db import utils as django_errors
+
+    from aura.exceptions import DatabaseBusyError
+    from aura.sql import is_database_error
+
+    failing = [
+        sqlite3.OperationalError("database is locked"),
+        sqlite3.DatabaseError("not authorized"),
+        sqlite3.InterfaceError("bad parameter"),
+        psycopg.OperationalError("server closed the connection"),
+        psycopg.errors.AdminShutdown("terminating connection"),
+        sqlalchemy.exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("locked")),
+        sqlalchemy.exc.TimeoutError("QueuePool limit reached"),
+        sqlalchemy.exc.PendingRollbackError("rolled back"),
+        django_errors.OperationalError("database is locked"),
+        django_errors.InterfaceError("connection already closed"),
+        DatabaseBusyError("another task holds a transaction"),
+    ]
+    not_failing = [
+        sqlite3.ProgrammingError("Incorrect number of bindings"),
+        sqlite3.IntegrityError("UNIQUE constraint failed"),
+        psycopg.errors.UniqueViolation("duplicate key"),
+        sqlalchemy.exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE")),
+        django_errors.ProgrammingError("no such table"),
+        django_errors.NotSupportedError("not supported"),
+        ValueError("a handler's own error"),
+        TimeoutError("not the pool's"),
+    ]
+    assert [type(e).__name__ for e in failing if not is_database_error(e)] == []
+    assert [type(e).__name__ for e in not_failing if is_database_error(e)] == []

@@ -185,3 +185,57 @@ def test_a_dead_letter_whose_retry_meets_a_full_disk_with_its_attempts_spent_fai
         assert report.problem() == "Some dead letters failed again."
         assert [letter.id for letter in platform.bus.dead_letters()] == [again.id]
         assert rows(platform) == []
+
+
+@pytest.mark.parametrize("adapter", ["aura", "sqlalchemy"])
+def test_an_event_store_write_the_disk_refuses_is_retried_not_a_dead_letter(
+    tmp_path: Path, adapter: str
+) -> None:
+    """The event store's own write meets a full disk: it wraps the driver's error in
+    EventDeliveryError, and the journal looks through it (on Aura's database and on
+    SQLAlchemy's), so the delivery is tried again, not kept as the handler's dead letter."""
+    from aura.events import Event
+    from aura.store import EventStore
+
+    path = tmp_path / "aura.db"
+    database: Any
+    if adapter == "aura":
+        database = Database(path, timeout=0.2)
+    else:
+        from sqlalchemy import create_engine
+
+        from aura.integrations.sqlalchemy import SqlAlchemyDatabase
+
+        database = SqlAlchemyDatabase(
+            create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.2})
+        )
+    module = Module("audit")
+    runs: list[int] = []
+
+    @module.subscribe("job.submitted")
+    def record(data: dict[str, Any], event_store: EventStore) -> None:
+        runs.append(data["n"])
+        store: Any = event_store
+        full = len(runs) == 1  # the disk is full while the store writes, the first time
+        if full:
+            pages = store.database.query_one("SELECT page_count AS n FROM pragma_page_count()")
+            store.database.execute(f"PRAGMA max_page_count = {pages['n']}")
+        try:
+            event_store.append(Event.create("job.audited", {"blob": "y" * 200_000}, "audit"))
+        finally:
+            if full:
+                store.database.execute("PRAGMA max_page_count = 1073741823")
+
+    with Platform([module], database=database, durable=True, poll_interval=None) as platform:
+        assert platform.journal is not None
+        platform.bus.publish("job.submitted", {"n": 1}, "jobs")
+        assert platform.bus.dead_letters() == []
+        [row] = platform.journal.publications()
+        assert (row["status"], row["attempts"]) == ("PUBLISHED", 1)
+        time.sleep(TRANSIENT_RETRY.wait(1) + 0.1)
+        assert platform.bus.resubmit_incomplete().delivered == 1
+        assert runs == [1, 1]
+        assert [e.event_type for e in platform.event_store.stream()] == [  # type: ignore[union-attr]
+            "job.submitted",
+            "job.audited",
+        ]

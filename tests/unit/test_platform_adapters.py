@@ -134,3 +134,18 @@ def test_a_letter_of_its_own_store_whose_row_was_retried_elsewhere_is_not_report
         report = p.bus.retry_dead_letters()
         assert report.succeeded == report.failed == ()
         assert runs == [2, 2]  # the handler did not run a third time, nor was it claimed to
+
+
+@pytest.mark.parametrize("poll", [0, -1, float("inf"), float("nan"), 86_400, True, "1"])
+def test_a_poll_interval_that_no_worker_could_sleep_is_refused_before_anything_opens(
+    tmp_path: Path, poll: Any
+) -> None:
+    from aura.exceptions import ConfigurationError
+
+    with pytest.raises(ConfigurationError) as refused:
+        Platform([], database=tmp_path / "aura.db", durable=True, poll_interval=poll)
+    assert str(refused.value) == (
+        "poll_interval must be a number of seconds above 0 and below a day, or None (no "
+        f"delivery worker), got {poll!r}. Pass e.g. poll_interval=1.0; nothing was opened."
+    )
+    assert not (tmp_path / "aura.db").exists()
