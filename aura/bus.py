@@ -43,6 +43,7 @@ from aura.delivery import (
     DeliveryJournal,
     Dispatch,
     ResubmitReport,
+    RouteObserver,
     TransactionSource,
     current_dispatch,
 )
@@ -319,6 +320,7 @@ class EventBus:
         self._cached: dict[tuple[int, str], set[str]] = {}
         self._observers: tuple[BusObserver, ...] = ()
         self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
+        self._router: RouteObserver | None = None  # the one observer, taking runs of them
         self._publishing: tuple[Callable[..., Any], ...] = ()
         self._delivering: tuple[Callable[..., Any], ...] = ()
         # Each kind's hooks as one start (aura.hooks.compose), None without any.
@@ -589,6 +591,8 @@ class EventBus:
         self._raw_only = bool(observers) and all(
             getattr(observer, "raw_deliveries", False) for observer in observers
         )
+        alone = observers[0] if len(observers) == 1 and self._raw_only else None
+        self._router = alone if getattr(alone, "raw_routes", False) else None  # type: ignore[assignment]
         self._observers = observers
 
     def track_activity(self) -> BusActivity:

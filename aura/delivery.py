@@ -52,10 +52,12 @@ __all__ = [
     "Job",
     "Outcome",
     "ResubmitReport",
+    "RouteObserver",
     "Subscription",
     "TransactionSource",
     "arun",
     "deliver_one",
+    "deliveries_of",
     "delivery_of",
     "drain",
     "redeliver",
@@ -136,6 +138,39 @@ class BusObserver(Protocol):
         """Called after each handler ran, with its outcome and duration."""
 
 
+class RouteObserver(BusObserver, Protocol):
+    """A raw observer that, attached alone (the test harness's recorder), is handed the
+    deliveries that succeeded one run at a time: its class sets ``raw_routes = True``.
+
+    While ``routing`` is true, a run of an event's deliveries that succeeded one after another
+    reaches :meth:`on_route` as one record, the tuple ``(event, route, start, *durations)``
+    (four items or more; a raw delivery has three): the delivery to ``route[start + k]`` took
+    ``durations[k]`` seconds (see :func:`deliveries_of`). A route of one subscriber is told as
+    raw deliveries. A failure, a subscription cancelled meanwhile, or a delivery
+    recorded alone ends a run: the run so far is handed over first, so an event's records
+    come in the order its deliveries ended. While ``routing`` is false (the observer tracks
+    what a delivery nests), each delivery reaches :meth:`on_delivered` alone, in the raw form.
+    Before recording anything nested in a delivery, the observer takes the run of its
+    dispatch (``current_dispatch.get().run``, a list of the same items): it records the
+    durations so far, advances ``start`` past them and removes them from the run, in place.
+    """
+
+    routing: bool
+
+    def on_route(self, record: tuple[Any, ...]) -> None:
+        """Called with a run of deliveries that succeeded (see the class)."""
+
+
+def deliveries_of(record: Sequence[Any]) -> list[Delivery]:
+    """The :class:`Delivery` of each delivery in a run record (see :class:`RouteObserver`)."""
+    event, route, start = record[0], record[1], record[2]
+    durations = record[3:]
+    return [
+        Delivery(event, subscription.subscriber_module, subscription.handler_name, None, took)
+        for subscription, took in zip(route[start : start + len(durations)], durations, strict=True)
+    ]
+
+
 class DeliveryJournal(Protocol):
     """Makes delivery durable: records accepted events and each subscriber's progress.
 
@@ -206,6 +241,7 @@ class EventBus(Protocol):
     catalog: EventCatalog
     _observers: tuple[BusObserver, ...]
     _raw_only: bool
+    _router: RouteObserver | None
     _start_delivering: Start | None
 
     def _subscription_named(
@@ -248,7 +284,7 @@ class Outcome:
 class Dispatch(Outcome):
     """The queue of one job in progress, in one thread or task (and the outcome of its calls)."""
 
-    __slots__ = ("active", "bus", "chain", "is_async", "queue", "replaying")
+    __slots__ = ("active", "bus", "chain", "is_async", "queue", "replaying", "run")
 
     def __init__(self, bus: object, is_async: bool, *, replaying: bool = False) -> None:
         self.error = None
@@ -260,6 +296,9 @@ class Dispatch(Outcome):
         self.chain: tuple[str, ...] = ()
         self.active = True
         self.replaying = replaying
+        # The run of deliveries being recorded for a route observer (see RouteObserver):
+        # ``[event, route, start, *durations]``, the durations of route[start:] so far.
+        self.run: list[Any] | None = None
 
 
 current_dispatch: ContextVar[Dispatch | None] = ContextVar("aura_dispatch", default=None)
@@ -343,9 +382,16 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
         # set, its handler run, its outcome told), within one event's route.
         mark = now() if raw_only else 0.0
         single = observers[0] if len(observers) == 1 else None  # the usual: one trace
+        # One trace alone: the route's deliveries are kept as runs (one record per run), each
+        # delivery one duration in an array (see RouteObserver).
+        router = bus._router if len(route) > 1 else None  # one delivery: its raw tuple
+        if router is not None:
+            run = dispatch.run = [event, route, 0]
         try:
             for subscription in route:
                 if not subscription.active:
+                    if router is not None:
+                        _step_past(router, run)
                     continue
                 module_token = _context._current_module.set(subscription.subscriber_module)
                 try:
@@ -377,12 +423,21 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                     error = outcome.error
                     if error is not None:
                         outcome.error = None
+                        if router is not None:  # the run so far first: the failure follows
+                            _step_past(router, run)
                         _keep_failure(bus, event, subscription, error, started, observers)
                         mark = now() if raw_only else 0.0
+                    elif router is not None and router.routing:  # the recorder's hot path
+                        ended = now()
+                        run.append(ended - mark)
+                        mark = ended
                     elif raw_only:  # no Delivery built: observers that take the raw form
-                        mark = now()
-                        done = (event, subscription, mark - started)
+                        ended = now()
+                        done = (event, subscription, ended - mark)
+                        mark = ended
                         try:
+                            if router is not None:  # nesting here: this one alone, in order
+                                _step_past(router, run)
                             if single is not None:
                                 single.on_delivered(done)  # type: ignore[arg-type]  # raw
                             else:
@@ -395,8 +450,28 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                 finally:
                     _context._current_module.reset(module_token)
         finally:
+            if router is not None:
+                dispatch.run = None
+                if len(run) > 3:
+                    try:
+                        router.on_route(tuple(run))  # exactly its size: a trace keeps it
+                    except Exception:
+                        logger.exception("An observer failed on a delivery; it goes on")
             _context._correlation_id.reset(cid_token)
             _context._current_event.reset(event_token)
+
+
+def _step_past(router: RouteObserver, run: list[Any]) -> None:
+    """Hand the run so far to ``router`` and start the next after the delivery at hand (a
+    failure, an inactive subscription, one recorded alone)."""
+    done = len(run) - 3
+    if done:
+        try:
+            router.on_route(tuple(run))
+        except Exception:
+            logger.exception("An observer failed on a delivery; it goes on")
+        del run[3:]
+    run[2] += done + 1
 
 
 def _readable(bus: EventBus, event: Event) -> tuple[Event, EventVersionError | None]:

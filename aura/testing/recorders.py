@@ -20,7 +20,7 @@ from aura import context as _context
 from aura.breaker import BreakerTransition
 from aura.bus import Delivery, EventBus
 from aura.clock import real_perf_counter
-from aura.delivery import current_dispatch, delivery_of
+from aura.delivery import current_dispatch, deliveries_of, delivery_of
 from aura.events import Event, thaw_json
 from aura.exceptions import ServiceNotAvailableError
 from aura.hooks import Finish, Interceptor
@@ -85,23 +85,29 @@ _Frame = tuple[int, Event | None, int]
 
 
 class _BusTap:
-    """What a trace attaches to a bus as its observer: two attributes the bus calls.
+    """What a trace attaches to a bus as its observer: the attributes the bus calls and reads.
 
-    While no call and no delivery with nested entries is running, ``on_delivered`` is the trace
-    log's own ``list.append``: recording a delivery then runs no Python frame (it is the
-    recorder's hot path). Otherwise it is :meth:`Trace.on_delivered`, which puts the outcome in
-    the place the delivery started.
+    While no call and no delivery with nested entries is running, ``routing`` is true: the
+    bus hands over an event's deliveries that succeeded as runs, one ``on_route`` record each
+    (the trace log's own ``list.append``: recording runs no Python frame; it is the recorder's
+    hot path), and a failed one to ``on_delivered``, the log's ``append`` too. Otherwise
+    ``on_delivered`` is :meth:`Trace.on_delivered`, which puts each outcome in the place the
+    delivery started (see :class:`aura.delivery.RouteObserver`).
     """
 
-    __slots__ = ("on_delivered", "on_published")
+    __slots__ = ("on_delivered", "on_published", "on_route", "routing")
     raw_deliveries = True
     """The bus may hand it raw delivery tuples (converted when the trace is read)."""
+    raw_routes = True
+    """Attached alone, the bus hands it runs of deliveries (expanded when the trace is read)."""
 
     def __init__(
-        self, on_published: Callable[[Event], None], on_delivered: Callable[[Delivery], None]
+        self, on_published: Callable[[Event], None], append: Callable[[Any], None]
     ) -> None:
         self.on_published = on_published
-        self.on_delivered = on_delivered
+        self.on_delivered: Callable[[Any], None] = append
+        self.on_route = append
+        self.routing = True
 
 
 class _CallHook(Interceptor):
@@ -190,7 +196,24 @@ class Trace:
     @property
     def entries(self) -> list[TraceEntry]:
         """Everything recorded, in causal order (a new list on each access)."""
-        return [_as_entry(stored) for stored in self._log]
+        entries: list[TraceEntry] = []
+        # Where each stored item's first entry is: a run of deliveries stored as one record
+        # is an entry per delivery, and the parents of what follows move with it.
+        position: list[int] = []
+        for stored in list(self._log):
+            position.append(len(entries))
+            if type(stored) is tuple and len(stored) > 3:  # a run (aura.delivery.RouteObserver)
+                entries.extend(
+                    _new_tuple(TraceEntry, ("delivery", delivery, None, 0, False))
+                    for delivery in deliveries_of(stored)
+                )
+                continue
+            entry = _as_entry(stored)
+            parent = entry.parent
+            if parent is not None and parent < len(position) and position[parent] != parent:
+                entry = entry._replace(parent=position[parent])
+            entries.append(entry)
+        return entries
 
     # observer protocol of the bus, registry and breakers
 
@@ -276,7 +299,7 @@ class Trace:
         entry = TraceEntry("call", running, parent, depth, fake)
         with self._lock:
             self._open_calls += 1
-            self._tap.on_delivered = self.on_delivered
+            self._slow()
             index = self._append(entry)
         token = self._frame.set((index, _current_event(), depth))
         clock = real_perf_counter()  # real under frozen_time (aura.clock)
@@ -339,15 +362,26 @@ class Trace:
         parent, depth = (frame[0], frame[2] + 1) if frame is not None else (None, 0)
         entry = TraceEntry("delivery", DeliveryInProgress(event, module), parent, depth)
         with self._lock:
+            run = dispatch.run
+            if run is not None and len(run) > 3:  # the route's deliveries before this one
+                self._log.append(tuple(run))
+                run[2] += len(run) - 3
+                del run[3:]
             index = self._append(entry)
             self._running[event.event_id] = (index, entry)
-            self._tap.on_delivered = self.on_delivered
+            self._slow()
         return index, depth + 1
+
+    def _slow(self) -> None:
+        """Each delivery told alone, to be put in its place (call it holding the lock)."""
+        self._tap.routing = False
+        self._tap.on_delivered = self.on_delivered
 
     def _relax(self) -> None:
         """Back to the fast path once nothing is running (call it holding the lock)."""
         if not self._open_calls and not self._running:
             self._tap.on_delivered = self._log.append
+            self._tap.routing = True
 
     def _append(self, entry: TraceEntry) -> int:
         log = self._log
@@ -368,8 +402,8 @@ class Trace:
 
     def _items(self) -> Iterator[Any]:
         for stored in self._log:
-            if type(stored) is tuple:  # a raw delivery, stored as the bus handed it
-                yield delivery_of(stored)
+            if type(stored) is tuple:  # raw, as the bus handed it: a delivery, or a run of them
+                yield from deliveries_of(stored) if len(stored) > 3 else (delivery_of(stored),)
             else:
                 yield stored.item if isinstance(stored, TraceEntry) else stored
 
