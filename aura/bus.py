@@ -321,6 +321,13 @@ class EventBus:
         self._observers: tuple[BusObserver, ...] = ()
         self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
         self._router: RouteObserver | None = None  # the one observer, taking runs of them
+        # The three above as one value: a delivery loop reads them together, never half of an
+        # observer's attaching.
+        self._observed: tuple[tuple[BusObserver, ...], bool, RouteObserver | None] = (
+            (),
+            False,
+            None,
+        )
         self._publishing: tuple[Callable[..., Any], ...] = ()
         self._delivering: tuple[Callable[..., Any], ...] = ()
         # Each kind's hooks as one start (aura.hooks.compose), None without any.
@@ -594,6 +601,7 @@ class EventBus:
         alone = observers[0] if len(observers) == 1 and self._raw_only else None
         self._router = alone if getattr(alone, "raw_routes", False) else None  # type: ignore[assignment]
         self._observers = observers
+        self._observed = (observers, self._raw_only, self._router)
 
     def track_activity(self) -> BusActivity:
         """Count the publishes in flight from now on; return the counter (the same every call).

@@ -150,9 +150,10 @@ class RouteObserver(BusObserver, Protocol):
     recorded alone ends a run: the run so far is handed over first, so an event's records
     come in the order its deliveries ended. While ``routing`` is false (the observer tracks
     what a delivery nests), each delivery reaches :meth:`on_delivered` alone, in the raw form.
-    Before recording anything nested in a delivery, the observer takes the run of its
-    dispatch (``current_dispatch.get().run``, a list of the same items): it records the
-    durations so far, advances ``start`` past them and removes them from the run, in place.
+    Before recording anything nested in a delivery, the observer takes the open runs meant
+    for it (``run`` of ``current_dispatch.get()`` and of its ``outer`` dispatches whose
+    ``router`` it is; a list of the same items): it records the durations so far, advances
+    ``start`` past them and removes them from the run, in place.
     """
 
     routing: bool
@@ -242,6 +243,7 @@ class EventBus(Protocol):
     _observers: tuple[BusObserver, ...]
     _raw_only: bool
     _router: RouteObserver | None
+    _observed: tuple[tuple[BusObserver, ...], bool, RouteObserver | None]
     _start_delivering: Start | None
 
     def _subscription_named(
@@ -284,7 +286,17 @@ class Outcome:
 class Dispatch(Outcome):
     """The queue of one job in progress, in one thread or task (and the outcome of its calls)."""
 
-    __slots__ = ("active", "bus", "chain", "is_async", "queue", "replaying", "run")
+    __slots__ = (
+        "active",
+        "bus",
+        "chain",
+        "is_async",
+        "outer",
+        "queue",
+        "replaying",
+        "router",
+        "run",
+    )
 
     def __init__(self, bus: object, is_async: bool, *, replaying: bool = False) -> None:
         self.error = None
@@ -297,8 +309,12 @@ class Dispatch(Outcome):
         self.active = True
         self.replaying = replaying
         # The run of deliveries being recorded for a route observer (see RouteObserver):
-        # ``[event, route, start, *durations]``, the durations of route[start:] so far.
+        # ``[event, route, start, *durations]``, the durations of route[start:] so far, and
+        # the observer it is for.
         self.run: list[Any] | None = None
+        self.router: RouteObserver | None = None
+        self.outer: Dispatch | None = current_dispatch.get()
+        """The job this one runs inside (a handler publishing on another bus), if any."""
 
 
 current_dispatch: ContextVar[Dispatch | None] = ContextVar("aura_dispatch", default=None)
@@ -372,8 +388,7 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
         # one that cannot be read so is each subscriber's failure, kept as its dead letter.
         current, unreadable = _readable(bus, event)
         outcome.event = current
-        observers = bus._observers
-        raw_only = bus._raw_only
+        observers, raw_only, router = bus._observed  # one read: never half an attaching
         start = bus._start_delivering
         event_token = _context._current_event.set(current)
         cid_token = _context._correlation_id.set(event.correlation_id)
@@ -384,9 +399,11 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
         single = observers[0] if len(observers) == 1 else None  # the usual: one trace
         # One trace alone: the route's deliveries are kept as runs (one record per run), each
         # delivery one duration in an array (see RouteObserver).
-        router = bus._router if len(route) > 1 else None  # one delivery: its raw tuple
-        if router is not None:
+        if router is not None and len(route) > 1:  # one delivery: its raw tuple
             run = dispatch.run = [event, route, 0]
+            dispatch.router = router
+        else:
+            router = None
         try:
             for subscription in route:
                 if not subscription.active:

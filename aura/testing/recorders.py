@@ -137,7 +137,14 @@ class _CallHook(Interceptor):
 
 
 class Trace:
-    """Everything a bus and a registry did while attached, in causal order."""
+    """Everything a bus and a registry did while attached, in causal order.
+
+    Within a thread (or an asyncio task) entries come in the order things happened. Attached
+    alone to a bus, a trace keeps an event's deliveries that succeeded one after another as one
+    record, entered when the run ends (at the end of the event's route, or when a failure or
+    something nested in a delivery interrupts it): what another thread or task records
+    meanwhile comes before that run's deliveries.
+    """
 
     def __init__(self) -> None:
         # The entries, some stored bare (an Event or a Delivery at the top level, as the bus
@@ -187,6 +194,7 @@ class Trace:
     def clear(self) -> None:
         """Forget everything recorded so far (the event numbers too); keep recording."""
         with self._lock:
+            self._take_runs(keep=False)  # a run open here (cleared from a handler) goes too
             self._log.clear()
             self._numbers.clear()
             self._numbered = 0
@@ -351,6 +359,8 @@ class Trace:
         ``None`` when no delivery of one of the traced buses runs (a replay, which records
         nothing, or code in ``event_scope`` of its own).
         """
+        with self._lock:  # what ended before this nested entry, first
+            self._take_runs(keep=True)
         held = self._running.get(event.event_id)
         if held is not None:
             return held[0], held[1].depth + 1
@@ -362,15 +372,27 @@ class Trace:
         parent, depth = (frame[0], frame[2] + 1) if frame is not None else (None, 0)
         entry = TraceEntry("delivery", DeliveryInProgress(event, module), parent, depth)
         with self._lock:
-            run = dispatch.run
-            if run is not None and len(run) > 3:  # the route's deliveries before this one
-                self._log.append(tuple(run))
-                run[2] += len(run) - 3
-                del run[3:]
             index = self._append(entry)
             self._running[event.event_id] = (index, entry)
             self._slow()
         return index, depth + 1
+
+    def _take_runs(self, *, keep: bool) -> None:
+        """Take the runs of deliveries open for this trace in this context (the dispatch's,
+        then those of the jobs it runs inside: the outermost first): entered in the log
+        (``keep``) or dropped; each run goes on after them. Call it holding the lock."""
+        runs = []
+        dispatch = current_dispatch.get()
+        while dispatch is not None:
+            run = dispatch.run
+            if run is not None and len(run) > 3 and dispatch.router is self._tap:
+                runs.append(run)
+            dispatch = dispatch.outer
+        for run in reversed(runs):
+            if keep:
+                self._log.append(tuple(run))
+            run[2] += len(run) - 3
+            del run[3:]
 
     def _slow(self) -> None:
         """Each delivery told alone, to be put in its place (call it holding the lock)."""
@@ -420,7 +442,9 @@ class Trace:
         return [item for item in self._items() if isinstance(item, ServiceCall)]
 
     def failed_deliveries(self, since: int = 0) -> list[Delivery]:
-        """The deliveries whose handler raised (after the first ``since`` entries)."""
+        """The deliveries whose handler raised, after the first ``since`` items of the trace's
+        log (``len`` of it, as :meth:`PublishedEvents.mark` takes it; a run of deliveries is one
+        item, several entries)."""
         failed = []
         for stored in self._log[since:]:
             item = stored.item if isinstance(stored, TraceEntry) else stored
@@ -682,8 +706,8 @@ class PublishedEvents(Sequence[Event]):
         self.expected_failures.append((module, event_type))
 
     def failed_deliveries(self, since: int = 0) -> list[Delivery]:
-        """The deliveries whose handler raised, retries included (after ``since`` entries of
-        the trace: see :meth:`mark`)."""
+        """The deliveries whose handler raised, retries included (after the point ``since``
+        of the trace that :meth:`mark` gave)."""
         return self._trace.failed_deliveries(since)
 
     def mark(self) -> int:

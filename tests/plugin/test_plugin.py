@@ -431,6 +431,12 @@ def flaky(data):
         raise ConnectionError("the mail server is down")
 
 
+def workers_of(platform):
+    # This platform's delivery threads (other tests' may still be winding down in-process).
+    name = f"aura-worker-{platform.journal.owner}"
+    return [t for t in threading.enumerate() if t.name.startswith(name)]
+
+
 def subscribe(platform):
     RUNS.clear()
     platform.bus.subscribe(
@@ -443,7 +449,7 @@ def subscribe(platform):
 def test_without_a_worker(aura_platform):
     subscribe(aura_platform)
     aura_platform.bus.publish("order.placed", {"n": 1}, "orders")
-    assert not [t for t in threading.enumerate() if t.name.startswith("aura-worker-")]
+    assert not workers_of(aura_platform)
     time.sleep(0.3)  # the retry was due after 0.05 s: no one delivered it
     assert RUNS == [1]
     assert len(aura_platform.bus.dead_letters()) == 1
@@ -457,7 +463,7 @@ def test_without_a_worker(aura_platform):
 def test_with_a_worker(aura_platform):
     subscribe(aura_platform)
     aura_platform.bus.publish("order.placed", {"n": 1}, "orders")
-    assert [t for t in threading.enumerate() if t.name.startswith("aura-worker-")]
+    assert workers_of(aura_platform)
     deadline = time.monotonic() + 20
     while RUNS != [1, 1]:
         assert time.monotonic() < deadline, "the worker never retried"

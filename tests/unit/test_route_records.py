@@ -195,3 +195,66 @@ def test_a_route_of_one_subscriber_is_one_raw_delivery() -> None:
     bus.publish("parcel.sent", {"n": 1}, "shop")
     assert kinds(trace) == ["event", "raw"]
     assert delivered(trace) == [("a", "ok")]
+
+
+def test_what_a_handler_does_through_an_untraced_bus_comes_after_the_run_before_it() -> None:
+    """The handler publishes on a bus the trace does not watch, whose handler calls a traced
+    service: the open run of the outer route is entered first (its dispatch is the outer one
+    of the untraced bus's)."""
+    from aura.registry import ServiceRegistry
+
+    class Stock:
+        def reserve(self) -> int:
+            return 1
+
+    registry = ServiceRegistry()
+    registry.register_service("stock", "Stock", Stock())
+    outer, untraced = bus_with(), EventBus(catalog=EventCatalog())
+    outer.subscribe("parcel.sent", nothing, "post", name="a")
+    outer.subscribe(
+        "parcel.sent", lambda data: untraced.publish("parcel.weighed", {}, "post"), "post", name="b"
+    )
+    outer.subscribe("parcel.sent", nothing, "post", name="c")
+    untraced.subscribe(
+        "parcel.weighed",
+        lambda data: registry.get_service("stock", "Stock").reserve(),
+        "scale",
+        name="w",
+    )
+    trace = Trace().attach(outer, registry)
+    outer.publish("parcel.sent", {"n": 1}, "shop")
+    assert [(e.kind, getattr(e.item, "handler_name", None)) for e in trace.entries] == [
+        ("event", None),
+        ("delivery", "a"),
+        ("call", None),
+        ("delivery", "b"),
+        ("delivery", "c"),
+    ]
+
+
+def test_a_trace_attached_mid_route_takes_nothing_of_the_run_of_the_one_before() -> None:
+    traces: list[Trace] = []
+
+    def swap(data: Any) -> None:
+        traces[0].detach()
+        traces.append(Trace().attach(bus))
+
+    bus = bus_with(("a", nothing), ("b", swap), ("c", nothing))
+    bus.subscribe(
+        "parcel.sent", lambda data: bus.publish("parcel.kept", {}, "post"), "post", name="d"
+    )
+    bus.subscribe("parcel.kept", nothing, "shelf", name="k1")
+    bus.subscribe("parcel.kept", nothing, "shelf", name="k2")
+    traces.append(Trace().attach(bus))
+    bus.publish("parcel.sent", {"n": 1}, "shop")
+    first, second = traces
+    assert [d.handler_name for d in first.deliveries()] == ["a", "b", "c", "d"]
+    assert [d.handler_name for d in second.deliveries()] == ["k1", "k2"]  # after it attached
+
+
+def test_a_trace_cleared_by_a_handler_keeps_nothing_of_the_run_before() -> None:
+    traces: list[Trace] = []
+    bus = bus_with(("a", nothing), ("b", lambda data: traces[0].clear()), ("c", nothing))
+    traces.append(Trace().attach(bus))
+    bus.publish("parcel.sent", {"n": 1}, "shop")
+    assert [d.handler_name for d in traces[0].deliveries()] == ["b", "c"]
