@@ -207,6 +207,9 @@ class DeliveryJournal(Protocol):
     def claim_failed(self, key: tuple[str, str, str]) -> bool:
         """Take the dead letter of ``key`` for one retry here; False if none, or another has it."""
 
+    def completed_delivery(self, key: tuple[str, str, str]) -> bool:
+        """Whether the delivery of ``key`` is known to have completed."""
+
 
 class Due(Protocol):
     """A due publication as the jobs see it (``aura.publications.Due``)."""
@@ -660,6 +663,16 @@ def _retry_each(
         if not kept and bus.journal is not None and not bus.journal.claim_failed(key):
             # A store of its own on a durable platform: the journal's row must be this retry's,
             # or the delivery would be skipped (the row FAILED) and reported delivered.
+            if bus.journal.completed_delivery(key):
+                # Delivered by another retry (another process's, or one that could not remove
+                # the letter): settled, so removed; not this retry's delivery, so not reported.
+                logger.info(
+                    "Dead letter %s (%s:%s) was delivered by another retry; removed",
+                    letter.id,
+                    letter.subscriber_module,
+                    letter.handler_name,
+                )
+                store.remove(letter.id)
             continue  # retried elsewhere meanwhile, or another retry has it
         report.current, report.ran = letter, False
         started = RealClock.now()

@@ -644,6 +644,18 @@ class DurableJournal:
         )
         return row is not None and self.claim(int(row["id"]), failed=True) is not None
 
+    def completed_delivery(self, key: tuple[str, str, str]) -> bool:
+        """Whether the delivery of ``key`` is known COMPLETED: its row says so, or (``completed
+        ="archive"``) its archived row does. A deleted row (``completed="delete"``) cannot be
+        told from one purged, so it does not count."""
+        row = self.database.query_one("SELECT status FROM aura_publications WHERE " + _KEY, key)
+        if row is not None:
+            return bool(row["status"] == "COMPLETED")
+        archived = self.database.query_one(
+            "SELECT 1 AS found FROM aura_publications_archive WHERE " + _KEY, key
+        )
+        return archived is not None
+
     def claim_next(self, subscribers: Sequence[str]) -> tuple[Event, str, str] | None:
         """Take the publication due longest among ``subscribers`` (``"module:name"``) for this
         journal: ``(event, module, name)``, or None when nothing is due for them.

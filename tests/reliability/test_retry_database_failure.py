@@ -326,3 +326,46 @@ def test_is_database_error_tells_the_database_failing_from_the_code_using_it() -
     ]
     assert [type(e).__name__ for e in failing if not is_database_error(e)] == []
     assert [type(e).__name__ for e in not_failing if is_database_error(e)] == []
+
+
+def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_not_run_again(
+    tmp_path: Path,
+) -> None:
+    """Durable, with a dead-letter store of its own: the handler's effect and the journal's
+    COMPLETED mark commit together; the letter's removal then fails. The next retry finds the
+    delivery completed and removes the letter without running the handler again (and without
+    reporting a delivery it did not make)."""
+    from aura.store import SqliteDeadLetterStore
+
+    effects: list[int] = []
+    broken = {1}
+    module = Module("shipping")
+
+    @module.subscribe("order.placed")
+    def ship(data: dict[str, Any], database: Database) -> None:
+        if data["n"] in broken:
+            raise ConnectionError("carrier down")
+        database.on_commit(lambda: effects.append(data["n"]))
+        database.on_commit(lambda: refuse(database, sqlite3.SQLITE_DELETE))
+
+    database = Database(tmp_path / "aura.db")
+    with Platform(
+        [module],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=SqliteDeadLetterStore(database),
+    ) as built:
+        assert built.journal is not None
+        built.bus.publish("order.placed", {"n": 1}, "orders")
+        broken.clear()
+        with pytest.raises(DeadLetterRetryError):
+            built.bus.retry_dead_letters()
+        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        assert len(built.bus.dead_letters()) == 1
+        assert [r["status"] for r in built.journal.publications()] == ["COMPLETED"]
+
+        again = built.bus.retry_dead_letters()
+        assert again.succeeded == again.failed == ()  # nothing delivered by this retry
+        assert effects == [1]  # not run again
+        assert built.bus.dead_letters() == []  # settled: removed

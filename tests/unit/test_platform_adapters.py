@@ -134,6 +134,7 @@ def test_a_letter_of_its_own_store_whose_row_was_retried_elsewhere_is_not_report
         report = p.bus.retry_dead_letters()
         assert report.succeeded == report.failed == ()
         assert runs == [2, 2]  # the handler did not run a third time, nor was it claimed to
+        assert p.bus.dead_letters() == []  # settled elsewhere: the letter is removed
 
 
 @pytest.mark.parametrize("poll", [0, -1, float("inf"), float("nan"), 86_400, True, "1"])
