@@ -101,6 +101,11 @@ class InMemoryDeadLetterStore:
             self._claimed.add(letter_id)
             return True
 
+    def release(self, letter_id: str) -> None:
+        """Give back a claimed letter untouched (its retry did not run): claimable again."""
+        with self._lock:
+            self._claimed.discard(letter_id)
+
     def add(self, letter: DeadLetter) -> None:
         """Keep a new dead letter."""
         with self._lock:

@@ -562,6 +562,9 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         letters, report.waiting = due_letters(bus.dead_letter_store, policy)
         yield from _retry_each(outcome, bus, letters, is_async, report)
     except Exception as exc:
+        release = getattr(bus.dead_letter_store, "release", None)
+        if report.current is not None and release is not None:
+            release(report.current.id)  # a store's claim in memory: claimable by the next retry
         if not is_database_error(exc):
             raise
         done = report.report()
@@ -646,6 +649,7 @@ def _retry_each(
 ) -> Job[None]:
     store = bus.dead_letter_store
     claim = getattr(store, "claim", None)
+    release = getattr(store, "release", None)
     kept = _kept_by_journal(bus)  # the journal writes the outcome in the delivery itself
     for letter in letters:
         subscription = bus._subscription_named(
@@ -659,6 +663,7 @@ def _retry_each(
             continue
         if claim is not None and not claim(letter.id):
             continue  # another retry (another process) has it: it runs the handler
+        report.current, report.ran = letter, False
         key = (letter.event.event_id, letter.subscriber_module, letter.handler_name)
         if not kept and bus.journal is not None and not bus.journal.claim_failed(key):
             # A store of its own on a durable platform: the journal's row must be this retry's,
@@ -673,8 +678,10 @@ def _retry_each(
                     letter.handler_name,
                 )
                 store.remove(letter.id)
+            elif release is not None:
+                release(letter.id)  # untouched: the next retry here may take it
+            report.current = None
             continue  # retried elsewhere meanwhile, or another retry has it
-        report.current, report.ran = letter, False
         started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         report.ran = error is None

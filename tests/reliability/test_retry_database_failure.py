@@ -328,6 +328,23 @@ def test_is_database_error_tells_the_database_failing_from_the_code_using_it() -
     assert [type(e).__name__ for e in not_failing if is_database_error(e)] == []
 
 
+def carrier(effects: list[int], broken: set[int], *, then_refuse: int | None = None) -> Module:
+    """A deliberately non-idempotent handler: each committed run appends to ``effects``; it
+    fails for the orders in ``broken``; with ``then_refuse``, the database refuses that kind of
+    statement once a run has committed."""
+    module = Module("shipping")
+
+    @module.subscribe("order.placed")
+    def ship(data: dict[str, Any], database: Database) -> None:
+        if data["n"] in broken:
+            raise ConnectionError("carrier down")
+        database.on_commit(lambda: effects.append(data["n"]))
+        if then_refuse is not None:
+            database.on_commit(lambda: refuse(database, then_refuse))
+
+    return module
+
+
 def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_not_run_again(
     tmp_path: Path,
 ) -> None:
@@ -339,14 +356,7 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
 
     effects: list[int] = []
     broken = {1}
-    module = Module("shipping")
-
-    @module.subscribe("order.placed")
-    def ship(data: dict[str, Any], database: Database) -> None:
-        if data["n"] in broken:
-            raise ConnectionError("carrier down")
-        database.on_commit(lambda: effects.append(data["n"]))
-        database.on_commit(lambda: refuse(database, sqlite3.SQLITE_DELETE))
+    module = carrier(effects, broken, then_refuse=sqlite3.SQLITE_DELETE)
 
     database = Database(tmp_path / "aura.db")
     with Platform(
@@ -369,3 +379,59 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
         assert again.succeeded == again.failed == ()  # nothing delivered by this retry
         assert effects == [1]  # not run again
         assert built.bus.dead_letters() == []  # settled: removed
+
+
+def in_memory_letters(tmp_path: Path) -> tuple[Platform, list[int], set[int]]:
+    """A durable platform whose dead letters are kept in memory (a store of its own)."""
+    from aura.dead_letters import InMemoryDeadLetterStore
+
+    effects: list[int] = []
+    broken = {1}
+    built = Platform(
+        [carrier(effects, broken)],
+        database=tmp_path / "aura.db",
+        durable=True,
+        poll_interval=None,
+        dead_letters=InMemoryDeadLetterStore(),
+    )
+    built.start()
+    built.bus.publish("order.placed", {"n": 1}, "orders")
+    broken.clear()
+    return built, effects, broken
+
+
+def test_a_letter_in_memory_whose_retry_the_database_stopped_is_claimable_again(
+    tmp_path: Path,
+) -> None:
+    built, effects, _ = in_memory_letters(tmp_path)
+    with built:
+        refuse(built.database, sqlite3.SQLITE_UPDATE)  # the journal's claim of its row fails
+        with pytest.raises(DeadLetterRetryError) as raised:
+            built.bus.retry_dead_letters()
+        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        [letter] = built.bus.dead_letters()
+        assert str(raised.value).endswith(
+            f"The one in progress ({letter.id}) is still a dead letter. Retry again when the "
+            "database is back."
+        )
+        assert effects == []
+        again = built.bus.retry_dead_letters()  # was skipped: the letter stayed claimed
+        assert [done.id for done in again.succeeded] == [letter.id]
+        assert effects == [1]
+        assert built.bus.dead_letters() == []
+
+
+def test_a_letter_in_memory_whose_row_another_process_holds_is_left_claimable(
+    tmp_path: Path,
+) -> None:
+    built, effects, _ = in_memory_letters(tmp_path)
+    with built:
+        database = built.database
+        database.execute("UPDATE aura_publications SET status = 'PROCESSING', owner = 'other'")
+        report = built.bus.retry_dead_letters()
+        assert report.succeeded == report.failed == ()  # another process has the row
+        database.execute("UPDATE aura_publications SET status = 'FAILED', owner = NULL")
+        [letter] = built.bus.dead_letters()
+        again = built.bus.retry_dead_letters()
+        assert [done.id for done in again.succeeded] == [letter.id]
+        assert effects == [1]
