@@ -319,10 +319,9 @@ class EventBus:
         # cancel drops is found without looking at every cached route (no cliff as types grow).
         self._cached: dict[tuple[int, str], set[str]] = {}
         self._observers: tuple[BusObserver, ...] = ()
-        self._raw_only = False  # every observer takes raw deliveries (see BusObserver)
-        self._router: RouteObserver | None = None  # the one observer, taking runs of them
-        # The three above as one value: a delivery loop reads them together, never half of an
-        # observer's attaching.
+        # The observers, whether every one takes raw deliveries, and the one that takes runs of
+        # them (alone and raw_routes): one value, so that a delivery loop never reads half of an
+        # attaching (see aura.delivery.BusObserver and RouteObserver).
         self._observed: tuple[tuple[BusObserver, ...], bool, RouteObserver | None] = (
             (),
             False,
@@ -595,13 +594,13 @@ class EventBus:
 
     def _observe(self, observers: tuple[BusObserver, ...]) -> None:
         # Decided once here, not per delivery: whether the fast raw form serves every observer.
-        self._raw_only = bool(observers) and all(
+        raw_only = bool(observers) and all(
             getattr(observer, "raw_deliveries", False) for observer in observers
         )
-        alone = observers[0] if len(observers) == 1 and self._raw_only else None
-        self._router = alone if getattr(alone, "raw_routes", False) else None  # type: ignore[assignment]
+        alone = observers[0] if len(observers) == 1 and raw_only else None
+        router = alone if getattr(alone, "raw_routes", False) else None
         self._observers = observers
-        self._observed = (observers, self._raw_only, self._router)
+        self._observed = (observers, raw_only, router)  # type: ignore[assignment]
 
     def track_activity(self) -> BusActivity:
         """Count the publishes in flight from now on; return the counter (the same every call).

@@ -307,8 +307,8 @@ def _retry_dead_letters(
         with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
             report = platform.bus.retry_dead_letters(policy)
     except (sqlite3.OperationalError, DeadLetterRetryError) as exc:
-        # A letter being retried when the database failed is due again once its lease runs
-        # out; the others are still dead letters.
+        # What was done before the database stopped the retry is printed; the typed error
+        # names the database's own error.
         cause: Exception = exc
         if isinstance(exc, DeadLetterRetryError):
             print(exc.report.summary(), file=out)  # what was done before it stopped

@@ -244,8 +244,6 @@ class EventBus(Protocol):
     journal: DeliveryJournal | None
     catalog: EventCatalog
     _observers: tuple[BusObserver, ...]
-    _raw_only: bool
-    _router: RouteObserver | None
     _observed: tuple[tuple[BusObserver, ...], bool, RouteObserver | None]
     _start_delivering: Start | None
 
@@ -401,7 +399,7 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
         mark = now() if raw_only else 0.0
         single = observers[0] if len(observers) == 1 else None  # the usual: one trace
         # One trace alone: the route's deliveries are kept as runs (one record per run), each
-        # delivery one duration in an array (see RouteObserver).
+        # delivery one duration appended to the run (see RouteObserver).
         if router is not None and len(route) > 1:  # one delivery: its raw tuple
             run = dispatch.run = [event, route, 0]
             dispatch.router = router
@@ -473,10 +471,7 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
             if router is not None:
                 dispatch.run = None
                 if len(run) > 3:
-                    try:
-                        router.on_route(tuple(run))  # exactly its size: a trace keeps it
-                    except Exception:
-                        logger.exception("An observer failed on a delivery; it goes on")
+                    _hand_over(router, run)
             _context._correlation_id.reset(cid_token)
             _context._current_event.reset(event_token)
 
@@ -486,12 +481,17 @@ def _step_past(router: RouteObserver, run: list[Any]) -> None:
     failure, an inactive subscription, one recorded alone)."""
     done = len(run) - 3
     if done:
-        try:
-            router.on_route(tuple(run))
-        except Exception:
-            logger.exception("An observer failed on a delivery; it goes on")
+        _hand_over(router, run)
         del run[3:]
     run[2] += done + 1
+
+
+def _hand_over(router: RouteObserver, run: list[Any]) -> None:
+    """Give ``router`` the run's record as a tuple (exactly its size: a trace keeps it)."""
+    try:
+        router.on_route(tuple(run))
+    except Exception:
+        logger.exception("An observer failed on a delivery; it goes on")
 
 
 def _readable(bus: EventBus, event: Event) -> tuple[Event, EventVersionError | None]:

@@ -46,7 +46,7 @@ from aura.exceptions import ConfigurationError, ModuleDefinitionError
 from aura.hooks import Interceptor
 from aura.logs import TrafficLog
 from aura.module import Module
-from aura.publications import CompletionMode, DurableJournal, Worker
+from aura.publications import CompletionMode, DurableJournal, Worker, is_poll_interval
 from aura.registry import ServiceCall, ServiceRegistry
 from aura.store import EventStore, SqliteEventStore
 from aura.verification import ModuleDeclarations, VerificationResult
@@ -81,11 +81,7 @@ class Platform:
         log_traffic: bool = True,
         boundaries: ModuleDeclarations | None = None,
     ) -> None:
-        if poll_interval is not None and (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, int | float)
-            or not 0 < poll_interval < 86_400
-        ):
+        if poll_interval is not None and not is_poll_interval(poll_interval):
             raise ConfigurationError(
                 f"poll_interval must be a number of seconds above 0 and below a day, or None "
                 f"(no delivery worker), got {poll_interval!r}. Pass e.g. poll_interval=1.0; "

@@ -774,8 +774,11 @@ def _json_list(items: Sequence[str]) -> str:
     return json.dumps(list(items))
 
 
-_LONGEST_POLL = 86_400.0
-"""A poll interval must be shorter than this (a day): the worker's waits must stay sleepable."""
+def is_poll_interval(value: object) -> bool:
+    """Whether ``value`` can be a delivery worker's poll interval: a number of seconds above 0
+    and below a day (the worker's waits must stay sleepable)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 86_400
+
 
 WORK_CHANNEL = "aura_publications"
 """The PostgreSQL channel a commit with new due publications is announced on."""
@@ -1118,11 +1121,7 @@ class Worker:
         deliver_next: Callable[[], bool] | None = None,
         threads: int = 1,
     ) -> None:
-        if (
-            isinstance(poll, bool)
-            or not isinstance(poll, int | float)
-            or not 0 < poll < _LONGEST_POLL
-        ):
+        if not is_poll_interval(poll):
             raise ConfigurationError(
                 f"poll must be a positive number of seconds, below a day, got {poll!r}. Pass "
                 "e.g. poll=1.0."

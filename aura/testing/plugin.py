@@ -366,11 +366,9 @@ def platform_marker(marker: pytest.Mark | None) -> PlatformMarker:
             f"aura_platform database {database!r} is not known: use 'memory' or 'file'."
         )
     poll_interval = marker.kwargs.get("poll_interval")
-    if poll_interval is not None and (
-        isinstance(poll_interval, bool)
-        or not isinstance(poll_interval, int | float)
-        or not 0 < poll_interval < 86_400
-    ):
+    from aura.publications import is_poll_interval  # the runtime, only once a marker is read
+
+    if poll_interval is not None and not is_poll_interval(poll_interval):
         raise pytest.UsageError(
             f"aura_platform poll_interval must be a number of seconds above 0 and below a day, "
             f"or None (no delivery worker, the default), got {poll_interval!r}: "

@@ -27,19 +27,34 @@ from aura.module import Module
 from aura.platform import Platform
 
 
-def refuse_updates(database: Database) -> sqlite3.Connection:
-    """From now on, this thread's connection to ``database`` refuses every UPDATE."""
+def connection_of(database: Database) -> sqlite3.Connection:
+    """This thread's connection to ``database``."""
     connection: sqlite3.Connection = database._connections.slot().connection  # type: ignore[union-attr]
-    connection.set_authorizer(
-        lambda action, *_: sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_UPDATE else 0
-    )
     return connection
 
 
-def shipping(effects: list[int], broken: set[int], stop_after: set[int]) -> Module:
+def refuse(database: Database, action: int = sqlite3.SQLITE_UPDATE) -> None:
+    """From now on, this thread's connection to ``database`` refuses every statement of the
+    authorizer's ``action`` (UPDATE unless told)."""
+    connection_of(database).set_authorizer(
+        lambda code, *_: sqlite3.SQLITE_DENY if code == action else sqlite3.SQLITE_OK
+    )
+
+
+def allow_all(database: Database) -> None:
+    """The database is back: this thread's connection refuses nothing again."""
+    connection_of(database).set_authorizer(None)
+
+
+def shipping(
+    effects: list[int],
+    broken: set[int],
+    refuse_after: set[int] | None = None,
+    refusal: int = sqlite3.SQLITE_UPDATE,
+) -> Module:
     """A deliberately non-idempotent handler: each run that commits appends to ``effects``. It
-    fails for the orders in ``broken``; after delivering one in ``stop_after``, the database
-    refuses updates."""
+    fails for the orders in ``broken``; once it has delivered one in ``refuse_after`` (any,
+    when ``None``), the database refuses ``refusal`` statements."""
     module = Module("shipping")
 
     @module.subscribe("order.placed")
@@ -48,8 +63,8 @@ def shipping(effects: list[int], broken: set[int], stop_after: set[int]) -> Modu
         if n in broken:
             raise ConnectionError(f"carrier down for order {n}")
         database.on_commit(lambda: effects.append(n))
-        if n in stop_after:
-            database.on_commit(lambda: refuse_updates(database))
+        if refuse_after is None or n in refuse_after:
+            database.on_commit(lambda: refuse(database, refusal))
 
     return module
 
@@ -94,7 +109,7 @@ def test_a_retry_the_database_stops_raises_a_typed_error_with_what_it_did(
 
     # The database is back: the letters not reached are as they were, and a second retry
     # applies each of them once.
-    built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+    allow_all(built.database)
     remaining = built.bus.dead_letters()
     assert [(letter.id, letter.attempts) for letter in remaining] == [
         (letters[1].id, 1),
@@ -111,15 +126,12 @@ def test_a_retry_whose_dead_letters_cannot_be_read_says_none_was_read(
 ) -> None:
     built, effects, broken, _ = platform
     broken.clear()
-    connection = built.database._connections.slot().connection  # type: ignore[union-attr]
-    connection.set_authorizer(
-        lambda action, *_: sqlite3.SQLITE_DENY if action == sqlite3.SQLITE_SELECT else 0
-    )
+    refuse(built.database, sqlite3.SQLITE_SELECT)
     try:
         with pytest.raises(DeadLetterRetryError) as raised:
             built.bus.retry_dead_letters()
     finally:
-        connection.set_authorizer(None)
+        allow_all(built.database)
     assert str(raised.value).startswith(
         "Retrying dead letters stopped: the database failed (DatabaseError: not authorized). "
         "No dead letter was read. The letters not retried yet are still dead letters. Retry"
@@ -153,7 +165,7 @@ def test_a_transient_failure_whose_retry_cannot_be_recorded_is_left_to_its_lease
     def record(data: dict[str, Any], database: Database) -> None:
         runs.append(data["n"])
         if len(runs) == 1:
-            refuse_updates(database)
+            refuse(database)
             raise sqlite3.OperationalError("database is locked")
 
     with Platform(
@@ -162,7 +174,7 @@ def test_a_transient_failure_whose_retry_cannot_be_recorded_is_left_to_its_lease
         assert built.journal is not None
         with caplog.at_level(logging.WARNING, logger="aura.publications"):
             built.bus.publish("job.submitted", {"n": 4}, "jobs")
-        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        allow_all(built.database)
         [row] = built.journal.publications()
         handler = f"ledger:{row['handler']}"
         assert [r.getMessage() for r in caplog.records if r.name == "aura.publications"] == [
@@ -242,11 +254,6 @@ def test_the_cli_prints_what_was_retried_then_the_typed_error(
     assert "failed on 'order.placed'" in listed
 
 
-def refuse(database: Database, action: int) -> None:
-    connection = database._connections.slot().connection  # type: ignore[union-attr]
-    connection.set_authorizer(lambda code, *_: sqlite3.SQLITE_DENY if code == action else 0)
-
-
 def test_with_a_dead_letter_store_of_its_own_a_letter_delivered_but_not_removed_is_named(
     tmp_path: Path,
 ) -> None:
@@ -279,7 +286,7 @@ def test_with_a_dead_letter_store_of_its_own_a_letter_delivered_but_not_removed_
         broken.clear()
         with pytest.raises(DeadLetterRetryError) as raised:
             built.bus.retry_dead_letters()
-        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        allow_all(built.database)
         [letter] = built.bus.dead_letters()
         assert str(raised.value) == (
             "Retrying dead letters stopped: the database failed (DatabaseError: not "
@@ -328,23 +335,6 @@ def test_is_database_error_tells_the_database_failing_from_the_code_using_it() -
     assert [type(e).__name__ for e in not_failing if is_database_error(e)] == []
 
 
-def carrier(effects: list[int], broken: set[int], *, then_refuse: int | None = None) -> Module:
-    """A deliberately non-idempotent handler: each committed run appends to ``effects``; it
-    fails for the orders in ``broken``; with ``then_refuse``, the database refuses that kind of
-    statement once a run has committed."""
-    module = Module("shipping")
-
-    @module.subscribe("order.placed")
-    def ship(data: dict[str, Any], database: Database) -> None:
-        if data["n"] in broken:
-            raise ConnectionError("carrier down")
-        database.on_commit(lambda: effects.append(data["n"]))
-        if then_refuse is not None:
-            database.on_commit(lambda: refuse(database, then_refuse))
-
-    return module
-
-
 def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_not_run_again(
     tmp_path: Path,
 ) -> None:
@@ -356,7 +346,7 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
 
     effects: list[int] = []
     broken = {1}
-    module = carrier(effects, broken, then_refuse=sqlite3.SQLITE_DELETE)
+    module = shipping(effects, broken, None, sqlite3.SQLITE_DELETE)
 
     database = Database(tmp_path / "aura.db")
     with Platform(
@@ -371,7 +361,7 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
         broken.clear()
         with pytest.raises(DeadLetterRetryError):
             built.bus.retry_dead_letters()
-        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        allow_all(built.database)
         assert len(built.bus.dead_letters()) == 1
         assert [r["status"] for r in built.journal.publications()] == ["COMPLETED"]
 
@@ -388,7 +378,7 @@ def in_memory_letters(tmp_path: Path) -> tuple[Platform, list[int], set[int]]:
     effects: list[int] = []
     broken = {1}
     built = Platform(
-        [carrier(effects, broken)],
+        [shipping(effects, broken, set())],
         database=tmp_path / "aura.db",
         durable=True,
         poll_interval=None,
@@ -408,7 +398,7 @@ def test_a_letter_in_memory_whose_retry_the_database_stopped_is_claimable_again(
         refuse(built.database, sqlite3.SQLITE_UPDATE)  # the journal's claim of its row fails
         with pytest.raises(DeadLetterRetryError) as raised:
             built.bus.retry_dead_letters()
-        built.database._connections.slot().connection.set_authorizer(None)  # type: ignore[union-attr]
+        allow_all(built.database)
         [letter] = built.bus.dead_letters()
         assert str(raised.value).endswith(
             f"The one in progress ({letter.id}) is still a dead letter. Retry again when the "
