@@ -374,7 +374,10 @@ def _scan_many(
     workers = min(os.cpu_count() or 1, 8)
     if len(files) < _PARALLEL_FROM or workers < 2 or sys.platform == "win32":
         return {file.path: _scan_one(file, names) for file in files}
-    from concurrent.futures import ProcessPoolExecutor  # only when there is much to parse
+    # Only when there is much to parse; from its own module, not the package's cached name:
+    # pickling a call looks its class up there, so after a sys.modules restore (pytester's,
+    # in-process) the package's name would be a stale copy the pickler refuses.
+    from concurrent.futures.process import ProcessPoolExecutor
     from multiprocessing import get_context
 
     # Plain tuples both ways: pickling paths and dataclasses costs more than the parse saves.

@@ -8,9 +8,11 @@ stay the same, and never trusted when it is damaged.
 from __future__ import annotations
 
 import concurrent.futures
+import concurrent.futures.process
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -597,13 +599,12 @@ def test_the_parallel_scan_gives_what_the_serial_one_gives(
     files[7].path.write_text("def broken(:\n", encoding="utf-8")
     pools: list[int] = []
 
-    class Recording(concurrent.futures.ProcessPoolExecutor):
+    class Recording(concurrent.futures.process.ProcessPoolExecutor):
         def __init__(self, workers: int, **options: Any) -> None:
             pools.append(workers)
             super().__init__(workers, **options)
 
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Recording)
-    monkeypatch.setattr(sources, "ProcessPoolExecutor", Recording, raising=False)
+    monkeypatch.setattr(concurrent.futures.process, "ProcessPoolExecutor", Recording)
     monkeypatch.setattr(os, "cpu_count", lambda: 3)
     parallel = scan_files(files, NAMES)
     monkeypatch.setattr(sources, "_PARALLEL_FROM", len(files) + 1)
@@ -613,6 +614,22 @@ def test_the_parallel_scan_gives_what_the_serial_one_gives(
     assert parallel == serial
     assert sorted(parallel) == sorted(file.path for file in files)
     assert parallel[files[7].path].error == "SyntaxError: invalid syntax"
+
+
+def test_the_parallel_scan_survives_a_restore_of_sys_modules(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytester's in-process runs put sys.modules back as it was: a module first imported during
+    # one is dropped, while its package keeps the name it cached. The pool must still pickle.
+    files = project(tmp_path, sources._PARALLEL_FROM + 20)
+    assert concurrent.futures.ProcessPoolExecutor is not None  # the package caches its name
+    monkeypatch.delitem(sys.modules, "concurrent.futures.process")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    parallel = scan_files(files, NAMES)
+
+    assert sorted(parallel) == sorted(file.path for file in files)
+    assert all(scan.error is None for scan in parallel.values())
 
 
 def test_a_fresh_checkout_with_the_cache_parses_only_what_changed(
