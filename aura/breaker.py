@@ -715,7 +715,8 @@ class CircuitBreaker:
     # --- protected calls ----------------------------------------------------------------------
 
     # call(), acall() and the two wrappers of __call__() are the same six lines, with and
-    # without await: the logic they drive is in _admit(), _failed() and _succeeded().
+    # without await: the logic they drive is in _admit(), _failed() and _succeeded(). Each
+    # calls func(*args) when no keyword was given: an empty **kwargs costs a tenth of a call.
 
     def call(self, func: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``func(*args, **kwargs)`` through the breaker and return its result.
@@ -725,7 +726,7 @@ class CircuitBreaker:
         """
         phase = self._closed_phase or self._admit()
         try:
-            result = func(*args, **kwargs)
+            result = func(*args, **kwargs) if kwargs else func(*args)  # type: ignore[call-arg]
         except BaseException as exc:
             self._failed(phase, exc)
             raise
@@ -740,7 +741,7 @@ class CircuitBreaker:
         """
         phase = self._closed_phase or self._admit()
         try:
-            result = await func(*args, **kwargs)
+            result = await (func(*args, **kwargs) if kwargs else func(*args))  # type: ignore[call-arg]
         except BaseException as exc:
             self._failed(phase, exc)
             raise
@@ -765,7 +766,7 @@ class CircuitBreaker:
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 phase = breaker._closed_phase or breaker._admit()
                 try:
-                    result = await func(*args, **kwargs)
+                    result = await (func(*args, **kwargs) if kwargs else func(*args))
                 except BaseException as exc:
                     breaker._failed(phase, exc)
                     raise
@@ -779,7 +780,7 @@ class CircuitBreaker:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             phase = breaker._closed_phase or breaker._admit()
             try:
-                result = func(*args, **kwargs)
+                result = func(*args, **kwargs) if kwargs else func(*args)
             except BaseException as exc:
                 breaker._failed(phase, exc)
                 raise

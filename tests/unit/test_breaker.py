@@ -359,6 +359,31 @@ def test_call_accepts_a_keyword_argument_named_func() -> None:
     assert breaker.call(lambda func: func, func="passed through") == "passed through"
 
 
+def _parts(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return args, kwargs
+
+
+async def _aparts(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    return args, kwargs
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((), {}), ((1, 2), {}), ((), {"b": 2}), ((1,), {"b": 2, "c": 3})],
+    ids=["nothing", "positional", "keyword", "both"],
+)
+def test_every_form_passes_positional_and_keyword_arguments_exactly(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    breaker = CircuitBreaker()
+    expected = (args, kwargs)
+
+    assert breaker.call(_parts, *args, **kwargs) == expected
+    assert breaker(_parts)(*args, **kwargs) == expected
+    assert asyncio.run(breaker.acall(_aparts, *args, **kwargs)) == expected
+    assert asyncio.run(breaker(_aparts)(*args, **kwargs)) == expected
+
+
 def test_failure_propagates_unchanged_and_is_counted() -> None:
     breaker = CircuitBreaker()
     error = Unavailable("down")
