@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 
 from aura import context as _context
-from aura.delivery import Delivery
+from aura.delivery import Delivery, Subscription
 from aura.events import Event
 from aura.registry import ServiceCall
 
@@ -39,8 +39,13 @@ class TrafficLog:
     """Logs each published event, delivery and cross-module call (see the module docs).
 
     It is a bus observer (``on_published``, ``on_delivered``) and a registry observer (called
-    with each :class:`~aura.registry.ServiceCall`): it reports what ended, after it ended.
+    with each :class:`~aura.registry.ServiceCall`): it reports what ended, after it ended. It
+    takes a successful delivery in the raw form (``raw_deliveries``), so a platform whose only
+    other observer is raw as well (the test harness's recorder) builds nothing per delivery
+    for it; a record below its logger's level then costs one level check.
     """
+
+    raw_deliveries = True
 
     def on_published(self, event: Event) -> None:
         """Log an accepted event (after its transaction committed, if any)."""
@@ -58,33 +63,32 @@ class TrafficLog:
                 },
             )
 
-    def on_delivered(self, delivery: Delivery) -> None:
-        """Log one handler's outcome and duration."""
-        level = logging.INFO if delivery.error is None else logging.WARNING
-        if not DELIVERIES.isEnabledFor(level):
+    def on_delivered(self, delivery: Delivery | tuple[Event, Subscription, float]) -> None:
+        """Log one handler's outcome and duration: a :class:`~aura.delivery.Delivery`, or the
+        raw tuple of one that succeeded (see :class:`~aura.delivery.BusObserver`)."""
+        if not isinstance(delivery, Delivery):  # raw: it succeeded, nothing was built
+            if DELIVERIES.isEnabledFor(logging.INFO):
+                event, subscription, duration = delivery
+                _log_delivery(
+                    logging.INFO,
+                    event,
+                    subscription.subscriber_module,
+                    subscription.handler_name,
+                    "ok",
+                    duration,
+                )
             return
-        event = delivery.event
-        outcome = "ok" if delivery.error is None else type(delivery.error).__name__
-        duration_ms = delivery.duration * 1000
-        DELIVERIES.log(
-            level,
-            "%s:%s handled %s (%s): %s in %.2f ms",
-            delivery.subscriber_module,
-            delivery.handler_name,
-            event.event_type,
-            event.event_id,
-            outcome,
-            duration_ms,
-            extra={
-                "event_id": event.event_id,
-                "event_type": event.event_type,
-                "correlation_id": event.correlation_id,
-                "subscriber_module": delivery.subscriber_module,
-                "handler": delivery.handler_name,
-                "outcome": outcome,
-                "duration_ms": duration_ms,
-            },
-        )
+        error = delivery.error
+        level = logging.INFO if error is None else logging.WARNING
+        if DELIVERIES.isEnabledFor(level):
+            _log_delivery(
+                level,
+                delivery.event,
+                delivery.subscriber_module,
+                delivery.handler_name,
+                "ok" if error is None else type(error).__name__,
+                delivery.duration,
+            )
 
     def __call__(self, call: ServiceCall) -> None:
         """Log one cross-module call's outcome and duration."""
@@ -112,6 +116,31 @@ class TrafficLog:
                 "correlation_id": call.correlation_id,
             },
         )
+
+
+def _log_delivery(
+    level: int, event: Event, module: str, handler: str, outcome: str, duration: float
+) -> None:
+    duration_ms = duration * 1000
+    DELIVERIES.log(
+        level,
+        "%s:%s handled %s (%s): %s in %.2f ms",
+        module,
+        handler,
+        event.event_type,
+        event.event_id,
+        outcome,
+        duration_ms,
+        extra={
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "correlation_id": event.correlation_id,
+            "subscriber_module": module,
+            "handler": handler,
+            "outcome": outcome,
+            "duration_ms": duration_ms,
+        },
+    )
 
 
 class ContextFilter(logging.Filter):

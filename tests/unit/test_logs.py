@@ -5,11 +5,14 @@ the flow's context."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
 
+from aura import delivery as delivery_module
 from aura.context import correlation_scope, module_scope
+from aura.delivery import Delivery
 from aura.events import Event
 from aura.logs import ContextFilter
 from aura.module import Module
@@ -109,6 +112,68 @@ def test_a_platform_can_leave_its_traffic_unlogged(caplog: pytest.LogCaptureFixt
         platform.bus.publish("order.placed", {}, "orders")
     assert records(caplog, "aura.events") == []
     assert records(caplog, "aura.deliveries") == []
+
+
+def two_handlers() -> list[Module]:
+    orders = Module("orders")
+    orders.publishes("order.placed")
+
+    @orders.subscribe("order.placed", name="slow")
+    def slow(event: Event) -> None:
+        time.sleep(0.02)
+
+    @orders.subscribe("order.placed", name="quick")
+    def quick(event: Event) -> None:
+        pass
+
+    return [orders]
+
+
+class Outcomes:
+    """An observer that takes only the full form: each delivery as a Delivery."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[object] = []
+
+    def on_published(self, event: Event) -> None:
+        pass
+
+    def on_delivered(self, delivery: object) -> None:
+        self.deliveries.append(delivery)
+
+
+def test_a_platform_logging_its_traffic_builds_nothing_for_a_delivery_that_succeeded(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[str] = []
+    full_form = delivery_module._observe
+
+    def observe(event: Event, subscription: Any, *rest: Any) -> None:
+        built.append(subscription.handler_name)
+        full_form(event, subscription, *rest)
+
+    monkeypatch.setattr(delivery_module, "_observe", observe)
+    with Platform(two_handlers()) as platform, caplog.at_level(logging.INFO, "aura"):
+        platform.bus.publish("order.placed", {}, "orders")
+    assert built == []
+    slow, quick = records(caplog, "aura.deliveries")
+    assert (slow.handler, quick.handler) == ("slow", "quick")  # type: ignore[attr-defined]
+    assert slow.outcome == quick.outcome == "ok"  # type: ignore[attr-defined]
+    assert 20 <= slow.duration_ms < quick.duration_ms + 1000  # type: ignore[attr-defined]
+    assert quick.duration_ms < 20  # type: ignore[attr-defined]  # from the end of slow's
+
+
+def test_beside_an_observer_of_the_full_form_each_delivery_is_logged_from_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outcomes = Outcomes()
+    with Platform(two_handlers()) as platform, caplog.at_level(logging.INFO, "aura"):
+        platform.bus.add_observer(outcomes)
+        platform.bus.publish("order.placed", {}, "orders")
+    assert [type(d) for d in outcomes.deliveries] == [Delivery, Delivery]
+    slow, quick = records(caplog, "aura.deliveries")
+    assert (slow.handler, quick.handler) == ("slow", "quick")  # type: ignore[attr-defined]
+    assert slow.duration_ms >= 20  # type: ignore[attr-defined]
 
 
 def test_the_context_filter_gives_any_record_the_flows_context() -> None:
