@@ -257,6 +257,9 @@ class DurableJournal:
         # Keys this journal owns and has not finished: accepted (monotonic time) or delivering.
         self._accepted: dict[_Key, float] = {}
         self._running: dict[_Key, int] = {}
+        # Dead letters claimed here for an operator's retry, until their delivery ends: the
+        # database failing that retry for a moment requeues it whatever attempts it has spent.
+        self._retrying: set[_Key] = set()
         # The deliveries whose failure was handed back (due again) rather than kept as a dead
         # letter, oldest first, until an operator's retry asks (see handed_back); bounded.
         self._given_back: dict[_Key, None] = {}
@@ -438,18 +441,25 @@ class DurableJournal:
     def _retry_later(self, key: _Key, subscription: Subscription, exc: BaseException) -> bool:
         """Make a delivery the database failed due again after a backoff, the attempt counted
         (the handler's writes were rolled back with it); once its attempts are spent, a dead
-        letter (then ``False``). A row that cannot even be read is left to its lease, which
-        runs out (due again all the same: ``True``)."""
+        letter (then ``False``), unless it is an operator's retry of a dead letter: that one
+        was asked for past its attempts, and is due again after the policy's longest wait. A
+        row that cannot even be read is left to its lease, which runs out (due again all the
+        same: ``True``)."""
         try:
             attempts = self._attempts(key)
         except Exception:
             self._left_to_lease(key, subscription, exc, "cannot be read either")
             return True
         policy = subscription.retry or TRANSIENT_RETRY
-        if attempts >= policy.max_attempts:
+        if attempts < policy.max_attempts:
+            wait = policy.wait(attempts)
+            which = f"attempt {attempts} of {policy.max_attempts}"
+        elif key in self._retrying:
+            wait = policy.wait(policy.max_attempts)
+            which = f"a retry asked for after its {policy.max_attempts} attempts"
+        else:
             self._fail(key, subscription, exc, attempts)
             return False
-        wait = policy.wait(attempts)
         # A lease at least as long as the wait: a due time further ahead than its row's lease
         # reads as a clock stepped back (due at once). If even this write fails, the lease
         # runs out instead, and the row is claimed again.
@@ -463,15 +473,14 @@ class DurableJournal:
             return True
         logger.warning(
             "Delivery of %s to %s:%s failed on the database (%s: %s): delivered again in "
-            "%.3g s (attempt %d of %d)",
+            "%.3g s (%s)",
             key[0],
             subscription.subscriber_module,
             subscription.handler_name,
             type(exc).__name__,
             exc,
             wait,
-            attempts,
-            policy.max_attempts,
+            which,
         )
         return True
 
@@ -523,6 +532,7 @@ class DurableJournal:
                 self._running[key] = left
             else:
                 self._running.pop(key, None)
+                self._retrying.discard(key)
 
     def _complete(self, key: _Key, subscription: Subscription, *, handled: bool) -> None:
         """COMPLETED (kept, deleted or archived), only if the row is still this journal's."""
@@ -629,10 +639,11 @@ class DurableJournal:
         )
         if row is None:  # the event row is gone: nothing can be delivered
             return None
+        key = (row["event_id"], row["p_module"], row["p_handler"])
         with self._lock:
-            self._accepted[(row["event_id"], row["p_module"], row["p_handler"])] = (
-                RealClock.monotonic()
-            )
+            self._accepted[key] = RealClock.monotonic()
+            if failed:
+                self._retrying.add(key)
         return _event_from(row)
 
     def claim_failed(self, key: tuple[str, str, str]) -> bool:

@@ -166,24 +166,35 @@ def test_a_dead_letter_whose_retry_meets_a_full_disk_is_handed_back_not_failed_a
         assert platform.bus.dead_letters() == []
 
 
-def test_a_dead_letter_whose_retry_meets_a_full_disk_with_its_attempts_spent_fails_again(
+def test_a_dead_letters_retry_on_its_last_attempt_the_database_fails_twice_is_a_dead_letter(
     tmp_path: Path,
 ) -> None:
-    """The subscriber allows 2 attempts: the retry was the last, so its failure is a dead letter
-    again (the database's error), reported as failed, not handed back."""
+    """The subscriber allows 2 attempts and the operator's retry takes the last: the database
+    failing it requeues it all the same (the retry was asked for, and never ran to the end),
+    and the platform's next delivery, which the database fails too, is not
+    an operator's, so it is a dead letter of the database's error, reported as such."""
     runs: list[int] = []
     module = ledger(
-        runs, full_runs=1, failing_runs=1, retry=RetryPolicy(max_attempts=2, backoff=0.0)
+        runs, full_runs=2, failing_runs=1, retry=RetryPolicy(max_attempts=2, backoff=0.0)
     )
     with durable(tmp_path, module) as platform:
+        assert platform.journal is not None
         platform.bus.publish("job.submitted", {"n": 6}, "jobs")
+        [letter] = platform.bus.dead_letters()
         report = platform.bus.retry_dead_letters()
         assert runs == [6, 6]
-        assert report.requeued == ()
-        [again] = report.failed
-        assert (again.attempts, again.error_message) == (2, "database or disk is full")
-        assert report.problem() == "Some dead letters failed again."
-        assert [letter.id for letter in platform.bus.dead_letters()] == [again.id]
+        assert [r.id for r in report.requeued] == [letter.id]
+        assert report.failed == ()
+        assert report.problem() == (
+            "The database failed while some dead letters were retried; the platform "
+            "delivers them again after a wait."
+        )
+        assert platform.bus.dead_letters() == []
+
+        assert platform.bus.resubmit_incomplete().delivered == 0  # the database failed it
+        assert runs == [6, 6, 6]
+        [again] = platform.bus.dead_letters()
+        assert (again.attempts, again.error_message) == (3, "database or disk is full")
         assert rows(platform) == []
 
 
@@ -239,3 +250,33 @@ def test_an_event_store_write_the_disk_refuses_is_retried_not_a_dead_letter(
             "job.submitted",
             "job.audited",
         ]
+
+
+def test_an_operators_retry_the_database_fails_is_requeued_though_the_policy_is_spent(
+    tmp_path: Path,
+) -> None:
+    runs: list[int] = []
+    policy = RetryPolicy(max_attempts=2, backoff=0.0)
+    module = ledger(runs, failing_runs=2, full_runs=1, retry=policy)
+    with durable(tmp_path, module) as platform:
+        assert platform.journal is not None
+        platform.bus.publish("job.submitted", {"n": 3}, "jobs")
+        platform.bus.resubmit_incomplete()  # its automatic retry fails on its own too
+        [letter] = platform.bus.dead_letters()
+        assert (letter.attempts, letter.error_message) == (2, "the checker is down")
+
+        report = platform.bus.retry_dead_letters()  # the operator's: the disk is full meanwhile
+
+        assert [r.id for r in report.requeued] == [letter.id]
+        assert (report.failed, report.succeeded) == ((), ())
+        assert runs == [3, 3, 3]
+        assert rows(platform) == []
+        assert platform.bus.dead_letters() == []  # not a dead letter of the database's error
+        [row] = platform.journal.publications()
+        assert (row["status"], row["attempts"]) == ("PUBLISHED", 3)
+
+        assert platform.bus.resubmit_incomplete().delivered == 1
+        assert runs == [3, 3, 3, 3]
+        assert rows(platform) == [3]
+        assert [r["status"] for r in platform.journal.publications()] == ["COMPLETED"]
+        assert platform.bus.dead_letters() == []
