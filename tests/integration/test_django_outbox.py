@@ -19,6 +19,7 @@ from typing import Any
 import django
 import psycopg.conninfo
 import pytest
+from django.apps import apps
 from django.conf import settings
 from django.db import OperationalError, connections, transaction
 from django.utils.functional import empty
@@ -40,10 +41,10 @@ _aliases = itertools.count()
 def django_settings() -> Iterator[None]:
     """Django configured for this module's tests only, then unconfigured again.
 
-    Django's settings are the process's. Configured at import (at collection), they made
-    pytest-django set up Django's test environment for the whole session, and then again in each
-    in-process pytester run of the session (``tests/plugin``), whose every test then failed with
-    "setup_test_environment() was already called".
+    Django's settings and app registry are the process's. Configured at import (at
+    collection), they made pytest-django set up Django's test environment for the whole
+    session, and then again in each in-process pytester run of the session (``tests/plugin``),
+    whose every test then failed with "setup_test_environment() was already called".
     """
     if settings.configured:  # a DJANGO_SETTINGS_MODULE: pytest-django guards its databases
         pytest.skip(
@@ -57,6 +58,12 @@ def django_settings() -> Iterator[None]:
     vars(connections).pop("settings", None)  # the cached DATABASES of the settings about to go
     connections._settings = None
     settings._wrapped = empty
+    # The app registry back to unpopulated, as at import, so that a later django.setup()
+    # in this process loads its own INSTALLED_APPS instead of finding this one's "ready".
+    apps.app_configs = {}
+    apps.apps_ready = apps.models_ready = apps.ready = apps.loading = False
+    apps.ready_event.clear()
+    apps.clear_cache()
 
 
 def postgres_settings(dsn: str) -> dict[str, Any]:
