@@ -210,6 +210,10 @@ class DeliveryJournal(Protocol):
     def completed_delivery(self, key: tuple[str, str, str]) -> bool:
         """Whether the delivery of ``key`` is known to have completed."""
 
+    def settle(self, key: tuple[str, str, str]) -> None:
+        """The letter of ``key`` taken by :meth:`claim_failed` is gone from its store: what
+        the journal kept of its delivery for that store's sake may go."""
+
 
 class Due(Protocol):
     """A due publication as the jobs see it (``aura.publications.Due``)."""
@@ -678,6 +682,7 @@ def _retry_each(
                     letter.handler_name,
                 )
                 store.remove(letter.id)
+                bus.journal.settle(key)
             elif release is not None:
                 release(letter.id)  # untouched: the next retry here may take it
             report.current = None
@@ -693,9 +698,13 @@ def _retry_each(
                 report.failed.append(again if again is not None else letter)
             else:
                 report.failed.append(failed_again(store, letter, error))
+                if bus.journal is not None:
+                    bus.journal.settle(key)
         else:
             if not kept:
                 store.remove(letter.id)
+                if bus.journal is not None:
+                    bus.journal.settle(key)
             report.succeeded.append(letter)
         report.current = None
         if bus._observers:

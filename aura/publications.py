@@ -260,6 +260,10 @@ class DurableJournal:
         # Dead letters claimed here for an operator's retry, until their delivery ends: the
         # database failing that retry for a moment requeues it whatever attempts it has spent.
         self._retrying: set[_Key] = set()
+        # Letters of a dead-letter store of its own retried here (completed="delete"): their
+        # COMPLETED row is kept until the letter is removed (settle), so that a retry after a
+        # failed removal can tell the delivery completed rather than purged.
+        self._unsettled: set[_Key] = set()
         # The deliveries whose failure was handed back (due again) rather than kept as a dead
         # letter, oldest first, until an operator's retry asks (see handed_back); bounded.
         self._given_back: dict[_Key, None] = {}
@@ -537,7 +541,7 @@ class DurableJournal:
     def _complete(self, key: _Key, subscription: Subscription, *, handled: bool) -> None:
         """COMPLETED (kept, deleted or archived), only if the row is still this journal's."""
         stamp = _stamp(datetime.now(UTC))
-        if self.completed == "keep":
+        if self.completed == "keep" or (self._unsettled and key in self._unsettled):
             done = self.database.execute(self._sql.complete, (stamp, *key, self.owner))
         else:
             if self.completed == "archive":
@@ -653,12 +657,30 @@ class DurableJournal:
         row = self.database.query_one(
             "SELECT id FROM aura_publications WHERE status = 'FAILED' AND " + _KEY, key
         )
-        return row is not None and self.claim(int(row["id"]), failed=True) is not None
+        if row is None or self.claim(int(row["id"]), failed=True) is None:
+            return False
+        if self.completed == "delete":
+            with self._lock:
+                self._unsettled.add(key)
+        return True
+
+    def settle(self, key: tuple[str, str, str]) -> None:
+        """The letter of ``key`` is gone from its store of its own (delivered and removed, or
+        failed again): a COMPLETED row kept for it by :meth:`claim_failed` is deleted now, as
+        ``completed="delete"`` deletes any."""
+        with self._lock:
+            self._unsettled.discard(key)
+        if self.completed == "delete":
+            self.database.execute(
+                "DELETE FROM aura_publications WHERE status = 'COMPLETED' AND " + _KEY, key
+            )
 
     def completed_delivery(self, key: tuple[str, str, str]) -> bool:
         """Whether the delivery of ``key`` is known COMPLETED: its row says so, or (``completed
-        ="archive"``) its archived row does. A deleted row (``completed="delete"``) cannot be
-        told from one purged, so it does not count."""
+        ="archive"``) its archived row does. A row deleted on completion cannot be told from
+        one purged, so it does not count; the row of a letter retried through
+        :meth:`claim_failed` is kept COMPLETED until :meth:`settle`, whatever ``completed``
+        says."""
         row = self.database.query_one("SELECT status FROM aura_publications WHERE " + _KEY, key)
         if row is not None:
             return bool(row["status"] == "COMPLETED")

@@ -25,6 +25,7 @@ from aura.database import Database
 from aura.exceptions import DeadLetterRetryError
 from aura.module import Module
 from aura.platform import Platform
+from aura.store import CompletionMode
 
 
 def connection_of(database: Database) -> sqlite3.Connection:
@@ -335,13 +336,15 @@ def test_is_database_error_tells_the_database_failing_from_the_code_using_it() -
     assert [type(e).__name__ for e in not_failing if is_database_error(e)] == []
 
 
+@pytest.mark.parametrize("completed", ["keep", "archive", "delete"])
 def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_not_run_again(
-    tmp_path: Path,
+    tmp_path: Path, completed: CompletionMode
 ) -> None:
     """Durable, with a dead-letter store of its own: the handler's effect and the journal's
     COMPLETED mark commit together; the letter's removal then fails. The next retry finds the
     delivery completed and removes the letter without running the handler again (and without
-    reporting a delivery it did not make)."""
+    reporting a delivery it did not make). Whatever ``completed_publications`` says: a row it
+    deletes on completion is kept COMPLETED until the letter is gone, then deleted."""
     from aura.store import SqliteDeadLetterStore
 
     effects: list[int] = []
@@ -355,6 +358,7 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
         durable=True,
         poll_interval=None,
         dead_letters=SqliteDeadLetterStore(database),
+        completed_publications=completed,
     ) as built:
         assert built.journal is not None
         built.bus.publish("order.placed", {"n": 1}, "orders")
@@ -363,12 +367,49 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
             built.bus.retry_dead_letters()
         allow_all(built.database)
         assert len(built.bus.dead_letters()) == 1
-        assert [r["status"] for r in built.journal.publications()] == ["COMPLETED"]
+        rows = [r["status"] for r in built.journal.publications()]
+        assert rows == ([] if completed == "archive" else ["COMPLETED"])  # archived: moved
 
         again = built.bus.retry_dead_letters()
         assert again.succeeded == again.failed == ()  # nothing delivered by this retry
         assert effects == [1]  # not run again
         assert built.bus.dead_letters() == []  # settled: removed
+        rows = [r["status"] for r in built.journal.publications()]
+        assert rows == (["COMPLETED"] if completed == "keep" else [])
+
+
+def test_with_completed_deleted_a_letter_retried_and_removed_leaves_no_row(
+    tmp_path: Path,
+) -> None:
+    """The row a retry keeps for its letter's sake goes with the letter: delivered and removed
+    at once, or failed again (the row FAILED, the letter kept, then delivered next time)."""
+    from aura.store import SqliteDeadLetterStore
+
+    effects: list[int] = []
+    broken = {1, 2}
+    database = Database(tmp_path / "aura.db")
+    with Platform(
+        [shipping(effects, broken, set())],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=SqliteDeadLetterStore(database),
+        completed_publications="delete",
+    ) as built:
+        assert built.journal is not None
+        for n in (1, 2):
+            built.bus.publish("order.placed", {"n": n}, "orders")
+        broken.discard(1)
+        first = built.bus.retry_dead_letters()
+        assert [letter.event.data["n"] for letter in first.succeeded] == [1]
+        assert [letter.event.data["n"] for letter in first.failed] == [2]
+        assert [r["status"] for r in built.journal.publications()] == ["FAILED"]
+        broken.clear()
+        second = built.bus.retry_dead_letters()
+        assert [letter.event.data["n"] for letter in second.succeeded] == [2]
+        assert effects == [1, 2]
+        assert built.journal.publications() == []
+        assert built.bus.dead_letters() == []
 
 
 def in_memory_letters(tmp_path: Path) -> tuple[Platform, list[int], set[int]]:
