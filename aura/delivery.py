@@ -121,10 +121,11 @@ def delivery_of(raw: tuple[Any, ...]) -> Delivery:
 class BusObserver(Protocol):
     """Sees every published event and every delivery outcome of a bus.
 
-    An observer whose class sets ``raw_deliveries = True`` (the test harness's recorder) may be
-    handed, for a delivery that succeeded, the raw tuple ``(event, subscription, duration)``
-    instead of a :class:`Delivery`: building the named tuple was most of what
-    recording a delivery cost. Only when every attached observer says so; convert with
+    An observer whose class sets ``raw_deliveries = True`` (the test harness's recorder, the
+    platform's :class:`~aura.logs.TrafficLog`) may be handed, for a delivery that succeeded,
+    the raw tuple ``(event, subscription, duration)`` instead of a :class:`Delivery`: building
+    the named tuple was most of what recording a delivery cost. Only when every attached
+    observer says so; convert with
     :func:`delivery_of`. Its duration is measured with one clock reading per delivery: from
     the end of the previous delivery of the same event (or the start of the event's route)
     to the end of this one, so it includes the bus's own work around the handler (a few
