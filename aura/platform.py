@@ -208,8 +208,9 @@ class Platform:
     # --- life cycle -----------------------------------------------------------------------------
 
     def start(self) -> Platform:
-        """Run each module's start hooks in dependency order, then (durable) resubmit what a
-        crash left unfinished; a second call does nothing."""
+        """Run each module's start hooks in dependency order, then (durable) deliver what a
+        crash left unfinished — here, or with ``workers=N`` in the delivery threads, so that
+        start() does not wait for it; a second call does nothing."""
         if self._closed:
             raise ModuleDefinitionError(
                 "This platform is closed; it cannot start again. Build a new Platform."
@@ -223,7 +224,17 @@ class Platform:
                         call()
                     index += 1
             self._started = True
-            if self.journal is not None and self._delivers:
+            worker = self._worker
+            if worker is not None:
+                worker.start_renewing()  # before the backlog below: its leases are renewed
+            if (
+                self.journal is not None
+                and self._delivers
+                and (worker is None or not worker.claims)
+            ):
+                # With workers=N the delivery threads take the backlog: start() does not wait
+                # for it. Otherwise this process delivers what it publishes, and so, here, what
+                # was left due.
                 try:
                     report = self.bus.resubmit_incomplete()
                 except Exception:  # a locked or unreachable database: the worker tries again
@@ -246,8 +257,8 @@ class Platform:
                             why,
                             ", ".join(f"{m}:{h} ({e})" for e, m, h in held),
                         )
-            if self._worker is not None:
-                self._worker.start()
+            if worker is not None:
+                worker.start()
         return self
 
     def _deliver_next(self) -> bool:

@@ -1177,28 +1177,45 @@ class Worker:
         self._unlisten: Callable[[], None] | None = None
         self.passes = 0
 
-    def start(self) -> None:
-        """Start the threads (once), and listen for other processes' commits (PostgreSQL)."""
+    def start_renewing(self) -> None:
+        """Start renewing this journal's leases (once), before any delivery starts: what the
+        platform delivers while it starts (a backlog, what a dead process left) runs under a
+        lease as long as any other delivery."""
         if self._threads:
             return
+        # Renewal has a thread of its own: a delivery that runs long (on any thread) must not
+        # keep its own lease from being renewed.
+        renewal = threading.Thread(
+            target=self._renew, name=f"aura-worker-{self.journal.owner}-lease", daemon=True
+        )
+        self._threads.append(renewal)
+        renewal.start()
+
+    def start(self) -> None:
+        """Start the threads (once), and listen for other processes' commits (PostgreSQL)."""
+        if len(self._threads) > 1:
+            return
+        self.start_renewing()
         self.journal.on_work = self.wake
         listen = getattr(self.journal.database, "listen", None)
         if listen is not None:
             self._unlisten = listen(WORK_CHANNEL, lambda payload: self.wake())
         name = f"aura-worker-{self.journal.owner}"
-        # Renewal has a thread of its own: a delivery that runs long (on any thread) must not
-        # keep its own lease from being renewed.
-        self._threads.append(
-            threading.Thread(target=self._renew, name=f"{name}-lease", daemon=True)
-        )
-        self._threads.append(threading.Thread(target=self._housekeep, name=name, daemon=True))
+        started = [threading.Thread(target=self._housekeep, name=name, daemon=True)]
         if self._deliver_next is not None:
-            self._threads += [
+            started += [
                 threading.Thread(target=self._deliver, name=f"{name}-{n}", daemon=True)
                 for n in range(self.threads)
             ]
-        for thread in self._threads:
+        self._threads += started
+        for thread in started:
             thread.start()
+
+    @property
+    def claims(self) -> bool:
+        """Whether delivery threads claim what falls due (``workers=N``), rather than the
+        publishing process delivering what it publishes."""
+        return self._deliver_next is not None
 
     def wake(self) -> None:
         """Look for due work now instead of at the next poll."""

@@ -509,3 +509,70 @@ def test_postgres_tells_the_server_s_momentary_failures_from_the_code_s(
         assert database.is_transient(error) is transient
     finally:
         database.close()
+
+
+# --- what start() delivers ----------------------------------------------------------------------
+
+
+def backlog(dsn: str, count: int) -> None:
+    """``count`` events published by a process that only publishes (workers=0): due to anyone."""
+    with platform_on(dsn, ledger(), workers=0) as publisher:
+        publisher.start()
+        for n in range(count):
+            publisher.bus.publish("order.placed", {"n": n}, "orders")
+
+
+def test_a_backlog_delivered_by_start_runs_under_a_renewed_lease(dsn: str) -> None:
+    """start() delivers what was left due (inline mode): a handler that outlasts its lease
+    keeps it, renewed, so another replica never takes the delivery over and runs it twice."""
+    import threading
+
+    backlog(dsn, 1)
+    running, release = threading.Event(), threading.Event()
+
+    def hold(data: dict[str, Any]) -> None:
+        running.set()
+        assert release.wait(20)
+
+    first = platform_on(dsn, ledger(hold), lease=1.0, poll_interval=5.0)
+    database: Any = first.database
+    starting = threading.Thread(target=first.start)  # not `with`: that starts it here
+    starting.start()
+    try:
+        assert running.wait(10)
+        time.sleep(2.5)  # two and a half leases
+        [row] = database.query(
+            "SELECT owner, due_at - date_part('epoch', clock_timestamp()) AS left "
+            "FROM aura_publications"
+        )
+        assert row["owner"] == first.journal.owner  # type: ignore[union-attr]
+        assert row["left"] > 0  # renewed: no other process may claim it
+        with platform_on(dsn, ledger(), poll_interval=None):
+            pass  # started: it finds nothing due, the row is still leased
+        assert effects(database) == []
+    finally:
+        release.set()
+        starting.join(20)
+    try:
+        assert effects(database) == [0]  # once
+        assert accounted(database) == {"COMPLETED": 1}
+    finally:
+        first.close()
+
+
+def test_with_workers_start_leaves_the_backlog_to_the_delivery_threads(dsn: str) -> None:
+    """workers=N: start() returns at once, and the delivery threads deliver the backlog, each
+    event once, under renewed leases (each handler outlasts its lease)."""
+    backlog(dsn, 4)
+    platform = platform_on(dsn, ledger(lambda data: time.sleep(0.6)), workers=2, lease=0.5)
+    try:
+        began = time.monotonic()
+        platform.start()  # not `with`: the time of start() itself
+        assert time.monotonic() - began < 0.5  # four deliveries of 0.6 s were not waited for
+        database: Any = platform.database
+        assert wait_until(lambda: accounted(database) == {"COMPLETED": 4}, 20)
+        assert effects(database) == [0, 1, 2, 3]
+        rows = database.query("SELECT attempts FROM aura_publications")
+        assert [row["attempts"] for row in rows] == [1, 1, 1, 1]  # none taken over, run again
+    finally:
+        platform.close()
