@@ -623,6 +623,8 @@ def test_the_parallel_scan_survives_a_restore_of_sys_modules(
     # one is dropped, while its package keeps the name it cached. The pool must still pickle.
     files = project(tmp_path, sources._PARALLEL_FROM + 20)
     assert concurrent.futures.ProcessPoolExecutor is not None  # the package caches its name
+    # Both put back afterwards: the re-import below also rebinds the package's attribute.
+    monkeypatch.setattr(concurrent.futures, "process", concurrent.futures.process)
     monkeypatch.delitem(sys.modules, "concurrent.futures.process")
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
 
