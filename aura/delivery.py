@@ -455,19 +455,22 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                         run.append(ended - mark)
                         mark = ended
                     elif raw_only:  # no Delivery built: observers that take the raw form
-                        ended = now()
-                        done = (event, subscription, ended - mark)
-                        mark = ended
-                        try:
-                            if router is not None:  # nesting here: this one alone, in order
-                                _step_past(router, run)
-                            if single is not None:
+                        done = (event, subscription, now() - mark)
+                        if router is not None:  # nesting here: this one alone, in order
+                            _step_past(router, run)
+                        if single is not None:  # _tell_raw, inlined: the usual, one observer
+                            try:
                                 single.on_delivered(done)  # type: ignore[arg-type]  # raw
-                            else:
-                                for observer in observers:
-                                    observer.on_delivered(done)  # type: ignore[arg-type]  # raw
-                        except Exception:
-                            logger.exception("An observer failed on a delivery; it goes on")
+                            except Exception:
+                                logger.exception(
+                                    "Observer %r failed on a delivery; delivery goes on", single
+                                )
+                        else:
+                            for observer in observers:  # each on its own: one failing
+                                _tell_raw(observer, done)  # keeps none of the others from it
+                        # The next delivery's time starts after the observers: theirs (a log
+                        # handler's, say) is not its handler's.
+                        mark = now()
                     elif observers:
                         _observe(event, subscription, None, started, observers)
                 finally:
@@ -479,6 +482,14 @@ def drain(outcome: Outcome, bus: EventBus, dispatch: Dispatch) -> Job[None]:
                     _hand_over(router, run)
             _context._correlation_id.reset(cid_token)
             _context._current_event.reset(event_token)
+
+
+def _tell_raw(observer: BusObserver, done: tuple[Any, ...]) -> None:
+    """Hand a raw delivery to ``observer``; its failure is logged, naming it."""
+    try:
+        observer.on_delivered(done)  # type: ignore[arg-type]  # raw_deliveries: it takes these
+    except Exception:
+        logger.exception("Observer %r failed on a delivery; delivery goes on", observer)
 
 
 def _step_past(router: RouteObserver, run: list[Any]) -> None:

@@ -176,6 +176,64 @@ def test_beside_an_observer_of_the_full_form_each_delivery_is_logged_from_it(
     assert slow.duration_ms >= 20  # type: ignore[attr-defined]
 
 
+def three_quick() -> list[Module]:
+    orders = Module("orders")
+    orders.publishes("order.placed")
+    for name in ("a", "b", "c"):
+        orders.subscribe("order.placed", name=name)(lambda event: None)
+    return [orders]
+
+
+def test_a_slow_log_handler_is_not_counted_in_the_next_deliverys_duration() -> None:
+    durations: list[float] = []
+
+    class Slow(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            durations.append(record.duration_ms)  # type: ignore[attr-defined]
+            time.sleep(0.05)
+
+    deliveries = logging.getLogger("aura.deliveries")
+    slow = Slow()
+    deliveries.addHandler(slow)
+    level = deliveries.level
+    deliveries.setLevel(logging.INFO)
+    try:
+        with Platform(three_quick()) as platform:
+            platform.bus.publish("order.placed", {}, "orders")
+    finally:
+        deliveries.removeHandler(slow)
+        deliveries.setLevel(level)
+    assert len(durations) == 3
+    assert max(durations) < 25  # each handler does nothing; the log's 50 ms are not theirs
+
+
+def test_an_observer_failing_beside_the_traffic_log_keeps_no_other_from_the_delivery(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from aura.testing.recorders import Trace
+
+    class Picky(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if getattr(record, "handler", None) == "a":
+                raise KeyError("bad record")
+            return True
+
+    picky = Picky()
+    deliveries = logging.getLogger("aura.deliveries")
+    deliveries.addFilter(picky)
+    try:
+        with Platform(three_quick()) as platform, caplog.at_level(logging.INFO, "aura"):
+            trace = Trace().attach(platform.bus, platform.registry)
+            platform.bus.publish("order.placed", {}, "orders")
+    finally:
+        deliveries.removeFilter(picky)
+    recorded = [e.item.handler_name for e in trace.entries if e.kind == "delivery"]
+    assert recorded == ["a", "b", "c"]
+    [failure] = [r for r in caplog.records if r.name == "aura.bus" and r.exc_info]
+    assert failure.getMessage().startswith("Observer <aura.logs.TrafficLog object at ")
+    assert failure.getMessage().endswith(" failed on a delivery; delivery goes on")
+
+
 def test_the_context_filter_gives_any_record_the_flows_context() -> None:
     seen: list[logging.LogRecord] = []
 
