@@ -212,8 +212,8 @@ class DeliveryJournal(Protocol):
         """Whether the delivery of ``key`` is known to have completed."""
 
     def settle(self, key: tuple[str, str, str]) -> None:
-        """The letter of ``key`` taken by :meth:`claim_failed` is gone from its store: what
-        the journal kept of its delivery for that store's sake may go."""
+        """The letter of ``key`` is gone from its store of its own, its delivery completed:
+        what the journal kept of that delivery for the store's sake may go."""
 
 
 class Due(Protocol):
@@ -708,10 +708,14 @@ def _retry_each(
             elif kept:
                 again = store.get(letter.id)  # type: ignore[attr-defined]  # FailedPublications
                 report.failed.append(again if again is not None else letter)
+            elif bus.journal is not None and bus.journal.handed_back(key):
+                # Due again after a wait: the platform delivers it; the letter, as it was, is
+                # removed by the next retry once that delivery completed.
+                report.requeued.append(letter)
+                if release is not None:
+                    release(letter.id)
             else:
                 report.failed.append(failed_again(store, letter, error))
-                if bus.journal is not None:
-                    bus.journal.settle(key)
         else:
             if not kept:
                 store.remove(letter.id)

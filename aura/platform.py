@@ -138,11 +138,14 @@ class Platform:
                     )
                 if dead_letters is None and isinstance(journal, DurableJournal):
                     dead_letters = journal.dead_letters
+                if isinstance(journal, DurableJournal):
+                    journal.letters_elsewhere = dead_letters is not journal.dead_letters
             self._delivers = workers != 0  # workers=0: this process publishes, others deliver
             self._worker: Worker | None = None
-            if isinstance(journal, DurableJournal) and (
-                poll_interval is not None or workers is not None
-            ):
+            # Without a poll interval or workers, no thread delivers (the caller does), but the
+            # leases of what this process delivers are renewed all the same.
+            self._polls = poll_interval is not None or workers is not None
+            if isinstance(journal, DurableJournal):
                 self._worker = Worker(
                     journal,
                     self._deliver_due,
@@ -257,7 +260,7 @@ class Platform:
                             why,
                             ", ".join(f"{m}:{h} ({e})" for e, m, h in held),
                         )
-            if worker is not None:
+            if worker is not None and self._polls:
                 worker.start()
         return self
 

@@ -260,10 +260,11 @@ class DurableJournal:
         # Dead letters claimed here for an operator's retry, until their delivery ends: the
         # database failing that retry for a moment requeues it whatever attempts it has spent.
         self._retrying: set[_Key] = set()
-        # Letters of a dead-letter store of its own retried here (completed="delete"): their
-        # COMPLETED row is kept until the letter is removed (settle), so that a retry after a
-        # failed removal can tell the delivery completed rather than purged.
-        self._unsettled: set[_Key] = set()
+        self.letters_elsewhere = False
+        """True when the platform keeps dead letters in a store of their own: then, with
+        ``completed="delete"``, the row of a delivery that failed before is kept COMPLETED
+        when it completes (by a retry, automatic or not), until the letter is gone from that
+        store (:meth:`settle`): a retry can then tell its delivery completed from purged."""
         # The deliveries whose failure was handed back (due again) rather than kept as a dead
         # letter, oldest first, until an operator's retry asks (see handed_back); bounded.
         self._given_back: dict[_Key, None] = {}
@@ -541,12 +542,17 @@ class DurableJournal:
     def _complete(self, key: _Key, subscription: Subscription, *, handled: bool) -> None:
         """COMPLETED (kept, deleted or archived), only if the row is still this journal's."""
         stamp = _stamp(datetime.now(UTC))
-        if self.completed == "keep" or (self._unsettled and key in self._unsettled):
+        if self.completed == "keep":
             done = self.database.execute(self._sql.complete, (stamp, *key, self.owner))
-        else:
-            if self.completed == "archive":
-                self.database.execute(self._sql.archive, (stamp, *key, self.owner))
+        elif self.completed == "archive":
+            self.database.execute(self._sql.archive, (stamp, *key, self.owner))
             done = self.database.execute(self._sql.delete_owned, (*key, self.owner))
+        elif not self.letters_elsewhere:
+            done = self.database.execute(self._sql.delete_owned, (*key, self.owner))
+        else:  # its letter, if it failed before, is in another store: kept until settled
+            done = self.database.execute(self._sql.delete_never_failed, (*key, self.owner))
+            if done.rowcount == 0:
+                done = self.database.execute(self._sql.complete, (stamp, *key, self.owner))
         if done.rowcount != 1:
             raise _LeaseLost
         if handled and subscription.idempotent:
@@ -657,30 +663,33 @@ class DurableJournal:
         row = self.database.query_one(
             "SELECT id FROM aura_publications WHERE status = 'FAILED' AND " + _KEY, key
         )
-        if row is None or self.claim(int(row["id"]), failed=True) is None:
-            return False
-        if self.completed == "delete":
-            with self._lock:
-                self._unsettled.add(key)
-        return True
+        return row is not None and self.claim(int(row["id"]), failed=True) is not None
 
     def settle(self, key: tuple[str, str, str]) -> None:
-        """The letter of ``key`` is gone from its store of its own (delivered and removed, or
-        failed again): a COMPLETED row kept for it by :meth:`claim_failed` is deleted now, as
-        ``completed="delete"`` deletes any."""
-        with self._lock:
-            self._unsettled.discard(key)
-        if self.completed == "delete":
+        """The letter of ``key`` is gone from its store of its own, its delivery completed: a
+        COMPLETED row kept for it (see :attr:`letters_elsewhere`) is deleted now, as
+        ``completed="delete"`` deletes any. Best effort: a row this cannot delete stays
+        COMPLETED, as with ``completed="keep"``, and no retry runs its handler again."""
+        if self.completed != "delete":
+            return
+        try:
             self.database.execute(
                 "DELETE FROM aura_publications WHERE status = 'COMPLETED' AND " + _KEY, key
+            )
+        except Exception:
+            logger.warning(
+                "Could not delete the completed publication %s after its dead letter was "
+                "removed; it stays COMPLETED (harmless: nothing delivers it again)",
+                key,
+                exc_info=True,
             )
 
     def completed_delivery(self, key: tuple[str, str, str]) -> bool:
         """Whether the delivery of ``key`` is known COMPLETED: its row says so, or (``completed
         ="archive"``) its archived row does. A row deleted on completion cannot be told from
-        one purged, so it does not count; the row of a letter retried through
-        :meth:`claim_failed` is kept COMPLETED until :meth:`settle`, whatever ``completed``
-        says."""
+        one purged, so it does not count; with dead letters in a store of their own, the row
+        of a delivery that failed before is kept COMPLETED until :meth:`settle` (see
+        :attr:`letters_elsewhere`)."""
         row = self.database.query_one("SELECT status FROM aura_publications WHERE " + _KEY, key)
         if row is not None:
             return bool(row["status"] == "COMPLETED")
@@ -788,6 +797,7 @@ class _Statements:
     complete: str
     archive: str
     delete_owned: str
+    delete_never_failed: str
     fail: str
     fail_retry: str
     due: str
@@ -877,6 +887,9 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
             f"WHERE {owned}"
         ),
         delete_owned=f"DELETE FROM aura_publications WHERE {owned}",
+        delete_never_failed=(
+            f"DELETE FROM aura_publications WHERE {owned} AND first_failed_at IS NULL"
+        ),
         fail=f"UPDATE aura_publications SET due_at = NULL, {failed_set} WHERE {owned}",
         fail_retry=(f"UPDATE aura_publications SET due_at = {now} + ?, {failed_set} WHERE {owned}"),
         due=(

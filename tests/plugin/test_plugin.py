@@ -433,8 +433,12 @@ def flaky(data):
 
 def workers_of(platform):
     # This platform's delivery threads (other tests' may still be winding down in-process).
+    # Its lease renewal (the "-lease" thread) runs with or without them.
     name = f"aura-worker-{platform.journal.owner}"
-    return [t for t in threading.enumerate() if t.name.startswith(name)]
+    return [
+        t for t in threading.enumerate()
+        if t.name.startswith(name) and not t.name.endswith("-lease")
+    ]
 
 
 def subscribe(platform):

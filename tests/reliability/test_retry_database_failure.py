@@ -466,3 +466,101 @@ def test_a_letter_in_memory_whose_row_another_process_holds_is_left_claimable(
         again = built.bus.retry_dead_letters()
         assert [done.id for done in again.succeeded] == [letter.id]
         assert effects == [1]
+
+
+def test_with_completed_deleted_a_letter_its_automatic_retry_delivered_is_removed_by_the_next(
+    tmp_path: Path,
+) -> None:
+    """A store of its own and completed_publications="delete": the subscriber's own policy
+    retries the delivery, which succeeds; its row is kept COMPLETED (it failed before), so the
+    next operator retry finds it delivered and removes the letter, then the row."""
+    from aura.dead_letters import RetryPolicy
+    from aura.store import SqliteDeadLetterStore
+
+    runs: list[int] = []
+    module = Module("shipping")
+
+    @module.subscribe("order.placed", retry=RetryPolicy(max_attempts=3, backoff=0.0))
+    def ship(data: dict[str, Any]) -> None:
+        runs.append(data["n"])
+        if len(runs) == 1:
+            raise ConnectionError("carrier down")
+
+    database = Database(tmp_path / "aura.db")
+    with Platform(
+        [module],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=SqliteDeadLetterStore(database),
+        completed_publications="delete",
+    ) as built:
+        assert built.journal is not None
+        built.bus.publish("order.placed", {"n": 1}, "orders")
+        assert built.bus.resubmit_incomplete().delivered == 1  # the automatic retry
+        assert [r["status"] for r in built.journal.publications()] == ["COMPLETED"]
+        assert len(built.bus.dead_letters()) == 1
+
+        report = built.bus.retry_dead_letters()
+
+        assert report.succeeded == report.failed == ()
+        assert runs == [1, 1]
+        assert built.bus.dead_letters() == []
+        assert built.journal.publications() == []
+
+
+def test_a_completed_row_the_database_will_not_delete_after_the_letter_went_stays_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """completed_publications="delete": the letter is removed, then deleting its kept row
+    fails. The retry still succeeds (the letter is gone, the handler ran once); the row stays
+    COMPLETED, which no retry delivers again, and the log says so."""
+    from aura.store import SqliteDeadLetterStore
+
+    effects: list[int] = []
+    broken = {1}
+    database = Database(tmp_path / "aura.db")
+
+    def refuse_deleting_publications() -> None:
+        connection_of(database).set_authorizer(
+            lambda code, table, *_: (
+                sqlite3.SQLITE_DENY
+                if code == sqlite3.SQLITE_DELETE and table == "aura_publications"
+                else sqlite3.SQLITE_OK
+            )
+        )
+
+    module = Module("shipping")
+
+    @module.subscribe("order.placed")
+    def ship(data: dict[str, Any], database: Database) -> None:
+        if data["n"] in broken:
+            raise ConnectionError("carrier down")
+        database.on_commit(lambda: effects.append(data["n"]))
+        database.on_commit(refuse_deleting_publications)  # once its delivery committed
+
+    with Platform(
+        [module],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=SqliteDeadLetterStore(database),
+        completed_publications="delete",
+    ) as built:
+        assert built.journal is not None
+        built.bus.publish("order.placed", {"n": 1}, "orders")
+        broken.clear()
+        try:
+            report = built.bus.retry_dead_letters()
+        finally:
+            allow_all(database)
+        assert len(report.succeeded) == 1
+        assert effects == [1]
+        assert built.bus.dead_letters() == []
+        assert [r["status"] for r in built.journal.publications()] == ["COMPLETED"]
+        assert any(
+            r.getMessage().startswith("Could not delete the completed publication")
+            for r in caplog.records
+        )
+        assert built.bus.retry_dead_letters().succeeded == ()
+        assert effects == [1]

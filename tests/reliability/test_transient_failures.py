@@ -16,6 +16,7 @@ from aura.dead_letters import RetryPolicy
 from aura.module import Module
 from aura.platform import Platform
 from aura.publications import TRANSIENT_RETRY
+from aura.store import CompletionMode
 
 
 def ledger(
@@ -280,3 +281,48 @@ def test_an_operators_retry_the_database_fails_is_requeued_though_the_policy_is_
         assert rows(platform) == [3]
         assert [r["status"] for r in platform.journal.publications()] == ["COMPLETED"]
         assert platform.bus.dead_letters() == []
+
+
+@pytest.mark.parametrize("store", ["sqlite", "memory"])
+@pytest.mark.parametrize("completed", ["keep", "delete"])
+def test_with_a_store_of_its_own_a_retry_the_database_fails_is_requeued_and_settled_later(
+    tmp_path: Path, store: str, completed: CompletionMode
+) -> None:
+    """A dead-letter store of its own: the operator's retry meets a full disk, so the letter is
+    reported requeued (not failed again, its handler's error kept); the platform then delivers
+    it once, and the next retry removes the letter without running the handler again."""
+    from aura.dead_letters import InMemoryDeadLetterStore
+    from aura.store import SqliteDeadLetterStore
+
+    runs: list[int] = []
+    module = ledger(runs, failing_runs=1, full_runs=1, retry=RetryPolicy(max_attempts=1))
+    database = Database(tmp_path / "aura.db")
+    letters = SqliteDeadLetterStore(database) if store == "sqlite" else InMemoryDeadLetterStore()
+    with Platform(
+        [module],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=letters,
+        completed_publications=completed,
+    ) as platform:
+        assert platform.journal is not None
+        platform.bus.publish("job.submitted", {"n": 4}, "jobs")
+        [letter] = platform.bus.dead_letters()
+
+        report = platform.bus.retry_dead_letters()  # the disk is full meanwhile
+
+        assert [r.id for r in report.requeued] == [letter.id]
+        assert report.failed == ()
+        [kept] = platform.bus.dead_letters()
+        assert kept.error_message == "the checker is down"  # not the database's error
+        assert platform.bus.resubmit_incomplete().delivered == 1
+        assert runs == [4, 4, 4]
+        assert rows(platform) == [4]
+
+        again = platform.bus.retry_dead_letters()
+        assert again.succeeded == again.failed == again.requeued == ()
+        assert runs == [4, 4, 4]  # not run again
+        assert platform.bus.dead_letters() == []
+        statuses = [r["status"] for r in platform.journal.publications()]
+        assert statuses == (["COMPLETED"] if completed == "keep" else [])
