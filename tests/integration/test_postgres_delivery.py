@@ -522,9 +522,13 @@ def backlog(dsn: str, count: int) -> None:
             publisher.bus.publish("order.placed", {"n": n}, "orders")
 
 
-def test_a_backlog_delivered_by_start_runs_under_a_renewed_lease(dsn: str) -> None:
+@pytest.mark.parametrize("poll_interval", [5.0, None], ids=["polling", "no-worker"])
+def test_a_backlog_delivered_by_start_runs_under_a_renewed_lease(
+    dsn: str, poll_interval: float | None
+) -> None:
     """start() delivers what was left due (inline mode): a handler that outlasts its lease
-    keeps it, renewed, so another replica never takes the delivery over and runs it twice."""
+    keeps it, renewed, so another replica never takes the delivery over and runs it twice;
+    also on a platform with no delivery worker (poll_interval=None), whose caller delivers."""
     import threading
 
     backlog(dsn, 1)
@@ -534,7 +538,7 @@ def test_a_backlog_delivered_by_start_runs_under_a_renewed_lease(dsn: str) -> No
         running.set()
         assert release.wait(20)
 
-    first = platform_on(dsn, ledger(hold), lease=1.0, poll_interval=5.0)
+    first = platform_on(dsn, ledger(hold), lease=1.0, poll_interval=poll_interval)
     database: Any = first.database
     starting = threading.Thread(target=first.start)  # not `with`: that starts it here
     starting.start()
