@@ -167,9 +167,6 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
             print(f"{letter.id}  {letter.describe()}", file=out)
         print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
         return 0
-    if not (args.all or args.ids or args.older_than_days is not None):
-        print("Say what to purge: --all, --id ID (repeatable) or --older-than-days N.", file=out)
-        return 2
     dropped = _purge_letters(path, tables, args)
     print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
     return 0
@@ -185,7 +182,8 @@ def _check_letter_arguments(args: argparse.Namespace) -> None:
         older_than_days=args.older_than_days,
         max_attempts=args.max_attempts,
         backoff=args.backoff,
-        choosing=bool(args.all or args.ids),
+        every=args.all,
+        ids=args.ids,
         command="aura dead-letters",
     )
 
@@ -270,7 +268,7 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
     import sqlite3
 
     from aura.database import Database
-    from aura.dead_letters import DeadLetterStore, purge
+    from aura.dead_letters import DeadLetterStore, check_letters_exist, purge
     from aura.store import SqliteDeadLetterStore
 
     older_than = timedelta(days=args.older_than_days) if args.older_than_days is not None else None
@@ -286,6 +284,8 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
                 stores.append(FailedPublications(journal))
             if "aura_dead_letters" in tables:
                 stores.append(SqliteDeadLetterStore(database))
+            known = [letter.id for store in stores for letter in store.list()]
+            check_letters_exist(known, ids, command="aura dead-letters", where=str(path))
             return sum(purge(store, letter_ids=ids, older_than=older_than) for store in stores)
     except sqlite3.OperationalError as exc:
         raise _stopped(

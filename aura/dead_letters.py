@@ -14,7 +14,7 @@ import dataclasses
 import math
 import threading
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -30,6 +30,7 @@ __all__ = [
     "RetryPolicy",
     "RetryReport",
     "check_letter_options",
+    "check_letters_exist",
     "due_letters",
     "failed_again",
     "new_letter",
@@ -217,12 +218,15 @@ def check_letter_options(
     older_than_days: float | None,
     max_attempts: int,
     backoff: float,
-    choosing: bool,
+    every: bool = False,
+    ids: Sequence[str] | None = None,
     command: str,
 ) -> None:
     """Refuse the options of ``<command> list|retry|purge`` that make no sense, before anything
-    is opened (``--older-than-days -1`` would purge every letter); ``choosing`` says whether
-    ``--all`` or ``--id`` was given. Raises :class:`~aura.exceptions.ConfigurationError`."""
+    is opened (``--older-than-days -1`` would purge every letter); ``every`` and ``ids`` are
+    ``--all`` and the ``--id`` values. ``purge`` takes exactly one way of choosing: ``--all``,
+    ``--id`` (repeatable) or ``--older-than-days``. Raises
+    :class:`~aura.exceptions.ConfigurationError`."""
     days = older_than_days
     if days is not None and (not math.isfinite(days) or days < 0):
         raise ConfigurationError(
@@ -239,10 +243,52 @@ def check_letter_options(
             f"--backoff must be a number of seconds of at least 0, got {backoff!r}. "
             "Pass e.g. --backoff 30."
         )
-    if action != "purge" and (choosing or days is not None):
+    given = [
+        name
+        for name, present in (
+            ("--all", every),
+            ("--id", bool(ids)),
+            ("--older-than-days", days is not None),
+        )
+        if present
+    ]
+    if action != "purge":
+        if given:
+            raise ConfigurationError(
+                f"--all, --id and --older-than-days choose what 'purge' drops; 'dead-letters "
+                f"{action}' takes none of them. Run '{command} purge ...' instead."
+            )
+        return
+    if not given:
         raise ConfigurationError(
-            f"--all, --id and --older-than-days choose what 'purge' drops; 'dead-letters "
-            f"{action}' takes none of them. Run '{command} purge ...' instead."
+            "Say what to purge: --all, --id ID (repeatable) or --older-than-days N."
+        )
+    if len(given) > 1:
+        raise ConfigurationError(
+            f"purge takes one way of choosing what it drops, got {' and '.join(given)}. Pass "
+            "--all (every dead letter), --id ID (repeatable: those) or --older-than-days N "
+            "(those last failed N days ago or more); nothing was purged."
+        )
+    blank = [letter_id for letter_id in ids or () if not letter_id.strip()]
+    if blank:
+        raise ConfigurationError(
+            f"--id needs a dead letter's id, got {blank[0]!r}. Pass the ids that "
+            f"'{command} list' prints."
+        )
+
+
+def check_letters_exist(
+    known: Iterable[str], ids: Sequence[str] | None, *, command: str, where: str
+) -> None:
+    """Refuse a purge by ``--id`` naming a dead letter that is not there, before any is
+    dropped: a typo would otherwise report "Purged 0" and leave the letter meant."""
+    if not ids:
+        return
+    missing = sorted(set(ids) - set(known))
+    if missing:
+        raise ConfigurationError(
+            f"No dead letter with the id {', '.join(map(repr, missing))} in {where}; nothing "
+            f"was purged. '{command} list' prints the ids there are."
         )
 
 

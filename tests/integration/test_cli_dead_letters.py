@@ -94,7 +94,60 @@ def test_purge_needs_to_be_told_what(tmp_path: Path) -> None:
         pass
     assert aura("dead-letters", "purge", "--database", str(database)) == (
         2,
-        "Say what to purge: --all, --id ID (repeatable) or --older-than-days N.\n",
+        "aura dead-letters: error: Say what to purge: --all, --id ID (repeatable) or "
+        "--older-than-days N.\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("choice", "named"),
+    [
+        (["--all", "--id", "2"], "--all and --id"),
+        (["--all", "--older-than-days", "3"], "--all and --older-than-days"),
+        (["--id", "1", "--older-than-days", "1000"], "--id and --older-than-days"),
+    ],
+)
+def test_purge_refuses_two_ways_of_choosing_and_drops_nothing(
+    shop: Path, choice: list[str], named: str
+) -> None:
+    database = shop / "aura.db"
+    (shop / "shop" / "mailer" / "broken").write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        for n in (1, 2):
+            platform.bus.publish("order.placed", {"n": n}, "orders")
+    before = _digest(database)
+    assert aura("dead-letters", "purge", "--database", str(database), *choice) == (
+        2,
+        f"aura dead-letters: error: purge takes one way of choosing what it drops, got {named}. "
+        "Pass --all (every dead letter), --id ID (repeatable: those) or --older-than-days N "
+        "(those last failed N days ago or more); nothing was purged.\n",
+    )
+    assert _digest(database) == before
+
+
+def test_purge_by_an_id_that_is_not_there_names_it_and_drops_nothing(shop: Path) -> None:
+    database = shop / "aura.db"
+    (shop / "shop" / "mailer" / "broken").write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        [letter] = platform.bus.dead_letters()
+    status, text = aura(
+        "dead-letters", "purge", "--database", str(database), "--id", letter.id, "--id", "nosuch"
+    )
+    assert (status, text) == (
+        2,
+        f"aura dead-letters: error: No dead letter with the id 'nosuch' in {database}; nothing "
+        "was purged. 'aura dead-letters list' prints the ids there are.\n",
+    )
+    assert aura("dead-letters", "purge", "--database", str(database), "--id", " ") == (
+        2,
+        "aura dead-letters: error: --id needs a dead letter's id, got ' '. Pass the ids that "
+        "'aura dead-letters list' prints.\n",
+    )
+    assert aura("dead-letters", "list", "--database", str(database))[1].endswith("1 dead letter.\n")
+    assert aura("dead-letters", "purge", "--database", str(database), "--id", letter.id) == (
+        0,
+        "Purged 1 dead letter.\n",
     )
 
 

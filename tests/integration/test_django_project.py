@@ -570,7 +570,25 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     refused = manage(project, "aura", "dead-letters", "purge")
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
-        "CommandError: Say what to purge: --all, --id ID (repeatable) or --older-than-days N."
+        "CommandError: aura dead-letters: Say what to purge: --all, --id ID (repeatable) or "
+        "--older-than-days N."
+    )
+    both = manage(project, "aura", "dead-letters", "purge", "--all", "--id", "1")
+    assert both.returncode == 2
+    assert both.stderr.strip() == (
+        "CommandError: aura dead-letters: purge takes one way of choosing what it drops, got "
+        "--all and --id. Pass --all (every dead letter), --id ID (repeatable: those) or "
+        "--older-than-days N (those last failed N days ago or more); nothing was purged."
+    )
+    unknown = manage(project, "aura", "dead-letters", "purge", "--id", "nosuch")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == (
+        "CommandError: aura dead-letters: No dead letter with the id 'nosuch' in the "
+        "platform's database; nothing was purged. 'manage.py aura dead-letters list' prints "
+        "the ids there are."
+    )
+    assert manage(project, "aura", "dead-letters", "list").stdout.splitlines()[-1] == (
+        "1 dead letter."
     )
     wrong = manage(project, "aura", "dead-letters", "list", "--older-than-days", "-1")
     assert wrong.returncode == 2

@@ -24,7 +24,7 @@ from django.core.management.base import (  # type: ignore[import-untyped]
     CommandError,
 )
 
-from aura.dead_letters import RetryPolicy, check_letter_options
+from aura.dead_letters import RetryPolicy, check_letter_options, check_letters_exist
 from aura.exceptions import AuraError
 from aura.integrations.django import runtime
 
@@ -123,20 +123,15 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
     def _dead_letters(self, options: dict[str, Any]) -> None:
         what = options["what"]
         days = options["older_than_days"]
-        chose = bool(options["all"] or options["ids"])
         check_letter_options(
             what,
             older_than_days=days,
             max_attempts=options["max_attempts"],
             backoff=options["backoff"],
-            choosing=chose,
+            every=options["all"],
+            ids=options["ids"],
             command="manage.py aura dead-letters",
         )
-        if what == "purge" and not (chose or days is not None):
-            raise CommandError(
-                "Say what to purge: --all, --id ID (repeatable) or --older-than-days N.",
-                returncode=2,
-            )
         # No worker and no start: this process does what it is asked and leaves the rest.
         with runtime.build_platform(poll_interval=None, workers=None, durable=True) as platform:
             if what == "list":
@@ -154,6 +149,12 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                 if problem is not None:
                     raise CommandError(problem, returncode=1)
             else:
+                check_letters_exist(
+                    [letter.id for letter in platform.bus.dead_letters()],
+                    options["ids"],
+                    command="manage.py aura dead-letters",
+                    where="the platform's database",
+                )
                 dropped = platform.bus.purge_dead_letters(
                     letter_ids=None if options["all"] or not options["ids"] else options["ids"],
                     older_than=None if days is None else timedelta(days=days),
