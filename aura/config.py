@@ -48,6 +48,7 @@ from types import ModuleType
 from typing import Any
 
 from aura.exceptions import ConfigurationError
+from aura.sql import database_url
 
 _override: ContextVar[ModulesSetting | None] = ContextVar("aura_modules_given", default=None)
 
@@ -238,7 +239,11 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
         root=root,
         path=path,
         modules=table.get("modules"),
-        database=_written_database(database, root) if database is not None else None,
+        database=(
+            _written_database(database, root, origin=f"database in {path}")
+            if database is not None
+            else None
+        ),
         demo=table.get("demo"),
         testing=TestingConfig(
             database=test_database,
@@ -299,13 +304,11 @@ def add_modules_argument(parser: argparse.ArgumentParser, purpose: str = "") -> 
     )
 
 
-_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-
-
 def is_postgres_url(location: str) -> bool:
     """Whether a database location is a PostgreSQL URL (``postgresql://`` or ``postgres://``,
-    the schemes libpq reads) rather than the path of an SQLite file."""
-    return location.startswith(_POSTGRES_SCHEMES)
+    in any case, or SQLAlchemy's ``postgresql+driver://``) rather than an SQLite file's path."""
+    scheme = location.partition("://")[0].lower().partition("+")[0]
+    return "://" in location and scheme in ("postgresql", "postgres")
 
 
 def database_location(given: str | None, config: ProjectConfig) -> Path | str:
@@ -339,20 +342,24 @@ def database_path(given: str | None, config: ProjectConfig, *, command: str = ""
 def _database_given(given: str | None, config: ProjectConfig) -> tuple[Path | str, str]:
     """The database location and where it was said (for messages)."""
     if given:
-        return _written_database(given), "--database"
+        return _written_database(given, origin="--database"), "--database"
     if os.environ.get("AURA_DATABASE"):
-        return _written_database(os.environ["AURA_DATABASE"]), "$AURA_DATABASE"
+        value = os.environ["AURA_DATABASE"]
+        return _written_database(value, origin="$AURA_DATABASE"), "$AURA_DATABASE"
     if config.database is not None:
         return config.database, f"database in {config.where}"
     return config.root / "var" / "aura.db", "the default"
 
 
-def _written_database(value: str, root: Path | None = None) -> Path | str:
-    """A database location as written: a PostgreSQL URL as it is, else a path (under ``root``,
-    when it is relative and a root is given)."""
-    if is_postgres_url(value):
-        return value
-    return root / value if root is not None else Path(value)
+def _written_database(value: str, root: Path | None = None, *, origin: str) -> Path | str:
+    """A database location as written: a PostgreSQL URL as libpq reads it, else a path (under
+    ``root``, when it is relative and a root is given); another URL is refused (see
+    :func:`aura.sql.database_url`)."""
+    url = database_url(value, origin)
+    if url is not None and is_postgres_url(url):
+        return url
+    path = Path(url if url is not None else value)
+    return root / path if root is not None else path
 
 
 def token_keys_path(config: ProjectConfig) -> Path:

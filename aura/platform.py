@@ -48,6 +48,7 @@ from aura.logs import TrafficLog
 from aura.module import Module
 from aura.publications import CompletionMode, DurableJournal, Worker, is_poll_interval
 from aura.registry import ServiceCall, ServiceRegistry
+from aura.sql import database_url, mask_password
 from aura.store import EventStore, SqliteEventStore
 from aura.verification import ModuleDeclarations, VerificationResult
 
@@ -95,11 +96,9 @@ class Platform:
         self._seed_registrations = {
             module.name: register for module, register in loaded if register is not None
         }
-        # A path is an SQLite file; a database object (aura.postgres.PostgresDatabase) is used
-        # as given.
-        self.database: SqlDatabase = (
-            Database(database) if isinstance(database, str | Path) else database
-        )
+        # A path is an SQLite file (sqlite:///path too); a database object
+        # (aura.postgres.PostgresDatabase) is used as given; a URL of another kind is refused.
+        self.database: SqlDatabase = _open(database)
         try:
             self.container = Container()
             # A timed call inside a transaction runs inline: a worker thread would wait on the
@@ -597,3 +596,20 @@ def _in_dependency_order(modules: Sequence[Module]) -> dict[str, Module]:
     for module in modules:
         visit(module.name)
     return ordered
+
+
+def _open(database: str | Path | SqlDatabase) -> SqlDatabase:
+    """The platform's database from what ``database=`` was given."""
+    if isinstance(database, Path):
+        return Database(database)
+    if not isinstance(database, str):
+        return database
+    url = database_url(database, "database=")
+    if url is None or not url.startswith("postgresql://"):
+        return Database(database if url is None else url)
+    raise ConfigurationError(
+        f"database={mask_password(url)!r} is a PostgreSQL URL; a string is an SQLite file's "
+        "path. Pass the database itself: database=PostgresDatabase(url), with `from "
+        "aura.postgres import PostgresDatabase` (the postgres extra: pip install "
+        "'aura-modulith[postgres]'). Nothing was opened."
+    )

@@ -97,6 +97,52 @@ def mask_password(dsn: str) -> str:
     return uri["scheme"] + netloc + _URI_QUERY_PASSWORD.sub(r"\1***", uri["rest"])
 
 
+_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
+_POSTGRES = frozenset({"postgresql", "postgres"})
+
+
+def database_url(location: str, origin: str) -> str | None:
+    """A database location written as a URL, read: a PostgreSQL URL in the form libpq reads
+    (``postgresql://...``; any case, and SQLAlchemy's ``postgresql+psycopg://`` too), an SQLite
+    file's path for SQLAlchemy's ``sqlite:///path``, or ``None`` when it is no URL at all (the
+    path of an SQLite file). Any other URL raises :class:`~aura.exceptions.ConfigurationError`
+    naming ``origin`` (where it was written): it would otherwise become a file of that name."""
+    found = _SCHEME.match(location)
+    if found is None:
+        return None
+    scheme = found["scheme"].lower()
+    base, _, driver = scheme.partition("+")
+    rest = location[found.end() :]
+    if base in _POSTGRES:  # kept as written when libpq reads it so
+        return location if scheme == found["scheme"] and not driver else "postgresql://" + rest
+    if (
+        base == "sqlite"
+        and not driver
+        and rest.startswith("/")
+        and rest[1:] not in ("", ":memory:")
+    ):
+        return rest[1:]  # sqlite:///relative.db, sqlite:////absolute.db: SQLAlchemy's forms
+    from aura.exceptions import ConfigurationError
+
+    raise ConfigurationError(
+        f"The database ({origin}) is {mask_password_any(location)!r}, a {found['scheme']}:// "
+        "URL, which Aura does not open: it stores on SQLite (a file's path, or sqlite:///path) "
+        "or PostgreSQL (postgresql://user:password@host:5432/dbname). Pass one of those."
+    )
+
+
+def mask_password_any(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***``, whatever its scheme."""
+    found = _SCHEME.match(url)
+    if found is None:
+        return mask_password(url)
+    netloc, slash, rest = url[found.end() :].partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
+    return found["scheme"] + "://" + netloc + slash + _URI_QUERY_PASSWORD.sub(r"\1***", rest)
+
+
 # SQLSTATE classes and codes of a PostgreSQL failure that is the server's moment, not the code's:
 # connection exception, transaction rollback (serialization failure, deadlock), insufficient
 # resources (disk full, out of memory, too many connections), operator intervention (shutdown,

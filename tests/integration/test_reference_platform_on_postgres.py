@@ -465,6 +465,65 @@ def test_a_file_location_stays_an_sqlite_path(
     assert database_location("postgres.db", config) == Path("postgres.db")
 
 
+@pytest.mark.parametrize(
+    ("written", "read"),
+    [
+        ("postgresql+psycopg://flag@db.internal/flag", "postgresql://flag@db.internal/flag"),
+        ("POSTGRESQL://flag@db.internal/flag", "postgresql://flag@db.internal/flag"),
+        ("Postgres+psycopg2://flag@db.internal/flag", "postgresql://flag@db.internal/flag"),
+    ],
+)
+def test_sqlalchemys_and_upper_case_postgres_urls_are_read_as_libpq_reads_them(
+    tmp_path: Path, written: str, read: str
+) -> None:
+    """Before, these became the path of a new SQLite file named after the URL."""
+    (tmp_path / "pyproject.toml").write_text("[tool.aura]\n")
+    config = load_config(tmp_path)
+    assert database_location(written, config) == read
+
+
+def test_an_sqlalchemy_sqlite_url_is_the_files_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = "sqlite:///var/shop.db"\n')
+    config = load_config(tmp_path)
+    monkeypatch.delenv("AURA_DATABASE", raising=False)
+    assert database_location(None, config) == tmp_path.resolve() / "var" / "shop.db"
+    assert database_location("sqlite:////srv/aura.db", config) == Path("/srv/aura.db")
+
+
+def test_a_url_of_another_kind_is_refused_naming_where_it_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.aura]\n")
+    config = load_config(tmp_path)
+    monkeypatch.setenv("AURA_DATABASE", "mysql://shop:s3cret@db.internal/shop")
+    with pytest.raises(ConfigurationError) as refused:
+        database_location(None, config)
+    assert str(refused.value) == (
+        "The database ($AURA_DATABASE) is 'mysql://shop:***@db.internal/shop', a mysql:// URL, "
+        "which Aura does not open: it stores on SQLite (a file's path, or sqlite:///path) or "
+        "PostgreSQL (postgresql://user:password@host:5432/dbname). Pass one of those."
+    )
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = "sqlite://"\n')
+    with pytest.raises(ConfigurationError) as in_table:
+        load_config(tmp_path)
+    assert str(in_table.value).startswith(
+        f"The database (database in {tmp_path.resolve() / 'pyproject.toml'}) is 'sqlite://'"
+    )
+
+
+def test_a_platform_given_a_postgres_url_as_text_says_to_pass_the_database() -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Platform([], database="postgresql+psycopg://shop:s3cret@127.0.0.1:1/shop")
+    assert str(refused.value) == (
+        "database='postgresql://shop:***@127.0.0.1:1/shop' is a PostgreSQL URL; a string is an "
+        "SQLite file's path. Pass the database itself: database=PostgresDatabase(url), with "
+        "`from aura.postgres import PostgresDatabase` (the postgres extra: pip install "
+        "'aura-modulith[postgres]'). Nothing was opened."
+    )
+
+
 REFUSED = (
     "aura dead-letters: error: aura dead-letters works on an SQLite file only, and the "
     "database ({origin}) is a PostgreSQL URL. Pass --database with the platform's SQLite "
