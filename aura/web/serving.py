@@ -202,6 +202,7 @@ def run_serve(
     (the ``aura`` command passes :class:`aura.postgres.PostgresDatabase`: the gateway does not
     import the PostgreSQL package, which is given to it).
     """
+    _check_address(args.host, args.port)  # before anything is opened or created
     config = load_config()
     modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
     keys = token_keys_path(config)
@@ -237,6 +238,24 @@ def run_serve(
             shutdown()  # flush the spans still batched
     print("Stopped; the platform and its database are closed.", file=out)
     return 0
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse a port out of range or a host that is no address of any machine, with the fix."""
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(
+            f"--port must be a port number from 0 to 65535, got {port}. Pass e.g. --port 8000 "
+            "(0: any free port). Nothing was opened."
+        )
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as error:
+        reason = error.strerror if isinstance(error, socket.gaierror) else str(error)
+        raise ConfigurationError(
+            f"--host {host!r} is not an address to listen on: {reason}. Pass an address of this "
+            "machine, e.g. --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every "
+            "interface). Nothing was opened."
+        ) from None
 
 
 def _open_database(

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aura.exceptions import ConfigurationError
 from aura.platform import Platform
 from aura.web import Gateway, add_serve_arguments, run_serve, running
 from aura.web.auth import TokenAuthority
@@ -203,6 +204,46 @@ def test_serve_reads_aura_database_and_reports_a_taken_port(
         "port, or stop what uses this one.\n"
     )
     assert database.is_file()
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        (
+            ["--port", "-1"],
+            "--port must be a port number from 0 to 65535, got -1. Pass e.g. --port 8000 (0: "
+            "any free port). Nothing was opened.",
+        ),
+        (
+            ["--port", "70000"],
+            "--port must be a port number from 0 to 65535, got 70000. Pass e.g. --port 8000 "
+            "(0: any free port). Nothing was opened.",
+        ),
+        (
+            ["--host", "999.1.1.1"],
+            "--host '999.1.1.1' is not an address to listen on: ",
+        ),
+    ],
+)
+def test_serve_refuses_a_bad_address_before_opening_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: list[str], message: str
+) -> None:
+    database = tmp_path / "data" / "platform.db"
+    keys = tmp_path / "keys" / "token-keys.json"
+    monkeypatch.setenv("AURA_DATABASE", str(database))
+    monkeypatch.setenv("AURA_TOKEN_KEYS", str(keys))
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    with pytest.raises(ConfigurationError) as refused:
+        run_serve(parser.parse_args(address), io.StringIO())
+    assert str(refused.value).startswith(message)
+    if address[0] == "--host":
+        assert str(refused.value).endswith(
+            ". Pass an address of this machine, e.g. --host 127.0.0.1 (this machine only) or "
+            "--host 0.0.0.0 (every interface). Nothing was opened."
+        )
+    assert not database.exists()
+    assert not keys.exists()
 
 
 def test_serve_prints_its_traces_to_the_console_by_default(tmp_path: Path) -> None:
