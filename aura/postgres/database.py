@@ -219,6 +219,20 @@ class PostgresDatabase:
         with self._connection() as connection:
             return connection.execute(query, params).fetchone()
 
+    def ping(self, timeout: float) -> bool:
+        """Whether the server answers ``SELECT 1`` within about ``timeout`` seconds (a health
+        check: the pool's own wait for a connection, ``timeout=`` of 30 s, is for work that
+        would rather wait than fail)."""
+        self._check_closed()
+        try:
+            with self._pool.connection(timeout=timeout) as connection, connection.transaction():
+                milliseconds = max(1, int(timeout * 1000))
+                connection.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+                connection.execute("SELECT 1")
+        except Exception:
+            return False
+        return True
+
     @contextmanager
     def transaction(self) -> Iterator[PostgresDatabase]:
         """Commit everything in the block together, or nothing if it raises.

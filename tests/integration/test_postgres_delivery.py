@@ -580,3 +580,24 @@ def test_with_workers_start_leaves_the_backlog_to_the_delivery_threads(dsn: str)
         assert [row["attempts"] for row in rows] == [1, 1, 1, 1]  # none taken over, run again
     finally:
         platform.close()
+
+
+def test_health_says_down_within_seconds_while_the_server_is_down(
+    dsn: str, postgres_cluster: Any
+) -> None:
+    """GET /health's check of the database is bounded (HEALTH_TIMEOUT), not the pool's 30 s
+    wait for a connection: a load balancer's probe sees a 503, not a timeout."""
+    from aura.web.discovery import HEALTH_TIMEOUT, check_health
+
+    with platform_on(dsn, ledger()) as platform:
+        assert check_health(platform).database == "up"
+        postgres_cluster.stop()
+        try:
+            began = time.monotonic()
+            health = check_health(platform)
+            took = time.monotonic() - began
+        finally:
+            postgres_cluster.start()
+        assert (health.status, health.database) == ("down", "down")
+        assert took < HEALTH_TIMEOUT + 3  # was 30 s
+        assert wait_until(lambda: check_health(platform).database == "up", 30)
