@@ -332,9 +332,10 @@ def database_path(given: str | None, config: ProjectConfig, *, command: str = ""
         raise ConfigurationError(
             f"{command or 'This command'} works on an SQLite file only, and the database "
             f"({origin}) is a PostgreSQL URL. Pass --database with the platform's SQLite file; "
-            "on PostgreSQL, retry dead letters from Python with "
-            "Platform(..., database=PostgresDatabase(url), durable=True).bus"
-            ".retry_dead_letters()."
+            "on PostgreSQL, use the bus of a platform built as your application builds it "
+            "(the same modules and database: PostgresDatabase(url), or "
+            "SqlAlchemyDatabase(engine)), with durable=True: bus.dead_letters(), "
+            "bus.retry_dead_letters() and bus.purge_dead_letters(...)."
         )
     return location
 

@@ -527,8 +527,10 @@ def test_a_platform_given_a_postgres_url_as_text_says_to_pass_the_database() -> 
 REFUSED = (
     "aura dead-letters: error: aura dead-letters works on an SQLite file only, and the "
     "database ({origin}) is a PostgreSQL URL. Pass --database with the platform's SQLite "
-    "file; on PostgreSQL, retry dead letters from Python with Platform(..., "
-    "database=PostgresDatabase(url), durable=True).bus.retry_dead_letters().\n"
+    "file; on PostgreSQL, use the bus of a platform built as your application builds it (the "
+    "same modules and database: PostgresDatabase(url), or SqlAlchemyDatabase(engine)), with "
+    "durable=True: bus.dead_letters(), bus.retry_dead_letters() and "
+    "bus.purge_dead_letters(...).\n"
 )
 
 
