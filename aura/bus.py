@@ -868,9 +868,15 @@ class EventBus:
         if isinstance(event_type, str):
             check_event_type(event_type)
             if not isinstance(data, Mapping):
+                contract = self.catalog.for_class(type(data))
                 raise EventValidationError(
                     f"Event data for {event_type!r} must be a dict, got {type(data).__name__}. "
-                    "Call publish(event_type, data, source_module)."
+                    + (
+                        f"It is an instance of an event contract: publish it alone, "
+                        f"publish({type(data).__name__}(...), source_module=...)."
+                        if contract is not None
+                        else "Call publish(event_type, data, source_module)."
+                    )
                 )
             frozen: FrozenDict = freeze_json(data, max_size=self.max_event_size)
             if event_type in self.catalog:

@@ -398,6 +398,17 @@ def test_data_must_be_a_mapping(bus: EventBus) -> None:
     )
 
 
+def test_a_contract_instance_given_as_data_is_told_to_be_published_alone(bus: EventBus) -> None:
+    instance = SessionScheduled(1, 7, datetime(2030, 1, 7, 10, tzinfo=UTC))
+    with pytest.raises(EventValidationError) as caught:
+        bus.publish("therapy_session.scheduled", instance, "mentalhealth")  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "Event data for 'therapy_session.scheduled' must be a dict, got SessionScheduled. It is "
+        "an instance of an event contract: publish it alone, publish(SessionScheduled(...), "
+        "source_module=...)."
+    )
+
+
 def test_a_wildcard_event_type_cannot_be_published(bus: EventBus) -> None:
     with pytest.raises(InvalidEventTypeError):
         bus.publish("user.*", {}, "users")
