@@ -326,15 +326,6 @@ class Container(_ClosesOnExit):
             return False
         return key in self._registrations or key in self._overrides
 
-    def given_instance(self, key: object) -> object | None:
-        """The ready object registered under ``key`` with :meth:`register_instance` (not an
-        override), or ``None``: what the planner checks a parameter's annotation against."""
-        registration = self._registrations.get(key)  # type: ignore[call-overload]
-        if registration is None or not registration.external:
-            return None
-        instance = registration.instance
-        return None if instance is _MISSING else instance
-
     def __contains__(self, key: object) -> bool:
         """Same as :meth:`is_registered`."""
         return self.is_registered(key)

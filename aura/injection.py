@@ -78,8 +78,6 @@ def plan(
         hint = hints.get(parameter.name)
         key = key_for(parameter, hint, registry)
         if key is not None:
-            if key == parameter.name:  # filled by its name: is it what the annotation says?
-                _check_named(function, owner, parameter.name, hint, registry)
             injected.append((parameter.name, key))
         elif parameter.default is parameter.empty:
             wanted = getattr(hint, "__qualname__", None) or repr(parameter.name)
@@ -90,27 +88,6 @@ def plan(
                 f"{owner}.provide(...), or give the parameter a default."
             )
     return Injection(function, tuple(given), tuple(injected), hints)
-
-
-def _check_named(
-    function: Callable[..., Any], owner: str, name: str, hint: object, registry: Registry
-) -> None:
-    """Refuse a parameter filled by its name with a ready object its annotation (a concrete
-    class) does not describe: ``database: SqlAlchemyDatabase`` on a platform whose database is
-    another kind would fail only when the handler ran."""
-    if not isinstance(hint, type) or getattr(hint, "_is_protocol", False) or hint is object:
-        return
-    given = getattr(registry, "given_instance", None)
-    instance = given(name) if given is not None else None
-    if instance is None or isinstance(instance, hint):
-        return
-    named = getattr(function, "__qualname__", type(function).__qualname__)
-    raise ModuleDefinitionError(
-        f"{named} of module {owner!r} takes {name!r} as a {hint.__qualname__}, but what is "
-        f"provided as {name!r} is a {type(instance).__qualname__}. Build the platform with "
-        f"a {hint.__qualname__} (the platform's database is Platform(..., database=...)), or "
-        "annotate the parameter with the type provided."
-    )
 
 
 def plan_route(

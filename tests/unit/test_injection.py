@@ -50,60 +50,6 @@ def test_a_missing_dependency_is_named_with_the_fix() -> None:
     )
 
 
-class Ledger:
-    """A kind of object other than what is provided under the name asked for."""
-
-
-def test_a_parameter_filled_by_name_with_an_object_its_annotation_denies_is_refused() -> None:
-    container = Container()
-    container.register_instance("clock", Clock())
-
-    def hook(clock: Ledger) -> None: ...
-
-    with pytest.raises(ModuleDefinitionError) as caught:
-        container.bind(hook, owner="reports")
-    assert str(caught.value) == (
-        "test_a_parameter_filled_by_name_with_an_object_its_annotation_denies_is_refused."
-        "<locals>.hook of module 'reports' takes 'clock' as a Ledger, but what is provided as "
-        "'clock' is a Clock. Build the platform with a Ledger (the platform's database is "
-        "Platform(..., database=...)), or annotate the parameter with the type provided."
-    )
-
-
-def test_a_name_is_still_filled_under_a_protocol_a_base_class_or_no_annotation() -> None:
-    from aura.database import SqlDatabase
-
-    container = Container()
-    container.register_instance("clock", Clock())
-
-    def typed(clock: object) -> None: ...
-    def plain(clock) -> None: ...  # type: ignore[no-untyped-def]
-    def protocol(clock: SqlDatabase) -> None: ...
-
-    for hook in (typed, plain, protocol):
-        assert plan(hook, container).injected == (("clock", "clock"),)
-
-
-def test_a_platform_whose_database_is_not_the_annotated_kind_is_refused_when_built() -> None:
-    """As a handler taking ``database: SqlAlchemyDatabase`` on a platform of another database
-    is: refused when the platform is built, not when a delivery fails (a dead letter)."""
-    from aura.module import Module
-    from aura.platform import Platform
-
-    billing = Module("billing")
-
-    @billing.subscribe("order.placed", name="invoice")
-    def invoice(data: dict[str, Any], database: Ledger) -> None: ...
-
-    with pytest.raises(ModuleDefinitionError) as caught:
-        Platform([billing])
-    assert str(caught.value).endswith(
-        "invoice of module 'billing' takes 'database' as a Ledger, but what is provided as "
-        "'database' is a Database. Build the platform with a Ledger (the platform's database "
-        "is Platform(..., database=...)), or annotate the parameter with the type provided."
-    )
-
-
 def test_the_bus_delivers_to_the_passed_parameter_of_a_bound_handler() -> None:
     container = Container()
     container.register(Clock, Clock)
