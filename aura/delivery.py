@@ -587,8 +587,8 @@ def retry(outcome: Outcome, bus: EventBus, policy: RetryPolicy | None, is_async:
         raise DeadLetterRetryError(
             f"Retrying dead letters stopped: the database failed ({type(exc).__name__}: "
             f"{exc}). {_before_it(letters, done)} The letters not retried yet are still dead "
-            f"letters.{_in_progress(report, _kept_by_journal(bus))} Retry again when the "
-            "database is back.",
+            f"letters.{_in_progress(report, _kept_by_journal(bus), bus.journal is not None)} "
+            "Retry again when the database is back.",
             report=done,
         ) from exc
     if report.needs_async:
@@ -626,7 +626,7 @@ class _Retried:
         )
 
 
-def _in_progress(report: _Retried, kept: bool) -> str:
+def _in_progress(report: _Retried, kept: bool, journaled: bool) -> str:
     """What became of the letter a retry the database stopped was at, in words."""
     letter = report.current
     if letter is None:
@@ -635,6 +635,11 @@ def _in_progress(report: _Retried, kept: bool) -> str:
         return (
             f" The one in progress ({letter.id}) is delivered once in effect: it is still a dead "
             "letter, or due again once its lease runs out."
+        )
+    if report.ran and journaled:  # a store of its own: the journal recorded the delivery
+        return (
+            f" The one in progress ({letter.id}) was delivered, but its dead letter could not "
+            "be removed: the next retry removes it without running its handler again."
         )
     if report.ran:
         return (
@@ -699,6 +704,8 @@ def _retry_each(
                 release(letter.id)  # untouched: the next retry here may take it
             report.current = None
             continue  # retried elsewhere meanwhile, or another retry has it
+        if bus.journal is not None:
+            bus.journal.handed_back(key)  # forget an earlier delivery's: this one says its own
         started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         report.ran = error is None
@@ -828,11 +835,12 @@ def _keep_failure(
             "handler": subscription.handler_name,
         },
     )
-    if not _kept_by_journal(bus):
+    journal = bus.journal
+    key = (event.event_id, subscription.subscriber_module, subscription.handler_name)
+    if not _kept_by_journal(bus) and not (journal is not None and journal.handed_back(key)):
+        # (Handed back: the database failed it for a moment, and it is due again: no letter.)
         try:
-            bus.dead_letter_store.add(
-                new_letter(event, subscription.subscriber_module, subscription.handler_name, exc)
-            )
+            _add_letter(bus.dead_letter_store, journal is not None, event, subscription, exc)
         except Exception:
             # The delivery of every later event must go on: the failure is logged above.
             logger.exception(
@@ -843,6 +851,29 @@ def _keep_failure(
             )
     if observers:
         _observe(event, subscription, exc, started, observers)
+
+
+def _add_letter(
+    store: DeadLetterStore,
+    journaled: bool,
+    event: Event,
+    subscription: Subscription,
+    exc: BaseException,
+) -> None:
+    """Keep a failure in a dead-letter store of its own. On a durable platform a delivery
+    fails again when its retry policy retries it: its letter is updated, one per delivery
+    (two would be two retries of one delivery, and the second could never be settled)."""
+    module, name = subscription.subscriber_module, subscription.handler_name
+    if journaled:
+        for letter in store.list():
+            if (letter.event.event_id, letter.subscriber_module, letter.handler_name) == (
+                event.event_id,
+                module,
+                name,
+            ):
+                failed_again(store, letter, exc)
+                return
+    store.add(new_letter(event, module, name, exc))
 
 
 def _kept_by_journal(bus: EventBus) -> bool:

@@ -363,10 +363,14 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
         assert built.journal is not None
         built.bus.publish("order.placed", {"n": 1}, "orders")
         broken.clear()
-        with pytest.raises(DeadLetterRetryError):
+        with pytest.raises(DeadLetterRetryError) as raised:
             built.bus.retry_dead_letters()
         allow_all(built.database)
-        assert len(built.bus.dead_letters()) == 1
+        [letter] = built.bus.dead_letters()
+        assert (
+            f"The one in progress ({letter.id}) was delivered, but its dead letter could not be "
+            "removed: the next retry removes it without running its handler again."
+        ) in str(raised.value)
         rows = [r["status"] for r in built.journal.publications()]
         assert rows == ([] if completed == "archive" else ["COMPLETED"])  # archived: moved
 
@@ -564,3 +568,46 @@ def test_a_completed_row_the_database_will_not_delete_after_the_letter_went_stay
         )
         assert built.bus.retry_dead_letters().succeeded == ()
         assert effects == [1]
+
+
+def test_a_store_of_its_own_keeps_one_letter_per_delivery_and_none_for_the_databases_moment(
+    tmp_path: Path,
+) -> None:
+    """Durable, a store of its own: a delivery the database fails for a moment (handed back,
+    due again) leaves no letter; each later failure of the same delivery updates its one
+    letter; the operator's retry that fails in the handler is reported failed again, not
+    requeued by the earlier hand-back."""
+    from aura.dead_letters import RetryPolicy
+    from aura.store import SqliteDeadLetterStore
+
+    runs: list[int] = []
+    module = Module("shipping")
+
+    @module.subscribe("order.placed", retry=RetryPolicy(max_attempts=3, backoff=0.0))
+    def ship(data: dict[str, Any]) -> None:
+        runs.append(data["n"])
+        if len(runs) == 1:
+            raise sqlite3.OperationalError("database is locked")  # the database's moment
+        raise ValueError("bad order")  # the handler's own failure, every time after
+
+    database = Database(tmp_path / "aura.db")
+    with Platform(
+        [module],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=SqliteDeadLetterStore(database),
+    ) as built:
+        built.bus.publish("order.placed", {"n": 1}, "orders")
+        assert built.bus.dead_letters() == []  # handed back: due again, no letter
+        built.bus.resubmit_incomplete()  # fails in the handler: a letter
+        built.bus.resubmit_incomplete()  # the policy's retry fails again: the same letter
+        [letter] = built.bus.dead_letters()
+        assert (letter.error_type, letter.attempts) == ("ValueError", 2)
+
+        report = built.bus.retry_dead_letters()
+
+        assert runs == [1, 1, 1, 1]
+        assert (len(report.failed), report.requeued) == (1, ())
+        [again] = built.bus.dead_letters()
+        assert (again.id, again.error_type, again.attempts) == (letter.id, "ValueError", 3)
