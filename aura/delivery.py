@@ -734,6 +734,25 @@ def _retry_each(
             _observe(letter.event, subscription, error, started, bus._observers)
 
 
+def stranded(
+    bus: EventBus, is_async: bool
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """What is due that no subscriber here can take (``(event_id, module, handler)``, at most
+    100): of a subscriber gone, and (synchronously) of async ones. Reported, it never hides
+    what a subscriber here can take."""
+    unroutable: list[tuple[str, str, str]] = []
+    needs_async: list[tuple[str, str, str]] = []
+    journal = bus.journal
+    if journal is None:
+        return unroutable, needs_async
+    keys = bus._subscriber_keys(is_async)
+    for other in journal.due(100, subscribers=keys, others=True):
+        named = (other.event_id, other.subscriber_module, other.handler)
+        found = bus._subscription_named(other.event_type, other.subscriber_module, other.handler)
+        (needs_async if found is not None and found.is_async else unroutable).append(named)
+    return unroutable, needs_async
+
+
 def resubmit(outcome: Outcome, bus: EventBus, is_async: bool) -> Job[None]:
     """Deliver every publication that is due (left by a crash, released, or a failure whose
     automatic retry is due), each claimed first so that no two processes deliver it."""
@@ -742,14 +761,8 @@ def resubmit(outcome: Outcome, bus: EventBus, is_async: bool) -> Job[None]:
     if journal is None:
         return
     delivered = failed = 0
-    unroutable: list[tuple[str, str, str]] = []
-    needs_async: list[tuple[str, str, str]] = []
     keys = bus._subscriber_keys(is_async)
-    # What no subscriber here can take is reported, and never hides what one can.
-    for other in journal.due(100, subscribers=keys, others=True):
-        named = (other.event_id, other.subscriber_module, other.handler)
-        found = bus._subscription_named(other.event_type, other.subscriber_module, other.handler)
-        (needs_async if found is not None and found.is_async else unroutable).append(named)
+    unroutable, needs_async = stranded(bus, is_async)
     for due in journal.due(subscribers=keys):
         subscription = bus._subscription_named(due.event_type, due.subscriber_module, due.handler)
         if subscription is None:

@@ -34,6 +34,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from aura import context as _context
+from aura import delivery as _delivery
 from aura import injection, verification
 from aura.bus import EventBus
 from aura.container import Container
@@ -229,16 +230,16 @@ class Platform:
             worker = self._worker
             if worker is not None:
                 worker.start_renewing()  # before the backlog below: its leases are renewed
-            if (
-                self.journal is not None
-                and self._delivers
-                and (worker is None or not worker.claims)
-            ):
+            if self.journal is not None and self._delivers:
                 # With workers=N the delivery threads take the backlog: start() does not wait
-                # for it. Otherwise this process delivers what it publishes, and so, here, what
-                # was left due.
+                # for it, and only says what none here can take. Otherwise this process
+                # delivers what it publishes, and so, here, what was left due.
                 try:
-                    report = self.bus.resubmit_incomplete()
+                    if worker is not None and worker.claims:
+                        unroutable, needs_async = _delivery.stranded(self.bus, False)
+                        report = ResubmitReport(0, 0, tuple(unroutable), tuple(needs_async))
+                    else:
+                        report = self.bus.resubmit_incomplete()
                 except Exception:  # a locked or unreachable database: the worker tries again
                     logger.warning(
                         "Could not deliver what was due at start; the delivery worker retries",

@@ -6,6 +6,7 @@ so a second application shows as a second row."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -588,3 +589,27 @@ def test_rows_no_subscriber_here_can_take_never_hide_those_it_can(path: Path) ->
         assert report.delivered == 1
         assert effects(platform) == [1]
         assert len(report.unroutable) == 100  # reported, a page of them
+
+
+@pytest.mark.parametrize("workers", [None, 1], ids=["inline", "workers"])
+def test_start_names_the_backlog_no_subscriber_here_can_take(
+    path: Path, caplog: pytest.LogCaptureFixture, workers: int | None
+) -> None:
+    """What a crash left due to a subscriber since removed is named at start, whether start()
+    delivers the backlog itself or leaves it to the delivery threads (workers=N)."""
+    shipping = Module("shipping")
+
+    @shipping.subscribe("order.placed", name="ship")
+    def ship(data: dict[str, Any]) -> None: ...
+
+    with Platform([shipping], database=path, durable=True, workers=0) as publisher:
+        event = publisher.bus.publish("order.placed", {"n": 1}, "orders")
+    with (
+        caplog.at_level(logging.WARNING, "aura.platform"),
+        Platform([Module("shipping")], database=path, durable=True, workers=workers),
+    ):
+        pass
+    assert [r.getMessage() for r in caplog.records if r.name == "aura.platform"] == [
+        "1 unfinished publication(s) were not resubmitted: their subscriber is gone: "
+        f"shipping:ship ({event.event_id})"
+    ]
