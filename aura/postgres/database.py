@@ -34,7 +34,7 @@ try:
     import psycopg
     from psycopg import sql
     from psycopg.rows import DictRow, dict_row
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError:  # pragma: no cover - its own process: see test_postgres_database.py
     raise MissingExtraError(
         "aura.postgres needs psycopg and psycopg-pool, which are not installed. Install Aura's "
@@ -222,13 +222,26 @@ class PostgresDatabase:
     def ping(self, timeout: float) -> bool:
         """Whether the server answers ``SELECT 1`` within about ``timeout`` seconds (a health
         check: the pool's own wait for a connection, ``timeout=`` of 30 s, is for work that
-        would rather wait than fail)."""
+        would rather wait than fail). A pool whose every connection is busy is no sign of a
+        server down: the server is then asked on a connection of its own."""
         self._check_closed()
+        half = timeout / 2
         try:
-            with self._pool.connection(timeout=timeout) as connection, connection.transaction():
-                milliseconds = max(1, int(timeout * 1000))
-                connection.execute(f"SET LOCAL statement_timeout = {milliseconds}")
+            with self._pool.connection(timeout=half) as connection, connection.transaction():
+                connection.execute(f"SET LOCAL statement_timeout = {max(1, int(half * 1000))}")
                 connection.execute("SELECT 1")
+            return True
+        except PoolTimeout:
+            pass  # every pooled connection is in use (or none could be made): ask directly
+        except Exception:
+            return False
+        try:
+            with psycopg.connect(
+                self._dsn,
+                connect_timeout=max(1, round(half)),
+                options=f"-c statement_timeout={max(1, int(half * 1000))}",
+            ) as direct:
+                direct.execute("SELECT 1")
         except Exception:
             return False
         return True

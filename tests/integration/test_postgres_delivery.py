@@ -601,3 +601,34 @@ def test_health_says_down_within_seconds_while_the_server_is_down(
         assert (health.status, health.database) == ("down", "down")
         assert took < HEALTH_TIMEOUT + 3  # was 30 s
         assert wait_until(lambda: check_health(platform).database == "up", 30)
+
+
+def test_health_says_up_while_every_pooled_connection_is_busy(dsn: str) -> None:
+    """A pool whose connections are all held by long transactions is a busy replica, not a
+    database down: a load balancer must not take it out for that."""
+    import threading
+
+    from aura.web.discovery import check_health
+
+    database = PostgresDatabase(dsn, pool_size=2)
+    holding, release = threading.Barrier(3), threading.Event()
+
+    def hold() -> None:
+        with database.transaction():
+            database.query_one("SELECT 1")
+            holding.wait(10)
+            release.wait(20)
+
+    holders = [threading.Thread(target=hold) for _ in range(2)]
+    with Platform(ledger(), database=database, durable=True, poll_interval=None) as platform:
+        for holder in holders:
+            holder.start()
+        try:
+            holding.wait(10)
+            began = time.monotonic()
+            assert check_health(platform).database == "up"
+            assert time.monotonic() - began < 5
+        finally:
+            release.set()
+            for holder in holders:
+                holder.join(20)
