@@ -49,7 +49,7 @@ from aura.logs import TrafficLog
 from aura.module import Module
 from aura.publications import CompletionMode, DurableJournal, Worker, is_poll_interval
 from aura.registry import ServiceCall, ServiceRegistry
-from aura.sql import database_url, mask_password
+from aura.sql import database_url, mask_password_any
 from aura.store import EventStore, SqliteEventStore
 from aura.verification import ModuleDeclarations, VerificationResult
 
@@ -609,7 +609,7 @@ def _open(database: str | Path | SqlDatabase) -> SqlDatabase:
     if url is None or not url.startswith("postgresql://"):
         return Database(database if url is None else url)
     raise ConfigurationError(
-        f"database={mask_password(url)!r} is a PostgreSQL URL; a string is an SQLite file's "
+        f"database={mask_password_any(url)!r} is a PostgreSQL URL; a string is an SQLite file's "
         "path. Pass the database itself: database=PostgresDatabase(url), with `from "
         "aura.postgres import PostgresDatabase` (the postgres extra: pip install "
         "'aura-modulith[postgres]'). Nothing was opened."

@@ -34,6 +34,7 @@ import os
 import socket
 import threading
 import traceback
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -1198,10 +1199,16 @@ class Worker:
             return
         # Renewal has a thread of its own: a delivery that runs long (on any thread) must not
         # keep its own lease from being renewed.
+        # It holds the worker weakly: a platform dropped without close() is still collected
+        # (and its thread ends), as it was before every durable platform had this thread.
         renewal = threading.Thread(
-            target=self._renew, name=f"aura-worker-{self.journal.owner}-lease", daemon=True
+            target=_renew_while_kept,
+            args=(weakref.ref(self), self._stop, self.journal.lease / 3),
+            name=f"aura-worker-{self.journal.owner}-lease",
+            daemon=True,
         )
         self._threads.append(renewal)
+        weakref.finalize(self, self._stop.set)  # collected: the thread ends at once
         renewal.start()
 
     def start(self) -> None:
@@ -1253,16 +1260,6 @@ class Worker:
         with self._changed:
             self._changed.wait_for(lambda: self._seq != seen or self._stop.is_set(), seconds)
 
-    def _renew(self) -> None:
-        pause = self.journal.lease / 3
-        while not self._stop.wait(pause):
-            try:
-                self.journal.renew()
-            except Exception:
-                logger.warning(
-                    "Could not renew this process's leases; it tries again", exc_info=True
-                )
-
     def _housekeep(self) -> None:
         while not self._stop.is_set():
             seen = self._seq
@@ -1291,3 +1288,17 @@ class Worker:
                 delivered = False
             if not delivered:
                 self._sleep(seen, self.poll)
+
+
+def _renew_while_kept(kept: weakref.ref[Worker], stop: threading.Event, pause: float) -> None:
+    """The lease thread: renew the worker's journal's leases every ``pause`` seconds until it
+    is stopped, or the worker is gone."""
+    while not stop.wait(pause):
+        worker = kept()
+        if worker is None:
+            return
+        try:
+            worker.journal.renew()
+        except Exception:
+            logger.warning("Could not renew this process's leases; it tries again", exc_info=True)
+        del worker

@@ -115,13 +115,10 @@ def database_url(location: str, origin: str) -> str | None:
     rest = location[found.end() :]
     if base in _POSTGRES:  # kept as written when libpq reads it so
         return location if scheme == found["scheme"] and not driver else "postgresql://" + rest
-    if (
-        base == "sqlite"
-        and not driver
-        and rest.startswith("/")
-        and rest[1:] not in ("", ":memory:")
-    ):
-        return rest[1:]  # sqlite:///relative.db, sqlite:////absolute.db: SQLAlchemy's forms
+    if base == "sqlite" and (rest in ("", "/", "/:memory:") or rest.startswith("/")):
+        # SQLAlchemy's forms, with any driver: sqlite:///relative.db, sqlite:////absolute.db,
+        # and sqlite:// (or sqlite:///:memory:) for a database in memory.
+        return ":memory:" if rest in ("", "/", "/:memory:") else rest[1:]
     from aura.exceptions import ConfigurationError
 
     raise ConfigurationError(
@@ -136,11 +133,13 @@ def mask_password_any(url: str) -> str:
     found = _SCHEME.match(url)
     if found is None:
         return mask_password(url)
-    netloc, slash, rest = url[found.end() :].partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
+    # The user info ends at the last "@": a password may hold an unencoded "/" (masking a path
+    # that holds an "@" too is the safe mistake).
+    userinfo, at, rest = url[found.end() :].rpartition("@")
     if at and ":" in userinfo:
-        netloc = f"{userinfo.partition(':')[0]}:***@{hosts}"
-    return found["scheme"] + "://" + netloc + slash + _URI_QUERY_PASSWORD.sub(r"\1***", rest)
+        userinfo = f"{userinfo.partition(':')[0]}:***"
+    shown = f"{userinfo}{at}{rest}" if at else rest
+    return found["scheme"] + "://" + _URI_QUERY_PASSWORD.sub(r"\1***", shown)
 
 
 # SQLSTATE classes and codes of a PostgreSQL failure that is the server's moment, not the code's:

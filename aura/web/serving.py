@@ -247,6 +247,8 @@ def _check_address(host: str, port: int) -> None:
             f"--port must be a port number from 0 to 65535, got {port}. Pass e.g. --port 8000 "
             "(0: any free port). Nothing was opened."
         )
+    if not host:
+        return  # "": every interface, as bind() reads it
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:

@@ -505,12 +505,37 @@ def test_a_url_of_another_kind_is_refused_naming_where_it_was_written(
         "which Aura does not open: it stores on SQLite (a file's path, or sqlite:///path) or "
         "PostgreSQL (postgresql://user:password@host:5432/dbname). Pass one of those."
     )
-    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = "sqlite://"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = "redis://cache/0"\n')
     with pytest.raises(ConfigurationError) as in_table:
         load_config(tmp_path)
     assert str(in_table.value).startswith(
-        f"The database (database in {tmp_path.resolve() / 'pyproject.toml'}) is 'sqlite://'"
+        f"The database (database in {tmp_path.resolve() / 'pyproject.toml'}) is "
+        "'redis://cache/0', a redis:// URL"
     )
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = "sqlite://"\n')
+    with pytest.raises(ConfigurationError) as in_memory:
+        load_config(tmp_path)
+    assert str(in_memory.value) == (
+        f"The database (database in {tmp_path.resolve() / 'pyproject.toml'}) is 'sqlite://', a "
+        "database in memory: it would keep nothing between runs, and a command could not see "
+        "the platform's. Pass an SQLite file (var/aura.db, or sqlite:///var/aura.db) or a "
+        "postgresql:// URL."
+    )
+
+
+def test_sqlalchemy_sqlite_urls_with_a_driver_and_passwords_with_a_slash(tmp_path: Path) -> None:
+    from aura.sql import database_url, mask_password_any
+
+    assert database_url("sqlite+pysqlite:///x.db", "here") == "x.db"
+    assert database_url("sqlite:///:memory:", "here") == ":memory:"
+    assert (
+        mask_password_any("mysql://u:pa/ss@h/db?password=zz") == "mysql://u:***@h/db?password=***"
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        Platform([], database="postgresql://shop:pa/ss@127.0.0.1:1/shop")
+    assert "pa/ss" not in str(refused.value)
+    with Platform([], database="sqlite:///:memory:") as in_memory:
+        assert in_memory.database.path == ":memory:"
 
 
 def test_a_platform_given_a_postgres_url_as_text_says_to_pass_the_database() -> None:

@@ -613,3 +613,24 @@ def test_start_names_the_backlog_no_subscriber_here_can_take(
         "1 unfinished publication(s) were not resubmitted: their subscriber is gone: "
         f"shipping:ship ({event.event_id})"
     ]
+
+
+def test_a_platform_dropped_without_close_takes_its_lease_thread_with_it(path: Path) -> None:
+    """Every started durable platform renews leases on a thread of its own; one dropped
+    without close() is still collected, and its thread ends."""
+    import gc
+    import threading
+
+    platform = Platform(ledger(), database=path, durable=True, poll_interval=None)
+    platform.start()
+    assert platform.journal is not None
+    name = f"aura-worker-{platform.journal.owner}-lease"
+    assert [t.name for t in threading.enumerate() if t.name == name] == [name]
+    database = platform.database
+    del platform
+    gc.collect()
+    deadline = time.monotonic() + 5  # its renewal pause is 10 s: it must end before
+    while any(t.name == name for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    database.close()
+    assert not any(t.name == name for t in threading.enumerate())
