@@ -269,3 +269,10 @@ def test_serve_prints_its_traces_to_the_console_by_default(tmp_path: Path) -> No
     assert '"name": "GET /health"' in output
     assert '"trace_id": "0x4bf92f3577b34da6a3ce929d0e0e4736"' in output  # the caller's trace
     assert output.endswith("Stopped; the platform and its database are closed.\n")
+
+
+def test_serve_takes_an_empty_host_and_ipv6_addresses_as_bind_does() -> None:
+    from aura.web.serving import _check_address
+
+    for host in ("", "::", "::1", "0.0.0.0", "localhost"):
+        _check_address(host, 8000)  # no refusal
