@@ -359,7 +359,7 @@ def _written_database(value: str, root: Path | None = None, *, origin: str) -> P
     url = database_url(value, origin)
     if url is not None and is_postgres_url(url):
         return url
-    if url == ":memory:":
+    if ":memory:" in (url, value):
         raise ConfigurationError(
             f"The database ({origin}) is {value!r}, a database in memory: it would keep nothing "
             "between runs, and a command could not see the platform's. Pass an SQLite file "

@@ -211,6 +211,9 @@ class DeliveryJournal(Protocol):
     def completed_delivery(self, key: tuple[str, str, str]) -> bool:
         """Whether the delivery of ``key`` is known to have completed."""
 
+    def attempts(self, key: tuple[str, str, str]) -> int:
+        """How many deliveries of ``key`` were started (1 for a first delivery)."""
+
     def settle(self, key: tuple[str, str, str]) -> None:
         """The letter of ``key`` is gone from its store of its own, its delivery completed:
         what the journal kept of that delivery for the store's sake may go."""
@@ -853,7 +856,10 @@ def _keep_failure(
     if not _kept_by_journal(bus) and not (journal is not None and journal.handed_back(key)):
         # (Handed back: the database failed it for a moment, and it is due again: no letter.)
         try:
-            _add_letter(bus.dead_letter_store, journal is not None, event, subscription, exc)
+            # Only a delivery tried before can have a letter already: the first failure of
+            # one (the usual) adds its letter without reading the store.
+            again = journal is not None and journal.attempts(key) > 1
+            _add_letter(bus.dead_letter_store, again, event, subscription, exc)
         except Exception:
             # The delivery of every later event must go on: the failure is logged above.
             logger.exception(
@@ -868,7 +874,7 @@ def _keep_failure(
 
 def _add_letter(
     store: DeadLetterStore,
-    journaled: bool,
+    again: bool,
     event: Event,
     subscription: Subscription,
     exc: BaseException,
@@ -877,7 +883,7 @@ def _add_letter(
     fails again when its retry policy retries it: its letter is updated, one per delivery
     (two would be two retries of one delivery, and the second could never be settled)."""
     module, name = subscription.subscriber_module, subscription.handler_name
-    if journaled:
+    if again:
         for letter in store.list():
             if (letter.event.event_id, letter.subscriber_module, letter.handler_name) == (
                 event.event_id,

@@ -440,7 +440,8 @@ class DurableJournal:
             exc = exc.__cause__  # the event store's write, wrapping the driver's error
         return bool(is_transient(exc))
 
-    def _attempts(self, key: _Key) -> int:
+    def attempts(self, key: _Key) -> int:
+        """How many deliveries of ``key`` were started (1 for a first delivery, or a row gone)."""
         row = self.database.query_one("SELECT attempts FROM aura_publications WHERE " + _KEY, key)
         return int(row["attempts"]) if row is not None else 1
 
@@ -452,7 +453,7 @@ class DurableJournal:
         row that cannot even be read is left to its lease, which runs out (due again all the
         same: ``True``)."""
         try:
-            attempts = self._attempts(key)
+            attempts = self.attempts(key)
         except Exception:
             self._left_to_lease(key, subscription, exc, "cannot be read either")
             return True
@@ -513,8 +514,10 @@ class DurableJournal:
             logger.warning("Could not hand back %s; it is due when its lease expires", key)
 
     def _begin(self, key: _Key) -> bool:
-        """Mark ``key`` as running here; renew its lease first if it waited long."""
+        """Mark ``key`` as running here; renew its lease first if it waited long. An earlier
+        delivery's hand-back (see :meth:`handed_back`) is forgotten: only this one's counts."""
         with self._lock:
+            self._given_back.pop(key, None)
             accepted = self._accepted.pop(key, None)
             self._running[key] = self._running.get(key, 0) + 1
         if accepted is not None and RealClock.monotonic() - accepted < self.lease / 2:
@@ -570,7 +573,7 @@ class DurableJournal:
         now = datetime.now(UTC)
         stamp = _stamp(now)
         if attempts is None:
-            attempts = self._attempts(key)
+            attempts = self.attempts(key)
         wait = _retry_wait(subscription.retry, attempts)
         message = str(exc)
         params = (
@@ -1199,16 +1202,17 @@ class Worker:
             return
         # Renewal has a thread of its own: a delivery that runs long (on any thread) must not
         # keep its own lease from being renewed.
-        # It holds the worker weakly: a platform dropped without close() is still collected
-        # (and its thread ends), as it was before every durable platform had this thread.
+        # It holds the journal weakly: a platform dropped without close() is still collected
+        # (and its thread ends), as it was before every durable platform had this thread;
+        # while anything still uses the journal (the bus, say), its leases are renewed.
         renewal = threading.Thread(
             target=_renew_while_kept,
-            args=(weakref.ref(self), self._stop, self.journal.lease / 3),
+            args=(weakref.ref(self.journal), self._stop, self.journal.lease / 3),
             name=f"aura-worker-{self.journal.owner}-lease",
             daemon=True,
         )
         self._threads.append(renewal)
-        weakref.finalize(self, self._stop.set)  # collected: the thread ends at once
+        weakref.finalize(self.journal, self._stop.set)  # collected: the thread ends at once
         renewal.start()
 
     def start(self) -> None:
@@ -1290,15 +1294,17 @@ class Worker:
                 self._sleep(seen, self.poll)
 
 
-def _renew_while_kept(kept: weakref.ref[Worker], stop: threading.Event, pause: float) -> None:
-    """The lease thread: renew the worker's journal's leases every ``pause`` seconds until it
-    is stopped, or the worker is gone."""
+def _renew_while_kept(
+    kept: weakref.ref[DurableJournal], stop: threading.Event, pause: float
+) -> None:
+    """The lease thread: renew the journal's leases every ``pause`` seconds until it is
+    stopped, or the journal is gone."""
     while not stop.wait(pause):
-        worker = kept()
-        if worker is None:
+        journal = kept()
+        if journal is None:
             return
         try:
-            worker.journal.renew()
+            journal.renew()
         except Exception:
             logger.warning("Could not renew this process's leases; it tries again", exc_info=True)
-        del worker
+        del journal

@@ -90,6 +90,8 @@ def mask_password(dsn: str) -> str:
     uri = _URI.match(dsn)
     if uri is None:
         return _KEYWORD_PASSWORD.sub(r"\1***", dsn)
+    if "@" in uri["rest"]:  # a password holding an unencoded "/": its user info goes further
+        return mask_password_any(dsn)
     netloc = uri["netloc"]
     userinfo, at, hosts = netloc.rpartition("@")
     if at and ":" in userinfo:

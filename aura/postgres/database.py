@@ -220,27 +220,30 @@ class PostgresDatabase:
             return connection.execute(query, params).fetchone()
 
     def ping(self, timeout: float) -> bool:
-        """Whether the server answers ``SELECT 1`` within about ``timeout`` seconds (a health
-        check: the pool's own wait for a connection, ``timeout=`` of 30 s, is for work that
-        would rather wait than fail). A pool whose every connection is busy is no sign of a
-        server down: the server is then asked on a connection of its own."""
+        """Whether the server answers ``SELECT 1`` soon (a health check: the pool's own wait
+        for a connection, ``timeout=`` of 30 s, is for work that would rather wait than fail).
+
+        The pool is given half of ``timeout``. A pool whose every connection is busy is no sign
+        of a server down: the server is then asked on a connection of its own, which libpq
+        gives at least 2 s per host to connect (so a busy pool and a silent server take about
+        ``timeout / 2 + 2`` seconds).
+        """
         self._check_closed()
         half = timeout / 2
+        limit = f"SET LOCAL statement_timeout = {max(1, int(half * 1000))}"
         try:
             with self._pool.connection(timeout=half) as connection, connection.transaction():
-                connection.execute(f"SET LOCAL statement_timeout = {max(1, int(half * 1000))}")
+                connection.execute(limit)
                 connection.execute("SELECT 1")
             return True
         except PoolTimeout:
             pass  # every pooled connection is in use (or none could be made): ask directly
         except Exception:
             return False
-        try:
-            with psycopg.connect(
-                self._dsn,
-                connect_timeout=max(1, round(half)),
-                options=f"-c statement_timeout={max(1, int(half * 1000))}",
-            ) as direct:
+        try:  # the DSN as given, its own options= kept; the time limit set once connected
+            direct = psycopg.connect(self._dsn, connect_timeout=max(2, round(half)))
+            with direct, direct.transaction():
+                direct.execute(limit)
                 direct.execute("SELECT 1")
         except Exception:
             return False

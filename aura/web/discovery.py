@@ -181,8 +181,10 @@ def service_health(info: ServiceInfo) -> ServiceHealth:
 
 
 HEALTH_TIMEOUT = 2.0
-"""Seconds ``GET /health`` waits for the database before it says "down": under a load
-balancer's probe timeout, whatever the database's own wait for a connection."""
+"""Seconds ``GET /health`` gives the database before it says "down", whatever the database's
+own wait for a connection (PostgreSQL: about 3 s at worst, when its pool is busy and the
+server silent, since libpq takes at least 2 s to give up connecting; see
+``PostgresDatabase.ping``)."""
 
 
 def _database_health(platform: Platform) -> Literal["up", "down"]:

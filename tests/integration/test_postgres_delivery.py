@@ -632,3 +632,44 @@ def test_health_says_up_while_every_pooled_connection_is_busy(dsn: str) -> None:
             release.set()
             for holder in holders:
                 holder.join(20)
+
+
+def test_a_ping_on_a_connection_of_its_own_keeps_the_dsns_options(dsn: str) -> None:
+    """With the pool busy, ping connects with the DSN as given: its options= (a search_path
+    here; a provider's routing option elsewhere) are kept, not replaced by the time limit."""
+    import threading
+
+    import psycopg.conninfo
+
+    parts = psycopg.conninfo.conninfo_to_dict(dsn)
+    parts["options"] = "-c search_path=nowhere_schema"
+    database = PostgresDatabase(psycopg.conninfo.make_conninfo(**parts), pool_size=1)
+    seen: list[str] = []
+    real = psycopg.connect
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        connection = real(*args, **kwargs)
+        seen.append(connection.execute("SHOW search_path").fetchone()[0])
+        return connection
+
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with database.transaction():
+            holding.set()
+            release.wait(20)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(10)
+        psycopg.connect = connect  # type: ignore[assignment]
+        try:
+            assert database.ping(2.0)
+        finally:
+            psycopg.connect = real  # type: ignore[assignment]
+    finally:
+        release.set()
+        holder.join(20)
+        database.close()
+    assert seen == ["nowhere_schema"]

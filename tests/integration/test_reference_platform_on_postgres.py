@@ -523,6 +523,13 @@ def test_a_url_of_another_kind_is_refused_naming_where_it_was_written(
     )
 
 
+def test_a_plain_memory_database_is_refused_where_a_command_needs_a_file(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = ":memory:"\n')
+    with pytest.raises(ConfigurationError) as refused:
+        load_config(tmp_path)
+    assert "is ':memory:', a database in memory" in str(refused.value)
+
+
 def test_sqlalchemy_sqlite_urls_with_a_driver_and_passwords_with_a_slash(tmp_path: Path) -> None:
     from aura.sql import database_url, mask_password_any
 
@@ -531,6 +538,10 @@ def test_sqlalchemy_sqlite_urls_with_a_driver_and_passwords_with_a_slash(tmp_pat
     assert (
         mask_password_any("mysql://u:pa/ss@h/db?password=zz") == "mysql://u:***@h/db?password=***"
     )
+    from aura.sql import mask_password
+
+    masked = mask_password("postgresql://app:s3cr/et@db:5432/aura")
+    assert masked == "postgresql://app:***@db:5432/aura"
     with pytest.raises(ConfigurationError) as refused:
         Platform([], database="postgresql://shop:pa/ss@127.0.0.1:1/shop")
     assert "pa/ss" not in str(refused.value)

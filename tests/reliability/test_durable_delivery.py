@@ -634,3 +634,26 @@ def test_a_platform_dropped_without_close_takes_its_lease_thread_with_it(path: P
         time.sleep(0.01)
     database.close()
     assert not any(t.name == name for t in threading.enumerate())
+
+
+def test_the_leases_are_renewed_while_the_bus_is_still_used_without_its_platform(
+    path: Path,
+) -> None:
+    """The lease thread lives as long as the journal it renews, not the Platform object: code
+    that keeps only the bus still has its long deliveries' leases renewed."""
+    import gc
+    import threading
+
+    platform = Platform(ledger(), database=path, durable=True, poll_interval=None)
+    platform.start()
+    bus, database = platform.bus, platform.database
+    assert platform.journal is not None
+    name = f"aura-worker-{platform.journal.owner}-lease"
+    del platform
+    gc.collect()
+    try:
+        assert any(t.name == name for t in threading.enumerate())
+    finally:
+        del bus
+        gc.collect()
+        database.close()

@@ -611,3 +611,66 @@ def test_a_store_of_its_own_keeps_one_letter_per_delivery_and_none_for_the_datab
         assert (len(report.failed), report.requeued) == (1, ())
         [again] = built.bus.dead_letters()
         assert (again.id, again.error_type, again.attempts) == (letter.id, "ValueError", 3)
+
+
+def own_store_platform(tmp_path: Path, module: Module) -> Platform:
+    from aura.store import SqliteDeadLetterStore
+
+    database = Database(tmp_path / "aura.db")
+    return Platform(
+        [module],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=SqliteDeadLetterStore(database),
+    )
+
+
+def failing_shipping() -> Module:
+    module = Module("shipping")
+
+    @module.subscribe("order.placed", name="ship")
+    def ship(data: dict[str, Any]) -> None:
+        raise ValueError("bad order")
+
+    return module
+
+
+def test_a_first_failure_keeps_its_letter_without_reading_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a delivery tried before can have a letter already: the first failure of one (the
+    usual) does not read every stored letter to look for it."""
+    from aura.store import SqliteDeadLetterStore
+
+    with own_store_platform(tmp_path, failing_shipping()) as built:
+        reads: list[int] = []
+        listing = SqliteDeadLetterStore.list
+        monkeypatch.setattr(
+            SqliteDeadLetterStore, "list", lambda self: reads.append(1) or listing(self)
+        )
+        for n in range(3):
+            built.bus.publish("order.placed", {"n": n}, "orders")
+        assert reads == []
+        monkeypatch.undo()
+        assert len(built.bus.dead_letters()) == 3
+
+
+def test_a_hand_back_no_one_asked_about_does_not_hide_the_next_failure(tmp_path: Path) -> None:
+    """A delivery begins with no hand-back of an earlier one: a flag left by a delivery that
+    failed before its handler ran (and was never asked about) cannot make the next, real
+    failure look handed back, which would keep no letter for a FAILED row."""
+    with own_store_platform(tmp_path, failing_shipping()) as built:
+        journal: Any = built.journal
+        event = built.bus.publish("order.placed", {"n": 1}, "orders")
+        [letter] = built.bus.dead_letters()
+        built.bus.purge_dead_letters(letter_ids=[letter.id])
+        assert built.bus.dead_letters() == []
+        journal.database.execute(  # its row due again, as a retry policy would make it
+            "UPDATE aura_publications SET due_at = 0 WHERE event_id = ?", (event.event_id,)
+        )
+        journal._handed_back((event.event_id, "shipping", "ship"))  # what such a one leaves
+        built.bus.resubmit_incomplete()  # fails for real
+        assert [r["status"] for r in journal.publications()] == ["FAILED"]
+        [kept] = built.bus.dead_letters()
+        assert kept.error_message == "bad order"
