@@ -48,7 +48,7 @@ from types import ModuleType
 from typing import Any
 
 from aura.exceptions import ConfigurationError
-from aura.sql import database_url
+from aura.sql import database_url, is_postgres_url
 
 _override: ContextVar[ModulesSetting | None] = ContextVar("aura_modules_given", default=None)
 
@@ -302,13 +302,6 @@ def add_modules_argument(parser: argparse.ArgumentParser, purpose: str = "") -> 
         help=f"{purpose}the package whose subpackages are the modules (default: modules in "
         "[tool.aura] of pyproject.toml)",
     )
-
-
-def is_postgres_url(location: str) -> bool:
-    """Whether a database location is a PostgreSQL URL (``postgresql://`` or ``postgres://``,
-    in any case, or SQLAlchemy's ``postgresql+driver://``) rather than an SQLite file's path."""
-    scheme = location.partition("://")[0].lower().partition("+")[0]
-    return "://" in location and scheme in ("postgresql", "postgres")
 
 
 def database_location(given: str | None, config: ProjectConfig) -> Path | str:

@@ -707,8 +707,6 @@ def _retry_each(
                 release(letter.id)  # untouched: the next retry here may take it
             report.current = None
             continue  # retried elsewhere meanwhile, or another retry has it
-        if bus.journal is not None:
-            bus.journal.handed_back(key)  # forget an earlier delivery's: this one says its own
         started = RealClock.now()
         error = yield from redeliver(outcome, bus, letter.event, subscription, is_async)
         report.ran = error is None

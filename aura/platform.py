@@ -49,7 +49,7 @@ from aura.logs import TrafficLog
 from aura.module import Module
 from aura.publications import CompletionMode, DurableJournal, Worker, is_poll_interval
 from aura.registry import ServiceCall, ServiceRegistry
-from aura.sql import database_url, mask_password_any
+from aura.sql import database_url, is_postgres_url, mask_password_any
 from aura.store import EventStore, SqliteEventStore
 from aura.verification import ModuleDeclarations, VerificationResult
 
@@ -606,7 +606,7 @@ def _open(database: str | Path | SqlDatabase) -> SqlDatabase:
     if not isinstance(database, str):
         return database
     url = database_url(database, "database=")
-    if url is None or not url.startswith("postgresql://"):
+    if url is None or not is_postgres_url(url):
         return Database(database if url is None else url)
     raise ConfigurationError(
         f"database={mask_password_any(url)!r} is a PostgreSQL URL; a string is an SQLite file's "

@@ -103,6 +103,13 @@ _SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://")
 _POSTGRES = frozenset({"postgresql", "postgres"})
 
 
+def is_postgres_url(location: str) -> bool:
+    """Whether a database location is a PostgreSQL URL (``postgresql://`` or ``postgres://``,
+    in any case, or SQLAlchemy's ``postgresql+driver://``) rather than an SQLite file's path."""
+    found = _SCHEME.match(location)
+    return found is not None and found["scheme"].lower().partition("+")[0] in _POSTGRES
+
+
 def database_url(location: str, origin: str) -> str | None:
     """A database location written as a URL, read: a PostgreSQL URL in the form libpq reads
     (``postgresql://...``; any case, and SQLAlchemy's ``postgresql+psycopg://`` too), an SQLite

@@ -549,7 +549,13 @@ def test_sqlalchemy_sqlite_urls_with_a_driver_and_passwords_with_a_slash(tmp_pat
         assert in_memory.database.path == ":memory:"
 
 
-def test_a_platform_given_a_postgres_url_as_text_says_to_pass_the_database() -> None:
+def test_a_platform_given_a_postgres_url_as_text_says_to_pass_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match="is a PostgreSQL URL; a string is an SQLite"):
+        Platform([], database="postgres://shop@127.0.0.1:1/shop")  # libpq's other spelling
+    assert list(tmp_path.iterdir()) == []  # no SQLite file named after it
     with pytest.raises(ConfigurationError) as refused:
         Platform([], database="postgresql+psycopg://shop:s3cret@127.0.0.1:1/shop")
     assert str(refused.value) == (

@@ -84,6 +84,25 @@ def platform(tmp_path: Path) -> Iterator[tuple[Platform, list[int], set[int], se
         yield built, effects, broken, stop_after
 
 
+def own_store_platform(
+    database: Database | Path, module: Module, *, completed: CompletionMode = "keep"
+) -> Platform:
+    """A durable platform, no delivery worker, whose dead letters are in a store of their own
+    (a SqliteDeadLetterStore on the same database)."""
+    from aura.store import SqliteDeadLetterStore
+
+    if isinstance(database, Path):
+        database = Database(database / "aura.db")
+    return Platform(
+        [module],
+        database=database,
+        durable=True,
+        poll_interval=None,
+        dead_letters=SqliteDeadLetterStore(database),
+        completed_publications=completed,
+    )
+
+
 def test_a_retry_the_database_stops_raises_a_typed_error_with_what_it_did(
     platform: tuple[Platform, list[int], set[int], set[int]],
 ) -> None:
@@ -345,21 +364,12 @@ def test_a_letter_delivered_whose_removal_failed_is_removed_by_the_next_retry_no
     delivery completed and removes the letter without running the handler again (and without
     reporting a delivery it did not make). Whatever ``completed_publications`` says: a row it
     deletes on completion is kept COMPLETED until the letter is gone, then deleted."""
-    from aura.store import SqliteDeadLetterStore
 
     effects: list[int] = []
     broken = {1}
     module = shipping(effects, broken, None, sqlite3.SQLITE_DELETE)
 
-    database = Database(tmp_path / "aura.db")
-    with Platform(
-        [module],
-        database=database,
-        durable=True,
-        poll_interval=None,
-        dead_letters=SqliteDeadLetterStore(database),
-        completed_publications=completed,
-    ) as built:
+    with own_store_platform(tmp_path, module, completed=completed) as built:
         assert built.journal is not None
         built.bus.publish("order.placed", {"n": 1}, "orders")
         broken.clear()
@@ -387,18 +397,11 @@ def test_with_completed_deleted_a_letter_retried_and_removed_leaves_no_row(
 ) -> None:
     """The row a retry keeps for its letter's sake goes with the letter: delivered and removed
     at once, or failed again (the row FAILED, the letter kept, then delivered next time)."""
-    from aura.store import SqliteDeadLetterStore
 
     effects: list[int] = []
     broken = {1, 2}
-    database = Database(tmp_path / "aura.db")
-    with Platform(
-        [shipping(effects, broken, set())],
-        database=database,
-        durable=True,
-        poll_interval=None,
-        dead_letters=SqliteDeadLetterStore(database),
-        completed_publications="delete",
+    with own_store_platform(
+        tmp_path, shipping(effects, broken, set()), completed="delete"
     ) as built:
         assert built.journal is not None
         for n in (1, 2):
@@ -479,7 +482,6 @@ def test_with_completed_deleted_a_letter_its_automatic_retry_delivered_is_remove
     retries the delivery, which succeeds; its row is kept COMPLETED (it failed before), so the
     next operator retry finds it delivered and removes the letter, then the row."""
     from aura.dead_letters import RetryPolicy
-    from aura.store import SqliteDeadLetterStore
 
     runs: list[int] = []
     module = Module("shipping")
@@ -490,15 +492,7 @@ def test_with_completed_deleted_a_letter_its_automatic_retry_delivered_is_remove
         if len(runs) == 1:
             raise ConnectionError("carrier down")
 
-    database = Database(tmp_path / "aura.db")
-    with Platform(
-        [module],
-        database=database,
-        durable=True,
-        poll_interval=None,
-        dead_letters=SqliteDeadLetterStore(database),
-        completed_publications="delete",
-    ) as built:
+    with own_store_platform(tmp_path, module, completed="delete") as built:
         assert built.journal is not None
         built.bus.publish("order.placed", {"n": 1}, "orders")
         assert built.bus.resubmit_incomplete().delivered == 1  # the automatic retry
@@ -519,7 +513,6 @@ def test_a_completed_row_the_database_will_not_delete_after_the_letter_went_stay
     """completed_publications="delete": the letter is removed, then deleting its kept row
     fails. The retry still succeeds (the letter is gone, the handler ran once); the row stays
     COMPLETED, which no retry delivers again, and the log says so."""
-    from aura.store import SqliteDeadLetterStore
 
     effects: list[int] = []
     broken = {1}
@@ -543,14 +536,7 @@ def test_a_completed_row_the_database_will_not_delete_after_the_letter_went_stay
         database.on_commit(lambda: effects.append(data["n"]))
         database.on_commit(refuse_deleting_publications)  # once its delivery committed
 
-    with Platform(
-        [module],
-        database=database,
-        durable=True,
-        poll_interval=None,
-        dead_letters=SqliteDeadLetterStore(database),
-        completed_publications="delete",
-    ) as built:
+    with own_store_platform(database, module, completed="delete") as built:
         assert built.journal is not None
         built.bus.publish("order.placed", {"n": 1}, "orders")
         broken.clear()
@@ -578,7 +564,6 @@ def test_a_store_of_its_own_keeps_one_letter_per_delivery_and_none_for_the_datab
     letter; the operator's retry that fails in the handler is reported failed again, not
     requeued by the earlier hand-back."""
     from aura.dead_letters import RetryPolicy
-    from aura.store import SqliteDeadLetterStore
 
     runs: list[int] = []
     module = Module("shipping")
@@ -590,14 +575,7 @@ def test_a_store_of_its_own_keeps_one_letter_per_delivery_and_none_for_the_datab
             raise sqlite3.OperationalError("database is locked")  # the database's moment
         raise ValueError("bad order")  # the handler's own failure, every time after
 
-    database = Database(tmp_path / "aura.db")
-    with Platform(
-        [module],
-        database=database,
-        durable=True,
-        poll_interval=None,
-        dead_letters=SqliteDeadLetterStore(database),
-    ) as built:
+    with own_store_platform(tmp_path, module) as built:
         built.bus.publish("order.placed", {"n": 1}, "orders")
         assert built.bus.dead_letters() == []  # handed back: due again, no letter
         built.bus.resubmit_incomplete()  # fails in the handler: a letter
@@ -611,19 +589,6 @@ def test_a_store_of_its_own_keeps_one_letter_per_delivery_and_none_for_the_datab
         assert (len(report.failed), report.requeued) == (1, ())
         [again] = built.bus.dead_letters()
         assert (again.id, again.error_type, again.attempts) == (letter.id, "ValueError", 3)
-
-
-def own_store_platform(tmp_path: Path, module: Module) -> Platform:
-    from aura.store import SqliteDeadLetterStore
-
-    database = Database(tmp_path / "aura.db")
-    return Platform(
-        [module],
-        database=database,
-        durable=True,
-        poll_interval=None,
-        dead_letters=SqliteDeadLetterStore(database),
-    )
 
 
 def failing_shipping() -> Module:
