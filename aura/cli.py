@@ -184,6 +184,7 @@ def _check_letter_arguments(args: argparse.Namespace) -> None:
         backoff=args.backoff,
         every=args.all,
         ids=args.ids,
+        modules=args.modules,
         command="aura dead-letters",
     )
 
@@ -298,10 +299,10 @@ def _retry_dead_letters(
 ) -> int:
     import sqlite3
 
-    from aura.dead_letters import RetryPolicy
+    from aura.dead_letters import retry_policy_of
     from aura.platform import Platform  # the handlers live in the modules: build the platform
 
-    policy = RetryPolicy(max_attempts=args.max_attempts, backoff=args.backoff)
+    policy = retry_policy_of(args.max_attempts, args.backoff)
     # No worker: this process retries what it is asked to and leaves the rest to the platform.
     try:
         with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
@@ -346,8 +347,10 @@ def _add_dead_letter_commands(commands: Any) -> None:
         "var/aura.db under the project root)",
     )
     add_modules_argument(letters, "retry: ")
-    letters.add_argument("--max-attempts", type=int, default=5, help="retry: attempts in all")
-    letters.add_argument("--backoff", type=float, default=0.0, help="retry: first wait, seconds")
+    letters.add_argument(
+        "--max-attempts", type=int, help="retry: attempts in all, the first delivery included (5)"
+    )
+    letters.add_argument("--backoff", type=float, help="retry: first wait, seconds (0)")
     letters.add_argument(
         "--id", dest="ids", metavar="ID", action="append", help="purge: this dead letter"
     )

@@ -16,7 +16,7 @@ import threading
 import traceback
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from aura.events import Event
 from aura.exceptions import ConfigurationError
@@ -35,6 +35,7 @@ __all__ = [
     "failed_again",
     "new_letter",
     "purge",
+    "retry_policy_of",
 ]
 
 
@@ -212,36 +213,65 @@ class RetryPolicy:
         return now >= letter.last_failed_at + timedelta(seconds=self.wait(letter.attempts))
 
 
+def retry_policy_of(max_attempts: int | None, backoff: float | None) -> RetryPolicy:
+    """The policy of ``dead-letters retry``: ``--max-attempts`` and ``--backoff`` where given
+    (``None`` when not), :class:`RetryPolicy`'s defaults elsewhere."""
+    given: dict[str, Any] = {}
+    if max_attempts is not None:
+        given["max_attempts"] = max_attempts
+    if backoff is not None:
+        given["backoff"] = backoff
+    return RetryPolicy(**given)
+
+
 def check_letter_options(
     action: str,
     *,
     older_than_days: float | None,
-    max_attempts: int,
-    backoff: float,
+    max_attempts: int | None,
+    backoff: float | None,
     every: bool = False,
     ids: Sequence[str] | None = None,
+    modules: str | None = None,
     command: str,
 ) -> None:
     """Refuse the options of ``<command> list|retry|purge`` that make no sense, before anything
     is opened (``--older-than-days -1`` would purge every letter); ``every`` and ``ids`` are
-    ``--all`` and the ``--id`` values. ``purge`` takes exactly one way of choosing: ``--all``,
-    ``--id`` (repeatable) or ``--older-than-days``. Raises
-    :class:`~aura.exceptions.ConfigurationError`."""
+    ``--all`` and the ``--id`` values, ``modules`` the ``--modules`` package. ``purge`` takes
+    exactly one way of choosing: ``--all``, ``--id`` (repeatable) or ``--older-than-days``;
+    ``--max-attempts``, ``--backoff`` and ``--modules`` (``None`` when not given) belong to
+    ``retry`` alone. Raises :class:`~aura.exceptions.ConfigurationError`."""
     days = older_than_days
     if days is not None and (not math.isfinite(days) or days < 0):
         raise ConfigurationError(
             f"--older-than-days must be a number of days of at least 0, got {days!r}. Pass "
             "e.g. --older-than-days 7 (those last failed a week ago or more), or --all."
         )
-    if max_attempts < 1:
+    if max_attempts is not None and max_attempts < 1:
         raise ConfigurationError(
             f"--max-attempts must be a whole number of at least 1, got {max_attempts}. "
             "Pass e.g. --max-attempts 5 (attempts in all, the first delivery included)."
         )
-    if not math.isfinite(backoff) or backoff < 0:
+    if backoff is not None and (not math.isfinite(backoff) or backoff < 0):
         raise ConfigurationError(
             f"--backoff must be a number of seconds of at least 0, got {backoff!r}. "
             "Pass e.g. --backoff 30."
+        )
+    retry_only = [
+        name
+        for name, value in (
+            ("--max-attempts", max_attempts),
+            ("--backoff", backoff),
+            ("--modules", modules),
+        )
+        if value is not None
+    ]
+    if action != "retry" and retry_only:
+        raise ConfigurationError(
+            f"{' and '.join(retry_only)} {'set' if len(retry_only) > 1 else 'sets'} how "
+            f"'retry' retries; 'dead-letters {action}' takes none of them, and would ignore "
+            f"{'them' if len(retry_only) > 1 else 'it'}. Drop "
+            f"{'them' if len(retry_only) > 1 else 'it'}, or run '{command} retry ...'."
         )
     given = [
         name

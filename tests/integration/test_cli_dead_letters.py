@@ -72,6 +72,13 @@ def test_dead_letters_are_listed_retried_and_purged(shop: Path) -> None:
         1,
         "Retried: 0 delivered, 2 failed again, 0 held back by the policy, 0 with no subscriber.\n",
     )
+    status, text = aura(
+        "dead-letters", "retry", "--database", str(database), "--max-attempts", "2"
+    )  # each has had its 2 attempts: the policy given holds them back
+    assert (status, text) == (
+        0,
+        "Retried: 0 delivered, 0 failed again, 2 held back by the policy, 0 with no subscriber.\n",
+    )
     flag.unlink()
     first_id = aura("dead-letters", "list", "--database", str(database))[1].split()[0]
     status, text = aura("dead-letters", "purge", "--database", str(database), "--id", first_id)
@@ -226,6 +233,18 @@ def test_retry_numbers_are_checked_before_anything_runs(shop: Path) -> None:
         "aura dead-letters: error: --backoff must be a number of seconds of at least 0, got "
         "-3.0. Pass e.g. --backoff 30.\n",
     )
+    for action, options, named in (
+        ("list", ["--max-attempts", "3"], "--max-attempts sets"),
+        ("purge", ["--all", "--backoff", "30"], "--backoff sets"),
+        ("list", ["--modules", "shop", "--max-attempts", "2"], "--max-attempts and --modules set"),
+    ):
+        both = " and " in named
+        assert aura("dead-letters", action, "--database", str(database), *options) == (
+            2,
+            f"aura dead-letters: error: {named} how 'retry' retries; 'dead-letters {action}' "
+            f"takes none of them, and would ignore {'them' if both else 'it'}. Drop "
+            f"{'them' if both else 'it'}, or run 'aura dead-letters retry ...'.\n",
+        )
     assert aura("dead-letters", "list", "--database", str(database), "--all") == (
         2,
         "aura dead-letters: error: --all, --id and --older-than-days choose what 'purge' "

@@ -600,6 +600,18 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     assert manage(project, "aura", "dead-letters", "list").stdout.splitlines()[-1] == (
         "1 dead letter."  # a refused command changed nothing
     )
+    ignored = manage(project, "aura", "dead-letters", "purge", "--all", "--max-attempts", "3")
+    assert ignored.returncode == 2
+    assert ignored.stderr.strip() == (
+        "CommandError: aura dead-letters: --max-attempts sets how 'retry' retries; "
+        "'dead-letters purge' takes none of them, and would ignore it. Drop it, or run "
+        "'manage.py aura dead-letters retry ...'."
+    )
+    held = manage(project, "aura", "dead-letters", "retry", "--max-attempts", "2")
+    assert held.returncode == 0, held.stderr  # its 2 attempts are spent: the policy holds it
+    assert held.stdout.splitlines() == [
+        "Retried: 0 delivered, 0 failed again, 1 held back by the policy, 0 with no subscriber."
+    ]
     purged = manage(project, "aura", "dead-letters", "purge", "--all")
     assert purged.stdout.splitlines() == ["Purged 1 dead letter."]
     assert manage(project, "aura", "dead-letters", "list").stdout.splitlines() == [

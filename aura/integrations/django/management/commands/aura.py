@@ -24,7 +24,7 @@ from django.core.management.base import (  # type: ignore[import-untyped]
     CommandError,
 )
 
-from aura.dead_letters import RetryPolicy, check_letter_options, check_letters_exist
+from aura.dead_letters import check_letter_options, check_letters_exist, retry_policy_of
 from aura.exceptions import AuraError
 from aura.integrations.django import runtime
 
@@ -51,10 +51,12 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
         add_check_arguments(check)
         letters = actions.add_parser("dead-letters", help="list, retry or purge dead letters")
         letters.add_argument("what", choices=("list", "retry", "purge"), help="what to do")
-        letters.add_argument("--max-attempts", type=int, default=5, help="retry: attempts in all")
         letters.add_argument(
-            "--backoff", type=float, default=0.0, help="retry: first wait, seconds"
+            "--max-attempts",
+            type=int,
+            help="retry: attempts in all, the first delivery included (5)",
         )
+        letters.add_argument("--backoff", type=float, help="retry: first wait, seconds (0)")
         letters.add_argument(
             "--id", dest="ids", metavar="ID", action="append", help="purge: this dead letter"
         )
@@ -140,9 +142,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                     self.stdout.write(f"{letter.id}  {letter.describe()}")
                 self.stdout.write(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.")
             elif what == "retry":
-                policy = RetryPolicy(
-                    max_attempts=options["max_attempts"], backoff=options["backoff"]
-                )
+                policy = retry_policy_of(options["max_attempts"], options["backoff"])
                 report = platform.bus.retry_dead_letters(policy)
                 self.stdout.write(report.summary())
                 problem = report.problem()
