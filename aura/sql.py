@@ -124,11 +124,20 @@ def database_url(location: str, origin: str) -> str | None:
     rest = location[found.end() :]
     if base in _POSTGRES:  # kept as written when libpq reads it so
         return location if scheme == found["scheme"] and not driver else "postgresql://" + rest
+    from aura.exceptions import ConfigurationError
+
     if base == "sqlite" and (rest in ("", "/", "/:memory:") or rest.startswith("/")):
         # SQLAlchemy's forms, with any driver: sqlite:///relative.db, sqlite:////absolute.db,
         # and sqlite:// (or sqlite:///:memory:) for a database in memory.
+        path, question, query = rest.partition("?")
+        if question:  # SQLAlchemy's options; here they would become part of the file's name
+            raise ConfigurationError(
+                f"The database ({origin}) is {mask_password_any(location)!r}, an SQLite URL "
+                f"with options ({query!r}), which Aura does not read: the file would be named "
+                f"{path[1:] + question + query!r}. Pass the file alone "
+                f"({found['scheme']}://{path}); Aura sets its own connection options."
+            )
         return ":memory:" if rest in ("", "/", "/:memory:") else rest[1:]
-    from aura.exceptions import ConfigurationError
 
     raise ConfigurationError(
         f"The database ({origin}) is {mask_password_any(location)!r}, a {found['scheme']}:// "

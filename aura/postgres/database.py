@@ -394,7 +394,7 @@ class PostgresDatabase:
             with psycopg.connect(self._dsn, connect_timeout=max(1, round(self._connect_timeout))):
                 pass
         except psycopg.Error as error:
-            reason = str(error).strip() or type(error).__name__
+            reason = _one_line(str(error)) or type(error).__name__
             raise ConfigurationError(
                 f"Cannot connect to PostgreSQL at {self.path!r}: {reason}. Check the DSN "
                 "(postgresql://user:password@host:5432/dbname) and that the server is running."
@@ -557,3 +557,10 @@ class _Listener:
         if connection is not None:
             with contextlib.suppress(psycopg.Error):
                 connection.close()
+
+
+def _one_line(message: str) -> str:
+    """libpq's message on one line: its hint lines (a tab-indented "Is the server running on
+    that host...?") in parentheses after the first."""
+    first, *hints = [line.strip() for line in message.splitlines() if line.strip()] or [""]
+    return f"{first} ({' '.join(hints)})" if hints else first

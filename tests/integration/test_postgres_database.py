@@ -489,10 +489,13 @@ def test_a_server_that_is_not_there_is_named_with_the_reason() -> None:
     with pytest.raises(ConfigurationError) as raised:
         PostgresDatabase(dsn, connect_timeout=2)
 
-    assert str(raised.value) == (
+    assert "\n\tIs the server running" in str(direct.value)  # libpq's hint, on a line of its own
+    assert str(raised.value) == (  # one line, as a CLI prints it
         f"Cannot connect to PostgreSQL at 'postgresql://aura:***@127.0.0.1:{port}/aura': "
-        f"{str(direct.value).strip()}. Check the DSN "
-        "(postgresql://user:password@host:5432/dbname) and that the server is running."
+        f'connection failed: connection to server at "127.0.0.1", port {port} failed: '
+        "Connection refused (Is the server running on that host and accepting TCP/IP "
+        "connections?). Check the DSN (postgresql://user:password@host:5432/dbname) and that "
+        "the server is running."
     )
 
 

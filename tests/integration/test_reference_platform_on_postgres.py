@@ -530,11 +530,25 @@ def test_a_plain_memory_database_is_refused_where_a_command_needs_a_file(tmp_pat
     assert "is ':memory:', a database in memory" in str(refused.value)
 
 
-def test_sqlalchemy_sqlite_urls_with_a_driver_and_passwords_with_a_slash(tmp_path: Path) -> None:
+def test_sqlalchemy_sqlite_urls_with_a_driver_and_passwords_with_a_slash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from aura.sql import database_url, mask_password_any
 
     assert database_url("sqlite+pysqlite:///x.db", "here") == "x.db"
     assert database_url("sqlite:///:memory:", "here") == ":memory:"
+    with pytest.raises(ConfigurationError) as refused:
+        database_url("sqlite:///var/x.db?timeout=20", "here")
+    assert str(refused.value) == (
+        "The database (here) is 'sqlite:///var/x.db?timeout=20', an SQLite URL with options "
+        "('timeout=20'), which Aura does not read: the file would be named "
+        "'var/x.db?timeout=20'. Pass the file alone (sqlite:///var/x.db); Aura sets its own "
+        "connection options."
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError, match="an SQLite URL with options"):
+        Platform([], database="sqlite:///shop.db?mode=ro")
+    assert list(tmp_path.iterdir()) == []  # no file named after it
     assert (
         mask_password_any("mysql://u:pa/ss@h/db?password=zz") == "mysql://u:***@h/db?password=***"
     )
