@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import dataclasses
 import gc
 import itertools
+import pstats
 import statistics
 import textwrap
 import time
@@ -22,6 +24,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -33,11 +36,13 @@ __all__ = [
     "AreaResult",
     "BenchmarkDefinitionError",
     "Case",
+    "Hotspot",
     "Measurement",
     "Namespace",
     "Settings",
     "Target",
     "Verdict",
+    "hotspots",
     "memory_case",
     "noop",
     "profile_case",
@@ -95,6 +100,23 @@ class Target:
     text: str
     limit: float
     reference: str | None = None
+    profile: str | None = None
+    """The case whose profile says where the time goes when the target is missed: by default
+    ``case`` itself; ``""`` for none. A case timed in a subprocess names its in-process twin,
+    since its own profile would show only the wait for the child."""
+
+    @property
+    def profiled(self) -> str:
+        """The key of the case profiled on a miss (empty: none)."""
+        return self.case if self.profile is None else self.profile
+
+
+@dataclass(frozen=True, slots=True)
+class Hotspot:
+    """A function and its share of a profiled case's time (cProfile's own time, callees out)."""
+
+    function: str
+    share: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +144,8 @@ class Settings:
     rounds: int = 21
     round_seconds: float = 0.01
     number: int | None = None
+    profile_seconds: float = 0.5
+    """How long each missed target's case runs under the profiler, after the rounds."""
 
 
 QUICK = Settings(rounds=1, number=2)
@@ -168,6 +192,8 @@ class AreaResult:
     settings: Settings
     measurements: tuple[Measurement, ...]
     verdicts: tuple[Verdict, ...]
+    hotspots: tuple[tuple[Verdict, tuple[Hotspot, ...]], ...] = ()
+    """Each missed target with the hot spots of its profiled case (a full run only)."""
 
     @classmethod
     def judged(
@@ -357,7 +383,60 @@ def run_area(area: Area, settings: Settings) -> AreaResult:
     measurements = tuple(
         Measurement(p.case, n, tuple(s)) for p, n, s in zip(prepared, numbers, samples, strict=True)
     )
-    return AreaResult.judged(area, settings, measurements)
+    result = AreaResult.judged(area, settings, measurements)
+    if settings.number is not None:  # a smoke run: its misses mean nothing
+        return result
+    missed = [v for v in result.verdicts if not v.passed and v.target.profiled]
+    profiles: dict[str, tuple[Hotspot, ...]] = {}
+    for verdict in missed:
+        key = verdict.target.profiled
+        if key not in profiles:
+            profiles[key] = hotspots(profile_case(area, key, seconds=settings.profile_seconds))
+    return dataclasses.replace(
+        result, hotspots=tuple((v, profiles[v.target.profiled]) for v in missed)
+    )
+
+
+def hotspots(profile: cProfile.Profile, top: int = 6) -> tuple[Hotspot, ...]:
+    """The ``top`` functions of ``profile`` by their own time, each with its share (1% or more)
+    of the time the case's statement spent in what it calls.
+
+    Functions of this repository are named by their path in it and line (``aura/bus.py:741
+    _accept``), others by file name; C functions as cProfile names them (``{method 'execute'
+    of 'sqlite3.Connection' objects}``). The profiler adds a cost to every Python call, so
+    Python functions weigh more here than in the timings, against C ones.
+    """
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    # The timing loop itself (the compiled batch and this module) is the benchmark's, not the
+    # case's: the shares are of the time in what the statement calls.
+    own = {
+        where: entry
+        for where, entry in stats.items()
+        if not where[0].startswith("<benchmark ") and Path(where[0]).name != "core.py"
+    }
+    total = sum(entry[2] for entry in own.values())
+    if total <= 0:
+        return ()
+    ranked = sorted(own.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    return tuple(
+        Hotspot(_function_name(*where), entry[2] / total)
+        for where, entry in ranked
+        if entry[2] / total >= 0.01
+    )
+
+
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _function_name(file: str, line: int, function: str) -> str:
+    if file == "~":  # a built-in: cProfile's own wording of it
+        return function
+    path = Path(file)
+    try:
+        shown = path.resolve().relative_to(_ROOT).as_posix()
+    except ValueError:
+        shown = path.name
+    return f"{shown}:{line} {function}"
 
 
 def profile_case(area: Area, key: str, seconds: float = 1.0) -> cProfile.Profile:

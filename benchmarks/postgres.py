@@ -238,8 +238,9 @@ AREA = Area(
             "≥ 2.5x the events per second of 1 replica",
             1 / 2.5,
             f"{_THROUGHPUT} / 1 replica",
+            profile="",  # the work is in the replicas' processes: this one only waits
         ),
-        Target(f"{_LATENCY} / 1 event, 1 replica", "median ≤ 20 ms", 20e6),
+        Target(f"{_LATENCY} / 1 event, 1 replica", "median ≤ 20 ms", 20e6, profile=""),
     ),
     notes=(
         "Each replica: a process with Platform(durable=True, workers=2) on the same database, "

@@ -68,6 +68,15 @@ def area_data(result: AreaResult) -> dict[str, Any]:
             }
             for v in result.verdicts
         ],
+        "hotspots": [
+            {
+                "case": verdict.target.case,
+                "text": verdict.target.text,
+                "profiled": verdict.target.profiled,
+                "functions": [[spot.function, spot.share] for spot in spots],
+            }
+            for verdict, spots in result.hotspots
+        ],
     }
 
 
@@ -95,7 +104,24 @@ def render_area(data: dict[str, Any]) -> str:
     if notes:
         lines.append("")
         lines.extend(f"- {note}" for note in notes)
+    missed = data.get("hotspots", [])  # results written before profiles have none
+    if missed:
+        lines.extend(["", _HOTSPOTS])
+        lines.extend(_hotspot_line(entry) for entry in missed)
     return "\n".join(lines)
+
+
+_HOTSPOTS = (
+    "Where the time goes in each missed target: the functions taking the most of the time its "
+    "case spends in what it calls, by their own time under cProfile (which weighs Python calls "
+    "more than C ones); `python -m benchmarks AREA --profile CASE` prints the whole profile:"
+)
+
+
+def _hotspot_line(entry: dict[str, Any]) -> str:
+    profiled = "" if entry["profiled"] == entry["case"] else f", profiled as {entry['profiled']}"
+    spots = "; ".join(f"{share:.0%} `{function}`" for function, share in entry["functions"])
+    return f"- {entry['case']} ({entry['text']}{profiled}): {spots or 'no time profiled'}."
 
 
 def _case_rows(case: dict[str, Any], targets: list[dict[str, Any]]) -> Iterable[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import pstats
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -264,7 +265,7 @@ def test_a_memory_case_counts_the_bytes_each_operation_leaves_held() -> None:
         (case,),
         targets=(Target("memory / a 1,000-byte object each", "≤ 1 KB", 1000),),
     )
-    data = area_data(run_area(area, Settings(rounds=3)))
+    data = area_data(run_area(area, Settings(rounds=3, profile_seconds=0.01)))
 
     measured = data["cases"][-1]
     assert measured["unit"] == "B"
@@ -273,7 +274,7 @@ def test_a_memory_case_counts_the_bytes_each_operation_leaves_held() -> None:
     assert sys.getsizeof(bytes(967)) == 1000
     assert 1000 <= measured["median_ns"] <= 1016
     assert measured["ratio_to_call"] is None
-    row = render_area(data).splitlines()[-1]
+    (row,) = [line for line in render_area(data).splitlines() if line.startswith("| memory")]
     assert row.startswith("| memory: a 1,000-byte object each | 1,0")
     assert row.endswith(" B |  |  | ≤ 1 KB | " + row.split(" | ")[-2] + " | FAIL |")
     assert data["targets"][0]["passed"] is False
@@ -316,6 +317,61 @@ def test_a_case_can_be_profiled_to_see_where_its_time_goes() -> None:
 
     functions = {name for (_, _, name) in pstats.Stats(profile).stats}
     assert "get_service" in functions
+
+
+def _busy() -> int:
+    return sum(range(300))
+
+
+def test_a_missed_target_says_where_its_case_spends_its_time() -> None:
+    busy = Case("work", "busy", "busy()", lambda: {"busy": _busy})
+    twin = Case("work", "twin", "busy()\nbusy()", lambda: {"busy": _busy})
+    area = Area(
+        "demo",
+        "Demo area",
+        (busy, twin),
+        targets=(
+            Target("work / busy", "≤ 1 ns", 1.0),  # missed: its own case is profiled
+            Target("work / busy", "≤ 2 ns", 2.0, profile=""),  # missed, nothing to profile
+            Target("work / busy", "≤ 1 s", 1e9),  # met: not profiled
+            Target("work / busy", "≤ 3 ns", 3.0, profile="work / twin"),
+        ),
+    )
+
+    result = run_area(area, Settings(rounds=2, round_seconds=0.001, profile_seconds=0.01))
+
+    assert [(v.target.text, v.target.profiled) for v, _ in result.hotspots] == [
+        ("≤ 1 ns", "work / busy"),
+        ("≤ 3 ns", "work / twin"),
+    ]
+    for _, spots in result.hotspots:
+        names = [spot.function for spot in spots]
+        line = _busy.__code__.co_firstlineno
+        assert f"tests/unit/test_benchmarks_smoke.py:{line} _busy" in names
+        assert "<built-in method builtins.sum>" in names
+        assert not any("core.py" in name or "<benchmark" in name for name in names)
+        assert all(0.01 <= spot.share <= 1 for spot in spots)
+        assert sum(spot.share for spot in spots) <= 1 + 1e-9
+    lines = render_area(area_data(result)).splitlines()
+    assert lines[-3] == (
+        "Where the time goes in each missed target: the functions taking the most of the time "
+        "its case spends in what it calls, by their own time under cProfile (which weighs "
+        "Python calls more than C ones); `python -m benchmarks AREA --profile CASE` prints the "
+        "whole profile:"
+    )
+    assert re.fullmatch(r"- work / busy \(≤ 1 ns\): \d+% `.+`(; \d+% `.+`)*\.", lines[-2])
+    assert lines[-1].startswith("- work / busy (≤ 3 ns, profiled as work / twin): ")
+    assert "_busy`" in lines[-1]
+
+
+def test_a_smoke_run_profiles_nothing() -> None:
+    area = Area("demo", "Demo", (Case("work", "x", "pass", dict),), (Target("work / x", "0", 0),))
+
+    result = run_area(area, QUICK)
+
+    assert not result.verdicts[0].passed
+    assert result.hotspots == ()
+    assert "Where the time goes" not in render_area(area_data(result))
 
 
 def test_profiling_a_case_the_area_lacks_names_the_cases_it_has(
