@@ -220,7 +220,7 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the options of ``aura docs``."""
     parser.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=None,
         metavar="DIR",
         help="where the docs go (default: docs/architecture under the project root)",
@@ -235,6 +235,15 @@ def add_docs_arguments(parser: argparse.ArgumentParser) -> None:
         "(no contracts, routes or tables)",
     )
     add_modules_argument(parser)
+
+
+def _folder(text: str) -> Path:
+    """``--out``'s folder; an empty one (an unset shell variable) is refused, not read as '.'."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"needs a folder, got {text!r}. Pass e.g. --out docs/architecture (the default)"
+        )
+    return Path(text)
 
 
 def run_docs(args: argparse.Namespace, out: TextIO) -> int:
@@ -283,7 +292,11 @@ def run_docs(args: argparse.Namespace, out: TextIO) -> int:
             return 1
         print(f"aura docs: {len(files)} files in {out_dir.as_posix()} are up to date.", file=out)
         return 0
-    changes = write_docs(files, out_dir)
+    try:
+        changes = write_docs(files, out_dir)
+    except AuraError as error:
+        print(f"aura docs: error: {error}", file=out)
+        return 2
     print(
         f"aura docs: wrote {len(files)} files to {out_dir.as_posix()} ({len(changes)} changed).",
         file=out,

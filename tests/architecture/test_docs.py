@@ -527,7 +527,7 @@ def test_check_detects_edited_and_leftover_pages(pytester: pytest.Pytester) -> N
     write_project(pytester, CLEAN)
     run("--out", "out")
     out = pytester.path / "out"
-    (out / "events.md").write_text("edited by hand\n")
+    (out / "events.md").write_text(f"{HEADER}\n\nedited by hand\n")
     (out / "modules" / "old.md").write_text(f"{HEADER}\n\n# Module `old`\n")
     (out / "notes.md").write_text("# Notes kept by people\n")
     assert run("--check", "--out", "out") == (
@@ -540,6 +540,57 @@ def test_check_detects_edited_and_leftover_pages(pytester: pytest.Pytester) -> N
     assert not (out / "modules" / "old.md").exists()
     assert (out / "notes.md").read_text() == "# Notes kept by people\n"
     assert run("--check", "--out", "out")[0] == 0
+
+
+def test_files_aura_docs_did_not_write_are_never_overwritten_or_removed(
+    pytester: pytest.Pytester,
+) -> None:
+    write_project(pytester, CLEAN)
+    readme = pytester.path / "README.md"
+    readme.write_text("# The shop\n")
+    (pytester.path / "events.md").write_text("# Our events, by hand\n")
+    deeper = pytester.path / "docs" / "architecture" / "README.md"
+    deeper.parent.mkdir(parents=True)
+    deeper.write_text(f"{HEADER}\n\n# Generated elsewhere\n")
+
+    def files() -> list[Path]:  # the check's cache aside: the scans are kept whatever is refused
+        found = pytester.path.rglob("*")
+        return sorted(path for path in found if path.is_file() and ".aura_cache" not in path.parts)
+
+    before = files()
+
+    assert run("--out", ".") == (
+        2,
+        "aura docs: error: aura docs would overwrite README.md, events.md, which it did not "
+        "write (no generated header). Pass --out a folder of its own (the default is "
+        "docs/architecture), or move those files away; nothing was written.\n",
+    )
+    assert run("--out", "README.md") == (
+        2,
+        "aura docs: error: aura docs writes a folder of pages, and README.md is a file. Pass "
+        "--out a folder of its own (the default is docs/architecture); nothing was written.\n",
+    )
+    assert files() == before
+    assert readme.read_text() == "# The shop\n"
+
+    # A folder above other generated pages: it writes its own, and removes none of theirs.
+    assert run("--out", "docs")[0] == 0
+    assert deeper.read_text() == f"{HEADER}\n\n# Generated elsewhere\n"
+    assert (pytester.path / "docs" / "events.md").read_text().startswith(HEADER)
+
+
+def test_an_empty_out_is_refused_not_read_as_the_working_folder(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_project(pytester, CLEAN)
+    with pytest.raises(SystemExit) as exited:
+        main(["docs", "--out", ""])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "aura docs: error: argument --out: needs a folder, got ''. Pass e.g. --out "
+        "docs/architecture (the default)"
+    )
+    assert not (pytester.path / "README.md").exists()
 
 
 def test_pages_generated_by_an_older_aura_are_recognised_as_generated(
