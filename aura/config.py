@@ -334,15 +334,30 @@ def database_path(given: str | None, config: ProjectConfig, *, command: str = ""
 
 
 def _database_given(given: str | None, config: ProjectConfig) -> tuple[Path | str, str]:
-    """The database location and where it was said (for messages)."""
-    if given:
+    """The database location and where it was said (for messages). An empty one (a shell
+    variable that was not set, ``--database "$DB"``) is refused: read as "not given", it would
+    send a purge to the default database."""
+    if given is not None:
+        _refuse_empty(given, "--database", "--database")
         return _written_database(given, origin="--database"), "--database"
-    if os.environ.get("AURA_DATABASE"):
+    if "AURA_DATABASE" in os.environ:
         value = os.environ["AURA_DATABASE"]
+        _refuse_empty(value, "$AURA_DATABASE", "AURA_DATABASE")
         return _written_database(value, origin="$AURA_DATABASE"), "$AURA_DATABASE"
     if config.database is not None:
         return config.database, f"database in {config.where}"
     return config.root / "var" / "aura.db", "the default"
+
+
+def _refuse_empty(value: str, origin: str, name: str) -> None:
+    if value.strip():
+        return
+    unset = "leave --database out" if name == "--database" else "unset AURA_DATABASE"
+    raise ConfigurationError(
+        f"{origin} is empty ({value!r}): an unset shell variable? Pass the platform's SQLite "
+        f"file (var/aura.db) or a postgresql:// URL, or {unset} for database in [tool.aura] "
+        "or the default. Nothing was opened."
+    )
 
 
 def _written_database(value: str, root: Path | None = None, *, origin: str) -> Path | str:
@@ -365,8 +380,15 @@ def _written_database(value: str, root: Path | None = None, *, origin: str) -> P
 def token_keys_path(config: ProjectConfig) -> Path:
     """The gateway's key file: $AURA_TOKEN_KEYS, else ``[tool.aura.web] token_keys``, else
     ``var/token-keys.json`` under the project root."""
-    if os.environ.get("AURA_TOKEN_KEYS"):
-        return Path(os.environ["AURA_TOKEN_KEYS"])
+    if "AURA_TOKEN_KEYS" in os.environ:
+        value = os.environ["AURA_TOKEN_KEYS"]
+        if not value.strip():
+            raise ConfigurationError(
+                "$AURA_TOKEN_KEYS is set but empty. Set it to the gateway's key file (e.g. "
+                "var/token-keys.json), or unset it for token_keys in [tool.aura.web] or the "
+                "default. Nothing was opened."
+            )
+        return Path(value)
     if config.web.token_keys is not None:
         return config.web.token_keys
     return config.root / "var" / "token-keys.json"

@@ -185,12 +185,26 @@ class Database:
                 )
             self._connections = _SharedConnection(_connect(self.path, timeout=timeout), self.path)
         else:
+            _check_file(self.path)
             opener = _opener(self.path, timeout, read_only)
             # A reader's transaction is a snapshot: IMMEDIATE would take the write lock.
             begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
             self._connections = _ThreadConnections(opener, self.path, begin)
-            if not read_only:  # persistent in the file: every later connection finds it in WAL
-                self._connections.slot().connection.execute("PRAGMA journal_mode = WAL")
+            try:
+                connection = self._connections.slot().connection
+                if read_only:  # the first read of the file: a damaged one fails here
+                    connection.execute("PRAGMA schema_version")
+                else:  # persistent in the file: every later connection finds it in WAL
+                    connection.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.DatabaseError as error:
+                self._connections.close()
+                if isinstance(error, sqlite3.OperationalError) and sqlite_transient(error):
+                    raise  # locked, or a full disk: the database's moment, not a wrong path
+                raise ConfigurationError(
+                    f"Cannot open {self.path} as an SQLite database: {error}. Pass the path of "
+                    "an SQLite file (a new one is created), or restore this one from a "
+                    "backup; nothing was written to it."
+                ) from None
         # The schema scripts whose effect, from an empty database, this one holds exactly; None
         # once anything else may have written (a file database is never copied into).
         self._schema: tuple[str, ...] | None = () if self.path == ":memory:" else None
@@ -652,6 +666,32 @@ def _opener(path: str, timeout: float, read_only: bool) -> Callable[[bool], sqli
         )
     uri = Path(path).resolve().as_uri() + "?mode=ro"
     return lambda spare: _connect(uri, timeout=0 if spare else timeout, uri=True)
+
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _check_file(path: str) -> None:
+    """Refuse a path that is a folder, or a file of something else than SQLite, before SQLite
+    opens it (it would say only "unable to open database file", or "file is not a database"
+    at the first statement)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigurationError(
+            f"The database {path} is a folder. Pass the path of an SQLite file in it, e.g. "
+            f"{(target / 'aura.db').as_posix()} (created if missing)."
+        )
+    try:
+        with target.open("rb") as file:
+            header = file.read(len(_SQLITE_HEADER))
+    except OSError:
+        return  # missing (SQLite creates it) or unreadable (SQLite says why)
+    if header and header != _SQLITE_HEADER:
+        raise ConfigurationError(
+            f"The database {path} is a file but not an SQLite database (it starts with "
+            f"{header[:8]!r}). Pass the path of an SQLite file (a new one is created); this "
+            "one was left as it is."
+        )
 
 
 def _connect(

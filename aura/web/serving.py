@@ -247,8 +247,12 @@ def _check_address(host: str, port: int) -> None:
             f"--port must be a port number from 0 to 65535, got {port}. Pass e.g. --port 8000 "
             "(0: any free port). Nothing was opened."
         )
-    if not host:
-        return  # "": every interface, as bind() reads it
+    if not host.strip():  # bind() would read it as every interface: say so, don't guess
+        raise ConfigurationError(
+            f"--host is empty ({host!r}), which would listen on every interface. Pass --host "
+            "127.0.0.1 (this machine only, the default) or --host 0.0.0.0 (every interface). "
+            "Nothing was opened."
+        )
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:

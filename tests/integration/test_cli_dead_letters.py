@@ -394,3 +394,73 @@ def test_a_retry_the_database_stops_is_a_typed_error_not_a_traceback(
     )
     monkeypatch.undo()
     assert aura("dead-letters", "list", "--database", str(database))[1].endswith("1 dead letter.\n")
+
+
+def test_an_empty_database_is_refused_not_read_as_the_default(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `aura dead-letters purge --all --database "$DB"` with DB unset: the default database's
+    # letters must stay.
+    monkeypatch.chdir(shop)
+    monkeypatch.delenv("AURA_DATABASE", raising=False)
+    (shop / "pyproject.toml").write_text('[tool.aura]\nmodules = "shop"\n')
+    database = shop / "var" / "aura.db"
+    database.parent.mkdir()
+    flag = shop / "shop" / "mailer" / "broken"
+    flag.write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+    before = _digest(database)
+
+    assert aura("dead-letters", "purge", "--all", "--database", "") == (
+        2,
+        "aura dead-letters: error: --database is empty (''): an unset shell variable? Pass "
+        "the platform's SQLite file (var/aura.db) or a postgresql:// URL, or leave --database "
+        "out for database in [tool.aura] or the default. Nothing was opened.\n",
+    )
+    monkeypatch.setenv("AURA_DATABASE", " ")
+    assert aura("dead-letters", "purge", "--all") == (
+        2,
+        "aura dead-letters: error: $AURA_DATABASE is empty (' '): an unset shell variable? "
+        "Pass the platform's SQLite file (var/aura.db) or a postgresql:// URL, or unset "
+        "AURA_DATABASE for database in [tool.aura] or the default. Nothing was opened.\n",
+    )
+    monkeypatch.delenv("AURA_DATABASE")
+    assert _digest(database) == before
+    assert aura("dead-letters", "list")[1].endswith("1 dead letter.\n")  # the default, unharmed
+
+
+def test_a_folder_or_a_file_that_is_not_sqlite_is_refused_by_every_opener(tmp_path: Path) -> None:
+    from aura.database import Database
+    from aura.exceptions import ConfigurationError
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    text = tmp_path / "notes.txt"
+    text.write_text("my notes\n")
+    damaged = tmp_path / "damaged.db"
+    with sqlite3.connect(damaged) as connection:
+        connection.execute("CREATE TABLE t (x)")
+        connection.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(5000)])
+    connection.close()
+    damaged.write_bytes(damaged.read_bytes()[:20_000])
+    kept = {path: path.read_bytes() for path in (text, damaged)}
+    refusals = {
+        folder: f"The database {folder} is a folder. Pass the path of an SQLite file in it, e.g. "
+        f"{folder}/aura.db (created if missing).",
+        text: f"The database {text} is a file but not an SQLite database (it starts with "
+        "b'my notes'). Pass the path of an SQLite file (a new one is created); this one was "
+        "left as it is.",
+        damaged: f"Cannot open {damaged} as an SQLite database: database disk image is "
+        "malformed. Pass the path of an SQLite file (a new one is created), or restore this "
+        "one from a backup; nothing was written to it.",
+    }
+    for path, message in refusals.items():
+        with pytest.raises(ConfigurationError) as refused:
+            Database(path)
+        assert str(refused.value) == message
+        with pytest.raises(ConfigurationError) as refused:
+            Platform([], database=path)
+        assert str(refused.value) == message
+    assert {path: path.read_bytes() for path in kept} == kept
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["damaged.db", "data", "notes.txt"]

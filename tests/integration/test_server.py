@@ -271,8 +271,35 @@ def test_serve_prints_its_traces_to_the_console_by_default(tmp_path: Path) -> No
     assert output.endswith("Stopped; the platform and its database are closed.\n")
 
 
-def test_serve_takes_an_empty_host_and_ipv6_addresses_as_bind_does() -> None:
+def test_serve_takes_ipv6_addresses_and_refuses_an_empty_host() -> None:
     from aura.web.serving import _check_address
 
-    for host in ("", "::", "::1", "0.0.0.0", "localhost"):
+    for host in ("::", "::1", "0.0.0.0", "localhost"):
         _check_address(host, 8000)  # no refusal
+    for host in ("", " "):  # an unset variable: bind() would listen on every interface
+        with pytest.raises(ConfigurationError) as refused:
+            _check_address(host, 8000)
+        assert str(refused.value) == (
+            f"--host is empty ({host!r}), which would listen on every interface. Pass --host "
+            "127.0.0.1 (this machine only, the default) or --host 0.0.0.0 (every interface). "
+            "Nothing was opened."
+        )
+
+
+def test_serve_refuses_an_empty_key_file_variable_before_creating_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    monkeypatch.setenv("AURA_DATABASE", str(tmp_path / "platform.db"))
+    monkeypatch.setenv("AURA_TOKEN_KEYS", "")
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    with pytest.raises(ConfigurationError) as refused:
+        run_serve(parser.parse_args(["--port", "0"]), io.StringIO())
+    assert str(refused.value) == (
+        "$AURA_TOKEN_KEYS is set but empty. Set it to the gateway's key file (e.g. "
+        "var/token-keys.json), or unset it for token_keys in [tool.aura.web] or the default. "
+        "Nothing was opened."
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pyproject.toml"]
