@@ -139,6 +139,12 @@ def _project_demo(config: ProjectConfig) -> Callable[[TextIO], int] | None:
             "'package.module:function', a function that takes a text stream and returns the "
             "exit status."
         ) from None
+    if not callable(demo):
+        raise ConfigurationError(
+            f"demo = {config.demo!r} in {config.where} names {type(demo).__name__} "
+            f"{demo!r}, which cannot be called. Expected 'package.module:function', a function "
+            "that takes a text stream and returns the exit status."
+        )
     return demo
 
 

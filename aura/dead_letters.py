@@ -11,7 +11,6 @@ the bus's delivery loop (:mod:`aura.delivery`).
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import traceback
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from aura.exceptions import ConfigurationError
 from aura.ids import new_id
 
 __all__ = [
+    "LONGEST_WAIT",
     "ClaimingDeadLetterStore",
     "DeadLetter",
     "DeadLetterStore",
@@ -178,6 +178,12 @@ class RetryReport:
         )
 
 
+LONGEST_WAIT = 365 * 24 * 3600
+"""The longest wait a retry policy gives, in seconds (a year): its backoff, multiplier and cap
+are at most this, and a backoff that doubles past it stops there."""
+_LONGEST_WAIT_TEXT = "a year, in seconds"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """When a dead letter may be retried: at most ``max_attempts`` attempts in all, the n-th
@@ -200,10 +206,15 @@ class RetryPolicy:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ConfigurationError(f"{name} must be a number of at least 0, got {value!r}.")
+            if not value <= LONGEST_WAIT:  # NaN too
+                raise ConfigurationError(
+                    f"{name} must be at most {LONGEST_WAIT} ({_LONGEST_WAIT_TEXT}), got {value!r}."
+                )
 
     def wait(self, attempts: int) -> float:
-        """Seconds to wait after the ``attempts``-th failed attempt before the next one."""
-        wait = float(self.backoff * self.multiplier ** min(attempts - 1, 64))
+        """Seconds to wait after the ``attempts``-th failed attempt before the next one (at
+        most :data:`LONGEST_WAIT`, however many attempts doubled it)."""
+        wait = min(float(self.backoff * self.multiplier ** min(attempts - 1, 64)), LONGEST_WAIT)
         return wait if self.maximum is None else min(wait, float(self.maximum))
 
     def due(self, letter: DeadLetter, now: datetime) -> bool:
@@ -224,6 +235,10 @@ def retry_policy_of(max_attempts: int | None, backoff: float | None) -> RetryPol
     return RetryPolicy(**given)
 
 
+_OLDEST_DAYS = 36_525
+"""The most ``--older-than-days`` takes: a century (more would overflow the date)."""
+
+
 def check_letter_options(
     action: str,
     *,
@@ -242,20 +257,21 @@ def check_letter_options(
     ``--max-attempts``, ``--backoff`` and ``--modules`` (``None`` when not given) belong to
     ``retry`` alone. Raises :class:`~aura.exceptions.ConfigurationError`."""
     days = older_than_days
-    if days is not None and (not math.isfinite(days) or days < 0):
+    if days is not None and not 0 <= days <= _OLDEST_DAYS:  # NaN too
         raise ConfigurationError(
-            f"--older-than-days must be a number of days of at least 0, got {days!r}. Pass "
-            "e.g. --older-than-days 7 (those last failed a week ago or more), or --all."
+            f"--older-than-days must be a number of days from 0 to {_OLDEST_DAYS} (a century), "
+            f"got {days!r}. Pass e.g. --older-than-days 7 (those last failed a week ago or "
+            "more), or --all."
         )
     if max_attempts is not None and max_attempts < 1:
         raise ConfigurationError(
             f"--max-attempts must be a whole number of at least 1, got {max_attempts}. "
             "Pass e.g. --max-attempts 5 (attempts in all, the first delivery included)."
         )
-    if backoff is not None and (not math.isfinite(backoff) or backoff < 0):
+    if backoff is not None and not 0 <= backoff <= LONGEST_WAIT:  # NaN too
         raise ConfigurationError(
-            f"--backoff must be a number of seconds of at least 0, got {backoff!r}. "
-            "Pass e.g. --backoff 30."
+            f"--backoff must be a number of seconds from 0 to {LONGEST_WAIT} (a year), got "
+            f"{backoff!r}. Pass e.g. --backoff 30."
         )
     retry_only = [
         name

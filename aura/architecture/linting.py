@@ -14,6 +14,7 @@ classes under :mod:`importlinter.contracts`, and the ``Contract`` interface (``c
 
 from __future__ import annotations
 
+import configparser
 import copy
 import dataclasses
 import importlib
@@ -92,6 +93,8 @@ def find_config(directory: Path) -> Path | None:
                 api.read_configuration(str(candidate))
             except FileNotFoundError:  # the file exists but holds no [importlinter] section
                 continue
+            except (OSError, UnicodeDecodeError, ValueError, configparser.Error):
+                return candidate  # unreadable: ImportContracts says why, naming the file
             return candidate
     return None
 
@@ -108,6 +111,14 @@ class ImportContracts:
                 f"No import-linter configuration in {config}: expected an [importlinter] "
                 "section (or [tool.importlinter] in pyproject.toml). Add one, or point to the "
                 "file that has it."
+            ) from None
+        except (OSError, UnicodeDecodeError, ValueError, configparser.Error) as error:
+            # tomllib's errors are ValueErrors; a folder is an OSError.
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise ConfigurationError(
+                f"Cannot read {config} as an import-linter configuration ({type(error).__name__}: "
+                f"{reason}). Pass an INI file with an [importlinter] section (setup.cfg, "
+                ".importlinter) or a pyproject.toml with [tool.importlinter]."
             ) from None
         self._session: dict[str, Any] = options["session_options"]
         self._contracts: list[dict[str, Any]] = options["contracts_options"]

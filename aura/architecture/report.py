@@ -265,6 +265,12 @@ def read_baseline(path: Path) -> Counter[str]:
         raise ConfigurationError(
             f"Baseline file {path} is not JSON ({error}). Rewrite it with --update-baseline."
         ) from None
+    except (OSError, UnicodeDecodeError) as error:  # a folder, unreadable, not text
+        reason = getattr(error, "strerror", None) or str(error)
+        raise ConfigurationError(
+            f"Cannot read the baseline file {path}: {reason}. Pass the JSON file that "
+            f"`aura check --baseline FILE --update-baseline` writes."
+        ) from None
     if not isinstance(data, dict):
         data = {}
     violations = data.get("violations")
@@ -282,6 +288,12 @@ def write_baseline(path: Path, findings: Iterable[Finding]) -> int:
     (an identity found twice is listed twice); return how many entries it holds."""
     identities = sorted(finding.identity for finding in set(findings))
     data = {"aura_check_baseline": BASELINE_FORMAT, "violations": identities}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    except OSError as error:
+        raise ConfigurationError(
+            f"Cannot write the baseline file {path}: {error.strerror or error}. Pass a file path "
+            "in a folder you can write to."
+        ) from None
     return len(identities)

@@ -26,30 +26,66 @@ def add_token_arguments(parser: argparse.ArgumentParser) -> None:
         help="issue a token; rotate in a new signing key; retire a key; list the key ids",
     )
     parser.add_argument("kid", nargs="?", help="retire: the id of the key to retire")
-    parser.add_argument("--subject", default="operator", help="issue: the token's subject")
+    parser.add_argument("--subject", help="issue: the token's subject (default operator)")
     parser.add_argument(
         "--role", dest="roles", action="append", metavar="ROLE", help="issue: a role (repeatable)"
     )
     parser.add_argument("--user-id", type=int, help="issue: the user the token stands for")
-    parser.add_argument(
-        "--ttl-minutes", type=float, default=60.0, help="issue: how long it lives (default 60)"
-    )
+    parser.add_argument("--ttl-minutes", type=float, help="issue: how long it lives (default 60)")
+
+
+_LONGEST_TTL = 366 * 24 * 60
+"""The longest life ``aura token issue`` gives a token, in minutes: a year."""
+
+
+def _check_token_arguments(args: argparse.Namespace) -> None:
+    """Refuse what the action would ignore, and a life no token should have."""
+    issue_only = [
+        flag
+        for flag, value in (
+            ("--subject", args.subject),
+            ("--role", args.roles),
+            ("--user-id", args.user_id),
+            ("--ttl-minutes", args.ttl_minutes),
+        )
+        if value is not None
+    ]
+    if args.action != "issue" and issue_only:
+        raise ConfigurationError(
+            f"{', '.join(issue_only)} only shape the token 'aura token issue' makes; 'aura "
+            f"token {args.action}' takes none of them. Drop them, or run 'aura token issue ...'."
+        )
+    if args.kid is not None and args.action != "retire":
+        raise ConfigurationError(
+            f"'aura token {args.action}' takes no key id, got {args.kid!r}: only 'aura token "
+            "retire <kid>' does."
+        )
+    ttl = args.ttl_minutes
+    if ttl is not None and not (0 < ttl <= _LONGEST_TTL):  # NaN fails both
+        raise ConfigurationError(
+            f"--ttl-minutes must be more than 0 and at most {_LONGEST_TTL} (a year), got {ttl}. "
+            "Pass e.g. 60."
+        )
 
 
 def run_token(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``aura token``; return the exit status."""
+    _check_token_arguments(args)
     path = token_keys_path(load_config())
     if args.action == "issue":
-        if not args.ttl_minutes > 0:
+        if not path.exists():  # a token no server holds the key of would be refused by all
             raise ConfigurationError(
-                f"--ttl-minutes must be more than 0, got {args.ttl_minutes}. Pass e.g. 60."
+                f"No key file at {path}: a token signed with a new one would be refused by "
+                "every server. Start the server once (aura serve creates it), point "
+                "$AURA_TOKEN_KEYS or token_keys in [tool.aura.web] at the server's file, or run "
+                "'aura token rotate' to create it. Nothing was created."
             )
-        authority = TokenAuthority.from_file(path, create=True)
+        authority = TokenAuthority.from_file(path)
         token = authority.issue(
-            args.subject,
+            args.subject if args.subject is not None else "operator",
             roles=args.roles or [],
             user_id=args.user_id,
-            ttl=timedelta(minutes=args.ttl_minutes),
+            ttl=timedelta(minutes=args.ttl_minutes if args.ttl_minutes is not None else 60.0),
         )
         print(token, file=out)
         return 0

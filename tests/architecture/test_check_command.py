@@ -401,6 +401,28 @@ def test_a_baseline_that_is_not_one_is_refused(project: pytest.Pytester) -> None
     )
 
 
+def test_a_baseline_or_config_that_cannot_be_read_is_named(project: pytest.Pytester) -> None:
+    (project.path / "folder").mkdir()
+    assert check(project, CLEAN, "--baseline", "folder") == (
+        2,
+        "aura check: error: Cannot read the baseline file folder: Is a directory. Pass the JSON "
+        "file that `aura check --baseline FILE --update-baseline` writes.\n",
+    )
+    assert check(project, CLEAN, "--baseline", "folder", "--update-baseline") == (
+        2,
+        "aura check: error: Cannot write the baseline file folder: Is a directory. Pass a file "
+        "path in a folder you can write to.\n",
+    )
+    (project.path / "notes.txt").write_text("not an ini file\n")
+    assert check(project, CLEAN, "--config", "notes.txt") == (
+        2,
+        "aura check: error: Cannot read notes.txt as an import-linter configuration "
+        "(MissingSectionHeaderError: File contains no section headers. file: '<string>', line: "
+        "1 'not an ini file\\n'). Pass an INI file with an [importlinter] section (setup.cfg, "
+        ".importlinter) or a pyproject.toml with [tool.importlinter].\n",
+    )
+
+
 # --- a codebase not written on Aura: the module map alone ----------------------------------------
 
 PYPROJECT = """\

@@ -196,8 +196,8 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("days", ["-1", "nan", "inf"])
-def test_a_purge_age_below_zero_or_not_a_number_is_refused_and_purges_nothing(
+@pytest.mark.parametrize("days", ["-1", "nan", "inf", "1e308", "99999999999"])
+def test_a_purge_age_below_zero_too_large_or_not_a_number_is_refused_and_purges_nothing(
     shop: Path, days: str
 ) -> None:
     database = shop / "aura.db"
@@ -211,9 +211,9 @@ def test_a_purge_age_below_zero_or_not_a_number_is_refused_and_purges_nothing(
     )
     assert (status, text) == (
         2,
-        "aura dead-letters: error: --older-than-days must be a number of days of at least 0, "
-        f"got {float(days)!r}. Pass e.g. --older-than-days 7 (those last failed a week ago or "
-        "more), or --all.\n",
+        "aura dead-letters: error: --older-than-days must be a number of days from 0 to 36525 "
+        f"(a century), got {float(days)!r}. Pass e.g. --older-than-days 7 (those last failed a "
+        "week ago or more), or --all.\n",
     )
     assert _digest(database) == before
     assert aura("dead-letters", "list", "--database", str(database))[1].endswith("1 dead letter.\n")
@@ -228,11 +228,12 @@ def test_retry_numbers_are_checked_before_anything_runs(shop: Path) -> None:
         "aura dead-letters: error: --max-attempts must be a whole number of at least 1, got 0. "
         "Pass e.g. --max-attempts 5 (attempts in all, the first delivery included).\n",
     )
-    assert aura("dead-letters", "retry", "--database", str(database), "--backoff", "-3") == (
-        2,
-        "aura dead-letters: error: --backoff must be a number of seconds of at least 0, got "
-        "-3.0. Pass e.g. --backoff 30.\n",
-    )
+    for backoff in ("-3", "1e12", "nan"):
+        assert aura("dead-letters", "retry", "--database", str(database), "--backoff", backoff) == (
+            2,
+            "aura dead-letters: error: --backoff must be a number of seconds from 0 to 31536000 "
+            f"(a year), got {float(backoff)!r}. Pass e.g. --backoff 30.\n",
+        )
     for action, options, named in (
         ("list", ["--max-attempts", "3"], "--max-attempts sets"),
         ("purge", ["--all", "--backoff", "30"], "--backoff sets"),

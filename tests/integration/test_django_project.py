@@ -593,9 +593,9 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     wrong = manage(project, "aura", "dead-letters", "list", "--older-than-days", "-1")
     assert wrong.returncode == 2
     assert wrong.stderr.strip() == (
-        "CommandError: aura dead-letters: --older-than-days must be a number of days of at least "
-        "0, got -1.0. Pass e.g. --older-than-days 7 (those last failed a week ago or more), or "
-        "--all."
+        "CommandError: aura dead-letters: --older-than-days must be a number of days from 0 to "
+        "36525 (a century), got -1.0. Pass e.g. --older-than-days 7 (those last failed a week "
+        "ago or more), or --all."
     )
     assert manage(project, "aura", "dead-letters", "list").stdout.splitlines()[-1] == (
         "1 dead letter."  # a refused command changed nothing

@@ -976,12 +976,33 @@ def test_a_retry_policy_holds_back_letters_not_due_or_out_of_attempts(
     assert len(bus.dead_letters()) == 1
 
 
+def test_a_backoff_doubled_past_a_year_waits_a_year_and_a_letter_stays_judgeable() -> None:
+    from datetime import UTC, datetime
+
+    from aura.bus import RetryPolicy
+    from aura.dead_letters import LONGEST_WAIT
+
+    policy = RetryPolicy(max_attempts=1000, backoff=30)
+    assert policy.wait(1) == 30.0
+    assert policy.wait(500) == LONGEST_WAIT  # 30 * 2**64 would overflow a timedelta
+    letter = type("Letter", (), {"attempts": 500, "last_failed_at": datetime.now(UTC)})()
+    assert policy.due(letter, datetime.now(UTC)) is False  # judged, not an OverflowError
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
         ({"max_attempts": 0}, "max_attempts must be an int of at least 1, got 0."),
         ({"backoff": -1}, "backoff must be a number of at least 0, got -1."),
         ({"multiplier": "2"}, "multiplier must be a number of at least 0, got '2'."),
+        (
+            {"backoff": float("nan")},
+            "backoff must be at most 31536000 (a year, in seconds), got nan.",
+        ),
+        (
+            {"maximum": 1e12},
+            "maximum must be at most 31536000 (a year, in seconds), got 1000000000000.0.",
+        ),
     ],
 )
 def test_a_bad_retry_policy_is_refused(arguments: dict[str, Any], message: str) -> None:

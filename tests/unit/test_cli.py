@@ -133,6 +133,21 @@ def test_a_demo_that_cannot_be_loaded_is_named(
     )
 
 
+def test_a_demo_that_is_not_a_function_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndemo = "os:sep"\n')
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert main(["demo"], out=out) == 2
+    assert out.getvalue() == (
+        f"aura demo: error: demo = 'os:sep' in [tool.aura] in "
+        f"{tmp_path.resolve() / 'pyproject.toml'} names str '/', which cannot be called. "
+        "Expected 'package.module:function', a function that takes a text stream and returns "
+        "the exit status.\n"
+    )
+
+
 def test_a_malformed_tool_aura_is_reported_by_every_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

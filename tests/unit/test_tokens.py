@@ -167,8 +167,17 @@ def run(*argv: str) -> tuple[int, str]:
 def test_aura_token_issues_rotates_and_retires(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    keys = tmp_path / "keys.json"
+    keys = tmp_path / "keys" / "keys.json"
     monkeypatch.setenv("AURA_TOKEN_KEYS", str(keys))
+    assert run("issue", "--role", "operator") == (  # no server holds a key made now
+        2,
+        f"aura token: error: No key file at {keys}: a token signed with a new one would be "
+        "refused by every server. Start the server once (aura serve creates it), point "
+        "$AURA_TOKEN_KEYS or token_keys in [tool.aura.web] at the server's file, or run 'aura "
+        "token rotate' to create it. Nothing was created.\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert run("rotate")[0] == 0  # creates the file
     code, printed = run("issue", "--subject", "ops", "--role", "operator", "--ttl-minutes", "5")
     assert code == 0
     first = TokenAuthority.from_file(keys)
@@ -193,9 +202,22 @@ def test_aura_token_issues_rotates_and_retires(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        *(
+            (
+                ("issue", "--ttl-minutes", given),
+                f"--ttl-minutes must be more than 0 and at most 527040 (a year), got {shown}. "
+                "Pass e.g. 60.",
+            )
+            for given, shown in (("0", "0.0"), ("inf", "inf"), ("nan", "nan"), ("1e308", "1e+308"))
+        ),
         (
-            ("issue", "--ttl-minutes", "0"),
-            "--ttl-minutes must be more than 0, got 0.0. Pass e.g. 60.",
+            ("issue", "KEY"),
+            "'aura token issue' takes no key id, got 'KEY': only 'aura token retire <kid>' does.",
+        ),
+        (
+            ("keys", "--role", "operator", "--ttl-minutes", "5"),
+            "--role, --ttl-minutes only shape the token 'aura token issue' makes; 'aura token "
+            "keys' takes none of them. Drop them, or run 'aura token issue ...'.",
         ),
         (("retire",), "retire needs the id of a key: aura token retire <kid>."),
         (("retire", "nope"), "No token key 'nope' to retire. The keys are: KEY."),
