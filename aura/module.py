@@ -24,7 +24,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from aura.access import Rule
 from aura.dead_letters import RetryPolicy
-from aura.exceptions import ModuleDefinitionError
+from aura.exceptions import HandlerSignatureError, ModuleDefinitionError
 from aura.naming import check_module_name, check_pattern, snake_case
 from aura.registry import CallableBreaker, CallPolicy
 
@@ -330,8 +330,19 @@ class Module:
         platform retries its failed deliveries.
         """
         check_pattern(event_type)
+        if not isinstance(idempotent, bool):
+            raise ModuleDefinitionError(
+                f"Module {self.name!r}: subscribe({event_type!r}, idempotent=...) takes True or "
+                f"False, got {idempotent!r}."
+            )
 
         def declare(handler: F) -> F:
+            if not callable(handler):  # refused here, where it is written, not at start()
+                raise HandlerSignatureError(
+                    f"Module {self.name!r}: @subscribe({event_type!r}) decorates a function "
+                    f"that takes the event, got {type(handler).__name__} {handler!r}. Put "
+                    "@module.subscribe(...) above a def or async def."
+                )
             self.handlers.append(HandlerDeclaration(event_type, handler, idempotent, name, retry))
             return handler
 

@@ -591,3 +591,22 @@ def test_bad_aliases_are_refused_at_declaration(aliases: Any, message: str) -> N
         greetings.add_service("Greeter", Greeter, aliases=aliases)
     assert str(caught.value) == message
     assert greetings.services == []
+
+
+def test_subscribe_refuses_what_is_not_a_handler_where_it_is_written() -> None:
+    from aura.exceptions import HandlerSignatureError
+
+    billing = Module("billing")
+    with pytest.raises(HandlerSignatureError) as refused:
+        billing.subscribe("order.placed", name="charge")(42)  # type: ignore[type-var]
+    assert str(refused.value) == (
+        "Module 'billing': @subscribe('order.placed') decorates a function that takes the "
+        "event, got int 42. Put @module.subscribe(...) above a def or async def."
+    )
+    with pytest.raises(ModuleDefinitionError) as refused_flag:
+        billing.subscribe("order.placed", idempotent="yes")  # type: ignore[arg-type]
+    assert str(refused_flag.value) == (
+        "Module 'billing': subscribe('order.placed', idempotent=...) takes True or False, got "
+        "'yes'."
+    )
+    assert billing.handlers == []  # nothing declared
