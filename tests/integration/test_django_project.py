@@ -746,3 +746,46 @@ def test_manage_py_aura_check_verifies_the_modules_wiring(clinic: pytest.Pyteste
     assert done.returncode == 1
     assert "clinic/billing/invoices/views.py:1" in done.stdout
     assert done.stderr.strip() == "CommandError: aura check found problems (above)."
+
+
+def test_dead_letters_on_a_database_without_aura_or_out_of_reach_change_nothing(
+    clinic: pytest.Pytester,
+) -> None:
+    import sqlite3
+
+    project = clinic.path
+    legacy = project / "legacy.db"
+    with sqlite3.connect(legacy) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY)")
+    connection.close()
+    before = legacy.read_bytes()
+    settings = project / "clinic/settings.py"
+    original = settings.read_text()
+    settings.write_text(
+        original.replace(
+            '    "default": {"ENGINE"',
+            f'    "legacy": {{"ENGINE": "django.db.backends.sqlite3", "NAME": {str(legacy)!r}}},\n'
+            '    "default": {"ENGINE"',
+        ).replace('"DATABASE": "default"', '"DATABASE": "legacy"')
+    )
+    for action in (["list"], ["purge", "--all"], ["retry"]):
+        refused = manage(project, "aura", "dead-letters", *action)
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == (
+            "CommandError: aura dead-letters: Django's database 'legacy' "
+            f"({legacy}) holds no Aura tables (aura_publications): no durable platform has run "
+            "on it, so it has no dead letters. Check AURA['DATABASE'] and DATABASES in the "
+            "settings; nothing was changed."
+        )
+    assert legacy.read_bytes() == before  # no Aura table made in it
+
+    gone = project / "no-such-folder" / "clinic.db"
+    settings.write_text(original.replace('str(BASE / "clinic.db")', repr(str(gone))))
+    unreachable = manage(project, "aura", "dead-letters", "list")
+    assert unreachable.returncode == 2
+    assert unreachable.stderr.strip() == (
+        "CommandError: aura dead-letters: Django's database could not be used "
+        "(OperationalError: unable to open database file). Check DATABASES and "
+        "AURA['DATABASE'] in the settings, and that the server is running; nothing was changed."
+    )
+    assert not gone.parent.exists()

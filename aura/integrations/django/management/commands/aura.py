@@ -23,6 +23,7 @@ from django.core.management.base import (  # type: ignore[import-untyped]
     BaseCommand,
     CommandError,
 )
+from django.db import DatabaseError, connections  # type: ignore[import-untyped]
 
 from aura.dead_letters import check_letter_options, check_letters_exist, retry_policy_of
 from aura.exceptions import AuraError
@@ -82,6 +83,14 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                 self._worker(options)
         except AuraError as error:
             raise CommandError(f"aura {action}: {error}", returncode=2) from None
+        except DatabaseError as error:  # the server down, a wrong name or password in DATABASES
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise CommandError(
+                f"aura {action}: Django's database could not be used ({type(error).__name__}: "
+                f"{reason}). Check DATABASES and AURA['DATABASE'] in the settings, and that the "
+                "server is running; nothing was changed.",
+                returncode=2,
+            ) from None
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -134,6 +143,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
             ids=options["ids"],
             command="manage.py aura dead-letters",
         )
+        _require_aura_tables()
         # No worker and no start: this process does what it is asked and leaves the rest.
         with runtime.build_platform(poll_interval=None, workers=None, durable=True) as platform:
             if what == "list":
@@ -188,3 +198,23 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
+
+
+def _require_aura_tables() -> None:
+    """Refuse a database no durable platform ever ran on (AURA["DATABASE"] naming another
+    alias, DATABASES another database) before building one, which would create its tables."""
+    from django.conf import settings  # type: ignore[import-untyped]
+
+    alias = runtime.settings_of(settings)["DATABASE"]
+    if alias not in connections:
+        return  # the platform names the aliases there are
+    connection = connections[alias]
+    if "aura_publications" in connection.introspection.table_names():
+        return
+    name = connection.settings_dict.get("NAME")
+    raise CommandError(
+        f"aura dead-letters: Django's database {alias!r} ({name}) holds no Aura tables "
+        "(aura_publications): no durable platform has run on it, so it has no dead letters. "
+        "Check AURA['DATABASE'] and DATABASES in the settings; nothing was changed.",
+        returncode=2,
+    )
