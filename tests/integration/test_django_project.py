@@ -296,6 +296,13 @@ def test_apps_declare_the_modules_and_manage_py_aura_modules_prints_them(
             "settings.AURA[\"OPTIONS\"] cannot set 'workers': Aura sets it from the apps and "
             'from AURA["DATABASE"], ["DURABLE"] and ["WORKERS"]. Remove it from OPTIONS.',
         ),
+        (
+            ("clinic/settings.py", '"DURABLE": True', '"OPTIONS": {"leese": 30}'),
+            "settings.AURA[\"OPTIONS\"] has 'leese', which Platform does not take (it takes "
+            "boundaries, catalog, completed_publications, dead_letters, event_store, "
+            "handler_timeout, journal, lease, log_traffic, max_chain_depth, max_event_size, "
+            "poll_interval). Did you mean 'lease'?",
+        ),
     ],
     ids=[
         "unknown-dependency",
@@ -306,6 +313,7 @@ def test_apps_declare_the_modules_and_manage_py_aura_modules_prints_them(
         "unknown-setting",
         "wrong-setting-type",
         "platform-option-aura-owns",
+        "platform-option-unknown",
     ],
 )
 def test_a_misdeclared_module_or_setting_stops_django_s_start_up(

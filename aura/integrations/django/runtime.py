@@ -171,6 +171,14 @@ def settings_of(configured: Any) -> dict[str, Any]:
         chosen[key] = value
     for key, (_kind, default) in _SETTINGS.items():
         chosen.setdefault(key, dict(default) if isinstance(default, dict) else default)
+    accepted = _platform_options()
+    for option in chosen["OPTIONS"]:
+        if option not in accepted and option not in _PLATFORM_OWN:
+            raise ConfigurationError(
+                f'settings.AURA["OPTIONS"] has {option!r}, which Platform does not take '
+                f"(it takes {', '.join(sorted(accepted))})."
+                f"{did_you_mean(str(option), sorted(accepted))}"
+            )
     for own in _PLATFORM_OWN:
         if own in chosen["OPTIONS"]:
             raise ConfigurationError(
@@ -178,6 +186,18 @@ def settings_of(configured: Any) -> dict[str, Any]:
                 'from AURA["DATABASE"], ["DURABLE"] and ["WORKERS"]. Remove it from OPTIONS.'
             )
     return chosen
+
+
+def _platform_options() -> set[str]:
+    """The keyword arguments ``Platform(...)`` takes that OPTIONS may set."""
+    import inspect
+
+    parameters = inspect.signature(Platform).parameters.values()
+    return {
+        parameter.name
+        for parameter in parameters
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and parameter.name not in _PLATFORM_OWN
+    }
 
 
 class _Runtime:
