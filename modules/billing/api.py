@@ -6,17 +6,16 @@ Served by the gateway under ``/api/billing``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict
 
 from aura.access import owner, role
 from aura.module import Module
+from contracts.http import BodyId, Id
 from modules.billing.application import BillingService
 
 __all__ = ["ChargeOut", "NewSubscription", "SubscriptionOut", "add_routes"]
-
-Id = Annotated[int, Field(ge=1, le=2**53 - 1)]
 
 
 class ChargeOut(BaseModel):
@@ -33,7 +32,9 @@ class ChargeOut(BaseModel):
 class NewSubscription(BaseModel):
     """A plan to start for a user."""
 
-    user_id: Id
+    model_config = ConfigDict(extra="forbid")  # a field it does not know: 422, not dropped
+
+    user_id: BodyId
     plan: Literal["basic", "premium"]
 
 

@@ -8,32 +8,35 @@ and each route says who may call it (:func:`add_routes`).
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from aura.access import AccessRequest, Principal, allow_if, owner, role
 from aura.module import Module
 from contracts.errors import BusinessRuleError, NotFoundError
+from contracts.http import BodyId, Id
 from modules.mentalhealth.application import TherapySessionService
 from modules.mentalhealth.domain import ParticipantError, UnknownParticipantError
 
 __all__ = ["START_EARLY", "Cancellation", "NewSession", "PatientOut", "SessionOut", "add_routes"]
 
-Id = Annotated[int, Field(ge=1, le=2**53 - 1)]
-
 
 class NewSession(BaseModel):
     """A session to book between a patient and a therapist."""
 
-    patient_id: Id
-    therapist_id: Id
+    model_config = ConfigDict(extra="forbid")  # a field it does not know: 422, not dropped
+
+    patient_id: BodyId
+    therapist_id: BodyId
     scheduled_at: AwareDatetime = Field(examples=["2030-01-07T10:00:00+00:00"])
     session_type: Literal["individual", "couples", "group"] = "individual"
 
 
 class Cancellation(BaseModel):
     """Why a session is cancelled."""
+
+    model_config = ConfigDict(extra="forbid")  # a field it does not know: 422, not dropped
 
     reason: str = Field(max_length=500, examples=["patient request"])
 

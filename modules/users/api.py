@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from aura.access import PUBLIC, Principal, owner, role
 from aura.exceptions import AccessDeniedError
@@ -53,6 +53,8 @@ Password = Annotated[
 class NewUser(BaseModel):
     """A patient, therapist or operator to register; with a password, they can log in."""
 
+    model_config = ConfigDict(extra="forbid")  # a field it does not know: 422, not dropped
+
     email: str = Field(max_length=254, examples=["pat@example.com"])
     name: str = Field(max_length=200, examples=["Pat Doe"])
     role: Literal["patient", "therapist", "operator"]
@@ -62,6 +64,8 @@ class NewUser(BaseModel):
 class ProfileChange(BaseModel):
     """New values for a user's profile; a field left out stays as it is."""
 
+    model_config = ConfigDict(extra="forbid")  # a field it does not know: 422, not dropped
+
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=254)
 
@@ -69,12 +73,16 @@ class ProfileChange(BaseModel):
 class PasswordChange(BaseModel):
     """A new password, and the current one (which only an operator may leave out)."""
 
+    model_config = ConfigDict(extra="forbid")  # a field it does not know: 422, not dropped
+
     current_password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH)
     new_password: Password
 
 
 class Credentials(BaseModel):
     """An email and password to log in with."""
+
+    model_config = ConfigDict(extra="forbid")  # a field it does not know: 422, not dropped
 
     email: str = Field(max_length=254, examples=["pat@example.com"])
     # No minimum: a short password is a wrong one, answered like any other.

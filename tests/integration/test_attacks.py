@@ -400,9 +400,17 @@ def test_a_patient_cannot_make_themselves_an_operator(
     aura_gateway: GatewayClient, people: dict[str, Any]
 ) -> None:
     attacker = aura_gateway.as_user(people["pat"])
-    promoted = attacker.patch(f"/api/users/users/{people['pat']['id']}", json={"role": "operator"})
-    assert promoted.status_code == 200
-    assert promoted.json()["role"] == "patient"  # the field is not a profile's to change
+    mine = f"/api/users/users/{people['pat']['id']}"
+    promoted = attacker.patch(mine, json={"role": "operator"})
+    assert promoted.status_code == 422  # not a profile's field: refused, not silently dropped
+    assert promoted.json()["errors"] == [
+        {
+            "field": "body.role",
+            "detail": "Extra inputs are not permitted",
+            "type": "extra_forbidden",
+        }
+    ]
+    assert attacker.get(mine).json()["role"] == "patient"
     registered = attacker.post(
         "/api/users/users",
         json={"email": "mallory@example.com", "name": "Mallory", "role": "operator"},
@@ -411,6 +419,30 @@ def test_a_patient_cannot_make_themselves_an_operator(
     assert registered.json()["detail"] == (
         "user 1 (patient) may not POST /api/users/users: it needs the role 'operator'."
     )
+
+
+def test_a_body_s_unknown_fields_and_ids_that_are_not_numbers_are_refused_and_change_nothing(
+    aura_gateway: GatewayClient, people: dict[str, Any]
+) -> None:
+    operator = aura_gateway.as_operator()
+    smuggled = operator.post(
+        "/api/users/users",
+        json={"email": "x@example.com", "name": "X", "role": "patient", "id": 1, "active": False},
+    )
+    assert smuggled.status_code == 422
+    assert [error["field"] for error in smuggled.json()["errors"]] == ["body.id", "body.active"]
+    for user_id in ("1", True):
+        coerced = operator.post(
+            "/api/billing/subscriptions", json={"user_id": user_id, "plan": "basic"}
+        )
+        assert coerced.status_code == 422
+        assert coerced.json()["errors"][0]["field"] == "body.user_id"
+    # Nothing was made: the same user registers now (an email taken would be 409), with no plan.
+    plain = {"email": "x@example.com", "name": "X", "role": "patient"}
+    assert operator.post("/api/users/users", json=plain).status_code == 201
+    assert people["pat"]["id"] == 1  # the user "1" and true named: no plan was started for them
+    started = operator.post("/api/billing/subscriptions", json={"user_id": 1, "plan": "basic"})
+    assert started.status_code == 201  # a second active plan would be refused
 
 
 def test_a_patient_cannot_activate_a_plan_for_another_user(
