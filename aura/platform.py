@@ -83,6 +83,15 @@ class Platform:
         log_traffic: bool = True,
         boundaries: ModuleDeclarations | None = None,
     ) -> None:
+        _check_arguments(
+            modules,
+            database=database,
+            durable=durable,
+            log_traffic=log_traffic,
+            completed_publications=completed_publications,
+            lease=lease,
+            parts={"event_store": event_store, "journal": journal, "dead_letters": dead_letters},
+        )
         if poll_interval is not None and not is_poll_interval(poll_interval):
             raise ConfigurationError(
                 f"poll_interval must be a number of seconds above 0 and below a day, or None "
@@ -597,6 +606,81 @@ def _in_dependency_order(modules: Sequence[Module]) -> dict[str, Module]:
     for module in modules:
         visit(module.name)
     return ordered
+
+
+# What each store argument must have, by the method names the platform and bus call on it.
+_PARTS = {
+    "database": ("execute", "query", "transaction", "executescript", "close"),
+    "event_store": ("append", "read"),
+    "journal": ("accepted", "delivering", "due"),
+    "dead_letters": ("add", "replace", "remove", "list"),
+}
+
+
+def _check_arguments(
+    modules: object,
+    *,
+    database: object,
+    durable: object,
+    log_traffic: object,
+    completed_publications: object,
+    lease: object,
+    parts: dict[str, object],
+) -> None:
+    """Refuse a wrong argument of :class:`Platform` before anything is opened, naming it (a
+    wrong type would otherwise fail later, as an AttributeError from deep inside)."""
+    if modules is None or isinstance(modules, str | bytes) or not hasattr(modules, "__iter__"):
+        raise ConfigurationError(
+            f"Platform() takes a list of modules (Module objects, or packages that declare "
+            f"one), got {type(modules).__name__} {modules!r}. Pass e.g. Platform([users.module]) "
+            "or Platform(Platform.discover('modules')); nothing was opened."
+        )
+    for name, value in (("durable", durable), ("log_traffic", log_traffic)):
+        if not isinstance(value, bool):
+            raise ConfigurationError(
+                f"Platform({name}=...) takes True or False, got {value!r}; nothing was opened."
+            )
+    if completed_publications not in ("keep", "delete", "archive"):
+        raise ConfigurationError(
+            "Platform(completed_publications=...) is 'keep', 'delete' or 'archive', got "
+            f"{completed_publications!r}; nothing was opened."
+        )
+    if (
+        isinstance(lease, bool)
+        or not isinstance(lease, int | float)
+        or not 0 < lease <= 86_400  # NaN fails too
+    ):
+        raise ConfigurationError(
+            f"Platform(lease=...) is the seconds a delivery is owned before another process may "
+            f"take it over, above 0 and at most a day, got {lease!r}. Pass e.g. lease=30; "
+            "nothing was opened."
+        )
+    given = {"database": database, **parts}
+    for name, value in given.items():
+        if value is None or (name == "database" and isinstance(value, str | Path)):
+            continue
+        missing = [method for method in _PARTS[name] if not callable(getattr(value, method, None))]
+        if missing:
+            raise ConfigurationError(
+                f"Platform({name}=...) got {type(value).__name__} {value!r}, which has no "
+                f"{', '.join(missing)}: it is not {_WHAT[name]}. Pass one of Aura's (see "
+                f"aura.{_HOME[name]}) or an object with those methods, or leave it out; nothing "
+                "was opened."
+            )
+
+
+_WHAT = {
+    "database": "a database",
+    "event_store": "an event store",
+    "journal": "a delivery journal",
+    "dead_letters": "a dead-letter store",
+}
+_HOME = {
+    "database": "database.SqlDatabase",
+    "event_store": "store.EventStore",
+    "journal": "delivery.DeliveryJournal",
+    "dead_letters": "dead_letters.DeadLetterStore",
+}
 
 
 def _open(database: str | Path | SqlDatabase) -> SqlDatabase:

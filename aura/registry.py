@@ -506,6 +506,13 @@ class ServiceRegistry:
         )
 
     def _first_get(self, caller: str | None, module_name: str, service_name: str) -> object:
+        for name, value in (("module_name", module_name), ("service_name", service_name)):
+            if not isinstance(value, str):
+                raise InvalidNameError(
+                    f"get_service() takes the module's and the service's names as strings, got "
+                    f"{name}={value!r} ({type(value).__name__}). Write "
+                    "get_service('users', 'UserService')."
+                )
         with self._lock:
             cached = self._handles.get(caller, {}).get(module_name, {}).get(service_name)
             if cached is not None:  # another thread built it while this one waited

@@ -610,3 +610,79 @@ def test_subscribe_refuses_what_is_not_a_handler_where_it_is_written() -> None:
         "'yes'."
     )
     assert billing.handlers == []  # nothing declared
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            {"modules": None},
+            "Platform() takes a list of modules (Module objects, or packages that declare one), "
+            "got NoneType None. Pass e.g. Platform([users.module]) or "
+            "Platform(Platform.discover('modules')); nothing was opened.",
+        ),
+        (
+            {"modules": "modules"},
+            "Platform() takes a list of modules (Module objects, or packages that declare one), "
+            "got str 'modules'. Pass e.g. Platform([users.module]) or "
+            "Platform(Platform.discover('modules')); nothing was opened.",
+        ),
+        (
+            {"durable": "yes"},
+            "Platform(durable=...) takes True or False, got 'yes'; nothing was opened.",
+        ),
+        (
+            {"log_traffic": "no"},
+            "Platform(log_traffic=...) takes True or False, got 'no'; nothing was opened.",
+        ),
+        (
+            {"completed_publications": "x"},
+            "Platform(completed_publications=...) is 'keep', 'delete' or 'archive', got 'x'; "
+            "nothing was opened.",
+        ),
+        *(
+            (
+                {"lease": lease},
+                "Platform(lease=...) is the seconds a delivery is owned before another process "
+                f"may take it over, above 0 and at most a day, got {lease!r}. Pass e.g. lease=30; "
+                "nothing was opened.",
+            )
+            for lease in (-1, float("nan"), True)
+        ),
+        (
+            {"database": 5},
+            "Platform(database=...) got int 5, which has no execute, query, transaction, "
+            "executescript, close: it is not a database. Pass one of Aura's (see "
+            "aura.database.SqlDatabase) or an object with those methods, or leave it out; "
+            "nothing was opened.",
+        ),
+        (
+            {"event_store": 5},
+            "Platform(event_store=...) got int 5, which has no append, read: it is not an event "
+            "store. Pass one of Aura's (see aura.store.EventStore) or an object with those "
+            "methods, or leave it out; nothing was opened.",
+        ),
+        (
+            {"journal": object},
+            "Platform(journal=...) got type <class 'object'>, which has no accepted, "
+            "delivering, due: it is not a delivery journal. Pass one of Aura's (see "
+            "aura.delivery.DeliveryJournal) or an object with those methods, or leave it out; "
+            "nothing was opened.",
+        ),
+        (
+            {"dead_letters": []},
+            "Platform(dead_letters=...) got list [], which has no add, replace, list: it is not a "
+            "dead-letter store. Pass one of Aura's (see aura.dead_letters.DeadLetterStore) or an "
+            "object with those methods, or leave it out; nothing was opened.",
+        ),
+    ],
+)
+def test_a_wrong_platform_argument_is_refused_naming_it(
+    arguments: dict[str, Any], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    modules = arguments.pop("modules", [])
+    with pytest.raises(ConfigurationError) as refused:
+        Platform(modules, **arguments)
+    assert str(refused.value) == message
+    assert list(tmp_path.iterdir()) == []

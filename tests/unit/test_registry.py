@@ -336,6 +336,20 @@ def test_bad_registrations_are_refused_and_change_nothing(
     assert registry.container.keys() == []
 
 
+def test_get_service_with_names_that_are_not_strings_is_refused_naming_them() -> None:
+    registry = ServiceRegistry()
+    registry.register_service("users", "UserService", UserService)
+    with pytest.raises(InvalidNameError) as caught:
+        registry.get_service(5, "UserService")  # type: ignore[arg-type]
+    assert str(caught.value) == (
+        "get_service() takes the module's and the service's names as strings, got "
+        "module_name=5 (int). Write get_service('users', 'UserService')."
+    )
+    with pytest.raises(InvalidNameError) as caught:
+        registry.get_service("users", None)  # type: ignore[arg-type]
+    assert "got service_name=None (NoneType)" in str(caught.value)
+
+
 def test_policy_and_breaker_together_are_refused() -> None:
     with pytest.raises(ConfigurationError) as caught:
         ServiceRegistry().register_service(
