@@ -217,6 +217,12 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
     _check_keys(testing_table, _TESTING_KEYS, "[tool.aura.testing]", path)
     root = path.parent
     database = table.get("database")
+    if database is not None and not database.strip():
+        raise ConfigurationError(
+            f"database in [tool.aura] of {path} is empty. Set it to the platform's SQLite file "
+            "(database = \"var/aura.db\") or a postgresql:// URL, or remove the line for the "
+            "default (var/aura.db)."
+        )
     test_database = testing_table.get("database", "memory")
     if test_database not in _TEST_DATABASES:
         raise ConfigurationError(

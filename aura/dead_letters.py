@@ -333,7 +333,8 @@ def check_letters_exist(
     missing = sorted(set(ids) - set(known))
     if missing:
         raise ConfigurationError(
-            f"No dead letter with the id {', '.join(map(repr, missing))} in {where}; nothing "
+            f"No dead letter with the id{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} in {where}; nothing "
             f"was purged. '{command} list' prints the ids there are."
         )
 

@@ -146,6 +146,13 @@ def test_purge_by_an_id_that_is_not_there_names_it_and_drops_nothing(shop: Path)
         f"aura dead-letters: error: No dead letter with the id 'nosuch' in {database}; nothing "
         "was purged. 'aura dead-letters list' prints the ids there are.\n",
     )
+    assert aura(
+        "dead-letters", "purge", "--database", str(database), "--id", "gone", "--id", "nosuch"
+    ) == (
+        2,
+        f"aura dead-letters: error: No dead letter with the ids 'gone', 'nosuch' in {database}; "
+        "nothing was purged. 'aura dead-letters list' prints the ids there are.\n",
+    )
     assert aura("dead-letters", "purge", "--database", str(database), "--id", " ") == (
         2,
         "aura dead-letters: error: --id needs a dead letter's id, got ' '. Pass the ids that "

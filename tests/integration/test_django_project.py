@@ -620,6 +620,11 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     assert held.stdout.splitlines() == [
         "Retried: 0 delivered, 0 failed again, 1 held back by the policy, 0 with no subscriber."
     ]
+    stalled = manage(project, "aura", "worker", "--poll", "0")
+    assert stalled.returncode == 2
+    assert stalled.stderr.strip() == (
+        "CommandError: --poll must be seconds above 0 and below a day, got 0.0. Pass e.g. --poll 1."
+    )
     purged = manage(project, "aura", "dead-letters", "purge", "--all")
     assert purged.stdout.splitlines() == ["Purged 1 dead letter."]
     assert manage(project, "aura", "dead-letters", "list").stdout.splitlines() == [

@@ -523,6 +523,17 @@ def test_a_url_of_another_kind_is_refused_naming_where_it_was_written(
     )
 
 
+def test_an_empty_database_in_tool_aura_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = ""\n')
+    with pytest.raises(ConfigurationError) as refused:
+        load_config(tmp_path)
+    assert str(refused.value) == (
+        f"database in [tool.aura] of {tmp_path / 'pyproject.toml'} is empty. Set it to the "
+        'platform\'s SQLite file (database = "var/aura.db") or a postgresql:// URL, or remove '
+        "the line for the default (var/aura.db)."
+    )
+
+
 def test_a_plain_memory_database_is_refused_where_a_command_needs_a_file(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.aura]\ndatabase = ":memory:"\n')
     with pytest.raises(ConfigurationError) as refused:

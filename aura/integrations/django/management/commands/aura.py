@@ -28,6 +28,7 @@ from django.db import DatabaseError, connections  # type: ignore[import-untyped]
 from aura.dead_letters import check_letter_options, check_letters_exist, retry_policy_of
 from aura.exceptions import AuraError
 from aura.integrations.django import runtime
+from aura.publications import is_poll_interval
 
 __all__ = ["Command"]
 
@@ -176,6 +177,12 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
         if threads < 1:
             raise CommandError(
                 f"--threads must be at least 1, got {threads}. Pass e.g. --threads 2.",
+                returncode=2,
+            )
+        if not is_poll_interval(options["poll"]):
+            raise CommandError(
+                f"--poll must be seconds above 0 and below a day, got {options['poll']}. Pass "
+                "e.g. --poll 1.",
                 returncode=2,
             )
         stop = threading.Event()
