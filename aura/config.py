@@ -220,7 +220,7 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
     if database is not None and not database.strip():
         raise ConfigurationError(
             f"database in [tool.aura] of {path} is empty. Set it to the platform's SQLite file "
-            "(database = \"var/aura.db\") or a postgresql:// URL, or remove the line for the "
+            '(database = "var/aura.db") or a postgresql:// URL, or remove the line for the '
             "default (var/aura.db)."
         )
     test_database = testing_table.get("database", "memory")

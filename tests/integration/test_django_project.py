@@ -781,15 +781,28 @@ def test_dead_letters_on_a_database_without_aura_or_out_of_reach_change_nothing(
             '    "default": {"ENGINE"',
         ).replace('"DATABASE": "default"', '"DATABASE": "legacy"')
     )
-    for action in (["list"], ["purge", "--all"], ["retry"]):
-        refused = manage(project, "aura", "dead-letters", *action)
-        assert refused.returncode == 2
-        assert refused.stderr.strip() == (
-            "CommandError: aura dead-letters: Django's database 'legacy' "
-            f"({legacy}) holds no Aura tables (aura_publications): no durable platform has run "
-            "on it, so it has no dead letters. Check AURA['DATABASE'] and DATABASES in the "
-            "settings; nothing was changed."
-        )
+    note = (
+        f"Django's database 'legacy' ({legacy}) holds no Aura tables: no durable platform has "
+        "run on it yet (AURA['DATABASE'] names the alias). Nothing was created."
+    )
+    for action, printed in (
+        (["list"], "0 dead letters."),
+        (["purge", "--all"], "Purged 0 dead letters."),
+        (
+            ["retry"],
+            "Retried: 0 delivered, 0 failed again, 0 held back by the policy, 0 with no "
+            "subscriber.",
+        ),
+    ):
+        done = manage(project, "aura", "dead-letters", *action)
+        assert (done.returncode, done.stdout.strip(), done.stderr.strip()) == (0, printed, note)
+    named = manage(project, "aura", "dead-letters", "purge", "--id", "7")
+    assert named.returncode == 2
+    assert named.stderr.strip() == (
+        f"CommandError: aura dead-letters: No dead letter with the id '7' in Django's database "
+        f"'legacy' ({legacy}); nothing was purged. 'manage.py aura dead-letters list' prints "
+        "the ids there are."
+    )
     assert legacy.read_bytes() == before  # no Aura table made in it
 
     gone = project / "no-such-folder" / "clinic.db"

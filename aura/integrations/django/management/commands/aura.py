@@ -25,7 +25,12 @@ from django.core.management.base import (  # type: ignore[import-untyped]
 )
 from django.db import DatabaseError, connections  # type: ignore[import-untyped]
 
-from aura.dead_letters import check_letter_options, check_letters_exist, retry_policy_of
+from aura.dead_letters import (
+    RetryReport,
+    check_letter_options,
+    check_letters_exist,
+    retry_policy_of,
+)
 from aura.exceptions import AuraError
 from aura.integrations.django import runtime
 from aura.publications import is_poll_interval
@@ -144,7 +149,24 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
             ids=options["ids"],
             command="manage.py aura dead-letters",
         )
-        _require_aura_tables()
+        missing = _no_aura_tables()
+        if missing is not None:  # no platform ran there: no letters, and nothing is created
+            if what == "purge":
+                check_letters_exist(
+                    [], options["ids"], command="manage.py aura dead-letters", where=missing
+                )
+            self.stdout.write(
+                {
+                    "list": "0 dead letters.",
+                    "purge": "Purged 0 dead letters.",
+                    "retry": RetryReport((), (), ()).summary(),
+                }[what]
+            )
+            self.stderr.write(
+                f"{missing[0].upper()}{missing[1:]} holds no Aura tables: no durable platform "
+                "has run on it yet (AURA['DATABASE'] names the alias). Nothing was created."
+            )
+            return
         # No worker and no start: this process does what it is asked and leaves the rest.
         with runtime.build_platform(poll_interval=None, workers=None, durable=True) as platform:
             if what == "list":
@@ -207,21 +229,16 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                 signal.signal(number, handler)
 
 
-def _require_aura_tables() -> None:
-    """Refuse a database no durable platform ever ran on (AURA["DATABASE"] naming another
-    alias, DATABASES another database) before building one, which would create its tables."""
+def _no_aura_tables() -> str | None:
+    """Django's database as a message names it (``Django's database 'default' (clinic.db)``)
+    when it holds no Aura tables, else ``None``: building a platform there would create them,
+    for a command that only reads or drops dead letters."""
     from django.conf import settings  # type: ignore[import-untyped]
 
     alias = runtime.settings_of(settings)["DATABASE"]
     if alias not in connections:
-        return  # the platform names the aliases there are
+        return None  # the platform names the aliases there are
     connection = connections[alias]
     if "aura_publications" in connection.introspection.table_names():
-        return
-    name = connection.settings_dict.get("NAME")
-    raise CommandError(
-        f"aura dead-letters: Django's database {alias!r} ({name}) holds no Aura tables "
-        "(aura_publications): no durable platform has run on it, so it has no dead letters. "
-        "Check AURA['DATABASE'] and DATABASES in the settings; nothing was changed.",
-        returncode=2,
-    )
+        return None
+    return f"Django's database {alias!r} ({connection.settings_dict.get('NAME')})"
