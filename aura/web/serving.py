@@ -203,6 +203,7 @@ def run_serve(
     import the PostgreSQL package, which is given to it).
     """
     _check_address(args.host, args.port)  # before anything is opened or created
+    _check_port_free(args.host, args.port)
     config = load_config()
     modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
     keys = token_keys_path(config)
@@ -262,6 +263,23 @@ def _check_address(host: str, port: int) -> None:
             "machine, e.g. --host 127.0.0.1 (this machine only) or --host 0.0.0.0 (every "
             "interface). Nothing was opened."
         ) from None
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a port something already listens on before the database is created: a trial
+    bind, as the server binds (SO_REUSEADDR: a port left in TIME_WAIT is free)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            trial.bind((host, port))
+        except OSError as error:
+            raise ConfigurationError(
+                f"Cannot listen on {host}:{port}: {error.strerror or error}. Pass --port with a "
+                "free port, or stop what uses this one. Nothing was opened."
+            ) from None
 
 
 def _open_database(

@@ -178,7 +178,7 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
     assert not (tmp_path / "var" / "aura.db-wal").exists()
 
 
-def test_serve_reads_aura_database_and_reports_a_taken_port(
+def test_serve_refuses_a_taken_port_before_creating_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     database = tmp_path / "data" / "platform.db"
@@ -193,17 +193,15 @@ def test_serve_reads_aura_database_and_reports_a_taken_port(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        status = run_serve(parser.parse_args(["--port", str(port)]), out)
-    assert status == 1
-    (kid,) = TokenAuthority.from_file(keys).key_ids
-    assert out.getvalue() == (
-        f"Database {database} (tables created if missing).\n"
-        f"Token keys {keys} (signing key {kid}).\n"
-        "Traces off (OTEL_TRACES_EXPORTER=none).\n"
+        with pytest.raises(ConfigurationError) as refused:
+            run_serve(parser.parse_args(["--port", str(port)]), out)
+    assert str(refused.value) == (
         f"Cannot listen on 127.0.0.1:{port}: Address already in use. Pass --port with a free "
-        "port, or stop what uses this one.\n"
+        "port, or stop what uses this one. Nothing was opened."
     )
-    assert database.is_file()
+    assert out.getvalue() == ""
+    assert not database.exists()
+    assert not keys.exists()
 
 
 @pytest.mark.parametrize(
