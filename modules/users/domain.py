@@ -8,6 +8,7 @@ import dataclasses
 import enum
 import hashlib
 import re
+import unicodedata
 from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Protocol
@@ -84,13 +85,33 @@ def try_normalise_email(email: object) -> str | None:
         return None
 
 
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+"""Unicode categories a name may not hold: controls, format characters (bidi overrides, zero-
+width spaces), surrogates, private use, line and paragraph separators."""
+_JOINERS = "\u200c\u200d"
+"""Format characters that names really hold: the zero-width non-joiner of Persian spelling and
+the joiner of emoji sequences."""
+
+
 def check_name(name: object) -> str:
-    """Return ``name`` stripped, or refuse it when it is empty."""
+    """Return ``name`` stripped, or refuse it when it is empty or holds a control character.
+
+    Control and format characters (a newline, a NUL, a right-to-left override) in a name would
+    forge lines in logs and e-mails, or show a different name than the one stored."""
     if not isinstance(name, str) or not name.strip():
         raise BusinessRuleError(
             f"Name {name!r} is empty: give the user's name, for example 'Ann Lee'."
         )
-    return name.strip()
+    name = name.strip()
+    hidden = next(
+        (c for c in name if unicodedata.category(c) in _HIDDEN and c not in _JOINERS), None
+    )
+    if hidden is not None:
+        raise BusinessRuleError(
+            f"Name {name!r} holds the control character U+{ord(hidden):04X}: a name is printable "
+            "text on one line; remove it."
+        )
+    return name
 
 
 def check_role(role: object) -> Role:

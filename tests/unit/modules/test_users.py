@@ -220,6 +220,30 @@ def test_an_empty_name_is_refused(
     assert plain(published_events) == []
 
 
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("Ann\nLee", "000A"), ("Ann\x00", "0000"), ("\u202eeeL nnA", "202E"), ("Ann\u200b", "200B")],
+)
+def test_a_name_with_a_control_character_is_refused(
+    platform: Platform, users: Any, published_events: PublishedEvents, name: str, code: str
+) -> None:
+    with pytest.raises(BusinessRuleError) as caught:
+        users.register_user("ann@example.com", name, "patient")
+    assert str(caught.value) == (
+        f"Name {name.strip()!r} holds the control character U+{code}: a name is printable text "
+        "on one line; remove it."
+    )
+    assert rows(platform) == []
+    assert plain(published_events) == []
+
+
+@pytest.mark.parametrize("name", ["Ann Lee\n", "\u0645\u06cc\u200c\u0631\u0627"])
+def test_a_name_is_stored_stripped_and_keeps_the_joiners_of_real_spelling(
+    users: Any, name: str
+) -> None:
+    assert users.register_user("ann@example.com", name, "patient")["name"] == name.strip()
+
+
 def test_the_email_column_is_unique_in_the_table(platform: Platform, users: Any) -> None:
     register_ann(users)
     with pytest.raises(sqlite3.IntegrityError):
