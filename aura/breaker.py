@@ -728,6 +728,9 @@ class CircuitBreaker:
         try:
             result = func(*args, **kwargs) if kwargs else func(*args)  # type: ignore[call-arg]
         except BaseException as exc:
+            if not callable(func):  # asked only once the call failed: free on the hot path
+                self._release(phase)
+                raise _not_callable("call", func) from None
             self._failed(phase, exc)
             raise
         return result if phase is self._quiet_phase else self._succeeded(phase, result)
@@ -743,6 +746,9 @@ class CircuitBreaker:
         try:
             result = await (func(*args, **kwargs) if kwargs else func(*args))  # type: ignore[call-arg]
         except BaseException as exc:
+            if not callable(func):
+                self._release(phase)
+                raise _not_callable("acall", func) from None
             self._failed(phase, exc)
             raise
         return result if phase is self._quiet_phase else self._succeeded(phase, result)
@@ -1124,6 +1130,14 @@ class CircuitBreaker:
 
 
 # --- argument checks ----------------------------------------------------------------------------
+
+
+def _not_callable(method: str, func: object) -> ConfigurationError:
+    """The refusal of ``breaker.call(func)`` when ``func`` is no function: no failure is counted."""
+    return ConfigurationError(
+        f"breaker.{method}() calls a function, got {_describe(func)}. Pass the function first, "
+        f"then its arguments: breaker.{method}(func, *args, **kwargs)."
+    )
 
 
 def _describe(value: object) -> str:

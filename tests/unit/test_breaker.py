@@ -1155,6 +1155,36 @@ def test_decorating_something_that_is_not_callable_is_rejected() -> None:
     )
 
 
+@pytest.mark.parametrize("method", ["call", "acall"])
+def test_calling_something_that_is_not_callable_is_rejected_and_counts_no_failure(
+    clock: FakeClock, method: str
+) -> None:
+    breaker = CircuitBreaker(failure_threshold=1, timeout=30, clock=clock)
+
+    def attempt() -> object:
+        if method == "call":
+            return breaker.call(42)  # type: ignore[arg-type]
+        return asyncio.run(breaker.acall(42))  # type: ignore[arg-type]
+
+    with pytest.raises(ConfigurationError) as raised:
+        attempt()
+    assert str(raised.value) == (
+        f"breaker.{method}() calls a function, got int 42. Pass the function first, then its "
+        f"arguments: breaker.{method}(func, *args, **kwargs)."
+    )
+    assert breaker.state is BreakerState.CLOSED
+    assert breaker.snapshot().failure_count == 0
+
+    # Half-open, the refused call does not keep the trial slot: the next call is the trial.
+    with pytest.raises(Unavailable):
+        breaker.call(fail)
+    clock.advance(30)
+    with pytest.raises(ConfigurationError):
+        attempt()
+    assert breaker.call(succeed) == "ok"
+    assert breaker.state is BreakerState.CLOSED
+
+
 # --- manual control -----------------------------------------------------------------------------
 
 
