@@ -218,6 +218,14 @@ def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{new_id()[:8]}"
 
 
+_TRANSACTION_ADVICE = (
+    "`with session.begin():`, `with transaction.atomic():`",
+    "pass require_transaction=False",
+)
+"""What a refused publish outside a transaction advises, for a database that has no
+``transaction_advice`` of its own (SQLAlchemy's and Django's have theirs)."""
+
+
 class DurableJournal:
     """The publication registry of one process: every publish and delivery recorded.
 
@@ -292,12 +300,12 @@ class DurableJournal:
             check = getattr(self.database, "check_transaction", None)
             if check is not None:  # in a transaction of another database: say that instead
                 check()
+            unit, relax = getattr(self.database, "transaction_advice", _TRANSACTION_ADVICE)
             raise TransactionRequiredError(
                 f"Event {event.event_type!r} was published outside any transaction of "
                 f"{self.database.path}, and that database requires one "
                 "(require_transaction=True): it would commit alone, apart from the writes it "
-                "announces. Publish inside the unit of work (`with session.begin():`, "
-                "`with transaction.atomic():`), or pass require_transaction=False. Nothing "
+                f"announces. Publish inside the unit of work ({unit}), or {relax}. Nothing "
                 "was written."
             )
         stamp = _stamp(datetime.now(UTC))

@@ -285,6 +285,11 @@ class SqlAlchemyDatabase:
         self._session_factory = session_factory or (lambda: Session(self.engine))
         self.require_transaction = require_transaction
         """Whether a durable publish outside any transaction is refused."""
+        self.transaction_advice = (
+            "`with session.begin():`",
+            "pass SqlAlchemyDatabase(engine, require_transaction=False)",
+        )
+        """What a refused publish outside a transaction advises: the unit of work, the way out."""
         self._paramstyle = engine.dialect.paramstyle
         self._closed = False
         _install()

@@ -337,8 +337,9 @@ def test_a_publish_outside_atomic_is_refused_when_a_transaction_is_required(alia
             f"Event {EVENT!r} was published outside any transaction of {shop.database.path}, "
             "and that database requires one (require_transaction=True): it would commit "
             "alone, apart from the writes it announces. Publish inside the unit of work "
-            "(`with session.begin():`, `with transaction.atomic():`), or pass "
-            "require_transaction=False. Nothing was written."
+            "(`with transaction.atomic():`), or set 'REQUIRE_TRANSACTION': False in "
+            "settings.AURA (DjangoDatabase(using, require_transaction=False) when you build "
+            "it). Nothing was written."
         )
         assert shop.count("aura_events") == 0
     finally:

@@ -380,8 +380,8 @@ def test_a_publish_outside_a_transaction_is_refused_when_one_is_required(
             f"Event {EVENT!r} was published outside any transaction of {shop.outbox.path}, "
             "and that database requires one (require_transaction=True): it would commit "
             "alone, apart from the writes it announces. Publish inside the unit of work "
-            "(`with session.begin():`, `with transaction.atomic():`), or pass "
-            "require_transaction=False. Nothing was written."
+            "(`with session.begin():`), or pass SqlAlchemyDatabase(engine, "
+            "require_transaction=False). Nothing was written."
         )
         assert shop.count("SELECT COUNT(*) FROM aura_events") == 0
         with Session(engine) as session, session.begin():

@@ -108,6 +108,12 @@ class DjangoDatabase:
         self.using = using
         self.require_transaction = require_transaction
         """Whether a durable publish outside ``transaction.atomic()`` is refused."""
+        self.transaction_advice = (
+            "`with transaction.atomic():`",
+            "set 'REQUIRE_TRANSACTION': False in settings.AURA "
+            "(DjangoDatabase(using, require_transaction=False) when you build it)",
+        )
+        """What a refused publish outside a transaction advises: the unit of work, the way out."""
         self._dialect: str = str(vendor)
         self._closed = False
 
