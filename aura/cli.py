@@ -26,7 +26,7 @@ from aura.config import (
     CLI_MODULES,
     ProjectConfig,
     add_modules_argument,
-    database_path,
+    database_location,
     load_config,
     load_modules,
 )
@@ -156,7 +156,10 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     """
     _check_letter_arguments(args)
     config = load_config()
-    path = database_path(args.database, config, command="aura dead-letters")
+    location = database_location(args.database, config)
+    if isinstance(location, str):
+        return _postgres_dead_letters(location, config, args, out)
+    path = location
     if not path.exists():
         raise ConfigurationError(
             f"No database at {path}. Pass --database with the platform's SQLite file, or set "
@@ -165,7 +168,7 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     if args.action == "retry":  # the modules first: without them nothing can be retried
         modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
         _aura_tables(path)
-        return _retry_dead_letters(path, modules, args, out)
+        return _retry_dead_letters(path, str(path), modules, args, out)
     tables = _aura_tables(path)
     if args.action == "list":
         letters = _read_letters(path, tables)
@@ -174,6 +177,55 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
         return 0
     dropped = _purge_letters(path, tables, args)
+    print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
+    return 0
+
+
+def _postgres_dead_letters(
+    url: str, config: ProjectConfig, args: argparse.Namespace, out: TextIO
+) -> int:
+    """``aura dead-letters`` on a PostgreSQL URL: the same three actions, through the bus of a
+    platform on that database. Nothing is created there: a database no durable platform ran on
+    is refused before the platform (which would create Aura's tables) is built."""
+    modules: list[Any] = []
+    if args.action == "retry":  # the modules first: without them nothing can be retried
+        modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    database = _open_postgres(url)
+    try:
+        found = database.query_one("SELECT to_regclass('aura_publications') IS NOT NULL AS found")
+        if found is None or not found["found"]:
+            raise ConfigurationError(
+                f"The PostgreSQL database {database.path} holds no Aura tables "
+                "(aura_publications): no durable platform has run on it. Nothing was changed. "
+                "Pass --database with the URL of a platform built with durable=True."
+            )
+    except BaseException:
+        database.close()
+        raise
+    if args.action == "retry":
+        return _retry_dead_letters(database, database.path, modules, args, out)
+    from aura.dead_letters import check_letters_exist
+    from aura.platform import Platform
+
+    where = database.path
+    # No worker and no start: this process does what it is asked and leaves the rest.
+    with Platform([], database=database, durable=True, poll_interval=None) as platform:
+        letters = platform.bus.dead_letters()
+        if args.action == "list":
+            for letter in letters:
+                print(f"{letter.id}  {letter.describe()}", file=out)
+            print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
+            return 0
+        ids = None if args.all or not args.ids else args.ids
+        check_letters_exist(
+            [letter.id for letter in letters], ids, command="aura dead-letters", where=where
+        )
+        dropped = platform.bus.purge_dead_letters(
+            letter_ids=ids,
+            older_than=None
+            if args.older_than_days is None
+            else timedelta(days=args.older_than_days),
+        )
     print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
     return 0
 
@@ -301,7 +353,11 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
 
 
 def _retry_dead_letters(
-    path: Path, modules: list[Any], args: argparse.Namespace, out: TextIO
+    database: Path | SqlDatabase,
+    where: str,
+    modules: list[Any],
+    args: argparse.Namespace,
+    out: TextIO,
 ) -> int:
     import sqlite3
 
@@ -311,7 +367,7 @@ def _retry_dead_letters(
     policy = retry_policy_of(args.max_attempts, args.backoff)
     # No worker: this process retries what it is asked to and leaves the rest to the platform.
     try:
-        with Platform(modules, database=path, durable=True, poll_interval=None) as platform:
+        with Platform(modules, database=database, durable=True, poll_interval=None) as platform:
             report = platform.bus.retry_dead_letters(policy)
     except (sqlite3.OperationalError, DeadLetterRetryError) as exc:
         # What was done before the database stopped the retry is printed; the typed error
@@ -321,7 +377,7 @@ def _retry_dead_letters(
             print(exc.report.summary(), file=out)  # what was done before it stopped
             cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
         raise _stopped(
-            path,
+            where,
             cause,
             "retry",
             "the dead letters not retried yet are kept",
@@ -331,7 +387,7 @@ def _retry_dead_letters(
     return 0 if report.problem() is None else 1
 
 
-def _stopped(path: Path, exc: Exception, doing: str, kept: str, fix: str) -> Exception:
+def _stopped(path: Path | str, exc: Exception, doing: str, kept: str, fix: str) -> Exception:
     """The typed error of a dead-letter command the database stopped: busy, or failing."""
     if "locked" in str(exc):
         return DatabaseBusyError(
@@ -349,8 +405,8 @@ def _add_dead_letter_commands(commands: Any) -> None:
     )
     letters.add_argument(
         "--database",
-        help="SQLite file (default: $AURA_DATABASE, else database in [tool.aura], else "
-        "var/aura.db under the project root)",
+        help="SQLite file or postgresql:// URL (default: $AURA_DATABASE, else database in "
+        "[tool.aura], else var/aura.db under the project root)",
     )
     add_modules_argument(letters, "retry: ")
     letters.add_argument(

@@ -6,7 +6,7 @@ type::
     [tool.aura]
     modules = "shop_app.modules"   # the package whose subpackages are the modules
     database = "var/aura.db"       # the SQLite file of `aura serve` and `aura dead-letters`,
-                                   # or a postgresql:// URL (`aura serve` only)
+                                   # or a postgresql:// URL
     demo = "shop_app.demo:run"     # what `aura demo` runs (a function taking a text stream)
 
     [tool.aura.web]

@@ -34,6 +34,11 @@ def send(data: dict) -> None:
 
 @pytest.fixture
 def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield from make_shop(tmp_path, monkeypatch)
+
+
+def make_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Write the ``shop`` package under ``tmp_path``, importable; forget it afterwards."""
     for name, text in SHOP.items():
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)

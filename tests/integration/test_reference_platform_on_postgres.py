@@ -1,7 +1,7 @@
 """The reference platform (users, mentalhealth, notifications, billing) on PostgreSQL as on SQLite:
 the booking flow with the same steps and the same assertions on both databases, ``aura serve``
 on a ``postgresql://`` AURA_DATABASE answering real HTTP, the database location read from the
-flag, the environment and ``[tool.aura]``, ``aura dead-letters`` refusing a PostgreSQL URL, and
+flag, the environment and ``[tool.aura]``, ``aura dead-letters`` on a PostgreSQL URL, and
 the example of docs/howto/postgresql.rst run as the page shows it.
 
 PostgreSQL is the session's private cluster (aura.testing.postgres); the SQLite runs need
@@ -32,6 +32,7 @@ from aura.exceptions import ConfigurationError
 from aura.platform import Platform
 from aura.testing import FrozenClock, PublishedEvents, Trace
 from aura.web.auth import TokenAuthority
+from tests.integration.test_cli_dead_letters import aura, make_shop
 from tests.integration.test_complete_flow import NOW, SESSION_AT, register_pair, rows, service
 
 try:  # now, before a test freezes the clock: psycopg's C module checks datetime's types
@@ -591,40 +592,79 @@ def test_a_platform_given_a_postgres_url_as_text_says_to_pass_the_database(
     )
 
 
-REFUSED = (
-    "aura dead-letters: error: aura dead-letters works on an SQLite file only, and the "
-    "database ({origin}) is a PostgreSQL URL. Pass --database with the platform's SQLite "
-    "file; on PostgreSQL, use the bus of a platform built as your application builds it (the "
-    "same modules and database: PostgresDatabase(url), or SqlAlchemyDatabase(engine)), with "
-    "durable=True: bus.dead_letters(), bus.retry_dead_letters() and "
-    "bus.purge_dead_letters(...).\n"
-)
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project with one module, ``mailer``, whose handler fails while a flag file exists."""
+    yield from make_shop(tmp_path, monkeypatch)
 
 
-def test_aura_dead_letters_refuses_a_postgres_url_from_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_aura_dead_letters_lists_retries_and_purges_on_postgres(
+    shop: Path, fresh_postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AURA_DATABASE", URL)
-    out = io.StringIO()
-    assert main(["dead-letters", "list"], out=out) == 2
-    assert out.getvalue() == REFUSED.format(origin="$AURA_DATABASE")
+    url = url_of(fresh_postgres_dsn)
+    (shop / "pyproject.toml").write_text('[tool.aura]\nmodules = "shop"\n')
+    monkeypatch.chdir(shop)
+    monkeypatch.setenv("AURA_DATABASE", url)  # where the platform's database is, as in CI
+    flag = shop / "shop" / "mailer" / "broken"
+    flag.write_text("")
+    with Platform(
+        Platform.discover("shop"), database=PostgresDatabase(url), durable=True
+    ) as platform:
+        for n in (1, 2):
+            platform.bus.publish("order.placed", {"n": n}, "orders")
+
+    status, text = aura("dead-letters", "list")
+    assert status == 0
+    lines = text.splitlines()
+    assert lines[-1] == "2 dead letters."
+    assert re.fullmatch(
+        r"\d+  mailer:shop\.mailer\.send failed on 'order\.placed' \(event "
+        r"[0-9a-f-]{36}, 1 attempt\): ConnectionError: smtp down for order 1",
+        lines[0],
+    )
+    assert aura("dead-letters", "retry") == (
+        1,
+        "Retried: 0 delivered, 2 failed again, 0 held back by the policy, 0 with no subscriber.\n",
+    )
+    flag.unlink()
+    first_id = lines[0].split()[0]
+    absent = str(int(first_id) + 1000)
+    assert aura("dead-letters", "purge", "--id", absent) == (
+        2,
+        f"aura dead-letters: error: No dead letter with the id {absent!r} in {masked(url)}; "
+        "nothing was purged. 'aura dead-letters list' prints the ids there are.\n",
+    )
+    assert aura("dead-letters", "purge", "--database", url, "--id", first_id) == (
+        0,
+        "Purged 1 dead letter.\n",
+    )
+    assert aura("dead-letters", "retry") == (
+        0,
+        "Retried: 1 delivered, 0 failed again, 0 held back by the policy, 0 with no subscriber.\n",
+    )
+    assert aura("dead-letters", "list") == (0, "0 dead letters.\n")
+    with PostgresDatabase(url) as database:
+        states = database.query("SELECT status FROM aura_publications ORDER BY id")
+    assert [row["status"] for row in states] == ["COMPLETED"]  # the other was purged
 
 
-def test_aura_dead_letters_refuses_a_postgres_url_from_the_flag_and_the_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_aura_dead_letters_refuses_a_postgres_database_no_platform_ran_on_and_creates_nothing(
+    tmp_path: Path, fresh_postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text(f'[tool.aura]\nmodules = "modules"\ndatabase = "{URL}"\n')
+    url = url_of(fresh_postgres_dsn)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AURA_DATABASE", raising=False)
-    flag, table = io.StringIO(), io.StringIO()
-    assert main(["dead-letters", "retry", "--database", URL], out=flag) == 2
-    assert main(["dead-letters", "purge", "--all"], out=table) == 2
-    assert flag.getvalue() == REFUSED.format(origin="--database")
-    where = f"database in [tool.aura] in {pyproject.resolve()}"
-    assert table.getvalue() == REFUSED.format(origin=where)
+    for action in (["list"], ["purge", "--all"], ["retry", "--modules", "modules"]):
+        assert aura("dead-letters", *action, "--database", url) == (
+            2,
+            f"aura dead-letters: error: The PostgreSQL database {masked(url)} holds no Aura "
+            "tables (aura_publications): no durable platform has run on it. Nothing was "
+            "changed. Pass --database with the URL of a platform built with durable=True.\n",
+        )
+    with PostgresDatabase(url) as database:
+        tables = database.query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        )
+    assert tables == []
 
 
 # --- the how-to's example ------------------------------------------------------------------------
