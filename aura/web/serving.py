@@ -7,7 +7,10 @@ thread; :func:`add_serve_arguments` and :func:`run_serve` are the ``aura serve``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import logging
+import os
 import socket
 import threading
 import time
@@ -206,14 +209,19 @@ def run_serve(
     _check_port_free(args.host, args.port)
     config = load_config()
     modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
+    location = database_location(args.database, config)
     keys = token_keys_path(config)
-    authority = TokenAuthority.from_file(keys, create=True)
+    # An existing key file is read (and refused if damaged) now; a missing one is made only
+    # once the database has been opened: a refused database leaves no new key behind.
+    authority = TokenAuthority.from_file(keys) if keys.exists() else None
     errors = import_errors(config)
-    database, where = _open_database(database_location(args.database, config), open_postgres)
+    database, where = _open_database(location, open_postgres)
     # The gateway's structured records, one line each on stderr (kept if logging is set up).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     # Served durably: events, publications and dead letters survive a crash or a restart.
     with Platform(modules, database=database, durable=True) as platform:
+        if authority is None:
+            authority = TokenAuthority.from_file(keys, create=True)
         print(f"Database {where} (tables created if missing).", file=out)
         print(f"Token keys {keys} (signing key {authority.key_ids[0]}).", file=out)
         telemetry, shutdown = _telemetry(platform, out)
@@ -230,8 +238,8 @@ def run_serve(
             )
         except OSError as error:
             print(
-                f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}. Pass "
-                "--port with a free port, or stop what uses this one.",
+                f"Cannot listen on {args.host}:{args.port}: {error.strerror or error}. "
+                f"{_bind_fix(error)}",
                 file=out,
             )
             return 1
@@ -277,9 +285,20 @@ def _check_port_free(host: str, port: int) -> None:
             trial.bind((host, port))
         except OSError as error:
             raise ConfigurationError(
-                f"Cannot listen on {host}:{port}: {error.strerror or error}. Pass --port with a "
-                "free port, or stop what uses this one. Nothing was opened."
+                f"Cannot listen on {host}:{port}: {error.strerror or error}. {_bind_fix(error)} "
+                "Nothing was opened."
             ) from None
+
+
+def _bind_fix(error: OSError) -> str:
+    """What to do about a failed bind: another host when the address is not this machine's,
+    another port otherwise."""
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (
+            "Pass --host with an address of this machine: 127.0.0.1 (this machine only) or "
+            "0.0.0.0 (every interface)."
+        )
+    return "Pass --port with a free port, or stop what uses this one."
 
 
 def _open_database(
@@ -300,6 +319,11 @@ def _open_database(
         database = open_postgres(location)
         return database, database.path
     location.parent.mkdir(parents=True, exist_ok=True)
+    if not location.exists():
+        # The platform's data (patients' among them) readable by this user alone, as the key
+        # file is: SQLite gives the -wal and -shm files beside it the same mode.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(location, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     return location, str(location)
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from aura.exceptions import ConfigurationError
 from aura.platform import Platform
-from aura.web import Gateway, add_serve_arguments, run_serve, running
+from aura.web import Gateway, add_serve_arguments, run_serve, running, serving
 from aura.web.auth import TokenAuthority
 from contracts.errors import BusinessRuleError, NotFoundError
 
@@ -144,6 +144,9 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         modules = httpx.get(
             f"{url}/api/_modules", headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
+        beside = {
+            path.name: path.stat().st_mode & 0o777 for path in (tmp_path / "var").glob("aura.db-*")
+        }
         server.send_signal(signal.SIGINT)
         output, _ = server.communicate(timeout=20)
     finally:
@@ -171,6 +174,8 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
         "notifications",
     ]
     assert keys.stat().st_mode & 0o777 == 0o600
+    assert database.stat().st_mode & 0o777 == 0o600  # patients' data: this user's alone
+    assert beside == {"aura.db-wal": 0o600, "aura.db-shm": 0o600}  # SQLite copies the mode
     assert server.returncode == 0
     assert output == "Stopped; the platform and its database are closed.\n"
     assert (tmp_path / "var" / "aura.db").is_file()
@@ -178,13 +183,20 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
     assert not (tmp_path / "var" / "aura.db-wal").exists()
 
 
-def test_serve_refuses_a_taken_port_before_creating_anything(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """Point ``aura serve``'s database and key file into folders of ``tmp_path`` not made yet:
+    a refusal that creates either leaves them behind."""
     database = tmp_path / "data" / "platform.db"
     keys = tmp_path / "keys" / "token-keys.json"
     monkeypatch.setenv("AURA_DATABASE", str(database))
     monkeypatch.setenv("AURA_TOKEN_KEYS", str(keys))
+    return database, keys
+
+
+def test_serve_refuses_a_taken_port_before_creating_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database, keys = _elsewhere(tmp_path, monkeypatch)
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
@@ -202,6 +214,64 @@ def test_serve_refuses_a_taken_port_before_creating_anything(
     assert out.getvalue() == ""
     assert not database.exists()
     assert not keys.exists()
+
+
+def test_serve_names_the_host_when_its_address_is_not_this_machine_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database, keys = _elsewhere(tmp_path, monkeypatch)
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    with pytest.raises(ConfigurationError) as refused:  # 192.0.2.1: TEST-NET-1, no one's
+        run_serve(parser.parse_args(["--host", "192.0.2.1", "--port", "8126"]), io.StringIO())
+    assert str(refused.value) == (
+        "Cannot listen on 192.0.2.1:8126: Cannot assign requested address. Pass --host with an "
+        "address of this machine: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface). "
+        "Nothing was opened."
+    )
+    assert not database.exists()
+    assert not keys.exists()
+
+
+def test_serve_reports_a_port_taken_after_its_check_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AURA_DATABASE", str(tmp_path / "platform.db"))
+    monkeypatch.setenv("AURA_TOKEN_KEYS", str(tmp_path / "token-keys.json"))
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    monkeypatch.setattr(serving, "_check_port_free", lambda host, port: None)  # the race
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    out = io.StringIO()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run_serve(parser.parse_args(["--port", str(port)]), out) == 1
+    assert out.getvalue().splitlines()[-1] == (
+        f"Cannot listen on 127.0.0.1:{port}: Address already in use. Pass --port with a free "
+        "port, or stop what uses this one."
+    )
+
+
+@pytest.mark.parametrize("database", ["", "folder"])
+def test_serve_refusing_its_database_creates_no_token_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.aura]\nmodules = "modules"\n')
+    (tmp_path / "folder").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AURA_DATABASE", database and str(tmp_path / database))
+    keys = tmp_path / "keys" / "token-keys.json"
+    monkeypatch.setenv("AURA_TOKEN_KEYS", str(keys))
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    with pytest.raises(ConfigurationError):
+        run_serve(parser.parse_args(["--port", "0"]), io.StringIO())
+    assert not keys.exists()
+    assert not keys.parent.exists()
 
 
 @pytest.mark.parametrize(
@@ -226,10 +296,7 @@ def test_serve_refuses_a_taken_port_before_creating_anything(
 def test_serve_refuses_a_bad_address_before_opening_anything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, address: list[str], message: str
 ) -> None:
-    database = tmp_path / "data" / "platform.db"
-    keys = tmp_path / "keys" / "token-keys.json"
-    monkeypatch.setenv("AURA_DATABASE", str(database))
-    monkeypatch.setenv("AURA_TOKEN_KEYS", str(keys))
+    database, keys = _elsewhere(tmp_path, monkeypatch)
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     with pytest.raises(ConfigurationError) as refused:
