@@ -171,7 +171,12 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         return _retry_dead_letters(path, str(path), modules, args, out)
     tables = _aura_tables(path)
     if args.action == "list":
-        letters = _read_letters(path, tables)
+        import sqlite3
+
+        try:
+            letters = _read_letters(path, tables)
+        except sqlite3.DatabaseError as exc:  # a page past the first is damaged
+            raise _stopped(path, exc, "list", "nothing was changed", "") from None
         for letter in letters:
             print(f"{letter.id}  {letter.describe()}", file=out)
         print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
@@ -346,7 +351,7 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
             known = [letter.id for store in stores for letter in store.list()]
             check_letters_exist(known, ids, command="aura dead-letters", where=str(path))
             return sum(purge(store, letter_ids=ids, older_than=older_than) for store in stores)
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
         raise _stopped(
             path, exc, "purge", "nothing was purged", "check that the file is writable"
         ) from None
@@ -369,7 +374,7 @@ def _retry_dead_letters(
     try:
         with Platform(modules, database=database, durable=True, poll_interval=None) as platform:
             report = platform.bus.retry_dead_letters(policy)
-    except (sqlite3.OperationalError, DeadLetterRetryError) as exc:
+    except (sqlite3.DatabaseError, DeadLetterRetryError) as exc:
         # What was done before the database stopped the retry is printed; the typed error
         # names the database's own error.
         cause: Exception = exc
@@ -388,11 +393,15 @@ def _retry_dead_letters(
 
 
 def _stopped(path: Path | str, exc: Exception, doing: str, kept: str, fix: str) -> Exception:
-    """The typed error of a dead-letter command the database stopped: busy, or failing."""
+    """The typed error of a dead-letter command the database stopped: busy, damaged, or
+    failing."""
+
     if "locked" in str(exc):
         return DatabaseBusyError(
             f"{path} is locked by another process ({exc}); {kept}. Try again when it is idle."
         )
+    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+        fix = "it may be damaged: restore it from a backup, or pass --database with another file"
     return ConfigurationError(
         f"Cannot {doing} dead letters in {path}: {exc}. {kept[0].upper()}{kept[1:]}; {fix}."
     )

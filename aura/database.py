@@ -200,6 +200,13 @@ class Database:
                 self._connections.close()
                 if isinstance(error, sqlite3.OperationalError) and sqlite_transient(error):
                     raise  # locked, or a full disk: the database's moment, not a wrong path
+                if "readonly" in str(error):  # a healthy file this process may not write
+                    raise ConfigurationError(
+                        f"Cannot write to {self.path}: {error}. Give this process write "
+                        "access to the file and its folder (SQLite writes its journal beside "
+                        "it), or open it with read_only=True to read it; nothing was written "
+                        "to it."
+                    ) from None
                 raise ConfigurationError(
                     f"Cannot open {self.path} as an SQLite database: {error}. Pass the path of "
                     "an SQLite file (a new one is created), or restore this one from a "

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import shutil
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -324,6 +328,28 @@ def test_a_damaged_database_is_reported_without_a_traceback(tmp_path: Path) -> N
     )
 
 
+def test_damage_past_the_first_page_is_reported_without_a_traceback(shop: Path) -> None:
+    damaged = shop / "aura.db"
+    (shop / "shop" / "mailer" / "broken").write_text("")
+    with Platform(Platform.discover("shop"), database=damaged, durable=True) as platform:
+        for n in range(300):
+            platform.bus.publish("order.placed", {"n": n}, "orders")
+    data = bytearray(damaged.read_bytes())
+    data[8192:] = b"A" * (len(data) - 8192)  # every page after the second
+    damaged.write_bytes(bytes(data))
+    for action, kept in (("list", "Nothing was changed"), ("purge", "Nothing was purged")):
+        status, text = aura(
+            "dead-letters", action, *(["--all"] * (action == "purge")), "--database", str(damaged)
+        )
+        assert (status, text) == (
+            2,
+            f"aura dead-letters: error: Cannot {action} dead letters in {damaged}: database "
+            f"disk image is malformed. {kept}; it may be damaged: restore it from a backup, or "
+            "pass --database with another file.\n",
+        )
+    assert damaged.read_bytes() == bytes(data)
+
+
 def test_a_folder_given_as_the_database_is_named(tmp_path: Path) -> None:
     folder = tmp_path / "var"
     folder.mkdir()
@@ -477,3 +503,55 @@ def test_a_folder_or_a_file_that_is_not_sqlite_is_refused_by_every_opener(tmp_pa
         assert str(refused.value) == message
     assert {path: path.read_bytes() for path in kept} == kept
     assert sorted(path.name for path in tmp_path.iterdir()) == ["damaged.db", "data", "notes.txt"]
+
+
+def _read_only_run(folder: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a Python that sees ``folder`` read-only: as root (who writes through
+    permissions) in a mount namespace of its own where ``folder`` is bound read-only; as anyone
+    else with the folder and its files made read-only."""
+    python = [sys.executable, "-c", code]
+    if os.geteuid() != 0:
+        for path in (*folder.iterdir(), folder):
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        return subprocess.run(python, capture_output=True, text=True, check=False)
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1) to make a folder read-only for root")
+    script = f'mount --bind -o ro "{folder}" "{folder}" && exec "$@"'
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", *python],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "mount" in done.stderr and done.returncode != 0:
+        pytest.skip(f"no mount namespace here: {done.stderr.strip()}")
+    return done
+
+
+def test_a_healthy_database_this_process_cannot_write_names_the_permissions(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    database = folder / "aura.db"
+    with closing(sqlite3.connect(database)) as db:  # a rollback-journal file: opening
+        db.execute("CREATE TABLE t (x)")  # it switches to WAL, a write
+        db.commit()
+    code = (
+        "from aura.database import Database\n"
+        "from aura.exceptions import ConfigurationError\n"
+        "try:\n"
+        f"    Database({str(database)!r})\n"
+        "except ConfigurationError as error:\n"
+        "    print(error)\n"
+        f"reader = Database({str(database)!r}, read_only=True)\n"
+        "print(reader.query('SELECT COUNT(*) AS n FROM t')[0]['n'])"
+    )
+    done = _read_only_run(folder, code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"Cannot write to {database}: attempt to write a readonly database. Give this process "
+        "write access to the file and its folder (SQLite writes its journal beside it), or open "
+        "it with read_only=True to read it; nothing was written to it.",
+        "0",
+    ]
