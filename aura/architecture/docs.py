@@ -98,6 +98,15 @@ def write_docs(files: Mapping[str, str], out: Path) -> list[str]:
             f"aura docs writes a folder of pages, and {out.as_posix()} is a file. Pass --out a "
             "folder of its own (the default is docs/architecture); nothing was written."
         )
+    for folder in sorted({out, *((out / relative).parent for relative in files)}):
+        # The nearest part of the path that exists must be a folder: mkdir fails under a file.
+        existing = next(part for part in (folder, *folder.parents) if part.exists())
+        if not existing.is_dir():
+            raise ConfigurationError(
+                f"aura docs writes its pages in {folder.as_posix()}, and {existing.as_posix()} "
+                "is a file, so no folder can be made there. Pass --out a folder of its own (the "
+                "default is docs/architecture); nothing was written."
+            )
     foreign = sorted(
         (out / relative).as_posix()
         for relative in files

@@ -570,6 +570,22 @@ def test_files_aura_docs_did_not_write_are_never_overwritten_or_removed(
         "aura docs: error: aura docs writes a folder of pages, and README.md is a file. Pass "
         "--out a folder of its own (the default is docs/architecture); nothing was written.\n",
     )
+    assert run("--out", "README.md/pages") == (
+        2,
+        "aura docs: error: aura docs writes its pages in README.md/pages, and README.md is a "
+        "file, so no folder can be made there. Pass --out a folder of its own (the default is "
+        "docs/architecture); nothing was written.\n",
+    )
+    (pytester.path / "site").mkdir()
+    (pytester.path / "site" / "modules").write_text("not a folder\n")
+    assert run("--out", "site") == (
+        2,
+        "aura docs: error: aura docs writes its pages in site/modules, and site/modules is a "
+        "file, so no folder can be made there. Pass --out a folder of its own (the default is "
+        "docs/architecture); nothing was written.\n",
+    )
+    (pytester.path / "site" / "modules").unlink()
+    (pytester.path / "site").rmdir()
     assert files() == before
     assert readme.read_text() == "# The shop\n"
 
