@@ -11,6 +11,7 @@ the bus's delivery loop (:mod:`aura.delivery`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 import traceback
 from collections.abc import Iterable, Sequence
@@ -179,9 +180,9 @@ class RetryReport:
 
 
 LONGEST_WAIT = 365 * 24 * 3600
-"""The longest wait a retry policy gives, in seconds (a year): its backoff, multiplier and cap
-are at most this, and a backoff that doubles past it stops there."""
-_LONGEST_WAIT_TEXT = "a year, in seconds"
+"""The longest wait a retry policy gives, in seconds (a year): its backoff and cap are at most
+this, and a backoff that grows past it stops there."""
+_LONGEST_WAIT_TEXT = "a year"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -198,23 +199,44 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if type(self.max_attempts) is not int or self.max_attempts < 1:
             raise ConfigurationError(
-                f"max_attempts must be an int of at least 1, got {self.max_attempts!r}."
+                f"max_attempts must be an int of at least 1, got {self.max_attempts!r}. Pass "
+                "e.g. max_attempts=5 (the first delivery included)."
             )
-        for name in ("backoff", "multiplier", "maximum"):
+        multiplier = self.multiplier
+        if (
+            isinstance(multiplier, bool)
+            or not isinstance(multiplier, int | float)
+            or not 0 <= multiplier < math.inf  # NaN too
+        ):
+            raise ConfigurationError(
+                f"multiplier must be a finite number of at least 0, got {multiplier!r}. Pass "
+                "e.g. multiplier=2 (each wait twice the one before) or 1 (all alike)."
+            )
+        for name, example in (("backoff", 30), ("maximum", 3600)):
             value = getattr(self, name)
             if value is None and name == "maximum":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigurationError(f"{name} must be a number of at least 0, got {value!r}.")
-            if not value <= LONGEST_WAIT:  # NaN too
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= LONGEST_WAIT  # NaN too
+            ):
                 raise ConfigurationError(
-                    f"{name} must be at most {LONGEST_WAIT} ({_LONGEST_WAIT_TEXT}), got {value!r}."
+                    f"{name} must be a number of seconds from 0 to {LONGEST_WAIT} "
+                    f"({_LONGEST_WAIT_TEXT}), got {value!r}. Pass e.g. {name}={example}."
                 )
 
     def wait(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed attempt before the next one (at
-        most :data:`LONGEST_WAIT`, however many attempts doubled it)."""
-        wait = min(float(self.backoff * self.multiplier ** min(attempts - 1, 64)), LONGEST_WAIT)
+        most :data:`LONGEST_WAIT`, however many attempts multiplied it)."""
+        backoff, multiplier = float(self.backoff), float(self.multiplier)
+        steps = max(attempts - 1, 0)
+        if backoff == 0 or multiplier <= 1:  # no growth: no overflow
+            wait = backoff * multiplier**steps
+        elif steps * math.log(multiplier) >= math.log(LONGEST_WAIT / backoff):
+            wait = LONGEST_WAIT  # past the cap (computing it could overflow a float)
+        else:
+            wait = min(backoff * multiplier**steps, LONGEST_WAIT)
         return wait if self.maximum is None else min(wait, float(self.maximum))
 
     def due(self, letter: DeadLetter, now: datetime) -> bool:

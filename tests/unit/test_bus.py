@@ -987,21 +987,49 @@ def test_a_backoff_doubled_past_a_year_waits_a_year_and_a_letter_stays_judgeable
     assert policy.wait(500) == LONGEST_WAIT  # 30 * 2**64 would overflow a timedelta
     letter = type("Letter", (), {"attempts": 500, "last_failed_at": datetime.now(UTC)})()
     assert policy.due(letter, datetime.now(UTC)) is False  # judged, not an OverflowError
+    # A huge multiplier, int or float, stops at the cap too: its power would overflow a float.
+    for multiplier in (100_000, 1e5, 1e300):
+        steep = RetryPolicy(backoff=1, multiplier=multiplier)
+        assert [steep.wait(n) for n in (1, 2, 65, 10**9)] == [
+            1.0,
+            min(multiplier, LONGEST_WAIT),
+            LONGEST_WAIT,
+            LONGEST_WAIT,
+        ]
+    assert RetryPolicy(backoff=30, multiplier=0.5).wait(10**9) == 0.0  # shrinking: no cap
+    assert RetryPolicy(backoff=30, multiplier=1.01).wait(2000) == LONGEST_WAIT
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"max_attempts": 0}, "max_attempts must be an int of at least 1, got 0."),
-        ({"backoff": -1}, "backoff must be a number of at least 0, got -1."),
-        ({"multiplier": "2"}, "multiplier must be a number of at least 0, got '2'."),
+        (
+            {"max_attempts": 0},
+            "max_attempts must be an int of at least 1, got 0. Pass e.g. max_attempts=5 (the "
+            "first delivery included).",
+        ),
+        (
+            {"backoff": -1},
+            "backoff must be a number of seconds from 0 to 31536000 (a year), got -1. Pass "
+            "e.g. backoff=30.",
+        ),
+        *(
+            (
+                {"multiplier": multiplier},
+                f"multiplier must be a finite number of at least 0, got {multiplier!r}. Pass "
+                "e.g. multiplier=2 (each wait twice the one before) or 1 (all alike).",
+            )
+            for multiplier in ("2", -1, float("inf"), float("nan"), True)
+        ),
         (
             {"backoff": float("nan")},
-            "backoff must be at most 31536000 (a year, in seconds), got nan.",
+            "backoff must be a number of seconds from 0 to 31536000 (a year), got nan. Pass "
+            "e.g. backoff=30.",
         ),
         (
             {"maximum": 1e12},
-            "maximum must be at most 31536000 (a year, in seconds), got 1000000000000.0.",
+            "maximum must be a number of seconds from 0 to 31536000 (a year), got "
+            "1000000000000.0. Pass e.g. maximum=3600.",
         ),
     ],
 )
