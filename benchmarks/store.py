@@ -134,6 +134,40 @@ def _raw_outbox() -> Namespace:
     }
 
 
+def _raw_two_transactions() -> Namespace:
+    """aura's own statements by hand: the event and its publication committed, then the
+    publication marked COMPLETED in a second transaction, the design's floor."""
+    from aura.publications import DurableJournal
+
+    folder = Path(tempfile.mkdtemp(prefix="aura-bench-"))
+    database = Database(folder / "raw-two.db")
+    statements = DurableJournal(database, SqliteEventStore(database))._sql
+    database.close()
+    connection = sqlite3.connect(folder / "raw-two.db", isolation_level=None)
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+    return {
+        "connection": connection,
+        "insert": _INSERT_EVENT,
+        "publication": statements.insert,
+        "complete": statements.complete,
+        "rows": [_event_row(event) for event in _pool()],
+        "next_one": itertools.count().__next__,
+    }
+
+
+_RAW_TWO_TRANSACTIONS = """
+row = rows[next_one()]
+connection.execute("BEGIN IMMEDIATE")
+connection.execute(insert, row)
+connection.execute(publication, (*row[:2], "ledger", "record", "bench", 30.0, 30.0, *row[5:6] * 2))
+connection.execute("COMMIT")
+connection.execute("BEGIN IMMEDIATE")
+connection.execute(complete, (row[5], row[0], "ledger", "record", "bench"))
+connection.execute("COMMIT")
+"""
+
+
 def _reset_raw_outbox(names: Namespace) -> None:
     names["connection"].execute("DELETE FROM aura_publications")
     names["connection"].execute("DELETE FROM aura_events")
@@ -209,6 +243,13 @@ AREA = Area(
             _raw_outbox,
             reset=_reset_raw_outbox,
         ),
+        Case(
+            _DURABLE,
+            "raw sqlite3: aura's statements, in its two transactions",
+            _RAW_TWO_TRANSACTIONS,
+            _raw_two_transactions,
+            reset=_reset_raw_outbox,
+        ),
     ),
     targets=(
         # "throughput >= 0.7x raw" is "time per operation <= 1/0.7 of raw".
@@ -237,6 +278,10 @@ AREA = Area(
         "aura's time includes building each row from the event (JSON of data and metadata, "
         "the timestamp as fixed-width text) inside a transaction; raw sqlite3 inserts the same "
         "rows, prepared beforehand.",
+        "The durable publish commits twice: the event with its publication, then the delivery "
+        "with the handler's writes, so that a crash mid-handler loses nothing. 'aura's "
+        "statements, in its two transactions' is that design in raw sqlite3, its floor; the "
+        "rest of aura's time is Python (the bus, the rows, the JSON).",
     ),
     packages=("aura",),
 )
