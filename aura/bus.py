@@ -254,6 +254,37 @@ def _counted(activity: BusActivity | None) -> Iterator[None]:
         activity.ended()
 
 
+def check_limits(
+    max_chain_depth: object, max_event_size: object, handler_timeout: object, catalog: object
+) -> None:
+    """Refuse a wrong limit or catalog of :class:`EventBus` (and of the Platform, which checks
+    them before it opens its database) with a :class:`ConfigurationError` naming the fix."""
+    if type(max_chain_depth) is not int or max_chain_depth < 1:
+        raise ConfigurationError(
+            f"max_chain_depth must be an int of at least 1, got {max_chain_depth!r}. "
+            "Use the default of 64 unless handlers legitimately chain deeper."
+        )
+    if max_event_size is not None and (type(max_event_size) is not int or max_event_size < 1):
+        raise ConfigurationError(
+            f"max_event_size must be a positive number of characters or None, got "
+            f"{max_event_size!r}."
+        )
+    if handler_timeout is not None and (
+        isinstance(handler_timeout, bool)
+        or not isinstance(handler_timeout, int | float)
+        or not handler_timeout > 0  # NaN fails too
+    ):
+        raise ConfigurationError(
+            f"handler_timeout must be a positive number of seconds or None, got "
+            f"{handler_timeout!r}."
+        )
+    if catalog is not None and not isinstance(catalog, EventCatalog):
+        raise ConfigurationError(
+            f"catalog must be an EventCatalog or None, got {type(catalog).__name__} "
+            f"{catalog!r}. Pass EventCatalog() or leave it out for aura.events.default_catalog."
+        )
+
+
 class EventBus:
     """Publish/subscribe between modules, with contracts, isolation and breadth-first delivery.
 
@@ -278,30 +309,12 @@ class EventBus:
         max_event_size: int | None = 1_048_576,
         handler_timeout: float | None = None,
     ) -> None:
-        if type(max_chain_depth) is not int or max_chain_depth < 1:
-            raise ConfigurationError(
-                f"max_chain_depth must be an int of at least 1, got {max_chain_depth!r}. "
-                "Use the default of 64 unless handlers legitimately chain deeper."
-            )
+        check_limits(max_chain_depth, max_event_size, handler_timeout, catalog)
         self.catalog = catalog if catalog is not None else default_catalog
         self.dead_letter_store: DeadLetterStore = (
             dead_letters if dead_letters is not None else InMemoryDeadLetterStore()
         )
         self.max_chain_depth = max_chain_depth
-        if max_event_size is not None and (type(max_event_size) is not int or max_event_size < 1):
-            raise ConfigurationError(
-                f"max_event_size must be a positive number of characters or None, got "
-                f"{max_event_size!r}."
-            )
-        if handler_timeout is not None and (
-            isinstance(handler_timeout, bool)
-            or not isinstance(handler_timeout, int | float)
-            or handler_timeout <= 0
-        ):
-            raise ConfigurationError(
-                f"handler_timeout must be a positive number of seconds or None, got "
-                f"{handler_timeout!r}."
-            )
         self.max_event_size = max_event_size
         self.handler_timeout = handler_timeout
         self._lock = threading.Lock()

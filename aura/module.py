@@ -126,9 +126,12 @@ class RouteDeclaration:
     allow: Rule | None = None
     """Who may call it (:mod:`aura.access`); the gateway refuses to serve a route without."""
     limit: str | None = None
-    """A rate limit per client address, such as ``"5/minute"``, or ``None``."""
+    """A rate limit, such as ``"5/minute"``, or ``None``: per caller when authenticated, per
+    client address otherwise."""
     versions: tuple[Representation, ...] = ()
     """Older representations also served, each under ``/api/v<N>/<module><path>``."""
+    unlimited: frozenset[str] = frozenset()
+    """Roles whose callers the limit does not count (operators doing bulk work, say)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -398,15 +401,18 @@ class Module:
         *,
         allow: Rule | None = None,
         limit: str | None = None,
+        unlimited: Iterable[str] = (),
         versions: Iterable[Representation] = (),
         **options: Any,
     ) -> Callable[[F], F]:
         """Serve the decorated endpoint at ``/api/<module><path>`` through the gateway.
 
         ``allow`` says who may call it (:mod:`aura.access`: ``role("operator")``,
-        ``owner("user_id")``, ``PUBLIC``...); ``limit`` bounds how often one client address may
-        (``"5/minute"``); ``versions`` are older representations also served
-        (:class:`Representation`); the other options go to FastAPI (``status_code``...).
+        ``owner("user_id")``, ``PUBLIC``...); ``limit`` bounds how often one caller may
+        (``"5/minute"``; per client address for anonymous callers and on public routes), except
+        callers holding one of the ``unlimited`` roles; ``versions`` are older representations
+        also served (:class:`Representation`); the other options go to FastAPI
+        (``status_code``...).
         """
         verb = method.upper()
         if verb not in {"GET", "POST", "PUT", "PATCH", "DELETE"}:
@@ -429,8 +435,21 @@ class Module:
                 f"Representations of distinct versions, got {older!r}."
             )
 
+        exempt = (unlimited,) if isinstance(unlimited, str) else tuple(unlimited)
+        if not all(isinstance(name, str) and name for name in exempt) or (exempt and not limit):
+            raise ModuleDefinitionError(
+                f"unlimited of route {verb} {path} in module {self.name!r} names the roles a "
+                f"limit does not count, with limit=..., got {unlimited!r}"
+                f"{'' if limit else ' and no limit'}. Write e.g. limit='20/hour', "
+                "unlimited=['operator']."
+            )
+
         def declare(endpoint: F) -> F:
-            self.routes.append(RouteDeclaration(verb, path, endpoint, options, allow, limit, older))
+            self.routes.append(
+                RouteDeclaration(
+                    verb, path, endpoint, options, allow, limit, older, frozenset(exempt)
+                )
+            )
             return endpoint
 
         return declare

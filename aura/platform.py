@@ -36,7 +36,7 @@ from typing import Any
 from aura import context as _context
 from aura import delivery as _delivery
 from aura import injection, verification
-from aura.bus import EventBus
+from aura.bus import EventBus, check_limits
 from aura.container import Container
 from aura.database import Database, SqlDatabase
 from aura.dead_letters import DeadLetterStore
@@ -47,7 +47,14 @@ from aura.exceptions import ConfigurationError, ModuleDefinitionError
 from aura.hooks import Interceptor
 from aura.logs import TrafficLog
 from aura.module import Module
-from aura.publications import CompletionMode, DurableJournal, Worker, is_poll_interval
+from aura.publications import (
+    CompletionMode,
+    DurableJournal,
+    Worker,
+    check_lease,
+    check_workers,
+    is_poll_interval,
+)
 from aura.registry import ServiceCall, ServiceRegistry
 from aura.sql import database_url, is_postgres_url, mask_password_any
 from aura.store import EventStore, SqliteEventStore
@@ -91,6 +98,9 @@ class Platform:
             completed_publications=completed_publications,
             lease=lease,
             parts={"event_store": event_store, "journal": journal, "dead_letters": dead_letters},
+            limits=(max_chain_depth, max_event_size, handler_timeout, catalog),
+            workers=workers,
+            boundaries=boundaries,
         )
         if poll_interval is not None and not is_poll_interval(poll_interval):
             raise ConfigurationError(
@@ -116,20 +126,6 @@ class Platform:
             self.registry = ServiceRegistry(
                 container=self.container, inline_when=lambda: self.database.in_transaction
             )
-            if workers is not None and not durable and journal is None:
-                raise ConfigurationError(
-                    f"workers={workers!r} needs durable=True: delivery workers claim the "
-                    "publications a durable platform records. Pass Platform(..., durable=True, "
-                    "workers=...), or leave workers out to deliver in the publishing call."
-                )
-            pool_size = getattr(self.database, "pool_size", None)
-            if workers is not None and pool_size is not None and workers > pool_size - 2:
-                raise ConfigurationError(
-                    f"workers={workers} needs a pool of at least {workers + 2} connections, and "
-                    f"the database has pool_size={pool_size}: each running delivery holds one, "
-                    "and lease renewal and publishing need theirs. Pass "
-                    f"PostgresDatabase(dsn, pool_size={workers + 2}) or fewer workers."
-                )
             self.durable = durable
             # Every store is an argument; durable=True fills the ones not given with the
             # implementations on the platform's database: the dead letters are then the
@@ -626,6 +622,9 @@ def _check_arguments(
     completed_publications: object,
     lease: object,
     parts: dict[str, object],
+    limits: tuple[object, object, object, object],
+    workers: object,
+    boundaries: object,
 ) -> None:
     """Refuse a wrong argument of :class:`Platform` before anything is opened, naming it (a
     wrong type would otherwise fail later, as an AttributeError from deep inside)."""
@@ -645,15 +644,29 @@ def _check_arguments(
             "Platform(completed_publications=...) is 'keep', 'delete' or 'archive', got "
             f"{completed_publications!r}; nothing was opened."
         )
-    if (
-        isinstance(lease, bool)
-        or not isinstance(lease, int | float)
-        or not 0 < lease <= 86_400  # NaN fails too
-    ):
+    check_lease(lease, name="Platform(lease=...)")
+    check_limits(*limits)
+    if workers is not None:
+        count = check_workers(workers)
+        if not durable and parts["journal"] is None:
+            raise ConfigurationError(
+                f"workers={workers!r} needs durable=True: delivery workers claim the "
+                "publications a durable platform records. Pass Platform(..., durable=True, "
+                "workers=...), or leave workers out to deliver in the publishing call."
+            )
+        pool_size = getattr(database, "pool_size", None)
+        if isinstance(pool_size, int) and count > pool_size - 2:
+            raise ConfigurationError(
+                f"workers={count} needs a pool of at least {count + 2} connections, and "
+                f"the database has pool_size={pool_size}: each running delivery holds one, "
+                "and lease renewal and publishing need theirs. Pass "
+                f"PostgresDatabase(dsn, pool_size={count + 2}) or fewer workers."
+            )
+    if boundaries is not None and not isinstance(getattr(boundaries, "modules", None), Sequence):
         raise ConfigurationError(
-            f"Platform(lease=...) is the seconds a delivery is owned before another process may "
-            f"take it over, above 0 and at most a day, got {lease!r}. Pass e.g. lease=30; "
-            "nothing was opened."
+            f"Platform(boundaries=...) takes the project's module map (aura.architecture."
+            f"modulemap.ModuleMap, read from [tool.aura.boundaries]), got "
+            f"{type(boundaries).__name__} {boundaries!r}; nothing was opened."
         )
     given = {"database": database, **parts}
     for name, value in given.items():

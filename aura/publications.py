@@ -226,6 +226,25 @@ _TRANSACTION_ADVICE = (
 ``transaction_advice`` of its own (SQLAlchemy's and Django's have theirs)."""
 
 
+LONGEST_LEASE = 7 * 86_400
+"""The longest lease accepted, a week, in seconds: a crashed process's deliveries wait that long
+before another takes them over (a longer one overflows the dates it is added to)."""
+
+
+def check_lease(lease: object, *, name: str = "lease") -> None:
+    """Refuse a lease that is not seconds above 0 and at most :data:`LONGEST_LEASE`."""
+    if (
+        isinstance(lease, bool)
+        or not isinstance(lease, int | float)
+        or not 0 < lease <= LONGEST_LEASE  # NaN fails too
+    ):
+        raise ConfigurationError(
+            f"{name} is the seconds a delivery is owned before another process may take it "
+            f"over, above 0 and at most a week ({LONGEST_LEASE}), got {lease!r}. Pass e.g. "
+            "lease=30: a crashed process's deliveries are taken over that long after."
+        )
+
+
 class DurableJournal:
     """The publication registry of one process: every publish and delivery recorded.
 
@@ -249,11 +268,7 @@ class DurableJournal:
             raise ConfigurationError(
                 f"completed must be 'keep', 'delete' or 'archive', got {completed!r}."
             )
-        if isinstance(lease, bool) or not isinstance(lease, int | float) or not lease > 0:
-            raise ConfigurationError(
-                f"lease must be a positive number of seconds, got {lease!r}. Pass e.g. "
-                "lease=30: a crashed process's deliveries are taken over that long after."
-            )
+        check_lease(lease)
         self.database = database
         self.store = store
         self.completed = completed
@@ -1157,6 +1172,18 @@ def _moment(stamp: str | None) -> datetime:
 # --- the worker: renews leases and delivers what is due ----------------------------------------
 
 
+def check_workers(threads: object) -> int:
+    """Return a number of delivery threads (``workers=``); refuse one that is not a whole
+    number >= 0."""
+    if type(threads) is not int or threads < 0:
+        raise ConfigurationError(
+            f"workers must be a whole number of at least 0, got {threads!r}. Pass e.g. "
+            "workers=4: that many deliveries run at once in this process (0: it only "
+            "publishes, other processes deliver)."
+        )
+    return threads
+
+
 class Worker:
     """The delivery threads of one journal: lease renewal, what is due, and (when the
     journal is not ``inline``) every publication, claimed as it comes.
@@ -1184,12 +1211,7 @@ class Worker:
                 f"poll must be a positive number of seconds, below a day, got {poll!r}. Pass "
                 "e.g. poll=1.0."
             )
-        if type(threads) is not int or threads < 0:
-            raise ConfigurationError(
-                f"workers must be a whole number of at least 0, got {threads!r}. Pass e.g. "
-                "workers=4: that many deliveries run at once in this process (0: it only "
-                "publishes, other processes deliver)."
-            )
+        check_workers(threads)
         self.journal = journal
         self.poll = float(poll)
         self.threads = threads

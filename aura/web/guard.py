@@ -72,11 +72,18 @@ class Guard:
             ) from None
 
     def protect(
-        self, route: BaseRoute, rule: Rule, *, limit: RateLimitItem | None = None, label: str = ""
+        self,
+        route: BaseRoute,
+        rule: Rule,
+        *,
+        limit: RateLimitItem | None = None,
+        label: str = "",
+        unlimited: frozenset[str] = frozenset(),
     ) -> None:
         """Put ``route`` behind the door: anonymous callers pass only if ``rule`` is public, and
-        ``limit`` counts its requests. Done once per route, when it is mounted."""
-        self._doors[id(route)] = _Door(route, rule, limit, label)
+        ``limit`` counts its requests, but those of callers holding an ``unlimited`` role. Done
+        once per route, when it is mounted."""
+        self._doors[id(route)] = _Door(route, rule, limit, label, unlimited)
 
     def enter(self, scope: Scope) -> None:
         """Let an HTTP request in, before routing and parsing; called by the middleware.
@@ -109,7 +116,7 @@ class Guard:
             # a fresh budget of guesses.
             if principal is None or door.rule.public:
                 self._count(door, _address(connection), "this address")
-            else:
+            elif not (door.unlimited and principal.has_role(*door.unlimited)):
                 self._count(door, principal.subject, "you")
 
     def principal(self, connection: HTTPConnection) -> Principal | None:
@@ -187,6 +194,7 @@ class _Door:
     rule: Rule
     limit: RateLimitItem | None
     label: str
+    unlimited: frozenset[str] = frozenset()
 
 
 def _address(connection: HTTPConnection) -> str:

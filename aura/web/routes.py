@@ -59,7 +59,8 @@ def mount(app: FastAPI, module: Module, container: Container, guard: Guard) -> N
             responses=responses,
             **options,
         )
-        guard.protect(app.router.routes[-1], rule, limit=limit, label=label)
+        unlimited = route.unlimited
+        guard.protect(app.router.routes[-1], rule, limit=limit, label=label, unlimited=unlimited)
         for representation in route.versions:
             older, older_options = versioned(endpoint, representation, options)
             app.add_api_route(
@@ -73,7 +74,9 @@ def mount(app: FastAPI, module: Module, container: Container, guard: Guard) -> N
                 },
             )
             # One budget for a route, whichever version is asked.
-            guard.protect(app.router.routes[-1], rule, limit=limit, label=label)
+            guard.protect(
+                app.router.routes[-1], rule, limit=limit, label=label, unlimited=unlimited
+            )
     for declaration in module.routers:
         rule = _required_rule(
             declaration.allow, f"include_router() of module {module.name!r}", "include_router"

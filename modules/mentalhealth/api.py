@@ -202,9 +202,18 @@ BOOKER = (role("patient") & owner("session.patient_id")) | (
 (a first session is booked by the patient or an operator); operators for anyone."""
 
 
+BOOKING_LIMIT = "20/hour"
+"""How many sessions one caller may book, and how many cancel, per hour: each sends e-mails to
+the other participant, so an unbounded caller could flood a therapist's inbox and calendar.
+Operators (a clinic's front desk, bulk imports) are not counted."""
+
+
 def add_routes(module: Module) -> None:
     """Declare the module's HTTP routes, each with who may call it."""
-    module.route("POST", "/sessions", status_code=201, allow=BOOKER | OPERATOR)(schedule_session)
+    limited = {"limit": BOOKING_LIMIT, "unlimited": ["operator"]}
+    module.route("POST", "/sessions", status_code=201, allow=BOOKER | OPERATOR, **limited)(
+        schedule_session
+    )
     module.route("GET", "/sessions/{session_id}", allow=PARTICIPANT | OPERATOR)(get_session)
     module.route("GET", "/users/{user_id}/sessions", allow=owner("user_id") | OPERATOR)(
         list_sessions
@@ -213,7 +222,7 @@ def add_routes(module: Module) -> None:
     module.route("POST", "/sessions/{session_id}/complete", allow=THERAPIST | OPERATOR)(
         complete_session
     )
-    module.route("POST", "/sessions/{session_id}/cancel", allow=PARTICIPANT | OPERATOR)(
+    module.route("POST", "/sessions/{session_id}/cancel", allow=PARTICIPANT | OPERATOR, **limited)(
         cancel_session
     )
     # Another therapist's id is answered as a missing one (404): owner() hides it.

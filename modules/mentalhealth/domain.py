@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from aura.exceptions import ServiceNotAvailableError
 from contracts.errors import BusinessRuleError, NotFoundError
 from contracts.events import SESSION_MINUTES
+from contracts.text import hidden_character
 from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -173,7 +174,14 @@ class TherapySession:
                 f"Cancelling session {self.id} needs a reason, e.g. 'patient request'; "
                 f"got {reason!r}."
             )
-        return dataclasses.replace(cancelled, cancel_reason=reason.strip())
+        reason = reason.strip()
+        hidden = hidden_character(reason)  # the reason goes into the other person's e-mail
+        if hidden is not None:
+            raise BusinessRuleError(
+                f"The reason for cancelling session {self.id} holds the control character "
+                f"U+{ord(hidden):04X}: a reason is printable text on one line; remove it."
+            )
+        return dataclasses.replace(cancelled, cancel_reason=reason)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the session as the contract's plain, JSON-friendly dict."""

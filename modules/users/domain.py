@@ -8,13 +8,15 @@ import dataclasses
 import enum
 import hashlib
 import re
-import unicodedata
+import threading
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from aura.exceptions import AccessDeniedError, AuthenticationError
 from contracts.errors import BusinessRuleError, NotFoundError
+from contracts.text import hidden_character
 from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -85,14 +87,6 @@ def try_normalise_email(email: object) -> str | None:
         return None
 
 
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-"""Unicode categories a name may not hold: controls, format characters (bidi overrides, zero-
-width spaces), surrogates, private use, line and paragraph separators."""
-_JOINERS = "\u200c\u200d"
-"""Format characters that names really hold: the zero-width non-joiner of Persian spelling and
-the joiner of emoji sequences."""
-
-
 def check_name(name: object) -> str:
     """Return ``name`` stripped, or refuse it when it is empty or holds a control character.
 
@@ -103,9 +97,7 @@ def check_name(name: object) -> str:
             f"Name {name!r} is empty: give the user's name, for example 'Ann Lee'."
         )
     name = name.strip()
-    hidden = next(
-        (c for c in name if unicodedata.category(c) in _HIDDEN and c not in _JOINERS), None
-    )
+    hidden = hidden_character(name)
     if hidden is not None:
         raise BusinessRuleError(
             f"Name {name!r} holds the control character U+{ord(hidden):04X}: a name is printable "
@@ -321,6 +313,17 @@ class Attempts(ABC):
     @abstractmethod
     def clear(self, key: str) -> None:
         """Forget ``key``'s attempts (a successful login)."""
+
+    def exclusive(self, key: str) -> AbstractContextManager[Any]:
+        """Hold this process's other callers with ``key`` until the block ends, so that a
+        :meth:`check`, the attempt and its :meth:`failed` are one step: concurrent requests
+        cannot all pass the check before the first failure is counted."""
+        return _STRIPES[hash(key) % len(_STRIPES)]
+
+
+_STRIPES = tuple(threading.Lock() for _ in range(64))
+"""The locks of :meth:`Attempts.exclusive`: a key takes one by its hash (bounded, whatever the
+number of keys; two keys sharing one only wait for each other)."""
 
 
 class KnownAddresses(ABC):

@@ -4,6 +4,7 @@ methods and the health route say to whom."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ from aura.testing.plugin import FrozenClock
 from aura.web import running
 from aura.web.guard import _address
 from modules.users.application import UserService
-from modules.users.domain import STALE_TOKEN
+from modules.users.domain import STALE_TOKEN, EmailTakenError
 
 PASSWORD = "the patient's own passphrase"
 NEW_PASSWORD = "a fresh passphrase of hers"
@@ -325,6 +326,38 @@ def test_concurrent_guesses_cannot_pass_the_limit_together(
     assert outcomes.count("refused") == 30
 
 
+def test_concurrent_probes_of_taken_emails_are_told_five_times_in_all(
+    aura_platform: Platform, pat: dict[str, Any]
+) -> None:
+    """The check, the update and the count of a refusal are one step per caller: of 40
+    probes at once, five hear "taken" and 35 are refused, however the threads interleave."""
+    from aura.access import Principal
+    from modules.users.api import ProfileChange, update_user
+
+    users = aura_platform.container.resolve(UserService)
+    probes = aura_platform.container.resolve("email_probes")
+    prober = Principal("user:1", frozenset({"patient"}), user_id=1)
+    outcomes: list[str] = []
+
+    class Slow:  # each update takes 10 ms: the probes meet inside the window, every run
+        def update_profile(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            time.sleep(0.01)
+            return users.update_profile(*args, **kwargs)
+
+    def probe(_: int) -> None:
+        try:
+            update_user(1, ProfileChange(email="quinn@example.com"), prober, Slow(), probes)  # type: ignore[arg-type]
+        except EmailTakenError:
+            outcomes.append("taken")
+        except RateLimitedError:
+            outcomes.append("refused")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(probe, range(40)))
+    assert sorted(outcomes).count("taken") == 5
+    assert outcomes.count("refused") == 35
+
+
 def test_guesses_of_the_current_password_count_as_failed_logins(
     aura_gateway: GatewayClient, pat: dict[str, Any], frozen_time: FrozenClock
 ) -> None:
@@ -503,3 +536,42 @@ def test_a_token_with_an_impossible_user_id_is_refused_not_a_crash(
     assert response.json()["detail"] == (
         "The bearer token's user_id claim is not a user id (a whole number from 1 to 2**63 - 1)."
     )
+
+
+def test_a_patient_books_twenty_sessions_an_hour_and_an_operator_is_not_counted(
+    aura_gateway: GatewayClient,
+    pat: dict[str, Any],
+    care: dict[str, Any],
+    frozen_time: FrozenClock,
+) -> None:
+    """Each booking and cancellation e-mails the other participant: one caller cannot flood
+    a therapist's inbox and calendar."""
+    patient, tess = aura_gateway.as_user(pat), care["therapist"]
+    start = care["when"] + timedelta(days=1)
+
+    def book(client: Caller, hour: int) -> httpx.Response:
+        return client.post(
+            "/api/mentalhealth/sessions",
+            json={
+                "patient_id": pat["id"],
+                "therapist_id": tess["id"],
+                "scheduled_at": (start + timedelta(hours=hour)).isoformat(),
+            },
+        )
+
+    assert [book(patient, hour).status_code for hour in range(20)] == [201] * 20
+    refused = book(patient, 20)
+    assert refused.status_code == 429
+    retry_after = int(refused.headers["retry-after"])
+    assert refused.json()["detail"] == (
+        "Too many requests to POST /api/mentalhealth/sessions from you: the limit is 20 per 1 "
+        f"hour. Try again in {retry_after} s."
+    )
+    operator = aura_gateway.as_operator()
+    assert [book(operator, hour).status_code for hour in range(21, 46)] == [201] * 25
+
+    cancel = f"/api/mentalhealth/sessions/{care['session']['id']}/cancel"
+    answers = [patient.post(cancel, json={"reason": "ill"}).status_code for _ in range(21)]
+    assert answers == [200] + [409] * 19 + [429]  # a budget of its own, every answer counted
+    frozen_time.tick(timedelta(hours=1, seconds=1))
+    assert book(aura_gateway.as_user(pat), 60).status_code == 201  # a new token: the old expired

@@ -26,6 +26,7 @@ from aura.exceptions import (
 )
 from aura.module import Module, snake_case
 from aura.platform import Platform
+from aura.publications import DurableJournal
 from aura.registry import ServiceRegistry
 
 
@@ -459,6 +460,19 @@ def test_the_route_decorator_records_routes() -> None:
             "Route path 'x' of module 'a' must start with '/'. Write '/x'.",
         ),
         (
+            lambda: Module("a").route("GET", "/x", unlimited=["operator"]),
+            ModuleDefinitionError,
+            "unlimited of route GET /x in module 'a' names the roles a limit does not count, "
+            "with limit=..., got ['operator'] and no limit. Write e.g. limit='20/hour', "
+            "unlimited=['operator'].",
+        ),
+        (
+            lambda: Module("a").route("GET", "/x", limit="5/minute", unlimited=[""]),
+            ModuleDefinitionError,
+            "unlimited of route GET /x in module 'a' names the roles a limit does not count, "
+            "with limit=..., got ['']. Write e.g. limit='20/hour', unlimited=['operator'].",
+        ),
+        (
             lambda: Module("a").publishes("Not An Event"),
             InvalidEventTypeError,
             "Invalid subscription pattern 'Not An Event': expected an event type such as "
@@ -642,12 +656,48 @@ def test_subscribe_refuses_what_is_not_a_handler_where_it_is_written() -> None:
         ),
         *(
             (
-                {"lease": lease},
+                {"lease": lease, "durable": True},
                 "Platform(lease=...) is the seconds a delivery is owned before another process "
-                f"may take it over, above 0 and at most a day, got {lease!r}. Pass e.g. lease=30; "
-                "nothing was opened.",
+                f"may take it over, above 0 and at most a week (604800), got {lease!r}. Pass "
+                "e.g. lease=30: a crashed process's deliveries are taken over that long after.",
             )
-            for lease in (-1, float("nan"), True)
+            for lease in (-1, float("nan"), True, 604_801)
+        ),
+        (
+            {"workers": -1, "durable": True},
+            "workers must be a whole number of at least 0, got -1. Pass e.g. workers=4: that "
+            "many deliveries run at once in this process (0: it only publishes, other processes "
+            "deliver).",
+        ),
+        (
+            {"workers": 2},
+            "workers=2 needs durable=True: delivery workers claim the publications a durable "
+            "platform records. Pass Platform(..., durable=True, workers=...), or leave workers "
+            "out to deliver in the publishing call.",
+        ),
+        (
+            {"max_event_size": -5, "durable": True},
+            "max_event_size must be a positive number of characters or None, got -5.",
+        ),
+        (
+            {"handler_timeout": float("nan")},
+            "handler_timeout must be a positive number of seconds or None, got nan.",
+        ),
+        (
+            {"max_chain_depth": 0},
+            "max_chain_depth must be an int of at least 1, got 0. Use the default of 64 unless "
+            "handlers legitimately chain deeper.",
+        ),
+        (
+            {"catalog": 5},
+            "catalog must be an EventCatalog or None, got int 5. Pass EventCatalog() or leave "
+            "it out for aura.events.default_catalog.",
+        ),
+        (
+            {"boundaries": 5},
+            "Platform(boundaries=...) takes the project's module map (aura.architecture."
+            "modulemap.ModuleMap, read from [tool.aura.boundaries]), got int 5; nothing was "
+            "opened.",
         ),
         (
             {"database": 5},
@@ -682,7 +732,14 @@ def test_a_wrong_platform_argument_is_refused_naming_it(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     modules = arguments.pop("modules", [])
+    arguments.setdefault("database", tmp_path / "platform.db")  # a file: it must not be made
     with pytest.raises(ConfigurationError) as refused:
         Platform(modules, **arguments)
     assert str(refused.value) == message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lease_of_more_than_a_day_is_accepted_as_the_journal_accepts_it(tmp_path: Path) -> None:
+    with Platform([], database=tmp_path / "platform.db", durable=True, lease=172_800) as platform:
+        assert isinstance(platform.journal, DurableJournal)
+        assert platform.journal.lease == 172_800.0

@@ -599,6 +599,34 @@ def test_a_cancellation_needs_a_reason(
     assert len(published_events) == 1
 
 
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("sorry.\n\nURGENT: pay now at http://evil.example/pay", "000A"),
+        ("ill\u202eevil", "202E"),
+        ("ill\x00", "0000"),
+    ],
+)
+def test_a_reason_with_a_control_character_is_refused(
+    platform: Platform,
+    service: TherapySessionContract,
+    published_events: PublishedEvents,
+    reason: str,
+    code: str,
+) -> None:
+    session = _book(service)
+
+    with pytest.raises(BusinessRuleError) as caught:
+        service.cancel_session(session["id"], reason)
+
+    assert str(caught.value) == (
+        f"The reason for cancelling session 1 holds the control character U+{code}: a reason "
+        "is printable text on one line; remove it."
+    )
+    assert _rows(platform) == [session]
+    assert len(published_events) == 1  # the booking's alone: no cancellation, no e-mail
+
+
 @pytest.mark.parametrize("action", ["start_session", "complete_session", "cancel_session"])
 def test_an_unknown_session_is_not_found(
     service: TherapySessionContract, published_events: PublishedEvents, action: str
