@@ -306,8 +306,8 @@ def check_letter_options(
     ]
     if action != "retry" and retry_only:
         raise ConfigurationError(
-            f"{' and '.join(retry_only)} {'set' if len(retry_only) > 1 else 'sets'} how "
-            f"'retry' retries; 'dead-letters {action}' takes none of them, and would ignore "
+            f"{' and '.join(retry_only)} {'are' if len(retry_only) > 1 else 'is'} for 'retry' "
+            f"alone: 'dead-letters {action}' would ignore "
             f"{'them' if len(retry_only) > 1 else 'it'}. Drop "
             f"{'them' if len(retry_only) > 1 else 'it'}, or run '{command} retry ...'."
         )

@@ -117,8 +117,9 @@ class ImportContracts:
             reason = " ".join(str(error).split()) or type(error).__name__
             raise ConfigurationError(
                 f"Cannot read {config} as an import-linter configuration ({type(error).__name__}: "
-                f"{reason}). Pass an INI file with an [importlinter] section (setup.cfg, "
-                ".importlinter) or a pyproject.toml with [tool.importlinter]."
+                f"{reason}). Fix it, or pass --config with an INI file that has an "
+                "[importlinter] section (setup.cfg, .importlinter) or a pyproject.toml with "
+                "[tool.importlinter]."
             ) from None
         self._session: dict[str, Any] = options["session_options"]
         self._contracts: list[dict[str, Any]] = options["contracts_options"]

@@ -288,6 +288,11 @@ def write_baseline(path: Path, findings: Iterable[Finding]) -> int:
     (an identity found twice is listed twice); return how many entries it holds."""
     identities = sorted(finding.identity for finding in set(findings))
     data = {"aura_check_baseline": BASELINE_FORMAT, "violations": identities}
+    if path.is_dir():
+        raise ConfigurationError(
+            f"Cannot write the baseline file {path}: it is a folder. Pass the path of a file, "
+            f"e.g. {(path / 'aura-baseline.json').as_posix()}."
+        )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -52,8 +52,10 @@ def _check_token_arguments(args: argparse.Namespace) -> None:
     ]
     if args.action != "issue" and issue_only:
         raise ConfigurationError(
-            f"{', '.join(issue_only)} only shape the token 'aura token issue' makes; 'aura "
-            f"token {args.action}' takes none of them. Drop them, or run 'aura token issue ...'."
+            f"{', '.join(issue_only)} {'shape' if len(issue_only) > 1 else 'shapes'} only the "
+            f"token 'aura token issue' makes: 'aura token {args.action}' would ignore "
+            f"{'them' if len(issue_only) > 1 else 'it'}. Drop "
+            f"{'them' if len(issue_only) > 1 else 'it'}, or run 'aura token issue ...'."
         )
     if args.kid is not None and args.action != "retire":
         raise ConfigurationError(

@@ -410,16 +410,17 @@ def test_a_baseline_or_config_that_cannot_be_read_is_named(project: pytest.Pytes
     )
     assert check(project, CLEAN, "--baseline", "folder", "--update-baseline") == (
         2,
-        "aura check: error: Cannot write the baseline file folder: Is a directory. Pass a file "
-        "path in a folder you can write to.\n",
+        "aura check: error: Cannot write the baseline file folder: it is a folder. Pass the path "
+        "of a file, e.g. folder/aura-baseline.json.\n",
     )
     (project.path / "notes.txt").write_text("not an ini file\n")
     assert check(project, CLEAN, "--config", "notes.txt") == (
         2,
         "aura check: error: Cannot read notes.txt as an import-linter configuration "
         "(MissingSectionHeaderError: File contains no section headers. file: '<string>', line: "
-        "1 'not an ini file\\n'). Pass an INI file with an [importlinter] section (setup.cfg, "
-        ".importlinter) or a pyproject.toml with [tool.importlinter].\n",
+        "1 'not an ini file\\n'). Fix it, or pass --config with an INI file that has an "
+        "[importlinter] section (setup.cfg, .importlinter) or a pyproject.toml with "
+        "[tool.importlinter].\n",
     )
 
 

@@ -251,16 +251,16 @@ def test_retry_numbers_are_checked_before_anything_runs(shop: Path) -> None:
             f"(a year), got {float(backoff)!r}. Pass e.g. --backoff 30.\n",
         )
     for action, options, named in (
-        ("list", ["--max-attempts", "3"], "--max-attempts sets"),
-        ("purge", ["--all", "--backoff", "30"], "--backoff sets"),
-        ("list", ["--modules", "shop", "--max-attempts", "2"], "--max-attempts and --modules set"),
+        ("list", ["--max-attempts", "3"], "--max-attempts is"),
+        ("purge", ["--all", "--backoff", "30"], "--backoff is"),
+        ("list", ["--modules", "shop", "--max-attempts", "2"], "--max-attempts and --modules are"),
     ):
         both = " and " in named
         assert aura("dead-letters", action, "--database", str(database), *options) == (
             2,
-            f"aura dead-letters: error: {named} how 'retry' retries; 'dead-letters {action}' "
-            f"takes none of them, and would ignore {'them' if both else 'it'}. Drop "
-            f"{'them' if both else 'it'}, or run 'aura dead-letters retry ...'.\n",
+            f"aura dead-letters: error: {named} for 'retry' alone: 'dead-letters {action}' "
+            f"would ignore {'them' if both else 'it'}. Drop {'them' if both else 'it'}, or run "
+            "'aura dead-letters retry ...'.\n",
         )
     assert aura("dead-letters", "list", "--database", str(database), "--all") == (
         2,

@@ -611,9 +611,8 @@ def test_dead_letters_are_listed_retried_and_purged(clinic: pytest.Pytester) -> 
     ignored = manage(project, "aura", "dead-letters", "purge", "--all", "--max-attempts", "3")
     assert ignored.returncode == 2
     assert ignored.stderr.strip() == (
-        "CommandError: aura dead-letters: --max-attempts sets how 'retry' retries; "
-        "'dead-letters purge' takes none of them, and would ignore it. Drop it, or run "
-        "'manage.py aura dead-letters retry ...'."
+        "CommandError: aura dead-letters: --max-attempts is for 'retry' alone: 'dead-letters "
+        "purge' would ignore it. Drop it, or run 'manage.py aura dead-letters retry ...'."
     )
     held = manage(project, "aura", "dead-letters", "retry", "--max-attempts", "2")
     assert held.returncode == 0, held.stderr  # its 2 attempts are spent: the policy holds it

@@ -216,8 +216,13 @@ def test_aura_token_issues_rotates_and_retires(
         ),
         (
             ("keys", "--role", "operator", "--ttl-minutes", "5"),
-            "--role, --ttl-minutes only shape the token 'aura token issue' makes; 'aura token "
-            "keys' takes none of them. Drop them, or run 'aura token issue ...'.",
+            "--role, --ttl-minutes shape only the token 'aura token issue' makes: 'aura token "
+            "keys' would ignore them. Drop them, or run 'aura token issue ...'.",
+        ),
+        (
+            ("rotate", "--subject", "ops"),
+            "--subject shapes only the token 'aura token issue' makes: 'aura token rotate' "
+            "would ignore it. Drop it, or run 'aura token issue ...'.",
         ),
         (("retire",), "retire needs the id of a key: aura token retire <kid>."),
         (("retire", "nope"), "No token key 'nope' to retire. The keys are: KEY."),
