@@ -169,6 +169,8 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
         modules = load_modules(config, config.modules_setting(args.modules, **CLI_MODULES))
         _aura_tables(path)
         return _retry_dead_letters(path, str(path), modules, args, out)
+    from aura.dead_letters import listing, purged
+
     tables = _aura_tables(path)
     if args.action == "list":
         import sqlite3
@@ -177,12 +179,9 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
             letters = _read_letters(path, tables)
         except sqlite3.DatabaseError as exc:  # a page past the first is damaged
             raise _stopped(path, exc, "list", "nothing was changed", "") from None
-        for letter in letters:
-            print(f"{letter.id}  {letter.describe()}", file=out)
-        print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
+        print(*listing(letters), sep="\n", file=out)
         return 0
-    dropped = _purge_letters(path, tables, args)
-    print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
+    print(purged(_purge_letters(path, tables, args)), file=out)
     return 0
 
 
@@ -209,29 +208,23 @@ def _postgres_dead_letters(
         raise
     if args.action == "retry":
         return _retry_dead_letters(database, database.path, modules, args, out)
-    from aura.dead_letters import check_letters_exist
+    from aura.dead_letters import listing, purge_chosen, purged
     from aura.platform import Platform
 
-    where = database.path
     # No worker and no start: this process does what it is asked and leaves the rest.
     with Platform([], database=database, durable=True, poll_interval=None) as platform:
-        letters = platform.bus.dead_letters()
         if args.action == "list":
-            for letter in letters:
-                print(f"{letter.id}  {letter.describe()}", file=out)
-            print(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.", file=out)
+            print(*listing(platform.bus.dead_letters()), sep="\n", file=out)
             return 0
-        ids = None if args.all or not args.ids else args.ids
-        check_letters_exist(
-            [letter.id for letter in letters], ids, command="aura dead-letters", where=where
+        dropped = purge_chosen(
+            platform.bus.dead_letter_store,
+            ids=args.ids,
+            every=args.all,
+            older_than_days=args.older_than_days,
+            command="aura dead-letters",
+            where=database.path,
         )
-        dropped = platform.bus.purge_dead_letters(
-            letter_ids=ids,
-            older_than=None
-            if args.older_than_days is None
-            else timedelta(days=args.older_than_days),
-        )
-    print(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.", file=out)
+    print(purged(dropped), file=out)
     return 0
 
 

@@ -34,8 +34,11 @@ __all__ = [
     "check_letters_exist",
     "due_letters",
     "failed_again",
+    "listing",
     "new_letter",
     "purge",
+    "purge_chosen",
+    "purged",
     "retry_policy_of",
 ]
 
@@ -359,6 +362,42 @@ def check_letters_exist(
             f"{', '.join(map(repr, missing))} in {where}; nothing "
             f"was purged. '{command} list' prints the ids there are."
         )
+
+
+def listing(letters: Sequence[DeadLetter]) -> list[str]:
+    """The lines ``dead-letters list`` prints: one per letter (its id, then what failed), then
+    how many there are."""
+    lines = [f"{letter.id}  {letter.describe()}" for letter in letters]
+    lines.append(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.")
+    return lines
+
+
+def purged(count: int) -> str:
+    """The line ``dead-letters purge`` prints once ``count`` letters are dropped."""
+    return f"Purged {count} dead letter{'s' if count != 1 else ''}."
+
+
+def purge_chosen(
+    store: DeadLetterStore,
+    *,
+    ids: Sequence[str] | None,
+    every: bool,
+    older_than_days: float | None,
+    command: str,
+    where: str,
+) -> int:
+    """``dead-letters purge`` on a platform's store (PostgreSQL, Django): refuse an ``--id``
+    that is not there before anything is dropped, then drop what the options choose; return
+    how many were dropped."""
+    chosen = None if every or not ids else list(ids)
+    check_letters_exist(
+        [letter.id for letter in store.list()], chosen, command=command, where=where
+    )
+    return purge(
+        store,
+        letter_ids=chosen,
+        older_than=None if older_than_days is None else timedelta(days=older_than_days),
+    )
 
 
 def new_letter(event: Event, module: str, handler_name: str, exc: BaseException) -> DeadLetter:

@@ -16,7 +16,6 @@ import io
 import signal
 import sys
 import threading
-from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.core.management.base import (  # type: ignore[import-untyped]
@@ -29,6 +28,9 @@ from aura.dead_letters import (
     RetryReport,
     check_letter_options,
     check_letters_exist,
+    listing,
+    purge_chosen,
+    purged,
     retry_policy_of,
 )
 from aura.exceptions import AuraError
@@ -170,10 +172,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
         # No worker and no start: this process does what it is asked and leaves the rest.
         with runtime.build_platform(poll_interval=None, workers=None, durable=True) as platform:
             if what == "list":
-                letters = platform.bus.dead_letters()
-                for letter in letters:
-                    self.stdout.write(f"{letter.id}  {letter.describe()}")
-                self.stdout.write(f"{len(letters)} dead letter{'s' if len(letters) != 1 else ''}.")
+                self.stdout.write("\n".join(listing(platform.bus.dead_letters())))
             elif what == "retry":
                 policy = retry_policy_of(options["max_attempts"], options["backoff"])
                 report = platform.bus.retry_dead_letters(policy)
@@ -182,17 +181,15 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                 if problem is not None:
                     raise CommandError(problem, returncode=1)
             else:
-                check_letters_exist(
-                    [letter.id for letter in platform.bus.dead_letters()],
-                    options["ids"],
+                dropped = purge_chosen(
+                    platform.bus.dead_letter_store,
+                    ids=options["ids"],
+                    every=options["all"],
+                    older_than_days=days,
                     command="manage.py aura dead-letters",
                     where="the platform's database",
                 )
-                dropped = platform.bus.purge_dead_letters(
-                    letter_ids=None if options["all"] or not options["ids"] else options["ids"],
-                    older_than=None if days is None else timedelta(days=days),
-                )
-                self.stdout.write(f"Purged {dropped} dead letter{'s' if dropped != 1 else ''}.")
+                self.stdout.write(purged(dropped))
 
     def _worker(self, options: dict[str, Any]) -> None:
         threads = options["threads"]
