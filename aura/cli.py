@@ -17,7 +17,6 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -217,7 +216,7 @@ def _postgres_dead_letters(
             print(*listing(platform.bus.dead_letters()), sep="\n", file=out)
             return 0
         dropped = purge_chosen(
-            platform.bus.dead_letter_store,
+            [platform.bus.dead_letter_store],
             ids=args.ids,
             every=args.all,
             older_than_days=args.older_than_days,
@@ -325,11 +324,9 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
     import sqlite3
 
     from aura.database import Database
-    from aura.dead_letters import DeadLetterStore, check_letters_exist, purge
+    from aura.dead_letters import DeadLetterStore, purge_chosen
     from aura.store import SqliteDeadLetterStore
 
-    older_than = timedelta(days=args.older_than_days) if args.older_than_days is not None else None
-    ids = None if args.all or not args.ids else args.ids
     try:
         with Database(path) as database:
             stores: list[DeadLetterStore] = []
@@ -341,9 +338,14 @@ def _purge_letters(path: Path, tables: set[str], args: argparse.Namespace) -> in
                 stores.append(FailedPublications(journal))
             if "aura_dead_letters" in tables:
                 stores.append(SqliteDeadLetterStore(database))
-            known = [letter.id for store in stores for letter in store.list()]
-            check_letters_exist(known, ids, command="aura dead-letters", where=str(path))
-            return sum(purge(store, letter_ids=ids, older_than=older_than) for store in stores)
+            return purge_chosen(
+                stores,
+                ids=args.ids,
+                every=args.all,
+                older_than_days=args.older_than_days,
+                command="aura dead-letters",
+                where=str(path),
+            )
     except sqlite3.DatabaseError as exc:
         raise _stopped(
             path, exc, "purge", "nothing was purged", "check that the file is writable"

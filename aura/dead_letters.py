@@ -378,7 +378,7 @@ def purged(count: int) -> str:
 
 
 def purge_chosen(
-    store: DeadLetterStore,
+    stores: Sequence[DeadLetterStore],
     *,
     ids: Sequence[str] | None,
     every: bool,
@@ -386,18 +386,13 @@ def purge_chosen(
     command: str,
     where: str,
 ) -> int:
-    """``dead-letters purge`` on a platform's store (PostgreSQL, Django): refuse an ``--id``
-    that is not there before anything is dropped, then drop what the options choose; return
-    how many were dropped."""
+    """``dead-letters purge``: refuse an ``--id`` that none of ``stores`` holds before anything
+    is dropped, then drop what the options choose from each; return how many were dropped."""
     chosen = None if every or not ids else list(ids)
-    check_letters_exist(
-        [letter.id for letter in store.list()], chosen, command=command, where=where
-    )
-    return purge(
-        store,
-        letter_ids=chosen,
-        older_than=None if older_than_days is None else timedelta(days=older_than_days),
-    )
+    known = [letter.id for store in stores for letter in store.list()]
+    check_letters_exist(known, chosen, command=command, where=where)
+    older_than = None if older_than_days is None else timedelta(days=older_than_days)
+    return sum(purge(store, letter_ids=chosen, older_than=older_than) for store in stores)
 
 
 def new_letter(event: Event, module: str, handler_name: str, exc: BaseException) -> DeadLetter:

@@ -159,8 +159,8 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                 )
             self.stdout.write(
                 {
-                    "list": "0 dead letters.",
-                    "purge": "Purged 0 dead letters.",
+                    "list": "\n".join(listing(())),
+                    "purge": purged(0),
                     "retry": RetryReport((), (), ()).summary(),
                 }[what]
             )
@@ -182,7 +182,7 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
                     raise CommandError(problem, returncode=1)
             else:
                 dropped = purge_chosen(
-                    platform.bus.dead_letter_store,
+                    [platform.bus.dead_letter_store],
                     ids=options["ids"],
                     every=options["all"],
                     older_than_days=days,
