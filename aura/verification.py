@@ -56,6 +56,7 @@ __all__ = [
     "VerificationResult",
     "cycle_problems",
     "declared_dependencies",
+    "defined_at",
     "did_you_mean",
     "event_without_publisher",
     "find_cycles",
@@ -241,6 +242,7 @@ def _unimplemented_contracts(registry: ServiceRegistry, container: Container) ->
                     f"{'; '.join(mismatches)}."
                 ),
                 fix=f"Implement every method of {contract} with the contract's signature.",
+                location=defined_at(implementation),
             )
 
 
@@ -283,9 +285,43 @@ def _subscription_problems(bus: EventBus, modules: Mapping[str, Module]) -> Iter
                     f"Declare the event with @event_contract({pattern!r}) on a dataclass in the "
                     "platform's contracts, or correct the event type."
                 ),
+                location=defined_at(subscription.handler),
             )
         if not any(patterns_overlap(pattern, published) for published in declared):
-            yield event_without_publisher(subscriber, pattern, declared, handler=handler)
+            yield event_without_publisher(
+                subscriber,
+                pattern,
+                declared,
+                handler=handler,
+                location=defined_at(subscription.handler),
+            )
+
+
+def defined_at(target: object) -> str:
+    """Where ``target`` is defined, as ``path:line`` (the path as Python loaded it): a
+    function's first line (its first decorator, where ``@module.subscribe`` is written), a
+    method's, a class's ``class`` line, a callable instance's ``__call__``; ``""`` when Python
+    cannot tell (a builtin, code compiled from a string, a class whose source is gone)."""
+    if inspect.ismethod(target):
+        target = target.__func__
+    if not inspect.isclass(target) and not inspect.isfunction(target) and callable(target):
+        target = type(target).__call__  # a callable instance: where its class defines the call
+    target = inspect.unwrap(target) if inspect.isfunction(target) else target
+    code = getattr(target, "__code__", None)
+    if code is not None:
+        return f"{code.co_filename}:{code.co_firstlineno}" if _is_file(code.co_filename) else ""
+    if not inspect.isclass(target):
+        return ""
+    try:
+        path = inspect.getsourcefile(target)
+        _, line = inspect.findsource(target)
+    except (OSError, TypeError):
+        return ""
+    return f"{path}:{line + 1}" if path and _is_file(path) else ""
+
+
+def _is_file(path: str) -> bool:
+    return not (path.startswith("<") and path.endswith(">"))  # "<string>", "<stdin>"
 
 
 def event_without_publisher(

@@ -505,13 +505,17 @@ def _raised_in(error: BaseException, module_map: ModuleMap) -> tuple[str, str]:
 
 
 def _placed(finding: Finding, anchors: Mapping[str, str], root: Path) -> Finding:
-    """``finding`` with a place ``path:line``: a file without a line gets its module's
+    """``finding`` with a place ``path:line``, relative to ``root`` when it is under it (the
+    runtime's places are absolute): a file without a line gets its module's
     declaration when it is in that file, else its first line; a finding without a place (a
     cycle, a verification problem, an import chain) is placed where its module is declared, or
     its import contract configured, as in the SARIF log."""
     path, _, line = finding.location.rpartition(":")
     if path and line.isdigit():
-        return finding
+        if not Path(path).is_absolute():
+            return finding
+        # A place the runtime found (a handler's definition): shown from the project's root.
+        return dataclasses.replace(finding, location=f"{_relative(Path(path), root)}:{line}")
     declared = anchors.get(finding.module, "") if finding.module else ""
     if finding.location:
         file = Path(finding.location)

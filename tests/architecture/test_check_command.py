@@ -31,22 +31,22 @@ BROKEN_REPORT = f"""\
 {SKIPPED_CONTRACT}
 .importlinter:8: import contract independent: depot.modules.shipping.application -> \
 depot.modules.stock.domain (l.3)
-depot/modules/billing/__init__.py:5: service billing.Ledger (Ledger) does not implement \
-LedgerContract: missing method total(self) -> 'int'; implement every method of LedgerContract \
-with the contract's signature
-depot/modules/billing/__init__.py:5: billing subscribes depot.modules.billing.refund to \
-'parcel.lost', which has no event contract. Did you mean 'parcel.shipped'?; declare the event \
-with @event_contract('parcel.lost') on a dataclass in the platform's contracts, or correct the \
-event type
 depot/modules/billing/__init__.py:5: billing declares depends_on 'stock', but its code never \
 looks up a service of 'stock'; remove 'stock' from depends_on of module 'billing'; a module \
 needs no dependency to subscribe to another module's events
 depot/modules/billing/__init__.py:8: billing subscribes to parcel.lost; no module declares it \
 publishes 'parcel.lost': correct the event type, or declare it in the publishing module's \
 publishes. Did you mean 'parcel.shipped'?
+depot/modules/billing/__init__.py:8: billing subscribes depot.modules.billing.refund to \
+'parcel.lost', which has no event contract. Did you mean 'parcel.shipped'?; declare the event \
+with @event_contract('parcel.lost') on a dataclass in the platform's contracts, or correct the \
+event type
 depot/modules/billing/__init__.py:17: billing uses shipping.Shipping \
 (self.registry.get_service); billing does not declare 'shipping' in depends_on: add it \
 (depot/modules/billing/__init__.py:5), or react to the events of shipping instead of calling it
+depot/modules/billing/__init__.py:23: service billing.Ledger (Ledger) does not implement \
+LedgerContract: missing method total(self) -> 'int'; implement every method of LedgerContract \
+with the contract's signature
 depot/modules/shipping/application.py:3: shipping uses depot.modules.stock.domain; \
 depot.modules.stock.domain is internal to stock, which publishes depot.modules.stock: import \
 from there, or add 'domain' to interface of stock (depot/modules/stock/__init__.py:5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -39,32 +40,40 @@ def test_the_platform_keeps_every_promise_it_declares() -> None:
     assert result.render() == f"Platform verification: no problems ({counts})."
 
 
-def test_every_broken_promise_is_reported_at_once_with_its_fix(broken_depot: Platform) -> None:
+def test_every_broken_promise_is_reported_at_once_with_its_fix(
+    broken_depot: Platform, pytester: pytest.Pytester
+) -> None:
     result = verify(broken_depot)
+    # Each at what to change: the class that misses a method, the handler's @subscribe line.
+    billing = pytester.path / "depot" / "modules" / "billing" / "__init__.py"
     assert [(p.rule, p.module, p.subject, p.location) for p in result.problems] == [
-        ("contract-not-implemented", "billing", "Ledger", ""),
-        ("event-without-contract", "billing", "parcel.lost", ""),
-        ("event-without-publisher", "billing", "parcel.lost", ""),
+        ("contract-not-implemented", "billing", "Ledger", f"{billing}:23"),
+        ("event-without-contract", "billing", "parcel.lost", f"{billing}:8"),
+        ("event-without-publisher", "billing", "parcel.lost", f"{billing}:8"),
     ]
     assert result.render() == "\n".join(
         [
             "Platform verification: 3 problems (3 modules, 4 services, 2 subscriptions).",
-            "- [contract-not-implemented] Service billing.Ledger (Ledger) does not implement "
-            "LedgerContract: missing method total(self) -> 'int'.",
+            f"- [contract-not-implemented] {billing}:23: Service billing.Ledger (Ledger) does not "
+            "implement LedgerContract: missing method total(self) -> 'int'.",
             "  Fix: Implement every method of LedgerContract with the contract's signature.",
-            "- [event-without-contract] billing subscribes depot.modules.billing.refund to "
-            "'parcel.lost', which has no event contract. Did you mean 'parcel.shipped'?",
+            f"- [event-without-contract] {billing}:8: billing subscribes "
+            "depot.modules.billing.refund to 'parcel.lost', which has no event contract. "
+            "Did you mean 'parcel.shipped'?",
             "  Fix: Declare the event with @event_contract('parcel.lost') on a dataclass in the "
             "platform's contracts, or correct the event type.",
-            "- [event-without-publisher] billing subscribes depot.modules.billing.refund to "
-            "'parcel.lost', which no module declares it publishes. Did you mean 'parcel.shipped'?",
+            f"- [event-without-publisher] {billing}:8: billing subscribes "
+            "depot.modules.billing.refund to 'parcel.lost', which no module declares it "
+            "publishes. Did you mean 'parcel.shipped'?",
             "  Fix: Add publishes('parcel.lost') to the declaration of the module that publishes "
             "it, or correct the event type.",
         ]
     )
 
 
-def test_the_result_is_data_with_stable_keys(broken_depot: Platform) -> None:
+def test_the_result_is_data_with_stable_keys(
+    broken_depot: Platform, pytester: pytest.Pytester
+) -> None:
     data = verify(broken_depot).to_dict()
     assert data["ok"] is False
     assert data["modules"] == ["billing", "shipping", "stock"]
@@ -82,7 +91,7 @@ def test_the_result_is_data_with_stable_keys(broken_depot: Platform) -> None:
         "message": "Service billing.Ledger (Ledger) does not implement LedgerContract: missing "
         "method total(self) -> 'int'.",
         "fix": "Implement every method of LedgerContract with the contract's signature.",
-        "location": "",
+        "location": f"{pytester.path / 'depot' / 'modules' / 'billing' / '__init__.py'}:23",
     }
 
 
@@ -210,3 +219,42 @@ def test_patterns_overlap_when_they_can_select_a_common_event_type(
 ) -> None:
     assert patterns_overlap(first, second) is overlap
     assert patterns_overlap(second, first) is overlap
+
+
+def _decorated(function: object) -> object:
+    return function
+
+
+class _Handler:
+    def __call__(self, data: dict) -> None: ...
+
+    def method(self, data: dict) -> None: ...
+
+
+@_decorated
+def _handled(data: dict) -> None: ...
+
+
+def test_defined_at_names_the_line_to_change_or_nothing() -> None:
+    from aura.verification import defined_at
+
+    lines = Path(__file__).read_text().splitlines()
+    here = Path(__file__)
+
+    def line_of(text: str) -> int:
+        return lines.index(text) + 1
+
+    assert defined_at(_handled) == f"{here}:{line_of('@_decorated')}"  # the decorator line
+    assert (
+        defined_at(_Handler().method)
+        == f"{here}:{line_of('    def method(self, data: dict) -> None: ...')}"
+    )
+    assert (
+        defined_at(_Handler())
+        == f"{here}:{line_of('    def __call__(self, data: dict) -> None: ...')}"
+    )
+    assert defined_at(_Handler) == f"{here}:{line_of('class _Handler:')}"
+    assert defined_at(len) == ""  # a builtin: no source
+    namespace: dict[str, object] = {}
+    exec("def made(data):\n    pass\n", namespace)
+    assert defined_at(namespace["made"]) == ""  # compiled from a string

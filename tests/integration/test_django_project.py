@@ -749,6 +749,11 @@ def test_manage_py_aura_check_verifies_the_modules_wiring(clinic: pytest.Pyteste
     assert done.returncode == 1
     finding = next(line for line in done.stdout.splitlines() if "visit.cancelled" in line)
     assert "billing subscribes void to 'visit.cancelled', which has no event contract" in finding
+    # placed at the handler's @subscribe line, from the project's root
+    decorator = (
+        billing.read_text().splitlines().index("@module.subscribe('visit.cancelled', name='void')")
+    )
+    assert finding.startswith(f"clinic/billing/__init__.py:{decorator + 1}: ")
     assert done.stderr.strip() == "CommandError: aura check found problems (above)."
     static = manage(project, "aura", "check", "--static")  # the map only: nothing imported
     assert static.returncode == 0, static.stdout
