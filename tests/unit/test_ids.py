@@ -10,10 +10,14 @@ from aura.ids import new_id
 
 
 def test_ids_are_canonical_version_4_uuids() -> None:
-    for _ in range(2000):
+    variants = set()
+    for _ in range(2000):  # several batches
         text = new_id()
         parsed = uuid.UUID(text)
         assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
+        variants.add(text[19])
+    # the variant digit keeps its two random bits (RFC 4122 fixes only the top two)
+    assert variants == {"8", "9", "a", "b"}
 
 
 def test_ids_do_not_repeat_across_threads() -> None:
