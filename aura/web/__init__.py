@@ -35,7 +35,7 @@ from aura.web.discovery import (
     describe_modules,
 )
 from aura.web.gateway import Gateway
-from aura.web.middleware import CORRELATION_HEADER, DEFAULT_MAX_BODY_BYTES
+from aura.web.middleware import CORRELATION_HEADER, DEFAULT_MAX_BODY_BYTES, SECURITY_HEADERS
 from aura.web.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem_for
 from aura.web.serving import DEFAULT_DATABASE, add_serve_arguments, run_serve, running, serve
 
@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_DATABASE",
     "DEFAULT_MAX_BODY_BYTES",
     "PROBLEM_MEDIA_TYPE",
+    "SECURITY_HEADERS",
     "BreakerHealth",
     "Gateway",
     "Health",

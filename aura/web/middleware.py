@@ -3,7 +3,8 @@
 :class:`GatewayMiddleware` wraps the whole application. It reads a valid ``X-Correlation-ID``
 (or makes one), sets it for the request's events and service calls and echoes it; lets the
 request through the guard's door (its token, its rate limit: :mod:`aura.web.guard`); refuses
-bodies over the limit (413) and non-JSON bodies (415); turns an exception no handler caught into
+bodies over the limit (413) and non-JSON bodies (415); adds the security headers
+(:data:`SECURITY_HEADERS`) a route did not set itself; turns an exception no handler caught into
 a problem response; and reports every request to the :class:`~aura.web.monitoring.Monitor`.
 """
 
@@ -26,10 +27,23 @@ from aura.web.guard import Guard
 from aura.web.monitoring import Monitor, logger, printable
 from aura.web.problems import ErrorStatuses, ProblemDetails, http_problem, problem_for
 
-__all__ = ["CORRELATION_HEADER", "DEFAULT_MAX_BODY_BYTES", "GatewayMiddleware"]
+__all__ = ["CORRELATION_HEADER", "DEFAULT_MAX_BODY_BYTES", "SECURITY_HEADERS", "GatewayMiddleware"]
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 """The largest request body served by default (1 MiB); a larger one is refused with 413."""
+
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
+"""Sent with every response whose route did not set its own (OWASP's REST headers): no cache,
+shared or in the browser, keeps a patient's data (or a token) once the response is read; the
+body is never sniffed as another type; no page of the gateway can be framed; no URL leaks into
+another site's Referer. A route that means to be cached sets its own Cache-Control."""
 
 
 class _Exchange:
@@ -73,6 +87,8 @@ class GatewayMiddleware:
             if message["type"] == "http.response.start":
                 exchange.started, exchange.status = True, message["status"]
                 headers = [*message.get("headers", []), (b"x-correlation-id", echo)]
+                given = {name.lower() for name, _ in headers}
+                headers.extend(item for item in SECURITY_HEADERS if item[0] not in given)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -4,6 +4,7 @@ methods and the health route say to whom."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -575,3 +576,75 @@ def test_a_patient_books_twenty_sessions_an_hour_and_an_operator_is_not_counted(
     assert answers == [200] + [409] * 19 + [429]  # a budget of its own, every answer counted
     frozen_time.tick(timedelta(hours=1, seconds=1))
     assert book(aura_gateway.as_user(pat), 60).status_code == 201  # a new token: the old expired
+
+
+# --- what every response tells the browser and the caches between ------------------------------
+
+SECURITY = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": "frame-ancestors 'none'",
+    "referrer-policy": "no-referrer",
+}
+
+
+def test_every_response_forbids_caching_sniffing_and_framing(
+    aura_gateway: GatewayClient, pat: dict[str, Any]
+) -> None:
+    token = log_in(aura_gateway)
+    responses = {
+        "a patient's record": logged_in(aura_gateway).get(f"/api/users/users/{pat['id']}"),
+        "a token": token,
+        "a refusal (401)": aura_gateway.anonymous().get(f"/api/users/users/{pat['id']}"),
+        "another's record (404)": logged_in(aura_gateway).get("/api/users/users/2"),
+        "an unknown route (404)": logged_in(aura_gateway).get("/api/nowhere"),
+        "the health route": aura_gateway.anonymous().get("/health"),
+    }
+    statuses = {what: response.status_code for what, response in responses.items()}
+    assert statuses == {
+        "a patient's record": 200,
+        "a token": 200,
+        "a refusal (401)": 401,
+        "another's record (404)": 404,
+        "an unknown route (404)": 404,
+        "the health route": 200,
+    }
+    for what, response in responses.items():
+        sent = {name: response.headers.get(name) for name in SECURITY}
+        assert sent == SECURITY, what
+        assert len(response.headers.get_list("cache-control")) == 1, what
+
+
+def test_a_route_that_sets_its_own_cache_policy_keeps_it() -> None:
+    from aura.web.middleware import GatewayMiddleware
+
+    class Requests:  # what the middleware tells its monitor: each request's status
+        def __init__(self) -> None:
+            self.statuses: list[int] = []
+
+        def request(self, scope: Any, status: int, started: float) -> None:
+            self.statuses.append(status)
+
+    requests = Requests()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"Cache-Control", b"public, max-age=60")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def get() -> httpx.Response:
+        middleware = GatewayMiddleware(app, max_body_bytes=1024, monitor=requests)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=middleware)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            return await client.get("/static")
+
+    response = asyncio.run(get())
+    assert response.headers.get_list("cache-control") == ["public, max-age=60"]
+    assert response.headers["x-content-type-options"] == "nosniff"  # the others still added
+    assert requests.statuses == [200]

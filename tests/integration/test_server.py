@@ -101,6 +101,9 @@ def test_a_session_scheduled_over_http_shows_in_notifications_and_charges(base_u
     assert others.status_code == 404  # the patient's charges are not the therapist's to see
     assert scheduled.status_code == 201
     assert scheduled.headers["x-correlation-id"] == "over-http-1"
+    for response in (anonymous, charges, others):  # over the wire: no cache keeps a patient's data
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["x-content-type-options"] == "nosniff"
     session = scheduled.json()
     assert [(n["template"], n["reference"], n["status"]) for n in notifications.json()] == [
         ("session_notification", f"session:{session['id']}", "sent")
