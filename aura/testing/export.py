@@ -191,7 +191,8 @@ def trace_to_mermaid(trace: Trace) -> str:
     """Render the trace as a Mermaid sequence diagram with the modules as lifelines.
 
     An event is a note over its publisher and an asynchronous arrow from it to each subscriber
-    (a cross for a failed handler); a service call is a synchronous arrow that activates its
+    (a cross for a failed handler; ``(attempt 2)`` on a handler's second delivery of the same
+    event, a retried dead letter); a service call is a synchronous arrow that activates its
     provider, answered once everything nested under it is drawn (``(fake)`` when a fake served
     it); a breaker transition is a note.
     """
@@ -207,8 +208,11 @@ def trace_to_mermaid(trace: Trace) -> str:
         return participants[name]
 
     body: list[str] = []
+    attempts: dict[
+        tuple[str, str, str], int
+    ] = {}  # deliveries so far of each event to each handler
     for index, entry in enumerate(entries):
-        body.extend(_mermaid_lines(trace, entry, lifeline))
+        body.extend(_mermaid_lines(trace, entry, lifeline, attempts))
         for ended in returns.get(index, ()):
             call = entries[ended].item
             assert isinstance(call, ServiceCall)  # only ended calls have a return
@@ -240,7 +244,10 @@ def _returns(entries: list[TraceEntry]) -> dict[int, list[int]]:
 
 
 def _mermaid_lines(
-    trace: Trace, entry: TraceEntry, lifeline: Callable[[str | None], str]
+    trace: Trace,
+    entry: TraceEntry,
+    lifeline: Callable[[str | None], str],
+    attempts: dict[tuple[str, str, str], int],
 ) -> list[str]:
     item = entry.item
     if isinstance(item, Event):
@@ -256,6 +263,11 @@ def _mermaid_lines(
             arrow, suffix = "-)", ""
         else:
             arrow, suffix = "-x", f" FAILED {type(item.error).__name__}"
+        if isinstance(item, Delivery):  # a redelivery (a retried dead letter) says which it is
+            key = (item.event.event_id, item.subscriber_module, item.handler_name)
+            attempts[key] = attempt = attempts.get(key, 0) + 1
+            if attempt > 1:
+                suffix = f" (attempt {attempt}){suffix}"
         source, target = lifeline(item.event.source_module), lifeline(item.subscriber_module)
         text = mermaid_text(f"#{number} {item.event.event_type}{suffix}")
         return [f"    {source}{arrow}{target}: {text}"]

@@ -200,3 +200,29 @@ def test_write_trace_writes_json_and_mermaid_under_a_long_id(tmp_path: Path) -> 
         f"{stem}.json",
         f"{stem}.mmd",
     ]
+
+
+def test_a_retried_delivery_says_which_attempt_it_is() -> None:
+    bus = EventBus(catalog=EventCatalog())
+    trace = Trace().attach(bus)
+    failures = [ConnectionError("down"), ConnectionError("still down")]
+
+    def charge(data: Any) -> None:
+        if failures:
+            raise failures.pop(0)
+
+    def log(data: Any) -> None:
+        pass
+
+    bus.subscribe("session.completed", charge, "billing")
+    bus.subscribe("session.completed", log, "audit")
+    bus.publish("session.completed", {}, "sessions")
+    bus.retry_dead_letters()
+    bus.retry_dead_letters()
+    assert trace_to_mermaid(trace).splitlines()[4:] == [
+        "    Note over sessions: #35;1 publishes session.completed",
+        "    sessions-xbilling: #35;1 session.completed FAILED ConnectionError",
+        "    sessions-)audit: #35;1 session.completed",
+        "    sessions-xbilling: #35;1 session.completed (attempt 2) FAILED ConnectionError",
+        "    sessions-)billing: #35;1 session.completed (attempt 3)",
+    ]
