@@ -76,10 +76,12 @@ def _server(
     # No lifespan (the caller owns the platform) and no access log (the gateway logs requests).
     # X-Forwarded-For is believed only from the proxies named: uvicorn's default trusts any
     # client on 127.0.0.1, which lets a local client choose the address its rate limits count.
+    # No "server: uvicorn" header either: what runs the gateway is nobody's business.
     config = uvicorn.Config(
         gateway,
         lifespan="off",
         access_log=False,
+        server_header=False,
         log_level=log_level,
         proxy_headers=bool(trusted_proxies),
         forwarded_allow_ips=list(trusted_proxies) or None,

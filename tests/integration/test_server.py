@@ -104,6 +104,7 @@ def test_a_session_scheduled_over_http_shows_in_notifications_and_charges(base_u
     for response in (anonymous, charges, others):  # over the wire: no cache keeps a patient's data
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["x-content-type-options"] == "nosniff"
+        assert "server" not in response.headers  # nothing said of what serves it
     session = scheduled.json()
     assert [(n["template"], n["reference"], n["status"]) for n in notifications.json()] == [
         ("session_notification", f"session:{session['id']}", "sent")
