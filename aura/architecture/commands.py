@@ -33,10 +33,11 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -129,13 +130,17 @@ def run_check(
     err: TextIO | None = None,
     *,
     modules: Callable[[], Sequence[Any]] | None = None,
+    packages: Callable[[], Mapping[str, str]] | None = None,
 ) -> int:
     """Run ``aura check``; return the exit status.
 
     The report goes to ``out``. Errors and messages go there too with ``--format text``, and to
     ``err`` (default: the standard error) with ``json`` or ``sarif``, so that ``out`` holds the
     report alone. ``modules``, when given, returns the modules of the platform to verify instead
-    of ``modules`` in ``[tool.aura]`` (``manage.py aura check`` gives the Django apps' modules).
+    of ``modules`` in ``[tool.aura]`` (``manage.py aura check`` gives the Django apps' modules);
+    ``packages``, the package each of their code lives in (package -> module name; by default
+    the packages whose ``module`` attribute is one of them), so that a module's code the map
+    does not cover is reported, not left unchecked.
     """
     messages = out if args.format == "text" else (err if err is not None else sys.stderr)
     if args.update_baseline and args.baseline is None:
@@ -157,7 +162,7 @@ def run_check(
         if skipped or load is None:
             notes.append(skipped)
         else:
-            findings.extend(_verification_findings(load, findings, module_map, anchors))
+            findings.extend(_verification_findings(load, findings, module_map, anchors, packages))
         findings = [_placed(finding, anchors, module_map.root) for finding in findings]
         if args.update_baseline:
             recorded = count(write_baseline(args.baseline, findings), "violation")
@@ -416,9 +421,10 @@ def _verification_findings(
     found: list[Finding],
     module_map: ModuleMap,
     anchors: Mapping[str, str],
+    packages: Callable[[], Mapping[str, str]] | None = None,
 ) -> list[Finding]:
     """Import the modules, build the platform and verify it: its problems, or the one finding
-    saying why it could not be built.
+    saying why it could not be built; and whether the map covers every module's code.
 
     Whatever the project's code raises (or exits with) while it is imported or started is that
     finding, so that the map's findings are still reported; what it prints goes to the standard
@@ -449,6 +455,12 @@ def _verification_findings(
                     for f in unused_dependencies(platform.modules)
                 ),
                 *_event_catalog_findings(platform, module_map),
+                *_coverage_findings(
+                    platform.modules,
+                    packages() if packages is not None else _packages_of(platform.modules),
+                    module_map,
+                    anchors,
+                ),
             ]
         finally:
             platform.close()
@@ -457,6 +469,97 @@ def _verification_findings(
         for problem in problems
         if problem.key not in reported and not (cycles and problem.rule == "dependency-cycle")
     ]
+
+
+def _packages_of(modules: Mapping[str, Any]) -> dict[str, str]:
+    """The imported packages whose ``module`` attribute is one of ``modules`` (how a package
+    declares its module), each with that module's name."""
+    names = {id(module): name for name, module in modules.items()}
+    found: dict[str, str] = {}
+    for package, imported in list(sys.modules.items()):
+        name = names.get(id(getattr(imported, "module", None)))
+        if name is not None and hasattr(imported, "__path__"):
+            found[package] = name
+    return found
+
+
+def _coverage_findings(
+    modules: Mapping[str, Any],
+    packages: Mapping[str, str],
+    module_map: ModuleMap,
+    anchors: Mapping[str, str],
+) -> Iterator[Finding]:
+    """What the platform has that the map does not check: a module the map does not declare
+    (its imports and lookups go unchecked), a package of a module's code outside the map's
+    package for it, a package the two call by different names."""
+    if not module_map.modules:
+        return  # no map at all: the static checks said so already
+    specs = {spec.name: spec for spec in module_map.modules}
+    covered = set(specs)
+    for package, name in sorted(packages.items()):
+        spec, holder = specs.get(name), _holder(module_map, package)
+        if holder is not None and holder.name != name:
+            if name in covered:
+                continue  # told once, for its first package
+            covered.add(name)
+            yield Finding(
+                module=name,
+                rule="declaration-conflict",
+                subject=f"name {holder.name}",
+                message=(
+                    f"The platform's module {name!r} ({package}) is in {holder.package}, which "
+                    f"the module map declares as module {holder.name!r} ({holder.origin})."
+                ),
+                fix=f"Call the module by one name: rename the map's table to {name!r}.",
+                location=anchors.get(holder.name, ""),  # the table to rename
+            )
+        elif spec is not None and holder is None:
+            yield Finding(
+                module=name,
+                rule="unmapped-code",
+                subject=package,
+                message=(
+                    f"{package} is code of module {name!r} on the platform, but the module map "
+                    f"places {name!r} at {spec.package} ({spec.origin}): nothing of {package} "
+                    "is checked."
+                ),
+                fix=(
+                    f"Move {package} under {spec.package}, or declare it as a module of its own "
+                    "in [tool.aura.boundaries.modules]."
+                ),
+            )
+    for name in sorted(set(modules) - covered):
+        if getattr(modules[name], "synthesized", False):
+            continue  # a seed-style package: it declares nothing of its own to check
+        places = [package.replace(".", "/") for package, owner in packages.items() if owner == name]
+        # Its package: the one its code is in, or what the packages of its apps share.
+        package = os.path.commonpath(places).replace("/", ".") if places else ""
+        file = getattr(sys.modules.get(package), "__file__", None) if package else None
+        yield Finding(
+            module=name,
+            rule="unmapped-module",
+            subject=name,
+            message=(
+                f"{name!r} is a module of the platform, but the module map does not declare "
+                f"it: its imports and lookups are not checked ({len(module_map.modules)} "
+                f"modules are)."
+            ),
+            fix=(
+                f"Declare it: add [tool.aura.boundaries.modules.{name}] with package = "
+                f"{package or '...'!r} to pyproject.toml."
+            ),
+            location=f"{file}:1" if file else "",  # where its code is, not in the map
+        )
+
+
+def _holder(module_map: ModuleMap, package: str) -> ModuleSpec | None:
+    """The module of the map whose package holds ``package`` (the innermost), if any."""
+    holders = [
+        spec
+        for spec in module_map.modules
+        if package == spec.package or package.startswith(f"{spec.package}.")
+    ]
+    return max(holders, key=lambda spec: len(spec.package), default=None)
 
 
 def _build_failure(

@@ -14,6 +14,7 @@ import pytest
 from aura.architecture.commands import add_check_arguments, run_check
 from aura.cli import main
 from aura.findings import Finding, render_line
+from aura.platform import Platform
 
 from .depot import BROKEN, CLEAN, write_project
 
@@ -738,3 +739,41 @@ def test_with_a_json_or_sarif_report_errors_go_to_stderr(
     code, out, err = aura_streams(tmp_path, monkeypatch, PLANTED, *args)
     assert (code, err) == (1, "")
     json.loads(out)  # the report alone
+
+
+def test_a_module_outside_the_map_is_reported_not_left_unchecked(
+    project: pytest.Pytester,
+) -> None:
+    # The platform verified (as manage.py aura check builds it) has a module whose package the
+    # map never read: its code would go unchecked.
+    write_project(
+        project,
+        {
+            **CLEAN,
+            "audit/__init__.py": "from aura.module import Module\n\nmodule = Module('audit')\n",
+        },
+    )
+    for name in [name for name in sys.modules if name.split(".")[0] in ("depot", "audit")]:
+        del sys.modules[name]
+    parser = argparse.ArgumentParser(prog="aura check")
+    add_check_arguments(parser)
+    out = io.StringIO()
+
+    def modules() -> list[object]:
+        import audit
+
+        return [*Platform.discover("depot.modules"), audit.module]
+
+    code = run_check(
+        parser.parse_args(["--modules", "depot.modules"]), out, io.StringIO(), modules=modules
+    )
+    assert (code, out.getvalue().splitlines()[1:]) == (
+        1,
+        [
+            "audit/__init__.py:1: 'audit' is a module of the platform, but the "
+            "module map does not declare it: its imports and lookups are not checked (2 modules "
+            "are); declare it: add [tool.aura.boundaries.modules.audit] with package = 'audit' "
+            "to pyproject.toml",
+            "aura check: 1 violation in 2 modules (4 files) and 1 import contract.",
+        ],
+    )

@@ -819,3 +819,67 @@ def test_dead_letters_on_a_database_without_aura_or_out_of_reach_change_nothing(
         "AURA['DATABASE'] in the settings, and that the server is running; nothing was changed."
     )
     assert not gone.parent.exists()
+
+
+def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
+    clinic: pytest.Pytester,
+) -> None:
+    project = clinic.path
+    mapped = """
+        [tool.aura.boundaries.modules.patients]
+        package = "clinic.patients"
+        [tool.aura.boundaries.modules.visits]
+        package = "clinic.visits"
+        depends_on = ["patients"]
+    """
+    pyproject = project / "pyproject.toml"
+    # billing is a module of the apps, but the map forgot it: its imports would go unchecked
+    pyproject.write_text(textwrap.dedent(mapped))
+    done = manage(project, "aura", "check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-2:] == [
+        "clinic/billing/__init__.py:1: 'billing' is a module of the platform, but the module map "
+        "does not "
+        "declare it: its imports and lookups are not checked (2 modules are); declare it: add "
+        "[tool.aura.boundaries.modules.billing] with package = 'clinic.billing' to "
+        "pyproject.toml",
+        "aura check: 1 violation in 2 modules (3 files).",
+    ]
+    # the same package under another name in the map
+    pyproject.write_text(
+        textwrap.dedent(mapped)
+        + '[tool.aura.boundaries.modules.invoicing]\npackage = "clinic.billing"\n'
+    )
+    done = manage(project, "aura", "check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    conflicts = [line for line in done.stdout.splitlines() if "invoicing" in line]
+    assert conflicts == [
+        "pyproject.toml:7: the platform's module 'billing' (clinic.billing.invoices) is in "
+        "clinic.billing, which the module map declares as module 'invoicing' (pyproject.toml "
+        "[tool.aura.boundaries.modules.invoicing]); call the module by one name: rename the "
+        "map's table to 'billing'",
+    ]
+    # an app joined to billing from outside its package: the map checks none of its code
+    full = mapped + '[tool.aura.boundaries.modules.billing]\npackage = "clinic.billing"\n'
+    pyproject.write_text(textwrap.dedent(full))
+    refunds = project / "clinic" / "refunds"
+    refunds.mkdir()
+    (refunds / "__init__.py").write_text("")
+    (refunds / "apps.py").write_text(
+        "from django.apps import AppConfig\n\n\nclass RefundsConfig(AppConfig):\n"
+        '    name = "clinic.refunds"\n    aura_module = "clinic.billing"\n'
+    )
+    settings = project / "clinic" / "settings.py"
+    settings.write_text(
+        settings.read_text().replace('"clinic.legacy",', '"clinic.legacy",\n    "clinic.refunds",')
+    )
+    done = manage(project, "aura", "check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-2:] == [
+        "pyproject.toml:7: clinic.refunds is code of module 'billing' on the platform, but the "
+        "module map places 'billing' at clinic.billing (pyproject.toml "
+        "[tool.aura.boundaries.modules.billing]): nothing of clinic.refunds is checked; move "
+        "clinic.refunds under clinic.billing, or declare it as a module of its own in "
+        "[tool.aura.boundaries.modules]",
+        "aura check: 1 violation in 3 modules (8 files).",
+    ]

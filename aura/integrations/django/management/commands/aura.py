@@ -132,7 +132,13 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
         # The platform verified is the apps' modules, wired on a throwaway in-memory platform:
         # nothing of Django's database is opened.
         out, err = io.StringIO(), io.StringIO()
-        status = run_check(arguments, out, err, modules=lambda: list(runtime.declaration().modules))
+        status = run_check(
+            arguments,
+            out,
+            err,
+            modules=lambda: list(runtime.declaration().modules),
+            packages=lambda: dict(runtime.declaration().packages),  # each app's package
+        )
         for text, stream in ((out.getvalue(), self.stdout), (err.getvalue(), self.stderr)):
             if text:
                 stream.write(text.rstrip("\n"))
