@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from aura.architecture.modulemap import AURA_CALLS, ModuleMap, ModuleSpec
-from aura.architecture.sources import Call, FileScan, Import, SourceFile, scan_files
+from aura.architecture.sources import SERVICES_GET, Call, FileScan, Import, SourceFile, scan_files
 from aura.exceptions import InvalidEventTypeError, InvalidNameError
 from aura.findings import Finding
 from aura.naming import (
@@ -248,7 +248,7 @@ def _call_findings(
     usages: list[Usage],
 ) -> Iterator[Finding]:
     place = f"{shown}:{call.line}"
-    last = call.name.rpartition(".")[2]
+    last = "get_service" if call.name == SERVICES_GET else call.name.rpartition(".")[2]
     modules = {other.name: other for other in module_map.modules}
     if not module_map.aura_calls and last in AURA_CALLS:
         last = ""  # Aura's own call names are turned off: only the configured couplings count

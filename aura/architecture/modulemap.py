@@ -59,7 +59,7 @@ __all__ = [
     "load_module_map",
 ]
 
-AURA_CALLS = frozenset({"get_service", "resolve", "subscribe", "publish"})
+AURA_CALLS = frozenset({"get_service", "resolve", "subscribe", "publish", "module_services"})
 """Aura's own string couplings, always read."""
 
 _TABLE = "[tool.aura.boundaries]"
@@ -183,8 +183,8 @@ class ModuleMap:
     couplings: tuple[Coupling, ...] = ()
     cache: bool = True
     aura_calls: bool = True
-    """Whether Aura's own string couplings (``get_service``, ``resolve``, ``subscribe``,
-    ``publish``) are judged; ``aura_calls = false`` leaves only the configured couplings (for a
+    """Whether Aura's own string couplings (``get_service``, ``ModuleServices.get``,
+    ``resolve``, ``subscribe``, ``publish``) are judged; ``aura_calls = false`` leaves only the configured couplings (for a
     codebase whose other libraries use those names)."""
 
     def __post_init__(self) -> None:

@@ -40,7 +40,7 @@ __all__ = [
 CACHE_DIR = ".aura_cache"
 """The cache folder under the project root (it holds a ``.gitignore`` of ``*``)."""
 
-_CACHE_FORMAT = 2
+_CACHE_FORMAT = 3
 _PARALLEL_FROM = 400
 """Parse on several processes only from this many uncached files: below, starting them costs
 more than it saves."""
@@ -193,23 +193,83 @@ def _absolute(module: str | None, level: int, base: str) -> str:
     return ".".join([*anchor, *([module] if module else [])])
 
 
+SERVICES_GET = "ModuleServices.get"
+"""The name a scan records for ``get(module, service)`` on a :class:`ModuleServices` (the
+FastAPI and Django integrations' lookup): what ``module_services(...)`` returns, a name bound to
+it, or a parameter annotated ``ModuleServices``."""
+
+
 def _calls(tree: ast.Module, names: frozenset[str], lasts: set[str]) -> Iterator[Call]:
     constants = string_constants(tree)
+    services = _services(tree) if "module_services" in lasts else None
     for node in ast.walk(tree):
         if type(node) is not ast.Call:
+            continue
+        function = node.func
+        if (
+            services is not None
+            and type(function) is ast.Attribute
+            and function.attr == "get"
+            and _is_services(function.value, services)
+        ):
+            yield _call(node, SERVICES_GET, constants)
             continue
         called = _called(node.func)
         if called is None or called.rpartition(".")[2] not in lasts:
             continue
         if not any(called == name or called.endswith(f".{name}") for name in names):
             continue
-        args = tuple(_string(arg, constants) for arg in node.args)
-        keywords = tuple(
-            (keyword.arg, value)
-            for keyword in node.keywords
-            if keyword.arg is not None and (value := _string(keyword.value, constants)) is not None
-        )
-        yield Call(node.lineno, called, args, keywords)
+        yield _call(node, called, constants)
+
+
+def _call(node: ast.Call, called: str, constants: Mapping[str, str]) -> Call:
+    args = tuple(_string(arg, constants) for arg in node.args)
+    keywords = tuple(
+        (keyword.arg, value)
+        for keyword in node.keywords
+        if keyword.arg is not None and (value := _string(keyword.value, constants)) is not None
+    )
+    return Call(node.lineno, called, args, keywords)
+
+
+def _services(tree: ast.Module) -> frozenset[str]:
+    """The names in ``tree`` that hold a ``ModuleServices``: bound to ``module_services(...)``
+    or a parameter annotated ``ModuleServices`` (in any scope: a name is taken for one file)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _is_services(node.value, frozenset()):
+            found.update(target.id for target in node.targets if isinstance(target, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            value = node.value
+            if _names_services(node.annotation) or (
+                value is not None and _is_services(value, frozenset())
+            ):
+                found.add(node.target.id)
+        elif (
+            isinstance(node, ast.arg)
+            and node.annotation is not None
+            and _names_services(node.annotation)
+        ):
+            found.add(node.arg)
+    return frozenset(found)
+
+
+def _is_services(value: ast.expr, services: frozenset[str]) -> bool:
+    """Whether ``value`` is a ``ModuleServices``: ``module_services(...)``, or a name of one."""
+    if type(value) is ast.Name:
+        return value.id in services
+    if type(value) is ast.Call:
+        called = _called(value.func)
+        return called is not None and called.rpartition(".")[2] == "module_services"
+    return False
+
+
+def _names_services(annotation: ast.expr) -> bool:
+    """Whether an annotation names ``ModuleServices`` (as a name, an attribute or a string)."""
+    if type(annotation) is ast.Constant and isinstance(annotation.value, str):
+        return annotation.value.rpartition(".")[2] == "ModuleServices"
+    called = _called(annotation)
+    return called is not None and called.rpartition(".")[2] == "ModuleServices"
 
 
 def _called(function: ast.expr) -> str | None:

@@ -676,3 +676,18 @@ def test_the_documented_django_couplings_find_every_form(tmp_path: Path) -> None
         ("orders/models.py:5", "orders uses billing.Invoice (models.ForeignKey)"),
         ("orders/models.py:6", "orders uses billing.Invoice (models.ForeignKey)"),
     ]
+
+
+def test_a_lookup_through_module_services_is_found_in_every_spelling(tmp_path: Path) -> None:
+    report = check("module_services", tmp_path)
+
+    finding = (
+        "[undeclared-dependency] billing uses users.UserService (ModuleServices.get); billing "
+        f"does not declare 'users' in depends_on: add it ({BILLING}), or react to the events of "
+        "users instead of calling it"
+    )
+    # not line 12: a dict's get("users", ...) is no lookup
+    assert lines(report) == [
+        f"shop/billing/__init__.py:{line}: {finding}" for line in (10, 11, 17, 21)
+    ]
+    assert check("module_services", tmp_path / "fixed", fixed=True).findings == ()
