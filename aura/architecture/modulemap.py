@@ -184,8 +184,8 @@ class ModuleMap:
     cache: bool = True
     aura_calls: bool = True
     """Whether Aura's own string couplings (``get_service``, ``ModuleServices.get``,
-    ``resolve``, ``subscribe``, ``publish``) are judged; ``aura_calls = false`` leaves only the configured couplings (for a
-    codebase whose other libraries use those names)."""
+    ``resolve``, ``subscribe``, ``publish``) are judged; ``aura_calls = false`` leaves only the
+    configured couplings (for a codebase whose other libraries use those names)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_package", {spec.package: spec for spec in self.modules})

@@ -303,6 +303,40 @@ def test_apps_declare_the_modules_and_manage_py_aura_modules_prints_them(
             "handler_timeout, journal, lease, log_traffic, max_chain_depth, max_event_size, "
             "poll_interval). Did you mean 'lease'?",
         ),
+        (
+            ("clinic/settings.py", '"DATABASE": "default"', '"DATABASE": "defualt"'),
+            "settings.AURA[\"DATABASE\"] is 'defualt', which DATABASES does not define (it "
+            "defines default). Did you mean 'default'? Name the alias of the connection whose "
+            "transactions Aura's events join.",
+        ),
+        (
+            ("clinic/settings.py", '"DURABLE": True', '"DURABLE": True, "WORKERS": -1'),
+            'settings.AURA["WORKERS"] must be None or a whole number of at least 0, got -1. '
+            "None delivers after each commit in the publishing process; 0 only records "
+            "(manage.py aura worker delivers); N runs N delivery threads.",
+        ),
+        (
+            ("clinic/settings.py", '"DURABLE": True', '"DURABLE": False, "WORKERS": 0'),
+            'settings.AURA["WORKERS"] is 0, which needs AURA["DURABLE"] = True (workers '
+            "deliver the outbox's rows), but DURABLE is False. Set DURABLE to True, or remove "
+            "WORKERS.",
+        ),
+        (
+            (
+                "clinic/settings.py",
+                '"DURABLE": True',
+                '"DURABLE": False, "REQUIRE_TRANSACTION": True',
+            ),
+            'settings.AURA["REQUIRE_TRANSACTION"] is True, which needs AURA["DURABLE"] = '
+            "True (the outbox is what refuses a publish outside transaction.atomic()), but "
+            "DURABLE is False. Set DURABLE to True, or remove REQUIRE_TRANSACTION.",
+        ),
+        (
+            ("clinic/settings.py", '"DURABLE": True', '"OPTIONS": {"poll_interval": -1}'),
+            'settings.AURA["OPTIONS"] is refused: poll_interval must be a number of seconds '
+            "above 0 and below a day, or None (no delivery worker), got -1. Pass e.g. "
+            "poll_interval=1.0; nothing was opened.",
+        ),
     ],
     ids=[
         "unknown-dependency",
@@ -314,6 +348,11 @@ def test_apps_declare_the_modules_and_manage_py_aura_modules_prints_them(
         "wrong-setting-type",
         "platform-option-aura-owns",
         "platform-option-unknown",
+        "database-alias-unknown",
+        "workers-negative",
+        "workers-without-durable",
+        "require-transaction-without-durable",
+        "platform-option-value",
     ],
 )
 def test_a_misdeclared_module_or_setting_stops_django_s_start_up(

@@ -60,6 +60,17 @@ _SETTINGS: dict[str, tuple[type | tuple[type, ...], Any]] = {
     "OPTIONS": (dict, {}),
 }
 _PLATFORM_OWN = ("modules", "database", "durable", "workers")
+_SCALAR_OPTIONS = frozenset(
+    {
+        "completed_publications",
+        "handler_timeout",
+        "lease",
+        "max_chain_depth",
+        "max_event_size",
+        "poll_interval",
+    }
+)
+"""The OPTIONS that are plain values, checked when Django starts (the others are objects)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +196,48 @@ def settings_of(configured: Any) -> dict[str, Any]:
                 f'settings.AURA["OPTIONS"] cannot set {own!r}: Aura sets it from the apps and '
                 'from AURA["DATABASE"], ["DURABLE"] and ["WORKERS"]. Remove it from OPTIONS.'
             )
+    _check_combination(chosen, getattr(configured, "DATABASES", None))
     return chosen
+
+
+def _check_combination(chosen: Mapping[str, Any], databases: Any) -> None:
+    """What each ``AURA`` value needs of the others and of ``DATABASES``, checked when Django
+    starts (else the first request would fail on it)."""
+    alias = chosen["DATABASE"]
+    if isinstance(databases, Mapping) and alias not in databases:
+        aliases = sorted(str(name) for name in databases)
+        raise ConfigurationError(
+            f'settings.AURA["DATABASE"] is {alias!r}, which DATABASES does not define (it '
+            f"defines {', '.join(aliases) or 'none'}).{did_you_mean(str(alias), aliases)} Name "
+            "the alias of the connection whose transactions Aura's events join."
+        )
+    workers = chosen["WORKERS"]
+    if workers is not None and workers < 0:
+        raise ConfigurationError(
+            f'settings.AURA["WORKERS"] must be None or a whole number of at least 0, got '
+            f"{workers}. None delivers after each commit in the publishing process; 0 only "
+            "records (manage.py aura worker delivers); N runs N delivery threads."
+        )
+    scalars = {key: value for key, value in chosen["OPTIONS"].items() if key in _SCALAR_OPTIONS}
+    if scalars:  # checked as Platform checks them, on a throwaway one (in memory, never started)
+        try:
+            Platform([], log_traffic=False, **scalars).close()
+        except ConfigurationError as error:
+            raise ConfigurationError(f'settings.AURA["OPTIONS"] is refused: {error}') from None
+    if not chosen["DURABLE"]:
+        for key, value, meaning in (
+            ("WORKERS", workers, "workers deliver the outbox's rows"),
+            (
+                "REQUIRE_TRANSACTION",
+                chosen["REQUIRE_TRANSACTION"] or None,
+                "the outbox is what refuses a publish outside transaction.atomic()",
+            ),
+        ):
+            if value is not None:
+                raise ConfigurationError(
+                    f'settings.AURA["{key}"] is {value!r}, which needs AURA["DURABLE"] = True '
+                    f"({meaning}), but DURABLE is False. Set DURABLE to True, or remove {key}."
+                )
 
 
 def _platform_options() -> set[str]:
