@@ -24,8 +24,8 @@ from typing import Any, Protocol, TypeVar, cast
 
 from aura.access import Rule
 from aura.dead_letters import RetryPolicy
-from aura.exceptions import HandlerSignatureError, ModuleDefinitionError
-from aura.naming import check_module_name, check_pattern, snake_case
+from aura.exceptions import HandlerSignatureError, InvalidEventTypeError, ModuleDefinitionError
+from aura.naming import check_module_name, check_pattern, not_publishable, snake_case
 from aura.registry import CallableBreaker, CallPolicy
 
 __all__ = [
@@ -354,7 +354,9 @@ class Module:
     def publishes(self, *event_types: str) -> None:
         """Declare the event types (or patterns) this module may publish."""
         for event_type in event_types:
-            check_pattern(event_type)
+            problem = not_publishable(event_type, f"Module {self.name!r}")
+            if problem is not None:
+                raise InvalidEventTypeError(problem)
         self.published.extend(event_types)
 
     def on_start(self, hook: F) -> F:

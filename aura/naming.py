@@ -19,6 +19,7 @@ __all__ = [
     "check_module_name",
     "check_pattern",
     "did_you_mean",
+    "not_publishable",
     "pattern_matches",
     "patterns_overlap",
     "snake_case",
@@ -66,6 +67,18 @@ def check_event_type(event_type: object) -> str:
     if len(_valid_types) < _CACHE_LIMIT:
         _valid_types.add(event_type)
     return event_type
+
+
+def not_publishable(pattern: object, publisher: str) -> str | None:
+    """Why ``pattern`` cannot be declared as published by ``publisher`` (a description such as
+    ``"Module 'visits'"``), or ``None`` when it can: an event type or a pattern of them."""
+    if isinstance(pattern, str) and len(pattern) <= MAX_NAME_LENGTH and _PATTERN.fullmatch(pattern):
+        return None
+    return (
+        f"{publisher} declares it publishes {_shown(pattern)}, which is no event type: expected "
+        "dotted lowercase words such as 'therapy_session.scheduled', or a pattern such as "
+        "'therapy_session.*'. Rename it."
+    )
 
 
 def check_pattern(pattern: object) -> str:

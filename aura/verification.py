@@ -93,6 +93,10 @@ class DeclaredModule(Protocol):
     @property
     def origin(self) -> str: ...
 
+    @property
+    def publishes(self) -> tuple[str, ...] | None:
+        """The event types it publishes, or ``None`` when the map does not say."""
+
 
 class ModuleDeclarations(Protocol):
     """A module map (``[tool.aura.boundaries]``): :class:`aura.architecture.modulemap.ModuleMap`."""
@@ -195,19 +199,23 @@ def _conflicts(modules: Mapping[str, Module], boundaries: ModuleDeclarations) ->
         module = modules.get(spec.name)
         if module is None or module.synthesized:
             continue  # not on the platform, or a seed-style module that declares nothing
-        if sorted(module.depends_on) == sorted(spec.depends_on):
-            continue
-        yield Finding(
-            module=spec.name,
-            rule="declaration-conflict",
-            subject="depends_on",
-            message=(
-                f"Module {spec.name!r} of the platform declares depends_on "
-                f"{sorted(module.depends_on)!r}, but the module map says "
-                f"{sorted(spec.depends_on)!r} ({spec.origin})."
-            ),
-            fix="Make the two declarations the same, or declare the module in one place only.",
-        )
+        declared = {"depends_on": (sorted(module.depends_on), sorted(spec.depends_on))}
+        publishes = spec.publishes
+        if publishes is not None:  # the map says what it publishes: so must the code
+            declared["publishes"] = (sorted(set(module.published)), sorted(set(publishes)))
+        for key, (platform_says, map_says) in declared.items():
+            if platform_says == map_says:
+                continue
+            yield Finding(
+                module=spec.name,
+                rule="declaration-conflict",
+                subject=key,
+                message=(
+                    f"Module {spec.name!r} of the platform declares {key} {platform_says!r}, "
+                    f"but the module map says {map_says!r} ({spec.origin})."
+                ),
+                fix="Make the two declarations the same, or declare the module in one place only.",
+            )
 
 
 def _result(platform: VerifiablePlatform, problems: Iterable[Finding]) -> VerificationResult:

@@ -48,7 +48,7 @@ from aura.architecture.sources import SourceFile, string_constants
 from aura.config import ProjectConfig
 from aura.exceptions import ConfigurationError
 from aura.findings import count
-from aura.naming import snake_case
+from aura.naming import not_publishable, snake_case
 
 __all__ = [
     "AURA_CALLS",
@@ -412,9 +412,7 @@ def _configured_module(
         layers=_layers(entry["layers"], f"layers in {where}")
         if "layers" in entry
         else default_layers,
-        publishes=tuple(_strings(entry["publishes"], f"publishes in {where}"))
-        if "publishes" in entry
-        else None,
+        publishes=_publishes(entry["publishes"], name, where) if "publishes" in entry else None,
         labels=tuple(_strings(entry.get("labels", []), f"labels in {where}")),
         origins=(origin,),
     )
@@ -917,6 +915,15 @@ def _list(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise ConfigurationError(f"{where} is {value!r}; expected a list.")
     return value
+
+
+def _publishes(value: Any, name: str, where: str) -> tuple[str, ...]:
+    items = _list(value, f"publishes in {where}")
+    for item in items:
+        problem = not_publishable(item, f"Module {name!r} ({where})")
+        if problem is not None:
+            raise ConfigurationError(problem)
+    return tuple(items)
 
 
 def _strings(value: Any, where: str) -> list[str]:

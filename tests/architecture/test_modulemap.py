@@ -418,6 +418,20 @@ LAYERS_ADVICE = (
             id="publishes not a list",
         ),
         pytest.param(
+            MODULE + 'publishes = ["invoice.paid", "Invoice Paid"]\n',
+            f"Module 'billing' ({IN_BILLING}) declares it publishes 'Invoice Paid', which is no "
+            "event type: expected dotted lowercase words such as 'therapy_session.scheduled', or "
+            "a pattern such as 'therapy_session.*'. Rename it.",
+            id="publishes not event types",
+        ),
+        pytest.param(
+            MODULE + "publishes = [1]\n",
+            f"Module 'billing' ({IN_BILLING}) declares it publishes 1, which is no event type: "
+            "expected dotted lowercase words such as 'therapy_session.scheduled', or a pattern "
+            "such as 'therapy_session.*'. Rename it.",
+            id="publishes not strings",
+        ),
+        pytest.param(
             MODULE + '[tool.aura.boundaries.couplings]\ncall = "get_model"\n',
             f"couplings in [tool.aura.boundaries] {IN} is dict {{'call': 'get_model'}}; "
             "expected a list.",

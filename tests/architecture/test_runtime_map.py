@@ -108,6 +108,34 @@ def test_a_platform_module_that_disagrees_with_the_map_is_a_problem(tmp_path: Pa
     ]
 
 
+def test_a_module_publishing_other_events_than_the_map_says_is_a_problem(tmp_path: Path) -> None:
+    visits = Module("visits")
+    visits.publishes("visit.booked")
+    boundaries = ModuleMap(
+        root=tmp_path,
+        source_roots=(tmp_path,),
+        modules=(
+            ModuleSpec(
+                "visits",
+                "app.visits",
+                publishes=("visit.created",),
+                origins=("pyproject.toml [tool.aura.boundaries.modules.visits]",),
+            ),
+        ),
+    )
+    with Platform([visits], boundaries=boundaries).start() as platform:
+        result = platform.verify()
+    assert [(problem.rule, problem.subject, problem.message) for problem in result.problems] == [
+        (
+            "declaration-conflict",
+            "publishes",
+            "Module 'visits' of the platform declares publishes ['visit.booked'], but the "
+            "module map says ['visit.created'] (pyproject.toml "
+            "[tool.aura.boundaries.modules.visits]).",
+        )
+    ]
+
+
 LEGACY = """
 from aura import service_registry
 

@@ -475,9 +475,9 @@ def test_the_route_decorator_records_routes() -> None:
         (
             lambda: Module("a").publishes("Not An Event"),
             InvalidEventTypeError,
-            "Invalid subscription pattern 'Not An Event': expected an event type such as "
-            "'therapy_session.scheduled', a pattern such as 'therapy_session.*', or '*' for "
-            "every event.",
+            "Module 'a' declares it publishes 'Not An Event', which is no event type: expected "
+            "dotted lowercase words such as 'therapy_session.scheduled', or a pattern such as "
+            "'therapy_session.*'. Rename it.",
         ),
     ],
 )
@@ -743,3 +743,10 @@ def test_a_lease_of_more_than_a_day_is_accepted_as_the_journal_accepts_it(tmp_pa
     with Platform([], database=tmp_path / "platform.db", durable=True, lease=172_800) as platform:
         assert isinstance(platform.journal, DurableJournal)
         assert platform.journal.lease == 172_800.0
+
+
+def test_a_refused_publishes_declares_none_of_its_event_types() -> None:
+    module = Module("a")
+    with pytest.raises(InvalidEventTypeError):
+        module.publishes("a.placed", "A Shipped")
+    assert module.published == []
