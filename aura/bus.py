@@ -888,7 +888,7 @@ class EventBus:
                         f"It is an instance of an event contract: publish it alone, "
                         f"publish({type(data).__name__}(...), source_module=...)."
                         if contract is not None
-                        else "Call publish(event_type, data, source_module)."
+                        else f"Pass the data as a dict: publish({event_type!r}, {{...}})."
                     )
                 )
             frozen: FrozenDict = freeze_json(data, max_size=self.max_event_size)

@@ -288,6 +288,11 @@ def test_apps_declare_the_modules_and_manage_py_aura_modules_prints_them(
             "REQUIRE_TRANSACTION, WORKERS, OPTIONS). Did you mean 'WORKERS'?",
         ),
         (
+            ("clinic/settings.py", '"DATABASE": "default"', '"database": "default"'),
+            "settings.AURA has an unknown key 'database' (known: DATABASE, DURABLE, "
+            "REQUIRE_TRANSACTION, WORKERS, OPTIONS). Did you mean 'DATABASE'?",
+        ),
+        (
             ("clinic/settings.py", '"DURABLE": True', '"DURABLE": "yes"'),
             "settings.AURA[\"DURABLE\"] must be a bool, got str ('yes').",
         ),
@@ -345,6 +350,7 @@ def test_apps_declare_the_modules_and_manage_py_aura_modules_prints_them(
         "legacy-as-module",
         "two-modules-one-name",
         "unknown-setting",
+        "unknown-setting-lowercase",
         "wrong-setting-type",
         "platform-option-aura-owns",
         "platform-option-unknown",
@@ -794,6 +800,10 @@ def test_manage_py_aura_check_verifies_the_modules_wiring(clinic: pytest.Pyteste
     )
     assert finding.startswith(f"clinic/billing/__init__.py:{decorator + 1}: ")
     assert done.stderr.strip() == "CommandError: aura check found problems (above)."
+    unusable = manage(project, "aura", "check", "--update-baseline")  # no --baseline FILE
+    assert unusable.returncode == 2
+    assert unusable.stdout.strip() == "aura check: error: --update-baseline needs --baseline FILE."
+    assert unusable.stderr.strip() == "CommandError: aura check could not run (above)."
     static = manage(project, "aura", "check", "--static")  # the map only: nothing imported
     assert static.returncode == 0, static.stdout
     views = project / "clinic/billing/invoices/views.py"
@@ -922,3 +932,17 @@ def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
         "[tool.aura.boundaries.modules]",
         "aura check: 1 violation in 3 modules (8 files).",
     ]
+
+
+def test_a_dependency_on_an_app_that_is_no_module_says_so(clinic: pytest.Pytester) -> None:
+    (clinic.path / "clinic/patients/apps.py").write_text(
+        "from django.apps import AppConfig\n\n\nclass PatientsConfig(AppConfig):\n"
+        '    name = "clinic.patients"\n    aura_module = None\n'
+    )
+    done = manage(clinic.path, "aura", "modules")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "aura.exceptions.ModuleDefinitionError: Module 'visits' (app 'visits') depends on "
+        "'patients', which the app 'patients' declares, but its AppConfig sets aura_module = "
+        "None (the app is no module). Remove aura_module = None from it, or fix depends_on."
+    )

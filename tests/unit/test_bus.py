@@ -393,8 +393,8 @@ def test_data_must_be_a_mapping(bus: EventBus) -> None:
     with pytest.raises(EventValidationError) as caught:
         bus.publish("user.registered", None, "users")
     assert str(caught.value) == (
-        "Event data for 'user.registered' must be a dict, got NoneType. Call "
-        "publish(event_type, data, source_module)."
+        "Event data for 'user.registered' must be a dict, got NoneType. Pass the data as a "
+        "dict: publish('user.registered', {...})."
     )
 
 

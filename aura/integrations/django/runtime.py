@@ -95,9 +95,13 @@ def collect(app_configs: Iterable[Any]) -> Declaration:
     owner: dict[str, str] = {}  # module name -> the first app declaring it
     apps: dict[str, str] = {}
     packages: dict[str, str] = {}
+    excluded: dict[str, str] = {}  # module name -> the app that declares it but is no module
     for app in app_configs:
         found = _module_of_app(app)
         if found is None:
+            declared = getattr(app.module, "module", None)
+            if isinstance(declared, Module):
+                excluded.setdefault(declared.name, app.label)
             continue
         known = modules.get(found.name)
         if known is not None and known is not found:
@@ -114,6 +118,13 @@ def collect(app_configs: Iterable[Any]) -> Declaration:
     declared = Declaration(tuple(modules.values()), apps, packages)
     for module in declared.modules:
         for dependency in module.depends_on:
+            if dependency not in modules and dependency in excluded:
+                raise ModuleDefinitionError(
+                    f"Module {module.name!r} (app {owner[module.name]!r}) depends on "
+                    f"{dependency!r}, which the app {excluded[dependency]!r} declares, but its "
+                    "AppConfig sets aura_module = None (the app is no module). Remove "
+                    "aura_module = None from it, or fix depends_on."
+                )
             if dependency not in modules:
                 names = declared.module_names()
                 raise ModuleDefinitionError(
@@ -171,7 +182,7 @@ def settings_of(configured: Any) -> dict[str, Any]:
         if key not in _SETTINGS:
             raise ConfigurationError(
                 f"settings.AURA has an unknown key {key!r} (known: {', '.join(_SETTINGS)})."
-                f"{did_you_mean(str(key), list(_SETTINGS))}"
+                f"{did_you_mean(str(key).upper(), list(_SETTINGS))}"
             )
         kind, _default = _SETTINGS[key]
         if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):

@@ -143,7 +143,9 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
             if text:
                 stream.write(text.rstrip("\n"))
         if status:
-            raise CommandError("aura check found problems (above).", returncode=status)
+            # 1: the check ran and found violations; 2: it could not run (usage, configuration)
+            what = "found problems" if status == 1 else "could not run"
+            raise CommandError(f"aura check {what} (above).", returncode=status)
 
     def _dead_letters(self, options: dict[str, Any]) -> None:
         what = options["what"]
