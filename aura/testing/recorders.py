@@ -163,6 +163,19 @@ class Trace:
         self._buses: tuple[EventBus, ...] = ()
         self._tap = _BusTap(self.on_published, self._log.append)
 
+    def uncommitted(self) -> str:
+        """A hint, when an attached bus's database is inside a transaction right now: events
+        published in it are recorded when it commits (a Django ``db`` test never commits)."""
+        for bus in self._buses:
+            transactions = bus.transactions
+            if transactions is not None and transactions.in_transaction:
+                return (
+                    "\nA transaction of the platform's database is open: events published in it "
+                    "are recorded when it commits. In a Django test, use transactional_db, or "
+                    "publish inside django_capture_on_commit_callbacks(execute=True)."
+                )
+        return ""
+
     def attach(self, bus: EventBus, registry: ServiceRegistry | None = None) -> Trace:
         """Start recording ``bus`` (and ``registry``, with its services' breakers)."""
         self._detach.append(bus.add_observer(self._tap))
@@ -731,7 +744,7 @@ class PublishedEvents(Sequence[Event]):
     def _listing(self, events: Sequence[Event] | None = None, title: str = "Recorded") -> str:
         shown = self._trace.events() if events is None else list(events)
         if not shown:
-            return f"{title} events: none."
+            return f"{title} events: none.{self._trace.uncommitted()}"
         lines = [f"{title} events ({len(shown)}):"]
         lines.extend(f"  {self._trace.render_event(event)}" for event in shown)
         return "\n".join(lines)

@@ -440,3 +440,27 @@ def test_a_bool_matches_only_a_bool() -> None:
     assert mismatches({"active": True}, {"active": 1}) != []
     assert mismatches({"n": 1}, {"n": True}) != []
     assert mismatches({"active": True, "ratio": 1.0}, {"active": True, "ratio": 1}) == []
+
+
+def test_an_assertion_inside_an_open_transaction_says_events_wait_for_its_commit(
+    tmp_path: Path,
+) -> None:
+    from aura.platform import Platform
+
+    orders = Module("orders")
+    orders.publishes("order.placed")
+    with Platform([orders], database=tmp_path / "aura.db") as platform:
+        trace = Trace().attach(platform.bus)
+        events = PublishedEvents(trace)
+        with platform.database.transaction():
+            platform.bus.publish("order.placed", {"id": 1}, "orders")
+            with pytest.raises(AssertionError) as caught:
+                events.assert_published("order.placed")
+        assert str(caught.value) == (
+            "Expected an event 'order.placed'; 0 matched among 0 of that type.\n"
+            "Recorded events: none.\n"
+            "A transaction of the platform's database is open: events published in it are "
+            "recorded when it commits. In a Django test, use transactional_db, or publish inside "
+            "django_capture_on_commit_callbacks(execute=True)."
+        )
+        events.assert_published("order.placed")  # committed: recorded
