@@ -575,6 +575,12 @@ def _build_failure(
         named = f"{type(error).__name__}: {text}" if text else type(error).__name__
         at = f" (at {raised})" if raised else ""
         message, fix = f"The platform cannot be built: {doing} raised {named}{at}.", BUILD_FIX
+        if type(error).__module__.startswith("django.") and "settings" in text:
+            # A Django project's apps need its settings: Django's manage.py provides them.
+            fix = (
+                "the modules are a Django project's apps: run python manage.py aura check "
+                "(the app aura.integrations.django in INSTALLED_APPS), which loads the settings"
+            )
     return Finding(
         source=SOURCE,
         module=module,

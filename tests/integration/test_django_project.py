@@ -946,3 +946,18 @@ def test_a_dependency_on_an_app_that_is_no_module_says_so(clinic: pytest.Pyteste
         "'patients', which the app 'patients' declares, but its AppConfig sets aura_module = "
         "None (the app is no module). Remove aura_module = None from it, or fix depends_on."
     )
+
+
+def test_plain_aura_check_on_a_django_project_points_to_manage_py(
+    clinic: pytest.Pytester,
+) -> None:
+    project = clinic.path
+    patients = project / "clinic/patients/__init__.py"  # a module that imports a model
+    patients.write_text("from django.contrib.auth.models import User\n" + patients.read_text())
+    done = python(project, "-m", "aura", "check", "--modules", "clinic")
+    assert done.returncode == 1, done.stdout + done.stderr
+    finding = next(line for line in done.stdout.splitlines() if "cannot be built" in line)
+    assert finding.endswith(
+        "; the modules are a Django project's apps: run python manage.py aura check (the app "
+        "aura.integrations.django in INSTALLED_APPS), which loads the settings"
+    )
