@@ -449,6 +449,9 @@ def _verification_findings(
             return [_build_failure(error, "starting the platform", module_map, anchors)]
         try:
             problems = [
+                # first: where a source line says it, the same problem found at run time is not
+                # repeated (see the end)
+                *_event_findings(module_map, platform.modules),
                 *verify(platform, boundaries=module_map).problems,
                 *(
                     dataclasses.replace(f, source=SOURCE)
@@ -464,11 +467,39 @@ def _verification_findings(
             ]
         finally:
             platform.close()
-    return [
-        problem
-        for problem in problems
-        if problem.key not in reported and not (cycles and problem.rule == "dependency-cycle")
-    ]
+    kept = []
+    for problem in problems:
+        if problem.key in reported or (cycles and problem.rule == "dependency-cycle"):
+            continue
+        reported.add(problem.key)
+        kept.append(problem)
+    return kept
+
+
+_EVENT_RULES = frozenset({"undeclared-event", "event-without-publisher"})
+
+
+def _event_findings(module_map: ModuleMap, modules: Mapping[str, Any]) -> list[Finding]:
+    """The source's publish and subscribe calls judged against what the platform's modules
+    declare they publish, where the map does not say (a Django app's ``module.publishes``):
+    the static checks judge events only when every module's ``publishes`` is known."""
+    if all(spec.publishes is not None for spec in module_map.modules):
+        return []  # the static checks judged them already
+    specs = []
+    for spec in module_map.modules:
+        module = modules.get(spec.name)
+        if spec.publishes is None and module is not None and not module.synthesized:
+            # Where to declare one more: the module's own declaration (its package's file).
+            file = getattr(sys.modules.get(spec.package), "__file__", None)
+            origin = _relative(Path(file), module_map.root) if file else spec.origin
+            spec = dataclasses.replace(
+                spec, publishes=tuple(module.published), origins=(origin, *spec.origins)
+            )
+        specs.append(spec)
+    if any(spec.publishes is None for spec in specs):
+        return []  # a module still declares nothing (seed-style, or not on the platform)
+    enriched = dataclasses.replace(module_map, modules=tuple(specs))
+    return [f for f in check_boundaries(enriched).findings if f.rule in _EVENT_RULES]
 
 
 def _packages_of(modules: Mapping[str, Any]) -> dict[str, str]:

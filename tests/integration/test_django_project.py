@@ -792,8 +792,16 @@ def test_manage_py_aura_check_verifies_the_modules_wiring(clinic: pytest.Pyteste
     )
     done = manage(project, "aura", "check")
     assert done.returncode == 1
-    finding = next(line for line in done.stdout.splitlines() if "visit.cancelled" in line)
+    finding = next(line for line in done.stdout.splitlines() if "no event contract" in line)
     assert "billing subscribes void to 'visit.cancelled', which has no event contract" in finding
+    # and, from the source, what the map alone could not judge: the apps' modules declare what
+    # they publish (module.publishes), and none publishes visit.cancelled
+    subscribed = next(line for line in done.stdout.splitlines() if "subscribes to" in line)
+    assert subscribed.endswith(
+        "billing subscribes to visit.cancelled; no module declares it publishes "
+        "'visit.cancelled': correct the event type, or declare it in the publishing module's "
+        "publishes"
+    )
     # placed at the handler's @subscribe line, from the project's root
     decorator = (
         billing.read_text().splitlines().index("@module.subscribe('visit.cancelled', name='void')")
@@ -961,3 +969,34 @@ def test_plain_aura_check_on_a_django_project_points_to_manage_py(
         "; the modules are a Django project's apps: run python manage.py aura check (the app "
         "aura.integrations.django in INSTALLED_APPS), which loads the settings"
     )
+
+
+def test_an_event_published_but_not_declared_is_found_in_the_source(
+    clinic: pytest.Pytester,
+) -> None:
+    project = clinic.path
+    (project / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """
+            [tool.aura.boundaries.modules.patients]
+            package = "clinic.patients"
+            [tool.aura.boundaries.modules.visits]
+            package = "clinic.visits"
+            depends_on = ["patients"]
+            [tool.aura.boundaries.modules.billing]
+            package = "clinic.billing"
+            """
+        )
+    )
+    views = project / "clinic/visits/views.py"
+    views.write_text(
+        views.read_text() + "\n\ndef cancel(request):\n"
+        '    platform().bus.publish("visit.cancelled", {"visit": 1})\n'
+    )
+    line = len(views.read_text().splitlines())
+    done = manage(project, "aura", "check")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert [entry for entry in done.stdout.splitlines() if "visit.cancelled" in entry] == [
+        f"clinic/visits/views.py:{line}: visits publishes visit.cancelled; declare it: add "
+        "'visit.cancelled' to publishes of visits (clinic/visits/__init__.py)"
+    ]
