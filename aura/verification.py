@@ -310,6 +310,8 @@ def defined_at(target: object) -> str:
     function's first line (its first decorator, where ``@module.subscribe`` is written), a
     method's, a class's ``class`` line, a callable instance's ``__call__``; ``""`` when Python
     cannot tell (a builtin, code compiled from a string, a class whose source is gone)."""
+    if callable(target):
+        target = inspect.unwrap(target)  # through functools.wraps, to the code written
     if inspect.ismethod(target):
         target = target.__func__
     if not inspect.isclass(target) and not inspect.isfunction(target) and callable(target):

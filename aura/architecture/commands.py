@@ -39,6 +39,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aura.architecture.boundaries import check_boundaries
@@ -508,8 +509,11 @@ def _packages_of(modules: Mapping[str, Any]) -> dict[str, str]:
     names = {id(module): name for name, module in modules.items()}
     found: dict[str, str] = {}
     for package, imported in list(sys.modules.items()):
-        name = names.get(id(getattr(imported, "module", None)))
-        if name is not None and hasattr(imported, "__path__"):
+        if not isinstance(imported, ModuleType):
+            continue
+        attributes = vars(imported)  # read as they are: no module __getattr__, no lazy load
+        name = names.get(id(attributes.get("module")))
+        if name is not None and "__path__" in attributes:
             found[package] = name
     return found
 
@@ -526,45 +530,54 @@ def _coverage_findings(
     if not module_map.modules:
         return  # no map at all: the static checks said so already
     specs = {spec.name: spec for spec in module_map.modules}
-    covered = set(specs)
+    covered = set(specs)  # the platform's modules the map declares, under one name or another
+    told: set[str] = set()
+    homes = {name: _home(packages, name) for name in set(packages.values())}
     for package, name in sorted(packages.items()):
         spec, holder = specs.get(name), _holder(module_map, package)
-        if holder is not None and holder.name != name:
-            if name in covered:
-                continue  # told once, for its first package
+        if holder is not None and holder.name == name:
+            continue  # where the map has it
+        if spec is None and holder is not None and holder.package in (package, homes[name]):
             covered.add(name)
+            if name in told:
+                continue  # told once, for its first package
+            told.add(name)
             yield Finding(
                 module=name,
                 rule="declaration-conflict",
                 subject=f"name {holder.name}",
                 message=(
-                    f"The platform's module {name!r} ({package}) is in {holder.package}, which "
-                    f"the module map declares as module {holder.name!r} ({holder.origin})."
+                    f"The platform's module {name!r} is the package {holder.package}, which the "
+                    f"module map declares as module {holder.name!r} ({holder.origin})."
                 ),
                 fix=f"Call the module by one name: rename the map's table to {name!r}.",
                 location=anchors.get(holder.name, ""),  # the table to rename
             )
-        elif spec is not None and holder is None:
+        elif spec is not None:
+            checked = (
+                f"checks it as code of {holder.name!r}"
+                if holder is not None
+                else "checks none of it"
+            )
             yield Finding(
                 module=name,
                 rule="unmapped-code",
                 subject=package,
                 message=(
                     f"{package} is code of module {name!r} on the platform, but the module map "
-                    f"places {name!r} at {spec.package} ({spec.origin}): nothing of {package} "
-                    "is checked."
+                    f"places {name!r} at {spec.package} ({spec.origin}) and {checked}."
                 ),
                 fix=(
-                    f"Move {package} under {spec.package}, or declare it as a module of its own "
-                    "in [tool.aura.boundaries.modules]."
+                    f"Move {package} under {spec.package}, or make it a module of its own, on "
+                    "the platform and in the map."
                 ),
             )
+        # else a module the map does not declare at all (its package may sit inside another
+        # module's): told below
     for name in sorted(set(modules) - covered):
         if getattr(modules[name], "synthesized", False):
             continue  # a seed-style package: it declares nothing of its own to check
-        places = [package.replace(".", "/") for package, owner in packages.items() if owner == name]
-        # Its package: the one its code is in, or what the packages of its apps share.
-        package = os.path.commonpath(places).replace("/", ".") if places else ""
+        package = _home(packages, name)
         file = getattr(sys.modules.get(package), "__file__", None) if package else None
         yield Finding(
             module=name,
@@ -572,8 +585,8 @@ def _coverage_findings(
             subject=name,
             message=(
                 f"{name!r} is a module of the platform, but the module map does not declare "
-                f"it: its imports and lookups are not checked ({len(module_map.modules)} "
-                f"modules are)."
+                f"it: its imports and lookups are not checked (those of "
+                f"{count(len(module_map.modules), 'module')} are)."
             ),
             fix=(
                 f"Declare it: add [tool.aura.boundaries.modules.{name}] with package = "
@@ -581,6 +594,13 @@ def _coverage_findings(
             ),
             location=f"{file}:1" if file else "",  # where its code is, not in the map
         )
+
+
+def _home(packages: Mapping[str, str], name: str) -> str:
+    """Module ``name``'s package: the one its code is in, or what the packages of its apps
+    share (``clinic.billing`` for ``clinic.billing.invoices`` and ``clinic.billing.payments``)."""
+    places = [package.replace(".", "/") for package, owner in packages.items() if owner == name]
+    return os.path.commonpath(places).replace("/", ".") if places else ""
 
 
 def _holder(module_map: ModuleMap, package: str) -> ModuleSpec | None:
@@ -606,7 +626,7 @@ def _build_failure(
         named = f"{type(error).__name__}: {text}" if text else type(error).__name__
         at = f" (at {raised})" if raised else ""
         message, fix = f"The platform cannot be built: {doing} raised {named}{at}.", BUILD_FIX
-        if type(error).__module__.startswith("django.") and "settings" in text:
+        if type(error).__name__ in ("ImproperlyConfigured", "AppRegistryNotReady"):
             # A Django project's apps need its settings: Django's manage.py provides them.
             fix = (
                 "the modules are a Django project's apps: run python manage.py aura check "

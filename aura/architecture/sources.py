@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -201,16 +202,17 @@ it, or a parameter annotated ``ModuleServices``."""
 
 def _calls(tree: ast.Module, names: frozenset[str], lasts: set[str]) -> Iterator[Call]:
     constants = string_constants(tree)
-    services = _services(tree) if "module_services" in lasts else None
+    scopes = _service_scopes(tree) if "module_services" in lasts else None
     for node in ast.walk(tree):
         if type(node) is not ast.Call:
             continue
         function = node.func
         if (
-            services is not None
+            scopes is not None
             and type(function) is ast.Attribute
             and function.attr == "get"
-            and _is_services(function.value, services)
+            and _is_services(function.value, scopes.get(id(node), scopes[0]))
+            and _names_a_service(node)
         ):
             yield _call(node, SERVICES_GET, constants)
             continue
@@ -232,44 +234,128 @@ def _call(node: ast.Call, called: str, constants: Mapping[str, str]) -> Call:
     return Call(node.lineno, called, args, keywords)
 
 
-def _services(tree: ast.Module) -> frozenset[str]:
-    """The names in ``tree`` that hold a ``ModuleServices``: bound to ``module_services(...)``
-    or a parameter annotated ``ModuleServices`` (in any scope: a name is taken for one file)."""
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and _is_services(node.value, frozenset()):
-            found.update(target.id for target in node.targets if isinstance(target, ast.Name))
-        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            value = node.value
-            if _names_services(node.annotation) or (
-                value is not None and _is_services(value, frozenset())
+def _names_a_service(node: ast.Call) -> bool:
+    """Whether a ``get`` call names a service as ``ModuleServices.get`` does: its second
+    argument (or ``service_name``) text or a name, not ``None`` or a number (a dict's default)."""
+    given = node.args[1] if len(node.args) >= 2 else None
+    for keyword in node.keywords:
+        if keyword.arg == "service_name":
+            given = keyword.value
+    if type(given) is ast.Constant:
+        return isinstance(given.value, str)
+    return type(given) in (ast.Name, ast.Attribute, ast.JoinedStr)
+
+
+_Scopes = dict[int, frozenset[str]]
+"""For each call in a tree (by ``id``), the names that hold a ``ModuleServices`` where it is;
+key 0: the module's own (for calls at module level)."""
+
+
+def _service_scopes(tree: ast.Module) -> _Scopes:
+    """Which names hold a ``ModuleServices`` in each scope of ``tree``: bound to
+    ``module_services(...)``, annotated ``ModuleServices`` (also inside ``Annotated[...]``,
+    ``Optional[...]``, ``X | None`` or a string), or ``self.<name>`` set to one anywhere in the
+    file. A function sees its own and the enclosing scopes' names; a class body's are its own."""
+    attributes = frozenset(
+        f"self.{target.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Attribute)
+        and isinstance(target.value, ast.Name)
+        and target.value.id == "self"
+        and _holds_services(node)
+    )
+    scopes: _Scopes = {}
+
+    def visit(scope: ast.AST, outer: frozenset[str]) -> None:
+        own = set(outer) | attributes
+        body_nodes = list(_scope_nodes(scope))
+        if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            arguments = scope.args
+            for argument in (
+                *arguments.posonlyargs,
+                *arguments.args,
+                *arguments.kwonlyargs,
+                *([arguments.vararg] if arguments.vararg else []),
+                *([arguments.kwarg] if arguments.kwarg else []),
             ):
-                found.add(node.target.id)
-        elif (
-            isinstance(node, ast.arg)
-            and node.annotation is not None
-            and _names_services(node.annotation)
-        ):
-            found.add(node.arg)
-    return frozenset(found)
+                if argument.annotation is not None and _names_services(argument.annotation):
+                    own.add(argument.arg)
+                elif argument.arg in own:
+                    own.discard(argument.arg)  # a parameter of another kind hides the outer name
+        for node in body_nodes:
+            if isinstance(node, ast.Assign | ast.AnnAssign) and _holds_services(node):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                own.update(target.id for target in targets if isinstance(target, ast.Name))
+        names = frozenset(own)
+        for node in body_nodes:
+            if type(node) is ast.Call:
+                scopes[id(node)] = names
+        for node in body_nodes:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+                visit(node, names)
+            elif isinstance(node, ast.ClassDef):
+                visit(node, names)  # its methods see the names around the class
+
+    visit(tree, frozenset())
+    scopes[0] = frozenset(attributes)
+    return scopes
+
+
+def _scope_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``scope``'s own code: nested functions and classes themselves, not their
+    bodies (a function's decorators and defaults belong to the scope around it)."""
+    stack: list[ast.AST] = (
+        [scope.body] if isinstance(scope, ast.Lambda) else list(getattr(scope, "body", []))
+    )
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            if not isinstance(node, ast.Lambda):
+                stack.extend(node.decorator_list)
+            if not isinstance(node, ast.ClassDef):
+                stack.extend(d for d in (*node.args.defaults, *node.args.kw_defaults) if d)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _holds_services(node: ast.Assign | ast.AnnAssign) -> bool:
+    value = node.value
+    if isinstance(node, ast.AnnAssign) and _names_services(node.annotation):
+        return True
+    return value is not None and _is_services(value, frozenset())
 
 
 def _is_services(value: ast.expr, services: frozenset[str]) -> bool:
     """Whether ``value`` is a ``ModuleServices``: ``module_services(...)``, or a name of one."""
     if type(value) is ast.Name:
         return value.id in services
+    if type(value) is ast.Attribute and type(value.value) is ast.Name:
+        return f"{value.value.id}.{value.attr}" in services
     if type(value) is ast.Call:
         called = _called(value.func)
         return called is not None and called.rpartition(".")[2] == "module_services"
     return False
 
 
+_SERVICES_WORD = re.compile(r"\bModuleServices\b")
+
+
 def _names_services(annotation: ast.expr) -> bool:
-    """Whether an annotation names ``ModuleServices`` (as a name, an attribute or a string)."""
-    if type(annotation) is ast.Constant and isinstance(annotation.value, str):
-        return annotation.value.rpartition(".")[2] == "ModuleServices"
-    called = _called(annotation)
-    return called is not None and called.rpartition(".")[2] == "ModuleServices"
+    """Whether an annotation names ``ModuleServices``: as a name or an attribute, a string, or
+    inside ``Annotated[...]``, ``Optional[...]`` and ``X | None``."""
+    for node in ast.walk(annotation):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            named = _SERVICES_WORD.search(node.value) is not None
+        elif isinstance(node, ast.Name):
+            named = node.id == "ModuleServices"
+        else:
+            named = isinstance(node, ast.Attribute) and node.attr == "ModuleServices"
+        if named:
+            return True
+    return False
 
 
 def _called(function: ast.expr) -> str | None:

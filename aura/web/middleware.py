@@ -46,6 +46,10 @@ body is never sniffed as another type; no page of the gateway can be framed; no 
 another site's Referer. A route that means to be cached sets its own Cache-Control."""
 
 
+_FRAMING = frozenset({b"x-frame-options", b"content-security-policy"})
+"""The two headers that say who may frame a page: a route that sends either keeps its own."""
+
+
 class _Exchange:
     """What the middleware learns of one response as it is sent."""
 
@@ -88,6 +92,8 @@ class GatewayMiddleware:
                 exchange.started, exchange.status = True, message["status"]
                 headers = [*message.get("headers", []), (b"x-correlation-id", echo)]
                 given = {name.lower() for name, _ in headers}
+                if given & _FRAMING:  # a route's own framing policy: the other would override it
+                    given |= _FRAMING
                 headers.extend(item for item in SECURITY_HEADERS if item[0] not in given)
                 message = {**message, "headers": headers}
             await send(message)

@@ -771,9 +771,38 @@ def test_a_module_outside_the_map_is_reported_not_left_unchecked(
         1,
         [
             "audit/__init__.py:1: 'audit' is a module of the platform, but the "
-            "module map does not declare it: its imports and lookups are not checked (2 modules "
-            "are); declare it: add [tool.aura.boundaries.modules.audit] with package = 'audit' "
-            "to pyproject.toml",
+            "module map does not declare it: its imports and lookups are not checked (those of 2 "
+            "modules are); declare it: add [tool.aura.boundaries.modules.audit] with package = "
+            "'audit' to pyproject.toml",
             "aura check: 1 violation in 2 modules (4 files) and 1 import contract.",
         ],
     )
+
+
+def test_the_map_coverage_names_the_right_problem_for_nested_packages(tmp_path: Path) -> None:
+    from aura.architecture.commands import _coverage_findings
+    from aura.architecture.modulemap import ModuleMap, ModuleSpec
+    from aura.module import Module
+
+    def found(specs: list[ModuleSpec], packages: dict[str, str]) -> list[tuple[str, str]]:
+        module_map = ModuleMap(root=tmp_path, source_roots=(tmp_path,), modules=tuple(specs))
+        modules = {name: Module(name) for name in set(packages.values())}
+        return [(f.rule, f.module) for f in _coverage_findings(modules, packages, module_map, {})]
+
+    clinic = ModuleSpec("clinic", "clinic", origins=("map",))
+    billing = ModuleSpec("billing", "clinic.billing", origins=("map",))
+    # billing's package inside clinic's, billing undeclared: declare it (not "rename clinic")
+    assert found([clinic], {"clinic": "clinic", "clinic.billing": "billing"}) == [
+        ("unmapped-module", "billing")
+    ]
+    # billing declared, but an app of it elsewhere sits in clinic's package: checked as clinic's
+    assert found(
+        [clinic, billing],
+        {"clinic": "clinic", "clinic.billing": "billing", "clinic.pay": "billing"},
+    ) == [("unmapped-code", "billing")]
+    # the same package under two names
+    invoicing = ModuleSpec("invoicing", "clinic.billing", origins=("map",))
+    assert found([clinic, invoicing], {"clinic": "clinic", "clinic.billing": "billing"}) == [
+        ("declaration-conflict", "billing")
+    ]
+    assert found([clinic, billing], {"clinic": "clinic", "clinic.billing": "billing"}) == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -235,6 +237,18 @@ class _Handler:
 def _handled(data: dict) -> None: ...
 
 
+def _wrapping(function: Any) -> Any:
+    @functools.wraps(function)
+    def wrapper(*args: Any) -> Any:
+        return function(*args)
+
+    return wrapper
+
+
+@_wrapping
+def _wrapped(data: dict) -> None: ...
+
+
 def test_defined_at_names_the_line_to_change_or_nothing() -> None:
     from aura.verification import defined_at
 
@@ -245,6 +259,7 @@ def test_defined_at_names_the_line_to_change_or_nothing() -> None:
         return lines.index(text) + 1
 
     assert defined_at(_handled) == f"{here}:{line_of('@_decorated')}"  # the decorator line
+    assert defined_at(_wrapped) == f"{here}:{line_of('@_wrapping')}"  # not inside the wrapper
     assert (
         defined_at(_Handler().method)
         == f"{here}:{line_of('    def method(self, data: dict) -> None: ...')}"

@@ -897,7 +897,8 @@ def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
     assert done.stdout.splitlines()[-2:] == [
         "clinic/billing/__init__.py:1: 'billing' is a module of the platform, but the module map "
         "does not "
-        "declare it: its imports and lookups are not checked (2 modules are); declare it: add "
+        "declare it: its imports and lookups are not checked (those of 2 modules are); declare "
+        "it: add "
         "[tool.aura.boundaries.modules.billing] with package = 'clinic.billing' to "
         "pyproject.toml",
         "aura check: 1 violation in 2 modules (3 files).",
@@ -911,8 +912,8 @@ def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
     assert done.returncode == 1, done.stdout + done.stderr
     conflicts = [line for line in done.stdout.splitlines() if "invoicing" in line]
     assert conflicts == [
-        "pyproject.toml:7: the platform's module 'billing' (clinic.billing.invoices) is in "
-        "clinic.billing, which the module map declares as module 'invoicing' (pyproject.toml "
+        "pyproject.toml:7: the platform's module 'billing' is the package clinic.billing, "
+        "which the module map declares as module 'invoicing' (pyproject.toml "
         "[tool.aura.boundaries.modules.invoicing]); call the module by one name: rename the "
         "map's table to 'billing'",
     ]
@@ -935,9 +936,8 @@ def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
     assert done.stdout.splitlines()[-2:] == [
         "pyproject.toml:7: clinic.refunds is code of module 'billing' on the platform, but the "
         "module map places 'billing' at clinic.billing (pyproject.toml "
-        "[tool.aura.boundaries.modules.billing]): nothing of clinic.refunds is checked; move "
-        "clinic.refunds under clinic.billing, or declare it as a module of its own in "
-        "[tool.aura.boundaries.modules]",
+        "[tool.aura.boundaries.modules.billing]) and checks none of it; move clinic.refunds "
+        "under clinic.billing, or make it a module of its own, on the platform and in the map",
         "aura check: 1 violation in 3 modules (8 files).",
     ]
 
@@ -1000,3 +1000,23 @@ def test_an_event_published_but_not_declared_is_found_in_the_source(
         f"clinic/visits/views.py:{line}: visits publishes visit.cancelled; declare it: add "
         "'visit.cancelled' to publishes of visits (clinic/visits/__init__.py)"
     ]
+
+
+def test_settings_that_work_together_are_accepted() -> None:
+    from types import SimpleNamespace
+
+    from aura.integrations.django.runtime import settings_of
+
+    def chosen(aura: dict[str, object], databases: object = None) -> dict[str, object]:
+        databases = {"default": {}} if databases is None else databases
+        return settings_of(SimpleNamespace(AURA=aura, DATABASES=databases))
+
+    # not durable: no workers, no transaction required (False is no requirement)
+    assert chosen({"DURABLE": False, "REQUIRE_TRANSACTION": False})["WORKERS"] is None
+    # workers deliver a journal of the project's own, durable or not
+    journal = object()
+    assert chosen({"DURABLE": False, "WORKERS": 2, "OPTIONS": {"journal": journal}})["OPTIONS"] == {
+        "journal": journal
+    }
+    # no DATABASES at all: nothing to check the alias against (the platform's build says so)
+    assert chosen({"DATABASE": "replica"}, databases={})["DATABASE"] == "replica"

@@ -646,5 +646,31 @@ def test_a_route_that_sets_its_own_cache_policy_keeps_it() -> None:
 
     response = asyncio.run(get())
     assert response.headers.get_list("cache-control") == ["public, max-age=60"]
+    assert response.headers["x-frame-options"] == "DENY"  # no framing policy given: ours
     assert response.headers["x-content-type-options"] == "nosniff"  # the others still added
     assert requests.statuses == [200]
+
+
+def test_a_route_that_sets_its_own_framing_policy_keeps_it_whole() -> None:
+    from aura.web.middleware import GatewayMiddleware
+
+    class Requests:
+        def request(self, scope: Any, status: int, started: float) -> None:
+            pass
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"x-frame-options", b"SAMEORIGIN")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def get() -> httpx.Response:
+        middleware = GatewayMiddleware(app, max_body_bytes=1024, monitor=Requests())  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=middleware)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            return await client.get("/embeddable")
+
+    response = asyncio.run(get())
+    # frame-ancestors 'none' would override SAMEORIGIN in a browser: not added
+    assert response.headers["x-frame-options"] == "SAMEORIGIN"
+    assert "content-security-policy" not in response.headers
+    assert response.headers["cache-control"] == "no-store"

@@ -215,7 +215,7 @@ def _check_combination(chosen: Mapping[str, Any], databases: Any) -> None:
     """What each ``AURA`` value needs of the others and of ``DATABASES``, checked when Django
     starts (else the first request would fail on it)."""
     alias = chosen["DATABASE"]
-    if isinstance(databases, Mapping) and alias not in databases:
+    if isinstance(databases, Mapping) and databases and alias not in databases:
         aliases = sorted(str(name) for name in databases)
         raise ConfigurationError(
             f'settings.AURA["DATABASE"] is {alias!r}, which DATABASES does not define (it '
@@ -236,8 +236,9 @@ def _check_combination(chosen: Mapping[str, Any], databases: Any) -> None:
         except ConfigurationError as error:
             raise ConfigurationError(f'settings.AURA["OPTIONS"] is refused: {error}') from None
     if not chosen["DURABLE"]:
+        journal = "journal" in chosen["OPTIONS"]  # a journal of its own: workers deliver it
         for key, value, meaning in (
-            ("WORKERS", workers, "workers deliver the outbox's rows"),
+            ("WORKERS", None if journal else workers, "workers deliver the outbox's rows"),
             (
                 "REQUIRE_TRANSACTION",
                 chosen["REQUIRE_TRANSACTION"] or None,
