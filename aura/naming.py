@@ -72,7 +72,11 @@ def check_event_type(event_type: object) -> str:
 def not_publishable(pattern: object, publisher: str) -> str | None:
     """Why ``pattern`` cannot be declared as published by ``publisher`` (a description such as
     ``"Module 'visits'"``), or ``None`` when it can: an event type or a pattern of them."""
-    if isinstance(pattern, str) and len(pattern) <= MAX_NAME_LENGTH and _PATTERN.fullmatch(pattern):
+    try:
+        check_pattern(pattern)
+    except InvalidEventTypeError:
+        pass
+    else:
         return None
     return (
         f"{publisher} declares it publishes {_shown(pattern)}, which is no event type: expected "

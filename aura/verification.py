@@ -316,7 +316,6 @@ def defined_at(target: object) -> str:
         target = target.__func__
     if not inspect.isclass(target) and not inspect.isfunction(target) and callable(target):
         target = type(target).__call__  # a callable instance: where its class defines the call
-    target = inspect.unwrap(target) if inspect.isfunction(target) else target
     code = getattr(target, "__code__", None)
     if code is not None:
         return f"{code.co_filename}:{code.co_firstlineno}" if _is_file(code.co_filename) else ""

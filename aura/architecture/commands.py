@@ -491,7 +491,7 @@ def _event_findings(module_map: ModuleMap, modules: Mapping[str, Any]) -> list[F
         module = modules.get(spec.name)
         if spec.publishes is None and module is not None and not module.synthesized:
             # Where to declare one more: the module's own declaration (its package's file).
-            file = getattr(sys.modules.get(spec.package), "__file__", None)
+            file = _file_of(spec.package)
             origin = _relative(Path(file), module_map.root) if file else spec.origin
             spec = dataclasses.replace(
                 spec, publishes=tuple(module.published), origins=(origin, *spec.origins)
@@ -577,8 +577,8 @@ def _coverage_findings(
     for name in sorted(set(modules) - covered):
         if getattr(modules[name], "synthesized", False):
             continue  # a seed-style package: it declares nothing of its own to check
-        package = _home(packages, name)
-        file = getattr(sys.modules.get(package), "__file__", None) if package else None
+        package = homes.get(name, "")
+        file = _file_of(package)
         yield Finding(
             module=name,
             rule="unmapped-module",
@@ -594,6 +594,11 @@ def _coverage_findings(
             ),
             location=f"{file}:1" if file else "",  # where its code is, not in the map
         )
+
+
+def _file_of(package: str) -> str | None:
+    """The file of the imported package ``package`` (its ``__init__.py``), if any."""
+    return getattr(sys.modules.get(package), "__file__", None) if package else None
 
 
 def _home(packages: Mapping[str, str], name: str) -> str:

@@ -255,7 +255,7 @@ def _service_scopes(tree: ast.Module) -> _Scopes:
     """Which names hold a ``ModuleServices`` in each scope of ``tree``: bound to
     ``module_services(...)``, annotated ``ModuleServices`` (also inside ``Annotated[...]``,
     ``Optional[...]``, ``X | None`` or a string), or ``self.<name>`` set to one anywhere in the
-    file. A function sees its own and the enclosing scopes' names; a class body's are its own."""
+    file. A function or class sees its own and the enclosing scopes' names."""
     attributes = frozenset(
         f"self.{target.attr}"
         for node in ast.walk(tree)

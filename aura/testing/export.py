@@ -208,9 +208,8 @@ def trace_to_mermaid(trace: Trace) -> str:
         return participants[name]
 
     body: list[str] = []
-    attempts: dict[
-        tuple[str, str, str], int
-    ] = {}  # deliveries so far of each event to each handler
+    # deliveries so far of each event to each handler
+    attempts: dict[tuple[str, str, str], int] = {}
     for index, entry in enumerate(entries):
         body.extend(_mermaid_lines(trace, entry, lifeline, attempts))
         for ended in returns.get(index, ()):

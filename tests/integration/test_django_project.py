@@ -51,6 +51,18 @@ SETTINGS = """
     AURA = {"DATABASE": "default", "DURABLE": True}
 """
 
+WITHOUT_BILLING = """
+[tool.aura.boundaries.modules.patients]
+package = "clinic.patients"
+[tool.aura.boundaries.modules.visits]
+package = "clinic.visits"
+depends_on = ["patients"]
+"""
+CLINIC_MAP = (
+    WITHOUT_BILLING + '[tool.aura.boundaries.modules.billing]\npackage = "clinic.billing"\n'
+)
+"""The module map of the clinic's three modules, as pyproject.toml declares it."""
+
 PROJECT = {
     "clinic/__init__.py": "",
     "clinic/settings.py": SETTINGS,
@@ -768,19 +780,7 @@ def test_manage_py_aura_worker_delivers_what_web_processes_only_record(
 
 def test_manage_py_aura_check_verifies_the_modules_wiring(clinic: pytest.Pytester) -> None:
     project = clinic.path
-    (project / "pyproject.toml").write_text(
-        textwrap.dedent(
-            """
-            [tool.aura.boundaries.modules.patients]
-            package = "clinic.patients"
-            [tool.aura.boundaries.modules.visits]
-            package = "clinic.visits"
-            depends_on = ["patients"]
-            [tool.aura.boundaries.modules.billing]
-            package = "clinic.billing"
-            """
-        )
-    )
+    (project / "pyproject.toml").write_text(CLINIC_MAP)
     done = manage(project, "aura", "check")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "aura check: no violations in 3 modules (8 files)."
@@ -882,16 +882,9 @@ def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
     clinic: pytest.Pytester,
 ) -> None:
     project = clinic.path
-    mapped = """
-        [tool.aura.boundaries.modules.patients]
-        package = "clinic.patients"
-        [tool.aura.boundaries.modules.visits]
-        package = "clinic.visits"
-        depends_on = ["patients"]
-    """
     pyproject = project / "pyproject.toml"
     # billing is a module of the apps, but the map forgot it: its imports would go unchecked
-    pyproject.write_text(textwrap.dedent(mapped))
+    pyproject.write_text(WITHOUT_BILLING)
     done = manage(project, "aura", "check")
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout.splitlines()[-2:] == [
@@ -905,8 +898,7 @@ def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
     ]
     # the same package under another name in the map
     pyproject.write_text(
-        textwrap.dedent(mapped)
-        + '[tool.aura.boundaries.modules.invoicing]\npackage = "clinic.billing"\n'
+        WITHOUT_BILLING + '[tool.aura.boundaries.modules.invoicing]\npackage = "clinic.billing"\n'
     )
     done = manage(project, "aura", "check")
     assert done.returncode == 1, done.stdout + done.stderr
@@ -918,8 +910,7 @@ def test_manage_py_aura_check_reports_module_code_the_map_does_not_cover(
         "map's table to 'billing'",
     ]
     # an app joined to billing from outside its package: the map checks none of its code
-    full = mapped + '[tool.aura.boundaries.modules.billing]\npackage = "clinic.billing"\n'
-    pyproject.write_text(textwrap.dedent(full))
+    pyproject.write_text(CLINIC_MAP)
     refunds = project / "clinic" / "refunds"
     refunds.mkdir()
     (refunds / "__init__.py").write_text("")
@@ -975,19 +966,7 @@ def test_an_event_published_but_not_declared_is_found_in_the_source(
     clinic: pytest.Pytester,
 ) -> None:
     project = clinic.path
-    (project / "pyproject.toml").write_text(
-        textwrap.dedent(
-            """
-            [tool.aura.boundaries.modules.patients]
-            package = "clinic.patients"
-            [tool.aura.boundaries.modules.visits]
-            package = "clinic.visits"
-            depends_on = ["patients"]
-            [tool.aura.boundaries.modules.billing]
-            package = "clinic.billing"
-            """
-        )
-    )
+    (project / "pyproject.toml").write_text(CLINIC_MAP)
     views = project / "clinic/visits/views.py"
     views.write_text(
         views.read_text() + "\n\ndef cancel(request):\n"

@@ -235,21 +235,24 @@ def _check_combination(chosen: Mapping[str, Any], databases: Any) -> None:
             Platform([], log_traffic=False, **scalars).close()
         except ConfigurationError as error:
             raise ConfigurationError(f'settings.AURA["OPTIONS"] is refused: {error}') from None
-    if not chosen["DURABLE"]:
-        journal = "journal" in chosen["OPTIONS"]  # a journal of its own: workers deliver it
-        for key, value, meaning in (
-            ("WORKERS", None if journal else workers, "workers deliver the outbox's rows"),
-            (
-                "REQUIRE_TRANSACTION",
-                chosen["REQUIRE_TRANSACTION"] or None,
-                "the outbox is what refuses a publish outside transaction.atomic()",
-            ),
-        ):
-            if value is not None:
-                raise ConfigurationError(
-                    f'settings.AURA["{key}"] is {value!r}, which needs AURA["DURABLE"] = True '
-                    f"({meaning}), but DURABLE is False. Set DURABLE to True, or remove {key}."
-                )
+    if chosen["DURABLE"]:
+        return
+    # A journal of the project's own (in OPTIONS) is what workers deliver when not durable.
+    if workers is not None and "journal" not in chosen["OPTIONS"]:
+        raise _needs_durable("WORKERS", workers, "workers deliver the outbox's rows")
+    if chosen["REQUIRE_TRANSACTION"]:
+        raise _needs_durable(
+            "REQUIRE_TRANSACTION",
+            True,
+            "the outbox is what refuses a publish outside transaction.atomic()",
+        )
+
+
+def _needs_durable(key: str, value: object, meaning: str) -> ConfigurationError:
+    return ConfigurationError(
+        f'settings.AURA["{key}"] is {value!r}, which needs AURA["DURABLE"] = True ({meaning}), '
+        f"but DURABLE is False. Set DURABLE to True, or remove {key}."
+    )
 
 
 def _platform_options() -> set[str]:
