@@ -12,7 +12,9 @@ its place (``path:line``), the module at fault, what it uses and the fix:
   lookups together), with the cycle's path and the place of each step;
 - ``event-without-publisher`` / ``undeclared-event``: a subscription to an event no module
   publishes, a publish of an event its module does not declare (where publishes are declared);
-- ``syntax-error``: a file that cannot be parsed: never skipped, since it might hold anything.
+- ``syntax-error``: a file that cannot be parsed: never skipped, since it might hold anything;
+- ``unused-dependency``: a module lists in ``depends_on`` a module its code never uses (no
+  import, lookup or coupling): subscribing to another module's events needs no dependency.
 
 :class:`BoundaryReport` carries the findings and what was checked (modules, files), so that a run
 that checked nothing cannot pass for one that found nothing.
@@ -79,12 +81,14 @@ def check_boundaries(module_map: ModuleMap, *, cache: bool | None = None) -> Bou
     usages: list[Usage] = []
     owners = _service_owners(module_map)
     published = _published(module_map)
+    unread: set[str] = set()  # modules whose uses are not all known (a file not parsed)
     for spec in module_map.modules:
         for file in spec.files:
             scan = scans[file.path]
             shown = _shown(file.path, module_map.root)
             if scan.error is not None:
                 findings.append(_syntax_error(spec, shown, scan))
+                unread.add(spec.name)
                 continue
             for item in scan.imports:
                 for target in _targets(item, known):
@@ -99,6 +103,9 @@ def check_boundaries(module_map: ModuleMap, *, cache: bool | None = None) -> Bou
                     _call_findings(module_map, spec, shown, call, owners, published, usages)
                 )
     findings.extend(_cycles(module_map, usages))
+    # A lookup of no module is most likely a misspelt dependency: that one is not unused.
+    unread.update(f.module for f in findings if f.rule == "unknown-module")
+    findings.extend(_unused(module_map, usages, unread))
     return BoundaryReport(
         findings=tuple(sorted(set(findings), key=_order)),
         modules=len(module_map.modules),
@@ -414,6 +421,36 @@ def _syntax_error(spec: ModuleSpec, shown: str, scan: FileScan) -> Finding:
         ),
         location=f"{shown}:{scan.error_line}",
     )
+
+
+def _unused(module_map: ModuleMap, usages: Iterable[Usage], unread: set[str]) -> Iterator[Finding]:
+    """One finding per dependency in ``depends_on`` that the module's code never uses: no import
+    of it, no lookup of its services, no coupling to it; placed where the dependency is
+    declared (the ``depends_on`` line of its table, or its ``Module(...)`` line)."""
+    used: dict[str, set[str]] = {}
+    for usage in usages:
+        used.setdefault(usage.module, set()).add(usage.target_module)
+    for spec in module_map.modules:
+        if spec.name in unread or not spec.files:
+            continue
+        for dependency in spec.depends_on:
+            if dependency in used.get(spec.name, ()):
+                continue
+            yield Finding(
+                source=SOURCE,
+                module=spec.name,
+                rule="unused-dependency",
+                subject=dependency,
+                message=(
+                    f"{spec.name} declares depends_on {dependency!r}, but its code never uses "
+                    f"{dependency} (no import, service lookup or coupling)"
+                ),
+                fix=(
+                    f"remove {dependency!r} from depends_on of {spec.name} ({spec.origin}); a "
+                    "module needs no dependency to subscribe to another module's events"
+                ),
+                location=spec.declared_at(module_map.root, "depends_on"),
+            )
 
 
 def _cycles(module_map: ModuleMap, usages: Iterable[Usage]) -> Iterator[Finding]:

@@ -34,7 +34,6 @@ import contextlib
 import dataclasses
 import functools
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -43,7 +42,15 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from aura.architecture.boundaries import check_boundaries
-from aura.architecture.modulemap import ModuleMap, ModuleSpec, load_module_map
+from aura.architecture.modulemap import (
+    DECLARED_IN_SOURCE,
+    ModuleMap,
+    ModuleSpec,
+    line_of,
+    load_module_map,
+    read_text,
+    relative_path,
+)
 from aura.architecture.report import CheckReport, Rule, read_baseline, write_baseline
 from aura.config import (
     CLI_MODULES,
@@ -77,7 +84,6 @@ MAP_CONTRACT_TYPE = "module_dependencies"
 """The import-linter contract type that runs the module map's checks: ``aura check`` runs those
 itself, so it skips the contracts of this type."""
 
-_DECLARED_IN_SOURCE = re.compile(r"\.py:\d+$")
 
 STATIC_NOTE = (
     "Platform verification skipped: --static checks the module map only, so no platform was "
@@ -346,7 +352,7 @@ def _skipped(setting: ModulesSetting | None, module_map: ModuleMap) -> str:
 
 
 def _declared_in_source(spec: ModuleSpec) -> bool:
-    return any(_DECLARED_IN_SOURCE.search(origin) for origin in spec.origins)
+    return any(DECLARED_IN_SOURCE.search(origin) for origin in spec.origins)
 
 
 _IMPORTLINTER_SECTIONS = {
@@ -438,6 +444,7 @@ def _verification_findings(
     from aura.verification import verify
 
     reported = {finding.key for finding in found}
+    mapped = set(module_map.names)
     cycles = any(finding.rule == "dependency-cycle" for finding in found)
     with contextlib.redirect_stdout(sys.stderr):
         try:
@@ -454,9 +461,10 @@ def _verification_findings(
                 # repeated (see the end)
                 *_event_findings(module_map, platform.modules),
                 *verify(platform, boundaries=module_map).problems,
-                *(
+                *(  # the map judges its own modules' dependencies from all their uses
                     dataclasses.replace(f, source=SOURCE)
                     for f in unused_dependencies(platform.modules)
+                    if f.module not in mapped
                 ),
                 *_event_catalog_findings(platform, module_map),
                 *_coverage_findings(
@@ -492,7 +500,7 @@ def _event_findings(module_map: ModuleMap, modules: Mapping[str, Any]) -> list[F
         if spec.publishes is None and module is not None and not module.synthesized:
             # Where to declare one more: the module's own declaration (its package's file).
             file = _file_of(spec.package)
-            origin = _relative(Path(file), module_map.root) if file else spec.origin
+            origin = relative_path(Path(file), module_map.root) if file else spec.origin
             spec = dataclasses.replace(
                 spec, publishes=tuple(module.published), origins=(origin, *spec.origins)
             )
@@ -665,7 +673,7 @@ def _raised_in(error: BaseException, module_map: ModuleMap) -> tuple[str, str]:
         except (OSError, ValueError):
             continue
         if owner is not None:
-            return owner, f"{_relative(Path(filename), root)}:{line or 1}"
+            return owner, f"{relative_path(Path(filename), root)}:{line or 1}"
     return "", ""
 
 
@@ -680,13 +688,13 @@ def _placed(finding: Finding, anchors: Mapping[str, str], root: Path) -> Finding
         if not Path(path).is_absolute():
             return finding
         # A place the runtime found (a handler's definition): shown from the project's root.
-        return dataclasses.replace(finding, location=f"{_relative(Path(path), root)}:{line}")
+        return dataclasses.replace(finding, location=f"{relative_path(Path(path), root)}:{line}")
     declared = anchors.get(finding.module, "") if finding.module else ""
     if finding.location:
         file = Path(finding.location)
         declared_file = declared.rpartition(":")[0]
         same = declared_file and (root / declared_file).resolve() == file.resolve()
-        place = declared if same else f"{_relative(file, root)}:1"
+        place = declared if same else f"{relative_path(file, root)}:1"
     else:
         place = declared or anchors.get(finding.source, "") or anchors.get("", "")
     return dataclasses.replace(finding, location=place) if place else finding
@@ -698,29 +706,16 @@ def _placed(finding: Finding, anchors: Mapping[str, str], root: Path) -> Finding
 def _anchors(module_map: ModuleMap, contracts: ImportContracts | None) -> dict[str, str]:
     """The place of each module's declaration and of each contract's section, as ``path:line``."""
     root = module_map.root
-    anchors = {spec.name: _declaration_place(spec, root) for spec in module_map.modules}
+    anchors = {spec.name: spec.declared_at(root) for spec in module_map.modules}
     if contracts is not None:
-        text = _read(contracts.config)
-        shown = _relative(contracts.config, root)
+        text = read_text(contracts.config)
+        shown = relative_path(contracts.config, root)
         for spec in contracts.contracts:
-            line = _line_of(text, f"[importlinter:contract:{spec.id}]")
+            line = line_of(text, f"[importlinter:contract:{spec.id}]")
             anchors[f"import contract {spec.id}"] = f"{shown}:{line}"
     pyproject = root / "pyproject.toml"
     anchors[""] = "pyproject.toml:1" if pyproject.is_file() else next(iter(anchors.values()), "")
     return anchors
-
-
-def _declaration_place(spec: ModuleSpec, root: Path) -> str:
-    for origin in spec.origins:  # the Module(...) line, as the map found it
-        if _DECLARED_IN_SOURCE.search(origin):
-            return origin
-    for origin in spec.origins:  # its table: "pyproject.toml [tool.aura.boundaries.modules.x]"
-        file, _, table = origin.partition(" ")
-        path = root / file
-        if table and path.is_file():
-            return f"{_relative(path, root)}:{_line_of(_read(path), table)}"
-    files = sorted(file.path for file in spec.files)
-    return f"{_relative(files[0], root)}:1" if files else ""
 
 
 def _contract_rules(results: Sequence[ContractResult]) -> dict[str, Rule]:
@@ -734,25 +729,3 @@ def _contract_rules(results: Sequence[ContractResult]) -> dict[str, Rule]:
         )
         for result in results
     }
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return ""
-
-
-def _line_of(text: str, header: str) -> int:
-    """The line of ``text`` that is ``header`` (a table or section), else 1."""
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip() == header:
-            return number
-    return 1
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()

@@ -52,15 +52,22 @@ from aura.naming import not_publishable, snake_case
 
 __all__ = [
     "AURA_CALLS",
+    "DECLARED_IN_SOURCE",
     "Coupling",
     "Layer",
     "ModuleMap",
     "ModuleSpec",
+    "line_of",
     "load_module_map",
+    "read_text",
+    "relative_path",
 ]
 
 AURA_CALLS = frozenset({"get_service", "resolve", "subscribe", "publish", "module_services"})
 """Aura's own string couplings, always read."""
+
+DECLARED_IN_SOURCE = re.compile(r"\.py:\d+$")
+"""An origin that is a ``Module(...)`` line: ``modules/users/__init__.py:24``."""
 
 _TABLE = "[tool.aura.boundaries]"
 _BOUNDARY_KEYS = {
@@ -126,6 +133,21 @@ class ModuleSpec:
     def origin(self) -> str:
         """Where to change it: its first declaration."""
         return self.origins[0] if self.origins else self.name
+
+    def declared_at(self, root: Path, key: str = "") -> str:
+        """Where to change the module, as ``path:line`` from ``root``: its ``Module(...)`` line,
+        else its table in the configuration (at its ``key = ...`` line, when given and there),
+        else its first file; empty for a module without any."""
+        for origin in self.origins:
+            if DECLARED_IN_SOURCE.search(origin):
+                return origin
+        for origin in self.origins:  # its table: "pyproject.toml [tool.aura.boundaries.modules.x]"
+            file, _, table = origin.partition(" ")
+            path = root / file
+            if table and path.is_file():
+                return f"{relative_path(path, root)}:{line_of(read_text(path), table, key)}"
+        files = sorted(file.path for file in self.files)
+        return f"{relative_path(files[0], root)}:1" if files else ""
 
     def published(self, target: str) -> bool:
         """Whether other modules may import ``target`` (an absolute name inside this module)."""
@@ -934,3 +956,37 @@ def _strings(value: Any, where: str) -> list[str]:
                 f'{where} holds {item!r}; expected a list of strings, e.g. ["users"].'
             )
     return list(items)
+
+
+def read_text(path: Path) -> str:
+    """The text of the file at ``path``; empty when it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def line_of(text: str, header: str, key: str = "") -> int:
+    """The line of ``text`` that is ``header`` (a table or section), else 1; with ``key``, the
+    line in that table that sets it (``key = ...``), when there is one."""
+    found = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not found:
+            if stripped == header:
+                found = number
+                if not key:
+                    break
+        elif stripped.startswith("["):
+            break  # the next table: the key is not set in this one
+        elif stripped.partition("=")[0].strip() == key:
+            return number
+    return found or 1
+
+
+def relative_path(path: Path, root: Path) -> str:
+    """``path`` from ``root`` (POSIX), or as it is when it is not under ``root``."""
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -109,6 +109,7 @@ def test_the_corpus_plants_a_violation_of_every_rule(tmp_path: Path) -> None:
         "event-without-publisher",
         "undeclared-event",
         "syntax-error",
+        "unused-dependency",
     }
 
 
@@ -249,12 +250,24 @@ def test_a_cycle_of_declarations_alone_is_placed_at_the_declarations(tmp_path: P
 
     report = check_boundaries(module_map(tmp_path), cache=False)
 
+    def unused(line: int, module: str, other: str, origin: str) -> str:
+        return (
+            f"pyproject.toml:{line}: [unused-dependency] {module} declares depends_on {other!r}, "
+            f"but its code never uses {other} (no import, service lookup or coupling); remove "
+            f"{other!r} from depends_on of {module} ({origin}); a module needs no dependency to "
+            "subscribe to another module's events"
+        )
+
+    # The declarations alone make the cycle, and neither is used: both are reported, each at
+    # its depends_on line.
     assert lines(report) == [
+        unused(3, "orders", "billing", ORDERS),
+        unused(6, "billing", "orders", BILLING),
         ": [dependency-cycle] modules billing, orders depend on each other: "
         "billing -> orders -> billing; break the cycle ("
         f"billing -> orders: declared in {BILLING}; orders -> billing: declared in {ORDERS}): "
         "let one module react to another's events, or move the shared code into a module "
-        "both depend on"
+        "both depend on",
     ]
 
 
@@ -292,6 +305,40 @@ def test_a_lookup_of_no_module_names_the_modules_there_are(tmp_path: Path) -> No
     assert lines(report) == [
         "shop/billing/__init__.py:5: [unknown-module] billing uses user.UserService; no module "
         "is named 'user'; look up one of billing, users. Did you mean 'users'?"
+    ]
+
+
+def test_a_dependency_the_code_never_uses_is_unused_and_placed_at_its_declaration(
+    tmp_path: Path,
+) -> None:
+    report = check("unused_dependency", tmp_path)
+
+    assert lines(report) == [
+        "pyproject.toml:9: [unused-dependency] billing declares depends_on 'users', but its "
+        "code never uses "
+        "users (no import, service lookup or coupling); remove 'users' from depends_on of "
+        f"billing ({BILLING}); a module needs no dependency to subscribe to another module's "
+        "events"
+    ]
+    assert report.findings[0].key == "unused-dependency billing users"
+
+
+def test_a_module_whose_uses_are_not_all_known_has_no_unused_dependency(tmp_path: Path) -> None:
+    build("unused_dependency", tmp_path)
+    billing = tmp_path / "shop" / "billing"
+    (billing / "broken.py").write_text("def (:\n", encoding="utf-8")
+
+    assert [f.rule for f in check_boundaries(module_map(tmp_path), cache=False).findings] == [
+        "syntax-error"
+    ]
+
+    (billing / "broken.py").write_text(
+        'from aura import service_registry\nservice_registry.get_service("user", "UserService")\n',
+        encoding="utf-8",
+    )
+
+    assert [f.rule for f in check_boundaries(module_map(tmp_path), cache=False).findings] == [
+        "unknown-module"
     ]
 
 

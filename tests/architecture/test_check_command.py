@@ -33,8 +33,9 @@ BROKEN_REPORT = f"""\
 .importlinter:8: import contract independent: depot.modules.shipping.application -> \
 depot.modules.stock.domain (l.3)
 depot/modules/billing/__init__.py:5: billing declares depends_on 'stock', but its code never \
-looks up a service of 'stock'; remove 'stock' from depends_on of module 'billing'; a module \
-needs no dependency to subscribe to another module's events
+uses stock (no import, service lookup or coupling); remove 'stock' from depends_on of billing \
+(depot/modules/billing/__init__.py:5); a module needs no dependency to subscribe to another \
+module's events
 depot/modules/billing/__init__.py:8: billing subscribes to parcel.lost; no module declares it \
 publishes 'parcel.lost': correct the event type, or declare it in the publishing module's \
 publishes. Did you mean 'parcel.shipped'?
@@ -59,9 +60,9 @@ BASELINE = [
     "module map: event-without-publisher billing parcel.lost",
     "module map: internal-import shipping depot.modules.stock.domain",
     "module map: undeclared-dependency billing shipping Shipping",
+    "module map: unused-dependency billing stock",
     "platform verification: contract-not-implemented billing Ledger",
     "platform verification: event-without-contract billing parcel.lost",
-    "platform verification: unused-dependency billing stock",
 ]
 
 
@@ -152,7 +153,7 @@ def test_a_platform_that_cannot_be_built_is_a_violation(project: pytest.Pytester
     assert code == 1
     # Neither has a line of its own: the cycle is placed at its first module's declaration, and
     # so is the platform's error, which names no module (the project has no pyproject.toml).
-    assert text.splitlines()[-3:] == [
+    assert text.splitlines()[-4:] == [
         "depot/modules/shipping/__init__.py:4: modules shipping, stock depend on each other: "
         "shipping -> stock -> shipping; break the cycle (shipping -> stock: "
         "depot/modules/shipping/application.py:14; stock -> shipping: declared in "
@@ -161,7 +162,11 @@ def test_a_platform_that_cannot_be_built_is_a_violation(project: pytest.Pytester
         "depot/modules/shipping/__init__.py:4: the platform cannot be built: Modules depend on "
         "each other in a cycle: shipping -> stock -> shipping. Break it: let one of them react "
         "to the other's events instead of calling it",
-        "aura check: 2 violations in 2 modules (4 files) and 1 import contract.",
+        "depot/modules/stock/__init__.py:5: stock declares depends_on 'shipping', but its code "
+        "never uses shipping (no import, service lookup or coupling); remove 'shipping' from "
+        "depends_on of stock (depot/modules/stock/__init__.py:5); a module needs no dependency "
+        "to subscribe to another module's events",
+        "aura check: 3 violations in 2 modules (4 files) and 1 import contract.",
     ]
 
 
@@ -313,6 +318,25 @@ def test_update_baseline_records_todays_violations(project: pytest.Pytester) -> 
     )
     baseline = json.loads((project.path / "arch.json").read_text())
     assert baseline == {"aura_check_baseline": 1, "violations": BASELINE}
+
+
+def test_a_baseline_written_when_the_platform_judged_unused_dependencies_still_holds(
+    project: pytest.Pytester,
+) -> None:
+    # Before the module map judged every module's dependencies, the platform's verification
+    # did, and baselines recorded that source.
+    old = [
+        entry.replace("module map: unused-dependency", "platform verification: unused-dependency")
+        for entry in BASELINE
+    ]
+    (project.path / "arch.json").write_text(
+        json.dumps({"aura_check_baseline": 1, "violations": old}), encoding="utf-8"
+    )
+    assert check(project, BROKEN, "--baseline", "arch.json") == (
+        0,
+        f"{SKIPPED_CONTRACT}\naura check: 0 new violations (7 baselined, 0 fixed in the "
+        "baseline) in 3 modules (5 files) and 1 import contract.\n",
+    )
 
 
 def test_with_a_baseline_only_new_violations_fail(project: pytest.Pytester) -> None:

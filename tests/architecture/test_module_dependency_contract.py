@@ -46,7 +46,12 @@ def test_each_violation_is_one_line_with_its_place_under_the_title_of_its_rule(
         "Subscriptions to events no module publishes:\n\n"
         "depot/modules/billing/__init__.py:8: billing subscribes to parcel.lost; no module "
         "declares it publishes 'parcel.lost': correct the event type, or declare it in the "
-        "publishing module's publishes. Did you mean 'parcel.shipped'?",
+        "publishing module's publishes. Did you mean 'parcel.shipped'?\n\n"
+        "Dependencies declared but never used:\n\n"
+        "depot/modules/billing/__init__.py:5: billing declares depends_on 'stock', but its code "
+        "never uses stock (no import, service lookup or coupling); remove 'stock' from "
+        "depends_on of billing (depot/modules/billing/__init__.py:5); a module needs no "
+        "dependency to subscribe to another module's events",
     )
 
 
@@ -56,6 +61,7 @@ def test_the_violations_are_data_with_their_identity(pytester: pytest.Pytester) 
     assert [finding.identity for finding in result.violations] == [
         "import contract declared: event-without-publisher billing parcel.lost",
         "import contract declared: undeclared-dependency billing shipping Shipping",
+        "import contract declared: unused-dependency billing stock",
         "import contract declared: internal-import shipping depot.modules.stock.domain",
     ]
 
