@@ -1,7 +1,8 @@
 """The billing module: charges for therapy sessions and subscription plans.
 
-It reacts to session events only (charge when booked, capture when completed, void when
-cancelled) and calls no other module's service.
+It reacts to session events (charge when booked, capture when completed, void when cancelled)
+and depends on ``users`` only to check, through its ``UserService``, that a subscription is for
+a user who exists and is active (the ``Accounts`` adapter wired here).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from aura.module import Module
 from contracts.billing import BillingServiceContract
 from modules.billing.api import add_routes
 from modules.billing.application import BillingService
-from modules.billing.domain import BillingRepository, BillingUnitOfWork, PaymentGateway
+from modules.billing.domain import Accounts, BillingRepository, BillingUnitOfWork, PaymentGateway
 from modules.billing.handlers import (
     on_session_cancelled,
     on_session_completed,
@@ -18,6 +19,7 @@ from modules.billing.handlers import (
 )
 from modules.billing.infrastructure import (
     LocalPaymentGateway,
+    RegistryAccounts,
     SqliteBillingRepository,
     create_tables,
     unit_of_work,
@@ -27,12 +29,13 @@ __all__ = ["module"]
 
 module = Module(
     "billing",
-    depends_on=[],
+    depends_on=["users"],
     description="Charges for therapy sessions, captured through a payment gateway; subscriptions.",
 )
 module.publishes("payment.completed", "payment.failed", "subscription.activated")
 module.provide(BillingRepository, SqliteBillingRepository)
 module.provide(PaymentGateway, LocalPaymentGateway)
+module.provide(Accounts, RegistryAccounts)
 # Transient: the unit of work is the platform's database, which the container must not dispose.
 module.provide(BillingUnitOfWork, unit_of_work, lifetime="transient")
 module.add_service("BillingService", BillingService, contract=BillingServiceContract)

@@ -16,6 +16,7 @@ from contracts.events import (
 )
 from modules.billing.domain import (
     DEFAULT_SESSION_TYPE,
+    Accounts,
     BillingRepository,
     BillingUnitOfWork,
     Charge,
@@ -24,6 +25,7 @@ from modules.billing.domain import (
     PaymentGateway,
     PaymentStatus,
     Subscription,
+    ensure_may_subscribe,
     ensure_no_active_subscription,
     plan_named,
 )
@@ -36,8 +38,8 @@ logger = logging.getLogger(__name__)
 class BillingService(BillingServiceContract):
     """Charges for therapy sessions, captured through a payment gateway, and subscriptions.
 
-    Its ports (repository, payment gateway, unit of work) come through the constructor; the
-    module's ``__init__`` wires the adapters.
+    Its ports (repository, payment gateway, unit of work, the accounts a subscription is for)
+    come through the constructor; the module's ``__init__`` wires the adapters.
     """
 
     def __init__(
@@ -46,11 +48,13 @@ class BillingService(BillingServiceContract):
         gateway: PaymentGateway,
         unit_of_work: BillingUnitOfWork,
         bus: EventBus,
+        accounts: Accounts,
     ) -> None:
         self.repository = repository
         self.gateway = gateway
         self.unit_of_work = unit_of_work
         self.bus = bus
+        self.accounts = accounts
 
     # --- session charges ------------------------------------------------------------------------
 
@@ -126,9 +130,11 @@ class BillingService(BillingServiceContract):
     def activate_subscription(self, user_id: int, plan: str) -> dict[str, Any]:
         """Start a subscription plan (``basic`` or ``premium``) for a user.
 
-        Refuses an unknown plan and a second active subscription of the same user.
+        Refuses an unknown plan, a user who does not exist or is deactivated (the users
+        module says), and a second active subscription of the same user.
         """
         chosen = plan_named(plan)
+        ensure_may_subscribe(self.accounts, user_id)
         with self.unit_of_work.transaction():
             ensure_no_active_subscription(user_id, self.repository.active_subscription(user_id))
             subscription = self.repository.add_subscription(

@@ -14,7 +14,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from contracts.errors import BusinessRuleError
+from aura.exceptions import ServiceNotAvailableError
+from contracts.errors import BusinessRuleError, NotFoundError
 from contracts.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -22,6 +23,8 @@ __all__ = [
     "DEFAULT_SESSION_TYPE",
     "PLANS",
     "SESSION_PRICES_CENTS",
+    "Accounts",
+    "AccountsUnavailableError",
     "BillingRepository",
     "BillingUnitOfWork",
     "Charge",
@@ -33,6 +36,7 @@ __all__ = [
     "Plan",
     "Subscription",
     "SubscriptionStatus",
+    "ensure_may_subscribe",
     "ensure_no_active_subscription",
     "plan_named",
     "session_price_cents",
@@ -281,6 +285,39 @@ class Subscription:
             "status": str(self.status),
             "activated_at": self.activated_at.isoformat(),
         }
+
+
+class Accounts(Protocol):
+    """Who may hold a subscription: the users module answers, through its contract.
+
+    Any ``UserServiceContract`` satisfies it (a test may pass a fake of the users service).
+    """
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """Return the user, or ``None`` when there is no such user."""
+        ...
+
+    def is_user_active(self, user_id: int) -> bool:
+        """Tell whether the user is active (an unknown user is not)."""
+        ...
+
+
+class AccountsUnavailableError(ServiceNotAvailableError):
+    """The users module cannot be asked, so a subscription cannot be checked."""
+
+
+def ensure_may_subscribe(accounts: Accounts, user_id: int) -> None:
+    """Refuse a subscription for a user who does not exist, then for one who is not active."""
+    if accounts.get_user_by_id(user_id) is None:
+        raise NotFoundError(
+            f"User {user_id} does not exist, so no subscription was started. Subscribe a "
+            "registered user's id."
+        )
+    if not accounts.is_user_active(user_id):
+        raise BusinessRuleError(
+            f"User {user_id} is deactivated, so no subscription was started. Only an active "
+            "user can start a subscription."
+        )
 
 
 def ensure_no_active_subscription(user_id: int, active: Subscription | None) -> None:

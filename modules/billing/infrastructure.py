@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aura.database import Database
+from aura.exceptions import ServiceNotAvailableError
+from aura.registry import ServiceRegistry
+from contracts.users import UserServiceContract
 from modules.billing.domain import (
+    Accounts,
+    AccountsUnavailableError,
     BillingRepository,
     BillingUnitOfWork,
     Charge,
@@ -24,6 +29,7 @@ __all__ = [
     "DecliningPaymentGateway",
     "GatewayAttempt",
     "LocalPaymentGateway",
+    "RegistryAccounts",
     "SqliteBillingRepository",
     "create_tables",
     "unit_of_work",
@@ -275,3 +281,29 @@ class DecliningPaymentGateway(PaymentGateway):
         """Decline the charge, remembering that it was asked for."""
         self.attempts.append(GatewayAttempt(patient_id, amount_cents, currency, reference))
         return PaymentResult(approved=False, reason=self.reason)
+
+
+class RegistryAccounts(Accounts):
+    """The users module's ``UserService``, asked through the registry on every call (never kept:
+    a users service replaced later, such as a test's stand-in, is the one asked)."""
+
+    def __init__(self, registry: ServiceRegistry) -> None:
+        self.registry = registry
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        """Return the user, or ``None``."""
+        return self._users().get_user_by_id(user_id)
+
+    def is_user_active(self, user_id: int) -> bool:
+        """Tell whether the user is active."""
+        return self._users().is_user_active(user_id)
+
+    def _users(self) -> UserServiceContract:
+        try:
+            users: UserServiceContract = self.registry.get_service("users", "UserService")
+        except ServiceNotAvailableError as exc:
+            raise AccountsUnavailableError(
+                f"User service is currently unavailable, so the subscription cannot be checked: "
+                f"{exc}"
+            ) from exc
+        return users

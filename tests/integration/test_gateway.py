@@ -281,13 +281,17 @@ def test_list_charges_returns_the_patients_charges(gateway: Caller) -> None:
 
 
 def test_activate_subscription_answers_201(gateway: Caller) -> None:
+    patient = register(gateway, "Pat Doe")
     response = send(
-        gateway, "POST", "/api/billing/subscriptions", json={"user_id": 7, "plan": "premium"}
+        gateway,
+        "POST",
+        "/api/billing/subscriptions",
+        json={"user_id": patient["id"], "plan": "premium"},
     )
     assert response.status_code == 201
     assert response.json() == {
         "id": 1,
-        "user_id": 7,
+        "user_id": patient["id"],
         "plan": "premium",
         "amount_cents": 4900,
         "currency": "EUR",
@@ -415,7 +419,8 @@ def test_completing_a_session_not_started_is_409(gateway: Caller) -> None:
 
 
 def test_a_second_subscription_is_409(gateway: Caller) -> None:
-    plan = {"user_id": 7, "plan": "basic"}
+    patient = register(gateway, "Pat Doe")
+    plan = {"user_id": patient["id"], "plan": "basic"}
     send(gateway, "POST", "/api/billing/subscriptions", json=plan)
     response = send(gateway, "POST", "/api/billing/subscriptions", json=plan)
     assert_problem(
@@ -423,11 +428,49 @@ def test_a_second_subscription_is_409(gateway: Caller) -> None:
         problem(
             409,
             "Conflict",
-            "User 7 already has an active basic subscription (id 1). A user can hold one "
-            "active subscription at a time.",
+            f"User {patient['id']} already has an active basic subscription (id 1). A user can "
+            "hold one active subscription at a time.",
             "/api/billing/subscriptions",
         ),
     )
+
+
+def test_a_subscription_for_nobody_is_404_and_for_a_deactivated_user_409(
+    aura_platform: Platform, gateway: Caller
+) -> None:
+    patient = register(gateway, "Pat Doe")
+    send(gateway, "POST", f"/api/users/users/{patient['id']}/deactivate")
+    nobody = send(
+        gateway, "POST", "/api/billing/subscriptions", json={"user_id": 999, "plan": "basic"}
+    )
+    gone = send(
+        gateway,
+        "POST",
+        "/api/billing/subscriptions",
+        json={"user_id": patient["id"], "plan": "basic"},
+    )
+    path = "/api/billing/subscriptions"
+    assert_problem(
+        nobody,
+        problem(
+            404,
+            "Not Found",
+            "User 999 does not exist, so no subscription was started. Subscribe a registered "
+            "user's id.",
+            path,
+        ),
+    )
+    assert_problem(
+        gone,
+        problem(
+            409,
+            "Conflict",
+            f"User {patient['id']} is deactivated, so no subscription was started. Only an "
+            "active user can start a subscription.",
+            path,
+        ),
+    )
+    assert aura_platform.database.query("SELECT * FROM billing_subscriptions") == []
 
 
 def test_a_time_utc_cannot_hold_is_409(gateway: Caller) -> None:
@@ -867,7 +910,7 @@ def test_modules_describes_services_routes_events_and_dependencies(gateway: Call
     response = send(gateway, "GET", "/api/_modules")
     assert response.status_code == 200
     modules = {module["name"]: module for module in response.json()["modules"]}
-    assert list(modules) == ["billing", "users", "mentalhealth", "notifications"]
+    assert list(modules) == ["users", "billing", "mentalhealth", "notifications"]
     assert modules["notifications"] == {
         "name": "notifications",
         "description": "Emails patients and therapists about their sessions and payments.",

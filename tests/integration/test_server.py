@@ -172,8 +172,8 @@ def test_serve_uses_var_aura_db_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> N
     assert anonymous.status_code == 401
     assert modules.status_code == 200
     assert [module["name"] for module in modules.json()["modules"]] == [
-        "billing",
         "users",
+        "billing",
         "mentalhealth",
         "notifications",
     ]

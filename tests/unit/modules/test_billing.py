@@ -11,6 +11,7 @@ from aura.events import thaw_json
 from aura.platform import Platform
 from aura.testing import FrozenClock, Overrides, PublishedEvents
 from contracts.errors import BusinessRuleError, NotFoundError
+from contracts.users import UserServiceContract
 from modules.billing.domain import PaymentGateway
 from modules.billing.infrastructure import DecliningPaymentGateway, GatewayAttempt
 
@@ -20,9 +21,46 @@ NOW = "2025-03-01T10:00:00+00:00"
 pytestmark = pytest.mark.aura_platform("billing", mode="standalone")
 
 
+class Members(UserServiceContract):
+    """The users module's service as billing sees it: users 7 and 8 active, 9 deactivated;
+    ``asked`` records the users billing asked about."""
+
+    def __init__(self) -> None:
+        self.active = {7: True, 8: True, 9: False}
+        self.asked: list[int] = []
+
+    def register_user(self, email: str, name: str, role: str) -> dict[str, Any]:
+        raise NotImplementedError  # billing never registers anyone
+
+    def get_user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        self.asked.append(user_id)
+        return {"id": user_id, "role": "patient"} if user_id in self.active else None
+
+    def get_user_profile(self, user_id: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def is_user_active(self, user_id: int) -> bool:
+        return self.active.get(user_id, False)
+
+    def update_profile(
+        self, user_id: int, *, name: str | None = None, email: str | None = None
+    ) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def deactivate_user(self, user_id: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+
 @pytest.fixture
-def platform(aura_platform: Platform) -> Platform:
-    """The harness's platform of this test: billing alone, on an in-memory database."""
+def members() -> Members:
+    return Members()
+
+
+@pytest.fixture
+def platform(aura_platform: Platform, override: Overrides, members: Members) -> Platform:
+    """The harness's platform of this test: billing alone, on an in-memory database, asking
+    ``members`` for the users module's service."""
+    override("users", "UserService", members)
     return aura_platform
 
 
@@ -416,6 +454,40 @@ def test_a_second_active_subscription_is_refused(
     )
     assert [row["plan"] for row in rows(platform, "billing_subscriptions")] == ["basic"]
     assert published_events.since(announced).types() == []
+
+
+@pytest.mark.parametrize(
+    ("user_id", "error", "message"),
+    [
+        (
+            404,
+            NotFoundError,
+            "User 404 does not exist, so no subscription was started. Subscribe a registered "
+            "user's id.",
+        ),
+        (
+            9,
+            BusinessRuleError,
+            "User 9 is deactivated, so no subscription was started. Only an active user can "
+            "start a subscription.",
+        ),
+    ],
+)
+def test_a_subscription_is_only_for_a_user_who_exists_and_is_active(
+    platform: Platform,
+    published_events: PublishedEvents,
+    service: Any,
+    members: Members,
+    user_id: int,
+    error: type[Exception],
+    message: str,
+) -> None:
+    with pytest.raises(error) as caught:
+        service.activate_subscription(user_id, "basic")
+    assert str(caught.value) == message
+    assert members.asked == [user_id]  # the users module was asked, through the registry
+    assert rows(platform, "billing_subscriptions") == []
+    assert published_events.types() == []
 
 
 def test_each_user_holds_their_own_subscription(service: Any) -> None:
