@@ -1,4 +1,5 @@
-"""Signatures and type hints, read once per function or class and kept.
+"""Signatures and type hints, read once per function or class and kept; the routes an ASGI
+application serves (:func:`served_routes`).
 
 Module declarations outlive platforms: every platform (every test) plans the same handlers,
 providers and services. ``inspect.signature`` and ``typing.get_type_hints`` (which compiles
@@ -11,11 +12,11 @@ from __future__ import annotations
 import inspect
 import typing
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
 from typing import Any
 
-__all__ = ["signature", "type_hints"]
+__all__ = ["served_routes", "signature", "type_hints"]
 
 _signatures: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
 _hints: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
@@ -39,3 +40,23 @@ def type_hints(target: Any) -> dict[str, Any]:
     with suppress(TypeError):
         _hints[target] = found
     return found
+
+
+def served_routes(routes: Iterable[Any]) -> Iterator[Any]:
+    """Each route of ``routes`` (an application's) and, in place of an included router, each
+    route it serves.
+
+    FastAPI flattened an included ``APIRouter`` into the application's routes until 0.165;
+    since then ``include_router`` adds one entry that holds the router and resolves its routes
+    (with the include's prefix and dependencies) when first used, so code walking
+    ``app.routes`` for ``APIRoute`` objects would skip every router's routes. Those come out
+    as FastAPI's view of each: its full ``path``, ``methods``, ``matches(scope)``, the
+    ``dependant`` with the include's dependencies, and the router's own route as
+    ``original_route``. Nothing here imports FastAPI.
+    """
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if callable(contexts):
+            yield from contexts()  # nested includes come flattened
+        else:
+            yield route

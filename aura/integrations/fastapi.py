@@ -60,6 +60,7 @@ from aura.exceptions import (
     ModuleDefinitionError,
 )
 from aura.integrations.services import ModuleServices, problem_body
+from aura.introspection import served_routes
 from aura.naming import check_module_name, did_you_mean
 from aura.platform import Platform
 
@@ -170,9 +171,9 @@ def platform_of(request: Request) -> Platform:
 def check_routes(app: Any, platform: Platform) -> None:
     """Refuse routes whose :func:`module_services` name a module ``platform`` does not have,
     or more than one module (a route acts as one module)."""
-    for route in getattr(app, "routes", ()):
-        if not isinstance(route, APIRoute):
-            continue
+    for route in served_routes(getattr(app, "routes", ())):
+        if not isinstance(getattr(route, "original_route", route), APIRoute):
+            continue  # a mount, a websocket, a plain Starlette route: no dependencies of ours
         label = f"{'/'.join(sorted(route.methods or ()))} {route.path}"
         names = sorted(set(_modules_used(route.dependant)))
         for name in names:

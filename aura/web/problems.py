@@ -32,6 +32,7 @@ from aura.exceptions import (
     ServiceNotAvailableError,
     ServiceTimeoutError,
 )
+from aura.introspection import served_routes
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -247,7 +248,7 @@ async def on_http_error(request: Request, exc: HTTPException) -> Response:
 
 def _allowed_methods(request: Request) -> str:
     methods: set[str] = set()
-    for route in request.app.routes:
+    for route in served_routes(request.app.routes):  # a router's routes, not the router
         match, _ = route.matches(request.scope)
         if match is not Match.NONE:
             methods.update(getattr(route, "methods", None) or ())

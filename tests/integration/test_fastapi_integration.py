@@ -19,7 +19,7 @@ import psycopg.conninfo
 import pytest
 import sqlalchemy as sa
 import uvicorn
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from aura import Module, Platform
@@ -603,6 +603,32 @@ async def test_startup_refuses_a_route_naming_a_module_the_platform_lacks(
     assert not recorded.platform.started
 
 
+async def test_startup_checks_the_routes_of_included_routers_too(recorded: Recorded) -> None:
+    # FastAPI >= 0.165 keeps an included router as one entry of app.routes: its routes are
+    # checked all the same, with the prefixes of every include.
+    app = build_app(recorded.make_platform)
+    orders = APIRouter(prefix="/orders")
+    inner = APIRouter(prefix="/{order_id}")
+
+    @inner.get("/charges")
+    def charges(services: Annotated[ModuleServices, Depends(module_services("biling"))]) -> None:
+        raise AssertionError("not reached")
+
+    orders.include_router(inner)
+    app.include_router(orders, prefix="/api")
+
+    with pytest.raises(ModuleDefinitionError) as refused:
+        async with app.router.lifespan_context(app):
+            raise AssertionError("not reached")
+
+    assert str(refused.value) == (
+        "Route GET /api/orders/{order_id}/charges uses module_services('biling'), but the "
+        "platform has no module 'biling' (its modules: users, audit, billing, notifications). "
+        "Did you mean 'billing'? Fix the name, or add the module to the platform."
+    )
+    assert not recorded.platform.started
+
+
 async def test_startup_refuses_a_route_acting_as_two_modules(recorded: Recorded) -> None:
     app = FastAPI(lifespan=lifespan(recorded.make_platform))
 
@@ -914,6 +940,27 @@ async def test_a_session_dependency_ended_after_the_response_is_refused_at_start
         "sent, and a commit that fails would have been answered as a success. Write "
         "Depends(" + placeholder.__qualname__ + ', scope="function").'
     )
+
+
+async def test_a_router_route_whose_session_ends_after_the_response_is_refused_at_startup(
+    tx_engine: sa.Engine,
+) -> None:
+    get_session = session_dependency(sessionmaker(tx_engine))
+    app = FastAPI(lifespan=lifespan(Platform([], poll_interval=None)))
+    router = APIRouter(prefix="/orders", dependencies=[Depends(get_session)])
+
+    @router.post("")
+    def place() -> None:
+        pass
+
+    app.include_router(router)
+    with pytest.raises(ConfigurationError) as refused:
+        async with app.router.lifespan_context(app):
+            pass
+    assert str(refused.value).startswith(
+        "Route POST /orders takes a session_dependency() through Depends("
+    )
+    assert str(refused.value).endswith(', scope="function").')
 
 
 @pytest.mark.parametrize("endpoint", ["sync", "async"])

@@ -1320,6 +1320,12 @@ def test_a_modules_apirouter_is_mounted_under_its_prefix_and_runs_as_the_module(
             {"method": "POST", "path": "/api/routed/refuse"},
             {"method": "POST", "path": "/api/routed/fail"},
         ]
+        # A method the router does not serve: 405 naming the methods it does, as for routes.
+        wrong = gateway.delete("/api/routed/refuse")
+        assert (wrong.status_code, wrong.headers["allow"]) == (405, "POST")
+        assert wrong.json()["detail"] == (
+            "DELETE is not allowed on /api/routed/refuse. Allowed methods: POST."
+        )
 
 
 def test_include_router_refuses_what_is_not_a_router() -> None:
