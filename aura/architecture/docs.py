@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from aura.architecture.modulemap import ModuleMap, ModuleSpec
 from aura.architecture.sources import FileScan, scan_files
 from aura.conformance import contract_methods
+from aura.introspection import served_routes
 from aura.naming import patterns_overlap
 
 if TYPE_CHECKING:
@@ -648,7 +649,7 @@ def _routes(module: Module) -> list[tuple[str, str, Any, str]]:
         (r.path, r.method, r.endpoint, _access(r.allow)) for r in module.routes
     ]
     for declaration in module.routers:
-        for route in declaration.router.routes:
+        for route in served_routes(declaration.router.routes):
             for method in sorted(getattr(route, "methods", None) or ()):
                 found.append((route.path, method, route.endpoint, _access(declaration.allow)))
     return found

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from aura.breaker import BreakerState
+from aura.introspection import served_routes
 from aura.module import Module
 from aura.platform import Platform
 from aura.registry import ServiceInfo
@@ -134,7 +135,7 @@ def _describe(module: Module, platform: Platform) -> ModuleDescription:
             *(
                 RouteDescription(method=method, path=f"/api/{module.name}{route.path}")
                 for declaration in module.routers
-                for route in declaration.router.routes
+                for route in served_routes(declaration.router.routes)
                 for method in sorted(getattr(route, "methods", None) or ())
             ),
         ],

@@ -87,8 +87,8 @@ def mount(app: FastAPI, module: Module, container: Container, guard: Guard) -> N
                 f"{sorted(declaration.allow.parameters())[0]!r}; a router's rule sees no parsed "
                 "parameters. Declare such routes with module.route(..., allow=...) instead."
             )
-        for entry in declaration.router.routes:
-            if not isinstance(entry, APIRoute):
+        for entry in introspection.served_routes(declaration.router.routes):
+            if not isinstance(getattr(entry, "original_route", entry), APIRoute):
                 raise ModuleDefinitionError(
                     f"include_router() of module {module.name!r} holds {type(entry).__name__} "
                     f"{getattr(entry, 'path', '')!r}, which the gateway cannot guard (only "

@@ -1328,6 +1328,30 @@ def test_a_modules_apirouter_is_mounted_under_its_prefix_and_runs_as_the_module(
         )
 
 
+def test_a_router_holding_routers_is_served_guarded_and_described(tmp_path: Path) -> None:
+    from fastapi import APIRouter
+
+    router, orders, lines = APIRouter(), APIRouter(prefix="/orders"), APIRouter(prefix="/lines")
+
+    @lines.get("/{line_id}")
+    def line(line_id: int) -> dict[str, Any]:
+        return {"line": line_id, "module": current_module()}
+
+    orders.include_router(lines)
+    router.include_router(orders)
+    routed = Module("routed")
+    routed.include_router(router, allow=authenticated())
+    with (
+        Platform([routed], database=tmp_path / "aura.db") as platform,
+        operator_of(platform) as gateway,
+    ):
+        assert gateway.get("/api/routed/orders/lines/3").json() == {"line": 3, "module": "routed"}
+        assert gateway.gateway.call("GET", "/api/routed/orders/lines/3").status_code == 401
+        assert gateway.get("/api/_modules").json()["modules"][0]["routes"] == [
+            {"method": "GET", "path": "/api/routed/orders/lines/{line_id}"}
+        ]
+
+
 def test_include_router_refuses_what_is_not_a_router() -> None:
     with pytest.raises(ModuleDefinitionError) as caught:
         Module("routed").include_router(object())
