@@ -341,15 +341,15 @@ def session_dependency(factory: Callable[[], Any]) -> Callable[..., AsyncIterato
 
     Why not ``def get_session(): with Session(engine) as s, s.begin(): yield s``: FastAPI runs
     a plain generator dependency in a thread-pool thread, and a sync endpoint in another, and
-    Aura's outbox joins only the transaction the publishing thread or task began. So the
-    transaction begins where the endpoint runs: at once for an ``async def`` endpoint (its
-    task is the request's), at the session's first use (``add``, ``get``, ``execute``...) for
-    a plain ``def`` one. In a ``def`` endpoint, use the session before publishing; with
-    ``SqlAlchemyDatabase(engine, require_transaction=True)`` a publish outside the transaction
-    is refused instead of committing alone. A plain ``def`` dependency that uses the same
-    session first (``get_current_user(session=Depends(get_session, ...))``) begins its
-    transaction in that dependency's thread-pool thread, which the endpoint's events do not
-    join: make such a dependency ``async def``, or give it a session of its own.
+    outside a flow Aura's outbox joins only the transaction the publishing thread or task
+    began. This dependency makes each request one flow
+    (:func:`aura.integrations.sqlalchemy.one_flow`): the transaction begins at once for an
+    ``async def`` endpoint, at the session's first use (``add``, ``get``, ``execute``...) for a
+    plain ``def`` one, wherever that use is (the endpoint, or a dependency taking the same
+    session, such as ``get_current_user(session=Depends(get_session, ...))``, ``def`` or
+    ``async def``), and the endpoint's events join it. In a ``def`` endpoint, use the session
+    before publishing; with ``SqlAlchemyDatabase(engine, require_transaction=True)`` a publish
+    outside the transaction is refused instead of committing alone.
     """
     if not callable(factory):
         raise ConfigurationError(
@@ -358,23 +358,26 @@ def session_dependency(factory: Callable[[], Any]) -> Callable[..., AsyncIterato
             "session_dependency(sessionmaker(engine))."
         )
 
+    from aura.integrations.sqlalchemy import one_flow
+
     async def request_session(request: Request) -> AsyncIterator[Any]:
         session = factory()
         # A sync endpoint's session was used in a thread-pool thread: end it in one too, so
         # the event loop does not wait for the commit (and its deliveries).
         in_loop = _endpoint_is_async(request)
-        if in_loop:
-            session.begin()
-        try:
-            yield session
-        except BaseException:
-            await _run(in_loop, session.rollback)
-            raise
-        else:
-            if session.in_transaction():
-                await _run(in_loop, session.commit)
-        finally:
-            await _run(in_loop, session.close)
+        with one_flow():  # the request's thread-pool threads (dependencies, endpoint) are one
+            if in_loop:
+                session.begin()
+            try:
+                yield session
+            except BaseException:
+                await _run(in_loop, session.rollback)
+                raise
+            else:
+                if session.in_transaction():
+                    await _run(in_loop, session.commit)
+            finally:
+                await _run(in_loop, session.close)
 
     request_session.aura_session = True  # type: ignore[attr-defined]  # what check_routes reads
     return request_session

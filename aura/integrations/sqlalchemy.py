@@ -56,7 +56,7 @@ except ImportError:  # pragma: no cover - its own process: see test_sqlalchemy_o
         "installed. Install Aura's sqlalchemy extra: pip install 'aura-modulith[sqlalchemy]'"
     ) from None
 
-__all__ = ["SqlAlchemyDatabase"]
+__all__ = ["SqlAlchemyDatabase", "one_flow"]
 
 logger = logging.getLogger("aura.integrations.sqlalchemy")
 
@@ -94,7 +94,8 @@ class _Unit:
         # Whether the session joined a transaction its Connection had begun outside it (its
         # commit() then only ends a savepoint, or nothing): Aura cannot tell when it commits.
         self.joined = joined
-        # Where it began: another thread or task (which copied this context) never joins it.
+        # Where it began: another thread or task (which copied this context) never joins it,
+        # but within the flow it began in (one request's threads).
         self.home = _here()
         self.engine = engine
         self.asynchronous = asynchronous
@@ -122,6 +123,54 @@ _units: ContextVar[tuple[weakref.ReferenceType[_Unit], ...]] = ContextVar(
     "aura_sqlalchemy_units", default=()
 )
 _installed = False
+
+
+class _Flow:
+    """One request's threads and tasks, as one (see :func:`one_flow`): the root transactions
+    begun in any of them, innermost last."""
+
+    __slots__ = ("units",)
+
+    def __init__(self) -> None:
+        self.units: tuple[weakref.ReferenceType[_Unit], ...] = ()
+
+
+_flow: ContextVar[_Flow | None] = ContextVar("aura_sqlalchemy_flow", default=None)
+
+
+@contextmanager
+def one_flow() -> Iterator[None]:
+    """Within it, the code of one unit of work is one place, whichever thread runs it.
+
+    FastAPI runs a request's plain ``def`` dependencies and its ``def`` endpoint in thread-pool
+    threads, each with a copy of the request's context. Outside a flow, a transaction is joined
+    only by the thread or task that began it, so a dependency that used the request's session
+    first (``get_current_user(session=...)``) began a transaction the endpoint's events did not
+    join. Inside one, a transaction begun by any of the flow's threads or tasks is the one
+    events published by the others join. :func:`aura.integrations.fastapi.session_dependency`
+    opens one per request; a worker running one job across threads may open its own.
+    """
+    token = _flow.set(_Flow())
+    try:
+        yield
+    finally:
+        try:
+            _flow.reset(token)
+        except ValueError:  # ended in another context (an async generator closed elsewhere)
+            _flow.set(None)
+
+
+def _joined_units() -> tuple[weakref.ReferenceType[_Unit], ...]:
+    flow = _flow.get()
+    return flow.units if flow is not None else _units.get()
+
+
+def _set_units(units: tuple[weakref.ReferenceType[_Unit], ...]) -> None:
+    flow = _flow.get()
+    if flow is not None:
+        flow.units = units
+    else:
+        _units.set(units)
 
 
 def _install() -> None:
@@ -157,13 +206,13 @@ def _created(session: Session, transaction: SessionTransaction) -> None:
         joined=joined,
     )
     session.info[_UNIT] = unit
-    _units.set((*_prune(_units.get()), weakref.ref(unit)))
+    _set_units((*_prune(_joined_units()), weakref.ref(unit)))
 
 
 def _ended(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None and _UNIT in session.info:
         del session.info[_UNIT]
-        _units.set(_prune(_units.get()))
+        _set_units(_prune(_joined_units()))
 
 
 def _prune(
@@ -186,7 +235,7 @@ def _after_commit(session: Session) -> None:
     unit = session.info.pop(_UNIT, None)
     if unit is None:
         return
-    _units.set(_prune(_units.get()))
+    _set_units(_prune(_joined_units()))
     for _, callback in unit.callbacks:
         try:
             callback()
@@ -549,7 +598,7 @@ def _connection(unit: _Unit) -> Connection:
 
 
 def _innermost() -> _Unit | None:
-    units = _units.get()
+    units = _joined_units()
     for ref in reversed(units):
         unit = ref()
         if unit is not None and unit.here:
@@ -557,7 +606,11 @@ def _innermost() -> _Unit | None:
     return None
 
 
-def _here() -> tuple[int, object | None]:
+def _here() -> object:
+    """Where the caller runs: its flow (:func:`one_flow`), else its thread and asyncio task."""
+    flow = _flow.get()
+    if flow is not None:
+        return flow
     return threading.get_ident(), _current_task()
 
 

@@ -849,6 +849,8 @@ class TxShop:
                 sa.event.listen(session, "before_commit", refuse, once=True)
             return {"order_id": order_id}
 
+        self.place = place
+
         @app.post("/sync/orders/{order_id}")
         def place_sync(
             order_id: int,
@@ -895,6 +897,64 @@ async def test_an_event_commits_with_the_requests_writes_through_session_depende
     assert response.status_code == 200, response.text
     # the order, its event, and the shipment its handler wrote after the commit
     assert shop.written() == (1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("fail", "status", "written"), [("", 200, (1, 1, 1)), ("http", 409, (0, 0, 0))]
+)
+@pytest.mark.parametrize("dependency", ["def", "async def"])
+@pytest.mark.parametrize("endpoint", ["sync", "async"])
+async def test_a_dependency_using_the_requests_session_first_is_in_its_transaction(
+    tx_engine: sa.Engine,
+    endpoint: str,
+    dependency: str,
+    fail: str,
+    status: int,
+    written: tuple[int, int, int],
+) -> None:
+    # The usual "current user" dependency: it reads through the request's session before the
+    # endpoint writes and publishes. FastAPI runs a def one in a thread-pool thread of its own.
+    get_session = session_dependency(sessionmaker(tx_engine))
+    shop = TxShop(tx_engine, get_session)
+
+    def read_user(session: Session) -> int:
+        session.execute(sa.text("SELECT count(*) FROM fx_tx_orders")).scalar_one()
+        return 1
+
+    def current_user(session: Annotated[Session, Depends(get_session, scope="function")]) -> int:
+        return read_user(session)
+
+    async def current_user_async(
+        session: Annotated[Session, Depends(get_session, scope="function")],
+    ) -> int:
+        return read_user(session)
+
+    user = current_user if dependency == "def" else current_user_async
+
+    @shop.app.post("/sync/users/orders/{order_id}")
+    def place_sync(
+        order_id: int,
+        session: Annotated[Session, Depends(get_session, scope="function")],
+        _: Annotated[int, Depends(user)],
+        fail: str = "",
+    ) -> dict[str, int]:
+        return shop.place(session, order_id, fail or None)
+
+    @shop.app.post("/async/users/orders/{order_id}")
+    async def place_async(
+        order_id: int,
+        session: Annotated[Session, Depends(get_session, scope="function")],
+        _: Annotated[int, Depends(user)],
+        fail: str = "",
+    ) -> dict[str, int]:
+        return shop.place(session, order_id, fail or None)
+
+    async with tx_serving(shop) as client:
+        response = await client.post(f"/{endpoint}/users/orders/7", params={"fail": fail})
+
+    assert response.status_code == status, response.text
+    # all of the request (order, event, the shipment its delivery wrote), or none of it
+    assert shop.written() == written
 
 
 @pytest.mark.parametrize(("fail", "status"), [("http", 409), ("crash", 500), ("commit", 500)])
