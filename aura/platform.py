@@ -21,6 +21,7 @@ SQLite file as the modules' tables.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import logging
@@ -202,16 +203,30 @@ class Platform:
 
         A package declares a module with a ``module`` attribute (a :class:`Module`), a
         ``register_services(service_registry)`` function (the seed's convention), or both.
+        Only what may declare one is imported: a file whose source binds neither name at its
+        top level (an application's ``main.py`` that builds an engine and creates tables at
+        import) is read, not run.
         """
         root = importlib.import_module(package)
-        found = []
+        chosen: dict[tuple[int, int], tuple[bool, ModuleType]] = {}
         for info in sorted(pkgutil.iter_modules(getattr(root, "__path__", [])), key=_info_name):
+            if not _may_declare(info):
+                continue
             candidate = importlib.import_module(f"{package}.{info.name}")
-            if isinstance(getattr(candidate, "module", None), Module) or callable(
-                getattr(candidate, "register_services", None)
-            ):
-                found.append(candidate)
-        return found
+            declared = getattr(candidate, "module", None)
+            register = getattr(candidate, "register_services", None)
+            if not isinstance(declared, Module):
+                declared = None
+            if not callable(register):
+                register = None
+            if declared is None and register is None:
+                continue
+            # A file that imports another's declaration (``from .orders import module``)
+            # re-exports it: the module joins once, from a package holding it if one does.
+            identity = (id(declared), id(register))
+            if identity not in chosen or (info.ispkg and not chosen[identity][0]):
+                chosen[identity] = (info.ispkg, candidate)
+        return sorted((candidate for _, candidate in chosen.values()), key=_module_name)
 
     # --- life cycle -----------------------------------------------------------------------------
 
@@ -530,8 +545,62 @@ _blueprints = _Blueprints()
 # --- loading and ordering -----------------------------------------------------------------------
 
 
+_DECLARING_NAMES = frozenset({"module", "register_services"})
+
+
+def _may_declare(info: pkgutil.ModuleInfo) -> bool:
+    """Whether the module ``info`` names may declare an Aura module: its source (a package's
+    ``__init__.py``) binds ``module`` or ``register_services`` at its top level, by an
+    assignment, a definition or an import. Source that cannot be read or parsed is imported,
+    so that its own error is the one reported."""
+    finder = info.module_finder
+    root = getattr(finder, "path", None)
+    if not isinstance(root, str):
+        return True  # a zip or a custom finder: no file to read
+    base = Path(root) / info.name
+    path = base / "__init__.py" if info.ispkg else base.with_suffix(".py")
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (OSError, SyntaxError, ValueError):
+        return True
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = {node.name}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = {(alias.asname or alias.name).partition(".")[0] for alias in node.names}
+            if any(alias.name == "*" for alias in node.names):
+                return True
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        else:
+            continue  # an if/try/with: _binds_conditionally looks inside
+        if names & _DECLARING_NAMES:
+            return True
+    return _binds_conditionally(tree)
+
+
+def _binds_conditionally(tree: ast.Module) -> bool:
+    """Whether a top-level ``if``/``try``/``with`` may bind a declaring name (imported, then)."""
+    for node in tree.body:
+        if isinstance(node, (ast.If, ast.Try, ast.With)):
+            for inner in ast.walk(node):
+                name = getattr(inner, "name", None) or getattr(inner, "id", None)
+                if name in _DECLARING_NAMES:
+                    return True
+                if isinstance(inner, ast.alias) and (inner.asname or inner.name) in (
+                    _DECLARING_NAMES
+                ):
+                    return True
+    return False
+
+
 def _info_name(info: pkgutil.ModuleInfo) -> str:
     return info.name
+
+
+def _module_name(module: ModuleType) -> str:
+    return module.__name__
 
 
 def _load(source: object) -> tuple[Module, Callable[[ServiceRegistry], None] | None]:

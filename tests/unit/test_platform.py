@@ -278,6 +278,39 @@ def test_discover_finds_module_packages(tmp_path: Path, monkeypatch: pytest.Monk
             del sys.modules[name]
 
 
+def test_discover_imports_only_what_may_declare_a_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An application's entry point beside the module packages builds an engine and creates its
+    # tables when imported: aura check, which discovers the modules, must not run it.
+    root = tmp_path / "store"
+    (root / "orders").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "orders" / "__init__.py").write_text(
+        "from aura.module import Module\nmodule = Module('orders')\n"
+    )
+    (root / "main.py").write_text("raise SystemExit('store.main was imported')\n")
+    (root / "reexport.py").write_text("from store.orders import module\n")
+    (root / "guarded.py").write_text(
+        "try:\n    from store.orders import module\nexcept ImportError:\n    pass\n"
+    )
+    (root / "broken.py").write_text("def (:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(SyntaxError):  # what cannot be read is imported: its error shows
+            Platform.discover("store")
+        (root / "broken.py").unlink()
+        found = Platform.discover("store")
+        # the same declaration, re-exported, joins once, from the package that holds it
+        assert [package.__name__ for package in found] == ["store.orders"]
+        assert "store.main" not in sys.modules
+        with Platform(found) as platform:
+            assert list(platform.modules) == ["orders"]
+    finally:
+        for name in [n for n in sys.modules if n == "store" or n.startswith("store.")]:
+            del sys.modules[name]
+
+
 # --- refusals ------------------------------------------------------------------------------------
 
 
