@@ -414,7 +414,9 @@ def _add_dead_letter_commands(commands: Any) -> None:
     )
     add_modules_argument(letters, "retry: ")
     letters.add_argument(
-        "--max-attempts", type=int, help="retry: attempts in all, the first delivery included (5)"
+        "--max-attempts",
+        type=int,
+        help="retry: only letters with fewer attempts, the first included (default: every letter)",
     )
     letters.add_argument("--backoff", type=float, help="retry: first wait, seconds (0)")
     letters.add_argument(

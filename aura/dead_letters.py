@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import threading
 import traceback
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from aura.events import Event
 from aura.exceptions import ConfigurationError
@@ -243,21 +244,26 @@ class RetryPolicy:
         return wait if self.maximum is None else min(wait, float(self.maximum))
 
     def due(self, letter: DeadLetter, now: datetime) -> bool:
-        """Whether ``letter`` may be retried at ``now``."""
+        """Whether ``letter`` may be retried at ``now``: attempts left, and its wait over (or a
+        last failure later than ``now``: the clock was stepped back since, and waiting for it
+        to catch up would hold the letter back by the size of the step)."""
         if letter.attempts >= self.max_attempts:
             return False
+        if letter.last_failed_at > now:
+            return True
         return now >= letter.last_failed_at + timedelta(seconds=self.wait(letter.attempts))
 
 
 def retry_policy_of(max_attempts: int | None, backoff: float | None) -> RetryPolicy:
     """The policy of ``dead-letters retry``: ``--max-attempts`` and ``--backoff`` where given
-    (``None`` when not), :class:`RetryPolicy`'s defaults elsewhere."""
-    given: dict[str, Any] = {}
-    if max_attempts is not None:
-        given["max_attempts"] = max_attempts
-    if backoff is not None:
-        given["backoff"] = backoff
-    return RetryPolicy(**given)
+    (``None`` when not). Without ``--max-attempts`` every letter is retried, however many
+    attempts it had: an operator asking for a retry means it (a spent database retry leaves
+    ten, a subscriber's own policy may allow more than five), and a letter held back would
+    stay a dead letter with the command's success."""
+    return RetryPolicy(
+        max_attempts=sys.maxsize if max_attempts is None else max_attempts,
+        backoff=0.0 if backoff is None else backoff,
+    )
 
 
 _OLDEST_DAYS = 36_525

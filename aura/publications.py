@@ -615,7 +615,7 @@ class DurableJournal:
                 if wait is None:
                     self.database.execute(self._sql.fail, params)
                 else:
-                    self.database.execute(self._sql.fail_retry, (wait, *params))
+                    self.database.execute(self._sql.fail_retry, (wait, wait, *params))
         except Exception:
             # The row stays PROCESSING under an expiring lease: it is delivered again, and
             # fails again into a dead letter, once the database takes writes.
@@ -856,13 +856,11 @@ WORK_CHANNEL = "aura_publications"
 
 def _statements(now: str, postgres: bool = False) -> _Statements:
     owned = f"{_KEY} AND owner = ? AND status = 'PROCESSING'"
-    # Due: its time has come by the database's clock, or its lease lies further ahead than its
-    # own length (the clock was stepped back since it was written). Each row keeps the length
-    # of the lease it was given: a process with a shorter lease never takes a longer live one.
-    due = (
-        f"(status <> 'FAILED' AND (due_at <= {now} OR due_at > {now} + COALESCE(lease, ?)))"
-        f" OR (status = 'FAILED' AND due_at <= {now})"
-    )
+    # Due: its time has come by the database's clock, or it lies further ahead than the wait it
+    # was given (the clock was stepped back since it was written). Each row keeps the length
+    # of that wait as its lease: of a claim (a process with a shorter lease never takes a
+    # longer live one) or of a failure's retry backoff.
+    due = f"due_at <= {now} OR due_at > {now} + COALESCE(lease, ?)"
     failed_set = (
         "status = 'FAILED', owner = NULL, error = ?, error_type = ?, error_message = ?, "
         "traceback = ?, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?, "
@@ -918,7 +916,10 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
             f"DELETE FROM aura_publications WHERE {owned} AND first_failed_at IS NULL"
         ),
         fail=f"UPDATE aura_publications SET due_at = NULL, {failed_set} WHERE {owned}",
-        fail_retry=(f"UPDATE aura_publications SET due_at = {now} + ?, {failed_set} WHERE {owned}"),
+        fail_retry=(
+            f"UPDATE aura_publications SET due_at = {now} + ?, lease = ?, {failed_set} "
+            f"WHERE {owned}"
+        ),
         due=(
             "SELECT id, event_id, event_type, subscriber_module, handler, status "
             f"FROM aura_publications WHERE due_at IS NOT NULL AND ({due}) ORDER BY due_at "

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,37 @@ def test_dead_letters_are_listed_retried_and_purged(shop: Path) -> None:
         0,
         "Purged 0 dead letters.\n",
     )
+
+
+def test_retry_without_max_attempts_retries_every_letter_whatever_its_attempts_or_clock(
+    shop: Path,
+) -> None:
+    database = shop / "aura.db"
+    flag = shop / "shop" / "mailer" / "broken"
+    flag.write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        for n in (1, 2):
+            platform.bus.publish("order.placed", {"n": n}, "orders")
+        # One spent a database retry's ten attempts; the other failed an hour "from now": the
+        # clock was stepped back since.
+        of_order = "event_id = (SELECT event_id FROM aura_events WHERE data = ?)"
+        platform.database.execute(
+            f"UPDATE aura_publications SET attempts = 10 WHERE {of_order}", ('{"n":1}',)
+        )
+        later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        platform.database.execute(
+            f"UPDATE aura_publications SET last_failed_at = ? WHERE {of_order}",
+            (later, '{"n":2}'),
+        )
+    flag.unlink()
+
+    status, text = aura("dead-letters", "retry", "--database", str(database), "--modules", "shop")
+
+    assert (status, text) == (
+        0,
+        "Retried: 2 delivered, 0 failed again, 0 held back by the policy, 0 with no subscriber.\n",
+    )
+    assert aura("dead-letters", "list", "--database", str(database)) == (0, "0 dead letters.\n")
 
 
 def test_purge_needs_to_be_told_what(tmp_path: Path) -> None:

@@ -223,6 +223,27 @@ def test_a_clock_stepped_back_after_a_crash_does_not_strand_a_delivery(path: Pat
         assert accounted(second) == {"COMPLETED": 1}
 
 
+def test_a_clock_stepped_back_after_a_failure_does_not_hold_its_retry_back(path: Path) -> None:
+    failures = [ValueError("payment provider down")]
+
+    def fails_once(data: dict[str, Any]) -> None:
+        if failures:
+            raise failures.pop()
+
+    policy = RetryPolicy(max_attempts=3, backoff=60)
+    with durable(path, ledger(fails_once, retry=policy)) as first:
+        first.start()
+        first.bus.publish("order.placed", {"n": 1}, "orders")
+        assert accounted(first) == {"FAILED": 1}  # its retry due in a minute
+        # The clock then steps back an hour: by it, the retry is due an hour and a minute
+        # from now, much further ahead than the minute it was given.
+        first.database.execute("UPDATE aura_publications SET due_at = due_at + 3600")
+    with durable(path, ledger(fails_once, retry=policy)) as second:
+        second.start()  # delivers what is due, by the database's clock
+        assert effects(second) == [1]
+        assert accounted(second) == {"COMPLETED": 1}
+
+
 # --- handler forms ----------------------------------------------------------------------------
 
 

@@ -63,7 +63,10 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django is untyped
         letters.add_argument(
             "--max-attempts",
             type=int,
-            help="retry: attempts in all, the first delivery included (5)",
+            help=(
+                "retry: only letters with fewer attempts, the first included (default: every "
+                "letter)"
+            ),
         )
         letters.add_argument("--backoff", type=float, help="retry: first wait, seconds (0)")
         letters.add_argument(
