@@ -49,12 +49,39 @@ class Injection:
     """The function's resolved type hints (empty when they cannot be resolved)."""
 
 
-def key_for(parameter: inspect.Parameter, hint: object, registry: Registry) -> Any:
+_RUNTIME_NAMES = frozenset({"database", "event_bus", "service_registry", "event_store"})
+"""Names the platform registers its own parts under (instances: resolving one runs nothing)."""
+
+
+def key_for(
+    parameter: inspect.Parameter, hint: object, registry: Registry, *, where: str = ""
+) -> Any:
     """The rule itself: the container key filling ``parameter`` — its annotated type when that
-    is registered, else its name when that is — or ``None``."""
+    is registered, else its name when that is — or ``None``.
+
+    A parameter named after a part of the platform (``database``, ``event_bus``...) but
+    annotated with a class that part is not an instance of is refused here, where the
+    function is declared: ``database: SqlAlchemyDatabase`` on a platform whose database is
+    Aura's SQLite one would fail on its first use of the session, at run time, as a retry's
+    ``AttributeError``. ``where`` names the function, for that message.
+    """
     if isinstance(hint, type) and registry.is_registered(hint):
         return hint
     if registry.is_registered(parameter.name):
+        if isinstance(hint, type) and parameter.name in _RUNTIME_NAMES:
+            given = registry.resolve(parameter.name)
+            try:
+                fits = isinstance(given, hint)
+            except TypeError:  # a Protocol that cannot be checked at run time: trust it
+                fits = True
+            if not fits:
+                raise ModuleDefinitionError(
+                    f"{where or 'A function'} takes {parameter.name}: {hint.__qualname__}, but "
+                    f"this platform's {parameter.name} is {type(given).__qualname__} "
+                    f"({given!r}). Build the platform with a {hint.__qualname__} as its "
+                    f"{parameter.name} (Platform(..., {parameter.name}=...), as the application "
+                    "does), or annotate the parameter with what the platform gives."
+                )
         return parameter.name
     return None
 
@@ -76,12 +103,12 @@ def plan(
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         hint = hints.get(parameter.name)
-        key = key_for(parameter, hint, registry)
+        named = getattr(function, "__qualname__", type(function).__qualname__)
+        key = key_for(parameter, hint, registry, where=f"{named} of module {owner!r}")
         if key is not None:
             injected.append((parameter.name, key))
         elif parameter.default is parameter.empty:
             wanted = getattr(hint, "__qualname__", None) or repr(parameter.name)
-            named = getattr(function, "__qualname__", type(function).__qualname__)
             raise ModuleDefinitionError(
                 f"{named} of module {owner!r} needs {parameter.name!r} "
                 f"({wanted}), which nothing provides. Provide it with "
@@ -106,7 +133,8 @@ def plan_route(
     for parameter in parameters:
         key = None
         if parameter.name not in reserved:
-            key = key_for(parameter, hints.get(parameter.name), registry)
+            named = getattr(function, "__qualname__", type(function).__qualname__)
+            key = key_for(parameter, hints.get(parameter.name), registry, where=f"Route {named}")
         if key is not None:
             injected.append((parameter.name, key))
         else:

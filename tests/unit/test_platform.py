@@ -358,6 +358,31 @@ def test_a_handler_needing_something_nobody_provides_is_refused() -> None:
     )
 
 
+class SessionDatabase:
+    """Stands for an adapter's database class (SqlAlchemyDatabase) the platform was not given."""
+
+
+def test_a_parameter_named_database_but_typed_another_kind_of_database_is_refused() -> None:
+    # Injected by name, it would be Aura's SQLite database, and fail at its first .session().
+    ledger = Module("ledger")
+
+    @ledger.subscribe("order.placed")
+    def record(data: dict[str, Any], database: SessionDatabase) -> None:
+        raise AssertionError("never planned")
+
+    message = refusal([ledger])
+    assert message.startswith(
+        "test_a_parameter_named_database_but_typed_another_kind_of_database_is_refused.<locals>"
+        ".record of module 'ledger' takes database: SessionDatabase, but this platform's "
+        "database is Database ("
+    )
+    assert message.endswith(
+        "). Build the platform with a SessionDatabase as its database (Platform(..., "
+        "database=...), as the application does), or annotate the parameter with what the "
+        "platform gives."
+    )
+
+
 def test_a_handler_parameter_with_a_default_is_left_alone() -> None:
     seen: list[Any] = []
     relaxed = Module("relaxed")
