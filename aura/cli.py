@@ -30,6 +30,7 @@ from aura.config import (
     load_modules,
 )
 from aura.exceptions import (
+    AuraError,
     ConfigurationError,
     DatabaseBusyError,
     DeadLetterRetryError,
@@ -155,6 +156,17 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     """
     _check_letter_arguments(args)
     config = load_config()
+    factory = args.platform if args.platform is not None else config.platform
+    if factory is not None:
+        if args.database is not None or args.modules is not None:
+            given = "--database" if args.database is not None else "--modules"
+            raise ConfigurationError(
+                f"{given} and a platform factory ({factory!r}) both say where the dead letters "
+                f"are. Give one: the factory builds the application's platform, its database "
+                f"and modules included; or drop it (--platform, platform in {config.where}) "
+                f"and pass {given}."
+            )
+        return _factory_dead_letters(_built_platform(factory, config), factory, args, out)
     location = database_location(args.database, config)
     if isinstance(location, str):
         return _postgres_dead_letters(location, config, args, out)
@@ -184,6 +196,83 @@ def _dead_letters(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _built_platform(spec: str, config: ProjectConfig) -> Any:
+    """The platform ``spec`` (``package.module:function``) builds, checked to be durable."""
+    from aura.platform import Platform
+
+    where = f"The platform factory {spec!r}"
+    target, _, name = spec.partition(":")
+    if not target or not name:
+        raise ConfigurationError(
+            f"{where} is not 'package.module:function'. Name the function that builds the "
+            "application's platform, e.g. --platform shop.app:make_platform."
+        )
+    config.put_on_path()
+    try:
+        factory = getattr(importlib.import_module(target), name)
+    except (ImportError, AttributeError, ValueError) as error:
+        raise ConfigurationError(
+            f"{where} cannot be loaded: {type(error).__name__}: {error}. Name a function that "
+            "takes no arguments and returns the application's Platform."
+        ) from None
+    if not callable(factory):
+        raise ConfigurationError(
+            f"{where} names {type(factory).__name__} {factory!r}, which cannot be called. Name "
+            "a function that takes no arguments and returns the application's Platform."
+        )
+    try:
+        built = factory()
+    except AuraError:
+        raise
+    except Exception as error:  # the application's own start-up: an unset variable, say
+        raise ConfigurationError(
+            f"{where} raised {type(error).__name__}: {error}. Run it where the application "
+            "runs (its environment, its settings), or fix what it says."
+        ) from error
+    if not isinstance(built, Platform):
+        raise ConfigurationError(
+            f"{where} returned {type(built).__name__} ({built!r}), not a Platform. Make it "
+            "return the application's Platform(..., durable=True)."
+        )
+    if built.journal is None:
+        built.close()
+        raise ConfigurationError(
+            f"{where} built a platform without durable=True: it keeps no dead letters to list, "
+            "retry or purge. Build it with durable=True, as the application runs."
+        )
+    return built
+
+
+def _factory_dead_letters(platform: Any, spec: str, args: argparse.Namespace, out: TextIO) -> int:
+    """``aura dead-letters`` through the application's own platform (``--platform``): its
+    database adapter, handlers and settings (completed_publications) are those it runs with."""
+    if args.action == "retry":
+        return _retry_on(platform, f"the database of {spec}", args, out)
+    try:  # listing and purging start nothing: no hook, no delivery
+        return _list_or_purge(platform, f"the database of {spec}", args, out)
+    finally:
+        platform.close()
+
+
+def _list_or_purge(platform: Any, where: str, args: argparse.Namespace, out: TextIO) -> int:
+    """``list`` or ``purge`` the dead letters of ``platform``'s bus."""
+    from aura.dead_letters import listing, purge_chosen, purged
+
+    if args.action == "list":
+        print(*listing(platform.bus.dead_letters()), sep="\n", file=out)
+        return 0
+    dropped = purge_chosen(
+        [platform.bus.dead_letter_store],
+        ids=args.ids,
+        every=args.all,
+        older_than_days=args.older_than_days,
+        command="aura dead-letters",
+        where=where,
+    )
+    print(purged(dropped), file=out)
+    return 0
+
+
 def _postgres_dead_letters(
     url: str, config: ProjectConfig, args: argparse.Namespace, out: TextIO
 ) -> int:
@@ -207,24 +296,11 @@ def _postgres_dead_letters(
         raise
     if args.action == "retry":
         return _retry_dead_letters(database, database.path, modules, args, out)
-    from aura.dead_letters import listing, purge_chosen, purged
     from aura.platform import Platform
 
     # No worker and no start: this process does what it is asked and leaves the rest.
     with Platform([], database=database, durable=True, poll_interval=None) as platform:
-        if args.action == "list":
-            print(*listing(platform.bus.dead_letters()), sep="\n", file=out)
-            return 0
-        dropped = purge_chosen(
-            [platform.bus.dead_letter_store],
-            ids=args.ids,
-            every=args.all,
-            older_than_days=args.older_than_days,
-            command="aura dead-letters",
-            where=database.path,
-        )
-    print(purged(dropped), file=out)
-    return 0
+        return _list_or_purge(platform, database.path, args, out)
 
 
 def _check_letter_arguments(args: argparse.Namespace) -> None:
@@ -359,15 +435,22 @@ def _retry_dead_letters(
     args: argparse.Namespace,
     out: TextIO,
 ) -> int:
+    from aura.platform import Platform  # the handlers live in the modules: build the platform
+
+    # No worker: this process retries what it is asked to and leaves the rest to the platform.
+    platform = Platform(modules, database=database, durable=True, poll_interval=None)
+    return _retry_on(platform, where, args, out)
+
+
+def _retry_on(platform: Any, where: Path | str, args: argparse.Namespace, out: TextIO) -> int:
+    """Start ``platform``, retry its dead letters as ``args`` say, print the summary, close."""
     import sqlite3
 
     from aura.dead_letters import retry_policy_of
-    from aura.platform import Platform  # the handlers live in the modules: build the platform
 
     policy = retry_policy_of(args.max_attempts, args.backoff)
-    # No worker: this process retries what it is asked to and leaves the rest to the platform.
     try:
-        with Platform(modules, database=database, durable=True, poll_interval=None) as platform:
+        with platform:
             report = platform.bus.retry_dead_letters(policy)
     except (sqlite3.DatabaseError, DeadLetterRetryError) as exc:
         # What was done before the database stopped the retry is printed; the typed error
@@ -406,6 +489,13 @@ def _add_dead_letter_commands(commands: Any) -> None:
     letters = commands.add_parser("dead-letters", help="list, retry or purge dead letters")
     letters.add_argument(
         "action", choices=("list", "retry", "purge"), help="what to do with the dead letters"
+    )
+    letters.add_argument(
+        "--platform",
+        metavar="MODULE:FUNCTION",
+        help="the function building the application's platform, as it runs (its database "
+        "adapter and settings): instead of --database and --modules (default: platform in "
+        "[tool.aura])",
     )
     letters.add_argument(
         "--database",

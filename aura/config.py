@@ -74,6 +74,7 @@ _TOP_KEYS: dict[str, type] = {
     "modules": str,
     "database": str,
     "demo": str,
+    "platform": str,
     "testing": dict,
     "web": dict,
     "boundaries": dict,
@@ -128,6 +129,9 @@ class ProjectConfig:
     """``database`` of the table: an SQLite file (a :class:`~pathlib.Path` under ``root``), or
     a PostgreSQL URL kept as written (a ``str``: see :func:`is_postgres_url`)."""
     demo: str | None = None
+    platform: str | None = None
+    """``platform = "package.module:function"``: the function that builds the application's
+    platform, as it runs (its database adapter, its settings), for ``aura dead-letters``."""
     testing: TestingConfig = field(default_factory=TestingConfig)
     web: WebConfig = field(default_factory=WebConfig)
     searched_parents: bool = True
@@ -251,6 +255,7 @@ def load_config(start: Path | None = None, *, search_parents: bool = True) -> Pr
             else None
         ),
         demo=table.get("demo"),
+        platform=table.get("platform"),
         testing=TestingConfig(
             database=test_database,
             trace_dir=root / trace_dir if trace_dir is not None else None,

@@ -21,7 +21,17 @@ from typing import Any, Protocol
 from aura import introspection
 from aura.exceptions import ModuleDefinitionError
 
-__all__ = ["AsyncBound", "Bound", "Injection", "Registry", "bind", "key_for", "plan", "plan_route"]
+__all__ = [
+    "AsyncBound",
+    "Bound",
+    "Injection",
+    "Mismatch",
+    "Registry",
+    "bind",
+    "key_for",
+    "plan",
+    "plan_route",
+]
 
 
 class Registry(Protocol):
@@ -60,10 +70,12 @@ def key_for(
     is registered, else its name when that is — or ``None``.
 
     A parameter named after a part of the platform (``database``, ``event_bus``...) but
-    annotated with a class that part is not an instance of is refused here, where the
-    function is declared: ``database: SqlAlchemyDatabase`` on a platform whose database is
-    Aura's SQLite one would fail on its first use of the session, at run time, as a retry's
-    ``AttributeError``. ``where`` names the function, for that message.
+    annotated with a class that part is not an instance of gets a :class:`Mismatch`: the
+    function, once bound, refuses to run, naming both types and the fix, instead of failing
+    on its first use of the session (``database: SqlAlchemyDatabase`` on a platform given
+    Aura's SQLite database) with an ``AttributeError``. It is not refused at planning: the
+    platforms ``aura check`` and the harness build on an in-memory database must still build
+    (their verification never runs the function). ``where`` names the function.
     """
     if isinstance(hint, type) and registry.is_registered(hint):
         return hint
@@ -75,7 +87,7 @@ def key_for(
             except TypeError:  # a Protocol that cannot be checked at run time: trust it
                 fits = True
             if not fits:
-                raise ModuleDefinitionError(
+                return Mismatch(
                     f"{where or 'A function'} takes {parameter.name}: {hint.__qualname__}, but "
                     f"this platform's {parameter.name} is {type(given).__qualname__} "
                     f"({given!r}). Build the platform with a {hint.__qualname__} as its "
@@ -84,6 +96,14 @@ def key_for(
                 )
         return parameter.name
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """The key of a parameter the platform would fill with the wrong kind of object: a bound
+    function holding one refuses to run, with ``message``."""
+
+    message: str
 
 
 def plan(
@@ -185,16 +205,41 @@ class AsyncBound(Bound):
         return await self.injection.function(*args, **kwargs)
 
 
+class _Refusing(Bound):
+    """A :class:`Bound` function one of whose parameters has a :class:`Mismatch`."""
+
+    __slots__ = ()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Refuse: the platform would pass the wrong kind of object."""
+        raise ModuleDefinitionError(_mismatch(self.injection))
+
+
+class _AsyncRefusing(AsyncBound):
+    """The ``async def`` form of :class:`_Refusing`."""
+
+    __slots__ = ()
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Refuse: the platform would pass the wrong kind of object."""
+        raise ModuleDefinitionError(_mismatch(self.injection))
+
+
+def _mismatch(injection: Injection) -> str:
+    return next(key.message for _, key in injection.injected if isinstance(key, Mismatch))
+
+
 def bind(injection: Injection, registry: Registry) -> Callable[..., Any]:
     """The function itself when nothing is injected, else a :class:`Bound` calling it."""
     if not injection.injected:
         return injection.function
     function = injection.function
+    refusing = any(isinstance(key, Mismatch) for _, key in injection.injected)
     if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(
         getattr(function, "__call__", None)  # noqa: B004  # an object with async __call__
     ):
-        return AsyncBound(injection, registry)
-    return Bound(injection, registry)
+        return (_AsyncRefusing if refusing else AsyncBound)(injection, registry)
+    return (_Refusing if refusing else Bound)(injection, registry)
 
 
 def _hints(function: Callable[..., Any], *, include_extras: bool = False) -> dict[str, Any]:

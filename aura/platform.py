@@ -406,12 +406,18 @@ class Platform:
         """Everything the container's graph is made from, or None when code decides it.
 
         The modules' providers, services, handlers (frozen declarations) and start hooks, in
-        order, and whether an event store is registered. A seed-style ``register_services``
-        function may register anything: a platform with one is never built from a blueprint.
+        order, whether an event store is registered, and the kinds of database and event store
+        (a parameter named ``database`` but typed another kind is planned to refuse: see
+        :func:`aura.injection.key_for`). A seed-style ``register_services`` function may
+        register anything: a platform with one is never built from a blueprint.
         """
         if self._seed_registrations:
             return None
-        declarations: list[object] = [self.event_store is not None]
+        declarations: list[object] = [
+            self.event_store is not None,
+            type(self.database),
+            type(self.event_store),
+        ]
         for module in self.modules.values():
             declarations += (module, *module.providers, *module.services, *module.handlers)
             declarations += module.start_hooks

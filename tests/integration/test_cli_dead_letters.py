@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from aura.cli import main
+from aura.database import Database
 from aura.platform import Platform
 
 SHOP = {
@@ -134,6 +135,122 @@ def test_retry_without_max_attempts_retries_every_letter_whatever_its_attempts_o
         "Retried: 2 delivered, 0 failed again, 0 held back by the policy, 0 with no subscriber.\n",
     )
     assert aura("dead-letters", "list", "--database", str(database)) == (0, "0 dead letters.\n")
+
+
+FACTORY = """
+import os
+from pathlib import Path
+
+from aura import Platform
+
+
+def make_platform():
+    return Platform(
+        Platform.discover("shop"),
+        database=Path(os.environ["SHOP_DATABASE"]),
+        durable=True,
+        completed_publications="delete",
+    )
+
+
+def not_durable():
+    return Platform([], database=Path(os.environ["SHOP_DATABASE"]))
+
+
+def unset():
+    return os.environ["SHOP_NOWHERE"]
+
+
+NOT_CALLABLE = 3
+"""
+
+
+def test_dead_letters_through_the_applications_own_platform_factory(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (shop / "shop" / "app.py").write_text(FACTORY)
+    database = shop / "aura.db"
+    monkeypatch.setenv("SHOP_DATABASE", str(database))
+    flag = shop / "shop" / "mailer" / "broken"
+    flag.write_text("")
+    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
+        for n in (1, 2):
+            platform.bus.publish("order.placed", {"n": n}, "orders")
+    flag.unlink()
+    factory = ("--platform", "shop.app:make_platform")
+
+    status, text = aura("dead-letters", "list", *factory)
+    assert (status, text.splitlines()[-1]) == (0, "2 dead letters.")
+    letter = text.split()[0]
+    assert aura("dead-letters", "purge", *factory, "--id", letter) == (0, "Purged 1 dead letter.\n")
+    assert aura("dead-letters", "retry", *factory) == (
+        0,
+        "Retried: 1 delivered, 0 failed again, 0 held back by the policy, 0 with no subscriber.\n",
+    )
+    # The application's settings held: its completed_publications="delete" left no row behind.
+    with Database(database) as opened:
+        assert opened.query("SELECT status FROM aura_publications") == []
+
+
+def test_the_platform_factory_comes_from_tool_aura(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (shop / "shop" / "app.py").write_text(FACTORY)
+    (shop / "pyproject.toml").write_text('[tool.aura]\nplatform = "shop.app:make_platform"\n')
+    monkeypatch.setenv("SHOP_DATABASE", str(shop / "aura.db"))
+    monkeypatch.chdir(shop)
+    assert aura("dead-letters", "list") == (0, "0 dead letters.\n")
+    assert (shop / "aura.db").exists()  # the factory's database, not the default var/aura.db
+    assert not (shop / "var").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--platform", "shop.app:make_platform", "--database", "x.db"),
+            "--database and a platform factory ('shop.app:make_platform') both say where the "
+            "dead letters are. Give one: the factory builds the application's platform, its "
+            "database and modules included; or drop it (--platform, platform in [tool.aura]) "
+            "and pass --database.",
+        ),
+        (
+            ("--platform", "shop.app"),
+            "The platform factory 'shop.app' is not 'package.module:function'. Name the function "
+            "that builds the application's platform, e.g. --platform shop.app:make_platform.",
+        ),
+        (
+            ("--platform", "shop.app:missing"),
+            "The platform factory 'shop.app:missing' cannot be loaded: AttributeError: module "
+            "'shop.app' has no attribute 'missing'. Name a function that takes no arguments and "
+            "returns the application's Platform.",
+        ),
+        (
+            ("--platform", "shop.app:NOT_CALLABLE"),
+            "The platform factory 'shop.app:NOT_CALLABLE' names int 3, which cannot be called. "
+            "Name a function that takes no arguments and returns the application's Platform.",
+        ),
+        (
+            ("--platform", "shop.app:unset"),
+            "The platform factory 'shop.app:unset' raised KeyError: 'SHOP_NOWHERE'. Run it where "
+            "the application runs (its environment, its settings), or fix what it says.",
+        ),
+        (
+            ("--platform", "shop.app:not_durable"),
+            "The platform factory 'shop.app:not_durable' built a platform without "
+            "durable=True: it keeps no dead letters to list, retry or purge. Build it with "
+            "durable=True, as the application runs.",
+        ),
+    ],
+)
+def test_a_platform_factory_that_cannot_serve_is_refused_naming_why(
+    shop: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], message: str
+) -> None:
+    (shop / "shop" / "app.py").write_text(FACTORY)
+    monkeypatch.setenv("SHOP_DATABASE", str(shop / "aura.db"))
+    monkeypatch.chdir(shop)  # a project without pyproject.toml: the table is [tool.aura]
+    assert aura("dead-letters", "list", *args) == (2, f"aura dead-letters: error: {message}\n")
+    assert not (shop / "aura.db").exists() or "not_durable" in args[1]
 
 
 def test_purge_needs_to_be_told_what(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_a_pyproject_without_modules_is_named(tmp_path: Path) -> None:
         (
             '[tool.aura]\nmodule = "shop"\n',
             "Unknown key 'module' in [tool.aura] of {path}. Known keys: boundaries, database, "
-            "demo, modules, testing, web. Did you mean 'modules'?",
+            "demo, modules, platform, testing, web. Did you mean 'modules'?",
         ),
         (
             "[tool.aura]\nmodules = 3\n",

@@ -362,21 +362,28 @@ class SessionDatabase:
     """Stands for an adapter's database class (SqlAlchemyDatabase) the platform was not given."""
 
 
-def test_a_parameter_named_database_but_typed_another_kind_of_database_is_refused() -> None:
+def test_a_parameter_named_database_but_typed_another_kind_of_database_refuses_to_run() -> None:
     # Injected by name, it would be Aura's SQLite database, and fail at its first .session().
+    # The platform still builds (aura check and the harness build such platforms to verify
+    # them); the handler refuses to run, naming the mismatch, and becomes a dead letter.
     ledger = Module("ledger")
+    ran: list[object] = []
 
     @ledger.subscribe("order.placed")
     def record(data: dict[str, Any], database: SessionDatabase) -> None:
-        raise AssertionError("never planned")
+        ran.append(database)
 
-    message = refusal([ledger])
-    assert message.startswith(
-        "test_a_parameter_named_database_but_typed_another_kind_of_database_is_refused.<locals>"
-        ".record of module 'ledger' takes database: SessionDatabase, but this platform's "
-        "database is Database ("
+    with Platform([ledger]) as platform:
+        platform.bus.publish("order.placed", {"n": 1}, "orders")
+        [letter] = platform.bus.dead_letters()
+    assert ran == []
+    assert letter.error_type == "ModuleDefinitionError"
+    assert letter.error_message.startswith(
+        "test_a_parameter_named_database_but_typed_another_kind_of_database_refuses_to_run."
+        "<locals>.record of module 'ledger' takes database: SessionDatabase, but this "
+        "platform's database is Database ("
     )
-    assert message.endswith(
+    assert letter.error_message.endswith(
         "). Build the platform with a SessionDatabase as its database (Platform(..., "
         "database=...), as the application does), or annotate the parameter with what the "
         "platform gives."
