@@ -528,7 +528,7 @@ def aura_platform() -> Iterator[Platform]:
         durable=chosen.durable,
         poll_interval=chosen.poll_interval,
     )
-    with under_test(request, trace, platform, boundaries=settings.boundaries):
+    with under_test(request, trace, platform, boundaries=settings.boundaries, applies_marker=True):
         yield platform
 
 
@@ -558,6 +558,28 @@ def _platform_request() -> pytest.FixtureRequest:
     return request
 
 
+def _ignored_marker(request: pytest.FixtureRequest, marker: pytest.Mark) -> str:
+    given = ", ".join(
+        [*map(repr, marker.args), *(f"{key}={value!r}" for key, value in marker.kwargs.items())]
+    )
+    function = getattr(getattr(request, "_fixturedef", None), "func", None)
+    place = "a fixture of the project's"
+    if function is not None:
+        try:
+            file = inspect.getsourcefile(function)
+            line = inspect.getsourcelines(function)[1]
+        except (OSError, TypeError):
+            file, line = None, 0
+        if file is not None:
+            place = f"{function.__qualname__} ({Path(file).name}:{line})"
+    return (
+        f"{request.node.nodeid} is marked aura_platform({given}), but its aura_platform "
+        f"fixture is {place}, which builds the platform itself: the marker's modules and mode "
+        "would be ignored, and every module would run. Build the platform the marker asks for "
+        "in that fixture and pass under_test(..., applies_marker=True), or remove the marker."
+    )
+
+
 @contextmanager
 def under_test(
     request: pytest.FixtureRequest,
@@ -565,11 +587,21 @@ def under_test(
     platform: Platform,
     *,
     boundaries: ModuleMap | None = None,
+    applies_marker: bool = False,
 ) -> Iterator[Platform]:
     """Run ``platform`` as this test's: recorded by ``trace``, the process-wide defaults, started;
     at the end, calls its modules do not declare and handler failures the test did not expect
     fail it, and it is closed (whatever happened). What ``aura_platform`` does with the platform
-    it builds, for fixtures that build theirs (``aura.integrations.django.testing``)."""
+    it builds, for fixtures that build theirs (``aura.integrations.django.testing``).
+
+    A test marked ``@pytest.mark.aura_platform(...)`` is refused unless ``applies_marker`` says
+    the fixture built ``platform`` as the marker asks: a fixture of its own that replaces the
+    plugin's would otherwise run every module, the real ones in place of the stand-ins the
+    marker's mode asks for, and the test would pass for the wrong reason."""
+    marker = request.node.get_closest_marker("aura_platform")
+    if marker is not None and not applies_marker:
+        __tracebackhide__ = True
+        raise ConfigurationError(_ignored_marker(request, marker))
     with ExitStack() as stack:
         stack.callback(platform.close)
         attached = trace.attach(platform.bus, platform.registry)

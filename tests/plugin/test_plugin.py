@@ -771,3 +771,51 @@ def test_the_platform_is_closed_after_each_test():
             "*orders:shop.orders.announce on 'product.added'*ValueError: negative price for plum",
         ]
     )
+
+
+def test_a_marker_the_projects_own_platform_fixture_would_ignore_is_refused(
+    shop: pytest.Pytester,
+) -> None:
+    # The marker asks for orders alone, catalog a stand-in; the project's fixture builds both
+    # real ones. Run as it is, the test would pass against the real catalog.
+    shop.makeconftest(
+        """
+import pytest
+
+from aura import Platform
+from aura.testing.plugin import under_test
+from shop import catalog, orders
+
+
+@pytest.fixture
+def aura_platform(request, aura_trace):
+    with under_test(request, aura_trace, Platform([catalog, orders])) as platform:
+        yield platform
+"""
+    )
+    result = run(
+        shop,
+        """
+import pytest
+
+
+@pytest.mark.aura_platform("orders", mode="standalone")
+def test_marked(aura_platform):
+    raise AssertionError("never runs")
+
+
+def test_unmarked(aura_platform):
+    assert list(aura_platform.modules) == ["catalog", "orders"]
+""",
+    )
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ConfigurationError: test_flow.py::test_marked is marked "
+            "aura_platform('orders', mode='standalone'), but its aura_platform fixture is "
+            "aura_platform (conftest.py:8), which builds the platform itself: the marker's "
+            "modules and mode would be ignored, and every module would run. Build the platform "
+            "the marker asks for in that fixture and pass under_test(..., applies_marker=True), "
+            "or remove the marker."
+        ]
+    )
