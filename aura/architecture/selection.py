@@ -41,6 +41,7 @@ tree: a name mentioned in a string counts too, which can only select more.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import os
@@ -1024,7 +1025,7 @@ class _Project:
         for name in named:
             if name in affected:
                 return f"is marked aura_platform({name})"
-        fixture = None if named else self._takes_platform(text)
+        fixture = _unmarked_platform_fixture(text) if named else self._takes_platform(text)
         if fixture is not None and affected:
             return f"takes {fixture} without an aura_platform marker: its platform has every module"
         for feature in self._features(path, features_base):
@@ -1115,3 +1116,69 @@ def _dotted(path: Path, folder: Path) -> str | None:
 
 def _strings(text: str) -> list[str]:
     return [first or second for first, second in _STRING.findall(text)]
+
+
+def _unmarked_platform_fixture(text: str) -> str | None:
+    """In a test file that marks some tests ``aura_platform(...)``: the platform fixture a test
+    without the marker takes (directly, or through a fixture of the file), whose platform then
+    has every module; None when every test taking one is marked. A file that cannot be parsed
+    counts as unmarked throughout (selected: never skipped for what could not be read)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return PLATFORM_FIXTURES[0]
+    if any(
+        isinstance(node, ast.Assign | ast.AnnAssign)
+        and any(
+            isinstance(target, ast.Name) and target.id == "pytestmark"
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+        and node.value is not None
+        and _marks_platform(node.value)
+        for node in tree.body
+    ):
+        return None  # every test of the file is marked
+    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            functions.append((node, False))
+        elif isinstance(node, ast.ClassDef):
+            marked = any(_marks_platform(decorator) for decorator in node.decorator_list)
+            functions += [
+                (item, marked)
+                for item in node.body
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+            ]
+    # The file's fixtures that take a platform fixture, through one another: their names.
+    takes = {
+        f.name: {arg.arg for arg in (*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs)}
+        for f, _ in functions
+    }
+    giving: dict[str, str] = {}
+    grew = True
+    while grew:
+        grew = False
+        for name, parameters in takes.items():
+            if name in giving:
+                continue
+            for parameter in sorted(parameters):
+                found = parameter if parameter in PLATFORM_FIXTURES else giving.get(parameter)
+                if found is not None:
+                    giving[name] = found
+                    grew = True
+                    break
+    for function, class_marked in functions:
+        if not function.name.startswith("test") or function.name not in giving:
+            continue
+        if class_marked or any(_marks_platform(d) for d in function.decorator_list):
+            continue
+        return giving[function.name]
+    return None
+
+
+def _marks_platform(node: ast.expr) -> bool:
+    """Whether ``node`` (a decorator, or pytestmark's value) holds ``mark.aura_platform``."""
+    return any(
+        isinstance(inner, ast.Attribute) and inner.attr == "aura_platform"
+        for inner in ast.walk(node)
+    )

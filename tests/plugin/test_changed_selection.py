@@ -216,6 +216,46 @@ def test_a_change_in_a_leaf_module_runs_the_tests_of_that_module(shop: pytest.Py
     ]
 
 
+PLATFORM_TESTS = {
+    # Some tests marked, one not: the unmarked one's platform has every module.
+    "tests/test_mixed.py": (
+        "import pytest\n\n\n@pytest.mark.aura_platform('users')\n"
+        "def test_users_alone(aura_platform):\n    pass\n\n\n"
+        "def test_everything(aura_platform):\n    pass\n"
+    ),
+    # The same through a fixture of the file.
+    "tests/test_through_a_fixture.py": (
+        "import pytest\n\n\n@pytest.fixture\ndef platform(aura_platform):\n"
+        "    return aura_platform\n\n\n@pytest.mark.aura_platform('users')\n"
+        "def test_users_alone(platform):\n    pass\n\n\n"
+        "class TestAll:\n    def test_everything(self, platform):\n        pass\n"
+    ),
+    # Every test marked, by the module's pytestmark or a class's marker.
+    "tests/test_all_marked.py": (
+        "import pytest\n\npytestmark = pytest.mark.aura_platform('users')\n\n\n"
+        "def test_users(aura_platform):\n    pass\n"
+    ),
+    "tests/test_class_marked.py": (
+        "import pytest\n\n\n@pytest.mark.aura_platform('users')\nclass TestUsers:\n"
+        "    def test_users(self, published_events):\n        pass\n"
+    ),
+}
+
+
+def test_a_file_with_one_test_on_every_module_is_selected_by_any_module_change(
+    pytester: pytest.Pytester,
+) -> None:
+    make_shop(pytester, extra=PLATFORM_TESTS)
+    change(pytester, "shop/billing/__init__.py")
+    lines = report(run(pytester, "--aura-changed", "-v"))
+    every = "without an aura_platform marker: its platform has every module"
+    assert f"  tests/test_mixed.py: takes aura_platform {every}" in lines
+    assert f"  tests/test_through_a_fixture.py: takes aura_platform {every}" in lines
+    left_out = lines[lines.index(next(line for line in lines if line.startswith("not selected"))) :]
+    assert "  tests/test_all_marked.py" in left_out
+    assert "  tests/test_class_marked.py" in left_out
+
+
 def test_a_change_in_a_module_others_depend_on_runs_their_tests_too(
     shop: pytest.Pytester,
 ) -> None:
