@@ -64,6 +64,7 @@ __all__ = [
     "find_binaries",
     "locate_server",
     "postgres_unavailable",
+    "postgres_url",
 ]
 
 UNAVAILABLE = "PostgreSQL tests need initdb/pg_ctl on PATH or AURA_TEST_DSN=postgresql://..."
@@ -333,6 +334,45 @@ def fresh_postgres_dsn(postgres_dsn: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture
+def fresh_postgres_url(fresh_postgres_dsn: str) -> str:
+    """The same new database as a URL SQLAlchemy takes (``create_engine(fresh_postgres_url)``):
+    ``postgresql+psycopg://user@host:port/name``."""
+    return postgres_url(fresh_postgres_dsn)
+
+
+def postgres_url(dsn: str, driver: str = "postgresql+psycopg") -> str:
+    """``dsn`` (libpq's ``key=value`` form, or a URL) as a URL of ``driver``, for SQLAlchemy:
+    the user and password quoted, a socket directory as the ``host`` query parameter."""
+    from urllib.parse import quote
+
+    try:
+        from psycopg import conninfo
+    except ImportError:
+        raise MissingExtraError(
+            "aura.testing.postgres needs psycopg, which is not installed. Install Aura's "
+            "postgres extra: pip install 'aura-modulith[postgres]'"
+        ) from None
+    parts = conninfo.conninfo_to_dict(dsn)
+    user = quote(str(parts.pop("user", "")), safe="")
+    password = parts.pop("password", None)
+    login = f"{user}:{quote(str(password), safe='')}@" if password is not None else f"{user}@"
+    host = str(parts.pop("host", ""))
+    port = parts.pop("port", None)
+    name = quote(str(parts.pop("dbname", "")), safe="")
+    query = []
+    if host.startswith("/"):  # a Unix socket's directory: no place for it before the path
+        query.append(f"host={quote(host, safe='/')}")
+        host = ""
+    address = f"{host}:{port}" if port is not None and host else host
+    if port is not None and not host:
+        query.append(f"port={port}")
+    query += [f"{key}={quote(str(value), safe='')}" for key, value in sorted(parts.items())]
+    return f"{driver}://{login if user or password is not None else ''}{address}/{name}" + (
+        f"?{'&'.join(query)}" if query else ""
+    )
 
 
 @pytest.fixture

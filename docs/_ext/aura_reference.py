@@ -74,8 +74,9 @@ logger = logging.getLogger(__name__)
 PLUGINS = ("aura.testing.plugin", "aura.architecture.pytest_plugin")
 """The pytest plugins Aura registers through the ``pytest11`` entry point."""
 
-FIXTURE_MODULES = ("aura.testing.plugin", "aura.testing.bdd")
-"""Where Aura's fixtures are defined (the second is loaded with ``aura_bdd``)."""
+FIXTURE_MODULES = ("aura.testing.plugin", "aura.testing.bdd", "aura.testing.postgres")
+"""Where Aura's fixtures are defined (the second is loaded with ``aura_bdd``, the third with
+``-p aura.testing.postgres``)."""
 
 STEP_MODULE = "aura.testing.bdd"
 """The step library."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aura.testing.postgres import BINDIR_VARIABLE, UNAVAILABLE, locate_server
+from aura.testing.postgres import BINDIR_VARIABLE, UNAVAILABLE, locate_server, postgres_url
 
 NOTES = """
 import psycopg
@@ -29,6 +29,16 @@ def test_a_row_is_written_and_read_back(fresh_postgres_dsn, text):
         assert connection.execute("SELECT id, text FROM notes").fetchall() == [(1, text)]
         (database,) = connection.execute("SELECT current_database()").fetchone()
         assert database.startswith("t_"), database
+
+
+def test_sqlalchemy_takes_the_same_database_as_a_url(fresh_postgres_dsn, fresh_postgres_url):
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(fresh_postgres_url)
+    with engine.connect() as connection:
+        name = connection.exec_driver_sql("SELECT current_database()").scalar_one()
+    engine.dispose()
+    assert f"dbname={name}" in fresh_postgres_dsn
 """
 
 OPTIONS = ("-p", "no:randomly", "-p", "no:cacheprovider", "-rs")
@@ -41,7 +51,37 @@ def test_a_test_on_a_fresh_database_writes_and_reads_a_row(pytester: pytest.Pyte
 
     result = pytester.runpytest_subprocess(*ENABLED, timeout=180)
 
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
+
+
+@pytest.mark.parametrize(
+    ("dsn", "url"),
+    [
+        (
+            "user=postgres dbname=t_1 host=127.0.0.1 port=55432",
+            "postgresql+psycopg://postgres@127.0.0.1:55432/t_1",
+        ),
+        (
+            "user=a@b password='p/w:x' dbname=shop host='/tmp/pg sock' port=5432 sslmode=disable",
+            "postgresql+psycopg://a%40b:p%2Fw%3Ax@/shop?host=/tmp/pg%20sock&port=5432"
+            "&sslmode=disable",
+        ),
+        ("postgresql://u:pw@localhost:5/db", "postgresql+psycopg://u:pw@localhost:5/db"),
+    ],
+)
+def test_a_dsn_becomes_a_url_sqlalchemy_reads_back_the_same(dsn: str, url: str) -> None:
+    import sqlalchemy
+    from psycopg import conninfo
+
+    assert postgres_url(dsn) == url
+    parsed = sqlalchemy.make_url(url)
+    given = conninfo.conninfo_to_dict(dsn)
+    assert (parsed.username, parsed.password, parsed.database) == (
+        given.get("user"),
+        given.get("password"),
+        given["dbname"],
+    )
+    assert (parsed.host or parsed.query.get("host")) == given["host"]
 
 
 @pytest.fixture
@@ -64,11 +104,10 @@ def test_without_binaries_the_tests_are_skipped_with_the_reason(
 ) -> None:
     result = no_binaries.runpytest_subprocess(*ENABLED, timeout=120)
 
-    result.assert_outcomes(skipped=2)
+    result.assert_outcomes(skipped=3)
     skips = [line for line in result.outlines if line.startswith("SKIPPED")]
-    assert len(skips) == 1, result.outlines  # both tests, one reason
-    assert skips[0].startswith("SKIPPED [2] "), skips
-    assert skips[0].endswith(f": {UNAVAILABLE}"), skips
+    assert [line.split()[1] for line in skips] == ["[2]", "[1]"], result.outlines  # per test
+    assert all(line.endswith(f": {UNAVAILABLE}") for line in skips), skips  # one reason
 
 
 def test_without_binaries_the_tests_fail_when_postgres_is_required(
@@ -78,8 +117,8 @@ def test_without_binaries_the_tests_fail_when_postgres_is_required(
 
     result = no_binaries.runpytest_subprocess(*ENABLED, timeout=120)
 
-    result.assert_outcomes(errors=2)
-    assert result.outlines.count(UNAVAILABLE) == 2, result.outlines  # each setup's failure
+    result.assert_outcomes(errors=3)
+    assert result.outlines.count(UNAVAILABLE) == 3, result.outlines  # each setup's failure
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_a_row_is_written_and_read_back?first?*",

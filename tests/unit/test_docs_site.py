@@ -74,7 +74,7 @@ def _added_by_aura(
     def names(lines: list[str]) -> set[str]:
         return {match.group(1) for line in lines if (match := found.match(line))}
 
-    loaded = ("-p", "aura.testing.bdd") if bdd else ()
+    loaded = ("-p", "aura.testing.bdd", "-p", "aura.testing.postgres") if bdd else ()
     with_aura = names(_pytest_output(pytester, *loaded, *args))
     without = names(_pytest_output(pytester, *AURA_PLUGINS, *args))
     return with_aura - without
@@ -111,7 +111,9 @@ def test_the_step_reference_lists_every_step_definition(reference: ModuleType) -
 def test_the_plugin_reference_lists_every_fixture(
     reference: ModuleType, pytester: pytest.Pytester
 ) -> None:
-    listed = _added_by_aura(pytester, r"(\w+) -- \S+:\d+$", "--fixtures", bdd=True)
+    listed = _added_by_aura(
+        pytester, r"(\w+)(?: \[\w+ scope\])? -- \S+:\d+$", "--fixtures", bdd=True
+    )
     fixtures = reference.collect_fixtures()
 
     assert len(fixtures) == len(listed) >= 10
