@@ -522,11 +522,12 @@ def _module_page(facts: _Facts, spec: ModuleSpec) -> str:
         _services(facts, spec),
     ]
     if module is not None and facts.platform is not None:
+        routes = _routes_table(module)
         parts += [
             "## Routes",
-            _routes_table(module),
+            routes if routes != "None." else _NO_ROUTES,
             "## Tables",
-            "\n".join(f"- `{table}`" for table in _tables(facts.platform, name)) or "None.",
+            "\n".join(f"- `{table}`" for table in _tables(facts.platform, name)) or _NO_TABLES,
         ]
     problems = [finding for finding in facts.report.findings if finding.module == name]
     if problems:
@@ -631,6 +632,17 @@ def _services(facts: _Facts, spec: ModuleSpec) -> str:
         ("Service", "Container names"),
         [(f"`{service}`", _names(names)) for service, names in spec.services],
     )
+
+
+_NO_ROUTES = (
+    "None served by Aura's gateway (`module.route`, `module.include_router`). Routes of an "
+    "application of its own (a FastAPI app's) are not listed here."
+)
+_NO_TABLES = (
+    "None that its start hooks create on the platform's database, named after the module "
+    "(`<module>_...`). Tables an application creates itself (SQLAlchemy metadata, Django "
+    "migrations) are not listed here."
+)
 
 
 def _routes_table(module: Module) -> str:
