@@ -459,7 +459,7 @@ def _absolute_interface(package: str, item: str, where: str) -> str:
 
 
 def _layers(given: Any, where: str) -> tuple[Layer, ...]:
-    layers = []
+    layers: list[Layer] = []
     for line in _strings(given, where):
         independent = ":" not in line
         names = tuple(part.strip() for part in re.split(r"[|:]", line))
@@ -469,6 +469,14 @@ def _layers(given: Any, where: str) -> tuple[Layer, ...]:
                 "siblings or 'a : b' for siblings that may import each other, e.g. "
                 '["api", "application | infrastructure", "domain"].'
             )
+        for name in names:
+            earlier = next((layer for layer in layers if name in layer.names), None)
+            if earlier is not None or names.count(name) > 1:
+                twice = f"both {str(earlier)!r} and {line!r}" if earlier is not None else repr(line)
+                raise ConfigurationError(
+                    f"{where} names the layer {name!r} twice ({twice}); a sub-package is in one "
+                    "layer. Remove one of them."
+                )
         layers.append(Layer(names, independent))
     return tuple(layers)
 
@@ -927,9 +935,16 @@ def _check_keys(table: Any, known: Mapping[str, type], where: str) -> None:
                 f"Unknown key {key!r} in {where}. Known keys: {', '.join(sorted(known))}.{hint}"
             )
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            # A single [table] where an array of tables ([[table]]) was meant: say how to write it.
+            table_name = where.partition(" ")[0].strip("[]")
+            hint = (
+                f" Write each entry as its own [[{table_name}.{key}]] table."
+                if expected is list and isinstance(value, dict) and where.startswith("[tool.")
+                else ""
+            )
             raise ConfigurationError(
                 f"{key} in {where} is {type(value).__name__} {value!r}; expected "
-                f"{_TYPES[expected]}."
+                f"{_TYPES[expected]}.{hint}"
             )
 
 

@@ -434,7 +434,8 @@ LAYERS_ADVICE = (
         pytest.param(
             MODULE + '[tool.aura.boundaries.couplings]\ncall = "get_model"\n',
             f"couplings in [tool.aura.boundaries] {IN} is dict {{'call': 'get_model'}}; "
-            "expected a list.",
+            "expected a list. Write each entry as its own [[tool.aura.boundaries.couplings]] "
+            "table.",
             id="couplings not an array of tables",
         ),
         pytest.param(
@@ -471,6 +472,25 @@ LAYERS_ADVICE = (
             f"layers in [tool.aura.boundaries] {IN} has 'api | domain : infrastructure'; "
             + LAYERS_ADVICE,
             id="layer mixing | and :",
+        ),
+        pytest.param(
+            '[tool.aura.boundaries]\nlayers = ["routes | handlers", "service", "models", '
+            '"service"]\n' + MODULE,
+            f"layers in [tool.aura.boundaries] {IN} names the layer 'service' twice (both "
+            "'service' and 'service'); a sub-package is in one layer. Remove one of them.",
+            id="layer listed twice",
+        ),
+        pytest.param(
+            MODULE + 'layers = ["api | domain", "domain"]\n',
+            f"layers in {IN_BILLING} names the layer 'domain' twice (both 'api | domain' and "
+            "'domain'); a sub-package is in one layer. Remove one of them.",
+            id="layer in a tier and alone",
+        ),
+        pytest.param(
+            MODULE + 'layers = ["api | api"]\n',
+            f"layers in {IN_BILLING} names the layer 'api' twice ('api | api'); a sub-package "
+            "is in one layer. Remove one of them.",
+            id="layer twice in one tier",
         ),
         pytest.param(
             MODULE + 'layers = ["api-v1", "domain"]\n',
