@@ -557,7 +557,7 @@ def _add_web_command(name: str, command: argparse.ArgumentParser, stream: TextIO
             from aura.web.commands import run_token
 
             run = run_token
-    except ModuleNotFoundError as missing:
+    except ImportError as missing:  # aura.web's MissingExtraError, or a module of the extra
         if missing.name not in _WEB_PACKAGES:
             raise
         print(f"aura {name} needs the web extra: pip install 'aura-modulith[web]'.", file=stream)

@@ -22,6 +22,23 @@ One file per concern: :mod:`~aura.web.problems`, :mod:`~aura.web.middleware`,
 
 from __future__ import annotations
 
+from aura.exceptions import MissingExtraError
+
+try:  # the web extra's libraries, named before any of them is needed deeper down
+    import fastapi  # noqa: F401
+    import httpx  # noqa: F401
+    import jwt  # noqa: F401
+    import limits  # noqa: F401
+    import prometheus_client  # noqa: F401
+    import uvicorn  # noqa: F401
+except ImportError as missing:  # pragma: no cover - its own process: see test_extras.py
+    _error = MissingExtraError(
+        f"aura.web (the HTTP gateway) needs {missing.name or 'a library'} of Aura's web extra, "
+        "which is not installed. Install it: pip install 'aura-modulith[web]'"
+    )
+    _error.name = missing.name  # what ImportError names: `aura serve` reads it
+    raise _error from None
+
 from aura.web.discovery import (
     BreakerHealth,
     Health,

@@ -26,6 +26,15 @@ HIDE = "import sys\nsys.modules[{hidden!r}] = None\nimport {module}\n"
             "aura.testing.bdd needs pytest-bdd, which is not installed. Install Aura's testing "
             "extra: pip install 'aura-modulith[testing]'",
         ),
+        *(
+            (
+                "aura.web",
+                hidden,
+                f"aura.web (the HTTP gateway) needs {hidden} of Aura's web extra, which is not "
+                "installed. Install it: pip install 'aura-modulith[web]'",
+            )
+            for hidden in ("prometheus_client", "fastapi", "jwt")
+        ),
     ],
 )
 def test_a_module_without_its_extra_names_the_install_command(
@@ -40,3 +49,17 @@ def test_a_module_without_its_extra_names_the_install_command(
     )
     assert result.returncode == 1
     assert result.stderr.splitlines()[-1] == f"aura.exceptions.MissingExtraError: {message}"
+
+
+def test_the_cli_without_the_web_extra_says_which_commands_need_it() -> None:
+    code = (
+        "import sys\nsys.modules['prometheus_client'] = None\nfrom aura.cli import main\n"
+        "print('status', main(['serve']))\nprint('status', main(['demo', '--builtin']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    lines = result.stdout.splitlines()
+    assert "aura serve needs the web extra: pip install 'aura-modulith[web]'." in lines
+    assert lines.count("status 2") == 1  # serve: a usage error
+    assert lines[-1] == "status 0"  # the other commands are there as ever
