@@ -170,6 +170,33 @@ def test_a_platform_that_cannot_be_built_is_a_violation(project: pytest.Pytester
     ]
 
 
+def test_a_platform_that_cannot_be_built_is_never_baselined(project: pytest.Pytester) -> None:
+    stock = CLEAN["depot/modules/stock/__init__.py"].replace(
+        'Module("stock",', 'Module("stock", depends_on=["shipping"],'
+    )
+    files = {**CLEAN, "depot/modules/stock/__init__.py": stock}
+    code, text = check(project, files, "--baseline", "arch.json", "--update-baseline")
+    assert (code, text) == (
+        2,
+        "aura check: error: The platform cannot be built: Modules depend on each other in a "
+        "cycle: shipping -> stock -> shipping. Break it: let one of them react to the other's "
+        "events instead of calling it. A baseline would accept that the platform's "
+        "verification did not run, and it would stay off without a failure. Fix the build, or "
+        "pass --static to record the static checks alone. Nothing was written.\n",
+    )
+    assert not (project.path / "arch.json").exists()
+    # A baseline that lists it anyway (written by hand, or by an older Aura) does not accept it.
+    check(project, files, "--static", "--baseline", "arch.json", "--update-baseline")
+    recorded = json.loads((project.path / "arch.json").read_text())
+    recorded["violations"].append(
+        "platform verification: platform-build stock the platform cannot be built"
+    )
+    (project.path / "arch.json").write_text(json.dumps(recorded))
+    code, text = check(project, files, "--baseline", "arch.json")
+    assert code == 1
+    assert "1 new violation" in text.splitlines()[-1]
+
+
 def test_without_an_import_linter_configuration_the_map_and_the_platform_are_checked(
     project: pytest.Pytester,
 ) -> None:
