@@ -651,7 +651,14 @@ def _build_failure(
         named = f"{type(error).__name__}: {text}" if text else type(error).__name__
         at = f" (at {raised})" if raised else ""
         message, fix = f"The platform cannot be built: {doing} raised {named}{at}.", BUILD_FIX
-        if type(error).__name__ in ("ImproperlyConfigured", "AppRegistryNotReady"):
+        if isinstance(error, ImportError) and not isinstance(error, ModuleNotFoundError):
+            # Installed, but it cannot import: "partially initialized module" is an import
+            # cycle in the project's own code, which no installation fixes.
+            fix = (
+                "the module exists but the import failed inside it (an import cycle in the "
+                "project's code, or a name it does not define): fix that import, or pass --static"
+            )
+        elif type(error).__name__ in ("ImproperlyConfigured", "AppRegistryNotReady"):
             # A Django project's apps need its settings: Django's manage.py provides them.
             fix = (
                 "the modules are a Django project's apps: run python manage.py aura check "

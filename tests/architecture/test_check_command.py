@@ -262,6 +262,26 @@ def test_a_missing_dependency_is_one_finding_at_the_module_that_imports_it(
     )
 
 
+def test_an_import_that_fails_inside_an_installed_module_is_not_told_to_install_it(
+    project: pytest.Pytester,
+) -> None:
+    # shipping imports stock, which imports from shipping, still half-imported: a cycle.
+    files = stock_starting_with("from depot.modules.shipping import nothing_there")
+    code, text = check(project, files)
+    line = text.splitlines()[-2]
+    assert code == 1
+    assert line.startswith(
+        "depot/modules/stock/__init__.py:6: the platform cannot be built: importing the "
+        "modules raised ImportError: cannot import name 'nothing_there' from partially "
+        "initialized module 'depot.modules.shipping' (most likely due to a circular import)"
+    )
+    assert line.endswith(
+        "(at depot/modules/stock/__init__.py:1); the module exists but the import failed inside "
+        "it (an import cycle in the project's code, or a name it does not define): fix that "
+        "import, or pass --static"
+    )
+
+
 def test_a_module_that_exits_while_imported_is_a_finding_and_its_output_goes_to_stderr(
     project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
