@@ -89,8 +89,8 @@ def key_for(
             if not fits:
                 return Mismatch(
                     f"{where or 'A function'} takes {parameter.name}: {hint.__qualname__}, but "
-                    f"this platform's {parameter.name} is {type(given).__qualname__} "
-                    f"({given!r}). Build the platform with a {hint.__qualname__} as its "
+                    f"this platform's {parameter.name} is a {type(given).__qualname__}. "
+                    f"Build the platform with a {hint.__qualname__} as its "
                     f"{parameter.name} (Platform(..., {parameter.name}=...), as the application "
                     "does), or annotate the parameter with what the platform gives."
                 )

@@ -52,11 +52,19 @@ def served_routes(routes: Iterable[Any]) -> Iterator[Any]:
     ``app.routes`` for ``APIRoute`` objects would skip every router's routes. Those come out
     as FastAPI's view of each: its full ``path``, ``methods``, ``matches(scope)``, the
     ``dependant`` with the include's dependencies, and the router's own route as
-    ``original_route``. Nothing here imports FastAPI.
+    ``original_route``; any other route of a router (a Starlette ``Route``, a websocket) comes
+    as the route served, with its full path. Nothing here imports FastAPI.
     """
     for route in routes:
         contexts = getattr(route, "effective_route_contexts", None)
-        if callable(contexts):
-            yield from contexts()  # nested includes come flattened
-        else:
+        if not callable(contexts):
             yield route
+            continue
+        for context in contexts():  # nested includes come flattened
+            original = getattr(context, "original_route", None)
+            if original is None or (
+                hasattr(original, "dependant") and getattr(original, "methods", None)
+            ):
+                yield context  # an APIRoute: its dependant holds the include's dependencies
+            else:  # a Starlette Route, a websocket, a Mount: the route as it is served
+                yield getattr(context, "starlette_route", None) or original

@@ -615,7 +615,7 @@ class DurableJournal:
                 if wait is None:
                     self.database.execute(self._sql.fail, params)
                 else:
-                    self.database.execute(self._sql.fail_retry, (wait, wait, *params))
+                    self.database.execute(self._sql.fail_retry, (wait, -wait, *params))
         except Exception:
             # The row stays PROCESSING under an expiring lease: it is delivered again, and
             # fails again into a dead letter, once the database takes writes.
@@ -858,9 +858,13 @@ def _statements(now: str, postgres: bool = False) -> _Statements:
     owned = f"{_KEY} AND owner = ? AND status = 'PROCESSING'"
     # Due: its time has come by the database's clock, or it lies further ahead than the wait it
     # was given (the clock was stepped back since it was written). Each row keeps the length
-    # of that wait as its lease: of a claim (a process with a shorter lease never takes a
-    # longer live one) or of a failure's retry backoff.
-    due = f"due_at <= {now} OR due_at > {now} + COALESCE(lease, ?)"
+    # of that wait: a claim's as its lease (a process with a shorter lease never takes a
+    # longer live one); a failure's retry backoff as its lease negated, so that a FAILED row
+    # written before Aura kept it (its lease that of its last claim) waits its time out.
+    due = (
+        f"(status <> 'FAILED' AND (due_at <= {now} OR due_at > {now} + COALESCE(lease, ?)))"
+        f" OR (status = 'FAILED' AND (due_at <= {now} OR (lease < 0 AND due_at > {now} - lease)))"
+    )
     failed_set = (
         "status = 'FAILED', owner = NULL, error = ?, error_type = ?, error_message = ?, "
         "traceback = ?, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?, "

@@ -939,7 +939,7 @@ def _check_keys(table: Any, known: Mapping[str, type], where: str) -> None:
             table_name = where.partition(" ")[0].strip("[]")
             hint = (
                 f" Write each entry as its own [[{table_name}.{key}]] table."
-                if expected is list and isinstance(value, dict) and where.startswith("[tool.")
+                if key == "couplings" and isinstance(value, dict)
                 else ""
             )
             raise ConfigurationError(

@@ -365,7 +365,7 @@ def session_dependency(factory: Callable[[], Any]) -> Callable[..., AsyncIterato
         # A sync endpoint's session was used in a thread-pool thread: end it in one too, so
         # the event loop does not wait for the commit (and its deliveries).
         in_loop = _endpoint_is_async(request)
-        with one_flow():  # the request's thread-pool threads (dependencies, endpoint) are one
+        with one_flow(session):  # in the request's threads (dependencies, endpoint) alike
             if in_loop:
                 session.begin()
             try:

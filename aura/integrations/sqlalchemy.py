@@ -95,8 +95,9 @@ class _Unit:
         # commit() then only ends a savepoint, or nothing): Aura cannot tell when it commits.
         self.joined = joined
         # Where it began: another thread or task (which copied this context) never joins it,
-        # but within the flow it began in (one request's threads).
-        self.home = _here()
+        # unless it is the session of the flow it began in (the request's: see one_flow).
+        flow = _flow.get()
+        self.home: object = flow if flow is not None and flow.session is session else _here()
         self.engine = engine
         self.asynchronous = asynchronous
         # (the savepoint it was registered under, the callback); dropped when that rolls back
@@ -110,7 +111,11 @@ class _Unit:
 
     @property
     def here(self) -> bool:
-        return self.home == _here() and self.session.info.get(_UNIT) is self
+        if self.session.info.get(_UNIT) is not self:
+            return False
+        if isinstance(self.home, _Flow):
+            return _flow.get() is self.home
+        return bool(self.home == _here())
 
     def savepoint(self) -> SessionTransaction | None:
         return self.session.get_nested_transaction()
@@ -126,12 +131,13 @@ _installed = False
 
 
 class _Flow:
-    """One request's threads and tasks, as one (see :func:`one_flow`): the root transactions
-    begun in any of them, innermost last."""
+    """One request's threads and tasks, as far as its own session goes (see :func:`one_flow`):
+    the root transactions of that session, innermost last."""
 
-    __slots__ = ("units",)
+    __slots__ = ("session", "units")
 
-    def __init__(self) -> None:
+    def __init__(self, session: object) -> None:
+        self.session = session
         self.units: tuple[weakref.ReferenceType[_Unit], ...] = ()
 
 
@@ -139,18 +145,19 @@ _flow: ContextVar[_Flow | None] = ContextVar("aura_sqlalchemy_flow", default=Non
 
 
 @contextmanager
-def one_flow() -> Iterator[None]:
-    """Within it, the code of one unit of work is one place, whichever thread runs it.
+def one_flow(session: object) -> Iterator[None]:
+    """Within it, ``session`` (a request's) is one place, whichever thread or task uses it.
 
     FastAPI runs a request's plain ``def`` dependencies and its ``def`` endpoint in thread-pool
     threads, each with a copy of the request's context. Outside a flow, a transaction is joined
     only by the thread or task that began it, so a dependency that used the request's session
     first (``get_current_user(session=...)``) began a transaction the endpoint's events did not
-    join. Inside one, a transaction begun by any of the flow's threads or tasks is the one
-    events published by the others join. :func:`aura.integrations.fastapi.session_dependency`
-    opens one per request; a worker running one job across threads may open its own.
+    join. Inside one, a transaction of ``session`` begun by any of the flow's threads or tasks
+    is the one the others' events join; every other session keeps the rule (a worker thread
+    of the request with a session of its own never lends it to the others).
+    :func:`aura.integrations.fastapi.session_dependency` opens one per request.
     """
-    token = _flow.set(_Flow())
+    token = _flow.set(_Flow(session))
     try:
         yield
     finally:
@@ -160,17 +167,20 @@ def one_flow() -> Iterator[None]:
             _flow.set(None)
 
 
-def _joined_units() -> tuple[weakref.ReferenceType[_Unit], ...]:
-    flow = _flow.get()
-    return flow.units if flow is not None else _units.get()
+def _remember(unit: _Unit) -> None:
+    """Keep ``unit`` where the calling thread or task (or its flow) finds it."""
+    if isinstance(unit.home, _Flow):
+        unit.home.units = (*_prune(unit.home.units), weakref.ref(unit))
+    else:
+        _units.set((*_prune(_units.get()), weakref.ref(unit)))
 
 
-def _set_units(units: tuple[weakref.ReferenceType[_Unit], ...]) -> None:
+def _forget() -> None:
+    """Drop the ended transactions from what the caller (and its flow) find."""
+    _units.set(_prune(_units.get()))
     flow = _flow.get()
     if flow is not None:
-        flow.units = units
-    else:
-        _units.set(units)
+        flow.units = _prune(flow.units)
 
 
 def _install() -> None:
@@ -206,13 +216,13 @@ def _created(session: Session, transaction: SessionTransaction) -> None:
         joined=joined,
     )
     session.info[_UNIT] = unit
-    _set_units((*_prune(_joined_units()), weakref.ref(unit)))
+    _remember(unit)
 
 
 def _ended(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None and _UNIT in session.info:
         del session.info[_UNIT]
-        _set_units(_prune(_joined_units()))
+        _forget()
 
 
 def _prune(
@@ -235,7 +245,7 @@ def _after_commit(session: Session) -> None:
     unit = session.info.pop(_UNIT, None)
     if unit is None:
         return
-    _set_units(_prune(_joined_units()))
+    _forget()
     for _, callback in unit.callbacks:
         try:
             callback()
@@ -598,19 +608,18 @@ def _connection(unit: _Unit) -> Connection:
 
 
 def _innermost() -> _Unit | None:
-    units = _joined_units()
-    for ref in reversed(units):
-        unit = ref()
-        if unit is not None and unit.here:
-            return unit
+    # The caller's own transactions first (a session it opened itself, inside the request's
+    # flow, is its innermost), then those of the flow's session.
+    flow = _flow.get()
+    for units in (_units.get(), flow.units if flow is not None else ()):
+        for ref in reversed(units):
+            unit = ref()
+            if unit is not None and unit.here:
+                return unit
     return None
 
 
-def _here() -> object:
-    """Where the caller runs: its flow (:func:`one_flow`), else its thread and asyncio task."""
-    flow = _flow.get()
-    if flow is not None:
-        return flow
+def _here() -> tuple[int, object | None]:
     return threading.get_ident(), _current_task()
 
 

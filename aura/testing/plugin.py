@@ -601,6 +601,7 @@ def under_test(
     marker = request.node.get_closest_marker("aura_platform")
     if marker is not None and not applies_marker:
         __tracebackhide__ = True
+        platform.close()  # built for nothing: its database and threads go now
         raise ConfigurationError(_ignored_marker(request, marker))
     with ExitStack() as stack:
         stack.callback(platform.close)

@@ -366,6 +366,8 @@ def postgres_url(dsn: str, driver: str = "postgresql+psycopg") -> str:
     if host.startswith("/"):  # a Unix socket's directory: no place for it before the path
         query.append(f"host={quote(host, safe='/')}")
         host = ""
+    if ":" in host:  # an IPv6 address: in brackets, or its colons read as the port's
+        host = f"[{host}]"
     address = f"{host}:{port}" if port is not None and host else host
     if port is not None and not host:
         query.append(f"port={port}")

@@ -5,6 +5,7 @@ and adopts Aura through the integration's lifespan, middleware and dependencies.
 requests publish is read from the harness's recorder (a Trace attached to the app's platform).
 """
 
+import contextvars
 import re
 import socket
 import threading
@@ -41,7 +42,7 @@ from aura.integrations.fastapi import (
     module_services,
     session_dependency,
 )
-from aura.integrations.sqlalchemy import SqlAlchemyDatabase
+from aura.integrations.sqlalchemy import SqlAlchemyDatabase, one_flow
 from aura.testing import PublishedEvents, ServiceCalls, Trace
 
 pytestmark = pytest.mark.anyio
@@ -955,6 +956,54 @@ async def test_a_dependency_using_the_requests_session_first_is_in_its_transacti
     assert response.status_code == status, response.text
     # all of the request (order, event, the shipment its delivery wrote), or none of it
     assert shop.written() == written
+
+
+def test_in_a_flow_a_thread_with_a_session_of_its_own_keeps_its_events_in_it(
+    tx_engine: sa.Engine,
+) -> None:
+    # A request's worker thread opens its own session while another thread of the request holds
+    # a transaction of a third session: its event is written in its own transaction, committed
+    # with it, whatever the other rolls back. Only the flow's session is shared.
+    shop = TxShop(tx_engine, session_dependency(sessionmaker(tx_engine)))
+    bus = shop.platform.bus
+    began, published = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def own_session() -> None:
+        try:
+            with Session(tx_engine) as session, session.begin():
+                session.add(TxOrder(id=1, item="book"))
+                session.flush()
+                began.wait(5)
+                bus.publish(PLACED, {"order_id": 1}, "orders")
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            published.set()
+
+    def other_session() -> None:
+        with Session(tx_engine) as session:
+            session.begin()
+            session.execute(sa.text("SELECT count(*) FROM fx_tx_orders"))
+            began.set()
+            published.wait(5)
+            session.rollback()
+
+    shop.platform.start()
+    try:
+        with one_flow(Session(tx_engine)):
+            threads = [
+                threading.Thread(target=contextvars.copy_context().run, args=(job,))
+                for job in (own_session, other_session)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+    finally:
+        shop.platform.close()
+    assert errors == []
+    assert shop.written()[:2] == (1, 1)  # the order and its event, together
 
 
 @pytest.mark.parametrize(("fail", "status"), [("http", 409), ("crash", 500), ("commit", 500)])

@@ -67,6 +67,7 @@ def test_a_test_on_a_fresh_database_writes_and_reads_a_row(pytester: pytest.Pyte
             "&sslmode=disable",
         ),
         ("postgresql://u:pw@localhost:5/db", "postgresql+psycopg://u:pw@localhost:5/db"),
+        ("user=me host=::1 port=5433 dbname=shop", "postgresql+psycopg://me@[::1]:5433/shop"),
     ],
 )
 def test_a_dsn_becomes_a_url_sqlalchemy_reads_back_the_same(dsn: str, url: str) -> None:

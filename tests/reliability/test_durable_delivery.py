@@ -244,6 +244,24 @@ def test_a_clock_stepped_back_after_a_failure_does_not_hold_its_retry_back(path:
         assert accounted(second) == {"COMPLETED": 1}
 
 
+def test_a_failed_row_written_before_its_wait_was_kept_waits_its_time_out(path: Path) -> None:
+    # A FAILED row of an earlier Aura (or of an older process in a rolling deploy): its lease is
+    # its last claim's, shorter than its retry's backoff. It is not due before its time.
+    def fails(data: dict[str, Any]) -> None:
+        raise ValueError("payment provider down")
+
+    policy = RetryPolicy(max_attempts=3, backoff=3600)
+    with durable(path, ledger(fails, retry=policy)) as first:
+        first.start()
+        first.bus.publish("order.placed", {"n": 1}, "orders")
+        first.database.execute("UPDATE aura_publications SET lease = 30")
+    ran: list[int] = []
+    with durable(path, ledger(lambda data: ran.append(data["n"]), retry=policy)) as second:
+        second.start()
+        assert ran == []
+        assert accounted(second) == {"FAILED": 1}
+
+
 # --- handler forms ----------------------------------------------------------------------------
 
 

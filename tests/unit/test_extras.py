@@ -63,3 +63,19 @@ def test_the_cli_without_the_web_extra_says_which_commands_need_it() -> None:
     assert "aura serve needs the web extra: pip install 'aura-modulith[web]'." in lines
     assert lines.count("status 2") == 1  # serve: a usage error
     assert lines[-1] == "status 0"  # the other commands are there as ever
+
+
+def test_a_web_library_that_is_installed_but_broken_shows_its_own_error() -> None:
+    # Not "not installed": prometheus_client is found, but importing it fails (a version clash).
+    code = (
+        "import importlib.abc, sys\n"
+        "class Broken(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'prometheus_client':\n"
+        "            raise ImportError('cannot import name X from pydantic', name='pydantic')\n"
+        "sys.meta_path.insert(0, Broken())\nimport aura.web\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stderr.splitlines()[-1] == "ImportError: cannot import name X from pydantic"
