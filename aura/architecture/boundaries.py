@@ -102,6 +102,8 @@ def check_boundaries(module_map: ModuleMap, *, cache: bool | None = None) -> Bou
                 findings.extend(
                     _call_findings(module_map, spec, shown, call, owners, published, usages)
                 )
+                if _names_a_module_unread(call, module_map.aura_calls):
+                    unread.add(spec.name)
     findings.extend(_cycles(module_map, usages))
     # A lookup of no module is most likely a misspelt dependency: that one is not unused.
     unread.update(f.module for f in findings if f.rule == "unknown-module")
@@ -327,6 +329,22 @@ def _call_findings(
             used = f"{value} ({call.name})"
             remedy = f"stop using {coupled.name}"
             yield _undeclared(spec, coupled.name, str(value), used, place, remedy)
+
+
+def _names_a_module_unread(call: Call, aura_calls: bool) -> bool:
+    """Whether ``call`` is a lookup whose module (or key) is not a constant the scan can read:
+    ``get_service(USERS, ...)`` with USERS imported. What it uses is unknown, so none of its
+    module's dependencies can be called unused."""
+    if not aura_calls:
+        return False
+    last = "get_service" if call.name == SERVICES_GET else call.name.rpartition(".")[2]
+    if last == "get_service":
+        given = len(call.args) >= 1 or call.argument(None, "module_name") is not None
+        return given and call.argument(0, "module_name") is None
+    if last == "resolve":
+        given = len(call.args) >= 1 or call.argument(None, "key") is not None
+        return given and call.argument(0, "key") is None
+    return False
 
 
 _MODULE_KEY = re.compile(r"^[a-z_][a-z0-9_]*\.[A-Za-z_]\w*$")

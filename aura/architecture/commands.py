@@ -41,6 +41,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TextIO
 
+from aura.architecture.boundaries import SOURCE as BOUNDARY_SOURCE
 from aura.architecture.boundaries import check_boundaries
 from aura.architecture.modulemap import (
     DECLARED_IN_SOURCE,
@@ -185,7 +186,9 @@ def run_check(
             recorded = count(write_baseline(args.baseline, findings), "violation")
             print(f"aura check: recorded {recorded} in {args.baseline}.", file=messages)
             return 0
-        baseline = read_baseline(args.baseline) if args.baseline is not None else {}
+        baseline = _renamed(
+            read_baseline(args.baseline) if args.baseline is not None else {}, module_map
+        )
         # A platform that cannot be built is never accepted: its verification would stay off.
         baseline = {key: n for key, n in baseline.items() if " platform-build" not in key}
     except AuraError as error:
@@ -486,6 +489,7 @@ def _verification_findings(
                     anchors,
                 ),
             ]
+            _drop_used_at_run_time(found, platform.modules, module_map)
         finally:
             platform.close()
     kept = []
@@ -495,6 +499,46 @@ def _verification_findings(
         reported.add(problem.key)
         kept.append(problem)
     return kept
+
+
+_OLD_UNUSED = "platform verification: unused-dependency "
+"""How baselines written before the map judged its modules' dependencies name the finding."""
+
+
+def _renamed(baseline: Mapping[str, int], module_map: ModuleMap) -> dict[str, int]:
+    """``baseline`` with the old identity of a mapped module's unused dependency read as the
+    module map's (the platform still judges the modules outside the map, under its name)."""
+    renamed: dict[str, int] = {}
+    for identity, times in baseline.items():
+        if identity.startswith(_OLD_UNUSED):
+            module = identity[len(_OLD_UNUSED) :].partition(" ")[0]
+            if module in module_map.names:
+                identity = f"{BOUNDARY_SOURCE}: unused-dependency {identity[len(_OLD_UNUSED) :]}"
+        renamed[identity] = renamed.get(identity, 0) + times
+    return renamed
+
+
+def _drop_used_at_run_time(
+    found: list[Finding], modules: Mapping[str, Any], module_map: ModuleMap
+) -> None:
+    """Take out of ``found`` the map's unused dependencies that the platform shows used: a
+    ``resolve("user_service")`` of a service the dependency registers in a way the source
+    alone cannot follow (a helper that takes the Module); the running modules know the name."""
+    from aura.architecture.scanning import as_lookups, references_in_file
+
+    unused = [f for f in found if f.rule == "unused-dependency" and f.module in modules]
+    if not unused:
+        return
+    specs = {spec.name: spec for spec in module_map.modules}
+    used: dict[str, set[str]] = {}
+    for name in {f.module for f in unused}:
+        spec = specs.get(name)
+        files = spec.files if spec is not None else ()
+        references = [ref for file in files for ref in references_in_file(file.path)]
+        used[name] = {
+            ref.target for ref in as_lookups(references, modules.values()) if ref.kind == "lookup"
+        }
+    found[:] = [f for f in found if f not in unused or f.subject not in used[f.module]]
 
 
 _EVENT_RULES = frozenset({"undeclared-event", "event-without-publisher"})

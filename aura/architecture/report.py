@@ -281,19 +281,7 @@ def read_baseline(path: Path) -> Counter[str]:
             'expected {"aura_check_baseline": 1, "violations": [...]}. Rewrite it with '
             "--update-baseline."
         )
-    return Counter(_renamed(str(violation)) for violation in violations)
-
-
-_RENAMED = (("platform verification: unused-dependency ", "module map: unused-dependency "),)
-"""Identities whose source changed, as baselines written before recorded them: the module
-map judges its modules' dependencies from all their uses (imports too), not the platform."""
-
-
-def _renamed(identity: str) -> str:
-    for old, new in _RENAMED:
-        if identity.startswith(old):
-            return new + identity[len(old) :]
-    return identity
+    return Counter(str(violation) for violation in violations)
 
 
 def write_baseline(path: Path, findings: Iterable[Finding]) -> int:

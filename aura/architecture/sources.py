@@ -41,7 +41,7 @@ __all__ = [
 CACHE_DIR = ".aura_cache"
 """The cache folder under the project root (it holds a ``.gitignore`` of ``*``)."""
 
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 _PARALLEL_FROM = 400
 """Parse on several processes only from this many uncached files: below, starting them costs
 more than it saves."""
@@ -266,7 +266,22 @@ def _service_scopes(tree: ast.Module) -> _Scopes:
         and target.value.id == "self"
         and _holds_services(node)
     )
+    # Type aliases of the module: Services = Annotated[ModuleServices, Depends(...)].
+    aliases = frozenset(
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and isinstance(node.value, ast.Subscript | ast.Name | ast.Attribute)
+        and _names_services(node.value)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    )
     scopes: _Scopes = {}
+
+    def annotated(annotation: ast.expr) -> bool:
+        return _names_services(annotation) or any(
+            isinstance(node, ast.Name) and node.id in aliases for node in ast.walk(annotation)
+        )
 
     def visit(scope: ast.AST, outer: frozenset[str]) -> None:
         own = set(outer) | attributes
@@ -280,7 +295,7 @@ def _service_scopes(tree: ast.Module) -> _Scopes:
                 *([arguments.vararg] if arguments.vararg else []),
                 *([arguments.kwarg] if arguments.kwarg else []),
             ):
-                if argument.annotation is not None and _names_services(argument.annotation):
+                if argument.annotation is not None and annotated(argument.annotation):
                     own.add(argument.arg)
                 elif argument.arg in own:
                     own.discard(argument.arg)  # a parameter of another kind hides the outer name

@@ -323,6 +323,35 @@ def test_a_dependency_the_code_never_uses_is_unused_and_placed_at_its_declaratio
     assert report.findings[0].key == "unused-dependency billing users"
 
 
+@pytest.mark.parametrize(
+    "use",
+    [
+        # the module's name from a constant of its own file elsewhere: not readable here
+        "from shop.billing.names import USERS\n\n\n"
+        "def find(registry):\n    return registry.get_service(USERS, 'UserService')\n",
+        # FastAPI's idiom: a type alias of ModuleServices
+        "from typing import Annotated\n\nfrom fastapi import Depends\n\n"
+        "from aura.integrations.fastapi import ModuleServices, module_services\n\n"
+        "Services = Annotated[ModuleServices, Depends(module_services('billing'))]\n\n\n"
+        "def route(services: Services):\n    return services.get('users', 'UserService')\n",
+    ],
+    ids=["module name not a constant", "ModuleServices through an alias"],
+)
+def test_a_dependency_used_in_ways_the_scan_reads_late_is_not_unused(
+    tmp_path: Path, use: str
+) -> None:
+    build("unused_dependency", tmp_path, fixed=True)
+    (tmp_path / "pyproject.toml").write_text(
+        (tmp_path / "pyproject.toml")
+        .read_text()
+        .replace('depends_on = ["orders"]', 'depends_on = ["orders", "users"]')
+    )
+    (tmp_path / "shop" / "billing" / "names.py").write_text('USERS = "users"\n')
+    (tmp_path / "shop" / "billing" / "lookups.py").write_text(use)
+
+    assert check_boundaries(module_map(tmp_path), cache=False).findings == ()
+
+
 def test_a_module_whose_uses_are_not_all_known_has_no_unused_dependency(tmp_path: Path) -> None:
     build("unused_dependency", tmp_path)
     billing = tmp_path / "shop" / "billing"

@@ -170,6 +170,32 @@ def test_a_platform_that_cannot_be_built_is_a_violation(project: pytest.Pytester
     ]
 
 
+def test_a_dependency_the_running_platform_sees_looked_up_is_not_unused(
+    project: pytest.Pytester,
+) -> None:
+    # stock registers its service through a helper the source scan cannot follow; shipping
+    # resolves it by its container name. Only the running platform ties the name to stock.
+    files = {
+        **{name: text for name, text in CLEAN.items() if name != ".importlinter"},
+        "depot/modules/stock/__init__.py": (
+            "from aura.module import Module\nfrom depot.modules.stock.wiring import register\n\n"
+            'module = Module("stock", description="Counts what is on the shelves.")\n'
+            "register(module)\n"
+        ),
+        "depot/modules/stock/wiring.py": (
+            "from depot.contracts import StockContract\n"
+            "from depot.modules.stock.domain import Stock\n\n\n"
+            'def register(module, name="Stock"):  # the name a variable: not read statically\n'
+            "    module.add_service(name, Stock, contract=StockContract)\n"
+        ),
+        "depot/modules/shipping/application.py": CLEAN["depot/modules/shipping/application.py"]
+        .replace('self.registry.get_service(STOCK, "Stock")', 'self.container.resolve("stock")')
+        .replace("self.bus = bus", "self.bus = bus\n        self.container = registry"),
+    }
+    code, text = check(project, files)
+    assert (code, text.splitlines()[-1]) == (0, "aura check: no violations in 2 modules (5 files).")
+
+
 def test_a_platform_that_cannot_be_built_is_never_baselined(project: pytest.Pytester) -> None:
     stock = CLEAN["depot/modules/stock/__init__.py"].replace(
         'Module("stock",', 'Module("stock", depends_on=["shipping"],'
