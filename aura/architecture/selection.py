@@ -1138,22 +1138,31 @@ def _unmarked_platform_fixture(text: str) -> str | None:
         for node in tree.body
     ):
         return None  # every test of the file is marked
-    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool]] = []
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            functions.append((node, False))
-        elif isinstance(node, ast.ClassDef):
-            marked = any(_marks_platform(decorator) for decorator in node.decorator_list)
-            functions += [
-                (item, marked)
-                for item in node.body
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
-            ]
-    # The file's fixtures that take a platform fixture, through one another: their names.
-    takes = {
-        f.name: {arg.arg for arg in (*f.args.posonlyargs, *f.args.args, *f.args.kwonlyargs)}
-        for f, _ in functions
-    }
+    functions: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, bool, frozenset[str]]] = []
+
+    def collect(body: list[ast.stmt], marked: bool, used: frozenset[str]) -> None:
+        for node in body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                functions.append((node, marked, used))
+            elif isinstance(node, ast.ClassDef):  # nested classes too, markers inherited
+                collect(
+                    node.body,
+                    marked or any(_marks_platform(d) for d in node.decorator_list),
+                    used | _used_fixtures(node.decorator_list),
+                )
+
+    collect(tree.body, False, frozenset())
+    # The file's fixtures that take a platform fixture, through one another, by the name tests
+    # ask for them (a fixture's name=, else its function's).
+    takes: dict[str, set[str]] = {}
+    for function, _, used in functions:
+        parameters = {
+            arg.arg
+            for arg in (*function.args.posonlyargs, *function.args.args, *function.args.kwonlyargs)
+        }
+        parameters |= used | _used_fixtures(function.decorator_list)
+        takes.setdefault(_fixture_name(function), set()).update(parameters)
+        takes.setdefault(f"test::{function.name}", set()).update(parameters)
     giving: dict[str, str] = {}
     grew = True
     while grew:
@@ -1167,18 +1176,48 @@ def _unmarked_platform_fixture(text: str) -> str | None:
                     giving[name] = found
                     grew = True
                     break
-    for function, class_marked in functions:
-        if not function.name.startswith("test") or function.name not in giving:
+    for function, class_marked, _ in functions:
+        key = f"test::{function.name}"
+        if not function.name.startswith("test") or key not in giving:
             continue
         if class_marked or any(_marks_platform(d) for d in function.decorator_list):
             continue
-        return giving[function.name]
+        return giving[key]
     return None
 
 
-def _marks_platform(node: ast.expr) -> bool:
-    """Whether ``node`` (a decorator, or pytestmark's value) holds ``mark.aura_platform``."""
-    return any(
-        isinstance(inner, ast.Attribute) and inner.attr == "aura_platform"
-        for inner in ast.walk(node)
+def _fixture_name(function: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The name a fixture is asked for by: ``@pytest.fixture(name="client")``'s, else its own."""
+    for decorator in function.decorator_list:
+        if isinstance(decorator, ast.Call):
+            for keyword in decorator.keywords:
+                if (
+                    keyword.arg == "name"
+                    and isinstance(keyword.value, ast.Constant)
+                    and isinstance(keyword.value.value, str)
+                ):
+                    return keyword.value.value
+    return function.name
+
+
+def _used_fixtures(decorators: list[ast.expr]) -> frozenset[str]:
+    """The fixtures ``@pytest.mark.usefixtures("a", "b")`` among ``decorators`` asks for."""
+    return frozenset(
+        argument.value
+        for decorator in decorators
+        if isinstance(decorator, ast.Call)
+        and isinstance(decorator.func, ast.Attribute)
+        and decorator.func.attr == "usefixtures"
+        for argument in decorator.args
+        if isinstance(argument, ast.Constant) and isinstance(argument.value, str)
     )
+
+
+def _marks_platform(node: ast.expr) -> bool:
+    """Whether ``node`` (a decorator, or pytestmark's value: one mark or a list) is
+    ``mark.aura_platform(...)``; a mark inside ``parametrize``'s params marks one case only."""
+    if isinstance(node, ast.List | ast.Tuple):
+        return any(_marks_platform(element) for element in node.elts)
+    if isinstance(node, ast.Call):
+        node = node.func
+    return isinstance(node, ast.Attribute) and node.attr == "aura_platform"

@@ -230,6 +230,18 @@ PLATFORM_TESTS = {
         "def test_users_alone(platform):\n    pass\n\n\n"
         "class TestAll:\n    def test_everything(self, platform):\n        pass\n"
     ),
+    # A renamed fixture, usefixtures, a nested class; a mark on one parametrized case only.
+    "tests/test_other_forms.py": (
+        "import pytest\n\n\n@pytest.fixture(name='client')\ndef make_client(aura_platform):\n"
+        "    return aura_platform\n\n\n@pytest.mark.aura_platform('users')\n"
+        "def test_users_alone(client):\n    pass\n\n\n"
+        "@pytest.mark.usefixtures('published_events')\ndef test_recorded():\n    pass\n\n\n"
+        "class TestOuter:\n    class TestInner:\n"
+        "        def test_client(self, client):\n            pass\n\n\n"
+        "@pytest.mark.parametrize(\n"
+        "    'n', [1, pytest.param(2, marks=pytest.mark.aura_platform('users'))]\n)\n"
+        "def test_cases(n, aura_platform):\n    pass\n"
+    ),
     # Every test marked, by the module's pytestmark or a class's marker.
     "tests/test_all_marked.py": (
         "import pytest\n\npytestmark = pytest.mark.aura_platform('users')\n\n\n"
@@ -251,6 +263,10 @@ def test_a_file_with_one_test_on_every_module_is_selected_by_any_module_change(
     every = "without an aura_platform marker: its platform has every module"
     assert f"  tests/test_mixed.py: takes aura_platform {every}" in lines
     assert f"  tests/test_through_a_fixture.py: takes aura_platform {every}" in lines
+    assert any(
+        line.startswith("  tests/test_other_forms.py: takes ") and line.endswith(every)
+        for line in lines
+    )
     left_out = lines[lines.index(next(line for line in lines if line.startswith("not selected"))) :]
     assert "  tests/test_all_marked.py" in left_out
     assert "  tests/test_class_marked.py" in left_out
