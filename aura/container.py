@@ -473,14 +473,46 @@ class Container(_ClosesOnExit):
             raise UnknownServiceError(_unknown_key_message(key, self.keys()))
         if registration.instance is not _MISSING:
             return self._ready_constant(key, registration.instance)
-        bound, missing = self._bind(_plan(registration))
+        plan = _plan(registration)
+        bound, missing = self._bind(plan)
         if missing:
             raise UnknownServiceError(_missing_dependency_message(registration, missing[0]))
+        refusal = self._mismatch(registration, plan, bound)
+        if refusal is not None:
+            return refusal
         if registration.lifetime == "singleton":
             return self._singleton_resolver(registration, bound)
         if registration.lifetime == "scoped":
             return self._scoped_resolver(registration, bound)
         return self._transient_resolver(registration, bound)
+
+    def _mismatch(
+        self, registration: _Registration, plan: tuple[_Param, ...], bound: _Bound
+    ) -> _Resolver | None:
+        """A resolver refusing to build ``registration`` when a parameter named after a part of
+        the platform (``database``...) but annotated another class would get that part: the
+        platform still builds (aura check and the harness verify such platforms), the service
+        refuses on first use with the fix instead of an AttributeError inside it."""
+        names = dict(bound)
+        for param in plan:
+            if len(param.keys) != 2 or names.get(param.name) != param.name:
+                continue
+            hint, name = param.keys
+            target = self._registrations.get(name)
+            if name not in injection.RUNTIME_NAMES or target is None:
+                continue
+            given = self._overrides.get(name, target.instance)
+            if given is _MISSING or not isinstance(hint, type):
+                continue
+            try:
+                fits = isinstance(given, hint)
+            except TypeError:  # a Protocol not checkable at run time: trusted
+                fits = True
+            if not fits:
+                provider = _name(registration.provider)
+                where = f"{provider}, the provider of {_quote(registration.key)},"
+                return _refusing(injection.mismatch_message(where, name, hint, given))
+        return None
 
     def _bind(self, plan: tuple[_Param, ...]) -> tuple[_Bound, list[_Param]]:
         """Choose a key for each parameter; return the choices and the unsatisfiable params."""
@@ -950,6 +982,15 @@ def _kind_of(provider: object) -> tuple[bool, bool]:
     with suppress(TypeError):
         _kinds[provider] = kind
     return kind
+
+
+def _refusing(message: str) -> _Resolver:
+    """A resolver that raises ``message`` (a service the platform would build wrongly)."""
+
+    def refuse(_scope: Scope | None) -> object:
+        raise ContainerError(message)
+
+    return refuse
 
 
 def _plan(registration: _Registration) -> tuple[_Param, ...]:

@@ -22,6 +22,7 @@ from aura import introspection
 from aura.exceptions import ModuleDefinitionError
 
 __all__ = [
+    "RUNTIME_NAMES",
     "AsyncBound",
     "Bound",
     "Injection",
@@ -29,6 +30,7 @@ __all__ = [
     "Registry",
     "bind",
     "key_for",
+    "mismatch_message",
     "plan",
     "plan_route",
 ]
@@ -59,7 +61,7 @@ class Injection:
     """The function's resolved type hints (empty when they cannot be resolved)."""
 
 
-_RUNTIME_NAMES = frozenset({"database", "event_bus", "service_registry", "event_store"})
+RUNTIME_NAMES = frozenset({"database", "event_bus", "service_registry", "event_store"})
 """Names the platform registers its own parts under (instances: resolving one runs nothing)."""
 
 
@@ -80,22 +82,26 @@ def key_for(
     if isinstance(hint, type) and registry.is_registered(hint):
         return hint
     if registry.is_registered(parameter.name):
-        if isinstance(hint, type) and parameter.name in _RUNTIME_NAMES:
+        if isinstance(hint, type) and parameter.name in RUNTIME_NAMES:
             given = registry.resolve(parameter.name)
             try:
                 fits = isinstance(given, hint)
             except TypeError:  # a Protocol that cannot be checked at run time: trust it
                 fits = True
             if not fits:
-                return Mismatch(
-                    f"{where or 'A function'} takes {parameter.name}: {hint.__qualname__}, but "
-                    f"this platform's {parameter.name} is a {type(given).__qualname__}. "
-                    f"Build the platform with a {hint.__qualname__} as its "
-                    f"{parameter.name} (Platform(..., {parameter.name}=...), as the application "
-                    "does), or annotate the parameter with what the platform gives."
-                )
+                return Mismatch(mismatch_message(where, parameter.name, hint, given))
         return parameter.name
     return None
+
+
+def mismatch_message(where: str, name: str, hint: type, given: object) -> str:
+    """What a function taking ``name: hint`` is told when the platform's ``name`` is ``given``."""
+    return (
+        f"{where or 'A function'} takes {name}: {hint.__qualname__}, but this platform's {name} "
+        f"is a {type(given).__qualname__}. Build the platform with a {hint.__qualname__} as its "
+        f"{name} (Platform(..., {name}=...), as the application does), or annotate the "
+        "parameter with what the platform gives."
+    )
 
 
 @dataclass(frozen=True, slots=True)

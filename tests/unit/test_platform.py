@@ -18,6 +18,7 @@ from aura.container import Container
 from aura.database import Database
 from aura.exceptions import (
     ConfigurationError,
+    ContainerError,
     InvalidEventTypeError,
     InvalidNameError,
     ModuleDefinitionError,
@@ -384,6 +385,30 @@ def test_a_parameter_named_database_but_typed_another_kind_of_database_refuses_t
         "platform's database is a Database. Build the platform with a SessionDatabase as its "
         "database (Platform(..., database=...), as the application does), or annotate the "
         "parameter with what the platform gives."
+    )
+
+
+def test_a_provider_taking_database_typed_another_kind_refuses_when_first_resolved() -> None:
+    class Repository:
+        def __init__(self, database: SessionDatabase) -> None:
+            self.database = database
+
+    ledger = Module("ledger")
+    ledger.provide(Repository, Repository)
+
+    with (
+        Platform([ledger]) as platform,  # it builds: aura check and the harness verify it
+        pytest.raises(ContainerError) as refused,
+    ):
+        platform.container.resolve(Repository)
+    assert str(refused.value) == (
+        "test_a_provider_taking_database_typed_another_kind_refuses_when_first_resolved."
+        "<locals>.Repository, the provider of "
+        "test_a_provider_taking_database_typed_another_kind_refuses_when_first_resolved."
+        "<locals>.Repository, takes database: SessionDatabase, but this platform's database is "
+        "a Database. Build the platform with a SessionDatabase as its database (Platform(..., "
+        "database=...), as the application does), or annotate the parameter with what the "
+        "platform gives."
     )
 
 
