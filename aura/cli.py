@@ -30,6 +30,7 @@ from aura.config import (
     load_modules,
 )
 from aura.exceptions import (
+    WEB_EXTRA_MODULES,
     AuraError,
     ConfigurationError,
     DatabaseBusyError,
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
 # `aura check` and `aura modules`, which read the source and import nothing of it, start fast.
 
 __all__ = ["TracePrinter", "main"]
-
-_WEB_PACKAGES = {"fastapi", "starlette", "uvicorn", "prometheus_client", "httpx", "jwt", "limits"}
 
 
 class TracePrinter:
@@ -558,7 +557,7 @@ def _add_web_command(name: str, command: argparse.ArgumentParser, stream: TextIO
 
             run = run_token
     except ImportError as missing:  # aura.web's MissingExtraError, or a module of the extra
-        if missing.name not in _WEB_PACKAGES:
+        if missing.name not in WEB_EXTRA_MODULES:
             raise
         print(f"aura {name} needs the web extra: pip install 'aura-modulith[web]'.", file=stream)
         return False

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 __all__ = [
+    "WEB_EXTRA_MODULES",
     "AccessDeniedError",
     "AuraError",
     "AuthenticationError",
@@ -61,6 +62,13 @@ class ConfigurationError(AuraError, ValueError):
 class MissingExtraError(AuraError, ImportError):
     """A feature needs an optional dependency that is not installed; the message names the
     extra to install (``pip install 'aura-modulith[testing]'``)."""
+
+
+WEB_EXTRA_MODULES = frozenset(
+    {"fastapi", "starlette", "uvicorn", "prometheus_client", "httpx", "jwt", "limits"}
+)
+"""The top-level modules of the ``web`` extra: an import of one that is not found means the
+extra is missing (any other failed import inside them is their own error)."""
 
 
 class InvalidNameError(AuraError, ValueError):

@@ -257,10 +257,8 @@ def _call_findings(
     usages: list[Usage],
 ) -> Iterator[Finding]:
     place = f"{shown}:{call.line}"
-    last = "get_service" if call.name == SERVICES_GET else call.name.rpartition(".")[2]
+    last = _aura_call(call, module_map.aura_calls)
     modules = {other.name: other for other in module_map.modules}
-    if not module_map.aura_calls and last in AURA_CALLS:
-        last = ""  # Aura's own call names are turned off: only the configured couplings count
     if last == "get_service":
         target = call.argument(0, "module_name")
         # Aura's get_service always names the module and the service: a one-argument
@@ -331,13 +329,19 @@ def _call_findings(
             yield _undeclared(spec, coupled.name, str(value), used, place, remedy)
 
 
+def _aura_call(call: Call, aura_calls: bool) -> str:
+    """Which of Aura's calls ``call`` is, by its last name (``ModuleServices.get`` is a
+    ``get_service``); empty when Aura's call names are turned off and it is one of them (then
+    only the configured couplings count)."""
+    last = "get_service" if call.name == SERVICES_GET else call.name.rpartition(".")[2]
+    return "" if not aura_calls and last in AURA_CALLS else last
+
+
 def _names_a_module_unread(call: Call, aura_calls: bool) -> bool:
     """Whether ``call`` is a lookup whose module (or key) is not a constant the scan can read:
     ``get_service(USERS, ...)`` with USERS imported. What it uses is unknown, so none of its
     module's dependencies can be called unused."""
-    if not aura_calls:
-        return False
-    last = "get_service" if call.name == SERVICES_GET else call.name.rpartition(".")[2]
+    last = _aura_call(call, aura_calls)
     if last == "get_service":
         given = len(call.args) >= 1 or call.argument(None, "module_name") is not None
         return given and call.argument(0, "module_name") is None

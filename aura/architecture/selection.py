@@ -553,9 +553,6 @@ class _Edge:
 _MARK = re.compile(r"\bmark\.(\w+)")
 _AURA_MODULES = re.compile(r"\baura_platform\(([^)]*)\)")
 _STRING = re.compile(r"""(?:"([^"\\\n]*)"|'([^'\\\n]*)')""")
-_FIXTURES = re.compile(
-    r"\bdef\s+\w+\s*\(([^)]*)\)",
-)
 _SCENARIOS = re.compile(r"\bscenarios?\(([^)]*)\)")
 _FEATURE_PATH = re.compile(r"""["']([^"'\n]+\.feature)["']""")
 _TAG = re.compile(r"(?<![\w@])@([A-Za-z_][\w.-]*)")
@@ -1025,7 +1022,7 @@ class _Project:
         for name in named:
             if name in affected:
                 return f"is marked aura_platform({name})"
-        fixture = _unmarked_platform_fixture(text) if named else self._takes_platform(text)
+        fixture = _unmarked_platform_fixture(text)
         if fixture is not None and affected:
             return f"takes {fixture} without an aura_platform marker: its platform has every module"
         for feature in self._features(path, features_base):
@@ -1047,16 +1044,6 @@ class _Project:
             through.append(_shown(following, self.root))
             following = reach[following][1]
         return f"imports {target}" + (f" through {', '.join(through)}" if through else "")
-
-    def _takes_platform(self, text: str) -> str | None:
-        if not any(name in text for name in PLATFORM_FIXTURES):
-            return None
-        for parameters in _FIXTURES.findall(text):
-            words: list[str] = re.findall(r"\w+", parameters)
-            for word in words:
-                if word in PLATFORM_FIXTURES:
-                    return word
-        return None
 
     def _conftests(self, path: Path) -> Iterator[Path]:
         folder = path.parent
@@ -1119,10 +1106,12 @@ def _strings(text: str) -> list[str]:
 
 
 def _unmarked_platform_fixture(text: str) -> str | None:
-    """In a test file that marks some tests ``aura_platform(...)``: the platform fixture a test
-    without the marker takes (directly, or through a fixture of the file), whose platform then
-    has every module; None when every test taking one is marked. A file that cannot be parsed
+    """The platform fixture a test of the file takes without an ``aura_platform`` marker
+    (directly, or through a fixture of the file), whose platform then has every module; None
+    when no test takes one, or every one that does is marked. A file that cannot be parsed
     counts as unmarked throughout (selected: never skipped for what could not be read)."""
+    if not any(name in text for name in PLATFORM_FIXTURES):
+        return None  # the common case, without parsing
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):

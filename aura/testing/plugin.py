@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from aura.exceptions import ConfigurationError, MissingExtraError, OverrideError
+from aura.exceptions import (
+    WEB_EXTRA_MODULES,
+    ConfigurationError,
+    MissingExtraError,
+    OverrideError,
+)
 from aura.frozen_time import make_frozen_time_validatable
 
 # A session that never uses the fixtures imports nothing more of Aura than the two modules
@@ -828,7 +833,7 @@ def aura_gateway(request: pytest.FixtureRequest, aura_platform: Platform) -> Ite
     try:
         from aura.testing.http import GatewayClient
     except ImportError as missing:
-        if missing.name not in _WEB_PACKAGES:
+        if missing.name not in WEB_EXTRA_MODULES:
             raise
         __tracebackhide__ = True
         raise MissingExtraError(
@@ -845,11 +850,6 @@ def aura_gateway(request: pytest.FixtureRequest, aura_platform: Platform) -> Ite
     client = GatewayClient(aura_platform, errors=errors)
     yield client
     client.close()
-
-
-_WEB_PACKAGES = frozenset(
-    {"fastapi", "starlette", "uvicorn", "prometheus_client", "httpx", "jwt", "limits"}
-)
 
 
 @pytest.fixture

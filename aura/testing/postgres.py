@@ -314,14 +314,8 @@ def postgres_dsn(postgres_cluster: PostgresCluster | ExternalServer) -> str:
 @pytest.fixture
 def fresh_postgres_dsn(postgres_dsn: str) -> Iterator[str]:
     """The DSN of a new, empty database, made for this test and dropped after it."""
-    try:
-        import psycopg
-        from psycopg import conninfo, sql
-    except ImportError:
-        raise MissingExtraError(
-            "aura.testing.postgres needs psycopg, which is not installed. Install Aura's "
-            "postgres extra: pip install 'aura-modulith[postgres]'"
-        ) from None
+    psycopg = _psycopg()
+    from psycopg import conninfo, sql
 
     # secrets, not random: pytest-randomly reseeds random identically in every test and worker.
     name = f"t_{secrets.token_hex(8)}"
@@ -348,17 +342,11 @@ def postgres_url(dsn: str, driver: str = "postgresql+psycopg") -> str:
     the user and password quoted, a socket directory as the ``host`` query parameter."""
     from urllib.parse import quote
 
-    try:
-        from psycopg import conninfo
-    except ImportError:
-        raise MissingExtraError(
-            "aura.testing.postgres needs psycopg, which is not installed. Install Aura's "
-            "postgres extra: pip install 'aura-modulith[postgres]'"
-        ) from None
-    parts = conninfo.conninfo_to_dict(dsn)
-    user = quote(str(parts.pop("user", "")), safe="")
+    parts = _psycopg().conninfo.conninfo_to_dict(dsn)
+    login = quote(str(parts.pop("user", "")), safe="")
     password = parts.pop("password", None)
-    login = f"{user}:{quote(str(password), safe='')}@" if password is not None else f"{user}@"
+    if password is not None:
+        login += f":{quote(str(password), safe='')}"
     host = str(parts.pop("host", ""))
     port = parts.pop("port", None)
     name = quote(str(parts.pop("dbname", "")), safe="")
@@ -372,9 +360,22 @@ def postgres_url(dsn: str, driver: str = "postgresql+psycopg") -> str:
     if port is not None and not host:
         query.append(f"port={port}")
     query += [f"{key}={quote(str(value), safe='')}" for key, value in sorted(parts.items())]
-    return f"{driver}://{login if user or password is not None else ''}{address}/{name}" + (
+    return f"{driver}://{f'{login}@' if login else ''}{address}/{name}" + (
         f"?{'&'.join(query)}" if query else ""
     )
+
+
+def _psycopg() -> Any:
+    """psycopg, or the error naming the extra that installs it."""
+    try:
+        import psycopg
+        import psycopg.conninfo
+    except ImportError:
+        raise MissingExtraError(
+            "aura.testing.postgres needs psycopg, which is not installed. Install Aura's "
+            "postgres extra: pip install 'aura-modulith[postgres]'"
+        ) from None
+    return psycopg
 
 
 @pytest.fixture

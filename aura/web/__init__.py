@@ -22,35 +22,24 @@ One file per concern: :mod:`~aura.web.problems`, :mod:`~aura.web.middleware`,
 
 from __future__ import annotations
 
-from aura.exceptions import MissingExtraError
+import importlib
 
-_EXTRA = ("fastapi", "starlette", "httpx", "jwt", "limits", "prometheus_client", "uvicorn")
+from aura.exceptions import WEB_EXTRA_MODULES, MissingExtraError
+
 try:  # the web extra's libraries, named before any of them is needed deeper down
-    import fastapi  # noqa: F401
-    import httpx  # noqa: F401
-    import jwt  # noqa: F401
-    import limits  # noqa: F401
-    import prometheus_client  # noqa: F401
-    import uvicorn  # noqa: F401
+    for _library in sorted(WEB_EXTRA_MODULES):
+        importlib.import_module(_library)
 except ModuleNotFoundError as missing:  # pragma: no cover - its own process: test_extras.py
-    if missing.name not in (
-        "fastapi",
-        "starlette",
-        "httpx",
-        "jwt",
-        "limits",
-        "prometheus_client",
-        "uvicorn",
-    ):
+    if missing.name not in WEB_EXTRA_MODULES:
         raise  # installed, but broken inside (a version clash): its own error says why
     _error = MissingExtraError(
-        f"aura.web (the HTTP gateway) needs {missing.name or 'a library'} of Aura's web extra, "
-        "which is not installed. Install it: pip install 'aura-modulith[web]'"
+        f"aura.web (the HTTP gateway) needs {missing.name} of Aura's web extra, which is not "
+        "installed. Install it: pip install 'aura-modulith[web]'"
     )
     _error.name = missing.name  # what ImportError names: `aura serve` reads it
     raise _error from None
 
-from aura.web.discovery import (  # noqa: E402 - after the extra's check
+from aura.web.discovery import (
     BreakerHealth,
     Health,
     ModuleDescription,
@@ -62,10 +51,10 @@ from aura.web.discovery import (  # noqa: E402 - after the extra's check
     check_health,
     describe_modules,
 )
-from aura.web.gateway import Gateway  # noqa: E402
-from aura.web.middleware import CORRELATION_HEADER, DEFAULT_MAX_BODY_BYTES, SECURITY_HEADERS  # noqa: E402
-from aura.web.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem_for  # noqa: E402
-from aura.web.serving import DEFAULT_DATABASE, add_serve_arguments, run_serve, running, serve  # noqa: E402
+from aura.web.gateway import Gateway
+from aura.web.middleware import CORRELATION_HEADER, DEFAULT_MAX_BODY_BYTES, SECURITY_HEADERS
+from aura.web.problems import PROBLEM_MEDIA_TYPE, ProblemDetails, problem_for
+from aura.web.serving import DEFAULT_DATABASE, add_serve_arguments, run_serve, running, serve
 
 __all__ = [
     "CORRELATION_HEADER",

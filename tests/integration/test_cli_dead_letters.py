@@ -60,13 +60,20 @@ def aura(*argv: str) -> tuple[int, str]:
     return main(list(argv), out=out), out.getvalue()
 
 
-def test_dead_letters_are_listed_retried_and_purged(shop: Path) -> None:
+def failed_orders(shop: Path, *numbers: int) -> Path:
+    """Publish ``order.placed`` for each of ``numbers`` while the mailer is broken (it stays so):
+    one dead letter each, in the shop's database, whose path is returned."""
     database = shop / "aura.db"
-    flag = shop / "shop" / "mailer" / "broken"
-    flag.write_text("")
+    (shop / "shop" / "mailer" / "broken").write_text("")
     with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
-        for n in (1, 2):
+        for n in numbers:
             platform.bus.publish("order.placed", {"n": n}, "orders")
+    return database
+
+
+def test_dead_letters_are_listed_retried_and_purged(shop: Path) -> None:
+    database = failed_orders(shop, 1, 2)
+    flag = shop / "shop" / "mailer" / "broken"
 
     status, text = aura("dead-letters", "list", "--database", str(database))
     assert status == 0
@@ -109,24 +116,18 @@ def test_dead_letters_are_listed_retried_and_purged(shop: Path) -> None:
 def test_retry_without_max_attempts_retries_every_letter_whatever_its_attempts_or_clock(
     shop: Path,
 ) -> None:
-    database = shop / "aura.db"
-    flag = shop / "shop" / "mailer" / "broken"
-    flag.write_text("")
-    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
-        for n in (1, 2):
-            platform.bus.publish("order.placed", {"n": n}, "orders")
-        # One spent a database retry's ten attempts; the other failed an hour "from now": the
-        # clock was stepped back since.
-        of_order = "event_id = (SELECT event_id FROM aura_events WHERE data = ?)"
-        platform.database.execute(
-            f"UPDATE aura_publications SET attempts = 10 WHERE {of_order}", ('{"n":1}',)
-        )
-        later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-        platform.database.execute(
+    database = failed_orders(shop, 1, 2)
+    # One spent a database retry's ten attempts; the other failed an hour "from now": the
+    # clock was stepped back since.
+    of_order = "event_id = (SELECT event_id FROM aura_events WHERE data = ?)"
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    with Database(database) as opened:
+        opened.execute(f"UPDATE aura_publications SET attempts = 10 WHERE {of_order}", ('{"n":1}',))
+        opened.execute(
             f"UPDATE aura_publications SET last_failed_at = ? WHERE {of_order}",
             (later, '{"n":2}'),
         )
-    flag.unlink()
+    (shop / "shop" / "mailer" / "broken").unlink()
 
     status, text = aura("dead-letters", "retry", "--database", str(database), "--modules", "shop")
 
@@ -169,14 +170,9 @@ def test_dead_letters_through_the_applications_own_platform_factory(
     shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (shop / "shop" / "app.py").write_text(FACTORY)
-    database = shop / "aura.db"
+    database = failed_orders(shop, 1, 2)
     monkeypatch.setenv("SHOP_DATABASE", str(database))
-    flag = shop / "shop" / "mailer" / "broken"
-    flag.write_text("")
-    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
-        for n in (1, 2):
-            platform.bus.publish("order.placed", {"n": n}, "orders")
-    flag.unlink()
+    (shop / "shop" / "mailer" / "broken").unlink()
     factory = ("--platform", "shop.app:make_platform")
 
     status, text = aura("dead-letters", "list", *factory)
@@ -365,11 +361,7 @@ def _digest(path: Path) -> str:
 def test_a_purge_age_below_zero_too_large_or_not_a_number_is_refused_and_purges_nothing(
     shop: Path, days: str
 ) -> None:
-    database = shop / "aura.db"
-    flag = shop / "shop" / "mailer" / "broken"
-    flag.write_text("")
-    with Platform(Platform.discover("shop"), database=database, durable=True) as platform:
-        platform.bus.publish("order.placed", {"n": 1}, "orders")
+    database = failed_orders(shop, 1)
     before = _digest(database)
     status, text = aura(
         "dead-letters", "purge", "--database", str(database), "--older-than-days", days

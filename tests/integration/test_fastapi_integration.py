@@ -6,6 +6,7 @@ requests publish is read from the harness's recorder (a Trace attached to the ap
 """
 
 import contextvars
+import itertools
 import re
 import socket
 import threading
@@ -582,51 +583,39 @@ async def test_the_platform_is_closed_when_the_apps_own_startup_fails(
     assert recorded.platform.closed
 
 
+@pytest.mark.parametrize(
+    ("routers", "label"),
+    [((), "/charges"), (("/orders", "/{order_id}"), "/api/orders/{order_id}/charges")],
+    ids=["on the app", "in nested routers"],
+)
 async def test_startup_refuses_a_route_naming_a_module_the_platform_lacks(
-    recorded: Recorded,
+    recorded: Recorded, routers: tuple[str, ...], label: str
 ) -> None:
+    # FastAPI >= 0.165 keeps an included router as one entry of app.routes: its routes are
+    # checked all the same, with the prefixes of every include.
     app = build_app(recorded.make_platform)
+    chain = [APIRouter(prefix=prefix) for prefix in routers]
+    target: FastAPI | APIRouter = chain[-1] if chain else app
 
-    @app.get("/charges")
+    @target.get("/charges")
     def charges(services: Annotated[ModuleServices, Depends(module_services("biling"))]) -> None:
         raise AssertionError("not reached")
+
+    for outer, inner in itertools.pairwise(chain):
+        outer.include_router(inner)
+    if chain:
+        app.include_router(chain[0], prefix="/api")
 
     with pytest.raises(ModuleDefinitionError) as refused:
         async with app.router.lifespan_context(app):
             raise AssertionError("not reached")
 
     assert str(refused.value) == (
-        "Route GET /charges uses module_services('biling'), but the platform has no module "
+        f"Route GET {label} uses module_services('biling'), but the platform has no module "
         "'biling' (its modules: users, audit, billing, notifications). Did you mean 'billing'? "
         "Fix the name, or add the module to the platform."
     )
     assert recorded.platform.closed
-    assert not recorded.platform.started
-
-
-async def test_startup_checks_the_routes_of_included_routers_too(recorded: Recorded) -> None:
-    # FastAPI >= 0.165 keeps an included router as one entry of app.routes: its routes are
-    # checked all the same, with the prefixes of every include.
-    app = build_app(recorded.make_platform)
-    orders = APIRouter(prefix="/orders")
-    inner = APIRouter(prefix="/{order_id}")
-
-    @inner.get("/charges")
-    def charges(services: Annotated[ModuleServices, Depends(module_services("biling"))]) -> None:
-        raise AssertionError("not reached")
-
-    orders.include_router(inner)
-    app.include_router(orders, prefix="/api")
-
-    with pytest.raises(ModuleDefinitionError) as refused:
-        async with app.router.lifespan_context(app):
-            raise AssertionError("not reached")
-
-    assert str(refused.value) == (
-        "Route GET /api/orders/{order_id}/charges uses module_services('biling'), but the "
-        "platform has no module 'biling' (its modules: users, audit, billing, notifications). "
-        "Did you mean 'billing'? Fix the name, or add the module to the platform."
-    )
     assert not recorded.platform.started
 
 
